@@ -1,0 +1,38 @@
+package admin
+
+import "github.com/sluice-proxy/sluice/internal/config"
+
+// Applier is the running proxy as the admin sees it. The composition root
+// (cmd/sluice) implements it; the admin never imports the data plane.
+type Applier interface {
+	Apply(m config.Module, snap *config.Snapshot) error // RUNTIME unchanged on error
+	Runtime() *config.Snapshot
+	FlushLogs() error
+	Shutdown()
+}
+
+// The interfaces below are optional: an Applier may implement any of them,
+// and the admin finds out with a type assertion. They cover the parts of
+// ProxySQL's admin that need live state the snapshot does not hold.
+
+// Refresher regenerates live tables (stats_*, runtime_*, monitor.*) just
+// before a statement that names them runs, as ProxySQL's
+// GenericRefreshStatistics does. names are the lower-case table names the
+// statement mentions; monitor tables carry their "monitor." prefix.
+type Refresher interface {
+	RefreshTables(names []string) error
+}
+
+// Killer ends a data-port session for KILL CONNECTION <id>. It reports
+// false when no session has that id.
+type Killer interface {
+	KillSession(id uint64) bool
+}
+
+// Commander handles PROXYSQL commands that act on the data plane
+// (for example "FLUSH QUERY CACHE", "PAUSE", "RESUME", "RELOAD TLS").
+// cmd is the upper-case command without the PROXYSQL keyword. handled=false
+// means the proxy does not support it, and the client gets a clear ERR.
+type Commander interface {
+	ProxySQLCommand(cmd string) (handled bool, err error)
+}

@@ -1,0 +1,42 @@
+package admin
+
+import (
+	"strconv"
+	"strings"
+)
+
+// collation is one row of mysql_collations.
+type collation struct {
+	id      int
+	name    string
+	charset string
+	def     bool
+}
+
+// ensureCollations fills MEMORY's mysql_collations with MariaDB's list when
+// it is empty (the table is not configuration: nothing else writes it).
+func (s *Server) ensureCollations() {
+	res, err := s.cfg.Store.Query(s.ctx, "SELECT COUNT(*) FROM main.mysql_collations", false)
+	if err != nil {
+		s.log.Warn().Err(err).Msg("cannot read mysql_collations")
+		return
+	}
+	if len(res.Rows) != 1 || res.Rows[0][0].String != "0" {
+		return
+	}
+	var b strings.Builder
+	b.WriteString("INSERT OR IGNORE INTO main.mysql_collations (Id, Collation, Charset, `Default`) VALUES ")
+	for i, c := range mariadbCollations {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		def := ""
+		if c.def {
+			def = "Yes"
+		}
+		b.WriteString("(" + strconv.Itoa(c.id) + "," + sqlQuote(c.name) + "," + sqlQuote(c.charset) + "," + sqlQuote(def) + ")")
+	}
+	if _, err := s.cfg.Store.Query(s.ctx, b.String(), false); err != nil {
+		s.log.Warn().Err(err).Msg("cannot fill mysql_collations")
+	}
+}

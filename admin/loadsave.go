@@ -1,0 +1,296 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/cnf"
+	"github.com/sluice-proxy/sluice/internal/config"
+)
+
+// Sentinel errors of LOAD … FROM CONFIG, with ProxySQL's wording.
+var (
+	ErrNoConfigFile  = errors.New("Config file unknown")
+	ErrBadConfigFile = errors.New("Unable to open or parse config file")
+)
+
+// loadSaveCommand handles a statement starting with LOAD or SAVE. Anything
+// outside the grammar is not intercepted and goes to SQLite (ok=false), which
+// answers with a syntax error, as ProxySQL does.
+func (s *Server) loadSaveCommand(ss *session, n, u string) (reply, bool) {
+	if ls, ok := parseLoadSave(n); ok {
+		return s.runLoadSave(ss, n, ls), true
+	}
+	const userPrefix, userSuffix = "LOAD MYSQL USER ", " TO RUNTIME"
+	if strings.HasPrefix(u, userPrefix) && strings.HasSuffix(u, userSuffix) && len(u) > len(userPrefix)+len(userSuffix) {
+		name := n[len(userPrefix) : len(n)-len(userSuffix)]
+		return s.loadOneUser(ss, name), true
+	}
+	if u == "SAVE MYSQL DIGEST TO DISK" {
+		return notSupported("SAVE MYSQL DIGEST TO DISK"), true
+	}
+	return nil, false
+}
+
+func notSupported(what string) *errReply {
+	return adminErr("ProxySQL Admin Error: " + what + " is not supported by Sluice")
+}
+
+func (s *Server) runLoadSave(ss *session, n string, ls loadSave) reply {
+	ss.log.Info().Str("command", n).Msg("Received command")
+	if s.readOnly.Load() {
+		return sqliteErr(errReadOnly)
+	}
+	st := s.cfg.Store
+	m := ls.Module
+	switch ls.Dir {
+	case MemoryToRuntime:
+		if err := s.loadToRuntime(m); err != nil {
+			ss.log.Warn().Err(err).Str("module", m.String()).Msg("LOAD TO RUNTIME failed")
+			return adminErr(err.Error())
+		}
+		return &okReply{}
+	case RuntimeToMemory:
+		if _, err := st.RuntimeToMemory(s.cfg.Applier.Runtime(), m); err != nil {
+			return sqliteErr(err)
+		}
+		return &okReply{}
+	case DiskToMemory, MemoryToDisk:
+		copyFn := st.DiskToMemory
+		if ls.Dir == MemoryToDisk {
+			copyFn = st.MemoryToDisk
+		}
+		rows, err := copyFn(m)
+		if err != nil {
+			return sqliteErr(err)
+		}
+		// Variables are copied by an INSERT OR REPLACE that ProxySQL runs
+		// through SQLite, so the client sees its row count; table modules
+		// answer a plain OK.
+		if m.VarPrefix() == "" {
+			rows = 0
+		}
+		return &okReply{affected: uint64(max(rows, 0))}
+	case ConfigToMemory:
+		rows, err := s.loadFromConfig(m)
+		if err != nil {
+			ss.log.Warn().Err(err).Str("module", m.String()).Msg("LOAD FROM CONFIG failed")
+			return adminErr(configErrText(err, s.cfg.ConfigPath))
+		}
+		return &okReply{affected: uint64(max(rows, 0))}
+	}
+	return adminErr(fmt.Sprintf("unknown direction %v", ls.Dir))
+}
+
+// configErrText is the client-facing text of a LOAD FROM CONFIG error.
+func configErrText(err error, path string) string {
+	switch {
+	case errors.Is(err, ErrNoConfigFile):
+		return ErrNoConfigFile.Error()
+	case errors.Is(err, ErrBadConfigFile):
+		return ErrBadConfigFile.Error() + " " + path
+	}
+	return "ProxySQL Admin Error: " + err.Error()
+}
+
+// loadFromConfig re-reads the config file and merges module m into MEMORY.
+func (s *Server) loadFromConfig(m config.Module) (int64, error) {
+	path := s.cfg.ConfigPath
+	if path == "" {
+		return 0, ErrNoConfigFile
+	}
+	root, err := cnf.ParseFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("%w %s: %w", ErrBadConfigFile, path, err)
+	}
+	return s.cfg.Store.LoadConfigFile(root, m)
+}
+
+// LoadToRuntime runs LOAD <m> TO RUNTIME, exactly as an operator's command
+// would (cmd/sluice uses it at start-up). It holds the admin mutex.
+func (s *Server) LoadToRuntime(m config.Module) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loadToRuntime(m)
+}
+
+// loadToRuntime builds a snapshot from MEMORY with module m replaced, checks
+// variables, hands it to the Applier and, once it is live, rewrites the
+// runtime_* tables and bumps the module's checksum version. On any error
+// RUNTIME stays as it was. The caller holds s.mu.
+func (s *Server) loadToRuntime(m config.Module) error {
+	rt := s.cfg.Applier.Runtime()
+	snap, err := s.cfg.Store.BuildSnapshot(rt, m)
+	if err != nil {
+		return err
+	}
+	if m.VarPrefix() != "" {
+		s.checkVariables(m, rt, snap)
+	}
+	if err := s.cfg.Applier.Apply(m, snap); err != nil {
+		return err
+	}
+	return s.afterApply(m, rt, snap)
+}
+
+// afterApply records a successful Apply: runtime_* tables, the checksum
+// version, and the admin's own settings when admin variables changed.
+func (s *Server) afterApply(m config.Module, old, snap *config.Snapshot) error {
+	if err := s.cfg.Store.WriteRuntime(snap, m); err != nil {
+		return fmt.Errorf("runtime is loaded but runtime tables were not written: %w", err)
+	}
+	if err := s.cfg.Store.RecordLoad(m, time.Now()); err != nil {
+		return fmt.Errorf("runtime is loaded but its checksum was not recorded: %w", err)
+	}
+	if m == config.ModAdminVariables {
+		b, _ := config.ParseBool(snap.Var("admin-read_only"))
+		s.readOnly.Store(b)
+		s.reListen(snap.Var("admin-mysql_ifaces"))
+	}
+	_ = old
+	return nil
+}
+
+// reListen applies a new admin-mysql_ifaces once the server is listening
+// (at start-up cmd/sluice calls Listen itself).
+func (s *Server) reListen(ifaces string) {
+	s.lmu.Lock()
+	listening := len(s.listeners) > 0 && !s.closed
+	same := listening && sameIfaces(s.listeners, ifaces)
+	s.lmu.Unlock()
+	if !listening || same || strings.TrimSpace(ifaces) == "" {
+		return
+	}
+	if err := s.Listen(ifaces); err != nil {
+		s.log.Error().Err(err).Str("admin-mysql_ifaces", ifaces).Msg("cannot apply admin-mysql_ifaces")
+	}
+}
+
+func sameIfaces(ls map[string]*listener, ifaces string) bool {
+	want := splitIfaces(ifaces)
+	if len(want) != len(ls) {
+		return false
+	}
+	for _, w := range want {
+		if _, ok := ls[w]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// checkVariables vets the variables of module m in snap before they go
+// live, as ProxySQL's flush_*_variables___database_to_runtime does:
+//   - unknown names are logged and kept (Sluice ignores them);
+//   - invalid values and changes to read-only variables are refused: the
+//     runtime value goes back into the snapshot and into MEMORY;
+//   - set-once variables keep their new MEMORY value, which takes effect
+//     after SAVE … TO DISK and a restart; the snapshot keeps the runtime one.
+//     The first load of a module (at start-up) sets them.
+func (s *Server) checkVariables(m config.Module, rt, snap *config.Snapshot) {
+	var cur, next map[string]string
+	if rt != nil {
+		if m == config.ModAdminVariables {
+			cur = rt.AdminVars
+		} else {
+			cur = rt.MySQLVars
+		}
+	}
+	if m == config.ModAdminVariables {
+		next = maps.Clone(snap.AdminVars)
+		defer func() { snap.AdminVars = next }()
+	} else {
+		next = maps.Clone(snap.MySQLVars)
+		defer func() { snap.MySQLVars = next }()
+	}
+	first := cur == nil
+	runtimeValue := func(name string, d config.VarDef) string {
+		if v, ok := cur[name]; ok {
+			return v
+		}
+		return d.Default
+	}
+	for _, name := range sortedKeys(next) {
+		val := next[name]
+		d, ok := config.LookupVar(name)
+		if !ok {
+			s.log.Warn().Str("variable", name).Str("value", logValue(name, val)).
+				Msg("Unknown global variable: kept in MEMORY, not used by Sluice")
+			continue
+		}
+		rtv := runtimeValue(name, d)
+		bad := d.Check(val)
+		if bad == nil && d.ReadOnly && val != rtv {
+			bad = fmt.Errorf("%s is read-only", name)
+		}
+		if bad != nil {
+			s.log.Error().Err(bad).Msgf("Impossible to set variable %s with value \"%s\". Resetting to current \"%s\".",
+				name, logValue(name, val), logValue(name, rtv))
+			next[name] = rtv
+			if err := s.cfg.Store.SetVariable(name, rtv); err != nil {
+				s.log.Error().Err(err).Str("variable", name).Msg("cannot reset variable in MEMORY")
+			}
+			continue
+		}
+		if d.SetOnce && !first && val != rtv {
+			s.log.Warn().Msgf("Variable %s is read at start-up only: the new value \"%s\" stays in MEMORY and takes effect after SAVE %s TO DISK and a restart; runtime keeps \"%s\".",
+				name, logValue(name, val), m, logValue(name, rtv))
+			next[name] = rtv
+		}
+	}
+}
+
+// logValue hides secrets in logs (ProxySQL's issue #599: never log
+// passwords).
+func logValue(name, v string) string {
+	if strings.Contains(name, "password") || strings.Contains(name, "credentials") {
+		return "********"
+	}
+	return v
+}
+
+func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
+
+// loadOneUser is LOAD MYSQL USER <name> TO RUNTIME: the rows of one user in
+// MEMORY replace that user's rows at runtime; every other user stays.
+func (s *Server) loadOneUser(ss *session, name string) reply {
+	if !isUserName(name) {
+		return adminErr("Invalid name " + name)
+	}
+	if s.readOnly.Load() {
+		return sqliteErr(errReadOnly)
+	}
+	ss.log.Info().Str("user", name).Msg("Loading user")
+	rt := s.cfg.Applier.Runtime()
+	fromMem, err := s.cfg.Store.BuildSnapshot(rt, config.ModMySQLUsers)
+	if err != nil {
+		return adminErr(err.Error())
+	}
+	snap := fromMem
+	if rt != nil {
+		snap = rt.Clone()
+		users := make([]config.User, 0, len(rt.Users)+2)
+		for _, u := range rt.Users {
+			if u.Username != name {
+				users = append(users, u)
+			}
+		}
+		for _, u := range fromMem.Users {
+			if u.Username == name {
+				users = append(users, u)
+			}
+		}
+		snap.Users = users
+	}
+	if err := s.cfg.Applier.Apply(config.ModMySQLUsers, snap); err != nil {
+		return adminErr(err.Error())
+	}
+	if err := s.afterApply(config.ModMySQLUsers, rt, snap); err != nil {
+		return adminErr(err.Error())
+	}
+	return &okReply{}
+}

@@ -1,0 +1,269 @@
+// Package admin serves ProxySQL's admin interface: the MySQL-protocol port
+// (admin-mysql_ifaces, 6032 by default) where operators edit the MEMORY
+// tables with SQL and move modules between RUNTIME, MEMORY, DISK and the
+// config file with LOAD/SAVE.
+//
+// One table generates every LOAD/SAVE alias (grammar.go); a short intercept
+// chain answers SET, SHOW, CHECKSUM, PROXYSQL and the queries drivers send on
+// connect (dispatch.go); everything else goes verbatim to SQLite through the
+// storage package, and SQLite errors come back as ERR 1045 "ProxySQL Admin
+// Error: …". Statements are serialized by one mutex, as in ProxySQL.
+//
+// Users come from the RUNTIME admin-admin_credentials (read-write) and
+// admin-stats_credentials (read-only) variables, so a LOAD ADMIN VARIABLES
+// TO RUNTIME changes who may log in without a restart. The users literally
+// named "admin" and "stats" may only connect from the local host.
+package admin
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/storage"
+)
+
+// ErrClosed is returned by Listen after Close.
+var ErrClosed = errors.New("admin: server closed")
+
+// handshakeTimeout bounds how long a client may take to log in
+// (ProxySQL's mysql-connect_timeout_client default).
+const handshakeTimeout = 10 * time.Second
+
+// Config is what the admin server needs.
+type Config struct {
+	Store      *storage.Store
+	Applier    Applier
+	ConfigPath string // proxysql.cnf, for LOAD … FROM CONFIG; "" when Sluice runs without one
+	Log        zerolog.Logger
+	// TLS, when set, lets clients upgrade to TLS (CLIENT_SSL), as ProxySQL's
+	// admin does with the certificates in its datadir. Optional.
+	TLS *tls.Config
+}
+
+// Server is the admin/stats listener set and the command processor behind it.
+//
+// Use: New, then Listen (which starts accepting at once), then Close. Listen
+// may be called again with a new admin-mysql_ifaces value; the admin also
+// does this itself after LOAD ADMIN VARIABLES TO RUNTIME changes it.
+type Server struct {
+	cfg   Config
+	log   zerolog.Logger
+	start time.Time
+
+	// mu serializes admin statements (ProxySQL's sql_query_global_mutex).
+	mu sync.Mutex
+
+	readOnly  atomic.Bool   // PROXYSQL READONLY / admin-read_only
+	connIDs   atomic.Uint32 // connection ids handed out on this port
+	questions atomic.Uint64 // statements served, for COM_STATISTICS
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	lmu       sync.Mutex // guards everything below
+	closed    bool
+	listeners map[string]*listener // by interface spec as written in admin-mysql_ifaces
+	conns     map[net.Conn]struct{}
+	wg        sync.WaitGroup
+}
+
+type listener struct {
+	spec string
+	ln   net.Listener
+	unix string // socket path to remove on close
+}
+
+// New returns a server that is not listening yet.
+func New(cfg Config) *Server {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Log.With().Str("module", "admin").Logger(),
+		start:     time.Now(),
+		ctx:       ctx,
+		cancel:    cancel,
+		listeners: make(map[string]*listener),
+		conns:     make(map[net.Conn]struct{}),
+	}
+	if rt := cfg.Applier.Runtime(); rt != nil {
+		b, _ := config.ParseBool(rt.Var("admin-read_only"))
+		s.readOnly.Store(b)
+	}
+	s.ensureCollations()
+	return s
+}
+
+// splitIfaces splits an admin-mysql_ifaces value ("host:port;/path/sock").
+func splitIfaces(ifaces string) []string {
+	var out []string
+	seen := make(map[string]bool)
+	for _, f := range strings.Split(ifaces, ";") {
+		f = strings.TrimSpace(f)
+		if f == "" || seen[f] {
+			continue
+		}
+		seen[f] = true
+		out = append(out, f)
+	}
+	return out
+}
+
+func isUnixSpec(spec string) bool { return strings.HasPrefix(spec, "/") }
+
+// Listen makes the set of listening interfaces equal to ifaces, a
+// `;`-separated list of host:port and Unix socket paths: interfaces not in
+// the list are closed (their open sessions keep running), new ones are
+// bound and start accepting at once. It returns the bind errors, joined; the
+// interfaces that did bind keep serving.
+func (s *Server) Listen(ifaces string) error {
+	want := splitIfaces(ifaces)
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	keep := make(map[string]bool, len(want))
+	for _, spec := range want {
+		keep[spec] = true
+	}
+	for spec, l := range s.listeners {
+		if !keep[spec] {
+			s.closeListener(l)
+			delete(s.listeners, spec)
+			s.log.Info().Str("iface", spec).Msg("admin interface closed")
+		}
+	}
+	var errs []error
+	for _, spec := range want {
+		if _, ok := s.listeners[spec]; ok {
+			continue
+		}
+		l, err := bind(spec)
+		if err != nil {
+			errs = append(errs, err)
+			s.log.Error().Err(err).Str("iface", spec).Msg("cannot listen on admin interface")
+			continue
+		}
+		s.listeners[spec] = l
+		s.wg.Add(1)
+		go s.accept(l)
+		s.log.Info().Str("iface", spec).Str("addr", l.ln.Addr().String()).Msg("admin interface listening")
+	}
+	return errors.Join(errs...)
+}
+
+func bind(spec string) (*listener, error) {
+	if isUnixSpec(spec) {
+		// A socket file left by a previous run would make bind fail.
+		if fi, err := os.Lstat(spec); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			_ = os.Remove(spec)
+		}
+		ln, err := net.Listen("unix", spec)
+		if err != nil {
+			return nil, fmt.Errorf("admin: listen on %s: %w", spec, err)
+		}
+		if ul, ok := ln.(*net.UnixListener); ok {
+			ul.SetUnlinkOnClose(true)
+		}
+		return &listener{spec: spec, ln: ln, unix: spec}, nil
+	}
+	ln, err := net.Listen("tcp", spec)
+	if err != nil {
+		return nil, fmt.Errorf("admin: listen on %s: %w", spec, err)
+	}
+	return &listener{spec: spec, ln: ln}, nil
+}
+
+func (s *Server) closeListener(l *listener) {
+	_ = l.ln.Close()
+}
+
+// Addrs returns the addresses the server listens on, for tests and logs.
+func (s *Server) Addrs() []net.Addr {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	out := make([]net.Addr, 0, len(s.listeners))
+	for _, l := range s.listeners {
+		out = append(out, l.ln.Addr())
+	}
+	return out
+}
+
+// Close stops every listener, closes every admin session and waits for
+// their goroutines. Safe to call more than once.
+func (s *Server) Close() error {
+	s.lmu.Lock()
+	if s.closed {
+		s.lmu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.cancel()
+	for spec, l := range s.listeners {
+		s.closeListener(l)
+		delete(s.listeners, spec)
+	}
+	for c := range s.conns {
+		_ = c.Close()
+	}
+	s.lmu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) accept(l *listener) {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Temporary failure (EMFILE…): back off as net/http does.
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+			} else if delay *= 2; delay > time.Second {
+				delay = time.Second
+			}
+			s.log.Warn().Err(err).Str("iface", l.spec).Msg("admin accept failed")
+			select {
+			case <-time.After(delay):
+			case <-s.ctx.Done():
+				return
+			}
+			continue
+		}
+		delay = 0
+		s.lmu.Lock()
+		if s.closed {
+			s.lmu.Unlock()
+			_ = c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.lmu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				s.lmu.Lock()
+				delete(s.conns, c)
+				s.lmu.Unlock()
+				_ = c.Close()
+			}()
+			s.serveConn(c)
+		}()
+	}
+}

@@ -1,0 +1,277 @@
+package admin
+
+import (
+	"database/sql"
+	"errors"
+	"strings"
+)
+
+// showCommand answers the SHOW family of ProxySQL's admin (§2.6), mostly by
+// rewriting it to SQL on the admin tables. ok=false sends the statement on
+// to SQLite, which rejects it, as in ProxySQL.
+func (s *Server) showCommand(ss *session, n, u string) (reply, bool) {
+	rest := n[len("SHOW "):]
+	ur := u[len("SHOW "):]
+
+	switch ur {
+	case "TABLES":
+		return s.sql(ss, showTablesSQL(s.defaultDB(ss), "")), true
+	case "DATABASES", "SCHEMAS":
+		return s.sql(ss, "PRAGMA DATABASE_LIST"), true
+	case "CHARSET", "CHARACTER SET":
+		return s.sql(ss, "SELECT Charset, Collation AS 'Default collation' FROM mysql_collations WHERE `Default`='Yes'"), true
+	case "COLLATION":
+		return s.sql(ss, "SELECT * FROM mysql_collations"), true
+	case "MYSQL USERS":
+		return s.sql(ss, "SELECT * FROM mysql_users ORDER BY username, active DESC, username ASC"), true
+	case "MYSQL SERVERS":
+		return s.sql(ss, "SELECT * FROM mysql_servers ORDER BY hostgroup_id, hostname, port"), true
+	case "VARIABLES", "GLOBAL VARIABLES", "ALL VARIABLES", "SESSION VARIABLES":
+		return s.sql(ss, "SELECT variable_name AS Variable_name, variable_value AS Value FROM global_variables ORDER BY variable_name"), true
+	case "MYSQL VARIABLES", "ADMIN VARIABLES", "LDAP VARIABLES":
+		prefix := strings.ToLower(strings.Fields(ur)[0]) + "-%"
+		return s.sql(ss, "SELECT variable_name AS Variable_name, variable_value AS Value FROM global_variables WHERE variable_name LIKE "+
+			sqlQuote(prefix)+" ORDER BY variable_name"), true
+	case "MYSQL STATUS":
+		return s.sql(ss, "SELECT Variable_Name AS Variable_name, Variable_Value AS Value FROM stats_mysql_global ORDER BY variable_name"), true
+	case "PROCESSLIST":
+		return s.sql(ss, "SELECT SessionID, user, db, hostgroup, command, time_ms, SUBSTR(info,0,100) info FROM stats_mysql_processlist"), true
+	case "FULL PROCESSLIST":
+		return s.sql(ss, "SELECT * FROM stats_mysql_processlist"), true
+	case "WARNINGS", "ERRORS":
+		// The admin never leaves warnings; clients ask after each statement
+		// that reports some, and tools ask anyway.
+		return &resultSet{cols: []string{"Level", "Code", "Message"}}, true
+	case "COUNT(*) WARNINGS", "COUNT(*) ERRORS":
+		return oneRow([]string{"@@session.warning_count"}, "0"), true
+	case "PROMETHEUS METRICS":
+		return notSupported("SHOW PROMETHEUS METRICS"), true
+	}
+
+	switch {
+	case strings.HasPrefix(ur, "GLOBAL VARIABLES LIKE 'VERSION'"):
+		return oneRow([]string{"Variable_name", "Value"}, "version", s.proxyVersion()), true
+	case strings.HasPrefix(ur, "TABLES LIKE "):
+		return s.sql(ss, showTablesSQL(s.defaultDB(ss), likePattern(rest[len("TABLES LIKE "):]))), true
+	case strings.HasPrefix(ur, "TABLES FROM "), strings.HasPrefix(ur, "TABLES IN "):
+		arg := rest[strings.IndexByte(rest[len("TABLES "):], ' ')+len("TABLES ")+1:]
+		db, like := arg, ""
+		if i := strings.Index(asciiUpper(arg), " LIKE "); i >= 0 {
+			db, like = arg[:i], likePattern(arg[i+len(" LIKE "):])
+		}
+		db = unquoteIdent(strings.TrimSpace(db))
+		if !isIdent(db) {
+			return nil, false
+		}
+		return s.sql(ss, showTablesSQL(db, like)), true
+	case strings.HasPrefix(ur, "CHARSET LIKE "), strings.HasPrefix(ur, "CHARACTER SET LIKE "):
+		pat := likePattern(rest[strings.Index(ur, "LIKE ")+len("LIKE "):])
+		return s.sql(ss, "SELECT Charset, Collation AS 'Default collation' FROM mysql_collations WHERE `Default`='Yes' AND Charset LIKE "+sqlQuote(pat)), true
+	case strings.HasPrefix(ur, "COLLATION LIKE "):
+		pat := likePattern(rest[len("COLLATION LIKE "):])
+		return s.sql(ss, "SELECT * FROM mysql_collations WHERE Collation LIKE "+sqlQuote(pat)), true
+	case strings.HasPrefix(ur, "VARIABLES WHERE "), strings.HasPrefix(ur, "GLOBAL VARIABLES WHERE "),
+		strings.HasPrefix(ur, "SESSION VARIABLES WHERE "):
+		where := rest[strings.Index(ur, "WHERE ")+len("WHERE "):]
+		return s.showVariablesWhere(ss, where), true
+	case strings.HasPrefix(ur, "VARIABLES LIKE "), strings.HasPrefix(ur, "GLOBAL VARIABLES LIKE "),
+		strings.HasPrefix(ur, "SESSION VARIABLES LIKE "):
+		pat := likePattern(rest[strings.Index(ur, "LIKE ")+len("LIKE "):])
+		return s.showVariablesLike(ss, pat), true
+	case strings.HasPrefix(ur, "CREATE TABLE "):
+		return s.showCreateTable(ss, rest[len("CREATE TABLE "):])
+	case strings.HasPrefix(ur, "FIELDS "), strings.HasPrefix(ur, "COLUMNS "),
+		strings.HasPrefix(ur, "FULL FIELDS "), strings.HasPrefix(ur, "FULL COLUMNS "):
+		return s.showFields(ss, rest)
+	case strings.HasPrefix(ur, "TABLE STATUS"):
+		return s.showTableStatus(ss, rest[len("TABLE STATUS"):])
+	}
+	return nil, false
+}
+
+// defaultDB is the schema a session's unqualified SHOW TABLES lists: stats
+// users see the stats schema as their main, as in ProxySQL.
+func (s *Server) defaultDB(ss *session) string {
+	if ss.stats {
+		return "stats"
+	}
+	return "main"
+}
+
+func showTablesSQL(db, like string) string {
+	q := "SELECT name AS tables FROM " + db + ".sqlite_master WHERE type='table' AND name NOT IN ('sqlite_sequence')"
+	if like != "" {
+		q += " AND name LIKE " + sqlQuote(like)
+	}
+	return q + " ORDER BY name"
+}
+
+// likePattern turns the argument of LIKE into a bare pattern: ProxySQL strips
+// quotes, backticks and backslashes.
+func likePattern(arg string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '\'', '"', '`', '\\':
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(arg))
+}
+
+// showVariablesWhere handles SHOW VARIABLES WHERE …. The connectors' form,
+// a list of variable names, is answered name by name (system variables
+// from sysVar, the rest from global_variables); any other condition is
+// rewritten onto global_variables, as ProxySQL does.
+func (s *Server) showVariablesWhere(ss *session, where string) reply {
+	names, ok := variablesInList(where)
+	if !ok {
+		return s.sql(ss, "SELECT variable_name AS Variable_name, variable_value AS Value FROM global_variables WHERE "+where)
+	}
+	rs := &resultSet{cols: []string{"Variable_name", "Value"}}
+	for _, name := range names {
+		if v, ok := s.sysVar(ss, name); ok {
+			rs.rows = append(rs.rows, row(name, v))
+			continue
+		}
+		r := s.sql(ss, "SELECT variable_name, variable_value FROM global_variables WHERE variable_name="+sqlQuote(name))
+		if sub, ok := r.(*resultSet); ok {
+			rs.rows = append(rs.rows, sub.rows...)
+		}
+	}
+	return rs
+}
+
+// showVariablesLike is ProxySQL's rewrite onto global_variables; when that
+// finds nothing, the MySQL system variables drivers look for are answered
+// instead (SHOW VARIABLES LIKE 'max_allowed_packet').
+func (s *Server) showVariablesLike(ss *session, pat string) reply {
+	r := s.sql(ss, "SELECT variable_name AS Variable_name, variable_value AS Value FROM global_variables WHERE variable_name LIKE "+sqlQuote(pat))
+	rs, ok := r.(*resultSet)
+	if !ok || len(rs.rows) > 0 {
+		return r
+	}
+	for _, name := range compatVarNames {
+		if likeMatch(pat, name) {
+			v, _ := s.sysVar(ss, name)
+			rs.rows = append(rs.rows, row(name, v))
+		}
+	}
+	return rs
+}
+
+// splitQualified splits "[db.]table" and strips identifier quotes.
+func splitQualified(arg, defDB string) (db, table string, ok bool) {
+	arg = strings.TrimSpace(arg)
+	db, table = defDB, arg
+	if i := strings.IndexByte(arg, '.'); i >= 0 {
+		db, table = unquoteIdent(arg[:i]), arg[i+1:]
+	}
+	table = unquoteIdent(strings.TrimSpace(table))
+	return db, table, isIdent(db) && isIdent(table)
+}
+
+// showCreateTable is ProxySQL's rewrite onto sqlite_master, with a newline
+// after the opening parenthesis and after each column.
+func (s *Server) showCreateTable(ss *session, arg string) (reply, bool) {
+	db, t, ok := splitQualified(arg, s.defaultDB(ss))
+	if !ok {
+		return nil, false
+	}
+	return s.sql(ss, "SELECT name AS 'table', REPLACE(REPLACE(sql,' , ', X'2C0A'),'CREATE TABLE "+t+" (','CREATE TABLE "+t+" ('||X'0A') AS 'Create Table' FROM "+
+		db+".sqlite_master WHERE type='table' AND name="+sqlQuote(t)), true
+}
+
+// showFields is SHOW [FULL] FIELDS|COLUMNS FROM|IN [db.]t [FROM|IN db], built
+// from PRAGMA table_info for GUI tools.
+func (s *Server) showFields(ss *session, rest string) (reply, bool) {
+	f := strings.Fields(rest)
+	if len(f) > 0 && strings.EqualFold(f[0], "FULL") {
+		f = f[1:]
+	}
+	if len(f) < 3 || !strings.EqualFold(f[1], "FROM") && !strings.EqualFold(f[1], "IN") {
+		return nil, false
+	}
+	db, t, ok := splitQualified(f[2], s.defaultDB(ss))
+	if !ok {
+		return nil, false
+	}
+	if len(f) >= 5 && (strings.EqualFold(f[3], "FROM") || strings.EqualFold(f[3], "IN")) {
+		db = unquoteIdent(f[4])
+		if !isIdent(db) {
+			return nil, false
+		}
+	}
+	if ss.stats && statsForbidden(t) != "" {
+		return sqliteErr(errors.New("no such table: " + t)), true
+	}
+	r := s.sql(ss, "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info("+sqlQuote(t)+", "+sqlQuote(db)+")")
+	info, ok := r.(*resultSet)
+	if !ok {
+		return r, true
+	}
+	if len(info.rows) == 0 {
+		return sqliteErr(errors.New("Table does not exist")), true
+	}
+	out := &resultSet{cols: []string{"Field", "Type", "Null", "Key", "Default", "Extra"}}
+	for _, ri := range info.rows {
+		typ := strings.ToLower(ri[1].String)
+		if typ == "" {
+			typ = "varchar(255)"
+		}
+		null := "YES"
+		if ri[2].String == "1" {
+			null = "NO"
+		}
+		key := ""
+		if ri[4].Valid && ri[4].String != "0" {
+			key = "PRI"
+		}
+		out.rows = append(out.rows, []sql.NullString{
+			nullable(ri[0].String, true), nullable(typ, true), nullable(null, true),
+			nullable(key, true), ri[3], nullable("", true),
+		})
+	}
+	return out, true
+}
+
+// showTableStatus is SHOW TABLE STATUS [FROM db] [LIKE 'pat'], synthesized
+// with ProxySQL's columns and fixed values.
+func (s *Server) showTableStatus(ss *session, arg string) (reply, bool) {
+	db, like := s.defaultDB(ss), ""
+	ua := asciiUpper(arg)
+	if i := strings.Index(ua, " LIKE "); i >= 0 {
+		like = likePattern(arg[i+len(" LIKE "):])
+		arg, ua = arg[:i], ua[:i]
+	}
+	if f := strings.Fields(arg); len(f) > 0 {
+		if len(f) != 2 || (!strings.EqualFold(f[0], "FROM") && !strings.EqualFold(f[0], "IN")) {
+			return nil, false
+		}
+		db = unquoteIdent(f[1])
+		if !isIdent(db) {
+			return nil, false
+		}
+	}
+	_ = ua
+	r := s.sql(ss, showTablesSQL(db, like))
+	names, ok := r.(*resultSet)
+	if !ok {
+		return r, true
+	}
+	out := &resultSet{cols: []string{"Name", "Engine", "Version", "Row_format", "Rows", "Avg_row_length",
+		"Data_length", "Max_data_length", "Index_length", "Data_free", "Auto_increment", "Create_time",
+		"Update_time", "Check_time", "Collation", "Checksum", "Create_options", "Comment"}}
+	for _, nr := range names.rows {
+		if ss.stats && statsHidden[nr[0].String] {
+			continue
+		}
+		out.rows = append(out.rows, []sql.NullString{
+			nr[0], nullable("SQLite", true), nullable("10", true), nullable("Dynamic", true),
+			nullable("10", true), nullable("0", true), nullable("0", true), nullable("0", true),
+			nullable("0", true), nullable("0", true), {}, nullable("0000-00-00 00:00:00", true),
+			nullable("0000-00-00 00:00:00", true), nullable("0000-00-00 00:00:00", true),
+			nullable("utf8_bin", true), {}, nullable("", true), nullable("", true),
+		})
+	}
+	return out, true
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// options are the command-line flags, with ProxySQL's spellings.
+type options struct {
+	config     string
+	datadir    string
+	foreground bool
+	noMonitor  bool
+	initial    bool
+	reload     bool
+	version    bool
+	help       bool
+	exitOnErr  bool
+}
+
+const usageText = `Usage: sluice [options]
+       sluice digest "<sql>"
+
+Sluice is a MySQL-protocol load-balancing proxy with a ProxySQL-compatible admin
+interface (port 6032) and a data port (6033).
+
+Options:
+  -c, --config FILE    config file in proxysql.cnf syntax (default: ./sluice.cnf,
+                       ./proxysql.cnf, ./proxysql.cfg, /etc/proxysql.cnf, /etc/proxysql.cfg)
+  -D, --datadir DIR    data directory (beats "datadir" in the config file; default: cwd)
+  -f, --foreground     accepted for ProxySQL compatibility; Sluice never daemonizes
+  -e, --exit-on-error  accepted for ProxySQL compatibility; Sluice has no watchdog
+  -M, --no-monitor     do not start the backend monitor
+      --initial        rename sluice.db to sluice.db.bak and rebuild it from the config file
+      --reload         merge the config file into the existing sluice.db
+  -V, --version        print the version and exit
+  -h, --help           this help
+
+Subcommands:
+  digest "<sql>"       print ProxySQL's digest of a query: 0xHASH<TAB>digest text
+`
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	str := func(p *string, names ...string) {
+		for _, n := range names {
+			fs.StringVar(p, n, "", "")
+		}
+	}
+	boolean := func(p *bool, names ...string) {
+		for _, n := range names {
+			fs.BoolVar(p, n, false, "")
+		}
+	}
+	str(&o.config, "c", "config")
+	str(&o.datadir, "D", "d", "datadir", "directory")
+	boolean(&o.foreground, "f", "foreground")
+	boolean(&o.exitOnErr, "e", "exit-on-error")
+	boolean(&o.noMonitor, "M", "no-monitor")
+	boolean(&o.initial, "initial")
+	boolean(&o.reload, "reload")
+	boolean(&o.version, "V", "version")
+	boolean(&o.help, "h", "help")
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			o.help = true
+			return o, nil
+		}
+		return nil, fmt.Errorf("%v (see sluice --help)", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (see sluice --help)", strings.Join(fs.Args(), " "))
+	}
+	if o.initial && o.reload {
+		return nil, fmt.Errorf("--initial and --reload exclude each other")
+	}
+	return o, nil
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"io"
+	"os"
+	"sync"
+
+	"github.com/rs/zerolog"
+)
+
+// logSink is the error log: stderr, or a file that SIGHUP and
+// PROXYSQL FLUSH LOGS reopen (so logrotate can move it away).
+type logSink struct {
+	mu   sync.Mutex
+	path string
+	f    *os.File
+}
+
+func openLogSink(path string) (*logSink, error) {
+	s := &logSink{path: path}
+	if path == "" {
+		return s, nil
+	}
+	if err := s.Reopen(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *logSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return os.Stderr.Write(p)
+	}
+	return s.f.Write(p)
+}
+
+// Reopen closes and reopens the log file; a no-op for stderr.
+func (s *logSink) Reopen() error {
+	if s.path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	old := s.f
+	s.f = f
+	s.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return nil
+}
+
+func (s *logSink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f == nil {
+		return nil
+	}
+	err := s.f.Close()
+	s.f = nil
+	return err
+}
+
+func newLogger(w io.Writer) zerolog.Logger {
+	cw := zerolog.ConsoleWriter{Out: w, NoColor: true, TimeFormat: "2006-01-02 15:04:05.000"}
+	return zerolog.New(cw).With().Timestamp().Logger()
+}

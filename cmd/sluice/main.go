@@ -1,0 +1,227 @@
+// Command sluice is a MySQL-protocol load-balancing proxy with a
+// ProxySQL-compatible admin interface.
+//
+// main is the composition root: it reads flags and the config file, opens
+// storage, builds the runtime (backends, router, events log), loads every
+// module to RUNTIME through the admin plane's own LOAD path, starts the
+// listeners, and closes everything in reverse order on SIGTERM.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sluice-proxy/sluice/admin"
+	"github.com/sluice-proxy/sluice/internal/cnf"
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/rules"
+	"github.com/sluice-proxy/sluice/storage"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "digest" {
+		return digestCmd(args[1:], stdout, stderr)
+	}
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "sluice:", err)
+		return 2
+	}
+	switch {
+	case o.help:
+		fmt.Fprint(stdout, usageText)
+		return 0
+	case o.version:
+		fmt.Fprintf(stdout, "Sluice %s (ProxySQL admin compatibility %s)\n", version, config.ProxySQLVersion)
+		return 0
+	}
+	if err := serve(o, stderr); err != nil {
+		fmt.Fprintln(stderr, "sluice:", err)
+		return 1
+	}
+	return 0
+}
+
+func digestCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, `usage: sluice digest "<sql>"`)
+		return 2
+	}
+	hash, text := rules.DigestString(args[0], rules.DefaultOptions())
+	fmt.Fprintf(stdout, "%s\t%s\n", rules.FormatHash(hash), text)
+	return 0
+}
+
+// findConfig returns the config file to use: -c, or the first of ProxySQL's
+// default locations that exists ("" when there is none).
+func findConfig(flagPath string) (string, error) {
+	if flagPath != "" {
+		if _, err := os.Stat(flagPath); err != nil {
+			return "", fmt.Errorf("config file: %w", err)
+		}
+		return filepath.Abs(flagPath)
+	}
+	for _, p := range []string{"sluice.cnf", "proxysql.cnf", "proxysql.cfg", "/etc/proxysql.cnf", "/etc/proxysql.cfg"} {
+		if _, err := os.Stat(p); err == nil {
+			return filepath.Abs(p)
+		}
+	}
+	return "", nil
+}
+
+func serve(o *options, stderr io.Writer) error {
+	cfgPath, err := findConfig(o.config)
+	if err != nil {
+		return err
+	}
+	var root *cnf.Setting
+	if cfgPath != "" {
+		if root, err = cnf.ParseFile(cfgPath); err != nil {
+			return fmt.Errorf("unable to open or parse config file %s: %w", cfgPath, err)
+		}
+	}
+
+	// datadir: -D beats the config file, which beats the working directory.
+	datadir := o.datadir
+	if datadir == "" && root != nil {
+		if s := root.Get("datadir"); s != nil {
+			datadir = s.Value
+		}
+	}
+	if datadir == "" {
+		if datadir, err = os.Getwd(); err != nil {
+			return err
+		}
+	}
+	if datadir, err = filepath.Abs(datadir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(datadir, 0o750); err != nil {
+		return fmt.Errorf("datadir: %w", err)
+	}
+
+	// The error log: the config file's errorlog (relative to datadir), else stderr.
+	var logPath string
+	if root != nil {
+		if s := root.Get("errorlog"); s != nil && s.Value != "" {
+			logPath = s.Value
+			if !filepath.IsAbs(logPath) {
+				logPath = filepath.Join(datadir, logPath)
+			}
+		}
+	}
+	sink, err := openLogSink(logPath)
+	var logOpenErr error
+	if err != nil {
+		logOpenErr, sink = err, &logSink{}
+	}
+	defer sink.Close()
+	log := newLogger(io.MultiWriter(sink))
+	if logOpenErr != nil {
+		log.Warn().Err(logOpenErr).Str("errorlog", logPath).Msg("cannot open the error log; logging to stderr")
+	}
+	log.Info().Str("version", version).Str("datadir", datadir).Str("config", cfgPath).Msg("Sluice starting")
+
+	store, existed, err := storage.Open(storage.Options{Datadir: datadir, Initial: o.initial})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := bootstrap(store, existed, o, cfgPath, root, log); err != nil {
+		return err
+	}
+
+	p := newProxy(datadir, log)
+	defer p.Close()
+	adm := admin.New(admin.Config{Store: store, Applier: p, ConfigPath: cfgPath, Log: log})
+	p.admin = adm
+	for _, m := range config.Modules {
+		if err := adm.LoadToRuntime(m); err != nil {
+			return fmt.Errorf("loading %s to runtime: %w", m, err)
+		}
+	}
+	snap := p.Runtime()
+	if err := adm.Listen(snap.Var("admin-mysql_ifaces")); err != nil {
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	defer adm.Close()
+	if err := p.Start(snap); err != nil {
+		return err
+	}
+	if len(snap.Servers) == 0 {
+		log.Warn().Msg(`no backend configured yet: add one with ` +
+			`mysql -uadmin -padmin -h127.0.0.1 -P6032 -e "INSERT INTO mysql_servers(hostgroup_id,hostname,port) VALUES (0,'127.0.0.1',3306); LOAD MYSQL SERVERS TO RUNTIME; SAVE MYSQL SERVERS TO DISK;"`)
+	}
+	log.Info().Str("admin", snap.Var("admin-mysql_ifaces")).Str("mysql", snap.Var("mysql-interfaces")).Msg("Sluice ready")
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				if err := sink.Reopen(); err != nil {
+					log.Error().Err(err).Msg("reopening the error log")
+				}
+				log.Info().Msg("SIGHUP: error log reopened")
+				continue
+			}
+			log.Info().Str("signal", sig.String()).Msg("shutting down")
+			return nil
+		case <-p.Done():
+			log.Info().Msg("PROXYSQL SHUTDOWN: shutting down")
+			return nil
+		}
+	}
+}
+
+// bootstrap fills MEMORY and DISK as ProxySQL does at start-up (reference
+// §9.2): defaults, then DISK → MEMORY, then — only on the first start, with
+// --initial or with --reload — the config file into MEMORY and MEMORY → DISK.
+func bootstrap(store *storage.Store, existed bool, o *options, cfgPath string, root *cnf.Setting, log zerolog.Logger) error {
+	if err := store.InitDefaults(); err != nil {
+		return err
+	}
+	for _, m := range config.Modules {
+		if _, err := store.DiskToMemory(m); err != nil {
+			return fmt.Errorf("copying %s from disk: %w", m, err)
+		}
+	}
+	useFile := o.initial || o.reload || !existed
+	switch {
+	case root == nil && useFile:
+		log.Info().Msg("no config file: starting from built-in defaults")
+		return nil
+	case root == nil:
+		return nil
+	case !useFile:
+		log.Info().Str("config", cfgPath).Msg("config file ignored: sluice.db already exists (start with --reload to merge it, --initial to rebuild from it, or run LOAD … FROM CONFIG)")
+		return nil
+	}
+	for _, m := range config.Modules {
+		if _, err := store.LoadConfigFile(root, m); err != nil {
+			return fmt.Errorf("config file %s: %w", cfgPath, err)
+		}
+	}
+	for _, m := range config.Modules {
+		if _, err := store.MemoryToDisk(m); err != nil {
+			return fmt.Errorf("saving %s to disk: %w", m, err)
+		}
+	}
+	log.Info().Str("config", cfgPath).Bool("initial", o.initial).Bool("reload", o.reload).Msg("config file loaded into MEMORY and DISK")
+	return nil
+}

@@ -1,0 +1,105 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// VarKind is the value type of a global variable.
+type VarKind int
+
+// Kinds of global variables.
+const (
+	VarString VarKind = iota
+	VarInt
+	VarBool
+)
+
+// VarDef describes one mysql-* or admin-* global variable: its ProxySQL
+// name, default and accepted values.
+type VarDef struct {
+	Name     string // full name, with the "mysql-" or "admin-" prefix
+	Default  string
+	Kind     VarKind
+	Min, Max int64 // inclusive range of a VarInt
+	ReadOnly bool  // never changes (admin-version)
+	SetOnce  bool  // read at start-up only; a change needs SAVE … TO DISK and a restart
+	// Values, when not empty, enumerates the accepted values of a VarString,
+	// matched case-insensitively (ProxySQL accepts "own_gtid" for OWN_GTID).
+	Values []string
+}
+
+var varIndex = func() map[string]*VarDef {
+	m := make(map[string]*VarDef, len(varDefs))
+	for i := range varDefs {
+		m[varDefs[i].Name] = &varDefs[i]
+		// ProxySQL spells one name with capitals (mysql-query_cache_size_MB);
+		// index its lower-case form too so LookupVar stays case-insensitive.
+		if lc := strings.ToLower(varDefs[i].Name); lc != varDefs[i].Name {
+			m[lc] = &varDefs[i]
+		}
+	}
+	return m
+}()
+
+// LookupVar returns the definition of a variable by its full name. Names are
+// matched case-insensitively, as SQLite's NOCASE lookups on admin do.
+func LookupVar(name string) (VarDef, bool) {
+	if d, ok := varIndex[name]; ok {
+		return *d, true
+	}
+	if d, ok := varIndex[strings.ToLower(name)]; ok {
+		return *d, true
+	}
+	return VarDef{}, false
+}
+
+// VarDefs returns every known variable, sorted by name.
+func VarDefs() []VarDef {
+	out := make([]VarDef, len(varDefs))
+	copy(out, varDefs)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Check reports whether value is acceptable for the variable.
+func (d VarDef) Check(value string) error {
+	switch d.Kind {
+	case VarInt:
+		n, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not an integer", d.Name, value)
+		}
+		if n < d.Min || n > d.Max {
+			return fmt.Errorf("%s: %d is out of range [%d, %d]", d.Name, n, d.Min, d.Max)
+		}
+	case VarBool:
+		if _, ok := ParseBool(value); !ok {
+			return fmt.Errorf("%s: %q is not a boolean (true/false)", d.Name, value)
+		}
+	case VarString:
+		if len(d.Values) == 0 {
+			return nil
+		}
+		for _, v := range d.Values {
+			if strings.EqualFold(value, v) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s: %q is not one of %s", d.Name, value, strings.Join(d.Values, ", "))
+	}
+	return nil
+}
+
+// ParseBool accepts the spellings ProxySQL accepts for boolean variables.
+func ParseBool(v string) (b, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "1":
+		return true, true
+	case "false", "0":
+		return false, true
+	}
+	return false, false
+}

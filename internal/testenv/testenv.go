@@ -1,0 +1,332 @@
+// Package testenv gives integration tests real parts: MariaDB backends
+// started by scripts/backends.sh, a freshly built sluice binary run as a
+// child process, and the mariadb command-line client.
+//
+// Backends are shared by every test of a process and left running for the
+// next package (make test stops them by pid at the end); Sluice processes
+// belong to one test and are stopped by its cleanup.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql" // the driver real applications use
+)
+
+// Backend is one MariaDB server on 127.0.0.1.
+type Backend struct {
+	Host string
+	Port int
+}
+
+// Addr returns host:port.
+func (b Backend) Addr() string { return net.JoinHostPort(b.Host, strconv.Itoa(b.Port)) }
+
+// RepoRoot is the directory that holds go.mod.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var (
+	backendsMu  sync.Mutex
+	backendsUp  int
+	backendsErr error
+)
+
+func basePort() int {
+	if p, err := strconv.Atoi(os.Getenv("SLUICE_BACKENDS_PORT")); err == nil && p > 0 {
+		return p
+	}
+	return 23306
+}
+
+// Backends returns n running MariaDB servers, starting them with
+// scripts/backends.sh when needed (it installs MariaDB with apt-get when it
+// is missing). Each has the users root/test, sbtest/sbtest, monitor/monitor.
+func Backends(t testing.TB, n int) []Backend {
+	t.Helper()
+	backendsMu.Lock()
+	defer backendsMu.Unlock()
+	if backendsUp < n && backendsErr == nil {
+		cmd := exec.Command(filepath.Join(RepoRoot(), "scripts", "backends.sh"), "start", strconv.Itoa(n))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			backendsErr = fmt.Errorf("scripts/backends.sh start %d: %v\n%s", n, err, out)
+		} else {
+			backendsUp = n
+		}
+	}
+	if backendsErr != nil {
+		t.Fatal(backendsErr)
+	}
+	bs := make([]Backend, n)
+	for i := range bs {
+		bs[i] = Backend{Host: "127.0.0.1", Port: basePort() + 1 + i}
+	}
+	return bs
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// Binary builds cmd/sluice once per test process (with the race detector
+// when the tests run with it) and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sluice-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "sluice")
+		args := []string{"build", "-o", buildPath}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		args = append(args, "./cmd/sluice")
+		cmd := exec.Command("go", args...)
+		cmd.Dir = RepoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+// Sluice is a running sluice process.
+type Sluice struct {
+	t         testing.TB
+	Cmd       *exec.Cmd
+	AdminPort int
+	DataPort  int
+	Datadir   string
+	Config    string
+	Args      []string
+	out       *syncBuffer
+	waitErr   chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// WriteConfig writes a sluice.cnf that puts admin and data on the given
+// ports of 127.0.0.1, followed by extra libconfig text.
+func WriteConfig(t testing.TB, dir string, adminPort, dataPort int, extra string) string {
+	t.Helper()
+	text := fmt.Sprintf(`admin_variables = { admin_credentials = "admin:admin" mysql_ifaces = "127.0.0.1:%d" }
+mysql_variables = { interfaces = "127.0.0.1:%d" }
+%s
+`, adminPort, dataPort, extra)
+	path := filepath.Join(dir, "sluice.cnf")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Start runs sluice with the config file and datadir and waits until its
+// admin port answers. The process is stopped with SIGTERM at cleanup.
+func Start(t testing.TB, config, datadir string, adminPort, dataPort int, args ...string) *Sluice {
+	t.Helper()
+	s := &Sluice{t: t, AdminPort: adminPort, DataPort: dataPort, Datadir: datadir, Config: config, Args: args}
+	s.start()
+	t.Cleanup(func() { s.Stop() })
+	return s
+}
+
+func (s *Sluice) start() {
+	s.t.Helper()
+	args := append([]string{"-c", s.Config, "-D", s.Datadir, "--no-monitor"}, s.Args...)
+	s.Cmd = exec.Command(Binary(s.t), args...)
+	s.out = &syncBuffer{}
+	s.Cmd.Stdout, s.Cmd.Stderr = s.out, s.out
+	if err := s.Cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.waitErr = make(chan error, 1)
+	go func() { s.waitErr <- s.Cmd.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.AdminPort), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case err := <-s.waitErr:
+			s.waitErr <- err
+			s.t.Fatalf("sluice exited during start-up: %v\n%s", err, s.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("sluice admin port %d not up after 20s\n%s", s.AdminPort, s.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Output returns what the process wrote to stdout and stderr.
+func (s *Sluice) Output() string { return s.out.String() }
+
+// Stop sends SIGTERM and waits (at most 15 s, then SIGKILL).
+func (s *Sluice) Stop() error {
+	if s.Cmd == nil || s.Cmd.Process == nil {
+		return nil
+	}
+	select {
+	case err := <-s.waitErr:
+		s.waitErr <- err
+		return err
+	default:
+	}
+	_ = s.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.waitErr:
+		s.waitErr <- err
+		if strings.Contains(s.out.String(), "WARNING: DATA RACE") {
+			s.t.Errorf("the race detector fired in sluice:\n%s", s.out.String())
+		}
+		return err
+	case <-time.After(15 * time.Second):
+		_ = s.Cmd.Process.Kill()
+		err := <-s.waitErr
+		s.waitErr <- err
+		return fmt.Errorf("sluice did not stop on SIGTERM within 15s: %v", err)
+	}
+}
+
+// Kill sends SIGKILL and waits.
+func (s *Sluice) Kill() {
+	if s.Cmd == nil || s.Cmd.Process == nil {
+		return
+	}
+	_ = s.Cmd.Process.Kill()
+	err := <-s.waitErr
+	s.waitErr <- err
+}
+
+// Restart stops the process (SIGTERM) and starts it again with the same
+// config, datadir and arguments.
+func (s *Sluice) Restart() {
+	s.t.Helper()
+	if exited, _ := s.Exited(0); exited {
+		s.start()
+		return
+	}
+	if err := s.Stop(); err != nil {
+		s.t.Fatalf("stopping sluice: %v\n%s", err, s.out.String())
+	}
+	s.start()
+}
+
+// Exited reports whether the process has exited (and how).
+func (s *Sluice) Exited(timeout time.Duration) (bool, error) {
+	select {
+	case err := <-s.waitErr:
+		s.waitErr <- err
+		return true, err
+	default:
+	}
+	if timeout <= 0 {
+		return false, nil
+	}
+	select {
+	case err := <-s.waitErr:
+		s.waitErr <- err
+		return true, err
+	case <-time.After(timeout):
+		return false, nil
+	}
+}
+
+// CLI runs the mariadb client with -e and returns its stdout (batch mode,
+// tab-separated, with column names unless -N is in args).
+func CLI(t testing.TB, port int, user, password, sqlText string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	full := append([]string{"--no-defaults", "-h127.0.0.1", "-P" + strconv.Itoa(port), "-u" + user, "--batch"}, args...)
+	if password != "" {
+		full = append(full, "-p"+password)
+	}
+	full = append(full, "-e", sqlText)
+	cmd := exec.CommandContext(ctx, "mariadb", full...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("mariadb: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// MustCLI is CLI that fails the test on error.
+func MustCLI(t testing.TB, port int, user, password, sqlText string, args ...string) string {
+	t.Helper()
+	out, err := CLI(t, port, user, password, sqlText, args...)
+	if err != nil {
+		t.Fatalf("%v\nSQL: %s", err, sqlText)
+	}
+	return out
+}
+
+// DB opens a go-sql-driver/mysql handle.
+func DB(t testing.TB, port int, user, password, db string, params string) *sql.DB {
+	t.Helper()
+	dsn := fmt.Sprintf("%s:%s@tcp(127.0.0.1:%d)/%s?timeout=5s&readTimeout=60s&writeTimeout=60s", user, password, port, db)
+	if params != "" {
+		dsn += "&" + params
+	}
+	h, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}

@@ -1,0 +1,431 @@
+package wire
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// DefaultMaxPayload is the largest logical payload ReadPacket assembles by
+// default: ProxySQL's mysql-max_allowed_packet default (64 MiB).
+const DefaultMaxPayload = 64 << 20
+
+// Conn is one MySQL protocol connection (client or server side) with
+// buffered I/O and the packet sequence counter.
+//
+// A Conn belongs to one goroutine: none of its methods may be called
+// concurrently, except that another goroutine may interrupt a blocked read or
+// write with NetConn().Close() or a deadline. Writes are buffered; nothing
+// reaches the socket before Flush (or before the 16 KiB buffer fills).
+type Conn struct {
+	nc         net.Conn
+	br         *bufio.Reader
+	bw         *bufio.Writer
+	seq        uint8
+	maxPayload int
+	big        *[]byte // pooled buffer behind the last ReadPacket result, if any
+	hdr        [4]byte
+	scratch    []byte // WriteOK/WriteERR/WriteEOF build their payloads here
+	bytesIn    uint64
+	bytesOut   uint64
+}
+
+// NewConn wraps nc, taking a reader and a writer from the package pools.
+// Close returns them.
+func NewConn(nc net.Conn) *Conn {
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(nc)
+	bw := writerPool.Get().(*bufio.Writer)
+	bw.Reset(nc)
+	return &Conn{nc: nc, br: br, bw: bw, maxPayload: DefaultMaxPayload}
+}
+
+// NetConn returns the underlying connection (for deadlines, addresses, or
+// for another goroutine to interrupt this one by closing it).
+func (c *Conn) NetConn() net.Conn { return c.nc }
+
+// Close closes the socket and returns the buffers to their pools. It must be
+// called by the goroutine that owns the Conn; calling it twice is harmless.
+// Unflushed writes are discarded.
+func (c *Conn) Close() error {
+	if c.br == nil {
+		return nil
+	}
+	err := c.nc.Close()
+	c.br.Reset(nil)
+	readerPool.Put(c.br)
+	c.br = nil
+	c.bw.Reset(nil)
+	writerPool.Put(c.bw)
+	c.bw = nil
+	c.releaseBig()
+	return err
+}
+
+// Closed reports whether Close was called.
+func (c *Conn) Closed() bool { return c.br == nil }
+
+// Seq returns the sequence id the next packet will carry (or must carry).
+func (c *Conn) Seq() uint8 { return c.seq }
+
+// SetSeq sets the sequence id of the next packet.
+func (c *Conn) SetSeq(s uint8) { c.seq = s }
+
+// ResetSeq starts a new command: the next packet has sequence id 0.
+func (c *Conn) ResetSeq() { c.seq = 0 }
+
+// SetMaxPayload sets the largest payload ReadPacket assembles.
+func (c *Conn) SetMaxPayload(n int) { c.maxPayload = n }
+
+// SetDeadline sets the read and write deadlines of the socket.
+func (c *Conn) SetDeadline(t time.Time) error { return c.nc.SetDeadline(t) }
+
+// SetReadDeadline sets the read deadline of the socket.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the write deadline of the socket.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.nc.SetWriteDeadline(t) }
+
+// Buffered returns how many bytes were received and not read yet; a
+// non-zero value after a command means the peer pipelined another one.
+func (c *Conn) Buffered() int {
+	if c.br == nil {
+		return 0
+	}
+	return c.br.Buffered()
+}
+
+// BytesRead and BytesWritten count bytes of packets (headers included)
+// read from and written to this Conn. Owner goroutine only.
+func (c *Conn) BytesRead() uint64 { return c.bytesIn }
+
+// BytesWritten: see BytesRead.
+func (c *Conn) BytesWritten() uint64 { return c.bytesOut }
+
+func (c *Conn) releaseBig() {
+	if c.big != nil {
+		putBig(c.big)
+		c.big = nil
+	}
+}
+
+func readErr(err error) error {
+	if errors.Is(err, ErrRead) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrRead, err)
+}
+
+func writeErr(err error) error {
+	if errors.Is(err, ErrWrite) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrWrite, err)
+}
+
+// midPacket turns a clean EOF inside a packet into io.ErrUnexpectedEOF.
+func midPacket(err error) error {
+	if err == io.EOF {
+		return readErr(io.ErrUnexpectedEOF)
+	}
+	return readErr(err)
+}
+
+// readHeader consumes one packet header, checks and advances the sequence id,
+// and returns the payload length.
+func (c *Conn) readHeader() (int, error) {
+	if c.br == nil {
+		return 0, ErrClosed
+	}
+	h, err := c.br.Peek(4)
+	if err != nil {
+		if len(h) > 0 {
+			return 0, midPacket(err)
+		}
+		return 0, readErr(err)
+	}
+	n := int(h[0]) | int(h[1])<<8 | int(h[2])<<16
+	seq := h[3]
+	_, _ = c.br.Discard(4)
+	if seq != c.seq {
+		return 0, fmt.Errorf("%w: got %d, want %d", ErrBadSequence, seq, c.seq)
+	}
+	c.seq++
+	c.bytesIn += uint64(4 + n)
+	return n, nil
+}
+
+// writeHeader buffers a packet header with the next sequence id.
+func (c *Conn) writeHeader(n int) error {
+	c.hdr = [4]byte{byte(n), byte(n >> 8), byte(n >> 16), c.seq}
+	if _, err := c.bw.Write(c.hdr[:]); err != nil {
+		return writeErr(err)
+	}
+	c.seq++
+	c.bytesOut += uint64(4 + n)
+	return nil
+}
+
+// PeekHeader returns the payload length and the first payload byte of the
+// next packet without consuming anything (first is 0 for an empty payload).
+// It blocks until the header (and first byte) arrive. Like every read, it
+// invalidates the slice returned by the previous ReadPacket.
+func (c *Conn) PeekHeader() (length int, first byte, err error) {
+	if c.br == nil {
+		return 0, 0, ErrClosed
+	}
+	c.releaseBig()
+	h, err := c.br.Peek(4)
+	if err != nil {
+		if len(h) > 0 {
+			return 0, 0, midPacket(err)
+		}
+		return 0, 0, readErr(err)
+	}
+	length = int(h[0]) | int(h[1])<<8 | int(h[2])<<16
+	if length == 0 {
+		return 0, 0, nil
+	}
+	h, err = c.br.Peek(5)
+	if err != nil {
+		return 0, 0, midPacket(err)
+	}
+	return length, h[4], nil
+}
+
+// ReadPacket reads one logical packet and returns its payload, assembling
+// 0xFFFFFF continuation packets (up to SetMaxPayload; a longer packet is
+// consumed and discarded, and ErrPacketTooLarge returned, so the stream stays
+// usable).
+//
+// The payload is valid until the next read, peek or forward on this Conn
+// (it aliases the read buffer or a pooled buffer); the caller may modify it
+// but must copy whatever it keeps.
+func (c *Conn) ReadPacket() ([]byte, error) {
+	c.releaseBig()
+	n, err := c.readHeader()
+	if err != nil {
+		return nil, err
+	}
+	if n < MaxPayloadLen && n <= c.br.Size() {
+		p, err := c.br.Peek(n)
+		if err != nil {
+			return nil, midPacket(err)
+		}
+		_, _ = c.br.Discard(n)
+		return p, nil
+	}
+	// Big packets are read into pooled buffers that grow as the bytes
+	// arrive, so a peer announcing 16 MiB and sending nothing makes us hold
+	// 64 KiB, not 16 MiB.
+	c.big = getBig(min(n, bigClasses[0]))
+	*c.big = (*c.big)[:0]
+	for {
+		if len(*c.big)+n > c.maxPayload {
+			return nil, c.discardRest(n)
+		}
+		if err := c.readAppend(n); err != nil {
+			return nil, err
+		}
+		if n < MaxPayloadLen {
+			return *c.big, nil
+		}
+		if n, err = c.readHeader(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// readAppend reads n payload bytes onto the end of *c.big, moving to a
+// bigger pooled buffer (at most double the current one) when it is full.
+func (c *Conn) readAppend(n int) error {
+	for n > 0 {
+		b := *c.big
+		if len(b) == cap(b) {
+			nb := getBig(min(len(b)+n, 2*cap(b)))
+			*nb = append((*nb)[:0], b...)
+			putBig(c.big)
+			c.big = nb
+			b = *nb
+		}
+		k := min(n, cap(b)-len(b))
+		if _, err := io.ReadFull(c.br, b[len(b):len(b)+k]); err != nil {
+			return midPacket(err)
+		}
+		*c.big = b[:len(b)+k]
+		n -= k
+	}
+	return nil
+}
+
+// discardRest skips a payload of n bytes whose header was read, and every
+// continuation packet after it, then reports ErrPacketTooLarge.
+func (c *Conn) discardRest(n int) error {
+	for {
+		if _, err := c.br.Discard(n); err != nil {
+			return midPacket(err)
+		}
+		if n < MaxPayloadLen {
+			return ErrPacketTooLarge
+		}
+		var err error
+		if n, err = c.readHeader(); err != nil {
+			return err
+		}
+	}
+}
+
+// SkipPacket consumes one logical packet without keeping it, and returns its
+// first byte and total payload length.
+func (c *Conn) SkipPacket() (first byte, length int, err error) {
+	c.releaseBig()
+	for {
+		n, err := c.readHeader()
+		if err != nil {
+			return first, length, err
+		}
+		if length == 0 && n > 0 {
+			p, err := c.br.Peek(1)
+			if err != nil {
+				return first, length, midPacket(err)
+			}
+			first = p[0]
+		}
+		if _, err := c.br.Discard(n); err != nil {
+			return first, length, midPacket(err)
+		}
+		length += n
+		if n < MaxPayloadLen {
+			return first, length, nil
+		}
+	}
+}
+
+// ForwardPacket copies one logical packet from c to dst: it checks the
+// sequence id on c, re-stamps the header with dst's sequence id, and streams
+// the payload straight from c's read buffer into dst's write buffer, chunk by
+// chunk, continuation packets included. Nothing is allocated and nothing
+// beyond the two 16 KiB buffers is held in memory, whatever the size.
+// dst is not flushed. It returns the first payload byte (0 if empty) and the
+// total payload length. Errors wrap ErrRead (c failed) or ErrWrite (dst
+// failed).
+func (c *Conn) ForwardPacket(dst *Conn) (first byte, length int, err error) {
+	c.releaseBig()
+	if dst.bw == nil {
+		return 0, 0, ErrClosed
+	}
+	for {
+		n, err := c.readHeader()
+		if err != nil {
+			return first, length, err
+		}
+		if length == 0 && n > 0 {
+			p, err := c.br.Peek(1)
+			if err != nil {
+				return first, length, midPacket(err)
+			}
+			first = p[0]
+		}
+		if err := dst.writeHeader(n); err != nil {
+			return first, length, err
+		}
+		if err := copyN(dst.bw, c.br, n); err != nil {
+			return first, length, err
+		}
+		length += n
+		if n < MaxPayloadLen {
+			return first, length, nil
+		}
+	}
+}
+
+// copyN moves n bytes from r to w through r's buffer. Unlike io.CopyN (or
+// bufio.Writer.ReadFrom, which hands a LimitedReader to net.TCPConn and ends
+// up allocating a 32 KiB copy buffer), it never allocates.
+func copyN(w *bufio.Writer, r *bufio.Reader, n int) error {
+	for n > 0 {
+		b := r.Buffered()
+		if b == 0 {
+			if _, err := r.Peek(1); err != nil {
+				return midPacket(err)
+			}
+			b = r.Buffered()
+		}
+		k := min(b, n)
+		p, _ := r.Peek(k)
+		if _, err := w.Write(p); err != nil {
+			return writeErr(err)
+		}
+		_, _ = r.Discard(k)
+		n -= k
+	}
+	return nil
+}
+
+// WritePacket buffers payload as one logical packet, splitting it into
+// 0xFFFFFF-byte packets (plus a final, possibly empty one) when needed.
+// Call Flush to send.
+func (c *Conn) WritePacket(payload []byte) error {
+	if c.bw == nil {
+		return ErrClosed
+	}
+	for {
+		n := min(len(payload), MaxPayloadLen)
+		if err := c.writeHeader(n); err != nil {
+			return err
+		}
+		if _, err := c.bw.Write(payload[:n]); err != nil {
+			return writeErr(err)
+		}
+		payload = payload[n:]
+		if n < MaxPayloadLen {
+			return nil
+		}
+	}
+}
+
+// Flush sends buffered packets.
+func (c *Conn) Flush() error {
+	if c.bw == nil {
+		return ErrClosed
+	}
+	if err := c.bw.Flush(); err != nil {
+		return writeErr(err)
+	}
+	return nil
+}
+
+// WriteOK buffers an OK packet (header 0x00).
+func (c *Conn) WriteOK(affected, insertID uint64, status, warnings uint16, info string) error {
+	c.scratch = AppendOK(c.scratch[:0], affected, insertID, status, warnings, info)
+	return c.WritePacket(c.scratch)
+}
+
+// WriteERR buffers an ERR packet.
+func (c *Conn) WriteERR(code uint16, sqlState, msg string) error {
+	c.scratch = AppendERR(c.scratch[:0], code, sqlState, msg)
+	return c.WritePacket(c.scratch)
+}
+
+// WriteError buffers e as an ERR packet.
+func (c *Conn) WriteError(e *SQLError) error { return c.WriteERR(e.Code, e.State, e.Message) }
+
+// WriteEOF buffers an EOF packet (for clients without CLIENT_DEPRECATE_EOF).
+func (c *Conn) WriteEOF(warnings, status uint16) error {
+	c.scratch = AppendEOF(c.scratch[:0], warnings, status)
+	return c.WritePacket(c.scratch)
+}
+
+// WriteResultEnd buffers the end of a result set: an EOF packet, or with
+// CLIENT_DEPRECATE_EOF an OK packet with the 0xFE header.
+func (c *Conn) WriteResultEnd(deprecateEOF bool, warnings, status uint16) error {
+	if deprecateEOF {
+		c.scratch = AppendOKTerminator(c.scratch[:0], 0, 0, status, warnings)
+	} else {
+		c.scratch = AppendEOF(c.scratch[:0], warnings, status)
+	}
+	return c.WritePacket(c.scratch)
+}

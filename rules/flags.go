@@ -1,0 +1,237 @@
+package rules
+
+import (
+	"bytes"
+	"strings"
+)
+
+// StatusFlags are the per-connection status bits that keep a backend
+// connection out of the pool (ProxySQL's STATUS_MYSQL_CONNECTION_*,
+// reference §5.2). They are computed from the digest text after each query.
+type StatusFlags uint32
+
+// Status flags.
+const (
+	FlagUserVariable      StatusFlags = 1 << iota // @variables used (or an unparsed SET locked the session)
+	FlagPreparedStatement                         // text-protocol PREPARE
+	FlagTemporaryTable                            // CREATE TEMPORARY TABLE
+	FlagLockTables                                // LOCK TABLE(S) / FLUSH TABLES WITH READ LOCK until UNLOCK TABLES
+	FlagGetLock                                   // GET_LOCK(
+	FlagFoundRows                                 // SQL_CALC_FOUND_ROWS
+	FlagSQLLogBin0                                // SET sql_log_bin=0 until sql_log_bin=1
+	FlagHasSavepoint                              // SAVEPOINT inside a transaction, until it ends
+	FlagNoMultiplex                               // a rule set multiplex=0, until one sets multiplex=1
+)
+
+var flagNames = []string{
+	"USER_VARIABLE", "PREPARED_STATEMENT", "TEMPORARY_TABLE", "LOCK_TABLES", "GET_LOCK",
+	"FOUND_ROWS", "SQL_LOG_BIN0", "HAS_SAVEPOINT", "NO_MULTIPLEX",
+}
+
+// String lists the set flags, "|"-separated.
+func (f StatusFlags) String() string {
+	if f == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for i, n := range flagNames {
+		if f&(1<<i) != 0 {
+			if b.Len() > 0 {
+				b.WriteByte('|')
+			}
+			b.WriteString(n)
+		}
+	}
+	return b.String()
+}
+
+// MultiplexDisabled reports whether the connection must stay attached to
+// the session (MySQL_Connection::MultiplexDisabled). HAS_SAVEPOINT only
+// matters inside a transaction, which pins the connection by itself.
+func (f StatusFlags) MultiplexDisabled() bool {
+	return f&^FlagHasSavepoint != 0
+}
+
+// KeepVars is the parsed mysql-keep_multiplexing_variables list.
+type KeepVars []string
+
+// DefaultKeepMultiplexingVariables is ProxySQL's default.
+const DefaultKeepMultiplexingVariables = "tx_isolation,transaction_isolation,version"
+
+// ParseKeepVars splits mysql-keep_multiplexing_variables on spaces and
+// commas.
+func ParseKeepVars(s string) KeepVars {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+}
+
+// FlagContext is what UpdateFlags needs besides the digest.
+type FlagContext struct {
+	// Multiplex is the rule outcome (Decision.Multiplex): 0 sets
+	// NO_MULTIPLEX, 1 clears it, 2 keeps this query's @variables from
+	// disabling multiplexing.
+	Multiplex int
+	// LegacySetAlgorithm is mysql-set_query_lock_on_hostgroup=0: SET
+	// statements disable multiplexing by inspection of the text instead of
+	// by the parser's outcome.
+	LegacySetAlgorithm bool
+	// Set is the parsed statement when the query is a SET (nil otherwise).
+	// With the default algorithm a SET raises USER_VARIABLE only when it
+	// locked the session; sql_log_bin assignments drive SQL_LOG_BIN0.
+	Set *SetStatement
+	// InTransaction reports whether the backend is inside a transaction
+	// (SAVEPOINT only matters there).
+	InTransaction bool
+	// Keep is mysql-keep_multiplexing_variables.
+	Keep KeepVars
+}
+
+// legacySessionVars are the SET targets that disable multiplexing under the
+// legacy algorithm even without an '@'.
+var legacySessionVars = []string{
+	"FOREIGN_KEY_CHECKS", "UNIQUE_CHECKS", "AUTO_INCREMENT_INCREMENT", "AUTO_INCREMENT_OFFSET",
+	"TIMESTAMP", "GROUP_CONCAT_MAX_LEN",
+}
+
+// UpdateFlags returns the connection's flags after running the query whose
+// digest is d (MySQL_Connection::ProcessQueryAndSetStatusFlags plus the
+// session-side SQL_LOG_BIN0 and HAS_SAVEPOINT handling). It is pure and
+// does not allocate.
+func UpdateFlags(cur StatusFlags, d *Digest, ctx *FlagContext) StatusFlags {
+	text := d.Text
+	switch ctx.Multiplex {
+	case 0:
+		cur |= FlagNoMultiplex
+	case 1:
+		cur &^= FlagNoMultiplex
+	}
+
+	if cur&FlagUserVariable == 0 {
+		if hasPrefixFold(text, "SET ") {
+			if ctx.LegacySetAlgorithm {
+				if ctx.Multiplex != 2 {
+					if bytes.IndexByte(text, '@') >= 0 {
+						if !keepsMultiplexing(text, ctx.Keep) {
+							cur |= FlagUserVariable
+						}
+					} else {
+						for _, v := range legacySessionVars {
+							if containsFold(text, v) {
+								cur |= FlagUserVariable
+								break
+							}
+						}
+					}
+				}
+			} else if ctx.Set != nil && ctx.Set.Outcome == SetLock {
+				cur |= FlagUserVariable
+			}
+		} else if ctx.Multiplex != 2 && bytes.IndexByte(text, '@') >= 0 && !keepsMultiplexing(text, ctx.Keep) {
+			cur |= FlagUserVariable
+		}
+	}
+	if hasPrefixFold(text, "PREPARE ") {
+		cur |= FlagPreparedStatement
+	}
+	if hasPrefixFold(text, "CREATE TEMPORARY TABLE ") {
+		cur |= FlagTemporaryTable
+	}
+	if hasPrefixFold(text, "LOCK TABLE") || hasPrefixFold(text, "FLUSH TABLES WITH READ LOCK") {
+		cur |= FlagLockTables
+	}
+	if cur&FlagLockTables != 0 && hasPrefixFold(text, "UNLOCK TABLES") {
+		cur &^= FlagLockTables
+	}
+	if containsFold(text, "GET_LOCK(") {
+		cur |= FlagGetLock
+	}
+	if containsFold(text, "SQL_CALC_FOUND_ROWS") {
+		cur |= FlagFoundRows
+	}
+
+	if ctx.Set != nil {
+		for i := range ctx.Set.Assignments {
+			a := &ctx.Set.Assignments[i]
+			if a.Kind != AssignVariable || a.Name != "sql_log_bin" {
+				continue
+			}
+			switch strings.ToUpper(a.Value) {
+			case "0", "OFF", "FALSE":
+				cur |= FlagSQLLogBin0
+			case "1", "ON", "TRUE":
+				cur &^= FlagSQLLogBin0
+			}
+		}
+	}
+	switch d.Kind {
+	case KindSavepoint:
+		if ctx.InTransaction {
+			cur |= FlagHasSavepoint
+		}
+	case KindCommit, KindRollback:
+		cur &^= FlagHasSavepoint
+	}
+	return cur
+}
+
+// keepsMultiplexing is MySQL_Connection::IsKeepMultiplexEnabledVariables:
+// a SELECT whose every select-list item is an @@variable named (by prefix)
+// in keep does not disable multiplexing.
+func keepsMultiplexing(text []byte, keep KeepVars) bool {
+	if !hasPrefixFold(text, "SELECT ") {
+		return false
+	}
+	rest := text[len("SELECT "):]
+	for len(rest) > 0 {
+		var item []byte
+		if i := bytes.IndexByte(rest, ','); i >= 0 {
+			item, rest = rest[:i], rest[i+1:]
+		} else {
+			item, rest = rest, nil
+		}
+		if len(item) == 0 {
+			continue // strtok skips empty tokens
+		}
+		for len(item) > 0 && isSpaceChar(item[0]) {
+			item = item[1:]
+		}
+		if i := bytes.IndexByte(item, ' '); i >= 0 {
+			item = item[:i]
+		}
+		ok := false
+		for _, kv := range keep {
+			if keepPrefix(item, kv) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// keepPrefix compares item, with every "@@session." and "@@" removed, to
+// the prefix kv, ignoring case.
+func keepPrefix(item []byte, kv string) bool {
+	i, j := 0, 0
+	for j < len(kv) {
+		if i >= len(item) {
+			return false
+		}
+		if hasPrefixFold(item[i:], "@@SESSION.") {
+			i += len("@@SESSION.")
+			continue
+		}
+		if item[i] == '@' && i+1 < len(item) && item[i+1] == '@' {
+			i += 2
+			continue
+		}
+		if toLower(item[i]) != toLower(kv[j]) {
+			return false
+		}
+		i++
+		j++
+	}
+	return true
+}

@@ -1,0 +1,154 @@
+package rules
+
+import (
+	"bytes"
+	"testing"
+
+	spooky "github.com/dgryski/go-spooky"
+)
+
+func fuzzOptions(flags, gl, ggl uint8, maxLen uint16) Options {
+	o := DefaultOptions()
+	o.Lowercase = flags&1 != 0
+	o.ReplaceNull = flags&2 != 0
+	o.NoDigits = flags&4 != 0
+	o.KeepComment = flags&8 != 0
+	o.GroupingLimit = int(gl % 16)
+	o.GroupsGroupingLimit = int(ggl % 16)
+	if flags&16 == 0 {
+		o.MaxQueryLength = int(maxLen % 4096)
+	}
+	o.MaxDigestLength = int(maxLen%3000) + 1
+	return o
+}
+
+var digestSeeds = []string{
+	"SELECT 1",
+	"select /* c */ 1",
+	"/*!40101 SET NAMES utf8 */;",
+	"SELECT * FROM t WHERE id IN (1,2,3,4,5,6,7,8,9,10)",
+	"INSERT INTO t VALUES (1,'a',NULL),(2,'b',NULL),(3,'c',NULL),(4,'d',NULL)",
+	"select 'unterminated",
+	"select \"a\\\"b\"",
+	"# only a comment",
+	"-- ",
+	"--",
+	"/*",
+	"/*!",
+	"/**/",
+	"1",
+	"'",
+	"0x",
+	"1e",
+	"select 1.1e-9, -2, +3, 0xFF",
+	"SELECT a# c\n  FROM t",
+	"SELECT\t\n a\r\n",
+	"  ;;  ",
+	"INSERT INTO db.table (col1,col2,col3) VALUES (1.23234, 9.92381, 8.00)",
+	"SELECT /* keep_comment */ 1.1E+9",
+	"SELECT nUlL, NULL8, null",
+	"(((((((((?,?,?,?,?)",
+	"?,?,?,?,?,?,?,?",
+	"),...,(?,?,?,...),(?,?,?,...)",
+}
+
+// FuzzDigest checks that the tokenizer never panics, never writes past the
+// digest buffer ProxySQL allocates (min(len, max_query_length)), keeps the
+// first comment within FIRST_COMMENT_MAX_LENGTH, and is deterministic even
+// when the Digest's buffers hold a previous query.
+func FuzzDigest(f *testing.F) {
+	for i, s := range digestSeeds {
+		f.Add([]byte(s), uint8(i), uint8(3), uint8(10), uint16(65000))
+		f.Add([]byte(s), uint8(0xff), uint8(1), uint8(1), uint16(len(s)/2))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, flags, gl, ggl uint8, maxLen uint16) {
+		o := fuzzOptions(flags, gl, ggl, maxLen)
+		g := NewDigester(o)
+		var fresh Digest
+		g.Digest(&fresh, data)
+
+		dMax := len(data)
+		if dMax > o.MaxQueryLength {
+			dMax = o.MaxQueryLength
+		}
+		if len(fresh.Text) > dMax {
+			t.Fatalf("digest %d bytes exceeds buffer %d: %q -> %q", len(fresh.Text), dMax, data, fresh.Text)
+		}
+		if len(fresh.FirstComment) > firstCommentMaxLength-1 {
+			t.Fatalf("first comment %d bytes", len(fresh.FirstComment))
+		}
+		if bytes.IndexByte(fresh.Text, 0) >= 0 {
+			t.Fatalf("NUL inside digest text")
+		}
+		n := len(fresh.Text)
+		if n > o.MaxDigestLength {
+			n = o.MaxDigestLength
+		}
+		if fresh.Hash != spooky.Hash64(fresh.Text[:n]) {
+			t.Fatalf("hash mismatch")
+		}
+
+		// Reuse a Digest whose buffers hold a longer, different query.
+		var used Digest
+		g.Digest(&used, []byte("SELECT /* stale comment */ 'x', 123, col FROM stale_table WHERE a IN (1,2,3,4,5,6)"+string(data)))
+		g.Digest(&used, data)
+		if !bytes.Equal(used.Text, fresh.Text) || used.Hash != fresh.Hash ||
+			!bytes.Equal(used.FirstComment, fresh.FirstComment) || used.Kind != fresh.Kind {
+			t.Fatalf("not deterministic:\n %q %q\n %q %q", fresh.Text, fresh.FirstComment, used.Text, used.FirstComment)
+		}
+	})
+}
+
+var setSeeds = []string{
+	"SET NAMES utf8mb4 COLLATE utf8mb4_general_ci",
+	"SET @@session.sql_mode='TRADITIONAL'",
+	"SET sql_mode=(SELECT CONCAT(@@sql_mode, ',X'))",
+	"SET autocommit=0",
+	"SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY",
+	"SET @x=1",
+	"SET GLOBAL wait_timeout=1",
+	"/*!40101 SET character_set_client = utf8 */;",
+	"SET time_zone='+00:00', wait_timeout=10, NAMES 'utf8'",
+	"SET `sql_mode`=\"a\\\"b\"",
+	"SET x='",
+	"SET (",
+	"SET @@",
+	"SET @'a b'=1",
+	"SET CHARACTER SET",
+}
+
+// FuzzSetParse checks that ParseSet never panics, is deterministic, and
+// that every tracked assignment replays (Assignment.SQL) to an equivalent
+// tracked assignment.
+func FuzzSetParse(f *testing.F) {
+	for _, s := range setSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st := ParseSet(data)
+		st2 := ParseSet(data)
+		if st.Outcome != st2.Outcome || len(st.Assignments) != len(st2.Assignments) {
+			t.Fatalf("not deterministic")
+		}
+		if st.Outcome == SetLock && st.Reason == "" {
+			t.Fatalf("lock without reason")
+		}
+		if st.Outcome != SetTracked {
+			return
+		}
+		for _, a := range st.Assignments {
+			if a.Kind == AssignUnsupported {
+				t.Fatalf("tracked statement with unsupported assignment %+v", a)
+			}
+			sql := a.SQL()
+			re := ParseSet([]byte(sql))
+			if re.Outcome != SetTracked || len(re.Assignments) != 1 {
+				t.Fatalf("%q: replay %q -> %v %s", data, sql, re.Outcome, re.Reason)
+			}
+			b := re.Assignments[0]
+			if b.Kind != a.Kind || b.Name != a.Name || b.Value != a.Value || b.Collate != a.Collate || b.NextTransaction != a.NextTransaction {
+				t.Fatalf("%q: replay %q -> %+v, want %+v", data, sql, b, a)
+			}
+		}
+	})
+}

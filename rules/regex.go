@@ -1,0 +1,248 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// ErrUnsupportedRegex marks PCRE constructs RE2 cannot express
+// (lookaround, backreferences, \G, \K).
+var ErrUnsupportedRegex = errors.New("unsupported PCRE construct")
+
+// compiledRegex is a match_digest or match_pattern ready for matching.
+type compiledRegex struct {
+	re *regexp.Regexp
+	// dollar is set when the pattern anchors with $ or \Z: PCRE lets those
+	// match before a final newline, RE2 does not, so Match retries without
+	// a trailing '\n'.
+	dollar bool
+}
+
+func (c *compiledRegex) match(s []byte) bool {
+	if c.re.Match(s) {
+		return true
+	}
+	if c.dollar && len(s) > 0 && s[len(s)-1] == '\n' {
+		return c.re.Match(s[:len(s)-1])
+	}
+	return false
+}
+
+func compileRegex(pattern string, caseless bool) (*compiledRegex, error) {
+	tr, dollar, err := translatePCRE(pattern)
+	if err != nil {
+		return nil, err
+	}
+	if caseless {
+		tr = "(?i)" + tr
+	}
+	re, err := regexp.Compile(tr)
+	if err != nil {
+		return nil, err
+	}
+	return &compiledRegex{re: re, dollar: dollar}, nil
+}
+
+// translatePCRE rewrites the PCRE syntax ProxySQL users write (its default
+// engine is PCRE) into the RE2 syntax Go accepts, where a cheap rewrite
+// exists: possessive quantifiers and atomic groups lose their
+// no-backtracking hint (RE2 never backtracks), \Z becomes $, \h/\H/\R are
+// spelled out. Lookaround and backreferences have no RE2 equivalent and are
+// rejected so the operator learns at LOAD time, not from a silent mismatch.
+func translatePCRE(p string) (out string, dollar bool, err error) {
+	var b strings.Builder
+	b.Grow(len(p) + 8)
+	inClass := false
+	classStart := -1 // index in p of the first char after '[' or '[^'
+	lastQuant := false
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c == '\\' {
+			if i+1 >= len(p) {
+				b.WriteByte(c)
+				break
+			}
+			n := p[i+1]
+			i++
+			lastQuant = false
+			if inClass {
+				switch n {
+				case 'h':
+					b.WriteString(`\t `)
+				default:
+					b.WriteByte('\\')
+					b.WriteByte(n)
+				}
+				continue
+			}
+			switch {
+			case n == 'Z':
+				b.WriteByte('$')
+				dollar = true
+			case n == 'h':
+				b.WriteString(`[\t ]`)
+			case n == 'H':
+				b.WriteString(`[^\t ]`)
+			case n == 'R':
+				b.WriteString(`(?:\r\n|\n|\r)`)
+			case n >= '1' && n <= '9', n == 'g', n == 'k':
+				return "", false, fmt.Errorf("%w: backreference \\%c", ErrUnsupportedRegex, n)
+			case n == 'G', n == 'K':
+				return "", false, fmt.Errorf("%w: \\%c", ErrUnsupportedRegex, n)
+			case n == 'Q':
+				// \Q…\E quotes everything; copy it untouched.
+				end := strings.Index(p[i+1:], `\E`)
+				b.WriteString(`\Q`)
+				if end < 0 {
+					b.WriteString(p[i+1:])
+					i = len(p)
+				} else {
+					b.WriteString(p[i+1 : i+1+end])
+					b.WriteString(`\E`)
+					i += end + 2
+				}
+			default:
+				b.WriteByte('\\')
+				b.WriteByte(n)
+			}
+			continue
+		}
+		if inClass {
+			switch {
+			case c == ']' && i > classStart:
+				inClass = false
+			case c == '[' && i+1 < len(p) && p[i+1] == ':':
+				// POSIX class [:alpha:] inside a bracket expression.
+				if end := strings.Index(p[i+2:], ":]"); end >= 0 {
+					b.WriteString(p[i : i+2+end+2])
+					i += 2 + end + 1
+					continue
+				}
+			}
+			b.WriteByte(c)
+			continue
+		}
+		switch c {
+		case '[':
+			inClass = true
+			b.WriteByte(c)
+			classStart = i + 1
+			if classStart < len(p) && p[classStart] == '^' {
+				b.WriteByte('^')
+				i++
+				classStart++
+			}
+			lastQuant = false
+		case '(':
+			lastQuant = false
+			if i+1 < len(p) && p[i+1] == '?' {
+				rest := p[i+2:]
+				switch {
+				case strings.HasPrefix(rest, ">"):
+					b.WriteString("(?:")
+					i += 2
+				case strings.HasPrefix(rest, "="), strings.HasPrefix(rest, "!"),
+					strings.HasPrefix(rest, "<="), strings.HasPrefix(rest, "<!"):
+					return "", false, fmt.Errorf("%w: lookaround", ErrUnsupportedRegex)
+				case strings.HasPrefix(rest, "#"):
+					// (?# comment )
+					end := strings.IndexByte(rest, ')')
+					if end < 0 {
+						return "", false, errors.New("unterminated (?# comment")
+					}
+					i += 2 + end
+				default:
+					b.WriteString("(?")
+					i++
+				}
+				continue
+			}
+			b.WriteByte(c)
+		case '*', '+', '?':
+			if lastQuant {
+				lastQuant = false
+				if c == '+' {
+					continue // possessive: RE2 never backtracks anyway
+				}
+				b.WriteByte(c) // lazy modifier
+				continue
+			}
+			b.WriteByte(c)
+			lastQuant = true
+		case '{':
+			end := strings.IndexByte(p[i:], '}')
+			if end > 0 && isRepeat(p[i+1:i+end]) {
+				b.WriteString(p[i : i+end+1])
+				i += end
+				lastQuant = true
+				continue
+			}
+			b.WriteByte(c)
+			lastQuant = false
+		case '$':
+			dollar = true
+			b.WriteByte(c)
+			lastQuant = false
+		default:
+			b.WriteByte(c)
+			lastQuant = false
+		}
+	}
+	return b.String(), dollar, nil
+}
+
+func isRepeat(s string) bool {
+	if s == "" {
+		return false
+	}
+	digits := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == ',':
+		default:
+			return false
+		}
+	}
+	return digits > 0
+}
+
+// translateRewrite turns a ProxySQL replace_pattern (RE2/PCRE rewrite
+// syntax: \0-\9 backrefs, \\ for a backslash, $ literal) into a Go
+// regexp.Expand template, and checks the group numbers against the pattern.
+func translateRewrite(rw string, groups int) (string, error) {
+	var b strings.Builder
+	b.Grow(len(rw) + 8)
+	for i := 0; i < len(rw); i++ {
+		c := rw[i]
+		switch c {
+		case '$':
+			b.WriteString("$$")
+		case '\\':
+			if i+1 >= len(rw) {
+				return "", errors.New(`trailing \ in rewrite`)
+			}
+			i++
+			n := rw[i]
+			switch {
+			case n >= '0' && n <= '9':
+				if int(n-'0') > groups {
+					return "", fmt.Errorf(`\%c refers to a group the pattern does not have (it has %d)`, n, groups)
+				}
+				b.WriteString("${")
+				b.WriteByte(n)
+				b.WriteByte('}')
+			case n == '\\':
+				b.WriteByte('\\')
+			default:
+				return "", fmt.Errorf(`invalid escape \%c in rewrite`, n)
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), nil
+}

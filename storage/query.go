@@ -1,0 +1,196 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+)
+
+// Result is the outcome of a passthrough statement.
+type Result struct {
+	Columns      []string
+	Rows         [][]sql.NullString
+	AffectedRows int64
+	LastInsertID int64
+	HasRows      bool // a result set (even empty), not an OK
+}
+
+// Query runs any SQL on the admin database, as ProxySQL hands unknown admin
+// statements to SQLite. A statement that has result columns returns them
+// (every value as text, NULL kept); any other returns the rows it changed.
+// Several statements separated by ';' run in order, and the last result set
+// is returned. readOnly is for stats sessions only: the statement runs with
+// PRAGMA query_only=ON, and ATTACH, DETACH, pragmas other than the
+// introspection ones, and reading MEMORY or DISK tables (main.*, disk.*: the
+// configuration, passwords included; the stats user's ProxySQL database does
+// not have them either) fail with ErrNotAllowed ("Command not allowed").
+//
+// SQLite's errors come back as *SQLError whose message is SQLite's text.
+func (s *Store) Query(ctx context.Context, query string, readOnly bool) (*Result, error) {
+	if err := s.lock(); err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	if readOnly {
+		if _, err := s.conn.ExecContext(ctx, "PRAGMA query_only=ON"); err != nil {
+			return nil, sqlError(err)
+		}
+		s.restricted.Store(true)
+		defer func() {
+			s.restricted.Store(false)
+			// Not under ctx: a cancelled context must not leave the
+			// connection read-only for the admin.
+			_, _ = s.conn.ExecContext(context.Background(), "PRAGMA query_only=OFF")
+		}()
+	}
+	// A statement string may open a transaction (BEGIN, SAVEPOINT) and not
+	// close it; left open it would block every later layer copy. The admin
+	// answers BEGIN/COMMIT itself, so nothing legitimate spans two calls.
+	defer s.rollback()
+
+	s.denied.Store(false)
+	res, err := s.run(ctx, query)
+	if err != nil {
+		if s.denied.Load() {
+			return nil, ErrNotAllowed
+		}
+		return nil, sqlError(err)
+	}
+	return res, nil
+}
+
+// run executes query and shapes its outcome.
+func (s *Store) run(ctx context.Context, query string) (*Result, error) {
+	var before int64
+	if err := s.conn.QueryRowContext(ctx, "SELECT total_changes()").Scan(&before); err != nil {
+		return nil, err
+	}
+	rows, err := s.conn.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	cols, err := rows.Columns()
+	if err != nil {
+		rows.Close()
+		return nil, err
+	}
+	if len(cols) > 0 {
+		defer rows.Close()
+		_, data, err := readAll(rows)
+		if err != nil {
+			return nil, err
+		}
+		return &Result{Columns: cols, Rows: data, HasRows: true}, nil
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	var after, changes int64
+	if err := s.conn.QueryRowContext(ctx, "SELECT total_changes(), changes(), last_insert_rowid()").Scan(&after, &changes, &res.LastInsertID); err != nil {
+		return nil, err
+	}
+	// changes() keeps the count of the last INSERT/UPDATE/DELETE even after
+	// a CREATE or a PRAGMA; total_changes() tells whether this call changed
+	// anything at all.
+	if after != before {
+		res.AffectedRows = changes
+	}
+	return res, nil
+}
+
+// readAll reads every row of rows as text.
+func readAll(rows *sql.Rows) ([]string, [][]sql.NullString, error) {
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, nil, err
+	}
+	var out [][]sql.NullString
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, nil, err
+		}
+		row := make([]sql.NullString, len(cols))
+		for i, v := range vals {
+			row[i] = text(v)
+		}
+		out = append(out, row)
+	}
+	return cols, out, rows.Err()
+}
+
+// text renders a value as sqlite3_column_text does.
+func text(v any) sql.NullString {
+	switch x := v.(type) {
+	case nil:
+		return sql.NullString{}
+	case string:
+		return sql.NullString{String: x, Valid: true}
+	case []byte:
+		return sql.NullString{String: string(x), Valid: true}
+	case int64:
+		return sql.NullString{String: strconv.FormatInt(x, 10), Valid: true}
+	case float64:
+		return sql.NullString{String: realText(x), Valid: true}
+	case bool:
+		if x {
+			return sql.NullString{String: "1", Valid: true}
+		}
+		return sql.NullString{String: "0", Valid: true}
+	case time.Time:
+		return sql.NullString{String: x.Format("2006-01-02 15:04:05.999999999-07:00"), Valid: true}
+	}
+	return sql.NullString{String: fmt.Sprint(v), Valid: true}
+}
+
+// realText formats a REAL as SQLite's "%!.15g": 15 significant digits, and
+// always a decimal point ("1.0", "1.0e+20").
+func realText(f float64) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "Inf"
+	case math.IsInf(f, -1):
+		return "-Inf"
+	case math.IsNaN(f):
+		return ""
+	}
+	s := strconv.FormatFloat(f, 'g', 15, 64)
+	mant, exp, hasExp := strings.Cut(s, "e")
+	if !strings.Contains(mant, ".") {
+		mant += ".0"
+	}
+	if !hasExp {
+		return mant
+	}
+	return mant + "e" + exp
+}
+
+var driverSuffix = regexp.MustCompile(` \(\d+\)( \(SQLITE_BUSY\))?$`)
+
+// sqlError turns a driver error into an *SQLError carrying SQLite's own
+// message. The modernc driver reports "<errstr>: <errmsg> (<code>)"; ProxySQL
+// shows only <errmsg>.
+func sqlError(err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	msg := driverSuffix.ReplaceAllString(se.Error(), "")
+	if _, detail, ok := strings.Cut(msg, ": "); ok {
+		msg = detail
+	}
+	return &SQLError{Msg: msg, Code: se.Code(), Err: err}
+}
