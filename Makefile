@@ -23,7 +23,7 @@ run: build
 
 ## test: install what is missing, start real backends, vet, race-test everything
 test: fmt-check vet
-	@$(BACKENDS) start 3
+	@SLUICE_BACKENDS_EXTRA_PKGS=sysbench $(BACKENDS) start 3
 	@set -e; rc=0; \
 	$(GO) test -race -count=1 -timeout 12m $(PKGS) || rc=$$?; \
 	$(BACKENDS) stop; \
@@ -54,7 +54,7 @@ FUZZTIME ?= 30s
 fuzz:
 	@grep -rl --include='*_test.go' '^func Fuzz' . | while read f; do \
 		d=$$(dirname $$f); for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/func //'); do \
-			echo "== $$d $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$d || exit 1; done; done
+			echo "== $$d $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s $$d || exit 1; done; done
 
 backends:
 	$(BACKENDS) start 3

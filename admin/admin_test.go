@@ -283,6 +283,15 @@ func TestLoadVariablesChecks(t *testing.T) {
 	if v := scalar(t, adm, "SELECT variable_value FROM global_variables WHERE variable_name='mysql-threads'"); v != "8" {
 		t.Errorf("MEMORY threads = %q, want 8", v)
 	}
+	// A deleted variable comes back with its runtime value.
+	mustExec(t, adm, "DELETE FROM global_variables WHERE variable_name='mysql-server_version'")
+	mustExec(t, adm, "LOAD MYSQL VARIABLES TO RUNTIME")
+	if v := scalar(t, adm, "SELECT variable_value FROM global_variables WHERE variable_name='mysql-server_version'"); v != "8.0.11" {
+		t.Errorf("MEMORY server_version = %q after delete+LOAD", v)
+	}
+	if v := e.app.Runtime().MySQLVars["mysql-server_version"]; v != "8.0.11" {
+		t.Errorf("runtime server_version = %q", v)
+	}
 	// Read-only: admin-version cannot change.
 	mustExec(t, adm, "UPDATE global_variables SET variable_value='9.9' WHERE variable_name='admin-version'")
 	mustExec(t, adm, "LOAD ADMIN VARIABLES TO RUNTIME")
@@ -317,6 +326,9 @@ func TestStatsUser(t *testing.T) {
 		if !strings.HasPrefix(r[0], "stats") && !strings.HasPrefix(r[0], "global") {
 			t.Errorf("stats user sees table %s", r[0])
 		}
+	}
+	if _, rows := queryRows(t, st, "SHOW CHARSET"); len(rows) < 40 {
+		t.Errorf("stats SHOW CHARSET: %d rows", len(rows))
 	}
 	if got := scalar(t, st, "SELECT 1"); got != "1" {
 		t.Errorf("SELECT 1 = %q", got)
@@ -525,7 +537,9 @@ func TestConfigFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantErr(t, adm, "LOAD MYSQL SERVERS FROM CONFIG", 1045, "Unable to open or parse config file "+e.cnf)
+	e.srv.mu.Lock() // statements read the config under the admin mutex
 	e.srv.cfg.ConfigPath = ""
+	e.srv.mu.Unlock()
 	wantErr(t, adm, "LOAD MYSQL SERVERS FROM CONFIG", 1045, "Config file unknown")
 }
 
@@ -636,6 +650,13 @@ func TestListenUnixAndReconcile(t *testing.T) {
 	defer db.Close()
 	if got := scalar(t, db, "SELECT USER()"); got != "admin@localhost" {
 		t.Errorf("USER() over the socket = %q", got)
+	}
+	// A bad interface is refused and nothing is closed.
+	if err := e.srv.Listen("127.0.0.1:0;" + filepath.Join(e.dir, "no", "dir", "x.sock")); err == nil {
+		t.Error("Listen on a bad socket path succeeded")
+	}
+	if n := len(e.srv.Addrs()); n != 2 {
+		t.Errorf("%d listeners after a failed Listen, want the 2 it had", n)
 	}
 	if err := e.srv.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)

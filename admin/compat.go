@@ -358,45 +358,38 @@ func variablesInList(where string) ([]string, bool) {
 }
 
 // likeMatch is SQL LIKE, case-insensitive, with % and _ and backslash
-// escapes.
+// escapes. It backtracks only to the last %, so it runs in O(len·len)
+// whatever the pattern.
 func likeMatch(pattern, s string) bool {
 	p, t := asciiUpper(pattern), asciiUpper(s)
-	var match func(pi, ti int) bool
-	match = func(pi, ti int) bool {
-		for pi < len(p) {
-			switch c := p[pi]; c {
-			case '%':
-				for pi < len(p) && p[pi] == '%' {
-					pi++
-				}
-				if pi == len(p) {
-					return true
-				}
-				for k := ti; k <= len(t); k++ {
-					if match(pi, k) {
-						return true
-					}
-				}
-				return false
-			case '_':
-				if ti >= len(t) {
-					return false
-				}
-				pi, ti = pi+1, ti+1
-			default:
-				if c == '\\' && pi+1 < len(p) {
-					pi++
-					c = p[pi]
-				}
-				if ti >= len(t) || t[ti] != c {
-					return false
-				}
-				pi, ti = pi+1, ti+1
+	pi, ti := 0, 0
+	starP, starT := -1, 0
+	for ti < len(t) {
+		if pi < len(p) && p[pi] == '%' {
+			starP, starT = pi, ti
+			pi++
+			continue
+		}
+		if pi < len(p) {
+			c, width := p[pi], 1
+			if c == '\\' && pi+1 < len(p) {
+				c, width = p[pi+1], 2
+			}
+			if (c == '_' && width == 1) || c == t[ti] {
+				pi, ti = pi+width, ti+1
+				continue
 			}
 		}
-		return ti == len(t)
+		if starP < 0 {
+			return false
+		}
+		starT++
+		pi, ti = starP+1, starT
 	}
-	return match(0, 0)
+	for pi < len(p) && p[pi] == '%' {
+		pi++
+	}
+	return pi == len(p)
 }
 
 // compatVarNames are the MySQL system variables sysVar knows, for SHOW

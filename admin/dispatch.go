@@ -45,7 +45,7 @@ func (s *Server) execute(ss *session, q string) reply {
 			return r
 		}
 	}
-	if isClientNoise(n, u) {
+	if isClientNoise(u) {
 		return &okReply{}
 	}
 	if r, ok := s.compatSelect(ss, n, u); ok {
@@ -114,7 +114,7 @@ var clientNoiseExact = map[string]bool{
 	"BEGIN": true, "START TRANSACTION": true, "COMMIT": true, "ROLLBACK": true, "USE": true,
 }
 
-func isClientNoise(n, u string) bool {
+func isClientNoise(u string) bool {
 	if clientNoiseExact[u] {
 		return true
 	}
@@ -131,7 +131,6 @@ func isClientNoise(n, u string) bool {
 			return true
 		}
 	}
-	_ = n
 	return false
 }
 
@@ -385,8 +384,7 @@ func unquoteIdent(s string) string {
 	return s
 }
 
-// nullRow builds a row where "" stays a value and nil-able cells are given
-// explicitly.
+// nullable is a result cell; valid=false is SQL NULL.
 func nullable(v string, valid bool) sql.NullString { return sql.NullString{String: v, Valid: valid} }
 
 // readPragmas are the pragmas that only look (SHOW DATABASES, SHOW FIELDS).

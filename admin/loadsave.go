@@ -134,12 +134,12 @@ func (s *Server) loadToRuntime(m config.Module) error {
 	if err := s.cfg.Applier.Apply(m, snap); err != nil {
 		return err
 	}
-	return s.afterApply(m, rt, snap)
+	return s.afterApply(m, snap)
 }
 
 // afterApply records a successful Apply: runtime_* tables, the checksum
 // version, and the admin's own settings when admin variables changed.
-func (s *Server) afterApply(m config.Module, old, snap *config.Snapshot) error {
+func (s *Server) afterApply(m config.Module, snap *config.Snapshot) error {
 	if err := s.cfg.Store.WriteRuntime(snap, m); err != nil {
 		return fmt.Errorf("runtime is loaded but runtime tables were not written: %w", err)
 	}
@@ -151,7 +151,6 @@ func (s *Server) afterApply(m config.Module, old, snap *config.Snapshot) error {
 		s.readOnly.Store(b)
 		s.reListen(snap.Var("admin-mysql_ifaces"))
 	}
-	_ = old
 	return nil
 }
 
@@ -190,7 +189,9 @@ func sameIfaces(ls map[string]*listener, ifaces string) bool {
 //     runtime value goes back into the snapshot and into MEMORY;
 //   - set-once variables keep their new MEMORY value, which takes effect
 //     after SAVE … TO DISK and a restart; the snapshot keeps the runtime one.
-//     The first load of a module (at start-up) sets them.
+//     The first load of a module (at start-up) sets them;
+//   - known variables missing from MEMORY are put back with their runtime
+//     value.
 func (s *Server) checkVariables(m config.Module, rt, snap *config.Snapshot) {
 	var cur, next map[string]string
 	if rt != nil {
@@ -213,6 +214,20 @@ func (s *Server) checkVariables(m config.Module, rt, snap *config.Snapshot) {
 			return v
 		}
 		return d.Default
+	}
+	// A known variable deleted from MEMORY comes back with its runtime
+	// value, as ProxySQL dumps runtime back to MEMORY after a load.
+	for _, d := range config.VarDefs() {
+		if !strings.HasPrefix(d.Name, m.VarPrefix()) {
+			continue
+		}
+		if _, ok := next[d.Name]; !ok {
+			v := runtimeValue(d.Name, d)
+			next[d.Name] = v
+			if err := s.cfg.Store.SetVariable(d.Name, v); err != nil {
+				s.log.Error().Err(err).Str("variable", d.Name).Msg("cannot restore variable in MEMORY")
+			}
+		}
 	}
 	for _, name := range sortedKeys(next) {
 		val := next[name]
@@ -289,7 +304,7 @@ func (s *Server) loadOneUser(ss *session, name string) reply {
 	if err := s.cfg.Applier.Apply(config.ModMySQLUsers, snap); err != nil {
 		return adminErr(err.Error())
 	}
-	if err := s.afterApply(config.ModMySQLUsers, rt, snap); err != nil {
+	if err := s.afterApply(config.ModMySQLUsers, snap); err != nil {
 		return adminErr(err.Error())
 	}
 	return &okReply{}

@@ -79,9 +79,8 @@ type Server struct {
 }
 
 type listener struct {
-	spec string
+	spec string // as written in admin-mysql_ifaces
 	ln   net.Listener
-	unix string // socket path to remove on close
 }
 
 // New returns a server that is not listening yet.
@@ -122,10 +121,11 @@ func splitIfaces(ifaces string) []string {
 func isUnixSpec(spec string) bool { return strings.HasPrefix(spec, "/") }
 
 // Listen makes the set of listening interfaces equal to ifaces, a
-// `;`-separated list of host:port and Unix socket paths: interfaces not in
-// the list are closed (their open sessions keep running), new ones are
-// bound and start accepting at once. It returns the bind errors, joined; the
-// interfaces that did bind keep serving.
+// `;`-separated list of host:port and Unix socket paths. New interfaces are
+// bound first and start accepting at once; interfaces no longer listed are
+// closed afterwards (their open sessions keep running). If any new interface
+// fails to bind, nothing is closed, so a typo in admin-mysql_ifaces never
+// locks the operator out; the bind errors are returned, joined.
 func (s *Server) Listen(ifaces string) error {
 	want := splitIfaces(ifaces)
 	s.lmu.Lock()
@@ -133,19 +133,10 @@ func (s *Server) Listen(ifaces string) error {
 	if s.closed {
 		return ErrClosed
 	}
+	var errs []error
 	keep := make(map[string]bool, len(want))
 	for _, spec := range want {
 		keep[spec] = true
-	}
-	for spec, l := range s.listeners {
-		if !keep[spec] {
-			s.closeListener(l)
-			delete(s.listeners, spec)
-			s.log.Info().Str("iface", spec).Msg("admin interface closed")
-		}
-	}
-	var errs []error
-	for _, spec := range want {
 		if _, ok := s.listeners[spec]; ok {
 			continue
 		}
@@ -160,7 +151,17 @@ func (s *Server) Listen(ifaces string) error {
 		go s.accept(l)
 		s.log.Info().Str("iface", spec).Str("addr", l.ln.Addr().String()).Msg("admin interface listening")
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for spec, l := range s.listeners {
+		if !keep[spec] {
+			_ = l.ln.Close()
+			delete(s.listeners, spec)
+			s.log.Info().Str("iface", spec).Msg("admin interface closed")
+		}
+	}
+	return nil
 }
 
 func bind(spec string) (*listener, error) {
@@ -174,19 +175,15 @@ func bind(spec string) (*listener, error) {
 			return nil, fmt.Errorf("admin: listen on %s: %w", spec, err)
 		}
 		if ul, ok := ln.(*net.UnixListener); ok {
-			ul.SetUnlinkOnClose(true)
+			ul.SetUnlinkOnClose(true) // the socket file goes with the listener
 		}
-		return &listener{spec: spec, ln: ln, unix: spec}, nil
+		return &listener{spec: spec, ln: ln}, nil
 	}
 	ln, err := net.Listen("tcp", spec)
 	if err != nil {
 		return nil, fmt.Errorf("admin: listen on %s: %w", spec, err)
 	}
 	return &listener{spec: spec, ln: ln}, nil
-}
-
-func (s *Server) closeListener(l *listener) {
-	_ = l.ln.Close()
 }
 
 // Addrs returns the addresses the server listens on, for tests and logs.
@@ -211,7 +208,7 @@ func (s *Server) Close() error {
 	s.closed = true
 	s.cancel()
 	for spec, l := range s.listeners {
-		s.closeListener(l)
+		_ = l.ln.Close()
 		delete(s.listeners, spec)
 	}
 	for c := range s.conns {

@@ -19,9 +19,9 @@ func (s *Server) showCommand(ss *session, n, u string) (reply, bool) {
 	case "DATABASES", "SCHEMAS":
 		return s.sql(ss, "PRAGMA DATABASE_LIST"), true
 	case "CHARSET", "CHARACTER SET":
-		return s.sql(ss, "SELECT Charset, Collation AS 'Default collation' FROM mysql_collations WHERE `Default`='Yes'"), true
+		return s.collations("SELECT Charset, Collation AS 'Default collation' FROM main.mysql_collations WHERE `Default`='Yes'"), true
 	case "COLLATION":
-		return s.sql(ss, "SELECT * FROM mysql_collations"), true
+		return s.collations("SELECT * FROM main.mysql_collations"), true
 	case "MYSQL USERS":
 		return s.sql(ss, "SELECT * FROM mysql_users ORDER BY username, active DESC, username ASC"), true
 	case "MYSQL SERVERS":
@@ -66,10 +66,10 @@ func (s *Server) showCommand(ss *session, n, u string) (reply, bool) {
 		return s.sql(ss, showTablesSQL(db, like)), true
 	case strings.HasPrefix(ur, "CHARSET LIKE "), strings.HasPrefix(ur, "CHARACTER SET LIKE "):
 		pat := likePattern(rest[strings.Index(ur, "LIKE ")+len("LIKE "):])
-		return s.sql(ss, "SELECT Charset, Collation AS 'Default collation' FROM mysql_collations WHERE `Default`='Yes' AND Charset LIKE "+sqlQuote(pat)), true
+		return s.collations("SELECT Charset, Collation AS 'Default collation' FROM main.mysql_collations WHERE `Default`='Yes' AND Charset LIKE " + sqlQuote(pat)), true
 	case strings.HasPrefix(ur, "COLLATION LIKE "):
 		pat := likePattern(rest[len("COLLATION LIKE "):])
-		return s.sql(ss, "SELECT * FROM mysql_collations WHERE Collation LIKE "+sqlQuote(pat)), true
+		return s.collations("SELECT * FROM main.mysql_collations WHERE Collation LIKE " + sqlQuote(pat)), true
 	case strings.HasPrefix(ur, "VARIABLES WHERE "), strings.HasPrefix(ur, "GLOBAL VARIABLES WHERE "),
 		strings.HasPrefix(ur, "SESSION VARIABLES WHERE "):
 		where := rest[strings.Index(ur, "WHERE ")+len("WHERE "):]
@@ -87,6 +87,17 @@ func (s *Server) showCommand(ss *session, n, u string) (reply, bool) {
 		return s.showTableStatus(ss, rest[len("TABLE STATUS"):])
 	}
 	return nil, false
+}
+
+// collations runs one of the fixed SELECTs of SHOW CHARSET/COLLATION. The
+// collation list is public, so stats users read it too, although it lives
+// in main, which the store hides from them.
+func (s *Server) collations(q string) reply {
+	res, err := s.cfg.Store.Query(s.ctx, q, false)
+	if err != nil {
+		return sqliteErr(err)
+	}
+	return &resultSet{cols: res.Columns, rows: res.Rows}
 }
 
 // defaultDB is the schema a session's unqualified SHOW TABLES lists: stats
@@ -238,10 +249,9 @@ func (s *Server) showFields(ss *session, rest string) (reply, bool) {
 // with ProxySQL's columns and fixed values.
 func (s *Server) showTableStatus(ss *session, arg string) (reply, bool) {
 	db, like := s.defaultDB(ss), ""
-	ua := asciiUpper(arg)
-	if i := strings.Index(ua, " LIKE "); i >= 0 {
+	if i := strings.Index(asciiUpper(arg), " LIKE "); i >= 0 {
 		like = likePattern(arg[i+len(" LIKE "):])
-		arg, ua = arg[:i], ua[:i]
+		arg = arg[:i]
 	}
 	if f := strings.Fields(arg); len(f) > 0 {
 		if len(f) != 2 || (!strings.EqualFold(f[0], "FROM") && !strings.EqualFold(f[0], "IN")) {
@@ -252,7 +262,6 @@ func (s *Server) showTableStatus(ss *session, arg string) (reply, bool) {
 			return nil, false
 		}
 	}
-	_ = ua
 	r := s.sql(ss, showTablesSQL(db, like))
 	names, ok := r.(*resultSet)
 	if !ok {

@@ -1,95 +1,37 @@
 package rules
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
 )
 
-// loadHJSON reads the subset of HJSON ProxySQL's vector files use: JSON
-// plus whole-line "//" comments.
-func loadHJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "//") {
-			continue
-		}
-		b.WriteString(line)
-		b.WriteByte('\n')
-	}
-	if err := json.Unmarshal(b.Bytes(), v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+// digestVector is one line of testdata/digest_vectors.json: a query, the
+// digest stage it is checked at, and the expected digest text. The
+// expectations are ProxySQL's observable behaviour (the stages of
+// mysql_query_digest_and_first_comment_2, as its digest stage tests define
+// them), recorded as plain input/output facts.
+//
+// Modes: s1 = first stage only; s2 = first two stages; s3 = all stages with
+// groups_grouping_limit=0; s4 = all stages; dr = all stages with
+// no_digits; full = all stages with the options in Opts over the "full"
+// defaults (max_query_length 2048, grouping_limit 3, groups_grouping_limit 0).
+type digestVector struct {
+	Query string `json:"query"`
+	Mode  string `json:"mode"`
+	Opts  struct {
+		MaxQueryLength      *int  `json:"max_query_length"`
+		GroupingLimit       *int  `json:"grouping_limit"`
+		GroupsGroupingLimit *int  `json:"groups_grouping_limit"`
+		NoDigits            *bool `json:"no_digits"`
+		KeepComment         *bool `json:"keep_comment"`
+		ReplaceNull         *bool `json:"replace_null"`
+	} `json:"opts"`
+	Want string `json:"want"`
 }
 
-// stringList accepts either a JSON string or an array of strings.
-type stringList []string
-
-func (s *stringList) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '[' {
-		var l []string
-		if err := json.Unmarshal(b, &l); err != nil {
-			return err
-		}
-		*s = l
-		return nil
-	}
-	var one string
-	if err := json.Unmarshal(b, &one); err != nil {
-		return err
-	}
-	*s = []string{one}
-	return nil
-}
-
-type mzDef struct {
-	DigestMaxSize       *int    `json:"digest_max_size"`
-	GroupingLimit       *int    `json:"grouping_limit"`
-	GroupsGroupingLimit *int    `json:"groups_grouping_limit"`
-	ReplaceDigits       *int    `json:"replace_digits"`
-	KeepComment         *bool   `json:"keep_comment"`
-	ReplaceNull         *bool   `json:"replace_null"`
-	Digest              *string `json:"digest"`
-}
-
-type mzList []mzDef
-
-func (m *mzList) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '[' {
-		var l []mzDef
-		if err := json.Unmarshal(b, &l); err != nil {
-			return err
-		}
-		*m = l
-		return nil
-	}
-	var one mzDef
-	if err := json.Unmarshal(b, &one); err != nil {
-		return err
-	}
-	*m = []mzDef{one}
-	return nil
-}
-
-type vectorDef struct {
-	Q  stringList `json:"q"`
-	S1 *string    `json:"s1"`
-	S2 *string    `json:"s2"`
-	S3 *string    `json:"s3"`
-	S4 *string    `json:"s4"`
-	DR *string    `json:"dr"`
-	MZ mzList     `json:"mz"`
-}
-
-// harnessOptions are the globals of test_mysql_query_digests_stages-t.cpp.
+// harnessOptions are the options the stage vectors assume.
 func harnessOptions() Options {
 	return Options{
 		MaxQueryLength:      65000,
@@ -105,75 +47,57 @@ func stageDigest(opts Options, q string, stages int) string {
 	return string(digestTextStages(&opts, &d, []byte(q), stages))
 }
 
-func TestRegularTokenizerVectors(t *testing.T) {
-	var defs []vectorDef
-	loadHJSON(t, "testdata/regular_tokenizer_digests.hjson", &defs)
-	checks := 0
-	for i, def := range defs {
-		for _, q := range def.Q {
-			name := fmt.Sprintf("%d/%.40q", i, q)
-			check := func(stage string, got, want string) {
-				t.Helper()
-				checks++
-				if got != want {
-					t.Errorf("%s %s:\n query %q\n got  %q\n want %q", name, stage, q, got, want)
-				}
+func TestDigestVectors(t *testing.T) {
+	data, err := os.ReadFile("testdata/digest_vectors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vecs []digestVector
+	if err := json.Unmarshal(data, &vecs); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range vecs {
+		o, stages := harnessOptions(), 4
+		switch v.Mode {
+		case "s1":
+			stages = 1
+		case "s2":
+			stages = 2
+		case "s3":
+			o.GroupsGroupingLimit = 0
+		case "s4":
+		case "dr":
+			o.NoDigits = true
+		case "full":
+			o.MaxQueryLength, o.GroupingLimit, o.GroupsGroupingLimit = 2048, 3, 0
+			if p := v.Opts.MaxQueryLength; p != nil {
+				o.MaxQueryLength = *p
 			}
-			if def.S1 != nil {
-				check("s1", stageDigest(harnessOptions(), q, 1), *def.S1)
+			if p := v.Opts.GroupingLimit; p != nil {
+				o.GroupingLimit = *p
 			}
-			if def.S2 != nil && *def.S2 != "" {
-				check("s2", stageDigest(harnessOptions(), q, 2), *def.S2)
+			if p := v.Opts.GroupsGroupingLimit; p != nil {
+				o.GroupsGroupingLimit = *p
 			}
-			if def.S3 != nil && *def.S3 != "" {
-				o := harnessOptions()
-				o.GroupsGroupingLimit = 0
-				check("s3", stageDigest(o, q, 4), *def.S3)
+			if p := v.Opts.NoDigits; p != nil {
+				o.NoDigits = *p
 			}
-			if def.S4 != nil && *def.S4 != "" {
-				check("s4", stageDigest(harnessOptions(), q, 4), *def.S4)
+			if p := v.Opts.KeepComment; p != nil {
+				o.KeepComment = *p
 			}
-			if def.DR != nil && *def.DR != "" {
-				o := harnessOptions()
-				o.NoDigits = true
-				check("dr", stageDigest(o, q, 4), *def.DR)
+			if p := v.Opts.ReplaceNull; p != nil {
+				o.ReplaceNull = *p
 			}
-			for j, mz := range def.MZ {
-				// Defaults of process_mz_test_def. Its lowercase setting is
-				// never applied (it restores the backup instead), so it is
-				// ignored here too.
-				o := harnessOptions()
-				o.MaxQueryLength = 2048
-				o.GroupingLimit = 3
-				o.GroupsGroupingLimit = 0
-				if mz.DigestMaxSize != nil {
-					o.MaxQueryLength = *mz.DigestMaxSize
-				}
-				if mz.GroupingLimit != nil {
-					o.GroupingLimit = *mz.GroupingLimit
-				}
-				if mz.GroupsGroupingLimit != nil {
-					o.GroupsGroupingLimit = *mz.GroupsGroupingLimit
-				}
-				if mz.ReplaceDigits != nil {
-					o.NoDigits = *mz.ReplaceDigits != 0
-				}
-				if mz.KeepComment != nil {
-					o.KeepComment = *mz.KeepComment
-				}
-				if mz.ReplaceNull != nil {
-					o.ReplaceNull = *mz.ReplaceNull
-				}
-				if mz.Digest != nil {
-					check(fmt.Sprintf("mz[%d]", j), stageDigest(o, q, 4), *mz.Digest)
-				}
-			}
+		default:
+			t.Fatalf("vector %d: unknown mode %q", i, v.Mode)
+		}
+		if got := stageDigest(o, v.Query, stages); got != v.Want {
+			t.Errorf("vector %d (%s):\n query %q\n got  %q\n want %q", i, v.Mode, v.Query, got, v.Want)
 		}
 	}
-	if checks < 200 {
-		t.Fatalf("only %d checks ran; the vector file did not load as expected", checks)
+	if len(vecs) < 300 {
+		t.Fatalf("only %d vectors loaded", len(vecs))
 	}
-	t.Logf("%d digest checks", checks)
 }
 
 // Hashes published by ProxySQL users (stats_mysql_query_digest and events

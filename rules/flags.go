@@ -76,7 +76,8 @@ type FlagContext struct {
 	LegacySetAlgorithm bool
 	// Set is the parsed statement when the query is a SET (nil otherwise).
 	// With the default algorithm a SET raises USER_VARIABLE only when it
-	// locked the session; sql_log_bin assignments drive SQL_LOG_BIN0.
+	// could not be parsed (SetLock) and no rule set multiplex=2;
+	// sql_log_bin assignments drive SQL_LOG_BIN0.
 	Set *SetStatement
 	// InTransaction reports whether the backend is inside a transaction
 	// (SAVEPOINT only matters there).
@@ -122,7 +123,10 @@ func UpdateFlags(cur StatusFlags, d *Digest, ctx *FlagContext) StatusFlags {
 						}
 					}
 				}
-			} else if ctx.Set != nil && ctx.Set.Outcome == SetLock {
+			} else if ctx.Set != nil && ctx.Set.Outcome == SetLock && ctx.Multiplex != 2 {
+				// A rule with multiplex=2 is the documented way to keep an
+				// unparsable SET (SET @ApplicationName=…) from pinning the
+				// connection.
 				cur |= FlagUserVariable
 			}
 		} else if ctx.Multiplex != 2 && bytes.IndexByte(text, '@') >= 0 && !keepsMultiplexing(text, ctx.Keep) {

@@ -37,6 +37,7 @@ func TestUpdateFlags(t *testing.T) {
 		{"multiplex=2 ignores @", 0, "SELECT @x", FlagContext{Multiplex: 2}, 0},
 		{"tracked SET keeps multiplexing", 0, "SET time_zone='UTC'", FlagContext{}, 0},
 		{"unparsed SET locks", 0, "SET @x=1", FlagContext{}, FlagUserVariable},
+		{"unparsed SET with multiplex=2", 0, "SET @ApplicationName='x'", FlagContext{Multiplex: 2}, 0},
 		{"SET with @@ but tracked", 0, "SET @@session.sql_mode='TRADITIONAL'", FlagContext{}, 0},
 		{"legacy SET with @", 0, "SET @@session.sql_mode='TRADITIONAL'", FlagContext{LegacySetAlgorithm: true}, FlagUserVariable},
 		{"legacy SET session var", 0, "SET FOREIGN_KEY_CHECKS=0", FlagContext{LegacySetAlgorithm: true}, FlagUserVariable},

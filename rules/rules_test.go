@@ -447,6 +447,9 @@ func TestCompileOptionsFromVars(t *testing.T) {
 }
 
 func TestMatchDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race")
+	}
 	set := benchRuleSet(t)
 	q := query("SELECT /* hostgroup=3 */ c FROM sbtest1 WHERE id=4242")
 	var d Decision
@@ -486,5 +489,31 @@ func BenchmarkMatch(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		set.Match(qs[i%len(qs)], &d)
+	}
+}
+
+func TestConcurrentMatchCountsHits(t *testing.T) {
+	set := benchRuleSet(t)
+	q := query("UPDATE t SET a=1")
+	const workers, perWorker = 4, 1000
+	done := make(chan struct{})
+	for w := 0; w < workers; w++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			var d Decision
+			for i := 0; i < perWorker; i++ {
+				set.Match(q, &d)
+				if d.DestinationHostgroup != 1 {
+					t.Errorf("hg %d", d.DestinationHostgroup)
+					return
+				}
+			}
+		}()
+	}
+	for w := 0; w < workers; w++ {
+		<-done
+	}
+	if h := set.Hits(); h[40] != workers*perWorker || h[10] != 0 {
+		t.Errorf("hits %v", h)
 	}
 }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"sort"
 	"strings"
 )
@@ -314,7 +315,7 @@ func indexFrom(s []byte, from int, sub string) int {
 	if from > len(s) {
 		return -1
 	}
-	if i := strings.Index(string(s[from:]), sub); i >= 0 {
+	if i := bytes.Index(s[from:], []byte(sub)); i >= 0 {
 		return from + i
 	}
 	return -1

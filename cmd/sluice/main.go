@@ -144,10 +144,9 @@ func serve(o *options, stderr io.Writer) error {
 		return err
 	}
 
-	p := newProxy(datadir, log)
+	p := newProxy(datadir, sink, log)
 	defer p.Close()
 	adm := admin.New(admin.Config{Store: store, Applier: p, ConfigPath: cfgPath, Log: log})
-	p.admin = adm
 	for _, m := range config.Modules {
 		if err := adm.LoadToRuntime(m); err != nil {
 			return fmt.Errorf("loading %s to runtime: %w", m, err)

@@ -2,37 +2,51 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"github.com/rs/zerolog"
 
 	"github.com/sluice-proxy/sluice/admin"
+	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/eventlog"
+	"github.com/sluice-proxy/sluice/router"
 	"github.com/sluice-proxy/sluice/rules"
 )
 
 // proxy is the running Sluice as the admin plane sees it: it implements
 // admin.Applier. Apply validates a snapshot, makes every part that depends
-// on the module take it, then publishes it; a failure leaves RUNTIME as it
-// was.
+// on the module take it (backend registry, events log, router), then
+// publishes it; a failure leaves RUNTIME as it was.
 type proxy struct {
 	log     zerolog.Logger
 	datadir string
-	admin   *admin.Server
+	sink    *logSink
+
+	registry *backend.Registry
+	events   *eventlog.Writer
+	router   *router.Router
 
 	mu      sync.Mutex // serializes Apply
 	current atomic.Pointer[config.Snapshot]
-	rules   atomic.Pointer[rules.RuleSet]
+	rules   *rules.RuleSet // guarded by mu
 
 	done     chan struct{}
 	doneOnce sync.Once
 }
 
-var _ admin.Applier = (*proxy)(nil)
+var (
+	_ admin.Applier = (*proxy)(nil)
+	_ admin.Killer  = (*proxy)(nil)
+)
 
-func newProxy(datadir string, log zerolog.Logger) *proxy {
-	p := &proxy{log: log, datadir: datadir, done: make(chan struct{})}
+func newProxy(datadir string, sink *logSink, log zerolog.Logger) *proxy {
+	p := &proxy{log: log, datadir: datadir, sink: sink, done: make(chan struct{})}
+	p.registry = backend.NewRegistry(backend.DefaultOptions(), log)
+	p.events = eventlog.New(datadir, log)
+	p.router = router.New(router.Config{Registry: p.registry, Events: p.events, Log: log})
 	p.current.Store(&config.Snapshot{})
 	return p
 }
@@ -40,29 +54,56 @@ func newProxy(datadir string, log zerolog.Logger) *proxy {
 // Runtime returns the running snapshot.
 func (p *proxy) Runtime() *config.Snapshot { return p.current.Load() }
 
-// Apply makes snap the running configuration for module m.
+// Apply makes snap the running configuration for module m. Everything that
+// can fail is checked before anything changes.
 func (p *proxy) Apply(m config.Module, snap *config.Snapshot) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := snap.Validate(m); err != nil {
 		return err
 	}
-	if m == config.ModMySQLQueryRules {
-		rs, err := rules.Compile(snap.QueryRules, snap.FastRouting, rules.CompileOptionsFromVars(snap.Var))
+	rs := p.rules
+	if m == config.ModMySQLQueryRules || rs == nil {
+		var err error
+		rs, err = rules.Compile(snap.QueryRules, snap.FastRouting, rules.CompileOptionsFromVars(snap.Var))
 		if err != nil {
 			return fmt.Errorf("mysql_query_rules: %w", err)
 		}
-		p.rules.Store(rs)
 	}
+	if m == config.ModMySQLVariables {
+		size, _ := strconv.ParseInt(snap.Var("mysql-eventslog_filesize"), 10, 64)
+		format, _ := strconv.Atoi(snap.Var("mysql-eventslog_format"))
+		if err := p.events.Configure(snap.Var("mysql-eventslog_filename"), format, size); err != nil {
+			return fmt.Errorf("global_variables (mysql-eventslog_filename): %w", err)
+		}
+		p.registry.SetOptions(backend.OptionsFromSnapshot(snap))
+	}
+	if m == config.ModMySQLServers {
+		p.registry.Reconcile(snap.Servers)
+	}
+	p.rules = rs
+	p.router.Apply(snap, rs)
 	p.current.Store(snap)
 	return nil
 }
 
-// Start opens the data-plane listeners for the snapshot loaded at boot.
-func (p *proxy) Start(snap *config.Snapshot) error { return nil }
+// Start opens the data-plane listeners (mysql-interfaces is read at start
+// only, as in ProxySQL).
+func (p *proxy) Start(snap *config.Snapshot) error {
+	return p.router.Listen(snap.Var("mysql-interfaces"))
+}
 
-// FlushLogs serves PROXYSQL FLUSH LOGS.
-func (p *proxy) FlushLogs() error { return nil }
+// FlushLogs serves PROXYSQL FLUSH LOGS: reopen the error log, rotate the
+// events log.
+func (p *proxy) FlushLogs() error {
+	if err := p.sink.Reopen(); err != nil {
+		return err
+	}
+	return p.events.Rotate()
+}
+
+// KillSession serves KILL CONNECTION on the admin port.
+func (p *proxy) KillSession(id uint64) bool { return p.router.Kill(id) }
 
 // Shutdown serves PROXYSQL SHUTDOWN: main returns and closes everything.
 func (p *proxy) Shutdown() { p.doneOnce.Do(func() { close(p.done) }) }
@@ -70,5 +111,9 @@ func (p *proxy) Shutdown() { p.doneOnce.Do(func() { close(p.done) }) }
 // Done is closed by Shutdown.
 func (p *proxy) Done() <-chan struct{} { return p.done }
 
-// Close stops the data plane.
-func (p *proxy) Close() error { return nil }
+// Close stops the data plane: sessions, then pools, then the events log.
+func (p *proxy) Close() error {
+	p.router.Close()
+	p.registry.Close()
+	return p.events.Close()
+}

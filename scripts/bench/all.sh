@@ -3,7 +3,7 @@
 #
 #   1. scripts/backends.sh start (with sysbench and haproxy installed too) for
 #      the instances in BENCH_BACKENDS (default 1);
-#   2. prepare.sh: the sbtest tables on them;
+#   2. prepare.sh: the sysbench tables on them (database BENCH_DB=sluice_bench);
 #   3. haproxy.sh start and sluice.sh start;
 #   4. compare.sh for each test in TESTS: direct vs haproxy vs sluice,
 #      interleaved rounds;

@@ -17,8 +17,13 @@
 #   SLUICE_ADMIN_PORT     Sluice admin (default 16032)
 #   SLUICE_DATA_PORT      Sluice data (default 16033)
 #   TABLES, TABLE_SIZE    sysbench schema size (default 4 x 10000)
+#   BENCH_DB              database holding the sysbench tables (default
+#                         sluice_bench: not sbtest, which the integration
+#                         tests use on the same backends)
 
+# shellcheck disable=SC2034 # used by the scripts that source this file
 BENCH_HOST=127.0.0.1
+# shellcheck disable=SC2034
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SLUICE_BACKENDS_DIR=${SLUICE_BACKENDS_DIR:-${TMPDIR:-/tmp}/sluice-backends}
 SLUICE_BACKENDS_PORT=${SLUICE_BACKENDS_PORT:-23306}
@@ -30,7 +35,8 @@ SLUICE_ADMIN_PORT=${SLUICE_ADMIN_PORT:-16032}
 SLUICE_DATA_PORT=${SLUICE_DATA_PORT:-16033}
 TABLES=${TABLES:-4}
 TABLE_SIZE=${TABLE_SIZE:-10000}
-export TABLES TABLE_SIZE
+BENCH_DB=${BENCH_DB:-sluice_bench}
+export TABLES TABLE_SIZE BENCH_DB
 export PATH="$PATH:/usr/sbin:/sbin"
 
 bench_log() { printf '[%s] %s\n' "${BENCH_TAG:-bench}" "$*" >&2; }
@@ -57,11 +63,12 @@ backend_pid() {
   return 0
 }
 
-# sb_query HOST PORT SQL: runs SQL as sbtest/sbtest in db sbtest. The whole
+# sb_query HOST PORT SQL: runs SQL as sbtest/sbtest (no default database, so
+# it works before prepare.sh has created BENCH_DB). The whole
 # client call is bounded by timeout(1): a proxy that accepts the TCP
 # connection and then says nothing must not hang the harness.
 sb_query() {
-  timeout -k 2 10 mariadb --no-defaults -h"$1" -P"$2" -usbtest -psbtest sbtest \
+  timeout -k 2 10 mariadb --no-defaults -h"$1" -P"$2" -usbtest -psbtest \
     --connect-timeout=3 -N -B -e "$3"
 }
 
@@ -81,11 +88,19 @@ pid_is() {
   tr '\0' ' ' <"/proc/$1/cmdline" | grep -qF -- "$2"
 }
 
-# stop_pid PID NAME: SIGTERM, wait up to 10s, then SIGKILL.
+alive() { # PID: running, i.e. present and not a zombie waiting to be reaped
+  local s
+  read -r s 2>/dev/null <"/proc/$1/stat" || return 1
+  s=${s##*) }
+  [[ ${s:0:1} != Z ]]
+}
+
+# stop_pid PID NAME: SIGTERM, wait up to 10s, then SIGKILL. A daemon that
+# exited but is not reaped yet (a zombie) counts as stopped.
 stop_pid() {
   local pid=$1 name=$2 i
   kill -TERM "$pid" 2>/dev/null || return 0
-  for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  for i in $(seq 1 100); do alive "$pid" || return 0; sleep 0.1; done
   bench_log "$name (pid $pid) still up after 10s: SIGKILL"
   kill -KILL "$pid" 2>/dev/null || true
 }

@@ -115,10 +115,10 @@ sb_answers "$BENCH_HOST" "${ports[0]}" || bench_die "direct target $BENCH_HOST:$
 # reported, not run, and does not stop the others from being measured.
 for ((i = 1; i < ntargets; i++)); do
   [[ ${status[$i]} == ok ]] || continue
-  if [[ ${pids[$i]} != - && ! -d /proc/${pids[$i]} ]]; then
-    status[$i]=failed failreason[${labels[$i]}]="process ${pids[$i]} is not running"
+  if [[ ${pids[$i]} != - ]] && ! alive "${pids[$i]}"; then
+    status[i]=failed failreason[${labels[$i]}]="process ${pids[$i]} is not running"
   elif ! sb_answers "${hosts[$i]}" "${ports[$i]}"; then
-    status[$i]=failed failreason[${labels[$i]}]="does not serve sbtest: $(sb_error "${hosts[$i]}" "${ports[$i]}")"
+    status[i]=failed failreason[${labels[$i]}]="does not serve sbtest: $(sb_error "${hosts[$i]}" "${ports[$i]}")"
   fi
   [[ ${status[$i]} == ok ]] || bench_log "target ${labels[$i]} FAILED: ${failreason[${labels[$i]}]}"
 done
@@ -165,10 +165,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
       read -r s1busy s1tot < <(sys_ticks)
       rss=-
       if [[ ${pids[$i]} != - ]]; then
-        if [[ -d /proc/${pids[$i]} ]]; then
+        if alive "${pids[$i]}"; then
           rss=$(rss_kb "${ptree[@]}")
         else
-          status[$i]=died failreason[${labels[$i]}]="process ${pids[$i]} died in round $r (threads $t)"
+          status[i]=died failreason[${labels[$i]}]="process ${pids[$i]} died in round $r (threads $t)"
           bench_log "target ${labels[$i]}: ${failreason[${labels[$i]}]}; not run again"
         fi
       fi
@@ -186,7 +186,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
           busy = (st > 0) ? sprintf("%.1f", 100 * sb / st) : "-"
           ckq = (q == 0 || v["client_cpu_s"] == "") ? "-" : sprintf("%.5f", v["client_cpu_s"] / (q / 1000))
           akq = (q == 0) ? "-" : sprintf("%.5f", (sb / hz) / (q / 1000))
-          printf "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r, t, k, label, target, ok,
+          printf "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r, t, k, label, target, ok,
             (ok ? v["qps"] : 0), (ok ? v["lat_p95_ms"] : "-"), (ok ? v["lat_avg_ms"] : "-"), q, (ok ? v["errors"] : 0),
             pcpu, pkq, bkq, busy, rss, ckq, akq, (ok ? "-" : v["reason"])
         }' >>"$tsv"
@@ -251,5 +251,8 @@ awk -F'\t' -v test="$TEST" -v dur="$DURATION" -v rounds="$ROUNDS" -v ps="$PS_MOD
       printf "| all | %s | **FAILED** | - | - | - | - | - | - | - | - | - | not run: %s |\n", g[1], g[2]
     }
   }' "$tsv" >"$summary"
+for ((i = 0; i < ntargets; i++)); do
+  [[ ${status[$i]} == died ]] && printf '\n- **%s died**: %s; later runs skipped.\n' "${labels[$i]}" "${failreason[${labels[$i]}]}" >>"$summary"
+done
 cat "$summary"
 bench_log "rows: $tsv  summary: $summary"

@@ -2,8 +2,9 @@
 # prepare.sh [INSTANCE ...]
 #
 # Loads the sysbench OLTP tables (sbtest1..TABLES, TABLE_SIZE rows each) into
-# database sbtest of each given backend instance of scripts/backends.sh
-# (default: the instances in BENCH_BACKENDS, i.e. "1"). A backend that
+# database BENCH_DB (default sluice_bench, created if missing) of each given
+# backend instance of scripts/backends.sh (default: the instances in
+# BENCH_BACKENDS, i.e. "1"). A backend that
 # already holds exactly the expected rows is left alone unless FORCE=1; any
 # other state is cleaned up and loaded again, so a half-finished load from an
 # interrupted run is never benchmarked.
@@ -20,11 +21,11 @@ instances=("$@")
 ((${#instances[@]})) || mapfile -t instances < <(backend_list)
 
 sb_common=(--db-driver=mysql --mysql-host="$BENCH_HOST" --mysql-user=sbtest --mysql-password=sbtest
-  --mysql-db=sbtest --tables="$TABLES" --table-size="$TABLE_SIZE")
+  --mysql-db="$BENCH_DB" --tables="$TABLES" --table-size="$TABLE_SIZE")
 
 rows_present() { # total rows in sbtest1..TABLES, or -1 when a table is missing
   local port=$1 t q="" n
-  for ((t = 1; t <= TABLES; t++)); do q+="${q:+ + }(SELECT COUNT(*) FROM sbtest.sbtest$t)"; done
+  for ((t = 1; t <= TABLES; t++)); do q+="${q:+ + }(SELECT COUNT(*) FROM \`$BENCH_DB\`.sbtest$t)"; done
   if n=$(sb_query "$BENCH_HOST" "$port" "SELECT $q" 2>/dev/null) && [[ $n =~ ^[0-9]+$ ]]; then echo "$n"; else echo -1; fi
 }
 
@@ -34,6 +35,9 @@ for i in "${instances[@]}"; do
   [[ $i =~ ^[1-9][0-9]*$ ]] || bench_die "'$i' is not an instance number"
   port=$(backend_port "$i")
   sb_answers "$BENCH_HOST" "$port" || bench_die "backend $i ($BENCH_HOST:$port) does not answer as sbtest: $(sb_error "$BENCH_HOST" "$port") (start it: scripts/backends.sh start)"
+  [[ $BENCH_DB =~ ^[A-Za-z0-9_]+$ ]] || bench_die "BENCH_DB: '$BENCH_DB' is not a plain database name"
+  sb_query "$BENCH_HOST" "$port" "CREATE DATABASE IF NOT EXISTS \`$BENCH_DB\`" >/dev/null \
+    || bench_die "cannot create database $BENCH_DB on backend $i"
   have=$(rows_present "$port")
   if [[ $FORCE != 1 && $have == "$want" ]]; then
     bench_log "backend $i ($port) already has $TABLES tables x $TABLE_SIZE rows"

@@ -2,7 +2,7 @@
 # run.sh HOST PORT [test] [threads] [seconds]
 #
 # One sysbench run against HOST:PORT (a backend or a proxy in front of one)
-# as sbtest/sbtest, printing ONE parsable line on stdout:
+# as sbtest/sbtest on the tables prepare.sh loaded into BENCH_DB, printing ONE parsable line on stdout:
 #   RESULT target=H:P test=T threads=N secs=S ps=MODE qps=.. tps=.. lat_avg_ms=..
 #          lat_p95_ms=.. lat_p99_ms=.. lat_max_ms=.. queries=.. errors=..
 #          reconnects=.. client_cpu_s=.. raw=FILE
@@ -60,7 +60,7 @@ fail() { # reason
 c0=$(child_ticks)
 rc=0
 timeout -k 5 $((SECS + RUN_GRACE)) sysbench "$TEST" --db-driver=mysql --mysql-host="$HOST" --mysql-port="$PORT" \
-  --mysql-user=sbtest --mysql-password=sbtest --mysql-db=sbtest \
+  --mysql-user=sbtest --mysql-password=sbtest --mysql-db="$BENCH_DB" \
   --tables="$TABLES" --table-size="$TABLE_SIZE" --db-ps-mode="$PS_MODE" \
   --threads="$THREADS" --time="$SECS" --events=0 --report-interval=0 \
   --percentile=95 --histogram=on "${extra[@]}" run >"$raw" 2>&1 || rc=$?

@@ -74,7 +74,7 @@ configure() {
 $sql
 DELETE FROM mysql_users WHERE username = 'sbtest';
 INSERT INTO mysql_users(username, password, active, default_hostgroup, default_schema, transaction_persistent)
-       VALUES ('sbtest', 'sbtest', 1, 0, 'sbtest', 1);
+       VALUES ('sbtest', 'sbtest', 1, 0, '$BENCH_DB', 1);
 SET mysql-max_connections = $MAXCONN;
 SET mysql-monitor_enabled = 'false';
 LOAD MYSQL VARIABLES TO RUNTIME;

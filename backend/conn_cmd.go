@@ -1,0 +1,507 @@
+package backend
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/sluice-proxy/sluice/internal/wire"
+)
+
+// Result is what Query returns: the first result set as text, and the
+// counters of the final OK/EOF. It serves the proxy's own small queries
+// (SELECT @@read_only, tests), not client traffic.
+type Result struct {
+	Columns      []string
+	Rows         [][]sql.NullString
+	AffectedRows uint64
+	LastInsertID uint64
+	Status       uint16
+	Warnings     uint16
+}
+
+func (c *BackendConn) usable() error {
+	if c.closed || c.broken {
+		return fmt.Errorf("%w: %s", ErrConnBroken, c.srv.addr)
+	}
+	return nil
+}
+
+// do runs one command under ctx and classifies its error: a server ERR
+// leaves the connection usable, anything else breaks it.
+func (c *BackendConn) do(ctx context.Context, f func() error) error {
+	if err := c.usable(); err != nil {
+		return err
+	}
+	done := c.guard(ctx)
+	err := f()
+	if done() && err != nil {
+		if _, ok := IsSQLError(err); !ok {
+			err = fmt.Errorf("%w (%w)", err, ctx.Err())
+		}
+	}
+	return c.fail(err)
+}
+
+// Exec runs a statement for the proxy itself (SET, USE, init_connect),
+// discarding any rows. A *wire.SQLError means the server refused it and the
+// connection is still usable.
+func (c *BackendConn) Exec(ctx context.Context, query string) error {
+	return c.do(ctx, func() error { return c.query(query, nil) })
+}
+
+// Query runs a statement and returns its first result set as text.
+func (c *BackendConn) Query(ctx context.Context, query string) (*Result, error) {
+	res := &Result{}
+	err := c.do(ctx, func() error { return c.query(query, res) })
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Ping sends COM_PING.
+func (c *BackendConn) Ping(ctx context.Context) error {
+	return c.do(ctx, func() error { return c.simple([]byte{wire.ComPing}) })
+}
+
+// ResetConnection clears the server-side session (COM_RESET_CONNECTION;
+// COM_CHANGE_USER on servers without it): variables go back to the global
+// values, user variables, temporary tables, locks and prepared statements
+// are dropped. The schema is kept. init_connect runs again.
+func (c *BackendConn) ResetConnection(ctx context.Context) error {
+	return c.do(ctx, func() error { return c.reset() })
+}
+
+// ChangeUser logs the connection in as another user (COM_CHANGE_USER),
+// which also resets the session.
+func (c *BackendConn) ChangeUser(ctx context.Context, cred *Credentials, schema string, collation uint8) error {
+	return c.do(ctx, func() error { return c.changeUser(cred, schema, collation) })
+}
+
+func (c *BackendConn) writeCommand(p []byte) error {
+	c.w.ResetSeq()
+	if err := c.w.WritePacket(p); err != nil {
+		return err
+	}
+	return c.w.Flush()
+}
+
+// simple sends a command whose answer is one OK/EOF or ERR packet.
+func (c *BackendConn) simple(p []byte) error {
+	if err := c.writeCommand(p); err != nil {
+		return err
+	}
+	r, err := c.w.ReadPacket()
+	if err != nil {
+		return err
+	}
+	switch {
+	case wire.IsERR(r):
+		e, err := wire.ParseERR(r)
+		if err != nil {
+			return err
+		}
+		return e
+	case wire.IsOK(r):
+		ok, err := wire.ParseOK(r)
+		if err != nil {
+			return err
+		}
+		c.status = ok.Status
+		return nil
+	case len(r) > 0 && r[0] == wire.HeaderEOF:
+		// COM_SET_OPTION answers with an EOF (an OK with DEPRECATE_EOF).
+		_, st, err := wire.ParseTerminator(r)
+		if err != nil {
+			return err
+		}
+		c.status = st
+		return nil
+	case len(r) == 0:
+		return fmt.Errorf("%w: empty packet", ErrProtocol)
+	}
+	return fmt.Errorf("%w: unexpected packet 0x%02x", ErrProtocol, r[0])
+}
+
+// query sends COM_QUERY and reads every result; res (may be nil) receives
+// the first result set.
+func (c *BackendConn) query(q string, res *Result) error {
+	c.scratch = append(append(c.scratch[:0], wire.ComQuery), q...)
+	if err := c.writeCommand(c.scratch); err != nil {
+		return err
+	}
+	for n := 0; ; n++ {
+		more, err := c.readResult(res, n == 0)
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+// readResult reads one result (OK, ERR or a result set) and reports whether
+// more follow.
+func (c *BackendConn) readResult(res *Result, first bool) (bool, error) {
+	p, err := c.w.ReadPacket()
+	if err != nil {
+		return false, err
+	}
+	if len(p) == 0 {
+		return false, fmt.Errorf("%w: empty response packet", ErrProtocol)
+	}
+	switch p[0] {
+	case wire.HeaderOK:
+		ok, err := wire.ParseOK(p)
+		if err != nil {
+			return false, err
+		}
+		c.status = ok.Status
+		if res != nil {
+			res.AffectedRows += ok.AffectedRows
+			res.LastInsertID, res.Status, res.Warnings = ok.LastInsertID, ok.Status, ok.Warnings
+		}
+		return ok.Status&wire.StatusMoreResultsExists != 0, nil
+	case wire.HeaderERR:
+		e, err := wire.ParseERR(p)
+		if err != nil {
+			return false, err
+		}
+		return false, e
+	case wire.HeaderLocalIn:
+		// The proxy never offers CLIENT_LOCAL_FILES; decline with an empty
+		// file and read what the server says next.
+		if err := c.w.WritePacket(nil); err != nil {
+			return false, err
+		}
+		if err := c.w.Flush(); err != nil {
+			return false, err
+		}
+		return c.readResult(res, first)
+	}
+	ncols, _, _, ok := wire.ReadLenEncInt(p)
+	if !ok || ncols == 0 || ncols > 1<<16 {
+		return false, fmt.Errorf("%w: bad column count", ErrProtocol)
+	}
+	collect := res != nil && first
+	for range ncols {
+		def, err := c.w.ReadPacket()
+		if err != nil {
+			return false, err
+		}
+		if collect {
+			res.Columns = append(res.Columns, columnName(def))
+		}
+	}
+	if !c.DeprecateEOF() {
+		if _, err := c.w.ReadPacket(); err != nil {
+			return false, err
+		}
+	}
+	for {
+		row, err := c.w.ReadPacket()
+		if err != nil {
+			return false, err
+		}
+		if len(row) > 0 && wire.IsTerminator(row[0], len(row)) {
+			w, st, err := wire.ParseTerminator(row)
+			if err != nil {
+				return false, err
+			}
+			c.status = st
+			if res != nil {
+				res.Status, res.Warnings = st, w
+			}
+			return st&wire.StatusMoreResultsExists != 0, nil
+		}
+		if wire.IsERR(row) {
+			e, err := wire.ParseERR(row)
+			if err != nil {
+				return false, err
+			}
+			return false, e
+		}
+		if collect {
+			vals, err := parseTextRow(row, int(ncols))
+			if err != nil {
+				return false, err
+			}
+			res.Rows = append(res.Rows, vals)
+		}
+	}
+}
+
+// columnName returns the name of a ColumnDefinition41 (its fifth string).
+func columnName(def []byte) string {
+	rest := def
+	for i := 0; i < 5; i++ {
+		s, _, r, ok := wire.ReadLenEncString(rest)
+		if !ok {
+			return ""
+		}
+		if i == 4 {
+			return string(s)
+		}
+		rest = r
+	}
+	return ""
+}
+
+func parseTextRow(p []byte, n int) ([]sql.NullString, error) {
+	vals := make([]sql.NullString, n)
+	for i := range vals {
+		s, isNull, rest, ok := wire.ReadLenEncString(p)
+		if !ok {
+			return nil, fmt.Errorf("%w: bad text row", ErrProtocol)
+		}
+		if !isNull {
+			vals[i] = sql.NullString{String: string(s), Valid: true}
+		}
+		p = rest
+	}
+	return vals, nil
+}
+
+func (c *BackendConn) initDB(schema string) error {
+	c.scratch = append(append(c.scratch[:0], wire.ComInitDB), schema...)
+	if err := c.simple(c.scratch); err != nil {
+		return err
+	}
+	c.state.Schema = schema
+	return nil
+}
+
+func (c *BackendConn) setOption(multi bool) error {
+	opt := wire.OptionMultiStatementsOff
+	if multi {
+		opt = wire.OptionMultiStatementsOn
+	}
+	c.scratch = binary.LittleEndian.AppendUint16(append(c.scratch[:0], wire.ComSetOption), opt)
+	if err := c.simple(c.scratch); err != nil {
+		return err
+	}
+	c.state.MultiStatements = multi
+	c.known |= knownMulti
+	return nil
+}
+
+// afterReset records what a reset leaves: the schema, nothing else we can
+// vouch for.
+func (c *BackendConn) afterReset(schema string) {
+	c.state = State{Schema: schema, FoundRows: c.state.FoundRows, MultiStatements: c.state.MultiStatements}
+	c.known = 0
+	c.dirty = false
+	c.Prepared = nil
+	c.fp = c.state.Fingerprint()
+}
+
+func (c *BackendConn) reset() error {
+	err := c.simple([]byte{wire.ComResetConnection})
+	if e, ok := IsSQLError(err); ok && e.Code == 1047 {
+		return c.changeUser(&c.cred, c.state.Schema, c.state.Collation)
+	}
+	if err != nil {
+		return err
+	}
+	c.afterReset(c.state.Schema)
+	return c.runInitConnect()
+}
+
+func (c *BackendConn) changeUser(cred *Credentials, schema string, collation uint8) error {
+	old := c.cred
+	c.cred = *cred
+	plugin, auth, err := c.authResponse(wire.AuthNativePassword, c.salt)
+	if err != nil {
+		return err
+	}
+	cs := uint16(collation)
+	if cs == 0 {
+		cs = 45 // utf8mb4_general_ci; the state records "server default" as unknown
+	}
+	c.scratch = wire.AppendChangeUser(c.scratch[:0], c.caps, &wire.ChangeUser{
+		User: cred.User, AuthResponse: auth, DB: schema, Charset: cs, AuthPlugin: plugin,
+		Attrs: []wire.Attr{{Key: "_client_name", Value: "sluice"}},
+	})
+	if err := c.writeCommand(c.scratch); err != nil {
+		return err
+	}
+	if err := c.authResult(plugin); err != nil {
+		// A refused COM_CHANGE_USER leaves the connection unusable:
+		// MySQL closes it.
+		c.cred = old
+		c.broken = true
+		return err
+	}
+	c.afterReset(schema)
+	if collation != 0 {
+		c.state.Collation = collation
+		c.known |= knownCharset
+		c.fp = c.state.Fingerprint()
+	}
+	return c.runInitConnect()
+}
+
+func (c *BackendConn) runInitConnect() error {
+	if c.pool == nil || c.pool.reg == nil {
+		return nil
+	}
+	o := c.pool.reg.options()
+	if ic := o.initConnect(c.srv.key.Hostgroup); ic != "" {
+		return c.query(ic, nil)
+	}
+	return nil
+}
+
+// Sync brings the connection to the session state want, logged in as cred,
+// with as few round trips as it can: COM_CHANGE_USER when the user differs
+// (or COM_RESET_CONNECTION when the connection holds variables the session
+// never set), COM_INIT_DB for the schema, COM_SET_OPTION for
+// multi-statements, and one SET statement for autocommit, the character set
+// and every differing tracked variable (SET … TRANSACTION statements run on
+// their own). A connection already in state want costs one comparison.
+//
+// Empty Schema, and Collation 0 with empty Names, mean "any". A
+// *wire.SQLError means the server refused something (unknown database, bad
+// variable value): the connection stays usable and will be reset before its
+// next use. Any other error means it is broken.
+func (c *BackendConn) Sync(ctx context.Context, cred *Credentials, want *State) error {
+	if err := c.usable(); err != nil {
+		return err
+	}
+	if c.known == knownAll && !c.dirty && c.cred.User == cred.User && c.fp == want.Fingerprint() {
+		return nil
+	}
+	if want.FoundRows != c.state.FoundRows {
+		return fmt.Errorf("%w: CLIENT_FOUND_ROWS differs", ErrBadState)
+	}
+	if !c.differs(cred, want) {
+		return nil
+	}
+	return c.do(ctx, func() error {
+		err := c.sync(cred, want)
+		if _, ok := IsSQLError(err); ok {
+			c.dirty = true
+		}
+		return err
+	})
+}
+
+// differs reports whether Sync has anything to do, honouring the "any"
+// meaning of an empty Schema and of Collation 0 with empty Names (the
+// fingerprint cannot: the connection's own values are in it).
+func (c *BackendConn) differs(cred *Credentials, want *State) bool {
+	const need = knownAutocommit | knownMulti
+	switch {
+	case c.dirty, c.cred.User != cred.User, c.known&need != need,
+		want.Schema != "" && want.Schema != c.state.Schema,
+		c.state.Autocommit != want.Autocommit, c.state.MultiStatements != want.MultiStatements,
+		(want.Names != "" || want.Collation != 0) &&
+			(c.known&knownCharset == 0 || c.state.Names != want.Names || c.state.Collation != want.Collation),
+		len(c.state.Vars) != len(want.Vars):
+		return true
+	}
+	for i := range want.Vars {
+		if c.state.Vars[i] != want.Vars[i] {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *BackendConn) sync(cred *Credentials, want *State) error {
+	if c.cred.User != cred.User {
+		if err := c.changeUser(cred, want.Schema, want.Collation); err != nil {
+			return err
+		}
+	} else if c.dirty || !VarsSubset(c.state.Vars, want.Vars) {
+		if err := c.reset(); err != nil {
+			return err
+		}
+	}
+	if want.Schema != "" && want.Schema != c.state.Schema {
+		if err := c.initDB(want.Schema); err != nil {
+			return err
+		}
+	}
+	if c.known&knownMulti == 0 || c.state.MultiStatements != want.MultiStatements {
+		if err := c.setOption(want.MultiStatements); err != nil {
+			return err
+		}
+	}
+	next := c.state
+	var items []string
+	var alone []string
+	add := func(stmt string) error {
+		if a, ok := assignment(stmt); ok {
+			items = append(items, a)
+			return nil
+		}
+		if !strings.HasPrefix(strings.ToUpper(strings.TrimSpace(stmt)), "SET ") {
+			return fmt.Errorf("%w: %q is not a SET statement", ErrBadState, stmt)
+		}
+		alone = append(alone, stmt)
+		return nil
+	}
+	if c.known&knownAutocommit == 0 || c.state.Autocommit != want.Autocommit {
+		if want.Autocommit {
+			items = append(items, "autocommit=1")
+		} else {
+			items = append(items, "autocommit=0")
+		}
+		next.Autocommit = want.Autocommit
+	}
+	charsetKnown := c.known&knownCharset != 0
+	switch {
+	case want.Names != "":
+		if !charsetKnown || c.state.Names != want.Names {
+			if err := add(want.Names); err != nil {
+				return err
+			}
+		}
+		next.Names, next.Collation, charsetKnown = want.Names, want.Collation, true
+	case want.Collation != 0:
+		if !charsetKnown || c.state.Names != "" || c.state.Collation != want.Collation {
+			name, cs, ok := collationName(want.Collation)
+			if ok && isIdent(name) && isIdent(cs) {
+				items = append(items, "NAMES "+cs+" COLLATE "+name)
+				next.Names, next.Collation, charsetKnown = "", want.Collation, true
+			}
+		}
+	}
+	for _, v := range want.Vars {
+		if !hasVar(c.state.Vars, v) {
+			if err := add(v.SQL); err != nil {
+				return err
+			}
+		}
+	}
+	next.Vars = append([]Var(nil), want.Vars...)
+	if len(items) > 0 {
+		if err := c.query("SET "+strings.Join(items, ", "), nil); err != nil {
+			return err
+		}
+	}
+	for _, stmt := range alone {
+		if err := c.query(stmt, nil); err != nil {
+			return err
+		}
+	}
+	c.state = next
+	c.known = knownAll
+	if !charsetKnown {
+		c.known &^= knownCharset
+	}
+	c.dirty = false
+	c.fp = c.state.Fingerprint()
+	return nil
+}
+
+func hasVar(vars []Var, v Var) bool {
+	for _, x := range vars {
+		if x.Name == v.Name {
+			return x.SQL == v.SQL
+		}
+	}
+	return false
+}

@@ -1,0 +1,68 @@
+package backend
+
+import (
+	"errors"
+
+	"github.com/sluice-proxy/sluice/internal/wire"
+)
+
+// Sentinel errors. Errors a server sent (ERR packets) come back as
+// *wire.SQLError, wrapped with ErrAuth or ErrConnect where that helps.
+var (
+	// ErrPoolFull: max_connections was reached and no connection came free
+	// before the context ended.
+	ErrPoolFull = errors.New("backend: max_connections reached")
+	// ErrServerUnavailable: the server is not ONLINE (shunned, offline or
+	// removed from the configuration).
+	ErrServerUnavailable = errors.New("backend: server not available")
+	// ErrPoolClosed: the registry was closed.
+	ErrPoolClosed = errors.New("backend: pool closed")
+	// ErrConnect: dialing or the handshake failed (the server may be down).
+	ErrConnect = errors.New("backend: connect failed")
+	// ErrAuth: the server refused the login.
+	ErrAuth = errors.New("backend: authentication failed")
+	// ErrNeedClearPassword: the server asked for caching_sha2_password (or
+	// another plugin) full authentication, which needs the clear-text
+	// password, and only SHA1(password) is known.
+	ErrNeedClearPassword = errors.New("backend: server needs the clear-text password")
+	// ErrUnsupportedAuth: the server asked for an auth plugin Sluice does
+	// not speak.
+	ErrUnsupportedAuth = errors.New("backend: unsupported auth plugin")
+	// ErrProtocol: the server sent something unexpected.
+	ErrProtocol = errors.New("backend: protocol error")
+	// ErrBadState: a State field cannot be sent safely (for example a
+	// character set name that is not an identifier).
+	ErrBadState = errors.New("backend: invalid session state")
+	// ErrConnBroken: the connection failed earlier and is unusable.
+	ErrConnBroken = errors.New("backend: connection broken")
+)
+
+// IsSQLError reports whether err carries an ERR packet from the server, and
+// returns it. A SQL error leaves the connection usable; any other error
+// from a BackendConn method means the connection is broken.
+func IsSQLError(err error) (*wire.SQLError, bool) {
+	var e *wire.SQLError
+	if errors.As(err, &e) {
+		return e, true
+	}
+	return nil, false
+}
+
+// countsAsConnectError tells whether a failed connect counts towards
+// shunning the server. Like ProxySQL (MySrvC::connect_error), errors that
+// say the server is alive but refused this login or schema do not.
+func countsAsConnectError(err error) bool {
+	e, ok := IsSQLError(err)
+	if !ok {
+		return true
+	}
+	c := e.Code
+	switch {
+	case c == 1044 || c == 1045 || c == 1007 || c == 1008,
+		c >= 1048 && c <= 1052, c >= 1054 && c <= 1075, c >= 1099 && c <= 1104,
+		c >= 1106 && c <= 1113, c >= 1116 && c <= 1118, c == 1120, c == 1136,
+		c >= 1138 && c <= 1149, c == 1203, c == 1226, c == 3118:
+		return false
+	}
+	return true
+}

@@ -1,0 +1,221 @@
+package backend
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/server"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/wire"
+)
+
+// fakeHandler answers the few statements the pool sends.
+type fakeHandler struct {
+	server.EmptyHandler
+	mu      sync.Mutex
+	queries []string
+}
+
+func (h *fakeHandler) UseDB(string) error { return nil }
+
+func (h *fakeHandler) HandleQuery(q string) (*mysql.Result, error) {
+	h.mu.Lock()
+	h.queries = append(h.queries, q)
+	h.mu.Unlock()
+	if q == "SELECT 1" {
+		rs, err := mysql.BuildSimpleTextResultset([]string{"1"}, [][]any{{1}})
+		if err != nil {
+			return nil, err
+		}
+		return mysql.NewResult(rs), nil
+	}
+	return nil, nil
+}
+
+// startFakeMySQL8 serves the MySQL protocol with go-mysql's server package,
+// defaulting to caching_sha2_password with an RSA key, which MariaDB cannot
+// do. Users: sha2/pw (caching_sha2_password), native/pw
+// (mysql_native_password).
+func startFakeMySQL8(t *testing.T) (string, *fakeHandler) {
+	t.Helper()
+	return startFakeMySQL8Bench(t)
+}
+
+func startFakeMySQL8Bench(t testing.TB) (string, *fakeHandler) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.NewServer("8.0.36", 45, mysql.AUTH_CACHING_SHA2_PASSWORD, key, nil)
+	auth := server.NewInMemoryAuthenticationHandler(mysql.AUTH_CACHING_SHA2_PASSWORD)
+	_ = auth.AddUser("sha2", "pw", mysql.AUTH_CACHING_SHA2_PASSWORD)
+	_ = auth.AddUser("native", "pw", mysql.AUTH_NATIVE_PASSWORD)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &fakeHandler{}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer nc.Close()
+				_ = nc.SetDeadline(time.Now().Add(20 * time.Second))
+				c, err := srv.NewCustomizedConn(nc, auth, h)
+				if err != nil {
+					return
+				}
+				for range 1000 {
+					if err := c.HandleCommand(); err != nil || c.Closed() {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), h
+}
+
+func fakeServer(t *testing.T, addr string) *Server {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	p := 0
+	for _, ch := range port {
+		p = p*10 + int(ch-'0')
+	}
+	r := newTestRegistry(t, DefaultOptions())
+	r.Reconcile([]config.Server{{HostgroupID: 0, Hostname: host, Port: p, Weight: 1, MaxConnections: 10}})
+	return r.Hostgroup(0)[0]
+}
+
+func TestCachingSha2FullAndFastAuth(t *testing.T) {
+	addr, h := startFakeMySQL8(t)
+	s := fakeServer(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cred := &Credentials{User: "sha2", Password: "pw"}
+	want := &State{Autocommit: true}
+	for i := range 2 { // first full auth over RSA, then fast auth from the server's cache
+		c, err := s.Pool().Get(ctx, cred, want)
+		if err != nil {
+			t.Fatalf("login %d: %v", i, err)
+		}
+		res, err := c.Query(ctx, "SELECT 1")
+		if err != nil || len(res.Rows) != 1 || res.Rows[0][0].String != "1" || res.Columns[0] != "1" {
+			t.Fatalf("query %d: %+v %v", i, res, err)
+		}
+		_ = c.Close()
+	}
+	if st := s.Stats(); st.ConnOK != 2 || st.ConnUsed != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.queries) == 0 {
+		t.Fatal("no query reached the fake server")
+	}
+}
+
+func TestStage1OnlyAgainstCachingSha2(t *testing.T) {
+	addr, _ := startFakeMySQL8(t)
+	s := fakeServer(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// A native user on a caching_sha2 server logs in with SHA1(pw) alone.
+	c, err := s.Pool().Get(ctx, &Credentials{User: "native", Stage1: wire.Stage1([]byte("pw"))}, &State{Autocommit: true})
+	if err != nil {
+		t.Fatalf("native user with stage1: %v", err)
+	}
+	_ = c.Close()
+	// A caching_sha2 user cannot: the error says why.
+	_, err = s.Pool().Get(ctx, &Credentials{User: "sha2", Stage1: wire.Stage1([]byte("pw"))}, &State{Autocommit: true})
+	if !errors.Is(err, ErrNeedClearPassword) {
+		t.Fatalf("got %v, want ErrNeedClearPassword", err)
+	}
+	// A wrong password is an access-denied SQL error that does not shun.
+	_, err = s.Pool().Get(ctx, &Credentials{User: "sha2", Password: "nope"}, &State{Autocommit: true})
+	if e, ok := IsSQLError(err); !ok || e.Code != 1045 || !errors.Is(err, ErrAuth) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if s.Status() != StatusOnline || s.Stats().ConnERR != 2 {
+		t.Fatalf("status %v stats %+v", s.Status(), s.Stats())
+	}
+}
+
+func TestConnectErrorsShunThroughPool(t *testing.T) {
+	o := DefaultOptions()
+	o.ShunOnFailures = 3
+	o.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return nil, errors.New("connection refused (injected)")
+	}
+	r := newTestRegistry(t, o)
+	r.Reconcile([]config.Server{{HostgroupID: 0, Hostname: "127.0.0.1", Port: 1, Weight: 1, MaxConnections: 10}})
+	s := r.Hostgroup(0)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for i := range 3 {
+		_, err := s.Pool().Get(ctx, &Credentials{User: "u", Password: "p"}, &State{})
+		if !errors.Is(err, ErrConnect) {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	if s.Status() != StatusShunned || s.Healthy() {
+		t.Fatalf("not shunned after 3 connect errors: %v", s.Status())
+	}
+	if _, err := s.Pool().Get(ctx, &Credentials{User: "u"}, &State{}); !errors.Is(err, ErrServerUnavailable) {
+		t.Fatalf("Get on a shunned server: %v", err)
+	}
+	if st := s.Stats(); st.ConnERR != 3 || st.ConnUsed != 0 || st.Errors != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// BenchmarkPoolGetPut measures the per-query pool round trip when a
+// connection in exactly the session's state is idle: no I/O, no allocation.
+func BenchmarkPoolGetPut(b *testing.B) {
+	addr, _ := startFakeMySQL8Bench(b)
+	host, port, _ := net.SplitHostPort(addr)
+	p := 0
+	for _, ch := range port {
+		p = p*10 + int(ch-'0')
+	}
+	r := NewRegistry(DefaultOptions(), zerologNop())
+	defer r.Close()
+	r.Reconcile([]config.Server{{HostgroupID: 0, Hostname: host, Port: p, Weight: 1, MaxConnections: 10}})
+	s := r.Hostgroup(0)[0]
+	ctx := context.Background()
+	cred := &Credentials{User: "native", Password: "pw"}
+	want := &State{Schema: "db", Collation: 45, Autocommit: true, Vars: []Var{{"sql_mode", "SET sql_mode='ANSI'"}}}
+	c, err := s.Pool().Get(ctx, cred, want)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Pool().Put(c)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, err := s.Pool().Get(ctx, cred, want)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Pool().Put(c)
+	}
+}

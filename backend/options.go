@@ -1,0 +1,142 @@
+package backend
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+)
+
+// Options are the mysql-* variables (and hostgroup attributes) that govern
+// backend connections. The registry holds them behind an atomic pointer;
+// SetOptions replaces them as a whole.
+type Options struct {
+	ConnectTimeout     time.Duration // mysql-connect_timeout_server: dial + handshake + login
+	PingInterval       time.Duration // mysql-ping_interval_server_msec: idle connections older than this are pinged
+	PingTimeout        time.Duration // mysql-ping_timeout_server
+	FreeConnectionsPct int           // mysql-free_connections_pct: idle connections kept per server, % of max_connections
+	ConnectionMaxAge   time.Duration // mysql-connection_max_age_ms: 0 keeps connections forever
+	InitConnect        string        // mysql-init_connect: run on every new (or reset) connection
+	DeprecateEOF       bool          // mysql-enable_server_deprecate_eof: ask servers for CLIENT_DEPRECATE_EOF
+	ShunOnFailures     int           // mysql-shun_on_failures: connect errors per second that shun a server
+	ConnectRetries     int           // mysql-connect_retries_on_failure (caps the shun threshold at retries+1)
+	ShunRecoveryTime   time.Duration // mysql-shun_recovery_time_sec: an auto-shunned server is retried after this
+	ConnectTimeoutMax  time.Duration // mysql-connect_timeout_server_max: caps ShunRecoveryTime like ProxySQL
+
+	// Hostgroups holds mysql_hostgroup_attributes overrides by hostgroup id.
+	Hostgroups map[int]HostgroupOptions
+
+	// Dial opens the TCP connection; nil uses a net.Dialer. Tests inject
+	// faults here.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+// HostgroupOptions are the per-hostgroup overrides of
+// mysql_hostgroup_attributes that the pool applies.
+type HostgroupOptions struct {
+	FreeConnectionsPct int    // replaces mysql-free_connections_pct for the hostgroup
+	InitConnect        string // replaces mysql-init_connect when not empty
+}
+
+// DefaultOptions returns ProxySQL's defaults (reference §10.1).
+func DefaultOptions() Options {
+	return Options{
+		ConnectTimeout:     1000 * time.Millisecond,
+		PingInterval:       10000 * time.Millisecond,
+		PingTimeout:        200 * time.Millisecond,
+		FreeConnectionsPct: 10,
+		DeprecateEOF:       true,
+		ShunOnFailures:     5,
+		ConnectRetries:     10,
+		ShunRecoveryTime:   10 * time.Second,
+		ConnectTimeoutMax:  10000 * time.Millisecond,
+	}
+}
+
+// OptionsFromSnapshot reads Options from a runtime snapshot; variables the
+// snapshot lacks or cannot parse keep their defaults.
+func OptionsFromSnapshot(s *config.Snapshot) Options {
+	o := DefaultOptions()
+	ms := func(name string, d time.Duration) time.Duration {
+		if n, ok := varInt(s, name); ok {
+			return time.Duration(n) * time.Millisecond
+		}
+		return d
+	}
+	o.ConnectTimeout = ms("mysql-connect_timeout_server", o.ConnectTimeout)
+	o.ConnectTimeoutMax = ms("mysql-connect_timeout_server_max", o.ConnectTimeoutMax)
+	o.PingInterval = ms("mysql-ping_interval_server_msec", o.PingInterval)
+	o.PingTimeout = ms("mysql-ping_timeout_server", o.PingTimeout)
+	o.ConnectionMaxAge = ms("mysql-connection_max_age_ms", o.ConnectionMaxAge)
+	if n, ok := varInt(s, "mysql-free_connections_pct"); ok {
+		o.FreeConnectionsPct = int(n)
+	}
+	if n, ok := varInt(s, "mysql-shun_on_failures"); ok {
+		o.ShunOnFailures = int(n)
+	}
+	if n, ok := varInt(s, "mysql-connect_retries_on_failure"); ok {
+		o.ConnectRetries = int(n)
+	}
+	if n, ok := varInt(s, "mysql-shun_recovery_time_sec"); ok {
+		o.ShunRecoveryTime = time.Duration(n) * time.Second
+	}
+	if b, ok := config.ParseBool(s.Var("mysql-enable_server_deprecate_eof")); ok {
+		o.DeprecateEOF = b
+	}
+	o.InitConnect = s.Var("mysql-init_connect")
+	if len(s.HostgroupAttributes) > 0 {
+		o.Hostgroups = make(map[int]HostgroupOptions, len(s.HostgroupAttributes))
+		for _, a := range s.HostgroupAttributes {
+			o.Hostgroups[a.HostgroupID] = HostgroupOptions{FreeConnectionsPct: a.FreeConnectionsPct, InitConnect: a.InitConnect}
+		}
+	}
+	return o
+}
+
+func varInt(s *config.Snapshot, name string) (int64, bool) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s.Var(name)), 10, 64)
+	return n, err == nil
+}
+
+// freePct returns the free-connection percentage for a hostgroup.
+func (o *Options) freePct(hg int) int {
+	if h, ok := o.Hostgroups[hg]; ok {
+		return h.FreeConnectionsPct
+	}
+	return o.FreeConnectionsPct
+}
+
+// initConnect returns the init_connect statement for a hostgroup.
+func (o *Options) initConnect(hg int) string {
+	if h, ok := o.Hostgroups[hg]; ok && h.InitConnect != "" {
+		return h.InitConnect
+	}
+	return o.InitConnect
+}
+
+// shunThreshold is min(shun_on_failures, connect_retries_on_failure+1)
+// (reference §4.1); 0 disables shunning on connect errors.
+func (o *Options) shunThreshold() int {
+	return min(o.ShunOnFailures, o.ConnectRetries+1)
+}
+
+// shunWait is how long an automatically shunned server stays out: the
+// recovery time, capped at connect_timeout_server_max-1s, at least 1s.
+func (o *Options) shunWait() time.Duration {
+	w := o.ShunRecoveryTime
+	if c := o.ConnectTimeoutMax - time.Second; c > 0 && w > c {
+		w = c
+	}
+	return max(w, time.Second)
+}
+
+func (o *Options) dial(ctx context.Context, addr string) (net.Conn, error) {
+	if o.Dial != nil {
+		return o.Dial(ctx, "tcp", addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
+}

@@ -1,0 +1,399 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Pool holds one server's connections: free ones ready for reuse and a
+// count of those handed out. Get prefers the free connection that needs the
+// least work for the request, as ProxySQL's connection quality levels do
+// (reference §5.1), and respects max_connections by waiting.
+type Pool struct {
+	srv *Server
+	reg *Registry
+
+	mu      sync.Mutex
+	free    []*BackendConn  // least recently used first
+	used    int             // handed out, being opened, or being pinged
+	waiters []chan struct{} // requests waiting for a slot, oldest first
+	closed  bool
+}
+
+func newPool(srv *Server, reg *Registry) *Pool { return &Pool{srv: srv, reg: reg} }
+
+// Server returns the pool's server.
+func (p *Pool) Server() *Server { return p.srv }
+
+// quality grades how well c fits a request (reference §5.1).
+func (c *BackendConn) quality(user string, want *State, fp uint64) Quality {
+	switch {
+	case c.state.FoundRows != want.FoundRows:
+		return QualityNone
+	case c.cred.User != user || c.dirty || !VarsSubset(c.state.Vars, want.Vars):
+		return QualityChangeUser
+	case c.known == knownAll && c.fp == fp:
+		return QualityPerfect
+	}
+	return QualitySync
+}
+
+// pickLocked returns the best free connection for the request, scanning
+// from the most recently used (the warmest) and stopping at a perfect one.
+func (p *Pool) pickLocked(user string, want *State, fp uint64) (int, Quality) {
+	best, bestQ := -1, QualityNone
+	for i := len(p.free) - 1; i >= 0; i-- {
+		if q := p.free[i].quality(user, want, fp); q > bestQ {
+			best, bestQ = i, q
+			if q == QualityPerfect {
+				break
+			}
+		}
+	}
+	return best, bestQ
+}
+
+func (p *Pool) countersLocked() {
+	p.srv.connUsed.Store(int64(p.used))
+	p.srv.connFree.Store(int64(len(p.free)))
+	p.srv.noteUsed(int64(p.used))
+}
+
+// notifyLocked hands a freed slot (or free connection) to the oldest
+// waiting request. Waking one waiter per freed slot, in arrival order, keeps
+// a crowd of sessions from starving one another when the server is at
+// max_connections; a closed pool wakes them all to fail.
+func (p *Pool) notifyLocked() {
+	if p.closed {
+		for _, ch := range p.waiters {
+			close(ch)
+		}
+		p.waiters = nil
+		return
+	}
+	if len(p.waiters) > 0 {
+		close(p.waiters[0])
+		p.waiters = p.waiters[1:]
+	}
+}
+
+// waitLocked queues the request (at the front when it had been woken
+// already and still found no room) and waits for notifyLocked. It is called
+// with p.mu held and returns with it released.
+func (p *Pool) waitLocked(ctx context.Context, front bool) error {
+	ch := make(chan struct{})
+	if front {
+		p.waiters = append([]chan struct{}{ch}, p.waiters...)
+	} else {
+		p.waiters = append(p.waiters, ch)
+	}
+	p.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		p.mu.Lock()
+		// Leave the queue; a slot handed to us meanwhile goes to the next.
+		found := false
+		for i, w := range p.waiters {
+			if w == ch {
+				p.waiters = append(p.waiters[:i], p.waiters[i+1:]...)
+				found = true
+				break
+			}
+		}
+		if !found {
+			p.notifyLocked()
+		}
+		limit := p.srv.MaxConnections()
+		p.mu.Unlock()
+		return fmt.Errorf("%w: %s (max_connections %d): %w", ErrPoolFull, p.srv.addr, limit, ctx.Err())
+	}
+}
+
+// Get returns a connection logged in as cred and synced to want (see
+// BackendConn.Sync), reusing a free one when it can and opening one
+// otherwise. When the server is at max_connections it waits for a slot
+// until ctx ends (ErrPoolFull). A *wire.SQLError means the server refused
+// part of the state (unknown schema, bad variable); other errors mean the
+// server is unavailable or unreachable. Return the connection with Put, or
+// Close it.
+func (p *Pool) Get(ctx context.Context, cred *Credentials, want *State) (*BackendConn, error) {
+	fp := want.Fingerprint()
+	woken := false // this request was handed a slot by notifyLocked
+	for {
+		if !p.srv.Healthy() {
+			if woken {
+				p.mu.Lock()
+				p.notifyLocked() // pass the slot on
+				p.mu.Unlock()
+			}
+			return nil, fmt.Errorf("%w: %s is %s", ErrServerUnavailable, p.srv.addr, p.srv.Status())
+		}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, ErrPoolClosed
+		}
+		if len(p.waiters) > 0 && !woken {
+			// Others were here first: queue behind them.
+			if err := p.waitLocked(ctx, false); err != nil {
+				return nil, err
+			}
+			woken = true
+			continue
+		}
+		front := woken
+		woken = false
+		limit := p.srv.MaxConnections()
+		total := p.used + len(p.free)
+		i, q := p.pickLocked(cred.User, want, fp)
+		// A connection that needs COM_CHANGE_USER is reused only when the
+		// pool is not mostly idle already or cannot grow (ProxySQL).
+		if i >= 0 && (q >= QualitySync || !(p.used > len(p.free) && total < limit)) {
+			c := p.free[i]
+			p.free = append(p.free[:i], p.free[i+1:]...)
+			p.used++
+			p.countersLocked()
+			p.mu.Unlock()
+			if q == QualityPerfect {
+				return c, nil
+			}
+			err := c.Sync(ctx, cred, want)
+			if err == nil {
+				return c, nil
+			}
+			if _, ok := IsSQLError(err); ok {
+				p.Put(c)
+				return nil, err
+			}
+			// The idle connection was dead (the server closed it, say):
+			// drop it and try again; the free list only shrinks.
+			_ = c.Close()
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			continue
+		}
+		if total < limit {
+			p.used++
+			p.countersLocked()
+			p.mu.Unlock()
+			return p.open(ctx, cred, want)
+		}
+		if len(p.free) > 0 {
+			// Full of idle connections that do not fit: make room.
+			victim := p.free[0]
+			p.free = p.free[1:]
+			p.countersLocked()
+			p.mu.Unlock()
+			victim.pool = nil
+			_ = victim.Close()
+			continue
+		}
+		if err := p.waitLocked(ctx, front); err != nil {
+			return nil, err
+		}
+		woken = true
+	}
+}
+
+// TryGet returns a free connection of user that is already in state want
+// (fp is want.Fingerprint()), or nil. It does no I/O, never waits and
+// allocates nothing: the common case of the per-query path. When it returns
+// nil, Get does the rest (sync, open, wait).
+func (p *Pool) TryGet(user string, want *State, fp uint64) *BackendConn {
+	if !p.srv.Healthy() {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(p.waiters) > 0 {
+		return nil // queued requests go first
+	}
+	i, q := p.pickLocked(user, want, fp)
+	if i < 0 || q != QualityPerfect {
+		return nil
+	}
+	c := p.free[i]
+	p.free = append(p.free[:i], p.free[i+1:]...)
+	p.used++
+	p.countersLocked()
+	return c
+}
+
+// open dials a new connection into a slot already counted in p.used.
+func (p *Pool) open(ctx context.Context, cred *Credentials, want *State) (*BackendConn, error) {
+	o := p.reg.options()
+	c, err := connect(ctx, p.srv, o, cred, want)
+	if err != nil {
+		p.release()
+		if n := p.srv.connectFailed(err, time.Now(), o.shunThreshold()); n > 0 {
+			p.reg.log.Warn().Str("server", p.srv.addr).Int("hostgroup", p.srv.key.Hostgroup).Int64("errors_per_sec", n).
+				Dur("shun_for", o.shunWait()).Err(err).Msg("shunning server")
+		}
+		return nil, err
+	}
+	c.pool = p
+	p.srv.connOK.Add(1)
+	if err := c.do(ctx, c.runInitConnect); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	if err := c.Sync(ctx, cred, want); err != nil {
+		if _, ok := IsSQLError(err); ok {
+			p.Put(c)
+		} else {
+			_ = c.Close()
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// release frees the slot of a connection that is gone.
+func (p *Pool) release() {
+	p.mu.Lock()
+	p.used--
+	p.countersLocked()
+	p.notifyLocked()
+	p.mu.Unlock()
+}
+
+// Put returns a connection obtained from Get. It goes back to the free list
+// unless it is broken, half-synced, holds unread data, is older than
+// mysql-connection_max_age_ms, or the server is no longer ONLINE; then it is
+// closed. The caller must not Put a connection that holds session state
+// outside its State (an open transaction, user variables, temporary tables,
+// locks: reference §5.2): reset it first (ResetConnection) or Close it.
+func (p *Pool) Put(c *BackendConn) {
+	if c.closed {
+		return
+	}
+	if c.pool != p {
+		_ = c.Close()
+		return
+	}
+	c.flushStats()
+	now := time.Now()
+	o := p.reg.options()
+	if c.broken || c.dirty || c.w.Buffered() > 0 || p.srv.Status() != StatusOnline ||
+		(o.ConnectionMaxAge > 0 && now.Sub(c.created) >= o.ConnectionMaxAge) {
+		_ = c.Close()
+		return
+	}
+	c.lastUsed = now
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		_ = c.Close()
+		return
+	}
+	p.used--
+	p.free = append(p.free, c)
+	p.countersLocked()
+	p.notifyLocked()
+	p.mu.Unlock()
+}
+
+// Free returns the number of idle connections.
+func (p *Pool) Free() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.free)
+}
+
+// Used returns the number of connections handed out (or being opened).
+func (p *Pool) Used() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.used
+}
+
+// drainFree closes every idle connection (the server left ONLINE).
+func (p *Pool) drainFree() {
+	p.mu.Lock()
+	free := p.free
+	p.free = nil
+	p.countersLocked()
+	p.mu.Unlock()
+	for _, c := range free {
+		c.pool = nil
+		_ = c.Close()
+	}
+}
+
+// close closes idle connections and refuses new work; connections in use
+// are closed when they come back.
+func (p *Pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.notifyLocked()
+	p.mu.Unlock()
+	p.drainFree()
+}
+
+// maintain applies the periodic rules to idle connections (reference §5.1):
+// close them all when the server is not ONLINE, close those older than
+// connection_max_age_ms, keep at most free_connections_pct% of
+// max_connections, and take out those idle for ping_interval_server_msec to
+// be pinged (returned counted as used).
+// trimIdle is how long a free connection must sit unused before the trim
+// may close it.
+const trimIdle = 2 * time.Second
+
+func (p *Pool) maintain(now time.Time, o *Options) (toPing []*BackendConn) {
+	var toClose []*BackendConn
+	p.mu.Lock()
+	online := p.srv.Status() == StatusOnline && !p.closed
+	keep := make([]*BackendConn, 0, len(p.free))
+	for _, c := range p.free {
+		if !online || (o.ConnectionMaxAge > 0 && now.Sub(c.created) >= o.ConnectionMaxAge) {
+			toClose = append(toClose, c)
+		} else {
+			keep = append(keep, c)
+		}
+	}
+	// Trim the free list to free_connections_pct of max_connections, but
+	// only with connections that sat idle for a whole trimIdle: under
+	// steady load every free connection is about to be reused, and closing
+	// it only to open another costs a handshake and briefly shows the server
+	// more connections than max_connections while the old one shuts down.
+	maxFree := o.freePct(p.srv.key.Hostgroup) * p.srv.MaxConnections() / 100
+	if extra := len(keep) - maxFree; extra > 0 {
+		j := 0
+		for _, c := range keep {
+			if extra > 0 && now.Sub(c.lastUsed) >= trimIdle {
+				toClose = append(toClose, c)
+				extra--
+				continue
+			}
+			keep[j] = c
+			j++
+		}
+		keep = keep[:j]
+	}
+	if o.PingInterval > 0 {
+		j := 0
+		for _, c := range keep {
+			if now.Sub(c.lastUsed) >= o.PingInterval {
+				toPing = append(toPing, c)
+				p.used++
+			} else {
+				keep[j] = c
+				j++
+			}
+		}
+		keep = keep[:j]
+	}
+	p.free = keep
+	p.countersLocked()
+	p.mu.Unlock()
+	for _, c := range toClose {
+		c.pool = nil
+		_ = c.Close()
+	}
+	return toPing
+}

@@ -1,0 +1,217 @@
+package backend
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+)
+
+// maintenanceTick is how often idle connections are trimmed and pinged.
+const maintenanceTick = time.Second
+
+// maxConcurrentPings bounds the pings one maintenance round runs at once.
+const maxConcurrentPings = 8
+
+// Registry holds every configured server, keyed by (hostgroup, host, port).
+// Reads (Hostgroup, Servers, Lookup) are lock-free loads of immutable
+// slices; Reconcile and SetOptions replace them copy-on-write.
+type Registry struct {
+	log  zerolog.Logger
+	opts atomic.Pointer[Options]
+
+	mu      sync.Mutex // serializes Reconcile and Close; guards servers
+	servers map[Key]*Server
+	closed  bool
+
+	byHG atomic.Pointer[map[int][]*Server]
+	all  atomic.Pointer[[]*Server]
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// NewRegistry returns an empty registry and starts its maintenance
+// goroutine (idle trimming and pings); Close stops it.
+func NewRegistry(opts Options, log zerolog.Logger) *Registry {
+	r := &Registry{
+		log:     log.With().Str("component", "backend").Logger(),
+		servers: make(map[Key]*Server),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	r.SetOptions(opts)
+	empty := map[int][]*Server{}
+	r.byHG.Store(&empty)
+	var none []*Server
+	r.all.Store(&none)
+	go r.maintenanceLoop()
+	return r
+}
+
+// SetOptions replaces the options (LOAD MYSQL VARIABLES TO RUNTIME). New
+// values apply to the next connection, ping and trim.
+func (r *Registry) SetOptions(o Options) {
+	o2 := o
+	r.opts.Store(&o2)
+}
+
+// Options returns the current options.
+func (r *Registry) Options() Options { return *r.opts.Load() }
+
+func (r *Registry) options() *Options { return r.opts.Load() }
+
+// Reconcile applies a mysql_servers table: servers whose key stays are
+// updated in place (their pools, health and counters survive), new keys get
+// a server and an empty pool, and servers no longer listed become
+// OFFLINE_HARD: their idle connections are closed now and those in use when
+// they come back. Within a hostgroup, servers keep the order of servers.
+func (r *Registry) Reconcile(servers []config.Server) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	next := make(map[Key]*Server, len(servers))
+	byHG := make(map[int][]*Server)
+	all := make([]*Server, 0, len(servers))
+	for i := range servers {
+		cs := &servers[i]
+		k := Key{Hostgroup: cs.HostgroupID, Host: cs.Hostname, Port: cs.Port}
+		if _, dup := next[k]; dup {
+			continue
+		}
+		s, ok := r.servers[k]
+		if ok {
+			s.update(cs)
+		} else {
+			s = newServer(cs, r)
+		}
+		next[k] = s
+		byHG[k.Hostgroup] = append(byHG[k.Hostgroup], s)
+		all = append(all, s)
+	}
+	var removed []*Server
+	for k, s := range r.servers {
+		if _, ok := next[k]; !ok {
+			removed = append(removed, s)
+		}
+	}
+	sort.Slice(all, func(i, j int) bool {
+		a, b := all[i].key, all[j].key
+		if a.Hostgroup != b.Hostgroup {
+			return a.Hostgroup < b.Hostgroup
+		}
+		if a.Host != b.Host {
+			return a.Host < b.Host
+		}
+		return a.Port < b.Port
+	})
+	r.servers = next
+	r.byHG.Store(&byHG)
+	r.all.Store(&all)
+	for _, s := range removed {
+		s.SetStatus(StatusOfflineHard)
+		s.pool.drainFree()
+		r.log.Info().Str("server", s.addr).Int("hostgroup", s.key.Hostgroup).Msg("server removed: OFFLINE_HARD")
+	}
+	// Servers the new configuration takes out of ONLINE lose their idle
+	// connections at once rather than at the next maintenance round.
+	for _, s := range all {
+		if st := s.Status(); st == StatusOfflineSoft || st == StatusOfflineHard {
+			s.pool.drainFree()
+		}
+	}
+}
+
+// Hostgroup returns the servers of a hostgroup, in configuration order. The
+// slice is shared and immutable: do not modify it.
+func (r *Registry) Hostgroup(id int) []*Server { return (*r.byHG.Load())[id] }
+
+// Servers returns every server sorted by hostgroup, host and port (shared,
+// immutable).
+func (r *Registry) Servers() []*Server { return *r.all.Load() }
+
+// Lookup returns the server with key k, or nil.
+func (r *Registry) Lookup(k Key) *Server {
+	for _, s := range r.Hostgroup(k.Hostgroup) {
+		if s.key == k {
+			return s
+		}
+	}
+	return nil
+}
+
+// Close stops maintenance and closes every pool: idle connections now,
+// connections in use when they are returned.
+func (r *Registry) Close() {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	servers := r.servers
+	r.mu.Unlock()
+	close(r.stop)
+	<-r.done
+	for _, s := range servers {
+		s.pool.close()
+	}
+}
+
+func (r *Registry) maintenanceLoop() {
+	defer close(r.done)
+	t := time.NewTicker(maintenanceTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case now := <-t.C:
+			r.maintainOnce(now)
+		}
+	}
+}
+
+// maintainOnce runs one round of pool maintenance over every server and
+// pings the idle connections that are due, a few at a time.
+func (r *Registry) maintainOnce(now time.Time) {
+	o := r.options()
+	var due []*BackendConn
+	for _, s := range r.Servers() {
+		due = append(due, s.pool.maintain(now, o)...)
+	}
+	if len(due) == 0 {
+		return
+	}
+	timeout := o.PingTimeout
+	if timeout <= 0 {
+		timeout = DefaultOptions().PingTimeout
+	}
+	sem := make(chan struct{}, maxConcurrentPings)
+	var wg sync.WaitGroup
+	for _, c := range due {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			err := c.Ping(ctx)
+			cancel()
+			if err != nil {
+				// Usually the server's wait_timeout: not a health signal.
+				r.log.Debug().Str("server", c.srv.addr).Err(err).Msg("idle connection failed its ping")
+				_ = c.Close()
+				return
+			}
+			c.pool.Put(c)
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,324 @@
+package backend
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+)
+
+// Status is a server's status (reference §4.1).
+type Status int32
+
+// The statuses of mysql_servers, plus SHUNNED_REPLICATION_LAG which exists
+// only at runtime.
+const (
+	StatusOnline Status = iota
+	StatusShunned
+	StatusOfflineSoft
+	StatusOfflineHard
+	StatusShunnedReplicationLag
+)
+
+var statusNames = [...]string{"ONLINE", "SHUNNED", "OFFLINE_SOFT", "OFFLINE_HARD", "SHUNNED_REPLICATION_LAG"}
+
+func (s Status) String() string {
+	if s < 0 || int(s) >= len(statusNames) {
+		return "UNKNOWN"
+	}
+	return statusNames[s]
+}
+
+// ParseStatus maps a mysql_servers.status value (any case) to a Status;
+// unknown text is ONLINE, the column's default.
+func ParseStatus(s string) Status {
+	for i, n := range statusNames {
+		if strings.EqualFold(s, n) {
+			return Status(i)
+		}
+	}
+	return StatusOnline
+}
+
+// Key identifies a server: the same host:port in two hostgroups is two
+// servers with two pools, as in ProxySQL.
+type Key struct {
+	Hostgroup int
+	Host      string
+	Port      int
+}
+
+// Addr returns host:port.
+func (k Key) Addr() string { return net.JoinHostPort(k.Host, strconv.Itoa(k.Port)) }
+
+// Server is one mysql_servers row at runtime: configuration fields that a
+// reload updates in place, health fields a monitor sets, and counters. Every
+// field is an atomic, so the data plane reads them without locks. A Server
+// must not be copied.
+type Server struct {
+	key  Key
+	addr string
+	pool *Pool
+
+	// Configuration (mysql_servers), replaced by Registry.Reconcile.
+	status            atomic.Int32 // Status
+	cfgStatus         atomic.Int32 // the status the configuration asked for
+	weight            atomic.Int64
+	maxConnections    atomic.Int64
+	maxLatencyMs      atomic.Int64
+	maxReplicationLag atomic.Int64
+	compression       atomic.Int64
+	useSSL            atomic.Int64
+	gtidPort          atomic.Int64
+	comment           atomic.Pointer[string]
+
+	// Health. The pool records connect errors; a monitor sets the rest.
+	shunnedAuto    atomic.Bool  // SHUNNED by errors, eligible for lazy recovery
+	lastErrorNanos atomic.Int64 // time of the last error that counted towards shunning
+	errSecond      atomic.Int64 // unix second of the connect errors being counted
+	errInSecond    atomic.Int64
+	latencyUs      atomic.Int64 // last ping latency in µs (0: unknown)
+	readOnly       atomic.Int32 // -1 unknown, 0, 1
+	replicationLag atomic.Int64 // seconds; -1 unknown
+
+	// Counters (stats_mysql_connection_pool and the health factor).
+	connUsed    atomic.Int64 // connections handed out (including ones being opened)
+	connFree    atomic.Int64
+	connOK      atomic.Uint64
+	connERR     atomic.Uint64
+	maxConnUsed atomic.Int64
+	queries     atomic.Uint64
+	queryNanos  atomic.Uint64
+	bytesSent   atomic.Uint64 // to the server
+	bytesRecv   atomic.Uint64 // from the server
+	errors      atomic.Uint64 // failures the proxy observed: lost connections, backend-side errors
+}
+
+func newServer(cs *config.Server, reg *Registry) *Server {
+	s := &Server{key: Key{Hostgroup: cs.HostgroupID, Host: cs.Hostname, Port: cs.Port}}
+	s.addr = s.key.Addr()
+	s.readOnly.Store(-1)
+	s.replicationLag.Store(-1)
+	st := ParseStatus(cs.Status)
+	s.status.Store(int32(st))
+	s.cfgStatus.Store(int32(st))
+	s.update(cs)
+	s.pool = newPool(s, reg)
+	return s
+}
+
+// update copies the configuration fields of cs. The status is taken only
+// when the configuration changed it, so a reload does not revive a server
+// its errors shunned.
+func (s *Server) update(cs *config.Server) {
+	s.weight.Store(int64(cs.Weight))
+	s.maxConnections.Store(int64(cs.MaxConnections))
+	s.maxLatencyMs.Store(int64(cs.MaxLatencyMs))
+	s.maxReplicationLag.Store(int64(cs.MaxReplicationLag))
+	s.compression.Store(int64(cs.Compression))
+	s.useSSL.Store(int64(cs.UseSSL))
+	s.gtidPort.Store(int64(cs.GTIDPort))
+	c := cs.Comment
+	s.comment.Store(&c)
+	st := ParseStatus(cs.Status)
+	if Status(s.cfgStatus.Swap(int32(st))) != st {
+		s.status.Store(int32(st))
+		s.shunnedAuto.Store(false)
+	}
+}
+
+// Key returns the server's identity.
+func (s *Server) Key() Key { return s.key }
+
+// Hostgroup returns the hostgroup id.
+func (s *Server) Hostgroup() int { return s.key.Hostgroup }
+
+// Addr returns host:port.
+func (s *Server) Addr() string { return s.addr }
+
+// Pool returns the server's connection pool.
+func (s *Server) Pool() *Pool { return s.pool }
+
+// Status returns the current status.
+func (s *Server) Status() Status { return Status(s.status.Load()) }
+
+// SetStatus sets the status (for a monitor: replication lag, read_only
+// moves, ping failures). SHUNNED set here is not recovered lazily; use
+// Shun for that.
+func (s *Server) SetStatus(st Status) {
+	s.shunnedAuto.Store(false)
+	s.status.Store(int32(st))
+}
+
+// Shun marks the server SHUNNED automatically: it comes back by itself once
+// the recovery time passed since the last error (Healthy does that).
+func (s *Server) Shun(now time.Time) {
+	s.lastErrorNanos.Store(now.UnixNano())
+	if s.status.CompareAndSwap(int32(StatusOnline), int32(StatusShunned)) {
+		s.shunnedAuto.Store(true)
+	}
+}
+
+// Weight returns mysql_servers.weight.
+func (s *Server) Weight() int { return int(s.weight.Load()) }
+
+// MaxConnections returns mysql_servers.max_connections.
+func (s *Server) MaxConnections() int { return int(s.maxConnections.Load()) }
+
+// MaxLatencyMs returns mysql_servers.max_latency_ms (0: use the global
+// mysql-default_max_latency_ms).
+func (s *Server) MaxLatencyMs() int { return int(s.maxLatencyMs.Load()) }
+
+// MaxReplicationLag returns mysql_servers.max_replication_lag.
+func (s *Server) MaxReplicationLag() int { return int(s.maxReplicationLag.Load()) }
+
+// Compression, UseSSL and GTIDPort return the mysql_servers columns of the
+// same names (kept for runtime_mysql_servers; Sluice does not act on them).
+func (s *Server) Compression() int { return int(s.compression.Load()) }
+
+// UseSSL: see Compression.
+func (s *Server) UseSSL() int { return int(s.useSSL.Load()) }
+
+// GTIDPort: see Compression.
+func (s *Server) GTIDPort() int { return int(s.gtidPort.Load()) }
+
+// Comment returns mysql_servers.comment.
+func (s *Server) Comment() string { return *s.comment.Load() }
+
+// ConnScore is the number of connections in use (handed out or being
+// opened): what the least-connections policy compares.
+func (s *Server) ConnScore() int { return int(s.connUsed.Load()) }
+
+// LatencyUs returns the last measured ping latency in microseconds, 0 when
+// unknown.
+func (s *Server) LatencyUs() int64 { return s.latencyUs.Load() }
+
+// SetLatency records a ping latency (monitor).
+func (s *Server) SetLatency(d time.Duration) { s.latencyUs.Store(max(d.Microseconds(), 1)) }
+
+// ReadOnly returns the last read_only value seen (-1: unknown).
+func (s *Server) ReadOnly() int { return int(s.readOnly.Load()) }
+
+// SetReadOnly records read_only (monitor).
+func (s *Server) SetReadOnly(v bool) {
+	if v {
+		s.readOnly.Store(1)
+	} else {
+		s.readOnly.Store(0)
+	}
+}
+
+// ReplicationLag returns the last lag seen in seconds (-1: unknown).
+func (s *Server) ReplicationLag() int64 { return s.replicationLag.Load() }
+
+// SetReplicationLag records the lag (monitor).
+func (s *Server) SetReplicationLag(sec int64) { s.replicationLag.Store(sec) }
+
+// Healthy reports whether the server may be picked now: ONLINE, or SHUNNED
+// automatically and past its recovery time, in which case it is brought
+// back ONLINE here: ProxySQL unshuns lazily, when traffic tries to use the
+// hostgroup (reference §4.1).
+func (s *Server) Healthy() bool {
+	switch Status(s.status.Load()) {
+	case StatusOnline:
+		return true
+	case StatusShunned:
+		if !s.shunnedAuto.Load() || s.pool == nil || s.pool.reg == nil {
+			return false
+		}
+		wait := s.pool.reg.options().shunWait()
+		if time.Since(time.Unix(0, s.lastErrorNanos.Load())) < wait {
+			return false
+		}
+		if s.status.CompareAndSwap(int32(StatusShunned), int32(StatusOnline)) {
+			s.shunnedAuto.Store(false)
+			s.errInSecond.Store(0)
+		}
+		return Status(s.status.Load()) == StatusOnline
+	}
+	return false
+}
+
+// connectFailed counts a failed connect towards shunning: errors are
+// counted per second, and reaching the threshold within one second shuns
+// the server (reference §4.1). It returns the errors counted in this second
+// when that shunned the server, else 0.
+func (s *Server) connectFailed(err error, now time.Time, threshold int) int64 {
+	s.connERR.Add(1)
+	if !countsAsConnectError(err) {
+		return 0
+	}
+	s.errors.Add(1)
+	if threshold <= 0 {
+		return 0
+	}
+	sec := now.Unix()
+	if old := s.errSecond.Load(); old != sec && s.errSecond.CompareAndSwap(old, sec) {
+		s.errInSecond.Store(0)
+	}
+	if n := s.errInSecond.Add(1); n >= int64(threshold) {
+		wasOnline := s.Status() == StatusOnline
+		s.Shun(now)
+		if wasOnline && s.Status() == StatusShunned {
+			return n
+		}
+	}
+	return 0
+}
+
+// CountQuery records one query served by the server and the time it took.
+func (s *Server) CountQuery(d time.Duration) {
+	s.queries.Add(1)
+	if d > 0 {
+		s.queryNanos.Add(uint64(d))
+	}
+}
+
+// CountError records a failure the proxy observed on this server (a lost
+// connection, a backend-side error): the health factor's input.
+func (s *Server) CountError() { s.errors.Add(1) }
+
+// Stats is a snapshot of a server's counters, shaped like a row of
+// stats_mysql_connection_pool.
+type Stats struct {
+	Hostgroup   int
+	Host        string
+	Port        int
+	Status      Status
+	ConnUsed    int64
+	ConnFree    int64
+	ConnOK      uint64
+	ConnERR     uint64
+	MaxConnUsed int64
+	Queries     uint64
+	QueryTime   time.Duration // total time of counted queries
+	BytesSent   uint64        // Bytes_data_sent: to the server
+	BytesRecv   uint64        // Bytes_data_recv: from the server
+	LatencyUs   int64
+	Errors      uint64
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Hostgroup: s.key.Hostgroup, Host: s.key.Host, Port: s.key.Port,
+		Status:   Status(s.status.Load()),
+		ConnUsed: s.connUsed.Load(), ConnFree: s.connFree.Load(),
+		ConnOK: s.connOK.Load(), ConnERR: s.connERR.Load(), MaxConnUsed: s.maxConnUsed.Load(),
+		Queries: s.queries.Load(), QueryTime: time.Duration(s.queryNanos.Load()),
+		BytesSent: s.bytesSent.Load(), BytesRecv: s.bytesRecv.Load(),
+		LatencyUs: s.latencyUs.Load(), Errors: s.errors.Load(),
+	}
+}
+
+func (s *Server) noteUsed(n int64) {
+	for {
+		m := s.maxConnUsed.Load()
+		if n <= m || s.maxConnUsed.CompareAndSwap(m, n) {
+			return
+		}
+	}
+}

@@ -1,0 +1,165 @@
+package backend
+
+import (
+	"strings"
+
+	"github.com/pingcap/tidb/pkg/parser/charset"
+)
+
+// Var is one tracked session variable and the complete statement that sets
+// it, as the SET parser renders it ("SET sql_mode='ANSI'",
+// "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"). The statement
+// is sent as is: it must come from the proxy's own parser, never straight
+// from a client.
+type Var struct {
+	Name string // lower case; the sort key
+	SQL  string
+}
+
+// State is the session state the proxy tracks for a client and replays on
+// whichever backend connection serves it (reference §5.3). The zero value
+// is "nothing requested": no schema, the server's default character set,
+// autocommit on, no variables.
+type State struct {
+	Schema string
+	// Collation is the collation id of the handshake (or COM_CHANGE_USER);
+	// 0 means the server default. Names, when set, wins over it.
+	Collation uint8
+	// Names is the "SET NAMES …" or "SET CHARACTER SET …" statement the
+	// client ran last, "" if none.
+	Names      string
+	Autocommit bool
+	// Vars are the tracked variables the client set, sorted by Name.
+	Vars []Var
+	// MultiStatements mirrors the client's CLIENT_MULTI_STATEMENTS
+	// (switched on a connection with COM_SET_OPTION).
+	MultiStatements bool
+	// FoundRows mirrors the client's CLIENT_FOUND_ROWS. It is fixed when a
+	// connection is opened: a connection with the other value never serves
+	// the session.
+	FoundRows bool
+}
+
+// Fingerprint hashes the whole state (FNV-1a, no allocation), so comparing a
+// connection to a session is usually one integer comparison.
+func (s *State) Fingerprint() uint64 {
+	h := uint64(14695981039346656037)
+	add := func(b string) {
+		for i := 0; i < len(b); i++ {
+			h ^= uint64(b[i])
+			h *= 1099511628211
+		}
+		h ^= 0xff // field separator
+		h *= 1099511628211
+	}
+	flags := byte(0)
+	if s.Autocommit {
+		flags |= 1
+	}
+	if s.MultiStatements {
+		flags |= 2
+	}
+	if s.FoundRows {
+		flags |= 4
+	}
+	h ^= uint64(flags) | uint64(s.Collation)<<8
+	h *= 1099511628211
+	add(s.Schema)
+	add(s.Names)
+	for i := range s.Vars {
+		add(s.Vars[i].Name)
+		add(s.Vars[i].SQL)
+	}
+	return h
+}
+
+// Equal reports whether two states are the same.
+func (s *State) Equal(o *State) bool {
+	if s.Schema != o.Schema || s.Collation != o.Collation || s.Names != o.Names || s.Autocommit != o.Autocommit ||
+		s.MultiStatements != o.MultiStatements || s.FoundRows != o.FoundRows || len(s.Vars) != len(o.Vars) {
+		return false
+	}
+	for i := range s.Vars {
+		if s.Vars[i] != o.Vars[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Clone returns a copy that shares nothing with s.
+func (s *State) Clone() State {
+	c := *s
+	c.Vars = append([]Var(nil), s.Vars...)
+	return c
+}
+
+// VarsSubset reports whether every variable of have is in want with the same
+// statement: then syncing only adds or changes variables. Otherwise the
+// connection holds a setting the session never asked for, and only a reset
+// (or COM_CHANGE_USER) removes it. Both slices are sorted by Name.
+func VarsSubset(have, want []Var) bool {
+	j := 0
+	for _, h := range have {
+		for j < len(want) && want[j].Name < h.Name {
+			j++
+		}
+		if j == len(want) || want[j] != h {
+			return false
+		}
+	}
+	return true
+}
+
+// Quality grades how well a pooled connection fits a request, as ProxySQL's
+// connection_quality_level does (reference §5.1).
+type Quality int
+
+// Quality levels, worst first.
+const (
+	QualityNone       Quality = iota // incompatible: open a new connection
+	QualityChangeUser                // needs COM_CHANGE_USER or a reset
+	QualitySync                      // needs SET / COM_INIT_DB / COM_SET_OPTION
+	QualityPerfect                   // ready as is
+)
+
+// collationName returns the name and character set of a collation id, or
+// false when unknown.
+func collationName(id uint8) (name, cs string, ok bool) {
+	c, err := charset.GetCollationByID(int(id))
+	if err != nil {
+		return "", "", false
+	}
+	return c.Name, c.CharsetName, true
+}
+
+// isIdent reports whether s is safe to splice into SQL unquoted.
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// assignment turns a "SET …" statement into an item that can be joined with
+// others in one SET statement, or returns false when it must run alone
+// (SET [SESSION] TRANSACTION … must be the only item of its statement).
+func assignment(stmt string) (string, bool) {
+	s := strings.TrimSpace(stmt)
+	if len(s) < 4 || !strings.EqualFold(s[:4], "SET ") {
+		return "", false
+	}
+	rest := strings.TrimSpace(s[4:])
+	upper := strings.ToUpper(rest)
+	if strings.HasPrefix(upper, "TRANSACTION") || strings.HasPrefix(upper, "SESSION TRANSACTION") ||
+		strings.HasPrefix(upper, "LOCAL TRANSACTION") || strings.HasPrefix(upper, "GLOBAL") {
+		return "", false
+	}
+	return rest, true
+}

@@ -1,0 +1,274 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// TestGoDriverAndCLI drives sluice with go-sql-driver/mysql (text and
+// binary protocol) and the mariadb CLI: transactions, USE, SET NAMES,
+// SET autocommit=0, a user stored only as its hash.
+func TestGoDriverAndCLI(t *testing.T) {
+	s, b := multiplexSetup(t, 10, "")
+	testenv.MustCLI(t, b.Port, "root", "test", `CREATE DATABASE IF NOT EXISTS sluice_t1; CREATE DATABASE IF NOT EXISTS sluice_t2;
+		CREATE TABLE IF NOT EXISTS sluice_t1.kv (k INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB;
+		CREATE TABLE IF NOT EXISTS sluice_t2.other (x INT); DELETE FROM sluice_t1.kv;`)
+	ctx := context.Background()
+
+	for _, mode := range []string{"interpolateParams=false", "interpolateParams=true"} {
+		t.Run(mode, func(t *testing.T) {
+			db := testenv.DB(t, s.DataPort, "root", "test", "sluice_t1", mode)
+			db.SetMaxOpenConns(4)
+			base := 0
+			if mode == "interpolateParams=true" {
+				base = 1000
+			}
+			// Prepared (or interpolated) inserts, then reads.
+			for i := 1; i <= 20; i++ {
+				if _, err := db.ExecContext(ctx, "INSERT INTO kv (k, v) VALUES (?, ?)", base+i, fmt.Sprintf("v%d", i)); err != nil {
+					t.Fatalf("insert %d: %v", i, err)
+				}
+			}
+			var n int
+			if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM kv WHERE k > ? AND k <= ?", base, base+20).Scan(&n); err != nil || n != 20 {
+				t.Fatalf("count = %d, %v", n, err)
+			}
+			var v string
+			if err := db.QueryRowContext(ctx, "SELECT v FROM kv WHERE k = ?", base+7).Scan(&v); err != nil || v != "v7" {
+				t.Fatalf("point select = %q, %v", v, err)
+			}
+			// A transaction that rolls back and one that commits.
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec("UPDATE kv SET v='rolled back' WHERE k = ?", base+1); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+			tx, err = db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec("UPDATE kv SET v='committed' WHERE k = ?", base+2); err != nil {
+				t.Fatal(err)
+			}
+			var inTx string
+			if err := tx.QueryRow("SELECT v FROM kv WHERE k = ?", base+2).Scan(&inTx); err != nil || inTx != "committed" {
+				t.Fatalf("read inside the transaction = %q, %v", inTx, err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			got := map[int]string{}
+			rows, err := db.QueryContext(ctx, "SELECT k, v FROM kv WHERE k IN (?, ?)", base+1, base+2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var k int
+				var v string
+				rows.Scan(&k, &v)
+				got[k] = v
+			}
+			rows.Close()
+			if got[base+1] != "v1" || got[base+2] != "committed" {
+				t.Fatalf("after rollback/commit: %v", got)
+			}
+
+			// Session state on one connection: USE, SET NAMES, autocommit=0.
+			c, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			mustExec := func(q string) {
+				t.Helper()
+				if _, err := c.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			query1 := func(q string) string {
+				t.Helper()
+				var out sql.NullString
+				if err := c.QueryRowContext(ctx, q).Scan(&out); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+				return out.String
+			}
+			mustExec("USE sluice_t2")
+			if db := query1("SELECT DATABASE()"); db != "sluice_t2" {
+				t.Fatalf("after USE: DATABASE() = %q", db)
+			}
+			mustExec("SET NAMES latin1")
+			if cs := query1("SELECT @@character_set_client"); cs != "latin1" {
+				t.Fatalf("after SET NAMES latin1: character_set_client = %q", cs)
+			}
+			mustExec("SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci")
+			if co := query1("SELECT @@collation_connection"); co != "utf8mb4_unicode_ci" {
+				t.Fatalf("collation_connection = %q", co)
+			}
+			mustExec("USE sluice_t1")
+			mustExec("SET autocommit=0")
+			if ac := query1("SELECT @@autocommit"); ac != "0" {
+				t.Fatalf("@@autocommit = %q after SET autocommit=0", ac)
+			}
+			mustExec(fmt.Sprintf("INSERT INTO kv VALUES (%d, 'uncommitted')", base+500))
+			var other int
+			if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM kv WHERE k = ?", base+500).Scan(&other); err != nil || other != 0 {
+				t.Fatalf("another session sees the uncommitted row: %d %v", other, err)
+			}
+			mustExec("COMMIT")
+			if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM kv WHERE k = ?", base+500).Scan(&other); err != nil || other != 1 {
+				t.Fatalf("after COMMIT another session sees %d rows, %v", other, err)
+			}
+			mustExec("SET autocommit=1")
+
+			// Errors from the backend reach the client and the session goes on.
+			if _, err := c.ExecContext(ctx, "INSERT INTO kv VALUES (?, 'dup')", base+3); err == nil || !strings.Contains(err.Error(), "1062") {
+				t.Fatalf("duplicate key: %v", err)
+			}
+			if _, err := c.QueryContext(ctx, "SELECT * FROM no_such_table"); err == nil || !strings.Contains(err.Error(), "1146") {
+				t.Fatalf("missing table: %v", err)
+			}
+			if query1("SELECT 'still here'") != "still here" {
+				t.Fatal("session unusable after errors")
+			}
+		})
+	}
+
+	// The mariadb CLI: text protocol, multi-statements, USE, errors.
+	out := testenv.MustCLI(t, s.DataPort, "root", "test", "USE sluice_t1; SET NAMES utf8mb4; SELECT COUNT(*) FROM kv WHERE k <= 20; SELECT DATABASE(); BEGIN; UPDATE kv SET v='cli' WHERE k=5; COMMIT; SELECT v FROM kv WHERE k=5", "-N")
+	if out != "20\nsluice_t1\ncli\n" {
+		t.Fatalf("mariadb CLI output %q", out)
+	}
+	if _, err := testenv.CLI(t, s.DataPort, "root", "wrong", "SELECT 1"); err == nil || !strings.Contains(err.Error(), "1045") {
+		t.Fatalf("wrong password through the data port: %v", err)
+	}
+	if _, err := testenv.CLI(t, s.DataPort, "nobody", "x", "SELECT 1"); err == nil || !strings.Contains(err.Error(), "1045") {
+		t.Fatalf("unknown user: %v", err)
+	}
+}
+
+// TestStreamingMemory passes a 64 MiB result and a 20 MiB row through
+// sluice and checks that its resident memory grows by less than 8 MiB:
+// results are streamed, not buffered.
+func TestStreamingMemory(t *testing.T) {
+	s, _ := multiplexSetup(t, 10, "")
+	db := testenv.DB(t, s.DataPort, "root", "test", "sbtest", "maxAllowedPacket=67108864")
+	db.SetMaxOpenConns(1)
+	// Warm up: one connection, buffers allocated once.
+	var one int
+	if err := db.QueryRow("SELECT 1").Scan(&one); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	base := rss(t, s.Cmd.Process.Pid)
+
+	var total int64
+	rows, err := db.Query("SELECT REPEAT('x', 1048576) FROM seq_1_to_64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var v sql.RawBytes
+		rows.Scan(&v)
+		total += int64(len(v))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	if total != 64<<20 {
+		t.Fatalf("got %d bytes, want 64 MiB", total)
+	}
+	var big string
+	if err := db.QueryRow("SELECT REPEAT('y', 20971520)").Scan(&big); err != nil {
+		t.Fatal(err)
+	}
+	if len(big) != 20<<20 {
+		t.Fatalf("20 MiB row arrived as %d bytes", len(big))
+	}
+	peak := hwm(t, s.Cmd.Process.Pid)
+	t.Logf("sluice RSS before %d KiB, peak %d KiB, growth %d KiB", base, peak, peak-base)
+	if peak-base >= 8<<10 {
+		t.Fatalf("sluice RSS grew by %d KiB while streaming 84 MiB (limit 8 MiB)", peak-base)
+	}
+}
+
+func procStatus(t *testing.T, pid int, field string) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(field + `:\s+(\d+) kB`).FindSubmatch(data)
+	if m == nil {
+		t.Fatalf("no %s in /proc/%d/status", field, pid)
+	}
+	n, _ := strconv.ParseInt(string(m[1]), 10, 64)
+	return n
+}
+
+// rss is the current resident set size in KiB; hwm its peak so far.
+func rss(t *testing.T, pid int) int64 { return procStatus(t, pid, "VmRSS") }
+func hwm(t *testing.T, pid int) int64 { return procStatus(t, pid, "VmHWM") }
+
+// TestSysbenchReadWrite runs sysbench oltp_read_write for 30 s through
+// sluice with server-side prepared statements and with the text protocol,
+// and requires zero errors.
+func TestSysbenchReadWrite(t *testing.T) {
+	if _, err := exec.LookPath("sysbench"); err != nil {
+		t.Fatal("sysbench is not installed: make test installs it (scripts/backends.sh with SLUICE_BACKENDS_EXTRA_PKGS=sysbench)")
+	}
+	s, b := multiplexSetup(t, 50, "")
+	secs := "30"
+	if testing.Short() {
+		secs = "5"
+	}
+	common := []string{"--db-driver=mysql", "--mysql-host=127.0.0.1", "--mysql-user=sbtest", "--mysql-password=sbtest",
+		"--mysql-db=sbtest", "--tables=4", "--table-size=10000"}
+	prep := exec.Command("sysbench", append(append([]string{"oltp_read_write"}, common...), fmt.Sprintf("--mysql-port=%d", b.Port), "cleanup")...)
+	prep.CombinedOutput()
+	prep = exec.Command("sysbench", append(append([]string{"oltp_read_write"}, common...), fmt.Sprintf("--mysql-port=%d", b.Port), "prepare")...)
+	if out, err := prep.CombinedOutput(); err != nil {
+		t.Fatalf("sysbench prepare: %v\n%s", err, out)
+	}
+	// Uniform keys over 40000 rows keep InnoDB deadlocks (which sysbench
+	// counts as "ignored errors" with or without a proxy) out of the way, so
+	// any error left is the proxy's.
+	for _, mode := range []string{"auto", "disable"} {
+		args := append(append([]string{"oltp_read_write"}, common...), fmt.Sprintf("--mysql-port=%d", s.DataPort),
+			"--threads=4", "--rand-type=uniform", "--time="+secs, "--report-interval=0", "--db-ps-mode="+mode, "run")
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		out, err := exec.CommandContext(ctx, "sysbench", args...).CombinedOutput()
+		cancel()
+		text := string(out)
+		if err != nil {
+			t.Fatalf("sysbench --db-ps-mode=%s: %v\n%s", mode, err, text)
+		}
+		m := regexp.MustCompile(`ignored errors:\s+(\d+)`).FindStringSubmatch(text)
+		q := regexp.MustCompile(`queries:\s+(\d+)\s+\(([\d.]+) per sec`).FindStringSubmatch(text)
+		if m == nil || q == nil {
+			t.Fatalf("cannot read sysbench output:\n%s", text)
+		}
+		if m[1] != "0" {
+			t.Fatalf("sysbench --db-ps-mode=%s: %s ignored errors\n%s", mode, m[1], text)
+		}
+		t.Logf("sysbench oltp_read_write --db-ps-mode=%s %ss: %s queries (%s qps), 0 errors", mode, secs, q[1], q[2])
+		os.WriteFile(filepath.Join(s.Datadir, "sysbench-"+mode+".txt"), out, 0o644)
+	}
+}

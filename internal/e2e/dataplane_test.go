@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// seedWalkthrough starts sluice and runs the seed admin script against 3
+// real MariaDB servers: hostgroup 1 = backend 1, hostgroup 2 = backends 2
+// and 3; user root is stored only as its *HEX hash.
+func seedWalkthrough(t *testing.T) (*testenv.Sluice, []testenv.Backend) {
+	t.Helper()
+	bs := testenv.Backends(t, 3)
+	s := startFresh(t, "")
+	admin(t, s, seedScript(bs...))
+	return s, bs
+}
+
+// backendSQL runs SQL directly on a backend as root.
+func backendSQL(t *testing.T, b testenv.Backend, sql string) string {
+	t.Helper()
+	return testenv.MustCLI(t, b.Port, "root", "test", sql, "-N")
+}
+
+func TestSeedWalkthroughDataPlane(t *testing.T) {
+	s, bs := seedWalkthrough(t)
+	table := fmt.Sprintf("sbtest.seed_%d", time.Now().UnixNano())
+	for _, b := range bs {
+		backendSQL(t, b, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(20))", table))
+	}
+	defer func() {
+		for _, b := range bs {
+			backendSQL(t, b, "DROP TABLE IF EXISTS "+table)
+		}
+	}()
+
+	// Every query runs on hostgroup 1 (backend 1): the rule sends '.' there.
+	for i := 0; i < 5; i++ {
+		out := testenv.MustCLI(t, s.DataPort, "root", "test", "SELECT @@port", "-N")
+		if strings.TrimSpace(out) != fmt.Sprint(bs[0].Port) {
+			t.Fatalf("SELECT @@port through sluice = %q, want %d (hostgroup 1)", out, bs[0].Port)
+		}
+	}
+	testenv.MustCLI(t, s.DataPort, "root", "test", fmt.Sprintf("INSERT INTO %s (v) VALUES ('mirrored')", table))
+
+	// The INSERT ran on backend 1, and the mirror applied it on exactly one
+	// of the hostgroup-2 servers.
+	count := func(b testenv.Backend) string {
+		return strings.TrimSpace(backendSQL(t, b, fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE v='mirrored'", table)))
+	}
+	if c := count(bs[0]); c != "1" {
+		t.Errorf("backend 1 (hostgroup 1) has %s rows, want 1", c)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c2, c3 := count(bs[1]), count(bs[2])
+		if c2+c3 == "10" || c2+c3 == "01" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mirror: hostgroup-2 servers have %s and %s rows, want exactly one copy", c2, c3)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// The events log: one JSON object per query with ProxySQL's keys.
+	logPath := filepath.Join(s.Datadir, "proxysql_queries.log.00000001")
+	var events []map[string]any
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		events = readEvents(t, logPath)
+		if len(events) >= 6 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var selects, inserts int
+	for _, e := range events {
+		for _, k := range []string{"hostgroup_id", "thread_id", "event", "username", "schemaname", "client", "query",
+			"starttime_timestamp_us", "endtime_timestamp_us", "starttime", "endtime", "duration_us", "digest"} {
+			if _, ok := e[k]; !ok {
+				t.Errorf("event lacks %q: %v", k, e)
+			}
+		}
+		q, _ := e["query"].(string)
+		switch {
+		case q == "SELECT @@port":
+			selects++
+			if e["hostgroup_id"] != float64(1) || e["server"] != bs[0].Addr() || e["username"] != "root" || e["event"] != "COM_QUERY" {
+				t.Errorf("SELECT event: %v", e)
+			}
+			if _, ok := e["rows_sent"]; !ok {
+				t.Errorf("SELECT event lacks rows_sent: %v", e)
+			}
+		case strings.HasPrefix(q, "INSERT INTO"):
+			inserts++
+			if e["rows_affected"] != float64(1) || e["last_insert_id"] == nil {
+				t.Errorf("INSERT event: %v", e)
+			}
+		}
+	}
+	if selects != 5 || inserts != 1 {
+		t.Errorf("events log has %d SELECT @@port and %d INSERT events, want 5 and 1:\n%v", selects, inserts, events)
+	}
+}
+
+func readEvents(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("events log line is not JSON: %q: %v", sc.Text(), err)
+		}
+		out = append(out, m)
+	}
+	return out
+}

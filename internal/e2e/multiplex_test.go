@@ -1,0 +1,203 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// multiplexSetup starts sluice with one backend in hostgroup 0 and the
+// users sbtest (clear-text password) and root (hash only).
+func multiplexSetup(t *testing.T, maxConns int, extraSQL string) (*testenv.Sluice, testenv.Backend) {
+	t.Helper()
+	b := testenv.Backends(t, 1)[0]
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port, max_connections) VALUES (0, '%s', %d, %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('root', '*94BDCEBE19083CE2A1F959FD02F964C7AF4CFC29', 0);
+		LOAD MYSQL USERS TO RUNTIME;
+		%s`, b.Host, b.Port, maxConns, extraSQL))
+	return s, b
+}
+
+// TestMultiplexingConditions checks, for each condition of reference §5.2,
+// that a session keeps its backend connection exactly as long as ProxySQL
+// would. The only server allows one connection and a query that cannot get
+// one fails after mysql-connect_timeout_server_max, so a second session can
+// tell whether the first still holds the connection.
+func TestMultiplexingConditions(t *testing.T) {
+	s, _ := multiplexSetup(t, 1, "SET mysql-connect_timeout_server_max=600; LOAD MYSQL VARIABLES TO RUNTIME;")
+	ctx := context.Background()
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	testenv.MustCLI(t, testenv.Backends(t, 1)[0].Port, "root", "test",
+		"CREATE TABLE IF NOT EXISTS sbtest.mux (id INT PRIMARY KEY) ENGINE=InnoDB; REPLACE INTO sbtest.mux VALUES (1)")
+
+	cases := []struct {
+		name    string
+		pin     []string // statements after which the connection must stay with the session
+		release []string // statements after which it must go back to the pool ("" = never released)
+	}{
+		{"plain select", nil, []string{"SELECT 1"}},
+		{"tracked SET", nil, []string{"SET NAMES utf8mb4", "SET sql_mode='ANSI'", "SELECT 1"}},
+		{"keep_multiplexing_variables", nil, []string{"SELECT @@tx_isolation"}},
+		{"transaction", []string{"BEGIN", "SELECT * FROM mux"}, []string{"COMMIT"}},
+		{"autocommit=0", []string{"SET autocommit=0", "SELECT * FROM mux"}, []string{"COMMIT", "SET autocommit=1", "SELECT 1"}},
+		{"savepoint", []string{"START TRANSACTION", "SAVEPOINT a", "SELECT 1"}, []string{"ROLLBACK"}},
+		{"user variable", []string{"SET @x = 1", "SELECT 1"}, nil},
+		{"user variable read", []string{"SELECT @y"}, nil},
+		{"temporary table", []string{"CREATE TEMPORARY TABLE tmp_mux (a INT)"}, nil},
+		{"lock tables", []string{"LOCK TABLES mux READ", "SELECT * FROM mux"}, []string{"UNLOCK TABLES"}},
+		{"get_lock", []string{"SELECT GET_LOCK('sluice', 1)"}, nil},
+		{"sql_calc_found_rows", []string{"SELECT SQL_CALC_FOUND_ROWS * FROM mux"}, nil},
+		{"text prepare", []string{"PREPARE st FROM 'SELECT 1'"}, nil},
+		{"warnings", []string{"SELECT 1/0", "SHOW WARNINGS"}, []string{"SELECT 1"}},
+	}
+	probe := func() error {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		var one int
+		return c.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				a.Raw(func(any) error { return driverBadConn })
+				a.Close()
+				// The server's connection is freed when the session ends.
+				deadline := time.Now().Add(5 * time.Second)
+				for probe() != nil && time.Now().Before(deadline) {
+					time.Sleep(50 * time.Millisecond)
+				}
+			}()
+			for _, q := range tc.pin {
+				execOrQuery(t, a, q)
+			}
+			if len(tc.pin) > 0 {
+				if err := probe(); err == nil || !strings.Contains(err.Error(), "9001") {
+					t.Fatalf("after %q another session got a connection (err=%v): the session should hold it", tc.pin, err)
+				}
+			}
+			if tc.release == nil {
+				execOrQuery(t, a, "SELECT 1")
+				if err := probe(); err == nil {
+					t.Fatalf("after %q the connection went back to the pool; ProxySQL keeps it for the session", tc.pin)
+				}
+				return
+			}
+			for _, q := range tc.release {
+				execOrQuery(t, a, q)
+			}
+			if err := probe(); err != nil {
+				t.Fatalf("after %q the connection should be back in the pool: %v", tc.release, err)
+			}
+		})
+	}
+}
+
+func execOrQuery(t *testing.T, c *sql.Conn, q string) {
+	t.Helper()
+	rows, err := c.QueryContext(context.Background(), q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	for rows.Next() {
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	rows.Close()
+}
+
+// TestThousandClients runs 1000 concurrent client connections of point
+// selects through sluice with max_connections=20 on each server and checks
+// that no query fails and no server ever sees more than 20 connections.
+func TestThousandClients(t *testing.T) {
+	const clients, perClient, maxConns = 1000, 20, 20
+	// A user of its own, so that counting the server's connections of that
+	// user counts this test's and nothing else.
+	s, b := multiplexSetup(t, maxConns, `INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('mux1000', 'mux1000', 0);
+		LOAD MYSQL USERS TO RUNTIME;`)
+	testenv.MustCLI(t, b.Port, "root", "test", `CREATE USER IF NOT EXISTS 'mux1000'@'%' IDENTIFIED BY 'mux1000';
+		GRANT ALL ON sbtest.* TO 'mux1000'@'%';
+		CREATE TABLE IF NOT EXISTS sbtest.points (id INT PRIMARY KEY, v INT); REPLACE INTO sbtest.points VALUES (1,1),(2,2),(3,3),(4,4),(5,5)`)
+	db := testenv.DB(t, s.DataPort, "mux1000", "mux1000", "sbtest", "")
+	db.SetMaxOpenConns(clients)
+	db.SetMaxIdleConns(clients)
+
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	direct := testenv.DB(t, b.Port, "root", "test", "", "")
+	go func() {
+		defer close(sampled)
+		for {
+			var n int64
+			if err := direct.QueryRow("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER='mux1000'").Scan(&n); err == nil && n > peak.Load() {
+				peak.Store(n)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	var firstErr atomic.Value
+	start := make(chan struct{})
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c, err := db.Conn(ctx)
+			if err != nil {
+				failures.Add(1)
+				firstErr.CompareAndSwap(nil, err)
+				return
+			}
+			defer c.Close()
+			<-start
+			for j := 0; j < perClient; j++ {
+				var v int
+				id := (i+j)%5 + 1
+				if err := c.QueryRowContext(ctx, "SELECT v FROM points WHERE id = ?", id).Scan(&v); err != nil || v != id {
+					failures.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Errorf("client %d: %v (v=%d)", i, err, v))
+					return
+				}
+			}
+		}(i)
+	}
+	close(start)
+	wg.Wait()
+	close(stop)
+	<-sampled
+	if n := failures.Load(); n > 0 {
+		t.Fatalf("%d clients failed; first: %v", n, firstErr.Load())
+	}
+	if p := peak.Load(); p > maxConns || p == 0 {
+		t.Fatalf("the backend saw at most %d sluice connections, want 1..%d", p, maxConns)
+	} else {
+		t.Logf("%d clients × %d queries served by at most %d backend connections", clients, perClient, p)
+	}
+}

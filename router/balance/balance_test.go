@@ -1,0 +1,163 @@
+package balance
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/sluice-proxy/sluice/backend"
+)
+
+// The router picks among *backend.Server.
+var _ Backend = (*backend.Server)(nil)
+
+type fake struct {
+	name       string
+	healthy    bool
+	weight     int
+	conns, max int
+	latUs      int64
+	maxLatMs   int
+}
+
+func (f *fake) Healthy() bool       { return f.healthy }
+func (f *fake) Weight() int         { return f.weight }
+func (f *fake) ConnScore() int      { return f.conns }
+func (f *fake) MaxConnections() int { return f.max }
+func (f *fake) LatencyUs() int64    { return f.latUs }
+func (f *fake) MaxLatencyMs() int   { return f.maxLatMs }
+
+func srv(name string, weight int) *fake {
+	return &fake{name: name, healthy: true, weight: weight, max: 100}
+}
+
+func seeded() Options {
+	r := rand.New(rand.NewPCG(1, 2))
+	return Options{DefaultMaxLatencyMs: 1000, Rand: r.IntN}
+}
+
+func TestWeightedRandomDistribution(t *testing.T) {
+	servers := []*fake{srv("a", 1), srv("b", 2), srv("c", 7), srv("zero", 0)}
+	p := &WeightedRandom[*fake]{Options: seeded()}
+	counts := map[string]int{}
+	const n = 100_000
+	for range n {
+		counts[p.Pick(servers).name]++
+	}
+	for name, w := range map[string]float64{"a": 0.1, "b": 0.2, "c": 0.7} {
+		if got := float64(counts[name]) / n; math.Abs(got-w) > 0.01 {
+			t.Fatalf("%s picked %.3f of the time, want %.2f", name, got, w)
+		}
+	}
+	if counts["zero"] != 0 {
+		t.Fatal("weight 0 picked")
+	}
+}
+
+func TestCandidateRules(t *testing.T) {
+	for _, name := range []string{"random", "connection"} {
+		p, ok := ByName[*fake](name, seeded())
+		if !ok {
+			t.Fatal(name)
+		}
+		sick := srv("sick", 100)
+		sick.healthy = false
+		slow := srv("slow", 100)
+		slow.latUs = 1_500_000 // over the 1000 ms default
+		slowOwn := srv("slowOwn", 100)
+		slowOwn.latUs, slowOwn.maxLatMs = 30_000, 20
+		busy := srv("busy", 100)
+		busy.conns = 100
+		ok1 := srv("ok", 1)
+		ok1.latUs = 900_000
+		for range 200 {
+			if got := p.Pick([]*fake{sick, slow, slowOwn, busy, ok1}); got != ok1 {
+				t.Fatalf("%s picked %v", name, got)
+			}
+		}
+		// Everything full: pick among the full servers (the caller waits
+		// in that pool).
+		full2 := srv("full2", 1)
+		full2.conns = 100
+		if got := p.Pick([]*fake{sick, busy, full2}); got != busy && got != full2 {
+			t.Fatalf("%s all full: %v", name, got)
+		}
+		if got := p.Pick([]*fake{sick, slow}); got != nil {
+			t.Fatalf("%s no candidate: %v", name, got)
+		}
+		if got := p.Pick(nil); got != nil {
+			t.Fatalf("%s empty: %v", name, got)
+		}
+		// No latency limit at all when both limits are 0.
+		noLimit := seeded()
+		noLimit.DefaultMaxLatencyMs = 0
+		q, _ := ByName[*fake](name, noLimit)
+		if got := q.Pick([]*fake{slow}); got != slow {
+			t.Fatalf("%s without a latency limit: %v", name, got)
+		}
+	}
+	if _, ok := ByName[*fake]("resource", Options{}); ok {
+		t.Fatal("unknown policy accepted")
+	}
+}
+
+func TestManyServers(t *testing.T) {
+	// More than 64 servers takes the path without the bit set.
+	servers := make([]*fake, 100)
+	for i := range servers {
+		servers[i] = srv("s", 1)
+		servers[i].healthy = i >= 90
+	}
+	p := &WeightedRandom[*fake]{Options: seeded()}
+	seen := map[*fake]bool{}
+	for range 2000 {
+		got := p.Pick(servers)
+		if got == nil || !got.healthy {
+			t.Fatal("picked an unhealthy server")
+		}
+		seen[got] = true
+	}
+	if len(seen) != 10 {
+		t.Fatalf("picked %d distinct servers, want 10", len(seen))
+	}
+}
+
+func TestLeastConnections(t *testing.T) {
+	a, b, c := srv("a", 1), srv("b", 3), srv("c", 1)
+	a.conns, b.conns, c.conns = 2, 3, 5 // per weight: 2, 1, 5
+	p := &LeastConnections[*fake]{Options: seeded()}
+	if got := p.Pick([]*fake{a, b, c}); got != b {
+		t.Fatalf("picked %s, want b", got.name)
+	}
+	// Ties are broken at random.
+	x, y := srv("x", 1), srv("y", 1)
+	counts := map[string]int{}
+	for range 1000 {
+		counts[p.Pick([]*fake{x, y}).name]++
+	}
+	if counts["x"] < 400 || counts["y"] < 400 {
+		t.Fatalf("ties not shared: %v", counts)
+	}
+}
+
+func BenchmarkPick(b *testing.B) {
+	servers := []*fake{srv("a", 1), srv("b", 2), srv("c", 7)}
+	wr := &WeightedRandom[*fake]{Options: Options{DefaultMaxLatencyMs: 1000}}
+	lc := &LeastConnections[*fake]{Options: Options{DefaultMaxLatencyMs: 1000}}
+	b.Run("WeightedRandom", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if wr.Pick(servers) == nil {
+				b.Fatal("nil")
+			}
+		}
+	})
+	b.Run("LeastConnections", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if lc.Pick(servers) == nil {
+				b.Fatal("nil")
+			}
+		}
+	})
+}

@@ -1,0 +1,197 @@
+package router
+
+import (
+	"net"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/wire"
+	"github.com/sluice-proxy/sluice/rules"
+)
+
+// The benchmark measures what the proxy adds to one COM_QUERY round trip:
+// client → router (digest, rules, routing, pool) → backend → streamed
+// result → client. The backend is a minimal in-process server that answers
+// every query with the same one-row result, so the numbers are the proxy's
+// own cost (plus loopback I/O), not a database's. Real backends are used by
+// the end-to-end tests and the sysbench comparison (docs/benchmarks.md).
+
+// fakeBackend accepts connections, logs every user in, and answers each
+// COM_QUERY with a prebuilt result set (one column, one row).
+func fakeBackend(tb testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { l.Close() })
+	// Column count, column definition, EOF, row, EOF: the classic
+	// (non-DEPRECATE_EOF) layout.
+	var resp [][]byte
+	resp = append(resp, wire.AppendLenEncInt(nil, 1))
+	col := wire.AppendLenEncString(nil, "def")
+	for _, s := range []string{"", "", "", "1", ""} {
+		col = wire.AppendLenEncString(col, s)
+	}
+	col = append(col, 0x0c, 63, 0, 1, 0, 0, 0, 8, 0x81, 0, 0, 0, 0)
+	resp = append(resp, col, wire.AppendEOF(nil, 0, wire.StatusAutocommit))
+	resp = append(resp, wire.AppendLenEncString(nil, "1"), wire.AppendEOF(nil, 0, wire.StatusAutocommit))
+	ok := wire.AppendOK(nil, 0, 0, wire.StatusAutocommit, 0, "")
+	go func() {
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				c := wire.NewConn(nc)
+				defer c.Close()
+				hs := &wire.InitialHandshake{ServerVersion: "10.11.0-fake", ConnID: 1, Salt: wire.NewSalt(),
+					Capabilities: wire.ServerCapabilities(false, false), Charset: 33, Status: wire.StatusAutocommit}
+				c.WritePacket(wire.AppendInitialHandshake(nil, hs))
+				c.Flush()
+				if _, err := c.ReadPacket(); err != nil {
+					return
+				}
+				c.WritePacket(ok)
+				c.Flush()
+				for {
+					c.ResetSeq()
+					p, err := c.ReadPacket()
+					if err != nil || len(p) == 0 || p[0] == wire.ComQuit {
+						return
+					}
+					if p[0] == wire.ComQuery && len(p) > 1 && (p[1] == 'S' || p[1] == 's') && p[2] != 'E' && p[2] != 'e' {
+						for _, r := range resp {
+							c.WritePacket(r)
+						}
+					} else {
+						c.WritePacket(ok)
+					}
+					if c.Flush() != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// benchRouter starts a router in front of the fake backend and returns a
+// logged-in client connection.
+func benchRouter(tb testing.TB) *wire.Conn {
+	addr := fakeBackend(tb)
+	host, port, _ := net.SplitHostPort(addr)
+	var p int
+	for _, c := range port {
+		p = p*10 + int(c-'0')
+	}
+	reg := backend.NewRegistry(backend.DefaultOptions(), zerolog.Nop())
+	tb.Cleanup(reg.Close)
+	snap := &config.Snapshot{
+		Servers: []config.Server{{HostgroupID: 0, Hostname: host, Port: p, Status: "ONLINE", Weight: 1, MaxConnections: 100}},
+		Users: []config.User{{Username: "bench", Password: "bench", Active: true, Frontend: true, Backend: true,
+			DefaultHostgroup: 0, MaxConnections: 100, TransactionPersistent: true}},
+	}
+	reg.Reconcile(snap.Servers)
+	rs, err := rules.Compile(nil, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := New(Config{Registry: reg, Log: zerolog.Nop()})
+	r.Apply(snap, rs)
+	if err := r.Listen("127.0.0.1:0"); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { r.Close() })
+
+	nc, err := net.Dial("tcp", r.Addrs()[0].String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := wire.NewConn(nc)
+	tb.Cleanup(func() { c.Close() })
+	p1, err := c.ReadPacket()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hs, err := wire.ParseInitialHandshake(p1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	resp := &wire.HandshakeResponse{
+		Capabilities: wire.ClientProtocol41 | wire.ClientSecureConnection | wire.ClientPluginAuth | wire.ClientTransactions,
+		MaxPacket:    1 << 24, Charset: 33, User: "bench",
+		AuthResponse: wire.NativeScramble(hs.Salt, []byte("bench")), AuthPlugin: "mysql_native_password",
+	}
+	if err := c.WritePacket(wire.AppendHandshakeResponse(nil, resp)); err != nil {
+		tb.Fatal(err)
+	}
+	c.Flush()
+	p2, err := c.ReadPacket()
+	if err != nil || !wire.IsOK(p2) {
+		tb.Fatalf("login: %v %q", err, p2)
+	}
+	return c
+}
+
+// roundTrip sends one COM_QUERY and reads the whole response.
+func roundTrip(tb testing.TB, c *wire.Conn, q []byte) {
+	c.ResetSeq()
+	if err := c.WritePacket(q); err != nil {
+		tb.Fatal(err)
+	}
+	if err := c.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	eofs := 0
+	for {
+		p, err := c.ReadPacket()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		switch {
+		case wire.IsERR(p):
+			tb.Fatalf("query failed: %q", p)
+		case wire.IsOK(p) && eofs == 0:
+			return
+		case wire.IsEOF(p):
+			if eofs++; eofs == 2 {
+				return
+			}
+		}
+	}
+}
+
+// BenchmarkComQuery is one SELECT through the proxy per iteration: the
+// per-query allocations it reports are the hot path's (the client and the
+// fake backend allocate nothing per query).
+func BenchmarkComQuery(b *testing.B) {
+	c := benchRouter(b)
+	q := append([]byte{wire.ComQuery}, "SELECT c FROM sbtest1 WHERE id = 4242"...)
+	roundTrip(b, c, q) // warm the pool
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		roundTrip(b, c, q)
+	}
+}
+
+// TestComQueryAllocations pins the hot path's allocation count, so a change
+// that adds per-query garbage shows up as a failing test, not a slow drift.
+func TestComQueryAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own")
+	}
+	c := benchRouter(t)
+	q := append([]byte{wire.ComQuery}, "SELECT c FROM sbtest1 WHERE id = 4242"...)
+	roundTrip(t, c, q)
+	n := testing.AllocsPerRun(200, func() { roundTrip(t, c, q) })
+	t.Logf("%.1f allocations per COM_QUERY round trip", n)
+	if n > 2 {
+		t.Errorf("%.1f allocations per COM_QUERY through the proxy, want at most 2", n)
+	}
+}

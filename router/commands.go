@@ -1,0 +1,90 @@
+package router
+
+import (
+	"encoding/binary"
+
+	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/wire"
+)
+
+// dispatch runs one client command. It returns false when the session must
+// end (COM_QUIT, or the client connection failed).
+func (s *session) dispatch(rt *runtimeConfig, p []byte) bool {
+	switch p[0] {
+	case wire.ComQuery:
+		return s.comQuery(rt, p)
+	case wire.ComQuit:
+		return false
+	case wire.ComPing:
+		return s.writeOK(0, 0, "") == nil
+	case wire.ComInitDB:
+		if e := s.changeSchema(string(p[1:])); e != nil {
+			s.writeErr(e)
+			return true
+		}
+		return s.writeOK(0, 0, "") == nil
+	case wire.ComSetOption:
+		// 0 = MYSQL_OPTION_MULTI_STATEMENTS_ON, 1 = OFF. The server answers
+		// with an EOF packet. The backend connection is switched lazily by
+		// sync, like the rest of the session state.
+		if len(p) < 3 || (p[1] != 0 && p[1] != 1) {
+			s.writeErr(&wire.SQLError{Code: 1047, State: "08S01", Message: "Unknown command"})
+			return true
+		}
+		s.state.MultiStatements = p[1] == 0
+		if err := s.c.WriteEOF(0, s.status()); err != nil {
+			return false
+		}
+		return s.c.Flush() == nil
+	case wire.ComFieldList:
+		return s.comFieldList(rt, p)
+	case wire.ComStatistics:
+		return s.comSimpleForward(rt, p)
+	case wire.ComResetConnection:
+		s.resetSession(rt)
+		return s.writeOK(0, 0, "") == nil
+	case wire.ComChangeUser:
+		return s.comChangeUser(rt, p)
+	case wire.ComProcessKill:
+		if len(p) >= 5 {
+			id := uint64(binary.LittleEndian.Uint32(p[1:]))
+			if s.r.Kill(id) {
+				return s.writeOK(0, 0, "") == nil
+			}
+			s.writeErr(&wire.SQLError{Code: 1094, State: "HY000", Message: "Unknown thread id: " + itoa(int(id))})
+			return true
+		}
+	case wire.ComStmtPrepare:
+		return s.comStmtPrepare(rt, p)
+	case wire.ComStmtExecute:
+		return s.comStmtExecute(rt, p)
+	case wire.ComStmtSendLongData:
+		s.comStmtSendLongData(p)
+		return true // no response, by protocol
+	case wire.ComStmtClose:
+		s.comStmtClose(p)
+		return true // no response, by protocol
+	case wire.ComStmtReset:
+		return s.comStmtReset(rt, p)
+	case wire.ComStmtFetch:
+		return s.comStmtFetch(rt, p)
+	}
+	s.writeErr(errUnknownCommand(p[0]))
+	return true
+}
+
+// resetSession serves COM_RESET_CONNECTION: the session state goes back to
+// what it was at login (transactions roll back, user variables, prepared
+// statements and tracked variables go away), keeping the user and its
+// default hostgroup (reference §5.3).
+func (s *session) resetSession(rt *runtimeConfig) {
+	s.conns.closeAll(s)
+	s.stmts.closeAll()
+	old := s.state
+	s.state = backend.State{Schema: old.Schema, Collation: old.Collation, Autocommit: true,
+		MultiStatements: old.MultiStatements, FoundRows: old.FoundRows}
+	if s.state.Collation == 0 {
+		s.state.Collation = 33
+	}
+	s.lockedHG, s.trxHG, s.nextFlagIN, s.lastWrite, s.warningsHG = -1, -1, -1, -1, -1
+}

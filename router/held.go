@@ -1,0 +1,276 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/wire"
+	"github.com/sluice-proxy/sluice/rules"
+)
+
+// held is a backend connection while a session uses it, with the
+// multiplexing state ProxySQL keeps per connection (reference §5.2).
+type held struct {
+	bc     *backend.BackendConn
+	w      *wire.Conn
+	server *backend.Server
+	depr   bool // the backend negotiated CLIENT_DEPRECATE_EOF
+	hg     int
+	addr   string
+
+	flags        rules.StatusFlags // multiplex-disabling status flags
+	inTrx        bool
+	warnings     bool // the last query left warnings for SHOW WARNINGS
+	autoIncDelay int  // queries left before an insert id may be lost (auto_increment_delay_multiplex)
+	cursor       bool // a COM_STMT_EXECUTE cursor is open on it
+	attached     bool // in the session's heldConns
+}
+
+// stmts is the connection's map of global statement id → backend id.
+func (h *held) stmts() map[uint64]uint32 {
+	if h.bc.Prepared == nil {
+		h.bc.Prepared = make(map[uint64]uint32)
+	}
+	return h.bc.Prepared
+}
+
+// pinned reports whether the connection must stay with the session.
+func (h *held) pinned(rt *runtimeConfig, s *session) bool {
+	return h.inTrx || h.flags.MultiplexDisabled() || h.warnings || h.autoIncDelay > 0 || h.cursor ||
+		!rt.multiplexing || s.lockedHG == h.hg || s.user.FastForward
+}
+
+// heldConns are the connections attached to a session: at most one per
+// hostgroup, usually none (multiplexing returns them after every query).
+type heldConns struct {
+	list []*held
+}
+
+func (hc *heldConns) find(hg int) *held {
+	for _, h := range hc.list {
+		if h.hg == hg {
+			return h
+		}
+	}
+	return nil
+}
+
+func (hc *heldConns) attach(h *held) {
+	if !h.attached {
+		h.attached = true
+		hc.list = append(hc.list, h)
+	}
+}
+
+func (hc *heldConns) detach(h *held) {
+	if !h.attached {
+		return
+	}
+	h.attached = false
+	for i, x := range hc.list {
+		if x == h {
+			hc.list = append(hc.list[:i], hc.list[i+1:]...)
+			return
+		}
+	}
+}
+
+// inTransaction reports whether any attached connection is in a transaction.
+func (hc *heldConns) inTransaction() bool {
+	for _, h := range hc.list {
+		if h.inTrx {
+			return true
+		}
+	}
+	return false
+}
+
+// closeAll closes every attached connection: they hold session state that
+// must not leak into the pool (reference §5.2, #1107).
+func (hc *heldConns) closeAll(s *session) {
+	for _, h := range hc.list {
+		h.attached = false
+		_ = h.bc.Close()
+	}
+	hc.list = hc.list[:0]
+}
+
+// credentials returns how to log in to backends as user: the backend row's
+// clear-text password, or SHA1(password) recovered from a client login when
+// only the hash is stored.
+func (r *Router) credentials(rt *runtimeConfig, user string) (*backend.Credentials, *wire.SQLError) {
+	u := rt.backendUsers[user]
+	if u == nil {
+		return nil, &wire.SQLError{Code: 1045, State: "28000",
+			Message: fmt.Sprintf("ProxySQL Error: user '%s' has no backend=1 row in mysql_users", user)}
+	}
+	cred := &backend.Credentials{User: user}
+	if stage2, ok := wire.ParseNativeHash(u.Password); ok {
+		v, found := r.stage1.Load(user)
+		if !found || len(stage2) == 0 {
+			return nil, &wire.SQLError{Code: 1045, State: "28000",
+				Message: fmt.Sprintf("ProxySQL Error: the password of '%s' is stored hashed and no client has logged in with it yet", user)}
+		}
+		cred.Stage1 = v.([]byte)
+	} else {
+		cred.Password = u.Password
+	}
+	return cred, nil
+}
+
+// acquire returns a connection of hostgroup hg synced to the session state:
+// the one already attached to the session for hg, or one from a server's
+// pool chosen by the balancing policy. Errors are ready for the client.
+func (s *session) acquire(rt *runtimeConfig, hg int, createNew bool) (*held, *wire.SQLError) {
+	ctx := context.Background()
+	if h := s.conns.find(hg); h != nil {
+		cred, e := s.credentials(rt)
+		if e != nil {
+			return nil, e
+		}
+		err := h.bc.Sync(ctx, cred, &s.state)
+		if err == nil {
+			return h, nil
+		}
+		if se, ok := backend.IsSQLError(err); ok {
+			return nil, se
+		}
+		// The attached connection died. Without state that only it held,
+		// the session simply goes on with another one.
+		lost := h.inTrx || h.flags.MultiplexDisabled()
+		s.discard(h)
+		if lost {
+			s.trxHG = -1
+			return nil, errLostBackend(hg, h.addr, h.inTrx)
+		}
+	}
+	cred, e := s.credentials(rt)
+	if e != nil {
+		return nil, e
+	}
+	spare := s.spare
+	s.spare = nil
+	h, e := s.r.borrowAs(rt, hg, cred, &s.state, createNew, spare)
+	if e != nil {
+		s.spare = spare
+		return nil, e
+	}
+	return h, nil
+}
+
+// credentials returns the session user's backend credentials, cached until
+// the runtime configuration changes.
+func (s *session) credentials(rt *runtimeConfig) (*backend.Credentials, *wire.SQLError) {
+	if s.cred != nil && s.credRT == rt && s.cred.User == s.username {
+		return s.cred, nil
+	}
+	cred, e := s.r.credentials(rt, s.username)
+	if e != nil {
+		return nil, e
+	}
+	s.cred, s.credRT = cred, rt
+	return cred, nil
+}
+
+// borrow takes a connection from the pool of a server of hostgroup hg,
+// retrying other servers (and the same ones) until
+// mysql-connect_timeout_server_max, then ERR 9001 as ProxySQL.
+func (r *Router) borrow(rt *runtimeConfig, hg int, user string, st *backend.State, createNew bool) (*held, *wire.SQLError) {
+	cred, e := r.credentials(rt, user)
+	if e != nil {
+		return nil, e
+	}
+	return r.borrowAs(rt, hg, cred, st, createNew, nil)
+}
+
+// borrowAs is borrow with the credentials resolved. A connection already in
+// the wanted state is taken without I/O or allocation (Pool.TryGet); only a
+// miss pays for a deadline, a sync or a new connection. spare, if not nil,
+// is reused for the result.
+func (r *Router) borrowAs(rt *runtimeConfig, hg int, cred *backend.Credentials, st *backend.State, createNew bool, spare *held) (*held, *wire.SQLError) {
+	if !createNew {
+		if srv := r.pick(rt, hg); srv != nil {
+			if bc := srv.Pool().TryGet(cred.User, st, st.Fingerprint()); bc != nil {
+				return fillHeld(spare, bc, srv, hg), nil
+			}
+		}
+	}
+	start := time.Now()
+	deadline := start.Add(rt.connectTimeoutMax)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	var lastErr error
+	for {
+		srv := r.pick(rt, hg)
+		if srv != nil {
+			bc, err := srv.Pool().Get(ctx, cred, st)
+			if err == nil {
+				return fillHeld(spare, bc, srv, hg), nil
+			}
+			if se, ok := backend.IsSQLError(err); ok && !errors.Is(err, backend.ErrConnect) && !errors.Is(err, backend.ErrAuth) {
+				return nil, se // the server refused the session state (unknown schema…)
+			}
+			if se, ok := backend.IsSQLError(err); ok && errors.Is(err, backend.ErrAuth) {
+				return nil, se // wrong backend credentials: retrying will not help
+			}
+			lastErr = err
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			if lastErr != nil {
+				r.log.Debug().Err(lastErr).Int("hostgroup", hg).Msg("no backend connection")
+			}
+			return nil, errMaxConnectTimeout(hg, rt.connectTimeoutMax.Milliseconds())
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// fillHeld wraps bc, reusing h when it is not nil.
+func fillHeld(h *held, bc *backend.BackendConn, srv *backend.Server, hg int) *held {
+	if h == nil {
+		h = new(held)
+	}
+	*h = held{bc: bc, w: bc.Wire(), server: srv, depr: bc.DeprecateEOF(), hg: hg, addr: srv.Addr()}
+	return h
+}
+
+// pick chooses a server of hostgroup hg with the configured policy.
+func (r *Router) pick(rt *runtimeConfig, hg int) *backend.Server {
+	return rt.policy.Pick(r.cfg.Registry.Hostgroup(hg))
+}
+
+// release returns the connection to its pool, or keeps it attached to the
+// session when ProxySQL would (reference §5.2).
+func (s *session) release(rt *runtimeConfig, h *held) {
+	if h.pinned(rt, s) {
+		s.conns.attach(h)
+		return
+	}
+	s.conns.detach(h)
+	h.server.Pool().Put(h.bc)
+	if s.spare == nil {
+		*h = held{}
+		s.spare = h
+	}
+}
+
+// discard closes a connection whose state is unknown or broken.
+func (s *session) discard(h *held) {
+	s.conns.detach(h)
+	h.bc.MarkBroken()
+	_ = h.bc.Close()
+}
+
+// giveBack and closeConn are the mirror's release and discard.
+func (r *Router) giveBack(rt *runtimeConfig, h *held) { h.server.Pool().Put(h.bc) }
+
+func (r *Router) closeConn(h *held) {
+	h.bc.MarkBroken()
+	_ = h.bc.Close()
+}

@@ -1,0 +1,267 @@
+package router
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/wire"
+	"github.com/sluice-proxy/sluice/rules"
+)
+
+// session is one client connection. It is owned by one goroutine (run);
+// other goroutines only call kill.
+type session struct {
+	r   *Router
+	id  uint64
+	nc  net.Conn
+	c   *wire.Conn
+	log zerolog.Logger
+
+	clientAddr string // ip:port
+	clientIP   string
+	proxyAddr  string
+	proxyPort  int
+
+	user     *config.User // the frontend row the client logged in as
+	username string
+	caps     uint32 // capabilities both sides agreed on
+	depr     bool   // CLIENT_DEPRECATE_EOF towards the client
+
+	state backend.State // what the client believes its session looks like
+	salt  []byte        // the handshake salt (COM_CHANGE_USER scrambles with it)
+
+	// Routing state (reference §4.5).
+	lockedHG   int // locked_on_hostgroup after an unparseable SET, or -1
+	trxHG      int // transaction_persistent hostgroup while a transaction is open, or -1
+	nextFlagIN int // next_query_flagIN, or -1
+	lastWrite  int // hostgroup of the last write that produced an insert id, or -1
+	lastID     uint64
+	warningsHG int // hostgroup whose connection has pending warnings, or -1
+
+	conns  heldConns            // backend connections attached to the session
+	spare  *held                // a released held, reused by the next acquire
+	cred   *backend.Credentials // backend login of the session user, for credRT
+	credRT *runtimeConfig
+
+	digester     *rules.Digester
+	digesterOpts rules.Options
+	digest       rules.Digest
+	query        rules.Query
+	decision     rules.Decision
+	stream       streamer
+	stmts        stmtMap
+	scratch      []byte
+
+	killed atomic.Bool
+}
+
+func newSession(r *Router, nc net.Conn) *session {
+	s := &session{
+		r: r, id: r.nextID.Add(1), nc: nc,
+		lockedHG: -1, trxHG: -1, nextFlagIN: -1, lastWrite: -1, warningsHG: -1,
+	}
+	s.clientAddr = nc.RemoteAddr().String()
+	s.clientIP = s.clientAddr
+	if h, _, err := net.SplitHostPort(s.clientAddr); err == nil {
+		s.clientIP = h
+	}
+	s.proxyAddr = nc.LocalAddr().String()
+	if h, p, err := net.SplitHostPort(s.proxyAddr); err == nil {
+		s.proxyAddr = h
+		s.proxyPort, _ = strconv.Atoi(p)
+	}
+	s.log = r.log.With().Uint64("session", s.id).Str("client", s.clientAddr).Logger()
+	return s
+}
+
+// kill ends the session from another goroutine: closing the socket makes the
+// owner's blocked read fail, and it cleans up.
+func (s *session) kill() {
+	if s.killed.CompareAndSwap(false, true) {
+		s.nc.Close()
+	}
+}
+
+func (s *session) run() {
+	s.c = wire.NewConn(s.nc)
+	defer func() {
+		s.conns.closeAll(s)
+		s.stmts.closeAll()
+		s.c.Close()
+	}()
+	rt := s.r.rt.Load()
+	if n := s.r.clients.Add(1); n > rt.maxConnections {
+		s.r.clients.Add(-1)
+		s.c.WriteError(errTooManyConnections())
+		s.c.Flush()
+		return
+	}
+	defer s.r.clients.Add(-1)
+	if !s.handshake(rt) {
+		return
+	}
+	s.r.sessions.Store(s.id, s)
+	defer s.r.sessions.Delete(s.id)
+	uc := s.r.userCounter(s.username)
+	defer uc.Add(-1)
+	if s.user.FastForward {
+		s.fastForward(s.r.rt.Load())
+		return
+	}
+	s.loop()
+}
+
+// handshake runs the initial handshake and authentication. It reports
+// whether the client is logged in.
+func (s *session) handshake(rt *runtimeConfig) bool {
+	_ = s.nc.SetDeadline(time.Now().Add(10 * time.Second))
+	defer s.nc.SetDeadline(time.Time{})
+	salt := wire.NewSalt()
+	s.salt = salt
+	caps := wire.ServerCapabilities(rt.deprecateEOF, false)
+	hs := &wire.InitialHandshake{
+		ServerVersion: rt.serverVersion, ConnID: uint32(s.id), Salt: salt,
+		Capabilities: caps, Charset: 33, Status: wire.StatusAutocommit,
+		AuthPlugin: "mysql_native_password",
+	}
+	if err := s.c.WritePacket(wire.AppendInitialHandshake(nil, hs)); err != nil {
+		return false
+	}
+	if err := s.c.Flush(); err != nil {
+		return false
+	}
+	p, err := s.c.ReadPacket()
+	if err != nil {
+		return false
+	}
+	resp, err := wire.ParseHandshakeResponse(p)
+	if err != nil {
+		s.log.Debug().Err(err).Msg("bad handshake response")
+		s.writeErr(&wire.SQLError{Code: 1043, State: "08S01", Message: "Bad handshake"})
+		return false
+	}
+	if resp.SSLRequest {
+		s.writeErr(&wire.SQLError{Code: 1043, State: "08S01", Message: "ProxySQL Error: TLS is not supported by this proxy yet"})
+		return false
+	}
+	s.caps = resp.Capabilities & caps
+	s.depr = s.caps&wire.ClientDeprecateEOF != 0
+	s.username = resp.User
+	reply := resp.AuthResponse
+	// Clients that open with another plugin (MySQL 8's caching_sha2_password)
+	// are asked to switch to mysql_native_password, which lets the proxy
+	// recover SHA1(password) for backend logins.
+	if resp.AuthPlugin != "" && resp.AuthPlugin != "mysql_native_password" {
+		if err := s.c.WritePacket(wire.AppendNativeAuthSwitch(nil, salt)); err != nil {
+			return false
+		}
+		if err := s.c.Flush(); err != nil {
+			return false
+		}
+		if reply, err = s.c.ReadPacket(); err != nil {
+			return false
+		}
+		reply = bytes.Clone(reply)
+	}
+	u := rt.frontend[resp.User]
+	usingPassword := len(reply) > 0
+	if u == nil || !s.verify(u, salt, reply) {
+		s.log.Info().Str("user", resp.User).Msg("access denied")
+		s.writeErr(errAccessDenied(resp.User, s.clientIP, usingPassword))
+		return false
+	}
+	uc := s.r.userCounter(u.Username)
+	if n := uc.Add(1); u.MaxConnections > 0 && n > int64(u.MaxConnections) {
+		uc.Add(-1)
+		s.writeErr(errUserConnections(u.Username, u.MaxConnections))
+		return false
+	}
+	s.user = u
+	s.state = initialState(rt, u, resp)
+	s.digester, s.digesterOpts = rules.NewDigester(rt.digestOpts), rt.digestOpts
+	if err := s.c.WriteOK(0, 0, s.status(), 0, ""); err != nil {
+		uc.Add(-1)
+		return false
+	}
+	if err := s.c.Flush(); err != nil {
+		uc.Add(-1)
+		return false
+	}
+	return true
+}
+
+// verify checks the client's mysql_native_password reply against the stored
+// password, clear or hashed. With a hashed password it also recovers
+// SHA1(password) from the reply and keeps it for backend logins of the user.
+func (s *session) verify(u *config.User, salt, reply []byte) bool {
+	if u.Password == "" {
+		return len(reply) == 0
+	}
+	if len(reply) == 0 {
+		return false
+	}
+	if stage2, ok := wire.ParseNativeHash(u.Password); ok {
+		stage1, ok := wire.RecoverStage1(salt, reply, stage2)
+		if ok {
+			s.r.stage1.Store(u.Username, stage1)
+		}
+		return ok
+	}
+	return wire.VerifyNativeClear(salt, reply, u.Password)
+}
+
+func (s *session) writeErr(e *wire.SQLError) {
+	_ = s.c.WriteError(e)
+	_ = s.c.Flush()
+}
+
+// status is the server status the client should see now.
+func (s *session) status() uint16 {
+	var st uint16
+	if s.state.Autocommit {
+		st |= wire.StatusAutocommit
+	}
+	if s.conns.inTransaction() {
+		st |= wire.StatusInTrans
+	}
+	return st
+}
+
+// loop reads and runs commands until the client quits or fails.
+func (s *session) loop() {
+	for {
+		s.c.ResetSeq()
+		rt := s.r.rt.Load()
+		if rt.waitTimeout > 0 {
+			_ = s.nc.SetReadDeadline(time.Now().Add(rt.waitTimeout))
+		}
+		p, err := s.c.ReadPacket()
+		if err != nil {
+			if errors.Is(err, wire.ErrPacketTooLarge) {
+				s.writeErr(errPacketTooLarge())
+				continue
+			}
+			if !errors.Is(err, io.EOF) && !s.killed.Load() {
+				s.log.Debug().Err(err).Msg("client read failed")
+			}
+			return
+		}
+		_ = s.nc.SetReadDeadline(time.Time{})
+		if len(p) == 0 {
+			s.writeErr(errUnknownCommand(0))
+			continue
+		}
+		if !s.dispatch(rt, p) {
+			return
+		}
+	}
+}

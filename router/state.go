@@ -1,0 +1,71 @@
+package router
+
+import (
+	"sort"
+
+	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/wire"
+	"github.com/sluice-proxy/sluice/rules"
+)
+
+// The session state the proxy tracks for a client and replays on whichever
+// backend connection serves it (reference §5.3) is backend.State: the
+// schema, the character set, autocommit and the tracked SET variables. A
+// backend connection carries the State it was last synced to, so syncing is
+// a comparison, not a guess.
+
+func initialState(rt *runtimeConfig, u *config.User, resp *wire.HandshakeResponse) backend.State {
+	st := backend.State{
+		Collation:       resp.Charset,
+		Autocommit:      true,
+		MultiStatements: resp.Capabilities&wire.ClientMultiStatements != 0,
+		FoundRows:       resp.Capabilities&wire.ClientFoundRows != 0,
+	}
+	switch {
+	case u.SchemaLocked && u.DefaultSchema != "":
+		st.Schema = u.DefaultSchema
+	case resp.DB != "":
+		st.Schema = resp.DB
+	case u.DefaultSchema != "":
+		st.Schema = u.DefaultSchema
+	default:
+		st.Schema = rt.defaultSchema
+	}
+	if st.Collation == 0 {
+		st.Collation = 33 // utf8_general_ci, ProxySQL's mysql-default_charset
+	}
+	return st
+}
+
+// setVar records a tracked variable, replacing an earlier value. The slice
+// is copied on write: backend connections may share the old one.
+func setVar(st *backend.State, name, sql string) {
+	i := sort.Search(len(st.Vars), func(i int) bool { return st.Vars[i].Name >= name })
+	nv := make([]backend.Var, 0, len(st.Vars)+1)
+	nv = append(nv, st.Vars[:i]...)
+	nv = append(nv, backend.Var{Name: name, SQL: sql})
+	if i < len(st.Vars) && st.Vars[i].Name == name {
+		i++
+	}
+	st.Vars = append(nv, st.Vars[i:]...)
+}
+
+// applySet records a tracked SET statement in the session state.
+func applySet(st *backend.State, set *rules.SetStatement) {
+	for _, a := range set.Assignments {
+		switch a.Kind {
+		case rules.AssignAutocommit:
+			st.Autocommit = a.Value == "1"
+		case rules.AssignNames, rules.AssignCharset:
+			st.Names = a.SQL()
+		case rules.AssignIgnored:
+		case rules.AssignIsolation, rules.AssignAccessMode:
+			if !a.NextTransaction {
+				setVar(st, a.Name, a.SQL())
+			}
+		default:
+			setVar(st, a.Name, a.SQL())
+		}
+	}
+}
