@@ -66,5 +66,6 @@ clean:
 	rm -rf bin
 
 ## bench-sysbench: sysbench direct vs HAProxy vs Sluice on real MariaDB (scripts/bench/all.sh)
+.PHONY: bench-sysbench
 bench-sysbench:
 	scripts/bench/all.sh

@@ -505,3 +505,26 @@ func hasVar(vars []Var, v Var) bool {
 	}
 	return false
 }
+
+// CloseStatements deallocates every statement in Prepared on the server
+// (COM_STMT_CLOSE has no response, so the packets are pipelined in one
+// write) and empties the map. The router calls it when a connection holds
+// more than mysql-max_stmts_per_connection statements: that keeps the
+// server's max_prepared_stmt_count in reach without the round trip and the
+// lost session state of a reset.
+func (c *BackendConn) CloseStatements() error {
+	if err := c.usable(); err != nil {
+		return err
+	}
+	var b [5]byte
+	b[0] = wire.ComStmtClose
+	for _, id := range c.Prepared {
+		c.w.ResetSeq()
+		binary.LittleEndian.PutUint32(b[1:], id)
+		if err := c.w.WritePacket(b[:]); err != nil {
+			return c.fail(err)
+		}
+	}
+	clear(c.Prepared)
+	return c.fail(c.w.Flush())
+}

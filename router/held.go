@@ -253,6 +253,16 @@ func (s *session) release(rt *runtimeConfig, h *held) {
 		return
 	}
 	s.conns.detach(h)
+	if len(h.bc.Prepared) > rt.maxStmtsPerConn {
+		// Too many statements prepared on one connection (ProxySQL's
+		// mysql-max_stmts_per_connection): close them so the server's
+		// max_prepared_stmt_count is not exhausted; they are prepared again
+		// where they are next executed.
+		if err := h.bc.CloseStatements(); err != nil {
+			_ = h.bc.Close()
+			return
+		}
+	}
 	h.server.Pool().Put(h.bc)
 	if s.spare == nil {
 		*h = held{}

@@ -75,6 +75,15 @@ func (s *session) comQuery(rt *runtimeConfig, p []byte) bool {
 			s.finishEvent(ev, -1, "", result{ok: true})
 			return s.writeOK(0, 0, "") == nil
 		}
+	case rules.KindKill:
+		if id, query, ok := parseKill(q); ok {
+			if e := s.killCommand(rt, id, query); e != nil {
+				s.writeErr(e)
+				return true
+			}
+			s.finishEvent(ev, -1, "", result{ok: true})
+			return s.writeOK(0, 0, "") == nil
+		}
 	case rules.KindUse:
 		if db, ok := parseUse(q); ok {
 			if e := s.changeSchema(db); e != nil {
@@ -182,7 +191,9 @@ func (s *session) execute(rt *runtimeConfig, hg int, p, q []byte, dec *rules.Dec
 		if err == nil {
 			s.c.SetSeq(bw.Seq())
 			s.stream.status = s.status()
+			s.setRunning(h)
 			res, err = s.stream.forwardResponse(s.c, bw, s.depr, h.depr)
+			s.setRunning(nil)
 		}
 		if err == nil {
 			h.server.CountQuery(time.Duration(0))

@@ -61,7 +61,9 @@ type session struct {
 	stmts        stmtMap
 	scratch      []byte
 
-	killed atomic.Bool
+	killed     atomic.Bool
+	running    runningSlot // the backend query in flight, for KILL QUERY
+	runningBuf running
 }
 
 func newSession(r *Router, nc net.Conn) *session {
@@ -238,11 +240,19 @@ func (s *session) status() uint16 {
 
 // loop reads and runs commands until the client quits or fails.
 func (s *session) loop() {
+	var armed time.Time // when the idle deadline was last set
 	for {
 		s.c.ResetSeq()
 		rt := s.r.rt.Load()
+		// mysql-wait_timeout closes idle clients. Moving the socket deadline
+		// costs a timer update, so it is re-armed only once it has aged by a
+		// hundredth of the timeout (at most a second): the deadline is then
+		// late by no more than that, and the hot path skips the work.
 		if rt.waitTimeout > 0 {
-			_ = s.nc.SetReadDeadline(time.Now().Add(rt.waitTimeout))
+			if now := time.Now(); now.Sub(armed) > min(rt.waitTimeout/100, time.Second) {
+				_ = s.nc.SetReadDeadline(now.Add(rt.waitTimeout))
+				armed = now
+			}
 		}
 		p, err := s.c.ReadPacket()
 		if err != nil {
@@ -255,7 +265,6 @@ func (s *session) loop() {
 			}
 			return
 		}
-		_ = s.nc.SetReadDeadline(time.Time{})
 		if len(p) == 0 {
 			s.writeErr(errUnknownCommand(0))
 			continue

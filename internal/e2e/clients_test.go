@@ -272,3 +272,48 @@ func TestSysbenchReadWrite(t *testing.T) {
 		os.WriteFile(filepath.Join(s.Datadir, "sysbench-"+mode+".txt"), out, 0o644)
 	}
 }
+
+// TestKillOnDataPort checks that KILL takes Sluice session ids (what
+// SELECT CONNECTION_ID() returns), as in ProxySQL: KILL QUERY interrupts the
+// backend query of that session, KILL CONNECTION ends it.
+func TestKillOnDataPort(t *testing.T) {
+	s, _ := multiplexSetup(t, 10, "")
+	ctx := context.Background()
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	victim, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	var id uint64
+	if err := victim.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil || id == 0 {
+		t.Fatalf("SELECT CONNECTION_ID(): %d %v", id, err)
+	}
+	done := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		var r sql.NullInt64
+		victim.QueryRowContext(ctx, "SELECT SLEEP(20)").Scan(&r)
+		done <- time.Since(start)
+	}()
+	time.Sleep(500 * time.Millisecond)
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", id)); err != nil {
+		t.Fatalf("KILL QUERY: %v", err)
+	}
+	select {
+	case d := <-done:
+		t.Logf("SLEEP(20) interrupted after %v", d)
+	case <-time.After(10 * time.Second):
+		t.Fatal("KILL QUERY did not interrupt the query")
+	}
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL %d", id)); err != nil {
+		t.Fatalf("KILL: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := victim.PingContext(ctx); err == nil {
+		t.Fatal("the killed session still answers")
+	}
+	if _, err := db.ExecContext(ctx, "KILL 999999"); err == nil || !strings.Contains(err.Error(), "1094") {
+		t.Fatalf("KILL of an unknown id: %v", err)
+	}
+}

@@ -359,8 +359,10 @@ func (w *Writer) configure(filename string, format int, maxSize int64) error {
 	return errors.Join(err, w.openNext())
 }
 
+// rotate moves to the next file. Logging stays active throughout: events
+// logged while the files change wait in the queue instead of being dropped.
 func (w *Writer) rotate() error {
-	return errors.Join(w.closeFile(), w.openNext())
+	return errors.Join(w.closeCurrent(), w.openNext())
 }
 
 // openNext opens <base>.<max existing id + 1>, scanning the directory each
@@ -431,6 +433,11 @@ func (w *Writer) flush() error {
 // events until a file is opened again.
 func (w *Writer) closeFile() error {
 	w.active.Store(false)
+	return w.closeCurrent()
+}
+
+// closeCurrent flushes and closes the open file without turning logging off.
+func (w *Writer) closeCurrent() error {
 	if w.f == nil {
 		return nil
 	}

@@ -21,6 +21,7 @@
 set -euo pipefail
 BENCH_TAG=all
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/bench/common.sh
 . "$HERE/common.sh"
 
 TESTS=${TESTS:-"oltp_point_select oltp_read_only"}

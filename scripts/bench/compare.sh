@@ -28,6 +28,7 @@
 set -euo pipefail
 BENCH_TAG=compare
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/bench/common.sh
 . "$HERE/common.sh"
 
 TEST=${TEST:-oltp_point_select}

@@ -15,6 +15,7 @@
 # Env: HAPROXY_THREADS (default: number of CPUs), plus common.sh's.
 set -euo pipefail
 BENCH_TAG=haproxy
+# shellcheck source=scripts/bench/common.sh
 . "$(dirname "$0")/common.sh"
 
 RUN_DIR=$BENCH_DIR/haproxy

@@ -11,6 +11,7 @@
 # Env: TABLES=4 TABLE_SIZE=10000 FORCE=0 (plus common.sh's).
 set -euo pipefail
 BENCH_TAG=prepare
+# shellcheck source=scripts/bench/common.sh
 . "$(dirname "$0")/common.sh"
 
 FORCE=${FORCE:-0}

@@ -19,6 +19,7 @@
 #      RUN_GRACE=30, SB_EXTRA="more sysbench args", RAW_DIR=BENCH_DIR/raw.
 set -euo pipefail
 BENCH_TAG=run
+# shellcheck source=scripts/bench/common.sh
 . "$(dirname "$0")/common.sh"
 
 usage() { echo "usage: $0 HOST PORT [test] [threads] [seconds]" >&2; exit 2; }

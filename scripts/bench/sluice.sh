@@ -20,6 +20,7 @@
 # Env: SLUICE_MAX_CONNECTIONS=2048 SLUICE_THREADS=$(nproc) SLUICE_BUILD=1.
 set -euo pipefail
 BENCH_TAG=sluice
+# shellcheck source=scripts/bench/common.sh
 . "$(dirname "$0")/common.sh"
 
 RUN_DIR=$BENCH_DIR/sluice

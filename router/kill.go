@@ -1,0 +1,91 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/wire"
+)
+
+// running is what a session is executing on a backend right now, for
+// KILL QUERY from another session.
+type running struct {
+	server   *backend.Server
+	threadID uint32
+}
+
+// setRunning records (or, with nil, clears) the backend connection the
+// session is waiting on.
+func (s *session) setRunning(h *held) {
+	if h == nil {
+		s.running.Store(nil)
+		return
+	}
+	s.runningBuf = running{server: h.server, threadID: h.bc.ThreadID()}
+	s.running.Store(&s.runningBuf)
+}
+
+type runningSlot = atomic.Pointer[running]
+
+// parseKill parses "KILL [CONNECTION|QUERY] <id>"; query reports QUERY.
+func parseKill(q []byte) (id uint64, query, ok bool) {
+	f := bytes.Fields(bytes.TrimRight(q, "; \t\r\n"))
+	if len(f) < 2 || len(f) > 3 || !bytes.EqualFold(f[0], []byte("KILL")) {
+		return 0, false, false
+	}
+	if len(f) == 3 {
+		switch {
+		case bytes.EqualFold(f[1], []byte("QUERY")):
+			query = true
+		case bytes.EqualFold(f[1], []byte("CONNECTION")):
+		default:
+			return 0, false, false
+		}
+	}
+	id, err := strconv.ParseUint(string(f[len(f)-1]), 10, 64)
+	return id, query, err == nil
+}
+
+// killCommand serves KILL [CONNECTION|QUERY] <id> on the data port, where ids are
+// Sluice session ids (what SELECT CONNECTION_ID() returns), as in ProxySQL.
+// KILL QUERY runs KILL QUERY for the backend thread the session waits on,
+// from another connection to the same server.
+func (s *session) killCommand(rt *runtimeConfig, id uint64, query bool) *wire.SQLError {
+	v, ok := s.r.sessions.Load(id)
+	if !ok {
+		return &wire.SQLError{Code: 1094, State: "HY000", Message: fmt.Sprintf("Unknown thread id: %d", id)}
+	}
+	target := v.(*session)
+	if !query {
+		target.kill()
+		return nil
+	}
+	run := target.running.Load()
+	if run == nil {
+		return nil // nothing running: nothing to interrupt
+	}
+	cred, e := s.credentials(rt)
+	if e != nil {
+		return e
+	}
+	st := backend.State{Autocommit: true}
+	ctx, cancel := context.WithTimeout(context.Background(), rt.connectTimeoutMax)
+	defer cancel()
+	bc, err := run.server.Pool().Get(ctx, cred, &st)
+	if err != nil {
+		return &wire.SQLError{Code: 1094, State: "HY000", Message: fmt.Sprintf("KILL QUERY %d: %v", id, err)}
+	}
+	err = bc.Exec(ctx, "KILL QUERY "+strconv.FormatUint(uint64(run.threadID), 10))
+	run.server.Pool().Put(bc)
+	if se, ok := backend.IsSQLError(err); ok {
+		return se
+	}
+	if err != nil {
+		return &wire.SQLError{Code: 1094, State: "HY000", Message: fmt.Sprintf("KILL QUERY %d: %v", id, err)}
+	}
+	return nil
+}
