@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -67,6 +68,7 @@ func (s *logSink) Close() error {
 }
 
 func newLogger(w io.Writer) zerolog.Logger {
+	zerolog.TimeFieldFormat = time.RFC3339Nano // keep milliseconds through the console writer
 	cw := zerolog.ConsoleWriter{Out: w, NoColor: true, TimeFormat: "2006-01-02 15:04:05.000"}
 	return zerolog.New(cw).With().Timestamp().Logger()
 }

@@ -78,6 +78,10 @@ INSERT INTO mysql_users(username, password, active, default_hostgroup, default_s
        VALUES ('sbtest', 'sbtest', 1, 0, '$BENCH_DB', 1);
 SET mysql-max_connections = $MAXCONN;
 SET mysql-monitor_enabled = 'false';
+-- sysbench prepares more statements per connection (22 for oltp_read_only, 38 for
+-- oltp_read_write) than ProxySQL's default limit of 20, which would close and re-prepare
+-- them on every transaction; ProxySQL's own benchmarks raise it the same way.
+SET mysql-max_stmts_per_connection = 100;
 LOAD MYSQL VARIABLES TO RUNTIME;
 LOAD MYSQL SERVERS TO RUNTIME;
 LOAD MYSQL USERS TO RUNTIME;
