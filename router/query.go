@@ -208,7 +208,7 @@ func (s *session) execute(rt *runtimeConfig, hg int, p, q []byte, dec *rules.Dec
 		inTrx := h.inTrx
 		s.discard(h)
 		h.server.CountError()
-		if !inTrx && res.resultSets == 0 && !res.ok && res.err == nil && attempt < retries && s.digest.Kind != rules.KindSet {
+		if !inTrx && res.resultSets == 0 && !res.ok && res.err == nil && attempt < retries && safeToRepeat(s.digest.Kind) {
 			s.log.Debug().Err(err).Int("hostgroup", hg).Str("backend", h.addr).Msg("backend failed, retrying")
 			continue
 		}
@@ -218,6 +218,18 @@ func (s *session) execute(rt *runtimeConfig, hg int, p, q []byte, dec *rules.Dec
 		s.writeErr(errLostBackend(hg, h.addr, inTrx))
 		return res, nil, true
 	}
+}
+
+// safeToRepeat reports whether a statement of this kind may run twice when
+// the backend failed without answering: reads only. A write may have been
+// applied before the connection broke, and running it again would apply it
+// twice; the client gets ERR 2013 and decides.
+func safeToRepeat(k rules.StmtKind) bool {
+	switch k {
+	case rules.KindSelect, rules.KindShow, rules.KindShowTableStatus, rules.KindDescribe, rules.KindExplain:
+		return true
+	}
+	return false
 }
 
 // afterQuery updates routing and multiplexing state from the response and

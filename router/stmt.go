@@ -302,7 +302,7 @@ func (s *session) comStmtExecute(rt *runtimeConfig, p []byte) bool {
 		case err != nil:
 			inTrx := h.inTrx
 			s.discard(h)
-			if !inTrx && res.resultSets == 0 && !res.ok && attempt < rt.queryRetries {
+			if !inTrx && res.resultSets == 0 && !res.ok && attempt < rt.queryRetries && safeToRepeat(g.kind) {
 				continue
 			}
 			s.writeErr(errLostBackend(hg, h.addr, inTrx))
