@@ -317,3 +317,27 @@ func TestKillOnDataPort(t *testing.T) {
 		t.Fatalf("KILL of an unknown id: %v", err)
 	}
 }
+
+// TestMySQL8Collation connects the way MySQL 8 clients do, with collation
+// utf8mb4_0900_ai_ci (id 255), which MariaDB backends do not know: queries
+// must work, with the utf8mb4 character set.
+func TestMySQL8Collation(t *testing.T) {
+	// One backend connection, opened by a client with another collation and
+	// then reused: the proxy must switch it to utf8mb4 without naming a
+	// collation MariaDB refuses.
+	s, _ := multiplexSetup(t, 1, "")
+	first := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "collation=latin1_swedish_ci")
+	var one int
+	if err := first.QueryRow("SELECT 1").Scan(&one); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "collation=utf8mb4_0900_ai_ci")
+	var cs string
+	if err := db.QueryRow("SELECT @@character_set_client").Scan(&cs); err != nil {
+		t.Fatal(err)
+	}
+	if cs != "utf8mb4" {
+		t.Fatalf("character_set_client = %q, want utf8mb4", cs)
+	}
+}

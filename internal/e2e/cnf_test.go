@@ -195,3 +195,36 @@ func TestBootFromProxySQLCnf(t *testing.T) {
 		t.Errorf("--initial should keep sluice.db.bak: %v", err)
 	}
 }
+
+// TestBootFromProxySQLSampleStyle boots from a proxysql.cnf written like
+// ProxySQL's shipped sample (tabs, ':' and '=', commented-out entries,
+// trailing commas, an errorlog in a directory that may not exist). Only the
+// two listener addresses are changed, to free ports on 127.0.0.1.
+func TestBootFromProxySQLSampleStyle(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "internal", "cnf", "testdata", "proxysql-style.cnf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	adminPort, dataPort := testenv.FreePort(t), testenv.FreePort(t)
+	text := strings.Replace(string(src), `mysql_ifaces="0.0.0.0:6032"`, fmt.Sprintf(`mysql_ifaces="127.0.0.1:%d"`, adminPort), 1)
+	text = strings.Replace(text, `interfaces="0.0.0.0:6033"`, fmt.Sprintf(`interfaces="127.0.0.1:%d"`, dataPort), 1)
+	if text == string(src) {
+		t.Fatal("the sample's listener lines were not found")
+	}
+	cfg := filepath.Join(dir, "proxysql.cnf")
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := testenv.Start(t, cfg, filepath.Join(dir, "data"), adminPort, dataPort)
+	if got := admin(t, s, "SELECT COUNT(*) FROM runtime_mysql_servers"); got == "0\n" {
+		t.Errorf("no servers loaded from the sample")
+	}
+	if got := admin(t, s, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-server_version'"); got != "5.5.30\n" {
+		t.Errorf("mysql-server_version = %q", got)
+	}
+	// The data port answers (and refuses an unknown user the ProxySQL way).
+	if _, err := testenv.CLI(t, dataPort, "nobody", "x", "SELECT 1"); err == nil || !strings.Contains(err.Error(), "1045") {
+		t.Errorf("data port: %v", err)
+	}
+}
