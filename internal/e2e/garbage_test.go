@@ -1,0 +1,135 @@
+package e2e
+
+import (
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+	"github.com/sluice-proxy/sluice/internal/wire"
+)
+
+// TestGarbageClients throws malformed input at both ports — random bytes,
+// truncated and oversized packet headers, a half-written handshake, bogus
+// commands after a real login — and checks that sluice stays up and keeps
+// serving well-behaved clients on both ports.
+func TestGarbageClients(t *testing.T) {
+	s, _ := multiplexSetup(t, 10, "")
+	payloads := [][]byte{
+		{},
+		{0x01},
+		{0xff, 0xff, 0xff, 0x00},             // a 16 MiB packet header, then nothing
+		{0xff, 0xff, 0xff, 0x00, 0x03, 'x'},  // oversized and short
+		{0x05, 0x00, 0x00, 0x07, 1, 2, 3},    // wrong sequence id
+		{0x20, 0x00, 0x00, 0x01, 0x85, 0xa2}, // truncated handshake response
+		[]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 20; i++ {
+		b := make([]byte, 1+rng.IntN(300))
+		for j := range b {
+			b[j] = byte(rng.UintN(256))
+		}
+		payloads = append(payloads, b)
+	}
+	var wg sync.WaitGroup
+	for _, port := range []int{s.AdminPort, s.DataPort} {
+		for _, p := range payloads {
+			wg.Add(1)
+			go func(port int, p []byte) {
+				defer wg.Done()
+				c, err := net.DialTimeout("tcp", addrOf(port), 2*time.Second)
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(3 * time.Second))
+				buf := make([]byte, 512)
+				c.Read(buf) // the server greeting
+				c.Write(p)
+				c.Read(buf)
+			}(port, p)
+		}
+	}
+	wg.Wait()
+
+	// Logged in for real, then nonsense commands: each gets an ERR (or, for
+	// the commands that have no response, nothing), and the session
+	// survives and still answers a query.
+	c := wireLogin(t, s.DataPort, "sbtest", "sbtest")
+	for _, cmd := range [][]byte{
+		{0x99},                                // no such command
+		{wire.ComStmtExecute, 9, 9, 9, 9, 0},  // unknown statement id
+		{wire.ComStmtExecute, 1},              // truncated
+		{wire.ComStmtFetch, 1, 0, 0, 0, 1, 0}, // fetch without a cursor
+		{wire.ComStmtReset, 7, 0, 0, 0},       // unknown statement
+		{wire.ComFieldList},                   // no table name
+		{wire.ComSetOption, 7, 0},             // bad option
+		{wire.ComChangeUser},                  // truncated change user
+		{wire.ComQuery},                       // empty query
+		append([]byte{wire.ComQuery}, ";"...), // a lone semicolon
+	} {
+		c.ResetSeq()
+		if err := c.WritePacket(cmd); err != nil {
+			t.Fatal(err)
+		}
+		c.Flush()
+		p, err := c.ReadPacket()
+		if err != nil {
+			if cmd[0] == wire.ComChangeUser {
+				break // a malformed COM_CHANGE_USER may end the session
+			}
+			t.Fatalf("command %x: %v", cmd, err)
+		}
+		if !wire.IsERR(p) && !wire.IsEOF(p) && !wire.IsOK(p) {
+			t.Fatalf("command %x: unexpected answer %q", cmd, p)
+		}
+	}
+	out, err := testenv.CLI(t, s.DataPort, "sbtest", "sbtest", "SELECT 1", "-N")
+	if err != nil || strings.TrimSpace(out) != "1" {
+		t.Fatalf("data port after garbage: %q %v", out, err)
+	}
+	if out := admin(t, s, "SELECT COUNT(*) FROM mysql_users"); strings.TrimSpace(out) != "2" {
+		t.Fatalf("admin port after garbage: %q", out)
+	}
+	if exited, err := s.Exited(0); exited {
+		t.Fatalf("sluice exited: %v\n%s", err, s.Output())
+	}
+}
+
+func addrOf(port int) string { return net.JoinHostPort("127.0.0.1", itoa(port)) }
+
+// wireLogin logs in to the data port with the packet helpers, for tests that
+// must send what no client library would.
+func wireLogin(t *testing.T, port int, user, password string) *wire.Conn {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addrOf(port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	c := wire.NewConn(nc)
+	t.Cleanup(func() { c.Close() })
+	p, err := c.ReadPacket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs, err := wire.ParseInitialHandshake(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := &wire.HandshakeResponse{
+		Capabilities: wire.ClientProtocol41 | wire.ClientSecureConnection | wire.ClientPluginAuth | wire.ClientTransactions,
+		MaxPacket:    1 << 24, Charset: 33, User: user,
+		AuthResponse: wire.NativeScramble(hs.Salt, []byte(password)), AuthPlugin: "mysql_native_password",
+	}
+	c.WritePacket(wire.AppendHandshakeResponse(nil, resp))
+	c.Flush()
+	if p, err = c.ReadPacket(); err != nil || !wire.IsOK(p) {
+		t.Fatalf("login: %v %q", err, p)
+	}
+	return c
+}
