@@ -35,6 +35,8 @@ ensure_packages() {
   for bin in "${EXTRA_PKGS[@]}"; do
     command -v "$bin" >/dev/null 2>&1 || need+=("$bin")
   done
+  # ip(8): the admin test reaches the admin port from a network namespace.
+  command -v ip >/dev/null 2>&1 || need+=(iproute2)
   ((${#need[@]})) || return 0
   [[ $(id -u) -eq 0 ]] || die "missing ${need[*]} and not root: install them first"
   log "installing ${need[*]} with apt-get"
