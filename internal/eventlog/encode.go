@@ -5,6 +5,8 @@ import (
 	"math"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
 // backendUsed mirrors ProxySQL, which records a backend (hid and server) only
@@ -252,36 +254,6 @@ func utf8Seq(s string, i int) (int, bool) {
 	return size, true
 }
 
-// lenencSize is ProxySQL's mysql_encode_length: the bytes a MySQL
-// length-encoded integer takes.
-func lenencSize(v uint64) uint64 {
-	switch {
-	case v < 251:
-		return 1
-	case v < 1<<16:
-		return 3
-	case v < 1<<24:
-		return 4
-	}
-	return 9
-}
-
-// appendLenenc writes v as ProxySQL's write_encoded_length does: one byte
-// below 251, else 0xfc/0xfd/0xfe and 2, 3 or 8 bytes in host order, which is
-// little-endian on every platform ProxySQL and Sluice ship for.
-func appendLenenc(b []byte, v uint64) []byte {
-	switch {
-	case v < 251:
-		return append(b, byte(v))
-	case v < 1<<16:
-		return append(b, 0xfc, byte(v), byte(v>>8))
-	case v < 1<<24:
-		return append(b, 0xfd, byte(v), byte(v>>8), byte(v>>16))
-	}
-	b = append(b, 0xfe)
-	return binary.LittleEndian.AppendUint64(b, v)
-}
-
 // noHostgroup is the hid ProxySQL writes when no backend was used (UINT64_MAX).
 const noHostgroup = math.MaxUint64
 
@@ -312,44 +284,44 @@ func appendBinary(b []byte, e *Event) []byte {
 	ul, sl, cl, ql := uint64(len(e.Username)), uint64(len(e.Schemaname)), uint64(len(e.Client)), uint64(len(e.Query))
 
 	total := uint64(1)
-	total += lenencSize(e.ThreadID)
-	total += lenencSize(ul) + ul
-	total += lenencSize(sl) + sl
-	total += lenencSize(cl) + cl
-	total += lenencSize(hid)
+	total += uint64(wire.LenEncIntSize(e.ThreadID))
+	total += uint64(wire.LenEncIntSize(ul)) + ul
+	total += uint64(wire.LenEncIntSize(sl)) + sl
+	total += uint64(wire.LenEncIntSize(cl)) + cl
+	total += uint64(wire.LenEncIntSize(hid))
 	if used {
 		srv := uint64(len(e.Server))
-		total += lenencSize(srv) + srv
+		total += uint64(wire.LenEncIntSize(srv)) + srv
 	}
-	total += lenencSize(start) + lenencSize(end)
-	total += lenencSize(stmtID) // counted for every event type, as in ProxySQL
-	total += lenencSize(affected) + lenencSize(lastID) + lenencSize(e.RowsSent)
-	total += lenencSize(e.Digest)
-	total += lenencSize(ql) + ql
+	total += uint64(wire.LenEncIntSize(start)) + uint64(wire.LenEncIntSize(end))
+	total += uint64(wire.LenEncIntSize(stmtID)) // counted for every event type, as in ProxySQL
+	total += uint64(wire.LenEncIntSize(affected)) + uint64(wire.LenEncIntSize(lastID)) + uint64(wire.LenEncIntSize(e.RowsSent))
+	total += uint64(wire.LenEncIntSize(e.Digest))
+	total += uint64(wire.LenEncIntSize(ql)) + ql
 
 	b = binary.LittleEndian.AppendUint64(b, total)
 	b = append(b, byte(e.Type))
-	b = appendLenenc(b, e.ThreadID)
-	b = appendLenenc(b, ul)
+	b = wire.AppendLenEncInt(b, e.ThreadID)
+	b = wire.AppendLenEncInt(b, ul)
 	b = append(b, e.Username...)
-	b = appendLenenc(b, sl)
+	b = wire.AppendLenEncInt(b, sl)
 	b = append(b, e.Schemaname...)
-	b = appendLenenc(b, cl)
+	b = wire.AppendLenEncInt(b, cl)
 	b = append(b, e.Client...)
-	b = appendLenenc(b, hid)
+	b = wire.AppendLenEncInt(b, hid)
 	if used {
-		b = appendLenenc(b, uint64(len(e.Server)))
+		b = wire.AppendLenEncInt(b, uint64(len(e.Server)))
 		b = append(b, e.Server...)
 	}
-	b = appendLenenc(b, start)
-	b = appendLenenc(b, end)
+	b = wire.AppendLenEncInt(b, start)
+	b = wire.AppendLenEncInt(b, end)
 	if e.Type.isStmt() {
-		b = appendLenenc(b, stmtID)
+		b = wire.AppendLenEncInt(b, stmtID)
 	}
-	b = appendLenenc(b, affected)
-	b = appendLenenc(b, lastID)
-	b = appendLenenc(b, e.RowsSent)
-	b = appendLenenc(b, e.Digest)
-	b = appendLenenc(b, ql)
+	b = wire.AppendLenEncInt(b, affected)
+	b = wire.AppendLenEncInt(b, lastID)
+	b = wire.AppendLenEncInt(b, e.RowsSent)
+	b = wire.AppendLenEncInt(b, e.Digest)
+	b = wire.AppendLenEncInt(b, ql)
 	return append(b, e.Query...)
 }

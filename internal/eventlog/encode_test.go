@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -364,7 +366,7 @@ func TestBinaryRoundTrip(t *testing.T) {
 		// write it, so a COM_QUERY record claims one byte more than it holds.
 		quirk := uint64(0)
 		if !e.Type.isStmt() {
-			quirk = lenencSize(uint64(e.ClientStmtID))
+			quirk = uint64(wire.LenEncIntSize(uint64(e.ClientStmtID)))
 		}
 		if r.total != r.consumed+quirk {
 			t.Errorf("record %d: length %d, consumed %d (+%d quirk)", i, r.total, r.consumed, quirk)
@@ -397,9 +399,9 @@ func TestLenenc(t *testing.T) {
 		{noHostgroup, []byte{0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
 	}
 	for _, c := range cases {
-		got := appendLenenc(nil, c.v)
-		if !bytes.Equal(got, c.want) || lenencSize(c.v) != uint64(len(c.want)) {
-			t.Errorf("%d: got % x (size %d), want % x", c.v, got, lenencSize(c.v), c.want)
+		got := wire.AppendLenEncInt(nil, c.v)
+		if !bytes.Equal(got, c.want) || uint64(wire.LenEncIntSize(c.v)) != uint64(len(c.want)) {
+			t.Errorf("%d: got % x (size %d), want % x", c.v, got, uint64(wire.LenEncIntSize(c.v)), c.want)
 		}
 	}
 }

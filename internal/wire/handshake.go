@@ -244,7 +244,7 @@ func parseAttrs(b []byte) ([]Attr, error) {
 func appendAttrs(buf []byte, attrs []Attr) []byte {
 	n := 0
 	for _, a := range attrs {
-		n += lenEncSize(uint64(len(a.Key))) + len(a.Key) + lenEncSize(uint64(len(a.Value))) + len(a.Value)
+		n += LenEncIntSize(uint64(len(a.Key))) + len(a.Key) + LenEncIntSize(uint64(len(a.Value))) + len(a.Value)
 	}
 	buf = AppendLenEncInt(buf, uint64(n))
 	for _, a := range attrs {
@@ -254,7 +254,8 @@ func appendAttrs(buf []byte, attrs []Attr) []byte {
 	return buf
 }
 
-func lenEncSize(n uint64) int {
+// LenEncIntSize returns how many bytes AppendLenEncInt writes for n.
+func LenEncIntSize(n uint64) int {
 	switch {
 	case n < 251:
 		return 1
