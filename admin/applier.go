@@ -29,6 +29,16 @@ type Killer interface {
 	KillSession(id uint64) bool
 }
 
+// Truncater empties the live statistics behind a stats table for
+// TRUNCATE [TABLE] [stats.]<table> (ProxySQL accepts it for
+// stats_mysql_query_digest and stats_mysql_query_digest_reset, and clears
+// its digest map). table is the lower-case bare name. handled=false means
+// the proxy keeps no such statistics; the admin empties the SQLite tables
+// and answers OK either way.
+type Truncater interface {
+	TruncateStats(table string) (handled bool, err error)
+}
+
 // Commander handles PROXYSQL commands that act on the data plane
 // (for example "FLUSH QUERY CACHE", "PAUSE", "RESUME", "RELOAD TLS").
 // cmd is the upper-case command without the PROXYSQL keyword. handled=false

@@ -26,6 +26,9 @@ func (s *Server) execute(ss *session, q string) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if r, ok := s.truncateCommand(ss, n); ok {
+		return r
+	}
 	s.refresh(n)
 	u := asciiUpper(n)
 

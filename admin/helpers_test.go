@@ -34,6 +34,15 @@ type testApplier struct {
 	killed    []uint64
 	refreshed []string
 	commands  []string
+	truncated []string
+}
+
+// TruncateStats records TRUNCATE of the digest tables.
+func (a *testApplier) TruncateStats(table string) (bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.truncated = append(a.truncated, table)
+	return true, nil
 }
 
 func (a *testApplier) RefreshTables(names []string) error {

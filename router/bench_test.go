@@ -83,6 +83,12 @@ func fakeBackend(tb testing.TB) string {
 // benchRouter starts a router in front of the fake backend and returns a
 // logged-in client connection.
 func benchRouter(tb testing.TB) *wire.Conn {
+	_, c := newBenchRouter(tb)
+	return c
+}
+
+// newBenchRouter is benchRouter that also returns the router.
+func newBenchRouter(tb testing.TB) (*Router, *wire.Conn) {
 	addr := fakeBackend(tb)
 	host, port, _ := net.SplitHostPort(addr)
 	var p int
@@ -135,7 +141,7 @@ func benchRouter(tb testing.TB) *wire.Conn {
 	if err != nil || !wire.IsOK(p2) {
 		tb.Fatalf("login: %v %q", err, p2)
 	}
-	return c
+	return r, c
 }
 
 // roundTrip sends one COM_QUERY and reads the whole response.

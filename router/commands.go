@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 
 	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
@@ -14,6 +15,7 @@ func (s *session) dispatch(rt *runtimeConfig, p []byte) bool {
 	case wire.ComQuery:
 		return s.comQuery(rt, p)
 	case wire.ComQuit:
+		s.quit = true
 		return false
 	case wire.ComPing:
 		return s.writeOK(0, 0, "") == nil
@@ -69,6 +71,7 @@ func (s *session) dispatch(rt *runtimeConfig, p []byte) bool {
 	case wire.ComStmtFetch:
 		return s.comStmtFetch(rt, p)
 	}
+	s.r.stats.Add(s.id, stats.MySQLUnexpectedFrontendPackets, 1)
 	s.writeErr(errUnknownCommand(p[0]))
 	return true
 }
@@ -79,6 +82,9 @@ func (s *session) dispatch(rt *runtimeConfig, p []byte) bool {
 // default hostgroup (reference §5.3).
 func (s *session) resetSession(rt *runtimeConfig) {
 	s.conns.closeAll(s)
+	if n := len(s.stmts.m); n > 0 {
+		s.r.stats.Add(s.id, stats.StmtClientActiveTotal, -int64(n))
+	}
 	s.stmts.closeAll()
 	old := s.state
 	s.state = backend.State{Schema: old.Schema, Collation: old.Collation, Autocommit: true,

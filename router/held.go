@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/internal/wire"
 	"github.com/sluice-proxy/sluice/rules"
 )
@@ -133,6 +134,7 @@ func (s *session) acquire(rt *runtimeConfig, hg int, createNew bool) (*held, *wi
 		}
 		err := h.bc.Sync(ctx, cred, &s.state)
 		if err == nil {
+			s.r.stats.Add(s.id, stats.ConnPoolGetConnImmediate, 1)
 			return h, nil
 		}
 		if se, ok := backend.IsSQLError(err); ok {
@@ -156,8 +158,10 @@ func (s *session) acquire(rt *runtimeConfig, hg int, createNew bool) (*held, *wi
 	h, e := s.r.borrowAs(rt, hg, cred, &s.state, createNew, spare)
 	if e != nil {
 		s.spare = spare
+		s.r.stats.Add(s.id, stats.ConnPoolGetConnFailure, 1)
 		return nil, e
 	}
+	s.r.stats.Add(s.id, stats.ConnPoolGetConnSuccess, 1)
 	return h, nil
 }
 
@@ -222,6 +226,7 @@ func (r *Router) borrowAs(rt *runtimeConfig, hg int, cred *backend.Credentials, 
 			if lastErr != nil {
 				r.log.Debug().Err(lastErr).Int("hostgroup", hg).Msg("no backend connection")
 			}
+			r.stats.Add(uint64(hg), stats.MaxConnectTimeouts, 1)
 			return nil, errMaxConnectTimeout(hg, rt.connectTimeoutMax.Milliseconds())
 		}
 		select {

@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync/atomic"
+	"sync"
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/wire"
@@ -18,18 +18,35 @@ type running struct {
 	threadID uint32
 }
 
+// runningSlot publishes the session's running query. A per-session mutex,
+// uncontended except while a KILL QUERY reads it, keeps the two fields
+// consistent without allocating per query.
+type runningSlot struct {
+	mu  sync.Mutex
+	run running
+}
+
+func (r *runningSlot) set(v running) {
+	r.mu.Lock()
+	r.run = v
+	r.mu.Unlock()
+}
+
+func (r *runningSlot) get() running {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.run
+}
+
 // setRunning records (or, with nil, clears) the backend connection the
 // session is waiting on.
 func (s *session) setRunning(h *held) {
 	if h == nil {
-		s.running.Store(nil)
+		s.running.set(running{})
 		return
 	}
-	s.runningBuf = running{server: h.server, threadID: h.bc.ThreadID()}
-	s.running.Store(&s.runningBuf)
+	s.running.set(running{server: h.server, threadID: h.bc.ThreadID()})
 }
-
-type runningSlot = atomic.Pointer[running]
 
 // parseKill parses "KILL [CONNECTION|QUERY] <id>"; query reports QUERY.
 func parseKill(q []byte) (id uint64, query, ok bool) {
@@ -64,8 +81,8 @@ func (s *session) killCommand(rt *runtimeConfig, id uint64, query bool) *wire.SQ
 		target.kill()
 		return nil
 	}
-	run := target.running.Load()
-	if run == nil {
+	run := target.running.get()
+	if run.server == nil {
 		return nil // nothing running: nothing to interrupt
 	}
 	cred, e := s.credentials(rt)

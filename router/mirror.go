@@ -30,6 +30,8 @@ type mirrorer struct {
 	dropped atomic.Uint64
 	done    atomic.Uint64
 	failed  atomic.Uint64
+	queued  atomic.Int64 // jobs waiting (Mirror_queue_length)
+	running atomic.Int64 // jobs running (Mirror_concurrency)
 }
 
 func newMirrorer(r *Router) *mirrorer { return &mirrorer{r: r} }
@@ -46,9 +48,11 @@ func (m *mirrorer) enqueue(rt *runtimeConfig, j *mirrorJob) {
 			go m.worker()
 		}
 	})
+	m.queued.Add(1)
 	select {
 	case m.ch <- j:
 	default:
+		m.queued.Add(-1)
 		m.dropped.Add(1)
 	}
 }
@@ -56,7 +60,11 @@ func (m *mirrorer) enqueue(rt *runtimeConfig, j *mirrorJob) {
 func (m *mirrorer) worker() {
 	defer m.wg.Done()
 	for j := range m.ch {
-		if err := m.run(j); err != nil {
+		m.queued.Add(-1)
+		m.running.Add(1)
+		err := m.run(j)
+		m.running.Add(-1)
+		if err != nil {
 			m.failed.Add(1)
 			m.r.log.Debug().Err(err).Int("hostgroup", j.hg).Msg("mirror query failed")
 		} else {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/eventlog"
+	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/internal/wire"
 	"github.com/sluice-proxy/sluice/rules"
 )
@@ -15,7 +16,7 @@ import (
 // packet payload (command byte included); it stays valid until the next
 // read from the client, which happens only after the response is sent.
 func (s *session) comQuery(rt *runtimeConfig, p []byte) bool {
-	start := time.Now()
+	start := s.cmdStart // set by beginCommand
 	q := p[1:]
 	if len(bytes.TrimSpace(q)) == 0 || (len(q) == 1 && q[0] == ';') {
 		s.writeErr(errEmptyQuery())
@@ -25,6 +26,7 @@ func (s *session) comQuery(rt *runtimeConfig, p []byte) bool {
 		s.digester, s.digesterOpts = rules.NewDigester(rt.digestOpts), rt.digestOpts
 	}
 	s.digester.Digest(&s.digest, q)
+	s.startQuery()
 
 	// Canned answers ProxySQL gives before the rules (reference §3.1).
 	if s.digest.Kind == rules.KindSelect {
@@ -46,6 +48,9 @@ func (s *session) comQuery(rt *runtimeConfig, p []byte) bool {
 	}
 	dec := &s.decision
 	rt.rules.Match(q2, dec)
+	if rt.statsTimeQP {
+		s.r.stats.Add(s.id, stats.QueryProcessorTimeNsec, int64(time.Since(start)))
+	}
 	if dec.NextQueryFlagIN != rules.Unset {
 		s.nextFlagIN = dec.NextQueryFlagIN
 	}
@@ -72,6 +77,9 @@ func (s *session) comQuery(rt *runtimeConfig, p []byte) bool {
 			// Tracked variables are answered without a backend and replayed
 			// on whichever connection serves the session next.
 			applySet(&s.state, &set)
+			if setsAutocommit(&set) {
+				s.r.stats.Add(s.id, stats.ComAutocommitFiltered, 1)
+			}
 			s.finishEvent(ev, -1, "", result{ok: true})
 			return s.writeOK(0, 0, "") == nil
 		}
@@ -90,6 +98,7 @@ func (s *session) comQuery(rt *runtimeConfig, p []byte) bool {
 				s.writeErr(e)
 				return true
 			}
+			s.r.stats.Add(s.id, stats.ComFrontendUseDB, 1)
 			s.finishEvent(ev, -1, "", result{ok: true})
 			return s.writeOK(0, 0, "") == nil
 		}
@@ -100,6 +109,10 @@ func (s *session) comQuery(rt *runtimeConfig, p []byte) bool {
 		s.writeErr(e)
 		return true
 	}
+	s.noteHostgroup(hg)
+	if set.Outcome != rules.SetNotSet && setsAutocommit(&set) {
+		s.r.stats.Add(s.id, stats.ComAutocommit, 1)
+	}
 	res, h, ok := s.execute(rt, hg, p, q, dec)
 	if !ok {
 		return false
@@ -108,6 +121,7 @@ func (s *session) comQuery(rt *runtimeConfig, p []byte) bool {
 		return true // an error was sent
 	}
 	if set.Outcome == rules.SetLock {
+		s.r.stats.Add(s.id, stats.HostgroupLockedSetCmds, 1)
 		s.lockedHG = hg
 		s.log.Warn().Str("query", string(q)).Str("reason", set.Reason).Int("hostgroup", hg).
 			Msg("Unable to parse unknown SET query from client. Setting lock_hostgroup")
@@ -148,6 +162,7 @@ func (s *session) chooseHostgroup(rt *runtimeConfig, dec *rules.Decision) (int, 
 		hg = s.warningsHG
 	}
 	if s.lockedHG >= 0 && hg != s.lockedHG {
+		s.r.stats.Add(s.id, stats.HostgroupLockedQueries, 1)
 		return 0, errLockedHostgroup(s.lockedHG, hg)
 	}
 	return hg, nil
@@ -177,6 +192,11 @@ func (s *session) execute(rt *runtimeConfig, hg int, p, q []byte, dec *rules.Dec
 			s.writeErr(e)
 			return result{}, nil, true
 		}
+		s.noteConn(h)
+		var sent time.Time
+		if rt.statsTimeBackend {
+			sent = time.Now()
+		}
 		bw := h.w
 		bw.ResetSeq()
 		if dec.Rewritten {
@@ -194,6 +214,9 @@ func (s *session) execute(rt *runtimeConfig, hg int, p, q []byte, dec *rules.Dec
 			s.setRunning(h)
 			res, err = s.stream.forwardResponse(s.c, bw, s.depr, h.depr)
 			s.setRunning(nil)
+		}
+		if rt.statsTimeBackend {
+			s.r.stats.Add(s.id, stats.BackendQueryTimeNsec, int64(time.Since(sent)))
 		}
 		if err == nil {
 			h.server.CountQuery(time.Duration(0))
@@ -301,6 +324,11 @@ func (s *session) newEvent(rt *runtimeConfig, dec *rules.Decision, start time.Ti
 }
 
 func (s *session) finishEvent(ev *eventlog.Event, hg int, server string, res result) {
+	// The stats tables take the same facts (recorded when the command ends).
+	s.cs.hg, s.cs.sent = hg, res.rows
+	if res.ok {
+		s.cs.affected = res.affected
+	}
 	if ev == nil {
 		return
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/eventlog"
+	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/router/balance"
 	"github.com/sluice-proxy/sluice/rules"
 )
@@ -34,6 +35,7 @@ import (
 type Config struct {
 	Registry *backend.Registry
 	Events   *eventlog.Writer // may be nil: no events log
+	Stats    *stats.Collector // may be nil: the router makes its own
 	Log      zerolog.Logger
 }
 
@@ -56,11 +58,15 @@ type Router struct {
 
 	mirror *mirrorer
 	stmts  stmtCache
+	stats  *stats.Collector
 }
 
 // New returns a Router with an empty configuration; call Apply before Listen.
 func New(cfg Config) *Router {
-	r := &Router{cfg: cfg, log: cfg.Log.With().Str("component", "router").Logger()}
+	r := &Router{cfg: cfg, log: cfg.Log.With().Str("component", "router").Logger(), stats: cfg.Stats}
+	if r.stats == nil {
+		r.stats = stats.New(stats.DefaultOptions())
+	}
 	r.rt.Store(compileRuntime(&config.Snapshot{}, nil))
 	r.mirror = newMirrorer(r)
 	return r
@@ -95,6 +101,8 @@ type runtimeConfig struct {
 	mirrorMaxQueue       int
 	versionComment       string
 	policy               balance.Policy[*backend.Server]
+	statsTimeQP          bool // mysql-stats_time_query_processor
+	statsTimeBackend     bool // mysql-stats_time_backend_query
 }
 
 func varInt(s *config.Snapshot, name string, def int64) int64 {
@@ -155,6 +163,8 @@ func compileRuntime(snap *config.Snapshot, rs *rules.RuleSet) *runtimeConfig {
 	rt.mirrorMaxQueue = int(varInt(snap, "mysql-mirror_max_queue_length", 32000))
 	rt.versionComment = "(ProxySQL)"
 	rt.policy = choosePolicy(snap)
+	rt.statsTimeQP = varBool(snap, "mysql-stats_time_query_processor", false)
+	rt.statsTimeBackend = varBool(snap, "mysql-stats_time_backend_query", false)
 	if rt.serverVersion == "" {
 		rt.serverVersion = "8.0.11"
 	}
@@ -167,6 +177,7 @@ func compileRuntime(snap *config.Snapshot, rs *rules.RuleSet) *runtimeConfig {
 // Apply publishes a new runtime configuration. The rule set was compiled
 // (and its errors reported) by the caller.
 func (r *Router) Apply(snap *config.Snapshot, rs *rules.RuleSet) {
+	r.stats.Configure(stats.OptionsFromVars(snap.Var))
 	r.rt.Store(compileRuntime(snap, rs))
 }
 

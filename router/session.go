@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/internal/wire"
 	"github.com/sluice-proxy/sluice/rules"
 )
@@ -61,9 +62,18 @@ type session struct {
 	stmts        stmtMap
 	scratch      []byte
 
-	killed     atomic.Bool
-	running    runningSlot // the backend query in flight, for KILL QUERY
-	runningBuf running
+	killed  atomic.Bool
+	running runningSlot // the backend query in flight, for KILL QUERY
+
+	// Stats tables (router/stats.go).
+	cmdStart time.Time   // when the current command began
+	cs       cmdStats    // the current query, recorded when its command ends
+	sq       stats.Query // reused record passed to the collector
+	pub      procInfo    // this session's stats_mysql_processlist row
+	pubDB    string      // the schema and user last published in pub
+	pubUser  string
+	pubTrx   bool // counted in Active_Transactions
+	quit     bool // the client sent COM_QUIT (else the session counts as aborted)
 }
 
 func newSession(r *Router, nc net.Conn) *session {
@@ -101,21 +111,34 @@ func (s *session) run() {
 		s.c.Close()
 	}()
 	rt := s.r.rt.Load()
+	st := s.r.stats
+	st.Add(s.id, stats.ClientConnectionsCreated, 1)
 	if n := s.r.clients.Add(1); n > rt.maxConnections {
 		s.r.clients.Add(-1)
+		st.Add(s.id, stats.AccessDeniedMaxConnections, 1)
+		st.Add(s.id, stats.ClientConnectionsAborted, 1)
 		s.c.WriteError(errTooManyConnections())
 		s.c.Flush()
 		return
 	}
 	defer s.r.clients.Add(-1)
+	st.Add(s.id, stats.ClientConnectionsConnected, 1)
+	defer st.Add(s.id, stats.ClientConnectionsConnected, -1)
 	if !s.handshake(rt) {
+		st.Add(s.id, stats.ClientConnectionsAborted, 1)
 		return
 	}
+	s.pub.hg.Store(-1)
+	s.pub.command.Store(cmdSleep)
+	s.pub.since.Store(time.Now().UnixNano())
+	s.publishIdentity()
 	s.r.sessions.Store(s.id, s)
 	defer s.r.sessions.Delete(s.id)
 	uc := s.r.userCounter(s.username)
 	defer uc.Add(-1)
+	defer s.endSession()
 	if s.user.FastForward {
+		s.quit = true // a fast-forward session ends when either side closes
 		s.fastForward(s.r.rt.Load())
 		return
 	}
@@ -177,6 +200,7 @@ func (s *session) handshake(rt *runtimeConfig) bool {
 	u := rt.frontend[resp.User]
 	usingPassword := len(reply) > 0
 	if u == nil || !s.verify(u, salt, reply) {
+		s.r.stats.Add(s.id, stats.AccessDeniedWrongPassword, 1)
 		s.log.Info().Str("user", resp.User).Msg("access denied")
 		s.writeErr(errAccessDenied(resp.User, s.clientIP, usingPassword))
 		return false
@@ -184,6 +208,7 @@ func (s *session) handshake(rt *runtimeConfig) bool {
 	uc := s.r.userCounter(u.Username)
 	if n := uc.Add(1); u.MaxConnections > 0 && n > int64(u.MaxConnections) {
 		uc.Add(-1)
+		s.r.stats.Add(s.id, stats.AccessDeniedMaxUserConnections, 1)
 		s.writeErr(errUserConnections(u.Username, u.MaxConnections))
 		return false
 	}
@@ -222,6 +247,7 @@ func (s *session) verify(u *config.User, salt, reply []byte) bool {
 }
 
 func (s *session) writeErr(e *wire.SQLError) {
+	s.r.stats.Add(s.id, stats.GeneratedErrorPackets, 1)
 	_ = s.c.WriteError(e)
 	_ = s.c.Flush()
 }
@@ -266,10 +292,14 @@ func (s *session) loop() {
 			return
 		}
 		if len(p) == 0 {
+			s.r.stats.Add(s.id, stats.MySQLUnexpectedFrontendPackets, 1)
 			s.writeErr(errUnknownCommand(0))
 			continue
 		}
-		if !s.dispatch(rt, p) {
+		s.beginCommand(p)
+		ok := s.dispatch(rt, p)
+		s.endCommand()
+		if !ok {
 			return
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/eventlog"
+	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/internal/wire"
 	"github.com/sluice-proxy/sluice/rules"
 )
@@ -100,6 +101,7 @@ func (s *session) comStmtPrepare(rt *runtimeConfig, p []byte) bool {
 		}
 	}
 	id := s.stmts.add(&clientStmt{g: g})
+	s.r.stats.Add(s.id, stats.StmtClientActiveTotal, 1)
 	if ev := s.stmtEvent(rt, eventlog.ComStmtPrepare, g, id, start); ev != nil {
 		s.finishEvent(ev, -1, "", result{ok: true})
 	}
@@ -133,6 +135,7 @@ func (s *session) prepareOnBackend(rt *runtimeConfig, key stmtKey, p []byte) (*g
 		return nil, true
 	}
 	g := &globalStmt{query: string(q), digest: s.digest.Hash, kind: s.digest.Kind}
+	s.r.stats.Add(s.id, stats.ComBackendStmtPrepare, 1)
 	backendID, serr, err := prepareOn(h, p, g)
 	if err != nil {
 		s.discard(h)
@@ -254,7 +257,7 @@ func (s *session) lookupStmt(p []byte) (*clientStmt, uint32, *wire.SQLError) {
 // the statement id (and the parameter types, which the chosen connection may
 // never have seen) and streams the binary result.
 func (s *session) comStmtExecute(rt *runtimeConfig, p []byte) bool {
-	start := time.Now()
+	start := s.cmdStart // set by beginCommand
 	cs, clientID, e := s.lookupStmt(p)
 	if e != nil {
 		s.writeErr(e)
@@ -276,6 +279,7 @@ func (s *session) comStmtExecute(rt *runtimeConfig, p []byte) bool {
 	}
 	s.digester.Digest(&s.digest, s.query.Text)
 	s.query.DigestText, s.query.FirstComment = s.digest.Text, s.digest.FirstComment
+	s.startQuery()
 	dec := &s.decision
 	rt.rules.Match(&s.query, dec)
 	if dec.HasErrorMsg {
@@ -287,6 +291,7 @@ func (s *session) comStmtExecute(rt *runtimeConfig, p []byte) bool {
 		s.writeErr(e)
 		return true
 	}
+	s.noteHostgroup(hg)
 	ev := s.stmtEvent(rt, eventlog.ComStmtExecute, g, clientID, start)
 	for attempt := 0; ; attempt++ {
 		h, e := s.acquire(rt, hg, false)
@@ -294,7 +299,15 @@ func (s *session) comStmtExecute(rt *runtimeConfig, p []byte) bool {
 			s.writeErr(e)
 			return true
 		}
+		s.noteConn(h)
+		var sent time.Time
+		if rt.statsTimeBackend {
+			sent = time.Now()
+		}
 		res, serr, err := s.executeOn(h, cs, pkt)
+		if rt.statsTimeBackend {
+			s.r.stats.Add(s.id, stats.BackendQueryTimeNsec, int64(time.Since(sent)))
+		}
 		switch {
 		case errorsIsClientGone(err):
 			s.discard(h)
@@ -329,6 +342,7 @@ func (s *session) executeOn(h *held, cs *clientStmt, pkt []byte) (result, *wire.
 	if !ok {
 		var scratch globalStmt
 		prep := append([]byte{wire.ComStmtPrepare}, g.query...)
+		s.r.stats.Add(s.id, stats.ComBackendStmtPrepare, 1)
 		id, serr, err := prepareOn(h, prep, &scratch)
 		if err != nil || serr != nil {
 			return result{}, serr, err
@@ -352,6 +366,7 @@ func (s *session) executeOn(h *held, cs *clientStmt, pkt []byte) (result, *wire.
 		}
 	}
 	w.ResetSeq()
+	s.r.stats.Add(s.id, stats.ComBackendStmtExecute, 1)
 	if err := w.WritePacket(pkt); err != nil {
 		return result{}, nil, err
 	}
@@ -423,6 +438,7 @@ func (s *session) comStmtClose(p []byte) {
 	if cs := s.stmts.m[id]; cs != nil {
 		s.closeCursor(cs)
 		delete(s.stmts.m, id)
+		s.r.stats.Add(s.id, stats.StmtClientActiveTotal, -1)
 	}
 }
 

@@ -145,6 +145,7 @@ func serve(o *options, stderr io.Writer) error {
 	}
 
 	p := newProxy(datadir, sink, log)
+	p.store = store
 	defer p.Close()
 	adm := admin.New(admin.Config{Store: store, Applier: p, ConfigPath: cfgPath, Log: log})
 	for _, m := range config.Modules {

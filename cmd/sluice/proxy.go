@@ -12,8 +12,10 @@ import (
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/eventlog"
+	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/router"
 	"github.com/sluice-proxy/sluice/rules"
+	"github.com/sluice-proxy/sluice/storage"
 )
 
 // proxy is the running Sluice as the admin plane sees it: it implements
@@ -28,6 +30,11 @@ type proxy struct {
 	registry *backend.Registry
 	events   *eventlog.Writer
 	router   *router.Router
+	stats    *stats.Collector
+	store    *storage.Store // for the live tables (RefreshTables); set by main
+
+	pool           poolBaseline // stats_mysql_connection_pool_reset
+	serversVersion atomic.Int64 // Servers_table_version: LOAD MYSQL SERVERS TO RUNTIME count
 
 	mu      sync.Mutex // serializes Apply
 	current atomic.Pointer[config.Snapshot]
@@ -46,7 +53,8 @@ func newProxy(datadir string, sink *logSink, log zerolog.Logger) *proxy {
 	p := &proxy{log: log, datadir: datadir, sink: sink, done: make(chan struct{})}
 	p.registry = backend.NewRegistry(backend.DefaultOptions(), log)
 	p.events = eventlog.New(datadir, log)
-	p.router = router.New(router.Config{Registry: p.registry, Events: p.events, Log: log})
+	p.stats = stats.New(stats.DefaultOptions())
+	p.router = router.New(router.Config{Registry: p.registry, Events: p.events, Stats: p.stats, Log: log})
 	p.current.Store(&config.Snapshot{})
 	return p
 }
@@ -80,6 +88,7 @@ func (p *proxy) Apply(m config.Module, snap *config.Snapshot) error {
 	}
 	if m == config.ModMySQLServers {
 		p.registry.Reconcile(snap.Servers)
+		p.serversVersion.Add(1)
 	}
 	p.rules = rs
 	p.router.Apply(snap, rs)

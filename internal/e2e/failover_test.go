@@ -111,6 +111,9 @@ func TestBackendDiesBetweenQueries(t *testing.T) {
 		t.Fatalf("the dead server answered: %v", seen)
 	}
 	status := admin(t, s, fmt.Sprintf("SELECT status FROM runtime_mysql_servers WHERE port=%d", r.port()))
+	if status != "SHUNNED\n" {
+		t.Errorf("the dead server's runtime status is %q, want SHUNNED", status)
+	}
 	t.Logf("after the cut: %v; dead server's runtime status %q", seen, status)
 }
 

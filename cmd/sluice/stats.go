@@ -1,0 +1,310 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/sluice-proxy/sluice/admin"
+	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/stats"
+	"github.com/sluice-proxy/sluice/rules"
+)
+
+// The live tables: just before an admin statement reads a stats_* or
+// runtime_mysql_servers table, the proxy writes the table's current rows
+// into SQLite (ProxySQL's GenericRefreshStatistics). Tables nobody reads
+// cost nothing.
+
+var (
+	_ admin.Refresher = (*proxy)(nil)
+	_ admin.Truncater = (*proxy)(nil)
+)
+
+// poolBaseline is what stats_mysql_connection_pool_reset subtracts: the
+// counters of each server at the last reset. backend.Server counters only
+// grow; the reset is a view.
+type poolBaseline struct {
+	mu   sync.Mutex
+	base map[backend.Key]backend.Stats
+}
+
+// RefreshTables regenerates the live tables the statement names. Tables it
+// does not produce (stats_mysql_errors, monitor.*, the other runtime_*
+// tables, which LOAD already wrote) are left alone.
+func (p *proxy) RefreshTables(names []string) error {
+	if p.store == nil {
+		return nil
+	}
+	named := make(map[string]bool, len(names))
+	for _, n := range names {
+		named[n] = true
+	}
+	ctx := context.Background()
+	var errs []error
+	replace := func(table string, cols []string, rows [][]any) {
+		if err := p.store.ReplaceTable(ctx, table, cols, rows); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Reading stats_mysql_query_digest_reset empties the digest map; when a
+	// statement names both tables, both get the rows read just before the
+	// reset (ProxySQL would compute only the reset one).
+	if named["stats_mysql_query_digest_reset"] {
+		rows := digestRows(p.stats.Digests().Snapshot(true))
+		replace("stats_mysql_query_digest_reset", digestCols, rows)
+		if named["stats_mysql_query_digest"] {
+			replace("stats_mysql_query_digest", digestCols, rows)
+		}
+	} else if named["stats_mysql_query_digest"] {
+		replace("stats_mysql_query_digest", digestCols, digestRows(p.stats.Digests().Snapshot(false)))
+	}
+	if named["stats_mysql_connection_pool_reset"] {
+		rows := p.poolRows(true)
+		replace("stats_mysql_connection_pool_reset", poolCols, rows)
+		if named["stats_mysql_connection_pool"] {
+			replace("stats_mysql_connection_pool", poolCols, rows)
+		}
+	} else if named["stats_mysql_connection_pool"] {
+		replace("stats_mysql_connection_pool", poolCols, p.poolRows(false))
+	}
+	for _, n := range names {
+		switch n {
+		case "stats_mysql_processlist":
+			replace(n, processlistCols, p.processlistRows())
+		case "stats_mysql_global":
+			replace(n, varCols, varRows(p.globalVars()))
+		case "stats_mysql_commands_counters":
+			replace(n, commandCols, p.commandRows())
+		case "stats_mysql_users":
+			replace(n, userCols, p.userRows())
+		case "stats_mysql_query_rules":
+			replace(n, []string{"rule_id", "hits"}, p.ruleRows())
+		case "stats_memory_metrics":
+			replace(n, varCols, varRows(p.memoryVars()))
+		case "runtime_mysql_servers":
+			replace(n, serverCols, p.serverRows())
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("refreshing %s: %w", strings.Join(names, ", "), errors.Join(errs...))
+	}
+	return nil
+}
+
+// TruncateStats serves TRUNCATE of the digest tables: the map is emptied.
+func (p *proxy) TruncateStats(table string) (bool, error) {
+	switch table {
+	case "stats_mysql_query_digest", "stats_mysql_query_digest_reset":
+		p.stats.Digests().Truncate()
+		return true, nil
+	}
+	return false, nil
+}
+
+var digestCols = []string{"hostgroup", "schemaname", "username", "client_address", "digest", "digest_text",
+	"count_star", "first_seen", "last_seen", "sum_time", "min_time", "max_time", "sum_rows_affected", "sum_rows_sent"}
+
+func digestRows(rs []stats.DigestRow) [][]any {
+	out := make([][]any, len(rs))
+	for i, r := range rs {
+		out[i] = []any{r.Hostgroup, r.Schema, r.User, r.ClientAddr, rules.FormatHash(r.Digest), r.DigestText,
+			int64(r.CountStar), r.FirstSeen, r.LastSeen, int64(r.SumTime), int64(r.MinTime), int64(r.MaxTime),
+			int64(r.SumRowsAffected), int64(r.SumRowsSent)}
+	}
+	return out
+}
+
+var poolCols = []string{"hostgroup", "srv_host", "srv_port", "status", "ConnUsed", "ConnFree", "ConnOK", "ConnERR",
+	"MaxConnUsed", "Queries", "Queries_GTID_sync", "Bytes_data_sent", "Bytes_data_recv", "Latency_us"}
+
+// poolRows returns stats_mysql_connection_pool: one row per server, its
+// counters since the last _reset read; with reset, that read is now.
+// MaxConnUsed is the all-time peak (the pool does not keep one per reset).
+func (p *proxy) poolRows(reset bool) [][]any {
+	p.pool.mu.Lock()
+	defer p.pool.mu.Unlock()
+	if p.pool.base == nil {
+		p.pool.base = make(map[backend.Key]backend.Stats)
+	}
+	servers := p.registry.Servers()
+	out := make([][]any, 0, len(servers))
+	for _, s := range servers {
+		st := s.Stats()
+		b := p.pool.base[s.Key()]
+		out = append(out, []any{st.Hostgroup, st.Host, st.Port, liveStatus(st.Status), st.ConnUsed, st.ConnFree,
+			int64(st.ConnOK - b.ConnOK), int64(st.ConnERR - b.ConnERR), st.MaxConnUsed, int64(st.Queries - b.Queries), 0,
+			int64(st.BytesSent - b.BytesSent), int64(st.BytesRecv - b.BytesRecv), st.LatencyUs})
+		if reset {
+			p.pool.base[s.Key()] = st
+		}
+	}
+	return out
+}
+
+// liveStatus is how ProxySQL shows a status: SHUNNED_REPLICATION_LAG is
+// SHUNNED in the tables.
+func liveStatus(s backend.Status) string {
+	if s == backend.StatusShunnedReplicationLag {
+		return backend.StatusShunned.String()
+	}
+	return s.String()
+}
+
+var processlistCols = []string{"ThreadID", "SessionID", "user", "db", "cli_host", "cli_port", "hostgroup",
+	"l_srv_host", "l_srv_port", "srv_host", "srv_port", "command", "time_ms", "info", "status_flags", "extended_info"}
+
+func (p *proxy) processlistRows() [][]any {
+	list := p.router.Processlist()
+	out := make([][]any, len(list))
+	for i, pi := range list {
+		var lHost, lPort, sHost, sPort, info any
+		if pi.ServerHost != "" {
+			sHost, sPort = pi.ServerHost, pi.ServerPort
+		}
+		if pi.LocalHost != "" {
+			lHost, lPort = pi.LocalHost, pi.LocalPort
+		}
+		if pi.HasInfo {
+			info = pi.Info
+		}
+		// ThreadID is ProxySQL's worker thread; Sluice runs a goroutine per
+		// session, so it is 0 for all.
+		out[i] = []any{0, int64(pi.SessionID), pi.User, pi.DB, pi.ClientHost, pi.ClientPort, pi.Hostgroup,
+			lHost, lPort, sHost, sPort, pi.Command, pi.Time.Milliseconds(), info, 0, nil}
+	}
+	return out
+}
+
+var varCols = []string{"Variable_Name", "Variable_Value"}
+
+func varRows(vs []stats.Var) [][]any {
+	out := make([][]any, len(vs))
+	for i, v := range vs {
+		out[i] = []any{v.Name, v.Value}
+	}
+	return out
+}
+
+// globalVars is stats_mysql_global: the collector's counters, then what is
+// read from the pools and the router.
+func (p *proxy) globalVars() []stats.Var {
+	vs := p.stats.Global()
+	var connected int64
+	var created, aborted, sent, recv uint64
+	for _, s := range p.registry.Servers() {
+		st := s.Stats()
+		connected += st.ConnUsed + st.ConnFree
+		created += st.ConnOK
+		aborted += st.ConnERR
+		sent += st.BytesSent
+		recv += st.BytesRecv
+	}
+	running, queued := p.router.MirrorStatus()
+	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
+	u64 := func(n uint64) string { return strconv.FormatUint(n, 10) }
+	return append(vs,
+		stats.Var{Name: "Server_Connections_aborted", Value: u64(aborted)},
+		stats.Var{Name: "Server_Connections_connected", Value: i64(connected)},
+		stats.Var{Name: "Server_Connections_created", Value: u64(created)},
+		stats.Var{Name: "Queries_backends_bytes_recv", Value: u64(recv)},
+		stats.Var{Name: "Queries_backends_bytes_sent", Value: u64(sent)},
+		stats.Var{Name: "Mirror_concurrency", Value: i64(running)},
+		stats.Var{Name: "Mirror_queue_length", Value: i64(queued)},
+		stats.Var{Name: "Stmt_Cached", Value: strconv.Itoa(p.router.StmtCached())},
+		stats.Var{Name: "Servers_table_version", Value: i64(p.serversVersion.Load())},
+		// Sluice: queries whose digest found the map full (mysql-query_digests_max_entries).
+		stats.Var{Name: "Query_digests_overflow", Value: u64(p.stats.Digests().Overflow())},
+	)
+}
+
+var commandCols = append([]string{"Command", "Total_Time_us", "Total_cnt"}, stats.CommandBuckets[:]...)
+
+func (p *proxy) commandRows() [][]any {
+	cmds := p.stats.Commands()
+	out := make([][]any, len(cmds))
+	for i, c := range cmds {
+		r := make([]any, 0, len(commandCols))
+		r = append(r, c.Command, int64(c.TotalTimeUs), int64(c.TotalCnt))
+		for _, b := range c.Buckets {
+			r = append(r, int64(b))
+		}
+		out[i] = r
+	}
+	return out
+}
+
+var userCols = []string{"username", "frontend_connections", "frontend_max_connections"}
+
+func (p *proxy) userRows() [][]any {
+	users := p.router.Users()
+	out := make([][]any, len(users))
+	for i, u := range users {
+		out[i] = []any{u.Username, u.FrontendConnections, u.FrontendMaxConnections}
+	}
+	return out
+}
+
+func (p *proxy) ruleRows() [][]any {
+	hits := p.router.Rules().Hits()
+	ids := make([]int, 0, len(hits))
+	for id := range hits {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	out := make([][]any, len(ids))
+	for i, id := range ids {
+		out[i] = []any{id, int64(hits[id])}
+	}
+	return out
+}
+
+// memoryVars is stats_memory_metrics. Sluice has no jemalloc: the
+// jemalloc_* rows carry the Go runtime's nearest equivalents, so ProxySQL
+// dashboards keep working, and the Go_* rows the runtime's own names.
+func (p *proxy) memoryVars() []stats.Var {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	u := func(n uint64) string { return strconv.FormatUint(n, 10) }
+	return []stats.Var{
+		{Name: "jemalloc_resident", Value: u(m.Sys - m.HeapReleased)},
+		{Name: "jemalloc_active", Value: u(m.HeapInuse)},
+		{Name: "jemalloc_allocated", Value: u(m.HeapAlloc)},
+		{Name: "jemalloc_mapped", Value: u(m.Sys)},
+		{Name: "jemalloc_metadata", Value: u(m.MSpanSys + m.MCacheSys + m.BuckHashSys + m.GCSys + m.OtherSys)},
+		{Name: "jemalloc_retained", Value: u(m.HeapReleased)},
+		{Name: "query_digest_memory", Value: strconv.FormatInt(p.stats.Digests().MemoryBytes(), 10)},
+		{Name: "stack_memory_mysql_threads", Value: u(m.StackInuse)},
+		{Name: "Go_heap_alloc_bytes", Value: u(m.HeapAlloc)},
+		{Name: "Go_heap_objects", Value: u(m.HeapObjects)},
+		{Name: "Go_sys_bytes", Value: u(m.Sys)},
+		{Name: "Go_gc_cycles", Value: u(uint64(m.NumGC))},
+		{Name: "Go_goroutines", Value: strconv.Itoa(runtime.NumGoroutine())},
+		{Name: "Query_digest_entries", Value: strconv.Itoa(p.stats.Digests().Len())},
+	}
+}
+
+var serverCols = []string{"hostgroup_id", "hostname", "port", "gtid_port", "status", "weight", "compression",
+	"max_connections", "max_replication_lag", "use_ssl", "max_latency_ms", "comment"}
+
+// serverRows is runtime_mysql_servers with each server's live status
+// (SHUNNED by errors, or a status a monitor set) instead of the one LOAD
+// wrote.
+func (p *proxy) serverRows() [][]any {
+	snap := p.Runtime()
+	out := make([][]any, 0, len(snap.Servers))
+	for _, v := range snap.Servers {
+		status := strings.ToUpper(v.Status)
+		if s := p.registry.Lookup(backend.Key{Hostgroup: v.HostgroupID, Host: v.Hostname, Port: v.Port}); s != nil {
+			status = liveStatus(s.Status())
+		}
+		out = append(out, []any{v.HostgroupID, v.Hostname, v.Port, v.GTIDPort, status, v.Weight, v.Compression,
+			v.MaxConnections, v.MaxReplicationLag, v.UseSSL, v.MaxLatencyMs, v.Comment})
+	}
+	return out
+}

@@ -1,0 +1,271 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// sluiceDigest runs `sluice digest` on a query: the hash and text the stats
+// tables must show for it.
+func sluiceDigest(t *testing.T, q string) (hash, text string) {
+	t.Helper()
+	out, err := exec.Command(testenv.Binary(t), "digest", q).Output()
+	if err != nil {
+		t.Fatalf("sluice digest: %v", err)
+	}
+	hash, text, ok := strings.Cut(strings.TrimRight(string(out), "\n"), "\t")
+	if !ok {
+		t.Fatalf("sluice digest output %q", out)
+	}
+	return hash, text
+}
+
+// adminRows runs one admin query and splits the batch output into rows of
+// tab-separated fields.
+func adminRows(t *testing.T, s *testenv.Sluice, q string) [][]string {
+	t.Helper()
+	var rows [][]string
+	for _, line := range strings.Split(strings.TrimRight(admin(t, s, q), "\n"), "\n") {
+		if line != "" {
+			rows = append(rows, strings.Split(line, "\t"))
+		}
+	}
+	return rows
+}
+
+func adminInt(t *testing.T, s *testenv.Sluice, q string) int64 {
+	t.Helper()
+	out := strings.TrimSpace(admin(t, s, q))
+	n, err := strconv.ParseInt(out, 10, 64)
+	if err != nil {
+		t.Fatalf("%s: %q is not a number", q, out)
+	}
+	return n
+}
+
+// TestStatsTables runs queries through the data port with the mariadb CLI
+// and go-sql-driver/mysql and reads ProxySQL's live tables on the admin
+// port: digests, connection pool, processlist, global counters, command
+// counters, users, rule hits, runtime_mysql_servers' live status, and the
+// _reset and TRUNCATE semantics.
+func TestStatsTables(t *testing.T) {
+	s, b := multiplexSetup(t, 10, `
+		SET mysql-connect_timeout_server_max=1500;
+		LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_query_rules(rule_id, active, match_pattern, destination_hostgroup, apply) VALUES (1, 1, '^SELECT 4242', 1, 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME;`)
+	const q = "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'mysql'"
+	hash, text := sluiceDigest(t, q)
+
+	// Three through the CLI, two through the driver, then a prepared one.
+	testenv.MustCLI(t, s.DataPort, "sbtest", "sbtest", q+"; "+q+"; "+q+"; SET NAMES utf8mb4")
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "", "")
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		var n int
+		if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("query through sluice: %v (n=%d)", err, n)
+		}
+	}
+	var sum int
+	if err := db.QueryRowContext(ctx, "SELECT ? + 1", 41).Scan(&sum); err != nil || sum != 42 {
+		t.Fatalf("prepared statement: %v (%d)", err, sum)
+	}
+
+	t.Run("query_digest", func(t *testing.T) {
+		rows := adminRows(t, s, fmt.Sprintf(`SELECT hostgroup, schemaname, username, client_address, digest, count_star,
+			sum_time >= min_time, max_time >= min_time, last_seen >= first_seen, sum_rows_sent
+			FROM stats_mysql_query_digest WHERE digest_text = '%s'`, strings.ReplaceAll(text, "'", "''")))
+		want := []string{"0", "information_schema", "sbtest", "", hash, "5", "1", "1", "1", "5"}
+		if len(rows) != 1 || strings.Join(rows[0], "|") != strings.Join(want, "|") {
+			t.Fatalf("digest rows %q, want one row %q", rows, want)
+		}
+		// The tracked SET is answered by the proxy: hostgroup -1, no backend time.
+		rows = adminRows(t, s, "SELECT hostgroup, count_star, sum_time FROM stats_mysql_query_digest WHERE digest_text = 'SET NAMES utf8mb4'")
+		if len(rows) != 1 || rows[0][0] != "-1" || rows[0][1] != "1" {
+			t.Fatalf("SET NAMES rows %q, want hostgroup -1 count 1", rows)
+		}
+		if us, _ := strconv.Atoi(rows[0][2]); us > 20000 {
+			t.Errorf("SET NAMES answered locally took %d µs", us)
+		}
+		// COM_STMT_EXECUTE is counted under the statement's digest.
+		_, ptext := sluiceDigest(t, "SELECT ? + 1")
+		if n := adminInt(t, s, fmt.Sprintf("SELECT count_star FROM stats_mysql_query_digest WHERE hostgroup = 0 AND digest_text = '%s'", ptext)); n != 1 {
+			t.Errorf("prepared statement executions counted %d, want 1", n)
+		}
+		if n := adminInt(t, s, "SELECT Variable_Value FROM stats_memory_metrics WHERE Variable_Name = 'query_digest_memory'"); n <= 0 {
+			t.Errorf("query_digest_memory = %d", n)
+		}
+	})
+
+	t.Run("connection_pool", func(t *testing.T) {
+		rows := adminRows(t, s, fmt.Sprintf(`SELECT status, ConnUsed, ConnFree, ConnOK, Queries, Bytes_data_sent > 0, Bytes_data_recv > 0
+			FROM stats_mysql_connection_pool WHERE hostgroup = 0 AND srv_host = '%s' AND srv_port = %d`, b.Host, b.Port))
+		if len(rows) != 1 {
+			t.Fatalf("pool rows %q", rows)
+		}
+		r := rows[0]
+		used, _ := strconv.Atoi(r[1])
+		free, _ := strconv.Atoi(r[2])
+		ok, _ := strconv.Atoi(r[3])
+		queries, _ := strconv.Atoi(r[4])
+		if r[0] != "ONLINE" || used != 0 || free < 1 || ok < 1 || queries < 5 || r[5] != "1" || r[6] != "1" {
+			t.Fatalf("pool row %q: want ONLINE, nothing in use, >=1 free, >=5 queries, bytes both ways", r)
+		}
+	})
+
+	t.Run("commands_users_rules", func(t *testing.T) {
+		if n := adminInt(t, s, "SELECT Total_cnt FROM stats_mysql_commands_counters WHERE Command = 'SELECT'"); n < 6 {
+			t.Errorf("SELECT Total_cnt = %d, want >= 6", n)
+		}
+		if n := adminInt(t, s, "SELECT Total_cnt FROM stats_mysql_commands_counters WHERE Command = 'SET'"); n < 1 {
+			t.Errorf("SET Total_cnt = %d", n)
+		}
+		if n := adminInt(t, s, "SELECT COUNT(*) FROM stats_mysql_commands_counters"); n < 50 {
+			t.Errorf("%d command rows, want every command", n)
+		}
+		rows := adminRows(t, s, "SELECT username, frontend_connections, frontend_max_connections FROM stats_mysql_users ORDER BY username")
+		if len(rows) != 2 || strings.Join(rows[1], "|") != "sbtest|1|10000" {
+			t.Errorf("stats_mysql_users %q, want root and sbtest with the driver's one connection", rows)
+		}
+		if rows := adminRows(t, s, "SELECT rule_id, hits FROM stats_mysql_query_rules"); len(rows) != 1 || rows[0][0] != "1" || rows[0][1] != "0" {
+			t.Errorf("stats_mysql_query_rules %q, want rule 1 with no hits yet", rows)
+		}
+	})
+
+	t.Run("processlist", func(t *testing.T) {
+		done := make(chan error, 1)
+		go func() {
+			var n int
+			done <- db.QueryRowContext(ctx, "SELECT SLEEP(2)").Scan(&n)
+		}()
+		var row []string
+		deadline := time.Now().Add(1500 * time.Millisecond)
+		for row == nil && time.Now().Before(deadline) {
+			rows := adminRows(t, s, "SELECT SessionID, user, cli_host, command, hostgroup, srv_host, srv_port, info, time_ms FROM stats_mysql_processlist WHERE info LIKE 'SELECT SLEEP%'")
+			if len(rows) == 1 {
+				row = rows[0]
+			} else {
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		if row == nil {
+			t.Fatal("the running SELECT SLEEP(2) never showed in stats_mysql_processlist")
+		}
+		want := []string{"sbtest", "127.0.0.1", "Query", "0", b.Host, strconv.Itoa(b.Port), "SELECT SLEEP(2)"}
+		if strings.Join(row[1:8], "|") != strings.Join(want, "|") {
+			t.Errorf("processlist row %q, want %q", row, want)
+		}
+		show := admin(t, s, "SHOW PROCESSLIST")
+		if !strings.Contains(show, row[0]+"\tsbtest\t") || !strings.Contains(show, "SELECT SLEEP(2)") {
+			t.Errorf("SHOW PROCESSLIST:\n%s", show)
+		}
+		if full := admin(t, s, "SHOW FULL PROCESSLIST"); !strings.Contains(full, "SELECT SLEEP(2)") {
+			t.Errorf("SHOW FULL PROCESSLIST:\n%s", full)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		// Idle now: still listed, as Sleep, without info.
+		rows := adminRows(t, s, "SELECT command, info IS NULL FROM stats_mysql_processlist WHERE SessionID = "+row[0])
+		if len(rows) != 1 || rows[0][0] != "Sleep" || rows[0][1] != "1" {
+			t.Errorf("idle session row %q, want Sleep with NULL info", rows)
+		}
+	})
+
+	t.Run("global", func(t *testing.T) {
+		get := func(name string) int64 {
+			return adminInt(t, s, "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name = '"+name+"'")
+		}
+		q1 := get("Questions")
+		testenv.MustCLI(t, s.DataPort, "sbtest", "sbtest", q)
+		if q2 := get("Questions"); q2 != q1+1 { // the batch-mode CLI sends q only
+			t.Errorf("Questions went from %d to %d", q1, q2)
+		}
+		if _, err := testenv.CLI(t, s.DataPort, "sbtest", "wrong", "SELECT 1"); err == nil {
+			t.Fatal("a wrong password logged in")
+		}
+		for name, min := range map[string]int64{"Access_Denied_Wrong_Password": 1, "Client_Connections_created": 4,
+			"Client_Connections_aborted": 1, "Client_Connections_connected": 1, "ConnPool_get_conn_success": 6,
+			"Com_frontend_stmt_prepare": 1, "Com_frontend_stmt_execute": 1, "Server_Connections_created": 1,
+			"Servers_table_version": 1, "ProxySQL_Uptime": 0} {
+			if v := get(name); v < min {
+				t.Errorf("%s = %d, want >= %d", name, v, min)
+			}
+		}
+		status := admin(t, s, "SHOW MYSQL STATUS")
+		if !strings.Contains(status, "Questions\t") || !strings.Contains(status, "Client_Connections_connected\t") {
+			t.Errorf("SHOW MYSQL STATUS:\n%s", status)
+		}
+	})
+
+	t.Run("runtime_mysql_servers", func(t *testing.T) {
+		// A server on a port where nothing listens: the rule's query tries
+		// it until mysql-connect_timeout_server_max, and the connect errors
+		// shun it. Only the live table can show that.
+		dead := testenv.FreePort(t)
+		admin(t, s, fmt.Sprintf("INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d); LOAD MYSQL SERVERS TO RUNTIME;", dead))
+		if _, err := testenv.CLI(t, s.DataPort, "sbtest", "sbtest", "SELECT 4242"); err == nil || !strings.Contains(err.Error(), "9001") {
+			t.Fatalf("SELECT 4242 on the dead hostgroup: %v, want ERR 9001", err)
+		}
+		rows := adminRows(t, s, "SELECT hostgroup_id, status FROM runtime_mysql_servers ORDER BY hostgroup_id")
+		if len(rows) != 2 || rows[0][1] != "ONLINE" || rows[1][1] != "SHUNNED" {
+			t.Errorf("runtime_mysql_servers %q, want hostgroup 0 ONLINE and the dead one SHUNNED", rows)
+		}
+		if st := strings.TrimSpace(admin(t, s, "SELECT status FROM mysql_servers WHERE hostgroup_id = 1")); st != "ONLINE" {
+			t.Errorf("mysql_servers (MEMORY) status %q: the live status must not leak into the config", st)
+		}
+		if n := adminInt(t, s, "SELECT hits FROM stats_mysql_query_rules WHERE rule_id = 1"); n != 1 {
+			t.Errorf("rule 1 hits = %d, want 1", n)
+		}
+		if n := adminInt(t, s, "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name = 'max_connect_timeouts'"); n != 1 {
+			t.Errorf("max_connect_timeouts = %d, want 1", n)
+		}
+		admin(t, s, "UPDATE mysql_servers SET status = 'OFFLINE_SOFT' WHERE hostgroup_id = 0; LOAD MYSQL SERVERS TO RUNTIME;")
+		if st := strings.TrimSpace(admin(t, s, "SELECT status FROM runtime_mysql_servers WHERE hostgroup_id = 0")); st != "OFFLINE_SOFT" {
+			t.Errorf("after UPDATE + LOAD: runtime status %q, want OFFLINE_SOFT", st)
+		}
+		if st := strings.TrimSpace(admin(t, s, "SELECT status FROM stats_mysql_connection_pool WHERE hostgroup = 0")); st != "OFFLINE_SOFT" {
+			t.Errorf("pool status %q, want OFFLINE_SOFT", st)
+		}
+		admin(t, s, "UPDATE mysql_servers SET status = 'ONLINE'; LOAD MYSQL SERVERS TO RUNTIME;")
+	})
+
+	t.Run("reset_and_truncate", func(t *testing.T) {
+		total := adminInt(t, s, "SELECT SUM(count_star) FROM stats_mysql_query_digest_reset")
+		if total < 8 {
+			t.Fatalf("the _reset read saw %d queries", total)
+		}
+		if n := adminInt(t, s, "SELECT COUNT(*) FROM stats_mysql_query_digest"); n != 0 {
+			t.Fatalf("%d digest rows after reading stats_mysql_query_digest_reset, want 0", n)
+		}
+		if n := adminInt(t, s, "SELECT COUNT(*) FROM stats_mysql_query_digest_reset"); n != 0 {
+			t.Fatalf("a second _reset read returned %d rows, want 0", n)
+		}
+		// The connection pool's _reset zeroes its counters the same way.
+		if n := adminInt(t, s, "SELECT Queries FROM stats_mysql_connection_pool_reset WHERE hostgroup = 0"); n < 5 {
+			t.Errorf("pool _reset Queries = %d", n)
+		}
+		if n := adminInt(t, s, "SELECT Queries FROM stats_mysql_connection_pool WHERE hostgroup = 0"); n != 0 {
+			t.Errorf("pool Queries after _reset = %d, want 0", n)
+		}
+		var n int
+		if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if c := adminInt(t, s, fmt.Sprintf("SELECT count_star FROM stats_mysql_query_digest WHERE digest = '%s'", hash)); c != 1 {
+			t.Fatalf("count after reset = %d, want 1", c)
+		}
+		admin(t, s, "TRUNCATE TABLE stats.stats_mysql_query_digest")
+		if c := adminInt(t, s, "SELECT COUNT(*) FROM stats_mysql_query_digest"); c != 0 {
+			t.Fatalf("%d digest rows after TRUNCATE", c)
+		}
+	})
+}

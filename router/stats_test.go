@@ -1,0 +1,107 @@
+package router
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/stats"
+	"github.com/sluice-proxy/sluice/internal/wire"
+	"github.com/sluice-proxy/sluice/rules"
+)
+
+// TestStatsRecording runs queries through the router in front of the fake
+// backend and reads what the stats tables are built from.
+func TestStatsRecording(t *testing.T) {
+	r, c := newBenchRouter(t)
+	const sql = "SELECT c FROM sbtest1 WHERE id = 4242"
+	q := append([]byte{wire.ComQuery}, sql...)
+	roundTrip(t, c, q)
+	roundTrip(t, c, q)
+	roundTrip(t, c, append([]byte{wire.ComQuery}, "SET NAMES utf8mb4"...))
+
+	st := r.Stats()
+	hash, text := rules.DigestString(sql, rules.DefaultOptions())
+	var sel, set *stats.DigestRow
+	rows := st.Digests().Snapshot(false)
+	for i := range rows {
+		switch rows[i].DigestText {
+		case text:
+			sel = &rows[i]
+		case "SET NAMES utf8mb4":
+			set = &rows[i]
+		}
+	}
+	if sel == nil || sel.Digest != hash || sel.CountStar != 2 || sel.Hostgroup != 0 || sel.User != "bench" ||
+		sel.Schema != "information_schema" {
+		t.Fatalf("SELECT digest row %+v (want hash %x, count 2, hostgroup 0)", sel, hash)
+	}
+	if set == nil || set.Hostgroup != -1 || set.CountStar != 1 {
+		t.Fatalf("SET NAMES row %+v, want hostgroup -1", set)
+	}
+	if v := st.Value(stats.Questions); v != 3 {
+		t.Errorf("Questions = %d, want 3", v)
+	}
+	if v := st.Value(stats.ClientConnectionsConnected); v != 1 {
+		t.Errorf("Client_Connections_connected = %d", v)
+	}
+	if v := st.Value(stats.ConnPoolGetConnSuccess); v != 2 {
+		t.Errorf("ConnPool_get_conn_success = %d, want 2", v)
+	}
+	if n := st.Commands()[rules.KindSelect].TotalCnt; n != 2 {
+		t.Errorf("SELECT count %d", n)
+	}
+
+	pl := r.Processlist()
+	if len(pl) != 1 {
+		t.Fatalf("processlist %+v", pl)
+	}
+	p := pl[0]
+	if p.User != "bench" || p.DB != "information_schema" || p.Command != "Sleep" || p.HasInfo || p.Hostgroup != 0 ||
+		p.ClientHost != "127.0.0.1" || p.ClientPort == 0 || p.ServerHost != "" {
+		t.Errorf("idle session row %+v", p)
+	}
+	users := r.Users()
+	if len(users) != 1 || users[0] != (UserStats{Username: "bench", FrontendConnections: 1, FrontendMaxConnections: 100}) {
+		t.Errorf("users %+v", users)
+	}
+
+	// A client that goes away without COM_QUIT is an aborted connection.
+	c.NetConn().Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(r.Processlist()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	for st.Value(stats.ClientConnectionsConnected) != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if v := st.Value(stats.ClientConnectionsAborted); v != 1 {
+		t.Errorf("Client_Connections_aborted = %d, want 1", v)
+	}
+	if v := st.Value(stats.ClientConnectionsConnected); v != 0 {
+		t.Errorf("Client_Connections_connected = %d after close", v)
+	}
+}
+
+// BenchmarkStatsHooks measures what the stats add to one COM_QUERY: the
+// begin/end publishing and the record of a known digest.
+func BenchmarkStatsHooks(b *testing.B) {
+	r, _ := newBenchRouter(b)
+	a, z := net.Pipe()
+	defer a.Close()
+	defer z.Close()
+	s := newSession(r, a)
+	s.username, s.state.Schema = "bench", "sbtest"
+	p := append([]byte{wire.ComQuery}, "SELECT c FROM sbtest1 WHERE id = 4242"...)
+	s.digester = rules.NewDigester(rules.DefaultOptions())
+	s.digester.Digest(&s.digest, p[1:])
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		s.beginCommand(p)
+		s.startQuery()
+		s.noteHostgroup(0)
+		s.finishEvent(nil, 0, "", result{resultSets: 1, rows: 1})
+		s.endCommand()
+	}
+}
