@@ -134,6 +134,7 @@ func serve(o *options, stderr io.Writer) error {
 		log.Warn().Err(logOpenErr).Str("errorlog", logPath).Msg("cannot open the error log; logging to stderr")
 	}
 	log.Info().Str("version", version).Str("datadir", datadir).Str("config", cfgPath).Msg("Sluice starting")
+	startPprof(log)
 
 	store, existed, err := storage.Open(storage.Options{Datadir: datadir, Initial: o.initial})
 	if err != nil {
