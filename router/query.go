@@ -83,6 +83,14 @@ func (s *session) comQuery(rt *runtimeConfig, p []byte) bool {
 			s.finishEvent(ev, -1, "", result{ok: true})
 			return s.writeOK(0, 0, "") == nil
 		}
+	case rules.KindCommit, rules.KindRollback:
+		// No transaction open on any backend connection of the session:
+		// nothing to commit or roll back, so answer here, as ProxySQL does
+		// (counted in Com_commit_filtered / Com_rollback_filtered).
+		if !s.conns.inTransaction() && s.lockedHG < 0 {
+			s.finishEvent(ev, -1, "", result{ok: true})
+			return s.writeOK(0, 0, "") == nil
+		}
 	case rules.KindKill:
 		if id, query, ok := parseKill(q); ok {
 			if e := s.killCommand(rt, id, query); e != nil {
