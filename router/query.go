@@ -22,6 +22,9 @@ func (s *session) comQuery(rt *runtimeConfig, p []byte) bool {
 		s.writeErr(errEmptyQuery())
 		return true
 	}
+	if s.user.FastForward {
+		return s.fastForward(rt, p)
+	}
 	if s.digesterOpts != rt.digestOpts {
 		s.digester, s.digesterOpts = rules.NewDigester(rt.digestOpts), rt.digestOpts
 	}
@@ -249,6 +252,26 @@ func (s *session) execute(rt *runtimeConfig, hg int, p, q []byte, dec *rules.Dec
 		s.writeErr(errLostBackend(hg, h.addr, inTrx))
 		return res, nil, true
 	}
+}
+
+// fastForward runs a query of a fast_forward=1 user (reference §4.4): no
+// digest, no rules, no SET tracking, no multiplexing — the session keeps one
+// backend connection of its default hostgroup for its whole life (held.pinned)
+// and every query goes there as sent. Packets are still relayed one by one,
+// not as raw bytes, because the backend connection was opened with the
+// proxy's capabilities, which may differ from the client's
+// (CLIENT_DEPRECATE_EOF): the streamer translates.
+func (s *session) fastForward(rt *runtimeConfig, p []byte) bool {
+	var dec rules.Decision // no rule applies: no retries, no rewrite
+	hg := s.user.DefaultHostgroup
+	s.noteHostgroup(hg)
+	res, h, ok := s.execute(rt, hg, p, p[1:], &dec)
+	if !ok || h == nil {
+		return ok
+	}
+	h.inTrx = res.status&wire.StatusInTrans != 0
+	s.release(rt, h)
+	return true
 }
 
 // safeToRepeat reports whether a statement of this kind may run twice when

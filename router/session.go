@@ -137,11 +137,6 @@ func (s *session) run() {
 	uc := s.r.userCounter(s.username)
 	defer uc.Add(-1)
 	defer s.endSession()
-	if s.user.FastForward {
-		s.quit = true // a fast-forward session ends when either side closes
-		s.fastForward(s.r.rt.Load())
-		return
-	}
 	s.loop()
 }
 

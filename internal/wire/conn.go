@@ -429,9 +429,3 @@ func (c *Conn) WriteResultEnd(deprecateEOF bool, warnings, status uint16) error 
 	}
 	return c.WritePacket(c.scratch)
 }
-
-// RawReader returns the buffered reader behind the Conn, for a caller that
-// stops speaking packets and copies bytes through (fast_forward): bytes the
-// Conn has buffered but not consumed come first. After RawReader the Conn
-// must not be used for packet reads again.
-func (c *Conn) RawReader() io.Reader { return c.br }
