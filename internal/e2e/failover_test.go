@@ -170,3 +170,81 @@ func TestBackendDiesInTransaction(t *testing.T) {
 		t.Fatalf("the same client connection after a server was added: %v", err)
 	}
 }
+
+// stallListener accepts TCP connections and never answers: a server that
+// hangs (as under SIGSTOP) without stopping a shared one.
+func stallListener(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestHungBackend puts a server that accepts connections but never speaks
+// next to a healthy one: queries still succeed (logins to the hung one time
+// out after mysql-connect_timeout_server and the query goes elsewhere), and
+// the hung server ends up SHUNNED.
+func TestHungBackend(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	hung := stallListener(t)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		SET mysql-connect_timeout_server=300; LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d), (0, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
+		LOAD MYSQL USERS TO RUNTIME;`, hung, bs[0].Port))
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	db.SetMaxOpenConns(8)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				var port int
+				if err := db.QueryRowContext(ctx, "SELECT "+portQ).Scan(&port); err != nil {
+					errs <- err
+					return
+				}
+				if port != bs[0].Port {
+					errs <- fmt.Errorf("answered by port %d", port)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("query with a hung server in the hostgroup: %v", err)
+	}
+	if st := admin(t, s, fmt.Sprintf("SELECT status FROM runtime_mysql_servers WHERE port=%d", hung)); st != "SHUNNED\n" {
+		t.Fatalf("hung server status %q, want SHUNNED", st)
+	}
+}
