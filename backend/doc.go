@@ -16,7 +16,10 @@
 // with Pool.Get and takes it back with Pool.Put (or the holder closes it).
 // Its *wire.Conn is exposed so the router can forward packets directly.
 //
+// The Monitor (monitor*.go) checks servers on its own connections and sets
+// the health atomics on Server: latency, ping shunning, read_only and the
+// writer/reader moves of mysql_replication_hostgroups.
+//
 // What this package does not do: decide whether a connection may be shared
-// (multiplexing rules, reference §5.2, belong to the router), or monitor
-// servers (a monitor sets the health atomics on Server).
+// (multiplexing rules, reference §5.2, belong to the router).
 package backend

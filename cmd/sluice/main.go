@@ -155,6 +155,9 @@ func serve(o *options, stderr io.Writer) error {
 		}
 	}
 	snap := p.Runtime()
+	if !o.noMonitor {
+		p.StartMonitor()
+	}
 	if err := adm.Listen(snap.Var("admin-mysql_ifaces")); err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}

@@ -28,6 +28,7 @@ type proxy struct {
 	sink    *logSink
 
 	registry *backend.Registry
+	monitor  *backend.Monitor // nil with --no-monitor; set by main before the admin listens
 	events   *eventlog.Writer
 	router   *router.Router
 	stats    *stats.Collector
@@ -90,6 +91,12 @@ func (p *proxy) Apply(m config.Module, snap *config.Snapshot) error {
 		p.registry.Reconcile(snap.Servers)
 		p.serversVersion.Add(1)
 	}
+	// The monitor reads mysql-monitor_* (variables) and
+	// mysql_replication_hostgroups (servers); the server list itself it
+	// reads from the registry at every tick.
+	if p.monitor != nil && (m == config.ModMySQLVariables || m == config.ModMySQLServers) {
+		p.monitor.SetOptions(backend.MonitorOptionsFromSnapshot(snap))
+	}
 	p.rules = rs
 	p.router.Apply(snap, rs)
 	p.current.Store(snap)
@@ -120,8 +127,18 @@ func (p *proxy) Shutdown() { p.doneOnce.Do(func() { close(p.done) }) }
 // Done is closed by Shutdown.
 func (p *proxy) Done() <-chan struct{} { return p.done }
 
-// Close stops the data plane: sessions, then pools, then the events log.
+// StartMonitor starts the backend monitor on the running configuration
+// (not called with --no-monitor; mysql-monitor_enabled=false pauses it).
+func (p *proxy) StartMonitor() {
+	p.monitor = backend.NewMonitor(p.registry, backend.MonitorOptionsFromSnapshot(p.Runtime()), p.log)
+}
+
+// Close stops the data plane: monitor, sessions, then pools, then the
+// events log.
 func (p *proxy) Close() error {
+	if p.monitor != nil {
+		p.monitor.Close()
+	}
 	p.router.Close()
 	p.registry.Close()
 	return p.events.Close()

@@ -35,7 +35,7 @@ type poolBaseline struct {
 }
 
 // RefreshTables regenerates the live tables the statement names. Tables it
-// does not produce (stats_mysql_errors, monitor.*, the other runtime_*
+// does not produce (stats_mysql_errors, the other monitor.* and runtime_*
 // tables, which LOAD already wrote) are left alone.
 func (p *proxy) RefreshTables(names []string) error {
 	if p.store == nil {
@@ -89,6 +89,12 @@ func (p *proxy) RefreshTables(names []string) error {
 			replace(n, varCols, varRows(p.memoryVars()))
 		case "runtime_mysql_servers":
 			replace(n, serverCols, p.serverRows())
+		case "monitor.mysql_server_connect_log", "monitor.mysql_server_ping_log", "monitor.mysql_server_read_only_log":
+			// Without a monitor the tables stay as they are (empty).
+			if p.monitor != nil {
+				cols, rows := monitorRows(p.monitor, n)
+				replace(n, cols, rows)
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -292,19 +298,69 @@ func (p *proxy) memoryVars() []stats.Var {
 var serverCols = []string{"hostgroup_id", "hostname", "port", "gtid_port", "status", "weight", "compression",
 	"max_connections", "max_replication_lag", "use_ssl", "max_latency_ms", "comment"}
 
-// serverRows is runtime_mysql_servers with each server's live status
-// (SHUNNED by errors, or a status a monitor set) instead of the one LOAD
-// wrote.
+// serverRows is runtime_mysql_servers as the registry has it: each
+// server's live status (SHUNNED by errors or pings, or a status a monitor
+// set) instead of the one LOAD wrote, without the servers the monitor's
+// read_only check took out of a hostgroup and with those it added (after
+// the configured ones, in registry order).
 func (p *proxy) serverRows() [][]any {
 	snap := p.Runtime()
-	out := make([][]any, 0, len(snap.Servers))
+	servers := p.registry.Servers()
+	out := make([][]any, 0, len(servers))
+	listed := make(map[backend.Key]bool, len(snap.Servers))
 	for _, v := range snap.Servers {
+		k := backend.Key{Hostgroup: v.HostgroupID, Host: v.Hostname, Port: v.Port}
 		status := strings.ToUpper(v.Status)
-		if s := p.registry.Lookup(backend.Key{Hostgroup: v.HostgroupID, Host: v.Hostname, Port: v.Port}); s != nil {
+		if s := p.registry.Lookup(k); s != nil {
 			status = liveStatus(s.Status())
+		} else if p.monitor != nil && len(snap.ReplicationHostgroups) > 0 {
+			continue // moved out by the read_only check
 		}
+		listed[k] = true
 		out = append(out, []any{v.HostgroupID, v.Hostname, v.Port, v.GTIDPort, status, v.Weight, v.Compression,
 			v.MaxConnections, v.MaxReplicationLag, v.UseSSL, v.MaxLatencyMs, v.Comment})
 	}
+	for _, s := range servers {
+		k := s.Key()
+		if listed[k] {
+			continue
+		}
+		out = append(out, []any{k.Hostgroup, k.Host, k.Port, s.GTIDPort(), liveStatus(s.Status()), s.Weight(),
+			s.Compression(), s.MaxConnections(), s.MaxReplicationLag(), s.UseSSL(), s.MaxLatencyMs(), s.Comment()})
+	}
 	return out
+}
+
+// monitorRows returns the columns and rows of a monitor log table.
+func monitorRows(m *backend.Monitor, table string) ([]string, [][]any) {
+	var cols []string
+	var log []backend.MonitorLogEntry
+	switch table {
+	case "monitor.mysql_server_connect_log":
+		cols = []string{"hostname", "port", "time_start_us", "connect_success_time_us", "connect_error"}
+		log = m.ConnectLog()
+	case "monitor.mysql_server_ping_log":
+		cols = []string{"hostname", "port", "time_start_us", "ping_success_time_us", "ping_error"}
+		log = m.PingLog()
+	default:
+		cols = []string{"hostname", "port", "time_start_us", "success_time_us", "read_only", "error"}
+		log = m.ReadOnlyLog()
+	}
+	rows := make([][]any, len(log))
+	for i, e := range log {
+		var errText any
+		if e.Error != "" {
+			errText = e.Error
+		}
+		r := []any{e.Host, e.Port, e.Start.UnixMicro(), e.Success.Microseconds()}
+		if len(cols) == 6 {
+			var ro any
+			if e.ReadOnly >= 0 {
+				ro = e.ReadOnly
+			}
+			r = append(r, ro)
+		}
+		rows[i] = append(r, errText)
+	}
+	return cols, rows
 }

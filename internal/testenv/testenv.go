@@ -135,8 +135,10 @@ type Sluice struct {
 	Datadir   string
 	Config    string
 	Args      []string
-	out       *syncBuffer
-	waitErr   chan error
+	// Monitor: started without --no-monitor (StartWithMonitor).
+	Monitor bool
+	out     *syncBuffer
+	waitErr chan error
 }
 
 type syncBuffer struct {
@@ -181,9 +183,24 @@ func Start(t testing.TB, config, datadir string, adminPort, dataPort int, args .
 	return s
 }
 
+// StartWithMonitor is Start with the backend monitor running (Start passes
+// --no-monitor so that tests sharing backends are not shunned behind their
+// back).
+func StartWithMonitor(t testing.TB, config, datadir string, adminPort, dataPort int, args ...string) *Sluice {
+	t.Helper()
+	s := &Sluice{t: t, AdminPort: adminPort, DataPort: dataPort, Datadir: datadir, Config: config, Args: args, Monitor: true}
+	s.start()
+	t.Cleanup(func() { s.Stop() })
+	return s
+}
+
 func (s *Sluice) start() {
 	s.t.Helper()
-	args := append([]string{"-c", s.Config, "-D", s.Datadir, "--no-monitor"}, s.Args...)
+	args := []string{"-c", s.Config, "-D", s.Datadir}
+	if !s.Monitor {
+		args = append(args, "--no-monitor")
+	}
+	args = append(args, s.Args...)
 	s.Cmd = exec.Command(Binary(s.t), args...)
 	s.out = &syncBuffer{}
 	s.Cmd.Stdout, s.Cmd.Stderr = s.out, s.out

@@ -1,0 +1,652 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// The monitor (reference §8): connect, ping and read_only checks per
+// distinct host:port of the registry, each on the monitor's own
+// connections logged in as mysql-monitor_username. A scheduler goroutine
+// finds the checks that are due every monitorTick and hands them to a small
+// pool of workers; a check of one kind never overlaps another of the same
+// kind on the same address, and every check is bounded by its timeout.
+//
+// Shunning and recovery: monitor_ping_max_failures consecutive ping
+// failures (access denied does not count) shun every server at that
+// host:port and close their idle connections (ProxySQL's
+// shun_and_killall; connections in use fail on their own). A shunned
+// server comes back in two ways: lazily, like any automatic shun, when
+// traffic picks it after shun_recovery_time_sec without a new error
+// (Server.Healthy; failing pings keep renewing the error time, so this only
+// happens once the pings stop failing), or at once when the monitor's next
+// ping succeeds — the monitor has just seen the server answer, so waiting
+// would only keep a healthy server out.
+
+const (
+	monitorTick    = 100 * time.Millisecond // the variables' minimum interval
+	monitorWorkers = 8                      // checks running at once
+	monitorQueue   = 128                    // checks waiting for a worker (monitor_threads_queue_maxsize)
+	monitorLogKeep = 30                     // log rows kept per host:port and check
+)
+
+type checkKind int
+
+const (
+	checkConnect checkKind = iota
+	checkPing
+	checkReadOnly
+	numChecks
+)
+
+// MonitorLogEntry is one row of monitor.mysql_server_connect_log,
+// mysql_server_ping_log or mysql_server_read_only_log.
+type MonitorLogEntry struct {
+	Host     string
+	Port     int
+	Start    time.Time     // time_start_us
+	Success  time.Duration // *_success_time_us: connect, ping or query time; 0 after an error
+	ReadOnly int           // read_only log: 0 or 1, -1 (NULL) after an error
+	Error    string        // "" (NULL) on success
+}
+
+// Monitor checks the registry's servers. Start it with NewMonitor and stop
+// it with Close.
+type Monitor struct {
+	reg  *Registry
+	log  zerolog.Logger
+	opts atomic.Pointer[MonitorOptions]
+
+	ctx    context.Context // cancelled by Close: running checks end at once
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	targets map[string]*monTarget
+	logs    map[string]*[numChecks][]MonitorLogEntry
+
+	jobs      chan func()
+	loopDone  chan struct{}
+	workers   sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// monTarget is one host:port under watch.
+type monTarget struct {
+	host string
+	port int
+	addr string
+	// srv is a stand-in Server the monitor's connections belong to, so
+	// their bytes and failures do not count against the real servers.
+	srv *Server
+
+	// Guarded by Monitor.mu.
+	last      [numChecks]time.Time
+	busy      [numChecks]bool
+	checkType string // of the read_only check; "" when not in a replication hostgroup
+	gone      bool   // no longer configured: the running check closes its connection
+
+	// Owned by the running check of their kind (busy keeps it to one).
+	pingConn, roConn *BackendConn
+	pingFailures     int
+	shunned          bool // the pings shunned it: a good ping unshuns
+}
+
+// NewMonitor starts a monitor over reg's servers.
+func NewMonitor(reg *Registry, opts MonitorOptions, log zerolog.Logger) *Monitor {
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Monitor{
+		reg: reg, log: log.With().Str("component", "monitor").Logger(),
+		ctx: ctx, cancel: cancel,
+		targets:  make(map[string]*monTarget),
+		logs:     make(map[string]*[numChecks][]MonitorLogEntry),
+		jobs:     make(chan func(), monitorQueue),
+		loopDone: make(chan struct{}),
+	}
+	m.SetOptions(opts)
+	for range monitorWorkers {
+		m.workers.Add(1)
+		go func() {
+			defer m.workers.Done()
+			for job := range m.jobs {
+				job()
+			}
+		}()
+	}
+	go m.loop()
+	return m
+}
+
+// SetOptions replaces the options; the next tick uses them.
+func (m *Monitor) SetOptions(o MonitorOptions) {
+	d := DefaultMonitorOptions()
+	fix := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	fix(&o.ConnectInterval, d.ConnectInterval)
+	fix(&o.ConnectTimeout, d.ConnectTimeout)
+	fix(&o.PingInterval, d.PingInterval)
+	fix(&o.PingTimeout, d.PingTimeout)
+	fix(&o.ReadOnlyInterval, d.ReadOnlyInterval)
+	fix(&o.ReadOnlyTimeout, d.ReadOnlyTimeout)
+	fix(&o.History, d.History)
+	if o.PingMaxFailures <= 0 {
+		o.PingMaxFailures = d.PingMaxFailures
+	}
+	m.opts.Store(&o)
+}
+
+// Options returns the current options.
+func (m *Monitor) Options() MonitorOptions { return *m.opts.Load() }
+
+// Close stops the checks (running ones are cancelled), waits for the
+// workers and closes the monitor's connections.
+func (m *Monitor) Close() {
+	m.closeOnce.Do(func() {
+		m.cancel()
+		<-m.loopDone
+		m.workers.Wait()
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for _, t := range m.targets {
+			closeConn(&t.pingConn)
+			closeConn(&t.roConn)
+		}
+	})
+}
+
+func closeConn(c **BackendConn) {
+	if *c != nil {
+		_ = (*c).Close()
+		*c = nil
+	}
+}
+
+func (m *Monitor) loop() {
+	defer close(m.loopDone)
+	defer close(m.jobs)
+	t := time.NewTicker(monitorTick)
+	defer t.Stop()
+	m.schedule(time.Now())
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case now := <-t.C:
+			m.schedule(now)
+		}
+	}
+}
+
+// schedule brings the targets in line with the registry and queues the
+// checks that are due.
+func (m *Monitor) schedule(now time.Time) {
+	o := m.opts.Load()
+	roHG := make(map[int]string, 2*len(o.ReplicationHostgroups))
+	for _, rh := range o.ReplicationHostgroups {
+		roHG[rh.WriterHostgroup] = rh.CheckType
+		roHG[rh.ReaderHostgroup] = rh.CheckType
+	}
+	type want struct {
+		host      string
+		port      int
+		ro        bool
+		checkType string
+	}
+	wants := make(map[string]*want)
+	for _, s := range m.reg.Servers() {
+		if st := s.Status(); st == StatusOfflineSoft || st == StatusOfflineHard {
+			continue
+		}
+		w := wants[s.addr]
+		if w == nil {
+			w = &want{host: s.key.Host, port: s.key.Port}
+			wants[s.addr] = w
+		}
+		if ct, ok := roHG[s.key.Hostgroup]; ok && !w.ro {
+			w.ro, w.checkType = true, ct
+		}
+	}
+
+	var toClose []*BackendConn
+	m.mu.Lock()
+	defer func() {
+		m.mu.Unlock()
+		for _, c := range toClose {
+			_ = c.Close()
+		}
+	}()
+	for addr, t := range m.targets {
+		if wants[addr] != nil && o.Enabled {
+			continue
+		}
+		delete(m.targets, addr)
+		t.gone = true
+		if !t.busy[checkPing] && t.pingConn != nil {
+			toClose = append(toClose, t.pingConn)
+			t.pingConn = nil
+		}
+		if !t.busy[checkReadOnly] && t.roConn != nil {
+			toClose = append(toClose, t.roConn)
+			t.roConn = nil
+		}
+	}
+	m.pruneLocked(now, o.History)
+	if !o.Enabled {
+		return
+	}
+	for addr, w := range wants {
+		t := m.targets[addr]
+		if t == nil {
+			t = &monTarget{host: w.host, port: w.port, addr: addr}
+			t.srv = &Server{key: Key{Hostgroup: -1, Host: w.host, Port: w.port}, addr: addr}
+			m.targets[addr] = t
+		}
+		t.checkType = ""
+		if w.ro {
+			t.checkType = w.checkType
+		} else if !t.busy[checkReadOnly] && t.roConn != nil {
+			toClose = append(toClose, t.roConn)
+			t.roConn = nil
+		}
+		for k := checkConnect; k < numChecks; k++ {
+			var interval time.Duration
+			switch k {
+			case checkConnect:
+				interval = o.ConnectInterval
+			case checkPing:
+				interval = o.PingInterval
+			case checkReadOnly:
+				if !w.ro {
+					continue
+				}
+				interval = o.ReadOnlyInterval
+			}
+			if t.busy[k] || (!t.last[k].IsZero() && now.Sub(t.last[k]) < interval) {
+				continue
+			}
+			t.busy[k] = true
+			select {
+			case m.jobs <- m.job(t, k, o):
+				t.last[k] = now
+			default:
+				t.busy[k] = false // every worker busy and the queue full: next tick
+			}
+		}
+	}
+}
+
+// job returns the check k of t as a function for a worker.
+func (m *Monitor) job(t *monTarget, k checkKind, o *MonitorOptions) func() {
+	checkType := t.checkType
+	return func() {
+		switch k {
+		case checkConnect:
+			m.checkConnect(t, o)
+		case checkPing:
+			m.checkPing(t, o)
+		case checkReadOnly:
+			m.checkReadOnly(t, o, checkType)
+		}
+		m.mu.Lock()
+		t.busy[k] = false
+		var c **BackendConn
+		if t.gone {
+			switch k {
+			case checkPing:
+				c = &t.pingConn
+			case checkReadOnly:
+				c = &t.roConn
+			}
+		}
+		var stale *BackendConn
+		if c != nil {
+			stale, *c = *c, nil
+		}
+		m.mu.Unlock()
+		if stale != nil {
+			_ = stale.Close()
+		}
+	}
+}
+
+// dial opens a monitor connection to t.
+func (m *Monitor) dial(t *monTarget, o *MonitorOptions) (*BackendConn, error) {
+	opts := *m.reg.options()
+	opts.ConnectTimeout = o.ConnectTimeout
+	opts.InitConnect, opts.Hostgroups = "", nil
+	return connect(m.ctx, t.srv, &opts, &Credentials{User: o.Username, Password: o.Password}, &State{})
+}
+
+// withConn runs f on the kept connection in slot, opening one when there is
+// none. A kept connection that fails (a wait_timeout on the server, say) is
+// replaced once within the same check; a connection that fails is closed.
+// SQL errors leave the connection in place.
+func (m *Monitor) withConn(t *monTarget, o *MonitorOptions, slot **BackendConn, f func(*BackendConn) error) error {
+	if c := *slot; c != nil && (c.cred.User != o.Username || c.cred.Password != o.Password) {
+		closeConn(slot) // the monitor credentials changed
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		reused := *slot != nil
+		if !reused {
+			c, err := m.dial(t, o)
+			if err != nil {
+				return err
+			}
+			*slot = c
+		}
+		err := f(*slot)
+		if err == nil {
+			return nil
+		}
+		if _, ok := IsSQLError(err); ok {
+			return err
+		}
+		closeConn(slot)
+		if !reused || m.ctx.Err() != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Monitor) checkConnect(t *monTarget, o *MonitorOptions) {
+	start := time.Now()
+	c, err := m.dial(t, o)
+	e := MonitorLogEntry{Host: t.host, Port: t.port, Start: start, ReadOnly: -1}
+	if err == nil {
+		e.Success = max(time.Since(start), time.Microsecond)
+		_ = c.Close()
+	} else {
+		e.Error = err.Error()
+	}
+	if m.ctx.Err() == nil {
+		m.record(t.addr, checkConnect, e)
+	}
+}
+
+func (m *Monitor) checkPing(t *monTarget, o *MonitorOptions) {
+	start := time.Now()
+	var took time.Duration
+	err := m.withConn(t, o, &t.pingConn, func(c *BackendConn) error {
+		ctx, cancel := context.WithTimeout(m.ctx, o.PingTimeout)
+		defer cancel()
+		p := time.Now()
+		err := c.Ping(ctx)
+		took = max(time.Since(p), time.Microsecond)
+		return err
+	})
+	if m.ctx.Err() != nil {
+		return // closing: not a health signal
+	}
+	e := MonitorLogEntry{Host: t.host, Port: t.port, Start: start, ReadOnly: -1}
+	if err == nil {
+		e.Success = took
+	} else {
+		e.Error = err.Error()
+	}
+	m.record(t.addr, checkPing, e)
+	m.pingResult(t, o, took, err)
+}
+
+// pingResult applies a ping's outcome to the servers at t's address.
+func (m *Monitor) pingResult(t *monTarget, o *MonitorOptions, took time.Duration, err error) {
+	servers := m.serversAt(t.addr)
+	if err == nil {
+		t.pingFailures = 0
+		for _, s := range servers {
+			s.SetLatency(took)
+		}
+		if t.shunned {
+			t.shunned = false
+			n := 0
+			for _, s := range servers {
+				if s.unshunMonitor() {
+					n++
+				}
+			}
+			if n > 0 {
+				m.log.Info().Str("server", t.addr).Int("servers", n).
+					Msgf("Server %s:%d answers pings again, bringing it back ONLINE", t.host, t.port)
+			}
+		}
+		return
+	}
+	if !pingFailureCounts(err) {
+		// The server is up and refused the monitor user: a configuration
+		// problem, not a dead server.
+		m.log.Debug().Str("server", t.addr).Err(err).Msg("monitor ping: login refused")
+		return
+	}
+	t.pingFailures++
+	if t.pingFailures < o.PingMaxFailures {
+		return
+	}
+	now := time.Now()
+	shunned := 0
+	for _, s := range servers {
+		wasOnline := s.Status() == StatusOnline
+		s.Shun(now) // also renews the error time of a server already shunned
+		if s.Status() == StatusShunned && s.shunnedAuto.Load() {
+			t.shunned = true
+			s.pool.drainFree()
+			if wasOnline {
+				shunned++
+			}
+		}
+	}
+	if shunned > 0 {
+		m.log.Warn().Str("server", t.addr).Err(err).
+			Msgf("Server %s:%d missed %d heartbeats, shunning it and killing all the connections", t.host, t.port, t.pingFailures)
+	}
+}
+
+// pingFailureCounts tells whether a failed ping counts towards shunning:
+// not when the server refused the login (ProxySQL skips access denied).
+func pingFailureCounts(err error) bool {
+	if errors.Is(err, ErrAuth) || errors.Is(err, ErrNeedClearPassword) || errors.Is(err, ErrUnsupportedAuth) {
+		return false
+	}
+	return countsAsConnectError(err)
+}
+
+func (m *Monitor) checkReadOnly(t *monTarget, o *MonitorOptions, checkType string) {
+	start := time.Now()
+	var took time.Duration
+	ro := -1
+	err := m.withConn(t, o, &t.roConn, func(c *BackendConn) error {
+		ctx, cancel := context.WithTimeout(m.ctx, o.ReadOnlyTimeout)
+		defer cancel()
+		q := time.Now()
+		res, err := c.Query(ctx, readOnlyQuery(checkType))
+		took = max(time.Since(q), time.Microsecond)
+		if err != nil {
+			return err
+		}
+		ro, err = parseReadOnly(res)
+		return err
+	})
+	if m.ctx.Err() != nil {
+		return
+	}
+	e := MonitorLogEntry{Host: t.host, Port: t.port, Start: start, ReadOnly: ro}
+	if err == nil {
+		e.Success = took
+	} else {
+		e.Error, e.ReadOnly = err.Error(), -1
+	}
+	m.record(t.addr, checkReadOnly, e)
+	if err != nil {
+		return
+	}
+	for _, s := range m.serversAt(t.addr) {
+		s.SetReadOnly(ro == 1)
+	}
+	m.readOnlyAction(t, o, ro == 1)
+}
+
+func parseReadOnly(res *Result) (int, error) {
+	if len(res.Rows) == 0 || len(res.Rows[0]) == 0 || !res.Rows[0][0].Valid {
+		return -1, fmt.Errorf("%w: read_only check returned no value", ErrProtocol)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(res.Rows[0][0].String))
+	if err != nil {
+		return -1, fmt.Errorf("%w: read_only check returned %q", ErrProtocol, res.Rows[0][0].String)
+	}
+	if n != 0 {
+		n = 1
+	}
+	return n, nil
+}
+
+// readOnlyAction moves the server between the writer and reader hostgroups
+// of every replication hostgroup pair it is in (ProxySQL's
+// read_only_action_v2, reference §4.3): read_only=0 puts it in the writer
+// hostgroup (and keeps it in, or adds it to, the reader one when
+// writer_is_also_reader, else takes it out of the reader one); read_only=1
+// takes it out of the writer hostgroup and ensures it in the reader one.
+// A pair where the server is OFFLINE (an administrator's choice) is left
+// alone.
+func (m *Monitor) readOnlyAction(t *monTarget, o *MonitorOptions, readOnly bool) {
+	offline := func(s *Server) bool {
+		st := s.Status()
+		return st == StatusOfflineSoft || st == StatusOfflineHard
+	}
+	for _, rh := range o.ReplicationHostgroups {
+		w := m.reg.Lookup(Key{Hostgroup: rh.WriterHostgroup, Host: t.host, Port: t.port})
+		r := m.reg.Lookup(Key{Hostgroup: rh.ReaderHostgroup, Host: t.host, Port: t.port})
+		if (w == nil && r == nil) || (w != nil && offline(w)) || (r != nil && offline(r)) {
+			continue
+		}
+		add := func(src *Server, hg int) {
+			if _, added := m.reg.AddToHostgroup(src, hg); added {
+				m.log.Info().Str("server", t.addr).Int("hostgroup", hg).Bool("read_only", readOnly).
+					Msgf("Server %s:%d has read_only=%d: adding it to hostgroup %d", t.host, t.port, b2i(readOnly), hg)
+			}
+		}
+		remove := func(s *Server) {
+			if m.reg.RemoveFromHostgroup(s.key) {
+				m.log.Info().Str("server", t.addr).Int("hostgroup", s.key.Hostgroup).Bool("read_only", readOnly).
+					Msgf("Server %s:%d has read_only=%d: removing it from hostgroup %d", t.host, t.port, b2i(readOnly), s.key.Hostgroup)
+			}
+		}
+		if !readOnly {
+			if w == nil {
+				add(r, rh.WriterHostgroup)
+				w = m.reg.Lookup(Key{Hostgroup: rh.WriterHostgroup, Host: t.host, Port: t.port})
+			}
+			switch {
+			case o.WriterIsAlsoReader && r == nil && w != nil:
+				add(w, rh.ReaderHostgroup)
+			case !o.WriterIsAlsoReader && r != nil:
+				remove(r)
+			}
+			continue
+		}
+		if r == nil {
+			add(w, rh.ReaderHostgroup)
+		}
+		if w != nil {
+			remove(w)
+		}
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// serversAt returns the registry's servers with address addr (one per
+// hostgroup).
+func (m *Monitor) serversAt(addr string) []*Server {
+	var out []*Server
+	for _, s := range m.reg.Servers() {
+		if s.addr == addr {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (m *Monitor) record(addr string, k checkKind, e MonitorLogEntry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.logs[addr]
+	if l == nil {
+		l = new([numChecks][]MonitorLogEntry)
+		m.logs[addr] = l
+	}
+	rows := append(l[k], e)
+	if len(rows) > monitorLogKeep {
+		rows = append(rows[:0], rows[len(rows)-monitorLogKeep:]...)
+	}
+	l[k] = rows
+}
+
+// pruneLocked drops log rows older than history, and the logs of addresses
+// left with none.
+func (m *Monitor) pruneLocked(now time.Time, history time.Duration) {
+	cut := now.Add(-history)
+	for addr, l := range m.logs {
+		empty := true
+		for k := range l {
+			rows := l[k]
+			i := 0
+			for i < len(rows) && rows[i].Start.Before(cut) {
+				i++
+			}
+			if i > 0 {
+				l[k] = append(rows[:0], rows[i:]...)
+			}
+			empty = empty && len(l[k]) == 0
+		}
+		if empty {
+			delete(m.logs, addr)
+		}
+	}
+}
+
+func (m *Monitor) snapshot(k checkKind) []MonitorLogEntry {
+	m.mu.Lock()
+	m.pruneLocked(time.Now(), m.opts.Load().History)
+	var out []MonitorLogEntry
+	for _, l := range m.logs {
+		out = append(out, l[k]...)
+	}
+	m.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Host != b.Host {
+			return a.Host < b.Host
+		}
+		if a.Port != b.Port {
+			return a.Port < b.Port
+		}
+		return a.Start.Before(b.Start)
+	})
+	return out
+}
+
+// ConnectLog returns monitor.mysql_server_connect_log, oldest first per
+// host:port (at most monitorLogKeep rows each, none older than
+// mysql-monitor_history).
+func (m *Monitor) ConnectLog() []MonitorLogEntry { return m.snapshot(checkConnect) }
+
+// PingLog returns monitor.mysql_server_ping_log (see ConnectLog).
+func (m *Monitor) PingLog() []MonitorLogEntry { return m.snapshot(checkPing) }
+
+// ReadOnlyLog returns monitor.mysql_server_read_only_log (see ConnectLog).
+func (m *Monitor) ReadOnlyLog() []MonitorLogEntry { return m.snapshot(checkReadOnly) }

@@ -1,0 +1,312 @@
+package backend
+
+import (
+	"context"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// relay is a TCP forwarder in front of a real backend that a test can take
+// down (every connection cut, new ones closed at once, as a dead server
+// whose port still accepts) and bring back.
+type relay struct {
+	l     net.Listener
+	down  atomic.Bool
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newRelay(t *testing.T, target string) *relay {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &relay{l: l}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if r.down.Load() {
+				c.Close()
+				continue
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			r.mu.Lock()
+			r.conns = append(r.conns, c, s)
+			r.mu.Unlock()
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+	t.Cleanup(func() { l.Close(); r.setDown(true) })
+	return r
+}
+
+func (r *relay) port() int { return r.l.Addr().(*net.TCPAddr).Port }
+
+// setDown takes the "server" down (closing every open connection) or
+// brings it back.
+func (r *relay) setDown(down bool) {
+	r.down.Store(down)
+	if !down {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.conns {
+		c.Close()
+	}
+	r.conns = nil
+}
+
+// waitFor polls cond every 20 ms until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// fastMonitor returns options with short intervals for tests.
+func fastMonitor() MonitorOptions {
+	o := DefaultMonitorOptions()
+	o.ConnectInterval = 200 * time.Millisecond
+	o.ConnectTimeout = 500 * time.Millisecond
+	o.PingInterval = 100 * time.Millisecond
+	o.PingTimeout = 300 * time.Millisecond
+	o.ReadOnlyInterval = 100 * time.Millisecond
+	o.ReadOnlyTimeout = 500 * time.Millisecond
+	return o
+}
+
+func countErrors(rows []MonitorLogEntry, port int) (ok, failed int) {
+	for _, e := range rows {
+		if e.Port != port {
+			continue
+		}
+		if e.Error == "" {
+			ok++
+		} else {
+			failed++
+		}
+	}
+	return ok, failed
+}
+
+// TestMonitorPingShunsAndRecovers: one host:port in two hostgroups behind a
+// relay. Pings set the latency; once the relay is down, three failed pings
+// shun both servers and close their idle connections, and failing pings
+// keep them out; when the relay is back, the next good ping brings them
+// back ONLINE. Stopping the pings instead lets the lazy recovery of
+// Server.Healthy do it after shun_recovery_time.
+func TestMonitorPingShunsAndRecovers(t *testing.T) {
+	b := mariadb(t)
+	rl := newRelay(t, b.Addr())
+	opts := DefaultOptions()
+	opts.ShunRecoveryTime = time.Second
+	reg := NewRegistry(opts, zerologNop())
+	defer reg.Close()
+	reg.Reconcile([]config.Server{
+		{HostgroupID: 0, Hostname: "127.0.0.1", Port: rl.port(), Weight: 1, MaxConnections: 10},
+		{HostgroupID: 1, Hostname: "127.0.0.1", Port: rl.port(), Weight: 1, MaxConnections: 10},
+	})
+	s0, s1 := reg.Hostgroup(0)[0], reg.Hostgroup(1)[0]
+
+	// An idle pooled connection, which the shun must close.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := s0.Pool().Get(ctx, &Credentials{User: "root", Password: "test"}, &State{Autocommit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0.Pool().Put(c)
+	if s0.Pool().Free() != 1 {
+		t.Fatalf("free connections = %d, want 1", s0.Pool().Free())
+	}
+
+	mon := NewMonitor(reg, fastMonitor(), zerologNop())
+	defer mon.Close()
+	waitFor(t, 5*time.Second, "a successful ping and a latency", func() bool {
+		ok, _ := countErrors(mon.PingLog(), rl.port())
+		return ok > 0 && s0.LatencyUs() > 0 && s1.LatencyUs() > 0
+	})
+
+	start := time.Now()
+	rl.setDown(true)
+	waitFor(t, 5*time.Second, "both servers SHUNNED", func() bool {
+		return s0.Status() == StatusShunned && s1.Status() == StatusShunned
+	})
+	t.Logf("shunned %v after the cut", time.Since(start).Round(time.Millisecond))
+	if _, failed := countErrors(mon.PingLog(), rl.port()); failed < 3 {
+		t.Errorf("ping log has %d failures, want at least 3 before shunning", failed)
+	}
+	if n := s0.Pool().Free(); n != 0 {
+		t.Errorf("free connections after the shun = %d, want 0", n)
+	}
+	// Failing pings renew the error time: the lazy path does not revive it.
+	time.Sleep(1500 * time.Millisecond)
+	if s0.Healthy() {
+		t.Fatal("a server whose pings fail came back after shun_recovery_time")
+	}
+
+	// Back up: the monitor's next good ping unshuns at once (the lazy
+	// recovery is not involved: Healthy is not called).
+	rl.setDown(false)
+	waitFor(t, 5*time.Second, "both servers ONLINE again", func() bool {
+		return s0.Status() == StatusOnline && s1.Status() == StatusOnline
+	})
+
+	// The lazy path: shun again, stop the monitor, and traffic picks the
+	// server after shun_recovery_time.
+	rl.setDown(true)
+	waitFor(t, 5*time.Second, "SHUNNED again", func() bool { return s0.Status() == StatusShunned })
+	mon.Close()
+	rl.setDown(false)
+	if s0.Healthy() {
+		t.Fatal("healthy right after the shun")
+	}
+	waitFor(t, 3*time.Second, "lazy recovery through Healthy", func() bool { return s0.Healthy() })
+}
+
+// TestMonitorConnectLogAndAuth: the connect log records a success for a
+// live server and an error for a dead one; pings refused for a wrong
+// monitor password are logged but never shun.
+func TestMonitorConnectLogAndAuth(t *testing.T) {
+	b := mariadb(t)
+	dead := testenv.FreePort(t) // nothing listens there
+	reg := NewRegistry(DefaultOptions(), zerologNop())
+	defer reg.Close()
+	reg.Reconcile([]config.Server{
+		{HostgroupID: 0, Hostname: b.Host, Port: b.Port, Weight: 1, MaxConnections: 10},
+		{HostgroupID: 0, Hostname: "127.0.0.1", Port: dead, Weight: 1, MaxConnections: 10},
+	})
+	mon := NewMonitor(reg, fastMonitor(), zerologNop())
+	defer mon.Close()
+	waitFor(t, 5*time.Second, "connect log rows for both servers", func() bool {
+		okLive, _ := countErrors(mon.ConnectLog(), b.Port)
+		_, failDead := countErrors(mon.ConnectLog(), dead)
+		return okLive > 0 && failDead > 0
+	})
+	for _, e := range mon.ConnectLog() {
+		switch {
+		case e.Port == b.Port && e.Error == "" && e.Success <= 0:
+			t.Errorf("successful connect without a time: %+v", e)
+		case e.Port == dead && (e.Success != 0 || !strings.Contains(e.Error, "connect")):
+			t.Errorf("dead server row: %+v", e)
+		}
+	}
+	waitFor(t, 5*time.Second, "dead server shunned by pings", func() bool {
+		return reg.Lookup(Key{Hostgroup: 0, Host: "127.0.0.1", Port: dead}).Status() == StatusShunned
+	})
+
+	// Wrong password: the server is alive, the pings fail, nothing is shunned.
+	o := fastMonitor()
+	o.Password = "wrong"
+	o.PingMaxFailures = 1
+	mon.SetOptions(o)
+	live := reg.Lookup(Key{Hostgroup: 0, Host: b.Host, Port: b.Port})
+	since := time.Now()
+	waitFor(t, 5*time.Second, "access-denied pings in the log", func() bool {
+		n := 0
+		for _, e := range mon.PingLog() {
+			if e.Port == b.Port && e.Start.After(since) && strings.Contains(e.Error, "1045") {
+				n++
+			}
+		}
+		return n >= 3
+	})
+	if st := live.Status(); st != StatusOnline {
+		t.Errorf("access denied shunned the server: %s", st)
+	}
+	if got := mon.Options().Password; got != "wrong" {
+		t.Errorf("SetOptions not applied: %q", got)
+	}
+}
+
+// TestMonitorReadOnlyMoves drives the read_only moves with SET GLOBAL
+// read_only on a backend no other test uses (the third one).
+func TestMonitorReadOnlyMoves(t *testing.T) {
+	mariadb(t)
+	b := testenv.Backends(t, 3)[2]
+	root := testenv.DB(t, b.Port, "root", "test", "", "")
+	if _, err := root.Exec("SET GLOBAL read_only=0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := root.Exec("SET GLOBAL read_only=0"); err != nil {
+			t.Errorf("restoring read_only=0 on %s: %v", b.Addr(), err)
+		}
+	})
+	reg := NewRegistry(DefaultOptions(), zerologNop())
+	defer reg.Close()
+	reg.Reconcile([]config.Server{{HostgroupID: 10, Hostname: b.Host, Port: b.Port, Weight: 7, MaxConnections: 10}})
+	o := fastMonitor()
+	o.ReplicationHostgroups = []config.ReplicationHostgroup{{WriterHostgroup: 10, ReaderHostgroup: 11, CheckType: "read_only"}}
+	mon := NewMonitor(reg, o, zerologNop())
+	defer mon.Close()
+	wKey := Key{Hostgroup: 10, Host: b.Host, Port: b.Port}
+	rKey := Key{Hostgroup: 11, Host: b.Host, Port: b.Port}
+
+	// read_only=0 with writer_is_also_reader: the writer joins the readers.
+	waitFor(t, 5*time.Second, "writer also in the reader hostgroup", func() bool {
+		return reg.Lookup(wKey) != nil && reg.Lookup(rKey) != nil
+	})
+	if r := reg.Lookup(rKey); r.Weight() != 7 || r.Status() != StatusOnline || r.ReadOnly() != 0 {
+		t.Errorf("reader copy: weight %d status %s read_only %d", r.Weight(), r.Status(), r.ReadOnly())
+	}
+
+	writer := reg.Lookup(wKey)
+	if _, err := root.Exec("SET GLOBAL read_only=1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "read_only=1 removes it from the writer hostgroup", func() bool {
+		return reg.Lookup(wKey) == nil && reg.Lookup(rKey) != nil
+	})
+	if writer.Status() != StatusOfflineHard {
+		t.Errorf("removed writer status = %s, want OFFLINE_HARD", writer.Status())
+	}
+	if len(reg.Hostgroup(10)) != 0 || len(reg.Hostgroup(11)) != 1 {
+		t.Errorf("hostgroups: writer %d servers, reader %d", len(reg.Hostgroup(10)), len(reg.Hostgroup(11)))
+	}
+	found := false
+	for _, e := range mon.ReadOnlyLog() {
+		if e.Port == b.Port && e.ReadOnly == 1 && e.Error == "" {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no read_only=1 row in the read_only log")
+	}
+
+	if _, err := root.Exec("SET GLOBAL read_only=0"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "read_only=0 brings it back to the writer hostgroup", func() bool {
+		w := reg.Lookup(wKey)
+		return w != nil && w.Status() == StatusOnline && reg.Lookup(rKey) != nil
+	})
+
+	// writer_is_also_reader=false: the reader copy goes.
+	o.WriterIsAlsoReader = false
+	mon.SetOptions(o)
+	waitFor(t, 5*time.Second, "reader copy removed", func() bool { return reg.Lookup(rKey) == nil && reg.Lookup(wKey) != nil })
+}

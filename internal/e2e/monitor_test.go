@@ -1,0 +1,82 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// TestMonitorShunsDeadServer runs sluice with its monitor and short
+// intervals. With no client traffic at all, a server behind a relay that is
+// cut shows SHUNNED in runtime_mysql_servers within a few seconds (the
+// pings found it dead), monitor.mysql_server_ping_log shows the failed
+// pings and the connect log the checks; a live server in a replication
+// writer hostgroup with read_only=0 is copied into the reader hostgroup
+// (mysql-monitor_writer_is_also_reader).
+func TestMonitorShunsDeadServer(t *testing.T) {
+	bs := testenv.Backends(t, 2)
+	r := newRelay(t, bs[0].Addr())
+	dir := t.TempDir()
+	adminPort, dataPort := testenv.FreePort(t), testenv.FreePort(t)
+	cfg := testenv.WriteConfig(t, dir, adminPort, dataPort, "")
+	s := testenv.StartWithMonitor(t, cfg, dir, adminPort, dataPort)
+	admin(t, s, fmt.Sprintf(`
+		SET mysql-monitor_ping_interval=200; SET mysql-monitor_ping_timeout=500;
+		SET mysql-monitor_connect_interval=500; SET mysql-monitor_connect_timeout=500;
+		SET mysql-monitor_read_only_interval=200;
+		LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d), (2, '127.0.0.1', %d);
+		INSERT INTO mysql_replication_hostgroups(writer_hostgroup, reader_hostgroup) VALUES (2, 3);
+		LOAD MYSQL SERVERS TO RUNTIME;`, r.port(), bs[1].Port))
+
+	// Bounded polling of an admin query until want(out) holds.
+	poll := func(what, q string, timeout time.Duration, want func(string) bool) string {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for {
+			out := admin(t, s, q)
+			if want(out) {
+				return out
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not after %v; last answer %q\n%s", what, timeout, out, s.Output())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	poll("successful pings of the relay-backed server",
+		fmt.Sprintf("SELECT COUNT(*) FROM monitor.mysql_server_ping_log WHERE port=%d AND ping_error IS NULL AND ping_success_time_us>0", r.port()),
+		5*time.Second, func(out string) bool { return out != "0\n" })
+	poll("the writer copied into the reader hostgroup",
+		fmt.Sprintf("SELECT hostgroup_id, status FROM runtime_mysql_servers WHERE port=%d ORDER BY hostgroup_id", bs[1].Port),
+		5*time.Second, func(out string) bool { return out == "2\tONLINE\n3\tONLINE\n" })
+
+	cut := time.Now()
+	r.cut()
+	poll("the cut server SHUNNED without traffic",
+		fmt.Sprintf("SELECT status FROM runtime_mysql_servers WHERE port=%d", r.port()),
+		5*time.Second, func(out string) bool { return out == "SHUNNED\n" })
+	t.Logf("SHUNNED %v after the cut", time.Since(cut).Round(time.Millisecond))
+	if !strings.Contains(s.Output(), "missed 3 heartbeats, shunning it") {
+		t.Errorf("no shunning log line in the output:\n%s", s.Output())
+	}
+
+	failed := admin(t, s, fmt.Sprintf("SELECT COUNT(*) FROM monitor.mysql_server_ping_log WHERE port=%d AND ping_error IS NOT NULL", r.port()))
+	if failed == "0\n" || failed == "1\n" || failed == "2\n" {
+		t.Errorf("ping log failures for the cut server = %q, want at least 3", failed)
+	}
+	if got := admin(t, s, fmt.Sprintf("SELECT status FROM runtime_mysql_servers WHERE port=%d AND hostgroup_id=2", bs[1].Port)); got != "ONLINE\n" {
+		t.Errorf("the live server's status = %q, want ONLINE", got)
+	}
+	conn := admin(t, s, fmt.Sprintf("SELECT COUNT(*) FROM monitor.mysql_server_connect_log WHERE port=%d AND connect_error IS NULL", bs[1].Port))
+	if conn == "0\n" {
+		t.Error("no successful row in monitor.mysql_server_connect_log for the live server")
+	}
+	ro := admin(t, s, fmt.Sprintf("SELECT DISTINCT read_only FROM monitor.mysql_server_read_only_log WHERE port=%d AND error IS NULL", bs[1].Port))
+	if ro != "0\n" {
+		t.Errorf("read_only log for the live server = %q, want 0", ro)
+	}
+}
