@@ -2,77 +2,13 @@ package backend
 
 import (
 	"context"
-	"io"
-	"net"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/testenv"
 )
-
-// relay is a TCP forwarder in front of a real backend that a test can take
-// down (every connection cut, new ones closed at once, as a dead server
-// whose port still accepts) and bring back.
-type relay struct {
-	l     net.Listener
-	down  atomic.Bool
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func newRelay(t *testing.T, target string) *relay {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &relay{l: l}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			if r.down.Load() {
-				c.Close()
-				continue
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			r.mu.Lock()
-			r.conns = append(r.conns, c, s)
-			r.mu.Unlock()
-			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
-		}
-	}()
-	t.Cleanup(func() { l.Close(); r.setDown(true) })
-	return r
-}
-
-func (r *relay) port() int { return r.l.Addr().(*net.TCPAddr).Port }
-
-// setDown takes the "server" down (closing every open connection) or
-// brings it back.
-func (r *relay) setDown(down bool) {
-	r.down.Store(down)
-	if !down {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, c := range r.conns {
-		c.Close()
-	}
-	r.conns = nil
-}
 
 // waitFor polls cond every 20 ms until it holds or the timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
@@ -120,14 +56,14 @@ func countErrors(rows []MonitorLogEntry, port int) (ok, failed int) {
 // Server.Healthy do it after shun_recovery_time.
 func TestMonitorPingShunsAndRecovers(t *testing.T) {
 	b := mariadb(t)
-	rl := newRelay(t, b.Addr())
+	rl := testenv.NewRelay(t, b.Addr())
 	opts := DefaultOptions()
 	opts.ShunRecoveryTime = time.Second
 	reg := NewRegistry(opts, zerologNop())
 	defer reg.Close()
 	reg.Reconcile([]config.Server{
-		{HostgroupID: 0, Hostname: "127.0.0.1", Port: rl.port(), Weight: 1, MaxConnections: 10},
-		{HostgroupID: 1, Hostname: "127.0.0.1", Port: rl.port(), Weight: 1, MaxConnections: 10},
+		{HostgroupID: 0, Hostname: "127.0.0.1", Port: rl.Port(), Weight: 1, MaxConnections: 10},
+		{HostgroupID: 1, Hostname: "127.0.0.1", Port: rl.Port(), Weight: 1, MaxConnections: 10},
 	})
 	s0, s1 := reg.Hostgroup(0)[0], reg.Hostgroup(1)[0]
 
@@ -146,17 +82,17 @@ func TestMonitorPingShunsAndRecovers(t *testing.T) {
 	mon := NewMonitor(reg, fastMonitor(), zerologNop())
 	defer mon.Close()
 	waitFor(t, 5*time.Second, "a successful ping and a latency", func() bool {
-		ok, _ := countErrors(mon.PingLog(), rl.port())
+		ok, _ := countErrors(mon.PingLog(), rl.Port())
 		return ok > 0 && s0.LatencyUs() > 0 && s1.LatencyUs() > 0
 	})
 
 	start := time.Now()
-	rl.setDown(true)
+	rl.SetDown(true)
 	waitFor(t, 5*time.Second, "both servers SHUNNED", func() bool {
 		return s0.Status() == StatusShunned && s1.Status() == StatusShunned
 	})
 	t.Logf("shunned %v after the cut", time.Since(start).Round(time.Millisecond))
-	if _, failed := countErrors(mon.PingLog(), rl.port()); failed < 3 {
+	if _, failed := countErrors(mon.PingLog(), rl.Port()); failed < 3 {
 		t.Errorf("ping log has %d failures, want at least 3 before shunning", failed)
 	}
 	if n := s0.Pool().Free(); n != 0 {
@@ -170,17 +106,17 @@ func TestMonitorPingShunsAndRecovers(t *testing.T) {
 
 	// Back up: the monitor's next good ping unshuns at once (the lazy
 	// recovery is not involved: Healthy is not called).
-	rl.setDown(false)
+	rl.SetDown(false)
 	waitFor(t, 5*time.Second, "both servers ONLINE again", func() bool {
 		return s0.Status() == StatusOnline && s1.Status() == StatusOnline
 	})
 
 	// The lazy path: shun again, stop the monitor, and traffic picks the
 	// server after shun_recovery_time.
-	rl.setDown(true)
+	rl.SetDown(true)
 	waitFor(t, 5*time.Second, "SHUNNED again", func() bool { return s0.Status() == StatusShunned })
 	mon.Close()
-	rl.setDown(false)
+	rl.SetDown(false)
 	if s0.Healthy() {
 		t.Fatal("healthy right after the shun")
 	}

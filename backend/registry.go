@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,16 +101,7 @@ func (r *Registry) Reconcile(servers []config.Server) {
 			removed = append(removed, s)
 		}
 	}
-	sort.Slice(all, func(i, j int) bool {
-		a, b := all[i].key, all[j].key
-		if a.Hostgroup != b.Hostgroup {
-			return a.Hostgroup < b.Hostgroup
-		}
-		if a.Host != b.Host {
-			return a.Host < b.Host
-		}
-		return a.Port < b.Port
-	})
+	sortServers(all)
 	r.servers = next
 	r.byHG.Store(&byHG)
 	r.all.Store(&all)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"sync"
@@ -13,69 +12,19 @@ import (
 	"github.com/sluice-proxy/sluice/internal/testenv"
 )
 
-// relay is a TCP forwarder in front of a real backend that a test can cut:
-// the fault injector for "a backend dies" without stopping a shared server.
-type relay struct {
-	l     net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
-}
-
-func newRelay(t *testing.T, target string) *relay {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &relay{l: l}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			r.mu.Lock()
-			r.conns = append(r.conns, c, s)
-			r.mu.Unlock()
-			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
-		}
-	}()
-	t.Cleanup(r.cut)
-	return r
-}
-
-func (r *relay) port() int { return r.l.Addr().(*net.TCPAddr).Port }
-
-// cut closes the listener (new connections are refused) and every open
-// connection, as if the server had died.
-func (r *relay) cut() {
-	r.l.Close()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, c := range r.conns {
-		c.Close()
-	}
-	r.conns = nil
-}
-
 // TestBackendDiesBetweenQueries puts two servers in one hostgroup, one of
 // them behind a relay, and cuts the relay while a client runs reads in
 // autocommit mode: every read must succeed (retried on the surviving
 // server), and the dead one is shunned.
 func TestBackendDiesBetweenQueries(t *testing.T) {
 	bs := testenv.Backends(t, 2)
-	r := newRelay(t, bs[0].Addr())
+	r := testenv.NewRelay(t, bs[0].Addr())
 	s := startFresh(t, "")
 	admin(t, s, fmt.Sprintf(`
 		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d), (0, '127.0.0.1', %d);
 		LOAD MYSQL SERVERS TO RUNTIME;
 		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
-		LOAD MYSQL USERS TO RUNTIME;`, r.port(), bs[1].Port))
+		LOAD MYSQL USERS TO RUNTIME;`, r.Port(), bs[1].Port))
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
 	db.SetMaxOpenConns(4)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -98,7 +47,7 @@ func TestBackendDiesBetweenQueries(t *testing.T) {
 	if seen[bs[0].Port] == 0 || seen[bs[1].Port] == 0 {
 		t.Fatalf("both servers should serve before the cut: %v", seen)
 	}
-	r.cut()
+	r.Cut()
 	seen = map[int]int{}
 	for i := 0; i < 300; i++ {
 		p, err := query()
@@ -110,7 +59,7 @@ func TestBackendDiesBetweenQueries(t *testing.T) {
 	if seen[bs[0].Port] != 0 {
 		t.Fatalf("the dead server answered: %v", seen)
 	}
-	status := admin(t, s, fmt.Sprintf("SELECT status FROM runtime_mysql_servers WHERE port=%d", r.port()))
+	status := admin(t, s, fmt.Sprintf("SELECT status FROM runtime_mysql_servers WHERE port=%d", r.Port()))
 	if status != "SHUNNED\n" {
 		t.Errorf("the dead server's runtime status is %q, want SHUNNED", status)
 	}
@@ -124,14 +73,14 @@ func TestBackendDiesBetweenQueries(t *testing.T) {
 // client connection goes on.
 func TestBackendDiesInTransaction(t *testing.T) {
 	bs := testenv.Backends(t, 2)
-	r := newRelay(t, bs[0].Addr())
+	r := testenv.NewRelay(t, bs[0].Addr())
 	s := startFresh(t, "")
 	admin(t, s, fmt.Sprintf(`
 		SET mysql-connect_timeout_server_max=1500; LOAD MYSQL VARIABLES TO RUNTIME;
 		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d);
 		LOAD MYSQL SERVERS TO RUNTIME;
 		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
-		LOAD MYSQL USERS TO RUNTIME;`, r.port()))
+		LOAD MYSQL USERS TO RUNTIME;`, r.Port()))
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
 	ctx := context.Background()
 	c, err := db.Conn(ctx)
@@ -155,7 +104,7 @@ func TestBackendDiesInTransaction(t *testing.T) {
 	if err := exec("SELECT 1"); err != nil {
 		t.Fatal(err)
 	}
-	r.cut()
+	r.Cut()
 	err = exec("SELECT 2")
 	if err == nil || !strings.Contains(err.Error(), "2013") || !strings.Contains(err.Error(), "transaction") {
 		t.Fatalf("query in a transaction on a dead server: %v", err)

@@ -18,7 +18,7 @@ import (
 // (mysql-monitor_writer_is_also_reader).
 func TestMonitorShunsDeadServer(t *testing.T) {
 	bs := testenv.Backends(t, 2)
-	r := newRelay(t, bs[0].Addr())
+	r := testenv.NewRelay(t, bs[0].Addr())
 	dir := t.TempDir()
 	adminPort, dataPort := testenv.FreePort(t), testenv.FreePort(t)
 	cfg := testenv.WriteConfig(t, dir, adminPort, dataPort, "")
@@ -30,7 +30,7 @@ func TestMonitorShunsDeadServer(t *testing.T) {
 		LOAD MYSQL VARIABLES TO RUNTIME;
 		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d), (2, '127.0.0.1', %d);
 		INSERT INTO mysql_replication_hostgroups(writer_hostgroup, reader_hostgroup) VALUES (2, 3);
-		LOAD MYSQL SERVERS TO RUNTIME;`, r.port(), bs[1].Port))
+		LOAD MYSQL SERVERS TO RUNTIME;`, r.Port(), bs[1].Port))
 
 	// Bounded polling of an admin query until want(out) holds.
 	poll := func(what, q string, timeout time.Duration, want func(string) bool) string {
@@ -48,23 +48,23 @@ func TestMonitorShunsDeadServer(t *testing.T) {
 		}
 	}
 	poll("successful pings of the relay-backed server",
-		fmt.Sprintf("SELECT COUNT(*) FROM monitor.mysql_server_ping_log WHERE port=%d AND ping_error IS NULL AND ping_success_time_us>0", r.port()),
+		fmt.Sprintf("SELECT COUNT(*) FROM monitor.mysql_server_ping_log WHERE port=%d AND ping_error IS NULL AND ping_success_time_us>0", r.Port()),
 		5*time.Second, func(out string) bool { return out != "0\n" })
 	poll("the writer copied into the reader hostgroup",
 		fmt.Sprintf("SELECT hostgroup_id, status FROM runtime_mysql_servers WHERE port=%d ORDER BY hostgroup_id", bs[1].Port),
 		5*time.Second, func(out string) bool { return out == "2\tONLINE\n3\tONLINE\n" })
 
 	cut := time.Now()
-	r.cut()
+	r.Cut()
 	poll("the cut server SHUNNED without traffic",
-		fmt.Sprintf("SELECT status FROM runtime_mysql_servers WHERE port=%d", r.port()),
+		fmt.Sprintf("SELECT status FROM runtime_mysql_servers WHERE port=%d", r.Port()),
 		5*time.Second, func(out string) bool { return out == "SHUNNED\n" })
 	t.Logf("SHUNNED %v after the cut", time.Since(cut).Round(time.Millisecond))
 	if !strings.Contains(s.Output(), "missed 3 heartbeats, shunning it") {
 		t.Errorf("no shunning log line in the output:\n%s", s.Output())
 	}
 
-	failed := admin(t, s, fmt.Sprintf("SELECT COUNT(*) FROM monitor.mysql_server_ping_log WHERE port=%d AND ping_error IS NOT NULL", r.port()))
+	failed := admin(t, s, fmt.Sprintf("SELECT COUNT(*) FROM monitor.mysql_server_ping_log WHERE port=%d AND ping_error IS NOT NULL", r.Port()))
 	if failed == "0\n" || failed == "1\n" || failed == "2\n" {
 		t.Errorf("ping log failures for the cut server = %q, want at least 3", failed)
 	}
