@@ -95,6 +95,27 @@ type Server struct {
 	bytesSent   atomic.Uint64 // to the server
 	bytesRecv   atomic.Uint64 // from the server
 	errors      atomic.Uint64 // failures the proxy observed: lost connections, backend-side errors
+
+	// health marks the counters at the start of recent 10-second buckets,
+	// so ErrorWindow can tell the failures of the last two minutes.
+	health [healthBuckets]healthMark
+}
+
+// The error window of the health factor (DESIGN.md §3 "Balancing"): two
+// minutes, as TiProxy's error-ratio rules, in 10-second buckets.
+const (
+	healthBucketSec = 10
+	healthBuckets   = 12
+)
+
+// healthMark is the value of the cumulative counters when a bucket began
+// (as first seen by ErrorWindow). Its fields are separate atomics: a reader
+// racing a writer may see one field of the previous bucket, which skews one
+// ratio for one call and nothing else, and keeps both paths lock-free.
+type healthMark struct {
+	bucket atomic.Int64 // unix time / healthBucketSec; 0: never marked
+	total  atomic.Uint64
+	errors atomic.Uint64
 }
 
 func newServer(cs *config.Server, reg *Registry) *Server {
@@ -189,7 +210,7 @@ func (s *Server) GTIDPort() int { return int(s.gtidPort.Load()) }
 func (s *Server) Comment() string { return *s.comment.Load() }
 
 // ConnScore is the number of connections in use (handed out or being
-// opened): what the least-connections policy compares.
+// opened): what the conn factor of the balancing policy compares.
 func (s *Server) ConnScore() int { return int(s.connUsed.Load()) }
 
 // LatencyUs returns the last measured ping latency in microseconds, 0 when
@@ -280,6 +301,40 @@ func (s *Server) CountQuery(d time.Duration) {
 // CountError records a failure the proxy observed on this server (a lost
 // connection, a backend-side error): the health factor's input.
 func (s *Server) CountError() { s.errors.Add(1) }
+
+// ErrorWindow returns the failures the proxy observed on the server
+// (connect errors, lost connections, backend-side failures: CountError) and
+// all operations (those failures plus the queries served) over about the
+// last two minutes: since the first call in the 10-second bucket that began
+// up to 110 s before now. It marks the current bucket on its first call in
+// it, so the window is kept by the readers alone and the query path only
+// bumps its counters. A window nobody read for two minutes starts afresh.
+func (s *Server) ErrorWindow(now time.Time) (failures, total uint64) {
+	errs := s.errors.Load()
+	tot := s.queries.Load() + errs
+	b := now.Unix() / healthBucketSec
+	m := &s.health[b%healthBuckets]
+	if m.bucket.Load() != b {
+		// Counters first, bucket last: a reader that sees the new bucket
+		// number sees this bucket's counters (or a concurrent marker's,
+		// which are as good).
+		m.total.Store(tot)
+		m.errors.Store(errs)
+		m.bucket.Store(b)
+	}
+	oldest := m
+	for i := range s.health {
+		h := &s.health[i]
+		if hb := h.bucket.Load(); hb > b-healthBuckets && hb < oldest.bucket.Load() {
+			oldest = h
+		}
+	}
+	t0, e0 := oldest.total.Load(), oldest.errors.Load()
+	if t0 > tot || e0 > errs { // a racing marker stored newer counters
+		return 0, 0
+	}
+	return errs - e0, tot - t0
+}
 
 // Stats is a snapshot of a server's counters, shaped like a row of
 // stats_mysql_connection_pool.

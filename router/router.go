@@ -11,6 +11,7 @@
 package router
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -298,15 +299,52 @@ func (r *Router) userCounter(name string) *atomic.Int64 {
 	return v.(*atomic.Int64)
 }
 
-// choosePolicy maps mysql-balance_policy to a policy. "random" is
-// ProxySQL's weighted random and "connection" weighted least-connections;
-// TiProxy's factor policies ("resource", "location") are not built yet, and
-// until they are those names run ProxySQL's weighted random, which is what
-// a ProxySQL user expects from an unchanged configuration.
+// choosePolicy maps mysql-balance_policy to a policy: "random" is
+// ProxySQL's weighted random; "resource" (the default), "location" and
+// "connection" are TiProxy's factor orders.
+//
+// The label and location factors compare labels, which are known only at
+// LOAD time, so they are compared here, once: every server with a
+// mysql_servers_balance row gets its Placement in a map keyed by host:port
+// (the table's key; the same server in two hostgroups shares it), and
+// servers without a row get the Placement of no labels. The policy reads it
+// through a closure over that map, so a pick does one map lookup per server
+// and no label comparison. Keying by host:port rather than *backend.Server
+// keeps the map right when a reload replaces a server object.
 func choosePolicy(snap *config.Snapshot) balance.Policy[*backend.Server] {
 	o := balance.Options{DefaultMaxLatencyMs: int(varInt(snap, "mysql-default_max_latency_ms", 1000))}
-	if p, ok := balance.ByName[*backend.Server](snap.Var("mysql-balance_policy"), o); ok {
-		return p
+	labelName := strings.TrimSpace(snap.Var("mysql-balance_label_name"))
+	// Unparsable labels are treated as none: the factors stay neutral
+	// rather than guess.
+	var proxy map[string]string
+	if v := strings.TrimSpace(snap.Var("mysql-proxy_labels")); v != "" {
+		_ = json.Unmarshal([]byte(v), &proxy)
 	}
-	return &balance.WeightedRandom[*backend.Server]{Options: o}
+	places := make(map[string]balance.Placement, len(snap.ServersBalance))
+	for _, sb := range snap.ServersBalance {
+		var labels map[string]string
+		if sb.Labels != "" {
+			_ = json.Unmarshal([]byte(sb.Labels), &labels)
+		}
+		places[net.JoinHostPort(sb.Hostname, strconv.Itoa(sb.Port))] = balance.Place(labelName, proxy, labels)
+	}
+	unlabelled := balance.Place(labelName, proxy, nil)
+	c := balance.Config[*backend.Server]{
+		Options:   o,
+		Policy:    strings.ToLower(strings.TrimSpace(snap.Var("mysql-balance_policy"))),
+		LabelName: labelName,
+		Place: func(s *backend.Server) balance.Placement {
+			if p, ok := places[s.Addr()]; ok {
+				return p
+			}
+			return unlabelled
+		},
+	}
+	p, err := balance.New(c)
+	if err != nil {
+		// Validation rejects other values; an unset variable is the default.
+		c.Policy = "resource"
+		p, _ = balance.New(c)
+	}
+	return p
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -15,6 +16,7 @@ const (
 	VarString VarKind = iota
 	VarInt
 	VarBool
+	VarJSONObject // "" or a JSON object of string values (Sluice's label variables)
 )
 
 // VarDef describes one mysql-* or admin-* global variable: its ProxySQL
@@ -74,6 +76,14 @@ func (d VarDef) Check(value string) error {
 		}
 		if n < d.Min || n > d.Max {
 			return fmt.Errorf("%s: %d is out of range [%d, %d]", d.Name, n, d.Min, d.Max)
+		}
+	case VarJSONObject:
+		if strings.TrimSpace(value) == "" {
+			return nil
+		}
+		var m map[string]string
+		if err := json.Unmarshal([]byte(value), &m); err != nil {
+			return fmt.Errorf("%s: %q is not a JSON object of strings: %v", d.Name, value, err)
 		}
 	case VarBool:
 		if _, ok := ParseBool(value); !ok {

@@ -179,7 +179,7 @@ var varDefs = []VarDef{
 	{Name: "mysql-poll_timeout_on_failure", Default: "100", Kind: VarInt, Min: 10, Max: 20000},
 	// Sluice: this proxy's own labels, "" or a JSON object of label name -> value, matched against
 	// mysql_servers_balance.labels by the label and location factors.
-	{Name: "mysql-proxy_labels", Default: ""},
+	{Name: "mysql-proxy_labels", Default: "", Kind: VarJSONObject},
 	{Name: "mysql-proxy_protocol_networks", Default: ""},
 	{Name: "mysql-query_cache_handle_warnings", Default: "0", Kind: VarInt, Min: 0, Max: 1},
 	{Name: "mysql-query_cache_size_MB", Default: "256", Kind: VarInt, Min: 0, Max: 10485760},

@@ -90,7 +90,7 @@ func TestVarDefaultsMatchProxySQL(t *testing.T) {
 		{"admin-coredump_generation_threshold", "10", VarInt},
 		{"mysql-balance_policy", "resource", VarString},
 		{"mysql-balance_label_name", "", VarString},
-		{"mysql-proxy_labels", "", VarString},
+		{"mysql-proxy_labels", "", VarJSONObject},
 		{"mysql-query_digests_max_entries", "100000", VarInt},
 	}
 	for _, c := range cases {
@@ -225,5 +225,20 @@ func TestVarDefsConsistent(t *testing.T) {
 	all := VarDefs()
 	if len(all) != len(varDefs) || !sort.SliceIsSorted(all, func(i, j int) bool { return all[i].Name < all[j].Name }) {
 		t.Error("VarDefs not sorted")
+	}
+}
+
+func TestProxyLabelsMustBeAJSONObject(t *testing.T) {
+	d, ok := LookupVar("mysql-proxy_labels")
+	if !ok {
+		t.Fatal("mysql-proxy_labels missing")
+	}
+	for v, ok := range map[string]bool{
+		``: true, `{}`: true, `{"zone":"z1","biz":"a"}`: true,
+		`zone=z1`: false, `["z1"]`: false, `{"zone":1}`: false,
+	} {
+		if err := d.Check(v); (err == nil) != ok {
+			t.Errorf("Check(%q) = %v, want ok=%v", v, err, ok)
+		}
 	}
 }

@@ -21,6 +21,7 @@ func TestBackendDiesBetweenQueries(t *testing.T) {
 	r := testenv.NewRelay(t, bs[0].Addr())
 	s := startFresh(t, "")
 	admin(t, s, fmt.Sprintf(`
+		SET mysql-balance_policy='random'; LOAD MYSQL VARIABLES TO RUNTIME;
 		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d), (0, '127.0.0.1', %d);
 		LOAD MYSQL SERVERS TO RUNTIME;
 		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
@@ -160,7 +161,11 @@ func TestHungBackend(t *testing.T) {
 	hung := stallListener(t)
 	s := startFresh(t, "")
 	admin(t, s, fmt.Sprintf(`
-		SET mysql-connect_timeout_server=300; LOAD MYSQL VARIABLES TO RUNTIME;
+		SET mysql-connect_timeout_server=300;
+		-- ProxySQL's weighted random keeps trying the hung server until connect
+		-- errors shun it; the factor policies would already avoid it by health.
+		SET mysql-balance_policy='random';
+		LOAD MYSQL VARIABLES TO RUNTIME;
 		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d), (0, '127.0.0.1', %d);
 		LOAD MYSQL SERVERS TO RUNTIME;
 		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);

@@ -7,12 +7,18 @@
 // so that picking from a []*backend.Server neither converts the slice nor
 // allocates: the router uses Policy[*backend.Server].
 //
-// Two policies exist so far: ProxySQL's weighted random (reference §4.2),
-// and weighted least-connections. TiProxy's factor-based policy (DESIGN.md
-// §3 "Balancing") will implement the same Policy interface.
+// Two policies exist: ProxySQL's weighted random (reference §4.2), and
+// TiProxy's factor-based choice (DESIGN.md §3 "Balancing", tiproxy §1),
+// which scores every server per factor, packs the scores into one integer
+// in priority order and takes the lowest. Both choose a server for a new
+// connection request only; moving existing sessions between servers is not
+// done here.
 package balance
 
-import "math/rand/v2"
+import (
+	"math/rand/v2"
+	"time"
+)
 
 // Backend is what a policy reads about a server. Every method must be cheap
 // and lock-free: policies run on every connection request.
@@ -30,6 +36,10 @@ type Backend interface {
 	LatencyUs() int64
 	// MaxLatencyMs is mysql_servers.max_latency_ms, 0 for the default.
 	MaxLatencyMs() int
+	// ErrorWindow returns the failures the proxy observed on the server
+	// and all its operations (failures included) over about the last two
+	// minutes: the health factor's input.
+	ErrorWindow(now time.Time) (failures, total uint64)
 }
 
 // Policy picks one server of a hostgroup for a new connection request. It

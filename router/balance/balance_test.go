@@ -1,9 +1,11 @@
 package balance
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/sluice-proxy/sluice/backend"
 )
@@ -18,6 +20,8 @@ type fake struct {
 	conns, max int
 	latUs      int64
 	maxLatMs   int
+	fails, ops uint64
+	place      Placement
 }
 
 func (f *fake) Healthy() bool       { return f.healthy }
@@ -26,6 +30,9 @@ func (f *fake) ConnScore() int      { return f.conns }
 func (f *fake) MaxConnections() int { return f.max }
 func (f *fake) LatencyUs() int64    { return f.latUs }
 func (f *fake) MaxLatencyMs() int   { return f.maxLatMs }
+func (f *fake) ErrorWindow(time.Time) (failures, total uint64) {
+	return f.fails, f.ops
+}
 
 func srv(name string, weight int) *fake {
 	return &fake{name: name, healthy: true, weight: weight, max: 100}
@@ -55,10 +62,10 @@ func TestWeightedRandomDistribution(t *testing.T) {
 }
 
 func TestCandidateRules(t *testing.T) {
-	for _, name := range []string{"random", "connection"} {
-		p, ok := ByName[*fake](name, seeded())
-		if !ok {
-			t.Fatal(name)
+	for _, name := range []string{"random", "resource", "location", "connection"} {
+		p, err := New(Config[*fake]{Options: seeded(), Policy: name})
+		if err != nil {
+			t.Fatal(name, err)
 		}
 		sick := srv("sick", 100)
 		sick.healthy = false
@@ -91,13 +98,13 @@ func TestCandidateRules(t *testing.T) {
 		// No latency limit at all when both limits are 0.
 		noLimit := seeded()
 		noLimit.DefaultMaxLatencyMs = 0
-		q, _ := ByName[*fake](name, noLimit)
+		q, _ := New(Config[*fake]{Options: noLimit, Policy: name})
 		if got := q.Pick([]*fake{slow}); got != slow {
 			t.Fatalf("%s without a latency limit: %v", name, got)
 		}
 	}
-	if _, ok := ByName[*fake]("resource", Options{}); ok {
-		t.Fatal("unknown policy accepted")
+	if _, err := New(Config[*fake]{Policy: "leastconn"}); !errors.Is(err, ErrUnknownPolicy) {
+		t.Fatalf("unknown policy: %v", err)
 	}
 }
 
@@ -122,28 +129,10 @@ func TestManyServers(t *testing.T) {
 	}
 }
 
-func TestLeastConnections(t *testing.T) {
-	a, b, c := srv("a", 1), srv("b", 3), srv("c", 1)
-	a.conns, b.conns, c.conns = 2, 3, 5 // per weight: 2, 1, 5
-	p := &LeastConnections[*fake]{Options: seeded()}
-	if got := p.Pick([]*fake{a, b, c}); got != b {
-		t.Fatalf("picked %s, want b", got.name)
-	}
-	// Ties are broken at random.
-	x, y := srv("x", 1), srv("y", 1)
-	counts := map[string]int{}
-	for range 1000 {
-		counts[p.Pick([]*fake{x, y}).name]++
-	}
-	if counts["x"] < 400 || counts["y"] < 400 {
-		t.Fatalf("ties not shared: %v", counts)
-	}
-}
-
 func BenchmarkPick(b *testing.B) {
 	servers := []*fake{srv("a", 1), srv("b", 2), srv("c", 7)}
 	wr := &WeightedRandom[*fake]{Options: Options{DefaultMaxLatencyMs: 1000}}
-	lc := &LeastConnections[*fake]{Options: Options{DefaultMaxLatencyMs: 1000}}
+	fp, _ := New(Config[*fake]{Options: Options{DefaultMaxLatencyMs: 1000}, Policy: "resource"})
 	b.Run("WeightedRandom", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
@@ -152,10 +141,10 @@ func BenchmarkPick(b *testing.B) {
 			}
 		}
 	})
-	b.Run("LeastConnections", func(b *testing.B) {
+	b.Run("Factor", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			if lc.Pick(servers) == nil {
+			if fp.Pick(servers) == nil {
 				b.Fatal("nil")
 			}
 		}
