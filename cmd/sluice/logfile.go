@@ -67,8 +67,14 @@ func (s *logSink) Close() error {
 	return err
 }
 
+// newLogger writes human-readable lines at info level and above; set
+// SLUICE_LOG_LEVEL=debug (or trace, warn, error) to change that.
 func newLogger(w io.Writer) zerolog.Logger {
 	zerolog.TimeFieldFormat = time.RFC3339Nano // keep milliseconds through the console writer
+	level := zerolog.InfoLevel
+	if l, err := zerolog.ParseLevel(os.Getenv("SLUICE_LOG_LEVEL")); err == nil && l != zerolog.NoLevel {
+		level = l
+	}
 	cw := zerolog.ConsoleWriter{Out: w, NoColor: true, TimeFormat: "2006-01-02 15:04:05.000"}
-	return zerolog.New(cw).With().Timestamp().Logger()
+	return zerolog.New(cw).Level(level).With().Timestamp().Logger()
 }
