@@ -95,6 +95,7 @@ type runtimeConfig struct {
 	keepVars             rules.KeepVars
 	autoIncDelay         int
 	maxStmtsPerConn      int
+	maxStmtsCache        int
 	queryRetries         int
 	waitTimeout          time.Duration
 	pollTimeout          time.Duration
@@ -157,6 +158,7 @@ func compileRuntime(snap *config.Snapshot, rs *rules.RuleSet) *runtimeConfig {
 	rt.keepVars = rules.ParseKeepVars(snap.Var("mysql-keep_multiplexing_variables"))
 	rt.autoIncDelay = int(varInt(snap, "mysql-auto_increment_delay_multiplex", 5))
 	rt.maxStmtsPerConn = int(varInt(snap, "mysql-max_stmts_per_connection", 20))
+	rt.maxStmtsCache = int(varInt(snap, "mysql-max_stmts_cache", 10000))
 	rt.queryRetries = int(varInt(snap, "mysql-query_retries_on_failure", 1))
 	rt.waitTimeout = time.Duration(varInt(snap, "mysql-wait_timeout", 28800000)) * time.Millisecond
 	rt.pollTimeout = time.Duration(varInt(snap, "mysql-poll_timeout", 2000)) * time.Millisecond

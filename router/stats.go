@@ -315,11 +315,7 @@ func (r *Router) Stats() *stats.Collector { return r.stats }
 
 // StmtCached returns the number of statements in the global prepared
 // statement cache (Stmt_Cached).
-func (r *Router) StmtCached() int {
-	r.stmts.mu.RLock()
-	defer r.stmts.mu.RUnlock()
-	return len(r.stmts.byKey)
-}
+func (r *Router) StmtCached() int { return r.stmts.len() }
 
 // MirrorStatus returns the mirror queries running now and waiting in the
 // queue (Mirror_concurrency, Mirror_queue_length).

@@ -105,3 +105,22 @@ func BenchmarkStatsHooks(b *testing.B) {
 		s.endCommand()
 	}
 }
+
+func TestStmtCacheBound(t *testing.T) {
+	var c stmtCache
+	for i := 0; i < 10; i++ {
+		k := stmtKey{user: "u", schema: "s", query: string(rune('a' + i))}
+		g := &globalStmt{id: uint64(i)}
+		if got := c.put(k, g, 4); got != g {
+			t.Fatalf("put %d returned another statement", i)
+		}
+	}
+	if n := c.len(); n != 4 {
+		t.Fatalf("cache holds %d statements, want the bound 4", n)
+	}
+	// A statement already cached is shared, even at the bound.
+	k := stmtKey{user: "u", schema: "s", query: "a"}
+	if got := c.put(k, &globalStmt{id: 99}, 4); got.id != 0 {
+		t.Fatalf("a cached statement was not reused: id %d", got.id)
+	}
+}

@@ -49,7 +49,12 @@ func (c *stmtCache) get(k stmtKey) *globalStmt {
 	return c.byKey[k]
 }
 
-func (c *stmtCache) put(k stmtKey, g *globalStmt) *globalStmt {
+// put caches g under k and returns the cached statement (an earlier one
+// when another session raced us). With max entries cached already
+// (mysql-max_stmts_cache), g is returned uncached: it still serves its
+// client, and lives as long as that client's statement does — the cache
+// cannot grow without bound on applications that prepare ever new texts.
+func (c *stmtCache) put(k stmtKey, g *globalStmt, max int) *globalStmt {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.byKey == nil {
@@ -58,8 +63,17 @@ func (c *stmtCache) put(k stmtKey, g *globalStmt) *globalStmt {
 	if old := c.byKey[k]; old != nil {
 		return old
 	}
-	c.byKey[k] = g
+	if len(c.byKey) < max {
+		c.byKey[k] = g
+	}
 	return g
+}
+
+// len returns the number of cached statements.
+func (c *stmtCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.byKey)
 }
 
 // clientStmt is a statement as one client sees it.
@@ -148,7 +162,7 @@ func (s *session) prepareOnBackend(rt *runtimeConfig, key stmtKey, p []byte) (*g
 		return nil, true
 	}
 	g.id = s.r.stmts.nextID.Add(1)
-	g = s.r.stmts.put(key, g)
+	g = s.r.stmts.put(key, g, rt.maxStmtsCache)
 	h.stmts()[g.id] = backendID
 	s.release(rt, h)
 	return g, true
