@@ -94,17 +94,19 @@ func (s *State) Clone() State {
 	return c
 }
 
-// VarsSubset reports whether every variable of have is in want with the same
-// statement: then syncing only adds or changes variables. Otherwise the
-// connection holds a setting the session never asked for, and only a reset
-// (or COM_CHANGE_USER) removes it. Both slices are sorted by Name.
+// VarsSubset reports whether every variable set on the connection (have)
+// is also set by the session (want), whatever the values: then syncing only
+// sends SET for the ones that differ. Otherwise the connection holds a
+// setting the session never asked for, and only a reset (or
+// COM_CHANGE_USER) removes it. A changed value never needs a reset — that
+// would also roll back an open transaction. Both slices are sorted by Name.
 func VarsSubset(have, want []Var) bool {
 	j := 0
 	for _, h := range have {
 		for j < len(want) && want[j].Name < h.Name {
 			j++
 		}
-		if j == len(want) || want[j] != h {
+		if j == len(want) || want[j].Name != h.Name {
 			return false
 		}
 	}

@@ -341,3 +341,26 @@ func TestMySQL8Collation(t *testing.T) {
 		t.Fatalf("character_set_client = %q, want utf8mb4", cs)
 	}
 }
+
+// TestMariaDBDumpSingleTransaction runs mariadb-dump --single-transaction
+// through sluice: it changes tracked variables (character_set_results…)
+// inside its transaction and relies on a savepoint, so a proxy that resets
+// or re-syncs the connection mid-transaction breaks it ("SAVEPOINT sp does
+// not exist").
+func TestMariaDBDumpSingleTransaction(t *testing.T) {
+	s, b := multiplexSetup(t, 10, "")
+	testenv.MustCLI(t, b.Port, "root", "test", `CREATE DATABASE IF NOT EXISTS sluice_dump;
+		CREATE TABLE IF NOT EXISTS sluice_dump.t (id INT PRIMARY KEY, v VARCHAR(20));
+		REPLACE INTO sluice_dump.t VALUES (1, 'one'), (2, 'two');`)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "mariadb-dump", "--no-defaults", "-h127.0.0.1", fmt.Sprintf("-P%d", s.DataPort),
+		"-uroot", "-ptest", "--single-transaction", "--routines", "--triggers", "sluice_dump").CombinedOutput()
+	if err != nil {
+		t.Fatalf("mariadb-dump through sluice: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "INSERT INTO `t` VALUES") || !strings.Contains(string(out), "(1,'one')") ||
+		!strings.Contains(string(out), "(2,'two')") {
+		t.Fatalf("dump lacks the rows:\n%s", out)
+	}
+}
