@@ -289,6 +289,17 @@ func safeToRepeat(k rules.StmtKind) bool {
 // afterQuery updates routing and multiplexing state from the response and
 // returns the connection to the pool when ProxySQL would (reference §5.2).
 func (s *session) afterQuery(rt *runtimeConfig, h *held, res *result, dec *rules.Decision, set *rules.SetStatement) {
+	if res.status&wire.StatusDBDropped != 0 {
+		// The query dropped the connection's current database: the server
+		// now has no database selected on it (and, as in MySQL, neither has
+		// the client's session). Record that, or the next session wanting
+		// that schema would take this connection unsynced and get "No
+		// database selected".
+		s.state.Schema = ""
+		st := h.bc.State()
+		st.Schema = ""
+		h.bc.NoteState(&st)
+	}
 	h.inTrx = res.status&wire.StatusInTrans != 0 || (rt.autocommitFalseIsTrx && !s.state.Autocommit)
 	ctx := rules.FlagContext{Multiplex: dec.Multiplex, InTransaction: h.inTrx, Keep: rt.keepVars}
 	if set.Outcome != rules.SetNotSet {

@@ -364,3 +364,23 @@ func TestMariaDBDumpSingleTransaction(t *testing.T) {
 		t.Fatalf("dump lacks the rows:\n%s", out)
 	}
 }
+
+// TestMariaDBSlap runs mariadb-slap through sluice twice: it creates its
+// schema, selects it with COM_INIT_DB, loads it from 20 concurrent clients
+// and drops it at the end — from a session whose current database it is,
+// which leaves that backend connection with no database selected. The
+// second run reuses the pool, so a proxy that forgot that would answer
+// "No database selected".
+func TestMariaDBSlap(t *testing.T) {
+	s, _ := multiplexSetup(t, 50, "")
+	for run := 1; run <= 2; run++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		out, err := exec.CommandContext(ctx, "mariadb-slap", "--no-defaults", "-h127.0.0.1", fmt.Sprintf("-P%d", s.DataPort),
+			"-uroot", "-ptest", "--concurrency=20", "--iterations=2", "--auto-generate-sql",
+			"--auto-generate-sql-load-type=mixed", "--number-of-queries=1000", "--create-schema=sluice_slap").CombinedOutput()
+		cancel()
+		if err != nil || strings.Contains(string(out), "ERROR") {
+			t.Fatalf("mariadb-slap run %d through sluice: %v\n%s", run, err, out)
+		}
+	}
+}
