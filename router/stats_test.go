@@ -21,9 +21,17 @@ func TestStatsRecording(t *testing.T) {
 	roundTrip(t, c, append([]byte{wire.ComQuery}, "SET NAMES utf8mb4"...))
 
 	st := r.Stats()
+	// A command is recorded when it ends, just after its response is sent:
+	// wait (bounded) until the session has recorded the third one.
 	hash, text := rules.DigestString(sql, rules.DefaultOptions())
 	var sel, set *stats.DigestRow
-	rows := st.Digests().Snapshot(false)
+	var rows []stats.DigestRow
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		rows = st.Digests().Snapshot(false)
+		if len(rows) >= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
 	for i := range rows {
 		switch rows[i].DigestText {
 		case text:
