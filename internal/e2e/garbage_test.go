@@ -105,6 +105,13 @@ func addrOf(port int) string { return net.JoinHostPort("127.0.0.1", itoa(port)) 
 // wireLogin logs in to the data port with the packet helpers, for tests that
 // must send what no client library would.
 func wireLogin(t *testing.T, port int, user, password string) *wire.Conn {
+	c, _ := wireLoginSalt(t, port, user, password)
+	return c
+}
+
+// wireLoginSalt is wireLogin that also returns the handshake salt (which
+// COM_CHANGE_USER scrambles with).
+func wireLoginSalt(t *testing.T, port int, user, password string) (*wire.Conn, []byte) {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addrOf(port), 5*time.Second)
 	if err != nil {
@@ -131,5 +138,5 @@ func wireLogin(t *testing.T, port int, user, password string) *wire.Conn {
 	if p, err = c.ReadPacket(); err != nil || !wire.IsOK(p) {
 		t.Fatalf("login: %v %q", err, p)
 	}
-	return c
+	return c, hs.Salt
 }

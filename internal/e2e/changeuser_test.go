@@ -1,0 +1,113 @@
+package e2e
+
+import (
+	"testing"
+
+	"github.com/sluice-proxy/sluice/internal/wire"
+)
+
+// wireQuery sends one COM_QUERY on a raw connection (logged in without
+// CLIENT_DEPRECATE_EOF) and returns the first column of the first row, ""
+// for NULL or an OK, or the ERR.
+func wireQuery(t *testing.T, c *wire.Conn, q string) (string, *wire.SQLError) {
+	t.Helper()
+	c.ResetSeq()
+	if err := c.WritePacket(append([]byte{wire.ComQuery}, q...)); err != nil {
+		t.Fatal(err)
+	}
+	c.Flush()
+	p, err := c.ReadPacket()
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	switch {
+	case wire.IsERR(p):
+		e, _ := wire.ParseERR(p)
+		return "", e
+	case wire.IsOK(p):
+		return "", nil
+	}
+	ncols, _, _, _ := wire.ReadLenEncInt(p)
+	for i := uint64(0); i < ncols+1; i++ { // column definitions, then EOF
+		if _, err := c.ReadPacket(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var first string
+	for row := 0; ; row++ {
+		p, err := c.ReadPacket()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wire.IsEOF(p) {
+			return first, nil
+		}
+		if row == 0 {
+			v, null, _, _ := wire.ReadLenEncString(p)
+			if !null {
+				first = string(v)
+			}
+		}
+	}
+}
+
+// TestResetConnectionAndChangeUser checks ProxySQL's semantics of
+// COM_RESET_CONNECTION and COM_CHANGE_USER (test_com_reset_connection_com_change_user):
+// both roll back the transaction, clear user variables and tracked session
+// variables; COM_CHANGE_USER logs in as the other user, a hash-only one
+// included.
+func TestResetConnectionAndChangeUser(t *testing.T) {
+	s, b := multiplexSetup(t, 10, "")
+	backendSQL(t, b, "CREATE TABLE IF NOT EXISTS sbtest.cu (id INT PRIMARY KEY) ENGINE=InnoDB; DELETE FROM sbtest.cu")
+	c, salt := wireLoginSalt(t, s.DataPort, "sbtest", "sbtest")
+	must := func(q, want string) {
+		t.Helper()
+		got, e := wireQuery(t, c, q)
+		if e != nil || got != want {
+			t.Fatalf("%s: got %q, %v; want %q", q, got, e, want)
+		}
+	}
+	must("USE sbtest", "")
+	must("SET @v := 5", "")
+	must("SET sql_mode = 'ANSI_QUOTES'", "")
+	must("BEGIN", "")
+	must("INSERT INTO cu VALUES (1)", "")
+	must("SELECT @v", "5")
+
+	c.ResetSeq()
+	c.WritePacket([]byte{wire.ComResetConnection})
+	c.Flush()
+	if p, err := c.ReadPacket(); err != nil || !wire.IsOK(p) {
+		t.Fatalf("COM_RESET_CONNECTION: %q %v", p, err)
+	}
+	must("SELECT @v", "")
+	if mode, _ := wireQuery(t, c, "SELECT @@sql_mode"); mode == "ANSI_QUOTES" {
+		t.Fatalf("tracked sql_mode survived COM_RESET_CONNECTION")
+	}
+	must("SELECT COUNT(*) FROM sbtest.cu", "0") // the transaction was rolled back
+
+	// COM_CHANGE_USER to root, stored in mysql_users only as its hash.
+	must("SET @w := 7", "")
+	cu := &wire.ChangeUser{User: "root", AuthResponse: wire.NativeScramble(salt, []byte("test")), DB: "sbtest",
+		Charset: 33, AuthPlugin: "mysql_native_password"}
+	c.ResetSeq()
+	c.WritePacket(wire.AppendChangeUser(nil, wire.ClientProtocol41|wire.ClientSecureConnection|wire.ClientPluginAuth, cu))
+	c.Flush()
+	if p, err := c.ReadPacket(); err != nil || !wire.IsOK(p) {
+		t.Fatalf("COM_CHANGE_USER: %q %v", p, err)
+	}
+	must("SELECT @w", "")
+	if u, e := wireQuery(t, c, "SELECT CURRENT_USER()"); e != nil || len(u) < 5 || u[:5] != "root@" {
+		t.Fatalf("after COM_CHANGE_USER, CURRENT_USER() = %q %v", u, e)
+	}
+	must("SELECT DATABASE()", "sbtest")
+
+	// A wrong password ends the session with 1045.
+	cu.AuthResponse = wire.NativeScramble(salt, []byte("wrong"))
+	c.ResetSeq()
+	c.WritePacket(wire.AppendChangeUser(nil, wire.ClientProtocol41|wire.ClientSecureConnection|wire.ClientPluginAuth, cu))
+	c.Flush()
+	if p, err := c.ReadPacket(); err != nil || !wire.IsERR(p) {
+		t.Fatalf("COM_CHANGE_USER with a wrong password: %q %v", p, err)
+	}
+}
