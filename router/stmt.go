@@ -329,6 +329,7 @@ func (s *session) comStmtExecute(rt *runtimeConfig, p []byte) bool {
 		case err != nil:
 			inTrx := h.inTrx
 			s.discard(h)
+			h.server.CountError()
 			if !inTrx && res.resultSets == 0 && !res.ok && attempt < rt.queryRetries && safeToRepeat(g.kind) {
 				continue
 			}
@@ -339,6 +340,7 @@ func (s *session) comStmtExecute(rt *runtimeConfig, p []byte) bool {
 			s.writeErr(serr)
 			return true
 		}
+		h.server.CountQuery(0)
 		cs.longData = nil
 		var set rules.SetStatement
 		addr := h.addr // afterQuery may recycle h

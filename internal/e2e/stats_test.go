@@ -116,8 +116,8 @@ func TestStatsTables(t *testing.T) {
 		free, _ := strconv.Atoi(r[2])
 		ok, _ := strconv.Atoi(r[3])
 		queries, _ := strconv.Atoi(r[4])
-		if r[0] != "ONLINE" || used != 0 || free < 1 || ok < 1 || queries < 5 || r[5] != "1" || r[6] != "1" {
-			t.Fatalf("pool row %q: want ONLINE, nothing in use, >=1 free, >=5 queries, bytes both ways", r)
+		if r[0] != "ONLINE" || used != 0 || free < 1 || ok < 1 || queries < 6 || r[5] != "1" || r[6] != "1" {
+			t.Fatalf("pool row %q: want ONLINE, nothing in use, >=1 free, >=6 queries (5 text, 1 prepared), bytes both ways", r)
 		}
 	})
 
