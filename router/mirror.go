@@ -92,9 +92,11 @@ func (m *mirrorer) run(j *mirrorJob) error {
 		res, err = drainResponse(w, h.depr)
 	}
 	if err != nil {
+		h.server.CountError()
 		m.r.closeConn(h)
 		return err
 	}
+	h.server.CountQuery(0)
 	h.inTrx = res.status&wire.StatusInTrans != 0
 	if h.inTrx {
 		// A mirrored BEGIN must not leak an open transaction into the pool.
