@@ -93,4 +93,5 @@ func (s *session) resetSession(rt *runtimeConfig) {
 		s.state.Collation = 33
 	}
 	s.lockedHG, s.trxHG, s.nextFlagIN, s.lastWrite, s.warningsHG = -1, -1, -1, -1, -1
+	s.unconfirmed = false
 }

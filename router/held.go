@@ -126,6 +126,30 @@ func (r *Router) credentials(rt *runtimeConfig, user string) (*backend.Credentia
 // the one already attached to the session for hg, or one from a server's
 // pool chosen by the balancing policy. Errors are ready for the client.
 func (s *session) acquire(rt *runtimeConfig, hg int, createNew bool) (*held, *wire.SQLError) {
+	h, e := s.acquireSynced(rt, hg, createNew)
+	switch {
+	case e == nil:
+		s.unconfirmed = false // a backend took the session state
+	case s.unconfirmed && e.Code != 9001 && e.Code != 1045:
+		// The server refused state the session set with a SET the proxy
+		// answered itself (an unknown variable, a bad value). MySQL would
+		// have failed that SET; here the next statement carries the error,
+		// and the session drops those settings instead of failing every
+		// statement from now on.
+		s.state, s.unconfirmed = s.beforeSet, false
+	}
+	return h, e
+}
+
+// noteUnconfirmed records the session state before a SET the proxy answers
+// itself, until a backend connection accepts it.
+func (s *session) noteUnconfirmed() {
+	if !s.unconfirmed {
+		s.beforeSet, s.unconfirmed = s.state, true
+	}
+}
+
+func (s *session) acquireSynced(rt *runtimeConfig, hg int, createNew bool) (*held, *wire.SQLError) {
 	ctx := context.Background()
 	if h := s.conns.find(hg); h != nil {
 		cred, e := s.credentials(rt)

@@ -79,6 +79,7 @@ func (s *session) comQuery(rt *runtimeConfig, p []byte) bool {
 		if set.Outcome == rules.SetTracked && s.lockedHG < 0 && !hasNextTransaction(&set) {
 			// Tracked variables are answered without a backend and replayed
 			// on whichever connection serves the session next.
+			s.noteUnconfirmed()
 			applySet(&s.state, &set)
 			if setsAutocommit(&set) {
 				s.r.stats.Add(s.id, stats.ComAutocommitFiltered, 1)

@@ -38,7 +38,12 @@ type session struct {
 	depr     bool   // CLIENT_DEPRECATE_EOF towards the client
 
 	state backend.State // what the client believes its session looks like
-	salt  []byte        // the handshake salt (COM_CHANGE_USER scrambles with it)
+	// beforeSet is the state before the SETs the proxy answered itself
+	// that no backend has accepted yet (unconfirmed): restored if the
+	// server refuses them.
+	beforeSet   backend.State
+	unconfirmed bool
+	salt        []byte // the handshake salt (COM_CHANGE_USER scrambles with it)
 
 	// Routing state (reference §4.5).
 	lockedHG   int // locked_on_hostgroup after an unparseable SET, or -1

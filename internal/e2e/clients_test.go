@@ -384,3 +384,39 @@ func TestMariaDBSlap(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedTrackedSet: a SET the proxy answers itself but the server
+// refuses (MariaDB has no max_execution_time) fails the next statement with
+// the server's error, and the session then goes on without that setting
+// instead of failing every statement.
+func TestRefusedTrackedSet(t *testing.T) {
+	s, _ := multiplexSetup(t, 10, "")
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	ctx := context.Background()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, "SET max_execution_time = 1000"); err != nil {
+		t.Fatalf("SET is answered by the proxy: %v", err)
+	}
+	var one int
+	err = c.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	if err == nil || !strings.Contains(err.Error(), "1193") {
+		t.Fatalf("the statement after a refused SET: %v, want the server's 1193", err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := c.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Fatalf("the session stays broken after the refused SET: %v", err)
+		}
+	}
+	// A good SET still sticks.
+	if _, err := c.ExecContext(ctx, "SET sql_mode = 'ANSI_QUOTES'"); err != nil {
+		t.Fatal(err)
+	}
+	var mode string
+	if err := c.QueryRowContext(ctx, "SELECT VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES WHERE VARIABLE_NAME='SQL_MODE'").Scan(&mode); err != nil || mode != "ANSI_QUOTES" {
+		t.Fatalf("sql_mode after a good SET: %q %v", mode, err)
+	}
+}
