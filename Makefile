@@ -43,7 +43,11 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; find . -name '*.go' -not -path './.git/*' 2>/dev/null) 2>/dev/null | sort -u); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+## lint: gofmt, go vet and staticcheck (installed with go install when missing)
+STATICCHECK ?= $(shell go env GOPATH)/bin/staticcheck
 lint: fmt-check vet
+	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
+	$(STATICCHECK) $(PKGS)
 
 ## bench: Go micro-benchmarks of the hot path
 bench:

@@ -12,10 +12,11 @@ import (
 	"github.com/sluice-proxy/sluice/internal/config"
 )
 
-// Sentinel errors of LOAD … FROM CONFIG, with ProxySQL's wording.
+// Sentinel errors of LOAD … FROM CONFIG, with ProxySQL's wording (its
+// capital letters included: clients and runbooks match these texts).
 var (
 	ErrNoConfigFile  = errors.New("Config file unknown")
-	ErrBadConfigFile = errors.New("Unable to open or parse config file")
+	ErrBadConfigFile = errors.New("Unable to open or parse config file") //lint:ignore ST1005 ProxySQL's text
 )
 
 // loadSaveCommand handles a statement starting with LOAD or SAVE. Anything

@@ -65,7 +65,6 @@ type Server struct {
 	mu sync.Mutex
 
 	readOnly  atomic.Bool   // PROXYSQL READONLY / admin-read_only
-	connIDs   atomic.Uint32 // connection ids handed out on this port
 	questions atomic.Uint64 // statements served, for COM_STATISTICS
 
 	ctx    context.Context

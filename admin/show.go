@@ -221,7 +221,7 @@ func (s *Server) showFields(ss *session, rest string) (reply, bool) {
 		return r, true
 	}
 	if len(info.rows) == 0 {
-		return sqliteErr(errors.New("Table does not exist")), true
+		return sqliteErr(errors.New("Table does not exist")), true //lint:ignore ST1005 ProxySQL's text
 	}
 	out := &resultSet{cols: []string{"Field", "Type", "Null", "Key", "Default", "Extra"}}
 	for _, ri := range info.rows {

@@ -464,10 +464,11 @@ func (c *BackendConn) sync(cred *Credentials, want *State) error {
 		if !charsetKnown || c.state.Names != "" || c.state.Collation != want.Collation {
 			name, cs, ok := collationName(want.Collation)
 			switch {
-			case ok && want.Collation >= 255 && strings.Contains(c.version, "MariaDB") && isIdent(cs):
-				// MySQL 8 clients open with utf8mb4_0900_ai_ci (255) and
-				// other ids MariaDB does not know (ProxySQL #4841): ask for
-				// the character set and let the server pick its collation.
+			case ok && want.Collation == 255 && strings.Contains(c.version, "MariaDB") && isIdent(cs):
+				// MySQL 8 clients open with utf8mb4_0900_ai_ci (255, the
+				// largest id a handshake byte holds), which MariaDB does not
+				// know (ProxySQL #4841): ask for the character set and let
+				// the server pick its collation.
 				items = append(items, "NAMES "+cs)
 				next.Names, next.Collation, charsetKnown = "", want.Collation, true
 			case ok && isIdent(name) && isIdent(cs):

@@ -19,7 +19,6 @@ import (
 
 var (
 	mariadbOnce sync.Once
-	mariadbAddr testenv.Backend
 	mariadbErr  error
 )
 

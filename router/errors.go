@@ -66,8 +66,3 @@ func errLostBackend(hg int, addr string, inTrx bool) *wire.SQLError {
 func errPacketTooLarge() *wire.SQLError {
 	return &wire.SQLError{Code: 1153, State: "08S01", Message: "Got a packet bigger than 'max_allowed_packet' bytes"}
 }
-
-func errLocalInfile() *wire.SQLError {
-	return &wire.SQLError{Code: 1148, State: "42000",
-		Message: "ProxySQL Error: LOAD DATA LOCAL INFILE is not supported (mysql-enable_load_data_local_infile=false)"}
-}

@@ -499,14 +499,17 @@ func (s *session) comStmtFetch(rt *runtimeConfig, p []byte) bool {
 	s.scratch = pkt
 	w := h.w
 	w.ResetSeq()
-	if err := w.WritePacket(pkt); err == nil {
+	err := w.WritePacket(pkt)
+	if err == nil {
 		err = w.Flush()
 	}
-	s.c.SetSeq(w.Seq())
 	// The fetch response is rows and a terminator, like the tail of a
 	// result set.
 	var res result
-	err := s.stream.forwardRows(s.c, w, s.depr, h.depr, &res)
+	if err == nil {
+		s.c.SetSeq(w.Seq())
+		err = s.stream.forwardRows(s.c, w, s.depr, h.depr, &res)
+	}
 	if err != nil {
 		if errorsIsClientGone(err) {
 			return false

@@ -32,15 +32,6 @@ const (
 	colsProxySQL    = "hostname, port, weight, comment"
 )
 
-// typedTables are the tables BuildSnapshot reads into typed fields; every
-// other table of a module travels as raw rows in Snapshot.Tables.
-var typedTables = map[string]bool{
-	"mysql_servers": true, "mysql_servers_balance": true, "mysql_replication_hostgroups": true,
-	"mysql_hostgroup_attributes": true, "mysql_users": true, "mysql_query_rules": true,
-	"mysql_query_rules_fast_routing": true, "scheduler": true, "proxysql_servers": true,
-	"global_variables": true,
-}
-
 // BuildSnapshot reads module m from MEMORY, inside one read transaction, and
 // returns a copy of base with that module's fields replaced. Query rules are
 // the active ones in rule_id order; users are the active ones with a

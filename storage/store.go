@@ -41,7 +41,7 @@ var (
 	ErrSchemaTooNew = errors.New("storage: sluice.db schema is newer than this Sluice")
 	// ErrNotAllowed is returned by Query for a statement a read-only (stats)
 	// session may not run. Its text is ProxySQL's.
-	ErrNotAllowed = errors.New("Command not allowed")
+	ErrNotAllowed = errors.New("Command not allowed") //lint:ignore ST1005 ProxySQL's text
 	// ErrUnknownTable is returned by Checksum for a table group it does not know.
 	ErrUnknownTable = errors.New("storage: unknown table for CHECKSUM")
 )
