@@ -89,7 +89,8 @@ func (m *mirrorer) run(j *mirrorJob) error {
 	}
 	var res result
 	if err == nil {
-		res, err = drainResponse(w, h.depr)
+		var st streamer // no client: the response is read and dropped
+		res, err = st.forwardResponse(nil, w, h.depr, h.depr)
 	}
 	if err != nil {
 		h.server.CountError()
@@ -141,80 +142,4 @@ func (s *session) mirror(rt *runtimeConfig, hg int, dec *rules.Decision, q []byt
 	j.query[0] = wire.ComQuery
 	copy(j.query[1:], q)
 	s.r.mirror.enqueue(rt, j)
-}
-
-// drainResponse reads a whole response and keeps only its summary.
-func drainResponse(w *wire.Conn, depr bool) (result, error) {
-	var res result
-	for {
-		_, first, err := w.PeekHeader()
-		if err != nil {
-			return res, err
-		}
-		switch first {
-		case wire.HeaderOK:
-			p, err := w.ReadPacket()
-			if err != nil {
-				return res, err
-			}
-			ok, err := wire.ParseOK(p)
-			if err != nil {
-				return res, err
-			}
-			res.ok, res.affected, res.insertID, res.status = true, ok.AffectedRows, ok.LastInsertID, ok.Status
-		case wire.HeaderERR:
-			p, err := w.ReadPacket()
-			if err != nil {
-				return res, err
-			}
-			res.err, _ = wire.ParseERR(p)
-			return res, nil
-		default:
-			p, err := w.ReadPacket()
-			if err != nil {
-				return res, err
-			}
-			ncols, _, _, _ := wire.ReadLenEncInt(p)
-			for i := uint64(0); i < ncols; i++ {
-				if _, _, err := w.SkipPacket(); err != nil {
-					return res, err
-				}
-			}
-			if !depr {
-				if _, _, err := w.SkipPacket(); err != nil {
-					return res, err
-				}
-			}
-			res.resultSets++
-			for {
-				length, first, err := w.PeekHeader()
-				if err != nil {
-					return res, err
-				}
-				if first == wire.HeaderERR && length < wire.MaxPayloadLen {
-					p, err := w.ReadPacket()
-					if err != nil {
-						return res, err
-					}
-					res.err, _ = wire.ParseERR(p)
-					return res, nil
-				}
-				if wire.IsTerminator(first, length) {
-					p, err := w.ReadPacket()
-					if err != nil {
-						return res, err
-					}
-					_, res.status, _ = wire.ParseTerminator(p)
-					break
-				}
-				if _, _, err := w.SkipPacket(); err != nil {
-					return res, err
-				}
-				res.rows++
-			}
-		}
-		if res.status&wire.StatusMoreResultsExists == 0 {
-			return res, nil
-		}
-	}
 }

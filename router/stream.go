@@ -42,6 +42,36 @@ func sideErr(err error) error {
 	return err
 }
 
+// The streamer also reads responses that go nowhere (the mirror's): with a
+// nil client every packet is read and skipped, and the same parsing fills
+// the result. These helpers are the only places that touch the client.
+
+// write sends p to cli, if there is one.
+func write(cli *wire.Conn, p []byte) error {
+	if cli == nil {
+		return nil
+	}
+	return sideErr(cli.WritePacket(p))
+}
+
+// pass moves one packet from srv to cli without decoding it, or skips it
+// when there is no client.
+func pass(cli, srv *wire.Conn) error {
+	if cli == nil {
+		_, _, err := srv.SkipPacket()
+		return err
+	}
+	_, _, err := srv.ForwardPacket(cli)
+	return sideErr(err)
+}
+
+func flush(cli *wire.Conn) error {
+	if cli == nil {
+		return nil
+	}
+	return sideErr(cli.Flush())
+}
+
 // forwardTerminator reads a result-set terminator from srv and writes it to
 // cli in the form cli expects.
 func (st *streamer) forwardTerminator(cli, srv *wire.Conn, cliDepr, srvDepr bool, res *result) error {
@@ -55,6 +85,8 @@ func (st *streamer) forwardTerminator(cli, srv *wire.Conn, cliDepr, srvDepr bool
 	}
 	res.warnings, res.status = w, s
 	switch {
+	case cli == nil:
+		return nil
 	case cliDepr == srvDepr:
 		st.scratch = append(st.scratch[:0], p...)
 	case cliDepr:
@@ -65,15 +97,19 @@ func (st *streamer) forwardTerminator(cli, srv *wire.Conn, cliDepr, srvDepr bool
 	if err != nil {
 		return err
 	}
-	return sideErr(cli.WritePacket(st.scratch))
+	return write(cli, st.scratch)
 }
 
 // forwardResponse streams the response to COM_QUERY (or COM_STMT_EXECUTE:
 // binary rows look the same from here) until the last result, following
 // SERVER_MORE_RESULTS_EXISTS. The client is flushed at the end; in between,
 // its buffered writer flushes whenever it fills, so memory stays flat
-// whatever the result size.
+// whatever the result size. With a nil client the response is read and
+// dropped.
 func (st *streamer) forwardResponse(cli, srv *wire.Conn, cliDepr, srvDepr bool) (result, error) {
+	if cli == nil {
+		cliDepr = srvDepr // nothing to translate
+	}
 	var res result
 	for {
 		_, first, err := srv.PeekHeader()
@@ -91,8 +127,8 @@ func (st *streamer) forwardResponse(cli, srv *wire.Conn, cliDepr, srvDepr bool) 
 				return res, err
 			}
 			res.ok, res.affected, res.insertID, res.status, res.warnings = true, ok.AffectedRows, ok.LastInsertID, ok.Status, ok.Warnings
-			if err := cli.WritePacket(p); err != nil {
-				return res, sideErr(err)
+			if err := write(cli, p); err != nil {
+				return res, err
 			}
 		case first == wire.HeaderERR:
 			p, err := srv.ReadPacket()
@@ -104,10 +140,10 @@ func (st *streamer) forwardResponse(cli, srv *wire.Conn, cliDepr, srvDepr bool) 
 				return res, err
 			}
 			res.err, res.ok = e, false
-			if err := cli.WritePacket(p); err != nil {
-				return res, sideErr(err)
+			if err := write(cli, p); err != nil {
+				return res, err
 			}
-			return res, sideErr(cli.Flush())
+			return res, flush(cli)
 		case first == wire.HeaderLocalIn:
 			// The proxy never offers CLIENT_LOCAL_FILES to backends, so a
 			// server asking for a local file is misbehaving: answer with an
@@ -122,7 +158,9 @@ func (st *streamer) forwardResponse(cli, srv *wire.Conn, cliDepr, srvDepr bool) 
 			if err := srv.Flush(); err != nil {
 				return res, err
 			}
-			cli.SetSeq(srv.Seq())
+			if cli != nil {
+				cli.SetSeq(srv.Seq())
+			}
 			continue
 		default:
 			if err := st.forwardResultSet(cli, srv, cliDepr, srvDepr, &res); err != nil {
@@ -130,7 +168,7 @@ func (st *streamer) forwardResponse(cli, srv *wire.Conn, cliDepr, srvDepr bool) 
 			}
 		}
 		if res.status&wire.StatusMoreResultsExists == 0 {
-			return res, sideErr(cli.Flush())
+			return res, flush(cli)
 		}
 	}
 }
@@ -146,19 +184,19 @@ func (st *streamer) forwardResultSet(cli, srv *wire.Conn, cliDepr, srvDepr bool,
 	if !ok {
 		return fmt.Errorf("router: malformed column count packet")
 	}
-	if err := cli.WritePacket(p); err != nil {
-		return sideErr(err)
+	if err := write(cli, p); err != nil {
+		return err
 	}
 	for i := uint64(0); i < ncols; i++ {
-		if _, _, err := srv.ForwardPacket(cli); err != nil {
-			return sideErr(err)
+		if err := pass(cli, srv); err != nil {
+			return err
 		}
 	}
 	// The EOF after the column definitions exists only without DEPRECATE_EOF.
 	switch {
 	case !srvDepr && !cliDepr:
-		if _, _, err := srv.ForwardPacket(cli); err != nil {
-			return sideErr(err)
+		if err := pass(cli, srv); err != nil {
+			return err
 		}
 	case !srvDepr && cliDepr:
 		if _, _, err := srv.SkipPacket(); err != nil {
@@ -192,13 +230,13 @@ func (st *streamer) forwardRows(cli, srv *wire.Conn, cliDepr, srvDepr bool, res 
 				return err
 			}
 			res.status &^= wire.StatusMoreResultsExists
-			return sideErr(cli.WritePacket(p))
+			return write(cli, p)
 		}
 		if wire.IsTerminator(first, length) {
 			return st.forwardTerminator(cli, srv, cliDepr, srvDepr, res)
 		}
-		if _, _, err := srv.ForwardPacket(cli); err != nil {
-			return sideErr(err)
+		if err := pass(cli, srv); err != nil {
+			return err
 		}
 		res.rows++
 	}
