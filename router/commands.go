@@ -49,12 +49,11 @@ func (s *session) dispatch(rt *runtimeConfig, p []byte) bool {
 		return s.comChangeUser(rt, p)
 	case wire.ComProcessKill:
 		if len(p) >= 5 {
-			id := uint64(binary.LittleEndian.Uint32(p[1:]))
-			if s.r.Kill(id) {
-				return s.writeOK(0, 0, "") == nil
+			if e := s.killCommand(rt, uint64(binary.LittleEndian.Uint32(p[1:])), false); e != nil {
+				s.writeErr(e)
+				return true
 			}
-			s.writeErr(&wire.SQLError{Code: 1094, State: "HY000", Message: "Unknown thread id: " + itoa(int(id))})
-			return true
+			return s.writeOK(0, 0, "") == nil
 		}
 	case wire.ComStmtPrepare:
 		return s.comStmtPrepare(rt, p)

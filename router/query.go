@@ -386,4 +386,3 @@ func (s *session) finishEvent(ev *eventlog.Event, hg int, server string, res res
 	s.r.cfg.Events.Log(ev)
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
