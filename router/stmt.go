@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"sync"
@@ -29,7 +30,10 @@ type stmtKey struct {
 type globalStmt struct {
 	id        uint64
 	query     string
+	text      []byte // query as bytes, for rules.Query (read only)
 	digest    uint64
+	digestTxt []byte // digest text and first comment, computed once at PREPARE
+	comment   []byte
 	kind      rules.StmtKind
 	numParams uint16
 	numCols   uint16
@@ -148,7 +152,8 @@ func (s *session) prepareOnBackend(rt *runtimeConfig, key stmtKey, p []byte) (*g
 		s.writeErr(e)
 		return nil, true
 	}
-	g := &globalStmt{query: string(q), digest: s.digest.Hash, kind: s.digest.Kind}
+	g := &globalStmt{query: string(q), text: bytes.Clone(q), digest: s.digest.Hash, kind: s.digest.Kind,
+		digestTxt: bytes.Clone(s.digest.Text), comment: bytes.Clone(s.digest.FirstComment)}
 	s.r.stats.Add(s.id, stats.ComBackendStmtPrepare, 1)
 	backendID, serr, err := prepareOn(h, p, g)
 	if err != nil {
@@ -284,15 +289,18 @@ func (s *session) comStmtExecute(rt *runtimeConfig, p []byte) bool {
 		return true
 	}
 	s.scratch = pkt
-	s.digest.Kind = g.kind
+	// The statement was digested once at PREPARE: copy, don't recompute
+	// (s.digest's buffers are the session's own and get reused).
+	s.digest.Kind, s.digest.Hash = g.kind, g.digest
+	s.digest.Text = append(s.digest.Text[:0], g.digestTxt...)
+	s.digest.FirstComment = append(s.digest.FirstComment[:0], g.comment...)
 	s.query = rules.Query{
 		User: s.username, Schema: s.state.Schema, ClientAddr: s.clientIP,
 		ProxyAddr: s.proxyAddr, ProxyPort: s.proxyPort,
-		DigestHash: g.digest, Text: []byte(g.query), NextQueryFlagIN: s.nextFlagIN,
+		DigestHash: g.digest, DigestText: s.digest.Text, FirstComment: s.digest.FirstComment,
+		Text: g.text, NextQueryFlagIN: s.nextFlagIN,
 		MirrorFlagOUT: -1, MirrorHostgroup: -1, StmtExecute: true,
 	}
-	s.digester.Digest(&s.digest, s.query.Text)
-	s.query.DigestText, s.query.FirstComment = s.digest.Text, s.digest.FirstComment
 	s.startQuery()
 	dec := &s.decision
 	rt.rules.Match(&s.query, dec)
