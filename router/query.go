@@ -385,4 +385,3 @@ func (s *session) finishEvent(ev *eventlog.Event, hg int, server string, res res
 	}
 	s.r.cfg.Events.Log(ev)
 }
-
