@@ -23,7 +23,7 @@ run: build
 
 ## test: install what is missing, start real backends, vet, race-test everything
 test: fmt-check vet
-	@SLUICE_BACKENDS_EXTRA_PKGS=sysbench $(BACKENDS) start 3
+	@SLUICE_BACKENDS_EXTRA_PKGS="sysbench php" $(BACKENDS) start 3
 	@set -e; rc=0; \
 	$(GO) test -race -count=1 -timeout 12m $(PKGS) || rc=$$?; \
 	$(BACKENDS) stop; \
@@ -43,9 +43,10 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; find . -name '*.go' -not -path './.git/*' 2>/dev/null) 2>/dev/null | sort -u); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## lint: gofmt, go vet and staticcheck (installed with go install when missing)
+## lint: gofmt, go vet, go.mod tidy, and staticcheck (installed with go install when missing)
 STATICCHECK ?= $(shell go env GOPATH)/bin/staticcheck
 lint: fmt-check vet
+	$(GO) mod tidy -diff
 	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
 	$(STATICCHECK) $(PKGS)
 

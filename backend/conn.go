@@ -59,19 +59,25 @@ type BackendConn struct {
 	closed   bool
 
 	flushedOut, flushedIn uint64
-	scratch               []byte
+	scratch               []byte // terminator translation, handshake
+	cmd                   []byte // the proxy's own commands
 
-	// Prepared is the router's map of global statement id → this
-	// connection's statement id. The pool never reads it; ResetConnection
-	// and COM_CHANGE_USER clear it, because they drop the server's
-	// statements.
-	Prepared map[uint64]uint32
+	// opts are the options of the runtime the connection was last handed
+	// out under (Pool.Get, TryGet, Sync): init_connect after a reset and
+	// the age limit at Put come from the command that holds it.
+	opts *Options
+
+	// stmts maps the proxy's global statement ids to this connection's
+	// (stmt.go). ResetConnection and COM_CHANGE_USER clear it, because they
+	// drop the server's statements.
+	stmts map[uint64]uint32
 }
 
-// Wire returns the packet connection, for the router to forward packets.
-// After writing a command the caller must consume the whole response; a
-// caller that gives up half-way must Close the connection.
-func (c *BackendConn) Wire() *wire.Conn { return c.w }
+// LocalAddr returns the proxy's end of the connection.
+func (c *BackendConn) LocalAddr() net.Addr { return c.w.NetConn().LocalAddr() }
+
+// Options returns the options the connection was last handed out under.
+func (c *BackendConn) Options() *Options { return c.opts }
 
 // Server returns the server the connection belongs to.
 func (c *BackendConn) Server() *Server { return c.srv }

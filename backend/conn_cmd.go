@@ -2,25 +2,12 @@ package backend
 
 import (
 	"context"
-	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"strings"
 
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
-
-// Result is what Query returns: the first result set as text, and the
-// counters of the final OK/EOF. It serves the proxy's own small queries
-// (SELECT @@read_only, tests), not client traffic.
-type Result struct {
-	Columns      []string
-	Rows         [][]sql.NullString
-	AffectedRows uint64
-	LastInsertID uint64
-	Status       uint16
-	Warnings     uint16
-}
 
 func (c *BackendConn) usable() error {
 	if c.closed || c.broken {
@@ -49,13 +36,13 @@ func (c *BackendConn) do(ctx context.Context, f func() error) error {
 // discarding any rows. A *wire.SQLError means the server refused it and the
 // connection is still usable.
 func (c *BackendConn) Exec(ctx context.Context, query string) error {
-	return c.do(ctx, func() error { return c.query(query, nil) })
+	return c.do(ctx, func() error { return c.queryText(query, nil) })
 }
 
 // Query runs a statement and returns its first result set as text.
 func (c *BackendConn) Query(ctx context.Context, query string) (*Result, error) {
 	res := &Result{}
-	err := c.do(ctx, func() error { return c.query(query, res) })
+	err := c.do(ctx, func() error { return c.queryText(query, res) })
 	if err != nil {
 		return nil, err
 	}
@@ -89,183 +76,38 @@ func (c *BackendConn) writeCommand(p []byte) error {
 	return c.w.Flush()
 }
 
-// simple sends a command whose answer is one OK/EOF or ERR packet.
+// simple sends a command whose answer is one OK, EOF or ERR packet
+// (COM_PING, COM_INIT_DB, COM_SET_OPTION, COM_RESET_CONNECTION).
 func (c *BackendConn) simple(p []byte) error {
-	if err := c.writeCommand(p); err != nil {
-		return err
-	}
-	r, err := c.w.ReadPacket()
+	return c.query(p, nil)
+}
+
+// queryText sends q as a COM_QUERY for the proxy itself; res (may be nil)
+// receives the first result set.
+func (c *BackendConn) queryText(q string, res *Result) error {
+	c.cmd = append(append(c.cmd[:0], wire.ComQuery), q...)
+	return c.query(c.cmd, res)
+}
+
+// query runs command p through the one response walker (Run) with no
+// client, and turns a server ERR into the returned error.
+func (c *BackendConn) query(p []byte, res *Result) error {
+	r, err := c.Run(p, ShapeResult, &Sink{Collect: res})
 	if err != nil {
 		return err
 	}
-	switch {
-	case wire.IsERR(r):
-		e, err := wire.ParseERR(r)
-		if err != nil {
-			return err
-		}
-		return e
-	case wire.IsOK(r):
-		ok, err := wire.ParseOK(r)
-		if err != nil {
-			return err
-		}
-		c.status = ok.Status
-		return nil
-	case len(r) > 0 && r[0] == wire.HeaderEOF:
-		// COM_SET_OPTION answers with an EOF (an OK with DEPRECATE_EOF).
-		_, st, err := wire.ParseTerminator(r)
-		if err != nil {
-			return err
-		}
-		c.status = st
-		return nil
-	case len(r) == 0:
-		return fmt.Errorf("%w: empty packet", ErrProtocol)
+	if r.Err != nil {
+		return r.Err
 	}
-	return fmt.Errorf("%w: unexpected packet 0x%02x", ErrProtocol, r[0])
-}
-
-// query sends COM_QUERY and reads every result; res (may be nil) receives
-// the first result set.
-func (c *BackendConn) query(q string, res *Result) error {
-	c.scratch = append(append(c.scratch[:0], wire.ComQuery), q...)
-	if err := c.writeCommand(c.scratch); err != nil {
-		return err
+	if res != nil {
+		res.AffectedRows, res.LastInsertID, res.Status, res.Warnings = r.Affected, r.InsertID, r.Status, r.Warnings
 	}
-	for n := 0; ; n++ {
-		more, err := c.readResult(res, n == 0)
-		if err != nil || !more {
-			return err
-		}
-	}
-}
-
-// readResult reads one result (OK, ERR or a result set) and reports whether
-// more follow.
-func (c *BackendConn) readResult(res *Result, first bool) (bool, error) {
-	p, err := c.w.ReadPacket()
-	if err != nil {
-		return false, err
-	}
-	if len(p) == 0 {
-		return false, fmt.Errorf("%w: empty response packet", ErrProtocol)
-	}
-	switch p[0] {
-	case wire.HeaderOK:
-		ok, err := wire.ParseOK(p)
-		if err != nil {
-			return false, err
-		}
-		c.status = ok.Status
-		if res != nil {
-			res.AffectedRows += ok.AffectedRows
-			res.LastInsertID, res.Status, res.Warnings = ok.LastInsertID, ok.Status, ok.Warnings
-		}
-		return ok.Status&wire.StatusMoreResultsExists != 0, nil
-	case wire.HeaderERR:
-		e, err := wire.ParseERR(p)
-		if err != nil {
-			return false, err
-		}
-		return false, e
-	case wire.HeaderLocalIn:
-		// The proxy never offers CLIENT_LOCAL_FILES; decline with an empty
-		// file and read what the server says next.
-		if err := c.w.WritePacket(nil); err != nil {
-			return false, err
-		}
-		if err := c.w.Flush(); err != nil {
-			return false, err
-		}
-		return c.readResult(res, first)
-	}
-	ncols, _, _, ok := wire.ReadLenEncInt(p)
-	if !ok || ncols == 0 || ncols > 1<<16 {
-		return false, fmt.Errorf("%w: bad column count", ErrProtocol)
-	}
-	collect := res != nil && first
-	for range ncols {
-		def, err := c.w.ReadPacket()
-		if err != nil {
-			return false, err
-		}
-		if collect {
-			res.Columns = append(res.Columns, columnName(def))
-		}
-	}
-	if !c.DeprecateEOF() {
-		if _, err := c.w.ReadPacket(); err != nil {
-			return false, err
-		}
-	}
-	for {
-		row, err := c.w.ReadPacket()
-		if err != nil {
-			return false, err
-		}
-		if len(row) > 0 && wire.IsTerminator(row[0], len(row)) {
-			w, st, err := wire.ParseTerminator(row)
-			if err != nil {
-				return false, err
-			}
-			c.status = st
-			if res != nil {
-				res.Status, res.Warnings = st, w
-			}
-			return st&wire.StatusMoreResultsExists != 0, nil
-		}
-		if wire.IsERR(row) {
-			e, err := wire.ParseERR(row)
-			if err != nil {
-				return false, err
-			}
-			return false, e
-		}
-		if collect {
-			vals, err := parseTextRow(row, int(ncols))
-			if err != nil {
-				return false, err
-			}
-			res.Rows = append(res.Rows, vals)
-		}
-	}
-}
-
-// columnName returns the name of a ColumnDefinition41 (its fifth string).
-func columnName(def []byte) string {
-	rest := def
-	for i := 0; i < 5; i++ {
-		s, _, r, ok := wire.ReadLenEncString(rest)
-		if !ok {
-			return ""
-		}
-		if i == 4 {
-			return string(s)
-		}
-		rest = r
-	}
-	return ""
-}
-
-func parseTextRow(p []byte, n int) ([]sql.NullString, error) {
-	vals := make([]sql.NullString, n)
-	for i := range vals {
-		s, isNull, rest, ok := wire.ReadLenEncString(p)
-		if !ok {
-			return nil, fmt.Errorf("%w: bad text row", ErrProtocol)
-		}
-		if !isNull {
-			vals[i] = sql.NullString{String: string(s), Valid: true}
-		}
-		p = rest
-	}
-	return vals, nil
+	return nil
 }
 
 func (c *BackendConn) initDB(schema string) error {
-	c.scratch = append(append(c.scratch[:0], wire.ComInitDB), schema...)
-	if err := c.simple(c.scratch); err != nil {
+	c.cmd = append(append(c.cmd[:0], wire.ComInitDB), schema...)
+	if err := c.simple(c.cmd); err != nil {
 		return err
 	}
 	c.state.Schema = schema
@@ -277,8 +119,8 @@ func (c *BackendConn) setOption(multi bool) error {
 	if multi {
 		opt = wire.OptionMultiStatementsOn
 	}
-	c.scratch = binary.LittleEndian.AppendUint16(append(c.scratch[:0], wire.ComSetOption), opt)
-	if err := c.simple(c.scratch); err != nil {
+	c.cmd = binary.LittleEndian.AppendUint16(append(c.cmd[:0], wire.ComSetOption), opt)
+	if err := c.simple(c.cmd); err != nil {
 		return err
 	}
 	c.state.MultiStatements = multi
@@ -292,7 +134,7 @@ func (c *BackendConn) afterReset(schema string) {
 	c.state = State{Schema: schema, FoundRows: c.state.FoundRows, MultiStatements: c.state.MultiStatements}
 	c.known = 0
 	c.dirty = false
-	c.Prepared = nil
+	c.stmts = nil
 	c.fp = c.state.Fingerprint()
 }
 
@@ -343,12 +185,12 @@ func (c *BackendConn) changeUser(cred *Credentials, schema string, collation uin
 }
 
 func (c *BackendConn) runInitConnect() error {
-	if c.pool == nil || c.pool.reg == nil {
+	o := c.opts
+	if o == nil {
 		return nil
 	}
-	o := c.pool.reg.options()
 	if ic := o.initConnect(c.srv.key.Hostgroup); ic != "" {
-		return c.query(ic, nil)
+		return c.queryText(ic, nil)
 	}
 	return nil
 }
@@ -364,8 +206,13 @@ func (c *BackendConn) runInitConnect() error {
 // Empty Schema, and Collation 0 with empty Names, mean "any". A
 // *wire.SQLError means the server refused something (unknown database, bad
 // variable value): the connection stays usable and will be reset before its
-// next use. Any other error means it is broken.
-func (c *BackendConn) Sync(ctx context.Context, cred *Credentials, want *State) error {
+// next use. Any other error means it is broken. o, when not nil, become the
+// connection's options (init_connect after a reset, the age limit at Put):
+// the holder's runtime.
+func (c *BackendConn) Sync(ctx context.Context, o *Options, cred *Credentials, want *State) error {
+	if o != nil {
+		c.opts = o
+	}
 	if err := c.usable(); err != nil {
 		return err
 	}
@@ -486,12 +333,12 @@ func (c *BackendConn) sync(cred *Credentials, want *State) error {
 	}
 	next.Vars = append([]Var(nil), want.Vars...)
 	if len(items) > 0 {
-		if err := c.query("SET "+strings.Join(items, ", "), nil); err != nil {
+		if err := c.queryText("SET "+strings.Join(items, ", "), nil); err != nil {
 			return err
 		}
 	}
 	for _, stmt := range alone {
-		if err := c.query(stmt, nil); err != nil {
+		if err := c.queryText(stmt, nil); err != nil {
 			return err
 		}
 	}
@@ -512,27 +359,4 @@ func hasVar(vars []Var, v Var) bool {
 		}
 	}
 	return false
-}
-
-// CloseStatements deallocates every statement in Prepared on the server
-// (COM_STMT_CLOSE has no response, so the packets are pipelined in one
-// write) and empties the map. The router calls it when a connection holds
-// more than mysql-max_stmts_per_connection statements: that keeps the
-// server's max_prepared_stmt_count in reach without the round trip and the
-// lost session state of a reset.
-func (c *BackendConn) CloseStatements() error {
-	if err := c.usable(); err != nil {
-		return err
-	}
-	var b [5]byte
-	b[0] = wire.ComStmtClose
-	for _, id := range c.Prepared {
-		c.w.ResetSeq()
-		binary.LittleEndian.PutUint32(b[1:], id)
-		if err := c.w.WritePacket(b[:]); err != nil {
-			return c.fail(err)
-		}
-	}
-	clear(c.Prepared)
-	return c.fail(c.w.Flush())
 }

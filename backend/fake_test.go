@@ -114,7 +114,7 @@ func TestCachingSha2FullAndFastAuth(t *testing.T) {
 	cred := &Credentials{User: "sha2", Password: "pw"}
 	want := &State{Autocommit: true}
 	for i := range 2 { // first full auth over RSA, then fast auth from the server's cache
-		c, err := s.Pool().Get(ctx, cred, want)
+		c, err := s.Pool().Get(ctx, nil, cred, want)
 		if err != nil {
 			t.Fatalf("login %d: %v", i, err)
 		}
@@ -140,18 +140,18 @@ func TestStage1OnlyAgainstCachingSha2(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// A native user on a caching_sha2 server logs in with SHA1(pw) alone.
-	c, err := s.Pool().Get(ctx, &Credentials{User: "native", Stage1: wire.Stage1([]byte("pw"))}, &State{Autocommit: true})
+	c, err := s.Pool().Get(ctx, nil, &Credentials{User: "native", Stage1: wire.Stage1([]byte("pw"))}, &State{Autocommit: true})
 	if err != nil {
 		t.Fatalf("native user with stage1: %v", err)
 	}
 	_ = c.Close()
 	// A caching_sha2 user cannot: the error says why.
-	_, err = s.Pool().Get(ctx, &Credentials{User: "sha2", Stage1: wire.Stage1([]byte("pw"))}, &State{Autocommit: true})
+	_, err = s.Pool().Get(ctx, nil, &Credentials{User: "sha2", Stage1: wire.Stage1([]byte("pw"))}, &State{Autocommit: true})
 	if !errors.Is(err, ErrNeedClearPassword) {
 		t.Fatalf("got %v, want ErrNeedClearPassword", err)
 	}
 	// A wrong password is an access-denied SQL error that does not shun.
-	_, err = s.Pool().Get(ctx, &Credentials{User: "sha2", Password: "nope"}, &State{Autocommit: true})
+	_, err = s.Pool().Get(ctx, nil, &Credentials{User: "sha2", Password: "nope"}, &State{Autocommit: true})
 	if e, ok := IsSQLError(err); !ok || e.Code != 1045 || !errors.Is(err, ErrAuth) {
 		t.Fatalf("wrong password: %v", err)
 	}
@@ -172,7 +172,7 @@ func TestConnectErrorsShunThroughPool(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for i := range 3 {
-		_, err := s.Pool().Get(ctx, &Credentials{User: "u", Password: "p"}, &State{})
+		_, err := s.Pool().Get(ctx, nil, &Credentials{User: "u", Password: "p"}, &State{})
 		if !errors.Is(err, ErrConnect) {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
@@ -180,7 +180,7 @@ func TestConnectErrorsShunThroughPool(t *testing.T) {
 	if s.Status() != StatusShunned || s.Healthy() {
 		t.Fatalf("not shunned after 3 connect errors: %v", s.Status())
 	}
-	if _, err := s.Pool().Get(ctx, &Credentials{User: "u"}, &State{}); !errors.Is(err, ErrServerUnavailable) {
+	if _, err := s.Pool().Get(ctx, nil, &Credentials{User: "u"}, &State{}); !errors.Is(err, ErrServerUnavailable) {
 		t.Fatalf("Get on a shunned server: %v", err)
 	}
 	if st := s.Stats(); st.ConnERR != 3 || st.ConnUsed != 0 || st.Errors != 3 {
@@ -197,14 +197,14 @@ func BenchmarkPoolGetPut(b *testing.B) {
 	for _, ch := range port {
 		p = p*10 + int(ch-'0')
 	}
-	r := NewRegistry(DefaultOptions(), zerologNop())
+	r := NewRegistry(FixedOptions(DefaultOptions()), zerologNop())
 	defer r.Close()
 	r.Reconcile([]config.Server{{HostgroupID: 0, Hostname: host, Port: p, Weight: 1, MaxConnections: 10}})
 	s := r.Hostgroup(0)[0]
 	ctx := context.Background()
 	cred := &Credentials{User: "native", Password: "pw"}
 	want := &State{Schema: "db", Collation: 45, Autocommit: true, Vars: []Var{{"sql_mode", "SET sql_mode='ANSI'"}}}
-	c, err := s.Pool().Get(ctx, cred, want)
+	c, err := s.Pool().Get(ctx, nil, cred, want)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func BenchmarkPoolGetPut(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		c, err := s.Pool().Get(ctx, cred, want)
+		c, err := s.Pool().Get(ctx, nil, cred, want)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -41,12 +41,12 @@ func mariadb(t *testing.T) testenv.Backend {
 }
 
 func setupMariaDB(b testenv.Backend) error {
-	r := NewRegistry(DefaultOptions(), zerologNop())
+	r := NewRegistry(FixedOptions(DefaultOptions()), zerologNop())
 	defer r.Close()
 	r.Reconcile([]config.Server{{HostgroupID: 0, Hostname: b.Host, Port: b.Port, Weight: 1, MaxConnections: 5}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := r.Hostgroup(0)[0].Pool().Get(ctx, &Credentials{User: "root", Password: "test"}, &State{Autocommit: true})
+	c, err := r.Hostgroup(0)[0].Pool().Get(ctx, nil, &Credentials{User: "root", Password: "test"}, &State{Autocommit: true})
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func TestMariaDBLoginClearAndStage1(t *testing.T) {
 			"clear":  {User: "sl_a", Password: "pw_a"},
 			"stage1": {User: "sl_a", Stage1: wire.Stage1([]byte("pw_a"))},
 		} {
-			c, err := s.Pool().Get(ctx, cred, &State{Schema: "sl_db1", Autocommit: true})
+			c, err := s.Pool().Get(ctx, nil, cred, &State{Schema: "sl_db1", Autocommit: true})
 			if err != nil {
 				t.Fatalf("%s login: %v", name, err)
 			}
@@ -129,11 +129,11 @@ func TestMariaDBLoginClearAndStage1(t *testing.T) {
 		}
 	}
 	_, s := testRegistry(t, b, 10, nil)
-	_, err := s.Pool().Get(ctx10(t), &Credentials{User: "sl_a", Password: "wrong"}, &State{Autocommit: true})
+	_, err := s.Pool().Get(ctx10(t), nil, &Credentials{User: "sl_a", Password: "wrong"}, &State{Autocommit: true})
 	if e, ok := IsSQLError(err); !ok || e.Code != 1045 || !errors.Is(err, ErrAuth) {
 		t.Fatalf("wrong password: %v", err)
 	}
-	_, err = s.Pool().Get(ctx10(t), &Credentials{User: "sl_a", Password: "pw_a"}, &State{Schema: "no_such_db", Autocommit: true})
+	_, err = s.Pool().Get(ctx10(t), nil, &Credentials{User: "sl_a", Password: "pw_a"}, &State{Schema: "no_such_db", Autocommit: true})
 	if e, ok := IsSQLError(err); !ok || e.Code != 1049 {
 		t.Fatalf("unknown schema: %v", err)
 	}
@@ -148,7 +148,7 @@ func TestMariaDBPoolReuse(t *testing.T) {
 	ctx := ctx10(t)
 	cred := &Credentials{User: "sl_a", Password: "pw_a"}
 	want := &State{Schema: "sl_db1", Collation: 45, Autocommit: true}
-	c1, err := s.Pool().Get(ctx, cred, want)
+	c1, err := s.Pool().Get(ctx, nil, cred, want)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,12 +157,12 @@ func TestMariaDBPoolReuse(t *testing.T) {
 	if s.Pool().Free() != 1 || s.Pool().Used() != 0 {
 		t.Fatalf("free %d used %d", s.Pool().Free(), s.Pool().Used())
 	}
-	c2, err := s.Pool().Get(ctx, cred, want)
+	c2, err := s.Pool().Get(ctx, nil, cred, want)
 	if err != nil || c2.ThreadID() != id {
 		t.Fatalf("connection not reused: %v", err)
 	}
 	// A second concurrent request opens a second connection.
-	c3, err := s.Pool().Get(ctx, cred, want)
+	c3, err := s.Pool().Get(ctx, nil, cred, want)
 	if err != nil || c3.ThreadID() == id {
 		t.Fatalf("second connection: %v", err)
 	}
@@ -173,7 +173,7 @@ func TestMariaDBPoolReuse(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	// A broken connection is not pooled.
-	c4, _ := s.Pool().Get(ctx, cred, want)
+	c4, _ := s.Pool().Get(ctx, nil, cred, want)
 	c4.MarkBroken()
 	s.Pool().Put(c4)
 	if s.Pool().Free() != 1 {
@@ -187,17 +187,17 @@ func TestMariaDBMaxConnectionsWait(t *testing.T) {
 	cred := &Credentials{User: "sl_a", Password: "pw_a"}
 	want := &State{Autocommit: true}
 	ctx := ctx10(t)
-	c1, err := s.Pool().Get(ctx, cred, want)
+	c1, err := s.Pool().Get(ctx, nil, cred, want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2, err := s.Pool().Get(ctx, cred, want)
+	c2, err := s.Pool().Get(ctx, nil, cred, want)
 	if err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
 	start := time.Now()
-	_, err = s.Pool().Get(short, cred, want)
+	_, err = s.Pool().Get(short, nil, cred, want)
 	cancel()
 	if !errors.Is(err, ErrPoolFull) || time.Since(start) < 140*time.Millisecond {
 		t.Fatalf("got %v after %v, want ErrPoolFull at the deadline", err, time.Since(start))
@@ -207,7 +207,7 @@ func TestMariaDBMaxConnectionsWait(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		s.Pool().Put(c1)
 	}()
-	c3, err := s.Pool().Get(ctx, cred, want)
+	c3, err := s.Pool().Get(ctx, nil, cred, want)
 	if err != nil || c3.ThreadID() != c1.ThreadID() {
 		t.Fatalf("waiter: %v", err)
 	}
@@ -216,7 +216,7 @@ func TestMariaDBMaxConnectionsWait(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		_ = c2.Close()
 	}()
-	c4, err := s.Pool().Get(ctx, cred, want)
+	c4, err := s.Pool().Get(ctx, nil, cred, want)
 	if err != nil {
 		t.Fatalf("after close: %v", err)
 	}
@@ -236,8 +236,8 @@ func TestMariaDBReconcileKeepsConnections(t *testing.T) {
 	cred := &Credentials{User: "sl_a", Password: "pw_a"}
 	want := &State{Autocommit: true}
 	ctx := ctx10(t)
-	idle, _ := s.Pool().Get(ctx, cred, want)
-	busy, err := s.Pool().Get(ctx, cred, want)
+	idle, _ := s.Pool().Get(ctx, nil, cred, want)
+	busy, err := s.Pool().Get(ctx, nil, cred, want)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestMariaDBReconcileKeepsConnections(t *testing.T) {
 	if r.Hostgroup(1)[0] != s || s.Weight() != 9 || s.Pool().Free() != 1 {
 		t.Fatal("reload replaced the server or dropped its idle connection")
 	}
-	again, err := s.Pool().Get(ctx, cred, want)
+	again, err := s.Pool().Get(ctx, nil, cred, want)
 	if err != nil || again.ThreadID() != idleID {
 		t.Fatalf("idle connection lost across reload: %v", err)
 	}
@@ -260,7 +260,7 @@ func TestMariaDBReconcileKeepsConnections(t *testing.T) {
 	if s.Status() != StatusOfflineHard || s.Pool().Free() != 0 || len(r.Servers()) != 0 {
 		t.Fatalf("removed server: %v free %d", s.Status(), s.Pool().Free())
 	}
-	if _, err := s.Pool().Get(ctx, cred, want); !errors.Is(err, ErrServerUnavailable) {
+	if _, err := s.Pool().Get(ctx, nil, cred, want); !errors.Is(err, ErrServerUnavailable) {
 		t.Fatalf("Get on a removed server: %v", err)
 	}
 	s.Pool().Put(busy)
@@ -288,7 +288,7 @@ func TestMariaDBStateSync(t *testing.T) {
 			{"transaction_isolation", "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"},
 		},
 	}
-	c, err := s.Pool().Get(ctx, credA, want)
+	c, err := s.Pool().Get(ctx, nil, credA, want)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func TestMariaDBStateSync(t *testing.T) {
 	if err := c.Exec(ctx, "SELECT 1; SELECT 2"); err != nil {
 		t.Fatalf("multi-statements not enabled: %v", err)
 	}
-	if c.Sync(ctx, credA, want) != nil || c.ThreadID() != id {
+	if c.Sync(ctx, nil, credA, want) != nil || c.ThreadID() != id {
 		t.Fatal("no-op sync")
 	}
 	s.Pool().Put(c)
@@ -317,7 +317,7 @@ func TestMariaDBStateSync(t *testing.T) {
 	want2.Schema, want2.Collation, want2.Autocommit, want2.MultiStatements = "sl_db2", 0, true, false
 	want2.Names = "SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci"
 	want2.Vars = append(want2.Vars, Var{"wait_timeout", "SET wait_timeout=1234"})
-	if c, err = s.Pool().Get(ctx, credA, &want2); err != nil || c.ThreadID() != id {
+	if c, err = s.Pool().Get(ctx, nil, credA, &want2); err != nil || c.ThreadID() != id {
 		t.Fatalf("sync on a reused connection: %v", err)
 	}
 	check("synced", "sl_db2", "1", "utf8mb4_unicode_ci", "ANSI_QUOTES", "+01:00", "READ-COMMITTED", "sl_a@%", "42")
@@ -331,7 +331,7 @@ func TestMariaDBStateSync(t *testing.T) {
 
 	// Fewer variables than the connection holds: reset, then replay.
 	want3 := State{Schema: "sl_db2", Collation: 45, Autocommit: true, Vars: []Var{{"time_zone", "SET time_zone='+02:00'"}}}
-	if c, err = s.Pool().Get(ctx, credA, &want3); err != nil || c.ThreadID() != id {
+	if c, err = s.Pool().Get(ctx, nil, credA, &want3); err != nil || c.ThreadID() != id {
 		t.Fatalf("reset path: %v", err)
 	}
 	check("reset", "sl_db2", "1", "utf8mb4_general_ci", "*", "+02:00", "REPEATABLE-READ", "sl_a@%", "42")
@@ -341,7 +341,7 @@ func TestMariaDBStateSync(t *testing.T) {
 	s.Pool().Put(c)
 
 	// Another user, known only by SHA1(password): COM_CHANGE_USER.
-	if c, err = s.Pool().Get(ctx, credB, &want3); err != nil || c.ThreadID() != id {
+	if c, err = s.Pool().Get(ctx, nil, credB, &want3); err != nil || c.ThreadID() != id {
 		t.Fatalf("change user: %v", err)
 	}
 	check("change user", "sl_db2", "1", "utf8mb4_general_ci", "*", "+02:00", "*", "sl_b@%", "42")
@@ -349,11 +349,11 @@ func TestMariaDBStateSync(t *testing.T) {
 	// A refused SET leaves the connection usable but marked for a reset.
 	bad := want3.Clone()
 	bad.Vars = []Var{{"sql_mode", "SET sql_mode='NO_SUCH_MODE'"}}
-	err = c.Sync(ctx, credB, &bad)
+	err = c.Sync(ctx, nil, credB, &bad)
 	if e, ok := IsSQLError(err); !ok || e.Code != 1231 {
 		t.Fatalf("bad SET: %v", err)
 	}
-	if err := c.Sync(ctx, credB, &want3); err != nil {
+	if err := c.Sync(ctx, nil, credB, &want3); err != nil {
 		t.Fatalf("sync after a refused SET: %v", err)
 	}
 	check("after refusal", "sl_db2", "1", "utf8mb4_general_ci", "*", "+02:00", "*", "sl_b@%", "42")
@@ -384,7 +384,7 @@ func TestMariaDBMaintenance(t *testing.T) {
 	cred := &Credentials{User: "sl_a", Password: "pw_a"}
 	var cs []*BackendConn
 	for range 4 {
-		c, err := s.Pool().Get(ctx, cred, &State{Autocommit: true})
+		c, err := s.Pool().Get(ctx, nil, cred, &State{Autocommit: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -404,7 +404,7 @@ func TestMariaDBMaintenance(t *testing.T) {
 		t.Fatalf("trim kept %d free connections, want 2", s.Pool().Free())
 	}
 	// The most recently returned connections stay.
-	c, _ := s.Pool().Get(ctx, cred, &State{Autocommit: true})
+	c, _ := s.Pool().Get(ctx, nil, cred, &State{Autocommit: true})
 	if c.ThreadID() != cs[3].ThreadID() {
 		t.Fatal("trim closed the warm connection")
 	}
@@ -413,9 +413,9 @@ func TestMariaDBMaintenance(t *testing.T) {
 	// Idle past the ping interval: pinged and kept; a dead one is dropped.
 	o := r.Options()
 	o.PingInterval = time.Millisecond
-	r.SetOptions(o)
+	setTestOptions(r, o)
 	_, other := testRegistry(t, b, 1, nil)
-	killer, err := other.Pool().Get(ctx, &Credentials{User: "root", Password: "test"}, &State{Autocommit: true})
+	killer, err := other.Pool().Get(ctx, nil, &Credentials{User: "root", Password: "test"}, &State{Autocommit: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +429,7 @@ func TestMariaDBMaintenance(t *testing.T) {
 	if s.Pool().Free() != 1 || s.Pool().Used() != 0 {
 		t.Fatalf("after pings: free %d used %d", s.Pool().Free(), s.Pool().Used())
 	}
-	c, _ = s.Pool().Get(ctx, cred, &State{Autocommit: true})
+	c, _ = s.Pool().Get(ctx, nil, cred, &State{Autocommit: true})
 	if c.ThreadID() != cs[3].ThreadID() {
 		t.Fatal("the live connection did not survive its ping")
 	}
@@ -438,7 +438,7 @@ func TestMariaDBMaintenance(t *testing.T) {
 	// Max age.
 	o.PingInterval = time.Hour
 	o.ConnectionMaxAge = time.Millisecond
-	r.SetOptions(o)
+	setTestOptions(r, o)
 	r.maintainOnce(time.Now().Add(time.Second))
 	if s.Pool().Free() != 0 {
 		t.Fatal("connection older than connection_max_age_ms kept")
@@ -446,9 +446,9 @@ func TestMariaDBMaintenance(t *testing.T) {
 
 	// OFFLINE_SOFT: idle connections close, in-use ones finish first.
 	o.ConnectionMaxAge = 0
-	r.SetOptions(o)
-	busy, _ := s.Pool().Get(ctx, cred, &State{Autocommit: true})
-	idle, _ := s.Pool().Get(ctx, cred, &State{Autocommit: true})
+	setTestOptions(r, o)
+	busy, _ := s.Pool().Get(ctx, nil, cred, &State{Autocommit: true})
+	idle, _ := s.Pool().Get(ctx, nil, cred, &State{Autocommit: true})
 	s.Pool().Put(idle)
 	r.Reconcile([]config.Server{{HostgroupID: 1, Hostname: b.Host, Port: b.Port, Weight: 1, MaxConnections: 10, Status: "OFFLINE_SOFT"}})
 	if s.Pool().Free() != 0 {

@@ -56,46 +56,6 @@ func DefaultOptions() Options {
 	}
 }
 
-// OptionsFromSnapshot reads Options from a runtime snapshot; variables the
-// snapshot lacks or cannot parse keep their defaults.
-func OptionsFromSnapshot(s *config.Snapshot) Options {
-	o := DefaultOptions()
-	ms := func(name string, d time.Duration) time.Duration {
-		if n, ok := varInt(s, name); ok {
-			return time.Duration(n) * time.Millisecond
-		}
-		return d
-	}
-	o.ConnectTimeout = ms("mysql-connect_timeout_server", o.ConnectTimeout)
-	o.ConnectTimeoutMax = ms("mysql-connect_timeout_server_max", o.ConnectTimeoutMax)
-	o.PingInterval = ms("mysql-ping_interval_server_msec", o.PingInterval)
-	o.PingTimeout = ms("mysql-ping_timeout_server", o.PingTimeout)
-	o.ConnectionMaxAge = ms("mysql-connection_max_age_ms", o.ConnectionMaxAge)
-	if n, ok := varInt(s, "mysql-free_connections_pct"); ok {
-		o.FreeConnectionsPct = int(n)
-	}
-	if n, ok := varInt(s, "mysql-shun_on_failures"); ok {
-		o.ShunOnFailures = int(n)
-	}
-	if n, ok := varInt(s, "mysql-connect_retries_on_failure"); ok {
-		o.ConnectRetries = int(n)
-	}
-	if n, ok := varInt(s, "mysql-shun_recovery_time_sec"); ok {
-		o.ShunRecoveryTime = time.Duration(n) * time.Second
-	}
-	if b, ok := config.ParseBool(s.Var("mysql-enable_server_deprecate_eof")); ok {
-		o.DeprecateEOF = b
-	}
-	o.InitConnect = s.Var("mysql-init_connect")
-	if len(s.HostgroupAttributes) > 0 {
-		o.Hostgroups = make(map[int]HostgroupOptions, len(s.HostgroupAttributes))
-		for _, a := range s.HostgroupAttributes {
-			o.Hostgroups[a.HostgroupID] = HostgroupOptions{FreeConnectionsPct: a.FreeConnectionsPct, InitConnect: a.InitConnect}
-		}
-	}
-	return o
-}
-
 func varInt(s *config.Snapshot, name string) (int64, bool) {
 	n, err := strconv.ParseInt(strings.TrimSpace(s.Var(name)), 10, 64)
 	return n, err == nil

@@ -115,12 +115,17 @@ func (p *Pool) waitLocked(ctx context.Context, front bool) error {
 
 // Get returns a connection logged in as cred and synced to want (see
 // BackendConn.Sync), reusing a free one when it can and opening one
-// otherwise. When the server is at max_connections it waits for a slot
+// otherwise. o are the options of the runtime the caller runs under: a
+// command uses one runtime from start to end, so it passes them down rather
+// than the pool reading the newest. When the server is at max_connections it waits for a slot
 // until ctx ends (ErrPoolFull). A *wire.SQLError means the server refused
 // part of the state (unknown schema, bad variable); other errors mean the
 // server is unavailable or unreachable. Return the connection with Put, or
 // Close it.
-func (p *Pool) Get(ctx context.Context, cred *Credentials, want *State) (*BackendConn, error) {
+func (p *Pool) Get(ctx context.Context, o *Options, cred *Credentials, want *State) (*BackendConn, error) {
+	if o == nil {
+		o = p.reg.options()
+	}
 	fp := want.Fingerprint()
 	woken := false // this request was handed a slot by notifyLocked
 	for {
@@ -159,9 +164,10 @@ func (p *Pool) Get(ctx context.Context, cred *Credentials, want *State) (*Backen
 			p.countersLocked()
 			p.mu.Unlock()
 			if q == QualityPerfect {
+				c.opts = o
 				return c, nil
 			}
-			err := c.Sync(ctx, cred, want)
+			err := c.Sync(ctx, o, cred, want)
 			if err == nil {
 				return c, nil
 			}
@@ -181,7 +187,7 @@ func (p *Pool) Get(ctx context.Context, cred *Credentials, want *State) (*Backen
 			p.used++
 			p.countersLocked()
 			p.mu.Unlock()
-			return p.open(ctx, cred, want)
+			return p.open(ctx, o, cred, want)
 		}
 		if len(p.free) > 0 {
 			// Full of idle connections that do not fit: make room.
@@ -204,7 +210,7 @@ func (p *Pool) Get(ctx context.Context, cred *Credentials, want *State) (*Backen
 // (fp is want.Fingerprint()), or nil. It does no I/O, never waits and
 // allocates nothing: the common case of the per-query path. When it returns
 // nil, Get does the rest (sync, open, wait).
-func (p *Pool) TryGet(user string, want *State, fp uint64) *BackendConn {
+func (p *Pool) TryGet(o *Options, user string, want *State, fp uint64) *BackendConn {
 	if !p.srv.Healthy() {
 		return nil
 	}
@@ -221,12 +227,12 @@ func (p *Pool) TryGet(user string, want *State, fp uint64) *BackendConn {
 	p.free = append(p.free[:i], p.free[i+1:]...)
 	p.used++
 	p.countersLocked()
+	c.opts = o
 	return c
 }
 
 // open dials a new connection into a slot already counted in p.used.
-func (p *Pool) open(ctx context.Context, cred *Credentials, want *State) (*BackendConn, error) {
-	o := p.reg.options()
+func (p *Pool) open(ctx context.Context, o *Options, cred *Credentials, want *State) (*BackendConn, error) {
 	c, err := connect(ctx, p.srv, o, cred, want)
 	if err != nil {
 		p.release()
@@ -236,13 +242,13 @@ func (p *Pool) open(ctx context.Context, cred *Credentials, want *State) (*Backe
 		}
 		return nil, err
 	}
-	c.pool = p
+	c.pool, c.opts = p, o
 	p.srv.connOK.Add(1)
 	if err := c.do(ctx, c.runInitConnect); err != nil {
 		_ = c.Close()
 		return nil, err
 	}
-	if err := c.Sync(ctx, cred, want); err != nil {
+	if err := c.Sync(ctx, o, cred, want); err != nil {
 		if _, ok := IsSQLError(err); ok {
 			p.Put(c)
 		} else {
@@ -278,7 +284,10 @@ func (p *Pool) Put(c *BackendConn) {
 	}
 	c.flushStats()
 	now := time.Now()
-	o := p.reg.options()
+	o := c.opts
+	if o == nil {
+		o = p.reg.options()
+	}
 	if c.broken || c.dirty || c.w.Buffered() > 0 || p.srv.Status() != StatusOnline ||
 		(o.ConnectionMaxAge > 0 && now.Sub(c.created) >= o.ConnectionMaxAge) {
 		_ = c.Close()

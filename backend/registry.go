@@ -22,7 +22,7 @@ const maxConcurrentPings = 8
 // slices; Reconcile and SetOptions replace them copy-on-write.
 type Registry struct {
 	log  zerolog.Logger
-	opts atomic.Pointer[Options]
+	opts func() *Options
 
 	mu      sync.Mutex // serializes Reconcile and Close; guards servers
 	servers map[Key]*Server
@@ -36,15 +36,18 @@ type Registry struct {
 }
 
 // NewRegistry returns an empty registry and starts its maintenance
-// goroutine (idle trimming and pings); Close stops it.
-func NewRegistry(opts Options, log zerolog.Logger) *Registry {
+// goroutine (idle trimming and pings); Close stops it. opts returns the
+// options of the running configuration; maintenance and health reads call
+// it each time, so a LOAD applies at the next round. Commands pass their own
+// runtime's options to Pool.Get instead.
+func NewRegistry(opts func() *Options, log zerolog.Logger) *Registry {
 	r := &Registry{
 		log:     log.With().Str("component", "backend").Logger(),
+		opts:    opts,
 		servers: make(map[Key]*Server),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
-	r.SetOptions(opts)
 	empty := map[int][]*Server{}
 	r.byHG.Store(&empty)
 	var none []*Server
@@ -53,17 +56,20 @@ func NewRegistry(opts Options, log zerolog.Logger) *Registry {
 	return r
 }
 
-// SetOptions replaces the options (LOAD MYSQL VARIABLES TO RUNTIME). New
-// values apply to the next connection, ping and trim.
-func (r *Registry) SetOptions(o Options) {
-	o2 := o
-	r.opts.Store(&o2)
-}
+// FixedOptions returns an options function for NewRegistry that always
+// returns o (tests, tools).
+func FixedOptions(o Options) func() *Options { return func() *Options { return &o } }
 
 // Options returns the current options.
-func (r *Registry) Options() Options { return *r.opts.Load() }
+func (r *Registry) Options() Options { return *r.options() }
 
-func (r *Registry) options() *Options { return r.opts.Load() }
+func (r *Registry) options() *Options {
+	if o := r.opts(); o != nil {
+		return o
+	}
+	d := DefaultOptions()
+	return &d
+}
 
 // Reconcile applies a mysql_servers table: servers whose key stays are
 // updated in place (their pools, health and counters survive), new keys get

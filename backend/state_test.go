@@ -3,6 +3,8 @@ package backend
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,11 +138,23 @@ func TestCountsAsConnectError(t *testing.T) {
 	}
 }
 
+// testOptions holds the options of each test registry, so a test can
+// change them as a LOAD would (setTestOptions).
+var testOptions sync.Map // *Registry → *atomic.Pointer[Options]
+
 func newTestRegistry(t *testing.T, o Options) *Registry {
 	t.Helper()
-	r := NewRegistry(o, zerolog.Nop())
-	t.Cleanup(r.Close)
+	p := new(atomic.Pointer[Options])
+	p.Store(&o)
+	r := NewRegistry(p.Load, zerolog.Nop())
+	testOptions.Store(r, p)
+	t.Cleanup(func() { r.Close(); testOptions.Delete(r) })
 	return r
+}
+
+func setTestOptions(r *Registry, o Options) {
+	p, _ := testOptions.Load(r)
+	p.(*atomic.Pointer[Options]).Store(&o)
 }
 
 func TestReconcileKeepsServers(t *testing.T) {
@@ -237,18 +251,10 @@ func TestShunAndLazyRecovery(t *testing.T) {
 	}
 }
 
-func TestOptionsFromSnapshot(t *testing.T) {
-	snap := &config.Snapshot{MySQLVars: map[string]string{
-		"mysql-connect_timeout_server": "250", "mysql-ping_interval_server_msec": "5000",
-		"mysql-free_connections_pct": "30", "mysql-enable_server_deprecate_eof": "false",
-		"mysql-init_connect": "SET @x=1", "mysql-shun_recovery_time_sec": "3", "mysql-connection_max_age_ms": "bad",
-	}, HostgroupAttributes: []config.HostgroupAttributes{{HostgroupID: 4, FreeConnectionsPct: 50, InitConnect: "SET @y=2"}}}
-	o := OptionsFromSnapshot(snap)
-	if o.ConnectTimeout != 250*time.Millisecond || o.PingInterval != 5*time.Second || o.FreeConnectionsPct != 30 ||
-		o.DeprecateEOF || o.InitConnect != "SET @x=1" || o.ShunRecoveryTime != 3*time.Second || o.ConnectionMaxAge != 0 ||
-		o.PingTimeout != 200*time.Millisecond {
-		t.Fatalf("%+v", o)
-	}
+func TestOptionsOverrides(t *testing.T) {
+	o := DefaultOptions()
+	o.FreeConnectionsPct, o.InitConnect, o.ShunRecoveryTime = 30, "SET @x=1", 3*time.Second
+	o.Hostgroups = map[int]HostgroupOptions{4: {FreeConnectionsPct: 50, InitConnect: "SET @y=2"}}
 	if o.freePct(4) != 50 || o.freePct(1) != 30 || o.initConnect(4) != "SET @y=2" || o.initConnect(1) != "SET @x=1" {
 		t.Fatal("hostgroup overrides")
 	}
@@ -268,7 +274,7 @@ func TestSyncAnyStateNoIO(t *testing.T) {
 	c.fp = c.state.Fingerprint()
 	want := &State{Autocommit: true, Vars: []Var{{"a", "SET a=1"}}}
 	allocs := testing.AllocsPerRun(100, func() {
-		if err := c.Sync(context.Background(), &Credentials{User: "u"}, want); err != nil {
+		if err := c.Sync(context.Background(), nil, &Credentials{User: "u"}, want); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -8,8 +8,8 @@ import (
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/wire"
-	"github.com/sluice-proxy/sluice/rules"
 )
 
 // The benchmark measures what the proxy adds to one COM_QUERY round trip:
@@ -95,20 +95,23 @@ func newBenchRouter(tb testing.TB) (*Router, *wire.Conn) {
 	for _, c := range port {
 		p = p*10 + int(c-'0')
 	}
-	reg := backend.NewRegistry(backend.DefaultOptions(), zerolog.Nop())
-	tb.Cleanup(reg.Close)
 	snap := &config.Snapshot{
 		Servers: []config.Server{{HostgroupID: 0, Hostname: host, Port: p, Status: "ONLINE", Weight: 1, MaxConnections: 100}},
 		Users: []config.User{{Username: "bench", Password: "bench", Active: true, Frontend: true, Backend: true,
 			DefaultHostgroup: 0, MaxConnections: 100, TransactionPersistent: true}},
 	}
-	reg.Reconcile(snap.Servers)
-	rs, err := rules.Compile(nil, nil)
+	h := live.NewHolder()
+	rt, err := live.Build(h.Load(), snap, config.ModMySQLServers)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r := New(Config{Registry: reg, Log: zerolog.Nop()})
-	r.Apply(snap, rs)
+	if err := h.Store(rt); err != nil {
+		tb.Fatal(err)
+	}
+	reg := backend.NewRegistry(h.BackendOptions, zerolog.Nop())
+	tb.Cleanup(reg.Close)
+	reg.Reconcile(snap.Servers)
+	r := New(Config{Runtime: h, Registry: reg, Log: zerolog.Nop()})
 	if err := r.Listen("127.0.0.1:0"); err != nil {
 		tb.Fatal(err)
 	}

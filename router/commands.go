@@ -4,13 +4,14 @@ import (
 	"encoding/binary"
 
 	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
 // dispatch runs one client command. It returns false when the session must
 // end (COM_QUIT, or the client connection failed).
-func (s *session) dispatch(rt *runtimeConfig, p []byte) bool {
+func (s *session) dispatch(rt *live.Runtime, p []byte) bool {
 	switch p[0] {
 	case wire.ComQuery:
 		return s.comQuery(rt, p)
@@ -30,7 +31,7 @@ func (s *session) dispatch(rt *runtimeConfig, p []byte) bool {
 		// with an EOF packet. The backend connection is switched lazily by
 		// sync, like the rest of the session state.
 		if len(p) < 3 || (p[1] != 0 && p[1] != 1) {
-			s.writeErr(&wire.SQLError{Code: 1047, State: "08S01", Message: "Unknown command"})
+			s.writeErr(errMalformed("COM_SET_OPTION"))
 			return true
 		}
 		s.state.MultiStatements = p[1] == 0
@@ -41,7 +42,7 @@ func (s *session) dispatch(rt *runtimeConfig, p []byte) bool {
 	case wire.ComFieldList:
 		return s.comFieldList(rt, p)
 	case wire.ComStatistics:
-		return s.comSimpleForward(rt, p)
+		return s.comStatistics(rt, p)
 	case wire.ComResetConnection:
 		s.resetSession(rt)
 		return s.writeOK(0, 0, "") == nil
@@ -79,7 +80,7 @@ func (s *session) dispatch(rt *runtimeConfig, p []byte) bool {
 // what it was at login (transactions roll back, user variables, prepared
 // statements and tracked variables go away), keeping the user and its
 // default hostgroup (reference §5.3).
-func (s *session) resetSession(rt *runtimeConfig) {
+func (s *session) resetSession(rt *live.Runtime) {
 	s.conns.closeAll(s)
 	if n := len(s.stmts.m); n > 0 {
 		s.r.stats.Add(s.id, stats.StmtClientActiveTotal, -int64(n))

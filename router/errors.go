@@ -3,12 +3,14 @@ package router
 import (
 	"fmt"
 
+	"github.com/sluice-proxy/sluice/backend"
+
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
-// The errors the proxy itself sends to clients, with ProxySQL's codes and
-// texts (reference §3.1, §4.2, §4.4), so applications and runbooks written
-// for ProxySQL recognise them.
+// Every error the proxy itself sends to clients is made here, with
+// ProxySQL's (or MySQL's) codes and texts (reference §3.1, §4.2, §4.4), so
+// applications and runbooks written for ProxySQL recognise them.
 
 func errAccessDenied(user, host string, usingPassword bool) *wire.SQLError {
 	yes := "NO"
@@ -66,3 +68,54 @@ func errLostBackend(hg int, addr string, inTrx bool) *wire.SQLError {
 func errPacketTooLarge() *wire.SQLError {
 	return &wire.SQLError{Code: 1153, State: "08S01", Message: "Got a packet bigger than 'max_allowed_packet' bytes"}
 }
+
+func errBadHandshake() *wire.SQLError {
+	return &wire.SQLError{Code: 1043, State: "08S01", Message: "Bad handshake"}
+}
+
+func errNoTLS() *wire.SQLError {
+	return &wire.SQLError{Code: 1043, State: "08S01", Message: "ProxySQL Error: TLS is not supported by this proxy yet"}
+}
+
+// errMalformed answers a command whose packet cannot be parsed.
+func errMalformed(cmd string) *wire.SQLError {
+	return &wire.SQLError{Code: 1047, State: "08S01", Message: "Malformed " + cmd}
+}
+
+func errNoBackendUser(user string) *wire.SQLError {
+	return &wire.SQLError{Code: 1045, State: "28000",
+		Message: fmt.Sprintf("ProxySQL Error: user '%s' has no backend=1 row in mysql_users", user)}
+}
+
+func errNoStage1(user string) *wire.SQLError {
+	return &wire.SQLError{Code: 1045, State: "28000",
+		Message: fmt.Sprintf("ProxySQL Error: the password of '%s' is stored hashed and no client has logged in with it yet", user)}
+}
+
+func errUnknownThread(id uint64) *wire.SQLError {
+	return &wire.SQLError{Code: 1094, State: "HY000", Message: fmt.Sprintf("Unknown thread id: %d", id)}
+}
+
+func errKillQuery(id uint64, err error) *wire.SQLError {
+	return &wire.SQLError{Code: 1094, State: "HY000", Message: fmt.Sprintf("KILL QUERY %d: %v", id, err)}
+}
+
+// errUnknownStmt: id -1 when the packet is too short to carry one.
+func errUnknownStmt(id int64) *wire.SQLError {
+	if id < 0 {
+		return &wire.SQLError{Code: 1243, State: "HY000", Message: "Unknown prepared statement handler given to mysqld_stmt_execute"}
+	}
+	return &wire.SQLError{Code: 1243, State: "HY000",
+		Message: fmt.Sprintf("Unknown prepared statement handler (%d) given to mysqld_stmt_execute", id)}
+}
+
+func errStmtArgs(detail string) *wire.SQLError {
+	return &wire.SQLError{Code: 1210, State: "HY000", Message: "Incorrect arguments to mysqld_stmt_execute" + detail}
+}
+
+func errNoCursor() *wire.SQLError {
+	return &wire.SQLError{Code: 1421, State: "HY000", Message: "The statement has no open cursor"}
+}
+
+// errClientGone tags a failed write to the client (see backend.ErrClientGone).
+func errClientGone(err error) error { return fmt.Errorf("%w: %w", backend.ErrClientGone, err) }

@@ -3,10 +3,10 @@ package router
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/internal/wire"
 	"github.com/sluice-proxy/sluice/rules"
@@ -16,11 +16,10 @@ import (
 // multiplexing state ProxySQL keeps per connection (reference §5.2).
 type held struct {
 	bc     *backend.BackendConn
-	w      *wire.Conn
 	server *backend.Server
-	depr   bool // the backend negotiated CLIENT_DEPRECATE_EOF
 	hg     int
 	addr   string
+	dead   bool // discarded: closed, no longer usable
 
 	flags        rules.StatusFlags // multiplex-disabling status flags
 	inTrx        bool
@@ -30,18 +29,10 @@ type held struct {
 	attached     bool // in the session's heldConns
 }
 
-// stmts is the connection's map of global statement id → backend id.
-func (h *held) stmts() map[uint64]uint32 {
-	if h.bc.Prepared == nil {
-		h.bc.Prepared = make(map[uint64]uint32)
-	}
-	return h.bc.Prepared
-}
-
 // pinned reports whether the connection must stay with the session.
-func (h *held) pinned(rt *runtimeConfig, s *session) bool {
+func (h *held) pinned(rt *live.Runtime, s *session) bool {
 	return h.inTrx || h.flags.MultiplexDisabled() || h.warnings || h.autoIncDelay > 0 || h.cursor ||
-		!rt.multiplexing || s.lockedHG == h.hg || s.user.FastForward
+		!rt.Router.Multiplexing || s.lockedHG == h.hg || s.user.FastForward
 }
 
 // heldConns are the connections attached to a session: at most one per
@@ -102,18 +93,16 @@ func (hc *heldConns) closeAll(s *session) {
 // credentials returns how to log in to backends as user: the backend row's
 // clear-text password, or SHA1(password) recovered from a client login when
 // only the hash is stored.
-func (r *Router) credentials(rt *runtimeConfig, user string) (*backend.Credentials, *wire.SQLError) {
-	u := rt.backendUsers[user]
+func (r *Router) credentials(rt *live.Runtime, user string) (*backend.Credentials, *wire.SQLError) {
+	u := rt.BackendUsers[user]
 	if u == nil {
-		return nil, &wire.SQLError{Code: 1045, State: "28000",
-			Message: fmt.Sprintf("ProxySQL Error: user '%s' has no backend=1 row in mysql_users", user)}
+		return nil, errNoBackendUser(user)
 	}
 	cred := &backend.Credentials{User: user}
 	if stage2, ok := wire.ParseNativeHash(u.Password); ok {
 		v, found := r.stage1.Load(user)
 		if !found || len(stage2) == 0 {
-			return nil, &wire.SQLError{Code: 1045, State: "28000",
-				Message: fmt.Sprintf("ProxySQL Error: the password of '%s' is stored hashed and no client has logged in with it yet", user)}
+			return nil, errNoStage1(user)
 		}
 		cred.Stage1 = v.([]byte)
 	} else {
@@ -125,7 +114,7 @@ func (r *Router) credentials(rt *runtimeConfig, user string) (*backend.Credentia
 // acquire returns a connection of hostgroup hg synced to the session state:
 // the one already attached to the session for hg, or one from a server's
 // pool chosen by the balancing policy. Errors are ready for the client.
-func (s *session) acquire(rt *runtimeConfig, hg int, createNew bool) (*held, *wire.SQLError) {
+func (s *session) acquire(rt *live.Runtime, hg int, createNew bool) (*held, *wire.SQLError) {
 	h, e := s.acquireSynced(rt, hg, createNew)
 	switch {
 	case e == nil:
@@ -149,14 +138,14 @@ func (s *session) noteUnconfirmed() {
 	}
 }
 
-func (s *session) acquireSynced(rt *runtimeConfig, hg int, createNew bool) (*held, *wire.SQLError) {
+func (s *session) acquireSynced(rt *live.Runtime, hg int, createNew bool) (*held, *wire.SQLError) {
 	ctx := context.Background()
 	if h := s.conns.find(hg); h != nil {
 		cred, e := s.credentials(rt)
 		if e != nil {
 			return nil, e
 		}
-		err := h.bc.Sync(ctx, cred, &s.state)
+		err := h.bc.Sync(ctx, rt.Backend, cred, &s.state)
 		if err == nil {
 			s.r.stats.Add(s.id, stats.ConnPoolGetConnImmediate, 1)
 			return h, nil
@@ -179,7 +168,7 @@ func (s *session) acquireSynced(rt *runtimeConfig, hg int, createNew bool) (*hel
 	}
 	spare := s.spare
 	s.spare = nil
-	h, e := s.r.borrowAs(rt, hg, cred, &s.state, createNew, spare)
+	h, e := s.r.borrow(rt, hg, cred, &s.state, createNew, spare)
 	if e != nil {
 		s.spare = spare
 		s.r.stats.Add(s.id, stats.ConnPoolGetConnFailure, 1)
@@ -191,7 +180,7 @@ func (s *session) acquireSynced(rt *runtimeConfig, hg int, createNew bool) (*hel
 
 // credentials returns the session user's backend credentials, cached until
 // the runtime configuration changes.
-func (s *session) credentials(rt *runtimeConfig) (*backend.Credentials, *wire.SQLError) {
+func (s *session) credentials(rt *live.Runtime) (*backend.Credentials, *wire.SQLError) {
 	if s.cred != nil && s.credRT == rt && s.cred.User == s.username {
 		return s.cred, nil
 	}
@@ -205,36 +194,27 @@ func (s *session) credentials(rt *runtimeConfig) (*backend.Credentials, *wire.SQ
 
 // borrow takes a connection from the pool of a server of hostgroup hg,
 // retrying other servers (and the same ones) until
-// mysql-connect_timeout_server_max, then ERR 9001 as ProxySQL.
-func (r *Router) borrow(rt *runtimeConfig, hg int, user string, st *backend.State, createNew bool) (*held, *wire.SQLError) {
-	cred, e := r.credentials(rt, user)
-	if e != nil {
-		return nil, e
-	}
-	return r.borrowAs(rt, hg, cred, st, createNew, nil)
-}
-
-// borrowAs is borrow with the credentials resolved. A connection already in
-// the wanted state is taken without I/O or allocation (Pool.TryGet); only a
-// miss pays for a deadline, a sync or a new connection. spare, if not nil,
-// is reused for the result.
-func (r *Router) borrowAs(rt *runtimeConfig, hg int, cred *backend.Credentials, st *backend.State, createNew bool, spare *held) (*held, *wire.SQLError) {
+// mysql-connect_timeout_server_max, then ERR 9001 as ProxySQL. A connection
+// already in the wanted state is taken without I/O or allocation
+// (Pool.TryGet); only a miss pays for a deadline, a sync or a new
+// connection. spare, if not nil, is reused for the result.
+func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st *backend.State, createNew bool, spare *held) (*held, *wire.SQLError) {
 	if !createNew {
 		if srv := r.pick(rt, hg); srv != nil {
-			if bc := srv.Pool().TryGet(cred.User, st, st.Fingerprint()); bc != nil {
+			if bc := srv.Pool().TryGet(rt.Backend, cred.User, st, st.Fingerprint()); bc != nil {
 				return fillHeld(spare, bc, srv, hg), nil
 			}
 		}
 	}
 	start := time.Now()
-	deadline := start.Add(rt.connectTimeoutMax)
+	deadline := start.Add(rt.Router.ConnectTimeoutMax)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	var lastErr error
 	for {
 		srv := r.pick(rt, hg)
 		if srv != nil {
-			bc, err := srv.Pool().Get(ctx, cred, st)
+			bc, err := srv.Pool().Get(ctx, rt.Backend, cred, st)
 			if err == nil {
 				return fillHeld(spare, bc, srv, hg), nil
 			}
@@ -251,7 +231,7 @@ func (r *Router) borrowAs(rt *runtimeConfig, hg int, cred *backend.Credentials, 
 				r.log.Debug().Err(lastErr).Int("hostgroup", hg).Msg("no backend connection")
 			}
 			r.stats.Add(uint64(hg), stats.MaxConnectTimeouts, 1)
-			return nil, errMaxConnectTimeout(hg, rt.connectTimeoutMax.Milliseconds())
+			return nil, errMaxConnectTimeout(hg, rt.Router.ConnectTimeoutMax.Milliseconds())
 		}
 		select {
 		case <-ctx.Done():
@@ -265,24 +245,24 @@ func fillHeld(h *held, bc *backend.BackendConn, srv *backend.Server, hg int) *he
 	if h == nil {
 		h = new(held)
 	}
-	*h = held{bc: bc, w: bc.Wire(), server: srv, depr: bc.DeprecateEOF(), hg: hg, addr: srv.Addr()}
+	*h = held{bc: bc, server: srv, hg: hg, addr: srv.Addr()}
 	return h
 }
 
 // pick chooses a server of hostgroup hg with the configured policy.
-func (r *Router) pick(rt *runtimeConfig, hg int) *backend.Server {
-	return rt.policy.Pick(r.cfg.Registry.Hostgroup(hg))
+func (r *Router) pick(rt *live.Runtime, hg int) *backend.Server {
+	return rt.Policy.Pick(r.cfg.Registry.Hostgroup(hg))
 }
 
 // release returns the connection to its pool, or keeps it attached to the
 // session when ProxySQL would (reference §5.2).
-func (s *session) release(rt *runtimeConfig, h *held) {
+func (s *session) release(rt *live.Runtime, h *held) {
 	if h.pinned(rt, s) {
 		s.conns.attach(h)
 		return
 	}
 	s.conns.detach(h)
-	if len(h.bc.Prepared) > rt.maxStmtsPerConn {
+	if h.bc.Statements() > rt.Router.MaxStmtsPerConn {
 		// Too many statements prepared on one connection (ProxySQL's
 		// mysql-max_stmts_per_connection): close them so the server's
 		// max_prepared_stmt_count is not exhausted; they are prepared again
@@ -302,14 +282,7 @@ func (s *session) release(rt *runtimeConfig, h *held) {
 // discard closes a connection whose state is unknown or broken.
 func (s *session) discard(h *held) {
 	s.conns.detach(h)
-	h.bc.MarkBroken()
-	_ = h.bc.Close()
-}
-
-// giveBack and closeConn are the mirror's release and discard.
-func (r *Router) giveBack(rt *runtimeConfig, h *held) { h.server.Pool().Put(h.bc) }
-
-func (r *Router) closeConn(h *held) {
+	h.dead = true
 	h.bc.MarkBroken()
 	_ = h.bc.Close()
 }

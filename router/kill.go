@@ -3,11 +3,11 @@ package router
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"strconv"
 	"sync"
 
 	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
@@ -71,10 +71,10 @@ func parseKill(q []byte) (id uint64, query, ok bool) {
 // Sluice session ids (what SELECT CONNECTION_ID() returns), as in ProxySQL.
 // KILL QUERY runs KILL QUERY for the backend thread the session waits on,
 // from another connection to the same server.
-func (s *session) killCommand(rt *runtimeConfig, id uint64, query bool) *wire.SQLError {
+func (s *session) killCommand(rt *live.Runtime, id uint64, query bool) *wire.SQLError {
 	v, ok := s.r.sessions.Load(id)
 	if !ok {
-		return &wire.SQLError{Code: 1094, State: "HY000", Message: fmt.Sprintf("Unknown thread id: %d", id)}
+		return errUnknownThread(id)
 	}
 	target := v.(*session)
 	if !query {
@@ -90,11 +90,11 @@ func (s *session) killCommand(rt *runtimeConfig, id uint64, query bool) *wire.SQ
 		return e
 	}
 	st := backend.State{Autocommit: true}
-	ctx, cancel := context.WithTimeout(context.Background(), rt.connectTimeoutMax)
+	ctx, cancel := context.WithTimeout(context.Background(), rt.Router.ConnectTimeoutMax)
 	defer cancel()
-	bc, err := run.server.Pool().Get(ctx, cred, &st)
+	bc, err := run.server.Pool().Get(ctx, rt.Backend, cred, &st)
 	if err != nil {
-		return &wire.SQLError{Code: 1094, State: "HY000", Message: fmt.Sprintf("KILL QUERY %d: %v", id, err)}
+		return errKillQuery(id, err)
 	}
 	err = bc.Exec(ctx, "KILL QUERY "+strconv.FormatUint(uint64(run.threadID), 10))
 	run.server.Pool().Put(bc)
@@ -102,7 +102,7 @@ func (s *session) killCommand(rt *runtimeConfig, id uint64, query bool) *wire.SQ
 		return se
 	}
 	if err != nil {
-		return &wire.SQLError{Code: 1094, State: "HY000", Message: fmt.Sprintf("KILL QUERY %d: %v", id, err)}
+		return errKillQuery(id, err)
 	}
 	return nil
 }

@@ -5,28 +5,46 @@ import (
 	"sync/atomic"
 
 	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/live"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/wire"
 	"github.com/sluice-proxy/sluice/rules"
 )
 
 // Mirroring (mirror_hostgroup / mirror_flagOUT) runs a copy of a query on
-// another hostgroup, on separate connections, from a bounded queue. The
-// client sees only the primary result; a slow or dead mirror never slows it:
-// when the queue is full the copy is dropped and counted.
+// another hostgroup, on separate connections. The client sees only the
+// primary result; a slow or dead mirror never slows it. Up to
+// mysql-mirror_max_concurrency copies run at once; beyond that they wait
+// in a queue of at most mysql-mirror_max_queue_length, and when the queue
+// is full the copy is dropped and counted. Both limits are read from the
+// newest runtime at every enqueue and after every job, so a LOAD MYSQL
+// VARIABLES TO RUNTIME resizes a running mirror: workers start as jobs
+// arrive and stop when the queue is empty or there are more of them than
+// the limit.
+//
+// Each worker runs its copy as a headless session — a session without a
+// client — through the same execute loop as client queries, so a mirrored
+// query is routed, retried, counted and pinned exactly as the original
+// would be; whatever the copy leaves pinned (a mirrored BEGIN's open
+// transaction) is closed when the job ends, never pooled.
 
 type mirrorJob struct {
 	hg     int
 	user   string
 	schema string
+	kind   sqlscan.StmtKind
 	query  []byte // COM_QUERY payload, command byte included
 }
 
 type mirrorer struct {
-	r       *Router
-	ch      chan *mirrorJob
-	start   sync.Once
+	r *Router
+
+	mu      sync.Mutex
+	queue   []*mirrorJob // waiting jobs, oldest first
+	workers int          // worker goroutines alive
+	closed  bool
 	wg      sync.WaitGroup
-	closed  atomic.Bool
+
 	dropped atomic.Uint64
 	done    atomic.Uint64
 	failed  atomic.Uint64
@@ -36,33 +54,33 @@ type mirrorer struct {
 
 func newMirrorer(r *Router) *mirrorer { return &mirrorer{r: r} }
 
-// enqueue hands a job to the mirror workers without ever blocking.
-func (m *mirrorer) enqueue(rt *runtimeConfig, j *mirrorJob) {
-	if m.closed.Load() {
-		return
-	}
-	m.start.Do(func() {
-		m.ch = make(chan *mirrorJob, max(rt.mirrorMaxQueue, 1))
-		for i := 0; i < max(rt.mirrorMaxConcurrency, 1); i++ {
-			m.wg.Add(1)
-			go m.worker()
-		}
-	})
-	m.queued.Add(1)
-	select {
-	case m.ch <- j:
+// enqueue hands a job to a worker, starting one when fewer than the
+// runtime's limit run, or queues it; it never blocks.
+func (m *mirrorer) enqueue(rt *live.Runtime, j *mirrorJob) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.closed:
+	case m.workers < rt.Mirror.MaxConcurrency:
+		m.workers++
+		m.wg.Add(1)
+		go m.worker(j)
+	case len(m.queue) < rt.Mirror.MaxQueue:
+		m.queue = append(m.queue, j)
+		m.queued.Add(1)
 	default:
-		m.queued.Add(-1)
 		m.dropped.Add(1)
 	}
 }
 
-func (m *mirrorer) worker() {
+// worker runs j, then queued jobs while the runtime's concurrency limit
+// allows this many workers.
+func (m *mirrorer) worker(j *mirrorJob) {
 	defer m.wg.Done()
-	for j := range m.ch {
-		m.queued.Add(-1)
+	s := m.r.headless()
+	for {
 		m.running.Add(1)
-		err := m.run(j)
+		err := s.mirrorRun(j)
 		m.running.Add(-1)
 		if err != nil {
 			m.failed.Add(1)
@@ -70,67 +88,62 @@ func (m *mirrorer) worker() {
 		} else {
 			m.done.Add(1)
 		}
+		m.mu.Lock()
+		if m.closed || len(m.queue) == 0 || m.workers > m.r.rt.Load().Mirror.MaxConcurrency {
+			m.workers--
+			m.mu.Unlock()
+			return
+		}
+		j = m.queue[0]
+		m.queue[0] = nil
+		m.queue = m.queue[1:]
+		m.queued.Add(-1)
+		m.mu.Unlock()
 	}
 }
 
-// run executes one mirrored query and discards its response.
-func (m *mirrorer) run(j *mirrorJob) error {
-	rt := m.r.rt.Load()
-	st := backend.State{Schema: j.schema, Autocommit: true, Collation: 33}
-	h, e := m.r.borrow(rt, j.hg, j.user, &st, false)
-	if e != nil {
-		return e
+func (m *mirrorer) close() {
+	m.mu.Lock()
+	m.closed = true
+	m.queued.Add(-int64(len(m.queue)))
+	m.queue = nil
+	m.mu.Unlock()
+	m.wg.Wait()
+}
+
+// mirrorRun runs one mirrored query on the headless session s under the
+// newest runtime and drops its response.
+func (s *session) mirrorRun(j *mirrorJob) error {
+	rt := s.r.rt.Load()
+	u := rt.BackendUsers[j.user]
+	if u == nil {
+		return errNoBackendUser(j.user)
 	}
-	w := h.w
-	w.ResetSeq()
-	err := w.WritePacket(j.query)
-	if err == nil {
-		err = w.Flush()
+	s.resetHeadless(u, j.schema)
+	defer s.conns.closeAll(s)
+	s.req = request{hg: j.hg, payload: j.query, shape: backend.ShapeResult,
+		retries: rt.Router.QueryRetries, repeatable: safeToRepeat(j.kind)}
+	res, h, _ := s.run(rt, &s.req)
+	if h == nil {
+		return s.lastErr
 	}
-	var res result
-	if err == nil {
-		var st streamer // no client: the response is read and dropped
-		res, err = st.forwardResponse(nil, w, h.depr, h.depr)
-	}
-	if err != nil {
-		h.server.CountError()
-		m.r.closeConn(h)
-		return err
-	}
-	h.server.CountQuery(0)
-	h.inTrx = res.status&wire.StatusInTrans != 0
-	if h.inTrx {
-		// A mirrored BEGIN must not leak an open transaction into the pool.
-		m.r.closeConn(h)
-		return nil
-	}
-	m.r.giveBack(rt, h)
-	if res.err != nil {
-		return res.err
+	h.inTrx = res.Status&wire.StatusInTrans != 0
+	s.release(rt, h) // kept when it holds a transaction: closed by closeAll
+	if res.Err != nil {
+		return res.Err
 	}
 	return nil
 }
 
-func (m *mirrorer) close() {
-	if m.closed.Swap(true) {
-		return
-	}
-	m.start.Do(func() {}) // no workers will start now
-	if m.ch != nil {
-		close(m.ch)
-		m.wg.Wait()
-	}
-}
-
 // mirror enqueues the query for the mirror hostgroup the decision names
 // (reference §3.2: mirror_flagOUT re-runs the rules for the copy).
-func (s *session) mirror(rt *runtimeConfig, hg int, dec *rules.Decision, q []byte) {
+func (s *session) mirror(rt *live.Runtime, dec *rules.Decision, q []byte) {
 	mhg := dec.MirrorHostgroup
 	if dec.MirrorFlagOUT >= 0 {
 		mq := s.query
 		mq.Mirror, mq.MirrorFlagOUT, mq.MirrorHostgroup = true, dec.MirrorFlagOUT, dec.MirrorHostgroup
 		var md rules.Decision
-		rt.rules.Match(&mq, &md)
+		rt.Rules.Match(&mq, &md)
 		if md.DestinationHostgroup >= 0 {
 			mhg = md.DestinationHostgroup
 		}
@@ -138,7 +151,7 @@ func (s *session) mirror(rt *runtimeConfig, hg int, dec *rules.Decision, q []byt
 	if mhg < 0 || len(q) >= 15<<20 {
 		return
 	}
-	j := &mirrorJob{hg: mhg, user: s.username, schema: s.state.Schema, query: make([]byte, 1+len(q))}
+	j := &mirrorJob{hg: mhg, user: s.username, schema: s.state.Schema, kind: s.digest.Kind, query: make([]byte, 1+len(q))}
 	j.query[0] = wire.ComQuery
 	copy(j.query[1:], q)
 	s.r.mirror.enqueue(rt, j)

@@ -13,6 +13,8 @@ import (
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/live"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/internal/wire"
 	"github.com/sluice-proxy/sluice/rules"
@@ -56,19 +58,28 @@ type session struct {
 	conns  heldConns            // backend connections attached to the session
 	spare  *held                // a released held, reused by the next acquire
 	cred   *backend.Credentials // backend login of the session user, for credRT
-	credRT *runtimeConfig
+	credRT *live.Runtime
 
-	digester     *rules.Digester
-	digesterOpts rules.Options
-	digest       rules.Digest
+	digester     *sqlscan.Digester
+	digesterOpts sqlscan.Options
+	digest       sqlscan.Digest
 	query        rules.Query
 	decision     rules.Decision
-	stream       streamer
+	req          request      // the command's backend request (exec.go), reused
+	sink         backend.Sink // where backend responses go: the client, or nowhere
 	stmts        stmtMap
 	scratch      []byte
+	longData     []byte // a COM_STMT_SEND_LONG_DATA packet being replayed
+
+	// headless sessions run the mirror's copies: no client, errors are
+	// kept in lastErr instead of being sent.
+	headless bool
+	lastErr  *wire.SQLError
 
 	killed  atomic.Bool
 	running runningSlot // the backend query in flight, for KILL QUERY
+
+	cmdRT *live.Runtime // the runtime the current command runs under
 
 	// Stats tables (router/stats.go).
 	cmdStart time.Time   // when the current command began
@@ -108,8 +119,26 @@ func (s *session) kill() {
 	}
 }
 
-func (s *session) run() {
+// headless returns a session without a client, for a mirror worker.
+func (r *Router) headless() *session {
+	s := &session{r: r, id: r.nextID.Add(1), headless: true,
+		lockedHG: -1, trxHG: -1, nextFlagIN: -1, lastWrite: -1, warningsHG: -1}
+	s.log = r.log.With().Uint64("mirror_session", s.id).Logger()
+	s.pub.hg.Store(-1)
+	return s
+}
+
+// resetHeadless readies a headless session for a job of user u in schema.
+func (s *session) resetHeadless(u *config.User, schema string) {
+	s.user, s.username = u, u.Username
+	s.state = backend.State{Schema: schema, Autocommit: true, Collation: 33}
+	s.lockedHG, s.trxHG, s.warningsHG = -1, -1, -1
+	s.lastErr = nil
+}
+
+func (s *session) serve() {
 	s.c = wire.NewConn(s.nc)
+	s.sink.Client = s.c
 	defer func() {
 		s.conns.closeAll(s)
 		s.stmts.closeAll()
@@ -118,7 +147,7 @@ func (s *session) run() {
 	rt := s.r.rt.Load()
 	st := s.r.stats
 	st.Add(s.id, stats.ClientConnectionsCreated, 1)
-	if n := s.r.clients.Add(1); n > rt.maxConnections {
+	if n := s.r.clients.Add(1); n > rt.Router.MaxConnections {
 		s.r.clients.Add(-1)
 		st.Add(s.id, stats.AccessDeniedMaxConnections, 1)
 		st.Add(s.id, stats.ClientConnectionsAborted, 1)
@@ -147,14 +176,14 @@ func (s *session) run() {
 
 // handshake runs the initial handshake and authentication. It reports
 // whether the client is logged in.
-func (s *session) handshake(rt *runtimeConfig) bool {
+func (s *session) handshake(rt *live.Runtime) bool {
 	_ = s.nc.SetDeadline(time.Now().Add(10 * time.Second))
 	defer s.nc.SetDeadline(time.Time{})
 	salt := wire.NewSalt()
 	s.salt = salt
-	caps := wire.ServerCapabilities(rt.deprecateEOF, false)
+	caps := wire.ServerCapabilities(rt.Router.DeprecateEOF, false)
 	hs := &wire.InitialHandshake{
-		ServerVersion: rt.serverVersion, ConnID: uint32(s.id), Salt: salt,
+		ServerVersion: rt.Router.ServerVersion, ConnID: uint32(s.id), Salt: salt,
 		Capabilities: caps, Charset: 33, Status: wire.StatusAutocommit,
 		AuthPlugin: "mysql_native_password",
 	}
@@ -171,11 +200,11 @@ func (s *session) handshake(rt *runtimeConfig) bool {
 	resp, err := wire.ParseHandshakeResponse(p)
 	if err != nil {
 		s.log.Debug().Err(err).Msg("bad handshake response")
-		s.writeErr(&wire.SQLError{Code: 1043, State: "08S01", Message: "Bad handshake"})
+		s.writeErr(errBadHandshake())
 		return false
 	}
 	if resp.SSLRequest {
-		s.writeErr(&wire.SQLError{Code: 1043, State: "08S01", Message: "ProxySQL Error: TLS is not supported by this proxy yet"})
+		s.writeErr(errNoTLS())
 		return false
 	}
 	s.caps = resp.Capabilities & caps
@@ -197,7 +226,7 @@ func (s *session) handshake(rt *runtimeConfig) bool {
 		}
 		reply = bytes.Clone(reply)
 	}
-	u := rt.frontend[resp.User]
+	u := rt.Frontend[resp.User]
 	usingPassword := len(reply) > 0
 	if u == nil || !s.verify(u, salt, reply) {
 		s.r.stats.Add(s.id, stats.AccessDeniedWrongPassword, 1)
@@ -214,7 +243,7 @@ func (s *session) handshake(rt *runtimeConfig) bool {
 	}
 	s.user = u
 	s.state = initialState(rt, u, resp)
-	s.digester, s.digesterOpts = rules.NewDigester(rt.digestOpts), rt.digestOpts
+	s.digester, s.digesterOpts = sqlscan.NewDigester(rt.Digest), rt.Digest
 	if err := s.c.WriteOK(0, 0, s.status(), 0, ""); err != nil {
 		uc.Add(-1)
 		return false
@@ -247,6 +276,10 @@ func (s *session) verify(u *config.User, salt, reply []byte) bool {
 }
 
 func (s *session) writeErr(e *wire.SQLError) {
+	if s.headless {
+		s.lastErr = e
+		return
+	}
 	s.r.stats.Add(s.id, stats.GeneratedErrorPackets, 1)
 	_ = s.c.WriteError(e)
 	_ = s.c.Flush()
@@ -269,14 +302,13 @@ func (s *session) loop() {
 	var armed time.Time // when the idle deadline was last set
 	for {
 		s.c.ResetSeq()
-		rt := s.r.rt.Load()
 		// mysql-wait_timeout closes idle clients. Moving the socket deadline
 		// costs a timer update, so it is re-armed only once it has aged by a
 		// hundredth of the timeout (at most a second): the deadline is then
 		// late by no more than that, and the hot path skips the work.
-		if rt.waitTimeout > 0 {
-			if now := time.Now(); now.Sub(armed) > min(rt.waitTimeout/100, time.Second) {
-				_ = s.nc.SetReadDeadline(now.Add(rt.waitTimeout))
+		if wt := s.r.rt.Load().Router.WaitTimeout; wt > 0 {
+			if now := time.Now(); now.Sub(armed) > min(wt/100, time.Second) {
+				_ = s.nc.SetReadDeadline(now.Add(wt))
 				armed = now
 			}
 		}
@@ -296,6 +328,10 @@ func (s *session) loop() {
 			s.writeErr(errUnknownCommand(0))
 			continue
 		}
+		// The command runs under the runtime published when it arrived,
+		// from start to end.
+		rt := s.r.rt.Load()
+		s.cmdRT = rt
 		s.beginCommand(p)
 		ok := s.dispatch(rt, p)
 		s.endCommand()

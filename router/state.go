@@ -5,8 +5,9 @@ import (
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/live"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/wire"
-	"github.com/sluice-proxy/sluice/rules"
 )
 
 // The session state the proxy tracks for a client and replays on whichever
@@ -15,7 +16,7 @@ import (
 // backend connection carries the State it was last synced to, so syncing is
 // a comparison, not a guess.
 
-func initialState(rt *runtimeConfig, u *config.User, resp *wire.HandshakeResponse) backend.State {
+func initialState(rt *live.Runtime, u *config.User, resp *wire.HandshakeResponse) backend.State {
 	st := backend.State{
 		Collation:       resp.Charset,
 		Autocommit:      true,
@@ -30,7 +31,7 @@ func initialState(rt *runtimeConfig, u *config.User, resp *wire.HandshakeRespons
 	case u.DefaultSchema != "":
 		st.Schema = u.DefaultSchema
 	default:
-		st.Schema = rt.defaultSchema
+		st.Schema = rt.Router.DefaultSchema
 	}
 	if st.Collation == 0 {
 		st.Collation = 33 // utf8_general_ci, ProxySQL's mysql-default_charset
@@ -52,15 +53,15 @@ func setVar(st *backend.State, name, sql string) {
 }
 
 // applySet records a tracked SET statement in the session state.
-func applySet(st *backend.State, set *rules.SetStatement) {
+func applySet(st *backend.State, set *sqlscan.SetStatement) {
 	for _, a := range set.Assignments {
 		switch a.Kind {
-		case rules.AssignAutocommit:
+		case sqlscan.AssignAutocommit:
 			st.Autocommit = a.Value == "1"
-		case rules.AssignNames, rules.AssignCharset:
+		case sqlscan.AssignNames, sqlscan.AssignCharset:
 			st.Names = a.SQL()
-		case rules.AssignIgnored:
-		case rules.AssignIsolation, rules.AssignAccessMode:
+		case sqlscan.AssignIgnored:
+		case sqlscan.AssignIsolation, sqlscan.AssignAccessMode:
 			if !a.NextTransaction {
 				setVar(st, a.Name, a.SQL())
 			}

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/internal/wire"
-	"github.com/sluice-proxy/sluice/rules"
 )
 
 // The data plane feeds ProxySQL's stats tables (reference §1.2) without a
@@ -164,13 +164,13 @@ func (s *session) recordQuery(end time.Time) {
 		RowsAffected: cs.affected, RowsSent: cs.sent,
 	}
 	st := s.r.stats
-	st.RecordQuery(s.id, q)
+	st.RecordQuery(s.id, s.cmdRT.Stats, q)
 	switch s.digest.Kind {
-	case rules.KindCommit:
+	case sqlscan.KindCommit:
 		st.Add(s.id, pick(cs.hg >= 0, stats.ComCommit, stats.ComCommitFiltered), 1)
-	case rules.KindRollback:
+	case sqlscan.KindRollback:
 		st.Add(s.id, pick(cs.hg >= 0, stats.ComRollback, stats.ComRollbackFiltered), 1)
-	case rules.KindSelectForUpdate:
+	case sqlscan.KindSelectForUpdate:
 		if !s.state.Autocommit {
 			st.Add(s.id, stats.SelectsForUpdateAutocommit0, 1)
 		}
@@ -185,9 +185,9 @@ func pick(cond bool, a, b stats.Counter) stats.Counter {
 }
 
 // setsAutocommit reports whether a SET assigns autocommit (Com_autocommit).
-func setsAutocommit(set *rules.SetStatement) bool {
+func setsAutocommit(set *sqlscan.SetStatement) bool {
 	for _, a := range set.Assignments {
-		if a.Kind == rules.AssignAutocommit {
+		if a.Kind == sqlscan.AssignAutocommit {
 			return true
 		}
 	}
@@ -260,7 +260,7 @@ func (s *session) processInfo(now int64) ProcessInfo {
 	if bc := pi.conn.Load(); bc != nil {
 		srv := bc.Server().Key()
 		p.ServerHost, p.ServerPort = srv.Host, srv.Port
-		if a, ok := bc.Wire().NetConn().LocalAddr().(*net.TCPAddr); ok {
+		if a, ok := bc.LocalAddr().(*net.TCPAddr); ok {
 			p.LocalHost, p.LocalPort = a.IP.String(), a.Port
 		}
 	}
@@ -298,8 +298,8 @@ type UserStats struct {
 // connections, by name.
 func (r *Router) Users() []UserStats {
 	rt := r.rt.Load()
-	out := make([]UserStats, 0, len(rt.frontend))
-	for name, u := range rt.frontend {
+	out := make([]UserStats, 0, len(rt.Frontend))
+	for name, u := range rt.Frontend {
 		var n int64
 		if v, ok := r.userConns.Load(name); ok {
 			n = v.(*atomic.Int64).Load()
@@ -322,3 +322,8 @@ func (r *Router) StmtCached() int { return r.stmts.len() }
 func (r *Router) MirrorStatus() (running, queued int64) {
 	return r.mirror.running.Load(), r.mirror.queued.Load()
 }
+
+// MixedRuntimeCommands returns how many commands used a configuration other
+// than the runtime they started with (see session.checkRuntime): 0 unless
+// a path reads the configuration a second way.
+func (r *Router) MixedRuntimeCommands() uint64 { return r.mixed.Load() }

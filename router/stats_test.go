@@ -5,9 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/internal/wire"
-	"github.com/sluice-proxy/sluice/rules"
 )
 
 // TestStatsRecording runs queries through the router in front of the fake
@@ -23,7 +24,7 @@ func TestStatsRecording(t *testing.T) {
 	st := r.Stats()
 	// A command is recorded when it ends, just after its response is sent:
 	// wait (bounded) until the session has recorded the third one.
-	hash, text := rules.DigestString(sql, rules.DefaultOptions())
+	hash, text := sqlscan.DigestString(sql, sqlscan.DefaultOptions())
 	var sel, set *stats.DigestRow
 	var rows []stats.DigestRow
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
@@ -56,7 +57,7 @@ func TestStatsRecording(t *testing.T) {
 	if v := st.Value(stats.ConnPoolGetConnSuccess); v != 2 {
 		t.Errorf("ConnPool_get_conn_success = %d, want 2", v)
 	}
-	if n := st.Commands()[rules.KindSelect].TotalCnt; n != 2 {
+	if n := st.Commands()[sqlscan.KindSelect].TotalCnt; n != 2 {
 		t.Errorf("SELECT count %d", n)
 	}
 
@@ -101,15 +102,16 @@ func BenchmarkStatsHooks(b *testing.B) {
 	s := newSession(r, a)
 	s.username, s.state.Schema = "bench", "sbtest"
 	p := append([]byte{wire.ComQuery}, "SELECT c FROM sbtest1 WHERE id = 4242"...)
-	s.digester = rules.NewDigester(rules.DefaultOptions())
+	s.digester = sqlscan.NewDigester(sqlscan.DefaultOptions())
 	s.digester.Digest(&s.digest, p[1:])
+	s.cmdRT = r.rt.Load()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		s.beginCommand(p)
 		s.startQuery()
 		s.noteHostgroup(0)
-		s.finishEvent(nil, 0, "", result{resultSets: 1, rows: 1})
+		s.finishEvent(nil, 0, "", backend.Response{ResultSets: 1, Rows: 1})
 		s.endCommand()
 	}
 }

@@ -3,12 +3,14 @@ package router
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/eventlog"
+	"github.com/sluice-proxy/sluice/internal/live"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/internal/wire"
 	"github.com/sluice-proxy/sluice/rules"
@@ -34,11 +36,14 @@ type globalStmt struct {
 	digest    uint64
 	digestTxt []byte // digest text and first comment, computed once at PREPARE
 	comment   []byte
-	kind      rules.StmtKind
+	kind      sqlscan.StmtKind
 	numParams uint16
 	numCols   uint16
 	params    [][]byte // parameter definition packets
 	cols      [][]byte // column definition packets
+	// local marks a statement the proxy answers itself, in both
+	// protocols alike (SELECT CONNECTION_ID()); 0 for backend statements.
+	local localAnswer
 }
 
 type stmtCache struct {
@@ -107,28 +112,30 @@ func (sm *stmtMap) closeAll() { sm.m = nil }
 // comStmtPrepare answers COM_STMT_PREPARE, from the global cache when the
 // statement is known, else by preparing it on a backend of the hostgroup the
 // rules choose.
-func (s *session) comStmtPrepare(rt *runtimeConfig, p []byte) bool {
+func (s *session) comStmtPrepare(rt *live.Runtime, p []byte) bool {
 	start := time.Now()
 	q := p[1:]
-	key := stmtKey{s.username, s.state.Schema, string(q)}
-	g := s.r.stmts.get(key)
+	g := localStmt(q)
 	if g == nil {
-		var ok bool
-		if g, ok = s.prepareOnBackend(rt, key, p); g == nil {
-			return ok
+		key := stmtKey{s.username, s.state.Schema, string(q)}
+		if g = s.r.stmts.get(key); g == nil {
+			var ok bool
+			if g, ok = s.prepareOnBackend(rt, key, p); g == nil {
+				return ok
+			}
 		}
 	}
 	id := s.stmts.add(&clientStmt{g: g})
 	s.r.stats.Add(s.id, stats.StmtClientActiveTotal, 1)
 	if ev := s.stmtEvent(rt, eventlog.ComStmtPrepare, g, id, start); ev != nil {
-		s.finishEvent(ev, -1, "", result{ok: true})
+		s.finishEvent(ev, -1, "", backend.Response{OK: true})
 	}
 	return s.writePrepareOK(id, g) == nil
 }
 
 // prepareOnBackend prepares the statement on a connection of the hostgroup
 // the rules choose, caches the metadata and relays errors to the client.
-func (s *session) prepareOnBackend(rt *runtimeConfig, key stmtKey, p []byte) (*globalStmt, bool) {
+func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey, p []byte) (*globalStmt, bool) {
 	q := p[1:]
 	s.digester.Digest(&s.digest, q)
 	s.query = rules.Query{
@@ -137,94 +144,32 @@ func (s *session) prepareOnBackend(rt *runtimeConfig, key stmtKey, p []byte) (*g
 		DigestHash: s.digest.Hash, DigestText: s.digest.Text, FirstComment: s.digest.FirstComment,
 		Text: q, NextQueryFlagIN: s.nextFlagIN, MirrorFlagOUT: -1, MirrorHostgroup: -1,
 	}
-	rt.rules.Match(&s.query, &s.decision)
+	rt.Rules.Match(&s.query, &s.decision)
 	if s.decision.HasErrorMsg {
 		s.writeErr(errRuleMessage(s.decision.ErrorMsg))
 		return nil, true
 	}
-	hg, e := s.chooseHostgroup(rt, &s.decision)
+	hg, e := s.hostgroup(s.decision.DestinationHostgroup, false)
 	if e != nil {
 		s.writeErr(e)
 		return nil, true
 	}
-	h, e := s.acquire(rt, hg, false)
-	if e != nil {
-		s.writeErr(e)
-		return nil, true
+	g := &globalStmt{id: s.r.stmts.nextID.Add(1), query: string(q), text: bytes.Clone(q), digest: s.digest.Hash,
+		kind: s.digest.Kind, digestTxt: bytes.Clone(s.digest.Text), comment: bytes.Clone(s.digest.FirstComment)}
+	var meta backend.StmtMeta
+	s.req = request{hg: hg, prepare: g, meta: &meta, retries: retriesFor(rt, s.decision.Retries),
+		repeatable: true, createNew: s.decision.CreateNewConnection}
+	res, h, ok := s.run(rt, &s.req)
+	if h == nil {
+		return nil, ok
 	}
-	g := &globalStmt{query: string(q), text: bytes.Clone(q), digest: s.digest.Hash, kind: s.digest.Kind,
-		digestTxt: bytes.Clone(s.digest.Text), comment: bytes.Clone(s.digest.FirstComment)}
-	s.r.stats.Add(s.id, stats.ComBackendStmtPrepare, 1)
-	backendID, serr, err := prepareOn(h, p, g)
-	if err != nil {
-		s.discard(h)
-		s.writeErr(errLostBackend(hg, h.addr, false))
-		return nil, true
-	}
-	if serr != nil {
-		s.release(rt, h)
-		s.writeErr(serr)
-		return nil, true
-	}
-	g.id = s.r.stmts.nextID.Add(1)
-	g = s.r.stmts.put(key, g, rt.maxStmtsCache)
-	h.stmts()[g.id] = backendID
 	s.release(rt, h)
-	return g, true
-}
-
-// prepareOn sends COM_STMT_PREPARE on h and reads the response into g
-// (metadata packets are copied). It returns the backend's statement id, or
-// the backend's error.
-func prepareOn(h *held, p []byte, g *globalStmt) (uint32, *wire.SQLError, error) {
-	w := h.w
-	w.ResetSeq()
-	if err := w.WritePacket(p); err != nil {
-		return 0, nil, err
+	if res.Err != nil {
+		s.writeErr(res.Err)
+		return nil, true
 	}
-	if err := w.Flush(); err != nil {
-		return 0, nil, err
-	}
-	r, err := w.ReadPacket()
-	if err != nil {
-		return 0, nil, err
-	}
-	if wire.IsERR(r) {
-		e, err := wire.ParseERR(r)
-		return 0, e, err
-	}
-	if len(r) < 12 || r[0] != wire.HeaderOK {
-		return 0, nil, fmt.Errorf("router: malformed COM_STMT_PREPARE response")
-	}
-	id := binary.LittleEndian.Uint32(r[1:])
-	g.numCols = binary.LittleEndian.Uint16(r[5:])
-	g.numParams = binary.LittleEndian.Uint16(r[7:])
-	readDefs := func(n uint16) ([][]byte, error) {
-		if n == 0 {
-			return nil, nil
-		}
-		defs := make([][]byte, 0, n)
-		for i := uint16(0); i < n; i++ {
-			d, err := w.ReadPacket()
-			if err != nil {
-				return nil, err
-			}
-			defs = append(defs, append([]byte(nil), d...))
-		}
-		if !h.depr {
-			if _, err := w.ReadPacket(); err != nil { // EOF
-				return nil, err
-			}
-		}
-		return defs, nil
-	}
-	if g.params, err = readDefs(g.numParams); err != nil {
-		return 0, nil, err
-	}
-	if g.cols, err = readDefs(g.numCols); err != nil {
-		return 0, nil, err
-	}
-	return id, nil, nil
+	g.numParams, g.numCols, g.params, g.cols = meta.NumParams, meta.NumCols, meta.Params, meta.Cols
+	return s.r.stmts.put(key, g, rt.Router.MaxStmtsCache), true
 }
 
 // writePrepareOK sends the PREPARE response for a cached statement under the
@@ -260,13 +205,12 @@ func (s *session) writePrepareOK(id uint32, g *globalStmt) error {
 
 func (s *session) lookupStmt(p []byte) (*clientStmt, uint32, *wire.SQLError) {
 	if len(p) < 5 {
-		return nil, 0, &wire.SQLError{Code: 1243, State: "HY000", Message: "Unknown prepared statement handler given to mysqld_stmt_execute"}
+		return nil, 0, errUnknownStmt(-1)
 	}
 	id := binary.LittleEndian.Uint32(p[1:])
 	cs := s.stmts.m[id]
 	if cs == nil {
-		return nil, id, &wire.SQLError{Code: 1243, State: "HY000",
-			Message: fmt.Sprintf("Unknown prepared statement handler (%d) given to mysqld_stmt_execute", id)}
+		return nil, id, errUnknownStmt(int64(id))
 	}
 	return cs, id, nil
 }
@@ -275,7 +219,7 @@ func (s *session) lookupStmt(p []byte) (*clientStmt, uint32, *wire.SQLError) {
 // statement on the chosen connection if needed, replays long data, rewrites
 // the statement id (and the parameter types, which the chosen connection may
 // never have seen) and streams the binary result.
-func (s *session) comStmtExecute(rt *runtimeConfig, p []byte) bool {
+func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 	start := s.cmdStart // set by beginCommand
 	cs, clientID, e := s.lookupStmt(p)
 	if e != nil {
@@ -294,6 +238,12 @@ func (s *session) comStmtExecute(rt *runtimeConfig, p []byte) bool {
 	s.digest.Kind, s.digest.Hash = g.kind, g.digest
 	s.digest.Text = append(s.digest.Text[:0], g.digestTxt...)
 	s.digest.FirstComment = append(s.digest.FirstComment[:0], g.comment...)
+	s.startQuery()
+	if g.local != 0 {
+		cs.longData = nil
+		s.finishEvent(s.stmtEvent(rt, eventlog.ComStmtExecute, g, clientID, start), -1, "", backend.Response{ResultSets: 1, Rows: 1})
+		return s.writeLocal(rt, g.local, true) == nil
+	}
 	s.query = rules.Query{
 		User: s.username, Schema: s.state.Schema, ClientAddr: s.clientIP,
 		ProxyAddr: s.proxyAddr, ProxyPort: s.proxyPort,
@@ -301,112 +251,82 @@ func (s *session) comStmtExecute(rt *runtimeConfig, p []byte) bool {
 		Text: g.text, NextQueryFlagIN: s.nextFlagIN,
 		MirrorFlagOUT: -1, MirrorHostgroup: -1, StmtExecute: true,
 	}
-	s.startQuery()
 	dec := &s.decision
-	rt.rules.Match(&s.query, dec)
+	rt.Rules.Match(&s.query, dec)
 	if dec.HasErrorMsg {
 		s.writeErr(errRuleMessage(dec.ErrorMsg))
 		return true
 	}
-	hg, e := s.chooseHostgroup(rt, dec)
+	hg, e := s.hostgroup(dec.DestinationHostgroup, false)
 	if e != nil {
 		s.writeErr(e)
 		return true
 	}
 	s.noteHostgroup(hg)
 	ev := s.stmtEvent(rt, eventlog.ComStmtExecute, g, clientID, start)
-	for attempt := 0; ; attempt++ {
-		h, e := s.acquire(rt, hg, false)
-		if e != nil {
-			s.writeErr(e)
-			return true
-		}
-		s.noteConn(h)
-		var sent time.Time
-		if rt.statsTimeBackend {
-			sent = time.Now()
-		}
-		res, serr, err := s.executeOn(h, cs, pkt)
-		if rt.statsTimeBackend {
-			s.r.stats.Add(s.id, stats.BackendQueryTimeNsec, int64(time.Since(sent)))
-		}
-		switch {
-		case errorsIsClientGone(err):
-			s.discard(h)
-			return false
-		case err != nil:
-			inTrx := h.inTrx
-			s.discard(h)
-			h.server.CountError()
-			if !inTrx && res.resultSets == 0 && !res.ok && attempt < rt.queryRetries && safeToRepeat(g.kind) {
-				continue
-			}
-			s.writeErr(errLostBackend(hg, h.addr, inTrx))
-			return true
-		case serr != nil:
-			s.release(rt, h)
-			s.writeErr(serr)
-			return true
-		}
-		h.server.CountQuery(0)
-		cs.longData = nil
-		var set rules.SetStatement
-		addr := h.addr // afterQuery may recycle h
-		s.afterQuery(rt, h, &res, dec, &set)
-		s.finishEvent(ev, hg, addr, res)
+	s.req = request{hg: hg, payload: pkt, shape: backend.ShapeResult, stmt: cs,
+		retries: retriesFor(rt, dec.Retries), repeatable: safeToRepeat(g.kind), createNew: dec.CreateNewConnection}
+	res, h, ok := s.run(rt, &s.req)
+	if !ok {
+		return false
+	}
+	if h == nil {
+		return true // an error was sent
+	}
+	if s.req.prepareFailed {
+		// The connection refused to prepare the statement: its state is
+		// as before, and the client has the server's error.
+		s.release(rt, h)
 		return true
 	}
+	cs.longData = nil
+	var set sqlscan.SetStatement
+	addr := h.addr // afterQuery may recycle h
+	s.afterQuery(rt, h, &res, dec, &set)
+	s.finishEvent(ev, hg, addr, res)
+	return true
 }
 
-// executeOn runs a rewritten EXECUTE on h: prepare there if needed, replay
-// long data, send, stream.
-func (s *session) executeOn(h *held, cs *clientStmt, pkt []byte) (result, *wire.SQLError, error) {
+// executeOn is one attempt of an EXECUTE on h: prepare the statement there
+// if the connection has not seen it, replay long data, send, stream.
+func (s *session) executeOn(h *held, req *request) (backend.Response, error) {
+	cs := req.stmt
 	g := cs.g
-	bid, ok := h.stmts()[g.id]
+	bid, ok := h.bc.StmtID(g.id)
 	if !ok {
-		var scratch globalStmt
-		prep := append([]byte{wire.ComStmtPrepare}, g.query...)
 		s.r.stats.Add(s.id, stats.ComBackendStmtPrepare, 1)
-		id, serr, err := prepareOn(h, prep, &scratch)
-		if err != nil || serr != nil {
-			return result{}, serr, err
+		id, err := h.bc.Prepare(g.id, g.query, nil)
+		if se, isSQL := backend.IsSQLError(err); isSQL {
+			req.prepareFailed = true
+			return backend.Response{Err: se}, s.relayErr(se)
+		}
+		if err != nil {
+			return backend.Response{}, err
 		}
 		bid = id
-		h.stmts()[g.id] = bid
 	}
+	pkt := req.payload
 	binary.LittleEndian.PutUint32(pkt[1:], bid)
-	w := h.w
 	for param, chunks := range cs.longData {
 		for _, c := range chunks {
-			w.ResetSeq()
-			b := make([]byte, 0, 7+len(c))
-			b = append(b, wire.ComStmtSendLongData)
+			b := append(s.longData[:0], wire.ComStmtSendLongData)
 			b = binary.LittleEndian.AppendUint32(b, bid)
 			b = binary.LittleEndian.AppendUint16(b, uint16(param))
-			b = append(b, c...)
-			if err := w.WritePacket(b); err != nil {
-				return result{}, nil, err
+			s.longData = append(b, c...)
+			if err := h.bc.Send(s.longData); err != nil {
+				return backend.Response{}, err
 			}
 		}
 	}
-	w.ResetSeq()
 	s.r.stats.Add(s.id, stats.ComBackendStmtExecute, 1)
-	if err := w.WritePacket(pkt); err != nil {
-		return result{}, nil, err
-	}
-	if err := w.Flush(); err != nil {
-		return result{}, nil, err
-	}
-	s.c.SetSeq(w.Seq())
-	s.stream.status = s.status()
-	res, err := s.stream.forwardResponse(s.c, w, s.depr, h.depr)
-	if err == nil && res.status&wire.StatusCursorExists != 0 {
+	res, err := h.bc.Run(pkt, backend.ShapeResult, &s.sink)
+	if err == nil && res.Status&wire.StatusCursorExists != 0 {
 		// A cursor lives on this connection until the statement is reset
 		// or closed: keep it for COM_STMT_FETCH.
 		h.cursor = true
 		cs.cursor = h
 	}
-	return res, nil, err
+	return res, err
 }
 
 // rewriteExecute copies an EXECUTE packet, filling in the parameter types
@@ -421,17 +341,17 @@ func (cs *clientStmt) rewriteExecute(dst, p []byte) ([]byte, *wire.SQLError) {
 	nb := (n + 7) / 8
 	pos := 10 + nb
 	if len(p) < pos+1 {
-		return nil, &wire.SQLError{Code: 1210, State: "HY000", Message: "Incorrect arguments to mysqld_stmt_execute"}
+		return nil, errStmtArgs("")
 	}
 	if p[pos] == 1 {
 		if len(p) < pos+1+2*n {
-			return nil, &wire.SQLError{Code: 1210, State: "HY000", Message: "Incorrect arguments to mysqld_stmt_execute"}
+			return nil, errStmtArgs("")
 		}
 		cs.types = append(cs.types[:0], p[pos+1:pos+1+2*n]...)
 		return append(dst, p...), nil
 	}
 	if len(cs.types) != 2*n {
-		return nil, &wire.SQLError{Code: 1210, State: "HY000", Message: "Incorrect arguments to mysqld_stmt_execute: parameter types were never sent"}
+		return nil, errStmtArgs(": parameter types were never sent")
 	}
 	dst = append(dst, p[:pos]...)
 	dst = append(dst, 1)
@@ -466,7 +386,7 @@ func (s *session) comStmtClose(p []byte) {
 	}
 }
 
-func (s *session) comStmtReset(rt *runtimeConfig, p []byte) bool {
+func (s *session) comStmtReset(rt *live.Runtime, p []byte) bool {
 	cs, _, e := s.lookupStmt(p)
 	if e != nil {
 		s.writeErr(e)
@@ -483,55 +403,40 @@ func (s *session) closeCursor(cs *clientStmt) {
 	if h := cs.cursor; h != nil {
 		h.cursor = false
 		cs.cursor = nil
-		if h.w != nil {
+		if !h.dead {
 			s.release(s.r.rt.Load(), h)
 		}
 	}
 }
 
 // comStmtFetch forwards COM_STMT_FETCH to the connection holding the cursor.
-func (s *session) comStmtFetch(rt *runtimeConfig, p []byte) bool {
+func (s *session) comStmtFetch(rt *live.Runtime, p []byte) bool {
 	cs, _, e := s.lookupStmt(p)
 	if e != nil {
 		s.writeErr(e)
 		return true
 	}
 	h := cs.cursor
-	if h == nil || h.w == nil {
-		s.writeErr(&wire.SQLError{Code: 1421, State: "HY000", Message: "The statement has no open cursor"})
+	if h == nil || h.dead {
+		s.writeErr(errNoCursor())
 		return true
 	}
-	bid := h.stmts()[cs.g.id]
+	bid, _ := h.bc.StmtID(cs.g.id)
 	pkt := append(s.scratch[:0], p...)
 	binary.LittleEndian.PutUint32(pkt[1:], bid)
 	s.scratch = pkt
-	w := h.w
-	w.ResetSeq()
-	err := w.WritePacket(pkt)
-	if err == nil {
-		err = w.Flush()
-	}
 	// The fetch response is rows and a terminator, like the tail of a
 	// result set.
-	var res result
-	if err == nil {
-		s.c.SetSeq(w.Seq())
-		err = s.stream.forwardRows(s.c, w, s.depr, h.depr, &res)
+	s.req = request{hg: h.hg, payload: pkt, shape: backend.ShapeRows, conn: h}
+	_, served, ok := s.run(rt, &s.req)
+	if served == nil {
+		h.cursor, cs.cursor = false, nil
 	}
-	if err != nil {
-		if errorsIsClientGone(err) {
-			return false
-		}
-		s.closeCursor(cs)
-		s.discard(h)
-		s.writeErr(errLostBackend(h.hg, h.addr, false))
-		return true
-	}
-	return s.c.Flush() == nil
+	return ok
 }
 
-func (s *session) stmtEvent(rt *runtimeConfig, t eventlog.EventType, g *globalStmt, clientID uint32, start time.Time) *eventlog.Event {
-	if s.r.cfg.Events == nil || !rt.eventsDefaultLog {
+func (s *session) stmtEvent(rt *live.Runtime, t eventlog.EventType, g *globalStmt, clientID uint32, start time.Time) *eventlog.Event {
+	if s.r.cfg.Events == nil || !rt.Router.EventsDefaultLog || s.headless {
 		return nil
 	}
 	return &eventlog.Event{

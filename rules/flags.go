@@ -2,6 +2,7 @@ package rules
 
 import (
 	"bytes"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"strings"
 )
 
@@ -78,7 +79,7 @@ type FlagContext struct {
 	// With the default algorithm a SET raises USER_VARIABLE only when it
 	// could not be parsed (SetLock) and no rule set multiplex=2;
 	// sql_log_bin assignments drive SQL_LOG_BIN0.
-	Set *SetStatement
+	Set *sqlscan.SetStatement
 	// InTransaction reports whether the backend is inside a transaction
 	// (SAVEPOINT only matters there).
 	InTransaction bool
@@ -97,7 +98,7 @@ var legacySessionVars = []string{
 // digest is d (MySQL_Connection::ProcessQueryAndSetStatusFlags plus the
 // session-side SQL_LOG_BIN0 and HAS_SAVEPOINT handling). It is pure and
 // does not allocate.
-func UpdateFlags(cur StatusFlags, d *Digest, ctx *FlagContext) StatusFlags {
+func UpdateFlags(cur StatusFlags, d *sqlscan.Digest, ctx *FlagContext) StatusFlags {
 	text := d.Text
 	switch ctx.Multiplex {
 	case 0:
@@ -107,7 +108,7 @@ func UpdateFlags(cur StatusFlags, d *Digest, ctx *FlagContext) StatusFlags {
 	}
 
 	if cur&FlagUserVariable == 0 {
-		if hasPrefixFold(text, "SET ") {
+		if sqlscan.HasPrefixFold(text, "SET ") {
 			if ctx.LegacySetAlgorithm {
 				if ctx.Multiplex != 2 {
 					if bytes.IndexByte(text, '@') >= 0 {
@@ -116,14 +117,14 @@ func UpdateFlags(cur StatusFlags, d *Digest, ctx *FlagContext) StatusFlags {
 						}
 					} else {
 						for _, v := range legacySessionVars {
-							if containsFold(text, v) {
+							if sqlscan.ContainsFold(text, v) {
 								cur |= FlagUserVariable
 								break
 							}
 						}
 					}
 				}
-			} else if ctx.Set != nil && ctx.Set.Outcome == SetLock && ctx.Multiplex != 2 {
+			} else if ctx.Set != nil && ctx.Set.Outcome == sqlscan.SetLock && ctx.Multiplex != 2 {
 				// A rule with multiplex=2 is the documented way to keep an
 				// unparsable SET (SET @ApplicationName=…) from pinning the
 				// connection.
@@ -133,29 +134,29 @@ func UpdateFlags(cur StatusFlags, d *Digest, ctx *FlagContext) StatusFlags {
 			cur |= FlagUserVariable
 		}
 	}
-	if hasPrefixFold(text, "PREPARE ") {
+	if sqlscan.HasPrefixFold(text, "PREPARE ") {
 		cur |= FlagPreparedStatement
 	}
-	if hasPrefixFold(text, "CREATE TEMPORARY TABLE ") {
+	if sqlscan.HasPrefixFold(text, "CREATE TEMPORARY TABLE ") {
 		cur |= FlagTemporaryTable
 	}
-	if hasPrefixFold(text, "LOCK TABLE") || hasPrefixFold(text, "FLUSH TABLES WITH READ LOCK") {
+	if sqlscan.HasPrefixFold(text, "LOCK TABLE") || sqlscan.HasPrefixFold(text, "FLUSH TABLES WITH READ LOCK") {
 		cur |= FlagLockTables
 	}
-	if cur&FlagLockTables != 0 && hasPrefixFold(text, "UNLOCK TABLES") {
+	if cur&FlagLockTables != 0 && sqlscan.HasPrefixFold(text, "UNLOCK TABLES") {
 		cur &^= FlagLockTables
 	}
-	if containsFold(text, "GET_LOCK(") {
+	if sqlscan.ContainsFold(text, "GET_LOCK(") {
 		cur |= FlagGetLock
 	}
-	if containsFold(text, "SQL_CALC_FOUND_ROWS") {
+	if sqlscan.ContainsFold(text, "SQL_CALC_FOUND_ROWS") {
 		cur |= FlagFoundRows
 	}
 
 	if ctx.Set != nil {
 		for i := range ctx.Set.Assignments {
 			a := &ctx.Set.Assignments[i]
-			if a.Kind != AssignVariable || a.Name != "sql_log_bin" {
+			if a.Kind != sqlscan.AssignVariable || a.Name != "sql_log_bin" {
 				continue
 			}
 			switch strings.ToUpper(a.Value) {
@@ -167,11 +168,11 @@ func UpdateFlags(cur StatusFlags, d *Digest, ctx *FlagContext) StatusFlags {
 		}
 	}
 	switch d.Kind {
-	case KindSavepoint:
+	case sqlscan.KindSavepoint:
 		if ctx.InTransaction {
 			cur |= FlagHasSavepoint
 		}
-	case KindCommit, KindRollback:
+	case sqlscan.KindCommit, sqlscan.KindRollback:
 		cur &^= FlagHasSavepoint
 	}
 	return cur
@@ -181,7 +182,7 @@ func UpdateFlags(cur StatusFlags, d *Digest, ctx *FlagContext) StatusFlags {
 // a SELECT whose every select-list item is an @@variable named (by prefix)
 // in keep does not disable multiplexing.
 func keepsMultiplexing(text []byte, keep KeepVars) bool {
-	if !hasPrefixFold(text, "SELECT ") {
+	if !sqlscan.HasPrefixFold(text, "SELECT ") {
 		return false
 	}
 	rest := text[len("SELECT "):]
@@ -195,7 +196,7 @@ func keepsMultiplexing(text []byte, keep KeepVars) bool {
 		if len(item) == 0 {
 			continue // strtok skips empty tokens
 		}
-		for len(item) > 0 && isSpaceChar(item[0]) {
+		for len(item) > 0 && sqlscan.IsSpace(item[0]) {
 			item = item[1:]
 		}
 		if i := bytes.IndexByte(item, ' '); i >= 0 {
@@ -223,7 +224,7 @@ func keepPrefix(item []byte, kv string) bool {
 		if i >= len(item) {
 			return false
 		}
-		if hasPrefixFold(item[i:], "@@SESSION.") {
+		if sqlscan.HasPrefixFold(item[i:], "@@SESSION.") {
 			i += len("@@SESSION.")
 			continue
 		}
@@ -231,7 +232,7 @@ func keepPrefix(item []byte, kv string) bool {
 			i += 2
 			continue
 		}
-		if toLower(item[i]) != toLower(kv[j]) {
+		if sqlscan.LowerByte(item[i]) != sqlscan.LowerByte(kv[j]) {
 			return false
 		}
 		i++

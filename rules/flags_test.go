@@ -1,12 +1,15 @@
 package rules
 
-import "testing"
+import (
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
+	"testing"
+)
 
 func TestUpdateFlags(t *testing.T) {
 	keep := ParseKeepVars(DefaultKeepMultiplexingVariables)
-	g := NewDigester(DefaultOptions())
+	g := sqlscan.NewDigester(sqlscan.DefaultOptions())
 	run := func(cur StatusFlags, q string, ctx FlagContext) StatusFlags {
-		var d Digest
+		var d sqlscan.Digest
 		g.Digest(&d, []byte(q))
 		if ctx.Keep == nil {
 			ctx.Keep = keep
@@ -14,8 +17,8 @@ func TestUpdateFlags(t *testing.T) {
 		if ctx.Multiplex == 0 && ctx.Set == nil {
 			ctx.Multiplex = Unset
 		}
-		if d.Kind == KindSet && ctx.Set == nil {
-			st := ParseSet([]byte(q))
+		if d.Kind == sqlscan.KindSet && ctx.Set == nil {
+			st := sqlscan.ParseSet([]byte(q))
 			ctx.Set = &st
 		}
 		return UpdateFlags(cur, &d, &ctx)
@@ -55,7 +58,7 @@ func TestUpdateFlags(t *testing.T) {
 		{"savepoint outside trx", 0, "SAVEPOINT s1", FlagContext{}, 0},
 		{"commit clears savepoint", FlagHasSavepoint, "COMMIT", FlagContext{}, 0},
 		{"rollback to savepoint keeps it", FlagHasSavepoint, "ROLLBACK TO SAVEPOINT s1", FlagContext{}, FlagHasSavepoint},
-		{"rule multiplex=0", 0, "SELECT 1", FlagContext{Multiplex: 0, Set: &SetStatement{}}, FlagNoMultiplex},
+		{"rule multiplex=0", 0, "SELECT 1", FlagContext{Multiplex: 0, Set: &sqlscan.SetStatement{}}, FlagNoMultiplex},
 		{"rule multiplex=1", FlagNoMultiplex | FlagTemporaryTable, "SELECT 1", FlagContext{Multiplex: 1}, FlagTemporaryTable},
 		{"flags are sticky", FlagPreparedStatement, "SELECT 1", FlagContext{}, FlagPreparedStatement},
 	}
@@ -78,8 +81,8 @@ func TestFlagsMisc(t *testing.T) {
 	if len(kv) != 3 || kv[0] != "tx_isolation" || kv[2] != "x" {
 		t.Errorf("%q", kv)
 	}
-	var d Digest
-	NewDigester(DefaultOptions()).Digest(&d, []byte("SELECT @@version"))
+	var d sqlscan.Digest
+	sqlscan.NewDigester(sqlscan.DefaultOptions()).Digest(&d, []byte("SELECT @@version"))
 	ctx := FlagContext{Multiplex: Unset, Keep: kv}
 	if n := testing.AllocsPerRun(100, func() { UpdateFlags(0, &d, &ctx) }); n != 0 {
 		t.Errorf("UpdateFlags allocates %.1f", n)

@@ -1,3 +1,11 @@
+// Package rules holds Sluice's query processor: the compiled
+// mysql_query_rules with their pure Match function (ProxySQL's
+// Query_Processor::process_query), first-comment annotations, and the
+// multiplexing status flags a query raises. The SQL scanning it works on
+// (digest, statement kind, SET parser) is internal/sqlscan.
+//
+// Nothing here does I/O, takes a lock or logs, so the router can call it on
+// the hot path of every COM_QUERY.
 package rules
 
 import (
@@ -15,6 +23,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 )
 
 // ErrBadRule is wrapped by every Compile error; the message names the
@@ -32,18 +41,20 @@ type CompileOptions struct {
 	// only move forward in rule_id order).
 	Iterations int
 	// FirstCommentParsing is mysql-query_processor_first_comment_parsing:
-	// 1 applies annotations before the rules (rules win), 2 after (the
-	// default; annotations win), 3 both.
+	// 0 ignores annotations, 1 applies them before the rules (rules win),
+	// 2 after (the default; annotations win), 3 both.
 	FirstCommentParsing int
 }
 
-// CompileOptionsFromVars reads CompileOptions through get (for example
-// (*config.Snapshot).Var), keeping defaults for missing values.
-func CompileOptionsFromVars(get func(string) string) CompileOptions {
-	o := CompileOptions{FirstCommentParsing: 2}
-	o.Iterations = varInt(get, "mysql-query_processor_iterations", 0)
-	if v := varInt(get, "mysql-query_processor_first_comment_parsing", 2); v >= 1 && v <= 3 {
-		o.FirstCommentParsing = v
+// DefaultCompileOptions are the variables' defaults.
+func DefaultCompileOptions() CompileOptions { return CompileOptions{FirstCommentParsing: 2} }
+
+func (o CompileOptions) fixed() CompileOptions {
+	if o.FirstCommentParsing < 0 || o.FirstCommentParsing > 3 {
+		o.FirstCommentParsing = 2
+	}
+	if o.Iterations < 0 {
+		o.Iterations = 0
 	}
 	return o
 }
@@ -195,15 +206,9 @@ type RuleSet struct {
 // mis-evaluate (bad regex, bad digest, replace_pattern without
 // match_pattern, bad attributes JSON) is an error naming its rule_id.
 func Compile(rs []config.QueryRule, fast []config.FastRoute, opts ...CompileOptions) (*RuleSet, error) {
-	o := CompileOptions{FirstCommentParsing: 2}
+	o := DefaultCompileOptions()
 	if len(opts) > 0 {
-		o = opts[0]
-		if o.FirstCommentParsing < 1 || o.FirstCommentParsing > 3 {
-			o.FirstCommentParsing = 2
-		}
-		if o.Iterations < 0 {
-			o.Iterations = 0
-		}
+		o = opts[0].fixed()
 	}
 	set := &RuleSet{opts: o, fast: make(map[fastKey]int, len(fast))}
 	active := make([]config.QueryRule, 0, len(rs))
@@ -388,6 +393,19 @@ func jsonUint(raw json.RawMessage) (int, bool) {
 	}
 	return int(n), true
 }
+
+// WithOptions returns the rule set evaluated with other variables
+// (mysql-query_processor_*). The compiled rules and their hit counters are
+// shared, so a LOAD MYSQL VARIABLES TO RUNTIME takes effect without
+// recompiling the rules or resetting stats_mysql_query_rules.
+func (rs *RuleSet) WithOptions(o CompileOptions) *RuleSet {
+	c := *rs
+	c.opts = o.fixed()
+	return &c
+}
+
+// Options returns the variables the rule set is evaluated with.
+func (rs *RuleSet) Options() CompileOptions { return rs.opts }
 
 // Len returns the number of active rules.
 func (rs *RuleSet) Len() int { return len(rs.rules) }
@@ -652,37 +670,37 @@ func applyAnnotations(q *Query, out *Decision) {
 		}
 		digit := len(value) > 0 && value[0] >= '0' && value[0] <= '9'
 		switch {
-		case eq(key, "CACHE_TTL"):
+		case sqlscan.EqualUpper(key, "CACHE_TTL"):
 			if digit {
 				out.CacheTTL = int(atoi(value))
 			}
-		case eq(key, "QUERY_DELAY"):
+		case sqlscan.EqualUpper(key, "QUERY_DELAY"):
 			if digit {
 				out.Delay = int(atoi(value))
 			}
-		case eq(key, "QUERY_RETRIES"):
+		case sqlscan.EqualUpper(key, "QUERY_RETRIES"):
 			if digit {
 				out.Retries = int(atoi(value))
 			}
-		case eq(key, "QUERY_TIMEOUT"):
+		case sqlscan.EqualUpper(key, "QUERY_TIMEOUT"):
 			if digit {
 				out.Timeout = int(atoi(value))
 			}
-		case eq(key, "HOSTGROUP"):
+		case sqlscan.EqualUpper(key, "HOSTGROUP"):
 			if digit {
 				out.DestinationHostgroup = int(atoi(value))
 			}
-		case eq(key, "MIRROR"):
+		case sqlscan.EqualUpper(key, "MIRROR"):
 			if digit {
 				out.MirrorHostgroup = int(atoi(value))
 			}
-		case eq(key, "MAX_LAG_MS"):
+		case sqlscan.EqualUpper(key, "MAX_LAG_MS"):
 			if digit {
 				if t := atoi(value); t >= 0 && t <= 600000 {
 					out.MaxLagMs = t
 				}
 			}
-		case eq(key, "MIN_EPOCH_MS"):
+		case sqlscan.EqualUpper(key, "MIN_EPOCH_MS"):
 			if digit {
 				now := q.NowMs
 				if now == 0 {
@@ -692,11 +710,11 @@ func applyAnnotations(q *Query, out *Decision) {
 					out.MaxLagMs = diff
 				}
 			}
-		case eq(key, "MIN_GTID"):
+		case sqlscan.EqualUpper(key, "MIN_GTID"):
 			if validGTID(value) {
 				out.MinGTID = string(value)
 			}
-		case eq(key, "CREATE_NEW_CONNECTION"):
+		case sqlscan.EqualUpper(key, "CREATE_NEW_CONNECTION"):
 			if atoi(value) == 1 {
 				out.CreateNewConnection = true
 			}

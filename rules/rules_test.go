@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 )
 
 func ns(s string) sql.NullString { return sql.NullString{String: s, Valid: true} }
@@ -39,8 +40,8 @@ func inactive() ruleOpt               { return func(r *config.QueryRule) { r.Act
 
 // query digests text with default options and fills a Query.
 func query(text string) *Query {
-	var d Digest
-	NewDigester(DefaultOptions()).Digest(&d, []byte(text))
+	var d sqlscan.Digest
+	sqlscan.NewDigester(sqlscan.DefaultOptions()).Digest(&d, []byte(text))
 	return &Query{
 		User: "app", Schema: "shop", ClientAddr: "10.0.0.7", ProxyAddr: "127.0.0.1", ProxyPort: 6033,
 		DigestHash: d.Hash, DigestText: append([]byte(nil), d.Text...),
@@ -437,12 +438,27 @@ func TestWeightedFlagOUTs(t *testing.T) {
 	}
 }
 
-func TestCompileOptionsFromVars(t *testing.T) {
-	o := CompileOptionsFromVars(func(n string) string {
-		return map[string]string{"mysql-query_processor_iterations": "2", "mysql-query_processor_first_comment_parsing": "9"}[n]
-	})
-	if o.Iterations != 2 || o.FirstCommentParsing != 2 {
-		t.Errorf("%+v", o)
+// TestWithOptions: the query-processor variables change how an already
+// compiled rule set evaluates (no recompilation), and the hit counters are
+// shared between the two views.
+func TestWithOptions(t *testing.T) {
+	set := mustCompile(t, []config.QueryRule{qr(1, matchDigest("^SELECT"), dest(10))}, nil)
+	q := query("SELECT /* hostgroup=2 */ 1")
+	if d := match(set, q); d.DestinationHostgroup != 2 {
+		t.Errorf("default (2): annotation should win, got hostgroup %d", d.DestinationHostgroup)
+	}
+	before := set.WithOptions(CompileOptions{FirstCommentParsing: 1})
+	if d := match(before, q); d.DestinationHostgroup != 10 {
+		t.Errorf("first_comment_parsing=1: rule should win, got hostgroup %d", d.DestinationHostgroup)
+	}
+	if d := match(set.WithOptions(CompileOptions{FirstCommentParsing: 0}), q); d.DestinationHostgroup != 10 {
+		t.Errorf("first_comment_parsing=0: comment ignored, got hostgroup %d", d.DestinationHostgroup)
+	}
+	if o := set.WithOptions(CompileOptions{FirstCommentParsing: 9, Iterations: -1}).Options(); o != DefaultCompileOptions() {
+		t.Errorf("out-of-range options not fixed: %+v", o)
+	}
+	if h := set.Hits()[1]; h != 3 {
+		t.Errorf("hits shared between views: %d, want 3", h)
 	}
 }
 

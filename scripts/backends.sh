@@ -14,7 +14,8 @@
 #
 # Env: SLUICE_BACKENDS_DIR (default ${TMPDIR:-/tmp}/sluice-backends)
 #      SLUICE_BACKENDS_PORT (default 23306: instance 1 is 23307)
-#      SLUICE_BACKENDS_EXTRA_PKGS (e.g. "sysbench haproxy" for benchmarks)
+#      SLUICE_BACKENDS_EXTRA_PKGS (e.g. "sysbench haproxy" for benchmarks; "php"
+#        installs php-cli and php-mysql, for the PDO client tests)
 set -euo pipefail
 
 BASE=${SLUICE_BACKENDS_DIR:-${TMPDIR:-/tmp}/sluice-backends}
@@ -33,7 +34,11 @@ ensure_packages() {
     command -v "$bin" >/dev/null 2>&1 || need=(mariadb-server mariadb-client)
   done
   for bin in "${EXTRA_PKGS[@]}"; do
-    command -v "$bin" >/dev/null 2>&1 || need+=("$bin")
+    case $bin in
+      php) # the PDO tests need the pdo_mysql extension, not just the CLI
+        php -r 'exit(extension_loaded("pdo_mysql") ? 0 : 1);' >/dev/null 2>&1 || need+=(php-cli php-mysql) ;;
+      *) command -v "$bin" >/dev/null 2>&1 || need+=("$bin") ;;
+    esac
   done
   # ip(8): the admin test reaches the admin port from a network namespace.
   command -v ip >/dev/null 2>&1 || need+=(iproute2)

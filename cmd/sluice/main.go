@@ -1,10 +1,10 @@
 // Command sluice is a MySQL-protocol load-balancing proxy with a
 // ProxySQL-compatible admin interface.
 //
-// main is the composition root: it reads flags and the config file, opens
-// storage, builds the runtime (backends, router, events log), loads every
-// module to RUNTIME through the admin plane's own LOAD path, starts the
-// listeners, and closes everything in reverse order on SIGTERM.
+// main only wires: it reads flags and the config file, opens storage,
+// builds the proxy (internal/proxy: backends, router, events log), loads
+// every module to RUNTIME through the admin plane's own LOAD path, starts
+// the listeners, and closes everything in reverse order on SIGTERM.
 package main
 
 import (
@@ -20,7 +20,8 @@ import (
 	"github.com/sluice-proxy/sluice/admin"
 	"github.com/sluice-proxy/sluice/internal/cnf"
 	"github.com/sluice-proxy/sluice/internal/config"
-	"github.com/sluice-proxy/sluice/rules"
+	"github.com/sluice-proxy/sluice/internal/proxy"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/storage"
 )
 
@@ -60,8 +61,8 @@ func digestCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, `usage: sluice digest "<sql>"`)
 		return 2
 	}
-	hash, text := rules.DigestString(args[0], rules.DefaultOptions())
-	fmt.Fprintf(stdout, "%s\t%s\n", rules.FormatHash(hash), text)
+	hash, text := sqlscan.DigestString(args[0], sqlscan.DefaultOptions())
+	fmt.Fprintf(stdout, "%s\t%s\n", sqlscan.FormatHash(hash), text)
 	return 0
 }
 
@@ -145,8 +146,7 @@ func serve(o *options, stderr io.Writer) error {
 		return err
 	}
 
-	p := newProxy(datadir, sink, log)
-	p.store = store
+	p := proxy.New(proxy.Config{Datadir: datadir, Store: store, Log: log, ReopenLog: sink.Reopen})
 	defer p.Close()
 	adm := admin.New(admin.Config{Store: store, Applier: p, ConfigPath: cfgPath, Log: log})
 	for _, m := range config.Modules {
@@ -162,7 +162,7 @@ func serve(o *options, stderr io.Writer) error {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	defer adm.Close()
-	if err := p.Start(snap); err != nil {
+	if err := p.Start(); err != nil {
 		return err
 	}
 	if len(snap.Servers) == 0 {

@@ -199,6 +199,9 @@ var varDefs = []VarDef{
 	{Name: "mysql-query_digests_normalize_digest_text", Default: "false", Kind: VarBool},
 	{Name: "mysql-query_digests_replace_null", Default: "false", Kind: VarBool},
 	{Name: "mysql-query_digests_track_hostname", Default: "false", Kind: VarBool},
+	// 0 ignores the first comment's annotations, 1 applies them before the rules (rules win), 2 after
+	// (annotations win), 3 both.
+	{Name: "mysql-query_processor_first_comment_parsing", Default: "2", Kind: VarInt, Min: 0, Max: 3},
 	{Name: "mysql-query_processor_iterations", Default: "0", Kind: VarInt, Min: 0, Max: 1000000},
 	{Name: "mysql-query_processor_regex", Default: "1", Kind: VarInt, Min: 1, Max: 2},
 	{Name: "mysql-query_retries_on_failure", Default: "1", Kind: VarInt, Min: 0, Max: 1000},

@@ -163,23 +163,38 @@ func newWriter(datadir string, log zerolog.Logger, queueLen int) *Writer {
 	return w
 }
 
-// Configure applies mysql-eventslog_filename, _format and _filesize. An empty
-// filename turns logging off. As in ProxySQL, a new filename closes the
-// current file and opens <filename>.<max existing id + 1>; the same filename
-// keeps the current file (only the size limit changes), except that a format
-// change starts a new file so that one file never mixes formats. Events
-// already queued are written under the old settings first.
-func (w *Writer) Configure(filename string, format int, maxSize int64) error {
-	if format != 1 && format != 2 {
-		return fmt.Errorf("%w: got %d", ErrFormat, format)
+// Settings are the events-log variables.
+type Settings struct {
+	Filename string // mysql-eventslog_filename; "" turns logging off
+	Format   int    // mysql-eventslog_format: 1 binary, 2 JSON
+	MaxSize  int64  // mysql-eventslog_filesize: rotate past this many bytes
+}
+
+// Check reports settings the writer cannot act on.
+func (st Settings) Check() error {
+	if st.Format != 1 && st.Format != 2 {
+		return fmt.Errorf("%w: got %d", ErrFormat, st.Format)
 	}
-	if maxSize <= 0 {
-		return fmt.Errorf("%w: got %d", ErrSize, maxSize)
+	if st.MaxSize <= 0 {
+		return fmt.Errorf("%w: got %d", ErrSize, st.MaxSize)
 	}
-	if strings.HasSuffix(filename, "/") {
-		return fmt.Errorf("%w: %q", ErrFilename, filename)
+	if strings.HasSuffix(st.Filename, "/") {
+		return fmt.Errorf("%w: %q", ErrFilename, st.Filename)
 	}
-	return w.call(ctlReq{kind: ctlConfigure, filename: filename, format: format, maxSize: maxSize})
+	return nil
+}
+
+// Configure applies the settings. An empty filename turns logging off. As
+// in ProxySQL, a new filename closes the current file and opens
+// <filename>.<max existing id + 1>; the same filename keeps the current
+// file (only the size limit changes), except that a format change starts a
+// new file so that one file never mixes formats. Events already queued are
+// written under the old settings first.
+func (w *Writer) Configure(st Settings) error {
+	if err := st.Check(); err != nil {
+		return err
+	}
+	return w.call(ctlReq{kind: ctlConfigure, filename: st.Filename, format: st.Format, maxSize: st.MaxSize})
 }
 
 // Rotate closes the current file and opens the next one (PROXYSQL FLUSH
@@ -330,9 +345,6 @@ func (w *Writer) write(e *Event) {
 }
 
 func (w *Writer) configure(filename string, format int, maxSize int64) error {
-	w.maxSize = maxSize
-	formatChanged := format != w.format
-	w.format = format
 	base := ""
 	if filename != "" {
 		base = filename
@@ -341,6 +353,9 @@ func (w *Writer) configure(filename string, format int, maxSize int64) error {
 		}
 	}
 	if base == w.base {
+		w.maxSize = maxSize
+		formatChanged := format != w.format
+		w.format = format
 		switch {
 		case base == "":
 			return nil
@@ -351,12 +366,21 @@ func (w *Writer) configure(filename string, format int, maxSize int64) error {
 		}
 		return nil
 	}
-	err := w.closeFile()
-	w.base = base
 	if base == "" {
+		err := w.closeFile()
+		w.base, w.format, w.maxSize = "", format, maxSize
 		return err
 	}
-	return errors.Join(err, w.openNext())
+	// Open the new file before letting go of the current one: a name that
+	// cannot be created fails the LOAD and leaves logging as it was.
+	f, path, err := w.createNext(base)
+	if err != nil {
+		return err
+	}
+	cerr := w.closeCurrent()
+	w.base, w.format, w.maxSize = base, format, maxSize
+	w.adopt(f, path)
+	return cerr
 }
 
 // rotate moves to the next file. Logging stays active throughout: events
@@ -369,20 +393,35 @@ func (w *Writer) rotate() error {
 // time as ProxySQL's events_find_next_id does, so numbering continues across
 // restarts and never reuses a file that is already there.
 func (w *Writer) openNext() error {
-	dir, name := filepath.Split(w.base)
+	f, path, err := w.createNext(w.base)
+	if err != nil {
+		return err
+	}
+	w.adopt(f, path)
+	return nil
+}
+
+// createNext creates <base>.<max existing id + 1>.
+func (w *Writer) createNext(base string) (*os.File, string, error) {
+	dir, name := filepath.Split(base)
 	if dir == "" {
 		dir = "."
 	}
 	id, err := maxFileID(dir, name)
 	if err != nil {
-		return fmt.Errorf("eventlog: scan %s: %w", dir, err)
+		return nil, "", fmt.Errorf("eventlog: scan %s: %w", dir, err)
 	}
-	path := fmt.Sprintf("%s.%08d", w.base, id+1)
+	path := fmt.Sprintf("%s.%08d", base, id+1)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, fileMode)
 	if err != nil {
 		w.log.Error().Err(err).Str("file", path).Msg("cannot create events log file")
-		return fmt.Errorf("eventlog: %w", err)
+		return nil, "", fmt.Errorf("eventlog: %w", err)
 	}
+	return f, path, nil
+}
+
+// adopt makes f the file events go to.
+func (w *Writer) adopt(f *os.File, path string) {
 	w.f, w.path, w.size = f, path, 0
 	if w.bw == nil {
 		w.bw = bufio.NewWriterSize(f, bufSize)
@@ -391,7 +430,6 @@ func (w *Writer) openNext() error {
 	}
 	w.active.Store(true)
 	w.log.Info().Str("file", path).Int("format", w.format).Msg("starting new events log file")
-	return nil
 }
 
 // maxFileID returns the highest N among files named <name>.NNNNNNNN in dir

@@ -88,10 +88,36 @@ func TestOffUntilConfigured(t *testing.T) {
 	}
 }
 
+// TestConfigureFailureKeepsFile: a new filename that cannot be created
+// fails Configure (and so the LOAD) and leaves the current file in use.
+func TestConfigureFailureKeepsFile(t *testing.T) {
+	dir := t.TempDir()
+	w := newTestWriter(t, dir)
+	if err := w.Configure(Settings{Filename: "q.log", Format: 2, MaxSize: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Configure(Settings{Filename: "no/such/dir/q.log", Format: 2, MaxSize: 1 << 20}); err == nil {
+		t.Fatal("a filename in a missing directory was accepted")
+	}
+	w.Log(queryEvent(3))
+	path := filepath.Join(dir, "q.log.00000001")
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		data, _ := os.ReadFile(path)
+		if bytes.Count(data, []byte("\n")) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the current file stopped logging after a failed Configure (have %q)", data)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestFlushedPromptly(t *testing.T) {
 	dir := t.TempDir()
 	w := newTestWriter(t, dir)
-	if err := w.Configure("queries.log", 2, 1<<20); err != nil {
+	if err := w.Configure(Settings{Filename: "queries.log", Format: 2, MaxSize: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	w.Log(queryEvent(7))
@@ -116,7 +142,7 @@ func TestRotationBySize(t *testing.T) {
 	dir := t.TempDir()
 	w := newTestWriter(t, dir)
 	const maxSize = 1000
-	if err := w.Configure("q.log", 2, maxSize); err != nil {
+	if err := w.Configure(Settings{Filename: "q.log", Format: 2, MaxSize: maxSize}); err != nil {
 		t.Fatal(err)
 	}
 	const n = 40
@@ -162,7 +188,7 @@ func TestRotationBySize(t *testing.T) {
 func TestRotateCommand(t *testing.T) {
 	dir := t.TempDir()
 	w := newTestWriter(t, dir)
-	if err := w.Configure("q.log", 2, 1<<20); err != nil {
+	if err := w.Configure(Settings{Filename: "q.log", Format: 2, MaxSize: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	w.Log(queryEvent(1))
@@ -190,7 +216,7 @@ func TestNumberingContinuesAfterRestart(t *testing.T) {
 		}
 	}
 	w := New(dir, zerolog.Nop())
-	if err := w.Configure("q.log", 2, 1<<20); err != nil {
+	if err := w.Configure(Settings{Filename: "q.log", Format: 2, MaxSize: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	w.Log(queryEvent(1))
@@ -202,7 +228,7 @@ func TestNumberingContinuesAfterRestart(t *testing.T) {
 	}
 	// A second process start continues from there.
 	w2 := New(dir, zerolog.Nop())
-	if err := w2.Configure("q.log", 2, 1<<20); err != nil {
+	if err := w2.Configure(Settings{Filename: "q.log", Format: 2, MaxSize: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	w2.Log(queryEvent(2))
@@ -220,27 +246,27 @@ func TestNumberingContinuesAfterRestart(t *testing.T) {
 func TestConfigureChanges(t *testing.T) {
 	dir := t.TempDir()
 	w := newTestWriter(t, dir)
-	if err := w.Configure("a.log", 2, 1<<20); err != nil {
+	if err := w.Configure(Settings{Filename: "a.log", Format: 2, MaxSize: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	w.Log(queryEvent(1))
 	// Same name and format: same file, only the limit changes.
-	if err := w.Configure("a.log", 2, 2<<20); err != nil {
+	if err := w.Configure(Settings{Filename: "a.log", Format: 2, MaxSize: 2 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	w.Log(queryEvent(2))
 	// New name: the old file is closed, the new one starts at 1.
-	if err := w.Configure("b.log", 2, 1<<20); err != nil {
+	if err := w.Configure(Settings{Filename: "b.log", Format: 2, MaxSize: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	w.Log(queryEvent(3))
 	// Format change on the same name starts a new file.
-	if err := w.Configure("b.log", 1, 1<<20); err != nil {
+	if err := w.Configure(Settings{Filename: "b.log", Format: 1, MaxSize: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	w.Log(queryEvent(4))
 	// Off: nothing more is written.
-	if err := w.Configure("", 1, 1<<20); err != nil {
+	if err := w.Configure(Settings{Filename: "", Format: 1, MaxSize: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	w.Log(queryEvent(5))
@@ -249,7 +275,7 @@ func TestConfigureChanges(t *testing.T) {
 	if err := os.Mkdir(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Configure(filepath.Join(sub, "c.log"), 2, 1<<20); err != nil {
+	if err := w.Configure(Settings{Filename: filepath.Join(sub, "c.log"), Format: 2, MaxSize: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	w.Log(queryEvent(6))
@@ -292,24 +318,24 @@ func TestConfigureErrors(t *testing.T) {
 		{"q.log", 2, 0, ErrSize},
 		{"logs/", 2, 1 << 20, ErrFilename},
 	} {
-		if err := w.Configure(c.name, c.format, c.size); !errors.Is(err, c.want) {
+		if err := w.Configure(Settings{Filename: c.name, Format: c.format, MaxSize: c.size}); !errors.Is(err, c.want) {
 			t.Errorf("Configure(%q, %d, %d) = %v, want %v", c.name, c.format, c.size, err, c.want)
 		}
 	}
-	if err := w.Configure("missing/q.log", 2, 1<<20); err == nil {
+	if err := w.Configure(Settings{Filename: "missing/q.log", Format: 2, MaxSize: 1 << 20}); err == nil {
 		t.Error("opening in a missing directory succeeded")
 	}
 	// Once the directory exists the same settings work.
 	if err := os.Mkdir(filepath.Join(dir, "missing"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Configure("missing/q.log", 2, 1<<20); err != nil {
+	if err := w.Configure(Settings{Filename: "missing/q.log", Format: 2, MaxSize: 1 << 20}); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Configure("q.log", 2, 1<<20); !errors.Is(err, ErrClosed) {
+	if err := w.Configure(Settings{Filename: "q.log", Format: 2, MaxSize: 1 << 20}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Configure after Close = %v", err)
 	}
 	if err := w.Rotate(); !errors.Is(err, ErrClosed) {
@@ -322,7 +348,7 @@ func TestDroppedWhenQueueFull(t *testing.T) {
 	dir := t.TempDir()
 	w := newWriter(dir, zerolog.Nop(), 4)
 	defer w.Close()
-	if err := w.Configure("q.log", 2, 1<<20); err != nil {
+	if err := w.Configure(Settings{Filename: "q.log", Format: 2, MaxSize: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	entered, release := make(chan struct{}), make(chan struct{})
@@ -358,7 +384,7 @@ func TestDroppedWhenQueueFull(t *testing.T) {
 func TestLogDoesNotAllocate(t *testing.T) {
 	w := newWriter(t.TempDir(), zerolog.Nop(), 1<<16)
 	defer w.Close()
-	if err := w.Configure("q.log", 2, 1<<30); err != nil {
+	if err := w.Configure(Settings{Filename: "q.log", Format: 2, MaxSize: 1 << 30}); err != nil {
 		t.Fatal(err)
 	}
 	e := queryEvent(1)
@@ -383,7 +409,7 @@ func BenchmarkLog(b *testing.B) {
 	for _, format := range []int{1, 2} {
 		b.Run(fmt.Sprintf("format%d", format), func(b *testing.B) {
 			w := New(b.TempDir(), zerolog.Nop())
-			if err := w.Configure("q.log", format, 1<<30); err != nil {
+			if err := w.Configure(Settings{Filename: "q.log", Format: format, MaxSize: 1 << 30}); err != nil {
 				b.Fatal(err)
 			}
 			// Keep the disk out of it: this measures what a client pays.
@@ -435,7 +461,7 @@ func BenchmarkWriterThroughput(b *testing.B) {
 		b.Run(fmt.Sprintf("format%d", format), func(b *testing.B) {
 			w := New(b.TempDir(), zerolog.Nop())
 			defer w.Close()
-			if err := w.Configure("q.log", format, 1<<40); err != nil {
+			if err := w.Configure(Settings{Filename: "q.log", Format: format, MaxSize: 1 << 40}); err != nil {
 				b.Fatal(err)
 			}
 			e := queryEvent(1)

@@ -35,13 +35,14 @@ type DigestRow struct {
 // A new key costs two allocations: the entry and one string holding its
 // digest text and key strings.
 //
-// The number of entries is bounded (SetMaxEntries). A query whose key is
-// new while the map is full is counted in Overflow and dropped.
+// The number of entries is bounded by the max each Record is given
+// (mysql-query_digests_max_entries). A query whose key is new while the map
+// is full is counted in Overflow and dropped; lowering the bound keeps the
+// entries already stored.
 type DigestMap struct {
 	seed     maphash.Seed
 	shards   [1 << shardBits]digestShard
 	entries  atomic.Int64
-	max      atomic.Int64
 	overflow atomic.Uint64
 	mem      atomic.Int64
 }
@@ -79,21 +80,8 @@ type entry struct {
 // and its slot in the shard's map.
 const entryOverhead = int64(unsafe.Sizeof(entry{})) + 32
 
-// NewDigestMap returns an empty map holding at most maxEntries keys.
-func NewDigestMap(maxEntries int) *DigestMap {
-	d := &DigestMap{seed: maphash.MakeSeed()}
-	d.SetMaxEntries(maxEntries)
-	return d
-}
-
-// SetMaxEntries changes the bound. Entries above a lowered bound stay until
-// the map is reset or truncated.
-func (d *DigestMap) SetMaxEntries(n int) {
-	if n <= 0 {
-		n = DefaultOptions().MaxEntries
-	}
-	d.max.Store(int64(n))
-}
+// NewDigestMap returns an empty map.
+func NewDigestMap() *DigestMap { return &DigestMap{seed: maphash.MakeSeed()} }
 
 func (d *DigestMap) hash(hg int, schema, user, client string, digest uint64) uint64 {
 	h := mix64(digest ^ uint64(int64(hg))*0x9e3779b97f4a7c15)
@@ -106,8 +94,9 @@ func (d *DigestMap) hash(hg int, schema, user, client string, digest uint64) uin
 }
 
 // Record counts one query of the key. us is its time in microseconds, now
-// the unix second it ended. text is copied only for a new key.
-func (d *DigestMap) Record(hg int, schema, user, client string, digest uint64, text []byte, us, affected, sent uint64, now int64) {
+// the unix second it ended. text is copied only for a new key, and only
+// while the map holds fewer than maxEntries keys (<= 0: the default bound).
+func (d *DigestMap) Record(maxEntries, hg int, schema, user, client string, digest uint64, text []byte, us, affected, sent uint64, now int64) {
 	h := d.hash(hg, schema, user, client, digest)
 	sh := &d.shards[h>>(64-shardBits)]
 	sh.mu.Lock()
@@ -116,7 +105,7 @@ func (d *DigestMap) Record(hg int, schema, user, client string, digest uint64, t
 		e = e.next
 	}
 	if e == nil {
-		if !d.reserve() {
+		if !d.reserve(maxEntries) {
 			sh.mu.Unlock()
 			d.overflow.Add(1)
 			return
@@ -144,10 +133,13 @@ func (d *DigestMap) Record(hg int, schema, user, client string, digest uint64, t
 }
 
 // reserve takes a slot for a new entry, failing when the map is full.
-func (d *DigestMap) reserve() bool {
+func (d *DigestMap) reserve(maxEntries int) bool {
+	if maxEntries <= 0 {
+		maxEntries = DefaultOptions().MaxEntries
+	}
 	for {
 		n := d.entries.Load()
-		if n >= d.max.Load() {
+		if n >= int64(maxEntries) {
 			return false
 		}
 		if d.entries.CompareAndSwap(n, n+1) {

@@ -21,12 +21,10 @@ package stats
 import (
 	"runtime"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/sluice-proxy/sluice/internal/config"
-	"github.com/sluice-proxy/sluice/rules"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 )
 
 // Options are the mysql-* variables the collector obeys.
@@ -43,30 +41,9 @@ func DefaultOptions() Options {
 	return Options{Digests: true, MaxEntries: 100000, CommandsStats: true, LongQueryTime: time.Second}
 }
 
-// OptionsFromVars reads Options from a variable lookup (config.Snapshot.Var);
-// unset or invalid values keep their defaults.
-func OptionsFromVars(get func(name string) string) Options {
-	o := DefaultOptions()
-	boolVar := func(name string, dst *bool) {
-		if b, ok := config.ParseBool(get(name)); ok {
-			*dst = b
-		}
-	}
-	boolVar("mysql-query_digests", &o.Digests)
-	boolVar("mysql-query_digests_track_hostname", &o.TrackHostname)
-	boolVar("mysql-commands_stats", &o.CommandsStats)
-	if n, err := strconv.Atoi(strings.TrimSpace(get("mysql-query_digests_max_entries"))); err == nil && n > 0 {
-		o.MaxEntries = n
-	}
-	if n, err := strconv.ParseInt(strings.TrimSpace(get("mysql-long_query_time")), 10, 64); err == nil && n >= 0 {
-		o.LongQueryTime = time.Duration(n) * time.Millisecond
-	}
-	return o
-}
-
 // Query is one finished COM_QUERY or COM_STMT_EXECUTE.
 type Query struct {
-	Kind                   rules.StmtKind
+	Kind                   sqlscan.StmtKind
 	Hostgroup              int    // -1: answered by the proxy itself
 	Schema                 string // the schema when the query started
 	User                   string
@@ -80,7 +57,6 @@ type Query struct {
 
 // Collector is the set of live counters of one Sluice process.
 type Collector struct {
-	opts    atomic.Pointer[Options]
 	start   time.Time
 	digests *DigestMap
 	shards  []*counterShard
@@ -98,34 +74,21 @@ type counterShard struct {
 	_        [64]byte
 }
 
-// New returns a Collector; ProxySQL_Uptime counts from now.
-func New(opts Options) *Collector {
+// New returns a Collector; ProxySQL_Uptime counts from now. The options
+// in force come with each RecordQuery (the caller's runtime).
+func New() *Collector {
 	n := 1
 	for n < runtime.GOMAXPROCS(0) && n < 32 {
 		n <<= 1
 	}
-	kinds := len(rules.AllKinds())
-	c := &Collector{start: time.Now(), digests: NewDigestMap(opts.MaxEntries), mask: uint64(n - 1), kinds: kinds}
+	kinds := len(sqlscan.AllKinds())
+	c := &Collector{start: time.Now(), digests: NewDigestMap(), mask: uint64(n - 1), kinds: kinds}
 	c.shards = make([]*counterShard, n)
 	for i := range c.shards {
 		c.shards[i] = &counterShard{cmds: make([]cmdCounter, kinds)}
 	}
-	c.Configure(opts)
 	return c
 }
-
-// Configure applies new variable values (LOAD MYSQL VARIABLES TO RUNTIME).
-// Lowering MaxEntries keeps the entries already stored.
-func (c *Collector) Configure(o Options) {
-	if o.MaxEntries <= 0 {
-		o.MaxEntries = DefaultOptions().MaxEntries
-	}
-	c.opts.Store(&o)
-	c.digests.SetMaxEntries(o.MaxEntries)
-}
-
-// Options returns the options in force.
-func (c *Collector) Options() Options { return *c.opts.Load() }
 
 // Uptime returns how long the collector has existed (ProxySQL_Uptime).
 func (c *Collector) Uptime() time.Duration { return time.Since(c.start) }
@@ -156,10 +119,9 @@ func (c *Collector) Value(k Counter) int64 {
 }
 
 // RecordQuery counts one finished query: Questions, Slow_queries, the
-// command counters and the digest map, as the options allow. It allocates
+// command counters and the digest map, as the options o allow. It allocates
 // only when the query's digest key is new.
-func (c *Collector) RecordQuery(hint uint64, q *Query) {
-	o := c.opts.Load()
+func (c *Collector) RecordQuery(hint uint64, o *Options, q *Query) {
 	sh := c.shard(hint)
 	sh.counters[Questions].Add(1)
 	if o.LongQueryTime > 0 && q.Duration > o.LongQueryTime {
@@ -177,7 +139,7 @@ func (c *Collector) RecordQuery(hint uint64, q *Query) {
 		if !o.TrackHostname {
 			client = ""
 		}
-		c.digests.Record(q.Hostgroup, q.Schema, q.User, client, q.Digest, q.DigestText,
+		c.digests.Record(o.MaxEntries, q.Hostgroup, q.Schema, q.User, client, q.Digest, q.DigestText,
 			uint64(us), q.RowsAffected, q.RowsSent, q.End.Unix())
 	}
 }
@@ -235,10 +197,10 @@ type CommandRow struct {
 	Buckets     [numBuckets]uint64 // in CommandBuckets order
 }
 
-// Commands returns one row per statement kind, in rules.AllKinds order,
+// Commands returns one row per statement kind, in sqlscan.AllKinds order,
 // zero rows included (ProxySQL lists every command).
 func (c *Collector) Commands() []CommandRow {
-	kinds := rules.AllKinds()
+	kinds := sqlscan.AllKinds()
 	out := make([]CommandRow, len(kinds))
 	for i, k := range kinds {
 		r := &out[i]

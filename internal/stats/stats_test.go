@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-proxy/sluice/rules"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 )
 
 func query(hg int, schema, user, client, sql string, d time.Duration) *Query {
-	hash, text := rules.DigestString(sql, rules.DefaultOptions())
+	hash, text := sqlscan.DigestString(sql, sqlscan.DefaultOptions())
 	return &Query{
-		Kind: rules.Classify([]byte(text)), Hostgroup: hg, Schema: schema, User: user, ClientAddr: client,
+		Kind: sqlscan.Classify([]byte(text)), Hostgroup: hg, Schema: schema, User: user, ClientAddr: client,
 		Digest: hash, DigestText: []byte(text), Duration: d, End: time.Unix(1700000000, 0),
 	}
 }
@@ -26,8 +26,19 @@ func findRow(rows []DigestRow, hg int, user string) *DigestRow {
 	return nil
 }
 
+// rec is a Collector with the options its queries are recorded under (in
+// the proxy they come from the runtime of each command).
+type rec struct {
+	*Collector
+	o Options
+}
+
+func newRec(o Options) *rec { return &rec{Collector: New(), o: o} }
+
+func (r *rec) RecordQuery(hint uint64, q *Query) { r.Collector.RecordQuery(hint, &r.o, q) }
+
 func TestDigestAggregates(t *testing.T) {
-	c := New(DefaultOptions())
+	c := newRec(DefaultOptions())
 	q := query(1, "db", "app", "10.0.0.1", "SELECT * FROM t WHERE id = 1", 300*time.Microsecond)
 	q.RowsSent = 1
 	c.RecordQuery(1, q)
@@ -49,7 +60,7 @@ func TestDigestAggregates(t *testing.T) {
 	if r != want {
 		t.Fatalf("row\n got %+v\nwant %+v", r, want)
 	}
-	if got := rules.FormatHash(r.Digest); got != rules.FormatHash(q.Digest) {
+	if got := sqlscan.FormatHash(r.Digest); got != sqlscan.FormatHash(q.Digest) {
 		t.Fatalf("digest %s", got)
 	}
 	// The stored text is a copy: the caller's buffer may be reused.
@@ -60,7 +71,7 @@ func TestDigestAggregates(t *testing.T) {
 }
 
 func TestDigestKeyFields(t *testing.T) {
-	c := New(DefaultOptions())
+	c := newRec(DefaultOptions())
 	base := query(1, "db", "app", "10.0.0.1", "SELECT 1", time.Millisecond)
 	variants := []func(q *Query){
 		func(q *Query) {},
@@ -85,7 +96,7 @@ func TestDigestKeyFields(t *testing.T) {
 
 	o := DefaultOptions()
 	o.TrackHostname = true
-	c = New(o)
+	c = newRec(o)
 	for _, addr := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.1"} {
 		q := *base
 		q.ClientAddr = addr
@@ -105,8 +116,8 @@ func TestDigestKeyFields(t *testing.T) {
 // TestDigestCollisionChain puts a foreign entry under the same 64-bit hash
 // as a key, as a collision would, and checks lookups compare the fields.
 func TestDigestCollisionChain(t *testing.T) {
-	d := NewDigestMap(100)
-	d.Record(1, "db", "app", "", 42, []byte("SELECT ?"), 10, 0, 1, 100)
+	d := NewDigestMap()
+	d.Record(100, 1, "db", "app", "", 42, []byte("SELECT ?"), 10, 0, 1, 100)
 	h := d.hash(1, "db", "app", "", 42)
 	sh := &d.shards[h>>(64-shardBits)]
 	intruder := newEntry(1, "db", "eve", "", 42, []byte("SELECT ?"))
@@ -114,7 +125,7 @@ func TestDigestCollisionChain(t *testing.T) {
 	intruder.next = sh.m[h]
 	sh.m[h] = intruder
 
-	d.Record(1, "db", "app", "", 42, []byte("SELECT ?"), 30, 0, 1, 101)
+	d.Record(100, 1, "db", "app", "", 42, []byte("SELECT ?"), 30, 0, 1, 101)
 	rows := d.Snapshot(false)
 	if len(rows) != 2 {
 		t.Fatalf("%d rows, want 2", len(rows))
@@ -130,7 +141,7 @@ func TestDigestCollisionChain(t *testing.T) {
 func TestDigestBound(t *testing.T) {
 	o := DefaultOptions()
 	o.MaxEntries = 10
-	c := New(o)
+	c := newRec(o)
 	for i := 0; i < 20; i++ {
 		c.RecordQuery(0, query(0, "db", "app", "", fmt.Sprintf("SELECT c%d FROM t", i), time.Millisecond))
 	}
@@ -152,7 +163,7 @@ func TestDigestBound(t *testing.T) {
 	}
 	// Raising the bound at runtime makes room at once.
 	o.MaxEntries = 12
-	c.Configure(o)
+	c.o = o
 	c.RecordQuery(0, query(0, "db", "app", "", "SELECT c15 FROM t", time.Millisecond))
 	if d.Len() != 11 {
 		t.Fatalf("len %d after raising the bound, want 11", d.Len())
@@ -164,7 +175,7 @@ func TestDigestBound(t *testing.T) {
 }
 
 func TestDigestReset(t *testing.T) {
-	c := New(DefaultOptions())
+	c := newRec(DefaultOptions())
 	q := query(3, "db", "app", "", "UPDATE t SET a = 1", 2*time.Millisecond)
 	q.RowsAffected = 4
 	for i := 0; i < 3; i++ {
@@ -194,7 +205,7 @@ func TestDigestReset(t *testing.T) {
 func TestDigestConcurrent(t *testing.T) {
 	o := DefaultOptions()
 	o.MaxEntries = 1000
-	c := New(o)
+	c := newRec(o)
 	const workers, perWorker = 8, 2000
 	qs := make([]*Query, 16)
 	for i := range qs {
@@ -259,7 +270,7 @@ func TestRecordQueryZeroAllocs(t *testing.T) {
 	}
 	o := DefaultOptions()
 	o.TrackHostname = true
-	c := New(o)
+	c := newRec(o)
 	q := query(1, "sbtest", "sbtest", "127.0.0.1", "SELECT c FROM sbtest1 WHERE id = 4242", 150*time.Microsecond)
 	c.RecordQuery(7, q)
 	if n := testing.AllocsPerRun(1000, func() { c.RecordQuery(7, q) }); n != 0 {
@@ -271,15 +282,15 @@ func TestRecordQueryZeroAllocs(t *testing.T) {
 }
 
 func TestCommandCounters(t *testing.T) {
-	c := New(DefaultOptions())
+	c := newRec(DefaultOptions())
 	times := []time.Duration{0, 100 * time.Microsecond, 101 * time.Microsecond, time.Millisecond,
 		10 * time.Second, 10*time.Second + time.Microsecond, time.Hour}
 	for _, d := range times {
-		c.RecordQuery(0, &Query{Kind: rules.KindSelect, Hostgroup: 0, Duration: d, End: time.Now()})
+		c.RecordQuery(0, &Query{Kind: sqlscan.KindSelect, Hostgroup: 0, Duration: d, End: time.Now()})
 	}
-	c.RecordQuery(0, &Query{Kind: rules.KindCommit, Duration: time.Millisecond})
+	c.RecordQuery(0, &Query{Kind: sqlscan.KindCommit, Duration: time.Millisecond})
 	rows := c.Commands()
-	if len(rows) != len(rules.AllKinds()) {
+	if len(rows) != len(sqlscan.AllKinds()) {
 		t.Fatalf("%d rows, want one per kind", len(rows))
 	}
 	var sel, commit *CommandRow
@@ -316,16 +327,16 @@ func TestCommandCounters(t *testing.T) {
 
 	o := DefaultOptions()
 	o.CommandsStats, o.Digests = false, false
-	c.Configure(o)
+	c.o = o
 	entries := c.Digests().Len()
 	c.RecordQuery(0, query(0, "", "u", "", "SELECT 1", 0))
-	if c.Commands()[rules.KindSelect].TotalCnt != 7 || c.Digests().Len() != entries {
+	if c.Commands()[sqlscan.KindSelect].TotalCnt != 7 || c.Digests().Len() != entries {
 		t.Fatal("mysql-commands_stats=false / mysql-query_digests=false still counted")
 	}
 }
 
-func TestGlobalAndOptions(t *testing.T) {
-	c := New(DefaultOptions())
+func TestGlobal(t *testing.T) {
+	c := newRec(DefaultOptions())
 	c.Add(1, ClientConnectionsConnected, 1)
 	c.Add(2, ClientConnectionsConnected, 1)
 	c.Add(1, ClientConnectionsConnected, -1)
@@ -346,25 +357,13 @@ func TestGlobalAndOptions(t *testing.T) {
 		t.Fatalf("Client_Connections_connected = %s, want 1", got["Client_Connections_connected"])
 	}
 
-	vars := map[string]string{
-		"mysql-query_digests": "false", "mysql-query_digests_track_hostname": "true",
-		"mysql-commands_stats": "0", "mysql-query_digests_max_entries": "5", "mysql-long_query_time": "250",
-	}
-	o := OptionsFromVars(func(n string) string { return vars[n] })
-	want := Options{Digests: false, TrackHostname: true, CommandsStats: false, MaxEntries: 5, LongQueryTime: 250 * time.Millisecond}
-	if o != want {
-		t.Fatalf("OptionsFromVars = %+v, want %+v", o, want)
-	}
-	if o := OptionsFromVars(func(string) string { return "" }); o != DefaultOptions() {
-		t.Fatalf("empty vars: %+v", o)
-	}
 	if c.MemoryBytes() <= 0 {
 		t.Fatal("MemoryBytes")
 	}
 }
 
 func BenchmarkRecordQuery(b *testing.B) {
-	c := New(DefaultOptions())
+	c := newRec(DefaultOptions())
 	q := query(1, "sbtest", "sbtest", "127.0.0.1", "SELECT c FROM sbtest1 WHERE id = 4242", 150*time.Microsecond)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

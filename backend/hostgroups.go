@@ -7,7 +7,7 @@ import (
 )
 
 // The runtime changes of the server set that the monitor's read_only check
-// makes (reference §4.3): a server found writable is added to the writer
+// (package backend/monitor) makes (reference §4.3): a server found writable is added to the writer
 // hostgroup, one found read-only leaves it. They change only the registry,
 // not the configuration: the next LOAD MYSQL SERVERS TO RUNTIME starts from
 // mysql_servers again, and the next read_only check redoes the moves.
@@ -97,19 +97,4 @@ func sortServers(all []*Server) {
 		}
 		return a.Port < b.Port
 	})
-}
-
-// unshunMonitor brings back ONLINE a server that was shunned automatically
-// (by the monitor's pings or by connect errors) once the monitor's ping
-// succeeds again. It reports whether it changed the status.
-func (s *Server) unshunMonitor() bool {
-	if !s.shunnedAuto.Load() {
-		return false
-	}
-	if s.status.CompareAndSwap(int32(StatusShunned), int32(StatusOnline)) {
-		s.shunnedAuto.Store(false)
-		s.errInSecond.Store(0)
-		return true
-	}
-	return false
 }

@@ -1,4 +1,4 @@
-package main
+package proxy
 
 import (
 	"context"
@@ -10,21 +10,16 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/sluice-proxy/sluice/admin"
 	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/backend/monitor"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/stats"
-	"github.com/sluice-proxy/sluice/rules"
 )
 
 // The live tables: just before an admin statement reads a stats_* or
 // runtime_mysql_servers table, the proxy writes the table's current rows
 // into SQLite (ProxySQL's GenericRefreshStatistics). Tables nobody reads
 // cost nothing.
-
-var (
-	_ admin.Refresher = (*proxy)(nil)
-	_ admin.Truncater = (*proxy)(nil)
-)
 
 // poolBaseline is what stats_mysql_connection_pool_reset subtracts: the
 // counters of each server at the last reset. backend.Server counters only
@@ -37,8 +32,8 @@ type poolBaseline struct {
 // RefreshTables regenerates the live tables the statement names. Tables it
 // does not produce (stats_mysql_errors, the other monitor.* and runtime_*
 // tables, which LOAD already wrote) are left alone.
-func (p *proxy) RefreshTables(names []string) error {
-	if p.store == nil {
+func (p *Proxy) RefreshTables(names []string) error {
+	if p.cfg.Store == nil {
 		return nil
 	}
 	named := make(map[string]bool, len(names))
@@ -48,7 +43,7 @@ func (p *proxy) RefreshTables(names []string) error {
 	ctx := context.Background()
 	var errs []error
 	replace := func(table string, cols []string, rows [][]any) {
-		if err := p.store.ReplaceTable(ctx, table, cols, rows); err != nil {
+		if err := p.cfg.Store.ReplaceTable(ctx, table, cols, rows); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -104,7 +99,7 @@ func (p *proxy) RefreshTables(names []string) error {
 }
 
 // TruncateStats serves TRUNCATE of the digest tables: the map is emptied.
-func (p *proxy) TruncateStats(table string) (bool, error) {
+func (p *Proxy) TruncateStats(table string) (bool, error) {
 	switch table {
 	case "stats_mysql_query_digest", "stats_mysql_query_digest_reset":
 		p.stats.Digests().Truncate()
@@ -119,7 +114,7 @@ var digestCols = []string{"hostgroup", "schemaname", "username", "client_address
 func digestRows(rs []stats.DigestRow) [][]any {
 	out := make([][]any, len(rs))
 	for i, r := range rs {
-		out[i] = []any{r.Hostgroup, r.Schema, r.User, r.ClientAddr, rules.FormatHash(r.Digest), r.DigestText,
+		out[i] = []any{r.Hostgroup, r.Schema, r.User, r.ClientAddr, sqlscan.FormatHash(r.Digest), r.DigestText,
 			int64(r.CountStar), r.FirstSeen, r.LastSeen, int64(r.SumTime), int64(r.MinTime), int64(r.MaxTime),
 			int64(r.SumRowsAffected), int64(r.SumRowsSent)}
 	}
@@ -132,7 +127,7 @@ var poolCols = []string{"hostgroup", "srv_host", "srv_port", "status", "ConnUsed
 // poolRows returns stats_mysql_connection_pool: one row per server, its
 // counters since the last _reset read; with reset, that read is now.
 // MaxConnUsed is the all-time peak (the pool does not keep one per reset).
-func (p *proxy) poolRows(reset bool) [][]any {
+func (p *Proxy) poolRows(reset bool) [][]any {
 	p.pool.mu.Lock()
 	defer p.pool.mu.Unlock()
 	if p.pool.base == nil {
@@ -165,7 +160,7 @@ func liveStatus(s backend.Status) string {
 var processlistCols = []string{"ThreadID", "SessionID", "user", "db", "cli_host", "cli_port", "hostgroup",
 	"l_srv_host", "l_srv_port", "srv_host", "srv_port", "command", "time_ms", "info", "status_flags", "extended_info"}
 
-func (p *proxy) processlistRows() [][]any {
+func (p *Proxy) processlistRows() [][]any {
 	list := p.router.Processlist()
 	out := make([][]any, len(list))
 	for i, pi := range list {
@@ -199,7 +194,7 @@ func varRows(vs []stats.Var) [][]any {
 
 // globalVars is stats_mysql_global: the collector's counters, then what is
 // read from the pools and the router.
-func (p *proxy) globalVars() []stats.Var {
+func (p *Proxy) globalVars() []stats.Var {
 	vs := p.stats.Global()
 	var connected int64
 	var created, aborted, sent, recv uint64
@@ -226,12 +221,16 @@ func (p *proxy) globalVars() []stats.Var {
 		stats.Var{Name: "Servers_table_version", Value: i64(p.serversVersion.Load())},
 		// Sluice: queries whose digest found the map full (mysql-query_digests_max_entries).
 		stats.Var{Name: "Query_digests_overflow", Value: u64(p.stats.Digests().Overflow())},
+		// Sluice: the running runtime's generation (one per LOAD … TO RUNTIME), and commands that
+		// saw a runtime other than the one they started with (must stay 0).
+		stats.Var{Name: "Runtime_generation", Value: u64(p.rt.Load().Gen)},
+		stats.Var{Name: "Runtime_mixed_commands", Value: u64(p.router.MixedRuntimeCommands())},
 	)
 }
 
 var commandCols = append([]string{"Command", "Total_Time_us", "Total_cnt"}, stats.CommandBuckets[:]...)
 
-func (p *proxy) commandRows() [][]any {
+func (p *Proxy) commandRows() [][]any {
 	cmds := p.stats.Commands()
 	out := make([][]any, len(cmds))
 	for i, c := range cmds {
@@ -247,7 +246,7 @@ func (p *proxy) commandRows() [][]any {
 
 var userCols = []string{"username", "frontend_connections", "frontend_max_connections"}
 
-func (p *proxy) userRows() [][]any {
+func (p *Proxy) userRows() [][]any {
 	users := p.router.Users()
 	out := make([][]any, len(users))
 	for i, u := range users {
@@ -256,7 +255,7 @@ func (p *proxy) userRows() [][]any {
 	return out
 }
 
-func (p *proxy) ruleRows() [][]any {
+func (p *Proxy) ruleRows() [][]any {
 	hits := p.router.Rules().Hits()
 	ids := make([]int, 0, len(hits))
 	for id := range hits {
@@ -273,7 +272,7 @@ func (p *proxy) ruleRows() [][]any {
 // memoryVars is stats_memory_metrics. Sluice has no jemalloc: the
 // jemalloc_* rows carry the Go runtime's nearest equivalents, so ProxySQL
 // dashboards keep working, and the Go_* rows the runtime's own names.
-func (p *proxy) memoryVars() []stats.Var {
+func (p *Proxy) memoryVars() []stats.Var {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	u := func(n uint64) string { return strconv.FormatUint(n, 10) }
@@ -303,7 +302,7 @@ var serverCols = []string{"hostgroup_id", "hostname", "port", "gtid_port", "stat
 // set) instead of the one LOAD wrote, without the servers the monitor's
 // read_only check took out of a hostgroup and with those it added (after
 // the configured ones, in registry order).
-func (p *proxy) serverRows() [][]any {
+func (p *Proxy) serverRows() [][]any {
 	snap := p.Runtime()
 	servers := p.registry.Servers()
 	out := make([][]any, 0, len(servers))
@@ -332,9 +331,9 @@ func (p *proxy) serverRows() [][]any {
 }
 
 // monitorRows returns the columns and rows of a monitor log table.
-func monitorRows(m *backend.Monitor, table string) ([]string, [][]any) {
+func monitorRows(m *monitor.Monitor, table string) ([]string, [][]any) {
 	var cols []string
-	var log []backend.MonitorLogEntry
+	var log []monitor.LogEntry
 	switch table {
 	case "monitor.mysql_server_connect_log":
 		cols = []string{"hostname", "port", "time_start_us", "connect_success_time_us", "connect_error"}

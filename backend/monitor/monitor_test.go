@@ -1,14 +1,34 @@
-package backend
+package monitor
 
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/testenv"
 )
+
+// startMonitor starts a monitor whose options the test can change, as a
+// LOAD changes the running configuration's.
+func startMonitor(reg *backend.Registry, o Options) (*Monitor, func(Options)) {
+	p := new(atomic.Pointer[Options])
+	p.Store(&o)
+	return New(reg, p.Load, zerolog.Nop()), func(o Options) { p.Store(&o) }
+}
+
+func zerologNop() zerolog.Logger { return zerolog.Nop() }
+
+// mariadb returns a real MariaDB server (scripts/backends.sh).
+func mariadb(t *testing.T) testenv.Backend {
+	t.Helper()
+	return testenv.Backends(t, 1)[0]
+}
 
 // waitFor polls cond every 20 ms until it holds or the timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
@@ -23,8 +43,8 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 }
 
 // fastMonitor returns options with short intervals for tests.
-func fastMonitor() MonitorOptions {
-	o := DefaultMonitorOptions()
+func fastMonitor() Options {
+	o := DefaultOptions()
 	o.ConnectInterval = 200 * time.Millisecond
 	o.ConnectTimeout = 500 * time.Millisecond
 	o.PingInterval = 100 * time.Millisecond
@@ -34,7 +54,7 @@ func fastMonitor() MonitorOptions {
 	return o
 }
 
-func countErrors(rows []MonitorLogEntry, port int) (ok, failed int) {
+func countErrors(rows []LogEntry, port int) (ok, failed int) {
 	for _, e := range rows {
 		if e.Port != port {
 			continue
@@ -57,9 +77,9 @@ func countErrors(rows []MonitorLogEntry, port int) (ok, failed int) {
 func TestMonitorPingShunsAndRecovers(t *testing.T) {
 	b := mariadb(t)
 	rl := testenv.NewRelay(t, b.Addr())
-	opts := DefaultOptions()
+	opts := backend.DefaultOptions()
 	opts.ShunRecoveryTime = time.Second
-	reg := NewRegistry(opts, zerologNop())
+	reg := backend.NewRegistry(backend.FixedOptions(opts), zerologNop())
 	defer reg.Close()
 	reg.Reconcile([]config.Server{
 		{HostgroupID: 0, Hostname: "127.0.0.1", Port: rl.Port(), Weight: 1, MaxConnections: 10},
@@ -70,7 +90,7 @@ func TestMonitorPingShunsAndRecovers(t *testing.T) {
 	// An idle pooled connection, which the shun must close.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := s0.Pool().Get(ctx, &Credentials{User: "root", Password: "test"}, &State{Autocommit: true})
+	c, err := s0.Pool().Get(ctx, nil, &backend.Credentials{User: "root", Password: "test"}, &backend.State{Autocommit: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +99,7 @@ func TestMonitorPingShunsAndRecovers(t *testing.T) {
 		t.Fatalf("free connections = %d, want 1", s0.Pool().Free())
 	}
 
-	mon := NewMonitor(reg, fastMonitor(), zerologNop())
+	mon, _ := startMonitor(reg, fastMonitor())
 	defer mon.Close()
 	waitFor(t, 5*time.Second, "a successful ping and a latency", func() bool {
 		ok, _ := countErrors(mon.PingLog(), rl.Port())
@@ -89,7 +109,7 @@ func TestMonitorPingShunsAndRecovers(t *testing.T) {
 	start := time.Now()
 	rl.SetDown(true)
 	waitFor(t, 5*time.Second, "both servers SHUNNED", func() bool {
-		return s0.Status() == StatusShunned && s1.Status() == StatusShunned
+		return s0.Status() == backend.StatusShunned && s1.Status() == backend.StatusShunned
 	})
 	t.Logf("shunned %v after the cut", time.Since(start).Round(time.Millisecond))
 	if _, failed := countErrors(mon.PingLog(), rl.Port()); failed < 3 {
@@ -108,13 +128,13 @@ func TestMonitorPingShunsAndRecovers(t *testing.T) {
 	// recovery is not involved: Healthy is not called).
 	rl.SetDown(false)
 	waitFor(t, 5*time.Second, "both servers ONLINE again", func() bool {
-		return s0.Status() == StatusOnline && s1.Status() == StatusOnline
+		return s0.Status() == backend.StatusOnline && s1.Status() == backend.StatusOnline
 	})
 
 	// The lazy path: shun again, stop the monitor, and traffic picks the
 	// server after shun_recovery_time.
 	rl.SetDown(true)
-	waitFor(t, 5*time.Second, "SHUNNED again", func() bool { return s0.Status() == StatusShunned })
+	waitFor(t, 5*time.Second, "SHUNNED again", func() bool { return s0.Status() == backend.StatusShunned })
 	mon.Close()
 	rl.SetDown(false)
 	if s0.Healthy() {
@@ -129,13 +149,13 @@ func TestMonitorPingShunsAndRecovers(t *testing.T) {
 func TestMonitorConnectLogAndAuth(t *testing.T) {
 	b := mariadb(t)
 	dead := testenv.FreePort(t) // nothing listens there
-	reg := NewRegistry(DefaultOptions(), zerologNop())
+	reg := backend.NewRegistry(backend.FixedOptions(backend.DefaultOptions()), zerologNop())
 	defer reg.Close()
 	reg.Reconcile([]config.Server{
 		{HostgroupID: 0, Hostname: b.Host, Port: b.Port, Weight: 1, MaxConnections: 10},
 		{HostgroupID: 0, Hostname: "127.0.0.1", Port: dead, Weight: 1, MaxConnections: 10},
 	})
-	mon := NewMonitor(reg, fastMonitor(), zerologNop())
+	mon, setOpts := startMonitor(reg, fastMonitor())
 	defer mon.Close()
 	waitFor(t, 5*time.Second, "connect log rows for both servers", func() bool {
 		okLive, _ := countErrors(mon.ConnectLog(), b.Port)
@@ -151,15 +171,15 @@ func TestMonitorConnectLogAndAuth(t *testing.T) {
 		}
 	}
 	waitFor(t, 5*time.Second, "dead server shunned by pings", func() bool {
-		return reg.Lookup(Key{Hostgroup: 0, Host: "127.0.0.1", Port: dead}).Status() == StatusShunned
+		return reg.Lookup(backend.Key{Hostgroup: 0, Host: "127.0.0.1", Port: dead}).Status() == backend.StatusShunned
 	})
 
 	// Wrong password: the server is alive, the pings fail, nothing is shunned.
 	o := fastMonitor()
 	o.Password = "wrong"
 	o.PingMaxFailures = 1
-	mon.SetOptions(o)
-	live := reg.Lookup(Key{Hostgroup: 0, Host: b.Host, Port: b.Port})
+	setOpts(o)
+	live := reg.Lookup(backend.Key{Hostgroup: 0, Host: b.Host, Port: b.Port})
 	since := time.Now()
 	waitFor(t, 5*time.Second, "access-denied pings in the log", func() bool {
 		n := 0
@@ -170,7 +190,7 @@ func TestMonitorConnectLogAndAuth(t *testing.T) {
 		}
 		return n >= 3
 	})
-	if st := live.Status(); st != StatusOnline {
+	if st := live.Status(); st != backend.StatusOnline {
 		t.Errorf("access denied shunned the server: %s", st)
 	}
 	if got := mon.Options().Password; got != "wrong" {
@@ -192,21 +212,21 @@ func TestMonitorReadOnlyMoves(t *testing.T) {
 			t.Errorf("restoring read_only=0 on %s: %v", b.Addr(), err)
 		}
 	})
-	reg := NewRegistry(DefaultOptions(), zerologNop())
+	reg := backend.NewRegistry(backend.FixedOptions(backend.DefaultOptions()), zerologNop())
 	defer reg.Close()
 	reg.Reconcile([]config.Server{{HostgroupID: 10, Hostname: b.Host, Port: b.Port, Weight: 7, MaxConnections: 10}})
 	o := fastMonitor()
 	o.ReplicationHostgroups = []config.ReplicationHostgroup{{WriterHostgroup: 10, ReaderHostgroup: 11, CheckType: "read_only"}}
-	mon := NewMonitor(reg, o, zerologNop())
+	mon, setOpts := startMonitor(reg, o)
 	defer mon.Close()
-	wKey := Key{Hostgroup: 10, Host: b.Host, Port: b.Port}
-	rKey := Key{Hostgroup: 11, Host: b.Host, Port: b.Port}
+	wKey := backend.Key{Hostgroup: 10, Host: b.Host, Port: b.Port}
+	rKey := backend.Key{Hostgroup: 11, Host: b.Host, Port: b.Port}
 
 	// read_only=0 with writer_is_also_reader: the writer joins the readers.
 	waitFor(t, 5*time.Second, "writer also in the reader hostgroup", func() bool {
 		return reg.Lookup(wKey) != nil && reg.Lookup(rKey) != nil
 	})
-	if r := reg.Lookup(rKey); r.Weight() != 7 || r.Status() != StatusOnline || r.ReadOnly() != 0 {
+	if r := reg.Lookup(rKey); r.Weight() != 7 || r.Status() != backend.StatusOnline || r.ReadOnly() != 0 {
 		t.Errorf("reader copy: weight %d status %s read_only %d", r.Weight(), r.Status(), r.ReadOnly())
 	}
 
@@ -217,7 +237,7 @@ func TestMonitorReadOnlyMoves(t *testing.T) {
 	waitFor(t, 5*time.Second, "read_only=1 removes it from the writer hostgroup", func() bool {
 		return reg.Lookup(wKey) == nil && reg.Lookup(rKey) != nil
 	})
-	if writer.Status() != StatusOfflineHard {
+	if writer.Status() != backend.StatusOfflineHard {
 		t.Errorf("removed writer status = %s, want OFFLINE_HARD", writer.Status())
 	}
 	if len(reg.Hostgroup(10)) != 0 || len(reg.Hostgroup(11)) != 1 {
@@ -238,11 +258,11 @@ func TestMonitorReadOnlyMoves(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "read_only=0 brings it back to the writer hostgroup", func() bool {
 		w := reg.Lookup(wKey)
-		return w != nil && w.Status() == StatusOnline && reg.Lookup(rKey) != nil
+		return w != nil && w.Status() == backend.StatusOnline && reg.Lookup(rKey) != nil
 	})
 
 	// writer_is_also_reader=false: the reader copy goes.
 	o.WriterIsAlsoReader = false
-	mon.SetOptions(o)
+	setOpts(o)
 	waitFor(t, 5*time.Second, "reader copy removed", func() bool { return reg.Lookup(rKey) == nil && reg.Lookup(wKey) != nil })
 }

@@ -1,17 +1,15 @@
-// Package rules holds Sluice's query processor: the ProxySQL-compatible
-// digest (normalised query text and its SpookyHash64), statement
-// classification, the client SET statement parser, the multiplexing status
-// flags a query raises, and the compiled mysql_query_rules with their pure
-// Match function.
+// Package sqlscan holds the SQL scanning Sluice does on the bytes a client
+// sends: ProxySQL's digest (normalised query text and its SpookyHash64, one
+// tokenizer pass that also yields the first comment), statement
+// classification, and the SET statement parser. The query rules, the
+// stats and the router all build on it; it imports nothing of Sluice's own.
 //
-// Everything here is computed from bytes the router hands in; nothing does
-// I/O, takes a lock or logs, so the router can call it on the hot path of
-// every COM_QUERY.
-package rules
+// Nothing here does I/O, takes a lock or logs, so the router can call it on
+// the hot path of every COM_QUERY.
+package sqlscan
 
 import (
 	"fmt"
-	"strconv"
 
 	spooky "github.com/dgryski/go-spooky"
 )
@@ -37,41 +35,6 @@ func DefaultOptions() Options {
 		MaxQueryLength:      65000,
 		MaxDigestLength:     2048,
 	}
-}
-
-// OptionsFromVars builds Options from mysql-* variables, read through get
-// (for example (*config.Snapshot).Var). Missing or malformed values keep
-// their default, so a snapshot that lacks the variables still digests as
-// ProxySQL does out of the box.
-func OptionsFromVars(get func(name string) string) Options {
-	o := DefaultOptions()
-	o.Lowercase = varBool(get, "mysql-query_digests_lowercase", o.Lowercase)
-	o.ReplaceNull = varBool(get, "mysql-query_digests_replace_null", o.ReplaceNull)
-	o.NoDigits = varBool(get, "mysql-query_digests_no_digits", o.NoDigits)
-	o.KeepComment = varBool(get, "mysql-query_digests_keep_comment", o.KeepComment)
-	o.GroupingLimit = varInt(get, "mysql-query_digests_grouping_limit", o.GroupingLimit)
-	o.GroupsGroupingLimit = varInt(get, "mysql-query_digests_groups_grouping_limit", o.GroupsGroupingLimit)
-	o.MaxQueryLength = varInt(get, "mysql-query_digests_max_query_length", o.MaxQueryLength)
-	o.MaxDigestLength = varInt(get, "mysql-query_digests_max_digest_length", o.MaxDigestLength)
-	return o
-}
-
-func varBool(get func(string) string, name string, def bool) bool {
-	switch get(name) {
-	case "true", "TRUE", "True", "1":
-		return true
-	case "false", "FALSE", "False", "0":
-		return false
-	}
-	return def
-}
-
-func varInt(get func(string) string, name string, def int) int {
-	n, err := strconv.Atoi(get(name))
-	if err != nil || n < 0 {
-		return def
-	}
-	return n
 }
 
 // Digest is the result of digesting one query. A session keeps one Digest
@@ -138,7 +101,7 @@ func (g *Digester) Digest(dst *Digest, query []byte) {
 }
 
 // DigestString digests one query; it backs `sluice digest "<sql>"`. Pass
-// DefaultOptions() or OptionsFromVars(snapshot.Var): a zero Options digests
+// DefaultOptions() or the runtime's Options: a zero Options digests
 // everything to "".
 func DigestString(sql string, opts Options) (hash uint64, text string) {
 	var d Digest

@@ -1,4 +1,4 @@
-package backend
+package monitor
 
 import (
 	"strings"
@@ -7,10 +7,11 @@ import (
 	"github.com/sluice-proxy/sluice/internal/config"
 )
 
-// MonitorOptions are the mysql-monitor_* variables and the replication
-// hostgroups the monitor works from (reference §8). The monitor reads them
-// at every tick, so LOAD MYSQL VARIABLES / SERVERS TO RUNTIME apply at once.
-type MonitorOptions struct {
+// Options are the mysql-monitor_* variables and the replication
+// hostgroups the monitor works from (reference §8), built from the running
+// configuration by internal/live. The monitor reads them at every tick, so
+// LOAD MYSQL VARIABLES / SERVERS TO RUNTIME apply at once.
+type Options struct {
 	Enabled  bool   // mysql-monitor_enabled: false pauses every check
 	Username string // mysql-monitor_username
 	Password string // mysql-monitor_password (clear text)
@@ -32,9 +33,9 @@ type MonitorOptions struct {
 	ReplicationHostgroups []config.ReplicationHostgroup
 }
 
-// DefaultMonitorOptions returns ProxySQL's defaults.
-func DefaultMonitorOptions() MonitorOptions {
-	return MonitorOptions{
+// DefaultOptions returns ProxySQL's defaults.
+func DefaultOptions() Options {
+	return Options{
 		Enabled: true, Username: "monitor", Password: "monitor",
 		ConnectInterval: 120000 * time.Millisecond, ConnectTimeout: 600 * time.Millisecond,
 		PingInterval: 8000 * time.Millisecond, PingTimeout: 1000 * time.Millisecond, PingMaxFailures: 3,
@@ -44,35 +45,25 @@ func DefaultMonitorOptions() MonitorOptions {
 	}
 }
 
-// MonitorOptionsFromSnapshot reads MonitorOptions from a runtime snapshot;
-// variables it lacks or cannot parse keep their defaults.
-func MonitorOptionsFromSnapshot(s *config.Snapshot) MonitorOptions {
-	o := DefaultMonitorOptions()
-	ms := func(name string, d time.Duration) time.Duration {
-		if n, ok := varInt(s, name); ok && n > 0 {
-			return time.Duration(n) * time.Millisecond
+// normalized returns o with unset intervals and limits at their defaults,
+// so a hand-built Options (or a zero value) never schedules a busy loop.
+func (o Options) normalized() Options {
+	d := DefaultOptions()
+	fix := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
 		}
-		return d
 	}
-	if b, ok := config.ParseBool(s.Var("mysql-monitor_enabled")); ok {
-		o.Enabled = b
+	fix(&o.ConnectInterval, d.ConnectInterval)
+	fix(&o.ConnectTimeout, d.ConnectTimeout)
+	fix(&o.PingInterval, d.PingInterval)
+	fix(&o.PingTimeout, d.PingTimeout)
+	fix(&o.ReadOnlyInterval, d.ReadOnlyInterval)
+	fix(&o.ReadOnlyTimeout, d.ReadOnlyTimeout)
+	fix(&o.History, d.History)
+	if o.PingMaxFailures <= 0 {
+		o.PingMaxFailures = d.PingMaxFailures
 	}
-	o.Username = s.Var("mysql-monitor_username")
-	o.Password = s.Var("mysql-monitor_password")
-	o.ConnectInterval = ms("mysql-monitor_connect_interval", o.ConnectInterval)
-	o.ConnectTimeout = ms("mysql-monitor_connect_timeout", o.ConnectTimeout)
-	o.PingInterval = ms("mysql-monitor_ping_interval", o.PingInterval)
-	o.PingTimeout = ms("mysql-monitor_ping_timeout", o.PingTimeout)
-	if n, ok := varInt(s, "mysql-monitor_ping_max_failures"); ok && n > 0 {
-		o.PingMaxFailures = int(n)
-	}
-	o.ReadOnlyInterval = ms("mysql-monitor_read_only_interval", o.ReadOnlyInterval)
-	o.ReadOnlyTimeout = ms("mysql-monitor_read_only_timeout", o.ReadOnlyTimeout)
-	if b, ok := config.ParseBool(s.Var("mysql-monitor_writer_is_also_reader")); ok {
-		o.WriterIsAlsoReader = b
-	}
-	o.History = ms("mysql-monitor_history", o.History)
-	o.ReplicationHostgroups = append([]config.ReplicationHostgroup(nil), s.ReplicationHostgroups...)
 	return o
 }
 

@@ -1,17 +1,16 @@
-package backend
+package monitor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/sluice-proxy/sluice/backend"
 )
 
 // The monitor (reference §8): connect, ping and read_only checks per
@@ -48,9 +47,9 @@ const (
 	numChecks
 )
 
-// MonitorLogEntry is one row of monitor.mysql_server_connect_log,
+// LogEntry is one row of monitor.mysql_server_connect_log,
 // mysql_server_ping_log or mysql_server_read_only_log.
-type MonitorLogEntry struct {
+type LogEntry struct {
 	Host     string
 	Port     int
 	Start    time.Time     // time_start_us
@@ -62,16 +61,16 @@ type MonitorLogEntry struct {
 // Monitor checks the registry's servers. Start it with NewMonitor and stop
 // it with Close.
 type Monitor struct {
-	reg  *Registry
+	reg  *backend.Registry
 	log  zerolog.Logger
-	opts atomic.Pointer[MonitorOptions]
+	opts func() *Options // the running configuration's; read at every tick
 
 	ctx    context.Context // cancelled by Close: running checks end at once
 	cancel context.CancelFunc
 
 	mu      sync.Mutex
 	targets map[string]*monTarget
-	logs    map[string]*[numChecks][]MonitorLogEntry
+	logs    map[string]*[numChecks][]LogEntry
 
 	jobs      chan func()
 	loopDone  chan struct{}
@@ -84,9 +83,6 @@ type monTarget struct {
 	host string
 	port int
 	addr string
-	// srv is a stand-in Server the monitor's connections belong to, so
-	// their bytes and failures do not count against the real servers.
-	srv *Server
 
 	// Guarded by Monitor.mu.
 	last      [numChecks]time.Time
@@ -95,23 +91,22 @@ type monTarget struct {
 	gone      bool   // no longer configured: the running check closes its connection
 
 	// Owned by the running check of their kind (busy keeps it to one).
-	pingConn, roConn *BackendConn
+	pingConn, roConn *backend.BackendConn
 	pingFailures     int
 	shunned          bool // the pings shunned it: a good ping unshuns
 }
 
 // NewMonitor starts a monitor over reg's servers.
-func NewMonitor(reg *Registry, opts MonitorOptions, log zerolog.Logger) *Monitor {
+func New(reg *backend.Registry, opts func() *Options, log zerolog.Logger) *Monitor {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Monitor{
-		reg: reg, log: log.With().Str("component", "monitor").Logger(),
+		reg: reg, opts: opts, log: log.With().Str("component", "monitor").Logger(),
 		ctx: ctx, cancel: cancel,
 		targets:  make(map[string]*monTarget),
-		logs:     make(map[string]*[numChecks][]MonitorLogEntry),
+		logs:     make(map[string]*[numChecks][]LogEntry),
 		jobs:     make(chan func(), monitorQueue),
 		loopDone: make(chan struct{}),
 	}
-	m.SetOptions(opts)
 	for range monitorWorkers {
 		m.workers.Add(1)
 		go func() {
@@ -125,29 +120,13 @@ func NewMonitor(reg *Registry, opts MonitorOptions, log zerolog.Logger) *Monitor
 	return m
 }
 
-// SetOptions replaces the options; the next tick uses them.
-func (m *Monitor) SetOptions(o MonitorOptions) {
-	d := DefaultMonitorOptions()
-	fix := func(v *time.Duration, def time.Duration) {
-		if *v <= 0 {
-			*v = def
-		}
+// Options returns the options in force, unset values at their defaults.
+func (m *Monitor) Options() Options {
+	if o := m.opts(); o != nil {
+		return o.normalized()
 	}
-	fix(&o.ConnectInterval, d.ConnectInterval)
-	fix(&o.ConnectTimeout, d.ConnectTimeout)
-	fix(&o.PingInterval, d.PingInterval)
-	fix(&o.PingTimeout, d.PingTimeout)
-	fix(&o.ReadOnlyInterval, d.ReadOnlyInterval)
-	fix(&o.ReadOnlyTimeout, d.ReadOnlyTimeout)
-	fix(&o.History, d.History)
-	if o.PingMaxFailures <= 0 {
-		o.PingMaxFailures = d.PingMaxFailures
-	}
-	m.opts.Store(&o)
+	return DefaultOptions()
 }
-
-// Options returns the current options.
-func (m *Monitor) Options() MonitorOptions { return *m.opts.Load() }
 
 // Close stops the checks (running ones are cancelled), waits for the
 // workers and closes the monitor's connections.
@@ -165,7 +144,7 @@ func (m *Monitor) Close() {
 	})
 }
 
-func closeConn(c **BackendConn) {
+func closeConn(c **backend.BackendConn) {
 	if *c != nil {
 		_ = (*c).Close()
 		*c = nil
@@ -191,7 +170,8 @@ func (m *Monitor) loop() {
 // schedule brings the targets in line with the registry and queues the
 // checks that are due.
 func (m *Monitor) schedule(now time.Time) {
-	o := m.opts.Load()
+	cur := m.Options()
+	o := &cur
 	roHG := make(map[int]string, 2*len(o.ReplicationHostgroups))
 	for _, rh := range o.ReplicationHostgroups {
 		roHG[rh.WriterHostgroup] = rh.CheckType
@@ -205,20 +185,20 @@ func (m *Monitor) schedule(now time.Time) {
 	}
 	wants := make(map[string]*want)
 	for _, s := range m.reg.Servers() {
-		if st := s.Status(); st == StatusOfflineSoft || st == StatusOfflineHard {
+		if st := s.Status(); st == backend.StatusOfflineSoft || st == backend.StatusOfflineHard {
 			continue
 		}
-		w := wants[s.addr]
+		w := wants[s.Addr()]
 		if w == nil {
-			w = &want{host: s.key.Host, port: s.key.Port}
-			wants[s.addr] = w
+			w = &want{host: s.Key().Host, port: s.Key().Port}
+			wants[s.Addr()] = w
 		}
-		if ct, ok := roHG[s.key.Hostgroup]; ok && !w.ro {
+		if ct, ok := roHG[s.Key().Hostgroup]; ok && !w.ro {
 			w.ro, w.checkType = true, ct
 		}
 	}
 
-	var toClose []*BackendConn
+	var toClose []*backend.BackendConn
 	m.mu.Lock()
 	defer func() {
 		m.mu.Unlock()
@@ -249,7 +229,6 @@ func (m *Monitor) schedule(now time.Time) {
 		t := m.targets[addr]
 		if t == nil {
 			t = &monTarget{host: w.host, port: w.port, addr: addr}
-			t.srv = &Server{key: Key{Hostgroup: -1, Host: w.host, Port: w.port}, addr: addr}
 			m.targets[addr] = t
 		}
 		t.checkType = ""
@@ -287,7 +266,7 @@ func (m *Monitor) schedule(now time.Time) {
 }
 
 // job returns the check k of t as a function for a worker.
-func (m *Monitor) job(t *monTarget, k checkKind, o *MonitorOptions) func() {
+func (m *Monitor) job(t *monTarget, k checkKind, o *Options) func() {
 	checkType := t.checkType
 	return func() {
 		switch k {
@@ -300,7 +279,7 @@ func (m *Monitor) job(t *monTarget, k checkKind, o *MonitorOptions) func() {
 		}
 		m.mu.Lock()
 		t.busy[k] = false
-		var c **BackendConn
+		var c **backend.BackendConn
 		if t.gone {
 			switch k {
 			case checkPing:
@@ -309,7 +288,7 @@ func (m *Monitor) job(t *monTarget, k checkKind, o *MonitorOptions) func() {
 				c = &t.roConn
 			}
 		}
-		var stale *BackendConn
+		var stale *backend.BackendConn
 		if c != nil {
 			stale, *c = *c, nil
 		}
@@ -320,20 +299,21 @@ func (m *Monitor) job(t *monTarget, k checkKind, o *MonitorOptions) func() {
 	}
 }
 
-// dial opens a monitor connection to t.
-func (m *Monitor) dial(t *monTarget, o *MonitorOptions) (*BackendConn, error) {
-	opts := *m.reg.options()
+// dial opens a monitor connection to t: its own, in no pool, counting
+// against no server.
+func (m *Monitor) dial(t *monTarget, o *Options) (*backend.BackendConn, error) {
+	opts := m.reg.Options()
 	opts.ConnectTimeout = o.ConnectTimeout
 	opts.InitConnect, opts.Hostgroups = "", nil
-	return connect(m.ctx, t.srv, &opts, &Credentials{User: o.Username, Password: o.Password}, &State{})
+	return backend.Dial(m.ctx, t.host, t.port, &opts, &backend.Credentials{User: o.Username, Password: o.Password})
 }
 
 // withConn runs f on the kept connection in slot, opening one when there is
 // none. A kept connection that fails (a wait_timeout on the server, say) is
 // replaced once within the same check; a connection that fails is closed.
 // SQL errors leave the connection in place.
-func (m *Monitor) withConn(t *monTarget, o *MonitorOptions, slot **BackendConn, f func(*BackendConn) error) error {
-	if c := *slot; c != nil && (c.cred.User != o.Username || c.cred.Password != o.Password) {
+func (m *Monitor) withConn(t *monTarget, o *Options, slot **backend.BackendConn, f func(*backend.BackendConn) error) error {
+	if c := *slot; c != nil && (c.Credentials().User != o.Username || c.Credentials().Password != o.Password) {
 		closeConn(slot) // the monitor credentials changed
 	}
 	for attempt := 0; attempt < 2; attempt++ {
@@ -349,7 +329,7 @@ func (m *Monitor) withConn(t *monTarget, o *MonitorOptions, slot **BackendConn, 
 		if err == nil {
 			return nil
 		}
-		if _, ok := IsSQLError(err); ok {
+		if _, ok := backend.IsSQLError(err); ok {
 			return err
 		}
 		closeConn(slot)
@@ -360,10 +340,10 @@ func (m *Monitor) withConn(t *monTarget, o *MonitorOptions, slot **BackendConn, 
 	return nil
 }
 
-func (m *Monitor) checkConnect(t *monTarget, o *MonitorOptions) {
+func (m *Monitor) checkConnect(t *monTarget, o *Options) {
 	start := time.Now()
 	c, err := m.dial(t, o)
-	e := MonitorLogEntry{Host: t.host, Port: t.port, Start: start, ReadOnly: -1}
+	e := LogEntry{Host: t.host, Port: t.port, Start: start, ReadOnly: -1}
 	if err == nil {
 		e.Success = max(time.Since(start), time.Microsecond)
 		_ = c.Close()
@@ -375,10 +355,10 @@ func (m *Monitor) checkConnect(t *monTarget, o *MonitorOptions) {
 	}
 }
 
-func (m *Monitor) checkPing(t *monTarget, o *MonitorOptions) {
+func (m *Monitor) checkPing(t *monTarget, o *Options) {
 	start := time.Now()
 	var took time.Duration
-	err := m.withConn(t, o, &t.pingConn, func(c *BackendConn) error {
+	err := m.withConn(t, o, &t.pingConn, func(c *backend.BackendConn) error {
 		ctx, cancel := context.WithTimeout(m.ctx, o.PingTimeout)
 		defer cancel()
 		p := time.Now()
@@ -389,7 +369,7 @@ func (m *Monitor) checkPing(t *monTarget, o *MonitorOptions) {
 	if m.ctx.Err() != nil {
 		return // closing: not a health signal
 	}
-	e := MonitorLogEntry{Host: t.host, Port: t.port, Start: start, ReadOnly: -1}
+	e := LogEntry{Host: t.host, Port: t.port, Start: start, ReadOnly: -1}
 	if err == nil {
 		e.Success = took
 	} else {
@@ -400,7 +380,7 @@ func (m *Monitor) checkPing(t *monTarget, o *MonitorOptions) {
 }
 
 // pingResult applies a ping's outcome to the servers at t's address.
-func (m *Monitor) pingResult(t *monTarget, o *MonitorOptions, took time.Duration, err error) {
+func (m *Monitor) pingResult(t *monTarget, o *Options, took time.Duration, err error) {
 	servers := m.serversAt(t.addr)
 	if err == nil {
 		t.pingFailures = 0
@@ -411,7 +391,7 @@ func (m *Monitor) pingResult(t *monTarget, o *MonitorOptions, took time.Duration
 			t.shunned = false
 			n := 0
 			for _, s := range servers {
-				if s.unshunMonitor() {
+				if s.Unshun() {
 					n++
 				}
 			}
@@ -435,11 +415,11 @@ func (m *Monitor) pingResult(t *monTarget, o *MonitorOptions, took time.Duration
 	now := time.Now()
 	shunned := 0
 	for _, s := range servers {
-		wasOnline := s.Status() == StatusOnline
+		wasOnline := s.Status() == backend.StatusOnline
 		s.Shun(now) // also renews the error time of a server already shunned
-		if s.Status() == StatusShunned && s.shunnedAuto.Load() {
+		if s.AutoShunned() {
 			t.shunned = true
-			s.pool.drainFree()
+			s.CloseIdle()
 			if wasOnline {
 				shunned++
 			}
@@ -453,18 +433,13 @@ func (m *Monitor) pingResult(t *monTarget, o *MonitorOptions, took time.Duration
 
 // pingFailureCounts tells whether a failed ping counts towards shunning:
 // not when the server refused the login (ProxySQL skips access denied).
-func pingFailureCounts(err error) bool {
-	if errors.Is(err, ErrAuth) || errors.Is(err, ErrNeedClearPassword) || errors.Is(err, ErrUnsupportedAuth) {
-		return false
-	}
-	return countsAsConnectError(err)
-}
+func pingFailureCounts(err error) bool { return backend.CountsAgainstServer(err) }
 
-func (m *Monitor) checkReadOnly(t *monTarget, o *MonitorOptions, checkType string) {
+func (m *Monitor) checkReadOnly(t *monTarget, o *Options, checkType string) {
 	start := time.Now()
 	var took time.Duration
 	ro := -1
-	err := m.withConn(t, o, &t.roConn, func(c *BackendConn) error {
+	err := m.withConn(t, o, &t.roConn, func(c *backend.BackendConn) error {
 		ctx, cancel := context.WithTimeout(m.ctx, o.ReadOnlyTimeout)
 		defer cancel()
 		q := time.Now()
@@ -479,7 +454,7 @@ func (m *Monitor) checkReadOnly(t *monTarget, o *MonitorOptions, checkType strin
 	if m.ctx.Err() != nil {
 		return
 	}
-	e := MonitorLogEntry{Host: t.host, Port: t.port, Start: start, ReadOnly: ro}
+	e := LogEntry{Host: t.host, Port: t.port, Start: start, ReadOnly: ro}
 	if err == nil {
 		e.Success = took
 	} else {
@@ -495,13 +470,13 @@ func (m *Monitor) checkReadOnly(t *monTarget, o *MonitorOptions, checkType strin
 	m.readOnlyAction(t, o, ro == 1)
 }
 
-func parseReadOnly(res *Result) (int, error) {
+func parseReadOnly(res *backend.Result) (int, error) {
 	if len(res.Rows) == 0 || len(res.Rows[0]) == 0 || !res.Rows[0][0].Valid {
-		return -1, fmt.Errorf("%w: read_only check returned no value", ErrProtocol)
+		return -1, fmt.Errorf("%w: read_only check returned no value", backend.ErrProtocol)
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(res.Rows[0][0].String))
 	if err != nil {
-		return -1, fmt.Errorf("%w: read_only check returned %q", ErrProtocol, res.Rows[0][0].String)
+		return -1, fmt.Errorf("%w: read_only check returned %q", backend.ErrProtocol, res.Rows[0][0].String)
 	}
 	if n != 0 {
 		n = 1
@@ -517,33 +492,33 @@ func parseReadOnly(res *Result) (int, error) {
 // takes it out of the writer hostgroup and ensures it in the reader one.
 // A pair where the server is OFFLINE (an administrator's choice) is left
 // alone.
-func (m *Monitor) readOnlyAction(t *monTarget, o *MonitorOptions, readOnly bool) {
-	offline := func(s *Server) bool {
+func (m *Monitor) readOnlyAction(t *monTarget, o *Options, readOnly bool) {
+	offline := func(s *backend.Server) bool {
 		st := s.Status()
-		return st == StatusOfflineSoft || st == StatusOfflineHard
+		return st == backend.StatusOfflineSoft || st == backend.StatusOfflineHard
 	}
 	for _, rh := range o.ReplicationHostgroups {
-		w := m.reg.Lookup(Key{Hostgroup: rh.WriterHostgroup, Host: t.host, Port: t.port})
-		r := m.reg.Lookup(Key{Hostgroup: rh.ReaderHostgroup, Host: t.host, Port: t.port})
+		w := m.reg.Lookup(backend.Key{Hostgroup: rh.WriterHostgroup, Host: t.host, Port: t.port})
+		r := m.reg.Lookup(backend.Key{Hostgroup: rh.ReaderHostgroup, Host: t.host, Port: t.port})
 		if (w == nil && r == nil) || (w != nil && offline(w)) || (r != nil && offline(r)) {
 			continue
 		}
-		add := func(src *Server, hg int) {
+		add := func(src *backend.Server, hg int) {
 			if _, added := m.reg.AddToHostgroup(src, hg); added {
 				m.log.Info().Str("server", t.addr).Int("hostgroup", hg).Bool("read_only", readOnly).
 					Msgf("Server %s:%d has read_only=%d: adding it to hostgroup %d", t.host, t.port, b2i(readOnly), hg)
 			}
 		}
-		remove := func(s *Server) {
-			if m.reg.RemoveFromHostgroup(s.key) {
-				m.log.Info().Str("server", t.addr).Int("hostgroup", s.key.Hostgroup).Bool("read_only", readOnly).
-					Msgf("Server %s:%d has read_only=%d: removing it from hostgroup %d", t.host, t.port, b2i(readOnly), s.key.Hostgroup)
+		remove := func(s *backend.Server) {
+			if m.reg.RemoveFromHostgroup(s.Key()) {
+				m.log.Info().Str("server", t.addr).Int("hostgroup", s.Key().Hostgroup).Bool("read_only", readOnly).
+					Msgf("Server %s:%d has read_only=%d: removing it from hostgroup %d", t.host, t.port, b2i(readOnly), s.Key().Hostgroup)
 			}
 		}
 		if !readOnly {
 			if w == nil {
 				add(r, rh.WriterHostgroup)
-				w = m.reg.Lookup(Key{Hostgroup: rh.WriterHostgroup, Host: t.host, Port: t.port})
+				w = m.reg.Lookup(backend.Key{Hostgroup: rh.WriterHostgroup, Host: t.host, Port: t.port})
 			}
 			switch {
 			case o.WriterIsAlsoReader && r == nil && w != nil:
@@ -571,22 +546,22 @@ func b2i(b bool) int {
 
 // serversAt returns the registry's servers with address addr (one per
 // hostgroup).
-func (m *Monitor) serversAt(addr string) []*Server {
-	var out []*Server
+func (m *Monitor) serversAt(addr string) []*backend.Server {
+	var out []*backend.Server
 	for _, s := range m.reg.Servers() {
-		if s.addr == addr {
+		if s.Addr() == addr {
 			out = append(out, s)
 		}
 	}
 	return out
 }
 
-func (m *Monitor) record(addr string, k checkKind, e MonitorLogEntry) {
+func (m *Monitor) record(addr string, k checkKind, e LogEntry) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	l := m.logs[addr]
 	if l == nil {
-		l = new([numChecks][]MonitorLogEntry)
+		l = new([numChecks][]LogEntry)
 		m.logs[addr] = l
 	}
 	rows := append(l[k], e)
@@ -619,10 +594,10 @@ func (m *Monitor) pruneLocked(now time.Time, history time.Duration) {
 	}
 }
 
-func (m *Monitor) snapshot(k checkKind) []MonitorLogEntry {
+func (m *Monitor) snapshot(k checkKind) []LogEntry {
 	m.mu.Lock()
-	m.pruneLocked(time.Now(), m.opts.Load().History)
-	var out []MonitorLogEntry
+	m.pruneLocked(time.Now(), m.Options().History)
+	var out []LogEntry
 	for _, l := range m.logs {
 		out = append(out, l[k]...)
 	}
@@ -643,10 +618,10 @@ func (m *Monitor) snapshot(k checkKind) []MonitorLogEntry {
 // ConnectLog returns monitor.mysql_server_connect_log, oldest first per
 // host:port (at most monitorLogKeep rows each, none older than
 // mysql-monitor_history).
-func (m *Monitor) ConnectLog() []MonitorLogEntry { return m.snapshot(checkConnect) }
+func (m *Monitor) ConnectLog() []LogEntry { return m.snapshot(checkConnect) }
 
 // PingLog returns monitor.mysql_server_ping_log (see ConnectLog).
-func (m *Monitor) PingLog() []MonitorLogEntry { return m.snapshot(checkPing) }
+func (m *Monitor) PingLog() []LogEntry { return m.snapshot(checkPing) }
 
 // ReadOnlyLog returns monitor.mysql_server_read_only_log (see ConnectLog).
-func (m *Monitor) ReadOnlyLog() []MonitorLogEntry { return m.snapshot(checkReadOnly) }
+func (m *Monitor) ReadOnlyLog() []LogEntry { return m.snapshot(checkReadOnly) }

@@ -1,4 +1,4 @@
-package rules
+package sqlscan
 
 // StmtKind classifies a statement by its leading keywords. The values are
 // the Command rows of stats_mysql_commands_counters (reference §1.2), so
@@ -129,8 +129,8 @@ func keyword(tok []byte) []byte {
 	return tok[:i]
 }
 
-// eq compares an ASCII keyword case-insensitively; upper is upper case.
-func eq(b []byte, upper string) bool {
+// EqualUpper compares an ASCII keyword case-insensitively; upper is upper case.
+func EqualUpper(b []byte, upper string) bool {
 	if len(b) != len(upper) {
 		return false
 	}
@@ -146,16 +146,16 @@ func eq(b []byte, upper string) bool {
 	return true
 }
 
-// hasPrefixFold reports whether s starts with upper, ignoring ASCII case.
-func hasPrefixFold(s []byte, upper string) bool {
-	return len(s) >= len(upper) && eq(s[:len(upper)], upper)
+// HasPrefixFold reports whether s starts with upper, ignoring ASCII case.
+func HasPrefixFold(s []byte, upper string) bool {
+	return len(s) >= len(upper) && EqualUpper(s[:len(upper)], upper)
 }
 
-// containsFold reports whether s contains upper, ignoring ASCII case.
-func containsFold(s []byte, upper string) bool {
+// ContainsFold reports whether s contains upper, ignoring ASCII case.
+func ContainsFold(s []byte, upper string) bool {
 	n := len(upper)
 	for i := 0; i+n <= len(s); i++ {
-		if eq(s[i:i+n], upper) {
+		if EqualUpper(s[i:i+n], upper) {
 			return true
 		}
 	}
@@ -186,164 +186,164 @@ func Classify(text []byte) StmtKind {
 	nextKW := func() []byte { return keyword(w.next()) }
 
 	switch {
-	case eq(kw, "SELECT"):
-		if containsFold(w.s, " FOR UPDATE") {
+	case EqualUpper(kw, "SELECT"):
+		if ContainsFold(w.s, " FOR UPDATE") {
 			return KindSelectForUpdate
 		}
 		return KindSelect
-	case eq(kw, "INSERT"):
+	case EqualUpper(kw, "INSERT"):
 		return KindInsert
-	case eq(kw, "UPDATE"):
+	case EqualUpper(kw, "UPDATE"):
 		return KindUpdate
-	case eq(kw, "DELETE"):
+	case EqualUpper(kw, "DELETE"):
 		return KindDelete
-	case eq(kw, "REPLACE"):
+	case EqualUpper(kw, "REPLACE"):
 		return KindReplace
-	case eq(kw, "SET"):
+	case EqualUpper(kw, "SET"):
 		return KindSet
-	case eq(kw, "USE"):
+	case EqualUpper(kw, "USE"):
 		return KindUse
-	case eq(kw, "BEGIN"):
+	case EqualUpper(kw, "BEGIN"):
 		return KindBegin
-	case eq(kw, "COMMIT"):
+	case EqualUpper(kw, "COMMIT"):
 		return KindCommit
-	case eq(kw, "START"):
-		if eq(nextKW(), "TRANSACTION") {
+	case EqualUpper(kw, "START"):
+		if EqualUpper(nextKW(), "TRANSACTION") {
 			return KindStartTransaction
 		}
-	case eq(kw, "ROLLBACK"):
+	case EqualUpper(kw, "ROLLBACK"):
 		n := nextKW()
-		if eq(n, "TO") {
+		if EqualUpper(n, "TO") {
 			return KindRollbackSavepoint
 		}
 		return KindRollback
-	case eq(kw, "SAVEPOINT"):
+	case EqualUpper(kw, "SAVEPOINT"):
 		return KindSavepoint
-	case eq(kw, "RELEASE"):
-		if eq(nextKW(), "SAVEPOINT") {
+	case EqualUpper(kw, "RELEASE"):
+		if EqualUpper(nextKW(), "SAVEPOINT") {
 			return KindReleaseSavepoint
 		}
-	case eq(kw, "SHOW"):
+	case EqualUpper(kw, "SHOW"):
 		n := nextKW()
-		if eq(n, "TABLE") && eq(nextKW(), "STATUS") {
+		if EqualUpper(n, "TABLE") && EqualUpper(nextKW(), "STATUS") {
 			return KindShowTableStatus
 		}
 		return KindShow
-	case eq(kw, "CALL"):
+	case EqualUpper(kw, "CALL"):
 		return KindCall
-	case eq(kw, "PREPARE"):
+	case EqualUpper(kw, "PREPARE"):
 		return KindPrepare
-	case eq(kw, "EXECUTE"):
+	case EqualUpper(kw, "EXECUTE"):
 		return KindExecute
-	case eq(kw, "DEALLOCATE"):
-		if eq(nextKW(), "PREPARE") {
+	case EqualUpper(kw, "DEALLOCATE"):
+		if EqualUpper(nextKW(), "PREPARE") {
 			return KindDeallocate
 		}
-	case eq(kw, "DESCRIBE"), eq(kw, "DESC"):
+	case EqualUpper(kw, "DESCRIBE"), EqualUpper(kw, "DESC"):
 		return KindDescribe
-	case eq(kw, "EXPLAIN"):
+	case EqualUpper(kw, "EXPLAIN"):
 		return KindExplain
-	case eq(kw, "LOCK"):
-		if n := nextKW(); eq(n, "TABLE") || eq(n, "TABLES") {
+	case EqualUpper(kw, "LOCK"):
+		if n := nextKW(); EqualUpper(n, "TABLE") || EqualUpper(n, "TABLES") {
 			return KindLockTable
 		}
-	case eq(kw, "UNLOCK"):
+	case EqualUpper(kw, "UNLOCK"):
 		return KindUnlockTables
-	case eq(kw, "KILL"):
+	case EqualUpper(kw, "KILL"):
 		return KindKill
-	case eq(kw, "LOAD"):
+	case EqualUpper(kw, "LOAD"):
 		return KindLoad
-	case eq(kw, "FLUSH"):
+	case EqualUpper(kw, "FLUSH"):
 		return KindFlush
-	case eq(kw, "GRANT"):
+	case EqualUpper(kw, "GRANT"):
 		return KindGrant
-	case eq(kw, "REVOKE"):
+	case EqualUpper(kw, "REVOKE"):
 		return KindRevoke
-	case eq(kw, "OPTIMIZE"):
+	case EqualUpper(kw, "OPTIMIZE"):
 		return KindOptimize
-	case eq(kw, "PURGE"):
+	case EqualUpper(kw, "PURGE"):
 		return KindPurge
-	case eq(kw, "TRUNCATE"):
+	case EqualUpper(kw, "TRUNCATE"):
 		return KindTruncateTable
-	case eq(kw, "RENAME"):
-		if eq(nextKW(), "TABLE") {
+	case EqualUpper(kw, "RENAME"):
+		if EqualUpper(nextKW(), "TABLE") {
 			return KindRenameTable
 		}
-	case eq(kw, "RESET"):
+	case EqualUpper(kw, "RESET"):
 		switch n := nextKW(); {
-		case eq(n, "MASTER"):
+		case EqualUpper(n, "MASTER"):
 			return KindResetMaster
-		case eq(n, "SLAVE"), eq(n, "REPLICA"):
+		case EqualUpper(n, "SLAVE"), EqualUpper(n, "REPLICA"):
 			return KindResetSlave
 		}
-	case eq(kw, "CHANGE"):
-		if eq(nextKW(), "MASTER") {
+	case EqualUpper(kw, "CHANGE"):
+		if EqualUpper(nextKW(), "MASTER") {
 			return KindChangeMaster
 		}
-	case eq(kw, "ANALYZE"):
+	case EqualUpper(kw, "ANALYZE"):
 		n := nextKW()
-		if eq(n, "NO_WRITE_TO_BINLOG") || eq(n, "LOCAL") {
+		if EqualUpper(n, "NO_WRITE_TO_BINLOG") || EqualUpper(n, "LOCAL") {
 			n = nextKW()
 		}
-		if eq(n, "TABLE") {
+		if EqualUpper(n, "TABLE") {
 			return KindAnalyzeTable
 		}
-	case eq(kw, "ALTER"):
+	case EqualUpper(kw, "ALTER"):
 		n := nextKW()
-		if eq(n, "ONLINE") || eq(n, "OFFLINE") {
+		if EqualUpper(n, "ONLINE") || EqualUpper(n, "OFFLINE") {
 			n = nextKW()
 		}
-		if eq(n, "IGNORE") {
+		if EqualUpper(n, "IGNORE") {
 			n = nextKW()
 		}
 		switch {
-		case eq(n, "TABLE"):
+		case EqualUpper(n, "TABLE"):
 			return KindAlterTable
-		case eq(n, "VIEW"):
+		case EqualUpper(n, "VIEW"):
 			return KindAlterView
 		}
-	case eq(kw, "CREATE"):
+	case EqualUpper(kw, "CREATE"):
 		n := nextKW()
-		if eq(n, "OR") { // CREATE OR REPLACE VIEW …
-			if eq(nextKW(), "REPLACE") {
+		if EqualUpper(n, "OR") { // CREATE OR REPLACE VIEW …
+			if EqualUpper(nextKW(), "REPLACE") {
 				n = nextKW()
 			}
 		}
 		switch {
-		case eq(n, "DATABASE"), eq(n, "SCHEMA"):
+		case EqualUpper(n, "DATABASE"), EqualUpper(n, "SCHEMA"):
 			return KindCreateDatabase
-		case eq(n, "INDEX"), eq(n, "UNIQUE"), eq(n, "FULLTEXT"), eq(n, "SPATIAL"):
+		case EqualUpper(n, "INDEX"), EqualUpper(n, "UNIQUE"), EqualUpper(n, "FULLTEXT"), EqualUpper(n, "SPATIAL"):
 			return KindCreateIndex
-		case eq(n, "TABLE"):
+		case EqualUpper(n, "TABLE"):
 			return KindCreateTable
-		case eq(n, "TEMPORARY"):
+		case EqualUpper(n, "TEMPORARY"):
 			return KindCreateTemporary
-		case eq(n, "TRIGGER"):
+		case EqualUpper(n, "TRIGGER"):
 			return KindCreateTrigger
-		case eq(n, "USER"):
+		case EqualUpper(n, "USER"):
 			return KindCreateUser
-		case eq(n, "VIEW"):
+		case EqualUpper(n, "VIEW"):
 			return KindCreateView
 		}
-	case eq(kw, "DROP"):
+	case EqualUpper(kw, "DROP"):
 		n := nextKW()
-		if eq(n, "TEMPORARY") {
+		if EqualUpper(n, "TEMPORARY") {
 			n = nextKW()
 		}
 		switch {
-		case eq(n, "DATABASE"), eq(n, "SCHEMA"):
+		case EqualUpper(n, "DATABASE"), EqualUpper(n, "SCHEMA"):
 			return KindDropDatabase
-		case eq(n, "INDEX"):
+		case EqualUpper(n, "INDEX"):
 			return KindDropIndex
-		case eq(n, "TABLE"), eq(n, "TABLES"):
+		case EqualUpper(n, "TABLE"), EqualUpper(n, "TABLES"):
 			return KindDropTable
-		case eq(n, "TRIGGER"):
+		case EqualUpper(n, "TRIGGER"):
 			return KindDropTrigger
-		case eq(n, "USER"):
+		case EqualUpper(n, "USER"):
 			return KindDropUser
-		case eq(n, "VIEW"):
+		case EqualUpper(n, "VIEW"):
 			return KindDropView
-		case eq(n, "PREPARE"):
+		case EqualUpper(n, "PREPARE"):
 			return KindDeallocate
 		}
 	}

@@ -1,4 +1,4 @@
-package rules
+package sqlscan
 
 import (
 	"encoding/json"
@@ -310,23 +310,6 @@ func TestClassify(t *testing.T) {
 	}
 	if len(AllKinds()) != int(numKinds) || KindUnknown.String() != "UNKNOWN" || KindLockTable.String() != "LOCK_TABLE" {
 		t.Errorf("kind table inconsistent")
-	}
-}
-
-func TestOptionsFromVars(t *testing.T) {
-	vars := map[string]string{
-		"mysql-query_digests_lowercase":             "true",
-		"mysql-query_digests_grouping_limit":        "5",
-		"mysql-query_digests_groups_grouping_limit": "bogus",
-		"mysql-query_digests_max_digest_length":     "4096",
-	}
-	o := OptionsFromVars(func(n string) string { return vars[n] })
-	want := DefaultOptions()
-	want.Lowercase = true
-	want.GroupingLimit = 5
-	want.MaxDigestLength = 4096
-	if o != want {
-		t.Errorf("got %+v want %+v", o, want)
 	}
 }
 

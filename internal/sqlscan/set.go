@@ -1,4 +1,4 @@
-package rules
+package sqlscan
 
 import (
 	"bytes"
@@ -269,7 +269,7 @@ func (p *setParser) skip() {
 	for p.pos < len(p.s) {
 		c := p.s[p.pos]
 		switch {
-		case isSpaceChar(c) || c == '\f' || c == '\v':
+		case IsSpace(c) || c == '\f' || c == '\v':
 			p.pos++
 		case c == '/' && p.pos+1 < len(p.s) && p.s[p.pos+1] == '*':
 			if p.pos+2 < len(p.s) && p.s[p.pos+2] == '!' {
@@ -289,7 +289,7 @@ func (p *setParser) skip() {
 		case c == '*' && p.exec && p.pos+1 < len(p.s) && p.s[p.pos+1] == '/':
 			p.exec = false
 			p.pos += 2
-		case c == '#' || (c == '-' && p.pos+2 < len(p.s) && p.s[p.pos+1] == '-' && isSpaceChar(p.s[p.pos+2])):
+		case c == '#' || (c == '-' && p.pos+2 < len(p.s) && p.s[p.pos+1] == '-' && IsSpace(p.s[p.pos+2])):
 			for p.pos < len(p.s) && p.s[p.pos] != '\n' {
 				p.pos++
 			}
@@ -304,7 +304,7 @@ func (p *setParser) skip() {
 // onlyTrailer reports whether nothing but whitespace and ';' follows i.
 func (p *setParser) onlyTrailer(i int) bool {
 	for ; i < len(p.s); i++ {
-		if c := p.s[i]; !isSpaceChar(c) && c != ';' {
+		if c := p.s[i]; !IsSpace(c) && c != ';' {
 			return false
 		}
 	}
@@ -347,7 +347,7 @@ func (p *setParser) word() string {
 // keyword consumes kw (upper case) if it is the next word.
 func (p *setParser) keyword(kw string) bool {
 	end := p.pos + len(kw)
-	if end > len(p.s) || !eq(p.s[p.pos:end], kw) {
+	if end > len(p.s) || !EqualUpper(p.s[p.pos:end], kw) {
 		return false
 	}
 	if end < len(p.s) && isNormalChar(p.s[end]) {

@@ -1,4 +1,4 @@
-package rules
+package sqlscan
 
 import "math"
 
@@ -51,7 +51,8 @@ func isNormalChar(c byte) bool { return charClass[c]&ccNormal != 0 }
 
 func isTokenChar(c byte) bool { return charClass[c]&ccNormal == 0 }
 
-func isSpaceChar(c byte) bool { return charClass[c]&ccSpace != 0 }
+// IsSpace reports whether c is white space to the tokenizer.
+func IsSpace(c byte) bool { return charClass[c]&ccSpace != 0 }
 
 func isDigitChar(c byte) bool { return c >= '0' && c <= '9' }
 
@@ -61,7 +62,8 @@ func isHexChar(c byte) bool {
 
 func isArithmeticOp(c byte) bool { return c == '+' || c == '-' || c == '*' || c == '/' || c == '%' }
 
-func toLower(c byte) byte {
+// LowerByte lower-cases an ASCII letter.
+func LowerByte(c byte) byte {
 	if c >= 'A' && c <= 'Z' {
 		return c + ('a' - 'A')
 	}
@@ -231,7 +233,7 @@ func (t *tok) getNextSt() pstate {
 		return stCmntType1
 	case c == '#':
 		return stCmntType2
-	case t.qPos < t.qLen-2 && c == '-' && t.qAt(t.qPos+1) == '-' && isSpaceChar(t.qAt(t.qPos+2)):
+	case t.qPos < t.qLen-2 && c == '-' && t.qAt(t.qPos+1) == '-' && IsSpace(t.qAt(t.qPos+2)):
 		if prev != '-' || t.qPos == 0 {
 			return stCmntType3
 		}
@@ -257,10 +259,10 @@ func (t *tok) incProcPos() {
 
 func (t *tok) copyNext() {
 	c := t.qAt(t.qPos)
-	if isSpaceChar(c) {
+	if IsSpace(c) {
 		c = ' '
 	} else if t.opts.Lowercase {
-		c = toLower(c)
+		c = LowerByte(c)
 	}
 	t.rSet(t.resCur, c)
 	t.resCur++
@@ -311,7 +313,7 @@ func (t *tok) processCmntType1(fc *[]byte) pstate {
 				t.fstCmnt = (*fc)[:0]
 			}
 			c := cur
-			if isSpaceChar(c) {
+			if IsSpace(c) {
 				c = ' '
 			}
 			t.fstCmnt = append(t.fstCmnt[:t.c1FstCmntLen], c)
@@ -395,7 +397,7 @@ func (t *tok) processCmntType2() pstate {
 
 func (t *tok) processCmntType3() pstate {
 	next := stCmntType3
-	if t.qPos <= t.qLen-4 && t.qAt(t.qPos) == '-' && t.qAt(t.qPos+1) == '-' && isSpaceChar(t.qAt(t.qPos+2)) {
+	if t.qPos <= t.qLen-4 && t.qAt(t.qPos) == '-' && t.qAt(t.qPos+1) == '-' && IsSpace(t.qAt(t.qPos+2)) {
 		t.qPos += 3
 	}
 	c := t.qAt(t.qPos)
@@ -458,10 +460,10 @@ func (t *tok) isDigitString2(f, to int) bool {
 		c := t.rAt(f)
 		var isFloat bool
 		if f > t.resInit {
-			p := toLower(t.rAt(f - 1))
-			isFloat = c == '.' || toLower(c) == 'e' || (p == 'e' && (c == '+' || c == '-'))
+			p := LowerByte(t.rAt(f - 1))
+			isFloat = c == '.' || LowerByte(c) == 'e' || (p == 'e' && (c == '+' || c == '-'))
 		} else {
-			isFloat = c == '.' || toLower(c) == 'e'
+			isFloat = c == '.' || LowerByte(c) == 'e'
 		}
 		switch {
 		case f > t.resInit && i == 1 && t.rAt(f-1) == '0' && (c == 'x' || c == 'X'):
@@ -483,7 +485,7 @@ func (t *tok) processLiteralDigit() pstate {
 		t.rSet(t.resCur, c)
 		t.digFirst = false
 	}
-	isFloat := c == '.' || (toLower(t.prevChar) == 'e' && (c == '-' || c == '+'))
+	isFloat := c == '.' || (LowerByte(t.prevChar) == 'e' && (c == '-' || c == '+'))
 	if (isTokenChar(c) && !isFloat) || t.qLen == t.qPos+1 {
 		if t.digStart != nilPos && t.isDigitString2(t.digStart, t.resCur) {
 			t.resCur = t.digStart
@@ -587,12 +589,12 @@ func (t *tok) stage1(fc *[]byte) {
 				continue
 			}
 			c := t.qAt(t.qPos)
-			if t.resCur == t.resInit && isSpaceChar(c) {
+			if t.resCur == t.resInit && IsSpace(c) {
 				t.qPos++
 				continue
 			}
-			if isSpaceChar(t.prevChar) && isSpaceChar(c) {
-				if !isSpaceChar(t.rAt(t.resCur - 1)) {
+			if IsSpace(t.prevChar) && IsSpace(c) {
+				if !IsSpace(t.rAt(t.resCur - 1)) {
 					// ProxySQL steps over the slot it assumes holds the first
 					// space; after a '#' or '--' comment nothing was written
 					// there, so write the space it expects instead of leaving

@@ -1,0 +1,62 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+)
+
+// What the monitor (package backend/monitor) and other checkers of server
+// health use: connections of their own, and the health state of servers.
+
+// Dial opens a connection to host:port that belongs to no pool and counts
+// against no configured server (the monitor's own connections), logged in
+// as cred with the server's defaults. opts give the timeouts and dialer;
+// init_connect is not run.
+func Dial(ctx context.Context, host string, port int, opts *Options, cred *Credentials) (*BackendConn, error) {
+	k := Key{Hostgroup: -1, Host: host, Port: port}
+	srv := &Server{key: k, addr: net.JoinHostPort(host, strconv.Itoa(port))}
+	return connect(ctx, srv, opts, cred, &State{})
+}
+
+// CountsAgainstServer tells whether a failed connect or check says the
+// server is unhealthy. Like ProxySQL (MySrvC::connect_error), a server that
+// answers and refuses this login or schema is alive: those errors do not
+// count, and neither does a login the proxy cannot complete for lack of
+// the clear-text password or of an auth plugin.
+func CountsAgainstServer(err error) bool {
+	if errors.Is(err, ErrAuth) || errors.Is(err, ErrNeedClearPassword) || errors.Is(err, ErrUnsupportedAuth) {
+		return false
+	}
+	return countsAsConnectError(err)
+}
+
+// AutoShunned reports whether the server is SHUNNED by errors or failed
+// pings (and so comes back by itself), not by the configuration.
+func (s *Server) AutoShunned() bool {
+	return s.Status() == StatusShunned && s.shunnedAuto.Load()
+}
+
+// Unshun brings back ONLINE a server that was shunned automatically (by
+// failed pings or connect errors), for a checker that has just seen it
+// answer. It reports whether it changed the status.
+func (s *Server) Unshun() bool {
+	if !s.shunnedAuto.Load() {
+		return false
+	}
+	if s.status.CompareAndSwap(int32(StatusShunned), int32(StatusOnline)) {
+		s.shunnedAuto.Store(false)
+		s.errInSecond.Store(0)
+		return true
+	}
+	return false
+}
+
+// CloseIdle closes the server's idle pooled connections (those in use are
+// closed when they come back, if the server is no longer ONLINE).
+func (s *Server) CloseIdle() { s.pool.drainFree() }
+
+// Credentials returns the login the connection was opened (or last
+// changed) with.
+func (c *BackendConn) Credentials() Credentials { return c.cred }

@@ -1,0 +1,149 @@
+package backend
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/sluice-proxy/sluice/internal/wire"
+)
+
+// Binary prepared statements on one connection. The router keeps one
+// global statement cache and gives each statement a global id; a
+// connection prepares a statement the first time it executes it and
+// remembers the server's id for it here.
+
+// StmtMeta is the metadata of a COM_STMT_PREPARE response: the parameter
+// and column definition packets, copied.
+type StmtMeta struct {
+	NumParams uint16
+	NumCols   uint16
+	Params    [][]byte
+	Cols      [][]byte
+}
+
+// Prepare sends COM_STMT_PREPARE for query and reads the response. With
+// meta not nil the definition packets are copied into it (a statement the
+// proxy has not cached yet); otherwise they are skipped. The statement is
+// recorded under global. A server ERR is returned as *wire.SQLError and
+// leaves the connection usable.
+func (c *BackendConn) Prepare(global uint64, query string, meta *StmtMeta) (uint32, error) {
+	if err := c.usable(); err != nil {
+		return 0, err
+	}
+	c.cmd = append(append(c.cmd[:0], wire.ComStmtPrepare), query...)
+	c.w.ResetSeq()
+	err := c.w.WritePacket(c.cmd)
+	if err == nil {
+		err = c.w.Flush()
+	}
+	var id uint32
+	if err == nil {
+		id, err = c.prepareResponse(meta)
+	}
+	if err != nil {
+		return 0, c.fail(err)
+	}
+	if c.stmts == nil {
+		c.stmts = make(map[uint64]uint32)
+	}
+	c.stmts[global] = id
+	return id, nil
+}
+
+// prepareResponse reads a COM_STMT_PREPARE response: an OK with the
+// statement id and counts, then the parameter and column definitions,
+// each list followed by an EOF unless CLIENT_DEPRECATE_EOF.
+func (c *BackendConn) prepareResponse(meta *StmtMeta) (uint32, error) {
+	r, err := c.w.ReadPacket()
+	if err != nil {
+		return 0, err
+	}
+	if wire.IsERR(r) {
+		e, err := wire.ParseERR(r)
+		if err != nil {
+			return 0, err
+		}
+		return 0, e
+	}
+	if len(r) < 12 || r[0] != wire.HeaderOK {
+		return 0, fmt.Errorf("%w: malformed COM_STMT_PREPARE response", ErrProtocol)
+	}
+	id := binary.LittleEndian.Uint32(r[1:])
+	ncols := binary.LittleEndian.Uint16(r[5:])
+	nparams := binary.LittleEndian.Uint16(r[7:])
+	var params, cols *[][]byte
+	if meta != nil {
+		*meta = StmtMeta{NumParams: nparams, NumCols: ncols}
+		params, cols = &meta.Params, &meta.Cols
+	}
+	if err := c.readDefs(nparams, params); err != nil {
+		return 0, err
+	}
+	if err := c.readDefs(ncols, cols); err != nil {
+		return 0, err
+	}
+	return id, nil
+}
+
+// readDefs reads n definition packets (and their EOF), copying them into
+// *into when it is not nil.
+func (c *BackendConn) readDefs(n uint16, into *[][]byte) error {
+	if n == 0 {
+		return nil
+	}
+	if into != nil {
+		*into = make([][]byte, 0, n)
+	}
+	for range n {
+		if into == nil {
+			if _, _, err := c.w.SkipPacket(); err != nil {
+				return err
+			}
+			continue
+		}
+		d, err := c.w.ReadPacket()
+		if err != nil {
+			return err
+		}
+		*into = append(*into, append([]byte(nil), d...))
+	}
+	if !c.DeprecateEOF() {
+		if _, _, err := c.w.SkipPacket(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// StmtID returns the connection's id for global statement global, if it
+// was prepared here.
+func (c *BackendConn) StmtID(global uint64) (uint32, bool) {
+	id, ok := c.stmts[global]
+	return id, ok
+}
+
+// Statements returns how many statements are prepared on the connection.
+func (c *BackendConn) Statements() int { return len(c.stmts) }
+
+// CloseStatements deallocates every statement prepared on the connection
+// (COM_STMT_CLOSE has no response, so the packets are pipelined in one
+// write) and forgets them. The router calls it when a connection holds
+// more than mysql-max_stmts_per_connection statements: that keeps the
+// server's max_prepared_stmt_count in reach without the round trip and the
+// lost session state of a reset.
+func (c *BackendConn) CloseStatements() error {
+	if err := c.usable(); err != nil {
+		return err
+	}
+	var b [5]byte
+	b[0] = wire.ComStmtClose
+	for _, id := range c.stmts {
+		c.w.ResetSeq()
+		binary.LittleEndian.PutUint32(b[1:], id)
+		if err := c.w.WritePacket(b[:]); err != nil {
+			return c.fail(err)
+		}
+	}
+	clear(c.stmts)
+	return c.fail(c.w.Flush())
+}

@@ -1,0 +1,408 @@
+package backend
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/sluice-proxy/sluice/internal/wire"
+)
+
+// The backend connection owns its I/O: Run sends a command and walks the
+// server's response packet by packet, passing each one to a Sink — a
+// client connection (the data plane), nobody (the mirror), or a Result the
+// proxy reads itself (its own SET, SELECT @@read_only, KILL QUERY). This
+// file is the one response walker; nothing else reads a server's response.
+
+// Shape is the layout of a command's response.
+type Shape uint8
+
+const (
+	// ShapeResult: an OK, an ERR, or result sets, following
+	// SERVER_MORE_RESULTS_EXISTS (COM_QUERY, COM_STMT_EXECUTE).
+	ShapeResult Shape = iota
+	// ShapeRows: packets up to a terminator or an ERR (COM_FIELD_LIST's
+	// column definitions, COM_STMT_FETCH's rows).
+	ShapeRows
+	// ShapeOne: a single packet (COM_STATISTICS).
+	ShapeOne
+)
+
+// Response is what the proxy learns from a response while it streams it:
+// only the first packet of each result and the final OK/EOF/ERR are parsed;
+// rows pass through undecoded.
+type Response struct {
+	Affected   uint64
+	InsertID   uint64
+	Status     uint16
+	Warnings   uint16
+	Rows       uint64         // rows sent, over every result set
+	OK         bool           // the last result was an OK packet
+	ResultSets int            // result sets sent
+	Err        *wire.SQLError // the server answered with an ERR; the connection stays usable
+}
+
+// Started reports whether any of the response reached the sink: after
+// that, running the command again would show the client a second answer.
+func (r *Response) Started() bool { return r.OK || r.ResultSets > 0 || r.Err != nil }
+
+// ErrClientGone marks a failure to write to the sink's client: the
+// response was cut short, so the backend connection is broken too.
+var ErrClientGone = errors.New("backend: client connection failed")
+
+// Sink is where a response goes.
+type Sink struct {
+	// Client receives the response; nil reads and drops it.
+	Client *wire.Conn
+	// DeprecateEOF is the client's dialect: result-set terminators are
+	// translated when it differs from the server's.
+	DeprecateEOF bool
+	// Status is the client session's status, for the EOF the proxy writes
+	// itself after column definitions when only the server dropped it.
+	Status uint16
+	// Collect, when not nil, receives the column names and text rows of the
+	// first result set (the proxy's own queries; Client is then nil).
+	Collect *Result
+}
+
+// Result is the first result set of one of the proxy's own queries, as
+// text, and the counters of the final OK/EOF.
+type Result struct {
+	Columns      []string
+	Rows         [][]sql.NullString
+	AffectedRows uint64
+	LastInsertID uint64
+	Status       uint16
+	Warnings     uint16
+}
+
+// Send buffers a command that has no response (COM_STMT_SEND_LONG_DATA,
+// COM_STMT_CLOSE); the next Run flushes it with its own command.
+func (c *BackendConn) Send(p []byte) error {
+	if err := c.usable(); err != nil {
+		return err
+	}
+	c.w.ResetSeq()
+	return c.fail(c.w.WritePacket(p))
+}
+
+// Run sends the command p and streams its response, shaped as shape, to
+// sink. A server ERR is in Response.Err and leaves the connection usable;
+// any returned error breaks the connection (an error wrapping
+// ErrClientGone says the client, not the server, failed).
+func (c *BackendConn) Run(p []byte, shape Shape, sink *Sink) (Response, error) {
+	if err := c.usable(); err != nil {
+		return Response{}, err
+	}
+	c.w.ResetSeq()
+	err := c.w.WritePacket(p)
+	if err == nil {
+		err = c.w.Flush()
+	}
+	if err != nil {
+		return Response{}, c.fail(err)
+	}
+	if sink.Client != nil {
+		sink.Client.SetSeq(c.w.Seq())
+	}
+	res, err := c.walk(shape, sink)
+	if err == nil {
+		c.status = res.Status
+	}
+	return res, c.fail(err)
+}
+
+// walk reads one response. With no client the packets are read and
+// skipped (their sequence ids still checked), and the same parsing fills
+// the Response.
+func (c *BackendConn) walk(shape Shape, sink *Sink) (Response, error) {
+	var res Response
+	switch shape {
+	case ShapeOne:
+		err := c.pass(sink)
+		if err == nil {
+			err = flush(sink)
+		}
+		return res, err
+	case ShapeRows:
+		err := c.rows(sink, &res)
+		if err == nil {
+			err = flush(sink)
+		}
+		return res, err
+	}
+	for {
+		length, first, err := c.w.PeekHeader()
+		if err != nil {
+			return res, err
+		}
+		if first == wire.HeaderEOF && length < 9 {
+			// A lone EOF: the answer to COM_SET_OPTION.
+			if err := c.terminator(sink, &res); err != nil {
+				return res, err
+			}
+			return res, flush(sink)
+		}
+		switch first {
+		case wire.HeaderOK:
+			p, err := c.w.ReadPacket()
+			if err != nil {
+				return res, err
+			}
+			ok, err := wire.ParseOK(p)
+			if err != nil {
+				return res, err
+			}
+			res.OK, res.Status, res.Warnings = true, ok.Status, ok.Warnings
+			res.Affected += ok.AffectedRows
+			res.InsertID = ok.LastInsertID
+			if err := write(sink, p); err != nil {
+				return res, err
+			}
+		case wire.HeaderERR:
+			p, err := c.w.ReadPacket()
+			if err != nil {
+				return res, err
+			}
+			if res.Err, err = wire.ParseERR(p); err != nil {
+				return res, err
+			}
+			res.OK = false
+			if err := write(sink, p); err != nil {
+				return res, err
+			}
+			return res, flush(sink)
+		case wire.HeaderLocalIn:
+			// The proxy never offers CLIENT_LOCAL_FILES to servers, so a
+			// server asking for a local file is misbehaving: answer with an
+			// empty file (the protocol's way to decline) and pass on what
+			// the server says next.
+			if _, err := c.w.ReadPacket(); err != nil {
+				return res, err
+			}
+			if err := c.w.WritePacket(nil); err != nil {
+				return res, err
+			}
+			if err := c.w.Flush(); err != nil {
+				return res, err
+			}
+			if sink.Client != nil {
+				sink.Client.SetSeq(c.w.Seq())
+			}
+			continue
+		default:
+			if err := c.resultSet(sink, &res); err != nil {
+				return res, err
+			}
+		}
+		if res.Status&wire.StatusMoreResultsExists == 0 {
+			return res, flush(sink)
+		}
+	}
+}
+
+// resultSet streams one result set: column count, column definitions, the
+// EOF after them (only without CLIENT_DEPRECATE_EOF), rows, terminator.
+func (c *BackendConn) resultSet(sink *Sink, res *Response) error {
+	p, err := c.w.ReadPacket()
+	if err != nil {
+		return err
+	}
+	ncols, _, _, ok := wire.ReadLenEncInt(p)
+	if !ok || ncols == 0 {
+		return fmt.Errorf("%w: malformed column count packet", ErrProtocol)
+	}
+	if err := write(sink, p); err != nil {
+		return err
+	}
+	collect := sink.Collect != nil && res.ResultSets == 0
+	if collect && ncols > 1<<16 {
+		return fmt.Errorf("%w: %d columns", ErrProtocol, ncols)
+	}
+	for i := uint64(0); i < ncols; i++ {
+		if collect {
+			def, err := c.w.ReadPacket()
+			if err != nil {
+				return err
+			}
+			sink.Collect.Columns = append(sink.Collect.Columns, columnName(def))
+			continue
+		}
+		if err := c.pass(sink); err != nil {
+			return err
+		}
+	}
+	srvDepr, cliDepr := c.DeprecateEOF(), sink.DeprecateEOF
+	if sink.Client == nil {
+		cliDepr = srvDepr // nothing to translate
+	}
+	switch {
+	case !srvDepr && !cliDepr:
+		if err := c.pass(sink); err != nil {
+			return err
+		}
+	case !srvDepr && cliDepr:
+		if _, _, err := c.w.SkipPacket(); err != nil {
+			return err
+		}
+	case srvDepr && !cliDepr:
+		// The status of this EOF is not known yet; clients read the real
+		// one from the terminator.
+		if err := sink.Client.WriteEOF(0, sink.Status); err != nil {
+			return clientErr(err)
+		}
+	}
+	res.OK = false
+	res.ResultSets++
+	if collect {
+		return c.collectRows(sink.Collect, int(ncols), res)
+	}
+	return c.rows(sink, res)
+}
+
+// rows streams packets until the terminator (or an ERR), counting them.
+func (c *BackendConn) rows(sink *Sink, res *Response) error {
+	for {
+		length, first, err := c.w.PeekHeader()
+		if err != nil {
+			return err
+		}
+		if first == wire.HeaderERR && length < wire.MaxPayloadLen {
+			p, err := c.w.ReadPacket()
+			if err != nil {
+				return err
+			}
+			if res.Err, err = wire.ParseERR(p); err != nil {
+				return err
+			}
+			res.Status &^= wire.StatusMoreResultsExists
+			return write(sink, p)
+		}
+		if wire.IsTerminator(first, length) {
+			return c.terminator(sink, res)
+		}
+		if err := c.pass(sink); err != nil {
+			return err
+		}
+		res.Rows++
+	}
+}
+
+// collectRows reads the rows of a result set the proxy itself asked for.
+func (c *BackendConn) collectRows(into *Result, ncols int, res *Response) error {
+	for {
+		length, first, err := c.w.PeekHeader()
+		if err != nil {
+			return err
+		}
+		if first == wire.HeaderERR || wire.IsTerminator(first, length) {
+			return c.rows(&Sink{}, res)
+		}
+		row, err := c.w.ReadPacket()
+		if err != nil {
+			return err
+		}
+		vals, err := parseTextRow(row, ncols)
+		if err != nil {
+			return err
+		}
+		into.Rows = append(into.Rows, vals)
+		res.Rows++
+	}
+}
+
+// terminator reads a result-set terminator and writes it in the form the
+// client expects.
+func (c *BackendConn) terminator(sink *Sink, res *Response) error {
+	p, err := c.w.ReadPacket()
+	if err != nil {
+		return err
+	}
+	w, st, err := wire.ParseTerminator(p)
+	if err != nil {
+		return err
+	}
+	res.Warnings, res.Status = w, st
+	if sink.Client == nil {
+		return nil
+	}
+	srvDepr, cliDepr := c.DeprecateEOF(), sink.DeprecateEOF
+	switch {
+	case cliDepr == srvDepr:
+		c.scratch = append(c.scratch[:0], p...)
+	case cliDepr:
+		c.scratch, err = wire.EOFToOK(c.scratch[:0], p)
+	default:
+		c.scratch, err = wire.OKToEOF(c.scratch[:0], p)
+	}
+	if err != nil {
+		return err
+	}
+	return write(sink, c.scratch)
+}
+
+// pass moves one packet to the client without decoding it, or skips it.
+func (c *BackendConn) pass(sink *Sink) error {
+	if sink.Client == nil {
+		_, _, err := c.w.SkipPacket()
+		return err
+	}
+	_, _, err := c.w.ForwardPacket(sink.Client)
+	return clientErr(err)
+}
+
+// write sends p to the client, if there is one.
+func write(sink *Sink, p []byte) error {
+	if sink.Client == nil {
+		return nil
+	}
+	return clientErr(sink.Client.WritePacket(p))
+}
+
+func flush(sink *Sink) error {
+	if sink.Client == nil {
+		return nil
+	}
+	return clientErr(sink.Client.Flush())
+}
+
+// clientErr tags a failed write to the client, so the caller knows whom to
+// blame: the backend connection is broken either way (its response was
+// cut), but only a server failure counts against the server.
+func clientErr(err error) error {
+	if err != nil && errors.Is(err, wire.ErrWrite) {
+		return fmt.Errorf("%w: %w", ErrClientGone, err)
+	}
+	return err
+}
+
+// columnName returns the name of a ColumnDefinition41 (its fifth string).
+func columnName(def []byte) string {
+	rest := def
+	for i := 0; i < 5; i++ {
+		s, _, r, ok := wire.ReadLenEncString(rest)
+		if !ok {
+			return ""
+		}
+		if i == 4 {
+			return string(s)
+		}
+		rest = r
+	}
+	return ""
+}
+
+func parseTextRow(p []byte, n int) ([]sql.NullString, error) {
+	vals := make([]sql.NullString, n)
+	for i := range vals {
+		s, isNull, rest, ok := wire.ReadLenEncString(p)
+		if !ok {
+			return nil, fmt.Errorf("%w: bad text row", ErrProtocol)
+		}
+		if !isNull {
+			vals[i] = sql.NullString{String: string(s), Valid: true}
+		}
+		p = rest
+	}
+	return vals, nil
+}

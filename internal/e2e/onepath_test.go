@@ -1,0 +1,493 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+	"github.com/sluice-proxy/sluice/internal/wire"
+)
+
+// The tests of one execute path and one runtime swap (issue 7): behaviour
+// that used to differ between the text and the binary protocol, or between
+// a LOAD of one module and another, is the same now.
+
+// TestKillQueryPrepared: KILL QUERY <session id> stops a binary-protocol
+// SELECT SLEEP(20) (go-sql-driver with interpolateParams=false, which sends
+// COM_STMT_PREPARE/EXECUTE) within 2 s with error 1317, and the session
+// stays usable. SELECT CONNECTION_ID() answers the session id in both
+// protocols, and it is the id stats_mysql_processlist shows.
+func TestKillQueryPrepared(t *testing.T) {
+	s, _ := multiplexSetup(t, 10, "")
+	ctx := context.Background()
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "interpolateParams=false")
+	victim, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	var textID, binID uint64
+	if err := victim.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&textID); err != nil {
+		t.Fatal(err)
+	}
+	st, err := victim.PrepareContext(ctx, "SELECT CONNECTION_ID()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.QueryRowContext(ctx).Scan(&binID); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if textID == 0 || textID != binID {
+		t.Fatalf("CONNECTION_ID(): text protocol %d, binary protocol %d: want the same session id", textID, binID)
+	}
+
+	type outcome struct {
+		took time.Duration
+		err  error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		start := time.Now()
+		var r sql.NullInt64
+		err := victim.QueryRowContext(ctx, "SELECT SLEEP(?)", 20).Scan(&r)
+		done <- outcome{time.Since(start), err}
+	}()
+	// The processlist shows the running EXECUTE under the same id.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out := admin(t, s, "SELECT SessionID, command FROM stats_mysql_processlist WHERE info LIKE 'SELECT SLEEP%'")
+		if strings.TrimSpace(out) == fmt.Sprintf("%d\tExecute", textID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the prepared SLEEP never showed in stats_mysql_processlist as session %d: %q", textID, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	killed := time.Now()
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", textID)); err != nil {
+		t.Fatalf("KILL QUERY: %v", err)
+	}
+	select {
+	case o := <-done:
+		var me *mysql.MySQLError
+		if !errors.As(o.err, &me) || me.Number != 1317 {
+			t.Fatalf("the killed EXECUTE returned %v, want error 1317", o.err)
+		}
+		if since := time.Since(killed); since > 2*time.Second {
+			t.Fatalf("KILL QUERY took %v to stop the EXECUTE", since)
+		}
+		t.Logf("prepared SLEEP(20) stopped %v after KILL QUERY (ran %v)", time.Since(killed).Round(time.Millisecond), o.took.Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("KILL QUERY did not stop the prepared statement")
+	}
+	var one int
+	if err := victim.QueryRowContext(ctx, "SELECT ?", 1).Scan(&one); err != nil || one != 1 {
+		t.Fatalf("session unusable after KILL QUERY: %d %v", one, err)
+	}
+}
+
+// TestKillQueryPDO: the same with PHP's PDO and native prepares
+// (PDO::ATTR_EMULATE_PREPARES off), the client the issue was found with.
+func TestKillQueryPDO(t *testing.T) {
+	if _, err := exec.LookPath("php"); err != nil {
+		t.Fatal("php is not installed: make test installs it (scripts/backends.sh with SLUICE_BACKENDS_EXTRA_PKGS=php)")
+	}
+	s, _ := multiplexSetup(t, 10, "")
+	script := filepath.Join(t.TempDir(), "kill.php")
+	// The script prints its session id, then runs SLEEP(20) as a native
+	// prepared statement and prints the outcome, then proves the session
+	// still works.
+	php := fmt.Sprintf(`<?php
+$db = new PDO("mysql:host=127.0.0.1;port=%d;dbname=sbtest", "sbtest", "sbtest",
+	[PDO::ATTR_EMULATE_PREPARES => false, PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION]);
+$id = $db->query("SELECT CONNECTION_ID()")->fetchColumn();
+$st = $db->prepare("SELECT CONNECTION_ID()"); $st->execute();
+echo "id ", $id, " ", $st->fetchColumn(), "\n";
+flush();
+$t = microtime(true);
+try {
+	$st = $db->prepare("SELECT SLEEP(?)");
+	$st->execute([20]);
+	echo "result ", $st->fetchColumn(), "\n";
+} catch (PDOException $e) {
+	echo "error ", $e->errorInfo[1], "\n";
+}
+printf("took %%.3f\n", microtime(true) - $t);
+$st = $db->prepare("SELECT ? + 1"); $st->execute([41]);
+echo "after ", $st->fetchColumn(), "\n";
+`, s.DataPort)
+	if err := os.WriteFile(script, []byte(php), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "php", script)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256)
+	n, _ := stdout.Read(buf)
+	out.Write(buf[:n])
+	f := strings.Fields(out.String())
+	if len(f) < 3 || f[0] != "id" || f[1] != f[2] {
+		t.Fatalf("PDO CONNECTION_ID() text vs native prepare: %q", out.String())
+	}
+	id := f[1]
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(admin(t, s, "SELECT command FROM stats_mysql_processlist WHERE SessionID="+id), "Execute") {
+		if time.Now().After(deadline) {
+			t.Fatal("the PDO EXECUTE never showed in the processlist")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	killed := time.Now()
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	if _, err := db.Exec("KILL QUERY " + id); err != nil {
+		t.Fatalf("KILL QUERY: %v", err)
+	}
+	rest := make([]byte, 4096)
+	for {
+		n, err := stdout.Read(rest)
+		out.Write(rest[:n])
+		if err != nil {
+			break
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("php: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	if !strings.Contains(text, "error 1317") || !strings.Contains(text, "after 42") {
+		t.Fatalf("PDO output %q: want error 1317 and a usable session", text)
+	}
+	if since := time.Since(killed); since > 5*time.Second {
+		t.Fatalf("the PDO script ended %v after KILL QUERY", since)
+	}
+	t.Logf("PDO: %s", strings.ReplaceAll(strings.TrimSpace(text), "\n", "; "))
+}
+
+// TestRetriesPreparedLikeText: a rule's retries apply to COM_STMT_EXECUTE as
+// to COM_QUERY. The only server sits behind a relay that the test cuts
+// between statements: the session's next statement finds its pooled
+// connection dead. With the rule's retries=0 the statement fails in both
+// protocols; with retries=2 it runs on a fresh connection in both.
+func TestRetriesPreparedLikeText(t *testing.T) {
+	b := testenv.Backends(t, 1)[0]
+	rl := testenv.NewRelay(t, b.Addr())
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port, max_connections) VALUES (1, '127.0.0.1', %d, 1);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
+		LOAD MYSQL USERS TO RUNTIME;
+		INSERT INTO mysql_query_rules(rule_id, active, match_digest, destination_hostgroup, retries, apply)
+		       VALUES (1, 1, '^SELECT', 1, 0, 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME;`, rl.Port()))
+	ctx := context.Background()
+	text := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	bin := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "interpolateParams=false")
+	// Each statement opens its own client connection, so that only the
+	// backend connection (pooled, then cut) carries over.
+	text.SetMaxIdleConns(0)
+	bin.SetMaxIdleConns(0)
+	run := func(db *sql.DB, args ...any) error {
+		q := "SELECT 1"
+		if len(args) > 0 {
+			q = "SELECT ?"
+		}
+		var v int
+		return db.QueryRowContext(ctx, q, args...).Scan(&v)
+	}
+	cut := func() {
+		rl.SetDown(true)
+		rl.SetDown(false)
+	}
+	for _, c := range []struct {
+		name string
+		db   *sql.DB
+		args []any
+	}{{"text", text, nil}, {"binary", bin, []any{1}}} {
+		if err := run(c.db, c.args...); err != nil {
+			t.Fatalf("%s: warm-up: %v", c.name, err)
+		}
+		cut()
+		if err := run(c.db, c.args...); err == nil {
+			t.Fatalf("%s: with the rule's retries=0 a dead pooled connection must fail the statement", c.name)
+		}
+	}
+	admin(t, s, "UPDATE mysql_query_rules SET retries=2 WHERE rule_id=1; LOAD MYSQL QUERY RULES TO RUNTIME;")
+	for _, c := range []struct {
+		name string
+		db   *sql.DB
+		args []any
+	}{{"text", text, nil}, {"binary", bin, []any{1}}} {
+		if err := run(c.db, c.args...); err != nil {
+			t.Fatalf("%s: warm-up: %v", c.name, err)
+		}
+		cut()
+		if err := run(c.db, c.args...); err != nil {
+			t.Fatalf("%s: with the rule's retries=2 the statement should have been retried: %v", c.name, err)
+		}
+	}
+}
+
+// TestFieldListOnLockedSession: COM_FIELD_LIST takes its hostgroup the way
+// every command does, so a session locked to hostgroup 2 (an unparseable
+// SET routed there) gets ERR 9006 for a COM_FIELD_LIST aimed at its default
+// hostgroup 1, as a query would.
+func TestFieldListOnLockedSession(t *testing.T) {
+	bs := testenv.Backends(t, 2)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d), (2, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
+		LOAD MYSQL USERS TO RUNTIME;
+		INSERT INTO mysql_query_rules(rule_id, active, match_pattern, destination_hostgroup, apply) VALUES (1, 1, '^SET @', 2, 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME;`, bs[0].Port, bs[1].Port))
+	c := wireLogin(t, s.DataPort, "sbtest", "sbtest")
+	if _, e := wireQuery(t, c, "USE sbtest"); e != nil {
+		t.Fatal(e)
+	}
+	// Unlocked, COM_FIELD_LIST works: column definitions, then EOF.
+	fieldList := func() (*wire.SQLError, int) {
+		t.Helper()
+		c.ResetSeq()
+		c.WritePacket(append([]byte{wire.ComFieldList}, "sbtest_fl\x00"...))
+		c.Flush()
+		n := 0
+		for {
+			p, err := c.ReadPacket()
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case wire.IsERR(p):
+				e, _ := wire.ParseERR(p)
+				return e, n
+			case wire.IsEOF(p):
+				return nil, n
+			}
+			n++
+		}
+	}
+	if _, e := wireQuery(t, c, "CREATE TABLE IF NOT EXISTS sbtest_fl (a INT, b INT)"); e != nil {
+		t.Fatal(e)
+	}
+	if e, n := fieldList(); e != nil || n != 2 {
+		t.Fatalf("COM_FIELD_LIST before the lock: %v, %d columns", e, n)
+	}
+	if _, e := wireQuery(t, c, "SET @sluice_lock := 1"); e != nil {
+		t.Fatalf("SET @x := 1: %v", e)
+	}
+	if e, _ := fieldList(); e == nil || e.Code != 9006 {
+		t.Fatalf("COM_FIELD_LIST on a session locked to hostgroup 2: %v, want ERR 9006", e)
+	}
+	if _, e := wireQuery(t, c, "SELECT 1"); e == nil || e.Code != 9006 {
+		t.Fatalf("a query to hostgroup 1 on the locked session: %v, want ERR 9006", e)
+	}
+}
+
+// TestFirstCommentParsingWithoutRuleReload: mysql-query_processor_first_comment_parsing
+// takes effect with LOAD MYSQL VARIABLES TO RUNTIME alone: at 1 the rule
+// wins over a /* hostgroup=2 */ annotation, at 2 the annotation wins.
+func TestFirstCommentParsingWithoutRuleReload(t *testing.T) {
+	bs := testenv.Backends(t, 2)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d), (2, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
+		LOAD MYSQL USERS TO RUNTIME;
+		INSERT INTO mysql_query_rules(rule_id, active, match_digest, destination_hostgroup, apply) VALUES (1, 1, '.', 1, 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME;`, bs[0].Port, bs[1].Port))
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	port := func() string {
+		t.Helper()
+		var p string
+		if err := db.QueryRow("SELECT /* hostgroup=2 */ " + portQ).Scan(&p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if got := port(); got != strconv.Itoa(bs[1].Port) {
+		t.Fatalf("default (2): the annotation should win: port %s", got)
+	}
+	admin(t, s, "SET mysql-query_processor_first_comment_parsing=1; LOAD MYSQL VARIABLES TO RUNTIME;")
+	if got := port(); got != strconv.Itoa(bs[0].Port) {
+		t.Fatalf("first_comment_parsing=1: the rule should win: port %s", got)
+	}
+	admin(t, s, "SET mysql-query_processor_first_comment_parsing=2; LOAD MYSQL VARIABLES TO RUNTIME;")
+	if got := port(); got != strconv.Itoa(bs[1].Port) {
+		t.Fatalf("first_comment_parsing=2: the annotation should win: port %s", got)
+	}
+	if v := strings.TrimSpace(admin(t, s, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-query_processor_first_comment_parsing'")); v != "2" {
+		t.Fatalf("runtime_global_variables shows %q", v)
+	}
+}
+
+// TestMirrorResizedUnderLoad: a LOAD of mysql-mirror_max_concurrency takes
+// effect on a running mirror. With a limit of 1, no more than one mirrored
+// query runs at once and the rest wait in the queue; raised to 6 under the
+// same load, more run at once.
+func TestMirrorResizedUnderLoad(t *testing.T) {
+	bs := testenv.Backends(t, 2)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		SET mysql-mirror_max_concurrency=1; SET mysql-mirror_max_queue_length=100000;
+		LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d), (2, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
+		LOAD MYSQL USERS TO RUNTIME;
+		INSERT INTO mysql_query_rules(rule_id, active, match_digest, mirror_hostgroup, apply) VALUES (1, 1, '^SELECT SLEEP', 2, 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME;`, bs[0].Port, bs[1].Port))
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	db.SetMaxOpenConns(8)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	end := time.Now().Add(40 * time.Second) // bound, whatever happens
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() && time.Now().Before(end) {
+				if _, err := db.Exec("SELECT SLEEP(0.02)"); err != nil {
+					failures.Add(1)
+				}
+			}
+		}()
+	}
+	defer func() { stop.Store(true); wg.Wait() }()
+	sample := func(d time.Duration) (maxRunning, maxQueued int64) {
+		for until := time.Now().Add(d); time.Now().Before(until); time.Sleep(100 * time.Millisecond) {
+			rows := adminRows(t, s, "SELECT Variable_Name, Variable_Value FROM stats_mysql_global WHERE Variable_Name IN ('Mirror_concurrency','Mirror_queue_length')")
+			for _, r := range rows {
+				n, _ := strconv.ParseInt(r[1], 10, 64)
+				switch r[0] {
+				case "Mirror_concurrency":
+					maxRunning = max(maxRunning, n)
+				case "Mirror_queue_length":
+					maxQueued = max(maxQueued, n)
+				}
+			}
+		}
+		return
+	}
+	run1, queue1 := sample(2 * time.Second)
+	if run1 > 1 || queue1 == 0 {
+		t.Fatalf("mirror_max_concurrency=1: up to %d running, %d queued; want at most 1 running and a queue", run1, queue1)
+	}
+	admin(t, s, "SET mysql-mirror_max_concurrency=6; LOAD MYSQL VARIABLES TO RUNTIME;")
+	run6, _ := sample(3 * time.Second)
+	if run6 < 2 || run6 > 6 {
+		t.Fatalf("after raising mirror_max_concurrency to 6 under load: up to %d running, want 2..6", run6)
+	}
+	stop.Store(true)
+	wg.Wait()
+	if n := failures.Load(); n != 0 {
+		t.Fatalf("%d client queries failed", n)
+	}
+	t.Logf("mirror running at most %d with limit 1 (queue up to %d), %d with limit 6", run1, queue1, run6)
+}
+
+// TestLoadsUnderSysbench: 200 LOAD … TO RUNTIME of every module while
+// sysbench runs point selects and read-only transactions through Sluice.
+// Every command loads the runtime once; the proxy counts a command that
+// finds anything it used from another runtime (Runtime_mixed_commands).
+// Both must stay 0, with 0 sysbench errors and 200 new generations.
+func TestLoadsUnderSysbench(t *testing.T) {
+	if _, err := exec.LookPath("sysbench"); err != nil {
+		t.Fatal("sysbench is not installed: make test installs it (scripts/backends.sh with SLUICE_BACKENDS_EXTRA_PKGS=sysbench)")
+	}
+	s, b := multiplexSetup(t, 50, "")
+	common := []string{"--db-driver=mysql", "--mysql-host=127.0.0.1", "--mysql-user=sbtest", "--mysql-password=sbtest",
+		"--mysql-db=sbtest", "--tables=2", "--table-size=5000"}
+	sb := func(port int, args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		full := append(append([]string{args[0]}, common...), fmt.Sprintf("--mysql-port=%d", port))
+		out, err := exec.CommandContext(ctx, "sysbench", append(full, args[1:]...)...).CombinedOutput()
+		return string(out), err
+	}
+	sb(b.Port, "oltp_read_only", "cleanup")
+	if out, err := sb(b.Port, "oltp_read_only", "prepare"); err != nil {
+		t.Fatalf("sysbench prepare: %v\n%s", err, out)
+	}
+	gen0 := adminInt(t, s, "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name='Runtime_generation'")
+
+	type result struct {
+		out string
+		err error
+	}
+	var results [2]chan result
+	for i, wl := range []string{"oltp_point_select", "oltp_read_only"} {
+		results[i] = make(chan result, 1)
+		go func() {
+			out, err := sb(s.DataPort, wl, "--threads=4", "--time=25", "--report-interval=0", "--db-ps-mode=auto", "run")
+			results[i] <- result{out, err}
+		}()
+	}
+	time.Sleep(2 * time.Second)
+	loads := []string{
+		"UPDATE mysql_servers SET comment='gen%d'; LOAD MYSQL SERVERS TO RUNTIME;",
+		"UPDATE mysql_users SET comment='gen%d'; LOAD MYSQL USERS TO RUNTIME;",
+		"REPLACE INTO mysql_query_rules(rule_id, active, match_digest, apply, comment) VALUES (99, 1, '^NEVER_%d', 0, 'x'); LOAD MYSQL QUERY RULES TO RUNTIME;",
+		"SET mysql-connect_timeout_server=%d; LOAD MYSQL VARIABLES TO RUNTIME;",
+		"SET admin-refresh_interval=%d; LOAD ADMIN VARIABLES TO RUNTIME;",
+	}
+	start := time.Now()
+	for i := range 200 {
+		q := fmt.Sprintf(loads[i%len(loads)], 1000+i)
+		if _, err := testenv.CLI(t, s.AdminPort, "admin", "admin", q); err != nil {
+			t.Fatalf("LOAD %d (%s): %v", i, q, err)
+		}
+	}
+	took := time.Since(start)
+	for i, ch := range results {
+		r := <-ch
+		if r.err != nil {
+			t.Fatalf("sysbench %d: %v\n%s", i, r.err, r.out)
+		}
+		m := regexp.MustCompile(`ignored errors:\s+(\d+)`).FindStringSubmatch(r.out)
+		if m == nil || m[1] != "0" {
+			t.Fatalf("sysbench %d reported errors:\n%s", i, r.out)
+		}
+		for _, line := range strings.Split(r.out, "\n") {
+			if strings.Contains(line, "transactions:") || strings.Contains(line, "queries:") {
+				t.Logf("sysbench %d %s", i, strings.TrimSpace(line))
+			}
+		}
+	}
+	gen := adminInt(t, s, "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name='Runtime_generation'")
+	mixed := adminInt(t, s, "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name='Runtime_mixed_commands'")
+	if gen-gen0 != 200 {
+		t.Errorf("runtime generation went from %d to %d, want 200 new ones", gen0, gen)
+	}
+	if mixed != 0 {
+		t.Errorf("Runtime_mixed_commands = %d, want 0", mixed)
+	}
+	t.Logf("200 LOADs in %v under sysbench: generations %d→%d, mixed commands %d", took.Round(time.Millisecond), gen0, gen, mixed)
+}

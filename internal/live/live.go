@@ -1,0 +1,193 @@
+// Package live builds the typed runtime configuration of a running Sluice:
+// everything a LOAD … TO RUNTIME changes, derived once from one snapshot —
+// compiled query rules evaluated with their variables, the data plane's
+// settings, the balancing policy, the pool, monitor, events-log and stats
+// options, mirror sizing — validated, and published with one atomic store.
+//
+// A command loads the Runtime once and uses only that value from start to
+// end, so it never sees the router settings of one LOAD with the pool
+// options of another. Long-lived workers (pool maintenance, the monitor,
+// mirror workers, the events-log writer) read the newest Runtime at each
+// step. Live state — servers, pools, health, counters — is not here: it is
+// keyed by identity in the backend registry and survives every LOAD.
+//
+// This package is the one place where global variables become typed
+// settings (vars.go); the packages that use the settings never read
+// variables themselves.
+package live
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/backend/monitor"
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/eventlog"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
+	"github.com/sluice-proxy/sluice/internal/stats"
+	"github.com/sluice-proxy/sluice/router/balance"
+	"github.com/sluice-proxy/sluice/rules"
+)
+
+// Runtime is the running configuration. It is immutable once published.
+type Runtime struct {
+	// Gen counts the runtimes published since start: every LOAD … TO
+	// RUNTIME makes a new one with the next number.
+	Gen  uint64
+	Snap *config.Snapshot
+
+	// Rules are the compiled mysql_query_rules, evaluated with the
+	// mysql-query_processor_* variables of this runtime.
+	Rules *rules.RuleSet
+	// Digest shapes the digest text (mysql-query_digests_*).
+	Digest sqlscan.Options
+
+	// Frontend and BackendUsers are the active mysql_users rows by name.
+	Frontend     map[string]*config.User
+	BackendUsers map[string]*config.User
+
+	Router  Router
+	Mirror  Mirror
+	Policy  balance.Policy[*backend.Server]
+	Backend *backend.Options
+	Monitor *monitor.Options
+	Events  eventlog.Settings
+	Stats   *stats.Options
+
+	compiled *rules.RuleSet // Rules with default options, reused until the rules change
+}
+
+// Router holds the data plane's settings.
+type Router struct {
+	ServerVersion        string        // mysql-server_version (handshake)
+	VersionComment       string        // @@version_comment answered by the proxy
+	MaxConnections       int64         // mysql-max_connections
+	DefaultSchema        string        // mysql-default_schema
+	ConnectTimeout       time.Duration // mysql-connect_timeout_server
+	ConnectTimeoutMax    time.Duration // mysql-connect_timeout_server_max: ERR 9001 after it
+	EventsDefaultLog     bool          // mysql-eventslog_default_log
+	Multiplexing         bool          // mysql-multiplexing
+	DeprecateEOF         bool          // mysql-enable_client_deprecate_eof
+	MaxAllowedPacket     int           // mysql-max_allowed_packet
+	AutocommitFalseIsTrx bool          // mysql-autocommit_false_is_transaction
+	KeepVars             rules.KeepVars
+	AutoIncDelay         int           // mysql-auto_increment_delay_multiplex
+	MaxStmtsPerConn      int           // mysql-max_stmts_per_connection
+	MaxStmtsCache        int           // mysql-max_stmts_cache
+	QueryRetries         int           // mysql-query_retries_on_failure
+	WaitTimeout          time.Duration // mysql-wait_timeout: idle clients are closed
+	StatsTimeQP          bool          // mysql-stats_time_query_processor
+	StatsTimeBackend     bool          // mysql-stats_time_backend_query
+}
+
+// Mirror sizes the mirror workers (mirror_hostgroup / mirror_flagOUT).
+type Mirror struct {
+	MaxConcurrency int // mysql-mirror_max_concurrency: mirrored queries running at once
+	MaxQueue       int // mysql-mirror_max_queue_length: waiting beyond that are dropped
+}
+
+// Build makes the runtime for snap, in which module m changed since prev
+// (prev nil: the first build, everything from scratch). Nothing running is
+// touched: a failure leaves the caller's runtime as it was. The rules are
+// compiled again only when they changed; the other settings are cheap and
+// always derived from snap.
+func Build(prev *Runtime, snap *config.Snapshot, m config.Module) (*Runtime, error) {
+	if err := snap.Validate(m); err != nil {
+		return nil, err
+	}
+	rt := &Runtime{Snap: snap}
+	if prev != nil {
+		rt.Gen = prev.Gen + 1
+		rt.compiled = prev.compiled
+	} else {
+		rt.Gen = 1
+	}
+	if rt.compiled == nil || m == config.ModMySQLQueryRules {
+		rs, err := rules.Compile(snap.QueryRules, snap.FastRouting)
+		if err != nil {
+			return nil, fmt.Errorf("mysql_query_rules: %w", err)
+		}
+		rt.compiled = rs
+	}
+	rt.Rules = rt.compiled.WithOptions(ruleOptions(snap))
+	rt.Digest = digestOptions(snap)
+	rt.Frontend, rt.BackendUsers = users(snap)
+	rt.Router = routerSettings(snap)
+	rt.Mirror = mirrorSettings(snap)
+	bo := backendOptions(snap)
+	rt.Backend = &bo
+	mo := monitorOptions(snap)
+	rt.Monitor = &mo
+	so := statsOptions(snap)
+	rt.Stats = &so
+	rt.Events = eventsSettings(snap)
+	if err := rt.Events.Check(); err != nil {
+		return nil, fmt.Errorf("global_variables (mysql-eventslog_*): %w", err)
+	}
+	p, err := policy(snap)
+	if err != nil {
+		return nil, err
+	}
+	rt.Policy = p
+	return rt, nil
+}
+
+// Empty is the runtime before the first LOAD: an empty snapshot with every
+// variable at its default.
+func Empty() *Runtime {
+	rt, err := Build(nil, &config.Snapshot{}, config.ModMySQLQueryRules)
+	if err != nil {
+		panic(err) // defaults always build
+	}
+	rt.Gen = 0
+	return rt
+}
+
+func users(snap *config.Snapshot) (front, back map[string]*config.User) {
+	front = make(map[string]*config.User, len(snap.Users))
+	back = make(map[string]*config.User, len(snap.Users))
+	for i := range snap.Users {
+		u := &snap.Users[i]
+		if !u.Active {
+			continue
+		}
+		if u.Frontend {
+			front[u.Username] = u
+		}
+		if u.Backend {
+			back[u.Username] = u
+		}
+	}
+	return front, back
+}
+
+// Holder publishes runtimes: one atomic pointer.
+type Holder struct {
+	p atomic.Pointer[Runtime]
+}
+
+// NewHolder returns a holder of the empty runtime.
+func NewHolder() *Holder {
+	h := &Holder{}
+	h.p.Store(Empty())
+	return h
+}
+
+// Load returns the running runtime.
+func (h *Holder) Load() *Runtime { return h.p.Load() }
+
+// Store publishes rt. Its generation must follow the running one's.
+func (h *Holder) Store(rt *Runtime) error {
+	if cur := h.p.Load(); cur != nil && rt.Gen <= cur.Gen {
+		return errors.New("live: runtime generation does not advance")
+	}
+	h.p.Store(rt)
+	return nil
+}
+
+// BackendOptions returns the running pool options (for the registry's
+// maintenance and health reads).
+func (h *Holder) BackendOptions() *backend.Options { return h.p.Load().Backend }

@@ -1,0 +1,179 @@
+package live
+
+import (
+	"encoding/json"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/backend/monitor"
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/eventlog"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
+	"github.com/sluice-proxy/sluice/internal/stats"
+	"github.com/sluice-proxy/sluice/router/balance"
+	"github.com/sluice-proxy/sluice/rules"
+)
+
+// Global variables → typed settings. Every read goes through the typed
+// accessors of config.Snapshot, whose defaults are the ones in the variable
+// list (internal/config/variables_list.go).
+
+func routerSettings(s *config.Snapshot) Router {
+	r := Router{
+		ServerVersion:        s.Str("mysql-server_version"),
+		VersionComment:       "(ProxySQL)",
+		MaxConnections:       s.Int("mysql-max_connections"),
+		DefaultSchema:        s.Str("mysql-default_schema"),
+		ConnectTimeout:       s.Millis("mysql-connect_timeout_server"),
+		ConnectTimeoutMax:    s.Millis("mysql-connect_timeout_server_max"),
+		EventsDefaultLog:     s.Int("mysql-eventslog_default_log") == 1,
+		Multiplexing:         s.Bool("mysql-multiplexing"),
+		DeprecateEOF:         s.Bool("mysql-enable_client_deprecate_eof"),
+		MaxAllowedPacket:     int(s.Int("mysql-max_allowed_packet")),
+		AutocommitFalseIsTrx: s.Bool("mysql-autocommit_false_is_transaction"),
+		KeepVars:             rules.ParseKeepVars(s.Var("mysql-keep_multiplexing_variables")),
+		AutoIncDelay:         int(s.Int("mysql-auto_increment_delay_multiplex")),
+		MaxStmtsPerConn:      int(s.Int("mysql-max_stmts_per_connection")),
+		MaxStmtsCache:        int(s.Int("mysql-max_stmts_cache")),
+		QueryRetries:         int(s.Int("mysql-query_retries_on_failure")),
+		WaitTimeout:          s.Millis("mysql-wait_timeout"),
+		StatsTimeQP:          s.Bool("mysql-stats_time_query_processor"),
+		StatsTimeBackend:     s.Bool("mysql-stats_time_backend_query"),
+	}
+	if r.ServerVersion == "" {
+		r.ServerVersion = "8.0.11"
+	}
+	if r.DefaultSchema == "" {
+		r.DefaultSchema = "information_schema"
+	}
+	return r
+}
+
+func mirrorSettings(s *config.Snapshot) Mirror {
+	return Mirror{
+		MaxConcurrency: max(int(s.Int("mysql-mirror_max_concurrency")), 1),
+		MaxQueue:       max(int(s.Int("mysql-mirror_max_queue_length")), 0),
+	}
+}
+
+func ruleOptions(s *config.Snapshot) rules.CompileOptions {
+	return rules.CompileOptions{
+		Iterations:          int(s.Int("mysql-query_processor_iterations")),
+		FirstCommentParsing: int(s.Int("mysql-query_processor_first_comment_parsing")),
+	}
+}
+
+func digestOptions(s *config.Snapshot) sqlscan.Options {
+	return sqlscan.Options{
+		Lowercase:           s.Bool("mysql-query_digests_lowercase"),
+		ReplaceNull:         s.Bool("mysql-query_digests_replace_null"),
+		NoDigits:            s.Bool("mysql-query_digests_no_digits"),
+		KeepComment:         s.Bool("mysql-query_digests_keep_comment"),
+		GroupingLimit:       int(s.Int("mysql-query_digests_grouping_limit")),
+		GroupsGroupingLimit: int(s.Int("mysql-query_digests_groups_grouping_limit")),
+		MaxQueryLength:      int(s.Int("mysql-query_digests_max_query_length")),
+		MaxDigestLength:     int(s.Int("mysql-query_digests_max_digest_length")),
+	}
+}
+
+func statsOptions(s *config.Snapshot) stats.Options {
+	return stats.Options{
+		Digests:       s.Bool("mysql-query_digests"),
+		MaxEntries:    int(s.Int("mysql-query_digests_max_entries")),
+		TrackHostname: s.Bool("mysql-query_digests_track_hostname"),
+		CommandsStats: s.Bool("mysql-commands_stats"),
+		LongQueryTime: s.Millis("mysql-long_query_time"),
+	}
+}
+
+func eventsSettings(s *config.Snapshot) eventlog.Settings {
+	return eventlog.Settings{
+		Filename: s.Var("mysql-eventslog_filename"),
+		Format:   int(s.Int("mysql-eventslog_format")),
+		MaxSize:  s.Int("mysql-eventslog_filesize"),
+	}
+}
+
+func backendOptions(s *config.Snapshot) backend.Options {
+	o := backend.Options{
+		ConnectTimeout:     s.Millis("mysql-connect_timeout_server"),
+		ConnectTimeoutMax:  s.Millis("mysql-connect_timeout_server_max"),
+		PingInterval:       s.Millis("mysql-ping_interval_server_msec"),
+		PingTimeout:        s.Millis("mysql-ping_timeout_server"),
+		ConnectionMaxAge:   s.Millis("mysql-connection_max_age_ms"),
+		FreeConnectionsPct: int(s.Int("mysql-free_connections_pct")),
+		ShunOnFailures:     int(s.Int("mysql-shun_on_failures")),
+		ConnectRetries:     int(s.Int("mysql-connect_retries_on_failure")),
+		ShunRecoveryTime:   s.Seconds("mysql-shun_recovery_time_sec"),
+		DeprecateEOF:       s.Bool("mysql-enable_server_deprecate_eof"),
+		InitConnect:        s.Var("mysql-init_connect"),
+	}
+	if len(s.HostgroupAttributes) > 0 {
+		o.Hostgroups = make(map[int]backend.HostgroupOptions, len(s.HostgroupAttributes))
+		for _, a := range s.HostgroupAttributes {
+			o.Hostgroups[a.HostgroupID] = backend.HostgroupOptions{FreeConnectionsPct: a.FreeConnectionsPct, InitConnect: a.InitConnect}
+		}
+	}
+	return o
+}
+
+func monitorOptions(s *config.Snapshot) monitor.Options {
+	return monitor.Options{
+		Enabled:               s.Bool("mysql-monitor_enabled"),
+		Username:              s.Var("mysql-monitor_username"),
+		Password:              s.Var("mysql-monitor_password"),
+		ConnectInterval:       s.Millis("mysql-monitor_connect_interval"),
+		ConnectTimeout:        s.Millis("mysql-monitor_connect_timeout"),
+		PingInterval:          s.Millis("mysql-monitor_ping_interval"),
+		PingTimeout:           s.Millis("mysql-monitor_ping_timeout"),
+		PingMaxFailures:       int(s.Int("mysql-monitor_ping_max_failures")),
+		ReadOnlyInterval:      s.Millis("mysql-monitor_read_only_interval"),
+		ReadOnlyTimeout:       s.Millis("mysql-monitor_read_only_timeout"),
+		WriterIsAlsoReader:    s.Bool("mysql-monitor_writer_is_also_reader"),
+		History:               s.Millis("mysql-monitor_history"),
+		ReplicationHostgroups: s.ReplicationHostgroups,
+	}
+}
+
+// policy maps mysql-balance_policy to a policy: "random" is ProxySQL's
+// weighted random; "resource" (the default), "location" and "connection"
+// are TiProxy's factor orders.
+//
+// The label and location factors compare labels, which are known only at
+// LOAD time, so they are compared here, once: every server with a
+// mysql_servers_balance row gets its Placement in a map keyed by host:port
+// (the table's key; the same server in two hostgroups shares it), and
+// servers without a row get the Placement of no labels. The policy reads it
+// through a closure over that map, so a pick does one map lookup per server
+// and no label comparison. Keying by host:port rather than *backend.Server
+// keeps the map right when a reload replaces a server object.
+func policy(s *config.Snapshot) (balance.Policy[*backend.Server], error) {
+	labelName := s.Str("mysql-balance_label_name")
+	// Unparsable labels were refused by Validate; none means neutral.
+	var proxy map[string]string
+	if v := s.Str("mysql-proxy_labels"); v != "" {
+		_ = json.Unmarshal([]byte(v), &proxy)
+	}
+	places := make(map[string]balance.Placement, len(s.ServersBalance))
+	for _, sb := range s.ServersBalance {
+		var labels map[string]string
+		if sb.Labels != "" {
+			_ = json.Unmarshal([]byte(sb.Labels), &labels)
+		}
+		places[net.JoinHostPort(sb.Hostname, strconv.Itoa(sb.Port))] = balance.Place(labelName, proxy, labels)
+	}
+	unlabelled := balance.Place(labelName, proxy, nil)
+	return balance.New(balance.Config[*backend.Server]{
+		Options:   balance.Options{DefaultMaxLatencyMs: int(s.Int("mysql-default_max_latency_ms"))},
+		Policy:    strings.ToLower(s.Str("mysql-balance_policy")),
+		LabelName: labelName,
+		Place: func(b *backend.Server) balance.Placement {
+			if p, ok := places[b.Addr()]; ok {
+				return p
+			}
+			return unlabelled
+		},
+	})
+}

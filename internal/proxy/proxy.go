@@ -1,0 +1,153 @@
+// Package proxy is the running Sluice as the admin plane sees it: the data
+// plane (router), the backend registry and its monitor, the events log and
+// the live counters, with the one runtime they all read. It implements
+// admin.Applier: a LOAD … TO RUNTIME builds the next runtime aside
+// (internal/live), prepares what can fail (the events-log file), updates
+// the live server set, and publishes the runtime with one atomic store.
+// It also renders the live stats_* and runtime_* tables (tables.go).
+package proxy
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rs/zerolog"
+
+	"github.com/sluice-proxy/sluice/admin"
+	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/backend/monitor"
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/eventlog"
+	"github.com/sluice-proxy/sluice/internal/live"
+	"github.com/sluice-proxy/sluice/internal/stats"
+	"github.com/sluice-proxy/sluice/router"
+	"github.com/sluice-proxy/sluice/storage"
+)
+
+// Config is what a Proxy needs.
+type Config struct {
+	Datadir string         // events logs go here
+	Store   *storage.Store // where the live tables are written (nil: none)
+	Log     zerolog.Logger
+	// ReopenLog reopens the error log (PROXYSQL FLUSH LOGS); may be nil.
+	ReopenLog func() error
+}
+
+// Proxy is the running proxy.
+type Proxy struct {
+	cfg Config
+	log zerolog.Logger
+
+	rt       *live.Holder
+	registry *backend.Registry
+	monitor  *monitor.Monitor // nil until StartMonitor (never with --no-monitor)
+	events   *eventlog.Writer
+	router   *router.Router
+	stats    *stats.Collector
+
+	pool           poolBaseline // stats_mysql_connection_pool_reset
+	serversVersion atomic.Int64 // Servers_table_version: LOAD MYSQL SERVERS TO RUNTIME count
+
+	mu sync.Mutex // serializes Apply
+
+	done     chan struct{}
+	doneOnce sync.Once
+}
+
+var (
+	_ admin.Applier   = (*Proxy)(nil)
+	_ admin.Killer    = (*Proxy)(nil)
+	_ admin.Refresher = (*Proxy)(nil)
+	_ admin.Truncater = (*Proxy)(nil)
+)
+
+// New builds the proxy with the empty runtime; LOAD every module before
+// Start.
+func New(cfg Config) *Proxy {
+	p := &Proxy{cfg: cfg, log: cfg.Log, rt: live.NewHolder(), done: make(chan struct{})}
+	p.registry = backend.NewRegistry(p.rt.BackendOptions, cfg.Log)
+	p.events = eventlog.New(cfg.Datadir, cfg.Log)
+	p.stats = stats.New()
+	p.router = router.New(router.Config{Runtime: p.rt, Registry: p.registry, Events: p.events, Stats: p.stats, Log: cfg.Log})
+	return p
+}
+
+// Runtime returns the running snapshot.
+func (p *Proxy) Runtime() *config.Snapshot { return p.rt.Load().Snap }
+
+// Live returns the running runtime.
+func (p *Proxy) Live() *live.Runtime { return p.rt.Load() }
+
+// Apply makes snap, in which module m changed, the running configuration.
+// Everything that can fail is done before anything visible changes: the
+// runtime is built and validated aside, the events log opens its new file
+// (keeping the old one on failure). Then the live server set takes the new
+// mysql_servers (pools are kept by identity) and the runtime is published
+// with one atomic store; sessions pick it up at their next command, workers
+// at their next step.
+func (p *Proxy) Apply(m config.Module, snap *config.Snapshot) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	next, err := live.Build(p.rt.Load(), snap, m)
+	if err != nil {
+		return err
+	}
+	if m == config.ModMySQLVariables {
+		if err := p.events.Configure(next.Events); err != nil {
+			return fmt.Errorf("global_variables (mysql-eventslog_filename): %w", err)
+		}
+	}
+	if m == config.ModMySQLServers {
+		p.registry.Reconcile(snap.Servers)
+		p.serversVersion.Add(1)
+	}
+	return p.rt.Store(next)
+}
+
+// Start opens the data-plane listeners (mysql-interfaces is read at start
+// only, as in ProxySQL).
+func (p *Proxy) Start() error {
+	return p.router.Listen(p.Runtime().Var("mysql-interfaces"))
+}
+
+// StartMonitor starts the backend monitor on the running configuration
+// (not called with --no-monitor; mysql-monitor_enabled=false pauses it).
+func (p *Proxy) StartMonitor() {
+	p.monitor = monitor.New(p.registry, func() *monitor.Options { return p.rt.Load().Monitor }, p.log)
+}
+
+// FlushLogs serves PROXYSQL FLUSH LOGS: reopen the error log, rotate the
+// events log.
+func (p *Proxy) FlushLogs() error {
+	if p.cfg.ReopenLog != nil {
+		if err := p.cfg.ReopenLog(); err != nil {
+			return err
+		}
+	}
+	return p.events.Rotate()
+}
+
+// KillSession serves KILL CONNECTION on the admin port.
+func (p *Proxy) KillSession(id uint64) bool { return p.router.Kill(id) }
+
+// Shutdown serves PROXYSQL SHUTDOWN: Done is closed, and the caller closes
+// everything.
+func (p *Proxy) Shutdown() { p.doneOnce.Do(func() { close(p.done) }) }
+
+// Done is closed by Shutdown.
+func (p *Proxy) Done() <-chan struct{} { return p.done }
+
+// Router returns the data plane (tests, tools).
+func (p *Proxy) Router() *router.Router { return p.router }
+
+// Close stops the data plane: monitor, sessions, then pools, then the
+// events log.
+func (p *Proxy) Close() error {
+	if p.monitor != nil {
+		p.monitor.Close()
+	}
+	p.router.Close()
+	p.registry.Close()
+	return p.events.Close()
+}

@@ -1,0 +1,77 @@
+package router
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/live"
+	"github.com/sluice-proxy/sluice/internal/wire"
+)
+
+// comFieldList forwards COM_FIELD_LIST (column definitions, then a
+// terminator) and comStatistics COM_STATISTICS (one packet: a status
+// string, or an ERR): commands with no rules, routed like a query the
+// rules leave alone.
+func (s *session) comFieldList(rt *live.Runtime, p []byte) bool {
+	return s.forwardSimple(rt, p, backend.ShapeRows)
+}
+
+func (s *session) comStatistics(rt *live.Runtime, p []byte) bool {
+	return s.forwardSimple(rt, p, backend.ShapeOne)
+}
+
+func (s *session) forwardSimple(rt *live.Runtime, p []byte, shape backend.Shape) bool {
+	hg, e := s.hostgroup(-1, false)
+	if e != nil {
+		s.writeErr(e)
+		return true
+	}
+	s.req = request{hg: hg, payload: p, shape: shape, retries: rt.Router.QueryRetries, repeatable: true}
+	_, h, ok := s.run(rt, &s.req)
+	if h != nil {
+		s.release(rt, h)
+	}
+	return ok
+}
+
+// comChangeUser re-authenticates the client as another user (with the salt
+// of the initial handshake, or a fresh one after an auth switch) and resets
+// the session as for COM_RESET_CONNECTION.
+func (s *session) comChangeUser(rt *live.Runtime, p []byte) bool {
+	cu, err := wire.ParseChangeUser(p, s.caps)
+	if err != nil {
+		s.writeErr(errMalformed("COM_CHANGE_USER"))
+		return true
+	}
+	reply, salt := cu.AuthResponse, s.salt
+	if cu.AuthPlugin != "" && cu.AuthPlugin != "mysql_native_password" {
+		salt = wire.NewSalt()
+		if err := s.c.WritePacket(wire.AppendNativeAuthSwitch(nil, salt)); err != nil {
+			return false
+		}
+		if err := s.c.Flush(); err != nil {
+			return false
+		}
+		_ = s.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		r, err := s.c.ReadPacket()
+		_ = s.nc.SetReadDeadline(time.Time{})
+		if err != nil {
+			return false
+		}
+		reply = bytes.Clone(r)
+	}
+	u := rt.Frontend[cu.User]
+	if u == nil || !s.verify(u, salt, reply) {
+		s.writeErr(errAccessDenied(cu.User, s.clientIP, len(reply) > 0))
+		return false
+	}
+	s.resetSession(rt)
+	if u.Username != s.username {
+		s.r.userCounter(s.username).Add(-1)
+		s.r.userCounter(u.Username).Add(1)
+	}
+	s.user, s.username = u, u.Username
+	s.state = initialState(rt, u, &wire.HandshakeResponse{DB: cu.DB, Charset: uint8(cu.Charset)})
+	return s.writeOK(0, 0, "") == nil
+}

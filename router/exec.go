@@ -1,0 +1,171 @@
+package router
+
+import (
+	"errors"
+	"time"
+
+	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/live"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
+	"github.com/sluice-proxy/sluice/internal/stats"
+	"github.com/sluice-proxy/sluice/internal/wire"
+)
+
+// The one execute loop. Every command that needs a backend — COM_QUERY,
+// COM_STMT_PREPARE, COM_STMT_EXECUTE, COM_STMT_FETCH, COM_FIELD_LIST,
+// COM_STATISTICS, fast_forward queries and the mirror's copies — is a
+// request that run carries out the same way: choose a connection of the
+// hostgroup (the session's own, or the pool's, synced to the session),
+// register it as running so KILL QUERY can reach it, let the backend
+// connection send the command and stream its response to the session's
+// sink, count it, and on a backend failure repeat it on a fresh connection
+// when nothing reached the client, no transaction is lost and the rule's
+// retries allow. A fix to any of these steps lands once.
+
+// request is one command for a backend.
+type request struct {
+	hg      int
+	payload []byte        // the command packet, command byte included
+	shape   backend.Shape // how its response is laid out
+	// retries is how often a failed attempt may be repeated on a fresh
+	// connection: mysql-query_retries_on_failure, or the rule's retries.
+	retries int
+	// repeatable: running the command twice is harmless (reads, PREPARE).
+	repeatable bool
+	createNew  bool // create_new_connection=1 annotation
+
+	prepareFailed bool // an EXECUTE's connection refused to prepare it (the client has the ERR)
+
+	stmt    *clientStmt       // COM_STMT_EXECUTE: prepare on the connection first, replay long data
+	prepare *globalStmt       // COM_STMT_PREPARE of a statement the cache lacks: filled from the response
+	conn    *held             // run on this connection (COM_STMT_FETCH's cursor): no choice, no retry
+	meta    *backend.StmtMeta // prepare: where the metadata goes
+}
+
+// retriesFor is the number of retries a query gets: the rule's retries
+// when a rule set them, else mysql-query_retries_on_failure.
+func retriesFor(rt *live.Runtime, ruleRetries int) int {
+	if ruleRetries >= 0 {
+		return ruleRetries
+	}
+	return rt.Router.QueryRetries
+}
+
+// run executes req and returns the backend's response with the connection
+// that served it, still held: the caller settles it (afterQuery, or
+// release). h is nil when the command failed and the client got an ERR
+// (or, for a headless session, the error was recorded); ok is false when
+// the client connection is gone and the session must end.
+func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *held, ok bool) {
+	s.sink.DeprecateEOF, s.sink.Status = s.depr, s.status()
+	for attempt := 0; ; attempt++ {
+		h = req.conn
+		if h == nil {
+			var e *wire.SQLError
+			if h, e = s.acquire(rt, req.hg, req.createNew); e != nil {
+				s.writeErr(e)
+				return res, nil, true
+			}
+		}
+		if req.conn == nil {
+			s.checkRuntime(rt, h)
+		}
+		s.noteConn(h)
+		var sent time.Time
+		if rt.Router.StatsTimeBackend {
+			sent = time.Now()
+		}
+		s.setRunning(h)
+		var err error
+		res, err = s.exchange(h, req)
+		s.setRunning(nil)
+		if rt.Router.StatsTimeBackend {
+			s.r.stats.Add(s.id, stats.BackendQueryTimeNsec, int64(time.Since(sent)))
+		}
+		if err == nil {
+			h.server.CountQuery(0)
+			return res, h, true
+		}
+		if errors.Is(err, backend.ErrClientGone) {
+			s.discard(h)
+			return res, nil, false
+		}
+		// The backend failed. If nothing reached the client and no
+		// transaction is lost, repeat the command on another connection.
+		inTrx := h.inTrx
+		s.discard(h)
+		h.server.CountError()
+		if req.conn == nil && !inTrx && !res.Started() && req.repeatable && attempt < req.retries {
+			s.log.Debug().Err(err).Int("hostgroup", req.hg).Str("backend", h.addr).Msg("backend failed, retrying")
+			continue
+		}
+		if inTrx {
+			s.trxHG = -1
+		}
+		s.writeErr(errLostBackend(req.hg, h.addr, inTrx))
+		return res, nil, true
+	}
+}
+
+// exchange is one attempt of req on h: the backend connection sends the
+// command and streams the response to the session's sink.
+func (s *session) exchange(h *held, req *request) (backend.Response, error) {
+	switch {
+	case req.prepare != nil:
+		s.r.stats.Add(s.id, stats.ComBackendStmtPrepare, 1)
+		_, err := h.bc.Prepare(req.prepare.id, req.prepare.query, req.meta)
+		if se, ok := backend.IsSQLError(err); ok {
+			return backend.Response{Err: se}, nil
+		}
+		return backend.Response{}, err
+	case req.stmt != nil:
+		return s.executeOn(h, req)
+	}
+	return h.bc.Run(req.payload, req.shape, &s.sink)
+}
+
+// safeToRepeat reports whether a statement of this kind may run twice when
+// the backend failed without answering: reads only. A write may have been
+// applied before the connection broke, and running it again would apply it
+// twice; the client gets the error and decides.
+func safeToRepeat(k sqlscan.StmtKind) bool {
+	switch k {
+	case sqlscan.KindSelect, sqlscan.KindShow, sqlscan.KindShowTableStatus, sqlscan.KindDescribe, sqlscan.KindExplain:
+		return true
+	}
+	return false
+}
+
+// hostgroup picks the destination of a command (reference §4.5): dest, the
+// rules' destination (-1: the user's default hostgroup), overridden by a
+// transaction-persistent pin and, for SHOW WARNINGS, by the hostgroup whose
+// connection holds the warnings; then checked against a hostgroup lock
+// (ERR 9006). Every command that needs a backend asks here.
+func (s *session) hostgroup(dest int, showWarnings bool) (int, *wire.SQLError) {
+	hg := s.user.DefaultHostgroup
+	if dest >= 0 {
+		hg = dest
+	}
+	if s.trxHG >= 0 {
+		hg = s.trxHG
+	}
+	if showWarnings && s.warningsHG >= 0 {
+		hg = s.warningsHG
+	}
+	if s.lockedHG >= 0 && hg != s.lockedHG {
+		s.r.stats.Add(s.id, stats.HostgroupLockedQueries, 1)
+		return 0, errLockedHostgroup(s.lockedHG, hg)
+	}
+	return hg, nil
+}
+
+// checkRuntime verifies that the connection a command runs on was handed
+// out under the runtime the command started with (pool options, and so
+// init_connect and the age limit). A mismatch would mean some path read the
+// configuration a second way; it is counted (stats_mysql_global
+// Runtime_mixed_commands) and must stay 0.
+func (s *session) checkRuntime(rt *live.Runtime, h *held) {
+	if h.bc.Options() != rt.Backend {
+		s.r.mixed.Add(1)
+	}
+}
