@@ -3,11 +3,7 @@ package backend
 import (
 	"context"
 	"net"
-	"strconv"
-	"strings"
 	"time"
-
-	"github.com/sluice-proxy/sluice/internal/config"
 )
 
 // Options are the mysql-* variables (and hostgroup attributes) that govern
@@ -54,11 +50,6 @@ func DefaultOptions() Options {
 		ShunRecoveryTime:   10 * time.Second,
 		ConnectTimeoutMax:  10000 * time.Millisecond,
 	}
-}
-
-func varInt(s *config.Snapshot, name string) (int64, bool) {
-	n, err := strconv.ParseInt(strings.TrimSpace(s.Var(name)), 10, 64)
-	return n, err == nil
 }
 
 // freePct returns the free-connection percentage for a hostgroup.

@@ -26,6 +26,24 @@ import (
 // that used to differ between the text and the binary protocol, or between
 // a LOAD of one module and another, is the same now.
 
+// twoHostgroups starts Sluice with hostgroup 1 and 2 on two real servers,
+// the user sbtest (default hostgroup 1), the variables vars and the rule.
+func twoHostgroups(t *testing.T, vars, rule string) (*testenv.Sluice, []testenv.Backend) {
+	t.Helper()
+	bs := testenv.Backends(t, 2)
+	s := startFresh(t, "")
+	if vars != "" {
+		admin(t, s, vars+"; LOAD MYSQL VARIABLES TO RUNTIME;")
+	}
+	admin(t, s, fmt.Sprintf(`
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d), (2, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
+		LOAD MYSQL USERS TO RUNTIME;
+		%s; LOAD MYSQL QUERY RULES TO RUNTIME;`, bs[0].Port, bs[1].Port, rule))
+	return s, bs
+}
+
 // TestKillQueryPrepared: KILL QUERY <session id> stops a binary-protocol
 // SELECT SLEEP(20) (go-sql-driver with interpolateParams=false, which sends
 // COM_STMT_PREPARE/EXECUTE) within 2 s with error 1317, and the session
@@ -257,15 +275,7 @@ func TestRetriesPreparedLikeText(t *testing.T) {
 // SET routed there) gets ERR 9006 for a COM_FIELD_LIST aimed at its default
 // hostgroup 1, as a query would.
 func TestFieldListOnLockedSession(t *testing.T) {
-	bs := testenv.Backends(t, 2)
-	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d), (2, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
-		LOAD MYSQL USERS TO RUNTIME;
-		INSERT INTO mysql_query_rules(rule_id, active, match_pattern, destination_hostgroup, apply) VALUES (1, 1, '^SET @', 2, 1);
-		LOAD MYSQL QUERY RULES TO RUNTIME;`, bs[0].Port, bs[1].Port))
+	s, _ := twoHostgroups(t, "", "INSERT INTO mysql_query_rules(rule_id, active, match_pattern, destination_hostgroup, apply) VALUES (1, 1, '^SET @', 2, 1)")
 	c := wireLogin(t, s.DataPort, "sbtest", "sbtest")
 	if _, e := wireQuery(t, c, "USE sbtest"); e != nil {
 		t.Fatal(e)
@@ -313,15 +323,7 @@ func TestFieldListOnLockedSession(t *testing.T) {
 // takes effect with LOAD MYSQL VARIABLES TO RUNTIME alone: at 1 the rule
 // wins over a /* hostgroup=2 */ annotation, at 2 the annotation wins.
 func TestFirstCommentParsingWithoutRuleReload(t *testing.T) {
-	bs := testenv.Backends(t, 2)
-	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d), (2, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
-		LOAD MYSQL USERS TO RUNTIME;
-		INSERT INTO mysql_query_rules(rule_id, active, match_digest, destination_hostgroup, apply) VALUES (1, 1, '.', 1, 1);
-		LOAD MYSQL QUERY RULES TO RUNTIME;`, bs[0].Port, bs[1].Port))
+	s, bs := twoHostgroups(t, "", "INSERT INTO mysql_query_rules(rule_id, active, match_digest, destination_hostgroup, apply) VALUES (1, 1, '.', 1, 1)")
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
 	port := func() string {
 		t.Helper()
@@ -352,17 +354,8 @@ func TestFirstCommentParsingWithoutRuleReload(t *testing.T) {
 // query runs at once and the rest wait in the queue; raised to 6 under the
 // same load, more run at once.
 func TestMirrorResizedUnderLoad(t *testing.T) {
-	bs := testenv.Backends(t, 2)
-	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		SET mysql-mirror_max_concurrency=1; SET mysql-mirror_max_queue_length=100000;
-		LOAD MYSQL VARIABLES TO RUNTIME;
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d), (2, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
-		LOAD MYSQL USERS TO RUNTIME;
-		INSERT INTO mysql_query_rules(rule_id, active, match_digest, mirror_hostgroup, apply) VALUES (1, 1, '^SELECT SLEEP', 2, 1);
-		LOAD MYSQL QUERY RULES TO RUNTIME;`, bs[0].Port, bs[1].Port))
+	s, _ := twoHostgroups(t, "SET mysql-mirror_max_concurrency=1; SET mysql-mirror_max_queue_length=100000",
+		"INSERT INTO mysql_query_rules(rule_id, active, match_digest, mirror_hostgroup, apply) VALUES (1, 1, '^SELECT SLEEP', 2, 1)")
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
 	db.SetMaxOpenConns(8)
 	var stop atomic.Bool

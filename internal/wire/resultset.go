@@ -61,24 +61,7 @@ func AppendColumnDef(buf []byte, col *Column) []byte {
 // StatusMoreResultsExists; the EOF after the definitions carries status
 // without it. It does not flush.
 func (c *Conn) WriteResultSet(cols []Column, rows [][]sql.NullString, deprecateEOF bool, status uint16) error {
-	if err := c.writeColumns(cols, deprecateEOF, status); err != nil {
-		return err
-	}
-	for _, row := range rows {
-		b := c.scratch[:0]
-		for i := range cols {
-			if i >= len(row) || !row[i].Valid {
-				b = append(b, 0xfb)
-				continue
-			}
-			b = AppendLenEncString(b, row[i].String)
-		}
-		c.scratch = b
-		if err := c.WritePacket(b); err != nil {
-			return err
-		}
-	}
-	return c.WriteResultEnd(deprecateEOF, 0, status)
+	return c.writeResultSet(cols, rows, deprecateEOF, status, appendTextRow)
 }
 
 // WriteBinaryResultSet is WriteResultSet in the binary protocol, the answer
@@ -86,40 +69,62 @@ func (c *Conn) WriteResultSet(cols []Column, rows [][]sql.NullString, deprecateE
 // encoded by column type: TypeLongLong as 8 bytes (unsigned with
 // FlagUnsigned), everything else as a length-encoded string.
 func (c *Conn) WriteBinaryResultSet(cols []Column, rows [][]sql.NullString, deprecateEOF bool, status uint16) error {
+	return c.writeResultSet(cols, rows, deprecateEOF, status, appendBinaryRow)
+}
+
+func (c *Conn) writeResultSet(cols []Column, rows [][]sql.NullString, deprecateEOF bool, status uint16,
+	appendRow func([]byte, []Column, []sql.NullString) []byte) error {
 	if err := c.writeColumns(cols, deprecateEOF, status); err != nil {
 		return err
 	}
-	nullBytes := (len(cols) + 7 + 2) / 8
 	for _, row := range rows {
-		b := append(c.scratch[:0], 0x00)
-		nulls := len(b)
-		for range nullBytes {
-			b = append(b, 0)
-		}
-		for i := range cols {
-			if i >= len(row) || !row[i].Valid {
-				b[nulls+(i+2)/8] |= 1 << ((i + 2) % 8)
-				continue
-			}
-			if cols[i].Type == TypeLongLong {
-				var n uint64
-				if cols[i].Flags&FlagUnsigned != 0 {
-					n, _ = strconv.ParseUint(row[i].String, 10, 64)
-				} else {
-					v, _ := strconv.ParseInt(row[i].String, 10, 64)
-					n = uint64(v)
-				}
-				b = binary.LittleEndian.AppendUint64(b, n)
-				continue
-			}
-			b = AppendLenEncString(b, row[i].String)
-		}
-		c.scratch = b
-		if err := c.WritePacket(b); err != nil {
+		c.scratch = appendRow(c.scratch[:0], cols, row)
+		if err := c.WritePacket(c.scratch); err != nil {
 			return err
 		}
 	}
 	return c.WriteResultEnd(deprecateEOF, 0, status)
+}
+
+// appendTextRow appends a text-protocol row (NULL as 0xFB).
+func appendTextRow(b []byte, cols []Column, row []sql.NullString) []byte {
+	for i := range cols {
+		if i >= len(row) || !row[i].Valid {
+			b = append(b, 0xfb)
+			continue
+		}
+		b = AppendLenEncString(b, row[i].String)
+	}
+	return b
+}
+
+// appendBinaryRow appends a binary-protocol row: header, NULL bitmap
+// (offset 2), then the non-NULL values.
+func appendBinaryRow(b []byte, cols []Column, row []sql.NullString) []byte {
+	b = append(b, 0x00)
+	nulls := len(b)
+	for range (len(cols) + 7 + 2) / 8 {
+		b = append(b, 0)
+	}
+	for i := range cols {
+		if i >= len(row) || !row[i].Valid {
+			b[nulls+(i+2)/8] |= 1 << ((i + 2) % 8)
+			continue
+		}
+		if cols[i].Type == TypeLongLong {
+			var n uint64
+			if cols[i].Flags&FlagUnsigned != 0 {
+				n, _ = strconv.ParseUint(row[i].String, 10, 64)
+			} else {
+				v, _ := strconv.ParseInt(row[i].String, 10, 64)
+				n = uint64(v)
+			}
+			b = binary.LittleEndian.AppendUint64(b, n)
+			continue
+		}
+		b = AppendLenEncString(b, row[i].String)
+	}
+	return b
 }
 
 // writeColumns buffers the column count, the definitions and, without
