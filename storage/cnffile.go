@@ -76,7 +76,8 @@ func (c cnfColumn) lookupKeys() []string {
 	return c.keys
 }
 
-// Column helpers keep the section tables below readable.
+// Column helpers keep the section tables below readable. The typed tables
+// take their columns from their descriptors (tables.go) instead.
 func reqInt(col string, keys ...string) cnfColumn {
 	return cnfColumn{col: col, keys: keysOrNil(keys), kind: colInt, required: true}
 }
@@ -87,7 +88,6 @@ func optInt(col string, def int64) cnfColumn { return cnfColumn{col: col, kind: 
 func optStr(col string, def string) cnfColumn {
 	return cnfColumn{col: col, kind: colStr, def: def}
 }
-func nullInt(col string) cnfColumn { return cnfColumn{col: col, kind: colInt} }
 func nullStr(col string) cnfColumn { return cnfColumn{col: col, kind: colStr} }
 
 func keysOrNil(keys []string) []string {
@@ -155,48 +155,19 @@ func hostgroupPairCols() []cnfColumn {
 	}
 }
 
-func queryRuleCols() []cnfColumn {
-	nullable := func(col string) cnfColumn { return withNorm(nullInt(col), negativeIsNull) }
-	return []cnfColumn{
-		reqInt("rule_id"), optInt("active", 1), nullStr("username"), nullStr("schemaname"),
-		withNorm(optInt("flagIN", 0), negativeIsZero), nullStr("client_addr"), nullStr("proxy_addr"),
-		nullable("proxy_port"), nullStr("digest"), nullStr("match_digest"), nullStr("match_pattern"),
-		withNorm(optInt("negate_match_pattern", 0), nonZeroIsOne), optStr("re_modifiers", "CASELESS"),
-		nullable("flagOUT"), nullStr("replace_pattern"), nullable("destination_hostgroup"),
-		nullable("cache_ttl"), nullable("cache_empty_result"), nullable("cache_timeout"),
-		nullable("reconnect"), nullable("timeout"), nullable("retries"), nullable("delay"),
-		nullable("next_query_flagIN"), nullable("mirror_flagOUT"), nullable("mirror_hostgroup"),
-		nullStr("error_msg"), nullStr("OK_msg"), nullable("sticky_conn"), nullable("multiplex"),
-		nullable("gtid_from_hostgroup"), nullable("log"), withNorm(optInt("apply", 0), nonZeroIsOne),
-		optStr("attributes", ""), nullStr("comment"),
-	}
+// typedSection is the config file list of a typed table: named as the table,
+// its columns and their keys from the table's descriptor.
+func typedSection(t typedTable, orderBy string) cnfSection {
+	return cnfSection{name: t.tableName(), table: t.tableName(), orderBy: orderBy, cols: t.cnfCols()}
 }
 
 // cnfSections lists, per module, the config file lists it reads, in
 // ProxySQL's order. Defaults are those of ProxySQL's reader.
 var cnfSections = map[config.Module][]cnfSection{
-	config.ModMySQLUsers: {{
-		name: "mysql_users", table: "mysql_users", orderBy: "username, backend",
-		cols: []cnfColumn{
-			reqStr("username"), nullStr("password"), optInt("active", 1), optInt("use_ssl", 0),
-			optInt("default_hostgroup", 0), nullStr("default_schema"), optInt("schema_locked", 0),
-			optInt("transaction_persistent", 1), optInt("fast_forward", 0), optInt("backend", 1),
-			optInt("frontend", 1), optInt("max_connections", 10000), optStr("attributes", ""),
-			optStr("comment", ""),
-		},
-	}},
+	config.ModMySQLUsers: {typedSection(usersTable, "username, backend")},
 	config.ModMySQLServers: {
-		{name: "mysql_servers", table: "mysql_servers", orderBy: "hostgroup_id, hostname, port", cols: []cnfColumn{
-			reqInt("hostgroup_id", "hostgroup", "hostgroup_id"), reqStr("hostname", "address", "hostname"),
-			optInt("port", 3306), optInt("gtid_port", 0), withNorm(optStr("status", "ONLINE"), serverStatus),
-			optInt("weight", 1), optInt("compression", 0), optInt("max_connections", 1000),
-			optInt("max_replication_lag", 0), optInt("use_ssl", 0), optInt("max_latency_ms", 0),
-			optStr("comment", ""),
-		}},
-		{name: "mysql_replication_hostgroups", table: "mysql_replication_hostgroups", orderBy: "writer_hostgroup", cols: []cnfColumn{
-			reqInt("writer_hostgroup"), reqInt("reader_hostgroup"),
-			withNorm(optStr("check_type", "read_only"), checkType), optStr("comment", ""),
-		}},
+		typedSection(serversTable, "hostgroup_id, hostname, port"),
+		typedSection(replicationHostgroupsTable, "writer_hostgroup"),
 		{name: "mysql_group_replication_hostgroups", table: "mysql_group_replication_hostgroups",
 			orderBy: "writer_hostgroup", cols: hostgroupPairCols()},
 		{name: "mysql_galera_hostgroups", table: "mysql_galera_hostgroups",
@@ -207,46 +178,21 @@ var cnfSections = map[config.Module][]cnfSection{
 			optInt("check_timeout_ms", 1000), optInt("writer_is_also_reader", 0), optInt("new_reader_weight", 1),
 			optInt("add_lag_ms", 30), optInt("min_lag_ms", 30), optInt("lag_num_checks", 1), nullStr("comment"),
 		}},
-		{name: "mysql_hostgroup_attributes", table: "mysql_hostgroup_attributes", orderBy: "hostgroup_id", cols: []cnfColumn{
-			reqInt("hostgroup_id"), optInt("max_num_online_servers", 1000000), optInt("autocommit", -1),
-			optInt("free_connections_pct", 10), optStr("init_connect", ""), optInt("multiplex", 1),
-			optInt("connection_warming", 0), optInt("throttle_connections_per_sec", 1000000),
-			optStr("ignore_session_variables", ""), optStr("hostgroup_settings", ""),
-			optStr("servers_defaults", ""), optStr("comment", ""),
-		}},
+		typedSection(hostgroupAttributesTable, "hostgroup_id"),
 		{name: "mysql_servers_ssl_params", table: "mysql_servers_ssl_params", orderBy: "hostname, port, username", cols: []cnfColumn{
 			reqStr("hostname", "hostname", "address"), optInt("port", 3306), optStr("username", ""),
 			optStr("ssl_ca", ""), optStr("ssl_cert", ""), optStr("ssl_key", ""), optStr("ssl_capath", ""),
 			optStr("ssl_crl", ""), optStr("ssl_crlpath", ""), optStr("ssl_cipher", ""),
 			optStr("tls_version", ""), optStr("comment", ""),
 		}},
-		{name: "mysql_servers_balance", table: "mysql_servers_balance", orderBy: "hostname, port", cols: []cnfColumn{
-			reqStr("hostname", "hostname", "address"), optInt("port", 3306), optStr("labels", ""),
-			optStr("metrics_url", ""), optStr("comment", ""),
-		}},
+		typedSection(serversBalanceTable, "hostname, port"),
 	},
 	config.ModMySQLQueryRules: {
-		{name: "mysql_query_rules", table: "mysql_query_rules", orderBy: "rule_id", cols: queryRuleCols()},
-		{name: "mysql_query_rules_fast_routing", table: "mysql_query_rules_fast_routing",
-			orderBy: "username, schemaname, flagIN", cols: []cnfColumn{
-				reqStr("username"), reqStr("schemaname"), optInt("flagIN", 0),
-				reqInt("destination_hostgroup"), optStr("comment", ""),
-			}},
+		typedSection(queryRulesTable, "rule_id"),
+		typedSection(fastRoutingTable, "username, schemaname, flagIN"),
 	},
-	config.ModScheduler: {{
-		name: "scheduler", table: "scheduler", orderBy: "id",
-		cols: []cnfColumn{
-			reqInt("id"), optInt("active", 1), reqInt("interval_ms"), reqStr("filename"),
-			nullStr("arg1"), nullStr("arg2"), nullStr("arg3"), nullStr("arg4"), nullStr("arg5"),
-			optStr("comment", ""),
-		},
-	}},
-	config.ModProxySQLServers: {{
-		name: "proxysql_servers", table: "proxysql_servers", orderBy: "hostname, port",
-		cols: []cnfColumn{
-			reqStr("hostname", "address", "hostname"), reqInt("port"), optInt("weight", 0), optStr("comment", ""),
-		},
-	}},
+	config.ModScheduler:       {typedSection(schedulerTable, "id")},
+	config.ModProxySQLServers: {typedSection(proxySQLServersTable, "hostname, port")},
 	config.ModRestAPI: {{
 		// ProxySQL 2.0 called timeout_ms interval_ms; its reader still
 		// looks for that name first.

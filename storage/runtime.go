@@ -2,9 +2,7 @@ package storage
 
 import (
 	"context"
-	"crypto/sha1"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
@@ -15,7 +13,9 @@ import (
 // WriteRuntime replaces the runtime_* tables of module m with what the
 // snapshot holds, in one transaction, so that SELECT … FROM runtime_x shows
 // what RUNTIME runs. runtime_mysql_users shows each user once per role, with
-// the password as its mysql_native_password hash, as ProxySQL does;
+// the password exactly as mysql_users holds it, clear text or hash, as
+// ProxySQL 2.6+ does (2.5 and older hashed clear-text passwords under
+// admin-hash_passwords; sysown/proxysql#4218 removed that);
 // runtime_global_variables keeps the other module's prefix untouched, and
 // stats.global_variables gets mysql-max_allowed_packet (ProxySQL's #708).
 func (s *Store) WriteRuntime(snap *config.Snapshot, m config.Module) error {
@@ -59,8 +59,9 @@ const maxAllowedPacket = "mysql-max_allowed_packet"
 // RuntimeToMemory writes module m of the snapshot to MEMORY (SAVE m TO
 // MEMORY) in one transaction and returns the rows written. Table modules are
 // replaced whole, except mysql_users: users RUNTIME does not have (inactive
-// ones) stay in MEMORY, and the others come back with hashed passwords, as
-// in ProxySQL. Variables are replaced for the module's prefix.
+// ones) stay in MEMORY, and the others come back as RUNTIME holds them, the
+// password unchanged (ProxySQL 2.6+). Variables are replaced for the
+// module's prefix.
 func (s *Store) RuntimeToMemory(snap *config.Snapshot, m config.Module) (int64, error) {
 	if err := s.lock(); err != nil {
 		return 0, err
@@ -180,81 +181,13 @@ func (s *Store) insertRows(ctx context.Context, verb, table, cols string, rows [
 
 // tableRows converts the snapshot's content of table t into rows for an
 // INSERT with the returned column list ("" = all columns, for raw tables).
-// With runtime set, users are split into one row per role and passwords are
-// hashed (runtime_mysql_users); without it, users keep their row and only the
-// password is hashed (SAVE MYSQL USERS TO MEMORY).
+// With runtime set, they are the rows of runtime_<t>: users are split into
+// one row per role (see userRows). Passwords are written as they are.
 func tableRows(snap *config.Snapshot, t string, runtime bool) (string, [][]any) {
-	var rows [][]any
-	switch t {
-	case "mysql_servers":
-		for _, v := range snap.Servers {
-			rows = append(rows, []any{v.HostgroupID, v.Hostname, v.Port, v.GTIDPort, strings.ToUpper(v.Status), v.Weight,
-				v.Compression, v.MaxConnections, v.MaxReplicationLag, v.UseSSL, v.MaxLatencyMs, v.Comment})
-		}
-		return colsServers, rows
-	case "mysql_servers_balance":
-		for _, v := range snap.ServersBalance {
-			rows = append(rows, []any{v.Hostname, v.Port, v.Labels, v.MetricsURL, v.Comment})
-		}
-		return colsServersBalance, rows
-	case "mysql_replication_hostgroups":
-		for _, v := range snap.ReplicationHostgroups {
-			rows = append(rows, []any{v.WriterHostgroup, v.ReaderHostgroup, v.CheckType, v.Comment})
-		}
-		return colsReplication, rows
-	case "mysql_hostgroup_attributes":
-		for _, v := range snap.HostgroupAttributes {
-			rows = append(rows, []any{v.HostgroupID, v.MaxNumOnlineServers, v.Autocommit, v.FreeConnectionsPct, v.InitConnect,
-				v.Multiplex, v.ConnectionWarming, v.ThrottleConnectionsPerSec, v.IgnoreSessionVariables,
-				v.HostgroupSettings, v.ServersDefaults, v.Comment})
-		}
-		return colsHGAttributes, rows
-	case "mysql_users":
-		for _, v := range snap.Users {
-			user := func(active, backend, frontend bool) []any {
-				return []any{v.Username, nativePasswordHash(v.Password), b2i(active), b2i(v.UseSSL), v.DefaultHostgroup,
-					v.DefaultSchema, b2i(v.SchemaLocked), b2i(v.TransactionPersistent), b2i(v.FastForward),
-					b2i(backend), b2i(frontend), v.MaxConnections, v.Attributes, v.Comment}
-			}
-			if !runtime {
-				rows = append(rows, user(v.Active, v.Backend, v.Frontend))
-				continue
-			}
-			if v.Frontend {
-				rows = append(rows, user(true, false, true))
-			}
-			if v.Backend {
-				rows = append(rows, user(true, true, false))
-			}
-		}
-		return colsUsers, rows
-	case "mysql_query_rules":
-		for _, v := range snap.QueryRules {
-			rows = append(rows, []any{v.RuleID, b2i(v.Active), v.Username, v.Schemaname, v.FlagIN, v.ClientAddr, v.ProxyAddr,
-				v.ProxyPort, v.Digest, v.MatchDigest, v.MatchPattern, b2i(v.NegateMatchPattern), v.ReModifiers,
-				v.FlagOUT, v.ReplacePattern, v.DestinationHostgroup, v.CacheTTL, v.CacheEmptyResult,
-				v.CacheTimeout, v.Reconnect, v.Timeout, v.Retries, v.Delay, v.NextQueryFlagIN,
-				v.MirrorFlagOUT, v.MirrorHostgroup, v.ErrorMsg, v.OKMsg, v.StickyConn, v.Multiplex,
-				v.GTIDFromHostgroup, v.Log, b2i(v.Apply), v.Attributes, v.Comment})
-		}
-		return colsRules, rows
-	case "mysql_query_rules_fast_routing":
-		for _, v := range snap.FastRouting {
-			rows = append(rows, []any{v.Username, v.Schemaname, v.FlagIN, v.DestinationHostgroup, v.Comment})
-		}
-		return colsFastRouting, rows
-	case "scheduler":
-		for _, v := range snap.Scheduler {
-			rows = append(rows, []any{v.ID, b2i(v.Active), v.IntervalMs, v.Filename, v.Args[0], v.Args[1], v.Args[2],
-				v.Args[3], v.Args[4], v.Comment})
-		}
-		return colsScheduler, rows
-	case "proxysql_servers":
-		for _, v := range snap.ProxySQLServers {
-			rows = append(rows, []any{v.Hostname, v.Port, v.Weight, v.Comment})
-		}
-		return colsProxySQL, rows
+	if tt, ok := typedTables[t]; ok {
+		return tt.insertRows(snap, runtime)
 	}
+	var rows [][]any
 	for _, raw := range snap.Tables[t] {
 		r := make([]any, len(raw))
 		for i, v := range raw {
@@ -263,27 +196,6 @@ func tableRows(snap *config.Snapshot, t string, runtime bool) (string, [][]any) 
 		rows = append(rows, r)
 	}
 	return "", rows
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// nativePasswordHash returns how RUNTIME shows a mysql_users password: a
-// clear-text password becomes its mysql_native_password hash, "*" followed by
-// the upper-case hex of SHA1(SHA1(password)). A password that is already such
-// a hash, or a caching_sha2_password hash ("$A$…"), is returned unchanged, and
-// an empty password stays empty.
-func nativePasswordHash(pw string) string {
-	if pw == "" || config.IsHashedPassword(pw) || strings.HasPrefix(pw, "$A$") {
-		return pw
-	}
-	h1 := sha1.Sum([]byte(pw))
-	h2 := sha1.Sum(h1[:])
-	return "*" + strings.ToUpper(hex.EncodeToString(h2[:]))
 }
 
 // runtimeRows reads what module m's checksum covers: the rows of its

@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"crypto/sha1"
 	"database/sql"
 	"encoding/binary"
 	"fmt"
@@ -117,32 +116,45 @@ func TestBuildSnapshotMapping(t *testing.T) {
 	}
 }
 
-func TestNativePasswordHash(t *testing.T) {
-	h1 := sha1.Sum([]byte("secret"))
-	h2 := sha1.Sum(h1[:])
-	want := "*" + strings.ToUpper(fmt.Sprintf("%x", h2))
-	cases := map[string]string{
-		"secret": want,
-		"":       "",
-		"*94BDCEBE19083CE2A1F959FD02F964C7AF4CFC29": "*94BDCEBE19083CE2A1F959FD02F964C7AF4CFC29",
-		"*94bdcebe19083ce2a1f959fd02f964c7af4cfc29": "*94bdcebe19083ce2a1f959fd02f964c7af4cfc29",
-		"*short": nativePasswordHashOf("*short"),
-	}
-	for in, out := range cases {
-		if got := nativePasswordHash(in); got != out {
-			t.Errorf("hash(%q) = %q, want %q", in, got, out)
+// TestPasswordsKeptAsWritten: as in ProxySQL 2.6+, a password reads back
+// exactly as written, clear text or mysql_native_password hash, from
+// mysql_users and runtime_mysql_users, after LOAD MYSQL USERS TO RUNTIME
+// (WriteRuntime) and after SAVE MYSQL USERS TO MEMORY (RuntimeToMemory).
+func TestPasswordsKeptAsWritten(t *testing.T) {
+	s, _ := openTemp(t)
+	const clear, hashed = "S3cret!", "*94BDCEBE19083CE2A1F959FD02F964C7AF4CFC29"
+	mustExec(t, s, "INSERT INTO mysql_users (username, password, default_hostgroup) VALUES ('clear', '"+clear+"', 1), ('hashed', '"+hashed+"', 1)")
+	check := func(stage string) {
+		t.Helper()
+		for table, want := range map[string][][]string{
+			"main.mysql_users":         {{"clear", clear}, {"hashed", hashed}},
+			"main.runtime_mysql_users": {{"clear", clear}, {"clear", clear}, {"hashed", hashed}, {"hashed", hashed}},
+		} {
+			got := strs(mustRows(t, s, "SELECT username, password FROM "+table+" ORDER BY username, backend"))
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: %s = %v, want %v", stage, table, got, want)
+			}
 		}
 	}
-	// The well-known hash of "root" (MySQL's PASSWORD('root')).
-	if got := nativePasswordHash("root"); got != "*81F5E21E35407D884A6CD4A731AEBFB6AF209E1B" {
-		t.Errorf("hash(root) = %s", got)
+	load := func() *config.Snapshot {
+		t.Helper()
+		snap, err := s.BuildSnapshot(nil, config.ModMySQLUsers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.WriteRuntime(snap, config.ModMySQLUsers); err != nil {
+			t.Fatal(err)
+		}
+		return snap
 	}
-}
-
-func nativePasswordHashOf(pw string) string {
-	h1 := sha1.Sum([]byte(pw))
-	h2 := sha1.Sum(h1[:])
-	return "*" + strings.ToUpper(fmt.Sprintf("%x", h2))
+	snap := load()
+	check("after LOAD")
+	if _, err := s.RuntimeToMemory(snap, config.ModMySQLUsers); err != nil {
+		t.Fatal(err)
+	}
+	check("after SAVE TO MEMORY")
+	load()
+	check("after a second LOAD")
 }
 
 func TestWriteRuntimeAndSaveToMemory(t *testing.T) {
@@ -165,9 +177,8 @@ func TestWriteRuntimeAndSaveToMemory(t *testing.T) {
 		}
 	}
 	rows := mustRows(t, s, "SELECT username, password, active, backend, frontend, default_hostgroup, comment FROM runtime_mysql_users ORDER BY username, backend")
-	hpw := nativePasswordHashOf("pw")
 	want := [][]string{
-		{"u1", hpw, "1", "0", "1", "1", "c"}, {"u1", hpw, "1", "1", "0", "1", "c"},
+		{"u1", "pw", "1", "0", "1", "1", "c"}, {"u1", "pw", "1", "1", "0", "1", "c"},
 		{"u2", "*81F5E21E35407D884A6CD4A731AEBFB6AF209E1B", "1", "0", "1", "2", ""}, {"u2", "*81F5E21E35407D884A6CD4A731AEBFB6AF209E1B", "1", "1", "0", "2", ""},
 		{"u3", "", "1", "0", "1", "0", ""}, {"u3", "", "1", "1", "0", "0", ""},
 	}
@@ -197,14 +208,14 @@ func TestWriteRuntimeAndSaveToMemory(t *testing.T) {
 		t.Errorf("stats.global_variables = %v", got)
 	}
 
-	// SAVE … TO MEMORY: users come back with hashes, inactive users stay,
-	// rules become the loaded (active) ones.
+	// SAVE … TO MEMORY: users come back with their passwords as written,
+	// inactive users stay, rules become the loaded (active) ones.
 	mustExec(t, s, "UPDATE mysql_users SET comment='edited' WHERE username='u1'", "INSERT INTO mysql_query_rules (rule_id, active) VALUES (9, 1)")
 	if n, err := s.RuntimeToMemory(snap, config.ModMySQLUsers); err != nil || n != 3 {
 		t.Fatalf("RuntimeToMemory users: n=%d err=%v", n, err)
 	}
 	got := strs(mustRows(t, s, "SELECT username, password, active, backend, frontend, comment FROM mysql_users ORDER BY username"))
-	wantMem := [][]string{{"inactive", "x", "0", "1", "1", ""}, {"u1", hpw, "1", "1", "1", "c"},
+	wantMem := [][]string{{"inactive", "x", "0", "1", "1", ""}, {"u1", "pw", "1", "1", "1", "c"},
 		{"u2", "*81F5E21E35407D884A6CD4A731AEBFB6AF209E1B", "1", "1", "1", ""}, {"u3", "", "1", "1", "1", ""}}
 	if !reflect.DeepEqual(got, wantMem) {
 		t.Errorf("mysql_users after SAVE TO MEMORY\n got %v\nwant %v", got, wantMem)
