@@ -14,11 +14,17 @@
 //
 // A BackendConn belongs to one goroutine at a time: the pool hands it out
 // with Pool.Get and takes it back with Pool.Put (or the holder closes it).
-// Its *wire.Conn is exposed so the router can forward packets directly.
+// It owns its I/O: Run sends a command and streams the response to a Sink
+// (a client connection, nobody, or a Result the proxy reads itself) through
+// the one response walker (stream.go); prepared statements live on it
+// (stmt.go). The pool options a connection works under come from the
+// holder's runtime (Pool.Get, Sync), not from the registry's newest.
 //
-// The Monitor (monitor*.go) checks servers on its own connections and sets
-// the health atomics on Server: latency, ping shunning, read_only and the
-// writer/reader moves of mysql_replication_hostgroups.
+// The monitor is package backend/monitor: it checks servers on its own
+// connections (Dial) and sets the health state of Server (latency, ping
+// shunning, read_only) and the writer/reader moves of
+// mysql_replication_hostgroups (hostgroups.go), through this package's
+// exported API only (export.go).
 //
 // What this package does not do: decide whether a connection may be shared
 // (multiplexing rules, reference §5.2, belong to the router).

@@ -7,10 +7,11 @@ import (
 )
 
 // The runtime changes of the server set that the monitor's read_only check
-// (package backend/monitor) makes (reference §4.3): a server found writable is added to the writer
-// hostgroup, one found read-only leaves it. They change only the registry,
-// not the configuration: the next LOAD MYSQL SERVERS TO RUNTIME starts from
-// mysql_servers again, and the next read_only check redoes the moves.
+// (package backend/monitor) makes (reference §4.3): a server found
+// writable is added to the writer hostgroup, one found read-only leaves it.
+// They change only the registry, not the configuration: the next LOAD MYSQL
+// SERVERS TO RUNTIME starts from mysql_servers again, and the next
+// read_only check redoes the moves.
 
 // AddToHostgroup ensures that a server with src's host and port is in
 // hostgroup hg, copying src's settings (weight, max_connections, …) with

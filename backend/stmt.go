@@ -2,7 +2,6 @@ package backend
 
 import (
 	"encoding/binary"
-	"fmt"
 
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
@@ -48,71 +47,6 @@ func (c *BackendConn) Prepare(global uint64, query string, meta *StmtMeta) (uint
 	}
 	c.stmts[global] = id
 	return id, nil
-}
-
-// prepareResponse reads a COM_STMT_PREPARE response: an OK with the
-// statement id and counts, then the parameter and column definitions,
-// each list followed by an EOF unless CLIENT_DEPRECATE_EOF.
-func (c *BackendConn) prepareResponse(meta *StmtMeta) (uint32, error) {
-	r, err := c.w.ReadPacket()
-	if err != nil {
-		return 0, err
-	}
-	if wire.IsERR(r) {
-		e, err := wire.ParseERR(r)
-		if err != nil {
-			return 0, err
-		}
-		return 0, e
-	}
-	if len(r) < 12 || r[0] != wire.HeaderOK {
-		return 0, fmt.Errorf("%w: malformed COM_STMT_PREPARE response", ErrProtocol)
-	}
-	id := binary.LittleEndian.Uint32(r[1:])
-	ncols := binary.LittleEndian.Uint16(r[5:])
-	nparams := binary.LittleEndian.Uint16(r[7:])
-	var params, cols *[][]byte
-	if meta != nil {
-		*meta = StmtMeta{NumParams: nparams, NumCols: ncols}
-		params, cols = &meta.Params, &meta.Cols
-	}
-	if err := c.readDefs(nparams, params); err != nil {
-		return 0, err
-	}
-	if err := c.readDefs(ncols, cols); err != nil {
-		return 0, err
-	}
-	return id, nil
-}
-
-// readDefs reads n definition packets (and their EOF), copying them into
-// *into when it is not nil.
-func (c *BackendConn) readDefs(n uint16, into *[][]byte) error {
-	if n == 0 {
-		return nil
-	}
-	if into != nil {
-		*into = make([][]byte, 0, n)
-	}
-	for range n {
-		if into == nil {
-			if _, _, err := c.w.SkipPacket(); err != nil {
-				return err
-			}
-			continue
-		}
-		d, err := c.w.ReadPacket()
-		if err != nil {
-			return err
-		}
-		*into = append(*into, append([]byte(nil), d...))
-	}
-	if !c.DeprecateEOF() {
-		if _, _, err := c.w.SkipPacket(); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // StmtID returns the connection's id for global statement global, if it

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -12,7 +13,9 @@ import (
 // server's response packet by packet, passing each one to a Sink — a
 // client connection (the data plane), nobody (the mirror), or a Result the
 // proxy reads itself (its own SET, SELECT @@read_only, KILL QUERY). This
-// file is the one response walker; nothing else reads a server's response.
+// file is the one response walker: nothing else reads a server's response
+// to a command (the login exchange is in conn.go), the COM_STMT_PREPARE
+// response included (prepareResponse).
 
 // Shape is the layout of a command's response.
 type Shape uint8
@@ -339,6 +342,71 @@ func (c *BackendConn) terminator(sink *Sink, res *Response) error {
 		return err
 	}
 	return write(sink, c.scratch)
+}
+
+// prepareResponse reads a COM_STMT_PREPARE response: an OK with the
+// statement id and counts, then the parameter and column definitions,
+// each list followed by an EOF unless CLIENT_DEPRECATE_EOF.
+func (c *BackendConn) prepareResponse(meta *StmtMeta) (uint32, error) {
+	r, err := c.w.ReadPacket()
+	if err != nil {
+		return 0, err
+	}
+	if wire.IsERR(r) {
+		e, err := wire.ParseERR(r)
+		if err != nil {
+			return 0, err
+		}
+		return 0, e
+	}
+	if len(r) < 12 || r[0] != wire.HeaderOK {
+		return 0, fmt.Errorf("%w: malformed COM_STMT_PREPARE response", ErrProtocol)
+	}
+	id := binary.LittleEndian.Uint32(r[1:])
+	ncols := binary.LittleEndian.Uint16(r[5:])
+	nparams := binary.LittleEndian.Uint16(r[7:])
+	var params, cols *[][]byte
+	if meta != nil {
+		*meta = StmtMeta{NumParams: nparams, NumCols: ncols}
+		params, cols = &meta.Params, &meta.Cols
+	}
+	if err := c.readDefs(nparams, params); err != nil {
+		return 0, err
+	}
+	if err := c.readDefs(ncols, cols); err != nil {
+		return 0, err
+	}
+	return id, nil
+}
+
+// readDefs reads n definition packets (and their EOF), copying them into
+// *into when it is not nil.
+func (c *BackendConn) readDefs(n uint16, into *[][]byte) error {
+	if n == 0 {
+		return nil
+	}
+	if into != nil {
+		*into = make([][]byte, 0, n)
+	}
+	for range n {
+		if into == nil {
+			if _, _, err := c.w.SkipPacket(); err != nil {
+				return err
+			}
+			continue
+		}
+		d, err := c.w.ReadPacket()
+		if err != nil {
+			return err
+		}
+		*into = append(*into, append([]byte(nil), d...))
+	}
+	if !c.DeprecateEOF() {
+		if _, _, err := c.w.SkipPacket(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // pass moves one packet to the client without decoding it, or skips it.

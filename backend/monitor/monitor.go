@@ -58,8 +58,8 @@ type LogEntry struct {
 	Error    string        // "" (NULL) on success
 }
 
-// Monitor checks the registry's servers. Start it with NewMonitor and stop
-// it with Close.
+// Monitor checks the registry's servers. Start it with New and stop it
+// with Close.
 type Monitor struct {
 	reg  *backend.Registry
 	log  zerolog.Logger
@@ -96,7 +96,12 @@ type monTarget struct {
 	shunned          bool // the pings shunned it: a good ping unshuns
 }
 
-// NewMonitor starts a monitor over reg's servers.
+// New starts a monitor over reg's servers. It calls opts at every tick
+// (and when a log is read) for the options in force — nil means the
+// defaults — and never changes what it returns; unset intervals and limits
+// are taken at their defaults. Its connections use reg.Options() (the
+// backend options: deprecate-EOF, dialer, …) with the monitor's connect
+// timeout and credentials.
 func New(reg *backend.Registry, opts func() *Options, log zerolog.Logger) *Monitor {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Monitor{

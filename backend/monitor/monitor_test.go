@@ -194,7 +194,7 @@ func TestMonitorConnectLogAndAuth(t *testing.T) {
 		t.Errorf("access denied shunned the server: %s", st)
 	}
 	if got := mon.Options().Password; got != "wrong" {
-		t.Errorf("SetOptions not applied: %q", got)
+		t.Errorf("new options not applied: %q", got)
 	}
 }
 
