@@ -16,7 +16,8 @@
 # minutes on 2 cores.
 # Env: TESTS="oltp_point_select oltp_read_only" THREADS="4 16" DURATION=10
 #      ROUNDS=2 WARMUP=3 PAUSE=1 PS_MODE=auto TABLES=4 TABLE_SIZE=10000
-#      TARGETS="haproxy sluice" KEEP=0
+#      TARGETS="haproxy sluice" KEEP=0 (add sluice-base, with SLUICE_BASE_REV or
+#      SLUICE_BASE_BIN, to compare two Sluice builds in the same run)
 #      RESULTS=BENCH_DIR/results/sysbench-DATE.md
 set -euo pipefail
 BENCH_TAG=all
@@ -37,7 +38,7 @@ stamp=$(date +%Y%m%d-%H%M%S)
 RUN_OUT=$BENCH_DIR/results/sysbench-$stamp
 RESULTS=${RESULTS:-$RUN_OUT.md}
 for t in $TESTS; do [[ $t =~ ^[a-z_]+$ ]] || bench_die "TESTS: bad test name '$t'"; done
-for t in $TARGETS; do [[ $t == haproxy || $t == sluice ]] || bench_die "TARGETS: unknown target '$t' (haproxy, sluice)"; done
+for t in $TARGETS; do [[ $t == haproxy || $t == sluice || $t == sluice-base ]] || bench_die "TARGETS: unknown target '$t' (haproxy, sluice, sluice-base)"; done
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 if awk -v l="${load_start%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
@@ -67,6 +68,7 @@ for t in $TARGETS; do
   case $t in
     haproxy) port=$HAPROXY_PORT ;;
     sluice) port=$SLUICE_DATA_PORT ;;
+    sluice-base) port=$((SLUICE_DATA_PORT + 100)) ;;
   esac
   pid=$("$HERE/$t.sh" pid 2>/dev/null || true)
   errf=$BENCH_DIR/$t-start.err

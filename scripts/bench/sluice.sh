@@ -24,11 +24,20 @@ BENCH_TAG=sluice
 . "$(dirname "$0")/common.sh"
 
 RUN_DIR=$BENCH_DIR/sluice
+BIN=$REPO/bin/sluice
+# sluice-base.sh runs a second Sluice (another binary) next to this one.
+if [[ ${SLUICE_VARIANT:-} == base ]]; then
+  BENCH_TAG=sluice-base
+  RUN_DIR=$BENCH_DIR/sluice-base
+  BIN=$SLUICE_BASE_BIN
+  SLUICE_BUILD=0
+  SLUICE_ADMIN_PORT=$((SLUICE_ADMIN_PORT + 100))
+  SLUICE_DATA_PORT=$((SLUICE_DATA_PORT + 100))
+fi
 CNF=$RUN_DIR/sluice.cnf
 DATADIR=$RUN_DIR/data
 PIDF=$RUN_DIR/sluice.pid
 LOGF=$RUN_DIR/sluice.log
-BIN=$REPO/bin/sluice
 MAXCONN=${SLUICE_MAX_CONNECTIONS:-2048}
 THREADS=${SLUICE_THREADS:-$(nproc)}
 
@@ -98,6 +107,7 @@ case ${1:-} in
         (cd "$REPO" && go build -o bin/sluice ./cmd/sluice) || bench_die "go build ./cmd/sluice failed"
       fi
       [[ -x $BIN ]] || bench_die "$BIN missing (SLUICE_BUILD=0 but never built)"
+      mkdir -p "$RUN_DIR"
       for port in "$SLUICE_ADMIN_PORT" "$SLUICE_DATA_PORT"; do
         if command -v ss >/dev/null && ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
           bench_die "port $port is already in use by another process"
