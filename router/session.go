@@ -121,9 +121,11 @@ func (s *session) kill() {
 
 // headless returns a session without a client, for a mirror worker.
 func (r *Router) headless() *session {
-	s := &session{r: r, id: r.nextID.Add(1), headless: true,
+	// No session id: ids are the clients' (KILL, CONNECTION_ID()), and a
+	// headless session is never listed or killed.
+	s := &session{r: r, headless: true,
 		lockedHG: -1, trxHG: -1, nextFlagIN: -1, lastWrite: -1, warningsHG: -1}
-	s.log = r.log.With().Uint64("mirror_session", s.id).Logger()
+	s.log = r.log.With().Str("session", "mirror").Logger()
 	s.pub.hg.Store(-1)
 	return s
 }
