@@ -1,15 +1,11 @@
 package admin
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
 
-	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/go-mysql-org/go-mysql/server"
+	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
 // userKind is what an authenticated admin-port user may do.
@@ -33,73 +29,57 @@ func lookupCredential(list, user string) (string, bool) {
 	return "", false
 }
 
-// authHandler authenticates one connection against the RUNTIME admin and
-// stats credentials, read fresh at each login so that LOAD ADMIN VARIABLES
-// TO RUNTIME takes effect for the next connection.
-type authHandler struct {
-	s    *Server
-	kind userKind // set by GetCredential
-}
-
-func (h *authHandler) GetCredential(username string) (server.Credential, bool, error) {
-	h.kind = kindUnknown
-	var pass string
-	if p, ok := lookupCredential(h.s.runtimeVar("admin-admin_credentials"), username); ok {
-		h.kind, pass = kindAdmin, p
-	} else if p, ok := lookupCredential(h.s.runtimeVar("admin-stats_credentials"), username); ok {
-		h.kind, pass = kindStats, p
-	} else {
-		// An unknown user gets a password nobody can know, so the reply is
-		// the same 1045 "Access denied" a wrong password gets (go-mysql
-		// would otherwise answer 1449 for a missing user).
-		var b [24]byte
-		_, _ = rand.Read(b[:])
-		pass = hex.EncodeToString(b[:])
+// credential finds user in the RUNTIME admin and stats credentials, read
+// fresh at each login so that LOAD ADMIN VARIABLES TO RUNTIME takes effect
+// for the next connection. The password is in clear text.
+func (s *Server) credential(user string) (userKind, string) {
+	if p, ok := lookupCredential(s.runtimeVar("admin-admin_credentials"), user); ok {
+		return kindAdmin, p
 	}
-	return server.Credential{Passwords: []string{pass}, AuthPluginName: mysql.AUTH_NATIVE_PASSWORD}, true, nil
-}
-
-// OnAuthSuccess enforces ProxySQL's rule that the users literally named
-// "admin" and "stats" only log in from the local host.
-func (h *authHandler) OnAuthSuccess(c *server.Conn) error {
-	if h.kind == kindUnknown {
-		return accessDenied(c, true)
+	if p, ok := lookupCredential(s.runtimeVar("admin-stats_credentials"), user); ok {
+		return kindStats, p
 	}
-	user := c.GetUser()
-	if (user == "admin" || user == "stats") && !isLocal(c.LocalAddr(), c.RemoteAddr()) {
-		return &mysql.MyError{Code: mysql.ER_CON_COUNT_ERROR, State: "HY000",
-			Message: fmt.Sprintf("User '%s' can only connect locally", user)}
+	return kindUnknown, ""
+}
+
+// authenticate checks a client's mysql_native_password reply (to salt)
+// against the credentials, then enforces ProxySQL's rule that the users
+// literally named "admin" and "stats" only log in from the local host. An
+// unknown user gets the same 1045 "Access denied" as a wrong password.
+func (s *Server) authenticate(user string, reply, salt []byte, local, remote net.Addr) (userKind, *errReply) {
+	// Some clients send a lone NUL for an empty password (MySQL's own
+	// server, and go-mysql before, treat it as empty).
+	if len(reply) == 1 && reply[0] == 0 {
+		reply = nil
 	}
-	return nil
-}
-
-func (h *authHandler) OnAuthFailure(c *server.Conn, err error) {
-	h.s.log.Info().Str("user", c.GetUser()).Str("client", c.RemoteAddr().String()).Err(err).
-		Msg("admin login failed")
-}
-
-// authProvider wraps go-mysql's password check to give ProxySQL's wording of
-// the access-denied error.
-type authProvider struct {
-	server.DefaultAuthenticationProvider
-}
-
-func (p *authProvider) Authenticate(c *server.Conn, plugin string, data []byte) error {
-	err := p.DefaultAuthenticationProvider.Authenticate(c, plugin, data)
-	if errors.Is(err, server.ErrAccessDenied) {
-		return accessDenied(c, !errors.Is(err, server.ErrAccessDeniedNoPassword))
+	kind, pass := s.credential(user)
+	if kind == kindUnknown || !wire.VerifyNativeClear(salt, reply, pass) {
+		e := accessDenied(user, remote, len(reply) > 0)
+		s.log.Info().Str("user", user).Str("client", addrString(remote)).Err(e).Msg("admin login failed")
+		return kindUnknown, e
 	}
-	return err
+	if (user == "admin" || user == "stats") && !isLocal(local, remote) {
+		return kindUnknown, &errReply{code: erConCount, state: "HY000",
+			msg: fmt.Sprintf("User '%s' can only connect locally", user)}
+	}
+	return kind, nil
 }
 
-func accessDenied(c *server.Conn, withPassword bool) error {
+func accessDenied(user string, remote net.Addr, withPassword bool) *errReply {
 	yes := "YES"
 	if !withPassword {
 		yes = "NO"
 	}
-	return &mysql.MyError{Code: mysql.ER_ACCESS_DENIED_ERROR, State: "28000",
-		Message: fmt.Sprintf("ProxySQL Error: Access denied for user '%s'@'%s' (using password: %s)",
-			c.GetUser(), hostOf(c.RemoteAddr()), yes)}
+	return &errReply{code: erAccessDenied, state: "28000",
+		msg: fmt.Sprintf("ProxySQL Error: Access denied for user '%s'@'%s' (using password: %s)",
+			user, hostOf(remote), yes)}
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
 }
 
 // isLocal reports whether a client is on the local host: it came in on a
@@ -131,10 +111,3 @@ func hostOf(a net.Addr) string {
 	}
 	return a.String()
 }
-
-// noDBHandler is the go-mysql Handler used only during the handshake: the
-// database a client names at login is accepted and ignored, as on
-// ProxySQL's admin. After the handshake the session runs its own loop.
-type noDBHandler struct{ server.EmptyHandler }
-
-func (noDBHandler) UseDB(string) error { return nil }

@@ -177,7 +177,10 @@ func (s *Server) sql(ss *session, q string) reply {
 	if res.HasRows {
 		return &resultSet{cols: res.Columns, rows: res.Rows}
 	}
-	return &okReply{affected: uint64(max(res.AffectedRows, 0)), insertID: uint64(max(res.LastInsertID, 0))}
+	// last_insert_id stays 0, as on ProxySQL 2.7's admin (SQLite's
+	// last_insert_rowid() is meaningless to a client, and stale after a
+	// DELETE).
+	return &okReply{affected: uint64(max(res.AffectedRows, 0))}
 }
 
 // statsHidden are the tables a stats session may not name: every

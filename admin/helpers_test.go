@@ -334,8 +334,8 @@ type fakeRemote struct {
 func (f fakeRemote) RemoteAddr() net.Addr { return f.remote }
 
 // okInfo sends q as a COM_QUERY and returns the info message of the OK
-// packet that answers it (go-mysql's client reads it only with
-// CLIENT_SESSION_TRACK, which it does not negotiate).
+// packet that answers it: a length-encoded string after the warnings, as
+// ProxySQL sends it (go-mysql's client does not expose it).
 func okInfo(t *testing.T, c *gmclient.Conn, q string) string {
 	t.Helper()
 	c.ResetSequence()
@@ -354,5 +354,9 @@ func okInfo(t *testing.T, c *gmclient.Conn, q string) string {
 		_, _, n := gmmysql.LengthEncodedInt(data[pos:])
 		pos += n
 	}
-	return string(data[pos+4:])
+	info, _, n, err := gmmysql.LengthEncodedString(data[pos+4:])
+	if err != nil || pos+4+n != len(data) {
+		t.Fatalf("%s: info is not one length-encoded string: %q", q, data[pos+4:])
+	}
+	return string(info)
 }

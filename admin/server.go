@@ -66,6 +66,7 @@ type Server struct {
 
 	readOnly  atomic.Bool   // PROXYSQL READONLY / admin-read_only
 	questions atomic.Uint64 // statements served, for COM_STATISTICS
+	connIDs   atomic.Uint32 // the last connection id a handshake announced
 
 	ctx    context.Context
 	cancel context.CancelFunc

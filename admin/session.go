@@ -9,16 +9,15 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/mysql"
-	"github.com/go-mysql-org/go-mysql/server"
 	"github.com/rs/zerolog"
+
+	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
 // session is one logged-in admin or stats connection.
 type session struct {
 	s     *Server
-	c     *server.Conn
-	w     *packetWriter
+	c     *wire.Conn
 	user  string
 	host  string // client host, for USER()
 	stats bool   // logged in with admin-stats_credentials: read-only
@@ -28,6 +27,30 @@ type session struct {
 	after []func() // run once the current reply is on the wire
 }
 
+// adminCapabilities is what the admin port offers in its handshake. It is
+// what go-mysql's server offered the admin before the port moved to
+// internal/wire (go-mysql v1.16.0 NewServerWithAuth: LONG_PASSWORD,
+// LONG_FLAG, CONNECT_WITH_DB, PROTOCOL_41, TRANSACTIONS, SECURE_CONNECTION,
+// PLUGIN_AUTH, CONNECT_ATTRS, PLUGIN_AUTH_LENENC_CLIENT_DATA, MULTI_RESULTS,
+// PS_MULTI_RESULTS, plus SSL when Config.TLS is set, which
+// wire.ServerHandshake adds), less CLIENT_SESSION_TRACK: an OK's info text
+// is then a bare length-encoded string after the warnings, as ProxySQL's
+// admin sends it to every client. No CLIENT_DEPRECATE_EOF (go-mysql never
+// offered it): result sets end with an EOF packet. CLIENT_MULTI_STATEMENTS is not offered either (it was not),
+// yet a client that asks for it gets multi-statements, as before.
+const adminCapabilities = wire.ClientLongPassword | wire.ClientLongFlag | wire.ClientConnectWithDB |
+	wire.ClientProtocol41 | wire.ClientTransactions | wire.ClientSecureConnection | wire.ClientPluginAuth |
+	wire.ClientConnectAttrs | wire.ClientPluginAuthLenencClientData | wire.ClientMultiResults |
+	wire.ClientPSMultiResults
+
+// loginMaxPayload bounds what a client that has not logged in yet can make
+// the admin read: a handshake response is far below 64 KiB.
+const loginMaxPayload = 64 << 10
+
+// loginStatus is the server status of the handshake and of the OK that
+// ends a successful login: 0, as go-mysql's server sent them.
+const loginStatus = 0
+
 func (s *Server) serveConn(nc net.Conn) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -35,93 +58,159 @@ func (s *Server) serveConn(nc net.Conn) {
 				Bytes("stack", debug.Stack()).Msg("admin session crashed")
 		}
 	}()
-	_ = nc.SetDeadline(time.Now().Add(handshakeTimeout))
-	ah := &authHandler{s: s}
-	gm := server.NewServerWithAuth(s.serverVersion(), charsetUTF8, mysql.AUTH_NATIVE_PASSWORD, nil, s.cfg.TLS, &authProvider{})
-	c, err := gm.NewCustomizedConn(nc, ah, noDBHandler{})
-	if err != nil {
-		if !errors.Is(err, io.EOF) {
-			s.log.Debug().Err(err).Str("client", nc.RemoteAddr().String()).Msg("admin handshake failed")
-		}
+	c := wire.NewConn(nc)
+	defer c.Close()
+	ss := s.login(c)
+	if ss == nil {
 		return
 	}
-	_ = nc.SetDeadline(time.Time{})
-	capab := c.Capability() & gm.Capability()
-	ss := &session{
-		s:     s,
-		c:     c,
-		w:     &packetWriter{c: c, cap: capab},
-		user:  c.GetUser(),
-		host:  hostOf(c.RemoteAddr()),
-		stats: ah.kind == kindStats,
-		multi: c.Capability()&mysql.CLIENT_MULTI_STATEMENTS != 0,
-	}
-	ss.log = s.log.With().Uint32("conn", c.ConnectionID()).Str("user", ss.user).Str("client", ss.host).Logger()
 	ss.log.Debug().Bool("stats", ss.stats).Msg("admin session opened")
 	ss.run()
 	ss.log.Debug().Msg("admin session closed")
 }
 
+// login runs the connection phase: handshake (TLS upgrade when configured),
+// authentication, and the final OK or ERR. It returns the logged-in session,
+// or nil when the client is gone or was refused.
+func (s *Server) login(c *wire.Conn) *session {
+	nc := c.NetConn()
+	local, remote := nc.LocalAddr(), nc.RemoteAddr()
+	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
+	c.SetMaxPayload(loginMaxPayload)
+	hs := &wire.InitialHandshake{
+		ServerVersion: s.serverVersion(),
+		ConnID:        s.connIDs.Add(1),
+		Salt:          wire.NewSalt(),
+		Capabilities:  adminCapabilities,
+		Charset:       charsetUTF8,
+		Status:        loginStatus,
+		AuthPlugin:    wire.AuthNativePassword,
+	}
+	resp, err := wire.ServerHandshake(c, hs, s.cfg.TLS)
+	if err != nil {
+		var e *errReply
+		switch {
+		case errors.Is(err, wire.ErrTLSNotSupported):
+			e = &errReply{code: erHandshake, state: "08S01", msg: "ProxySQL Error: TLS is not supported by this proxy yet"}
+		case errors.Is(err, wire.ErrRead), errors.Is(err, wire.ErrWrite):
+		default: // malformed, no protocol 4.1, too large
+			e = &errReply{code: erHandshake, state: "08S01", msg: "Bad handshake"}
+		}
+		if e != nil {
+			s.log.Info().Str("client", addrString(remote)).Err(err).Msg("admin login failed")
+			_ = e.write(c, false)
+			_ = c.Flush()
+		} else if !errors.Is(err, io.EOF) {
+			s.log.Debug().Err(err).Str("client", addrString(remote)).Msg("admin handshake failed")
+		}
+		return nil
+	}
+	kind, e := s.authenticate(resp.User, resp.AuthResponse, hs.Salt, local, remote)
+	if e != nil {
+		_ = e.write(c, false)
+		_ = c.Flush()
+		return nil
+	}
+	// The database named at login is accepted and ignored, as on ProxySQL's
+	// admin.
+	if err := c.WriteOK(0, 0, loginStatus, 0, ""); err != nil {
+		return nil
+	}
+	if err := c.Flush(); err != nil {
+		return nil
+	}
+	_ = c.SetDeadline(time.Time{})
+	c.SetMaxPayload(wire.DefaultMaxPayload)
+	ss := &session{
+		s:     s,
+		c:     c,
+		user:  resp.User,
+		host:  hostOf(remote),
+		stats: kind == kindStats,
+		multi: resp.Capabilities&wire.ClientMultiStatements != 0,
+	}
+	ss.log = s.log.With().Uint32("conn", hs.ConnID).Str("user", ss.user).Str("client", ss.host).Logger()
+	return ss
+}
+
 // run is the command loop: one packet in, one reply out, until COM_QUIT or
-// the connection goes away.
+// the connection goes away. Each reply is flushed once, then the after
+// hooks run.
 func (ss *session) run() {
 	for {
-		ss.c.ResetSequence()
+		ss.c.ResetSeq()
 		data, err := ss.c.ReadPacket()
+		if errors.Is(err, wire.ErrPacketTooLarge) {
+			if !ss.flush(&errReply{code: erNetTooLarge, state: "08S01",
+				msg: "Got a packet bigger than 'max_allowed_packet' bytes"}) {
+				return
+			}
+			continue
+		}
 		if err != nil || len(data) == 0 {
 			return
 		}
 		cmd, body := data[0], data[1:]
-		if cmd == mysql.COM_QUIT {
+		if cmd == wire.ComQuit {
 			return
 		}
-		ss.command(cmd, body)
-		ss.w.flush()
+		// body aliases the read buffer: commands copy what they keep.
+		werr := ss.command(cmd, body)
+		ferr := ss.c.Flush()
 		for _, f := range ss.after {
 			f()
 		}
+		clear(ss.after)
 		ss.after = ss.after[:0]
-		if ss.w.err != nil {
+		if werr != nil || ferr != nil {
 			return
 		}
 	}
 }
 
-func (ss *session) command(cmd byte, body []byte) {
+// flush writes one reply and flushes it; it reports success.
+func (ss *session) flush(r reply) bool {
+	if err := r.write(ss.c, false); err != nil {
+		return false
+	}
+	return ss.c.Flush() == nil
+}
+
+// command answers one command; the error is a failed write.
+func (ss *session) command(cmd byte, body []byte) error {
 	switch cmd {
-	case mysql.COM_QUERY:
-		ss.query(string(body))
-	case mysql.COM_PING, mysql.COM_INIT_DB:
-		(&okReply{}).write(ss.w, false)
-	case mysql.COM_FIELD_LIST:
-		eofReply{}.write(ss.w, false)
-	case mysql.COM_STATISTICS:
-		ss.s.statistics().write(ss.w, false)
-	case mysql.COM_SET_OPTION:
+	case wire.ComQuery:
+		return ss.query(string(body))
+	case wire.ComPing, wire.ComInitDB:
+		return (&okReply{}).write(ss.c, false)
+	case wire.ComFieldList:
+		return eofReply{}.write(ss.c, false)
+	case wire.ComStatistics:
+		return ss.s.statistics().write(ss.c, false)
+	case wire.ComSetOption:
 		if len(body) < 2 {
-			unknownCommand().write(ss.w, false)
-			return
+			return unknownCommand().write(ss.c, false)
 		}
 		switch binary.LittleEndian.Uint16(body) {
-		case 0: // MYSQL_OPTION_MULTI_STATEMENTS_ON
+		case wire.OptionMultiStatementsOn:
 			ss.multi = true
-		case 1: // MYSQL_OPTION_MULTI_STATEMENTS_OFF
+		case wire.OptionMultiStatementsOff:
 			ss.multi = false
 		default:
-			unknownCommand().write(ss.w, false)
-			return
+			return unknownCommand().write(ss.c, false)
 		}
-		eofReply{}.write(ss.w, false)
+		return eofReply{}.write(ss.c, false)
 	default:
 		// COM_CHANGE_USER, COM_RESET_CONNECTION, prepared statements and
 		// the rest: ProxySQL's admin does not implement them either.
-		unknownCommand().write(ss.w, false)
+		return unknownCommand().write(ss.c, false)
 	}
 }
 
 // query runs a COM_QUERY: one statement, or each statement in turn when
-// multi-statements are on, stopping at the first error.
-func (ss *session) query(q string) {
+// multi-statements are on, stopping at the first error. Every reply but the
+// last carries SERVER_MORE_RESULTS_EXISTS.
+func (ss *session) query(q string) error {
 	stmts := []string{q}
 	if ss.multi {
 		stmts = splitStatements(q)
@@ -130,11 +219,14 @@ func (ss *session) query(q string) {
 		ss.s.questions.Add(1)
 		r := ss.s.execute(ss, st)
 		_, failed := r.(*errReply)
-		r.write(ss.w, i < len(stmts)-1 && !failed)
+		if err := r.write(ss.c, i < len(stmts)-1 && !failed); err != nil {
+			return err
+		}
 		if failed {
-			return
+			return nil
 		}
 	}
+	return nil
 }
 
 // statistics is the COM_STATISTICS answer, in mysqld's format.

@@ -1,7 +1,6 @@
 package router
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -176,6 +175,10 @@ func (s *session) serve() {
 	s.loop()
 }
 
+// loginMaxPayload bounds what a client that has not logged in can make the
+// proxy read.
+const loginMaxPayload = 64 << 10
+
 // handshake runs the initial handshake and authentication. It reports
 // whether the client is logged in.
 func (s *session) handshake(rt *live.Runtime) bool {
@@ -189,45 +192,29 @@ func (s *session) handshake(rt *live.Runtime) bool {
 		Capabilities: caps, Charset: 33, Status: wire.StatusAutocommit,
 		AuthPlugin: "mysql_native_password",
 	}
-	if err := s.c.WritePacket(wire.AppendInitialHandshake(nil, hs)); err != nil {
+	// Bounded before login: a handshake response is far below 64 KiB, and a
+	// peer's announced length earns no buffer it does not fill.
+	s.c.SetMaxPayload(loginMaxPayload)
+	defer s.c.SetMaxPayload(wire.DefaultMaxPayload)
+	resp, err := wire.ServerHandshake(s.c, hs, nil)
+	switch {
+	case errors.Is(err, wire.ErrTLSNotSupported):
+		s.writeErr(errNoTLS())
 		return false
-	}
-	if err := s.c.Flush(); err != nil {
+	case errors.Is(err, wire.ErrRead) || errors.Is(err, wire.ErrWrite):
 		return false
-	}
-	p, err := s.c.ReadPacket()
-	if err != nil {
-		return false
-	}
-	resp, err := wire.ParseHandshakeResponse(p)
-	if err != nil {
+	case err != nil:
 		s.log.Debug().Err(err).Msg("bad handshake response")
 		s.writeErr(errBadHandshake())
 		return false
 	}
-	if resp.SSLRequest {
-		s.writeErr(errNoTLS())
-		return false
-	}
-	s.caps = resp.Capabilities & caps
+	s.caps = resp.Capabilities & hs.Capabilities
 	s.depr = s.caps&wire.ClientDeprecateEOF != 0
 	s.username = resp.User
+	// Clients that opened with another plugin (MySQL 8's
+	// caching_sha2_password) were switched to mysql_native_password, which
+	// lets the proxy recover SHA1(password) for backend logins.
 	reply := resp.AuthResponse
-	// Clients that open with another plugin (MySQL 8's caching_sha2_password)
-	// are asked to switch to mysql_native_password, which lets the proxy
-	// recover SHA1(password) for backend logins.
-	if resp.AuthPlugin != "" && resp.AuthPlugin != "mysql_native_password" {
-		if err := s.c.WritePacket(wire.AppendNativeAuthSwitch(nil, salt)); err != nil {
-			return false
-		}
-		if err := s.c.Flush(); err != nil {
-			return false
-		}
-		if reply, err = s.c.ReadPacket(); err != nil {
-			return false
-		}
-		reply = bytes.Clone(reply)
-	}
 	u := rt.Frontend[resp.User]
 	usingPassword := len(reply) > 0
 	if u == nil || !s.verify(u, salt, reply) {

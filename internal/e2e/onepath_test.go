@@ -484,3 +484,37 @@ func TestLoadsUnderSysbench(t *testing.T) {
 	}
 	t.Logf("200 LOADs in %v under sysbench: generations %d→%d, mixed commands %d", took.Round(time.Millisecond), gen0, gen, mixed)
 }
+
+// TestClearPasswordKeptAsWritten: ProxySQL 2.6+ stores passwords as
+// written; a clear-text password reads back unchanged from mysql_users and
+// runtime_mysql_users after LOAD and after SAVE … TO MEMORY, and admin OK
+// packets carry last_insert_id 0.
+func TestClearPasswordKeptAsWritten(t *testing.T) {
+	s := startFresh(t, "")
+	admin(t, s, `INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('app', 'S3cret!', 0);
+		LOAD MYSQL USERS TO RUNTIME; SAVE MYSQL USERS TO MEMORY;`)
+	for _, q := range []string{
+		"SELECT DISTINCT password FROM mysql_users WHERE username='app'",
+		"SELECT DISTINCT password FROM runtime_mysql_users WHERE username='app'",
+	} {
+		if got := strings.TrimSpace(admin(t, s, q)); got != "S3cret!" {
+			t.Errorf("%s: %q, want the password as written", q, got)
+		}
+	}
+	db := testenv.DB(t, s.AdminPort, "admin", "admin", "", "")
+	for _, q := range []string{
+		"INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (5, 'a', 1)",
+		"INSERT INTO mysql_query_rules(rule_id, active) VALUES (7, 0)",
+		"DELETE FROM mysql_query_rules WHERE rule_id=7",
+		"UPDATE mysql_servers SET comment='x' WHERE hostgroup_id=5",
+		"LOAD MYSQL SERVERS TO RUNTIME",
+	} {
+		res, err := db.Exec(q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if id, err := res.LastInsertId(); err != nil || id != 0 {
+			t.Errorf("%s: last_insert_id %d (%v), want 0 as ProxySQL sends", q, id, err)
+		}
+	}
+}

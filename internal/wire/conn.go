@@ -210,6 +210,11 @@ func (c *Conn) ReadPacket() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n > c.maxPayload {
+		// Refused before anything is allocated: a peer announcing 16 MiB
+		// over the limit costs a discard, not a buffer.
+		return nil, c.discardRest(n)
+	}
 	if n < MaxPayloadLen && n <= c.br.Size() {
 		p, err := c.br.Peek(n)
 		if err != nil {

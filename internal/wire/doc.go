@@ -31,7 +31,9 @@
 //     least 2^24 bytes long, so "0xFE and the payload is shorter than
 //     0xFFFFFF" identifies a terminator (IsTerminator), as libmysqlclient does.
 //   - OK packets are built and parsed without CLIENT_SESSION_TRACK: Sluice
-//     never offers it to clients nor asks for it from servers.
+//     never offers it to clients nor asks for it from servers. A non-empty
+//     info message is still length-encoded, as MySQL, MariaDB and ProxySQL
+//     send it and as every client library reads it.
 //   - Authentication: mysql_native_password stores SHA1(SHA1(pw)) ("*HEX").
 //     A client's reply is SHA1(pw) XOR SHA1(salt ‖ SHA1(SHA1(pw))), so the
 //     proxy can recover SHA1(pw) (RecoverStage1) and log in to a backend

@@ -91,16 +91,24 @@ type OK struct {
 	LastInsertID uint64
 	Status       uint16
 	Warnings     uint16
-	Info         []byte // human-readable info; aliases the packet
+	Info         []byte // human-readable info, without its length; aliases the packet
 }
 
-// AppendOK appends an OK packet payload (header 0x00).
+// AppendOK appends an OK packet payload (header 0x00). A non-empty info
+// message follows the warnings as a length-encoded string, as MySQL's
+// net_send_ok, MariaDB and ProxySQL write it with or without
+// CLIENT_SESSION_TRACK, and as libmysqlclient, libmariadb and mysqlnd read
+// it (the protocol documentation's string<EOF> is not what clients parse:
+// libmariadb rejects it as a malformed packet). An empty info adds nothing.
 func AppendOK(buf []byte, affected, insertID uint64, status, warnings uint16, info string) []byte {
 	buf = append(buf, HeaderOK)
 	buf = AppendLenEncInt(buf, affected)
 	buf = AppendLenEncInt(buf, insertID)
 	buf = append(buf, byte(status), byte(status>>8), byte(warnings), byte(warnings>>8))
-	return append(buf, info...)
+	if info == "" {
+		return buf
+	}
+	return AppendLenEncString(buf, info)
 }
 
 // AppendOKTerminator appends the OK packet that ends a result set when
@@ -137,6 +145,11 @@ func ParseOK(p []byte) (OK, error) {
 	ok.Status = binary.LittleEndian.Uint16(rest)
 	ok.Warnings = binary.LittleEndian.Uint16(rest[2:])
 	ok.Info = rest[4:]
+	// The info is a length-encoded string (see AppendOK); a server that
+	// wrote it raw is taken as it is.
+	if info, _, tail, good := ReadLenEncString(ok.Info); good && len(tail) == 0 {
+		ok.Info = info
+	}
 	return ok, nil
 }
 

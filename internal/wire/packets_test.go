@@ -51,6 +51,14 @@ func TestOKPackets(t *testing.T) {
 		string(ok.Info) != "Rows matched: 1" {
 		t.Fatalf("%+v %v", ok, err)
 	}
+	// The info is length-encoded, as MySQL, MariaDB and ProxySQL send it.
+	if want := append([]byte{0x00, 0, 0, 2, 0, 0, 0, 4}, "info"...); !bytes.Equal(AppendOK(nil, 0, 0, StatusAutocommit, 0, "info"), want) {
+		t.Fatalf("OK with info % x, want % x", AppendOK(nil, 0, 0, StatusAutocommit, 0, "info"), want)
+	}
+	// An OK whose info a server wrote raw keeps it as it is.
+	if ok, err := ParseOK(append([]byte{0x00, 0, 0, 2, 0, 0, 0}, "Rows matched: 1"...)); err != nil || string(ok.Info) != "Rows matched: 1" {
+		t.Fatalf("raw info: %q %v", ok.Info, err)
+	}
 	term := AppendOKTerminator(nil, 0, 0, StatusAutocommit, 1)
 	if want := []byte{0xfe, 0, 0, 2, 0, 1, 0}; !bytes.Equal(term, want) {
 		t.Fatalf("terminator % x", term)
