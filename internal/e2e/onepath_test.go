@@ -237,34 +237,29 @@ func TestRetriesPreparedLikeText(t *testing.T) {
 		var v int
 		return db.QueryRowContext(ctx, q, args...).Scan(&v)
 	}
-	cut := func() {
-		rl.SetDown(true)
-		rl.SetDown(false)
-	}
-	for _, c := range []struct {
+	protocols := []struct {
 		name string
 		db   *sql.DB
 		args []any
-	}{{"text", text, nil}, {"binary", bin, []any{1}}} {
-		if err := run(c.db, c.args...); err != nil {
-			t.Fatalf("%s: warm-up: %v", c.name, err)
+	}{{"text", text, nil}, {"binary", bin, []any{1}}}
+	// afterCut runs a statement on a pooled connection, cuts it, and runs
+	// the statement again: the second run meets the dead connection first.
+	afterCut := func(db *sql.DB, args []any) error {
+		if err := run(db, args...); err != nil {
+			t.Fatalf("warm-up: %v", err)
 		}
-		cut()
-		if err := run(c.db, c.args...); err == nil {
+		rl.SetDown(true)
+		rl.SetDown(false)
+		return run(db, args...)
+	}
+	for _, c := range protocols {
+		if err := afterCut(c.db, c.args); err == nil {
 			t.Fatalf("%s: with the rule's retries=0 a dead pooled connection must fail the statement", c.name)
 		}
 	}
 	admin(t, s, "UPDATE mysql_query_rules SET retries=2 WHERE rule_id=1; LOAD MYSQL QUERY RULES TO RUNTIME;")
-	for _, c := range []struct {
-		name string
-		db   *sql.DB
-		args []any
-	}{{"text", text, nil}, {"binary", bin, []any{1}}} {
-		if err := run(c.db, c.args...); err != nil {
-			t.Fatalf("%s: warm-up: %v", c.name, err)
-		}
-		cut()
-		if err := run(c.db, c.args...); err != nil {
+	for _, c := range protocols {
+		if err := afterCut(c.db, c.args); err != nil {
 			t.Fatalf("%s: with the rule's retries=2 the statement should have been retried: %v", c.name, err)
 		}
 	}
