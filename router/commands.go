@@ -76,6 +76,32 @@ func (s *session) dispatch(rt *live.Runtime, p []byte) bool {
 	return true
 }
 
+// comFieldList forwards COM_FIELD_LIST (column definitions, then a
+// terminator) and comStatistics COM_STATISTICS (one packet: a status
+// string, or an ERR): commands with no rules, routed like a query the
+// rules leave alone.
+func (s *session) comFieldList(rt *live.Runtime, p []byte) bool {
+	return s.forwardSimple(rt, p, backend.ShapeRows)
+}
+
+func (s *session) comStatistics(rt *live.Runtime, p []byte) bool {
+	return s.forwardSimple(rt, p, backend.ShapeOne)
+}
+
+func (s *session) forwardSimple(rt *live.Runtime, p []byte, shape backend.Shape) bool {
+	hg, e := s.hostgroup(-1, false)
+	if e != nil {
+		s.writeErr(e)
+		return true
+	}
+	s.req = request{hg: hg, payload: p, shape: shape, retries: rt.Router.QueryRetries, repeatable: true}
+	_, h, ok := s.run(rt, &s.req)
+	if h != nil {
+		s.release(rt, h)
+	}
+	return ok
+}
+
 // resetSession serves COM_RESET_CONNECTION: the session state goes back to
 // what it was at login (transactions roll back, user variables, prepared
 // statements and tracked variables go away), keeping the user and its
