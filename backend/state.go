@@ -127,9 +127,14 @@ const (
 
 // collationName returns the name and character set of a collation id, or
 // false when unknown.
-func collationName(id uint8) (name, cs string, ok bool) {
+func collationName(id uint8) (name, cs string, ok bool) { return CollationName(uint16(id)) }
+
+// CollationName returns the name and character set of a collation id (as
+// a handshake or a column definition carries it), or false when unknown or
+// when either is not a plain identifier (so both can be spliced into SQL).
+func CollationName(id uint16) (name, cs string, ok bool) {
 	c, err := charset.GetCollationByID(int(id))
-	if err != nil {
+	if err != nil || !isIdent(c.Name) || !isIdent(c.CharsetName) {
 		return "", "", false
 	}
 	return c.Name, c.CharsetName, true

@@ -71,7 +71,10 @@ type Sink struct {
 // Result is the first result set of one of the proxy's own queries, as
 // text, and the counters of the final OK/EOF.
 type Result struct {
-	Columns      []string
+	Columns  []string
+	Types    []byte // MYSQL_TYPE_* of each column
+	Charsets []uint16
+
 	Rows         [][]sql.NullString
 	AffectedRows uint64
 	LastInsertID uint64
@@ -228,7 +231,10 @@ func (c *BackendConn) resultSet(sink *Sink, res *Response) error {
 			if err != nil {
 				return err
 			}
-			sink.Collect.Columns = append(sink.Collect.Columns, columnName(def))
+			name, typ, cs := columnInfo(def)
+			sink.Collect.Columns = append(sink.Collect.Columns, name)
+			sink.Collect.Types = append(sink.Collect.Types, typ)
+			sink.Collect.Charsets = append(sink.Collect.Charsets, cs)
 			continue
 		}
 		if err := c.pass(sink); err != nil {
@@ -444,20 +450,25 @@ func clientErr(err error) error {
 	return err
 }
 
-// columnName returns the name of a ColumnDefinition41 (its fifth string).
-func columnName(def []byte) string {
+// columnInfo returns the name (the fifth string), the type and the
+// character set of a ColumnDefinition41.
+func columnInfo(def []byte) (name string, typ byte, charset uint16) {
 	rest := def
-	for i := 0; i < 5; i++ {
+	for i := 0; i < 6; i++ {
 		s, _, r, ok := wire.ReadLenEncString(rest)
 		if !ok {
-			return ""
+			return name, 0, 0
 		}
 		if i == 4 {
-			return string(s)
+			name = string(s)
 		}
 		rest = r
 	}
-	return ""
+	// fixed-length fields: 0x0c, charset(2), length(4), type(1), flags(2), decimals(1)
+	if len(rest) >= 8 {
+		charset, typ = uint16(rest[1])|uint16(rest[2])<<8, rest[7]
+	}
+	return name, typ, charset
 }
 
 func parseTextRow(p []byte, n int) ([]sql.NullString, error) {

@@ -120,4 +120,5 @@ func (s *session) resetSession(rt *live.Runtime) {
 	}
 	s.lockedHG, s.trxHG, s.nextFlagIN, s.lastWrite, s.warningsHG = -1, -1, -1, -1, -1
 	s.unconfirmed = false
+	s.carry = nil
 }

@@ -57,12 +57,23 @@ func errUnknownCommand(cmd byte) *wire.SQLError {
 	return &wire.SQLError{Code: 1047, State: "08S01", Message: fmt.Sprintf("Unknown command %d", cmd)}
 }
 
-func errLostBackend(hg int, addr string, inTrx bool) *wire.SQLError {
-	msg := fmt.Sprintf("Lost connection to backend %s of hostgroup %d during query", addr, hg)
-	if inTrx {
-		msg += "; the open transaction was rolled back by the backend"
-	}
-	return &wire.SQLError{Code: 2013, State: "HY000", Message: msg}
+// errLostBackend: the backend connection failed during a statement; the
+// session's state was carried to the next connection, but the statement
+// could not be repeated (it may have been applied, or the retries are
+// spent). A server-range code (MariaDB's ER_CONNECTION_KILLED): clients
+// report it as the error it is, where a client-range code such as 2013 in
+// an ERR packet is taken for a malformed packet by current MariaDB clients.
+func errLostBackend(hg int, addr string) *wire.SQLError {
+	return &wire.SQLError{Code: 1927, State: "70100",
+		Message: fmt.Sprintf("Lost connection to backend %s of hostgroup %d during query; the statement may not have run, the session goes on with another connection", addr, hg)}
+}
+
+// errLostState: the backend connection failed and took with it session
+// state the proxy cannot carry (lost names it). The session goes on with
+// another connection without it.
+func errLostState(hg int, addr, lost string) *wire.SQLError {
+	return &wire.SQLError{Code: 1927, State: "70100",
+		Message: fmt.Sprintf("Lost connection to backend %s of hostgroup %d; lost with it: %s", addr, hg, lost)}
 }
 
 func errPacketTooLarge() *wire.SQLError {

@@ -90,19 +90,19 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 			s.discard(h)
 			return res, nil, false
 		}
-		// The backend failed. If nothing reached the client and no
-		// transaction is lost, repeat the command on another connection.
-		inTrx := h.inTrx
-		s.discard(h)
+		// The backend failed. What the session held there that the proxy
+		// carries follows it to the next connection; if nothing else was
+		// lost and nothing reached the client, repeat the command there.
 		h.server.CountError()
-		if req.conn == nil && !inTrx && !res.Started() && req.repeatable && attempt < req.retries {
+		lost := s.lose(h)
+		if lost == nil && req.conn == nil && !res.Started() && req.repeatable && attempt < req.retries {
 			s.log.Debug().Err(err).Int("hostgroup", req.hg).Str("backend", h.addr).Msg("backend failed, retrying")
 			continue
 		}
-		if inTrx {
-			s.trxHG = -1
+		if lost == nil {
+			lost = errLostBackend(req.hg, h.addr)
 		}
-		s.writeErr(errLostBackend(req.hg, h.addr, inTrx))
+		s.writeErr(lost)
 		return res, nil, true
 	}
 }

@@ -23,10 +23,11 @@ type held struct {
 
 	flags        rules.StatusFlags // multiplex-disabling status flags
 	inTrx        bool
-	warnings     bool // the last query left warnings for SHOW WARNINGS
-	autoIncDelay int  // queries left before an insert id may be lost (auto_increment_delay_multiplex)
-	cursor       bool // a COM_STMT_EXECUTE cursor is open on it
-	attached     bool // in the session's heldConns
+	warnings     bool   // the last query left warnings for SHOW WARNINGS
+	autoIncDelay int    // queries left before an insert id may be lost (auto_increment_delay_multiplex)
+	cursor       bool   // a COM_STMT_EXECUTE cursor is open on it
+	attached     bool   // in the session's heldConns
+	untracked    string // a SET the proxy could not parse ran here (why); the session cannot leave
 }
 
 // pinned reports whether the connection must stay with the session.
@@ -153,13 +154,11 @@ func (s *session) acquireSynced(rt *live.Runtime, hg int, createNew bool) (*held
 		if se, ok := backend.IsSQLError(err); ok {
 			return nil, se
 		}
-		// The attached connection died. Without state that only it held,
-		// the session simply goes on with another one.
-		lost := h.inTrx || h.flags.MultiplexDisabled()
-		s.discard(h)
-		if lost {
-			s.trxHG = -1
-			return nil, errLostBackend(hg, h.addr, h.inTrx)
+		// The attached connection died. What the proxy can carry goes on
+		// with another connection (replayed below); what it cannot is lost,
+		// and the client is told what.
+		if e := s.lose(h); e != nil {
+			return nil, e
 		}
 	}
 	cred, e := s.credentials(rt)
@@ -175,7 +174,46 @@ func (s *session) acquireSynced(rt *live.Runtime, hg int, createNew bool) (*held
 		return nil, e
 	}
 	s.r.stats.Add(s.id, stats.ConnPoolGetConnSuccess, 1)
+	if c := s.carryFor(hg, false); c != nil && !c.empty() && !h.attached {
+		// The session's connection of this hostgroup was lost: this one
+		// takes over the state the proxy carries for it.
+		if err := s.replay(rt, h, c); err != nil {
+			s.discard(h)
+			s.dropCarry(hg)
+			s.log.Warn().Err(err).Int("hostgroup", hg).Msg("session state could not be replayed on a new backend connection")
+			return nil, errLostState(hg, h.addr, err.Error())
+		}
+		s.conns.attach(h)
+	}
 	return h, nil
+}
+
+// lose discards h, a connection that failed, and settles what it held: the
+// state the proxy carries stays with the session for the next connection;
+// an error naming the rest is returned when there was any (nil when nothing
+// is lost).
+func (s *session) lose(h *held) *wire.SQLError {
+	pinned := h.pinnedBy()
+	if h.inTrx {
+		s.trxHG = -1
+	}
+	s.discard(h)
+	if pinned == "" {
+		return nil
+	}
+	s.log.Warn().Str("backend", h.addr).Int("hostgroup", h.hg).Str("lost", pinned).Msg("backend connection lost with session state the proxy cannot carry")
+	return errLostState(h.hg, h.addr, pinned)
+}
+
+// dropCarry forgets the carried state of hostgroup hg (the client was told
+// it is lost).
+func (s *session) dropCarry(hg int) {
+	for i, c := range s.carry {
+		if c.hg == hg {
+			s.carry = append(s.carry[:i], s.carry[i+1:]...)
+			return
+		}
+	}
 }
 
 // credentials returns the session user's backend credentials, cached until

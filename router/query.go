@@ -147,7 +147,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		h.bc.NoteState(&s.state)
 	}
 	addr := h.addr // afterQuery may recycle h
-	s.afterQuery(rt, h, &res, dec, &set)
+	s.afterQuery(rt, h, &res, dec, &set, q)
 	s.finishEvent(ev, hg, addr, res)
 	s.mirror(rt, dec, q)
 	return true
@@ -196,7 +196,7 @@ func (s *session) fastForward(rt *live.Runtime, p []byte) bool {
 
 // afterQuery updates routing and multiplexing state from the response and
 // returns the connection to the pool when ProxySQL would (reference §5.2).
-func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, dec *rules.Decision, set *sqlscan.SetStatement) {
+func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, dec *rules.Decision, set *sqlscan.SetStatement, q []byte) {
 	if res.Status&wire.StatusDBDropped != 0 {
 		// The query dropped the connection's current database: the server
 		// now has no database selected on it (and, as in MySQL, neither has
@@ -214,6 +214,10 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 		ctx.Set = set
 	}
 	h.flags = rules.UpdateFlags(h.flags, &s.digest, &ctx)
+	if res.Err == nil && (set.Outcome == sqlscan.SetLock || bytes.IndexByte(q, '@') >= 0 ||
+		s.digest.Kind == sqlscan.KindPrepare || s.digest.Kind == sqlscan.KindDeallocate) {
+		s.noteCarried(rt, h, q, set)
+	}
 	if s.user.TransactionPersistent && h.inTrx {
 		s.trxHG = h.hg
 	} else if !h.inTrx {

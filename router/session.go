@@ -65,6 +65,8 @@ type session struct {
 	query        rules.Query
 	decision     rules.Decision
 	req          request      // the command's backend request (exec.go), reused
+	carry        []*carried   // state of pinned connections the proxy can replay (carry.go)
+	varNames     []string     // scratch for captureUserVars
 	sink         backend.Sink // where backend responses go: the client, or nowhere
 	stmts        stmtMap
 	scratch      []byte

@@ -60,7 +60,7 @@ func applySet(st *backend.State, set *sqlscan.SetStatement) {
 			st.Autocommit = a.Value == "1"
 		case sqlscan.AssignNames, sqlscan.AssignCharset:
 			st.Names = a.SQL()
-		case sqlscan.AssignIgnored:
+		case sqlscan.AssignIgnored, sqlscan.AssignUserVariable, sqlscan.AssignUnsupported:
 		case sqlscan.AssignIsolation, sqlscan.AssignAccessMode:
 			if !a.NextTransaction {
 				setVar(st, a.Name, a.SQL())

@@ -44,11 +44,13 @@ type procInfo struct {
 	since   atomic.Int64 // unix nanoseconds when the command (or the idle time) began
 	hg      atomic.Int64 // current hostgroup, -1 before the first routed query
 	conn    atomic.Pointer[backend.BackendConn]
+	pins    atomic.Uint32 // pinMask of the connections the session keeps
 
-	mu   sync.Mutex // guards the fields below
-	user string
-	db   string
-	info []byte // text of the running query; reused
+	mu        sync.Mutex // guards the fields below
+	untracked string     // the reason of a pinUntrackedSet
+	user      string
+	db        string
+	info      []byte // text of the running query; reused
 }
 
 // cmdSleep marks an idle session in procInfo.command.
@@ -115,6 +117,20 @@ func (s *session) endCommand() {
 	}
 	if pi.conn.Load() != bc {
 		pi.conn.Store(bc)
+	}
+	var pins pinMask
+	untracked := ""
+	for _, h := range s.conns.list {
+		pins |= h.pins()
+		if h.untracked != "" {
+			untracked = h.untracked
+		}
+	}
+	if uint32(pins) != pi.pins.Load() {
+		pi.mu.Lock()
+		pi.untracked = untracked
+		pi.mu.Unlock()
+		pi.pins.Store(uint32(pins))
 	}
 	if s.state.Schema != s.pubDB || s.username != s.pubUser {
 		s.publishIdentity()
@@ -224,6 +240,9 @@ type ProcessInfo struct {
 	Time       time.Duration
 	Info       string // the running query's text; "" with HasInfo false when idle
 	HasInfo    bool
+	// Pinned names the session state its backend connections hold that
+	// cannot follow it to another connection ("" when all of it can).
+	Pinned string
 }
 
 // Processlist returns the logged-in client sessions, by session id. It
@@ -250,8 +269,10 @@ func (s *session) processInfo(now int64) ProcessInfo {
 	if since := pi.since.Load(); since > 0 && now > since {
 		p.Time = time.Duration(now - since)
 	}
+	pins := pinMask(pi.pins.Load())
 	pi.mu.Lock()
 	p.User, p.DB = pi.user, pi.db
+	p.Pinned = m2text(pins, pi.untracked)
 	if cmd == int32(wire.ComQuery) || cmd == int32(wire.ComStmtExecute) || cmd == int32(wire.ComStmtPrepare) {
 		p.Info, p.HasInfo = string(pi.info), true
 	}

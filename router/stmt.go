@@ -282,7 +282,7 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 	cs.longData = nil
 	var set sqlscan.SetStatement
 	addr := h.addr // afterQuery may recycle h
-	s.afterQuery(rt, h, &res, dec, &set)
+	s.afterQuery(rt, h, &res, dec, &set, g.text)
 	s.finishEvent(ev, hg, addr, res)
 	return true
 }

@@ -107,7 +107,7 @@ func TestBackendDiesInTransaction(t *testing.T) {
 	}
 	r.Cut()
 	err = exec("SELECT 2")
-	if err == nil || !strings.Contains(err.Error(), "2013") || !strings.Contains(err.Error(), "transaction") {
+	if err == nil || !strings.Contains(err.Error(), "1927") || !strings.Contains(err.Error(), "transaction") {
 		t.Fatalf("query in a transaction on a dead server: %v", err)
 	}
 	err = exec("SELECT 3")

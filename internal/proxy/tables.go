@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -174,10 +175,17 @@ func (p *Proxy) processlistRows() [][]any {
 		if pi.HasInfo {
 			info = pi.Info
 		}
+		// extended_info says what keeps a session on its backend connection
+		// (state the proxy cannot carry to another one), as JSON.
+		var ext any
+		if pi.Pinned != "" {
+			b, _ := json.Marshal(map[string]any{"movable": false, "pinned_by": pi.Pinned})
+			ext = string(b)
+		}
 		// ThreadID is ProxySQL's worker thread; Sluice runs a goroutine per
 		// session, so it is 0 for all.
 		out[i] = []any{0, int64(pi.SessionID), pi.User, pi.DB, pi.ClientHost, pi.ClientPort, pi.Hostgroup,
-			lHost, lPort, sHost, sPort, pi.Command, pi.Time.Milliseconds(), info, 0, nil}
+			lHost, lPort, sHost, sPort, pi.Command, pi.Time.Milliseconds(), info, 0, ext}
 	}
 	return out
 }

@@ -47,6 +47,11 @@ const (
 	AssignAccessMode                    // transaction access mode; Value "READ ONLY" or "READ WRITE"
 	AssignIgnored                       // recognised and deliberately not tracked (wait_timeout, …)
 	AssignUnsupported                   // forces SetLock
+	// AssignUserVariable: @name = expression. It forces SetLock with the
+	// reason "user variable", but the other assignments of the statement
+	// are parsed (and tracked ones listed): the session can then record
+	// them and capture the user variables' values from the backend.
+	AssignUserVariable
 )
 
 // Assignment is one parsed "name = value" of a SET statement.
@@ -245,7 +250,28 @@ func ParseSet(query []byte) SetStatement {
 		}
 		p.pos++
 	}
+	for _, a := range st.Assignments {
+		if a.Kind == AssignUserVariable {
+			return lock("user variable")
+		}
+	}
 	return st
+}
+
+// UserVariablesOnly reports whether a SetLock outcome is due to user
+// variables alone: every other assignment of the statement was parsed and
+// is tracked (or ignored), so running it on a backend, recording those
+// assignments and capturing the user variables' values loses nothing.
+func (st *SetStatement) UserVariablesOnly() bool {
+	if st.Outcome != SetLock || st.Reason != "user variable" {
+		return false
+	}
+	for _, a := range st.Assignments {
+		if a.Kind == AssignUnsupported {
+			return false
+		}
+	}
+	return true
 }
 
 type setParser struct {
@@ -412,13 +438,31 @@ func (p *setParser) assignment() ([]Assignment, string) {
 	case p.peek() == '@':
 		p.pos++
 		uv := p.word()
-		if uv == "" && (p.peek() == '\'' || p.peek() == '"') {
+		if uv == "" && (p.peek() == '\'' || p.peek() == '"' || p.peek() == '`') {
 			if _, n, ok := scanQuoted(p.s[p.pos:]); ok {
 				uv = string(p.s[p.pos : p.pos+n])
 				p.pos += n
 			}
 		}
-		return []Assignment{{Name: "@" + uv}}, "user variable"
+		a := []Assignment{{Name: "@" + uv, Kind: AssignUserVariable}}
+		if uv == "" {
+			return a, "cannot parse SET"
+		}
+		p.skip()
+		switch {
+		case p.peek() == '=':
+			p.pos++
+		case p.peek() == ':' && p.pos+1 < len(p.s) && p.s[p.pos+1] == '=':
+			p.pos += 2
+		default:
+			return a, "cannot parse SET"
+		}
+		// The value is any expression: pass over it to the next top-level
+		// comma, so the rest of the statement is parsed too.
+		if !p.skipExpression() {
+			return a, "cannot parse SET"
+		}
+		return a, ""
 	default:
 		name = p.word()
 	}
@@ -617,6 +661,42 @@ func (p *setParser) transaction(scope string) ([]Assignment, string) {
 
 // rawValue returns the text of a value up to the next top-level comma or
 // the end of the statement, skipping over quotes and parentheses.
+// skipExpression passes over a value expression up to the next top-level
+// comma (or the end), across quotes, parentheses and comments. It reports
+// whether there was a well-formed, non-empty expression.
+func (p *setParser) skipExpression() bool {
+	p.skip()
+	start, depth := p.pos, 0
+	for p.pos < len(p.s) {
+		c := p.s[p.pos]
+		switch {
+		case c == '\'' || c == '"' || c == '`':
+			_, n, ok := scanQuoted(p.s[p.pos:])
+			if !ok {
+				return false
+			}
+			p.pos += n
+			continue
+		case c == '(':
+			depth++
+		case c == ')':
+			if depth--; depth < 0 {
+				return false
+			}
+		case depth == 0 && (c == ',' || c == ';'):
+			return p.pos > start
+		case c == '/' && p.pos+1 < len(p.s) && p.s[p.pos+1] == '*', c == '#',
+			c == '-' && p.pos+2 < len(p.s) && p.s[p.pos+1] == '-' && IsSpace(p.s[p.pos+2]):
+			p.skip()
+			continue
+		case c == '*' && p.exec && p.pos+1 < len(p.s) && p.s[p.pos+1] == '/':
+			return depth == 0 && p.pos > start
+		}
+		p.pos++
+	}
+	return depth == 0 && p.pos > start
+}
+
 func (p *setParser) rawValue() (string, bool) {
 	start := p.pos
 	depth := 0

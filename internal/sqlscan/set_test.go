@@ -231,3 +231,47 @@ func TestTrackedVariableTable(t *testing.T) {
 		t.Errorf("TrackedVariables copy")
 	}
 }
+
+// TestParseSetUserVariables: a SET with user variables locks (it runs on a
+// backend), but its other assignments are parsed, so a statement of user
+// variables and tracked variables only loses nothing when the session
+// records those and captures the user variables.
+func TestParseSetUserVariables(t *testing.T) {
+	for _, c := range []struct {
+		q        string
+		only     bool
+		tracked  int
+		userVars int
+	}{
+		{"SET @x = 1", true, 0, 1},
+		{"SET @x := (SELECT COUNT(*) FROM t WHERE a IN (1,2)), @y = 'a,b'", true, 0, 2},
+		{"SET @x=1, time_zone='+00:00'", true, 1, 1},
+		{"SET time_zone='+00:00', @x=1", true, 1, 1},
+		{"SET @CG_ZEROTIME = NOW() - INTERVAL 150 YEAR,@CG_FUTURETIME = NOW() + INTERVAL 5 YEAR", true, 0, 2},
+		{"SET @`my var` = 1 /* c */, @'q' = 2", true, 0, 2},
+		{"SET @x = 1, sql_mode = CONCAT(@@sql_mode, ',X')", false, 0, 1},
+		{"SET @x = 1, GLOBAL wait_timeout = 1", false, 0, 1},
+		{"SET @x", false, 0, 1},
+		{"SET @x = (1", false, 0, 1},
+		{"SET @x = 'unterminated", false, 0, 1},
+	} {
+		st := ParseSet([]byte(c.q))
+		if st.Outcome != SetLock {
+			t.Errorf("%q: outcome %v, want lock", c.q, st.Outcome)
+			continue
+		}
+		var tracked, uv int
+		for _, a := range st.Assignments {
+			switch a.Kind {
+			case AssignUserVariable:
+				uv++
+			case AssignVariable, AssignNames, AssignCharset, AssignAutocommit, AssignIsolation, AssignAccessMode:
+				tracked++
+			}
+		}
+		if st.UserVariablesOnly() != c.only || (c.only && (tracked != c.tracked || uv != c.userVars)) {
+			t.Errorf("%q: user variables only %v (reason %q), %d tracked, %d user variables; want %v, %d, %d",
+				c.q, st.UserVariablesOnly(), st.Reason, tracked, uv, c.only, c.tracked, c.userVars)
+		}
+	}
+}

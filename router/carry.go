@@ -1,0 +1,361 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/live"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
+	"github.com/sluice-proxy/sluice/rules"
+)
+
+// Session state that can follow a session to another backend connection.
+//
+// backend.State (schema, character set, autocommit, tracked variables) is
+// replayed by Sync on whatever connection serves the session. Beyond it, a
+// connection a session is pinned to may hold state the session created
+// there: user variables and text-protocol prepared statements. The proxy
+// carries those too — it captures each user variable's value from the
+// backend after a statement that may have changed it (one SELECT @a, @b …
+// on the same connection) and records each PREPARE — so that when the
+// connection is lost, the next connection of that hostgroup gets them
+// replayed and the session goes on as if nothing happened.
+//
+// What cannot be carried (an open transaction, temporary tables, LOCK
+// TABLES, GET_LOCK, a pending SQL_CALC_FOUND_ROWS, an open cursor, unread
+// warnings, a SET the proxy could not parse) pins the session; held.pinnedBy
+// names it, stats_mysql_processlist shows it, and losing the connection
+// then gives the client an error that says what was lost.
+
+// carried is what a session holds on its connection of one hostgroup.
+type carried struct {
+	hg       int
+	userVars []userVar     // by name, as captured last
+	prepares []textPrepare // by name, in the order they were prepared
+	failed   string        // why the capture could not be done ("" when it could)
+}
+
+type userVar struct {
+	name    string // lower case
+	literal string // SQL literal of its value: 42, 1.5e0, 'text', X'…', NULL
+}
+
+type textPrepare struct {
+	name string // lower case
+	sql  string // the PREPARE statement as the client sent it
+}
+
+func (c *carried) empty() bool { return len(c.userVars) == 0 && len(c.prepares) == 0 && c.failed == "" }
+
+// carryFor returns the carried state of hostgroup hg, making it when make
+// is set (nil otherwise, when there is none).
+func (s *session) carryFor(hg int, make bool) *carried {
+	for _, c := range s.carry {
+		if c.hg == hg {
+			return c
+		}
+	}
+	if !make {
+		return nil
+	}
+	c := &carried{hg: hg}
+	s.carry = append(s.carry, c)
+	return c
+}
+
+// noteCarried records, after a successful statement on h, the state it
+// left there that the proxy can carry: tracked assignments of a SET that
+// also set user variables, user variable values, text PREPAREs. q is the
+// statement's text. A SET the proxy could not parse marks h untracked.
+func (s *session) noteCarried(rt *live.Runtime, h *held, q []byte, set *sqlscan.SetStatement) {
+	if set.Outcome == sqlscan.SetLock {
+		if set.UserVariablesOnly() {
+			applySet(&s.state, set)
+			h.bc.NoteState(&s.state)
+		} else if h.untracked == "" {
+			h.untracked = set.Reason
+		}
+	}
+	switch s.digest.Kind {
+	case sqlscan.KindPrepare:
+		if name, ok := preparedName(q, "PREPARE"); ok {
+			c := s.carryFor(h.hg, true)
+			c.prepares = append(removePrepare(c.prepares, name), textPrepare{name: name, sql: string(q)})
+		}
+	case sqlscan.KindDeallocate:
+		if name, ok := deallocatedName(q); ok {
+			if c := s.carryFor(h.hg, false); c != nil {
+				c.prepares = removePrepare(c.prepares, name)
+			}
+		}
+	}
+	if bytes.IndexByte(q, '@') >= 0 && (sqlscan.MayAssignUserVars(s.digest.Kind, q) || s.digest.Kind == sqlscan.KindCall) {
+		s.captureUserVars(rt, h, q)
+	}
+}
+
+// captureUserVars reads back, on h, the values of the user variables q
+// mentions.
+func (s *session) captureUserVars(rt *live.Runtime, h *held, q []byte) {
+	s.varNames = sqlscan.UserVarNames(q, s.varNames[:0])
+	if len(s.varNames) == 0 {
+		return
+	}
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i, n := range s.varNames {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quoteUserVar(n))
+	}
+	c := s.carryFor(h.hg, true)
+	ctx, cancel := context.WithTimeout(context.Background(), rt.Router.ConnectTimeoutMax)
+	defer cancel()
+	res, err := h.bc.Query(ctx, b.String())
+	if err != nil || len(res.Rows) != 1 || len(res.Rows[0]) != len(s.varNames) {
+		// The values stay as the connection has them; if it is lost, the
+		// session is told its user variables went with it.
+		c.failed = "user variables (they could not be read back)"
+		s.log.Debug().Err(err).Msg("capturing user variables failed")
+		return
+	}
+	for i, n := range s.varNames {
+		lit := userVarLiteral(res.Types[i], res.Charsets[i], res.Rows[0][i])
+		c.userVars = setUserVar(c.userVars, n, lit)
+	}
+}
+
+// replay sets the carried state of hostgroup h.hg on h, a connection that
+// has just joined the session in place of a lost one. On success h holds
+// what the lost connection held, and is pinned as it was.
+func (s *session) replay(rt *live.Runtime, h *held, c *carried) error {
+	if c.failed != "" {
+		return fmt.Errorf("%s", c.failed)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), rt.Router.ConnectTimeoutMax)
+	defer cancel()
+	if len(c.userVars) > 0 {
+		var b strings.Builder
+		b.WriteString("SET ")
+		for i, v := range c.userVars {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(quoteUserVar(v.name))
+			b.WriteString(" = ")
+			b.WriteString(v.literal)
+		}
+		if err := h.bc.Exec(ctx, b.String()); err != nil {
+			return fmt.Errorf("user variables: %w", err)
+		}
+		h.flags |= rules.FlagUserVariable
+	}
+	for _, p := range c.prepares {
+		if err := h.bc.Exec(ctx, p.sql); err != nil {
+			return fmt.Errorf("prepared statement %s: %w", p.name, err)
+		}
+		h.flags |= rules.FlagPreparedStatement
+	}
+	return nil
+}
+
+// pinMask is the set of reasons why the state on a connection cannot
+// follow the session elsewhere: bits of pinReasons.
+type pinMask uint16
+
+const (
+	pinTransaction pinMask = 1 << iota
+	pinTemporaryTable
+	pinLockTables
+	pinGetLock
+	pinFoundRows
+	pinSQLLogBin0
+	pinCursor
+	pinWarnings
+	pinUntrackedSet
+)
+
+var pinReasons = [...]string{
+	"an open transaction", "temporary tables", "LOCK TABLES", "GET_LOCK locks",
+	"a pending SQL_CALC_FOUND_ROWS", "sql_log_bin=0", "an open cursor", "unread warnings",
+	"a SET the proxy cannot replay",
+}
+
+// pins returns why h cannot be left without losing session state (0: all
+// it holds can be carried).
+func (h *held) pins() pinMask {
+	var m pinMask
+	if h.inTrx {
+		m |= pinTransaction
+	}
+	f := h.flags
+	if f&rules.FlagTemporaryTable != 0 {
+		m |= pinTemporaryTable
+	}
+	if f&rules.FlagLockTables != 0 {
+		m |= pinLockTables
+	}
+	if f&rules.FlagGetLock != 0 {
+		m |= pinGetLock
+	}
+	if f&rules.FlagFoundRows != 0 {
+		m |= pinFoundRows
+	}
+	if f&rules.FlagSQLLogBin0 != 0 {
+		m |= pinSQLLogBin0
+	}
+	if h.cursor {
+		m |= pinCursor
+	}
+	if h.warnings {
+		m |= pinWarnings
+	}
+	if h.untracked != "" {
+		m |= pinUntrackedSet
+	}
+	return m
+}
+
+// pinnedBy names the state on h that cannot follow the session to another
+// connection, "" when all of it can.
+func (h *held) pinnedBy() string { return m2text(h.pins(), h.untracked) }
+
+// m2text renders a pin mask, with the reason of an untracked SET.
+func m2text(m pinMask, untracked string) string {
+	if m == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for i, r := range pinReasons {
+		if m&(1<<i) == 0 {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(r)
+		if pinMask(1<<i) == pinUntrackedSet && untracked != "" {
+			b.WriteString(" (" + untracked + ")")
+		}
+	}
+	return b.String()
+}
+
+// quoteUserVar writes @`name` with backquotes doubled.
+func quoteUserVar(name string) string {
+	return "@`" + strings.ReplaceAll(name, "`", "``") + "`"
+}
+
+// userVarLiteral is the SQL literal that gives a user variable the value
+// v had, of the same kind: integers and decimals as numbers, doubles with
+// an exponent (so they stay DOUBLE), strings in hex with the character set
+// and collation they came back in (binary strings as plain hex). Hex keeps
+// the literal independent of the session's sql_mode (NO_BACKSLASH_ESCAPES)
+// and of its character set; a value that does not look like its type is
+// sent as a string.
+func userVarLiteral(typ byte, charset uint16, v sql.NullString) string {
+	if !v.Valid {
+		return "NULL"
+	}
+	switch typ {
+	case 0x01, 0x02, 0x03, 0x08, 0x09, 0x0d: // TINY, SHORT, LONG, LONGLONG, INT24, YEAR
+		if isNumber(v.String, false) {
+			return v.String
+		}
+	case 0x00, 0xf6: // DECIMAL, NEWDECIMAL
+		if isNumber(v.String, false) {
+			return v.String
+		}
+	case 0x04, 0x05: // FLOAT, DOUBLE
+		if isNumber(v.String, true) {
+			if strings.ContainsAny(v.String, "eE") {
+				return v.String
+			}
+			return v.String + "e0"
+		}
+	}
+	if charset != 63 { // not binary
+		if coll, cs, ok := backend.CollationName(charset); ok {
+			return fmt.Sprintf("_%s X'%X' COLLATE %s", cs, v.String, coll)
+		}
+	}
+	return fmt.Sprintf("X'%X'", v.String)
+}
+
+// isNumber reports whether s is a plain decimal number (with an exponent
+// when exp is set).
+func isNumber(s string, exp bool) bool {
+	if s == "" {
+		return false
+	}
+	digits := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			digits = true
+		case c == '-' || c == '+':
+			if i != 0 && !(exp && (s[i-1] == 'e' || s[i-1] == 'E')) {
+				return false
+			}
+		case c == '.':
+		case (c == 'e' || c == 'E') && exp:
+		default:
+			return false
+		}
+	}
+	return digits
+}
+
+func setUserVar(vars []userVar, name, lit string) []userVar {
+	for i := range vars {
+		if vars[i].name == name {
+			vars[i].literal = lit
+			return vars
+		}
+	}
+	return append(vars, userVar{name: name, literal: lit})
+}
+
+func removePrepare(ps []textPrepare, name string) []textPrepare {
+	for i := range ps {
+		if ps[i].name == name {
+			return append(ps[:i], ps[i+1:]...)
+		}
+	}
+	return ps
+}
+
+// preparedName reads the statement name after the keyword kw ("PREPARE
+// name FROM …", "EXECUTE name").
+func preparedName(q []byte, kw string) (string, bool) {
+	f := bytes.Fields(q)
+	if len(f) < 2 || !strings.EqualFold(string(f[0]), kw) {
+		return "", false
+	}
+	name := string(f[1])
+	if len(name) >= 2 && name[0] == '`' && name[len(name)-1] == '`' {
+		name = strings.ReplaceAll(name[1:len(name)-1], "``", "`")
+	}
+	return strings.ToLower(name), name != ""
+}
+
+// deallocatedName reads the name of "DEALLOCATE PREPARE name" or "DROP
+// PREPARE name".
+func deallocatedName(q []byte) (string, bool) {
+	f := bytes.Fields(bytes.TrimRight(q, "; \t\r\n"))
+	if len(f) != 3 || !strings.EqualFold(string(f[1]), "PREPARE") ||
+		!(strings.EqualFold(string(f[0]), "DEALLOCATE") || strings.EqualFold(string(f[0]), "DROP")) {
+		return "", false
+	}
+	name := string(f[2])
+	if len(name) >= 2 && name[0] == '`' && name[len(name)-1] == '`' {
+		name = strings.ReplaceAll(name[1:len(name)-1], "``", "`")
+	}
+	return strings.ToLower(name), true
+}
