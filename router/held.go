@@ -141,6 +141,17 @@ func (s *session) noteUnconfirmed() {
 
 func (s *session) acquireSynced(rt *live.Runtime, hg int, createNew bool) (*held, *wire.SQLError) {
 	ctx := context.Background()
+	for i, l := range s.lostOn {
+		if l.hg == hg {
+			// The proxy closed this hostgroup's connection between commands
+			// (OFFLINE_HARD) with state it could not carry: say so, once.
+			s.lostOn = append(s.lostOn[:i], s.lostOn[i+1:]...)
+			if l.what != "" {
+				return nil, errLostState(hg, l.addr, l.what)
+			}
+			break
+		}
+	}
 	if h := s.conns.find(hg); h != nil {
 		cred, e := s.credentials(rt)
 		if e != nil {

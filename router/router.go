@@ -62,6 +62,9 @@ type Router struct {
 	// mixed counts commands that saw a runtime other than the one they
 	// started with (see session.checkRuntime); it must stay 0.
 	mixed atomic.Uint64
+
+	migrations migrationStats
+	drainer    *drainer
 }
 
 // New returns a Router serving the runtime cfg.Runtime holds.
@@ -74,6 +77,7 @@ func New(cfg Config) *Router {
 		r.rt = live.NewHolder()
 	}
 	r.mirror = newMirrorer(r)
+	r.startDrainer()
 	return r
 }
 
@@ -161,6 +165,7 @@ func (r *Router) accept(l net.Listener) {
 // connections are closed, not pooled) and waits for them to end.
 func (r *Router) Close() error {
 	r.closing.Store(true)
+	r.drainer.close()
 	r.mu.Lock()
 	for _, l := range r.listeners {
 		l.Close()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -64,13 +65,19 @@ type session struct {
 	digest       sqlscan.Digest
 	query        rules.Query
 	decision     rules.Decision
-	req          request      // the command's backend request (exec.go), reused
-	carry        []*carried   // state of pinned connections the proxy can replay (carry.go)
-	varNames     []string     // scratch for captureUserVars
-	sink         backend.Sink // where backend responses go: the client, or nowhere
-	stmts        stmtMap
-	scratch      []byte
-	longData     []byte // a COM_STMT_SEND_LONG_DATA packet being replayed
+	req          request     // the command's backend request (exec.go), reused
+	carry        []*carried  // state of pinned connections the proxy can replay (carry.go)
+	lostOn       []lostState // connections closed outside a command, to report (migrate.go)
+
+	// cmdMu is held while the session runs a command; the drain loop takes
+	// it (TryLock) to migrate an idle session (migrate.go).
+	cmdMu    sync.Mutex
+	pending  atomic.Pointer[migration] // a migration asked of the session
+	varNames []string                  // scratch for captureUserVars
+	sink     backend.Sink              // where backend responses go: the client, or nowhere
+	stmts    stmtMap
+	scratch  []byte
+	longData []byte // a COM_STMT_SEND_LONG_DATA packet being replayed
 
 	// headless sessions run the mirror's copies: no client, errors are
 	// kept in lastErr instead of being sent.
@@ -143,6 +150,9 @@ func (s *session) serve() {
 	s.c = wire.NewConn(s.nc)
 	s.sink.Client = s.c
 	defer func() {
+		// Taken for good: the drain loop must not touch the connections
+		// being closed (its TryLock fails from now on).
+		s.cmdMu.Lock()
 		s.conns.closeAll(s)
 		s.stmts.closeAll()
 		s.c.Close()
@@ -323,9 +333,15 @@ func (s *session) loop() {
 		// from start to end.
 		rt := s.r.rt.Load()
 		s.cmdRT = rt
+		s.cmdMu.Lock()
 		s.beginCommand(p)
 		ok := s.dispatch(rt, p)
+		if ok {
+			s.settle(rt)
+		}
 		s.endCommand()
+		s.publishServers()
+		s.cmdMu.Unlock()
 		if !ok {
 			return
 		}

@@ -44,7 +44,8 @@ type procInfo struct {
 	since   atomic.Int64 // unix nanoseconds when the command (or the idle time) began
 	hg      atomic.Int64 // current hostgroup, -1 before the first routed query
 	conn    atomic.Pointer[backend.BackendConn]
-	pins    atomic.Uint32 // pinMask of the connections the session keeps
+	pins    atomic.Uint32                     // pinMask of the connections the session keeps
+	servers atomic.Pointer[[]*backend.Server] // servers of the connections it keeps (the drain loop reads it)
 
 	mu        sync.Mutex // guards the fields below
 	untracked string     // the reason of a pinUntrackedSet

@@ -89,6 +89,10 @@ var statsTables = []tableDef{
 	{"stats_proxysql_servers_status", "CREATE TABLE stats_proxysql_servers_status (hostname VARCHAR NOT NULL , port INT NOT NULL DEFAULT 6032 , weight INT CHECK (weight >= 0) NOT NULL DEFAULT 0 , master VARCHAR NOT NULL , global_version INT NOT NULL , check_age_us INT NOT NULL , ping_time_us INT NOT NULL, checks_OK INT NOT NULL , checks_ERR INT NOT NULL , PRIMARY KEY (hostname, port) )"},
 	{"stats_proxysql_servers_clients_status", "CREATE TABLE stats_proxysql_servers_clients_status (uuid VARCHAR NOT NULL , hostname VARCHAR NOT NULL , port INT NOT NULL , admin_mysql_ifaces VARCHAR NOT NULL , last_seen_at INT NOT NULL , PRIMARY KEY (uuid, hostname, port) )"},
 	{"stats_proxysql_message_metrics", "CREATE TABLE stats_proxysql_message_metrics (message_id VARCHAR NOT NULL , filename VARCHAR NOT NULL , line INT CHECK (line >= 0) NOT NULL DEFAULT 0 , func VARCHAR NOT NULL , count_star INTEGER NOT NULL , first_seen INTEGER NOT NULL , last_seen INTEGER NOT NULL , PRIMARY KEY (filename, line, func) )"},
+	// Sluice: session migrations between servers (balancing, draining), by
+	// hostgroup, servers, reason (status, health, memory, cpu, location,
+	// conn, label) and outcome (success, failed, closed).
+	{"stats_mysql_migrations", "CREATE TABLE stats_mysql_migrations (hostgroup INT NOT NULL , from_server VARCHAR NOT NULL , to_server VARCHAR NOT NULL , reason VARCHAR NOT NULL , outcome VARCHAR NOT NULL , count_star INTEGER NOT NULL , last_seen INTEGER NOT NULL , PRIMARY KEY (hostgroup, from_server, to_server, reason, outcome))"},
 	{"stats_proxysql_message_metrics_reset", "CREATE TABLE stats_proxysql_message_metrics_reset (message_id VARCHAR NOT NULL , filename VARCHAR NOT NULL , line INT CHECK (line >= 0) NOT NULL DEFAULT 0 , func VARCHAR NOT NULL , count_star INTEGER NOT NULL , first_seen INTEGER NOT NULL , last_seen INTEGER NOT NULL , PRIMARY KEY (filename, line, func) )"},
 }
 

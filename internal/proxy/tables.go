@@ -81,6 +81,8 @@ func (p *Proxy) RefreshTables(names []string) error {
 			replace(n, userCols, p.userRows())
 		case "stats_mysql_query_rules":
 			replace(n, []string{"rule_id", "hits"}, p.ruleRows())
+		case "stats_mysql_migrations":
+			replace(n, migrationCols, p.migrationRows())
 		case "stats_memory_metrics":
 			replace(n, varCols, varRows(p.memoryVars()))
 		case "runtime_mysql_servers":
@@ -370,4 +372,17 @@ func monitorRows(m *monitor.Monitor, table string) ([]string, [][]any) {
 		rows[i] = append(r, errText)
 	}
 	return cols, rows
+}
+
+var migrationCols = []string{"hostgroup", "from_server", "to_server", "reason", "outcome", "count_star", "last_seen"}
+
+// migrationRows is stats_mysql_migrations: session migrations by hostgroup,
+// servers, reason and outcome.
+func (p *Proxy) migrationRows() [][]any {
+	ms := p.router.Migrations()
+	out := make([][]any, len(ms))
+	for i, m := range ms {
+		out[i] = []any{m.Hostgroup, m.From, m.To, m.Reason, m.Outcome, int64(m.Count), m.Last.Unix()}
+	}
+	return out
 }

@@ -1,0 +1,365 @@
+package router
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/live"
+	"github.com/sluice-proxy/sluice/internal/stats"
+)
+
+// Session migration: a session pinned to a backend connection (it holds
+// user variables, a text PREPARE… on it) moves to another server of the
+// hostgroup at a safe point — between transactions, between commands —
+// with its state replayed there (carry.go), as TiProxy moves sessions off
+// a TiDB that shuts down (reference tiproxy §4).
+//
+// A session is migrated either by itself, at the end of a command, when a
+// migration was requested for it or its server is no longer routable; or,
+// when it is idle, by the drain loop, which takes the session's command
+// lock (the session goroutine holds it while it runs a command) only when
+// the session is between commands, so the two never touch the session's
+// connections at once.
+//
+// Servers that leave ONLINE (OFFLINE_SOFT, SHUNNED, OFFLINE_HARD, removed
+// from mysql_servers) are drained at TiProxy's status rate: the sessions
+// attached to it when it was first seen down, over 5 s. A session whose
+// state cannot follow it stays, until it can (a transaction ends there and
+// the session moves after COMMIT); on OFFLINE_HARD, as in ProxySQL, its
+// connection is closed instead, and its next statement is told what was
+// lost.
+
+// drainSeconds is TiProxy's balanceSeconds4Status: the sessions of a
+// server that went down leave it within about this time.
+const drainSeconds = 5.0
+
+// drainTick is how often the drain loop looks at servers.
+const drainTick = 100 * time.Millisecond
+
+// migration is a request for a session to leave a server.
+type migration struct {
+	from   *backend.Server
+	reason string
+}
+
+// migrationKey identifies a row of stats_mysql_migrations.
+type migrationKey struct {
+	Hostgroup int
+	From, To  string // host:port; To is "" when the migration did not happen
+	Reason    string // status, health, memory, cpu, location, conn, label
+	Outcome   string // success, failed (no target or no connection there), closed (OFFLINE_HARD: the connection was closed)
+}
+
+// migrationStats counts migrations by key (rare events: a mutex is fine).
+type migrationStats struct {
+	mu     sync.Mutex
+	counts map[migrationKey]*MigrationCount
+}
+
+// MigrationCount is one row of stats_mysql_migrations.
+type MigrationCount struct {
+	migrationKey
+	Count uint64
+	Last  time.Time
+}
+
+func (m *migrationStats) add(k migrationKey) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.counts == nil {
+		m.counts = make(map[migrationKey]*MigrationCount)
+	}
+	c := m.counts[k]
+	if c == nil {
+		c = &MigrationCount{migrationKey: k}
+		m.counts[k] = c
+	}
+	c.Count++
+	c.Last = time.Now()
+}
+
+// Migrations returns the migration counters (stats_mysql_migrations), in a
+// stable order.
+func (r *Router) Migrations() []MigrationCount {
+	r.migrations.mu.Lock()
+	out := make([]MigrationCount, 0, len(r.migrations.counts))
+	for _, c := range r.migrations.counts {
+		out = append(out, *c)
+	}
+	r.migrations.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Hostgroup != b.Hostgroup {
+			return a.Hostgroup < b.Hostgroup
+		}
+		if a.From != b.From {
+			return a.From < b.From
+		}
+		if a.To != b.To {
+			return a.To < b.To
+		}
+		if a.Reason != b.Reason {
+			return a.Reason < b.Reason
+		}
+		return a.Outcome < b.Outcome
+	})
+	return out
+}
+
+// routable reports whether sessions may stay on srv: it is ONLINE (or an
+// automatic shun is over).
+func routable(srv *backend.Server) bool { return srv.Healthy() }
+
+// settle runs at the end of every command, with the command lock held:
+// a session that was asked to leave a server, or whose server is no longer
+// routable, migrates now if it is at a safe point.
+func (s *session) settle(rt *live.Runtime) {
+	m := s.pending.Load()
+	for i := 0; i < len(s.conns.list); i++ {
+		h := s.conns.list[i]
+		switch {
+		case m != nil && h.server == m.from:
+			if s.migrate(rt, h, m.reason) {
+				i--
+			}
+		case !routable(h.server):
+			if s.migrate(rt, h, "status") {
+				i--
+			}
+		}
+	}
+	if m != nil {
+		s.pending.CompareAndSwap(m, nil)
+	}
+}
+
+// migrate moves the session's connection h to another server of its
+// hostgroup, if the session is at a safe point there. It reports whether
+// h left the session (moved, or closed on OFFLINE_HARD). The caller holds
+// the command lock.
+func (s *session) migrate(rt *live.Runtime, h *held, reason string) bool {
+	k := migrationKey{Hostgroup: h.hg, From: h.addr, Reason: reason}
+	hard := h.server.Status() == backend.StatusOfflineHard
+	var target *backend.Server
+	if h.pins() == 0 {
+		target = rt.Policy.Pick(s.r.cfg.Registry.Hostgroup(h.hg))
+	}
+	if target == nil || target == h.server {
+		if hard {
+			// As ProxySQL does on OFFLINE_HARD and removal: the connection
+			// is closed. What the proxy carries waits for the next
+			// connection; the session's next statement learns what else it
+			// lost, if anything.
+			what := h.pinnedBy()
+			s.lostOn = append(s.lostOn, lostState{hg: h.hg, addr: h.addr, what: what})
+			if h.inTrx {
+				s.trxHG = -1
+			}
+			s.discard(h)
+			k.Outcome = "closed"
+			s.r.migrations.add(k)
+			s.log.Info().Str("from", k.From).Int("hostgroup", h.hg).Str("reason", reason).Str("lost", what).
+				Msg("session's backend connection closed: server OFFLINE_HARD")
+			return true
+		}
+		if h.pins() == 0 && target == nil && !routable(h.server) {
+			k.Outcome = "failed" // nowhere to go: the session stays, and tries again
+			s.r.migrations.add(k)
+		}
+		return false // not at a safe point (or nowhere better): try again after a later command
+	}
+	cred, e := s.credentials(rt)
+	if e != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), rt.Router.ConnectTimeoutMax)
+	defer cancel()
+	bc, err := target.Pool().Get(ctx, rt.Backend, cred, &s.state)
+	k.To = target.Addr()
+	if err != nil {
+		k.Outcome = "failed"
+		s.r.migrations.add(k)
+		s.log.Debug().Err(err).Str("from", k.From).Str("to", k.To).Msg("migration: no connection on the target")
+		return false
+	}
+	nh := fillHeld(nil, bc, target, h.hg)
+	nh.flags, nh.autoIncDelay = h.flags, h.autoIncDelay
+	if c := s.carryFor(h.hg, false); c != nil {
+		if err := s.replay(rt, nh, c); err != nil {
+			_ = bc.Close()
+			k.Outcome = "failed"
+			s.r.migrations.add(k)
+			s.log.Warn().Err(err).Str("from", k.From).Str("to", k.To).Msg("migration: replaying the session state failed; the session stays")
+			return false
+		}
+	}
+	// Swap: the new connection serves the session from its next command;
+	// the old one holds session state and is closed, not pooled.
+	s.conns.detach(h)
+	h.bc.MarkBroken()
+	_ = h.bc.Close()
+	s.conns.attach(nh)
+	s.r.stats.Add(s.id, stats.ConnPoolGetConnSuccess, 1)
+	k.Outcome = "success"
+	s.r.migrations.add(k)
+	s.log.Info().Str("from", k.From).Str("to", k.To).Int("hostgroup", h.hg).Str("reason", reason).Msg("session migrated")
+	return true
+}
+
+// lostState is state a connection took with it when the proxy closed it
+// outside a command (OFFLINE_HARD): the session's next statement is told.
+type lostState struct {
+	hg   int
+	addr string
+	what string // "" when all of it is carried (nothing to report)
+}
+
+// drainer moves sessions off servers that are no longer routable, at
+// TiProxy's status rate.
+type drainer struct {
+	r     *Router
+	stop  chan struct{}
+	done  chan struct{}
+	state map[*backend.Server]*drainState
+}
+
+type drainState struct {
+	rate  float64 // sessions per second, frozen when the server was first seen down
+	quota float64
+}
+
+func (r *Router) startDrainer() {
+	d := &drainer{r: r, stop: make(chan struct{}), done: make(chan struct{}), state: make(map[*backend.Server]*drainState)}
+	r.drainer = d
+	go d.loop()
+}
+
+func (d *drainer) close() {
+	close(d.stop)
+	<-d.done
+}
+
+func (d *drainer) loop() {
+	defer close(d.done)
+	t := time.NewTicker(drainTick)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case now := <-t.C:
+			d.tick(now.Sub(last).Seconds())
+			last = now
+		}
+	}
+}
+
+// tick gives each down server its share of migrations for dt seconds and
+// asks as many of its sessions to leave.
+func (d *drainer) tick(dt float64) {
+	down := false
+	for _, srv := range d.r.cfg.Registry.Servers() {
+		if !routable(srv) && srv.ConnScore() > 0 {
+			down = true
+			break
+		}
+	}
+	if !down && len(d.state) == 0 {
+		return
+	}
+	// Sessions attached to each down server (published by the sessions).
+	attached := make(map[*backend.Server][]*session)
+	d.r.sessions.Range(func(_, v any) bool {
+		s := v.(*session)
+		if srvs := s.pub.servers.Load(); srvs != nil {
+			for _, srv := range *srvs {
+				if !routable(srv) {
+					attached[srv] = append(attached[srv], s)
+				}
+			}
+		}
+		return true
+	})
+	for srv := range d.state {
+		if _, still := attached[srv]; !still || routable(srv) {
+			delete(d.state, srv)
+		}
+	}
+	rt := d.r.rt.Load()
+	for srv, ss := range attached {
+		st := d.state[srv]
+		if st == nil {
+			st = &drainState{rate: max(float64(len(ss))/drainSeconds, 1), quota: 1}
+			d.state[srv] = st
+		}
+		st.quota = min(st.quota+st.rate*dt, float64(len(ss)))
+		for _, s := range ss {
+			if st.quota < 1 {
+				break
+			}
+			if s.pending.Load() != nil {
+				continue // already asked
+			}
+			st.quota--
+			if s.cmdMu.TryLock() {
+				// Idle between commands: move it now.
+				s.settleIdle(rt, srv)
+				s.cmdMu.Unlock()
+				continue
+			}
+			s.pending.Store(&migration{from: srv, reason: "status"})
+		}
+	}
+}
+
+// settleIdle migrates an idle session off srv (the drain loop holds the
+// command lock).
+func (s *session) settleIdle(rt *live.Runtime, srv *backend.Server) {
+	if s.killed.Load() {
+		return
+	}
+	for i := 0; i < len(s.conns.list); i++ {
+		if h := s.conns.list[i]; h.server == srv {
+			if !s.migrate(rt, h, "status") {
+				s.pending.Store(&migration{from: srv, reason: "status"})
+			}
+			break
+		}
+	}
+	s.publishServers()
+}
+
+// publishServers publishes the servers of the connections the session
+// keeps (for the drain loop), when they changed.
+func (s *session) publishServers() {
+	cur := s.pub.servers.Load()
+	n := len(s.conns.list)
+	if cur == nil && n == 0 {
+		return
+	}
+	if cur != nil && len(*cur) == n {
+		same := true
+		for i, h := range s.conns.list {
+			if (*cur)[i] != h.server {
+				same = false
+				break
+			}
+		}
+		if same {
+			return
+		}
+	}
+	if n == 0 {
+		s.pub.servers.Store(nil)
+		return
+	}
+	srvs := make([]*backend.Server, n)
+	for i, h := range s.conns.list {
+		srvs[i] = h.server
+	}
+	s.pub.servers.Store(&srvs)
+}
