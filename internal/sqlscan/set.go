@@ -448,13 +448,7 @@ func (p *setParser) assignment() ([]Assignment, string) {
 		if uv == "" {
 			return a, "cannot parse SET"
 		}
-		p.skip()
-		switch {
-		case p.peek() == '=':
-			p.pos++
-		case p.peek() == ':' && p.pos+1 < len(p.s) && p.s[p.pos+1] == '=':
-			p.pos += 2
-		default:
+		if !p.assignOp() {
 			return a, "cannot parse SET"
 		}
 		// The value is any expression: pass over it to the next top-level
@@ -472,13 +466,7 @@ func (p *setParser) assignment() ([]Assignment, string) {
 	}
 	lname := strings.ToLower(name)
 
-	p.skip()
-	switch {
-	case p.peek() == '=':
-		p.pos++
-	case p.peek() == ':' && p.pos+1 < len(p.s) && p.s[p.pos+1] == '=':
-		p.pos += 2
-	default:
+	if !p.assignOp() {
 		return []Assignment{{Name: lname}}, "expected = after " + name
 	}
 	p.skip()
@@ -661,6 +649,21 @@ func (p *setParser) transaction(scope string) ([]Assignment, string) {
 
 // rawValue returns the text of a value up to the next top-level comma or
 // the end of the statement, skipping over quotes and parentheses.
+// assignOp consumes "=" or ":=" (after white space), reporting whether
+// one was there.
+func (p *setParser) assignOp() bool {
+	p.skip()
+	switch {
+	case p.peek() == '=':
+		p.pos++
+	case p.peek() == ':' && p.pos+1 < len(p.s) && p.s[p.pos+1] == '=':
+		p.pos += 2
+	default:
+		return false
+	}
+	return true
+}
+
 // skipExpression passes over a value expression up to the next top-level
 // comma (or the end), across quotes, parentheses and comments. It reports
 // whether there was a well-formed, non-empty expression.
