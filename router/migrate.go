@@ -223,6 +223,7 @@ type drainer struct {
 	r     *Router
 	stop  chan struct{}
 	done  chan struct{}
+	once  sync.Once
 	state map[*backend.Server]*drainState
 }
 
@@ -238,7 +239,7 @@ func (r *Router) startDrainer() {
 }
 
 func (d *drainer) close() {
-	close(d.stop)
+	d.once.Do(func() { close(d.stop) })
 	<-d.done
 }
 

@@ -166,12 +166,7 @@ func (r *Router) accept(l net.Listener) {
 func (r *Router) Close() error {
 	r.closing.Store(true)
 	r.drainer.close()
-	r.mu.Lock()
-	for _, l := range r.listeners {
-		l.Close()
-	}
-	r.listeners = nil
-	r.mu.Unlock()
+	r.closeListeners()
 	r.sessions.Range(func(_, v any) bool {
 		v.(*session).kill()
 		return true
@@ -179,6 +174,58 @@ func (r *Router) Close() error {
 	r.wg.Wait()
 	r.mirror.close()
 	return nil
+}
+
+func (r *Router) closeListeners() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.listeners {
+		l.Close()
+	}
+	r.listeners = nil
+}
+
+// Shutdown stops the data plane gracefully, as TiProxy's graceful close:
+// it stops accepting, lets every session finish its transaction — a
+// session ends when it is between commands and not in a transaction (an
+// idle one at once, a busy one after its command) — and after timeout
+// closes what is left (Close). It returns how many sessions were still
+// open at the timeout.
+func (r *Router) Shutdown(timeout time.Duration) int {
+	r.closing.Store(true)
+	r.closeListeners()
+	deadline := time.Now().Add(timeout)
+	left := 0
+	for {
+		left = 0
+		r.sessions.Range(func(_, v any) bool {
+			s := v.(*session)
+			if s.killed.Load() {
+				return true
+			}
+			if s.cmdMu.TryLock() {
+				// Between commands: end it unless a transaction is open.
+				if s.conns.inTransaction() {
+					left++
+				} else {
+					s.kill()
+				}
+				s.cmdMu.Unlock()
+				return true
+			}
+			left++ // running a command: it ends itself after it (session.loop)
+			return true
+		})
+		if left == 0 || !time.Now().Before(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if left > 0 {
+		r.log.Warn().Int("sessions", left).Dur("timeout", timeout).Msg("graceful close timed out: closing the sessions still in a transaction")
+	}
+	r.Close()
+	return left
 }
 
 // Kill ends the session with the given id (KILL CONNECTION on the admin or

@@ -341,8 +341,11 @@ func (s *session) loop() {
 		}
 		s.endCommand()
 		s.publishServers()
+		closing := s.r.closing.Load() && !s.conns.inTransaction()
 		s.cmdMu.Unlock()
-		if !ok {
+		if !ok || closing {
+			// The proxy is closing: a session ends at its first safe point
+			// (its response is out, no transaction open).
 			return
 		}
 	}

@@ -112,6 +112,9 @@ var varDefs = []VarDef{
 	{Name: "mysql-firewall_whitelist_enabled", Default: "false", Kind: VarBool},
 	{Name: "mysql-firewall_whitelist_errormsg", Default: "Firewall blocked this query"},
 	{Name: "mysql-free_connections_pct", Default: "10", Kind: VarInt, Min: 0, Max: 100},
+	// Sluice: on SIGTERM (or PROXYSQL SHUTDOWN), how long sessions may take to finish their open
+	// transactions before they are closed (TiProxy's graceful-close-conn-timeout), in seconds.
+	{Name: "mysql-graceful_close_conn_timeout", Default: "15", Kind: VarInt, Min: 0, Max: 3600},
 	{Name: "mysql-handle_unknown_charset", Default: "1", Kind: VarInt, Min: 0, Max: 3},
 	{Name: "mysql-handle_warnings", Default: "1", Kind: VarInt, Min: 0, Max: 1},
 	{Name: "mysql-have_compress", Default: "true", Kind: VarBool},

@@ -218,9 +218,9 @@ func TestVarDefsConsistent(t *testing.T) {
 		}
 	}
 	// 164 ProxySQL mysql-* (162 thread variables, query_processor_first_comment_parsing
-	// included, + default_charset and default_collation_connection) + 4 of Sluice's; 49 admin-*.
-	if mysql != 168 || admin != 49 {
-		t.Errorf("counts: mysql %d admin %d, want 168 and 49", mysql, admin)
+	// included, + default_charset and default_collation_connection) + 5 of Sluice's; 49 admin-*.
+	if mysql != 169 || admin != 49 {
+		t.Errorf("counts: mysql %d admin %d, want 169 and 49", mysql, admin)
 	}
 	all := VarDefs()
 	if len(all) != len(varDefs) || !sort.SliceIsSorted(all, func(i, j int) bool { return all[i].Name < all[j].Name }) {

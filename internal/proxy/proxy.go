@@ -141,13 +141,15 @@ func (p *Proxy) Done() <-chan struct{} { return p.done }
 // Router returns the data plane (tests, tools).
 func (p *Proxy) Router() *router.Router { return p.router }
 
-// Close stops the data plane: monitor, sessions, then pools, then the
+// Close stops the data plane: sessions first, gracefully (new ones are
+// refused, each ends once it is outside a transaction, the rest after
+// mysql-graceful_close_conn_timeout), then the monitor, the pools and the
 // events log.
 func (p *Proxy) Close() error {
+	p.router.Shutdown(p.rt.Load().Router.GracefulCloseTimeout)
 	if p.monitor != nil {
 		p.monitor.Close()
 	}
-	p.router.Close()
 	p.registry.Close()
 	return p.events.Close()
 }

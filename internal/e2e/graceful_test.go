@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// TestGracefulStop: on SIGTERM Sluice stops accepting, ends idle sessions
+// at once, lets a session finish its open transaction (its COMMIT reaches
+// the server), then exits — long before mysql-graceful_close_conn_timeout
+// when every transaction ends. A transaction still open at the timeout is
+// closed (rolled back by the server).
+func TestGracefulStop(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		commit bool
+	}{{"commit", true}, {"timeout", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, b := multiplexSetup(t, 10, "SET mysql-graceful_close_conn_timeout=3; LOAD MYSQL VARIABLES TO RUNTIME;")
+			backendSQL(t, b, "CREATE TABLE IF NOT EXISTS sbtest.graceful (a INT); DELETE FROM sbtest.graceful")
+			ctx := context.Background()
+			idle, trx := dbConn(t, s), dbConn(t, s)
+			if _, err := idle.ExecContext(ctx, "SELECT 1"); err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range []string{"BEGIN", "INSERT INTO sbtest.graceful VALUES (1)"} {
+				if _, err := trx.ExecContext(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			start := time.Now()
+			if err := s.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(300 * time.Millisecond)
+			if err := idle.PingContext(ctx); err == nil {
+				t.Error("an idle session survived SIGTERM")
+			}
+			if exited, _ := s.Exited(0); exited {
+				t.Fatal("Sluice exited with a transaction open")
+			}
+			if tc.commit {
+				if _, err := trx.ExecContext(ctx, "INSERT INTO sbtest.graceful VALUES (2)"); err != nil {
+					t.Fatalf("statement in the open transaction during the graceful close: %v", err)
+				}
+				if _, err := trx.ExecContext(ctx, "COMMIT"); err != nil {
+					t.Fatalf("COMMIT during the graceful close: %v", err)
+				}
+			}
+			if exited, _ := s.Exited(10 * time.Second); !exited {
+				t.Fatal("Sluice did not exit")
+			}
+			took := time.Since(start)
+			rows := strings.TrimSpace(backendSQL(t, b, "SELECT COUNT(*) FROM sbtest.graceful"))
+			switch {
+			case tc.commit && (rows != "2" || took > 2*time.Second):
+				t.Fatalf("after COMMIT: %s rows, exited after %v; want 2 rows and an exit right after the COMMIT", rows, took)
+			case !tc.commit && (rows != "0" || took < 2500*time.Millisecond):
+				t.Fatalf("no COMMIT: %s rows, exited after %v; want 0 rows and an exit at the 3 s timeout", rows, took)
+			}
+			t.Logf("exited %v after SIGTERM, %s rows committed", took.Round(10*time.Millisecond), rows)
+		})
+	}
+}
+
+// dbConn is one client connection of user sbtest through the data port.
+func dbConn(t *testing.T, s *testenv.Sluice) *sql.Conn {
+	t.Helper()
+	c, err := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "").Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
