@@ -211,44 +211,56 @@ func (p *FactorPolicy[B]) Score(b B, now time.Time, maxWeight int, many bool) ui
 }
 
 func (p *FactorPolicy[B]) score(b B, st state, now time.Time, maxWeight int, many bool) uint64 {
-	var place Placement
-	if p.place != nil {
-		place = p.place(b)
-	}
+	place, conns := p.placement(b), b.ConnScore()
 	var bits uint64
-	routable := true
 	for _, f := range p.order[:p.n] {
-		var v uint64
-		switch f {
-		case FactorLabel:
-			if place&OtherLabel != 0 {
-				v, routable = 1, false
-			}
-		case FactorStatus:
-			if st == skip {
-				v, routable = 1, false
-			}
-		case FactorHealth:
-			v = HealthScore(b.ErrorWindow(now))
-		case FactorMemory, FactorCPU:
-			// No metrics source yet: a factor with no data stays neutral.
-		case FactorLocation:
-			if many && place&Remote != 0 {
-				v = 1
-			}
-		case FactorConn:
-			v = connScore(b.ConnScore(), b.Weight(), maxWeight)
-		}
 		w := f.Bits()
-		bits = bits<<w | min(v, uint64(1)<<w-1)
+		bits = bits<<w | min(p.value(f, b, st, place, now, conns, maxWeight, many), uint64(1)<<w-1)
 	}
 	switch {
-	case !routable:
+	case st == skip || place&OtherLabel != 0 && p.hasLabel():
 		bits |= unroutableBit
 	case st == full:
 		bits |= fullBit
 	}
 	return bits
+}
+
+func (p *FactorPolicy[B]) placement(b B) Placement {
+	if p.place == nil {
+		return 0
+	}
+	return p.place(b)
+}
+
+// hasLabel reports whether the policy has the label factor.
+func (p *FactorPolicy[B]) hasLabel() bool { return p.n > 0 && p.order[0] == FactorLabel }
+
+// value is factor f's score of server b (unclamped): the one definition
+// of every factor, shared by Pick (conns is the server's connections in
+// use) and Rebalance (conns is its movable sessions).
+func (p *FactorPolicy[B]) value(f Factor, b B, st state, place Placement, now time.Time, conns, maxWeight int, many bool) uint64 {
+	switch f {
+	case FactorLabel:
+		if place&OtherLabel != 0 {
+			return 1
+		}
+	case FactorStatus:
+		if st == skip {
+			return 1
+		}
+	case FactorHealth:
+		return HealthScore(b.ErrorWindow(now))
+	case FactorMemory, FactorCPU:
+		// No metrics source yet: a factor with no data stays neutral.
+	case FactorLocation:
+		if many && place&Remote != 0 {
+			return 1
+		}
+	case FactorConn:
+		return connScore(conns, b.Weight(), maxWeight)
+	}
+	return 0
 }
 
 // connScore is connections in use per unit of weight, scaled so that the

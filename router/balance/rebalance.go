@@ -1,0 +1,176 @@
+package balance
+
+import (
+	"sort"
+	"time"
+)
+
+// Rebalancing existing sessions (tiproxy §1.7, §1.8). Pick chooses the
+// server of a new request; Rebalance looks at a hostgroup as a whole and
+// advises moving sessions from one server to another at a rate, for the
+// first factor (in priority order) that finds the pair out of balance —
+// with TiProxy's per-factor rules, thresholds and rates, so that sessions
+// move fast off an unhealthy server and slowly between loaded ones, and
+// never back and forth.
+
+// Rates are the migration rates of the factors: a positive value replaces
+// the factor's adaptive rate (TiProxy's balance.<factor>.migrations-per-second;
+// 0 keeps the adaptive one). ConnRatio is the conn factor's imbalance
+// threshold (balance.conn-count.count-ratio-threshold, > 1; 0 means 1.2).
+type Rates struct {
+	Status, Health, Memory, CPU, Location, Conn float64
+	ConnRatio                                   float64
+}
+
+// TiProxy's constants (tiproxy §1.4, §1.5).
+const (
+	statusSeconds   = 5.0   // balanceSeconds4Status
+	healthSeconds   = 60.0  // balanceSeconds4Health
+	connSeconds     = 120.0 // balanceSeconds4Conn
+	connRatio       = 1.2   // countRatioThreshold
+	labelPerSecond  = 1.0   // balanceCount4Label
+	locationPerSec  = 1.0   // balanceCount4Location
+	minBalanceCount = 0.0001
+)
+
+// Move is Rebalance's advice: move sessions From → To, PerSecond of them
+// per second, because of Reason.
+type Move[B Backend] struct {
+	From, To  B
+	PerSecond float64
+	Reason    Factor
+}
+
+// advice is a factor's opinion on moving sessions between a pair.
+type advice uint8
+
+const (
+	neutral  advice = iota // this factor has nothing to say: ask the next one
+	negative               // do not move this pair, whatever later factors say
+	positive               // move now
+)
+
+// scored is one server with its factor scores.
+type scored[B Backend] struct {
+	b        B
+	scores   [maxFactors]uint64 // by Factor
+	packed   uint64
+	sessions int  // what the conn factor compares for migration
+	routable bool // a session may move to it
+	down     bool // not Healthy: the caller drains it (see Rebalance)
+}
+
+// Rebalance implements TiProxy's BackendsToBalance over one hostgroup.
+// sessions(b) is the number of sessions on b that rebalancing may move
+// (the conn factor balances those); r are the configured rates. ok is
+// false when the hostgroup is balanced enough. Servers that are not
+// Healthy (OFFLINE_SOFT, SHUNNED…) are never a target, and never a source
+// either: the caller drains every session off them at the status rate
+// whatever the other servers look like; a Healthy server the status
+// factor rejects (weight 0, over its latency limit) is a source at that
+// rate.
+func (p *FactorPolicy[B]) Rebalance(servers []B, sessions func(B) int, r Rates, now time.Time) (m Move[B], ok bool) {
+	if len(servers) <= 1 {
+		return m, false
+	}
+	maxWeight, usable := 0, 0
+	for _, b := range servers {
+		if classify(&p.Options, b) != skip {
+			usable++
+			maxWeight = max(maxWeight, b.Weight())
+		}
+	}
+	all := make([]scored[B], len(servers))
+	for i, b := range servers {
+		s := &all[i]
+		s.b, s.sessions = b, max(sessions(b), 0)
+		p.factorScores(s, maxWeight, usable > 1, now)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].packed < all[j].packed })
+	to := &all[0]
+	if !to.routable || to.packed == all[len(all)-1].packed {
+		return m, false
+	}
+	for i := len(all) - 1; i > 0; i-- {
+		from := &all[i]
+		if from.sessions <= 0 || from.down {
+			continue
+		}
+		for _, f := range p.order[:p.n] {
+			s1, s2 := from.scores[f], to.scores[f]
+			if s1 < s2 {
+				break // opposite order: a later factor must not undo this one
+			}
+			adv, count := p.balanceCount(f, from, to, maxWeight, r)
+			if adv == negative {
+				break
+			}
+			if s1 > s2 && adv == positive && count > minBalanceCount {
+				return Move[B]{From: from.b, To: to.b, PerSecond: count, Reason: f}, true
+			}
+		}
+	}
+	return m, false
+}
+
+// factorScores fills s's factor scores and packed score, with the conn
+// factor on movable sessions per unit of weight.
+func (p *FactorPolicy[B]) factorScores(s *scored[B], maxWeight int, many bool, now time.Time) {
+	st := classify(&p.Options, s.b)
+	place := p.placement(s.b)
+	s.routable = st != skip && !(place&OtherLabel != 0 && p.hasLabel())
+	s.down = !s.b.Healthy()
+	for _, f := range p.order[:p.n] {
+		w := f.Bits()
+		v := min(p.value(f, s.b, st, place, now, s.sessions, maxWeight, many), uint64(1)<<w-1)
+		s.scores[f] = v
+		s.packed = s.packed<<w | v
+	}
+}
+
+// balanceCount is TiProxy's Factor.BalanceCount for the pair (from → to).
+func (p *FactorPolicy[B]) balanceCount(f Factor, from, to *scored[B], maxWeight int, r Rates) (advice, float64) {
+	rate := func(configured, adaptive float64) float64 {
+		if configured > 0 {
+			return configured
+		}
+		return adaptive
+	}
+	switch f {
+	case FactorLabel:
+		// Label isolation: a session on another business's server goes
+		// home; none ever moves to one (it is not routable).
+		return positive, labelPerSecond
+	case FactorStatus:
+		return positive, rate(r.Status, float64(from.sessions)/statusSeconds)
+	case FactorHealth:
+		// Only abnormal → normal moves: "mid" is the hysteresis band.
+		if from.scores[f]-to.scores[f] <= 1 {
+			return neutral, 0
+		}
+		return positive, rate(r.Health, float64(from.sessions)/healthSeconds)
+	case FactorMemory, FactorCPU:
+		// No metrics source yet: no opinion.
+		return neutral, 0
+	case FactorLocation:
+		return positive, rate(r.Location, locationPerSec)
+	case FactorConn:
+		ratio := r.ConnRatio
+		if ratio <= 1 {
+			ratio = connRatio
+		}
+		fc := float64(connScore(from.sessions, from.b.Weight(), maxWeight))
+		tc := float64(connScore(to.sessions, to.b.Weight(), maxWeight))
+		if fc <= (tc+1)*ratio {
+			return neutral, 0
+		}
+		if r.Conn > 0 {
+			return positive, r.Conn
+		}
+		// Narrow the gap to the ratio in about two minutes: TiProxy's
+		// ((from+to+1)/(1+ratio) − (to+1)) / 120 per second.
+		target := (fc + tc + 1) / (1 + ratio)
+		return positive, max(0, (target-(tc+1))/connSeconds)
+	}
+	return neutral, 0
+}

@@ -1,0 +1,143 @@
+package balance
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+// rebalance runs Rebalance over servers whose movable sessions are their
+// conns field.
+func rebalance(p Policy[*fake], r Rates, servers ...*fake) (Move[*fake], bool) {
+	return p.(*FactorPolicy[*fake]).Rebalance(servers, func(f *fake) int { return f.conns }, r, time.Time{})
+}
+
+func with(f *fake, sessions int) *fake {
+	f.conns, f.max = sessions, 1000
+	return f
+}
+
+func TestRebalanceConn(t *testing.T) {
+	p := placed("resource", false)
+	// TiProxy's example (tiproxy §1.5): 100 vs 20 → target 55 for the
+	// idle one, narrowed in 120 s: 0.283 per second.
+	m, ok := rebalance(p, Rates{}, with(srv("a", 1), 100), with(srv("b", 1), 20))
+	if !ok || m.From.name != "a" || m.To.name != "b" || m.Reason != FactorConn {
+		t.Fatalf("100 vs 20: %+v %v", m, ok)
+	}
+	if want := ((121.0 / 2.2) - 21) / 120; math.Abs(m.PerSecond-want) > 1e-9 {
+		t.Fatalf("rate %v, want %v", m.PerSecond, want)
+	}
+	// Within the 1.2 ratio: balanced.
+	if m, ok := rebalance(p, Rates{}, with(srv("a", 1), 24), with(srv("b", 1), 20)); ok {
+		t.Fatalf("24 vs 20 moved: %+v", m)
+	}
+	// Per unit of weight: 40 sessions on weight 2 are as busy as 20 on 1.
+	if m, ok := rebalance(p, Rates{}, with(srv("a", 2), 40), with(srv("b", 1), 20)); ok {
+		t.Fatalf("weighted: %+v", m)
+	}
+	// A configured rate and ratio replace TiProxy's.
+	m, ok = rebalance(p, Rates{Conn: 5}, with(srv("a", 1), 100), with(srv("b", 1), 20))
+	if !ok || m.PerSecond != 5 {
+		t.Fatalf("configured rate: %+v", m)
+	}
+	if m, ok := rebalance(p, Rates{ConnRatio: 6}, with(srv("a", 1), 100), with(srv("b", 1), 20)); ok {
+		t.Fatalf("ratio 6 moved: %+v", m)
+	}
+	// One server, or none with sessions: nothing to do.
+	if _, ok := rebalance(p, Rates{}, with(srv("a", 1), 100)); ok {
+		t.Fatal("single server moved")
+	}
+	// The busiest may not be imbalanced enough against the idlest, but
+	// the second is (tiproxy §1.7: [1,0],[0,100],[0,0]).
+	hot := with(srv("hot", 1), 1)
+	hot.fails, hot.ops = 2, 10 // health mid: neutral, and first in the order
+	m, ok = rebalance(p, Rates{}, hot, with(srv("busy", 1), 100), with(srv("idle", 1), 0))
+	if !ok || m.From.name != "busy" || m.To.name != "idle" {
+		t.Fatalf("second busiest: %+v %v", m, ok)
+	}
+}
+
+func TestRebalanceHealth(t *testing.T) {
+	p := placed("resource", false)
+	bad := with(srv("bad", 1), 30)
+	bad.fails, bad.ops = 5, 10 // abnormal
+	m, ok := rebalance(p, Rates{}, bad, with(srv("good", 1), 30))
+	if !ok || m.From != bad || m.Reason != FactorHealth || m.PerSecond != 30.0/60 {
+		t.Fatalf("abnormal → normal: %+v %v", m, ok)
+	}
+	// Mid is the hysteresis band: no health move, and the conn factor
+	// decides (balanced here).
+	bad.fails = 2
+	if m, ok := rebalance(p, Rates{}, bad, with(srv("good", 1), 30)); ok {
+		t.Fatalf("mid moved: %+v", m)
+	}
+	// Never toward the less healthy: the idle server is abnormal, the busy
+	// one healthy; the opposite order of the health factor vetoes the conn
+	// factor.
+	bad.fails, bad.conns = 5, 0
+	if m, ok := rebalance(p, Rates{}, bad, with(srv("good", 1), 100)); ok {
+		t.Fatalf("moved to the unhealthy server: %+v", m)
+	}
+}
+
+func TestRebalanceStatus(t *testing.T) {
+	p := placed("resource", false)
+	// Weight 0: healthy but not routable; its sessions leave at the status
+	// rate, its sessions over 5 s.
+	zero := with(srv("zero", 0), 10)
+	m, ok := rebalance(p, Rates{}, zero, with(srv("b", 1), 10))
+	if !ok || m.From != zero || m.Reason != FactorStatus || m.PerSecond != 2 {
+		t.Fatalf("weight 0: %+v %v", m, ok)
+	}
+	// A server that is down is the caller's to drain, and never a target.
+	down := with(srv("down", 1), 10)
+	down.healthy = false
+	if m, ok := rebalance(p, Rates{}, down, with(srv("b", 1), 10)); ok {
+		t.Fatalf("down server in Rebalance: %+v", m)
+	}
+	if m, ok := rebalance(p, Rates{}, with(srv("b", 1), 100), with(down, 0)); ok {
+		t.Fatalf("moved to a down server: %+v", m)
+	}
+}
+
+// The seed's examples: label isolation (Order / BI) and location
+// (east / west).
+func TestRebalanceLabelAndLocation(t *testing.T) {
+	p := placed("resource", true)
+	other := with(srv("bi", 1), 5)
+	other.place = OtherLabel
+	m, ok := rebalance(p, Rates{}, other, with(srv("order", 1), 50))
+	if !ok || m.From != other || m.Reason != FactorLabel || m.PerSecond != 1 {
+		t.Fatalf("label: %+v %v", m, ok)
+	}
+	// Never onto another business's server, however idle.
+	other.conns = 0
+	if m, ok := rebalance(p, Rates{}, other, with(srv("order", 1), 500)); ok {
+		t.Fatalf("moved across labels: %+v", m)
+	}
+
+	loc := placed("location", false)
+	west := with(srv("west", 1), 10)
+	west.place = Remote
+	m, ok = rebalance(loc, Rates{}, west, with(srv("east", 1), 30))
+	if !ok || m.From != west || m.Reason != FactorLocation || m.PerSecond != 1 {
+		t.Fatalf("location: %+v %v", m, ok)
+	}
+	m, ok = rebalance(loc, Rates{Location: 3}, west, with(srv("east", 1), 30))
+	if !ok || m.PerSecond != 3 {
+		t.Fatalf("location rate: %+v", m)
+	}
+	// Under the resource policy the conn factor comes after location: a
+	// busy local server does not send sessions to a remote one.
+	res := placed("resource", false)
+	west.conns = 0
+	if m, ok := rebalance(res, Rates{}, west, with(srv("east", 1), 100)); ok {
+		t.Fatalf("moved to the remote zone: %+v", m)
+	}
+	// The connection policy ignores location.
+	conn := placed("connection", false)
+	if m, ok := rebalance(conn, Rates{}, west, with(srv("east", 1), 100)); !ok || m.To != west {
+		t.Fatalf("connection policy: %+v %v", m, ok)
+	}
+}
