@@ -19,29 +19,21 @@ import (
 //
 // A session is migrated either by itself, at the end of a command, when a
 // migration was requested for it or its server is no longer routable; or,
-// when it is idle, by the drain loop, which takes the session's command
-// lock (the session goroutine holds it while it runs a command) only when
-// the session is between commands, so the two never touch the session's
-// connections at once.
+// when it is idle, by the balancer (balancer.go), which takes the session's
+// command lock (the session goroutine holds it while it runs a command)
+// only when the session is between commands, so the two never touch the
+// session's connections at once.
 //
-// Servers that leave ONLINE (OFFLINE_SOFT, SHUNNED, OFFLINE_HARD, removed
-// from mysql_servers) are drained at TiProxy's status rate: the sessions
-// attached to it when it was first seen down, over 5 s. A session whose
-// state cannot follow it stays, until it can (a transaction ends there and
-// the session moves after COMMIT); on OFFLINE_HARD, as in ProxySQL, its
-// connection is closed instead, and its next statement is told what was
-// lost.
-
-// drainSeconds is TiProxy's balanceSeconds4Status: the sessions of a
-// server that went down leave it within about this time.
-const drainSeconds = 5.0
-
-// drainTick is how often the drain loop looks at servers.
-const drainTick = 100 * time.Millisecond
+// A session whose state cannot follow it stays where it is: rebalancing
+// leaves it alone, and a server that is down keeps it until it can leave
+// (a transaction ends there and the session moves after COMMIT). On
+// OFFLINE_HARD, as in ProxySQL, its connection is closed instead, and its
+// next statement is told what was lost.
 
 // migration is a request for a session to leave a server.
 type migration struct {
 	from   *backend.Server
+	to     *backend.Server // nil: the policy picks when the session moves
 	reason string
 }
 
@@ -122,11 +114,11 @@ func (s *session) settle(rt *live.Runtime) {
 		h := s.conns.list[i]
 		switch {
 		case m != nil && h.server == m.from:
-			if s.migrate(rt, h, m.reason) {
+			if s.migrate(rt, h, m.to, m.reason) {
 				i--
 			}
 		case !routable(h.server):
-			if s.migrate(rt, h, "status") {
+			if s.migrate(rt, h, nil, "status") {
 				i--
 			}
 		}
@@ -137,15 +129,19 @@ func (s *session) settle(rt *live.Runtime) {
 }
 
 // migrate moves the session's connection h to another server of its
-// hostgroup, if the session is at a safe point there. It reports whether
-// h left the session (moved, or closed on OFFLINE_HARD). The caller holds
-// the command lock.
-func (s *session) migrate(rt *live.Runtime, h *held, reason string) bool {
+// hostgroup — to, when it is still a routable server of that hostgroup,
+// else the one the policy picks — if the session is at a safe point
+// there. It reports whether h left the session (moved, or closed on
+// OFFLINE_HARD). The caller holds the command lock.
+func (s *session) migrate(rt *live.Runtime, h *held, to *backend.Server, reason string) bool {
 	k := migrationKey{Hostgroup: h.hg, From: h.addr, Reason: reason}
 	hard := h.server.Status() == backend.StatusOfflineHard
 	var target *backend.Server
 	if h.pins() == 0 {
-		target = rt.Policy.Pick(s.r.cfg.Registry.Hostgroup(h.hg))
+		target = to
+		if target == nil || target.Key().Hostgroup != h.hg || !routable(target) || s.r.cfg.Registry.Lookup(target.Key()) != target {
+			target = rt.Policy.Pick(s.r.cfg.Registry.Hostgroup(h.hg))
+		}
 	}
 	if target == nil || target == h.server {
 		if hard {
@@ -215,123 +211,6 @@ type lostState struct {
 	hg   int
 	addr string
 	what string // "" when all of it is carried (nothing to report)
-}
-
-// drainer moves sessions off servers that are no longer routable, at
-// TiProxy's status rate.
-type drainer struct {
-	r     *Router
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
-	state map[*backend.Server]*drainState
-}
-
-type drainState struct {
-	rate  float64 // sessions per second, frozen when the server was first seen down
-	quota float64
-}
-
-func (r *Router) startDrainer() {
-	d := &drainer{r: r, stop: make(chan struct{}), done: make(chan struct{}), state: make(map[*backend.Server]*drainState)}
-	r.drainer = d
-	go d.loop()
-}
-
-func (d *drainer) close() {
-	d.once.Do(func() { close(d.stop) })
-	<-d.done
-}
-
-func (d *drainer) loop() {
-	defer close(d.done)
-	t := time.NewTicker(drainTick)
-	defer t.Stop()
-	last := time.Now()
-	for {
-		select {
-		case <-d.stop:
-			return
-		case now := <-t.C:
-			d.tick(now.Sub(last).Seconds())
-			last = now
-		}
-	}
-}
-
-// tick gives each down server its share of migrations for dt seconds and
-// asks as many of its sessions to leave.
-func (d *drainer) tick(dt float64) {
-	down := false
-	for _, srv := range d.r.cfg.Registry.Servers() {
-		if !routable(srv) && srv.ConnScore() > 0 {
-			down = true
-			break
-		}
-	}
-	if !down && len(d.state) == 0 {
-		return
-	}
-	// Sessions attached to each down server (published by the sessions).
-	attached := make(map[*backend.Server][]*session)
-	d.r.sessions.Range(func(_, v any) bool {
-		s := v.(*session)
-		if srvs := s.pub.servers.Load(); srvs != nil {
-			for _, srv := range *srvs {
-				if !routable(srv) {
-					attached[srv] = append(attached[srv], s)
-				}
-			}
-		}
-		return true
-	})
-	for srv := range d.state {
-		if _, still := attached[srv]; !still || routable(srv) {
-			delete(d.state, srv)
-		}
-	}
-	rt := d.r.rt.Load()
-	for srv, ss := range attached {
-		st := d.state[srv]
-		if st == nil {
-			st = &drainState{rate: max(float64(len(ss))/drainSeconds, 1), quota: 1}
-			d.state[srv] = st
-		}
-		st.quota = min(st.quota+st.rate*dt, float64(len(ss)))
-		for _, s := range ss {
-			if st.quota < 1 {
-				break
-			}
-			if s.pending.Load() != nil {
-				continue // already asked
-			}
-			st.quota--
-			if s.cmdMu.TryLock() {
-				// Idle between commands: move it now.
-				s.settleIdle(rt, srv)
-				s.cmdMu.Unlock()
-				continue
-			}
-			s.pending.Store(&migration{from: srv, reason: "status"})
-		}
-	}
-}
-
-// settleIdle migrates an idle session off srv (the drain loop holds the
-// command lock).
-func (s *session) settleIdle(rt *live.Runtime, srv *backend.Server) {
-	if s.killed.Load() {
-		return
-	}
-	for i := 0; i < len(s.conns.list); i++ {
-		if h := s.conns.list[i]; h.server == srv {
-			if !s.migrate(rt, h, "status") {
-				s.pending.Store(&migration{from: srv, reason: "status"})
-			}
-			break
-		}
-	}
-	s.publishServers()
 }
 
 // publishServers publishes the servers of the connections the session

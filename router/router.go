@@ -64,7 +64,7 @@ type Router struct {
 	mixed atomic.Uint64
 
 	migrations migrationStats
-	drainer    *drainer
+	balancer   *balancer
 }
 
 // New returns a Router serving the runtime cfg.Runtime holds.
@@ -77,7 +77,7 @@ func New(cfg Config) *Router {
 		r.rt = live.NewHolder()
 	}
 	r.mirror = newMirrorer(r)
-	r.startDrainer()
+	r.startBalancer()
 	return r
 }
 
@@ -165,7 +165,7 @@ func (r *Router) accept(l net.Listener) {
 // connections are closed, not pooled) and waits for them to end.
 func (r *Router) Close() error {
 	r.closing.Store(true)
-	r.drainer.close()
+	r.balancer.close()
 	r.closeListeners()
 	r.sessions.Range(func(_, v any) bool {
 		v.(*session).kill()

@@ -73,11 +73,28 @@ func TestCodeReadsKnownVars(t *testing.T) {
 // fall back to the list's default.
 func TestTypedReads(t *testing.T) {
 	s := &Snapshot{MySQLVars: map[string]string{
-		"mysql-multiplexing":                    "0",
-		"mysql-max_connections":                 " 42 ",
-		"mysql-connect_timeout_server":          "bogus",
-		"mysql-autocommit_false_is_transaction": "TRUE",
+		"mysql-multiplexing":                       "0",
+		"mysql-max_connections":                    " 42 ",
+		"mysql-connect_timeout_server":             "bogus",
+		"mysql-autocommit_false_is_transaction":    "TRUE",
+		"mysql-balance_conn_migrations_per_second": " 2.5",
+		"mysql-balance_conn_count_ratio_threshold": "NaN",
 	}}
+	if f := s.Float("mysql-balance_conn_migrations_per_second"); f != 2.5 {
+		t.Errorf("Float = %v", f)
+	}
+	if f := s.Float("mysql-balance_conn_count_ratio_threshold"); f != 1.2 {
+		t.Errorf("NaN: %v, want the default 1.2", f)
+	}
+	d, _ := LookupVar("mysql-balance_conn_count_ratio_threshold")
+	for _, bad := range []string{"abc", "0.5", "NaN", "101"} {
+		if d.Check(bad) == nil {
+			t.Errorf("%q accepted for %s", bad, d.Name)
+		}
+	}
+	if d.Check("1.5") != nil {
+		t.Error("1.5 refused")
+	}
 	if s.Bool("mysql-multiplexing") {
 		t.Error(`"0" read as true`)
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ const (
 	VarInt
 	VarBool
 	VarJSONObject // "" or a JSON object of string values (Sluice's label variables)
+	VarFloat      // a decimal number in [Min, Max] (Sluice's migration rates)
 )
 
 // VarDef describes one mysql-* or admin-* global variable: its ProxySQL
@@ -25,7 +27,7 @@ type VarDef struct {
 	Name     string // full name, with the "mysql-" or "admin-" prefix
 	Default  string
 	Kind     VarKind
-	Min, Max int64 // inclusive range of a VarInt
+	Min, Max int64 // inclusive range of a VarInt or VarFloat
 	ReadOnly bool  // never changes (admin-version)
 	SetOnce  bool  // read at start-up only; a change needs SAVE … TO DISK and a restart
 	// Values, when not empty, enumerates the accepted values of a VarString,
@@ -76,6 +78,14 @@ func (d VarDef) Check(value string) error {
 		}
 		if n < d.Min || n > d.Max {
 			return fmt.Errorf("%s: %d is out of range [%d, %d]", d.Name, n, d.Min, d.Max)
+		}
+	case VarFloat:
+		f, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil || math.IsNaN(f) {
+			return fmt.Errorf("%s: %q is not a number", d.Name, value)
+		}
+		if f < float64(d.Min) || f > float64(d.Max) {
+			return fmt.Errorf("%s: %v is out of range [%d, %d]", d.Name, f, d.Min, d.Max)
 		}
 	case VarJSONObject:
 		if strings.TrimSpace(value) == "" {

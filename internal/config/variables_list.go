@@ -70,12 +70,25 @@ var varDefs = []VarDef{
 	{Name: "mysql-autocommit_false_is_transaction", Default: "false", Kind: VarBool},
 	{Name: "mysql-autocommit_false_not_reusable", Default: "false", Kind: VarBool},
 	{Name: "mysql-automatic_detect_sqli", Default: "false", Kind: VarBool},
+	// Sluice: the conn factor's imbalance threshold (TiProxy's balance.conn-count.count-ratio-threshold):
+	// sessions move when the busier server has more than this many times the idler one's.
+	{Name: "mysql-balance_conn_count_ratio_threshold", Default: "1.2", Kind: VarFloat, Min: 1, Max: 100},
+	// Sluice: sessions moved per second for connection-count imbalance; 0 narrows the gap to the
+	// ratio in about 120 s, as TiProxy (balance.conn-count.migrations-per-second).
+	{Name: "mysql-balance_conn_migrations_per_second", Default: "0", Kind: VarFloat, Min: 0, Max: 10000},
+	// Sluice: sessions moved per second off a server with a high error ratio; 0 is its sessions / 60.
+	{Name: "mysql-balance_health_migrations_per_second", Default: "0", Kind: VarFloat, Min: 0, Max: 10000},
 	// Sluice: name of the label (e.g. "zone") that proxy and server must share for the label
 	// factor; "" disables label matching.
 	{Name: "mysql-balance_label_name", Default: ""},
 	// Sluice: order of the balancing factors (router/balance): resource (label, status, health,
 	// memory, cpu, location, conn), location, connection, or random (ProxySQL's weighted random).
+	// Sluice: sessions moved per second toward the proxy's zone (label "zone"); 0 is 1 per second.
+	{Name: "mysql-balance_location_migrations_per_second", Default: "0", Kind: VarFloat, Min: 0, Max: 10000},
 	{Name: "mysql-balance_policy", Default: "resource", Values: []string{"resource", "location", "connection", "random"}},
+	// Sluice: sessions moved per second off a server that is down or not routable (OFFLINE_SOFT,
+	// SHUNNED, weight 0…); 0 is the sessions it had when first seen down / 5, at least 1.
+	{Name: "mysql-balance_status_migrations_per_second", Default: "0", Kind: VarFloat, Min: 0, Max: 10000},
 	{Name: "mysql-binlog_reader_connect_retry_msec", Default: "3000", Kind: VarInt, Min: 200, Max: 120000},
 	{Name: "mysql-client_host_cache_size", Default: "0", Kind: VarInt, Min: 0, Max: 1048576},
 	{Name: "mysql-client_host_error_counts", Default: "0", Kind: VarInt, Min: 0, Max: 1048576},

@@ -207,7 +207,7 @@ func TestVarDefsConsistent(t *testing.T) {
 		if err := d.Check(d.Default); err != nil {
 			t.Errorf("%s: default fails its own check: %v", d.Name, err)
 		}
-		if d.Kind == VarInt && d.Min > d.Max {
+		if (d.Kind == VarInt || d.Kind == VarFloat) && d.Min > d.Max {
 			t.Errorf("%s: empty range", d.Name)
 		}
 		if len(d.Values) > 0 && d.Kind != VarString {
@@ -218,9 +218,9 @@ func TestVarDefsConsistent(t *testing.T) {
 		}
 	}
 	// 164 ProxySQL mysql-* (162 thread variables, query_processor_first_comment_parsing
-	// included, + default_charset and default_collation_connection) + 5 of Sluice's; 49 admin-*.
-	if mysql != 169 || admin != 49 {
-		t.Errorf("counts: mysql %d admin %d, want 169 and 49", mysql, admin)
+	// included, + default_charset and default_collation_connection) + 10 of Sluice's; 49 admin-*.
+	if mysql != 174 || admin != 49 {
+		t.Errorf("counts: mysql %d admin %d, want 174 and 49", mysql, admin)
 	}
 	all := VarDefs()
 	if len(all) != len(varDefs) || !sort.SliceIsSorted(all, func(i, j int) bool { return all[i].Name < all[j].Name }) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,16 @@ func (s *Snapshot) Int(name string) int64 {
 		return n
 	}
 	return defaultInt(name)
+}
+
+// Float returns a decimal variable.
+func (s *Snapshot) Float(name string) float64 {
+	if f, err := strconv.ParseFloat(strings.TrimSpace(s.Var(name)), 64); err == nil && !math.IsNaN(f) {
+		return f
+	}
+	d, _ := LookupVar(name)
+	f, _ := strconv.ParseFloat(d.Default, 64)
+	return f
 }
 
 // Bool returns a boolean variable (true/false, 1/0).

@@ -49,9 +49,12 @@ type Runtime struct {
 	Frontend     map[string]*config.User
 	BackendUsers map[string]*config.User
 
-	Router  Router
-	Mirror  Mirror
-	Policy  balance.Policy[*backend.Server]
+	Router Router
+	Mirror Mirror
+	Policy balance.Policy[*backend.Server]
+	// Rates are the migration rates and thresholds of the rebalance
+	// loop (mysql-balance_*_migrations_per_second…).
+	Rates   balance.Rates
 	Backend *backend.Options
 	Monitor *monitor.Options
 	Events  eventlog.Settings
@@ -133,6 +136,7 @@ func Build(prev *Runtime, snap *config.Snapshot, m config.Module) (*Runtime, err
 		return nil, err
 	}
 	rt.Policy = p
+	rt.Rates = rebalanceRates(snap)
 	return rt, nil
 }
 

@@ -138,6 +138,18 @@ func monitorOptions(s *config.Snapshot) monitor.Options {
 	}
 }
 
+// rebalanceRates are the rates of the rebalance loop: 0 keeps TiProxy's
+// adaptive rate of the factor.
+func rebalanceRates(s *config.Snapshot) balance.Rates {
+	return balance.Rates{
+		Status:    s.Float("mysql-balance_status_migrations_per_second"),
+		Health:    s.Float("mysql-balance_health_migrations_per_second"),
+		Location:  s.Float("mysql-balance_location_migrations_per_second"),
+		Conn:      s.Float("mysql-balance_conn_migrations_per_second"),
+		ConnRatio: s.Float("mysql-balance_conn_count_ratio_threshold"),
+	}
+}
+
 // policy maps mysql-balance_policy to a policy: "random" is ProxySQL's
 // weighted random; "resource" (the default), "location" and "connection"
 // are TiProxy's factor orders.

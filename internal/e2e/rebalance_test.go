@@ -1,0 +1,265 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// statefulSessions opens n sessions through Sluice, each holding @v = its
+// index (which keeps it on one backend connection that can move).
+func statefulSessions(t *testing.T, db *sql.DB, n int) []*sql.Conn {
+	t.Helper()
+	ctx := context.Background()
+	out := make([]*sql.Conn, n)
+	for i := range out {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.ExecContext(ctx, fmt.Sprintf("SET @v = %d", i)); err != nil {
+			t.Fatal(err)
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// sessionPorts reads where each session is and checks that its @v is
+// still its own.
+func sessionPorts(t *testing.T, sessions []*sql.Conn) map[int]int {
+	t.Helper()
+	per := map[int]int{}
+	for i, c := range sessions {
+		var v, port int
+		if err := c.QueryRowContext(context.Background(), "SELECT @v, @@port").Scan(&v, &port); err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+		if v != i {
+			t.Fatalf("session %d: @v is %d", i, v)
+		}
+		per[port]++
+	}
+	return per
+}
+
+// usedPerServer reads ConnUsed per server port of a hostgroup.
+func usedPerServer(t *testing.T, s *testenv.Sluice, hg int) map[int]int {
+	t.Helper()
+	per := map[int]int{}
+	for _, r := range adminRows(t, s, fmt.Sprintf("SELECT srv_port, ConnUsed FROM stats_mysql_connection_pool WHERE hostgroup=%d", hg)) {
+		p, _ := strconv.Atoi(r[0])
+		n, _ := strconv.Atoi(r[1])
+		per[p] = n
+	}
+	return per
+}
+
+// churn keeps the sessions busy with reads that check their state until
+// stop is closed, and counts what failed.
+func churn(sessions []*sql.Conn, workers int, stop <-chan struct{}) (wait func() (queries, errs int64, first error)) {
+	var q, e atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; ; i = (i + workers) % len(sessions) {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var v int
+				err := sessions[i].QueryRowContext(context.Background(), "SELECT @v").Scan(&v)
+				if err == nil && v != i {
+					err = fmt.Errorf("session %d: @v is %d", i, v)
+				}
+				q.Add(1)
+				if err != nil {
+					e.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	return func() (int64, int64, error) {
+		wg.Wait()
+		err, _ := firstErr.Load().(error)
+		return q.Load(), e.Load(), err
+	}
+}
+
+// TestConnBalanceConverges: 300 stateful sessions on two real servers; a
+// third joins the hostgroup and is LOADed: the connection factor moves
+// sessions onto it until every server is within 20 % of the mean, with
+// every session's state intact and no error while clients keep querying.
+//
+// In the suite the conn factor's rate is set to 30 sessions/s
+// (mysql-balance_conn_migrations_per_second); with SLUICE_TIPROXY_RATES=1
+// it keeps TiProxy's adaptive rate, which narrows the gap to the 1.2 ratio
+// in about 120 s at a time: minutes, which docs/balancing.md records.
+func TestConnBalanceConverges(t *testing.T) {
+	bs := testenv.Backends(t, 3)
+	rate, limit := "30", 60*time.Second
+	if os.Getenv("SLUICE_TIPROXY_RATES") == "1" {
+		rate, limit = "0", 12*time.Minute
+	}
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		SET mysql-balance_policy='connection'; SET mysql-balance_conn_migrations_per_second=%s;
+		LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d), (1, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
+		LOAD MYSQL USERS TO RUNTIME;`, rate, bs[0].Port, bs[1].Port))
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	const n = 300
+	db.SetMaxOpenConns(n + 10)
+	sessions := statefulSessions(t, db, n)
+	before := sessionPorts(t, sessions)
+	if before[bs[0].Port]+before[bs[1].Port] != n || before[bs[2].Port] != 0 {
+		t.Fatalf("sessions before the third server: %v", before)
+	}
+	stop := make(chan struct{})
+	wait := churn(sessions, 8, stop)
+	admin(t, s, fmt.Sprintf("INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d); LOAD MYSQL SERVERS TO RUNTIME;", bs[2].Port))
+	start := time.Now()
+	var curve []string
+	balanced := func(per map[int]int) bool {
+		for _, b := range bs {
+			if d := per[b.Port] - n/3; d > n/3/5 || d < -n/3/5 {
+				return false
+			}
+		}
+		return true
+	}
+	var took time.Duration
+	for next := time.Duration(0); ; next += time.Second {
+		time.Sleep(time.Until(start.Add(next)))
+		per := usedPerServer(t, s, 1)
+		curve = append(curve, fmt.Sprintf("%ds %d/%d/%d", int(next.Seconds()), per[bs[0].Port], per[bs[1].Port], per[bs[2].Port]))
+		if balanced(per) {
+			took = time.Since(start)
+			break
+		}
+		if next > limit {
+			close(stop)
+			wait()
+			t.Fatalf("not within 20%% of the mean after %v: %s", limit, strings.Join(curve, ", "))
+		}
+	}
+	close(stop)
+	queries, errs, first := wait()
+	if errs != 0 {
+		t.Fatalf("%d of %d queries failed while sessions moved; first: %v", errs, queries, first)
+	}
+	after := sessionPorts(t, sessions)
+	if !balanced(after) {
+		t.Fatalf("sessions per server by @@port: %v (ConnUsed said balanced)", after)
+	}
+	rows := adminRows(t, s, "SELECT reason, outcome, SUM(count_star) FROM stats_mysql_migrations GROUP BY reason, outcome")
+	if len(rows) != 1 || rows[0][0] != "conn" || rows[0][1] != "success" {
+		t.Fatalf("stats_mysql_migrations: %v", rows)
+	}
+	t.Logf("rate %s/s: %v → %v in %v; %d queries during the moves, 0 errors; migrations %s; curve: %s",
+		rate, before, after, took.Round(100*time.Millisecond), queries, strings.Join(rows[0], " "), strings.Join(curve, ", "))
+}
+
+// TestLabelAndLocationMoveSessions: the seed's two examples. Order and BI
+// share a hostgroup; once this proxy is labelled app=Order, the sessions
+// on the BI server go home at TiProxy's label rate (1/s). Then east and
+// west: with the location policy and the proxy in zone east, sessions
+// leave the west server (here at a configured 10/s).
+func TestLabelAndLocationMoveSessions(t *testing.T) {
+	bs := testenv.Backends(t, 2)
+	order, bi := bs[0].Port, bs[1].Port
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d), (1, '127.0.0.1', %d);
+		INSERT INTO mysql_servers_balance(hostname, port, labels) VALUES
+			('127.0.0.1', %d, '{"app":"Order","zone":"east"}'), ('127.0.0.1', %d, '{"app":"BI","zone":"west"}');
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
+		LOAD MYSQL USERS TO RUNTIME;`, order, bi, order, bi))
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	db.SetMaxOpenConns(40)
+	waitOff := func(port, want int, limit time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for {
+			if n := usedPerServer(t, s, 1)[port]; n <= want {
+				return time.Since(start)
+			}
+			if time.Since(start) > limit {
+				t.Fatalf("port %d still has %v after %v", port, usedPerServer(t, s, 1), limit)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	// Label isolation.
+	sessions := statefulSessions(t, db, 12)
+	before := sessionPorts(t, sessions)
+	if before[bi] == 0 {
+		t.Fatalf("no session on the BI server to move: %v", before)
+	}
+	admin(t, s, `SET mysql-balance_label_name='app'; SET mysql-proxy_labels='{"app":"Order"}'; LOAD MYSQL VARIABLES TO RUNTIME;`)
+	took := waitOff(bi, 0, time.Duration(before[bi]+10)*time.Second)
+	if after := sessionPorts(t, sessions); after[order] != len(sessions) {
+		t.Fatalf("after label isolation: %v", after)
+	}
+	t.Logf("label: %d sessions left the BI server in %v (TiProxy's 1/s: %d s)", before[bi], took.Round(100*time.Millisecond), before[bi])
+
+	// Location: sessions spread again over both servers with no label
+	// and no zone, then the proxy says it is in zone east.
+	admin(t, s, `SET mysql-balance_label_name=''; SET mysql-proxy_labels=''; SET mysql-balance_policy='connection'; LOAD MYSQL VARIABLES TO RUNTIME;`)
+	more := statefulSessions(t, db, 12)
+	spread := sessionPorts(t, more)
+	if spread[bi] == 0 {
+		t.Fatalf("no new session on the west server: %v", spread)
+	}
+	west := usedPerServer(t, s, 1)[bi]
+	admin(t, s, `SET mysql-balance_policy='location'; SET mysql-proxy_labels='{"zone":"east"}';
+		SET mysql-balance_location_migrations_per_second=10; LOAD MYSQL VARIABLES TO RUNTIME;`)
+	took = waitOff(bi, 0, 20*time.Second)
+	all := append(sessions, more...)
+	after := map[int]int{}
+	for i, c := range all {
+		var port int
+		if err := c.QueryRowContext(context.Background(), "SELECT @@port").Scan(&port); err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+		after[port]++
+	}
+	if after[order] != len(all) {
+		t.Fatalf("after the location move: %v", after)
+	}
+	rows := adminRows(t, s, "SELECT reason, outcome, SUM(count_star) FROM stats_mysql_migrations GROUP BY reason, outcome")
+	got := map[string]string{}
+	for _, r := range rows {
+		got[r[0]+"/"+r[1]] = r[2]
+	}
+	if got["label/success"] != strconv.Itoa(before[bi]) || got["location/success"] == "" {
+		t.Fatalf("stats_mysql_migrations: %v", rows)
+	}
+	keys := make([]string, 0, len(got))
+	for k, v := range got {
+		keys = append(keys, k+"="+v)
+	}
+	sort.Strings(keys)
+	t.Logf("location: %d sessions left the west server in %v at 10/s; migrations %v", west, took.Round(100*time.Millisecond), keys)
+}

@@ -1,0 +1,288 @@
+package router
+
+import (
+	"sync"
+	"time"
+
+	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/live"
+	"github.com/sluice-proxy/sluice/router/balance"
+)
+
+// The balancer is the one loop that moves existing sessions between
+// servers, TiProxy's rebalanceLoop (tiproxy §1.7, §1.8) for any MySQL
+// server. Every tick it
+//
+//   - drains servers that are down (not Healthy: OFFLINE_SOFT, SHUNNED,
+//     OFFLINE_HARD, removed): every session attached to one leaves at the
+//     status rate, its sessions when first seen down over 5 s;
+//   - asks the policy, per hostgroup, which pair of servers is out of
+//     balance, by which factor and at what rate (FactorPolicy.Rebalance:
+//     health, memory, cpu, location, connection count, label), and moves
+//     that many sessions from one to the other.
+//
+// A session is moved by the balancer itself when it is idle (it takes the
+// session's command lock, which the session holds while it runs a
+// command), or asked to move at the end of its current command. Either way
+// it moves only at a safe point (migrate): a session whose state cannot
+// follow it is not moved for rebalancing, and leaves a down server once it
+// can (after COMMIT, say).
+
+// balanceTick is how often the balancer looks at servers (TiProxy: 10 ms,
+// with its rate control allowing up to 100 migrations per tick; 100 ms
+// and the same rates lose nothing at the rates the factors produce, and
+// cost a tenth of the wake-ups).
+const balanceTick = 100 * time.Millisecond
+
+// drainSeconds is TiProxy's balanceSeconds4Status: the sessions of a
+// server that went down leave it within about this time.
+const drainSeconds = 5.0
+
+// refusedRetry is how long a session that could not move (its state pins
+// it) is left alone by rebalancing (TiProxy's redirectFailMinInterval).
+const refusedRetry = 3 * time.Second
+
+type balancer struct {
+	r    *Router
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+
+	drains  map[*backend.Server]*drainState // down servers being drained
+	groups  map[int]*groupState             // per hostgroup: the pair being balanced
+	asked   map[*session]*migration         // asked to move at the end of their command
+	refused map[*session]time.Time          // could not move (pinned), when
+}
+
+type drainState struct {
+	rate  float64 // sessions per second, frozen when the server was first seen down
+	quota float64
+}
+
+// groupState is TiProxy's per-group rate control: the pair advised this
+// tick and the migrations the group is owed.
+type groupState struct {
+	move  balance.Move[*backend.Server]
+	quota float64
+}
+
+func (r *Router) startBalancer() {
+	b := &balancer{
+		r: r, stop: make(chan struct{}), done: make(chan struct{}),
+		drains: make(map[*backend.Server]*drainState), groups: make(map[int]*groupState),
+		asked: make(map[*session]*migration), refused: make(map[*session]time.Time),
+	}
+	r.balancer = b
+	go b.loop()
+}
+
+func (b *balancer) close() {
+	b.once.Do(func() { close(b.stop) })
+	<-b.done
+}
+
+func (b *balancer) loop() {
+	defer close(b.done)
+	t := time.NewTicker(balanceTick)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case now := <-t.C:
+			b.tick(now, now.Sub(last).Seconds())
+			last = now
+		}
+	}
+}
+
+// tick does one round of draining and rebalancing, for dt seconds.
+func (b *balancer) tick(now time.Time, dt float64) {
+	rt := b.r.rt.Load()
+	for s, m := range b.asked {
+		if s.pending.Load() != m || !b.live(s) {
+			delete(b.asked, s) // done, dropped, replaced or gone
+		}
+	}
+	for s, at := range b.refused {
+		if now.Sub(at) >= refusedRetry || !b.live(s) {
+			delete(b.refused, s)
+		}
+	}
+	servers := b.r.cfg.Registry.Servers()
+	down := len(b.drains) > 0
+	for _, srv := range servers {
+		if !routable(srv) && srv.ConnScore() > 0 {
+			down = true
+			break
+		}
+	}
+	moves := b.advise(rt, servers, now, dt)
+	if !down && len(moves) == 0 {
+		return
+	}
+	// The sessions attached to the servers that matter this tick, from
+	// what each session publishes.
+	attached := make(map[*backend.Server][]*session)
+	b.r.sessions.Range(func(_, v any) bool {
+		s := v.(*session)
+		if srvs := s.pub.servers.Load(); srvs != nil {
+			for _, srv := range *srvs {
+				if _, ok := moves[srv]; ok || !routable(srv) {
+					attached[srv] = append(attached[srv], s)
+				}
+			}
+		}
+		return true
+	})
+	b.drain(rt, attached, dt)
+	for from, g := range moves {
+		for _, s := range attached[from] {
+			if g.quota < 1 {
+				break
+			}
+			if s.pending.Load() != nil {
+				continue
+			}
+			if _, no := b.refused[s]; no {
+				continue
+			}
+			if b.ask(rt, s, &migration{from: from, to: g.move.To, reason: g.move.Reason.String()}, false) {
+				g.quota--
+			} else {
+				b.refused[s] = now
+			}
+		}
+	}
+}
+
+// live reports whether s is still a session of the router.
+func (b *balancer) live(s *session) bool {
+	v, ok := b.r.sessions.Load(s.id)
+	return ok && v == s
+}
+
+// advise asks the policy for each hostgroup's most needed move and
+// returns, by source server, the moves owed this tick.
+func (b *balancer) advise(rt *live.Runtime, servers []*backend.Server, now time.Time, dt float64) map[*backend.Server]*groupState {
+	fp, ok := rt.Policy.(*balance.FactorPolicy[*backend.Server])
+	if !ok || len(servers) < 2 {
+		clear(b.groups)
+		return nil
+	}
+	// Connections in use per server, counting the moves already asked
+	// for as done (TiProxy moves the score when it asks).
+	var delta map[*backend.Server]int
+	if len(b.asked) > 0 {
+		delta = make(map[*backend.Server]int, 2*len(b.asked))
+		for _, m := range b.asked {
+			delta[m.from]--
+			if m.to != nil {
+				delta[m.to]++
+			}
+		}
+	}
+	inUse := func(srv *backend.Server) int { return srv.ConnScore() + delta[srv] }
+	byHG := make(map[int][]*backend.Server)
+	for _, srv := range servers {
+		hg := srv.Key().Hostgroup
+		byHG[hg] = append(byHG[hg], srv)
+	}
+	var moves map[*backend.Server]*groupState
+	for hg, list := range byHG {
+		m, ok := fp.Rebalance(list, inUse, rt.Rates, now)
+		if !ok {
+			delete(b.groups, hg)
+			continue
+		}
+		g := b.groups[hg]
+		if g == nil {
+			// A group out of balance again: its first migration is due
+			// now, as TiProxy's (its last redirect is long past).
+			g = &groupState{quota: 1}
+			b.groups[hg] = g
+		} else {
+			// Owed m.PerSecond·dt more, whichever pair is advised now (the
+			// rate is the group's, as TiProxy's lastRedirectTime); what was
+			// not used (no movable session) does not pile up into a burst.
+			g.quota = min(g.quota+m.PerSecond*dt, max(1, m.PerSecond*dt))
+		}
+		g.move = m
+		if g.quota >= 1 {
+			if moves == nil {
+				moves = make(map[*backend.Server]*groupState)
+			}
+			moves[m.From] = g
+		}
+	}
+	for hg := range b.groups {
+		if _, ok := byHG[hg]; !ok {
+			delete(b.groups, hg)
+		}
+	}
+	return moves
+}
+
+// drain moves the sessions of servers that are down, at the status rate.
+func (b *balancer) drain(rt *live.Runtime, attached map[*backend.Server][]*session, dt float64) {
+	for srv := range b.drains {
+		if _, still := attached[srv]; !still || routable(srv) {
+			delete(b.drains, srv)
+		}
+	}
+	for srv, ss := range attached {
+		if routable(srv) {
+			continue
+		}
+		st := b.drains[srv]
+		if st == nil {
+			rate := rt.Rates.Status
+			if rate <= 0 {
+				rate = max(float64(len(ss))/drainSeconds, 1)
+			}
+			st = &drainState{rate: rate, quota: 1}
+			b.drains[srv] = st
+		}
+		st.quota = min(st.quota+st.rate*dt, float64(len(ss)))
+		for _, s := range ss {
+			if st.quota < 1 {
+				break
+			}
+			if s.pending.Load() != nil {
+				continue // already asked
+			}
+			st.quota--
+			b.ask(rt, s, &migration{from: srv, reason: "status"}, true)
+		}
+	}
+}
+
+// ask moves session s as m says: now if it is idle, else at the end of its
+// command. It reports false when the idle session could not move (its
+// state pins it, or the move failed); a session that must leave (insist:
+// its server is down) is then asked again at the end of its next command.
+func (b *balancer) ask(rt *live.Runtime, s *session, m *migration, insist bool) bool {
+	if !s.cmdMu.TryLock() {
+		s.pending.Store(m)
+		b.asked[s] = m
+		return true
+	}
+	defer s.cmdMu.Unlock()
+	if s.killed.Load() {
+		return false
+	}
+	moved := false
+	for _, h := range s.conns.list {
+		if h.server == m.from {
+			moved = s.migrate(rt, h, m.to, m.reason)
+			break
+		}
+	}
+	s.publishServers()
+	if !moved && insist {
+		s.pending.Store(m)
+		b.asked[s] = m
+	}
+	return moved
+}
