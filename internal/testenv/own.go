@@ -1,0 +1,114 @@
+package testenv
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Own is a set of MariaDB servers that belong to one test (its own
+// datadirs and ports, started with scripts/backends.sh), for tests that
+// kill, stop or reconfigure a server, which the shared Backends must never
+// be. They are stopped at the end of the test, by the script, by pid.
+type Own struct {
+	Backends []Backend
+	dir      string
+	base     int
+	n        int
+}
+
+// OwnBackends starts n servers of the test's own.
+func OwnBackends(t testing.TB, n int) *Own {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "sluice-own-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// mariadbd runs as user mysql: it must reach its datadir.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	o := &Own{dir: dir, base: freeRun(t, n) - 1, n: n}
+	t.Cleanup(func() {
+		if out, err := o.script("stop"); err != nil {
+			t.Logf("stopping the test's own servers: %v\n%s", err, out)
+		}
+		os.RemoveAll(dir)
+	})
+	o.Start(t)
+	for i := range n {
+		o.Backends = append(o.Backends, Backend{Host: "127.0.0.1", Port: o.base + 1 + i})
+	}
+	return o
+}
+
+// Start starts the servers that are not running (all of them, the first
+// time; after Kill, the killed one, with its data).
+func (o *Own) Start(t testing.TB) {
+	t.Helper()
+	if out, err := o.script("start", o.n); err != nil {
+		t.Fatalf("scripts/backends.sh start: %v\n%s", err, out)
+	}
+}
+
+// Kill kills server i (0-based) with SIGKILL, as a crash would.
+func (o *Own) Kill(t testing.TB, i int) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(o.dir, strconv.Itoa(i+1), "mysqld.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		t.Fatalf("pid file of server %d: %q", i, b)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(pid, 0) == nil; {
+		if time.Now().After(deadline) {
+			t.Fatalf("server %d (pid %d) still alive 10 s after SIGKILL", i, pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (o *Own) script(cmd string, n ...int) (string, error) {
+	args := []string{cmd}
+	if len(n) > 0 {
+		args = append(args, strconv.Itoa(n[0]))
+	}
+	c := exec.Command(filepath.Join(RepoRoot(), "scripts", "backends.sh"), args...)
+	c.Env = append(os.Environ(), "SLUICE_BACKENDS_DIR="+o.dir, "SLUICE_BACKENDS_PORT="+strconv.Itoa(o.base))
+	out, err := c.CombinedOutput()
+	return string(out), err
+}
+
+// freeRun finds n consecutive free ports on 127.0.0.1 and returns the
+// first.
+func freeRun(t testing.TB, n int) int {
+	t.Helper()
+	for range 50 {
+		first := FreePort(t)
+		ok := true
+		for p := first + 1; p < first+n && ok; p++ {
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return first
+		}
+	}
+	t.Fatalf("no %d consecutive free ports", n)
+	return 0
+}
