@@ -76,7 +76,12 @@ func churn(sessions []*sql.Conn, workers int, stop <-chan struct{}) (wait func()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; ; i = (i + workers) % len(sessions) {
+			// Each worker has its own sessions: a sql.Conn must not run
+			// two queries at once.
+			for i := w; ; i += workers {
+				if i >= len(sessions) {
+					i = w
+				}
 				select {
 				case <-stop:
 					return
@@ -118,6 +123,7 @@ func TestConnBalanceConverges(t *testing.T) {
 	if os.Getenv("SLUICE_TIPROXY_RATES") == "1" {
 		rate, limit = "0", 12*time.Minute
 	}
+
 	s := startFresh(t, "")
 	admin(t, s, fmt.Sprintf(`
 		SET mysql-balance_policy='connection'; SET mysql-balance_conn_migrations_per_second=%s;
