@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/mysql"
@@ -57,6 +58,14 @@ type BackendConn struct {
 	lastUsed time.Time
 	broken   bool
 	closed   bool
+
+	// aborted is set by abort, from another goroutine: the connection's
+	// I/O fails from then on and it never returns to the pool.
+	aborted atomic.Bool
+	// prevUsed, nextUsed and linked chain the pool's connections in use
+	// (Pool.inUse), under the pool's lock.
+	prevUsed, nextUsed *BackendConn
+	linked             bool
 
 	flushedOut, flushedIn uint64
 	scratch               []byte // terminator translation, handshake
@@ -126,6 +135,16 @@ func (c *BackendConn) Broken() bool { return c.broken }
 // response half-way): Put will close the connection.
 func (c *BackendConn) MarkBroken() { c.broken = true }
 
+// abort makes the I/O of a connection in use fail now, from any goroutine:
+// a command waiting on a frozen or shunned server returns an error at
+// once, and its owner breaks and closes the connection as for any I/O
+// error. The socket itself is closed by the owner, so its descriptor is
+// never reused under a pending read.
+func (c *BackendConn) abort() {
+	c.aborted.Store(true)
+	_ = c.w.SetDeadline(time.Unix(1, 0))
+}
+
 // Close closes the connection (COM_QUIT first, best effort, when it is
 // healthy) and frees its slot in the pool. Closing twice is harmless.
 func (c *BackendConn) Close() error {
@@ -143,7 +162,7 @@ func (c *BackendConn) Close() error {
 	c.flushStats()
 	err := c.w.Close()
 	if c.pool != nil {
-		c.pool.release()
+		c.pool.release(c)
 	}
 	return err
 }
@@ -419,7 +438,7 @@ func (c *BackendConn) writeAuth(data []byte) error {
 func (c *BackendConn) guard(ctx context.Context) func() bool {
 	nc := c.w.NetConn()
 	dl, hasDL := ctx.Deadline()
-	if hasDL {
+	if hasDL && !c.aborted.Load() {
 		_ = nc.SetDeadline(dl)
 	}
 	var stop func() bool
@@ -433,6 +452,9 @@ func (c *BackendConn) guard(ctx context.Context) func() bool {
 		}
 		if hasDL || ended {
 			_ = nc.SetDeadline(time.Time{})
+			if c.aborted.Load() { // abort sets its flag before its deadline
+				_ = nc.SetDeadline(time.Unix(1, 0))
+			}
 		}
 		return ended
 	}

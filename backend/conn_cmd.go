@@ -13,6 +13,10 @@ func (c *BackendConn) usable() error {
 	if c.closed || c.broken {
 		return fmt.Errorf("%w: %s", ErrConnBroken, c.srv.addr)
 	}
+	if c.aborted.Load() {
+		c.broken = true
+		return fmt.Errorf("%w: %s: aborted by the proxy", ErrConnBroken, c.srv.addr)
+	}
 	return nil
 }
 

@@ -57,6 +57,20 @@ func (s *Server) Unshun() bool {
 // closed when they come back, if the server is no longer ONLINE).
 func (s *Server) CloseIdle() { s.pool.drainFree() }
 
+// KillConnections closes the server's idle connections and aborts those
+// in use (a command waiting on them fails now, and its owner closes the
+// connection), as ProxySQL does when it shuns a server that stopped
+// answering pings. It returns how many were in use.
+func (s *Server) KillConnections() int {
+	s.pool.drainFree()
+	return s.pool.abortUsed()
+}
+
 // Credentials returns the login the connection was opened (or last
 // changed) with.
 func (c *BackendConn) Credentials() Credentials { return c.cred }
+
+// Abort makes the I/O of a connection in use fail now, from any goroutine
+// (a query the proxy timed out on a server that does not answer KILL
+// QUERY); see KillConnections.
+func (c *BackendConn) Abort() { c.abort() }

@@ -22,6 +22,7 @@ type fakeHandler struct {
 	server.EmptyHandler
 	mu      sync.Mutex
 	queries []string
+	stall   chan struct{} // "STALL" waits until it is closed: a frozen server
 }
 
 func (h *fakeHandler) UseDB(string) error { return nil }
@@ -29,7 +30,11 @@ func (h *fakeHandler) UseDB(string) error { return nil }
 func (h *fakeHandler) HandleQuery(q string) (*mysql.Result, error) {
 	h.mu.Lock()
 	h.queries = append(h.queries, q)
+	stall := h.stall
 	h.mu.Unlock()
+	if q == "STALL" && stall != nil {
+		<-stall
+	}
 	if q == "SELECT 1" {
 		rs, err := mysql.BuildSimpleTextResultset([]string{"1"}, [][]any{{1}})
 		if err != nil {
@@ -185,6 +190,61 @@ func TestConnectErrorsShunThroughPool(t *testing.T) {
 	}
 	if st := s.Stats(); st.ConnERR != 3 || st.ConnUsed != 0 || st.Errors != 3 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestKillConnectionsAbortsQueriesInFlight: a query waiting on a server
+// that stopped answering fails as soon as the server's connections are
+// killed (the monitor's shun), and its connection never returns to the
+// pool.
+func TestKillConnectionsAbortsQueriesInFlight(t *testing.T) {
+	addr, h := startFakeMySQL8(t)
+	stall := make(chan struct{})
+	h.mu.Lock()
+	h.stall = stall
+	h.mu.Unlock()
+	t.Cleanup(func() { close(stall) })
+	s := fakeServer(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := s.Pool().Get(ctx, nil, &Credentials{User: "native", Password: "pw"}, &State{Autocommit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle, err := s.Pool().Get(ctx, nil, &Credentials{User: "native", Password: "pw"}, &State{Autocommit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Pool().Put(idle)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Run(append([]byte{wire.ComQuery}, "STALL"...), ShapeResult, &Sink{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("STALL returned before the kill: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	start := time.Now()
+	if n := s.KillConnections(); n != 1 {
+		t.Fatalf("KillConnections: %d in use, want 1", n)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("the stalled query succeeded after the kill")
+		}
+		t.Logf("stalled query failed %v after the kill: %v", time.Since(start).Round(time.Microsecond), err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stalled query still waits 5 s after the kill")
+	}
+	if s.Pool().Free() != 0 {
+		t.Fatalf("idle connections left: %d", s.Pool().Free())
+	}
+	s.Pool().Put(c)
+	if u, f := s.Pool().Used(), s.Pool().Free(); u != 0 || f != 0 {
+		t.Fatalf("after Put of the aborted connection: used %d free %d, want 0 0", u, f)
 	}
 }
 

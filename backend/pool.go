@@ -18,6 +18,7 @@ type Pool struct {
 	mu      sync.Mutex
 	free    []*BackendConn  // least recently used first
 	used    int             // handed out, being opened, or being pinged
+	inUse   *BackendConn    // handed out or being pinged: a list through BackendConn.prevUsed/nextUsed
 	waiters []chan struct{} // requests waiting for a slot, oldest first
 	closed  bool
 }
@@ -161,6 +162,7 @@ func (p *Pool) Get(ctx context.Context, o *Options, cred *Credentials, want *Sta
 			c := p.free[i]
 			p.free = append(p.free[:i], p.free[i+1:]...)
 			p.used++
+			p.linkLocked(c)
 			p.countersLocked()
 			p.mu.Unlock()
 			if q == QualityPerfect {
@@ -226,6 +228,7 @@ func (p *Pool) TryGet(o *Options, user string, want *State, fp uint64) *BackendC
 	c := p.free[i]
 	p.free = append(p.free[:i], p.free[i+1:]...)
 	p.used++
+	p.linkLocked(c)
 	p.countersLocked()
 	c.opts = o
 	return c
@@ -235,7 +238,7 @@ func (p *Pool) TryGet(o *Options, user string, want *State, fp uint64) *BackendC
 func (p *Pool) open(ctx context.Context, o *Options, cred *Credentials, want *State) (*BackendConn, error) {
 	c, err := connect(ctx, p.srv, o, cred, want)
 	if err != nil {
-		p.release()
+		p.release(nil)
 		if n := p.srv.connectFailed(err, time.Now(), o.shunThreshold()); n > 0 {
 			p.reg.log.Warn().Str("server", p.srv.addr).Int("hostgroup", p.srv.key.Hostgroup).Int64("errors_per_sec", n).
 				Dur("shun_for", o.shunWait()).Err(err).Msg("shunning server")
@@ -243,6 +246,9 @@ func (p *Pool) open(ctx context.Context, o *Options, cred *Credentials, want *St
 		return nil, err
 	}
 	c.pool, c.opts = p, o
+	p.mu.Lock()
+	p.linkLocked(c)
+	p.mu.Unlock()
 	p.srv.connOK.Add(1)
 	if err := c.do(ctx, c.runInitConnect); err != nil {
 		_ = c.Close()
@@ -259,10 +265,14 @@ func (p *Pool) open(ctx context.Context, o *Options, cred *Credentials, want *St
 	return c, nil
 }
 
-// release frees the slot of a connection that is gone.
-func (p *Pool) release() {
+// release frees the slot of a connection that is gone (nil: one that
+// failed to open).
+func (p *Pool) release(c *BackendConn) {
 	p.mu.Lock()
 	p.used--
+	if c != nil {
+		p.unlinkLocked(c)
+	}
 	p.countersLocked()
 	p.notifyLocked()
 	p.mu.Unlock()
@@ -288,7 +298,7 @@ func (p *Pool) Put(c *BackendConn) {
 	if o == nil {
 		o = p.reg.options()
 	}
-	if c.broken || c.dirty || c.w.Buffered() > 0 || p.srv.Status() != StatusOnline ||
+	if c.broken || c.dirty || c.aborted.Load() || c.w.Buffered() > 0 || p.srv.Status() != StatusOnline ||
 		(o.ConnectionMaxAge > 0 && now.Sub(c.created) >= o.ConnectionMaxAge) {
 		_ = c.Close()
 		return
@@ -301,6 +311,7 @@ func (p *Pool) Put(c *BackendConn) {
 		return
 	}
 	p.used--
+	p.unlinkLocked(c)
 	p.free = append(p.free, c)
 	p.countersLocked()
 	p.notifyLocked()
@@ -319,6 +330,45 @@ func (p *Pool) Used() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.used
+}
+
+// linkLocked adds c to the connections in use.
+func (p *Pool) linkLocked(c *BackendConn) {
+	c.prevUsed, c.nextUsed = nil, p.inUse
+	if p.inUse != nil {
+		p.inUse.prevUsed = c
+	}
+	p.inUse = c
+	c.linked = true
+}
+
+// unlinkLocked takes c out of the connections in use.
+func (p *Pool) unlinkLocked(c *BackendConn) {
+	if !c.linked {
+		return
+	}
+	if c.prevUsed != nil {
+		c.prevUsed.nextUsed = c.nextUsed
+	} else {
+		p.inUse = c.nextUsed
+	}
+	if c.nextUsed != nil {
+		c.nextUsed.prevUsed = c.prevUsed
+	}
+	c.prevUsed, c.nextUsed, c.linked = nil, nil, false
+}
+
+// abortUsed aborts every connection in use (see BackendConn.abort) and
+// returns how many there were.
+func (p *Pool) abortUsed() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for c := p.inUse; c != nil; c = c.nextUsed {
+		c.abort()
+		n++
+	}
+	return n
 }
 
 // drainFree closes every idle connection (the server left ONLINE).
@@ -390,6 +440,7 @@ func (p *Pool) maintain(now time.Time, o *Options) (toPing []*BackendConn) {
 			if now.Sub(c.lastUsed) >= o.PingInterval {
 				toPing = append(toPing, c)
 				p.used++
+				p.linkLocked(c)
 			} else {
 				keep[j] = c
 				j++

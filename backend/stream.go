@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
@@ -66,6 +67,27 @@ type Sink struct {
 	// Collect, when not nil, receives the column names and text rows of the
 	// first result set (the proxy's own queries; Client is then nil).
 	Collect *Result
+	// Interrupt, when set (from any goroutine), replaces a server ERR 1317
+	// "Query execution was interrupted": the proxy killed the query and
+	// the client learns why (query_timeout).
+	Interrupt atomic.Pointer[wire.SQLError]
+}
+
+// errInterrupted is the server's code for a query stopped by KILL QUERY.
+const errInterrupted = 1317
+
+// writeErr passes the server's ERR p (parsed as e) to the client, or the
+// proxy's reason for the interruption in its place.
+func writeErr(sink *Sink, p []byte, e *wire.SQLError) (*wire.SQLError, error) {
+	if e.Code == errInterrupted {
+		if why := sink.Interrupt.Load(); why != nil {
+			if sink.Client == nil {
+				return why, nil
+			}
+			return why, clientErr(sink.Client.WriteError(why))
+		}
+	}
+	return e, write(sink, p)
 }
 
 // Result is the first result set of one of the proxy's own queries, as
@@ -174,7 +196,7 @@ func (c *BackendConn) walk(shape Shape, sink *Sink) (Response, error) {
 				return res, err
 			}
 			res.OK = false
-			if err := write(sink, p); err != nil {
+			if res.Err, err = writeErr(sink, p, res.Err); err != nil {
 				return res, err
 			}
 			return res, flush(sink)
@@ -285,7 +307,8 @@ func (c *BackendConn) rows(sink *Sink, res *Response) error {
 				return err
 			}
 			res.Status &^= wire.StatusMoreResultsExists
-			return write(sink, p)
+			res.Err, err = writeErr(sink, p, res.Err)
+			return err
 		}
 		if wire.IsTerminator(first, length) {
 			return c.terminator(sink, res)

@@ -34,6 +34,11 @@ func errRuleMessage(msg string) *wire.SQLError {
 	return &wire.SQLError{Code: 1148, State: "42000", Message: msg}
 }
 
+// errQueryTimeout: the query ran past its rule's timeout (or
+// mysql-default_query_timeout) and the proxy killed it, as ProxySQL.
+var errQueryTimeout = &wire.SQLError{Code: 1907, State: "HY000",
+	Message: "Query execution was interrupted, query_timeout exceeded"}
+
 func errMaxConnectTimeout(hg int, ms int64) *wire.SQLError {
 	return &wire.SQLError{Code: 9001, State: "HY000",
 		Message: fmt.Sprintf("Max connect timeout reached while reaching hostgroup %d after %dms", hg, ms)}

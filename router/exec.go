@@ -33,6 +33,10 @@ type request struct {
 	// repeatable: running the command twice is harmless (reads, PREPARE).
 	repeatable bool
 	createNew  bool // create_new_connection=1 annotation
+	// timeout bounds the backend's answer: the rule's timeout, else
+	// mysql-default_query_timeout (0: none). The watchdog (timeout.go)
+	// kills the query after it.
+	timeout time.Duration
 
 	prepareFailed bool // an EXECUTE's connection refused to prepare it (the client has the ERR)
 
@@ -49,6 +53,15 @@ func retriesFor(rt *live.Runtime, ruleRetries int) int {
 		return ruleRetries
 	}
 	return rt.Router.QueryRetries
+}
+
+// timeoutFor is the time a query may take: the rule's (or annotation's)
+// timeout in ms when one is set, else mysql-default_query_timeout.
+func timeoutFor(rt *live.Runtime, ruleTimeout int) time.Duration {
+	if ruleTimeout > 0 {
+		return time.Duration(ruleTimeout) * time.Millisecond
+	}
+	return rt.Router.QueryTimeout
 }
 
 // run executes req and returns the backend's response with the connection
@@ -76,9 +89,21 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 			sent = time.Now()
 		}
 		s.setRunning(h)
+		if req.timeout > 0 && !s.headless {
+			s.deadline.Store(s.cmdStart.UnixNano() + int64(req.timeout))
+		}
 		var err error
 		res, err = s.exchange(h, req)
 		s.setRunning(nil)
+		timedOut := false
+		if req.timeout > 0 {
+			s.deadline.Store(0)
+			if s.timedOut.Load() != 0 {
+				timedOut = true
+				s.timedOut.Store(0)
+				s.sink.Interrupt.Store(nil)
+			}
+		}
 		if rt.Router.StatsTimeBackend {
 			s.r.stats.Add(s.id, stats.BackendQueryTimeNsec, int64(time.Since(sent)))
 		}
@@ -95,6 +120,11 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 		// lost and nothing reached the client, repeat the command there.
 		h.server.CountError()
 		lost := s.lose(h)
+		if timedOut && lost == nil {
+			// The proxy cut the connection of a query past its timeout (its
+			// server did not answer KILL QUERY): not a failure to retry.
+			lost = errQueryTimeout
+		}
 		if lost == nil && req.conn == nil && !res.Started() && req.repeatable && attempt < req.retries {
 			s.log.Debug().Err(err).Int("hostgroup", req.hg).Str("backend", h.addr).Msg("backend failed, retrying")
 			continue

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/live"
@@ -16,6 +17,8 @@ import (
 type running struct {
 	server   *backend.Server
 	threadID uint32
+	bc       *backend.BackendConn
+	cred     *backend.Credentials // the session's login, for the watchdog's KILL QUERY
 }
 
 // runningSlot publishes the session's running query. A per-session mutex,
@@ -45,7 +48,7 @@ func (s *session) setRunning(h *held) {
 		s.running.set(running{})
 		return
 	}
-	s.running.set(running{server: h.server, threadID: h.bc.ThreadID()})
+	s.running.set(running{server: h.server, threadID: h.bc.ThreadID(), bc: h.bc, cred: s.cred})
 }
 
 // parseKill parses "KILL [CONNECTION|QUERY] <id>"; query reports QUERY.
@@ -89,15 +92,7 @@ func (s *session) killCommand(rt *live.Runtime, id uint64, query bool) *wire.SQL
 	if e != nil {
 		return e
 	}
-	st := backend.State{Autocommit: true}
-	ctx, cancel := context.WithTimeout(context.Background(), rt.Router.ConnectTimeoutMax)
-	defer cancel()
-	bc, err := run.server.Pool().Get(ctx, rt.Backend, cred, &st)
-	if err != nil {
-		return errKillQuery(id, err)
-	}
-	err = bc.Exec(ctx, "KILL QUERY "+strconv.FormatUint(uint64(run.threadID), 10))
-	run.server.Pool().Put(bc)
+	err := killQuery(rt, run, cred, rt.Router.ConnectTimeoutMax)
 	if se, ok := backend.IsSQLError(err); ok {
 		return se
 	}
@@ -105,4 +100,19 @@ func (s *session) killCommand(rt *live.Runtime, id uint64, query bool) *wire.SQL
 		return errKillQuery(id, err)
 	}
 	return nil
+}
+
+// killQuery runs KILL QUERY for the backend thread of run, from another
+// connection of cred to the same server, within timeout.
+func killQuery(rt *live.Runtime, run running, cred *backend.Credentials, timeout time.Duration) error {
+	st := backend.State{Autocommit: true}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	bc, err := run.server.Pool().Get(ctx, rt.Backend, cred, &st)
+	if err != nil {
+		return err
+	}
+	err = bc.Exec(ctx, "KILL QUERY "+strconv.FormatUint(uint64(run.threadID), 10))
+	run.server.Pool().Put(bc)
+	return err
 }

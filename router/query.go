@@ -127,7 +127,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		p = s.scratch
 	}
 	s.req = request{hg: hg, payload: p, shape: backend.ShapeResult, retries: retriesFor(rt, dec.Retries),
-		repeatable: safeToRepeat(s.digest.Kind), createNew: dec.CreateNewConnection}
+		repeatable: safeToRepeat(s.digest.Kind), createNew: dec.CreateNewConnection, timeout: timeoutFor(rt, dec.Timeout)}
 	res, h, ok := s.run(rt, &s.req)
 	if !ok {
 		return false

@@ -65,6 +65,7 @@ type Router struct {
 
 	migrations migrationStats
 	balancer   *balancer
+	watchdog   *watchdog
 }
 
 // New returns a Router serving the runtime cfg.Runtime holds.
@@ -78,6 +79,7 @@ func New(cfg Config) *Router {
 	}
 	r.mirror = newMirrorer(r)
 	r.startBalancer()
+	r.startWatchdog()
 	return r
 }
 
@@ -166,6 +168,7 @@ func (r *Router) accept(l net.Listener) {
 func (r *Router) Close() error {
 	r.closing.Store(true)
 	r.balancer.close()
+	r.watchdog.close()
 	r.closeListeners()
 	r.sessions.Range(func(_, v any) bool {
 		v.(*session).kill()

@@ -86,6 +86,10 @@ type session struct {
 
 	killed  atomic.Bool
 	running runningSlot // the backend query in flight, for KILL QUERY
+	// deadline is when the backend query in flight times out (unix ns; 0:
+	// none in flight); timedOut is the deadline the watchdog acted on.
+	deadline atomic.Int64
+	timedOut atomic.Int64
 
 	cmdRT *live.Runtime // the runtime the current command runs under
 

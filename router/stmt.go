@@ -265,7 +265,8 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 	s.noteHostgroup(hg)
 	ev := s.stmtEvent(rt, eventlog.ComStmtExecute, g, clientID, start)
 	s.req = request{hg: hg, payload: pkt, shape: backend.ShapeResult, stmt: cs,
-		retries: retriesFor(rt, dec.Retries), repeatable: safeToRepeat(g.kind), createNew: dec.CreateNewConnection}
+		retries: retriesFor(rt, dec.Retries), repeatable: safeToRepeat(g.kind), createNew: dec.CreateNewConnection,
+		timeout: timeoutFor(rt, dec.Timeout)}
 	res, h, ok := s.run(rt, &s.req)
 	if !ok {
 		return false

@@ -82,6 +82,7 @@ type Router struct {
 	MaxStmtsCache        int           // mysql-max_stmts_cache
 	QueryRetries         int           // mysql-query_retries_on_failure
 	WaitTimeout          time.Duration // mysql-wait_timeout: idle clients are closed
+	QueryTimeout         time.Duration // mysql-default_query_timeout: a rule's timeout replaces it
 	GracefulCloseTimeout time.Duration // mysql-graceful_close_conn_timeout: open transactions may finish at shutdown
 	StatsTimeQP          bool          // mysql-stats_time_query_processor
 	StatsTimeBackend     bool          // mysql-stats_time_backend_query

@@ -39,6 +39,7 @@ func routerSettings(s *config.Snapshot) Router {
 		MaxStmtsCache:        int(s.Int("mysql-max_stmts_cache")),
 		QueryRetries:         int(s.Int("mysql-query_retries_on_failure")),
 		WaitTimeout:          s.Millis("mysql-wait_timeout"),
+		QueryTimeout:         s.Millis("mysql-default_query_timeout"),
 		GracefulCloseTimeout: s.Seconds("mysql-graceful_close_conn_timeout"),
 		StatsTimeQP:          s.Bool("mysql-stats_time_query_processor"),
 		StatsTimeBackend:     s.Bool("mysql-stats_time_backend_query"),

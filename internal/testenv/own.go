@@ -57,8 +57,16 @@ func (o *Own) Start(t testing.TB) {
 	}
 }
 
-// Kill kills server i (0-based) with SIGKILL, as a crash would.
-func (o *Own) Kill(t testing.TB, i int) {
+// Signal sends sig to server i (0-based): SIGSTOP freezes it (its port
+// still accepts connections, nothing answers), SIGCONT thaws it.
+func (o *Own) Signal(t testing.TB, i int, sig syscall.Signal) {
+	t.Helper()
+	if err := syscall.Kill(o.pid(t, i), sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (o *Own) pid(t testing.TB, i int) int {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(o.dir, strconv.Itoa(i+1), "mysqld.pid"))
 	if err != nil {
@@ -68,6 +76,13 @@ func (o *Own) Kill(t testing.TB, i int) {
 	if err != nil || pid <= 1 {
 		t.Fatalf("pid file of server %d: %q", i, b)
 	}
+	return pid
+}
+
+// Kill kills server i (0-based) with SIGKILL, as a crash would.
+func (o *Own) Kill(t testing.TB, i int) {
+	t.Helper()
+	pid := o.pid(t, i)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,116 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// TestQueryTimeout: a rule's timeout (and the query_timeout annotation)
+// stops a query on a real MariaDB with KILL QUERY; the client gets ERR 1907
+// "Query execution was interrupted, query_timeout exceeded", through the
+// text protocol, prepared statements and the mariadb CLI, and its session
+// goes on.
+func TestQueryTimeout(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
+		LOAD MYSQL USERS TO RUNTIME;
+		INSERT INTO mysql_query_rules(rule_id, active, match_digest, timeout, apply) VALUES (1, 1, 'SLEEP', 500, 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME;`, bs[0].Port))
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	db.SetMaxOpenConns(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	expect1907 := func(what string, f func() error) time.Duration {
+		t.Helper()
+		start := time.Now()
+		err := f()
+		took := time.Since(start)
+		if err == nil || !strings.Contains(err.Error(), "1907") || !strings.Contains(err.Error(), "query_timeout exceeded") {
+			t.Fatalf("%s: %v, want ERR 1907", what, err)
+		}
+		if took > 4*time.Second {
+			t.Fatalf("%s: the error came after %v (the query sleeps 5 s, the timeout is 0.5 s)", what, took)
+		}
+		var one int
+		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Fatalf("%s: the session is not usable after the timeout: %v", what, err)
+		}
+		return took
+	}
+	text := expect1907("text", func() error { _, err := db.ExecContext(ctx, "SELECT SLEEP(5)"); return err })
+	stmt, err := db.PrepareContext(ctx, "SELECT SLEEP(?)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close()
+	prepared := expect1907("prepared", func() error { _, err := stmt.ExecContext(ctx, 5); return err })
+	annotated := expect1907("annotation", func() error {
+		_, err := db.ExecContext(ctx, "SELECT /* query_timeout=300 */ 1 FROM (SELECT 1) x WHERE 0 = SLEEP(3)")
+		return err
+	})
+	start := time.Now()
+	out, err := testenv.CLI(t, s.DataPort, "sbtest", "sbtest", "SELECT SLEEP(5)")
+	if err == nil || !strings.Contains(out+err.Error(), "ERROR 1907") {
+		t.Fatalf("mariadb CLI: %v\n%s", err, out)
+	}
+	cli := time.Since(start)
+	// The killed queries did not leave the server busy.
+	if n := strings.TrimSpace(backendSQL(t, bs[0], "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%SLEEP(%' AND INFO NOT LIKE '%PROCESSLIST%'")); n != "0" {
+		t.Fatalf("%s sleeping queries still on the server", n)
+	}
+	t.Logf("ERR 1907 after: text %v, prepared %v, annotation (300 ms) %v, mariadb CLI %v",
+		text.Round(time.Millisecond), prepared.Round(time.Millisecond), annotated.Round(time.Millisecond), cli.Round(time.Millisecond))
+}
+
+// TestFrozenBackendQueryFreed: a query waits on a server that froze
+// (SIGSTOP: its port accepts, nothing answers). After
+// mysql-default_query_timeout the proxy's KILL QUERY cannot reach it
+// either, so the proxy cuts the query's connection: the client gets ERR
+// 1907 within the timeout plus the kill grace, and its session goes on.
+func TestFrozenBackendQueryFreed(t *testing.T) {
+	own := testenv.OwnBackends(t, 1)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		SET mysql-default_query_timeout=1500; LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
+		LOAD MYSQL USERS TO RUNTIME;`, own.Backends[0].Port))
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "", "")
+	db.SetMaxOpenConns(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var one int
+	if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		t.Fatal(err)
+	}
+	own.Signal(t, 0, syscall.SIGSTOP)
+	t.Cleanup(func() { own.Signal(t, 0, syscall.SIGCONT) })
+	start := time.Now()
+	err := db.QueryRowContext(ctx, "SELECT 2").Scan(&one)
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "1907") {
+		t.Fatalf("query on the frozen server: %v after %v, want ERR 1907", err, took)
+	}
+	if took > 10*time.Second {
+		t.Fatalf("the query was freed only after %v", took)
+	}
+	own.Signal(t, 0, syscall.SIGCONT)
+	if err := db.QueryRowContext(ctx, "SELECT 3").Scan(&one); err != nil || one != 3 {
+		t.Fatalf("the session after the server thawed: %v", err)
+	}
+	if !strings.Contains(s.Output(), "closed the query's backend connection") {
+		t.Errorf("the log does not say what happened:\n%s", s.Output())
+	}
+	t.Logf("query on a frozen server freed with ERR 1907 after %v (timeout 1.5 s + kill grace)", took.Round(time.Millisecond))
+}

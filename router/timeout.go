@@ -1,0 +1,99 @@
+package router
+
+import (
+	"sync"
+	"time"
+)
+
+// Query timeouts (reference §4.4 "timeout", mysql-default_query_timeout):
+// a query that runs past its rule's timeout is killed on its server with
+// KILL QUERY, and the client gets ERR 1907 "Query execution was
+// interrupted, query_timeout exceeded" instead of the server's 1317. A
+// server that does not answer the KILL (frozen, unreachable) has the
+// query's connection aborted after killGrace, so no query waits on a dead
+// server longer than its timeout and the grace.
+//
+// The per-query cost is two atomic stores (the deadline, set from the
+// command's start time the session already read): no timer per query.
+// One watchdog goroutine looks at every session's deadline every
+// watchdogTick.
+
+// watchdogTick is how often the watchdog looks for queries past their
+// deadline: timeouts fire up to this late.
+const watchdogTick = 100 * time.Millisecond
+
+// killGrace is how long the server has to stop a killed query before the
+// proxy cuts the query's connection.
+const killGrace = 2 * time.Second
+
+type watchdog struct {
+	r    *Router
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+func (r *Router) startWatchdog() {
+	w := &watchdog{r: r, stop: make(chan struct{}), done: make(chan struct{})}
+	r.watchdog = w
+	go w.loop()
+}
+
+func (w *watchdog) close() {
+	w.once.Do(func() { close(w.stop) })
+	<-w.done
+}
+
+func (w *watchdog) loop() {
+	defer close(w.done)
+	t := time.NewTicker(watchdogTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case now := <-t.C:
+			ns := now.UnixNano()
+			w.r.sessions.Range(func(_, v any) bool {
+				s := v.(*session)
+				if d := s.deadline.Load(); d != 0 && ns >= d && s.timedOut.CompareAndSwap(0, d) {
+					go w.expire(s, d)
+				}
+				return true
+			})
+		}
+	}
+}
+
+// expire stops the query of s whose deadline d passed.
+func (w *watchdog) expire(s *session, d int64) {
+	run := s.running.get()
+	if run.server == nil || s.deadline.Load() != d {
+		return // it just finished
+	}
+	s.sink.Interrupt.Store(errQueryTimeout)
+	rt := w.r.rt.Load()
+	log := w.r.log.Warn().Uint64("session", s.id).Str("backend", run.server.Addr()).Uint32("thread_id", run.threadID).
+		Int("hostgroup", run.server.Key().Hostgroup)
+	var err error
+	if run.cred != nil {
+		err = killQuery(rt, run, run.cred, min(rt.Router.ConnectTimeoutMax, killGrace))
+	}
+	if err == nil && run.cred != nil {
+		// Give the server killGrace to stop the query and answer.
+		deadline := time.Now().Add(killGrace)
+		for time.Now().Before(deadline) {
+			if s.deadline.Load() != d {
+				log.Msg("query timed out: killed it on its server (KILL QUERY)")
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if s.deadline.Load() != d {
+		log.Msg("query timed out: killed it on its server (KILL QUERY)")
+		return
+	}
+	run.bc.Abort()
+	log.AnErr("kill_error", err).Msg("query timed out and its server did not stop it: closed the query's backend connection")
+}
