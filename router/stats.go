@@ -45,7 +45,11 @@ type procInfo struct {
 	hg      atomic.Int64 // current hostgroup, -1 before the first routed query
 	conn    atomic.Pointer[backend.BackendConn]
 	pins    atomic.Uint32                     // pinMask of the connections the session keeps
-	servers atomic.Pointer[[]*backend.Server] // servers of the connections it keeps (the drain loop reads it)
+	servers atomic.Pointer[[]*backend.Server] // servers of the connections it keeps (the balancer reads it)
+	// trxSince is when the open transaction began (the start of the
+	// command that opened it, unix ns), 0 with none: the watchdog's
+	// mysql-max_transaction_time and _idle_time.
+	trxSince atomic.Int64
 
 	mu        sync.Mutex // guards the fields below
 	untracked string     // the reason of a pinUntrackedSet
@@ -139,8 +143,10 @@ func (s *session) endCommand() {
 	if trx := s.conns.inTransaction(); trx != s.pubTrx {
 		s.pubTrx = trx
 		d := int64(1)
+		pi.trxSince.Store(s.cmdStart.UnixNano())
 		if !trx {
 			d = -1
+			pi.trxSince.Store(0)
 		}
 		s.r.stats.Add(s.id, stats.ActiveTransactions, d)
 	}

@@ -5,6 +5,11 @@ import (
 	"time"
 )
 
+// The watchdog bounds what a session may hold: a query past its timeout,
+// and (mysql-max_transaction_time, mysql-max_transaction_idle_time) a
+// transaction open or idle too long, whose session is closed as ProxySQL
+// does — the server rolls the transaction back.
+//
 // Query timeouts (reference §4.4 "timeout", mysql-default_query_timeout):
 // a query that runs past its rule's timeout is killed on its server with
 // KILL QUERY, and the client gets ERR 1907 "Query execution was
@@ -54,14 +59,36 @@ func (w *watchdog) loop() {
 			return
 		case now := <-t.C:
 			ns := now.UnixNano()
+			rt := w.r.rt.Load()
+			maxTrx, maxIdle := int64(rt.Router.MaxTrxTime), int64(rt.Router.MaxTrxIdleTime)
 			w.r.sessions.Range(func(_, v any) bool {
 				s := v.(*session)
 				if d := s.deadline.Load(); d != 0 && ns >= d && s.timedOut.CompareAndSwap(0, d) {
 					go w.expire(s, d)
 				}
+				if ts := s.pub.trxSince.Load(); ts != 0 && !s.killed.Load() {
+					idle := s.pub.command.Load() == cmdSleep
+					switch {
+					case maxTrx > 0 && ns-ts >= maxTrx:
+						w.closeTrx(s, "mysql-max_transaction_time", time.Duration(ns-ts))
+					case maxIdle > 0 && idle && ns-s.pub.since.Load() >= maxIdle:
+						w.closeTrx(s, "mysql-max_transaction_idle_time", time.Duration(ns-s.pub.since.Load()))
+					}
+				}
 				return true
 			})
 		}
+	}
+}
+
+// closeTrx closes the session of a transaction that ran or idled past the
+// limit named by limit.
+func (w *watchdog) closeTrx(s *session, limit string, took time.Duration) {
+	w.r.log.Warn().Uint64("session", s.id).Str("limit", limit).Dur("for", took.Round(time.Millisecond)).
+		Msg("closing a session whose transaction exceeded " + limit + ": the server rolls it back")
+	s.kill()
+	if run := s.running.get(); run.bc != nil {
+		run.bc.Abort() // a query in flight ends now, not when it is done
 	}
 }
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"syscall"
@@ -113,4 +114,89 @@ func TestFrozenBackendQueryFreed(t *testing.T) {
 		t.Errorf("the log does not say what happened:\n%s", s.Output())
 	}
 	t.Logf("query on a frozen server freed with ERR 1907 after %v (timeout 1.5 s + kill grace)", took.Round(time.Millisecond))
+}
+
+// TestTransactionLimits: mysql-max_transaction_idle_time and
+// mysql-max_transaction_time close the session of a transaction idle or
+// open too long, as ProxySQL; the server rolls it back. A session outside a
+// transaction may idle as long as it likes.
+func TestTransactionLimits(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	backendSQL(t, bs[0], "CREATE DATABASE IF NOT EXISTS trxlim; CREATE TABLE IF NOT EXISTS trxlim.t (a INT); DELETE FROM trxlim.t")
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		SET mysql-max_transaction_idle_time=1000; SET mysql-max_transaction_time=3000; LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
+		LOAD MYSQL USERS TO RUNTIME;`, bs[0].Port))
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "trxlim", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	exec := func(c interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+	}, q string) error {
+		_, err := c.ExecContext(ctx, q)
+		return err
+	}
+
+	// Idle in a transaction for 2 s: closed.
+	idle, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	if err := exec(idle, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec(idle, "INSERT INTO t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if err := exec(idle, "COMMIT"); err == nil {
+		t.Fatal("COMMIT after 2 s idle in a transaction succeeded; mysql-max_transaction_idle_time is 1 s")
+	}
+
+	// Busy but open for more than 3 s: closed.
+	busy, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	if err := exec(busy, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var lastErr error
+	for time.Since(start) < 10*time.Second {
+		if lastErr = exec(busy, "INSERT INTO t SELECT SLEEP(0.5)"); lastErr != nil {
+			break
+		}
+	}
+	took := time.Since(start)
+	if lastErr == nil {
+		t.Fatal("a 10 s transaction survived mysql-max_transaction_time=3000")
+	}
+
+	// Outside a transaction, idling is fine.
+	free, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer free.Close()
+	if err := exec(free, "SET @x = 1"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	var n int
+	if err := free.QueryRowContext(ctx, "SELECT COUNT(*) FROM t").Scan(&n); err != nil {
+		t.Fatalf("a session idle outside a transaction: %v", err)
+	}
+	if n != 0 {
+		t.Fatalf("%d rows committed by transactions that were closed", n)
+	}
+	if out := s.Output(); !strings.Contains(out, "mysql-max_transaction_idle_time") || !strings.Contains(out, "mysql-max_transaction_time") {
+		t.Errorf("the log does not name the limits:\n%s", out)
+	}
+	t.Logf("idle transaction closed after 1 s idle; busy transaction closed %v after BEGIN (limit 3 s): %v", took.Round(time.Millisecond), lastErr)
 }

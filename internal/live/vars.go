@@ -40,6 +40,8 @@ func routerSettings(s *config.Snapshot) Router {
 		QueryRetries:         int(s.Int("mysql-query_retries_on_failure")),
 		WaitTimeout:          s.Millis("mysql-wait_timeout"),
 		QueryTimeout:         s.Millis("mysql-default_query_timeout"),
+		MaxTrxTime:           s.Millis("mysql-max_transaction_time"),
+		MaxTrxIdleTime:       s.Millis("mysql-max_transaction_idle_time"),
 		GracefulCloseTimeout: s.Seconds("mysql-graceful_close_conn_timeout"),
 		StatsTimeQP:          s.Bool("mysql-stats_time_query_processor"),
 		StatsTimeBackend:     s.Bool("mysql-stats_time_backend_query"),
