@@ -13,7 +13,8 @@ import (
 	"github.com/sluice-proxy/sluice/backend"
 )
 
-// The monitor (reference §8): connect, ping and read_only checks per
+// The monitor (reference §8): connect, ping, read_only and replication lag
+// checks per
 // distinct host:port of the registry, each on the monitor's own
 // connections logged in as mysql-monitor_username. A scheduler goroutine
 // finds the checks that are due every monitorTick and hands them to a small
@@ -44,17 +45,20 @@ const (
 	checkConnect checkKind = iota
 	checkPing
 	checkReadOnly
+	checkReplLag
 	numChecks
 )
 
 // LogEntry is one row of monitor.mysql_server_connect_log,
-// mysql_server_ping_log or mysql_server_read_only_log.
+// mysql_server_ping_log, mysql_server_read_only_log or
+// mysql_server_replication_lag_log.
 type LogEntry struct {
 	Host     string
 	Port     int
 	Start    time.Time     // time_start_us
 	Success  time.Duration // *_success_time_us: connect, ping or query time; 0 after an error
 	ReadOnly int           // read_only log: 0 or 1, -1 (NULL) after an error
+	ReplLag  int           // replication lag log: seconds, -1 (NULL) after an error or on a server that is not a replica
 	Error    string        // "" (NULL) on success
 }
 
@@ -88,12 +92,14 @@ type monTarget struct {
 	last      [numChecks]time.Time
 	busy      [numChecks]bool
 	checkType string // of the read_only check; "" when not in a replication hostgroup
+	lag       bool   // a server at this address has max_replication_lag > 0
 	gone      bool   // no longer configured: the running check closes its connection
 
 	// Owned by the running check of their kind (busy keeps it to one).
-	pingConn, roConn *backend.BackendConn
-	pingFailures     int
-	shunned          bool // the pings shunned it: a good ping unshuns
+	pingConn, roConn, lagConn *backend.BackendConn
+	pingFailures              int
+	shunned                   bool        // the pings shunned it: a good ping unshuns
+	lagCount                  map[int]int // per hostgroup: consecutive lag checks over max_replication_lag
 }
 
 // New starts a monitor over reg's servers. It calls opts at every tick
@@ -145,6 +151,7 @@ func (m *Monitor) Close() {
 		for _, t := range m.targets {
 			closeConn(&t.pingConn)
 			closeConn(&t.roConn)
+			closeConn(&t.lagConn)
 		}
 	})
 }
@@ -187,11 +194,16 @@ func (m *Monitor) schedule(now time.Time) {
 		port      int
 		ro        bool
 		checkType string
+		lag       bool
 	}
 	wants := make(map[string]*want)
 	for _, s := range m.reg.Servers() {
-		if st := s.Status(); st == backend.StatusOfflineSoft || st == backend.StatusOfflineHard {
+		st := s.Status()
+		if st == backend.StatusOfflineSoft || st == backend.StatusOfflineHard {
 			continue
+		}
+		if st == backend.StatusShunnedReplicationLag && (s.MaxReplicationLag() == 0 || !o.Enabled) {
+			m.lagCheckOff(s)
 		}
 		w := wants[s.Addr()]
 		if w == nil {
@@ -200,6 +212,9 @@ func (m *Monitor) schedule(now time.Time) {
 		}
 		if ct, ok := roHG[s.Key().Hostgroup]; ok && !w.ro {
 			w.ro, w.checkType = true, ct
+		}
+		if s.MaxReplicationLag() > 0 {
+			w.lag = true
 		}
 	}
 
@@ -225,6 +240,10 @@ func (m *Monitor) schedule(now time.Time) {
 			toClose = append(toClose, t.roConn)
 			t.roConn = nil
 		}
+		if !t.busy[checkReplLag] && t.lagConn != nil {
+			toClose = append(toClose, t.lagConn)
+			t.lagConn = nil
+		}
 	}
 	m.pruneLocked(now, o.History)
 	if !o.Enabled {
@@ -243,6 +262,11 @@ func (m *Monitor) schedule(now time.Time) {
 			toClose = append(toClose, t.roConn)
 			t.roConn = nil
 		}
+		t.lag = w.lag
+		if !w.lag && !t.busy[checkReplLag] && t.lagConn != nil {
+			toClose = append(toClose, t.lagConn)
+			t.lagConn = nil
+		}
 		for k := checkConnect; k < numChecks; k++ {
 			var interval time.Duration
 			switch k {
@@ -255,6 +279,11 @@ func (m *Monitor) schedule(now time.Time) {
 					continue
 				}
 				interval = o.ReadOnlyInterval
+			case checkReplLag:
+				if !w.lag {
+					continue
+				}
+				interval = o.ReplLagInterval
 			}
 			if t.busy[k] || (!t.last[k].IsZero() && now.Sub(t.last[k]) < interval) {
 				continue
@@ -281,6 +310,8 @@ func (m *Monitor) job(t *monTarget, k checkKind, o *Options) func() {
 			m.checkPing(t, o)
 		case checkReadOnly:
 			m.checkReadOnly(t, o, checkType)
+		case checkReplLag:
+			m.checkReplLag(t, o)
 		}
 		m.mu.Lock()
 		t.busy[k] = false
@@ -291,6 +322,8 @@ func (m *Monitor) job(t *monTarget, k checkKind, o *Options) func() {
 				c = &t.pingConn
 			case checkReadOnly:
 				c = &t.roConn
+			case checkReplLag:
+				c = &t.lagConn
 			}
 		}
 		var stale *backend.BackendConn
@@ -348,7 +381,7 @@ func (m *Monitor) withConn(t *monTarget, o *Options, slot **backend.BackendConn,
 func (m *Monitor) checkConnect(t *monTarget, o *Options) {
 	start := time.Now()
 	c, err := m.dial(t, o)
-	e := LogEntry{Host: t.host, Port: t.port, Start: start, ReadOnly: -1}
+	e := LogEntry{Host: t.host, Port: t.port, Start: start, ReadOnly: -1, ReplLag: -1}
 	if err == nil {
 		e.Success = max(time.Since(start), time.Microsecond)
 		_ = c.Close()
@@ -374,7 +407,7 @@ func (m *Monitor) checkPing(t *monTarget, o *Options) {
 	if m.ctx.Err() != nil {
 		return // closing: not a health signal
 	}
-	e := LogEntry{Host: t.host, Port: t.port, Start: start, ReadOnly: -1}
+	e := LogEntry{Host: t.host, Port: t.port, Start: start, ReadOnly: -1, ReplLag: -1}
 	if err == nil {
 		e.Success = took
 	} else {
@@ -459,7 +492,7 @@ func (m *Monitor) checkReadOnly(t *monTarget, o *Options, checkType string) {
 	if m.ctx.Err() != nil {
 		return
 	}
-	e := LogEntry{Host: t.host, Port: t.port, Start: start, ReadOnly: ro}
+	e := LogEntry{Host: t.host, Port: t.port, Start: start, ReadOnly: ro, ReplLag: -1}
 	if err == nil {
 		e.Success = took
 	} else {
@@ -630,3 +663,7 @@ func (m *Monitor) PingLog() []LogEntry { return m.snapshot(checkPing) }
 
 // ReadOnlyLog returns monitor.mysql_server_read_only_log (see ConnectLog).
 func (m *Monitor) ReadOnlyLog() []LogEntry { return m.snapshot(checkReadOnly) }
+
+// ReplicationLagLog returns monitor.mysql_server_replication_lag_log (see
+// ConnectLog).
+func (m *Monitor) ReplicationLagLog() []LogEntry { return m.snapshot(checkReplLag) }

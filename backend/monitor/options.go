@@ -26,6 +26,20 @@ type Options struct {
 	ReadOnlyTimeout    time.Duration // mysql-monitor_read_only_timeout
 	WriterIsAlsoReader bool          // mysql-monitor_writer_is_also_reader
 
+	// The replication lag check (reference §4.3), for servers with
+	// mysql_servers.max_replication_lag > 0.
+	ReplLagInterval time.Duration // mysql-monitor_replication_lag_interval
+	ReplLagTimeout  time.Duration // mysql-monitor_replication_lag_timeout
+	ReplLagCount    int           // mysql-monitor_replication_lag_count: consecutive checks over the limit that shun
+	// SlaveLagWhenNull is mysql-monitor_slave_lag_when_null: the lag in
+	// seconds taken for a replica whose Seconds_Behind_Master is NULL
+	// (replication stopped). 0 is a valid value (DefaultOptions has 60).
+	SlaveLagWhenNull int
+	// SlaveLagWhenNullHG overrides SlaveLagWhenNull per hostgroup
+	// (mysql_hostgroup_attributes.hostgroup_settings
+	// "monitor_slave_lag_when_null").
+	SlaveLagWhenNullHG map[int]int
+
 	History time.Duration // mysql-monitor_history: older log rows are dropped
 
 	// ReplicationHostgroups is mysql_replication_hostgroups: the servers of
@@ -41,7 +55,9 @@ func DefaultOptions() Options {
 		PingInterval: 8000 * time.Millisecond, PingTimeout: 1000 * time.Millisecond, PingMaxFailures: 3,
 		ReadOnlyInterval: 1000 * time.Millisecond, ReadOnlyTimeout: 800 * time.Millisecond,
 		WriterIsAlsoReader: true,
-		History:            7200000 * time.Millisecond,
+		ReplLagInterval:    10000 * time.Millisecond, ReplLagTimeout: 1000 * time.Millisecond, ReplLagCount: 1,
+		SlaveLagWhenNull: 60,
+		History:          7200000 * time.Millisecond,
 	}
 }
 
@@ -60,11 +76,28 @@ func (o Options) normalized() Options {
 	fix(&o.PingTimeout, d.PingTimeout)
 	fix(&o.ReadOnlyInterval, d.ReadOnlyInterval)
 	fix(&o.ReadOnlyTimeout, d.ReadOnlyTimeout)
+	fix(&o.ReplLagInterval, d.ReplLagInterval)
+	fix(&o.ReplLagTimeout, d.ReplLagTimeout)
 	fix(&o.History, d.History)
 	if o.PingMaxFailures <= 0 {
 		o.PingMaxFailures = d.PingMaxFailures
 	}
+	if o.ReplLagCount <= 0 {
+		o.ReplLagCount = d.ReplLagCount
+	}
+	if o.SlaveLagWhenNull < 0 {
+		o.SlaveLagWhenNull = d.SlaveLagWhenNull
+	}
 	return o
+}
+
+// lagWhenNull returns the lag taken for a NULL Seconds_Behind_Master in
+// hostgroup hg.
+func (o *Options) lagWhenNull(hg int) int {
+	if v, ok := o.SlaveLagWhenNullHG[hg]; ok && v >= 0 {
+		return v
+	}
+	return o.SlaveLagWhenNull
 }
 
 // readOnlyQuery returns the statement of a check_type (reference §4.3).
