@@ -11,6 +11,7 @@
 package router
 
 import (
+	"slices"
 	"errors"
 	"fmt"
 	"net"
@@ -45,7 +46,7 @@ type Router struct {
 	rt  *live.Holder
 
 	mu        sync.Mutex // guards listeners
-	listeners []net.Listener
+	listeners []dataListener // in the order of mysql-interfaces
 	wg        sync.WaitGroup
 	closing   atomic.Bool
 
@@ -86,50 +87,90 @@ func New(cfg Config) *Router {
 // Rules returns the running rule set (for stats_mysql_query_rules).
 func (r *Router) Rules() *rules.RuleSet { return r.rt.Load().Rules }
 
-// Listen opens the mysql-interfaces listeners (a ';'-separated list of
-// host:port or Unix socket paths) and serves them until Close.
+// dataListener is one interface of mysql-interfaces.
+type dataListener struct {
+	spec string // as written in mysql-interfaces
+	ln   net.Listener
+}
+
+// Listen makes the data port listen on exactly ifaces, a ';'-separated
+// list of host:port and Unix socket paths, at start-up and at every LOAD
+// MYSQL VARIABLES that changes mysql-interfaces (ProxySQL needs a restart
+// for that: its issue #440). New interfaces are bound first and accept at
+// once; if one fails to bind, the ones just bound are closed and nothing
+// else changes, so a typo never takes the data port down. Interfaces no
+// longer listed are closed after; their sessions keep running.
 func (r *Router) Listen(ifaces string) error {
-	var ls []net.Listener
+	var want []string
 	for _, a := range strings.Split(ifaces, ";") {
-		a = strings.TrimSpace(a)
-		if a == "" {
+		if a = strings.TrimSpace(a); a != "" && !slices.Contains(want, a) {
+			want = append(want, a)
+		}
+	}
+	if len(want) == 0 {
+		return errors.New("router: mysql-interfaces is empty")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing.Load() {
+		return errors.New("router: closing")
+	}
+	have := make(map[string]net.Listener, len(r.listeners))
+	for _, l := range r.listeners {
+		have[l.spec] = l.ln
+	}
+	var added []dataListener
+	for _, a := range want {
+		if _, ok := have[a]; ok {
 			continue
 		}
 		network := "tcp"
 		if strings.HasPrefix(a, "/") {
 			network = "unix"
-			_ = os.Remove(a)
+			if fi, err := os.Lstat(a); err == nil && fi.Mode()&os.ModeSocket != 0 {
+				_ = os.Remove(a) // left by a previous run
+			}
 		}
 		l, err := net.Listen(network, a)
 		if err != nil {
-			for _, l := range ls {
-				l.Close()
+			for _, l := range added {
+				l.ln.Close()
 			}
 			return fmt.Errorf("router: listen on %s: %w", a, err)
 		}
-		ls = append(ls, l)
+		added = append(added, dataListener{spec: a, ln: l})
 	}
-	if len(ls) == 0 {
-		return errors.New("router: mysql-interfaces is empty")
+	next := make([]dataListener, 0, len(want))
+	for _, a := range want {
+		if l, ok := have[a]; ok {
+			next = append(next, dataListener{spec: a, ln: l})
+			delete(have, a)
+			continue
+		}
+		for _, l := range added {
+			if l.spec == a {
+				next = append(next, l)
+				r.log.Info().Str("addr", l.ln.Addr().String()).Msg("data port listening")
+				r.wg.Add(1)
+				go r.accept(l.ln)
+			}
+		}
 	}
-	r.mu.Lock()
-	r.listeners = append(r.listeners, ls...)
-	r.mu.Unlock()
-	for _, l := range ls {
-		r.log.Info().Str("addr", l.Addr().String()).Msg("data port listening")
-		r.wg.Add(1)
-		go r.accept(l)
+	for spec, l := range have {
+		l.Close()
+		r.log.Info().Str("iface", spec).Msg("data port interface closed; its sessions go on")
 	}
+	r.listeners = next
 	return nil
 }
 
-// Addrs returns the listening addresses.
+// Addrs returns the listening addresses, in the order of mysql-interfaces.
 func (r *Router) Addrs() []net.Addr {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]net.Addr, len(r.listeners))
 	for i, l := range r.listeners {
-		out[i] = l.Addr()
+		out[i] = l.ln.Addr()
 	}
 	return out
 }
@@ -183,7 +224,7 @@ func (r *Router) closeListeners() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, l := range r.listeners {
-		l.Close()
+		l.ln.Close()
 	}
 	r.listeners = nil
 }

@@ -134,7 +134,8 @@ var varDefs = []VarDef{
 	{Name: "mysql-have_ssl", Default: "true", Kind: VarBool},
 	{Name: "mysql-hostgroup_manager_verbose", Default: "1", Kind: VarInt, Min: 0, Max: 3},
 	{Name: "mysql-init_connect", Default: ""},
-	{Name: "mysql-interfaces", Default: "0.0.0.0:6033", SetOnce: true},
+	// Sluice applies a change at LOAD MYSQL VARIABLES TO RUNTIME, without a restart (ProxySQL: restart).
+	{Name: "mysql-interfaces", Default: "0.0.0.0:6033"},
 	{Name: "mysql-keep_multiplexing_variables", Default: "tx_isolation,transaction_isolation,version"},
 	{Name: "mysql-kill_backend_connection_when_disconnect", Default: "true", Kind: VarBool},
 	{Name: "mysql-ldap_user_variable", Default: ""},

@@ -110,10 +110,13 @@ func TestVarFlags(t *testing.T) {
 	if !v.ReadOnly || !strings.HasPrefix(v.Default, "2.7.") {
 		t.Errorf("admin-version: %+v, want read-only with a 2.7.x default", v)
 	}
-	for _, n := range []string{"mysql-threads", "mysql-interfaces", "mysql-stacksize"} {
+	for _, n := range []string{"mysql-threads", "mysql-stacksize"} {
 		if d, _ := LookupVar(n); !d.SetOnce {
 			t.Errorf("%s: want SetOnce", n)
 		}
+	}
+	if d, _ := LookupVar("mysql-interfaces"); d.SetOnce {
+		t.Error("mysql-interfaces: Sluice rebinds it at LOAD; it must not be SetOnce")
 	}
 	for _, d := range VarDefs() {
 		if d.ReadOnly && d.Name != "admin-version" {

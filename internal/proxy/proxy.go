@@ -49,7 +49,8 @@ type Proxy struct {
 	pool           poolBaseline // stats_mysql_connection_pool_reset
 	serversVersion atomic.Int64 // Servers_table_version: LOAD MYSQL SERVERS TO RUNTIME count
 
-	mu sync.Mutex // serializes Apply
+	mu      sync.Mutex // serializes Apply
+	started bool       // the data port listens (Start): Apply rebinds mysql-interfaces
 
 	done     chan struct{}
 	doneOnce sync.Once
@@ -97,6 +98,13 @@ func (p *Proxy) Apply(m config.Module, snap *config.Snapshot) error {
 		if err := p.events.Configure(next.Events); err != nil {
 			return fmt.Errorf("global_variables (mysql-eventslog_filename): %w", err)
 		}
+		if ifaces := snap.Var("mysql-interfaces"); p.started && ifaces != p.Runtime().Var("mysql-interfaces") {
+			// Bound before the runtime is published: a LOAD whose new
+			// interface cannot be bound fails and changes nothing.
+			if err := p.router.Listen(ifaces); err != nil {
+				return fmt.Errorf("global_variables (mysql-interfaces): %w", err)
+			}
+		}
 	}
 	if m == config.ModMySQLServers {
 		p.registry.Reconcile(snap.Servers)
@@ -105,10 +113,16 @@ func (p *Proxy) Apply(m config.Module, snap *config.Snapshot) error {
 	return p.rt.Store(next)
 }
 
-// Start opens the data-plane listeners (mysql-interfaces is read at start
-// only, as in ProxySQL).
+// Start opens the data-plane listeners; a LOAD MYSQL VARIABLES that
+// changes mysql-interfaces later rebinds them (Apply).
 func (p *Proxy) Start() error {
-	return p.router.Listen(p.Runtime().Var("mysql-interfaces"))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.router.Listen(p.Runtime().Var("mysql-interfaces")); err != nil {
+		return err
+	}
+	p.started = true
+	return nil
 }
 
 // StartMonitor starts the backend monitor on the running configuration
