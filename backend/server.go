@@ -174,6 +174,18 @@ func (s *Server) SetStatus(st Status) {
 	s.status.Store(int32(st))
 }
 
+// CompareAndSwapStatus sets the status to next if it is old, and reports
+// whether it did (for a monitor: the replication lag check's
+// SHUNNED_REPLICATION_LAG, which must not overwrite a status that changed
+// meanwhile). Like SetStatus, the result is not recovered lazily.
+func (s *Server) CompareAndSwapStatus(old, next Status) bool {
+	if !s.status.CompareAndSwap(int32(old), int32(next)) {
+		return false
+	}
+	s.shunnedAuto.Store(false)
+	return true
+}
+
 // Shun marks the server SHUNNED automatically: it comes back by itself once
 // the recovery time passed since the last error (Healthy does that).
 func (s *Server) Shun(now time.Time) {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # backends.sh start|stop|status [N]
+# backends.sh replicate PRIMARY REPLICA | unreplicate REPLICA
 #
 # Real MariaDB servers for Sluice's tests and benchmarks, on 127.0.0.1 only.
 # Instance i (1..N) listens on 127.0.0.1:(SLUICE_BACKENDS_PORT+i) with its own
@@ -11,9 +12,19 @@
 #   sbtest/sbtest, monitor/monitor, and the database sbtest.
 # "stop" stops only the instances this script started (by the pid in their
 # datadir, checked against the process's command line).
+# "replicate P R" makes running instance R a replica of running instance P
+# (MariaDB GTID replication, MASTER_USE_GTID=slave_pos, from P's current
+# position: data P had before is not copied), with the user repl/repl
+# (REPLICATION SLAVE) on P, and sets read_only=1 on R. P needs the binary
+# log: start it with SLUICE_BACKENDS_BINLOG=1. Idempotent: a replica already
+# running from P is left alone. "unreplicate R" stops and forgets R's
+# replication (RESET SLAVE ALL) and sets read_only=0.
+# Every instance gets server_id = its port (unique on the host).
 #
 # Env: SLUICE_BACKENDS_DIR (default ${TMPDIR:-/tmp}/sluice-backends)
 #      SLUICE_BACKENDS_PORT (default 23306: instance 1 is 23307)
+#      SLUICE_BACKENDS_BINLOG=1: instances started (not already running) get
+#        log_bin (ROW format, binlogs kept 1 hour) and log_slave_updates
 #      SLUICE_BACKENDS_EXTRA_PKGS (e.g. "sysbench haproxy" for benchmarks; "php"
 #        installs php-cli and php-mysql, for the PDO client tests)
 set -euo pipefail
@@ -26,7 +37,11 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 log() { printf '[backends] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
-usage() { echo "usage: $0 start|stop|status [N]   (N defaults to 3 for start)" >&2; exit 2; }
+usage() {
+  echo "usage: $0 start|stop|status [N]   (N defaults to 3 for start)" >&2
+  echo "       $0 replicate PRIMARY REPLICA | unreplicate REPLICA" >&2
+  exit 2
+}
 
 ensure_packages() {
   local need=() bin
@@ -93,7 +108,17 @@ max_allowed_packet=256M
 thread_cache_size=64
 character-set-server=utf8mb4
 collation-server=utf8mb4_general_ci
+server_id=$(inst_port "$i")
 CNF
+  if [[ ${SLUICE_BACKENDS_BINLOG:-0} == 1 ]]; then
+    cat >>"$dir/my.cnf" <<CNF
+log_bin=$dir/data/mariadb-bin
+binlog_format=ROW
+log_slave_updates=ON
+binlog_expire_logs_seconds=3600
+max_binlog_size=64M
+CNF
+  fi
 }
 
 sql() { mariadb --no-defaults --socket="$(inst_dir "$1")/mysqld.sock" -uroot --batch --skip-column-names; }
@@ -184,12 +209,73 @@ status_one() {
   [[ $state == up ]]
 }
 
+# sqlq I: one value from instance I (root over the socket).
+sqlq() { mariadb --no-defaults --socket="$(inst_dir "$1")/mysqld.sock" -uroot --batch --skip-column-names -e "$2"; }
+
+# slave_field I FIELD: a field of SHOW SLAVE STATUS on instance I ("" when not a replica).
+slave_field() {
+  mariadb --no-defaults --socket="$(inst_dir "$1")/mysqld.sock" -uroot -e 'SHOW SLAVE STATUS\G' \
+    | awk -v f="$2" '$1 == f":" { $1 = ""; sub(/^ /, ""); print; exit }'
+}
+
+replicate() {
+  local p=$1 r=$2 pport pos deadline
+  [[ $p != "$r" ]] || die "replicate: primary and replica are the same instance"
+  [[ -n $(inst_pid "$p") ]] || die "replicate: instance $p is not running"
+  [[ -n $(inst_pid "$r") ]] || die "replicate: instance $r is not running"
+  [[ $(sqlq "$p" 'SELECT @@log_bin') == 1 ]] \
+    || die "replicate: instance $p has no binary log (start it with SLUICE_BACKENDS_BINLOG=1)"
+  pport=$(inst_port "$p")
+  sqlq "$p" "CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY 'repl';
+    GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';" >/dev/null
+  if [[ $(slave_field "$r" Master_Port) == "$pport" && $(slave_field "$r" Slave_IO_Running) == Yes \
+        && $(slave_field "$r" Slave_SQL_Running) == Yes ]]; then
+    sqlq "$r" 'SET GLOBAL read_only=1' >/dev/null
+    log "instance $r already replicates from instance $p"
+    return 0
+  fi
+  pos=$(sqlq "$p" 'SELECT @@gtid_binlog_pos')
+  forget_master "$r"
+  sqlq "$r" "SET GLOBAL gtid_slave_pos='$pos';
+    CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$pport, MASTER_USER='repl', MASTER_PASSWORD='repl',
+      MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
+    START SLAVE; SET GLOBAL read_only=1;" >/dev/null
+  deadline=$((SECONDS + 30))
+  until [[ $(slave_field "$r" Slave_IO_Running) == Yes && $(slave_field "$r" Slave_SQL_Running) == Yes ]]; do
+    ((SECONDS < deadline)) || die "replicate: instance $r not replicating after 30s: $(slave_field "$r" Last_IO_Error) $(slave_field "$r" Last_SQL_Error)"
+    sleep 0.2
+  done
+  log "instance $r replicates from instance $p (port $pport, from GTID '$pos')"
+}
+
+# forget_master I: stop and forget I's replication, if it has any.
+forget_master() {
+  [[ -n $(slave_field "$1" Master_Host) ]] || return 0
+  sqlq "$1" 'STOP SLAVE; RESET SLAVE ALL' >/dev/null
+}
+
+unreplicate() {
+  local r=$1
+  [[ -n $(inst_pid "$r") ]] || die "unreplicate: instance $r is not running"
+  forget_master "$r"
+  sqlq "$r" 'SET GLOBAL read_only=0' >/dev/null
+  log "instance $r no longer replicates"
+}
+
 existing() { local d; for d in "$BASE"/*/; do d=${d%/}; d=${d##*/}; [[ $d =~ ^[0-9]+$ ]] && echo "$d"; done | sort -n; }
 
 main() {
   [[ $# -ge 1 ]] || usage
   local cmd=$1 n=${2:-} i rc=0
   [[ -z $n || $n =~ ^[1-9][0-9]*$ ]] || usage
+  case $cmd in
+    replicate)
+      [[ $# -eq 3 && $3 =~ ^[1-9][0-9]*$ ]] || usage
+      replicate "$n" "$3"; return ;;
+    unreplicate)
+      [[ $# -eq 2 ]] || usage
+      unreplicate "$n"; return ;;
+  esac
   case $cmd in
     start)
       n=${n:-3}

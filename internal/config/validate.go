@@ -82,6 +82,23 @@ func (s *Snapshot) validateServers() error {
 				"labels must be a JSON object of strings: %v", err)
 		}
 	}
+	for _, a := range s.HostgroupAttributes {
+		if a.HostgroupSettings == "" {
+			continue
+		}
+		var hs map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(a.HostgroupSettings), &hs); err != nil {
+			return invalid("mysql_hostgroup_attributes", fmt.Sprintf("(hostgroup_id=%d)", a.HostgroupID),
+				"hostgroup_settings must be a JSON object: %v", err)
+		}
+		if raw, ok := hs["monitor_slave_lag_when_null"]; ok {
+			var n int
+			if err := json.Unmarshal(raw, &n); err != nil || n > 604800 {
+				return invalid("mysql_hostgroup_attributes", fmt.Sprintf("(hostgroup_id=%d)", a.HostgroupID),
+					"hostgroup_settings.monitor_slave_lag_when_null must be an integer <= 604800, got %s", raw)
+			}
+		}
+	}
 	for _, r := range s.ReplicationHostgroups {
 		if r.WriterHostgroup == r.ReaderHostgroup {
 			return invalid("mysql_replication_hostgroups", fmt.Sprintf("(writer_hostgroup=%d)", r.WriterHostgroup),
@@ -164,6 +181,12 @@ func (s *Snapshot) validateVars(m Module) error {
 		}
 		if err := d.Check(v); err != nil {
 			return fmt.Errorf("%w: global_variables (variable_name='%s'): %v", ErrInvalid, name, err)
+		}
+		if name == "mysql-monitor_replication_lag_use_percona_heartbeat" && strings.TrimSpace(v) != "" {
+			// Refused rather than ignored: the lag check would silently
+			// keep using SHOW SLAVE STATUS.
+			return fmt.Errorf("%w: global_variables (variable_name='%s'): the pt-heartbeat lag check is not implemented; "+
+				"leave it empty to use SHOW SLAVE STATUS", ErrInvalid, name)
 		}
 	}
 	return nil

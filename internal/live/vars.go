@@ -136,9 +136,38 @@ func monitorOptions(s *config.Snapshot) monitor.Options {
 		ReadOnlyInterval:      s.Millis("mysql-monitor_read_only_interval"),
 		ReadOnlyTimeout:       s.Millis("mysql-monitor_read_only_timeout"),
 		WriterIsAlsoReader:    s.Bool("mysql-monitor_writer_is_also_reader"),
+		ReplLagInterval:       s.Millis("mysql-monitor_replication_lag_interval"),
+		ReplLagTimeout:        s.Millis("mysql-monitor_replication_lag_timeout"),
+		ReplLagCount:          int(s.Int("mysql-monitor_replication_lag_count")),
+		SlaveLagWhenNull:      int(s.Int("mysql-monitor_slave_lag_when_null")),
+		SlaveLagWhenNullHG:    slaveLagWhenNullHG(s),
 		History:               s.Millis("mysql-monitor_history"),
 		ReplicationHostgroups: s.ReplicationHostgroups,
 	}
+}
+
+// slaveLagWhenNullHG reads "monitor_slave_lag_when_null" from
+// mysql_hostgroup_attributes.hostgroup_settings: the hostgroup's own
+// mysql-monitor_slave_lag_when_null (a negative or missing value keeps the
+// global one; the JSON was checked by Validate).
+func slaveLagWhenNullHG(s *config.Snapshot) map[int]int {
+	var out map[int]int
+	for _, a := range s.HostgroupAttributes {
+		if a.HostgroupSettings == "" {
+			continue
+		}
+		var hs struct {
+			SlaveLagWhenNull *int `json:"monitor_slave_lag_when_null"`
+		}
+		if json.Unmarshal([]byte(a.HostgroupSettings), &hs) != nil || hs.SlaveLagWhenNull == nil || *hs.SlaveLagWhenNull < 0 {
+			continue
+		}
+		if out == nil {
+			out = make(map[int]int)
+		}
+		out[a.HostgroupID] = *hs.SlaveLagWhenNull
+	}
+	return out
 }
 
 // rebalanceRates are the rates of the rebalance loop: 0 keeps TiProxy's

@@ -87,7 +87,8 @@ func (p *Proxy) RefreshTables(names []string) error {
 			replace(n, varCols, varRows(p.memoryVars()))
 		case "runtime_mysql_servers":
 			replace(n, serverCols, p.serverRows())
-		case "monitor.mysql_server_connect_log", "monitor.mysql_server_ping_log", "monitor.mysql_server_read_only_log":
+		case "monitor.mysql_server_connect_log", "monitor.mysql_server_ping_log", "monitor.mysql_server_read_only_log",
+			"monitor.mysql_server_replication_lag_log":
 			// Without a monitor the tables stay as they are (empty).
 			if p.monitor != nil {
 				cols, rows := monitorRows(p.monitor, n)
@@ -141,7 +142,7 @@ func (p *Proxy) poolRows(reset bool) [][]any {
 	for _, s := range servers {
 		st := s.Stats()
 		b := p.pool.base[s.Key()]
-		out = append(out, []any{st.Hostgroup, st.Host, st.Port, liveStatus(st.Status), st.ConnUsed, st.ConnFree,
+		out = append(out, []any{st.Hostgroup, st.Host, st.Port, st.Status.String(), st.ConnUsed, st.ConnFree,
 			int64(st.ConnOK - b.ConnOK), int64(st.ConnERR - b.ConnERR), st.MaxConnUsed, int64(st.Queries - b.Queries), 0,
 			int64(st.BytesSent - b.BytesSent), int64(st.BytesRecv - b.BytesRecv), st.LatencyUs})
 		if reset {
@@ -151,8 +152,10 @@ func (p *Proxy) poolRows(reset bool) [][]any {
 	return out
 }
 
-// liveStatus is how ProxySQL shows a status: SHUNNED_REPLICATION_LAG is
-// SHUNNED in the tables.
+// liveStatus is how runtime_mysql_servers shows a status: as in ProxySQL
+// (MYHGM_GEN_ADMIN_RUNTIME_SERVERS), SHUNNED_REPLICATION_LAG is SHUNNED
+// there (the table's CHECK constraint knows no other value);
+// stats_mysql_connection_pool shows SHUNNED_REPLICATION_LAG.
 func liveStatus(s backend.Status) string {
 	if s == backend.StatusShunnedReplicationLag {
 		return backend.StatusShunned.String()
@@ -351,10 +354,14 @@ func monitorRows(m *monitor.Monitor, table string) ([]string, [][]any) {
 	case "monitor.mysql_server_ping_log":
 		cols = []string{"hostname", "port", "time_start_us", "ping_success_time_us", "ping_error"}
 		log = m.PingLog()
+	case "monitor.mysql_server_replication_lag_log":
+		cols = []string{"hostname", "port", "time_start_us", "success_time_us", "repl_lag", "error"}
+		log = m.ReplicationLagLog()
 	default:
 		cols = []string{"hostname", "port", "time_start_us", "success_time_us", "read_only", "error"}
 		log = m.ReadOnlyLog()
 	}
+	lagLog := table == "monitor.mysql_server_replication_lag_log"
 	rows := make([][]any, len(log))
 	for i, e := range log {
 		var errText any
@@ -363,11 +370,14 @@ func monitorRows(m *monitor.Monitor, table string) ([]string, [][]any) {
 		}
 		r := []any{e.Host, e.Port, e.Start.UnixMicro(), e.Success.Microseconds()}
 		if len(cols) == 6 {
-			var ro any
-			if e.ReadOnly >= 0 {
-				ro = e.ReadOnly
+			var v any
+			switch {
+			case lagLog && e.ReplLag >= 0:
+				v = e.ReplLag
+			case !lagLog && e.ReadOnly >= 0:
+				v = e.ReadOnly
 			}
-			r = append(r, ro)
+			r = append(r, v)
 		}
 		rows[i] = append(r, errText)
 	}

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -21,10 +22,23 @@ type Own struct {
 	dir      string
 	base     int
 	n        int
+	env      []string // extra environment of the script
 }
 
 // OwnBackends starts n servers of the test's own.
 func OwnBackends(t testing.TB, n int) *Own {
+	t.Helper()
+	return ownBackends(t, n)
+}
+
+// OwnBackendsBinlog is OwnBackends with the binary log on (for
+// replication: see Replicate).
+func OwnBackendsBinlog(t testing.TB, n int) *Own {
+	t.Helper()
+	return ownBackends(t, n, "SLUICE_BACKENDS_BINLOG=1")
+}
+
+func ownBackends(t testing.TB, n int, env ...string) *Own {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "sluice-own-")
 	if err != nil {
@@ -34,7 +48,7 @@ func OwnBackends(t testing.TB, n int) *Own {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	o := &Own{dir: dir, base: freeRun(t, n) - 1, n: n}
+	o := &Own{dir: dir, base: freeRun(t, n) - 1, n: n, env: env}
 	t.Cleanup(func() {
 		if out, err := o.script("stop"); err != nil {
 			t.Logf("stopping the test's own servers: %v\n%s", err, out)
@@ -58,12 +72,45 @@ func (o *Own) Start(t testing.TB) {
 }
 
 // Signal sends sig to server i (0-based): SIGSTOP freezes it (its port
-// still accepts connections, nothing answers), SIGCONT thaws it.
+// still accepts connections, nothing answers), SIGCONT thaws it. After
+// SIGSTOP it waits until every thread of the server is stopped: the signal
+// is delivered asynchronously, and a thread still running could answer
+// one more query.
 func (o *Own) Signal(t testing.TB, i int, sig syscall.Signal) {
 	t.Helper()
-	if err := syscall.Kill(o.pid(t, i), sig); err != nil {
+	pid := o.pid(t, i)
+	if err := syscall.Kill(pid, sig); err != nil {
 		t.Fatal(err)
 	}
+	if sig != syscall.SIGSTOP {
+		return
+	}
+	for deadline := time.Now().Add(5 * time.Second); !allStopped(pid); {
+		if time.Now().After(deadline) {
+			t.Fatalf("server %d (pid %d) not stopped 5 s after SIGSTOP", i, pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// allStopped reports whether every thread of pid is in state T (stopped).
+func allStopped(pid int) bool {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return false
+		}
+		// pid (comm) state …: the state follows the last ')'.
+		j := strings.LastIndexByte(string(b), ')')
+		if j < 0 || j+2 >= len(b) || b[j+2] != 'T' {
+			return false
+		}
+	}
+	return true
 }
 
 func (o *Own) pid(t testing.TB, i int) int {
@@ -94,13 +141,25 @@ func (o *Own) Kill(t testing.TB, i int) {
 	}
 }
 
+// Replicate makes server replica (0-based) a replica of server primary
+// (scripts/backends.sh replicate: GTID replication from the primary's
+// current position, read_only=1 on the replica). The servers must come
+// from OwnBackendsBinlog.
+func (o *Own) Replicate(t testing.TB, primary, replica int) {
+	t.Helper()
+	if out, err := o.script("replicate", primary+1, replica+1); err != nil {
+		t.Fatalf("scripts/backends.sh replicate: %v\n%s", err, out)
+	}
+}
+
 func (o *Own) script(cmd string, n ...int) (string, error) {
 	args := []string{cmd}
-	if len(n) > 0 {
-		args = append(args, strconv.Itoa(n[0]))
+	for _, i := range n {
+		args = append(args, strconv.Itoa(i))
 	}
 	c := exec.Command(filepath.Join(RepoRoot(), "scripts", "backends.sh"), args...)
 	c.Env = append(os.Environ(), "SLUICE_BACKENDS_DIR="+o.dir, "SLUICE_BACKENDS_PORT="+strconv.Itoa(o.base))
+	c.Env = append(c.Env, o.env...)
 	out, err := c.CombinedOutput()
 	return string(out), err
 }

@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// TestReplicationLagShunsReplica runs sluice's monitor against a real
+// MariaDB primary/replica pair of the test's own (GTID replication set up
+// by scripts/backends.sh replicate). The pair is in
+// mysql_replication_hostgroups (writer 0, reader 1); the replica has
+// max_replication_lag=2. Two ways to lag:
+//
+//   - a numeric lag: a transaction on the replica holds a row lock that
+//     the replication SQL thread needs for a write made on the primary, so
+//     Seconds_Behind_Master grows past 2;
+//   - a NULL lag: STOP SLAVE, which mysql-monitor_slave_lag_when_null (60)
+//     turns into a lag over the limit.
+//
+// Each time the replica becomes SHUNNED_REPLICATION_LAG in
+// stats_mysql_connection_pool (SHUNNED in runtime_mysql_servers, as in
+// ProxySQL), reads of the reader hostgroup go to the primary only, and the
+// replica comes back ONLINE once replication catches up.
+func TestReplicationLagShunsReplica(t *testing.T) {
+	own := testenv.OwnBackendsBinlog(t, 2)
+	primary, replica := own.Backends[0], own.Backends[1]
+	own.Replicate(t, 0, 1)
+
+	dir := t.TempDir()
+	adminPort, dataPort := testenv.FreePort(t), testenv.FreePort(t)
+	cfg := testenv.WriteConfig(t, dir, adminPort, dataPort, "")
+	s := testenv.StartWithMonitor(t, cfg, dir, adminPort, dataPort)
+	admin(t, s, fmt.Sprintf(`
+		SET mysql-monitor_ping_interval=200; SET mysql-monitor_read_only_interval=200;
+		SET mysql-monitor_replication_lag_interval=200; SET mysql-monitor_replication_lag_timeout=500;
+		SET mysql-balance_policy='random';
+		LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port, max_replication_lag) VALUES
+			(0, '127.0.0.1', %d, 0), (1, '127.0.0.1', %d, 2);
+		INSERT INTO mysql_replication_hostgroups(writer_hostgroup, reader_hostgroup) VALUES (0, 1);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
+		LOAD MYSQL USERS TO RUNTIME;`, primary.Port, replica.Port))
+
+	poll := func(what, q string, timeout time.Duration, want func(string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for {
+			out := admin(t, s, q)
+			if want(out) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not after %v; last answer %q\n%s", what, timeout, out, s.Output())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	is := func(v string) func(string) bool { return func(out string) bool { return out == v } }
+	poolStatus := fmt.Sprintf("SELECT status FROM stats_mysql_connection_pool WHERE hostgroup=1 AND srv_port=%d", replica.Port)
+	runtimeStatus := fmt.Sprintf("SELECT status FROM runtime_mysql_servers WHERE hostgroup_id=1 AND port=%d", replica.Port)
+
+	// Settled: the primary is also a reader (writer_is_also_reader), the
+	// replica is ONLINE with a lag of 0 in the log.
+	poll("the primary copied into the reader hostgroup",
+		fmt.Sprintf("SELECT hostgroup_id, status FROM runtime_mysql_servers WHERE port=%d ORDER BY hostgroup_id", primary.Port),
+		10*time.Second, is("0\tONLINE\n1\tONLINE\n"))
+	poll("a lag of 0 in the log",
+		fmt.Sprintf("SELECT COUNT(*) FROM monitor.mysql_server_replication_lag_log WHERE port=%d AND repl_lag=0 AND error IS NULL", replica.Port),
+		10*time.Second, func(out string) bool { return out != "0\n" })
+	poll("the replica ONLINE", poolStatus, 5*time.Second, is("ONLINE\n"))
+	if out := admin(t, s, fmt.Sprintf("SELECT COUNT(*) FROM monitor.mysql_server_replication_lag_log WHERE port=%d", primary.Port)); out != "0\n" {
+		t.Errorf("the primary (max_replication_lag 0 in the writer hostgroup, 0 in its reader copy) was checked: %q rows", out)
+	}
+
+	rootP := testenv.DB(t, primary.Port, "root", "test", "", "")
+	rootR := testenv.DB(t, replica.Port, "root", "test", "", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	for _, q := range []string{
+		"CREATE DATABASE IF NOT EXISTS repltest",
+		"CREATE TABLE IF NOT EXISTS repltest.t (id INT PRIMARY KEY, v INT) ENGINE=InnoDB",
+		"REPLACE INTO repltest.t VALUES (1, 0)",
+	} {
+		if _, err := rootP.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	waitRow := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var n int
+			if err := rootR.QueryRowContext(ctx, "SELECT COUNT(*) FROM repltest.t").Scan(&n); err == nil && n == 1 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the table did not reach the replica in 10s")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitRow()
+
+	// Reads of the reader hostgroup through sluice: which servers answer.
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "", "")
+	db.SetMaxOpenConns(4)
+	reads := func(n int) map[int]int {
+		t.Helper()
+		seen := map[int]int{}
+		for range n {
+			var port int
+			// Not "SELECT @@port", which would pin the backend connection.
+			if err := db.QueryRowContext(ctx,
+				"SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME='PORT'").Scan(&port); err != nil {
+				t.Fatalf("read through sluice: %v", err)
+			}
+			seen[port]++
+		}
+		return seen
+	}
+	if seen := reads(200); seen[replica.Port] == 0 || seen[primary.Port] == 0 {
+		t.Fatalf("both servers should serve reads before the lag: %v", seen)
+	}
+
+	// 1. A numeric lag: the replica's SQL thread waits for our row lock.
+	lockConn, err := rootR.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lockConn.Close()
+	for _, q := range []string{"SET SESSION innodb_lock_wait_timeout=60", "BEGIN", "SELECT v FROM repltest.t WHERE id=1 FOR UPDATE"} {
+		if _, err := lockConn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	lagStart := time.Now()
+	if _, err := rootP.ExecContext(ctx, "UPDATE repltest.t SET v=v+1 WHERE id=1"); err != nil {
+		t.Fatal(err)
+	}
+	poll("the replica SHUNNED_REPLICATION_LAG (numeric lag)", poolStatus, 20*time.Second, is("SHUNNED_REPLICATION_LAG\n"))
+	shunAfter := time.Since(lagStart)
+	if out := admin(t, s, runtimeStatus); out != "SHUNNED\n" {
+		t.Errorf("runtime_mysql_servers shows %q for the lagging replica, want SHUNNED (as ProxySQL)", out)
+	}
+	maxLag := admin(t, s, fmt.Sprintf("SELECT MAX(repl_lag) FROM monitor.mysql_server_replication_lag_log WHERE port=%d", replica.Port))
+	if n, _ := strconv.Atoi(strings.TrimSpace(maxLag)); n <= 2 {
+		t.Errorf("highest lag in the log = %q, want > 2", maxLag)
+	}
+	if seen := reads(100); seen[replica.Port] != 0 || seen[primary.Port] != 100 {
+		t.Errorf("reads while the replica lags: %v, want all on the primary %d", seen, primary.Port)
+	}
+	if _, err := lockConn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	released := time.Now()
+	poll("the replica back ONLINE (numeric lag)", poolStatus, 20*time.Second, is("ONLINE\n"))
+	backAfter := time.Since(released)
+	t.Logf("numeric lag: SHUNNED_REPLICATION_LAG %v after the blocked write (highest logged lag %ss), ONLINE %v after the lock was released",
+		shunAfter.Round(time.Millisecond), strings.TrimSpace(maxLag), backAfter.Round(time.Millisecond))
+	if seen := reads(200); seen[replica.Port] == 0 {
+		t.Errorf("the replica serves no reads once back: %v", seen)
+	}
+
+	// 2. A NULL lag: replication stopped.
+	stopped := time.Now()
+	if _, err := rootR.ExecContext(ctx, "STOP SLAVE"); err != nil {
+		t.Fatal(err)
+	}
+	poll("the replica SHUNNED_REPLICATION_LAG (NULL lag)", poolStatus, 20*time.Second, is("SHUNNED_REPLICATION_LAG\n"))
+	nullShun := time.Since(stopped)
+	if out := admin(t, s, fmt.Sprintf(
+		"SELECT repl_lag FROM monitor.mysql_server_replication_lag_log WHERE port=%d ORDER BY time_start_us DESC LIMIT 1", replica.Port)); out != "60\n" {
+		t.Errorf("latest logged lag with replication stopped = %q, want 60 (mysql-monitor_slave_lag_when_null)", out)
+	}
+	if seen := reads(100); seen[replica.Port] != 0 {
+		t.Errorf("reads while replication is stopped: %v, want none on the replica", seen)
+	}
+	restarted := time.Now()
+	if _, err := rootR.ExecContext(ctx, "START SLAVE"); err != nil {
+		t.Fatal(err)
+	}
+	poll("the replica back ONLINE (NULL lag)", poolStatus, 20*time.Second, is("ONLINE\n"))
+	nullBack := time.Since(restarted)
+	t.Logf("NULL lag: SHUNNED_REPLICATION_LAG %v after STOP SLAVE, ONLINE %v after START SLAVE",
+		nullShun.Round(time.Millisecond), nullBack.Round(time.Millisecond))
+
+	out := s.Output()
+	for _, want := range []string{
+		fmt.Sprintf("Shunning server 127.0.0.1:%d from HG 1 with replication lag of", replica.Port),
+		fmt.Sprintf("Re-enabling server 127.0.0.1:%d from HG 1 with replication lag of", replica.Port),
+		fmt.Sprintf("Replication lag on server 127.0.0.1:%d is NULL, using the value 60", replica.Port),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no log line %q in the output:\n%s", want, out)
+		}
+	}
+}
