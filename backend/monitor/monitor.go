@@ -452,21 +452,25 @@ func (m *Monitor) pingResult(t *monTarget, o *Options, took time.Duration, err e
 		return
 	}
 	now := time.Now()
-	shunned := 0
+	shunned, killed := 0, 0
 	for _, s := range servers {
 		wasOnline := s.Status() == backend.StatusOnline
 		s.Shun(now) // also renews the error time of a server already shunned
 		if s.AutoShunned() {
 			t.shunned = true
-			s.CloseIdle()
+			// As ProxySQL: every connection goes, those in use too (a
+			// query waiting on a frozen server fails now and is retried
+			// elsewhere if it may be).
+			killed += s.KillConnections()
 			if wasOnline {
 				shunned++
 			}
 		}
 	}
 	if shunned > 0 {
-		m.log.Warn().Str("server", t.addr).Err(err).
-			Msgf("Server %s:%d missed %d heartbeats, shunning it and killing all the connections", t.host, t.port, t.pingFailures)
+		m.log.Warn().Str("server", t.addr).Err(err).Int("aborted_in_use", killed).
+			Msgf("Server %s:%d missed %d heartbeats, shunning it and killing all the connections (%d in use aborted)",
+				t.host, t.port, t.pingFailures, killed)
 	}
 }
 

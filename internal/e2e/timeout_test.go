@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -199,4 +202,99 @@ func TestTransactionLimits(t *testing.T) {
 		t.Errorf("the log does not name the limits:\n%s", out)
 	}
 	t.Logf("idle transaction closed after 1 s idle; busy transaction closed %v after BEGIN (limit 3 s): %v", took.Round(time.Millisecond), lastErr)
+}
+
+// TestShunFreesQueriesInFlight: a server freezes (SIGSTOP) under a read
+// load; the monitor's pings fail, it shuns the server and aborts the
+// connections in use there, so the reads that were waiting on it move to
+// the other server of the hostgroup: none fails, and none waits much longer
+// than the shun took.
+func TestShunFreesQueriesInFlight(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	own := testenv.OwnBackends(t, 1)
+	dir := t.TempDir()
+	adminPort, dataPort := testenv.FreePort(t), testenv.FreePort(t)
+	cfg := testenv.WriteConfig(t, dir, adminPort, dataPort, "")
+	datadir := filepath.Join(dir, "data")
+	if err := os.MkdirAll(datadir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := testenv.StartWithMonitor(t, cfg, datadir, adminPort, dataPort)
+	admin(t, s, fmt.Sprintf(`
+		SET mysql-monitor_ping_interval=500; SET mysql-monitor_ping_timeout=200; SET mysql-monitor_ping_max_failures=3;
+		SET mysql-balance_policy='random'; LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d), (0, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
+		LOAD MYSQL USERS TO RUNTIME;`, bs[0].Port, own.Backends[0].Port))
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "", "")
+	db.SetMaxOpenConns(8)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	type result struct {
+		took time.Duration
+		err  error
+	}
+	var frozenAt time.Time
+	results := make(chan result, 1000)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start := time.Now()
+				var port int
+				err := db.QueryRowContext(ctx, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME='PORT'").Scan(&port)
+				select {
+				case results <- result{time.Since(start), err}:
+				default:
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	own.Signal(t, 0, syscall.SIGSTOP)
+	frozenAt = time.Now()
+	t.Cleanup(func() { own.Signal(t, 0, syscall.SIGCONT) })
+	deadline := time.Now().Add(20 * time.Second)
+	var shunnedAfter time.Duration
+	for shunnedAfter == 0 {
+		if strings.Contains(admin(t, s, fmt.Sprintf("SELECT status FROM stats_mysql_connection_pool WHERE srv_port=%d", own.Backends[0].Port)), "SHUNNED") {
+			shunnedAfter = time.Since(frozenAt)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the frozen server was not shunned within 20 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	close(results)
+	var n int
+	var slowest time.Duration
+	for r := range results {
+		n++
+		if r.err != nil {
+			t.Fatalf("a read failed: %v", r.err)
+		}
+		slowest = max(slowest, r.took)
+	}
+	if slowest > shunnedAfter+5*time.Second {
+		t.Fatalf("a read waited %v; the server was shunned %v after it froze", slowest, shunnedAfter)
+	}
+	out := s.Output()
+	if !strings.Contains(out, "in use aborted") {
+		t.Errorf("the log does not say the connections in use were aborted:\n%s", out)
+	}
+	t.Logf("frozen server shunned %v after SIGSTOP; %d reads, 0 errors, slowest %v (moved to the other server)",
+		shunnedAfter.Round(time.Millisecond), n, slowest.Round(time.Millisecond))
 }
