@@ -15,6 +15,15 @@ type Applier interface {
 // and the admin finds out with a type assertion. They cover the parts of
 // ProxySQL's admin that need live state the snapshot does not hold.
 
+// Warner is an Applier whose LOAD can succeed with warnings: settings it
+// accepts but does not act on. The admin shows them in SHOW WARNINGS and
+// logs them. A setting it refuses fails the LOAD, except atStart (the
+// loads of start-up), which load it and return it as a warning: a stored
+// configuration never keeps Sluice from starting.
+type Warner interface {
+	ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) (warnings []string, err error)
+}
+
 // Refresher regenerates live tables (stats_*, runtime_*, monitor.*) just
 // before a statement that names them runs, as ProxySQL's
 // GenericRefreshStatistics does. names are the lower-case table names the
@@ -37,6 +46,12 @@ type Killer interface {
 // and answers OK either way.
 type Truncater interface {
 	TruncateStats(table string) (handled bool, err error)
+}
+
+// Starter serves PROXYSQL START: it starts the data plane of a proxy run
+// with --no-start, or returns an error saying it already runs.
+type Starter interface {
+	StartDataPlane() error
 }
 
 // Commander handles PROXYSQL commands that act on the data plane

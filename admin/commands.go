@@ -75,7 +75,15 @@ func (s *Server) proxysqlCommand(ss *session, u string) (reply, bool) {
 		s.readOnly.Store(false)
 		return &okReply{}, true
 	case "START":
-		return adminErr("ProxySQL already started"), true
+		st, ok := s.cfg.Applier.(Starter)
+		if !ok {
+			return adminErr("ProxySQL already started"), true
+		}
+		if err := st.StartDataPlane(); err != nil {
+			return adminErr(err.Error()), true
+		}
+		ss.log.Info().Msg("Received PROXYSQL START command: the data plane is up")
+		return &okReply{}, true
 	}
 	base := cmd
 	if strings.HasPrefix(cmd, "COREDUMP ") || strings.HasPrefix(cmd, "COMPRESSEDCOREDUMP ") {

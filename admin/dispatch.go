@@ -21,6 +21,7 @@ const versionComment = "(ProxySQL Admin Module)"
 // text, then SQLite for everything else. Admin statements are serialized.
 func (s *Server) execute(ss *session, q string) reply {
 	n := normalize(q)
+	ss.resetWarnings(n)
 	if n == "" {
 		return &okReply{}
 	}

@@ -50,11 +50,12 @@ func (s *Server) runLoadSave(ss *session, n string, ls loadSave) reply {
 	m := ls.Module
 	switch ls.Dir {
 	case MemoryToRuntime:
-		if err := s.loadToRuntime(m); err != nil {
+		warns, err := s.loadToRuntime(m, false)
+		if err != nil {
 			ss.log.Warn().Err(err).Str("module", m.String()).Msg("LOAD TO RUNTIME failed")
 			return adminErr(err.Error())
 		}
-		return &okReply{}
+		return ss.okWithWarnings(warns)
 	case RuntimeToMemory:
 		if _, err := st.RuntimeToMemory(s.cfg.Applier.Runtime(), m); err != nil {
 			return sqliteErr(err)
@@ -116,26 +117,42 @@ func (s *Server) loadFromConfig(m config.Module) (int64, error) {
 func (s *Server) LoadToRuntime(m config.Module) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.loadToRuntime(m)
+	_, err := s.loadToRuntime(m, true)
+	return err
 }
 
 // loadToRuntime builds a snapshot from MEMORY with module m replaced, checks
 // variables, hands it to the Applier and, once it is live, rewrites the
 // runtime_* tables and bumps the module's checksum version. On any error
-// RUNTIME stays as it was. The caller holds s.mu.
-func (s *Server) loadToRuntime(m config.Module) error {
+// RUNTIME stays as it was. It returns the LOAD's warnings (logged here).
+// atStart is the load of start-up (see Warner). The caller holds s.mu.
+func (s *Server) loadToRuntime(m config.Module, atStart bool) ([]string, error) {
 	rt := s.cfg.Applier.Runtime()
 	snap, err := s.cfg.Store.BuildSnapshot(rt, m)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if m.VarPrefix() != "" {
 		s.checkVariables(m, rt, snap)
 	}
-	if err := s.cfg.Applier.Apply(m, snap); err != nil {
-		return err
+	warns, err := s.apply(m, snap, atStart)
+	if err != nil {
+		return nil, err
 	}
-	return s.afterApply(m, snap)
+	return warns, s.afterApply(m, snap)
+}
+
+// apply hands snap to the Applier and logs the warnings of the LOAD.
+func (s *Server) apply(m config.Module, snap *config.Snapshot, atStart bool) ([]string, error) {
+	w, ok := s.cfg.Applier.(Warner)
+	if !ok {
+		return nil, s.cfg.Applier.Apply(m, snap)
+	}
+	warns, err := w.ApplyWarn(m, snap, atStart)
+	for _, msg := range warns {
+		s.log.Warn().Str("module", m.String()).Msg(msg)
+	}
+	return warns, err
 }
 
 // afterApply records a successful Apply: runtime_* tables, the checksum
@@ -160,7 +177,7 @@ func (s *Server) afterApply(m config.Module, snap *config.Snapshot) error {
 func (s *Server) reListen(ifaces string) {
 	s.lmu.Lock()
 	listening := len(s.listeners) > 0 && !s.closed
-	same := listening && sameIfaces(s.listeners, ifaces)
+	same := listening && s.sameIfaces(ifaces)
 	s.lmu.Unlock()
 	if !listening || same || strings.TrimSpace(ifaces) == "" {
 		return
@@ -170,13 +187,15 @@ func (s *Server) reListen(ifaces string) {
 	}
 }
 
-func sameIfaces(ls map[string]*listener, ifaces string) bool {
-	want := splitIfaces(ifaces)
-	if len(want) != len(ls) {
+// sameIfaces reports whether the admin already serves exactly what ifaces
+// asks for (s.lmu held).
+func (s *Server) sameIfaces(ifaces string) bool {
+	want := s.wantIfaces(ifaces)
+	if len(want) != len(s.listeners) {
 		return false
 	}
 	for _, w := range want {
-		if _, ok := ls[w]; !ok {
+		if _, ok := s.listeners[w]; !ok {
 			return false
 		}
 	}
@@ -302,11 +321,12 @@ func (s *Server) loadOneUser(ss *session, name string) reply {
 		}
 		snap.Users = users
 	}
-	if err := s.cfg.Applier.Apply(config.ModMySQLUsers, snap); err != nil {
+	warns, err := s.apply(config.ModMySQLUsers, snap, false)
+	if err != nil {
 		return adminErr(err.Error())
 	}
 	if err := s.afterApply(config.ModMySQLUsers, snap); err != nil {
 		return adminErr(err.Error())
 	}
-	return &okReply{}
+	return ss.okWithWarnings(warns)
 }

@@ -39,6 +39,7 @@ type reply interface {
 // admin: there is deliberately no field for it.
 type okReply struct {
 	affected uint64
+	warnings uint16 // the statement's warning count (SHOW WARNINGS lists them)
 	info     string // shown by the mysql client after "Query OK"
 }
 
@@ -101,7 +102,7 @@ func replyStatus(more bool) uint16 {
 // variable, SAVE CONFIG TO FILE) is length-encoded by wire.AppendOK, as
 // ProxySQL writes it.
 func (r *okReply) write(c *wire.Conn, more bool) error {
-	return c.WriteOK(r.affected, 0, replyStatus(more), 0, r.info)
+	return c.WriteOK(r.affected, 0, replyStatus(more), r.warnings, r.info)
 }
 
 func (r *errReply) write(c *wire.Conn, _ bool) error { return c.WriteERR(r.code, r.state, r.msg) }

@@ -49,6 +49,9 @@ type Config struct {
 	// TLS, when set, lets clients upgrade to TLS (CLIENT_SSL), as ProxySQL's
 	// admin does with the certificates in its datadir. Optional.
 	TLS *tls.Config
+	// ExtraIfaces are served besides admin-mysql_ifaces, whatever it
+	// becomes (the -S/--admin-socket flag).
+	ExtraIfaces []string
 }
 
 // Server is the admin/stats listener set and the command processor behind it.
@@ -103,11 +106,12 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// splitIfaces splits an admin-mysql_ifaces value ("host:port;/path/sock").
-func splitIfaces(ifaces string) []string {
+// wantIfaces are the interfaces to serve for an admin-mysql_ifaces value
+// ("host:port;/path/sock"): its own and Config.ExtraIfaces.
+func (s *Server) wantIfaces(ifaces string) []string {
 	var out []string
 	seen := make(map[string]bool)
-	for _, f := range strings.Split(ifaces, ";") {
+	for _, f := range append(strings.Split(ifaces, ";"), s.cfg.ExtraIfaces...) {
 		f = strings.TrimSpace(f)
 		if f == "" || seen[f] {
 			continue
@@ -127,7 +131,7 @@ func isUnixSpec(spec string) bool { return strings.HasPrefix(spec, "/") }
 // fails to bind, nothing is closed, so a typo in admin-mysql_ifaces never
 // locks the operator out; the bind errors are returned, joined.
 func (s *Server) Listen(ifaces string) error {
-	want := splitIfaces(ifaces)
+	want := s.wantIfaces(ifaces)
 	s.lmu.Lock()
 	defer s.lmu.Unlock()
 	if s.closed {

@@ -25,6 +25,9 @@ type session struct {
 	log   zerolog.Logger
 
 	after []func() // run once the current reply is on the wire
+
+	// warnings are the last statement's warnings (SHOW WARNINGS).
+	warnings []string
 }
 
 // adminCapabilities is what the admin port offers in its handshake. It is

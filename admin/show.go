@@ -3,6 +3,7 @@ package admin
 import (
 	"database/sql"
 	"errors"
+	"strconv"
 	"strings"
 )
 
@@ -38,12 +39,15 @@ func (s *Server) showCommand(ss *session, n, u string) (reply, bool) {
 		return s.sql(ss, "SELECT SessionID, user, db, hostgroup, command, time_ms, SUBSTR(info,0,100) info FROM stats_mysql_processlist"), true
 	case "FULL PROCESSLIST":
 		return s.sql(ss, "SELECT * FROM stats_mysql_processlist"), true
-	case "WARNINGS", "ERRORS":
-		// The admin never leaves warnings; clients ask after each statement
-		// that reports some, and tools ask anyway.
+	case "WARNINGS":
+		return ss.showWarnings(), true
+	case "ERRORS":
+		// The admin's errors are in the ERR packet; none is left behind.
 		return &resultSet{cols: []string{"Level", "Code", "Message"}}, true
-	case "COUNT(*) WARNINGS", "COUNT(*) ERRORS":
-		return oneRow([]string{"@@session.warning_count"}, "0"), true
+	case "COUNT(*) WARNINGS":
+		return oneRow([]string{"@@session.warning_count"}, strconv.Itoa(len(ss.warnings))), true
+	case "COUNT(*) ERRORS":
+		return oneRow([]string{"@@session.error_count"}, "0"), true
 	case "PROMETHEUS METRICS":
 		return notSupported("SHOW PROMETHEUS METRICS"), true
 	}

@@ -11,15 +11,19 @@
 package router
 
 import (
-	"slices"
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/rs/zerolog"
 
@@ -37,6 +41,9 @@ type Config struct {
 	Events   *eventlog.Writer // may be nil: no events log
 	Stats    *stats.Collector // may be nil: the router makes its own
 	Log      zerolog.Logger
+	// ReusePort opens TCP interfaces with SO_REUSEPORT (--reuseport), so
+	// several processes can share a port.
+	ReusePort bool
 }
 
 // Router is the data plane.
@@ -45,7 +52,7 @@ type Router struct {
 	log zerolog.Logger
 	rt  *live.Holder
 
-	mu        sync.Mutex // guards listeners
+	mu        sync.Mutex     // guards listeners
 	listeners []dataListener // in the order of mysql-interfaces
 	wg        sync.WaitGroup
 	closing   atomic.Bool
@@ -131,7 +138,11 @@ func (r *Router) Listen(ifaces string) error {
 				_ = os.Remove(a) // left by a previous run
 			}
 		}
-		l, err := net.Listen(network, a)
+		var lc net.ListenConfig
+		if r.cfg.ReusePort && network == "tcp" {
+			lc.Control = reusePort
+		}
+		l, err := lc.Listen(context.Background(), network, a)
 		if err != nil {
 			for _, l := range added {
 				l.ln.Close()
@@ -162,6 +173,17 @@ func (r *Router) Listen(ifaces string) error {
 	}
 	r.listeners = next
 	return nil
+}
+
+// reusePort sets SO_REUSEPORT on a listening socket before it binds.
+func reusePort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
 }
 
 // Addrs returns the listening addresses, in the order of mysql-interfaces.

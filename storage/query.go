@@ -32,6 +32,9 @@ type Result struct {
 // introspection ones, and reading MEMORY or DISK tables (main.*, disk.*: the
 // configuration, passwords included; the stats user's ProxySQL database does
 // not have them either) fail with ErrNotAllowed ("Command not allowed").
+// For every session, ATTACH and VACUUM INTO are confined to the datadir and
+// pragmas that would change how DISK is kept are refused (confine.go), with
+// an ErrNotAllowed that says why.
 //
 // SQLite's errors come back as *SQLError whose message is SQLite's text.
 func (s *Store) Query(ctx context.Context, query string, readOnly bool) (*Result, error) {
@@ -57,9 +60,15 @@ func (s *Store) Query(ctx context.Context, query string, readOnly bool) (*Result
 	defer s.rollback()
 
 	s.denied.Store(false)
+	s.denyWhy.Store(nil)
+	s.confined.Store(true)
 	res, err := s.run(ctx, query)
+	s.confined.Store(false)
 	if err != nil {
 		if s.denied.Load() {
+			if why := s.denyWhy.Load(); why != nil {
+				return nil, fmt.Errorf("%w: %s", ErrNotAllowed, *why)
+			}
 			return nil, ErrNotAllowed
 		}
 		return nil, sqlError(err)

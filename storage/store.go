@@ -93,6 +93,11 @@ type Store struct {
 	// on the goroutine executing a statement (under mu).
 	restricted atomic.Bool // a read-only (stats) statement is running
 	denied     atomic.Bool // the authorizer refused something since last reset
+	// confined: a client's statement is running (Query): ATTACH and VACUUM
+	// INTO stay in the datadir, pragmas cannot weaken DISK (confine.go).
+	confined atomic.Bool
+	denyWhy  atomic.Pointer[string] // why the authorizer refused, for the client
+	datadir  string                 // absolute, symlinks resolved
 }
 
 // builtinSchemas are the databases the Store attaches; nobody may DETACH them.
@@ -153,6 +158,16 @@ func Open(opts Options) (s *Store, existed bool, err error) {
 		return nil, false, fmt.Errorf("storage: open sqlite connection: %w", err)
 	}
 	s = &Store{db: db, conn: conn, log: opts.Logger, checksums: make(map[string]*checksumValue)}
+	if s.datadir, err = realDir(opts.Datadir); err != nil {
+		conn.Close()
+		db.Close()
+		return nil, false, err
+	}
+	if err := privateFile(path, opts.Logger); err != nil {
+		conn.Close()
+		db.Close()
+		return nil, false, err
+	}
 	if err := s.init(ctx, path); err != nil {
 		conn.Close()
 		db.Close()
@@ -235,7 +250,7 @@ func (s *Store) init(ctx context.Context, path string) error {
 // the introspection ones, and reading the MEMORY and DISK tables: a stats
 // session sees the stats, monitor and stats_history schemas, as on ProxySQL,
 // not the configuration (which holds every password).
-func (s *Store) authorize(action sqlite.AuthorizerActionCode, arg1, _, db, _ string) sqlite.AuthorizerReturnCode {
+func (s *Store) authorize(action sqlite.AuthorizerActionCode, arg1, arg2, db, _ string) sqlite.AuthorizerReturnCode {
 	deny := false
 	switch action {
 	case sqlite.AuthRead:
@@ -244,8 +259,14 @@ func (s *Store) authorize(action sqlite.AuthorizerActionCode, arg1, _, db, _ str
 		deny = s.restricted.Load() || builtinSchemas[strings.ToLower(arg1)]
 	case sqlite.AuthAttach:
 		deny = s.restricted.Load()
+		if !deny && s.confined.Load() {
+			deny = s.refuse(s.checkAttach(arg1))
+		}
 	case sqlite.AuthPragma:
 		deny = s.restricted.Load() && !readOnlyPragmas[strings.ToLower(arg1)]
+		if !deny && s.confined.Load() {
+			deny = s.refuse(checkPragma(arg1, arg2))
+		}
 	}
 	if deny {
 		s.denied.Store(true)

@@ -18,6 +18,13 @@ type options struct {
 	version    bool
 	help       bool
 	exitOnErr  bool
+	noStart    bool   // -n: admin only until PROXYSQL START
+	reusePort  bool   // -r: SO_REUSEPORT on the data port
+	adminSock  string // -S: an admin Unix socket, added to admin-mysql_ifaces
+	idle       bool   // --idle-threads: accepted, nothing to do in Go
+	noVerCheck bool   // --no-version-check: accepted, Sluice never calls home
+	sqlite3Srv bool   // --sqlite3-server: refused (not implemented)
+	clickhouse bool   // --clickhouse-server: refused (not implemented)
 }
 
 const usageText = `Usage: sluice [options]
@@ -29,10 +36,18 @@ interface (port 6032) and a data port (6033).
 Options:
   -c, --config FILE    config file in proxysql.cnf syntax (default: ./sluice.cnf,
                        ./proxysql.cnf, ./proxysql.cfg, /etc/proxysql.cnf, /etc/proxysql.cfg)
-  -D, --datadir DIR    data directory (beats "datadir" in the config file; default: cwd)
+  -D, --datadir DIR    data directory (beats "datadir" in the config file; default:
+                       /var/lib/sluice when run as root outside the source tree, else cwd)
   -f, --foreground     accepted for ProxySQL compatibility; Sluice never daemonizes
-  -e, --exit-on-error  accepted for ProxySQL compatibility; Sluice has no watchdog
+  -e, --exit-on-error  accepted for ProxySQL compatibility; Sluice has no restarting
+                       parent process (use systemd's Restart=, etc/sluice.service)
   -M, --no-monitor     do not start the backend monitor
+  -n, --no-start       start only the admin interface; PROXYSQL START starts the rest
+  -r, --reuseport      open the data port with SO_REUSEPORT (several processes may share it)
+  -S, --admin-socket P also serve the admin interface on the Unix socket P
+      --idle-threads   accepted for ProxySQL compatibility; Go's runtime already parks
+                       idle connections without a thread each
+      --no-version-check  accepted; Sluice never checks for new versions
       --initial        rename sluice.db to sluice.db.bak and rebuild it from the config file
       --reload         merge the config file into the existing sluice.db
   -V, --version        print the version and exit
@@ -64,7 +79,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	boolean(&o.initial, "initial")
 	boolean(&o.reload, "reload")
 	boolean(&o.version, "V", "version")
-	boolean(&o.help, "h", "help")
+	boolean(&o.help, "h", "help", "usage")
+	boolean(&o.noStart, "n", "no-start")
+	boolean(&o.reusePort, "r", "reuseport")
+	str(&o.adminSock, "S", "admin-socket")
+	boolean(&o.idle, "idle-threads")
+	boolean(&o.noVerCheck, "no-version-check")
+	boolean(&o.sqlite3Srv, "sqlite3-server")
+	boolean(&o.clickhouse, "clickhouse-server")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			o.help = true
@@ -77,6 +99,15 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.initial && o.reload {
 		return nil, fmt.Errorf("--initial and --reload exclude each other")
+	}
+	if o.sqlite3Srv {
+		return nil, fmt.Errorf("--sqlite3-server is not implemented by Sluice")
+	}
+	if o.clickhouse {
+		return nil, fmt.Errorf("--clickhouse-server is not implemented by Sluice")
+	}
+	if o.adminSock != "" && !strings.HasPrefix(o.adminSock, "/") {
+		return nil, fmt.Errorf("--admin-socket %q: want an absolute path", o.adminSock)
 	}
 	return o, nil
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/rs/zerolog"
@@ -83,6 +84,23 @@ func findConfig(flagPath string) (string, error) {
 	return "", nil
 }
 
+// defaultDatadir is where Sluice keeps sluice.db when neither -D nor the
+// config file says: /var/lib/sluice for root outside a Sluice source tree
+// (ProxySQL's /var/lib/proxysql), else the working directory.
+func defaultDatadir() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	if os.Geteuid() != 0 {
+		return wd, nil
+	}
+	if b, err := os.ReadFile(filepath.Join(wd, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/sluice-proxy/sluice") {
+		return wd, nil
+	}
+	return "/var/lib/sluice", nil
+}
+
 func serve(o *options, stderr io.Writer) error {
 	cfgPath, err := findConfig(o.config)
 	if err != nil {
@@ -103,7 +121,7 @@ func serve(o *options, stderr io.Writer) error {
 		}
 	}
 	if datadir == "" {
-		if datadir, err = os.Getwd(); err != nil {
+		if datadir, err = defaultDatadir(); err != nil {
 			return err
 		}
 	}
@@ -146,23 +164,27 @@ func serve(o *options, stderr io.Writer) error {
 		return err
 	}
 
-	p := proxy.New(proxy.Config{Datadir: datadir, Store: store, Log: log, ReopenLog: sink.Reopen})
+	p := proxy.New(proxy.Config{Datadir: datadir, Store: store, Log: log, ReopenLog: sink.Reopen,
+		Monitor: !o.noMonitor, ReusePort: o.reusePort})
 	defer p.Close()
-	adm := admin.New(admin.Config{Store: store, Applier: p, ConfigPath: cfgPath, Log: log})
+	var extraAdmin []string
+	if o.adminSock != "" {
+		extraAdmin = append(extraAdmin, o.adminSock)
+	}
+	adm := admin.New(admin.Config{Store: store, Applier: p, ConfigPath: cfgPath, Log: log, ExtraIfaces: extraAdmin})
 	for _, m := range config.Modules {
 		if err := adm.LoadToRuntime(m); err != nil {
 			return fmt.Errorf("loading %s to runtime: %w", m, err)
 		}
 	}
 	snap := p.Runtime()
-	if !o.noMonitor {
-		p.StartMonitor()
-	}
 	if err := adm.Listen(snap.Var("admin-mysql_ifaces")); err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	defer adm.Close()
-	if err := p.Start(); err != nil {
+	if o.noStart {
+		log.Info().Msg("--no-start: only the admin interface runs; PROXYSQL START starts the monitor and the data port")
+	} else if err := p.StartDataPlane(); err != nil {
 		return err
 	}
 	if len(snap.Servers) == 0 {

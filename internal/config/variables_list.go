@@ -130,8 +130,10 @@ var varDefs = []VarDef{
 	{Name: "mysql-graceful_close_conn_timeout", Default: "15", Kind: VarInt, Min: 0, Max: 3600},
 	{Name: "mysql-handle_unknown_charset", Default: "1", Kind: VarInt, Min: 0, Max: 3},
 	{Name: "mysql-handle_warnings", Default: "1", Kind: VarInt, Min: 0, Max: 1},
-	{Name: "mysql-have_compress", Default: "true", Kind: VarBool},
-	{Name: "mysql-have_ssl", Default: "true", Kind: VarBool},
+	// Sluice: false (ProxySQL: true) while Sluice has no compression and no frontend TLS, so a
+	// default configuration claims nothing it does not do; true loads with a warning.
+	{Name: "mysql-have_compress", Default: "false", Kind: VarBool},
+	{Name: "mysql-have_ssl", Default: "false", Kind: VarBool},
 	{Name: "mysql-hostgroup_manager_verbose", Default: "1", Kind: VarInt, Min: 0, Max: 3},
 	{Name: "mysql-init_connect", Default: ""},
 	// Sluice applies a change at LOAD MYSQL VARIABLES TO RUNTIME, without a restart (ProxySQL: restart).

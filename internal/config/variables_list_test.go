@@ -21,8 +21,8 @@ func TestVarDefaultsMatchProxySQL(t *testing.T) {
 		{"mysql-max_connections", "10000", VarInt},
 		{"mysql-server_version", "8.0.11", VarString},
 		{"mysql-default_schema", "information_schema", VarString},
-		{"mysql-have_ssl", "true", VarBool},
-		{"mysql-have_compress", "true", VarBool},
+		{"mysql-have_ssl", "false", VarBool},      // ProxySQL: true; Sluice has no frontend TLS yet
+		{"mysql-have_compress", "false", VarBool}, // ProxySQL: true; Sluice has no compression yet
 		{"mysql-default_authentication_plugin", "mysql_native_password", VarString},
 		{"mysql-poll_timeout", "2000", VarInt},
 		{"mysql-connect_timeout_client", "10000", VarInt},

@@ -91,7 +91,7 @@ const (
 	maxBatch        = 512                // events written per wake-up before control requests are looked at
 	bufSize         = 64 << 10           // bufio buffer per open file
 	maxKeptBuf      = 1 << 20            // encode buffers beyond this are not kept for reuse
-	fileMode        = os.FileMode(0o644) // what ProxySQL's std::fstream gets under the usual umask
+	fileMode        = os.FileMode(0o600) // query texts (and what they carry) for the owner only; ProxySQL leaves 0644
 )
 
 type ctlKind int

@@ -60,6 +60,10 @@ type Runtime struct {
 	Events  eventlog.Settings
 	Stats   *stats.Options
 
+	// Notices are the settings of the loaded module that Sluice accepts
+	// but does not act on (unsupported.go): Apply refuses the refused ones.
+	Notices []Notice
+
 	compiled *rules.RuleSet // Rules with default options, reused until the rules change
 }
 
@@ -140,6 +144,7 @@ func Build(prev *Runtime, snap *config.Snapshot, m config.Module) (*Runtime, err
 	}
 	rt.Policy = p
 	rt.Rates = rebalanceRates(snap)
+	rt.Notices = Unsupported(snap, m)
 	return rt, nil
 }
 

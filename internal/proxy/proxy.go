@@ -8,6 +8,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,11 @@ type Config struct {
 	Log     zerolog.Logger
 	// ReopenLog reopens the error log (PROXYSQL FLUSH LOGS); may be nil.
 	ReopenLog func() error
+	// Monitor: StartDataPlane starts the backend monitor (not with
+	// --no-monitor).
+	Monitor bool
+	// ReusePort opens the data port with SO_REUSEPORT (--reuseport).
+	ReusePort bool
 }
 
 // Proxy is the running proxy.
@@ -61,6 +67,7 @@ var (
 	_ admin.Killer    = (*Proxy)(nil)
 	_ admin.Refresher = (*Proxy)(nil)
 	_ admin.Truncater = (*Proxy)(nil)
+	_ admin.Starter   = (*Proxy)(nil)
 )
 
 // New builds the proxy with the empty runtime; LOAD every module before
@@ -70,7 +77,8 @@ func New(cfg Config) *Proxy {
 	p.registry = backend.NewRegistry(p.rt.BackendOptions, cfg.Log)
 	p.events = eventlog.New(cfg.Datadir, cfg.Log)
 	p.stats = stats.New()
-	p.router = router.New(router.Config{Runtime: p.rt, Registry: p.registry, Events: p.events, Stats: p.stats, Log: cfg.Log})
+	p.router = router.New(router.Config{Runtime: p.rt, Registry: p.registry, Events: p.events, Stats: p.stats, Log: cfg.Log,
+		ReusePort: cfg.ReusePort})
 	return p
 }
 
@@ -88,21 +96,33 @@ func (p *Proxy) Live() *live.Runtime { return p.rt.Load() }
 // with one atomic store; sessions pick it up at their next command, workers
 // at their next step.
 func (p *Proxy) Apply(m config.Module, snap *config.Snapshot) error {
+	_, err := p.ApplyWarn(m, snap, false)
+	return err
+}
+
+// ApplyWarn is Apply that also returns the warnings of the LOAD: the
+// settings of module m that Sluice accepts but does not act on
+// (live.Unsupported). A setting whose absence would weaken security fails
+// the LOAD, except atStart: start-up loads it and returns it as a warning.
+func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) ([]string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	next, err := live.Build(p.rt.Load(), snap, m)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if err := next.Refusal(); err != nil && !atStart {
+		return nil, err
 	}
 	if m == config.ModMySQLVariables {
 		if err := p.events.Configure(next.Events); err != nil {
-			return fmt.Errorf("global_variables (mysql-eventslog_filename): %w", err)
+			return nil, fmt.Errorf("global_variables (mysql-eventslog_filename): %w", err)
 		}
 		if ifaces := snap.Var("mysql-interfaces"); p.started && ifaces != p.Runtime().Var("mysql-interfaces") {
 			// Bound before the runtime is published: a LOAD whose new
 			// interface cannot be bound fails and changes nothing.
 			if err := p.router.Listen(ifaces); err != nil {
-				return fmt.Errorf("global_variables (mysql-interfaces): %w", err)
+				return nil, fmt.Errorf("global_variables (mysql-interfaces): %w", err)
 			}
 		}
 	}
@@ -110,25 +130,33 @@ func (p *Proxy) Apply(m config.Module, snap *config.Snapshot) error {
 		p.registry.Reconcile(snap.Servers)
 		p.serversVersion.Add(1)
 	}
-	return p.rt.Store(next)
+	if err := p.rt.Store(next); err != nil {
+		return nil, err
+	}
+	return next.Warnings(atStart), nil
 }
 
-// Start opens the data-plane listeners; a LOAD MYSQL VARIABLES that
-// changes mysql-interfaces later rebinds them (Apply).
-func (p *Proxy) Start() error {
+// ErrAlreadyStarted: PROXYSQL START when the data plane runs.
+var ErrAlreadyStarted = errors.New("ProxySQL already started")
+
+// StartDataPlane starts the backend monitor (Config.Monitor) and opens the
+// data-plane listeners: at start-up, or at PROXYSQL START after
+// --no-start. A LOAD MYSQL VARIABLES that changes mysql-interfaces later
+// rebinds them (Apply).
+func (p *Proxy) StartDataPlane() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.started {
+		return ErrAlreadyStarted
+	}
 	if err := p.router.Listen(p.Runtime().Var("mysql-interfaces")); err != nil {
 		return err
 	}
+	if p.cfg.Monitor && p.monitor == nil {
+		p.monitor = monitor.New(p.registry, func() *monitor.Options { return p.rt.Load().Monitor }, p.log)
+	}
 	p.started = true
 	return nil
-}
-
-// StartMonitor starts the backend monitor on the running configuration
-// (not called with --no-monitor; mysql-monitor_enabled=false pauses it).
-func (p *Proxy) StartMonitor() {
-	p.monitor = monitor.New(p.registry, func() *monitor.Options { return p.rt.Load().Monitor }, p.log)
 }
 
 // FlushLogs serves PROXYSQL FLUSH LOGS: reopen the error log, rotate the

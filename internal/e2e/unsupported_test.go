@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// TestUnsupportedConfigRefusedOrWarned (issue 10 item 6): settings Sluice
+// accepts but does not act on. One whose absence weakens security
+// (use_ssl=1, the firewall) fails LOAD … TO RUNTIME with a clear ERR and
+// RUNTIME unchanged; one that is only a missing feature (scheduler, web UI,
+// compression) loads with a warning in the OK packet, in SHOW WARNINGS and
+// in the log. At start-up the same settings are logged, never fatal.
+func TestUnsupportedConfigRefusedOrWarned(t *testing.T) {
+	s := startFresh(t, `
+mysql_servers = ( { address = "127.0.0.1", port = 3306, hostgroup = 1, use_ssl = 1 } )
+scheduler = ( { id = 1, active = 1, interval_ms = 1000, filename = "/bin/true" } )
+`)
+	// Start-up loaded the stored configuration and said what it ignores.
+	if got := admin(t, s, "SELECT use_ssl FROM runtime_mysql_servers"); strings.TrimSpace(got) != "1" {
+		t.Fatalf("runtime_mysql_servers after start-up: %q", got)
+	}
+	waitLog(t, s, "mysql_servers.use_ssl=1 (1:127.0.0.1:3306)", "loaded anyway at start-up")
+	waitLog(t, s, "scheduler (id 1): the scheduler is not implemented")
+
+	cli := func(sql string) (string, error) {
+		return testenv.CLI(t, s.AdminPort, "admin", "admin", sql, "-N", "--show-warnings")
+	}
+	// Refused: the ERR names the setting, RUNTIME keeps what it had.
+	for _, c := range []struct{ sql, want string }{
+		{"UPDATE mysql_servers SET weight=7; LOAD MYSQL SERVERS TO RUNTIME",
+			"mysql_servers.use_ssl=1 (1:127.0.0.1:3306): TLS to backends is not implemented in Sluice"},
+		{"INSERT INTO mysql_users(username, password, use_ssl) VALUES ('tls', 'pw', 1); LOAD MYSQL USERS TO RUNTIME",
+			"mysql_users.use_ssl=1 (tls): frontend TLS is not implemented in Sluice"},
+		{"SET mysql-have_ssl='false'; SET mysql-firewall_whitelist_enabled='true'; LOAD MYSQL VARIABLES TO RUNTIME",
+			"mysql-firewall_whitelist_enabled=true: the firewall whitelist is not implemented in Sluice"},
+	} {
+		_, err := cli(c.sql)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "ERROR 1045") {
+			t.Errorf("%s: err %v, want ERR 1045 with %q", c.sql, err, c.want)
+		}
+	}
+	if got := admin(t, s, "SELECT weight FROM runtime_mysql_servers"); strings.TrimSpace(got) != "1" {
+		t.Errorf("runtime weight %q after a refused LOAD, want 1", got)
+	}
+	if got := admin(t, s, "SELECT COUNT(*) FROM runtime_mysql_users WHERE username='tls'"); strings.TrimSpace(got) != "0" {
+		t.Errorf("refused user reached runtime: %q", got)
+	}
+	if got := admin(t, s, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-firewall_whitelist_enabled'"); strings.TrimSpace(got) != "false" {
+		t.Errorf("runtime firewall_whitelist_enabled %q", got)
+	}
+
+	// Warned: the LOAD succeeds, the OK packet counts the warnings (the CLI
+	// prints them with --show-warnings) and SHOW WARNINGS lists them.
+	admin(t, s, "UPDATE mysql_servers SET use_ssl=0, compression=1; SET mysql-firewall_whitelist_enabled='false'; DELETE FROM mysql_users WHERE username='tls'")
+	out, err := cli("LOAD MYSQL SERVERS TO RUNTIME")
+	if err != nil || !strings.Contains(out, "Warning (Code 1235): mysql_servers.compression=1 (1:127.0.0.1:3306)") {
+		t.Errorf("LOAD MYSQL SERVERS with compression=1: %q %v", out, err)
+	}
+	if got := admin(t, s, "SELECT weight, compression FROM runtime_mysql_servers"); strings.TrimSpace(got) != "7\t1" {
+		t.Errorf("runtime after a LOAD with warnings: %q", got)
+	}
+	out, err = cli("LOAD SCHEDULER TO RUNTIME; SHOW COUNT(*) WARNINGS; SHOW WARNINGS")
+	if err != nil || !strings.Contains(out, "\n1\n") ||
+		!strings.Contains(out, "Warning\t1235\tscheduler (id 1): the scheduler is not implemented in Sluice, the jobs do not run") {
+		t.Errorf("SHOW WARNINGS after LOAD SCHEDULER: %q %v", out, err)
+	}
+	out, err = cli("SET admin-web_enabled='true'; LOAD ADMIN VARIABLES TO RUNTIME; SHOW WARNINGS; SELECT 1; SHOW WARNINGS")
+	if err != nil || strings.Count(out, "admin-web_enabled=true: the web UI is not implemented in Sluice") != 2 {
+		// once from --show-warnings, once from the first SHOW WARNINGS; the
+		// SELECT in between clears them.
+		t.Errorf("web_enabled warnings: %q %v", out, err)
+	}
+	if got := admin(t, s, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='admin-web_enabled'"); strings.TrimSpace(got) != "true" {
+		t.Errorf("runtime admin-web_enabled %q", got)
+	}
+	waitLog(t, s, "admin-web_enabled=true: the web UI is not implemented in Sluice")
+	// A LOAD of a clean module leaves no warning.
+	out, err = cli("LOAD MYSQL QUERY RULES TO RUNTIME; SHOW COUNT(*) WARNINGS")
+	if err != nil || strings.TrimSpace(out) != "0" {
+		t.Errorf("clean LOAD: %q %v", out, err)
+	}
+}
+
+// waitLog waits until the process output contains every string on one line.
+func waitLog(t *testing.T, s *testenv.Sluice, parts ...string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, line := range strings.Split(s.Output(), "\n") {
+			all := true
+			for _, p := range parts {
+				all = all && strings.Contains(line, p)
+			}
+			if all {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with %q in:\n%s", parts, s.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestAdminFileConfinement (issue 10 item 7): the admin port cannot write
+// files outside the datadir nor weaken DISK's durability, and sluice.db is
+// readable by its owner only.
+func TestAdminFileConfinement(t *testing.T) {
+	s := startFresh(t, "")
+	outside := t.TempDir()
+	for _, q := range []string{
+		"ATTACH DATABASE '" + filepath.Join(outside, "x.db") + "' AS x",
+		"/* backup */ vacuum   INTO '" + filepath.Join(outside, "y.db") + "'",
+		"VACUUM disk INTO '" + filepath.Join(outside, "y.db") + "'",
+		"PRAGMA disk.synchronous=OFF",
+		"pragma DISK.journal_mode = DELETE",
+		"PRAGMA locking_mode=EXCLUSIVE",
+		"PRAGMA writable_schema=1",
+	} {
+		_, err := testenv.CLI(t, s.AdminPort, "admin", "admin", q, "-N")
+		if err == nil || !strings.Contains(err.Error(), "ERROR 1045 (28000)") || !strings.Contains(err.Error(), "Command not allowed: ") {
+			t.Errorf("%s: err %v, want ERR 1045 Command not allowed", q, err)
+		}
+	}
+	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+		t.Errorf("admin wrote outside the datadir: %v", ents)
+	}
+	if got := admin(t, s, "PRAGMA disk.synchronous; PRAGMA disk.journal_mode"); got != "2\nwal\n" {
+		t.Errorf("disk durability after the refused pragmas: %q", got)
+	}
+	// Reading pragmas and a copy inside the datadir still work; the copy is private.
+	admin(t, s, "PRAGMA table_info(mysql_servers); VACUUM disk INTO '"+filepath.Join(s.Datadir, "backup.db")+"'")
+	for _, f := range []string{"sluice.db", "sluice.db-wal", "backup.db"} {
+		fi, err := os.Stat(filepath.Join(s.Datadir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", f, fi.Mode().Perm())
+		}
+	}
+}

@@ -1,0 +1,274 @@
+package live
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+)
+
+// What a snapshot sets and Sluice does not implement. This is the one place
+// that knows it: Build records the findings of the module it loads in
+// Runtime.Notices, and the proxy's Apply refuses the LOAD when one of them
+// is refused (at start-up it loads anyway and logs them). Everything else
+// is a warning: the LOAD succeeds, the admin client sees it in SHOW
+// WARNINGS and the log gets a WARN line.
+//
+// A setting is refused when ignoring it would weaken security — traffic
+// the operator asked to encrypt would go in clear text, queries the
+// firewall was to block would run, an audit trail would silently not
+// exist. A setting that only asks for a feature Sluice lacks (web UI,
+// scheduler, query cache, compression, Galera monitoring…) is a warning.
+// Variables that only tune ProxySQL's internals (threads, poll timeouts,
+// stack size…) are not reported.
+//
+// When a feature is built, its entry goes: TestUnsupportedNotReadElsewhere
+// fails while the code reads a variable this file calls unsupported.
+
+// Notice is one setting Sluice accepts but does not act on.
+type Notice struct {
+	Refused bool   // LOAD … TO RUNTIME fails with it (security), else a warning
+	Msg     string // ProxySQL-style text naming the setting and what happens
+}
+
+// ErrUnsupported is wrapped by the error of a LOAD refused for a setting
+// Sluice does not implement.
+var ErrUnsupported = errors.New("not supported by Sluice")
+
+// maxListed bounds how many rows one notice names.
+const maxListed = 5
+
+// unsupportedVar is a global variable whose feature Sluice lacks, reported
+// when its value asks for the feature.
+type unsupportedVar struct {
+	name    string
+	refused bool
+	on      func(v string) bool // the value asks for the feature
+	what    string              // what happens instead
+	fix     string              // the value that loads without this notice
+}
+
+func isTrue(v string) bool { b, _ := config.ParseBool(v); return b }
+func nonEmpty(v string) bool {
+	v = strings.TrimSpace(v)
+	return v != "" && v != "(null)"
+}
+func positive(v string) bool {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	return err == nil && n > 0
+}
+func notInt(d int64) func(string) bool {
+	return func(v string) bool {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		return err == nil && n != d
+	}
+}
+
+var unsupportedVars = []unsupportedVar{
+	// Refused: ignoring them weakens security.
+	{"mysql-firewall_whitelist_enabled", true, isTrue, "the firewall whitelist is not implemented in Sluice: no query would be blocked", "false"},
+	{"mysql-automatic_detect_sqli", true, isTrue, "SQL injection detection is not implemented in Sluice: no query would be checked or blocked", "false"},
+	{"mysql-auditlog_filename", true, nonEmpty, "the audit log is not implemented in Sluice: no audit record would be written", "''"},
+	{"mysql-client_host_cache_size", true, positive, "the client host error cache is not implemented in Sluice: hosts with failed logins would not be blocked", "0"},
+
+	// Warnings: the feature is missing, nothing is exposed.
+	{"mysql-have_ssl", false, isTrue, "frontend TLS is not implemented in Sluice: the data port does not offer SSL and clients connect in clear text", "false"},
+	{"mysql-have_compress", false, isTrue, "the compressed protocol is not implemented in Sluice: the data port does not offer compression", "false"},
+	{"mysql-ssl_p2s_ca", false, nonEmpty, "TLS to backends is not implemented in Sluice", "''"},
+	{"mysql-ssl_p2s_capath", false, nonEmpty, "TLS to backends is not implemented in Sluice", "''"},
+	{"mysql-ssl_p2s_cert", false, nonEmpty, "TLS to backends is not implemented in Sluice", "''"},
+	{"mysql-ssl_p2s_cipher", false, nonEmpty, "TLS to backends is not implemented in Sluice", "''"},
+	{"mysql-ssl_p2s_crl", false, nonEmpty, "TLS to backends is not implemented in Sluice", "''"},
+	{"mysql-ssl_p2s_crlpath", false, nonEmpty, "TLS to backends is not implemented in Sluice", "''"},
+	{"mysql-ssl_p2s_key", false, nonEmpty, "TLS to backends is not implemented in Sluice", "''"},
+	{"mysql-ldap_user_variable", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
+	{"mysql-add_ldap_user_comment", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
+	{"mysql-default_query_delay", false, positive, "query delays are not implemented in Sluice: queries are not delayed", "0"},
+	{"mysql-throttle_max_bytes_per_second_to_client", false, positive, "client throttling is not implemented in Sluice", "0"},
+	{"mysql-throttle_ratio_server_to_client", false, positive, "client throttling is not implemented in Sluice", "0"},
+	{"mysql-throttle_connections_per_sec_to_hostgroup", false, notInt(1000000), "connection throttling is not implemented in Sluice: new backend connections are not rate-limited", "1000000"},
+	{"mysql-enable_load_data_local_infile", false, isTrue, "LOAD DATA LOCAL INFILE is not implemented in Sluice", "false"},
+	{"mysql-proxy_protocol_networks", false, nonEmpty, "the PROXY protocol is not implemented in Sluice: clients sending a PROXY header are refused", "''"},
+	{"mysql-connection_warming", false, isTrue, "connection warming is not implemented in Sluice", "false"},
+	{"mysql-autocommit_false_not_reusable", false, isTrue, "not implemented in Sluice: a connection with autocommit=0 goes back to the pool", "false"},
+	{"mysql-enforce_autocommit_on_reads", false, isTrue, "not implemented in Sluice", "false"},
+	{"mysql-log_mysql_warnings_enabled", false, isTrue, "logging of backend warnings is not implemented in Sluice", "false"},
+	{"admin-web_enabled", false, isTrue, "the web UI is not implemented in Sluice: nothing listens on admin-web_port", "false"},
+	{"admin-restapi_enabled", false, isTrue, "the REST API is not implemented in Sluice: nothing listens on admin-restapi_port", "false"},
+	{"admin-ssl_keylog_file", false, nonEmpty, "TLS is not implemented in Sluice: no key log is written", "''"},
+	{"admin-stats_mysql_query_digest_to_disk", false, positive, "stats_history is not implemented in Sluice: digests are not saved to disk", "0"},
+}
+
+// Unsupported lists what module m of snap sets and Sluice does not
+// implement, refusals first. Only module m is looked at, so a LOAD of one
+// module is never refused for another's settings.
+func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
+	var out []Notice
+	add := func(refused bool, format string, args ...any) {
+		out = append(out, Notice{Refused: refused, Msg: fmt.Sprintf(format, args...)})
+	}
+	switch m {
+	case config.ModMySQLVariables, config.ModAdminVariables:
+		for _, uv := range unsupportedVars {
+			if !strings.HasPrefix(uv.name, m.VarPrefix()) {
+				continue
+			}
+			if v := snap.Var(uv.name); uv.on(v) {
+				add(uv.refused, "%s=%s: %s (set %s=%s)", uv.name, v, uv.what, uv.name, uv.fix)
+			}
+		}
+	case config.ModMySQLServers:
+		var ssl, comp []string
+		for _, s := range snap.Servers {
+			id := fmt.Sprintf("%d:%s:%d", s.HostgroupID, s.Hostname, s.Port)
+			if s.UseSSL != 0 {
+				ssl = append(ssl, id)
+			}
+			if s.Compression != 0 {
+				comp = append(comp, id)
+			}
+		}
+		if len(ssl) > 0 {
+			add(true, "mysql_servers.use_ssl=1 (%s): TLS to backends is not implemented in Sluice, the server would be used in clear text (set use_ssl=0)", listed(ssl))
+		}
+		if len(comp) > 0 {
+			add(false, "mysql_servers.compression=1 (%s): the compressed protocol is not implemented in Sluice, the server is used uncompressed", listed(comp))
+		}
+		for _, t := range []struct{ table, what string }{
+			{"mysql_servers_ssl_params", "TLS to backends is not implemented in Sluice"},
+			{"mysql_group_replication_hostgroups", "Group Replication monitoring is not implemented in Sluice: servers stay in the hostgroups of mysql_servers"},
+			{"mysql_galera_hostgroups", "Galera monitoring is not implemented in Sluice: servers stay in the hostgroups of mysql_servers"},
+			{"mysql_aws_aurora_hostgroups", "Aurora monitoring is not implemented in Sluice: servers stay in the hostgroups of mysql_servers"},
+		} {
+			if n := len(snap.Tables[t.table]); n > 0 {
+				add(false, "%s has %d row(s): %s", t.table, n, t.what)
+			}
+		}
+		for _, a := range snap.HostgroupAttributes {
+			var cols []string
+			check := func(col string, set bool) {
+				if set {
+					cols = append(cols, col)
+				}
+			}
+			check("max_num_online_servers", a.MaxNumOnlineServers != 1000000)
+			check("autocommit", a.Autocommit != -1)
+			check("multiplex", a.Multiplex != 1)
+			check("connection_warming", a.ConnectionWarming != 0)
+			check("throttle_connections_per_sec", a.ThrottleConnectionsPerSec != 1000000)
+			check("ignore_session_variables", strings.TrimSpace(a.IgnoreSessionVariables) != "")
+			check("servers_defaults", strings.TrimSpace(a.ServersDefaults) != "")
+			if len(cols) > 0 {
+				add(false, "mysql_hostgroup_attributes (hostgroup %d): %s not implemented in Sluice, the default applies", a.HostgroupID, strings.Join(cols, ", "))
+			}
+		}
+	case config.ModMySQLUsers:
+		var ssl []string
+		for _, u := range snap.Users {
+			if u.UseSSL && u.Active && u.Frontend {
+				ssl = append(ssl, u.Username)
+			}
+		}
+		if len(ssl) > 0 {
+			add(true, "mysql_users.use_ssl=1 (%s): frontend TLS is not implemented in Sluice, the user would log in in clear text (set use_ssl=0)", listed(ssl))
+		}
+	case config.ModMySQLQueryRules:
+		var cache, delay, gtid []string
+		for _, r := range snap.QueryRules {
+			id := strconv.Itoa(r.RuleID)
+			if r.CacheTTL.Valid && r.CacheTTL.Int64 > 0 {
+				cache = append(cache, id)
+			}
+			if r.Delay.Valid && r.Delay.Int64 > 0 {
+				delay = append(delay, id)
+			}
+			if r.GTIDFromHostgroup.Valid {
+				gtid = append(gtid, id)
+			}
+		}
+		if len(cache) > 0 {
+			add(false, "mysql_query_rules.cache_ttl (rule_id %s): the query cache is not implemented in Sluice, results are not cached", listed(cache))
+		}
+		if len(delay) > 0 {
+			add(false, "mysql_query_rules.delay (rule_id %s): query delays are not implemented in Sluice, queries are not delayed", listed(delay))
+		}
+		if len(gtid) > 0 {
+			add(false, "mysql_query_rules.gtid_from_hostgroup (rule_id %s): GTID causal reads are not implemented in Sluice, reads may not see the writes before them", listed(gtid))
+		}
+	case config.ModScheduler:
+		var ids []string
+		for _, j := range snap.Scheduler {
+			if j.Active {
+				ids = append(ids, strconv.Itoa(j.ID))
+			}
+		}
+		if len(ids) > 0 {
+			add(false, "scheduler (id %s): the scheduler is not implemented in Sluice, the jobs do not run", listed(ids))
+		}
+	case config.ModProxySQLServers:
+		if n := len(snap.ProxySQLServers); n > 0 {
+			add(false, "proxysql_servers has %d row(s): ProxySQL Cluster is not implemented in Sluice, nothing is synchronized", n)
+		}
+	case config.ModMySQLFirewall:
+		for _, t := range m.Tables() {
+			if n := len(snap.Tables[t]); n > 0 {
+				add(false, "%s has %d row(s): the firewall is not implemented in Sluice, no query is blocked", t, n)
+			}
+		}
+	case config.ModRestAPI:
+		if n := len(snap.Tables["restapi_routes"]); n > 0 {
+			add(false, "restapi_routes has %d row(s): the REST API is not implemented in Sluice", n)
+		}
+	}
+	// Refusals first: they are what the operator must fix.
+	var refused, warned []Notice
+	for _, n := range out {
+		if n.Refused {
+			refused = append(refused, n)
+		} else {
+			warned = append(warned, n)
+		}
+	}
+	return append(refused, warned...)
+}
+
+// listed joins ids, naming at most maxListed of them.
+func listed(ids []string) string {
+	if len(ids) <= maxListed {
+		return strings.Join(ids, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(ids[:maxListed], ", "), len(ids)-maxListed)
+}
+
+// Refusal is the error of a LOAD of this runtime's module: the refused
+// notices, or nil.
+func (rt *Runtime) Refusal() error {
+	var msgs []string
+	for _, n := range rt.Notices {
+		if n.Refused {
+			msgs = append(msgs, n.Msg)
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrUnsupported, strings.Join(msgs, "; "))
+}
+
+// Warnings are the texts of the notices a successful LOAD reports: the
+// warnings, and with atStart the refused ones too (start-up loads them
+// anyway rather than fail).
+func (rt *Runtime) Warnings(atStart bool) []string {
+	var out []string
+	for _, n := range rt.Notices {
+		switch {
+		case !n.Refused:
+			out = append(out, n.Msg)
+		case atStart:
+			out = append(out, n.Msg+"; loaded anyway at start-up, LOAD … TO RUNTIME refuses it")
+		}
+	}
+	return out
+}

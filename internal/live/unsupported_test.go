@@ -1,0 +1,216 @@
+package live
+
+import (
+	"database/sql"
+	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+)
+
+// offDefaults turns off the two features ProxySQL enables by default and
+// Sluice lacks (mysql-have_ssl, mysql-have_compress), so a case sees only
+// its own notices.
+func offDefaults(vars map[string]string) map[string]string {
+	out := map[string]string{"mysql-have_ssl": "false", "mysql-have_compress": "false"}
+	for k, v := range vars {
+		out[k] = v
+	}
+	return out
+}
+
+// TestUnsupported: each setting Sluice does not implement gives a notice
+// of the right kind, in the module that holds it only, and Build records
+// it; a refused one makes Refusal an ErrUnsupported that names it.
+func TestUnsupported(t *testing.T) {
+	ni := func(v int64) sql.NullInt64 { return sql.NullInt64{Int64: v, Valid: true} }
+	defAttrs := config.HostgroupAttributes{HostgroupID: 5, MaxNumOnlineServers: 1000000, Autocommit: -1,
+		FreeConnectionsPct: 10, Multiplex: 1, ThrottleConnectionsPerSec: 1000000}
+	multiplexOff := defAttrs
+	multiplexOff.Multiplex = 0
+	row := [][]sql.NullString{{{String: "x", Valid: true}}}
+	cases := []struct {
+		name    string
+		m       config.Module
+		snap    *config.Snapshot
+		refused []string // substrings of the refused notices, in order
+		warned  []string // substrings of the warnings, in order
+	}{
+		{"defaults: nothing (have_ssl and have_compress default to false in Sluice)", config.ModMySQLVariables, &config.Snapshot{}, nil, nil},
+		{"have_ssl and have_compress on", config.ModMySQLVariables,
+			snapWith(map[string]string{"mysql-have_ssl": "true", "mysql-have_compress": "true"}), nil,
+			[]string{"mysql-have_ssl=true", "mysql-have_compress=true"}},
+		{"both off: nothing", config.ModMySQLVariables, snapWith(offDefaults(nil)), nil, nil},
+		{"admin defaults: nothing", config.ModAdminVariables, &config.Snapshot{}, nil, nil},
+		{"firewall enabled", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{"mysql-firewall_whitelist_enabled": "1"})),
+			[]string{"mysql-firewall_whitelist_enabled=1: the firewall whitelist is not implemented"}, nil},
+		{"sqli and audit log", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{
+			"mysql-automatic_detect_sqli": "true", "mysql-auditlog_filename": "audit.log", "mysql-query_cache_size_MB": "512"})),
+			[]string{"mysql-automatic_detect_sqli=true", "mysql-auditlog_filename=audit.log"}, nil},
+		{"client host cache", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{"mysql-client_host_cache_size": "100"})),
+			[]string{"mysql-client_host_cache_size=100"}, nil},
+		{"warnings only", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{
+			"mysql-ssl_p2s_ca": "/ca.pem", "mysql-default_query_delay": "5", "mysql-proxy_protocol_networks": "*",
+			"mysql-throttle_connections_per_sec_to_hostgroup": "10", "mysql-firewall_whitelist_enabled": "false"})),
+			nil, []string{"mysql-ssl_p2s_ca=/ca.pem", "mysql-default_query_delay=5", "mysql-throttle_connections_per_sec_to_hostgroup=10", "mysql-proxy_protocol_networks=*"}},
+		{"admin: web, restapi", config.ModAdminVariables, &config.Snapshot{AdminVars: map[string]string{
+			"admin-web_enabled": "true", "admin-restapi_enabled": "1", "admin-web_port": "7000"}},
+			nil, []string{"admin-web_enabled=true: the web UI", "admin-restapi_enabled=1: the REST API"}},
+		{"mysql variables ignore admin ones", config.ModMySQLVariables, &config.Snapshot{
+			MySQLVars: offDefaults(nil), AdminVars: map[string]string{"admin-web_enabled": "true"}}, nil, nil},
+		{"servers: use_ssl refused, compression warned", config.ModMySQLServers, &config.Snapshot{Servers: []config.Server{
+			{HostgroupID: 1, Hostname: "db1", Port: 3306, Status: "ONLINE", UseSSL: 1},
+			{HostgroupID: 2, Hostname: "db2", Port: 3307, Status: "ONLINE", Compression: 1},
+			{HostgroupID: 2, Hostname: "db3", Port: 3306, Status: "ONLINE", MaxReplicationLag: 10}}},
+			[]string{"mysql_servers.use_ssl=1 (1:db1:3306): TLS to backends"},
+			[]string{"mysql_servers.compression=1 (2:db2:3307)"}},
+		{"servers: side tables", config.ModMySQLServers, &config.Snapshot{
+			HostgroupAttributes: []config.HostgroupAttributes{defAttrs, multiplexOff},
+			Tables: map[string][][]sql.NullString{"mysql_galera_hostgroups": row, "mysql_servers_ssl_params": row,
+				"mysql_group_replication_hostgroups": row, "mysql_aws_aurora_hostgroups": row}},
+			nil, []string{"mysql_servers_ssl_params has 1 row", "mysql_group_replication_hostgroups", "mysql_galera_hostgroups",
+				"mysql_aws_aurora_hostgroups", "mysql_hostgroup_attributes (hostgroup 5): multiplex not implemented"}},
+		{"servers: a use_ssl server is not looked at by a users load", config.ModMySQLUsers, &config.Snapshot{
+			Servers: []config.Server{{HostgroupID: 1, Hostname: "db1", Port: 3306, Status: "ONLINE", UseSSL: 1}}}, nil, nil},
+		{"users: use_ssl refused for active frontend users", config.ModMySQLUsers, &config.Snapshot{Users: []config.User{
+			{Username: "app", UseSSL: true, Active: true, Frontend: true, Backend: true},
+			{Username: "back", UseSSL: true, Active: true, Backend: true},
+			{Username: "off", UseSSL: true, Active: false, Frontend: true},
+			{Username: "plain", Active: true, Frontend: true}}},
+			[]string{"mysql_users.use_ssl=1 (app): frontend TLS"}, nil},
+		{"rules: cache_ttl, delay, gtid; reconnect and sticky_conn are ProxySQL no-ops", config.ModMySQLQueryRules, &config.Snapshot{
+			QueryRules: []config.QueryRule{
+				{RuleID: 1, Active: true, CacheTTL: ni(1000)},
+				{RuleID: 2, Active: true, Delay: ni(10), Reconnect: ni(1), StickyConn: ni(1)},
+				{RuleID: 3, Active: true, GTIDFromHostgroup: ni(1), Timeout: ni(100), OKMsg: sql.NullString{String: "ok", Valid: true}}}},
+			nil, []string{"cache_ttl (rule_id 1)", "delay (rule_id 2)", "gtid_from_hostgroup (rule_id 3)"}},
+		{"scheduler: active rows only", config.ModScheduler, &config.Snapshot{Scheduler: []config.SchedulerJob{
+			{ID: 1, Active: true, IntervalMs: 1000, Filename: "/bin/true"}, {ID: 2, Active: false, IntervalMs: 1000, Filename: "/bin/true"}}},
+			nil, []string{"scheduler (id 1): the scheduler is not implemented"}},
+		{"scheduler: inactive only", config.ModScheduler, &config.Snapshot{Scheduler: []config.SchedulerJob{
+			{ID: 2, Active: false, IntervalMs: 1000, Filename: "/bin/true"}}}, nil, nil},
+		{"firewall tables", config.ModMySQLFirewall, &config.Snapshot{Tables: map[string][][]sql.NullString{
+			"mysql_firewall_whitelist_rules": row}}, nil, []string{"mysql_firewall_whitelist_rules has 1 row(s): the firewall"}},
+		{"proxysql servers", config.ModProxySQLServers, &config.Snapshot{ProxySQLServers: []config.ProxySQLServer{{Hostname: "p2", Port: 6032}}},
+			nil, []string{"ProxySQL Cluster is not implemented"}},
+		{"restapi routes", config.ModRestAPI, &config.Snapshot{Tables: map[string][][]sql.NullString{"restapi_routes": row}},
+			nil, []string{"restapi_routes has 1 row(s)"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rt, err := Build(nil, c.snap, c.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var refused, warned []string
+			for _, n := range rt.Notices {
+				if n.Refused {
+					refused = append(refused, n.Msg)
+				} else {
+					warned = append(warned, n.Msg)
+				}
+			}
+			match := func(kind string, got, want []string) {
+				if len(got) != len(want) {
+					t.Fatalf("%s: got %d %q, want %d %q", kind, len(got), got, len(want), want)
+				}
+				for i := range want {
+					if !strings.Contains(got[i], want[i]) {
+						t.Errorf("%s %d: %q does not contain %q", kind, i, got[i], want[i])
+					}
+				}
+			}
+			match("refused", refused, c.refused)
+			match("warned", warned, c.warned)
+			err = rt.Refusal()
+			if (err != nil) != (len(c.refused) > 0) {
+				t.Fatalf("Refusal = %v", err)
+			}
+			if err != nil {
+				if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), c.refused[0]) {
+					t.Errorf("Refusal = %v", err)
+				}
+				// Refused first, then the warnings; atStart adds the refused ones.
+				if got := rt.Warnings(false); len(got) != len(c.warned) {
+					t.Errorf("Warnings(false) = %q", got)
+				}
+				got := rt.Warnings(true)
+				if len(got) != len(c.warned)+len(c.refused) || !strings.Contains(got[0], "loaded anyway at start-up") {
+					t.Errorf("Warnings(true) = %q", got)
+				}
+			}
+		})
+	}
+}
+
+// TestUnsupportedListsManyRowsBriefly: one notice per setting, naming at
+// most a few rows.
+func TestUnsupportedListsManyRowsBriefly(t *testing.T) {
+	snap := &config.Snapshot{}
+	for i := range 12 {
+		snap.Servers = append(snap.Servers, config.Server{HostgroupID: i, Hostname: "h", Port: 3306, Status: "ONLINE", UseSSL: 1})
+	}
+	n := Unsupported(snap, config.ModMySQLServers)
+	if len(n) != 1 || !strings.Contains(n[0].Msg, "4:h:3306 and 7 more") {
+		t.Fatalf("%+v", n)
+	}
+}
+
+// TestUnsupportedVarsAreKnownAndUnread: every variable of the table is in
+// the variable list, and no other code reads it: a feature that gets built
+// must leave the table, or its LOAD would still warn (or be refused).
+func TestUnsupportedVarsAreKnownAndUnread(t *testing.T) {
+	names := make(map[string]bool)
+	for _, uv := range unsupportedVars {
+		if _, ok := config.LookupVar(uv.name); !ok {
+			t.Errorf("%s is not in the variable list", uv.name)
+		}
+		if names[uv.name] {
+			t.Errorf("%s listed twice", uv.name)
+		}
+		names[uv.name] = true
+		if d, _ := config.LookupVar(uv.name); uv.on(d.Default) && uv.name != "mysql-have_ssl" && uv.name != "mysql-have_compress" {
+			t.Errorf("%s: its default %q already asks for the feature", uv.name, d.Default)
+		}
+	}
+	root := filepath.Join("..", "..")
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "testdata", "var", "bin":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") || strings.HasSuffix(path, filepath.Join("live", "unsupported.go")) ||
+			strings.HasSuffix(path, "variables_list.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+		if err != nil {
+			return err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				if v, err := strconv.Unquote(lit.Value); err == nil && names[v] {
+					t.Errorf("%s reads %s, which internal/live/unsupported.go reports as not implemented", path, v)
+				}
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
