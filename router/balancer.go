@@ -111,31 +111,29 @@ func (b *balancer) tick(now time.Time, dt float64) {
 		}
 	}
 	servers := b.r.cfg.Registry.Servers()
-	down := len(b.drains) > 0
-	for _, srv := range servers {
-		if !routable(srv) && srv.ConnScore() > 0 {
-			down = true
-			break
-		}
-	}
 	moves := b.advise(rt, servers, now, dt)
-	if !down && len(moves) == 0 {
-		return
-	}
 	// The sessions attached to the servers that matter this tick, from
-	// what each session publishes.
-	attached := make(map[*backend.Server][]*session)
+	// what each session publishes: every tick, since a server removed from
+	// mysql_servers is no longer in the registry's list, and its sessions
+	// must leave it all the same (a pointer load per session).
+	var attached map[*backend.Server][]*session
 	b.r.sessions.Range(func(_, v any) bool {
 		s := v.(*session)
 		if srvs := s.pub.servers.Load(); srvs != nil {
 			for _, srv := range *srvs {
 				if _, ok := moves[srv]; ok || !routable(srv) {
+					if attached == nil {
+						attached = make(map[*backend.Server][]*session)
+					}
 					attached[srv] = append(attached[srv], s)
 				}
 			}
 		}
 		return true
 	})
+	if len(attached) == 0 && len(b.drains) == 0 {
+		return
+	}
 	b.drain(rt, attached, dt)
 	for from, g := range moves {
 		for _, s := range attached[from] {

@@ -128,6 +128,22 @@ func (s *session) settle(rt *live.Runtime) {
 	}
 }
 
+// leaveHard runs before every command: a connection on a server that is
+// OFFLINE_HARD (or was removed from mysql_servers) serves no further
+// command, as ProxySQL drops such connections at once. The session moves
+// now if its state can follow it; otherwise the connection is closed and
+// the command is told what was lost. A session's own commands reach this
+// before the balancer's next tick.
+func (s *session) leaveHard(rt *live.Runtime) {
+	for i := 0; i < len(s.conns.list); i++ {
+		if h := s.conns.list[i]; h.server.Status() == backend.StatusOfflineHard {
+			if s.migrate(rt, h, nil, "status") {
+				i--
+			}
+		}
+	}
+}
+
 // migrate moves the session's connection h to another server of its
 // hostgroup — to, when it is still a routable server of that hostgroup,
 // else the one the policy picks — if the session is at a safe point

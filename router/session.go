@@ -339,6 +339,7 @@ func (s *session) loop() {
 		s.cmdRT = rt
 		s.cmdMu.Lock()
 		s.beginCommand(p)
+		s.leaveHard(rt)
 		ok := s.dispatch(rt, p)
 		if ok {
 			s.settle(rt)

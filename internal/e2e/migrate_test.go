@@ -129,3 +129,85 @@ func TestOfflineSoftDrainsSessions(t *testing.T) {
 	t.Logf("sessions per port before: %v; %d drained off port %s in %v; migrations %v", perPort, perPort[off], off,
 		drained.Round(time.Millisecond), strings.Join(rows[0], " "))
 }
+
+// TestOfflineHardAndRemoval: as ProxySQL, a server set OFFLINE_HARD, or
+// deleted from mysql_servers and LOADed, serves no further statement of a
+// session pinned to it. A session whose state the proxy carries (@x)
+// continues on another server with it; one holding a temporary table, or
+// in a transaction, gets ERR 1927 naming what was lost and stays usable.
+func TestOfflineHardAndRemoval(t *testing.T) {
+	bs := testenv.Backends(t, 3)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		SET mysql-balance_policy='connection'; LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d), (1, '127.0.0.1', %d), (1, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
+		LOAD MYSQL USERS TO RUNTIME;`, bs[0].Port, bs[1].Port, bs[2].Port))
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	db.SetMaxOpenConns(60)
+	ctx := context.Background()
+	// sessionOn opens sessions until one lands on port, with setup run
+	// first.
+	sessionOn := func(port int, setup ...string) *sql.Conn {
+		t.Helper()
+		for range 40 {
+			c, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			for _, q := range setup {
+				if _, err := c.ExecContext(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			var p int
+			if err := c.QueryRowContext(ctx, "SELECT @@port").Scan(&p); err != nil {
+				t.Fatal(err)
+			}
+			if p == port {
+				return c
+			}
+		}
+		t.Fatalf("no session landed on %d", port)
+		return nil
+	}
+	check := func(what string, port int, down func()) {
+		t.Helper()
+		vars := sessionOn(port, "SET @x = 41")
+		temp := sessionOn(port, "SET @x = 42", "CREATE TEMPORARY TABLE tt (a INT)")
+		trx := sessionOn(port, "SET @x = 43", "BEGIN")
+		down()
+		var x, p int
+		if err := vars.QueryRowContext(ctx, "SELECT @x, @@port").Scan(&x, &p); err != nil || x != 41 || p == port {
+			t.Fatalf("%s: the session with @x: @x=%d port=%d err=%v", what, x, p, err)
+		}
+		for _, c := range []struct {
+			conn *sql.Conn
+			lost string
+		}{{temp, "temporary tables"}, {trx, "an open transaction"}} {
+			_, err := c.conn.ExecContext(ctx, "SELECT 1")
+			if err == nil || !strings.Contains(err.Error(), "1927") || !strings.Contains(err.Error(), c.lost) {
+				t.Fatalf("%s: want ERR 1927 naming %q, got %v", what, c.lost, err)
+			}
+			if err := c.conn.QueryRowContext(ctx, "SELECT @@port").Scan(&p); err != nil || p == port {
+				t.Fatalf("%s: after the error: port %d, %v", what, p, err)
+			}
+		}
+	}
+	check("OFFLINE_HARD", bs[0].Port, func() {
+		admin(t, s, fmt.Sprintf("UPDATE mysql_servers SET status='OFFLINE_HARD' WHERE port=%d; LOAD MYSQL SERVERS TO RUNTIME;", bs[0].Port))
+	})
+	check("removed", bs[1].Port, func() {
+		admin(t, s, fmt.Sprintf("DELETE FROM mysql_servers WHERE port=%d; LOAD MYSQL SERVERS TO RUNTIME;", bs[1].Port))
+	})
+	for _, p := range []int{bs[0].Port, bs[1].Port} {
+		n := adminInt(t, s, fmt.Sprintf("SELECT COUNT(*) FROM stats_mysql_connection_pool WHERE srv_port=%d AND ConnUsed > 0", p))
+		if n != 0 {
+			t.Errorf("port %d still has connections in use", p)
+		}
+	}
+	rows := adminRows(t, s, "SELECT reason, outcome, SUM(count_star) FROM stats_mysql_migrations GROUP BY reason, outcome")
+	t.Logf("OFFLINE_HARD and removal: @x moved, temporary table and transaction reported lost (1927); migrations %v", rows)
+}
