@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -201,4 +203,111 @@ func TestHungBackend(t *testing.T) {
 	if st := admin(t, s, fmt.Sprintf("SELECT status FROM runtime_mysql_servers WHERE port=%d", hung)); st != "SHUNNED\n" {
 		t.Fatalf("hung server status %q, want SHUNNED", st)
 	}
+}
+
+// TestLostTransactionRealClients: what the mariadb CLI and sysbench (both
+// MariaDB Connector/C, which reads a client-range code such as 2013 inside
+// an ERR packet as "malformed packet") make of a transaction whose backend
+// died: ERR 1927 with its message. sysbench oltp_read_write with 1927 added
+// to --mysql-ignore-errors rolls back the failed transaction and goes on
+// on the same connection: the session stays usable.
+func TestLostTransactionRealClients(t *testing.T) {
+	if _, err := exec.LookPath("sysbench"); err != nil {
+		t.Fatal("sysbench is not installed: make test installs it (scripts/backends.sh with SLUICE_BACKENDS_EXTRA_PKGS=sysbench)")
+	}
+	bs := testenv.Backends(t, 2)
+	const dbName = "losttrx"
+	common := []string{"--db-driver=mysql", "--mysql-host=127.0.0.1", "--mysql-user=sbtest", "--mysql-password=sbtest",
+		"--mysql-db=" + dbName, "--tables=1", "--table-size=1000"}
+	sysbench := func(port int, args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		full := append(append([]string{args[0]}, common...), fmt.Sprintf("--mysql-port=%d", port))
+		out, err := exec.CommandContext(ctx, "sysbench", append(full, args[1:]...)...).CombinedOutput()
+		return string(out), err
+	}
+	for _, b := range bs {
+		backendSQL(t, b, "DROP DATABASE IF EXISTS "+dbName+"; CREATE DATABASE "+dbName)
+		if out, err := sysbench(b.Port, "oltp_read_write", "prepare"); err != nil {
+			t.Fatalf("prepare on %d: %v\n%s", b.Port, err, out)
+		}
+	}
+	t.Cleanup(func() {
+		for _, b := range bs {
+			testenv.CLI(t, b.Port, "root", "test", "DROP DATABASE IF EXISTS "+dbName)
+		}
+	})
+	// Two relays to the same server: sysbench's dies first, then the CLI's
+	// (a server that died stays shunned for a while, so each part gets its
+	// own).
+	rSB, rCLI := testenv.NewRelay(t, bs[0].Addr()), testenv.NewRelay(t, bs[0].Addr())
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d), (1, '127.0.0.1', %d), (1, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
+		LOAD MYSQL USERS TO RUNTIME;`, rSB.Port(), rCLI.Port(), bs[1].Port))
+
+	// sysbench read/write transactions while the relayed server dies.
+	type result struct {
+		out string
+		err error
+	}
+	generated := func() int64 {
+		return adminInt(t, s, "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name='generated_error_packets'")
+	}
+	gen0 := generated()
+	done := make(chan result, 1)
+	go func() {
+		out, err := sysbench(s.DataPort, "oltp_read_write", "--threads=4", "--time=12", "--report-interval=0",
+			"--mysql-ignore-errors=1213,1020,1205,1927", "run")
+		done <- result{out, err}
+	}()
+	time.Sleep(4 * time.Second)
+	rSB.SetDown(true)
+	res := <-done
+	if res.err != nil {
+		t.Fatalf("sysbench: %v\n%s", res.err, res.out)
+	}
+	// The errors Sluice generated during the run are the lost
+	// transactions' 1927s (deadlocks, also ignored, come from the server).
+	lost := generated() - gen0
+	m := regexp.MustCompile(`ignored errors:\s+(\d+)`).FindStringSubmatch(res.out)
+	if lost == 0 || m == nil || m[1] == "0" || strings.Contains(res.out, "FATAL") || strings.Contains(res.out, "2027") {
+		t.Fatalf("sysbench should have met ERR 1927 (%d generated) and gone on:\n%s", lost, res.out)
+	}
+	// The mariadb CLI, in a transaction on the server that dies.
+	var cliOut string
+	for i := 0; ; i++ {
+		if i == 30 {
+			t.Fatal("no CLI session landed on the relayed server")
+		}
+		done := make(chan string, 1)
+		go func() {
+			out, err := testenv.CLI(t, s.DataPort, "sbtest", "sbtest",
+				fmt.Sprintf("BEGIN; SELECT IF(@@port=%d, SLEEP(2), 0) INTO @s; SELECT 'after'", bs[0].Port), "-D", dbName)
+			if err != nil {
+				out += err.Error()
+			}
+			done <- out
+		}()
+		time.Sleep(700 * time.Millisecond)
+		rCLI.SetDown(true)
+		cliOut = <-done
+		rCLI.SetDown(false)
+		if strings.Contains(cliOut, "ERROR") {
+			break
+		}
+	}
+	if !strings.Contains(cliOut, "ERROR 1927 (70100)") || !strings.Contains(cliOut, "an open transaction") || strings.Contains(cliOut, "2027") {
+		t.Fatalf("mariadb CLI: %s", cliOut)
+	}
+
+	var summary []string
+	for _, line := range strings.Split(res.out, "\n") {
+		if strings.Contains(line, "transactions:") || strings.Contains(line, "ignored errors:") || strings.Contains(line, "reconnects:") {
+			summary = append(summary, strings.Join(strings.Fields(line), " "))
+		}
+	}
+	t.Logf("CLI: %q; sysbench: %s; ERR 1927 sent by Sluice: %d", strings.TrimSpace(cliOut[strings.Index(cliOut, "ERROR"):]), strings.Join(summary, "; "), lost)
 }
