@@ -48,6 +48,12 @@ type Truncater interface {
 	TruncateStats(table string) (handled bool, err error)
 }
 
+// PrometheusTexter serves SHOW PROMETHEUS METRICS: the Prometheus text
+// exposition, in one row of one column, Data, as ProxySQL.
+type PrometheusTexter interface {
+	PrometheusText() ([]byte, error)
+}
+
 // Starter serves PROXYSQL START: it starts the data plane of a proxy run
 // with --no-start, or returns an error saying it already runs.
 type Starter interface {

@@ -49,7 +49,15 @@ func (s *Server) showCommand(ss *session, n, u string) (reply, bool) {
 	case "COUNT(*) ERRORS":
 		return oneRow([]string{"@@session.error_count"}, "0"), true
 	case "PROMETHEUS METRICS":
-		return notSupported("SHOW PROMETHEUS METRICS"), true
+		pm, ok := s.cfg.Applier.(PrometheusTexter)
+		if !ok {
+			return notSupported("SHOW PROMETHEUS METRICS"), true
+		}
+		text, err := pm.PrometheusText()
+		if err != nil {
+			return adminErr("ProxySQL Admin Error: " + err.Error()), true
+		}
+		return oneRow([]string{"Data"}, string(text)), true
 	}
 
 	switch {

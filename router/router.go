@@ -186,6 +186,9 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 	return serr
 }
 
+// Closing reports whether the data plane is stopping (Shutdown, Close).
+func (r *Router) Closing() bool { return r.closing.Load() }
+
 // Addrs returns the listening addresses, in the order of mysql-interfaces.
 func (r *Router) Addrs() []net.Addr {
 	r.mu.Lock()

@@ -62,7 +62,7 @@ func TestUnsupported(t *testing.T) {
 			nil, []string{"mysql-ssl_p2s_ca=/ca.pem", "mysql-default_query_delay=5", "mysql-throttle_connections_per_sec_to_hostgroup=10", "mysql-proxy_protocol_networks=*"}},
 		{"admin: web, restapi", config.ModAdminVariables, &config.Snapshot{AdminVars: map[string]string{
 			"admin-web_enabled": "true", "admin-restapi_enabled": "1", "admin-web_port": "7000"}},
-			nil, []string{"admin-web_enabled=true: the web UI", "admin-restapi_enabled=1: the REST API"}},
+			nil, []string{"admin-web_enabled=true: the web UI"}},
 		{"mysql variables ignore admin ones", config.ModMySQLVariables, &config.Snapshot{
 			MySQLVars: offDefaults(nil), AdminVars: map[string]string{"admin-web_enabled": "true"}}, nil, nil},
 		{"servers: use_ssl refused, compression warned", config.ModMySQLServers, &config.Snapshot{Servers: []config.Server{

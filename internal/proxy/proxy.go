@@ -13,6 +13,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/rs/zerolog"
 
 	"github.com/sluice-proxy/sluice/admin"
@@ -55,6 +58,9 @@ type Proxy struct {
 	pool           poolBaseline // stats_mysql_connection_pool_reset
 	serversVersion atomic.Int64 // Servers_table_version: LOAD MYSQL SERVERS TO RUNTIME count
 
+	http         *httpEndpoint        // admin-restapi_port: /metrics, /health
+	promRegistry *prometheus.Registry // what /metrics and SHOW PROMETHEUS METRICS render
+
 	mu      sync.Mutex // serializes Apply
 	started bool       // the data port listens (Start): Apply rebinds mysql-interfaces
 
@@ -63,11 +69,12 @@ type Proxy struct {
 }
 
 var (
-	_ admin.Applier   = (*Proxy)(nil)
-	_ admin.Killer    = (*Proxy)(nil)
-	_ admin.Refresher = (*Proxy)(nil)
-	_ admin.Truncater = (*Proxy)(nil)
-	_ admin.Starter   = (*Proxy)(nil)
+	_ admin.Applier          = (*Proxy)(nil)
+	_ admin.Killer           = (*Proxy)(nil)
+	_ admin.Refresher        = (*Proxy)(nil)
+	_ admin.Truncater        = (*Proxy)(nil)
+	_ admin.Starter          = (*Proxy)(nil)
+	_ admin.PrometheusTexter = (*Proxy)(nil)
 )
 
 // New builds the proxy with the empty runtime; LOAD every module before
@@ -77,6 +84,10 @@ func New(cfg Config) *Proxy {
 	p.registry = backend.NewRegistry(p.rt.BackendOptions, cfg.Log)
 	p.events = eventlog.New(cfg.Datadir, cfg.Log)
 	p.stats = stats.New()
+	p.http = &httpEndpoint{p: p}
+	p.promRegistry = prometheus.NewRegistry()
+	p.promRegistry.MustRegister(collector{p}, collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p.router = router.New(router.Config{Runtime: p.rt, Registry: p.registry, Events: p.events, Stats: p.stats, Log: cfg.Log,
 		ReusePort: cfg.ReusePort})
 	return p
@@ -126,6 +137,17 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 			}
 		}
 	}
+	var httpErr error
+	if m == config.ModAdminVariables {
+		// Bound before the runtime is published, as mysql-interfaces; at
+		// start-up a port in use must not keep Sluice from serving.
+		if err := p.http.configure(restAddr(snap)); err != nil {
+			if !atStart {
+				return nil, fmt.Errorf("global_variables: %w", err)
+			}
+			httpErr = err
+		}
+	}
 	if m == config.ModMySQLServers {
 		p.registry.Reconcile(snap.Servers)
 		p.serversVersion.Add(1)
@@ -133,7 +155,19 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 	if err := p.rt.Store(next); err != nil {
 		return nil, err
 	}
-	return next.Warnings(atStart), nil
+	warnings := next.Warnings(atStart)
+	if httpErr != nil {
+		p.log.Error().Err(httpErr).Msg("the HTTP endpoint (/metrics, /health) is off")
+		warnings = append(warnings, httpErr.Error()+": the HTTP endpoint (/metrics, /health) is off")
+	}
+	return warnings, nil
+}
+
+// isStarted reports whether the data plane runs.
+func (p *Proxy) isStarted() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.started
 }
 
 // ErrAlreadyStarted: PROXYSQL START when the data plane runs.
@@ -189,6 +223,7 @@ func (p *Proxy) Router() *router.Router { return p.router }
 // events log.
 func (p *Proxy) Close() error {
 	p.router.Shutdown(p.rt.Load().Router.GracefulCloseTimeout)
+	p.http.close()
 	if p.monitor != nil {
 		p.monitor.Close()
 	}

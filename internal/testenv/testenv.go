@@ -162,10 +162,12 @@ func (s *syncBuffer) String() string {
 // ports of 127.0.0.1, followed by extra libconfig text.
 func WriteConfig(t testing.TB, dir string, adminPort, dataPort int, extra string) string {
 	t.Helper()
-	text := fmt.Sprintf(`admin_variables = { admin_credentials = "admin:admin" mysql_ifaces = "127.0.0.1:%d" }
+	// Each test's Sluice gets its own HTTP port (/metrics, /health), so
+	// several can run at once.
+	text := fmt.Sprintf(`admin_variables = { admin_credentials = "admin:admin" mysql_ifaces = "127.0.0.1:%d" restapi_port = %d }
 mysql_variables = { interfaces = "127.0.0.1:%d" }
 %s
-`, adminPort, dataPort, extra)
+`, adminPort, FreePort(t), dataPort, extra)
 	path := filepath.Join(dir, "sluice.cnf")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,197 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// scrape fetches url with curl and parses it as Prometheus text.
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	out, err := exec.Command("curl", "-sf", "--max-time", "10", url).Output()
+	if err != nil {
+		t.Fatalf("curl %s: %v", url, err)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(strings.NewReader(string(out)))
+	if err != nil {
+		t.Fatalf("%s does not parse as Prometheus text: %v\n%s", url, err, out)
+	}
+	return mfs
+}
+
+// sample returns the value of the series of family name whose labels
+// include want, and whether there is one.
+func sample(mfs map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+	mf := mfs[name]
+	if mf == nil {
+		return 0, false
+	}
+next:
+	for _, m := range mf.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if have[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), true
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), true
+		case m.Untyped != nil:
+			return m.GetUntyped().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// TestMetricsAndHealth: GET /metrics on admin-restapi_port (curl) parses as
+// Prometheus text with ProxySQL's metric names; proxysql_questions_total
+// and the connection-pool series move by what a known workload did; SHOW
+// PROMETHEUS METRICS on the admin port carries the same families; GET
+// /health is 200 with a routable server and 503, with a reason, without.
+func TestMetricsAndHealth(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
+		LOAD MYSQL USERS TO RUNTIME;`, bs[0].Port))
+	port := strings.TrimSpace(admin(t, s, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='admin-restapi_port'"))
+	base := "http://127.0.0.1:" + port
+	ep := map[string]string{"hostgroup": "0", "endpoint": fmt.Sprintf("127.0.0.1:%d", bs[0].Port)}
+
+	before := scrape(t, base+"/metrics")
+	q0, ok := sample(before, "proxysql_questions_total", nil)
+	if !ok {
+		t.Fatalf("no proxysql_questions_total in /metrics: %v", keys(before))
+	}
+	for _, name := range []string{"proxysql_client_connections_connected", "proxysql_uptime_seconds_total", "proxysql_version_info",
+		"proxysql_connpool_conns", "proxysql_connpool_conns_status", "process_resident_memory_bytes", "process_cpu_seconds_total"} {
+		if before[name] == nil {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	cq0, _ := sample(before, "proxysql_connpool_conns_queries_total", ep)
+
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	db.SetMaxOpenConns(2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const n = 50
+	for i := range n {
+		var v int
+		if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT %d", i)).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := scrape(t, base+"/metrics")
+	q1, _ := sample(after, "proxysql_questions_total", nil)
+	cq1, _ := sample(after, "proxysql_connpool_conns_queries_total", ep)
+	if q1-q0 != n {
+		t.Errorf("proxysql_questions_total moved by %v, want %d", q1-q0, n)
+	}
+	if cq1-cq0 != n {
+		t.Errorf("proxysql_connpool_conns_queries_total%v moved by %v, want %d", ep, cq1-cq0, n)
+	}
+	if v, ok := sample(after, "proxysql_client_connections_connected", nil); !ok || v < 1 {
+		t.Errorf("proxysql_client_connections_connected = %v with a client connected", v)
+	}
+	if v, _ := sample(after, "proxysql_connpool_conns_status", ep); v != 1 {
+		t.Errorf("proxysql_connpool_conns_status = %v, want 1 (ONLINE)", v)
+	}
+	used, _ := sample(after, "proxysql_connpool_conns", map[string]string{"hostgroup": "0", "endpoint": ep["endpoint"], "status": "free"})
+	if used < 1 {
+		t.Errorf("proxysql_connpool_conns{status=free} = %v after the workload", used)
+	}
+
+	// SHOW PROMETHEUS METRICS: the same families.
+	text := admin(t, s, "SHOW PROMETHEUS METRICS")
+	text = strings.ReplaceAll(text, `\n`, "\n")
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	viaAdmin, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("SHOW PROMETHEUS METRICS does not parse: %v", err)
+	}
+	for name := range after {
+		if strings.HasPrefix(name, "proxysql_") && viaAdmin[name] == nil {
+			t.Errorf("SHOW PROMETHEUS METRICS lacks %s", name)
+		}
+	}
+
+	// /health.
+	health := func() (int, map[string]any) {
+		t.Helper()
+		resp, err := http.Get(base + "/health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, body
+	}
+	if code, body := health(); code != 200 || body["status"] != "ok" {
+		t.Fatalf("/health with a routable server: %d %v", code, body)
+	}
+	admin(t, s, fmt.Sprintf("UPDATE mysql_servers SET status='OFFLINE_SOFT' WHERE port=%d; LOAD MYSQL SERVERS TO RUNTIME;", bs[0].Port))
+	code, body := health()
+	if code != 503 || !strings.Contains(fmt.Sprint(body["reason"]), "routable") {
+		t.Fatalf("/health with every server OFFLINE_SOFT: %d %v", code, body)
+	}
+	admin(t, s, fmt.Sprintf("UPDATE mysql_servers SET status='ONLINE' WHERE port=%d; LOAD MYSQL SERVERS TO RUNTIME;", bs[0].Port))
+	if code, _ := health(); code != 200 {
+		t.Fatalf("/health after ONLINE again: %d", code)
+	}
+
+	// A port that cannot be bound fails the LOAD, and the endpoint stays.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	out, err := testenv.CLI(t, s.AdminPort, "admin", "admin",
+		fmt.Sprintf("SET admin-restapi_port=%d; LOAD ADMIN VARIABLES TO RUNTIME;", taken.Addr().(*net.TCPAddr).Port))
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("LOAD ADMIN VARIABLES with a taken port: %v %s", err, out)
+	}
+	if code, _ := health(); code != 200 {
+		t.Fatalf("/health after the failed LOAD: %d", code)
+	}
+	// Disabled: nothing listens.
+	admin(t, s, fmt.Sprintf("SET admin-restapi_port=%s; SET admin-restapi_enabled='false'; LOAD ADMIN VARIABLES TO RUNTIME;", port))
+	if _, err := http.Get(base + "/health"); err == nil {
+		t.Fatal("/health answers with admin-restapi_enabled=false")
+	}
+	t.Logf("/metrics: %d families; %d queries moved proxysql_questions_total by %v and the pool's queries by %v; /health 200 → 503 (%v) → 200",
+		len(after), n, q1-q0, cq1-cq0, body["reason"])
+}
+
+func keys(m map[string]*dto.MetricFamily) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

@@ -1,0 +1,169 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/config"
+)
+
+// The HTTP endpoint on admin-restapi_port (ProxySQL's REST API port, 6070),
+// bound to the address of the admin interface: GET /metrics (Prometheus
+// text, metrics.go) and GET /health. Sluice enables it by default
+// (admin-restapi_enabled=true; ProxySQL: false): metrics and a health check
+// are what an operator wires first, and the address is the admin's, so an
+// admin on 127.0.0.1 keeps the endpoint local too.
+
+// httpEndpoint serves the HTTP routes and follows LOAD ADMIN VARIABLES.
+type httpEndpoint struct {
+	p   *Proxy
+	mu  sync.Mutex
+	srv *http.Server
+	ln  net.Listener
+	at  string // the address it listens on, "" when off
+}
+
+// restAddr is where the endpoint listens for an admin configuration: the
+// host of the first TCP interface of admin-mysql_ifaces, and
+// admin-restapi_port; "" when disabled.
+func restAddr(snap *config.Snapshot) string {
+	if !snap.Bool("admin-restapi_enabled") {
+		return ""
+	}
+	host := "0.0.0.0"
+	for _, iface := range strings.Split(snap.Var("admin-mysql_ifaces"), ";") {
+		iface = strings.TrimSpace(iface)
+		if iface == "" || strings.HasPrefix(iface, "/") {
+			continue
+		}
+		if h, _, err := net.SplitHostPort(iface); err == nil {
+			host = h
+		}
+		break
+	}
+	return net.JoinHostPort(host, strconv.FormatInt(snap.Int("admin-restapi_port"), 10))
+}
+
+// configure makes the endpoint listen on addr ("" stops it). A new address
+// is bound before the old one closes; a bind failure leaves things as
+// they were and is returned.
+func (h *httpEndpoint) configure(addr string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if addr == h.at {
+		return nil
+	}
+	var ln net.Listener
+	if addr != "" {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("admin-restapi_port: listen on %s: %w", addr, err)
+		}
+	}
+	h.stopLocked()
+	if ln == nil {
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", h.metrics)
+	mux.HandleFunc("GET /health", h.health)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute,
+		MaxHeaderBytes: 16 << 10, ErrorLog: nil}
+	h.srv, h.ln, h.at = srv, ln, addr
+	go func() { _ = srv.Serve(ln) }()
+	h.p.log.Info().Str("addr", ln.Addr().String()).Msg("HTTP endpoint listening (/metrics, /health)")
+	return nil
+}
+
+func (h *httpEndpoint) stopLocked() {
+	if h.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = h.srv.Shutdown(ctx)
+	h.p.log.Info().Str("addr", h.at).Msg("HTTP endpoint closed")
+	h.srv, h.ln, h.at = nil, nil, ""
+}
+
+func (h *httpEndpoint) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopLocked()
+}
+
+// addr returns the listening address, nil when off.
+func (h *httpEndpoint) addr() net.Addr {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ln == nil {
+		return nil
+	}
+	return h.ln.Addr()
+}
+
+func (h *httpEndpoint) metrics(w http.ResponseWriter, _ *http.Request) {
+	text, err := h.p.PrometheusText()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	_, _ = w.Write(text)
+}
+
+// Health is the answer of GET /health.
+type Health struct {
+	Status string `json:"status"` // "ok" or "unavailable"
+	Reason string `json:"reason,omitempty"`
+	// Hostgroups maps each hostgroup to its servers that new requests may
+	// use now.
+	Hostgroups map[string]int `json:"hostgroups"`
+}
+
+// Health reports whether the proxy can serve: its data port is open (not
+// draining for a stop) and at least one hostgroup has a routable server.
+func (p *Proxy) Health() Health {
+	h := Health{Status: "ok", Hostgroups: map[string]int{}}
+	any := false
+	for _, s := range p.registry.Servers() {
+		hg := strconv.Itoa(s.Key().Hostgroup)
+		if _, ok := h.Hostgroups[hg]; !ok {
+			h.Hostgroups[hg] = 0
+		}
+		if s.Healthy() && s.Weight() > 0 {
+			h.Hostgroups[hg]++
+			any = true
+		}
+	}
+	switch {
+	case p.router.Closing():
+		h.Status, h.Reason = "unavailable", "draining: Sluice is stopping"
+	case !p.isStarted():
+		h.Status, h.Reason = "unavailable", "the data plane is not started (--no-start: run PROXYSQL START)"
+	case len(h.Hostgroups) == 0:
+		h.Status, h.Reason = "unavailable", "no server configured in mysql_servers"
+	case !any:
+		h.Status, h.Reason = "unavailable", "no hostgroup has a routable server (all SHUNNED, OFFLINE or weight 0)"
+	}
+	return h
+}
+
+func (h *httpEndpoint) health(w http.ResponseWriter, _ *http.Request) {
+	hl := h.p.Health()
+	w.Header().Set("Content-Type", "application/json")
+	if hl.Status != "ok" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(hl)
+}
+
+// HTTPAddr returns the address of the HTTP endpoint, nil when it is off.
+func (p *Proxy) HTTPAddr() net.Addr { return p.http.addr() }
