@@ -67,6 +67,9 @@ type Sink struct {
 	// Collect, when not nil, receives the column names and text rows of the
 	// first result set (the proxy's own queries; Client is then nil).
 	Collect *Result
+	// Tee, when set, gets a copy of every packet sent to Client (the query
+	// cache storing a response).
+	Tee *wire.Tee
 	// Interrupt, when set (from any goroutine), replaces a server ERR 1317
 	// "Query execution was interrupted": the proxy killed the query and
 	// the client learns why (query_timeout).
@@ -279,8 +282,9 @@ func (c *BackendConn) resultSet(sink *Sink, res *Response) error {
 	case srvDepr && !cliDepr:
 		// The status of this EOF is not known yet; clients read the real
 		// one from the terminator.
-		if err := sink.Client.WriteEOF(0, sink.Status); err != nil {
-			return clientErr(err)
+		c.scratch = wire.AppendEOF(c.scratch[:0], 0, sink.Status)
+		if err := write(sink, c.scratch); err != nil {
+			return err
 		}
 	}
 	res.OK = false
@@ -444,7 +448,12 @@ func (c *BackendConn) pass(sink *Sink) error {
 		_, _, err := c.w.SkipPacket()
 		return err
 	}
-	_, _, err := c.w.ForwardPacket(sink.Client)
+	var err error
+	if sink.Tee != nil {
+		_, _, err = c.w.ForwardPacketTee(sink.Client, sink.Tee)
+	} else {
+		_, _, err = c.w.ForwardPacket(sink.Client)
+	}
 	return clientErr(err)
 }
 
@@ -452,6 +461,9 @@ func (c *BackendConn) pass(sink *Sink) error {
 func write(sink *Sink, p []byte) error {
 	if sink.Client == nil {
 		return nil
+	}
+	if sink.Tee != nil {
+		sink.Tee.Add(p)
 	}
 	return clientErr(sink.Client.WritePacket(p))
 }

@@ -113,6 +113,14 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		}
 	}
 
+	caching := s.digest.Kind == sqlscan.KindSelect && s.cacheable(rt, dec)
+	if caching {
+		s.buildCacheKey(q)
+		if res, hit, sent := s.serveCached(rt); hit {
+			s.finishEvent(ev, -1, "", res)
+			return sent
+		}
+	}
 	hg, e := s.hostgroup(dec.DestinationHostgroup, s.digest.Kind == sqlscan.KindShow && isShowWarnings(s.digest.Text))
 	if e != nil {
 		s.writeErr(e)
@@ -128,7 +136,16 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	}
 	s.req = request{hg: hg, payload: p, shape: backend.ShapeResult, retries: retriesFor(rt, dec.Retries),
 		repeatable: safeToRepeat(s.digest.Kind), createNew: dec.CreateNewConnection, timeout: timeoutFor(rt, dec.Timeout)}
+	if caching {
+		s.startCapture(rt)
+	}
 	res, h, ok := s.run(rt, &s.req)
+	if caching {
+		if ok && h != nil {
+			s.storeCaptured(rt, dec, &res)
+		}
+		s.sink.Tee = nil
+	}
 	if !ok {
 		return false
 	}

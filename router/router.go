@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluice-proxy/sluice/internal/qcache"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/rs/zerolog"
@@ -64,6 +66,7 @@ type Router struct {
 	stage1    sync.Map // username → []byte: SHA1(password) recovered from a client login
 
 	mirror *mirrorer
+	qcache *qcache.Cache
 	stmts  stmtCache
 	stats  *stats.Collector
 
@@ -86,6 +89,7 @@ func New(cfg Config) *Router {
 		r.rt = live.NewHolder()
 	}
 	r.mirror = newMirrorer(r)
+	r.qcache = qcache.New(r.rt.Load().Router.QueryCacheBytes)
 	r.startBalancer()
 	r.startWatchdog()
 	return r

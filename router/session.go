@@ -77,6 +77,8 @@ type session struct {
 	sink     backend.Sink              // where backend responses go: the client, or nowhere
 	stmts    stmtMap
 	scratch  []byte
+	tee      wire.Tee // the query cache's copy of a response (qcache.go)
+	cacheKey []byte
 	longData []byte // a COM_STMT_SEND_LONG_DATA packet being replayed
 
 	// headless sessions run the mirror's copies: no client, errors are

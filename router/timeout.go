@@ -53,6 +53,7 @@ func (w *watchdog) loop() {
 	defer close(w.done)
 	t := time.NewTicker(watchdogTick)
 	defer t.Stop()
+	tick := 0
 	for {
 		select {
 		case <-w.stop:
@@ -60,6 +61,12 @@ func (w *watchdog) loop() {
 		case now := <-t.C:
 			ns := now.UnixNano()
 			rt := w.r.rt.Load()
+			if tick++; tick%10 == 0 {
+				// About once a second, as ProxySQL's purge thread: expired
+				// query cache entries, and those over a lowered bound.
+				w.r.qcache.SetLimit(rt.Router.QueryCacheBytes)
+				w.r.qcache.Purge(now)
+			}
 			maxTrx, maxIdle := int64(rt.Router.MaxTrxTime), int64(rt.Router.MaxTrxIdleTime)
 			w.r.sessions.Range(func(_, v any) bool {
 				s := v.(*session)

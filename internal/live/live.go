@@ -87,11 +87,17 @@ type Router struct {
 	QueryRetries         int           // mysql-query_retries_on_failure
 	WaitTimeout          time.Duration // mysql-wait_timeout: idle clients are closed
 	QueryTimeout         time.Duration // mysql-default_query_timeout: a rule's timeout replaces it
-	MaxTrxTime           time.Duration // mysql-max_transaction_time: a longer transaction's session is closed
-	MaxTrxIdleTime       time.Duration // mysql-max_transaction_idle_time: idle that long in a transaction, likewise
-	GracefulCloseTimeout time.Duration // mysql-graceful_close_conn_timeout: open transactions may finish at shutdown
-	StatsTimeQP          bool          // mysql-stats_time_query_processor
-	StatsTimeBackend     bool          // mysql-stats_time_backend_query
+	// The query cache: mysql-query_cache_size_MB (in bytes), _soft_ttl_pct,
+	// _stores_empty_result, _handle_warnings.
+	QueryCacheBytes          int64
+	QueryCacheSoftTTLPct     int
+	QueryCacheStoresEmpty    bool
+	QueryCacheHandleWarnings bool
+	MaxTrxTime               time.Duration // mysql-max_transaction_time: a longer transaction's session is closed
+	MaxTrxIdleTime           time.Duration // mysql-max_transaction_idle_time: idle that long in a transaction, likewise
+	GracefulCloseTimeout     time.Duration // mysql-graceful_close_conn_timeout: open transactions may finish at shutdown
+	StatsTimeQP              bool          // mysql-stats_time_query_processor
+	StatsTimeBackend         bool          // mysql-stats_time_backend_query
 }
 
 // Mirror sizes the mirror workers (mirror_hostgroup / mirror_flagOUT).

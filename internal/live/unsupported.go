@@ -174,21 +174,15 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 			add(true, "mysql_users.use_ssl=1 (%s): frontend TLS is not implemented in Sluice, the user would log in in clear text (set use_ssl=0)", listed(ssl))
 		}
 	case config.ModMySQLQueryRules:
-		var cache, delay, gtid []string
+		var delay, gtid []string
 		for _, r := range snap.QueryRules {
 			id := strconv.Itoa(r.RuleID)
-			if r.CacheTTL.Valid && r.CacheTTL.Int64 > 0 {
-				cache = append(cache, id)
-			}
 			if r.Delay.Valid && r.Delay.Int64 > 0 {
 				delay = append(delay, id)
 			}
 			if r.GTIDFromHostgroup.Valid {
 				gtid = append(gtid, id)
 			}
-		}
-		if len(cache) > 0 {
-			add(false, "mysql_query_rules.cache_ttl (rule_id %s): the query cache is not implemented in Sluice, results are not cached", listed(cache))
 		}
 		if len(delay) > 0 {
 			add(false, "mysql_query_rules.delay (rule_id %s): query delays are not implemented in Sluice, queries are not delayed", listed(delay))

@@ -85,12 +85,12 @@ func TestUnsupported(t *testing.T) {
 			{Username: "off", UseSSL: true, Active: false, Frontend: true},
 			{Username: "plain", Active: true, Frontend: true}}},
 			[]string{"mysql_users.use_ssl=1 (app): frontend TLS"}, nil},
-		{"rules: cache_ttl, delay, gtid; reconnect and sticky_conn are ProxySQL no-ops", config.ModMySQLQueryRules, &config.Snapshot{
+		{"rules: delay, gtid (cache_ttl is built); reconnect and sticky_conn are ProxySQL no-ops", config.ModMySQLQueryRules, &config.Snapshot{
 			QueryRules: []config.QueryRule{
 				{RuleID: 1, Active: true, CacheTTL: ni(1000)},
 				{RuleID: 2, Active: true, Delay: ni(10), Reconnect: ni(1), StickyConn: ni(1)},
 				{RuleID: 3, Active: true, GTIDFromHostgroup: ni(1), Timeout: ni(100), OKMsg: sql.NullString{String: "ok", Valid: true}}}},
-			nil, []string{"cache_ttl (rule_id 1)", "delay (rule_id 2)", "gtid_from_hostgroup (rule_id 3)"}},
+			nil, []string{"delay (rule_id 2)", "gtid_from_hostgroup (rule_id 3)"}},
 		{"scheduler: active rows only", config.ModScheduler, &config.Snapshot{Scheduler: []config.SchedulerJob{
 			{ID: 1, Active: true, IntervalMs: 1000, Filename: "/bin/true"}, {ID: 2, Active: false, IntervalMs: 1000, Filename: "/bin/true"}}},
 			nil, []string{"scheduler (id 1): the scheduler is not implemented"}},

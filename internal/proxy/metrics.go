@@ -76,6 +76,13 @@ var globalMetrics = map[string]promVar{
 	"Runtime_generation":                 {metric: "sluice_runtime_generation", help: "Sluice: the running configuration's generation (one per LOAD ... TO RUNTIME).", gauge: true},
 	"Runtime_mixed_commands":             {metric: "sluice_runtime_mixed_commands_total", help: "Sluice: commands that saw a runtime other than the one they started with (must stay 0)."},
 	"Query_digests_overflow":             {metric: "sluice_query_digests_overflow_total", help: "Sluice: queries whose digest found the digest map full (mysql-query_digests_max_entries)."},
+	"Query_Cache_Memory_bytes":           {metric: "proxysql_query_cache_memory_bytes", help: "Memory currently used by the query cache.", gauge: true},
+	"Query_Cache_count_GET_OK":           {metric: "proxysql_query_cache_count_get_total", help: "Number of (failed|successful) read requests.", label: [2]string{"status", "ok"}},
+	"Query_Cache_count_SET":              {metric: "proxysql_query_cache_count_set_total", help: "Number of write requests."},
+	"Query_Cache_bytes_IN":               {metric: "proxysql_query_cache_bytes_total", help: "Number of bytes (read|written) into the Query Cache.", label: [2]string{"op", "written"}},
+	"Query_Cache_bytes_OUT":              {metric: "proxysql_query_cache_bytes_total", help: "Number of bytes (read|written) into the Query Cache.", label: [2]string{"op", "read"}},
+	"Query_Cache_Purged":                 {metric: "proxysql_query_cache_purged_total", help: "Number of entries purged by the Query Cache due to TTL expiration."},
+	"Query_Cache_Entries":                {metric: "proxysql_query_cache_entries_total", help: "Number of entries currently stored in the query cache.", gauge: true},
 }
 
 const (
@@ -162,6 +169,12 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		} else {
 			ch <- prometheus.MustNewConstMetric(d, typ, n)
 		}
+	}
+	// The failed reads of the query cache, which stats_mysql_global shows
+	// only as GET − GET_OK.
+	if qc := p.router.QueryCache().Stats(); descs["proxysql_query_cache_count_get_total"] != nil {
+		ch <- prometheus.MustNewConstMetric(descs["proxysql_query_cache_count_get_total"], prometheus.CounterValue,
+			float64(qc.GET-qc.GETOK), "err")
 	}
 	snap := p.Runtime()
 	ch <- prometheus.MustNewConstMetric(descVersion, prometheus.GaugeValue, 1, config.ProxySQLVersion, "Sluice")

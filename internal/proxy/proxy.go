@@ -163,6 +163,18 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 	return warnings, nil
 }
 
+// ProxySQLCommand serves the PROXYSQL commands that act on the data plane
+// (admin.Commander): FLUSH QUERY CACHE.
+func (p *Proxy) ProxySQLCommand(cmd string) (bool, error) {
+	switch cmd {
+	case "FLUSH QUERY CACHE":
+		n := p.router.QueryCache().Flush()
+		p.log.Info().Int("entries", n).Msg("query cache flushed")
+		return true, nil
+	}
+	return false, nil
+}
+
 // isStarted reports whether the data plane runs.
 func (p *Proxy) isStarted() bool {
 	p.mu.Lock()

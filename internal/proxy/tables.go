@@ -220,6 +220,7 @@ func (p *Proxy) globalVars() []stats.Var {
 		recv += st.BytesRecv
 	}
 	running, queued := p.router.MirrorStatus()
+	qc := p.router.QueryCache().Stats()
 	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
 	u64 := func(n uint64) string { return strconv.FormatUint(n, 10) }
 	return append(vs,
@@ -238,6 +239,14 @@ func (p *Proxy) globalVars() []stats.Var {
 		// saw a runtime other than the one they started with (must stay 0).
 		stats.Var{Name: "Runtime_generation", Value: u64(p.rt.Load().Gen)},
 		stats.Var{Name: "Runtime_mixed_commands", Value: u64(p.router.MixedRuntimeCommands())},
+		stats.Var{Name: "Query_Cache_Memory_bytes", Value: i64(qc.MemoryBytes)},
+		stats.Var{Name: "Query_Cache_count_GET", Value: u64(qc.GET)},
+		stats.Var{Name: "Query_Cache_count_GET_OK", Value: u64(qc.GETOK)},
+		stats.Var{Name: "Query_Cache_count_SET", Value: u64(qc.SET)},
+		stats.Var{Name: "Query_Cache_bytes_IN", Value: u64(qc.BytesIN)},
+		stats.Var{Name: "Query_Cache_bytes_OUT", Value: u64(qc.BytesOUT)},
+		stats.Var{Name: "Query_Cache_Purged", Value: u64(qc.Purged)},
+		stats.Var{Name: "Query_Cache_Entries", Value: i64(qc.Entries)},
 	)
 }
 

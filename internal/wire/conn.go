@@ -318,6 +318,16 @@ func (c *Conn) SkipPacket() (first byte, length int, err error) {
 // total payload length. Errors wrap ErrRead (c failed) or ErrWrite (dst
 // failed).
 func (c *Conn) ForwardPacket(dst *Conn) (first byte, length int, err error) {
+	return c.forward(dst, nil)
+}
+
+// ForwardPacketTee is ForwardPacket that also copies the packet into tee
+// (the query cache collecting a response).
+func (c *Conn) ForwardPacketTee(dst *Conn, tee *Tee) (first byte, length int, err error) {
+	return c.forward(dst, tee)
+}
+
+func (c *Conn) forward(dst *Conn, tee *Tee) (first byte, length int, err error) {
 	c.releaseBig()
 	if dst.bw == nil {
 		return 0, 0, ErrClosed
@@ -337,7 +347,10 @@ func (c *Conn) ForwardPacket(dst *Conn) (first byte, length int, err error) {
 		if err := dst.writeHeader(n); err != nil {
 			return first, length, err
 		}
-		if err := copyN(dst.bw, c.br, n); err != nil {
+		if tee != nil {
+			tee.start(n)
+		}
+		if err := copyN(dst.bw, c.br, n, tee); err != nil {
 			return first, length, err
 		}
 		length += n
@@ -350,7 +363,7 @@ func (c *Conn) ForwardPacket(dst *Conn) (first byte, length int, err error) {
 // copyN moves n bytes from r to w through r's buffer. Unlike io.CopyN (or
 // bufio.Writer.ReadFrom, which hands a LimitedReader to net.TCPConn and ends
 // up allocating a 32 KiB copy buffer), it never allocates.
-func copyN(w *bufio.Writer, r *bufio.Reader, n int) error {
+func copyN(w *bufio.Writer, r *bufio.Reader, n int, tee *Tee) error {
 	for n > 0 {
 		b := r.Buffered()
 		if b == 0 {
@@ -363,6 +376,9 @@ func copyN(w *bufio.Writer, r *bufio.Reader, n int) error {
 		p, _ := r.Peek(k)
 		if _, err := w.Write(p); err != nil {
 			return writeErr(err)
+		}
+		if tee != nil {
+			tee.more(p)
 		}
 		_, _ = r.Discard(k)
 		n -= k

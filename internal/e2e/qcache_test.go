@@ -1,0 +1,182 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// comSelect reads a backend's own Com_select counter.
+func comSelect(t *testing.T, b testenv.Backend) int64 {
+	t.Helper()
+	out := strings.Fields(backendSQL(t, b, "SHOW GLOBAL STATUS LIKE 'Com_select'"))
+	if len(out) != 2 {
+		t.Fatalf("Com_select: %q", out)
+	}
+	n, _ := strconv.ParseInt(out[1], 10, 64)
+	return n
+}
+
+func globalStat(t *testing.T, s *testenv.Sluice, name string) int64 {
+	t.Helper()
+	return adminInt(t, s, "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name='"+name+"'")
+}
+
+func rssKiB(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// TestQueryCache: a rule with cache_ttl serves 50 repeated SELECTs with one
+// backend execution (the backend's own Com_select), to go-sql-driver
+// (CLIENT_DEPRECATE_EOF), the mariadb CLI and PHP's mysqlnd (classic EOF)
+// alike; the entry expires on cache_ttl; Query_Cache_count_GET_OK counts
+// the hits; PROXYSQL FLUSH QUERY CACHE empties it; inside a transaction
+// the cache is not used; and 100 000 distinct cached queries stay within
+// mysql-query_cache_size_MB.
+func TestQueryCache(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	backendSQL(t, bs[0], `CREATE DATABASE IF NOT EXISTS qcdb; CREATE TABLE IF NOT EXISTS qcdb.t (id INT PRIMARY KEY, v VARCHAR(20));
+		REPLACE INTO qcdb.t VALUES (1, 'one'), (2, 'two')`)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
+		LOAD MYSQL USERS TO RUNTIME;
+		INSERT INTO mysql_query_rules(rule_id, active, match_digest, cache_ttl, apply) VALUES (1, 1, 'FROM qcdb', 1500, 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME;`, bs[0].Port))
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "qcdb", "")
+	db.SetMaxOpenConns(4)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const q = "SELECT id, v FROM qcdb.t WHERE id = 1"
+	read := func() string {
+		t.Helper()
+		var id int
+		var v string
+		if err := db.QueryRowContext(ctx, q).Scan(&id, &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	sel0, ok0 := comSelect(t, bs[0]), globalStat(t, s, "Query_Cache_count_GET_OK")
+	for i := range 50 {
+		if v := read(); v != "one" {
+			t.Fatalf("read %d: %q", i, v)
+		}
+	}
+	execs := comSelect(t, bs[0]) - sel0
+	hits := globalStat(t, s, "Query_Cache_count_GET_OK") - ok0
+	if execs > 1 || hits < 49 {
+		t.Fatalf("50 cacheable SELECTs: %d backend executions, %d cache hits", execs, hits)
+	}
+	// The CLI and PHP (no CLIENT_DEPRECATE_EOF) get correct results too,
+	// from the cache after their first query.
+	for range 2 {
+		out, err := testenv.CLI(t, s.DataPort, "sbtest", "sbtest", q, "-N")
+		if err != nil || strings.TrimSpace(out) != "1\tone" {
+			t.Fatalf("mariadb CLI: %q %v", out, err)
+		}
+	}
+	if _, err := exec.LookPath("php"); err == nil {
+		script := filepath.Join(t.TempDir(), "qc.php")
+		php := fmt.Sprintf(`<?php
+$db = new PDO("mysql:host=127.0.0.1;port=%d;dbname=qcdb", "sbtest", "sbtest", [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION]);
+for ($i = 0; $i < 3; $i++) { $r = $db->query(%q)->fetch(PDO::FETCH_NUM); echo $r[0], " ", $r[1], "\n"; }
+`, s.DataPort, q)
+		if err := os.WriteFile(script, []byte(php), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.CommandContext(ctx, "php", script).CombinedOutput()
+		if err != nil || strings.Count(string(out), "1 one") != 3 {
+			t.Fatalf("PHP: %s %v", out, err)
+		}
+	}
+	// Expiry.
+	backendSQL(t, bs[0], "UPDATE qcdb.t SET v = 'uno' WHERE id = 1")
+	if v := read(); v != "one" {
+		t.Fatalf("within the TTL the cached row is served: %q", v)
+	}
+	time.Sleep(1600 * time.Millisecond)
+	if v := read(); v != "uno" {
+		t.Fatalf("after cache_ttl: %q, want the new value", v)
+	}
+	// Not inside a transaction.
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE qcdb.t SET v = 'mine' WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	var v string
+	if err := tx.QueryRowContext(ctx, "SELECT v FROM qcdb.t WHERE id = 1").Scan(&v); err != nil || v != "mine" {
+		t.Fatalf("in a transaction the cache must not answer: %q %v", v, err)
+	}
+	tx.Rollback()
+	// PROXYSQL FLUSH QUERY CACHE.
+	admin(t, s, "PROXYSQL FLUSH QUERY CACHE")
+	if n := globalStat(t, s, "Query_Cache_Entries"); n != 0 {
+		t.Fatalf("%d entries after PROXYSQL FLUSH QUERY CACHE", n)
+	}
+
+	// The size bound under 100 000 distinct cached queries.
+	// (A TTL long enough that only the bound can make room.)
+	admin(t, s, `SET mysql-query_cache_size_MB=16; LOAD MYSQL VARIABLES TO RUNTIME;
+		UPDATE mysql_query_rules SET cache_ttl=600000; LOAD MYSQL QUERY RULES TO RUNTIME;`)
+	pid := s.Cmd.Process.Pid
+	rss0 := rssKiB(t, pid)
+	const distinct, workers = 100_000, 8
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	start := time.Now()
+	db.SetMaxOpenConns(workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < distinct; i += workers {
+				var id int
+				if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT %d AS id FROM qcdb.t WHERE id = 2", i)).Scan(&id); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	mem, entries := globalStat(t, s, "Query_Cache_Memory_bytes"), globalStat(t, s, "Query_Cache_Entries")
+	purged := globalStat(t, s, "Query_Cache_Purged")
+	rss1 := rssKiB(t, pid)
+	if mem > 16<<20 || entries == 0 || entries >= distinct || purged == 0 {
+		t.Fatalf("after %d distinct queries: %d bytes in %d entries, %d purged (bound 16 MiB)", distinct, mem, entries, purged)
+	}
+	t.Logf("50 SELECTs: %d backend execution(s), %d hits; %d distinct queries in %v: cache %.1f MiB in %d entries (bound 16 MiB), %d purged, RSS %d → %d KiB",
+		execs, hits, distinct, took.Round(100*time.Millisecond), float64(mem)/(1<<20), entries, purged, rss0, rss1)
+}

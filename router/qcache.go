@@ -1,0 +1,102 @@
+package router
+
+import (
+	"bytes"
+	"encoding/binary"
+	"time"
+
+	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/live"
+	"github.com/sluice-proxy/sluice/internal/qcache"
+	"github.com/sluice-proxy/sluice/internal/wire"
+	"github.com/sluice-proxy/sluice/rules"
+)
+
+// The query cache (reference §7). A SELECT that a rule gives a cache_ttl
+// is looked up before it is routed, outside a transaction, by user,
+// schema, autocommit, the client's CLIENT_DEPRECATE_EOF and the query
+// text; a hit is written to the client from the stored packets without a
+// backend (hostgroup -1 in the digest stats and the events log, no
+// mirror). A miss runs as usual with the response's packets copied as
+// they are sent (backend.Sink.Tee), and stored if it is one result set,
+// without error, outside a transaction, without warnings
+// (mysql-query_cache_handle_warnings=1 stores those too) and, when it has
+// no row, if the rule's cache_empty_result (or
+// mysql-query_cache_stores_empty_result) allows. Each entry starts with
+// its row count (8 bytes), then the packets (wire.Tee's layout).
+
+// cacheable reports whether the query may use the cache.
+func (s *session) cacheable(rt *live.Runtime, dec *rules.Decision) bool {
+	return dec.CacheTTL > 0 && rt.Router.QueryCacheBytes > 0 && !s.conns.inTransaction()
+}
+
+// buildCacheKey fills s.cacheKey for query q.
+func (s *session) buildCacheKey(q []byte) {
+	k := append(s.cacheKey[:0], s.username...)
+	k = append(k, 0)
+	k = append(k, s.state.Schema...)
+	k = append(k, 0, b2c(s.depr), b2c(s.state.Autocommit), 0)
+	s.cacheKey = append(k, q...)
+}
+
+func b2c(b bool) byte {
+	if b {
+		return '1'
+	}
+	return '0'
+}
+
+// serveCached writes a stored response to the client. ok is false when
+// the cache has none; sent is false when the client connection failed.
+func (s *session) serveCached(rt *live.Runtime) (res backend.Response, ok, sent bool) {
+	data, ok := s.r.qcache.Get(s.cacheKey, time.Now(), rt.Router.QueryCacheSoftTTLPct)
+	if !ok || len(data) < 8 {
+		return res, false, true
+	}
+	res.Rows, res.ResultSets = binary.LittleEndian.Uint64(data), 1
+	err := wire.EachPacket(data[8:], s.c.WritePacket)
+	if err == nil {
+		err = s.c.Flush()
+	}
+	return res, true, err == nil
+}
+
+// startCapture makes the response of the query about to run be copied,
+// up to what one cache shard may hold.
+func (s *session) startCapture(rt *live.Runtime) {
+	s.tee.Reset(int(rt.Router.QueryCacheBytes / 16))
+	s.sink.Tee = &s.tee
+}
+
+// storeCaptured stores the captured response, if it may be cached.
+func (s *session) storeCaptured(rt *live.Runtime, dec *rules.Decision, res *backend.Response) {
+	s.sink.Tee = nil
+	if s.tee.Over || res.Err != nil || res.ResultSets != 1 ||
+		res.Status&(wire.StatusInTrans|wire.StatusMoreResultsExists) != 0 {
+		return
+	}
+	if res.Warnings > 0 && !rt.Router.QueryCacheHandleWarnings {
+		return
+	}
+	if res.Rows == 0 {
+		empty := rt.Router.QueryCacheStoresEmpty
+		if dec.CacheEmptyResult != rules.Unset {
+			empty = dec.CacheEmptyResult != 0
+		}
+		if !empty {
+			return
+		}
+	}
+	data := make([]byte, 8, 8+len(s.tee.Buf))
+	binary.LittleEndian.PutUint64(data, res.Rows)
+	data = append(data, s.tee.Buf...)
+	s.r.qcache.SetLimit(rt.Router.QueryCacheBytes)
+	s.r.qcache.Set(bytes.Clone(s.cacheKey), data, time.Duration(dec.CacheTTL)*time.Millisecond, time.Now())
+	if cap(s.tee.Buf) > 64<<10 {
+		s.tee.Buf = nil // a large response's buffer is not kept by an idle session
+	}
+}
+
+// QueryCache returns the query cache (stats_mysql_global, PROXYSQL FLUSH
+// QUERY CACHE).
+func (r *Router) QueryCache() *qcache.Cache { return r.qcache }
