@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"strconv"
+	"syscall"
+	"time"
 )
 
 // What the monitor (package backend/monitor) and other checkers of server
@@ -74,3 +76,40 @@ func (c *BackendConn) Credentials() Credentials { return c.cred }
 // (a query the proxy timed out on a server that does not answer KILL
 // QUERY); see KillConnections.
 func (c *BackendConn) Abort() { c.abort() }
+
+// FreeConn describes an idle pooled connection (stats_mysql_free_connections).
+type FreeConn struct {
+	FD                 int
+	User               string
+	State              State
+	Idle               time.Duration
+	Created            time.Time
+	ThreadID           uint32
+	ServerVersion      string
+	BytesSent, BytesIn uint64
+}
+
+// FreeConns lists the server's idle pooled connections.
+func (s *Server) FreeConns(now time.Time) []FreeConn {
+	p := s.pool
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]FreeConn, 0, len(p.free))
+	for _, c := range p.free {
+		out = append(out, FreeConn{FD: c.fd(), User: c.cred.User, State: c.state.Clone(), Idle: now.Sub(c.lastUsed),
+			Created: c.created, ThreadID: c.threadID, ServerVersion: c.version,
+			BytesSent: c.w.BytesWritten(), BytesIn: c.w.BytesRead()})
+	}
+	return out
+}
+
+// fd returns the connection's socket descriptor, -1 if unknown.
+func (c *BackendConn) fd() int {
+	fd := -1
+	if sc, ok := c.w.NetConn().(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			_ = rc.Control(func(f uintptr) { fd = int(f) })
+		}
+	}
+	return fd
+}

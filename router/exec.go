@@ -109,6 +109,9 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 		}
 		if err == nil {
 			h.server.CountQuery(0)
+			if res.Err != nil {
+				s.noteError(req.hg, h.server, res.Err)
+			}
 			return res, h, true
 		}
 		if errors.Is(err, backend.ErrClientGone) {
@@ -119,6 +122,7 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 		// carries follows it to the next connection; if nothing else was
 		// lost and nothing reached the client, repeat the command there.
 		h.server.CountError()
+		s.noteError(req.hg, h.server, &wire.SQLError{Code: 2013, State: "HY000", Message: "Lost connection to backend: " + err.Error()})
 		lost := s.lose(h)
 		if timedOut && lost == nil {
 			// The proxy cut the connection of a query past its timeout (its

@@ -75,6 +75,7 @@ type Router struct {
 	mixed atomic.Uint64
 
 	migrations migrationStats
+	errors     errorStats // stats_mysql_errors
 	balancer   *balancer
 	watchdog   *watchdog
 }

@@ -195,3 +195,56 @@ func keys(m map[string]*dto.MetricFamily) []string {
 	}
 	return out
 }
+
+// TestErrorsAndFreeConnections: stats_mysql_errors counts what backends
+// answered with an error, by server, user, client, schema and code, and
+// _reset starts it again; stats_mysql_free_connections lists the idle
+// pooled connections with the state they hold.
+func TestErrorsAndFreeConnections(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
+		LOAD MYSQL USERS TO RUNTIME;`, bs[0].Port))
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	db.SetMaxOpenConns(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for range 3 {
+		if _, err := db.ExecContext(ctx, "SELECT * FROM no_such_table_here"); err == nil {
+			t.Fatal("query on a missing table succeeded")
+		}
+	}
+	if _, err := db.ExecContext(ctx, "SET time_zone='+02:00'"); err != nil {
+		t.Fatal(err)
+	}
+	var one int
+	if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		t.Fatal(err)
+	}
+	rows := adminRows(t, s, "SELECT hostgroup, port, username, schemaname, errno, count_star, last_error FROM stats_mysql_errors")
+	if len(rows) != 1 || rows[0][1] != fmt.Sprint(bs[0].Port) || rows[0][2] != "sbtest" || rows[0][3] != "sbtest" ||
+		rows[0][4] != "1146" || rows[0][5] != "3" || !strings.Contains(rows[0][6], "no_such_table_here") {
+		t.Fatalf("stats_mysql_errors: %v", rows)
+	}
+	if r := adminRows(t, s, "SELECT count_star FROM stats_mysql_errors_reset"); len(r) != 1 || r[0][0] != "3" {
+		t.Fatalf("stats_mysql_errors_reset: %v", r)
+	}
+	if r := adminRows(t, s, "SELECT * FROM stats_mysql_errors"); len(r) != 0 {
+		t.Fatalf("stats_mysql_errors after _reset: %v", r)
+	}
+	free := adminRows(t, s, "SELECT fd, srv_port, user, schema, time_zone, autocommit, statistics FROM stats_mysql_free_connections")
+	found := false
+	for _, r := range free {
+		if r[1] == fmt.Sprint(bs[0].Port) && r[2] == "sbtest" && r[3] == "sbtest" && r[4] == "+02:00" && r[5] == "1" &&
+			r[0] != "-1" && strings.Contains(r[6], "address") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("stats_mysql_free_connections lacks the idle connection with time_zone +02:00: %v", free)
+	}
+	t.Logf("stats_mysql_errors: %v; free connections: %v", rows, free)
+}

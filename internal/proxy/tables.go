@@ -5,16 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/backend/monitor"
 	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/stats"
+	"github.com/sluice-proxy/sluice/router"
 )
 
 // The live tables: just before an admin statement reads a stats_* or
@@ -69,8 +72,19 @@ func (p *Proxy) RefreshTables(names []string) error {
 	} else if named["stats_mysql_connection_pool"] {
 		replace("stats_mysql_connection_pool", poolCols, p.poolRows(false))
 	}
+	if named["stats_mysql_errors_reset"] {
+		rows := errorRows(p.router.Errors(true))
+		replace("stats_mysql_errors_reset", errorCols, rows)
+		if named["stats_mysql_errors"] {
+			replace("stats_mysql_errors", errorCols, rows)
+		}
+	} else if named["stats_mysql_errors"] {
+		replace("stats_mysql_errors", errorCols, errorRows(p.router.Errors(false)))
+	}
 	for _, n := range names {
 		switch n {
+		case "stats_mysql_free_connections":
+			replace(n, freeConnCols, p.freeConnRows())
 		case "stats_mysql_processlist":
 			replace(n, processlistCols, p.processlistRows())
 		case "stats_mysql_global":
@@ -404,4 +418,64 @@ func (p *Proxy) migrationRows() [][]any {
 		out[i] = []any{m.Hostgroup, m.From, m.To, m.Reason, m.Outcome, int64(m.Count), m.Last.Unix()}
 	}
 	return out
+}
+
+var errorCols = []string{"hostgroup", "hostname", "port", "username", "client_address", "schemaname", "errno",
+	"count_star", "first_seen", "last_seen", "last_error"}
+
+// errorRows is stats_mysql_errors.
+func errorRows(es []router.ErrorRow) [][]any {
+	out := make([][]any, len(es))
+	for i, e := range es {
+		out[i] = []any{e.Hostgroup, e.Host, e.Port, e.User, e.ClientAddr, e.Schema, int(e.Errno),
+			int64(e.Count), e.FirstSeen, e.LastSeen, e.LastError}
+	}
+	return out
+}
+
+var freeConnCols = []string{"fd", "hostgroup", "srv_host", "srv_port", "user", "schema", "init_connect",
+	"time_zone", "sql_mode", "autocommit", "idle_ms", "statistics", "mysql_info"}
+
+// freeConnRows is stats_mysql_free_connections: every idle pooled
+// connection, with the state it holds (ProxySQL's columns; statistics and
+// mysql_info as JSON objects).
+func (p *Proxy) freeConnRows() [][]any {
+	now := time.Now()
+	initConnect := p.Runtime().Var("mysql-init_connect")
+	var out [][]any
+	for _, s := range p.registry.Servers() {
+		k := s.Key()
+		for _, c := range s.FreeConns(now) {
+			tz, mode := "", ""
+			for _, v := range c.State.Vars {
+				switch v.Name {
+				case "time_zone":
+					tz = setValue(v.SQL)
+				case "sql_mode":
+					mode = setValue(v.SQL)
+				}
+			}
+			stats, _ := json.Marshal(map[string]any{"address": net.JoinHostPort(k.Host, strconv.Itoa(k.Port)),
+				"age_ms": now.Sub(c.Created).Milliseconds(), "bytes_sent": c.BytesSent, "bytes_recv": c.BytesIn})
+			info, _ := json.Marshal(map[string]any{"thread_id": c.ThreadID, "server_version": c.ServerVersion})
+			out = append(out, []any{c.FD, k.Hostgroup, k.Host, k.Port, c.User, c.State.Schema, initConnect,
+				tz, mode, b2s(c.State.Autocommit), c.Idle.Milliseconds(), string(stats), string(info)})
+		}
+	}
+	return out
+}
+
+// setValue is the value of a tracked variable's "SET name=value".
+func setValue(stmt string) string {
+	if i := strings.IndexByte(stmt, '='); i >= 0 {
+		return strings.Trim(strings.TrimSpace(stmt[i+1:]), "'\"")
+	}
+	return stmt
+}
+
+func b2s(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }

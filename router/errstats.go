@@ -1,0 +1,113 @@
+package router
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/wire"
+)
+
+// stats_mysql_errors (reference §10.2): the errors backends returned and
+// the backend failures the proxy met, counted by hostgroup, server, user,
+// client address, schema and error code. Errors are rare, so one mutex
+// serves; only the error branch of the execute loop comes here. The table
+// is bounded: untrusted clients choose schemas and provoke errors at will.
+
+// maxErrorRows bounds stats_mysql_errors; later keys are not added (their
+// errors still count in the server's error counters).
+const maxErrorRows = 10000
+
+// maxErrorText bounds the last_error column.
+const maxErrorText = 256
+
+type errKey struct {
+	hg           int
+	host         string
+	port         int
+	user, client string
+	schema       string
+	errno        uint16
+}
+
+// ErrorRow is one row of stats_mysql_errors.
+type ErrorRow struct {
+	Hostgroup                int
+	Host                     string
+	Port                     int
+	User, ClientAddr, Schema string
+	Errno                    uint16
+	Count                    uint64
+	FirstSeen, LastSeen      int64 // unix seconds
+	LastError                string
+}
+
+type errorStats struct {
+	mu sync.Mutex
+	m  map[errKey]*ErrorRow
+}
+
+func (e *errorStats) note(k errKey, msg string) {
+	now := time.Now().Unix()
+	if len(msg) > maxErrorText {
+		msg = msg[:maxErrorText]
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.m == nil {
+		e.m = make(map[errKey]*ErrorRow)
+	}
+	row := e.m[k]
+	if row == nil {
+		if len(e.m) >= maxErrorRows {
+			return
+		}
+		row = &ErrorRow{Hostgroup: k.hg, Host: k.host, Port: k.port, User: k.user, ClientAddr: k.client,
+			Schema: k.schema, Errno: k.errno, FirstSeen: now}
+		e.m[k] = row
+	}
+	row.Count++
+	row.LastSeen, row.LastError = now, msg
+}
+
+// noteError records an error of a query of the session on server srv of
+// hostgroup hg.
+func (s *session) noteError(hg int, srv *backend.Server, e *wire.SQLError) {
+	k := srv.Key()
+	s.r.errors.note(errKey{hg: hg, host: k.Host, port: k.Port, user: s.username, client: s.clientIP,
+		schema: s.state.Schema, errno: e.Code}, e.Message)
+}
+
+// Errors returns stats_mysql_errors, sorted; with reset the counters start
+// again (stats_mysql_errors_reset).
+func (r *Router) Errors(reset bool) []ErrorRow {
+	r.errors.mu.Lock()
+	out := make([]ErrorRow, 0, len(r.errors.m))
+	for _, row := range r.errors.m {
+		out = append(out, *row)
+	}
+	if reset {
+		r.errors.m = nil
+	}
+	r.errors.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		a, b := &out[i], &out[j]
+		switch {
+		case a.Hostgroup != b.Hostgroup:
+			return a.Hostgroup < b.Hostgroup
+		case a.Host != b.Host:
+			return a.Host < b.Host
+		case a.Port != b.Port:
+			return a.Port < b.Port
+		case a.User != b.User:
+			return a.User < b.User
+		case a.Schema != b.Schema:
+			return a.Schema < b.Schema
+		case a.ClientAddr != b.ClientAddr:
+			return a.ClientAddr < b.ClientAddr
+		}
+		return a.Errno < b.Errno
+	})
+	return out
+}
