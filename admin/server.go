@@ -30,6 +30,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/eventlog"
 	"github.com/sluice-proxy/sluice/storage"
 )
 
@@ -52,6 +53,9 @@ type Config struct {
 	// ExtraIfaces are served besides admin-mysql_ifaces, whatever it
 	// becomes (the -S/--admin-socket flag).
 	ExtraIfaces []string
+	// Audit is the audit log (mysql-auditlog_filename) the admin's
+	// connections are written to; may be nil.
+	Audit *eventlog.Writer
 }
 
 // Server is the admin/stats listener set and the command processor behind it.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/sluice-proxy/sluice/internal/eventlog"
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
@@ -22,6 +23,7 @@ type session struct {
 	host  string // client host, for USER()
 	stats bool   // logged in with admin-stats_credentials: read-only
 	multi bool   // multi-statements on (CLIENT_MULTI_STATEMENTS or COM_SET_OPTION)
+	quit  bool   // the client sent COM_QUIT
 	log   zerolog.Logger
 
 	after []func() // run once the current reply is on the wire
@@ -68,7 +70,13 @@ func (s *Server) serveConn(nc net.Conn) {
 		return
 	}
 	ss.log.Debug().Bool("stats", ss.stats).Msg("admin session opened")
+	created := time.Now()
+	s.audit(nc, eventlog.AuditAdminConnectOK, ss.user, "", time.Time{})
 	ss.run()
+	if ss.quit {
+		s.audit(nc, eventlog.AuditAdminQuit, ss.user, "", time.Time{})
+	}
+	s.audit(nc, eventlog.AuditAdminClose, ss.user, "", created)
 	ss.log.Debug().Msg("admin session closed")
 }
 
@@ -110,6 +118,7 @@ func (s *Server) login(c *wire.Conn) *session {
 	}
 	kind, e := s.authenticate(resp.User, resp.AuthResponse, hs.Salt, local, remote)
 	if e != nil {
+		s.audit(nc, eventlog.AuditAdminConnectERR, resp.User, e.msg, time.Time{})
 		_ = e.write(c, false)
 		_ = c.Flush()
 		return nil
@@ -155,6 +164,7 @@ func (ss *session) run() {
 		}
 		cmd, body := data[0], data[1:]
 		if cmd == wire.ComQuit {
+			ss.quit = true
 			return
 		}
 		// body aliases the read buffer: commands copy what they keep.
@@ -300,4 +310,13 @@ func indexFrom(s, sub string, from int) int {
 		}
 	}
 	return -1
+}
+
+// audit writes an admin connection event to the audit log.
+func (s *Server) audit(nc net.Conn, event, user, extra string, created time.Time) {
+	if s.cfg.Audit == nil {
+		return
+	}
+	s.cfg.Audit.Log(&eventlog.Event{Audit: event, Username: user, Client: addrString(nc.RemoteAddr()),
+		ProxyAddr: addrString(nc.LocalAddr()), Start: time.Now(), Created: created, ExtraInfo: extra})
 }

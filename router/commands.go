@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 
 	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/eventlog"
 	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/internal/wire"
@@ -17,6 +18,7 @@ func (s *session) dispatch(rt *live.Runtime, p []byte) bool {
 		return s.comQuery(rt, p)
 	case wire.ComQuit:
 		s.quit = true
+		s.audit(eventlog.AuditClientQuit, "")
 		return false
 	case wire.ComPing:
 		return s.writeOK(0, 0, "") == nil
@@ -25,6 +27,7 @@ func (s *session) dispatch(rt *live.Runtime, p []byte) bool {
 			s.writeErr(e)
 			return true
 		}
+		s.audit(eventlog.AuditClientInitDB, "")
 		return s.writeOK(0, 0, "") == nil
 	case wire.ComSetOption:
 		// 0 = MYSQL_OPTION_MULTI_STATEMENTS_ON, 1 = OFF. The server answers

@@ -46,6 +46,8 @@ type Config struct {
 	// ReusePort opens TCP interfaces with SO_REUSEPORT (--reuseport), so
 	// several processes can share a port.
 	ReusePort bool
+	// Audit is the audit log (mysql-auditlog_filename); may be nil.
+	Audit *eventlog.Writer
 }
 
 // Router is the data plane.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/eventlog"
 	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/stats"
@@ -181,6 +182,9 @@ func (s *session) serve() {
 		st.Add(s.id, stats.ClientConnectionsAborted, 1)
 		return
 	}
+	s.audit(eventlog.AuditClientConnectOK, "")
+	created := time.Now()
+	defer func() { s.auditClose(created) }()
 	s.pub.hg.Store(-1)
 	s.pub.command.Store(cmdSleep)
 	s.pub.since.Store(time.Now().UnixNano())
@@ -237,6 +241,7 @@ func (s *session) handshake(rt *live.Runtime) bool {
 	usingPassword := len(reply) > 0
 	if u == nil || !s.verify(u, salt, reply) {
 		s.r.stats.Add(s.id, stats.AccessDeniedWrongPassword, 1)
+		s.audit(eventlog.AuditClientConnectERR, "access denied")
 		s.log.Info().Str("user", resp.User).Msg("access denied")
 		s.writeErr(errAccessDenied(resp.User, s.clientIP, usingPassword))
 		return false
@@ -245,6 +250,7 @@ func (s *session) handshake(rt *live.Runtime) bool {
 	if n := uc.Add(1); u.MaxConnections > 0 && n > int64(u.MaxConnections) {
 		uc.Add(-1)
 		s.r.stats.Add(s.id, stats.AccessDeniedMaxUserConnections, 1)
+		s.audit(eventlog.AuditClientConnectERR, "max_connections of the user reached")
 		s.writeErr(errUserConnections(u.Username, u.MaxConnections))
 		return false
 	}
@@ -356,4 +362,25 @@ func (s *session) loop() {
 			return
 		}
 	}
+}
+
+// audit writes a connection event to the audit log (mysql-auditlog_filename).
+func (s *session) audit(event, extra string) {
+	a := s.r.cfg.Audit
+	if a == nil || s.headless {
+		return
+	}
+	a.Log(&eventlog.Event{Audit: event, ThreadID: s.id, Username: s.username, Schemaname: s.state.Schema,
+		Client: s.clientAddr, ProxyAddr: s.nc.LocalAddr().String(), Start: time.Now(), ExtraInfo: extra})
+}
+
+// auditClose writes the session's close event, with its creation time.
+func (s *session) auditClose(created time.Time) {
+	a := s.r.cfg.Audit
+	if a == nil {
+		return
+	}
+	a.Log(&eventlog.Event{Audit: eventlog.AuditClientClose, ThreadID: s.id, Username: s.username,
+		Schemaname: s.state.Schema, Client: s.clientAddr, ProxyAddr: s.nc.LocalAddr().String(),
+		Start: time.Now(), Created: created})
 }

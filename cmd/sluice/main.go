@@ -171,7 +171,8 @@ func serve(o *options, stderr io.Writer) error {
 	if o.adminSock != "" {
 		extraAdmin = append(extraAdmin, o.adminSock)
 	}
-	adm := admin.New(admin.Config{Store: store, Applier: p, ConfigPath: cfgPath, Log: log, ExtraIfaces: extraAdmin})
+	adm := admin.New(admin.Config{Store: store, Applier: p, ConfigPath: cfgPath, Log: log, ExtraIfaces: extraAdmin,
+		Audit: p.Audit()})
 	for _, m := range config.Modules {
 		if err := adm.LoadToRuntime(m); err != nil {
 			return fmt.Errorf("loading %s to runtime: %w", m, err)

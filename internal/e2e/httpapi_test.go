@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -247,4 +249,78 @@ func TestErrorsAndFreeConnections(t *testing.T) {
 		t.Fatalf("stats_mysql_free_connections lacks the idle connection with time_zone +02:00: %v", free)
 	}
 	t.Logf("stats_mysql_errors: %v; free connections: %v", rows, free)
+}
+
+// TestAuditLog: mysql-auditlog_filename writes ProxySQL's audit events as
+// JSON lines — data-port connect OK and ERR, COM_INIT_DB, quit and close
+// (with duration), the admin's own connections — and PROXYSQL FLUSH LOGS
+// rotates to the next file.
+func TestAuditLog(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
+		LOAD MYSQL USERS TO RUNTIME;
+		SET mysql-auditlog_filename='audit.log'; LOAD MYSQL VARIABLES TO RUNTIME;`, bs[0].Port))
+	if out, err := testenv.CLI(t, s.DataPort, "sbtest", "sbtest", "use sbtest; select 1"); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	if _, err := testenv.CLI(t, s.DataPort, "sbtest", "wrong", "select 1"); err == nil {
+		t.Fatal("a wrong password logged in")
+	}
+	admin(t, s, "SELECT 1")
+	read := func(name string, want int) []map[string]any {
+		t.Helper()
+		var events []map[string]any
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			b, err := os.ReadFile(filepath.Join(s.Datadir, name))
+			if err == nil {
+				events = events[:0]
+				for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+					if line == "" {
+						continue
+					}
+					var m map[string]any
+					if err := json.Unmarshal([]byte(line), &m); err != nil {
+						t.Fatalf("%s: %q is not JSON: %v", name, line, err)
+					}
+					events = append(events, m)
+				}
+				if len(events) >= want || time.Now().After(deadline) {
+					return events
+				}
+			} else if time.Now().After(deadline) {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	events := read("audit.log.00000001", 7)
+	seen := map[string]map[string]any{}
+	for _, e := range events {
+		seen[fmt.Sprint(e["event"])] = e
+	}
+	for _, name := range []string{"MySQL_Client_Connect_OK", "MySQL_Client_Init_DB", "MySQL_Client_Quit", "MySQL_Client_Close",
+		"MySQL_Client_Connect_ERR", "Admin_Connect_OK", "Admin_Close"} {
+		if seen[name] == nil {
+			t.Errorf("no %s event in %v", name, events)
+		}
+	}
+	if c := seen["MySQL_Client_Close"]; c != nil && (c["duration"] == nil || c["creation_time"] == nil || c["username"] != "sbtest") {
+		t.Errorf("close event: %v", c)
+	}
+	if e := seen["MySQL_Client_Init_DB"]; e != nil && e["schemaname"] != "sbtest" {
+		t.Errorf("init db event: %v", e)
+	}
+	admin(t, s, "PROXYSQL FLUSH LOGS")
+	if _, err := testenv.CLI(t, s.DataPort, "sbtest", "sbtest", "select 1"); err != nil {
+		t.Fatal(err)
+	}
+	if next := read("audit.log.00000002", 1); len(next) == 0 {
+		t.Fatal("PROXYSQL FLUSH LOGS did not rotate the audit log")
+	}
+	t.Logf("%d audit events, e.g. %v", len(events), seen["MySQL_Client_Close"])
 }

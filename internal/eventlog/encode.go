@@ -95,6 +95,65 @@ func appendJSON(b []byte, e *Event) []byte {
 	return b
 }
 
+// appendAudit encodes an audit event as ProxySQL's write_auth does: one
+// JSON object per line, keys in order (nlohmann::json sorts them),
+// creation_time and duration on close events only, server_addr and
+// extra_info only when set; time in local time with milliseconds.
+func appendAudit(b []byte, e *Event) []byte {
+	at := unixMicro(e.Start)
+	b = append(b, `{"client_addr":`...)
+	b = appendJSONString(b, e.Client)
+	closeEvent := e.Audit == AuditClientClose || e.Audit == AuditAdminClose
+	if closeEvent && !e.Created.IsZero() {
+		created := unixMicro(e.Created)
+		b = append(b, `,"creation_time":"`...)
+		n := len(b)
+		b = appendLocalTime(b, created)
+		b = b[:n+len("2006-01-02 15:04:05.000")] // milliseconds
+		b = append(b, `","duration":"`...)
+		var d uint64
+		if at > created {
+			d = at - created
+		}
+		b = appendUint(b, d/1000)
+		b = append(b, '.')
+		b = appendPad(b, int(d%1000), 3)
+		b = append(b, `ms"`...)
+	}
+	b = append(b, `,"event":"`...)
+	b = append(b, e.Audit...)
+	b = append(b, '"')
+	if e.ExtraInfo != "" {
+		b = append(b, `,"extra_info":`...)
+		b = appendJSONString(b, e.ExtraInfo)
+	}
+	b = append(b, `,"proxy_addr":`...)
+	b = appendJSONString(b, e.ProxyAddr)
+	b = append(b, `,"schemaname":`...)
+	b = appendJSONString(b, e.Schemaname)
+	if e.Server != "" {
+		b = append(b, `,"server_addr":`...)
+		b = appendJSONString(b, e.Server)
+	}
+	if e.SSL {
+		b = append(b, `,"ssl":true`...)
+	} else {
+		b = append(b, `,"ssl":false`...)
+	}
+	b = append(b, `,"thread_id":`...)
+	b = appendUint(b, e.ThreadID)
+	b = append(b, `,"time":"`...)
+	n := len(b)
+	b = appendLocalTime(b, at)
+	b = b[:n+len("2006-01-02 15:04:05.000")] // milliseconds
+	b = append(b, `","timestamp":`...)
+	b = appendUint(b, at/1000)
+	b = append(b, `,"username":`...)
+	b = appendJSONString(b, e.Username)
+	b = append(b, "}\n"...)
+	return b
+}
+
 const hexUpper = "0123456789ABCDEF"
 const hexLower = "0123456789abcdef"
 

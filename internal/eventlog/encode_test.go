@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -403,5 +404,27 @@ func TestLenenc(t *testing.T) {
 		if !bytes.Equal(got, c.want) || uint64(wire.LenEncIntSize(c.v)) != uint64(len(c.want)) {
 			t.Errorf("%d: got % x (size %d), want % x", c.v, got, uint64(wire.LenEncIntSize(c.v)), c.want)
 		}
+	}
+}
+
+func TestAppendAudit(t *testing.T) {
+	start := time.Date(2026, 12, 4, 10, 0, 1, 234_567_000, time.Local)
+	e := &Event{Audit: AuditClientClose, ThreadID: 7, Username: "app", Schemaname: "db", Client: "127.0.0.1:5000",
+		ProxyAddr: "127.0.0.1:6033", Start: start, Created: start.Add(-1500 * time.Millisecond)}
+	got := string(appendAudit(nil, e))
+	want := `{"client_addr":"127.0.0.1:5000","creation_time":"2026-12-04 09:59:59.734","duration":"1500.000ms","event":"MySQL_Client_Close",` +
+		`"proxy_addr":"127.0.0.1:6033","schemaname":"db","ssl":false,"thread_id":7,"time":"2026-12-04 10:00:01.234",` +
+		`"timestamp":` + strconv.FormatInt(start.UnixMilli(), 10) + `,"username":"app"}` + "\n"
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(got), &m); err != nil {
+		t.Fatal(err)
+	}
+	e = &Event{Audit: AuditClientConnectERR, Username: "x\"y", Start: start, ExtraInfo: "access denied"}
+	m = nil
+	if err := json.Unmarshal(appendAudit(nil, e), &m); err != nil || m["extra_info"] != "access denied" || m["username"] != "x\"y" || m["creation_time"] != nil {
+		t.Fatalf("%v %v", m, err)
 	}
 }

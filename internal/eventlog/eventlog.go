@@ -75,12 +75,39 @@ type Event struct {
 	Digest       uint64
 	ClientStmtID uint32 // PREPARE/EXECUTE only
 	Query        string // the statement text; for EXECUTE the prepared text
+
+	// The audit log's fields (FormatAudit): the event (Audit* names,
+	// ProxySQL's), the listener's address, TLS, an optional note, and for
+	// close events the session's creation time (its duration runs to
+	// Start).
+	Audit     string
+	ProxyAddr string
+	SSL       bool
+	ExtraInfo string
+	Created   time.Time
 }
+
+// FormatAudit is the audit log's format (mysql-auditlog_filename): JSON
+// lines of connection events, as ProxySQL's MySQL_Logger::write_auth.
+const FormatAudit = 3
+
+// The audit events Sluice writes, with ProxySQL's names.
+const (
+	AuditClientConnectOK  = "MySQL_Client_Connect_OK"
+	AuditClientConnectERR = "MySQL_Client_Connect_ERR"
+	AuditClientQuit       = "MySQL_Client_Quit"
+	AuditClientClose      = "MySQL_Client_Close"
+	AuditClientInitDB     = "MySQL_Client_Init_DB"
+	AuditAdminConnectOK   = "Admin_Connect_OK"
+	AuditAdminConnectERR  = "Admin_Connect_ERR"
+	AuditAdminQuit        = "Admin_Quit"
+	AuditAdminClose       = "Admin_Close"
+)
 
 // Errors returned by Configure, Rotate and Close.
 var (
 	ErrClosed   = errors.New("eventlog: writer is closed")
-	ErrFormat   = errors.New("eventlog: format must be 1 (binary) or 2 (JSON)")
+	ErrFormat   = errors.New("eventlog: format must be 1 (binary), 2 (JSON) or 3 (audit)")
 	ErrFilename = errors.New("eventlog: filename must name a file, not a directory")
 	ErrSize     = errors.New("eventlog: maximum file size must be positive")
 )
@@ -172,7 +199,7 @@ type Settings struct {
 
 // Check reports settings the writer cannot act on.
 func (st Settings) Check() error {
-	if st.Format != 1 && st.Format != 2 {
+	if st.Format != 1 && st.Format != 2 && st.Format != FormatAudit {
 		return fmt.Errorf("%w: got %d", ErrFormat, st.Format)
 	}
 	if st.MaxSize <= 0 {
@@ -320,9 +347,12 @@ func (w *Writer) write(e *Event) {
 	if w.f == nil {
 		return // logging was turned off or the file failed after e was queued
 	}
-	if w.format == 1 {
+	switch w.format {
+	case 1:
 		w.buf = appendBinary(w.buf[:0], e)
-	} else {
+	case FormatAudit:
+		w.buf = appendAudit(w.buf[:0], e)
+	default:
 		w.buf = appendJSON(w.buf[:0], e)
 	}
 	n, err := w.bw.Write(w.buf)

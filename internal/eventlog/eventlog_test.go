@@ -314,7 +314,7 @@ func TestConfigureErrors(t *testing.T) {
 		size   int64
 		want   error
 	}{
-		{"q.log", 3, 1 << 20, ErrFormat},
+		{"q.log", 4, 1 << 20, ErrFormat}, // 3 is FormatAudit, not a mysql-eventslog_format value (its range is 1..2)
 		{"q.log", 2, 0, ErrSize},
 		{"logs/", 2, 1 << 20, ErrFilename},
 	} {

@@ -58,6 +58,7 @@ type Runtime struct {
 	Backend *backend.Options
 	Monitor *monitor.Options
 	Events  eventlog.Settings
+	Audit   eventlog.Settings // mysql-auditlog_filename, _filesize
 	Stats   *stats.Options
 
 	// Notices are the settings of the loaded module that Sluice accepts
@@ -141,6 +142,7 @@ func Build(prev *Runtime, snap *config.Snapshot, m config.Module) (*Runtime, err
 	so := statsOptions(snap)
 	rt.Stats = &so
 	rt.Events = eventsSettings(snap)
+	rt.Audit = auditSettings(snap)
 	if err := rt.Events.Check(); err != nil {
 		return nil, fmt.Errorf("global_variables (mysql-eventslog_*): %w", err)
 	}

@@ -70,7 +70,6 @@ var unsupportedVars = []unsupportedVar{
 	// Refused: ignoring them weakens security.
 	{"mysql-firewall_whitelist_enabled", true, isTrue, "the firewall whitelist is not implemented in Sluice: no query would be blocked", "false"},
 	{"mysql-automatic_detect_sqli", true, isTrue, "SQL injection detection is not implemented in Sluice: no query would be checked or blocked", "false"},
-	{"mysql-auditlog_filename", true, nonEmpty, "the audit log is not implemented in Sluice: no audit record would be written", "''"},
 	{"mysql-client_host_cache_size", true, positive, "the client host error cache is not implemented in Sluice: hosts with failed logins would not be blocked", "0"},
 
 	// Warnings: the feature is missing, nothing is exposed.

@@ -104,6 +104,14 @@ func eventsSettings(s *config.Snapshot) eventlog.Settings {
 	}
 }
 
+func auditSettings(s *config.Snapshot) eventlog.Settings {
+	return eventlog.Settings{
+		Filename: s.Var("mysql-auditlog_filename"),
+		Format:   eventlog.FormatAudit,
+		MaxSize:  s.Int("mysql-auditlog_filesize"),
+	}
+}
+
 func backendOptions(s *config.Snapshot) backend.Options {
 	o := backend.Options{
 		ConnectTimeout:     s.Millis("mysql-connect_timeout_server"),

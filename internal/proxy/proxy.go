@@ -52,6 +52,7 @@ type Proxy struct {
 	registry *backend.Registry
 	monitor  *monitor.Monitor // nil until StartMonitor (never with --no-monitor)
 	events   *eventlog.Writer
+	audit    *eventlog.Writer // mysql-auditlog_filename
 	router   *router.Router
 	stats    *stats.Collector
 
@@ -83,13 +84,14 @@ func New(cfg Config) *Proxy {
 	p := &Proxy{cfg: cfg, log: cfg.Log, rt: live.NewHolder(), done: make(chan struct{})}
 	p.registry = backend.NewRegistry(p.rt.BackendOptions, cfg.Log)
 	p.events = eventlog.New(cfg.Datadir, cfg.Log)
+	p.audit = eventlog.New(cfg.Datadir, cfg.Log)
 	p.stats = stats.New()
 	p.http = &httpEndpoint{p: p}
 	p.promRegistry = prometheus.NewRegistry()
 	p.promRegistry.MustRegister(collector{p}, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p.router = router.New(router.Config{Runtime: p.rt, Registry: p.registry, Events: p.events, Stats: p.stats, Log: cfg.Log,
-		ReusePort: cfg.ReusePort})
+		ReusePort: cfg.ReusePort, Audit: p.audit})
 	return p
 }
 
@@ -128,6 +130,9 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 	if m == config.ModMySQLVariables {
 		if err := p.events.Configure(next.Events); err != nil {
 			return nil, fmt.Errorf("global_variables (mysql-eventslog_filename): %w", err)
+		}
+		if err := p.audit.Configure(next.Audit); err != nil {
+			return nil, fmt.Errorf("global_variables (mysql-auditlog_filename): %w", err)
 		}
 		if ifaces := snap.Var("mysql-interfaces"); p.started && ifaces != p.Runtime().Var("mysql-interfaces") {
 			// Bound before the runtime is published: a LOAD whose new
@@ -213,8 +218,15 @@ func (p *Proxy) FlushLogs() error {
 			return err
 		}
 	}
-	return p.events.Rotate()
+	if err := p.events.Rotate(); err != nil {
+		return err
+	}
+	return p.audit.Rotate()
 }
+
+// Audit returns the audit log writer (the admin logs its connections
+// there too).
+func (p *Proxy) Audit() *eventlog.Writer { return p.audit }
 
 // KillSession serves KILL CONNECTION on the admin port.
 func (p *Proxy) KillSession(id uint64) bool { return p.router.Kill(id) }
@@ -240,5 +252,6 @@ func (p *Proxy) Close() error {
 		p.monitor.Close()
 	}
 	p.registry.Close()
+	_ = p.audit.Close()
 	return p.events.Close()
 }
