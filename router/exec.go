@@ -122,6 +122,14 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 		// carries follows it to the next connection; if nothing else was
 		// lost and nothing reached the client, repeat the command there.
 		h.server.CountError()
+		if !timedOut {
+			// A connection that broke under a command says the server (or
+			// the path to it) failed: its idle connections are suspect too,
+			// and a retry must not take one of them (a server that was
+			// killed leaves a pool of dead sockets). They are closed; a
+			// healthy server's pool refills on demand.
+			h.server.CloseIdle()
+		}
 		s.noteError(req.hg, h.server, &wire.SQLError{Code: 2013, State: "HY000", Message: "Lost connection to backend: " + err.Error()})
 		lost := s.lose(h)
 		if timedOut && lost == nil {
