@@ -78,6 +78,7 @@ type Router struct {
 
 	migrations migrationStats
 	errors     errorStats // stats_mysql_errors
+	handshakes handshakes // clients not logged in yet
 	balancer   *balancer
 	watchdog   *watchdog
 }

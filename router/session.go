@@ -167,21 +167,19 @@ func (s *session) serve() {
 	rt := s.r.rt.Load()
 	st := s.r.stats
 	st.Add(s.id, stats.ClientConnectionsCreated, 1)
-	if n := s.r.clients.Add(1); n > rt.Router.MaxConnections {
-		s.r.clients.Add(-1)
-		st.Add(s.id, stats.AccessDeniedMaxConnections, 1)
+	st.Add(s.id, stats.ClientConnectionsConnected, 1)
+	defer st.Add(s.id, stats.ClientConnectionsConnected, -1)
+	// Until it logs in, a client holds a handshake slot, not one of
+	// mysql-max_connections: sockets that never log in cannot lock real
+	// clients out (handshakes.go).
+	el := s.r.handshakes.enter(s, int(rt.Router.MaxConnections))
+	ok := s.handshake(rt)
+	s.r.handshakes.leave(el)
+	if !ok {
 		st.Add(s.id, stats.ClientConnectionsAborted, 1)
-		s.c.WriteError(errTooManyConnections())
-		s.c.Flush()
 		return
 	}
 	defer s.r.clients.Add(-1)
-	st.Add(s.id, stats.ClientConnectionsConnected, 1)
-	defer st.Add(s.id, stats.ClientConnectionsConnected, -1)
-	if !s.handshake(rt) {
-		st.Add(s.id, stats.ClientConnectionsAborted, 1)
-		return
-	}
 	s.audit(eventlog.AuditClientConnectOK, "")
 	created := time.Now()
 	defer func() { s.auditClose(created) }()
@@ -204,7 +202,7 @@ const loginMaxPayload = 64 << 10
 // handshake runs the initial handshake and authentication. It reports
 // whether the client is logged in.
 func (s *session) handshake(rt *live.Runtime) bool {
-	_ = s.nc.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = s.nc.SetDeadline(time.Now().Add(rt.Router.ConnectTimeoutClient))
 	defer s.nc.SetDeadline(time.Time{})
 	salt := wire.NewSalt()
 	s.salt = salt
@@ -246,8 +244,17 @@ func (s *session) handshake(rt *live.Runtime) bool {
 		s.writeErr(errAccessDenied(resp.User, s.clientIP, usingPassword))
 		return false
 	}
+	// mysql-max_connections counts logged-in clients only.
+	if n := s.r.clients.Add(1); n > rt.Router.MaxConnections {
+		s.r.clients.Add(-1)
+		s.r.stats.Add(s.id, stats.AccessDeniedMaxConnections, 1)
+		s.audit(eventlog.AuditClientConnectERR, "mysql-max_connections reached")
+		s.writeErr(errTooManyConnections())
+		return false
+	}
 	uc := s.r.userCounter(u.Username)
 	if n := uc.Add(1); u.MaxConnections > 0 && n > int64(u.MaxConnections) {
+		s.r.clients.Add(-1)
 		uc.Add(-1)
 		s.r.stats.Add(s.id, stats.AccessDeniedMaxUserConnections, 1)
 		s.audit(eventlog.AuditClientConnectERR, "max_connections of the user reached")
@@ -259,10 +266,12 @@ func (s *session) handshake(rt *live.Runtime) bool {
 	s.digester, s.digesterOpts = sqlscan.NewDigester(rt.Digest), rt.Digest
 	if err := s.c.WriteOK(0, 0, s.status(), 0, ""); err != nil {
 		uc.Add(-1)
+		s.r.clients.Add(-1)
 		return false
 	}
 	if err := s.c.Flush(); err != nil {
 		uc.Add(-1)
+		s.r.clients.Add(-1)
 		return false
 	}
 	return true

@@ -73,6 +73,7 @@ type Router struct {
 	ServerVersion        string        // mysql-server_version (handshake)
 	VersionComment       string        // @@version_comment answered by the proxy
 	MaxConnections       int64         // mysql-max_connections
+	ConnectTimeoutClient time.Duration // mysql-connect_timeout_client: the login must be done by then
 	DefaultSchema        string        // mysql-default_schema
 	ConnectTimeout       time.Duration // mysql-connect_timeout_server
 	ConnectTimeoutMax    time.Duration // mysql-connect_timeout_server_max: ERR 9001 after it

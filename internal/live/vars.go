@@ -25,6 +25,7 @@ func routerSettings(s *config.Snapshot) Router {
 		ServerVersion:            s.Str("mysql-server_version"),
 		VersionComment:           "(ProxySQL)",
 		MaxConnections:           s.Int("mysql-max_connections"),
+		ConnectTimeoutClient:     s.Millis("mysql-connect_timeout_client"),
 		DefaultSchema:            s.Str("mysql-default_schema"),
 		ConnectTimeout:           s.Millis("mysql-connect_timeout_server"),
 		ConnectTimeoutMax:        s.Millis("mysql-connect_timeout_server_max"),
