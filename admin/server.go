@@ -37,9 +37,11 @@ import (
 // ErrClosed is returned by Listen after Close.
 var ErrClosed = errors.New("admin: server closed")
 
-// handshakeTimeout bounds how long a client may take to log in
-// (ProxySQL's mysql-connect_timeout_client default).
-const handshakeTimeout = 10 * time.Second
+// handshakeTimeout bounds how long a client may take to log in:
+// mysql-connect_timeout_client, as on the data port.
+func (s *Server) handshakeTimeout() time.Duration {
+	return s.cfg.Applier.Runtime().Millis("mysql-connect_timeout_client")
+}
 
 // Config is what the admin server needs.
 type Config struct {

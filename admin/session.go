@@ -86,7 +86,7 @@ func (s *Server) serveConn(nc net.Conn) {
 func (s *Server) login(c *wire.Conn) *session {
 	nc := c.NetConn()
 	local, remote := nc.LocalAddr(), nc.RemoteAddr()
-	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
+	_ = c.SetDeadline(time.Now().Add(s.handshakeTimeout()))
 	c.SetMaxPayload(loginMaxPayload)
 	hs := &wire.InitialHandshake{
 		ServerVersion: s.serverVersion(),
