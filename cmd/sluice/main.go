@@ -10,6 +10,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -82,6 +83,26 @@ func findConfig(flagPath string) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// adminClient is the mysql command line that reaches the admin interface
+// Sluice listens on (its first TCP address, else its Unix socket).
+func adminClient(addrs []net.Addr) string {
+	for _, a := range addrs {
+		if t, ok := a.(*net.TCPAddr); ok {
+			host := t.IP.String()
+			if t.IP.IsUnspecified() {
+				host = "127.0.0.1"
+			}
+			return fmt.Sprintf("mysql -uadmin -padmin -h%s -P%d", host, t.Port)
+		}
+	}
+	for _, a := range addrs {
+		if a.Network() == "unix" {
+			return "mysql -uadmin -padmin -S" + a.String()
+		}
+	}
+	return "mysql -uadmin -padmin -h127.0.0.1 -P6032"
 }
 
 // defaultDatadir is where Sluice keeps sluice.db when neither -D nor the
@@ -189,8 +210,8 @@ func serve(o *options, stderr io.Writer) error {
 		return err
 	}
 	if len(snap.Servers) == 0 {
-		log.Warn().Msg(`no backend configured yet: add one with ` +
-			`mysql -uadmin -padmin -h127.0.0.1 -P6032 -e "INSERT INTO mysql_servers(hostgroup_id,hostname,port) VALUES (0,'127.0.0.1',3306); LOAD MYSQL SERVERS TO RUNTIME; SAVE MYSQL SERVERS TO DISK;"`)
+		log.Warn().Msg(`no backend configured yet: add one with ` + adminClient(adm.Addrs()) +
+			` -e "INSERT INTO mysql_servers(hostgroup_id,hostname,port) VALUES (0,'127.0.0.1',3306); LOAD MYSQL SERVERS TO RUNTIME; SAVE MYSQL SERVERS TO DISK;"`)
 	}
 	log.Info().Str("admin", snap.Var("admin-mysql_ifaces")).Str("mysql", snap.Var("mysql-interfaces")).Msg("Sluice ready")
 

@@ -97,3 +97,18 @@ func TestProxySQLFlags(t *testing.T) {
 	}
 	t.Logf("-n, -S %s, PROXYSQL START, -r shared by two processes on :%d; refused flags exit with a message", sock, dataPort)
 }
+
+// TestStartHintNamesAdminPort: with no backend configured, the start-up
+// hint gives the mysql command line for the admin port Sluice really
+// listens on, not ProxySQL's default 6032.
+func TestStartHintNamesAdminPort(t *testing.T) {
+	s := startFresh(t, "")
+	want := fmt.Sprintf("mysql -uadmin -padmin -h127.0.0.1 -P%d -e", s.AdminPort)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(s.Output(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the start-up hint does not say %q:\n%s", want, s.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
