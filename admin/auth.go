@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
+	"github.com/sluice-proxy/sluice/internal/ratelog"
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
@@ -55,7 +57,13 @@ func (s *Server) authenticate(user string, reply, salt []byte, local, remote net
 	kind, pass := s.credential(user)
 	if kind == kindUnknown || !wire.VerifyNativeClear(salt, reply, pass) {
 		e := accessDenied(user, remote, len(reply) > 0)
-		s.log.Info().Str("user", user).Str("client", addrString(remote)).Err(e).Msg("admin login failed")
+		if ok, held := s.loginLog.Allow(time.Now()); ok {
+			ev := s.log.Info().Str("user", clipName(user)).Str("client", addrString(remote)).Err(e)
+			if held > 0 {
+				ev = ev.Uint64("more_failures_not_logged", held)
+			}
+			ev.Msg("admin login failed")
+		}
 		return kindUnknown, e
 	}
 	if (user == "admin" || user == "stats") && !isLocal(local, remote) {
@@ -65,7 +73,11 @@ func (s *Server) authenticate(user string, reply, salt []byte, local, remote net
 	return kind, nil
 }
 
+// clipName bounds a client-chosen user name echoed in errors and logs.
+func clipName(s string) string { return ratelog.Clip(s, 128) }
+
 func accessDenied(user string, remote net.Addr, withPassword bool) *errReply {
+	user = clipName(user)
 	yes := "YES"
 	if !withPassword {
 		yes = "NO"

@@ -31,6 +31,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/eventlog"
+	"github.com/sluice-proxy/sluice/internal/ratelog"
 	"github.com/sluice-proxy/sluice/storage"
 )
 
@@ -66,9 +67,10 @@ type Config struct {
 // may be called again with a new admin-mysql_ifaces value; the admin also
 // does this itself after LOAD ADMIN VARIABLES TO RUNTIME changes it.
 type Server struct {
-	cfg   Config
-	log   zerolog.Logger
-	start time.Time
+	loginLog ratelog.Limiter // failed logins are logged at most 10 a second
+	cfg      Config
+	log      zerolog.Logger
+	start    time.Time
 
 	// mu serializes admin statements (ProxySQL's sql_query_global_mutex).
 	mu sync.Mutex

@@ -5,6 +5,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/backend"
 
+	"github.com/sluice-proxy/sluice/internal/ratelog"
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
@@ -12,7 +13,17 @@ import (
 // ProxySQL's (or MySQL's) codes and texts (reference §3.1, §4.2, §4.4), so
 // applications and runbooks written for ProxySQL recognise them.
 
+// maxLoggedQuery and maxEchoedName bound what a client's text can make
+// the proxy log or send back: a peer's bytes earn no more.
+const (
+	maxLoggedQuery = 1024
+	maxEchoedName  = 128
+)
+
+func clip(s string, n int) string { return ratelog.Clip(s, n) }
+
 func errAccessDenied(user, host string, usingPassword bool) *wire.SQLError {
+	user = clip(user, maxEchoedName)
 	yes := "NO"
 	if usingPassword {
 		yes = "YES"

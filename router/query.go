@@ -155,7 +155,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	if set.Outcome == sqlscan.SetLock {
 		s.r.stats.Add(s.id, stats.HostgroupLockedSetCmds, 1)
 		s.lockedHG = hg
-		s.log.Warn().Str("query", string(q)).Str("reason", set.Reason).Int("hostgroup", hg).
+		s.log.Warn().Str("query", clip(string(sqlscan.MaskPasswords(q)), maxLoggedQuery)).Str("reason", set.Reason).Int("hostgroup", hg).
 			Msg("Unable to parse unknown SET query from client. Setting lock_hostgroup")
 	} else if set.Outcome == sqlscan.SetTracked && res.Err == nil {
 		// Forwarded because the session is locked (or it is SET TRANSACTION
@@ -290,7 +290,7 @@ func (s *session) newEvent(rt *live.Runtime, dec *rules.Decision, start time.Tim
 	}
 	return &eventlog.Event{
 		Type: eventlog.ComQuery, ThreadID: s.id, Username: s.username, Schemaname: s.state.Schema,
-		Client: s.clientAddr, Start: start, Digest: s.digest.Hash, Query: string(q),
+		Client: s.clientAddr, Start: start, Digest: s.digest.Hash, Query: string(sqlscan.MaskPasswords(q)),
 	}
 }
 

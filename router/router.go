@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/qcache"
+	"github.com/sluice-proxy/sluice/internal/ratelog"
 
 	"golang.org/x/sys/unix"
 
@@ -77,8 +78,9 @@ type Router struct {
 	mixed atomic.Uint64
 
 	migrations migrationStats
-	errors     errorStats // stats_mysql_errors
-	handshakes handshakes // clients not logged in yet
+	errors     errorStats      // stats_mysql_errors
+	handshakes handshakes      // clients not logged in yet
+	loginLog   ratelog.Limiter // failed logins are logged at most 10 a second
 	balancer   *balancer
 	watchdog   *watchdog
 }

@@ -240,7 +240,13 @@ func (s *session) handshake(rt *live.Runtime) bool {
 	if u == nil || !s.verify(u, salt, reply) {
 		s.r.stats.Add(s.id, stats.AccessDeniedWrongPassword, 1)
 		s.audit(eventlog.AuditClientConnectERR, "access denied")
-		s.log.Info().Str("user", resp.User).Msg("access denied")
+		if ok, held := s.r.loginLog.Allow(time.Now()); ok {
+			ev := s.log.Info().Str("user", clip(resp.User, maxEchoedName))
+			if held > 0 {
+				ev = ev.Uint64("more_failures_not_logged", held)
+			}
+			ev.Msg("access denied")
+		}
 		s.writeErr(errAccessDenied(resp.User, s.clientIP, usingPassword))
 		return false
 	}

@@ -442,6 +442,6 @@ func (s *session) stmtEvent(rt *live.Runtime, t eventlog.EventType, g *globalStm
 	}
 	return &eventlog.Event{
 		Type: t, ThreadID: s.id, Username: s.username, Schemaname: s.state.Schema,
-		Client: s.clientAddr, Start: start, Digest: g.digest, Query: g.query, ClientStmtID: clientID,
+		Client: s.clientAddr, Start: start, Digest: g.digest, Query: string(sqlscan.MaskPasswords([]byte(g.query))), ClientStmtID: clientID,
 	}
 }

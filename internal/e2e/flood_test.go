@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,4 +76,77 @@ func TestSilentSocketFlood(t *testing.T) {
 	}
 	t.Logf("%d silent sockets: %d go-sql-driver logins and the mariadb CLI served in %v; a silent socket closed %v after it connected (waited %v)",
 		flood, served, loginsDone.Round(time.Millisecond), closedAfter.Round(time.Millisecond), time.Since(t0).Round(time.Millisecond))
+}
+
+// TestUntrustedTextInLogs: what clients choose does not flood or leak
+// through logs. A 60 KiB user name is clipped in ERR 1045 and in the log;
+// 300 failed logins in a burst give a handful of log lines and a count of
+// the rest; SET PASSWORD's password appears neither in the warning the
+// proxy logs for it nor in the events log.
+func TestUntrustedTextInLogs(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		SET mysql-eventslog_filename='queries.log'; SET mysql-eventslog_format=2; SET mysql-eventslog_default_log=1;
+		LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
+		LOAD MYSQL USERS TO RUNTIME;`, bs[0].Port))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	long := strings.Repeat("u", 60<<10)
+	db := testenv.DB(t, s.DataPort, long, "x", "", "")
+	err := db.PingContext(ctx)
+	db.Close()
+	if err == nil || !strings.Contains(err.Error(), "1045") || len(err.Error()) > 400 {
+		t.Fatalf("60 KiB user name: %d bytes of error: %.200v", len(fmt.Sprint(err)), err)
+	}
+	for i := range 300 {
+		db := testenv.DB(t, s.DataPort, "sbtest", "wrong", "", "")
+		if err := db.PingContext(ctx); err == nil {
+			t.Fatalf("login %d with a wrong password succeeded", i)
+		}
+		db.Close()
+	}
+	// The next failure after the burst's second says how many were held back.
+	time.Sleep(1100 * time.Millisecond)
+	db = testenv.DB(t, s.DataPort, "sbtest", "wrong", "", "")
+	_ = db.PingContext(ctx)
+	db.Close()
+	// SET PASSWORD through the data port.
+	c := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "", "")
+	c.SetMaxOpenConns(1)
+	// (For a user that does not exist: the shared backends' users must
+	// keep their passwords.)
+	if _, err := c.ExecContext(ctx, "SET PASSWORD FOR 'no_such_user_x'@'%' = PASSWORD('s3cret-not-for-logs')"); err == nil {
+		t.Fatal("SET PASSWORD for a missing user succeeded")
+	}
+	if _, err := c.ExecContext(ctx, "SELECT 'after', 1"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // the events log flushes every 100 ms
+	out := s.Output()
+	denied := strings.Count(out, "access denied")
+	longest := 0
+	for _, line := range strings.Split(out, "\n") {
+		longest = max(longest, len(line))
+	}
+	if denied > 40 || !strings.Contains(out, "more_failures_not_logged") {
+		t.Errorf("%d 'access denied' lines for 302 failures, or no count of those not logged", denied)
+	}
+	if longest > 8<<10 {
+		t.Errorf("a log line of %d bytes", longest)
+	}
+	events, err := os.ReadFile(filepath.Join(s.Datadir, "queries.log.00000001"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "s3cret-not-for-logs") || strings.Contains(string(events), "s3cret-not-for-logs") {
+		t.Fatalf("the password is in a log:\n%s\n%s", out, events)
+	}
+	if !strings.Contains(string(events), "PASSWORD('***')") {
+		t.Errorf("the events log does not show the masked statement:\n%s", events)
+	}
+	t.Logf("302 failed logins → %d log lines; longest log line %d bytes; SET PASSWORD logged masked", denied, longest)
 }
