@@ -32,11 +32,27 @@ import (
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/eventlog"
 	"github.com/sluice-proxy/sluice/internal/ratelog"
+	"github.com/sluice-proxy/sluice/internal/wire"
 	"github.com/sluice-proxy/sluice/storage"
 )
 
 // ErrClosed is returned by Listen after Close.
 var ErrClosed = errors.New("admin: server closed")
+
+// maxAdminConns bounds the admin interface's connections (logged in or
+// not): operators and tools need a handful; a flood of sockets must not
+// take the proxy's memory or descriptors. ProxySQL's admin has no bound.
+const maxAdminConns = 512
+
+// refuseTooMany answers a connection over maxAdminConns with ERR 1040 and
+// closes it.
+func refuseTooMany(c net.Conn) {
+	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+	w := wire.NewConn(c)
+	_ = w.WriteERR(1040, "08004", "Too many connections")
+	_ = w.Flush()
+	_ = c.Close()
+}
 
 // handshakeTimeout bounds how long a client may take to log in:
 // mysql-connect_timeout_client, as on the data port.
@@ -260,6 +276,13 @@ func (s *Server) accept(l *listener) {
 			s.lmu.Unlock()
 			_ = c.Close()
 			return
+		}
+		if len(s.conns) >= maxAdminConns {
+			s.lmu.Unlock()
+			// Past the bound, a connection gets ERR 1040 without a handshake
+			// (as a server at max_connections) and costs nothing more.
+			refuseTooMany(c)
+			continue
 		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)

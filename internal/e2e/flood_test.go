@@ -150,3 +150,67 @@ func TestUntrustedTextInLogs(t *testing.T) {
 	}
 	t.Logf("302 failed logins → %d log lines; longest log line %d bytes; SET PASSWORD logged masked", denied, longest)
 }
+
+// TestPreAuthMemory: a peer that announces a 16 MiB packet during the
+// login and sends 100 bytes earns no buffer for the claim, on either port:
+// 150 such sockets on each leave RSS about where it was. Past 512
+// connections the admin port answers ERR 1040 at once.
+func TestPreAuthMemory(t *testing.T) {
+	s := startFresh(t, "")
+	pid := s.Cmd.Process.Pid
+	rss0 := rssKiB(t, pid)
+	var socks []net.Conn
+	defer func() {
+		for _, c := range socks {
+			c.Close()
+		}
+	}()
+	claim := append([]byte{0xff, 0xff, 0xff, 1}, make([]byte, 100)...)
+	for _, port := range []int{s.AdminPort, s.DataPort} {
+		for range 150 {
+			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 2*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			socks = append(socks, c)
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			greeting := make([]byte, 4)
+			if _, err := io.ReadFull(c, greeting); err != nil {
+				t.Fatalf("no greeting on %d: %v", port, err)
+			}
+			n := int(greeting[0]) | int(greeting[1])<<8 | int(greeting[2])<<16
+			if _, err := io.CopyN(io.Discard, c, int64(n)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Write(claim); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	rss1 := rssKiB(t, pid)
+	if grew := rss1 - rss0; grew > 64<<10 { // 64 MiB: far below 300 × 16 MiB
+		t.Fatalf("RSS grew by %d KiB for 300 sockets claiming 16 MiB each", grew)
+	}
+	// The admin bound: 600 idle sockets, the last ones refused with 1040.
+	refused := 0
+	for range 600 {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.AdminPort), 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		socks = append(socks, c)
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		hdr := make([]byte, 5)
+		if _, err := io.ReadFull(c, hdr); err == nil && hdr[4] == 0xff {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("the admin port took 600 more connections without refusing any")
+	}
+	if out, err := testenv.CLI(t, s.AdminPort, "admin", "admin", "SELECT 1"); err == nil || !strings.Contains(err.Error(), "1040") {
+		t.Logf("admin login at the bound: %v %s", err, out)
+	}
+	t.Logf("RSS %d → %d KiB with 150 sockets per port claiming 16 MiB; %d of 600 more admin sockets refused with ERR 1040", rss0, rss1, refused)
+}
