@@ -108,7 +108,13 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 			s.r.stats.Add(s.id, stats.BackendQueryTimeNsec, int64(time.Since(sent)))
 		}
 		if err == nil {
-			h.server.CountQuery(0)
+			// The command's time so far (its start was read at beginCommand:
+			// one clock read here) is the server's latency as clients see it.
+			var took time.Duration
+			if !s.headless {
+				took = time.Since(s.cmdStart)
+			}
+			h.server.CountQuery(took)
 			if res.Err != nil {
 				s.noteError(req.hg, h.server, res.Err)
 			}

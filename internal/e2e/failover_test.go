@@ -22,12 +22,9 @@ func TestBackendDiesBetweenQueries(t *testing.T) {
 	bs := testenv.Backends(t, 2)
 	r := testenv.NewRelay(t, bs[0].Addr())
 	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		SET mysql-balance_policy='random'; LOAD MYSQL VARIABLES TO RUNTIME;
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d), (0, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
-		LOAD MYSQL USERS TO RUNTIME;`, r.Port(), bs[1].Port))
+	admin(t, s, `
+		SET mysql-balance_policy='random'; LOAD MYSQL VARIABLES TO RUNTIME;`)
+	routeTo(t, s, 0, r.Port(), bs[1].Port)
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
 	db.SetMaxOpenConns(4)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -78,12 +75,9 @@ func TestBackendDiesInTransaction(t *testing.T) {
 	bs := testenv.Backends(t, 2)
 	r := testenv.NewRelay(t, bs[0].Addr())
 	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		SET mysql-connect_timeout_server_max=1500; LOAD MYSQL VARIABLES TO RUNTIME;
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
-		LOAD MYSQL USERS TO RUNTIME;`, r.Port()))
+	admin(t, s, `
+		SET mysql-connect_timeout_server_max=1500; LOAD MYSQL VARIABLES TO RUNTIME;`)
+	routeTo(t, s, 1, r.Port())
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
 	ctx := context.Background()
 	c, err := db.Conn(ctx)
@@ -162,16 +156,13 @@ func TestHungBackend(t *testing.T) {
 	bs := testenv.Backends(t, 1)
 	hung := stallListener(t)
 	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
+	admin(t, s, `
 		SET mysql-connect_timeout_server=300;
 		-- ProxySQL's weighted random keeps trying the hung server until connect
 		-- errors shun it; the factor policies would already avoid it by health.
 		SET mysql-balance_policy='random';
-		LOAD MYSQL VARIABLES TO RUNTIME;
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d), (0, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
-		LOAD MYSQL USERS TO RUNTIME;`, hung, bs[0].Port))
+		LOAD MYSQL VARIABLES TO RUNTIME;`)
+	routeTo(t, s, 0, hung, bs[0].Port)
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
 	db.SetMaxOpenConns(8)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -242,11 +233,7 @@ func TestLostTransactionRealClients(t *testing.T) {
 	// own).
 	rSB, rCLI := testenv.NewRelay(t, bs[0].Addr()), testenv.NewRelay(t, bs[0].Addr())
 	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d), (1, '127.0.0.1', %d), (1, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
-		LOAD MYSQL USERS TO RUNTIME;`, rSB.Port(), rCLI.Port(), bs[1].Port))
+	routeTo(t, s, 1, rSB.Port(), rCLI.Port(), bs[1].Port)
 
 	// sysbench read/write transactions while the relayed server dies.
 	type result struct {

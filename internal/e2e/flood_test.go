@@ -22,12 +22,9 @@ import (
 func TestSilentSocketFlood(t *testing.T) {
 	bs := testenv.Backends(t, 1)
 	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		SET mysql-connect_timeout_client=3000; LOAD MYSQL VARIABLES TO RUNTIME;
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
-		LOAD MYSQL USERS TO RUNTIME;`, bs[0].Port))
+	admin(t, s, `
+		SET mysql-connect_timeout_client=3000; LOAD MYSQL VARIABLES TO RUNTIME;`)
+	routeTo(t, s, 0, bs[0].Port)
 	addr := fmt.Sprintf("127.0.0.1:%d", s.DataPort)
 	const flood = 3000
 	socks := make([]net.Conn, 0, flood)
@@ -86,13 +83,10 @@ func TestSilentSocketFlood(t *testing.T) {
 func TestUntrustedTextInLogs(t *testing.T) {
 	bs := testenv.Backends(t, 1)
 	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
+	admin(t, s, `
 		SET mysql-eventslog_filename='queries.log'; SET mysql-eventslog_format=2; SET mysql-eventslog_default_log=1;
-		LOAD MYSQL VARIABLES TO RUNTIME;
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
-		LOAD MYSQL USERS TO RUNTIME;`, bs[0].Port))
+		LOAD MYSQL VARIABLES TO RUNTIME;`)
+	routeTo(t, s, 0, bs[0].Port)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	long := strings.Repeat("u", 60<<10)

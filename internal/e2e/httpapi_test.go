@@ -73,11 +73,7 @@ next:
 func TestMetricsAndHealth(t *testing.T) {
 	bs := testenv.Backends(t, 1)
 	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
-		LOAD MYSQL USERS TO RUNTIME;`, bs[0].Port))
+	routeTo(t, s, 0, bs[0].Port)
 	port := strings.TrimSpace(admin(t, s, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='admin-restapi_port'"))
 	base := "http://127.0.0.1:" + port
 	ep := map[string]string{"hostgroup": "0", "endpoint": fmt.Sprintf("127.0.0.1:%d", bs[0].Port)}
@@ -205,11 +201,7 @@ func keys(m map[string]*dto.MetricFamily) []string {
 func TestErrorsAndFreeConnections(t *testing.T) {
 	bs := testenv.Backends(t, 1)
 	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
-		LOAD MYSQL USERS TO RUNTIME;`, bs[0].Port))
+	routeTo(t, s, 0, bs[0].Port)
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
 	db.SetMaxOpenConns(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -258,12 +250,9 @@ func TestErrorsAndFreeConnections(t *testing.T) {
 func TestAuditLog(t *testing.T) {
 	bs := testenv.Backends(t, 1)
 	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
-		LOAD MYSQL USERS TO RUNTIME;
-		SET mysql-auditlog_filename='audit.log'; LOAD MYSQL VARIABLES TO RUNTIME;`, bs[0].Port))
+	routeTo(t, s, 0, bs[0].Port)
+	admin(t, s, `
+		SET mysql-auditlog_filename='audit.log'; LOAD MYSQL VARIABLES TO RUNTIME;`)
 	if out, err := testenv.CLI(t, s.DataPort, "sbtest", "sbtest", "use sbtest; select 1"); err != nil {
 		t.Fatalf("%v %s", err, out)
 	}

@@ -66,11 +66,7 @@ func TestBackendKilledUnderSysbench(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := testenv.StartWithMonitor(t, cfg, datadir, adminPort, dataPort)
-	admin(t, s, fmt.Sprintf(`
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d), (0, '127.0.0.1', %d), (0, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
-		LOAD MYSQL USERS TO RUNTIME;`, servers[0].Port, servers[1].Port, victim))
+	routeTo(t, s, 0, servers[0].Port, servers[1].Port, victim)
 
 	// Stateful sessions, some of them on the server to kill.
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", dbName, "")

@@ -21,11 +21,7 @@ import (
 func TestInterfacesChangeAtLoad(t *testing.T) {
 	bs := testenv.Backends(t, 1)
 	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
-		LOAD MYSQL USERS TO RUNTIME;`, bs[0].Port))
+	routeTo(t, s, 0, bs[0].Port)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	old := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "", "")

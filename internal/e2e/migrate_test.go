@@ -24,11 +24,7 @@ func TestOfflineSoftDrainsSessions(t *testing.T) {
 		backendSQL(t, b, "CREATE DATABASE IF NOT EXISTS drain_db; CREATE TABLE IF NOT EXISTS drain_db.t (a INT)")
 	}
 	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d), (1, '127.0.0.1', %d), (1, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
-		LOAD MYSQL USERS TO RUNTIME;`, bs[0].Port, bs[1].Port, bs[2].Port))
+	routeTo(t, s, 1, bs[0].Port, bs[1].Port, bs[2].Port)
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
 	db.SetMaxOpenConns(30)
 	ctx := context.Background()
@@ -138,12 +134,9 @@ func TestOfflineSoftDrainsSessions(t *testing.T) {
 func TestOfflineHardAndRemoval(t *testing.T) {
 	bs := testenv.Backends(t, 3)
 	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		SET mysql-balance_policy='connection'; LOAD MYSQL VARIABLES TO RUNTIME;
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d), (1, '127.0.0.1', %d), (1, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
-		LOAD MYSQL USERS TO RUNTIME;`, bs[0].Port, bs[1].Port, bs[2].Port))
+	admin(t, s, `
+		SET mysql-balance_policy='connection'; LOAD MYSQL VARIABLES TO RUNTIME;`)
+	routeTo(t, s, 1, bs[0].Port, bs[1].Port, bs[2].Port)
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
 	db.SetMaxOpenConns(60)
 	ctx := context.Background()

@@ -59,13 +59,10 @@ func TestQueryCache(t *testing.T) {
 	backendSQL(t, bs[0], `CREATE DATABASE IF NOT EXISTS qcdb; CREATE TABLE IF NOT EXISTS qcdb.t (id INT PRIMARY KEY, v VARCHAR(20));
 		REPLACE INTO qcdb.t VALUES (1, 'one'), (2, 'two')`)
 	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
-		LOAD MYSQL USERS TO RUNTIME;
+	routeTo(t, s, 0, bs[0].Port)
+	admin(t, s, `
 		INSERT INTO mysql_query_rules(rule_id, active, match_digest, cache_ttl, apply) VALUES (1, 1, 'FROM qcdb', 1500, 1);
-		LOAD MYSQL QUERY RULES TO RUNTIME;`, bs[0].Port))
+		LOAD MYSQL QUERY RULES TO RUNTIME;`)
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "qcdb", "")
 	db.SetMaxOpenConns(4)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -23,13 +23,10 @@ import (
 func TestQueryTimeout(t *testing.T) {
 	bs := testenv.Backends(t, 1)
 	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
-		LOAD MYSQL USERS TO RUNTIME;
+	routeTo(t, s, 0, bs[0].Port)
+	admin(t, s, `
 		INSERT INTO mysql_query_rules(rule_id, active, match_digest, timeout, apply) VALUES (1, 1, 'SLEEP', 500, 1);
-		LOAD MYSQL QUERY RULES TO RUNTIME;`, bs[0].Port))
+		LOAD MYSQL QUERY RULES TO RUNTIME;`)
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
 	db.SetMaxOpenConns(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -84,12 +81,9 @@ func TestQueryTimeout(t *testing.T) {
 func TestFrozenBackendQueryFreed(t *testing.T) {
 	own := testenv.OwnBackends(t, 1)
 	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		SET mysql-default_query_timeout=1500; LOAD MYSQL VARIABLES TO RUNTIME;
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
-		LOAD MYSQL USERS TO RUNTIME;`, own.Backends[0].Port))
+	admin(t, s, `
+		SET mysql-default_query_timeout=1500; LOAD MYSQL VARIABLES TO RUNTIME;`)
+	routeTo(t, s, 0, own.Backends[0].Port)
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "", "")
 	db.SetMaxOpenConns(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -127,12 +121,9 @@ func TestTransactionLimits(t *testing.T) {
 	bs := testenv.Backends(t, 1)
 	backendSQL(t, bs[0], "CREATE DATABASE IF NOT EXISTS trxlim; CREATE TABLE IF NOT EXISTS trxlim.t (a INT); DELETE FROM trxlim.t")
 	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		SET mysql-max_transaction_idle_time=1000; SET mysql-max_transaction_time=3000; LOAD MYSQL VARIABLES TO RUNTIME;
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
-		LOAD MYSQL USERS TO RUNTIME;`, bs[0].Port))
+	admin(t, s, `
+		SET mysql-max_transaction_idle_time=1000; SET mysql-max_transaction_time=3000; LOAD MYSQL VARIABLES TO RUNTIME;`)
+	routeTo(t, s, 0, bs[0].Port)
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "trxlim", "")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -220,13 +211,10 @@ func TestShunFreesQueriesInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := testenv.StartWithMonitor(t, cfg, datadir, adminPort, dataPort)
-	admin(t, s, fmt.Sprintf(`
+	admin(t, s, `
 		SET mysql-monitor_ping_interval=500; SET mysql-monitor_ping_timeout=200; SET mysql-monitor_ping_max_failures=3;
-		SET mysql-balance_policy='random'; LOAD MYSQL VARIABLES TO RUNTIME;
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d), (0, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
-		LOAD MYSQL USERS TO RUNTIME;`, bs[0].Port, own.Backends[0].Port))
+		SET mysql-balance_policy='random'; LOAD MYSQL VARIABLES TO RUNTIME;`)
+	routeTo(t, s, 0, bs[0].Port, own.Backends[0].Port)
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "", "")
 	db.SetMaxOpenConns(8)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
@@ -27,8 +28,11 @@ type httpEndpoint struct {
 	mu  sync.Mutex
 	srv *http.Server
 	ln  net.Listener
-	at  string // the address it listens on, "" when off
+	at  string                  // the address it listens on, "" when off
+	smp atomic.Pointer[sampler] // the status page's sparklines, while on
 }
+
+func (h *httpEndpoint) sampler() *sampler { return h.smp.Load() }
 
 // restAddr is where the endpoint listens for an admin configuration: the
 // host of the first TCP interface of admin-mysql_ifaces, and
@@ -74,11 +78,14 @@ func (h *httpEndpoint) configure(addr string) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", h.metrics)
 	mux.HandleFunc("GET /health", h.health)
+	mux.HandleFunc("GET /api/status", h.status)
+	mux.HandleFunc("GET /", h.page)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute,
 		MaxHeaderBytes: 16 << 10, ErrorLog: nil}
 	h.srv, h.ln, h.at = srv, ln, addr
+	h.smp.Store(newSampler(h.p))
 	go func() { _ = srv.Serve(ln) }()
-	h.p.log.Info().Str("addr", ln.Addr().String()).Msg("HTTP endpoint listening (/metrics, /health)")
+	h.p.log.Info().Str("addr", ln.Addr().String()).Msg("HTTP endpoint listening (/ status page, /api/status, /metrics, /health)")
 	return nil
 }
 
@@ -89,6 +96,7 @@ func (h *httpEndpoint) stopLocked() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = h.srv.Shutdown(ctx)
+	h.smp.Swap(nil).close()
 	h.p.log.Info().Str("addr", h.at).Msg("HTTP endpoint closed")
 	h.srv, h.ln, h.at = nil, nil, ""
 }
