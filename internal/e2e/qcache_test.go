@@ -177,3 +177,56 @@ for ($i = 0; $i < 3; $i++) { $r = $db->query(%q)->fetch(PDO::FETCH_NUM); echo $r
 	t.Logf("50 SELECTs: %d backend execution(s), %d hits; %d distinct queries in %v: cache %.1f MiB in %d entries (bound 16 MiB), %d purged, RSS %d → %d KiB",
 		execs, hits, distinct, took.Round(100*time.Millisecond), float64(mem)/(1<<20), entries, purged, rss0, rss1)
 }
+
+// TestMillionDistinctQueries (SLUICE_LONG=1; about two minutes): one
+// million distinct queries — distinct digests (a different alias each) and
+// distinct cache keys — leave RSS under a ceiling, with the digest map at
+// mysql-query_digests_max_entries and the query cache at its bound.
+func TestMillionDistinctQueries(t *testing.T) {
+	if os.Getenv("SLUICE_LONG") != "1" {
+		t.Skip("long: set SLUICE_LONG=1 (docs/architecture.md records the figures)")
+	}
+	bs := testenv.Backends(t, 1)
+	s := startFresh(t, "")
+	routeTo(t, s, 0, bs[0].Port)
+	admin(t, s, `SET mysql-query_cache_size_MB=64; SET mysql-query_digests_max_entries=100000; LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_query_rules(rule_id, active, match_digest, cache_ttl, apply) VALUES (1, 1, '^SELECT', 600000, 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME;`)
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "", "")
+	const total, workers = 1_000_000, 8
+	db.SetMaxOpenConns(workers)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	pid := s.Cmd.Process.Pid
+	rss0 := rssKiB(t, pid)
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < total; i += workers {
+				var v int
+				if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT %d AS c%d", i, i)).Scan(&v); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	rss1 := rssKiB(t, pid)
+	digests := adminInt(t, s, "SELECT COUNT(*) FROM stats_mysql_query_digest")
+	mem := globalStat(t, s, "Query_Cache_Memory_bytes")
+	const ceiling = 512 << 10 // KiB
+	if rss1 > ceiling || digests > 100_000 || mem > 64<<20 {
+		t.Fatalf("RSS %d KiB (ceiling %d), %d digests, cache %d bytes", rss1, ceiling, digests, mem)
+	}
+	t.Logf("%d distinct queries in %v: RSS %d → %d KiB (ceiling %d KiB), %d digests (bound 100 000), cache %.1f MiB (bound 64 MiB)",
+		total, time.Since(start).Round(time.Second), rss0, rss1, ceiling, digests, float64(mem)/(1<<20))
+}
