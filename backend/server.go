@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/usage"
 )
 
 // Status is a server's status (reference §4.1).
@@ -59,9 +60,12 @@ func (k Key) Addr() string { return net.JoinHostPort(k.Host, strconv.Itoa(k.Port
 // field is an atomic, so the data plane reads them without locks. A Server
 // must not be copied.
 type Server struct {
-	key  Key
-	addr string
-	pool *Pool
+	// usage is what the server's metrics_url says of its CPU and memory
+	// (the balancer's memory and CPU factors); nil when nothing is known.
+	usage atomic.Pointer[usage.Usage]
+	key   Key
+	addr  string
+	pool  *Pool
 
 	// Configuration (mysql_servers), replaced by Registry.Reconcile.
 	status            atomic.Int32 // Status
@@ -389,3 +393,11 @@ func (s *Server) noteUsed(n int64) {
 		}
 	}
 }
+
+// Usage returns what the server's metrics say of its CPU and memory, nil
+// when nothing is known.
+func (s *Server) Usage() *usage.Usage { return s.usage.Load() }
+
+// SetUsage publishes a new picture of the server's CPU and memory (the
+// metrics scraper).
+func (s *Server) SetUsage(u *usage.Usage) { s.usage.Store(u) }

@@ -77,15 +77,22 @@ var varDefs = []VarDef{
 	// Sluice: sessions moved per second for connection-count imbalance; 0 narrows the gap to the
 	// ratio in about 120 s, as TiProxy (balance.conn-count.migrations-per-second).
 	{Name: "mysql-balance_conn_migrations_per_second", Default: "0", Kind: VarFloat, Min: 0, Max: 10000},
+	// Sluice: sessions moved per second off a CPU-hot server; 0 is 1 / (CPU per connection) / 600, as TiProxy.
+	{Name: "mysql-balance_cpu_migrations_per_second", Default: "0", Kind: VarFloat, Min: 0, Max: 10000},
 	// Sluice: sessions moved per second off a server with a high error ratio; 0 is its sessions / 60.
 	{Name: "mysql-balance_health_migrations_per_second", Default: "0", Kind: VarFloat, Min: 0, Max: 10000},
 	// Sluice: name of the label (e.g. "zone") that proxy and server must share for the label
 	// factor; "" disables label matching.
 	{Name: "mysql-balance_label_name", Default: ""},
-	// Sluice: order of the balancing factors (router/balance): resource (label, status, health,
-	// memory, cpu, location, conn), location, connection, or random (ProxySQL's weighted random).
 	// Sluice: sessions moved per second toward the proxy's zone (label "zone"); 0 is 1 per second.
 	{Name: "mysql-balance_location_migrations_per_second", Default: "0", Kind: VarFloat, Min: 0, Max: 10000},
+	// Sluice: order of the balancing factors (router/balance): resource (label, status, health,
+	// memory, cpu, location, conn), location, connection, or random (ProxySQL's weighted random).
+	// Sluice: sessions moved per second off a server at OOM risk; 0 is its sessions / 60 (/ 10 when OOM
+	// is under 45 s away), as TiProxy.
+	{Name: "mysql-balance_memory_migrations_per_second", Default: "0", Kind: VarFloat, Min: 0, Max: 10000},
+	// Sluice: how often each mysql_servers_balance.metrics_url is scraped (TiProxy: 5 s).
+	{Name: "mysql-balance_metrics_interval_ms", Default: "5000", Kind: VarInt, Min: 100, Max: 3600000},
 	{Name: "mysql-balance_policy", Default: "resource", Values: []string{"resource", "location", "connection", "random"}},
 	// Sluice: sessions moved per second off a server that is down or not routable (OFFLINE_SOFT,
 	// SHUNNED, weight 0…); 0 is the sessions it had when first seen down / 5, at least 1.

@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-proxy/sluice/backend/monitor"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/eventlog"
+	"github.com/sluice-proxy/sluice/internal/scrape"
 	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/router/balance"
@@ -54,7 +55,9 @@ type Runtime struct {
 	Policy balance.Policy[*backend.Server]
 	// Rates are the migration rates and thresholds of the rebalance
 	// loop (mysql-balance_*_migrations_per_second…).
-	Rates   balance.Rates
+	Rates balance.Rates
+	// Scrape are the metrics endpoints the memory and CPU factors read.
+	Scrape  scrape.Settings
 	Backend *backend.Options
 	Monitor *monitor.Options
 	Events  eventlog.Settings
@@ -153,6 +156,9 @@ func Build(prev *Runtime, snap *config.Snapshot, m config.Module) (*Runtime, err
 	}
 	rt.Policy = p
 	rt.Rates = rebalanceRates(snap)
+	if rt.Scrape, err = scrapeSettings(snap); err != nil {
+		return nil, err
+	}
 	rt.Notices = Unsupported(snap, m)
 	return rt, nil
 }

@@ -2,7 +2,9 @@ package live
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/sluice-proxy/sluice/backend/monitor"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/eventlog"
+	"github.com/sluice-proxy/sluice/internal/scrape"
 	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/router/balance"
@@ -190,6 +193,8 @@ func rebalanceRates(s *config.Snapshot) balance.Rates {
 		Status:    s.Float("mysql-balance_status_migrations_per_second"),
 		Health:    s.Float("mysql-balance_health_migrations_per_second"),
 		Location:  s.Float("mysql-balance_location_migrations_per_second"),
+		Memory:    s.Float("mysql-balance_memory_migrations_per_second"),
+		CPU:       s.Float("mysql-balance_cpu_migrations_per_second"),
 		Conn:      s.Float("mysql-balance_conn_migrations_per_second"),
 		ConnRatio: s.Float("mysql-balance_conn_count_ratio_threshold"),
 	}
@@ -234,4 +239,47 @@ func policy(s *config.Snapshot) (balance.Policy[*backend.Server], error) {
 			return unlabelled
 		},
 	})
+}
+
+// scrapeSettings are the metrics endpoints of mysql_servers_balance
+// (metrics_url) and how to read each: the labels metrics_preset (tidb,
+// process, node; tidb when absent), cpu_count and memory_limit_bytes.
+func scrapeSettings(s *config.Snapshot) (scrape.Settings, error) {
+	st := scrape.Settings{Interval: s.Millis("mysql-balance_metrics_interval_ms")}
+	for _, sb := range s.ServersBalance {
+		if strings.TrimSpace(sb.MetricsURL) == "" {
+			continue
+		}
+		row := fmt.Sprintf("mysql_servers_balance (hostname='%s', port=%d)", sb.Hostname, sb.Port)
+		u, err := url.Parse(sb.MetricsURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return st, fmt.Errorf("%s: metrics_url %q is not an http(s) URL", row, sb.MetricsURL)
+		}
+		var labels map[string]string
+		if sb.Labels != "" {
+			_ = json.Unmarshal([]byte(sb.Labels), &labels)
+		}
+		t := scrape.Target{URL: sb.MetricsURL, Preset: labels["metrics_preset"]}
+		switch t.Preset {
+		case "":
+			t.Preset = scrape.PresetTiDB
+		case scrape.PresetTiDB, scrape.PresetProcess, scrape.PresetNode:
+		default:
+			return st, fmt.Errorf("%s: labels.metrics_preset %q is not one of tidb, process, node", row, t.Preset)
+		}
+		for key, dst := range map[string]*float64{"cpu_count": &t.CPUs, "memory_limit_bytes": &t.MemLimit} {
+			if v, ok := labels[key]; ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil || f <= 0 {
+					return st, fmt.Errorf("%s: labels.%s %q is not a positive number", row, key, v)
+				}
+				*dst = f
+			}
+		}
+		if st.Targets == nil {
+			st.Targets = map[string]scrape.Target{}
+		}
+		st.Targets[net.JoinHostPort(sb.Hostname, strconv.Itoa(sb.Port))] = t
+	}
+	return st, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/eventlog"
 	"github.com/sluice-proxy/sluice/internal/live"
+	"github.com/sluice-proxy/sluice/internal/scrape"
 	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/router"
 	"github.com/sluice-proxy/sluice/storage"
@@ -53,6 +54,7 @@ type Proxy struct {
 	monitor  *monitor.Monitor // nil until StartMonitor (never with --no-monitor)
 	events   *eventlog.Writer
 	audit    *eventlog.Writer // mysql-auditlog_filename
+	scraper  *scrape.Scraper  // metrics_url, for the memory and CPU factors (nil until StartDataPlane)
 	router   *router.Router
 	stats    *stats.Collector
 
@@ -203,6 +205,9 @@ func (p *Proxy) StartDataPlane() error {
 	if err := p.router.Listen(p.Runtime().Var("mysql-interfaces")); err != nil {
 		return err
 	}
+	if p.scraper == nil {
+		p.scraper = scrape.New(p.registry, func() scrape.Settings { return p.rt.Load().Scrape }, p.log)
+	}
 	if p.cfg.Monitor && p.monitor == nil {
 		p.monitor = monitor.New(p.registry, func() *monitor.Options { return p.rt.Load().Monitor }, p.log)
 	}
@@ -250,6 +255,9 @@ func (p *Proxy) Close() error {
 	p.http.close()
 	if p.monitor != nil {
 		p.monitor.Close()
+	}
+	if p.scraper != nil {
+		p.scraper.Close()
 	}
 	p.registry.Close()
 	_ = p.audit.Close()

@@ -18,6 +18,8 @@ package balance
 import (
 	"math/rand/v2"
 	"time"
+
+	"github.com/sluice-proxy/sluice/internal/usage"
 )
 
 // Backend is what a policy reads about a server. Every method must be cheap
@@ -40,6 +42,10 @@ type Backend interface {
 	// and all its operations (failures included) over about the last two
 	// minutes: the health factor's input.
 	ErrorWindow(now time.Time) (failures, total uint64)
+	// Usage is what the server's metrics say of its CPU and memory
+	// (mysql_servers_balance.metrics_url), nil when nothing is known: the
+	// memory and CPU factors' input.
+	Usage() *usage.Usage
 }
 
 // Policy picks one server of a hostgroup for a new connection request. It

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/usage"
 )
 
 // The router picks among *backend.Server.
@@ -22,7 +23,10 @@ type fake struct {
 	maxLatMs   int
 	fails, ops uint64
 	place      Placement
+	use        *usage.Usage
 }
+
+func (f *fake) Usage() *usage.Usage { return f.use }
 
 func (f *fake) Healthy() bool       { return f.healthy }
 func (f *fake) Weight() int         { return f.weight }

@@ -161,7 +161,7 @@ type FactorPolicy[B Backend] struct {
 	Options
 	order  [maxFactors]Factor
 	n      int
-	health bool // the order has the health factor: read the clock
+	health bool // the order has a factor that needs the time (health, memory, cpu): read the clock
 	place  func(B) Placement
 }
 
@@ -192,7 +192,7 @@ func New[B Backend](c Config[B]) (Policy[B], error) {
 	p := &FactorPolicy[B]{Options: c.Options, n: len(order), place: c.Place}
 	copy(p.order[:], order)
 	for _, f := range order {
-		p.health = p.health || f == FactorHealth
+		p.health = p.health || f == FactorHealth || f == FactorMemory || f == FactorCPU
 	}
 	return p, nil
 }
@@ -251,8 +251,14 @@ func (p *FactorPolicy[B]) value(f Factor, b B, st state, place Placement, now ti
 		}
 	case FactorHealth:
 		return HealthScore(b.ErrorWindow(now))
-	case FactorMemory, FactorCPU:
-		// No metrics source yet: a factor with no data stays neutral.
+	case FactorMemory:
+		return uint64(b.Usage().MemRisk(now))
+	case FactorCPU:
+		// 5 % steps of the CPU usage estimated now; no (or stale) data is
+		// neutral.
+		if latest, _, ok := b.Usage().CPUNow(conns, now); ok {
+			return uint64(int(latest*100) / 5)
+		}
 	case FactorLocation:
 		if many && place&Remote != 0 {
 			return 1

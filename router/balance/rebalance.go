@@ -1,8 +1,11 @@
 package balance
 
 import (
+	"math"
 	"sort"
 	"time"
+
+	"github.com/sluice-proxy/sluice/internal/usage"
 )
 
 // Rebalancing existing sessions (tiproxy §1.7, §1.8). Pick chooses the
@@ -149,9 +152,20 @@ func (p *FactorPolicy[B]) balanceCount(f Factor, from, to *scored[B], maxWeight 
 			return neutral, 0
 		}
 		return positive, rate(r.Health, float64(from.sessions)/healthSeconds)
-	case FactorMemory, FactorCPU:
-		// No metrics source yet: no opinion.
-		return neutral, 0
+	case FactorMemory:
+		// Only OOM risk 2 against 0 moves (1 is the hysteresis band); all
+		// the sessions leave, within 10 s when OOM is under 45 s away, else
+		// within a minute.
+		if from.scores[f]-to.scores[f] <= 1 {
+			return neutral, 0
+		}
+		secs := 60.0
+		if u := from.b.Usage(); u != nil && u.TimeToOOM < 45*time.Second {
+			secs = 10
+		}
+		return positive, rate(r.Memory, float64(from.sessions)/secs)
+	case FactorCPU:
+		return p.cpuBalance(from, to, r)
 	case FactorLocation:
 		return positive, rate(r.Location, locationPerSec)
 	case FactorConn:
@@ -174,3 +188,36 @@ func (p *FactorPolicy[B]) balanceCount(f Factor, from, to *scored[B], maxWeight 
 	}
 	return neutral, 0
 }
+
+// cpuBalance is TiProxy's CPU BalanceCount with headroom h(x) = 1.3 − x:
+// never if moving one session would leave the target busier than the
+// source (that also vetoes later factors), nothing while the two are
+// within 20 % of headroom, else 1/usagePerConn/600 sessions a second
+// (narrowing a 30 % gap to 20 % in about 30 s).
+func (p *FactorPolicy[B]) cpuBalance(from, to *scored[B], r Rates) (advice, float64) {
+	now := time.Now()
+	fu, tu := from.b.Usage(), to.b.Usage()
+	fLatest, fAvg, ok1 := fu.CPUNow(from.sessions, now)
+	tLatest, tAvg, ok2 := tu.CPUNow(to.sessions, now)
+	if !ok1 || !ok2 {
+		return neutral, 0
+	}
+	upc := math.Max(fu.PerConn, usage.MinCPUPerConn)
+	h := func(x float64) float64 { return 1.3 - x }
+	if h(tAvg+upc)*cpuUnbalancedRatio < h(fAvg-upc) || h(tLatest+upc)*cpuUnbalancedRatio < h(fLatest-upc) {
+		return negative, 0
+	}
+	if h(tAvg) < h(fAvg)*cpuBalancedRatio || h(tLatest) < h(fLatest)*cpuBalancedRatio {
+		return neutral, 0
+	}
+	if r.CPU > 0 {
+		return positive, r.CPU
+	}
+	return positive, 1 / upc / 600
+}
+
+// TiProxy's CPU ratios (factor_cpu.go).
+const (
+	cpuBalancedRatio   = 1.2
+	cpuUnbalancedRatio = 1.1
+)

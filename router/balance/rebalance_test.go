@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/sluice-proxy/sluice/internal/usage"
 )
 
 // rebalance runs Rebalance over servers whose movable sessions are their
@@ -139,5 +141,59 @@ func TestRebalanceLabelAndLocation(t *testing.T) {
 	conn := placed("connection", false)
 	if m, ok := rebalance(conn, Rates{}, west, with(srv("east", 1), 100)); !ok || m.To != west {
 		t.Fatalf("connection policy: %+v %v", m, ok)
+	}
+}
+
+func cpuAt(v float64, conns int, upc float64) *usage.Usage {
+	return &usage.Usage{At: time.Now(), CPU: v, CPUAvg: v, CPUConns: conns, PerConn: upc, Mem: math.NaN(), TimeToOOM: math.MaxInt64}
+}
+
+// TestCPUFactor: TiProxy's documented examples (tiproxy §1.5 "CPU").
+func TestCPUFactor(t *testing.T) {
+	p := placed("resource", false)
+	hot, cold := with(srv("hot", 1), 30), with(srv("cold", 1), 30)
+	hot.use, cold.use = cpuAt(0.95, 30, 0.01), cpuAt(0.10, 30, 0.01)
+	// New requests avoid the hot server.
+	for range 100 {
+		if p.Pick([]*fake{hot, cold}) != cold {
+			t.Fatal("a new request went to the server at 95 % CPU")
+		}
+	}
+	// Existing sessions move at 1/usagePerConn/600: 0.167/s at 1 %.
+	m, ok := p.(*FactorPolicy[*fake]).Rebalance([]*fake{hot, cold}, func(f *fake) int { return f.conns }, Rates{}, time.Now())
+	if !ok || m.From != hot || m.Reason != FactorCPU || math.Abs(m.PerSecond-1.0/0.01/600) > 1e-9 {
+		t.Fatalf("95 %% vs 10 %%: %+v %v", m, ok)
+	}
+	// 80 % vs 60 % is imbalanced, 30 % vs 15 % is not.
+	hot.use, cold.use = cpuAt(0.80, 30, 0.01), cpuAt(0.60, 30, 0.01)
+	if m, ok := rebalance(p, Rates{}, hot, cold); !ok || m.Reason != FactorCPU {
+		t.Fatalf("80 %% vs 60 %%: %+v %v", m, ok)
+	}
+	hot.use, cold.use = cpuAt(0.30, 30, 0.01), cpuAt(0.15, 30, 0.01)
+	if m, ok := rebalance(p, Rates{}, hot, cold); ok {
+		t.Fatalf("30 %% vs 15 %% moved: %+v", m)
+	}
+	// Missing or stale data is neutral: the conn factor decides.
+	hot.use = nil
+	if m, ok := rebalance(p, Rates{}, hot, cold); ok {
+		t.Fatalf("no data moved: %+v", m)
+	}
+}
+
+func TestMemoryFactor(t *testing.T) {
+	p := placed("resource", false)
+	risky, fine := with(srv("risky", 1), 30), with(srv("fine", 1), 30)
+	risky.use = &usage.Usage{At: time.Now(), CPU: math.NaN(), CPUAvg: math.NaN(), Mem: 0.8, TimeToOOM: math.MaxInt64}
+	fine.use = &usage.Usage{At: time.Now(), CPU: math.NaN(), CPUAvg: math.NaN(), Mem: 0.3, TimeToOOM: math.MaxInt64}
+	m, ok := rebalance(p, Rates{}, risky, fine)
+	if !ok || m.From != risky || m.Reason != FactorMemory || m.PerSecond != 30.0/60 {
+		t.Fatalf("OOM risk: %+v %v", m, ok)
+	}
+	risky.use.TimeToOOM = 20 * time.Second
+	if m, _ := rebalance(p, Rates{}, risky, fine); m.PerSecond != 30.0/10 {
+		t.Fatalf("OOM within 45 s: %v/s, want 3", m.PerSecond)
+	}
+	if p.Pick([]*fake{risky, fine}) != fine {
+		t.Fatal("a new request went to the server at OOM risk")
 	}
 }
