@@ -68,25 +68,8 @@ func MaskPasswords(q []byte) []byte {
 }
 
 // literalEnd returns the index just past the quoted literal that starts at
-// q[i] (its quote doubled or backslash-escaped inside), or len(q).
-func literalEnd(q []byte, i int) int {
-	quote := q[i]
-	for j := i + 1; j < len(q); j++ {
-		switch q[j] {
-		case '\\':
-			if quote != '`' {
-				j++
-			}
-		case quote:
-			if j+1 < len(q) && q[j+1] == quote {
-				j++
-				continue
-			}
-			return j + 1
-		}
-	}
-	return len(q)
-}
+// q[i], or len(q) when it is unterminated.
+func literalEnd(q []byte, i int) int { return min(skipQuoted(q, i)+1, len(q)) }
 
 func isWordByte(c byte) bool {
 	return c == '_' || c == '$' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80
