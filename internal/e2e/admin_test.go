@@ -32,12 +32,21 @@ load mysql query rules to runtime;  save mysql query rules to disk;
 // startFresh starts sluice on free ports with an empty datadir.
 func startFresh(t *testing.T, extraCnf string, args ...string) *testenv.Sluice {
 	t.Helper()
-	dir := t.TempDir()
+	return startIn(t, t.TempDir(), extraCnf, false, args...)
+}
+
+// startIn starts Sluice with a fresh config (plus extraCnf) and datadir
+// under dir, with the backend monitor when monitor is set.
+func startIn(t *testing.T, dir, extraCnf string, monitor bool, args ...string) *testenv.Sluice {
+	t.Helper()
 	adminPort, dataPort := testenv.FreePort(t), testenv.FreePort(t)
 	cfg := testenv.WriteConfig(t, dir, adminPort, dataPort, extraCnf)
 	datadir := filepath.Join(dir, "data")
 	if err := os.MkdirAll(datadir, 0o755); err != nil {
 		t.Fatal(err)
+	}
+	if monitor {
+		return testenv.StartWithMonitor(t, cfg, datadir, adminPort, dataPort, args...)
 	}
 	return testenv.Start(t, cfg, datadir, adminPort, dataPort, args...)
 }

@@ -4,9 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -58,14 +56,7 @@ func TestBackendKilledUnderSysbench(t *testing.T) {
 		}
 	})
 
-	dir := t.TempDir()
-	adminPort, dataPort := testenv.FreePort(t), testenv.FreePort(t)
-	cfg := testenv.WriteConfig(t, dir, adminPort, dataPort, "")
-	datadir := filepath.Join(dir, "data")
-	if err := os.MkdirAll(datadir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	s := testenv.StartWithMonitor(t, cfg, datadir, adminPort, dataPort)
+	s := startIn(t, t.TempDir(), "", true)
 	routeTo(t, s, 0, servers[0].Port, servers[1].Port, victim)
 
 	// Stateful sessions, some of them on the server to kill.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,14 +16,15 @@ import (
 	"github.com/sluice-proxy/sluice/internal/testenv"
 )
 
-// comSelect reads a backend's own Com_select counter.
-func comSelect(t *testing.T, b testenv.Backend) int64 {
+// executions reads how often the backend ran the cached query: each
+// execution calls qcdb.counted(), which counts in qcdb.execs (the server's
+// global Com_select would also count other tests' queries).
+func executions(t *testing.T, b testenv.Backend) int64 {
 	t.Helper()
-	out := strings.Fields(backendSQL(t, b, "SHOW GLOBAL STATUS LIKE 'Com_select'"))
-	if len(out) != 2 {
-		t.Fatalf("Com_select: %q", out)
+	n, err := strconv.ParseInt(strings.TrimSpace(backendSQL(t, b, "SELECT n FROM qcdb.execs")), 10, 64)
+	if err != nil {
+		t.Fatal(err)
 	}
-	n, _ := strconv.ParseInt(out[1], 10, 64)
 	return n
 }
 
@@ -48,7 +50,7 @@ func rssKiB(t *testing.T, pid int) int64 {
 }
 
 // TestQueryCache: a rule with cache_ttl serves 50 repeated SELECTs with one
-// backend execution (the backend's own Com_select), to go-sql-driver
+// backend execution (counted by the backend itself), to go-sql-driver
 // (CLIENT_DEPRECATE_EOF), the mariadb CLI and PHP's mysqlnd (classic EOF)
 // alike; the entry expires on cache_ttl; Query_Cache_count_GET_OK counts
 // the hits; PROXYSQL FLUSH QUERY CACHE empties it; inside a transaction
@@ -57,7 +59,10 @@ func rssKiB(t *testing.T, pid int) int64 {
 func TestQueryCache(t *testing.T) {
 	bs := testenv.Backends(t, 1)
 	backendSQL(t, bs[0], `CREATE DATABASE IF NOT EXISTS qcdb; CREATE TABLE IF NOT EXISTS qcdb.t (id INT PRIMARY KEY, v VARCHAR(20));
-		REPLACE INTO qcdb.t VALUES (1, 'one'), (2, 'two')`)
+		REPLACE INTO qcdb.t VALUES (1, 'one'), (2, 'two');
+		CREATE TABLE IF NOT EXISTS qcdb.execs (n INT NOT NULL); DELETE FROM qcdb.execs; INSERT INTO qcdb.execs VALUES (0);`)
+	backendSQL(t, bs[0], "DELIMITER //\nCREATE OR REPLACE FUNCTION qcdb.counted() RETURNS INT NOT DETERMINISTIC MODIFIES SQL DATA "+
+		"BEGIN UPDATE qcdb.execs SET n = n + 1; RETURN 1; END//\nDELIMITER ;")
 	s := startFresh(t, "")
 	routeTo(t, s, 0, bs[0].Port)
 	admin(t, s, `
@@ -67,7 +72,7 @@ func TestQueryCache(t *testing.T) {
 	db.SetMaxOpenConns(4)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	const q = "SELECT id, v FROM qcdb.t WHERE id = 1"
+	const q = "SELECT id, v FROM qcdb.t WHERE id = 1 AND qcdb.counted() = 1"
 	read := func() string {
 		t.Helper()
 		var id int
@@ -77,13 +82,13 @@ func TestQueryCache(t *testing.T) {
 		}
 		return v
 	}
-	sel0, ok0 := comSelect(t, bs[0]), globalStat(t, s, "Query_Cache_count_GET_OK")
+	sel0, ok0 := executions(t, bs[0]), globalStat(t, s, "Query_Cache_count_GET_OK")
 	for i := range 50 {
 		if v := read(); v != "one" {
 			t.Fatalf("read %d: %q", i, v)
 		}
 	}
-	execs := comSelect(t, bs[0]) - sel0
+	execs := executions(t, bs[0]) - sel0
 	hits := globalStat(t, s, "Query_Cache_count_GET_OK") - ok0
 	if execs > 1 || hits < 49 {
 		t.Fatalf("50 cacheable SELECTs: %d backend executions, %d cache hits", execs, hits)
@@ -145,26 +150,11 @@ for ($i = 0; $i < 3; $i++) { $r = $db->query(%q)->fetch(PDO::FETCH_NUM); echo $r
 	pid := s.Cmd.Process.Pid
 	rss0 := rssKiB(t, pid)
 	const distinct, workers = 100_000, 8
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
 	start := time.Now()
 	db.SetMaxOpenConns(workers)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < distinct; i += workers {
-				var id int
-				if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT %d AS id FROM qcdb.t WHERE id = 2", i)).Scan(&id); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	if err := queryAll(ctx, db, distinct, workers, func(i int) string {
+		return fmt.Sprintf("SELECT %d AS id FROM qcdb.t WHERE id = 2", i)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	took := time.Since(start)
@@ -200,24 +190,7 @@ func TestMillionDistinctQueries(t *testing.T) {
 	pid := s.Cmd.Process.Pid
 	rss0 := rssKiB(t, pid)
 	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < total; i += workers {
-				var v int
-				if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT %d AS c%d", i, i)).Scan(&v); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	if err := queryAll(ctx, db, total, workers, func(i int) string { return fmt.Sprintf("SELECT %d AS c%d", i, i) }); err != nil {
 		t.Fatal(err)
 	}
 	rss1 := rssKiB(t, pid)
@@ -229,4 +202,27 @@ func TestMillionDistinctQueries(t *testing.T) {
 	}
 	t.Logf("%d distinct queries in %v: RSS %d → %d KiB (ceiling %d KiB), %d digests (bound 100 000), cache %.1f MiB (bound 64 MiB)",
 		total, time.Since(start).Round(time.Second), rss0, rss1, ceiling, digests, float64(mem)/(1<<20))
+}
+
+// queryAll runs query(i) for i in [0, total) on workers connections at
+// once, reading one integer from each, and returns the first error.
+func queryAll(ctx context.Context, db *sql.DB, total, workers int, query func(i int) string) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < total; i += workers {
+				var v int
+				if err := db.QueryRowContext(ctx, query(i)).Scan(&v); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -203,14 +201,7 @@ func TestTransactionLimits(t *testing.T) {
 func TestShunFreesQueriesInFlight(t *testing.T) {
 	bs := testenv.Backends(t, 1)
 	own := testenv.OwnBackends(t, 1)
-	dir := t.TempDir()
-	adminPort, dataPort := testenv.FreePort(t), testenv.FreePort(t)
-	cfg := testenv.WriteConfig(t, dir, adminPort, dataPort, "")
-	datadir := filepath.Join(dir, "data")
-	if err := os.MkdirAll(datadir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	s := testenv.StartWithMonitor(t, cfg, datadir, adminPort, dataPort)
+	s := startIn(t, t.TempDir(), "", true)
 	admin(t, s, `
 		SET mysql-monitor_ping_interval=500; SET mysql-monitor_ping_timeout=200; SET mysql-monitor_ping_max_failures=3;
 		SET mysql-balance_policy='random'; LOAD MYSQL VARIABLES TO RUNTIME;`)
