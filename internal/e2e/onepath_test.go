@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -164,9 +166,10 @@ echo "after ", $st->fetchColumn(), "\n";
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]byte, 256)
-	n, _ := stdout.Read(buf)
-	out.Write(buf[:n])
+	// The first line, whole: PHP may write it in pieces.
+	br := bufio.NewReader(stdout)
+	line, _ := br.ReadString('\n')
+	out.WriteString(line)
 	f := strings.Fields(out.String())
 	if len(f) < 3 || f[0] != "id" || f[1] != f[2] {
 		t.Fatalf("PDO CONNECTION_ID() text vs native prepare: %q", out.String())
@@ -184,14 +187,8 @@ echo "after ", $st->fetchColumn(), "\n";
 	if _, err := db.Exec("KILL QUERY " + id); err != nil {
 		t.Fatalf("KILL QUERY: %v", err)
 	}
-	rest := make([]byte, 4096)
-	for {
-		n, err := stdout.Read(rest)
-		out.Write(rest[:n])
-		if err != nil {
-			break
-		}
-	}
+	rest, _ := io.ReadAll(br)
+	out.Write(rest)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("php: %v\n%s", err, out.String())
 	}
