@@ -93,6 +93,8 @@ var varDefs = []VarDef{
 	{Name: "mysql-balance_memory_migrations_per_second", Default: "0", Kind: VarFloat, Min: 0, Max: 10000},
 	// Sluice: how often each mysql_servers_balance.metrics_url is scraped (TiProxy: 5 s).
 	{Name: "mysql-balance_metrics_interval_ms", Default: "5000", Kind: VarInt, Min: 100, Max: 3600000},
+	// Sluice: how long one scrape of a metrics_url may take (TiProxy: 3 s); a slower one fails.
+	{Name: "mysql-balance_metrics_timeout_ms", Default: "3000", Kind: VarInt, Min: 100, Max: 60000},
 	{Name: "mysql-balance_policy", Default: "resource", Values: []string{"resource", "location", "connection", "random"}},
 	// Sluice: sessions moved per second off a server that is down or not routable (OFFLINE_SOFT,
 	// SHUNNED, weight 0…); 0 is the sessions it had when first seen down / 5, at least 1.

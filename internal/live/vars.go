@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -243,9 +244,11 @@ func policy(s *config.Snapshot) (balance.Policy[*backend.Server], error) {
 
 // scrapeSettings are the metrics endpoints of mysql_servers_balance
 // (metrics_url) and how to read each: the labels metrics_preset (tidb,
-// process, node; tidb when absent), cpu_count and memory_limit_bytes.
+// process, node, starrocks_fe; tidb when absent), cpu_count and
+// memory_limit_bytes.
 func scrapeSettings(s *config.Snapshot) (scrape.Settings, error) {
-	st := scrape.Settings{Interval: s.Millis("mysql-balance_metrics_interval_ms")}
+	st := scrape.Settings{Interval: s.Millis("mysql-balance_metrics_interval_ms"),
+		Timeout: s.Millis("mysql-balance_metrics_timeout_ms")}
 	for _, sb := range s.ServersBalance {
 		if strings.TrimSpace(sb.MetricsURL) == "" {
 			continue
@@ -260,12 +263,11 @@ func scrapeSettings(s *config.Snapshot) (scrape.Settings, error) {
 			_ = json.Unmarshal([]byte(sb.Labels), &labels)
 		}
 		t := scrape.Target{URL: sb.MetricsURL, Preset: labels["metrics_preset"]}
-		switch t.Preset {
-		case "":
+		if t.Preset == "" {
 			t.Preset = scrape.PresetTiDB
-		case scrape.PresetTiDB, scrape.PresetProcess, scrape.PresetNode:
-		default:
-			return st, fmt.Errorf("%s: labels.metrics_preset %q is not one of tidb, process, node", row, t.Preset)
+		}
+		if !slices.Contains(scrape.Presets, t.Preset) {
+			return st, fmt.Errorf("%s: labels.metrics_preset %q is not one of %s", row, t.Preset, strings.Join(scrape.Presets, ", "))
 		}
 		for key, dst := range map[string]*float64{"cpu_count": &t.CPUs, "memory_limit_bytes": &t.MemLimit} {
 			if v, ok := labels[key]; ok {
@@ -275,6 +277,11 @@ func scrapeSettings(s *config.Snapshot) (scrape.Settings, error) {
 				}
 				*dst = f
 			}
+		}
+		if t.Preset == scrape.PresetProcess && t.CPUs == 0 && t.MemLimit == 0 {
+			// The standard process metrics carry no CPU count or memory
+			// limit: without one of them there is nothing to compute.
+			return st, fmt.Errorf("%s: labels.metrics_preset \"process\" needs labels.cpu_count or labels.memory_limit_bytes", row)
 		}
 		if st.Targets == nil {
 			st.Targets = map[string]scrape.Target{}

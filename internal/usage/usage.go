@@ -23,6 +23,8 @@ const (
 	memRiskHighTime  = 45 * time.Second // …or when OOM is nearer than this
 	memRiskMidUsage  = 0.6              // risk 1 above this usage…
 	memRiskMidTime   = 3 * time.Minute  // …or when OOM is nearer than this
+	memHighSeconds   = 60.0             // balanceSeconds4HighMemory: every session off within a minute…
+	memOOMSeconds    = 10.0             // balanceSeconds4OOMRisk: …or ten seconds when OOM is nearer than 45 s
 )
 
 // Usage is one server's resource picture at At. NaN fields are unknown.
@@ -37,6 +39,30 @@ type Usage struct {
 
 	Mem       float64       // memory usage, 0..1 of its limit (capped at OOMUsage)
 	TimeToOOM time.Duration // at the current growth; math.MaxInt64 when not growing
+	// MemRate is TiProxy's memory balance count: at OOM risk 2, the
+	// sessions to move off per second — the connections in use at the
+	// reading over 60 s (10 s when OOM is under 45 s away), never less than
+	// the previous reading's while the risk lasts (KeepMemRate), so the
+	// last sessions leave as fast as the first. 0 below risk 2.
+	MemRate float64
+}
+
+// KeepMemRate sets u.MemRate from the connections in use at u's reading
+// (u.CPUConns), keeping prev's rate when it is larger and prev was at risk
+// 2 too (TiProxy's calcBalanceCount: a migration that started goes on at
+// its pace while the server's connections drain).
+func (u *Usage) KeepMemRate(prev *Usage) {
+	if u == nil || u.MemRisk(u.At) < 2 {
+		return
+	}
+	secs := memHighSeconds
+	if u.TimeToOOM < memRiskHighTime {
+		secs = memOOMSeconds
+	}
+	u.MemRate = float64(max(u.CPUConns, 0)) / secs
+	if prev != nil && prev.MemRisk(u.At) == 2 && prev.MemRate > u.MemRate {
+		u.MemRate = prev.MemRate
+	}
 }
 
 // MemRisk is TiProxy's OOM risk level: 2 (move every session off), 1, or

@@ -64,3 +64,36 @@ func TestPerConn(t *testing.T) {
 		t.Fatalf("no data: %v", upc)
 	}
 }
+
+// TestMemRateFrozen: TiProxy's memory balance count is the connections at
+// the reading over 60 s (10 s when OOM is under 45 s away), and a later
+// reading with fewer connections keeps the larger rate while the risk
+// lasts, so every session leaves within the minute.
+func TestMemRateFrozen(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(d time.Duration, mem float64, conns int, toOOM time.Duration) *Usage {
+		return &Usage{At: t0.Add(d), CPU: math.NaN(), CPUAvg: math.NaN(), CPUConns: conns, Mem: mem, TimeToOOM: toOOM}
+	}
+	for _, c := range []struct {
+		name string
+		prev *Usage
+		u    *Usage
+		want float64
+	}{
+		{"risk 2 by usage", nil, at(0, 0.8, 30, math.MaxInt64), 0.5},
+		{"OOM within 45 s", nil, at(0, 0.7, 30, 20*time.Second), 3},
+		{"risk 1 does not move", nil, at(0, 0.65, 30, math.MaxInt64), 0},
+		{"fewer connections keep the rate", at(0, 0.8, 30, math.MaxInt64), at(5*time.Second, 0.8, 12, math.MaxInt64), 0.5},
+		{"more connections raise it", at(0, 0.8, 30, math.MaxInt64), at(5*time.Second, 0.8, 60, math.MaxInt64), 1},
+		{"a risk that ended starts over", at(0, 0.5, 30, math.MaxInt64), at(5*time.Second, 0.8, 12, math.MaxInt64), 0.2},
+		{"a stale reading starts over", at(0, 0.8, 30, math.MaxInt64), at(2*time.Minute, 0.8, 12, math.MaxInt64), 0.2},
+	} {
+		if c.prev != nil {
+			c.prev.KeepMemRate(nil)
+		}
+		c.u.KeepMemRate(c.prev)
+		if math.Abs(c.u.MemRate-c.want) > 1e-9 {
+			t.Errorf("%s: %v/s, want %v", c.name, c.u.MemRate, c.want)
+		}
+	}
+}

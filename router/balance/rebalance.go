@@ -104,7 +104,7 @@ func (p *FactorPolicy[B]) Rebalance(servers []B, sessions func(B) int, r Rates, 
 			if s1 < s2 {
 				break // opposite order: a later factor must not undo this one
 			}
-			adv, count := p.balanceCount(f, from, to, maxWeight, r)
+			adv, count := p.balanceCount(f, from, to, maxWeight, r, now)
 			if adv == negative {
 				break
 			}
@@ -132,7 +132,7 @@ func (p *FactorPolicy[B]) factorScores(s *scored[B], maxWeight int, many bool, n
 }
 
 // balanceCount is TiProxy's Factor.BalanceCount for the pair (from → to).
-func (p *FactorPolicy[B]) balanceCount(f Factor, from, to *scored[B], maxWeight int, r Rates) (advice, float64) {
+func (p *FactorPolicy[B]) balanceCount(f Factor, from, to *scored[B], maxWeight int, r Rates, now time.Time) (advice, float64) {
 	rate := func(configured, adaptive float64) float64 {
 		if configured > 0 {
 			return configured
@@ -155,17 +155,23 @@ func (p *FactorPolicy[B]) balanceCount(f Factor, from, to *scored[B], maxWeight 
 	case FactorMemory:
 		// Only OOM risk 2 against 0 moves (1 is the hysteresis band); all
 		// the sessions leave, within 10 s when OOM is under 45 s away, else
-		// within a minute.
+		// within a minute: at the rate frozen when the risk was read
+		// (usage.KeepMemRate), so the pace does not slow as they leave.
 		if from.scores[f]-to.scores[f] <= 1 {
 			return neutral, 0
 		}
+		u := from.b.Usage()
+		if u == nil { // dropped since it was scored (its metrics_url removed)
+			return neutral, 0
+		}
 		secs := 60.0
-		if u := from.b.Usage(); u != nil && u.TimeToOOM < 45*time.Second {
+		if u.TimeToOOM < 45*time.Second {
 			secs = 10
 		}
-		return positive, rate(r.Memory, float64(from.sessions)/secs)
+		// A session that came after the reading counts too.
+		return positive, rate(r.Memory, max(u.MemRate, float64(from.sessions)/secs))
 	case FactorCPU:
-		return p.cpuBalance(from, to, r)
+		return p.cpuBalance(from, to, r, now)
 	case FactorLocation:
 		return positive, rate(r.Location, locationPerSec)
 	case FactorConn:
@@ -194,8 +200,7 @@ func (p *FactorPolicy[B]) balanceCount(f Factor, from, to *scored[B], maxWeight 
 // source (that also vetoes later factors), nothing while the two are
 // within 20 % of headroom, else 1/usagePerConn/600 sessions a second
 // (narrowing a 30 % gap to 20 % in about 30 s).
-func (p *FactorPolicy[B]) cpuBalance(from, to *scored[B], r Rates) (advice, float64) {
-	now := time.Now()
+func (p *FactorPolicy[B]) cpuBalance(from, to *scored[B], r Rates, now time.Time) (advice, float64) {
 	fu, tu := from.b.Usage(), to.b.Usage()
 	fLatest, fAvg, ok1 := fu.CPUNow(from.sessions, now)
 	tLatest, tAvg, ok2 := tu.CPUNow(to.sessions, now)

@@ -196,4 +196,13 @@ func TestMemoryFactor(t *testing.T) {
 	if p.Pick([]*fake{risky, fine}) != fine {
 		t.Fatal("a new request went to the server at OOM risk")
 	}
+	// The rate is the one frozen at the reading (30 connections then, in
+	// 10 s): it does not slow as the sessions leave.
+	risky.use.MemRate, risky.conns = 3, 4
+	if m, _ := rebalance(p, Rates{}, risky, fine); m.PerSecond != 3 {
+		t.Fatalf("4 sessions left: %v/s, want the frozen 3", m.PerSecond)
+	}
+	if m, _ := rebalance(p, Rates{Memory: 7}, risky, fine); m.PerSecond != 7 {
+		t.Fatalf("configured: %v/s, want 7", m.PerSecond)
+	}
 }
