@@ -108,7 +108,15 @@ func (s *Server) login(c *wire.Conn) *session {
 			e = &errReply{code: erHandshake, state: "08S01", msg: "Bad handshake"}
 		}
 		if e != nil {
-			s.log.Info().Str("client", addrString(remote)).Err(err).Msg("admin login failed")
+			// A peer sends malformed handshakes at will: logged at the
+			// failed-login rate, with a count of those held back.
+			if ok, held := s.loginLog.Allow(time.Now()); ok {
+				ev := s.log.Info().Str("client", addrString(remote)).Err(err)
+				if held > 0 {
+					ev = ev.Uint64("more_failures_not_logged", held)
+				}
+				ev.Msg("admin login failed")
+			}
 			_ = e.write(c, false)
 			_ = c.Flush()
 		} else if !errors.Is(err, io.EOF) {
@@ -118,7 +126,7 @@ func (s *Server) login(c *wire.Conn) *session {
 	}
 	kind, e := s.authenticate(resp.User, resp.AuthResponse, hs.Salt, local, remote)
 	if e != nil {
-		s.audit(nc, eventlog.AuditAdminConnectERR, resp.User, e.msg, time.Time{})
+		s.audit(nc, eventlog.AuditAdminConnectERR, clipName(resp.User), e.msg, time.Time{})
 		_ = e.write(c, false)
 		_ = c.Flush()
 		return nil

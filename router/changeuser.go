@@ -26,7 +26,9 @@ func (s *session) comChangeUser(rt *live.Runtime, p []byte) bool {
 		if err := s.c.Flush(); err != nil {
 			return false
 		}
-		_ = s.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		// The auth switch reply is a login step: it has
+		// mysql-connect_timeout_client, as the handshake.
+		_ = s.nc.SetReadDeadline(time.Now().Add(rt.Router.ConnectTimeoutClient))
 		r, err := s.c.ReadPacket()
 		_ = s.nc.SetReadDeadline(time.Time{})
 		if err != nil {

@@ -385,7 +385,9 @@ func (s *session) audit(event, extra string) {
 	if a == nil || s.headless {
 		return
 	}
-	a.Log(&eventlog.Event{Audit: event, ThreadID: s.id, Username: s.username, Schemaname: s.state.Schema,
+	// Before the login succeeds the user name is the client's choice:
+	// clipped as in errors and logs.
+	a.Log(&eventlog.Event{Audit: event, ThreadID: s.id, Username: clip(s.username, maxEchoedName), Schemaname: s.state.Schema,
 		Client: s.clientAddr, ProxyAddr: s.nc.LocalAddr().String(), Start: time.Now(), ExtraInfo: extra})
 }
 

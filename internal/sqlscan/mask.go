@@ -1,17 +1,22 @@
 package sqlscan
 
 // MaskPasswords returns q with every string literal that follows the word
-// PASSWORD or IDENTIFIED replaced by '***' — SET PASSWORD = '…',
-// PASSWORD('…'), CREATE/ALTER USER … IDENTIFIED BY '…', GRANT …
-// IDENTIFIED BY PASSWORD '…', IDENTIFIED VIA … USING PASSWORD('…') — so
-// that logs never carry a password in clear. Comments and quoted
-// identifiers are skipped. When there is nothing to mask, q itself is
-// returned and nothing is allocated.
+// PASSWORD (or a word ending in _PASSWORD) or IDENTIFIED replaced by '***'
+// — SET PASSWORD = '…', PASSWORD('…'), CREATE/ALTER USER … IDENTIFIED BY
+// '…' [REPLACE '…'], IDENTIFIED WITH 'plugin' BY|AS '…', GRANT …
+// IDENTIFIED BY PASSWORD '…', IDENTIFIED VIA … USING PASSWORD('…'),
+// CHANGE MASTER TO MASTER_PASSWORD='…' — so that logs never carry a
+// password in clear. A plugin name after WITH or VIA is kept. Comments and
+// quoted identifiers are skipped. When there is nothing to mask, q itself
+// is returned and nothing is allocated. It is the one function every log
+// of SQL text goes through (the router's log lines and the events log).
 func MaskPasswords(q []byte) []byte {
 	var out []byte // nil until the first literal to mask
 	last := 0      // q[last:] is not copied to out yet
 	armed := false
 	waitEq := false // SET PASSWORD FOR <user> = '…': the user is not the password
+	plugin := false // IDENTIFIED WITH|VIA <plugin>: the plugin name is not the password
+	ident := false  // IDENTIFIED seen in this statement (REPLACE '<old password>')
 	for i := 0; i < len(q); {
 		c := q[i]
 		switch {
@@ -27,7 +32,9 @@ func MaskPasswords(q []byte) []byte {
 			i += 2
 		case c == '\'' || c == '"':
 			end := literalEnd(q, i)
-			if armed && !waitEq {
+			if plugin {
+				plugin = false
+			} else if armed && !waitEq {
 				if out == nil {
 					out = make([]byte, 0, len(q))
 				}
@@ -40,7 +47,7 @@ func MaskPasswords(q []byte) []byte {
 		case c == '`':
 			i = literalEnd(q, i)
 		case c == ';':
-			armed, waitEq = false, false
+			armed, waitEq, plugin, ident = false, false, false, false
 			i++
 		case c == '=':
 			waitEq = false
@@ -50,9 +57,17 @@ func MaskPasswords(q []byte) []byte {
 			for j < len(q) && isWordByte(q[j]) {
 				j++
 			}
-			switch w := q[i:j]; {
-			case EqualUpper(w, "PASSWORD") || EqualUpper(w, "IDENTIFIED"):
+			w := q[i:j]
+			plugin = false // an unquoted plugin name fills the WITH/VIA slot
+			switch {
+			case EqualUpper(w, "IDENTIFIED"):
+				armed, waitEq, ident = true, false, true
+			case isPasswordWord(w):
 				armed, waitEq = true, false
+			case ident && EqualUpper(w, "REPLACE"):
+				armed, waitEq = true, false
+			case armed && (EqualUpper(w, "WITH") || EqualUpper(w, "VIA")):
+				plugin = true
 			case armed && EqualUpper(w, "FOR"):
 				waitEq = true
 			}
@@ -70,6 +85,16 @@ func MaskPasswords(q []byte) []byte {
 // literalEnd returns the index just past the quoted literal that starts at
 // q[i], or len(q) when it is unterminated.
 func literalEnd(q []byte, i int) int { return min(skipQuoted(q, i)+1, len(q)) }
+
+// isPasswordWord reports whether w is PASSWORD or ends in _PASSWORD
+// (MASTER_PASSWORD, SOURCE_PASSWORD), in any case.
+func isPasswordWord(w []byte) bool {
+	const p = "PASSWORD"
+	if len(w) < len(p) || !EqualUpper(w[len(w)-len(p):], p) {
+		return false
+	}
+	return len(w) == len(p) || w[len(w)-len(p)-1] == '_'
+}
 
 func isWordByte(c byte) bool {
 	return c == '_' || c == '$' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80

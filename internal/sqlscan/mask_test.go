@@ -17,6 +17,18 @@ func TestMaskPasswords(t *testing.T) {
 		{"SELECT `password`, 'v' FROM t", "SELECT `password`, 'v' FROM t"},
 		{"SELECT 1", "SELECT 1"},
 		{"PASSWORD('unterminated", "PASSWORD('***'"},
+		// The plugin name is not the password; what follows BY/AS is.
+		{"CREATE USER u IDENTIFIED WITH 'caching_sha2_password' BY 'pw'", "CREATE USER u IDENTIFIED WITH 'caching_sha2_password' BY '***'"},
+		{"ALTER USER u IDENTIFIED WITH mysql_native_password AS '*94BDCEBE'", "ALTER USER u IDENTIFIED WITH mysql_native_password AS '***'"},
+		{"CREATE USER u IDENTIFIED VIA 'ed25519' USING PASSWORD('pw')", "CREATE USER u IDENTIFIED VIA 'ed25519' USING PASSWORD('***')"},
+		{"CREATE USER u IDENTIFIED VIA mysql_native_password USING '*94BDCEBE'", "CREATE USER u IDENTIFIED VIA mysql_native_password USING '***'"},
+		// The current password given to REPLACE.
+		{"ALTER USER u IDENTIFIED BY 'new' REPLACE 'old' RETAIN CURRENT PASSWORD", "ALTER USER u IDENTIFIED BY '***' REPLACE '***' RETAIN CURRENT PASSWORD"},
+		{"REPLACE INTO t VALUES ('keep')", "REPLACE INTO t VALUES ('keep')"},
+		// Replication passwords.
+		{"CHANGE MASTER TO MASTER_HOST='h', MASTER_PASSWORD='pw'", "CHANGE MASTER TO MASTER_HOST='h', MASTER_PASSWORD='***'"},
+		{"change replication source to source_password = \"pw\"", "change replication source to source_password = \"***\""},
+		{"SELECT 'x' FROM t WHERE passwords = 'keep'", "SELECT 'x' FROM t WHERE passwords = 'keep'"},
 	} {
 		if got := string(MaskPasswords([]byte(c.in))); got != c.want {
 			t.Errorf("MaskPasswords(%q) = %q, want %q", c.in, got, c.want)
