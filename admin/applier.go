@@ -67,3 +67,10 @@ type Starter interface {
 type Commander interface {
 	ProxySQLCommand(cmd string) (handled bool, err error)
 }
+
+// DigestSaver serves SAVE MYSQL DIGEST TO DISK: the digest map is moved
+// into stats_history.history_mysql_query_digest and emptied, as ProxySQL
+// does; n is the number of digests written (the OK's affected rows).
+type DigestSaver interface {
+	SaveDigestsToDisk() (n int, err error)
+}

@@ -96,7 +96,6 @@ var unsupportedVars = []unsupportedVar{
 	{"mysql-log_mysql_warnings_enabled", false, isTrue, "logging of backend warnings is not implemented in Sluice", "false"},
 	{"admin-web_enabled", false, isTrue, "the web UI is not implemented in Sluice: nothing listens on admin-web_port", "false"},
 	{"admin-ssl_keylog_file", false, nonEmpty, "TLS is not implemented in Sluice: no key log is written", "''"},
-	{"admin-stats_mysql_query_digest_to_disk", false, positive, "stats_history is not implemented in Sluice: digests are not saved to disk", "0"},
 }
 
 // Unsupported lists what module m of snap sets and Sluice does not
