@@ -208,10 +208,6 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 				add(false, "%s has %d row(s): the firewall is not implemented in Sluice, no query is blocked", t, n)
 			}
 		}
-	case config.ModRestAPI:
-		if n := len(snap.Tables["restapi_routes"]); n > 0 {
-			add(false, "restapi_routes has %d row(s): /sync/<uri> routes are not implemented in Sluice (admin-restapi_port serves /metrics and /health)", n)
-		}
 	}
 	// Refusals first: they are what the operator must fix.
 	var refused, warned []Notice
