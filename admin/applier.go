@@ -74,3 +74,13 @@ type Commander interface {
 type DigestSaver interface {
 	SaveDigestsToDisk() (n int, err error)
 }
+
+// TableNoter names the admin tables a statement reads that Sluice keeps
+// for compatibility but never fills, because the feature behind them is
+// not implemented (or, as in ProxySQL, only exists with a plugin): the
+// statement answers its (empty) rows with one warning per such table, so
+// an empty result is never mistaken for "nothing happened". ids are the
+// lower-case identifiers the statement names (possibly schema-qualified).
+type TableNoter interface {
+	TableWarnings(ids []string) []string
+}

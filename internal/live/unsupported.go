@@ -259,3 +259,57 @@ func (rt *Runtime) Warnings(atStart bool) []string {
 	}
 	return out
 }
+
+// unfilledTables are the admin tables Sluice keeps, with ProxySQL's
+// schemas, and never fills, by bare name: reading one answers its empty
+// rows with this warning (admin.TableNoter), never a silent empty result.
+var unfilledTables = func() map[string]string {
+	m := map[string]string{
+		"stats_mysql_gtid_executed":             "stats_mysql_gtid_executed is empty: ProxySQL fills it from its binlog readers (proxysql_mysqlbinlog on mysql_servers.gtid_port) for GTID causal reads (gtid_from_hostgroup), with MySQL's UUID GTID sets; Sluice has no binlog reader and does no GTID causal reads, and MariaDB's GTIDs (domain-server-sequence) are not MySQL's: read @@gtid_binlog_pos or @@gtid_current_pos on each server",
+		"stats_mysql_prepared_statements_info":  "stats_mysql_prepared_statements_info is not filled by Sluice: its global statement cache is counted by Stmt_Cached in stats_mysql_global",
+		"stats_proxysql_message_metrics":        "stats_proxysql_message_metrics is not filled by Sluice: it keeps no per-message counters of its log",
+		"stats_proxysql_message_metrics_reset":  "stats_proxysql_message_metrics_reset is not filled by Sluice: it keeps no per-message counters of its log",
+		"history_mysql_status_variables":        "stats_history.history_mysql_status_variables is not filled by Sluice (ProxySQL fills it only with its web interface plugin): stats_history.mysql_connections has the main counters",
+		"history_mysql_status_variables_lookup": "stats_history.history_mysql_status_variables_lookup is not filled by Sluice (ProxySQL fills it only with its web interface plugin)",
+		"history_stats_mysql_connection_pool":   "stats_history.history_stats_mysql_connection_pool is not filled by Sluice (ProxySQL fills it only with its web interface plugin)",
+	}
+	for _, t := range []string{"stats_mysql_client_host_cache", "stats_mysql_client_host_cache_reset"} {
+		m[t] = t + " is empty: the client host error cache (mysql-client_host_cache_size) is not implemented in Sluice"
+	}
+	for _, t := range []string{"stats_proxysql_servers_checksums", "stats_proxysql_servers_metrics", "stats_proxysql_servers_status",
+		"stats_proxysql_servers_clients_status"} {
+		m[t] = t + " is empty: ProxySQL Cluster is not implemented in Sluice"
+	}
+	for t, what := range map[string]string{
+		"mysql_server_group_replication_log":   "Group Replication",
+		"mysql_server_galera_log":              "Galera",
+		"mysql_server_aws_aurora_log":          "Aurora",
+		"mysql_server_aws_aurora_check_status": "Aurora",
+		"mysql_server_aws_aurora_failovers":    "Aurora",
+	} {
+		m[t] = "monitor." + t + " is empty: " + what + " monitoring is not implemented in Sluice"
+	}
+	for _, t := range []string{"myhgm_connections", "myhgm_connections_hour", "myhgm_connections_day"} {
+		m[t] = "stats_history." + t + " is not filled by Sluice: its pools do not keep ProxySQL's MyHGM_myconnpoll_* counters"
+	}
+	for _, t := range []string{"mysql_connections_day", "system_cpu_day", "system_memory_day", "mysql_query_cache_day"} {
+		m[t] = "stats_history." + t + " is never filled, as in ProxySQL (which keeps raw samples and _hour aggregates only)"
+	}
+	return m
+}()
+
+// UnfilledTables returns the warnings for the tables among ids (lower-case
+// identifiers, possibly schema-qualified) that Sluice never fills, each
+// once, in the order named.
+func UnfilledTables(ids []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		name := id[strings.LastIndexByte(id, '.')+1:]
+		if msg, ok := unfilledTables[name]; ok && !seen[name] {
+			seen[name] = true
+			out = append(out, msg)
+		}
+	}
+	return out
+}

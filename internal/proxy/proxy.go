@@ -80,6 +80,7 @@ var (
 	_ admin.Starter          = (*Proxy)(nil)
 	_ admin.PrometheusTexter = (*Proxy)(nil)
 	_ admin.DigestSaver      = (*Proxy)(nil)
+	_ admin.TableNoter       = (*Proxy)(nil)
 )
 
 // New builds the proxy with the empty runtime; LOAD every module before

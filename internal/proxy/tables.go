@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/backend/monitor"
+	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/router"
@@ -480,3 +481,7 @@ func b2s(b bool) string {
 	}
 	return "0"
 }
+
+// TableWarnings serves admin.TableNoter: the tables a statement reads that
+// Sluice never fills (live.UnfilledTables).
+func (p *Proxy) TableWarnings(ids []string) []string { return live.UnfilledTables(ids) }
