@@ -172,11 +172,14 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 			add(true, "mysql_users.use_ssl=1 (%s): frontend TLS is not implemented in Sluice, the user would log in in clear text (set use_ssl=0)", listed(ssl))
 		}
 	case config.ModMySQLQueryRules:
-		var delay, gtid []string
+		var delay, gtid, cacheTimeout []string
 		for _, r := range snap.QueryRules {
 			id := strconv.Itoa(r.RuleID)
 			if r.Delay.Valid && r.Delay.Int64 > 0 {
 				delay = append(delay, id)
+			}
+			if r.CacheTimeout.Valid {
+				cacheTimeout = append(cacheTimeout, id)
 			}
 			if r.GTIDFromHostgroup.Valid {
 				gtid = append(gtid, id)
@@ -184,6 +187,9 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 		}
 		if len(delay) > 0 {
 			add(false, "mysql_query_rules.delay (rule_id %s): query delays are not implemented in Sluice, queries are not delayed", listed(delay))
+		}
+		if len(cacheTimeout) > 0 {
+			add(false, "mysql_query_rules.cache_timeout (rule_id %s): not implemented in Sluice, a query never waits for another one filling the cache (set cache_timeout=NULL)", listed(cacheTimeout))
 		}
 		if len(gtid) > 0 {
 			add(false, "mysql_query_rules.gtid_from_hostgroup (rule_id %s): GTID causal reads are not implemented in Sluice, reads may not see the writes before them", listed(gtid))
