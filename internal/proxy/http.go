@@ -31,6 +31,8 @@ type httpEndpoint struct {
 	ln  net.Listener
 	at  string                  // the address it listens on, "" when off
 	smp atomic.Pointer[sampler] // the status page's sparklines, while on
+	// scripts bounds the /sync/<uri> scripts running at once (restapi.go).
+	scripts chan struct{}
 }
 
 func (h *httpEndpoint) sampler() *sampler { return h.smp.Load() }

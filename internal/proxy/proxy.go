@@ -91,7 +91,7 @@ func New(cfg Config) *Proxy {
 	p.events = eventlog.New(cfg.Datadir, cfg.Log)
 	p.audit = eventlog.New(cfg.Datadir, cfg.Log)
 	p.stats = stats.New()
-	p.http = &httpEndpoint{p: p}
+	p.http = &httpEndpoint{p: p, scripts: make(chan struct{}, restMaxScripts)}
 	p.promRegistry = prometheus.NewRegistry()
 	p.promRegistry.MustRegister(collector{p}, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

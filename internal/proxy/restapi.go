@@ -57,9 +57,6 @@ const (
 	restETIME      = 62 // Linux's ETIME, ProxySQL's error_code of a timeout
 )
 
-// restSlots bounds the scripts running at once.
-var restSlots = make(chan struct{}, restMaxScripts)
-
 // restRoute is one active runtime_restapi_routes row.
 type restRoute struct {
 	timeout time.Duration
@@ -138,8 +135,8 @@ func (h *httpEndpoint) sync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	select {
-	case restSlots <- struct{}{}:
-		defer func() { <-restSlots }()
+	case h.scripts <- struct{}{}:
+		defer func() { <-h.scripts }()
 	default:
 		restJSON(w, http.StatusServiceUnavailable, map[string]string{"type": "out",
 			"error": fmt.Sprintf("%d scripts are running already; try again", restMaxScripts)})
