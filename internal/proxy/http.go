@@ -86,7 +86,8 @@ func (h *httpEndpoint) configure(addr string) error {
 	for _, m := range []string{"GET", "POST", "PUT", "DELETE", "PATCH"} {
 		mux.HandleFunc(m+" /sync/", h.sync) // restapi.go: GET and POST run scripts, others are 405
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute,
+	// ReadTimeout bounds a slow request body (/sync/<uri>, 1 MiB at most).
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: time.Minute,
 		MaxHeaderBytes: 16 << 10, ErrorLog: nil}
 	h.srv, h.ln, h.at = srv, ln, addr
 	h.smp.Store(newSampler(h.p))
