@@ -87,7 +87,7 @@ func TestIdleClientMemory(t *testing.T) {
 	t.Logf("%d idle clients: RSS %d → %d KiB, %.1f KiB per client; fds %d → %d; %d backend connections",
 		n, rss0, rss1, perClient, fds0, fds1, backendConns)
 	// The race detector's shadow memory multiplies what a client costs.
-	if limit := 64.0; !testenv.RaceEnabled() && perClient > limit || perClient > 8*limit {
+	if limit := 32.0; !testenv.RaceEnabled() && perClient > limit || perClient > 8*limit {
 		t.Errorf("%.1f KiB of RSS per idle client", perClient)
 	}
 	if backendConns > 64 {

@@ -22,7 +22,7 @@ const DefaultMaxPayload = 64 << 20
 // reaches the socket before Flush (or before the 16 KiB buffer fills).
 type Conn struct {
 	nc         net.Conn
-	br         *bufio.Reader
+	br         *reader
 	bw         *bufio.Writer
 	seq        uint8
 	maxPayload int
@@ -36,18 +36,14 @@ type Conn struct {
 // NewConn wraps nc, taking a reader and a writer from the package pools.
 // Close returns them.
 func NewConn(nc net.Conn) *Conn {
-	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(nc)
-	return &Conn{nc: nc, br: br, maxPayload: DefaultMaxPayload}
+	return &Conn{nc: nc, br: newReader(nc, BufferSize), maxPayload: DefaultMaxPayload}
 }
 
 // NewClientConn is NewConn for the proxy's side of a client connection: a
-// smaller reader (ClientReadBufferSize), since what a client sends is
-// commands and an idle session keeps its reader.
+// smaller read buffer (ClientReadBufferSize), since what a client sends is
+// commands.
 func NewClientConn(nc net.Conn) *Conn {
-	br := smallReaderPool.Get().(*bufio.Reader)
-	br.Reset(nc)
-	return &Conn{nc: nc, br: br, maxPayload: DefaultMaxPayload}
+	return &Conn{nc: nc, br: newReader(nc, ClientReadBufferSize), maxPayload: DefaultMaxPayload}
 }
 
 // writer returns the buffered writer, taking one from the pool when the
@@ -60,15 +56,21 @@ func (c *Conn) writer() *bufio.Writer {
 	return c.bw
 }
 
-// Idle gives the writer back to the pool when nothing is waiting in it: a
-// session calls it before it blocks for the next command, so an idle client
-// holds no write buffer. The next write takes one again (a pool hit, no
-// allocation).
+// Idle gives the buffers back to their pools when nothing is waiting in
+// them: a session calls it before it blocks for the next command, so an idle
+// client holds no write buffer, and on a socket no read buffer either (the
+// next read takes one when bytes arrive). The next write or read takes them
+// again (pool hits, no allocation). The slice returned by the last
+// ReadPacket is invalid after Idle.
 func (c *Conn) Idle() {
 	if c.bw != nil && c.bw.Buffered() == 0 {
 		c.bw.Reset(nil)
 		writerPool.Put(c.bw)
 		c.bw = nil
+	}
+	if c.br != nil {
+		c.releaseBig()
+		c.br.release()
 	}
 }
 
@@ -84,12 +86,7 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	err := c.nc.Close()
-	c.br.Reset(nil)
-	if c.br.Size() == ClientReadBufferSize {
-		smallReaderPool.Put(c.br)
-	} else {
-		readerPool.Put(c.br)
-	}
+	c.br.drop()
 	c.br = nil
 	if c.bw != nil {
 		c.bw.Reset(nil)
@@ -398,7 +395,7 @@ func (c *Conn) forward(dst *Conn, tee *Tee) (first byte, length int, err error) 
 // copyN moves n bytes from r to w through r's buffer. Unlike io.CopyN (or
 // bufio.Writer.ReadFrom, which hands a LimitedReader to net.TCPConn and ends
 // up allocating a 32 KiB copy buffer), it never allocates.
-func copyN(w *bufio.Writer, r *bufio.Reader, n int, tee *Tee) error {
+func copyN(w *bufio.Writer, r *reader, n int, tee *Tee) error {
 	for n > 0 {
 		b := r.Buffered()
 		if b == 0 {
