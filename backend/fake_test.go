@@ -279,3 +279,62 @@ func BenchmarkPoolGetPut(b *testing.B) {
 		s.Pool().Put(c)
 	}
 }
+
+// TestConnectBurstBounded: a burst of requests that find no free
+// connection dials at most maxOpening connections at a time; the rest wait
+// for a connect to finish or a connection to come back, and all are served.
+func TestConnectBurstBounded(t *testing.T) {
+	addr, _ := startFakeMySQL8(t)
+	host, port, _ := net.SplitHostPort(addr)
+	p := 0
+	for _, ch := range port {
+		p = p*10 + int(ch-'0')
+	}
+	var mu sync.Mutex
+	inFlight, peak, dials := 0, 0, 0
+	o := DefaultOptions()
+	o.Dial = func(ctx context.Context, network, a string) (net.Conn, error) {
+		mu.Lock()
+		inFlight++
+		dials++
+		peak = max(peak, inFlight)
+		mu.Unlock()
+		defer func() { mu.Lock(); inFlight--; mu.Unlock() }()
+		time.Sleep(20 * time.Millisecond) // a slow server: connects overlap
+		var d net.Dialer
+		return d.DialContext(ctx, network, a)
+	}
+	r := newTestRegistry(t, o)
+	r.Reconcile([]config.Server{{HostgroupID: 0, Hostname: host, Port: p, Weight: 1, MaxConnections: 500}})
+	s := r.Hostgroup(0)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const requests = 120
+	var wg sync.WaitGroup
+	errs := make(chan error, requests)
+	for range requests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := s.Pool().Get(ctx, nil, &Credentials{User: "native", Password: "pw"}, &State{})
+			if err != nil {
+				errs <- err
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+			s.Pool().Put(c)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("request failed: %v", err)
+	}
+	if peak > maxOpening || peak < 2 {
+		t.Fatalf("%d connects in flight at once (bound %d)", peak, maxOpening)
+	}
+	if st := s.Stats(); st.ConnUsed != 0 || int(st.ConnFree) != dials || st.ConnERR != 0 {
+		t.Fatalf("stats %+v after %d dials", st, dials)
+	}
+	t.Logf("%d requests: %d connections dialed, at most %d at once", requests, dials, peak)
+}

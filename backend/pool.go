@@ -20,8 +20,19 @@ type Pool struct {
 	used    int             // handed out, being opened, or being pinged
 	inUse   *BackendConn    // handed out or being pinged: a list through BackendConn.prevUsed/nextUsed
 	waiters []chan struct{} // requests waiting for a slot, oldest first
+	opening int             // connects in flight (counted in used too)
 	closed  bool
 }
+
+// maxOpening bounds the connects in flight to one server. A burst of
+// requests that find no free connection would otherwise each dial one at
+// once: hundreds of simultaneous logins make a busy server (or a loaded
+// machine) slow enough that they time out, and the timeouts shun the server
+// for everyone. Past the bound a request waits for whichever comes first, a
+// connection given back or a connect finished; 16 in flight still open
+// thousands of connections per second to a server that answers in
+// milliseconds.
+const maxOpening = 16
 
 func newPool(srv *Server, reg *Registry) *Pool { return &Pool{srv: srv, reg: reg} }
 
@@ -185,11 +196,21 @@ func (p *Pool) Get(ctx context.Context, o *Options, cred *Credentials, want *Sta
 			}
 			continue
 		}
-		if total < limit {
+		if total < limit && p.opening < maxOpening {
 			p.used++
+			p.opening++
 			p.countersLocked()
 			p.mu.Unlock()
 			return p.open(ctx, o, cred, want)
+		}
+		if total < limit {
+			// Enough connects in flight: wait for one of them, or for a
+			// connection given back.
+			if err := p.waitLocked(ctx, front); err != nil {
+				return nil, err
+			}
+			woken = true
+			continue
 		}
 		if len(p.free) > 0 {
 			// Full of idle connections that do not fit: make room.
@@ -234,9 +255,16 @@ func (p *Pool) TryGet(o *Options, user string, want *State, fp uint64) *BackendC
 	return c
 }
 
-// open dials a new connection into a slot already counted in p.used.
+// open dials a new connection into a slot already counted in p.used and
+// p.opening.
 func (p *Pool) open(ctx context.Context, o *Options, cred *Credentials, want *State) (*BackendConn, error) {
 	c, err := connect(ctx, p.srv, o, cred, want)
+	p.mu.Lock()
+	p.opening--
+	if err == nil {
+		p.notifyLocked() // room for another connect
+	}
+	p.mu.Unlock()
 	if err != nil {
 		p.release(nil)
 		if n := p.srv.connectFailed(err, time.Now(), o.shunThreshold()); n > 0 {

@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// TestTenThousandMostlyIdle (SLUICE_LONG=1): issue 11's "10 000 mostly idle
+// clients, one query every 5 s each" on one Sluice. The same aggregate rate
+// is first sent by 100 busy clients (one query every 50 ms each), then by
+// 10 000 clients (one every 5 s each, started at random offsets): Sluice's
+// RSS, its file descriptors, the backend connections multiplexing needed
+// and the client-side p50/p95/p99 of both phases are logged. The test fails
+// on any query error; latencies are reported, never asserted.
+// SLUICE_MOSTLY_IDLE_CLIENTS overrides the count.
+func TestTenThousandMostlyIdle(t *testing.T) {
+	if os.Getenv("SLUICE_LONG") != "1" {
+		t.Skip("long: set SLUICE_LONG=1 (docs/benchmarks.md records the figures)")
+	}
+	n := 10000
+	if v := os.Getenv("SLUICE_MOSTLY_IDLE_CLIENTS"); v != "" {
+		if k, err := strconv.Atoi(v); err == nil && k > 0 && k <= 20000 {
+			n = k
+		}
+	}
+	const period, busy, phase = 5 * time.Second, 100, 20 * time.Second
+	n = floodSize(t, n+200) - 200
+	bs := testenv.Backends(t, 1)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf("SET mysql-max_connections=%d; LOAD MYSQL VARIABLES TO RUNTIME", n+100))
+	routeTo(t, s, 0, bs[0].Port)
+	pid := s.Cmd.Process.Pid
+
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	db.SetMaxOpenConns(n + 50)
+	db.SetMaxIdleConns(n + 50)
+	db.SetConnMaxLifetime(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	var errs atomic.Int64
+	var firstErr atomic.Value
+	// run makes k clients each send one query per every, for d, starting
+	// at a random offset within the first period; it returns the latencies.
+	run := func(conns []*sql.Conn, every, d time.Duration) []time.Duration {
+		var mu sync.Mutex
+		var lat []time.Duration
+		var wg sync.WaitGroup
+		end := time.Now().Add(d)
+		for _, c := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				mine := make([]time.Duration, 0, int(d/every)+1)
+				next := time.Now().Add(rand.N(every))
+				for next.Before(end) && ctx.Err() == nil {
+					time.Sleep(time.Until(next))
+					start := time.Now()
+					var one int
+					if err := c.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+						errs.Add(1)
+						firstErr.CompareAndSwap(nil, err)
+						return
+					}
+					mine = append(mine, time.Since(start))
+					next = next.Add(every)
+				}
+				mu.Lock()
+				lat = append(lat, mine...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		slices.Sort(lat)
+		return lat
+	}
+	pct := func(lat []time.Duration, p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(float64(len(lat))*p))]
+	}
+	open := func(k int) []*sql.Conn {
+		conns := make([]*sql.Conn, k)
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 32)
+		for i := range conns {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				c, err := db.Conn(ctx)
+				if err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				conns[i] = c
+			}()
+		}
+		wg.Wait()
+		if errs.Load() > 0 {
+			t.Fatalf("opening %d clients: %d failed, first: %v", k, errs.Load(), firstErr.Load())
+		}
+		return conns
+	}
+	closeAll := func(conns []*sql.Conn) {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+
+	rss0, fds0 := rss(t, pid), fdCount(pid)
+	few := open(busy)
+	lat := run(few, period*busy/time.Duration(n), phase)
+	if errs.Load() > 0 {
+		t.Fatalf("%d busy clients: %d queries failed, first: %v", busy, errs.Load(), firstErr.Load())
+	}
+	t.Logf("%d clients, one query every %v each: %d queries, p50 %v p95 %v p99 %v",
+		busy, period*busy/time.Duration(n), len(lat), pct(lat, .5), pct(lat, .95), pct(lat, .99))
+	closeAll(few)
+
+	opened := time.Now()
+	conns := open(n)
+	defer closeAll(conns)
+	t.Logf("%d clients logged in in %v", n, time.Since(opened).Round(time.Millisecond))
+	lat = run(conns, period, phase)
+	rss1, fds1 := rss(t, pid), fdCount(pid)
+	backendConns := adminInt(t, s, "SELECT COALESCE(SUM(ConnUsed+ConnFree),0) FROM stats_mysql_connection_pool")
+	if errs.Load() > 0 {
+		out := s.Output()
+		t.Logf("pool: %s", adminRows(t, s, "SELECT hostgroup, srv_port, status, ConnUsed, ConnFree, ConnOK, ConnERR, Queries FROM stats_mysql_connection_pool"))
+		t.Fatalf("%d mostly idle clients: %d queries failed, first: %v\nlog tail: %s", n, errs.Load(), firstErr.Load(), out[max(0, len(out)-3000):])
+	}
+	t.Logf("%d clients, one query every %v each: %d queries, p50 %v p95 %v p99 %v",
+		n, period, len(lat), pct(lat, .5), pct(lat, .95), pct(lat, .99))
+	t.Logf("Sluice RSS %d → %d KiB (%.1f MiB, %.1f KiB per client); fds %d → %d; %d backend connections",
+		rss0, rss1, float64(rss1)/1024, float64(rss1-rss0)/float64(n), fds0, fds1, backendConns)
+	if !testenv.RaceEnabled() && rss1 > 400<<10 {
+		t.Errorf("Sluice RSS %d KiB with %d mostly idle clients", rss1, n)
+	}
+}
