@@ -17,17 +17,17 @@ import (
 // is looked up before it is sent, outside a transaction, by user, schema,
 // autocommit, the client's CLIENT_DEPRECATE_EOF and what was asked: the
 // query text of a COM_QUERY, or — for a COM_STMT_EXECUTE, as ProxySQL
-// (PR #6194) — the destination hostgroup, the prepared statement's text and
-// the execute packet after the statement id, parameter types included (the
-// types an earlier execute sent, when this one does not resend them:
-// rewriteExecute fills them in), so the per-connection statement id does
-// not matter. A hit is written to the client from the stored packets
-// without a backend (hostgroup -1 in the digest stats and the events log,
-// no mirror). A miss runs as usual with the response's packets copied as
-// they are sent (backend.Sink.Tee), and stored if it is one result set,
-// without error, outside a transaction, without warnings
-// (mysql-query_cache_handle_warnings=1 stores those too) and, when it has
-// no row, if the rule's cache_empty_result (or
+// (PR #6194) — the destination hostgroup, the prepared statement (its
+// schema at PREPARE and text) and the execute packet after the statement
+// id, parameter types included (the types an earlier execute sent, when
+// this one does not resend them: rewriteExecute fills them in), so the
+// per-connection statement id does not matter. A hit is written to the
+// client from the stored packets without a backend (hostgroup -1 in the
+// digest stats and the events log, no mirror). A miss runs as usual with
+// the response's packets copied as they are sent (backend.Sink.Tee), and
+// stored if it is one result set, without error, outside a transaction,
+// without warnings (mysql-query_cache_handle_warnings=1 stores those too)
+// and, when it has no row, if the rule's cache_empty_result (or
 // mysql-query_cache_stores_empty_result) allows. Each entry starts with
 // its row count (8 bytes), then the packets (wire.Tee's layout).
 
@@ -43,10 +43,15 @@ func (s *session) buildCacheKey(q []byte) {
 
 // buildStmtCacheKey fills s.cacheKey for an execute of g on hostgroup hg;
 // pkt is the execute packet as rewriteExecute made it (parameter types
-// always present), whose statement id (pkt[1:5]) is left out.
+// always present), whose statement id (pkt[1:5]) is left out. The
+// statement is named as the global statement cache names it (user, the
+// schema it was prepared in, text): the session's current schema, in the
+// head, may have changed since.
 func (s *session) buildStmtCacheKey(hg int, g *globalStmt, pkt []byte) {
 	k := s.cacheKeyHead(1)
 	k = binary.LittleEndian.AppendUint32(k, uint32(int32(hg)))
+	k = append(k, g.schema...)
+	k = append(k, 0)
 	k = binary.LittleEndian.AppendUint32(k, uint32(len(g.text)))
 	k = append(k, g.text...)
 	s.cacheKey = append(k, pkt[5:]...)

@@ -70,6 +70,15 @@ func TestStmtExecuteCacheKey(t *testing.T) {
 
 	// The text protocol's entry for the same words is another one.
 	step("text", append([]byte{wire.ComQuery}, "SELECT c FROM sbtest1 WHERE id = ?"...), 1, 0, 1)
+
+	// The statement is its PREPARE's: after USE, the same text prepared
+	// in the new schema is another statement, and another entry, than the
+	// one prepared before.
+	roundTrip(t, c, append([]byte{wire.ComQuery}, "USE other"...))
+	step("old statement, new schema", executePacket(id1), 1, 0, 1)
+	step("old statement, new schema, repeat", executePacket(id1), 1, 1, 0)
+	id3 := prepare(t, c, "SELECT c FROM sbtest1 WHERE id = ?")
+	step("statement prepared in the new schema", executePacket(id3), 1, 0, 1)
 }
 
 // TestStmtExecuteCachedAllocations: a prepared execute answered from the

@@ -32,6 +32,7 @@ type stmtKey struct {
 type globalStmt struct {
 	id        uint64
 	query     string
+	schema    string // the schema it was prepared in (its key's)
 	text      []byte // query as bytes, for rules.Query (read only)
 	digest    uint64
 	digestTxt []byte // digest text and first comment, computed once at PREPARE
@@ -154,7 +155,7 @@ func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey, p []byte) (*gl
 		s.writeErr(e)
 		return nil, true
 	}
-	g := &globalStmt{id: s.r.stmts.nextID.Add(1), query: string(q), text: bytes.Clone(q), digest: s.digest.Hash,
+	g := &globalStmt{id: s.r.stmts.nextID.Add(1), query: string(q), schema: key.schema, text: bytes.Clone(q), digest: s.digest.Hash,
 		kind: s.digest.Kind, digestTxt: bytes.Clone(s.digest.Text), comment: bytes.Clone(s.digest.FirstComment)}
 	var meta backend.StmtMeta
 	s.req = request{hg: hg, prepare: g, meta: &meta, retries: retriesFor(rt, s.decision.Retries),
