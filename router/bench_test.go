@@ -147,6 +147,12 @@ func newBenchRouter(tb testing.TB, qrules ...config.QueryRule) (*Router, *wire.C
 	}
 	tb.Cleanup(func() { r.Close() })
 
+	return r, login(tb, r, 0)
+}
+
+// login connects a client to r as user bench, with the capabilities the
+// benchmark client has plus extra (wire.ClientDeprecateEOF, say).
+func login(tb testing.TB, r *Router, extra uint32) *wire.Conn {
 	nc, err := net.Dial("tcp", r.Addrs()[0].String())
 	if err != nil {
 		tb.Fatal(err)
@@ -162,7 +168,7 @@ func newBenchRouter(tb testing.TB, qrules ...config.QueryRule) (*Router, *wire.C
 		tb.Fatal(err)
 	}
 	resp := &wire.HandshakeResponse{
-		Capabilities: wire.ClientProtocol41 | wire.ClientSecureConnection | wire.ClientPluginAuth | wire.ClientTransactions,
+		Capabilities: wire.ClientProtocol41 | wire.ClientSecureConnection | wire.ClientPluginAuth | wire.ClientTransactions | extra,
 		MaxPacket:    1 << 24, Charset: 33, User: "bench",
 		AuthResponse: wire.NativeScramble(hs.Salt, []byte("bench")), AuthPlugin: "mysql_native_password",
 	}
@@ -174,7 +180,7 @@ func newBenchRouter(tb testing.TB, qrules ...config.QueryRule) (*Router, *wire.C
 	if err != nil || !wire.IsOK(p2) {
 		tb.Fatalf("login: %v %q", err, p2)
 	}
-	return r, c
+	return c
 }
 
 // roundTrip sends one COM_QUERY and reads the whole response.

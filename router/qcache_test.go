@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 
@@ -107,4 +108,128 @@ func TestStmtExecuteCachedAllocations(t *testing.T) {
 			t.Errorf("%.1f allocations per cached %s, want 0", n, tc.name)
 		}
 	}
+}
+
+// exchange sends one command and returns the packets of its response, up
+// to the result set's terminator (an OK or ERR outside a result set ends
+// it too); depr says how the client logged in.
+func exchange(tb testing.TB, c *wire.Conn, p []byte, depr bool) [][]byte {
+	tb.Helper()
+	c.ResetSeq()
+	c.WritePacket(p)
+	if err := c.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	var out [][]byte
+	read := func() []byte {
+		q, err := c.ReadPacket()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		q = append([]byte(nil), q...)
+		out = append(out, q)
+		return q
+	}
+	first := read()
+	if first[0] == wire.HeaderOK || first[0] == wire.HeaderERR {
+		return out
+	}
+	n, _, _, _ := wire.ReadLenEncInt(first)
+	for range n {
+		read()
+	}
+	if !depr {
+		read() // EOF after the column definitions
+	}
+	for read()[0] != wire.HeaderEOF {
+	}
+	return out
+}
+
+// prepareIn is prepare for a client of either EOF dialect.
+func prepareIn(tb testing.TB, c *wire.Conn, q string, depr bool) uint32 {
+	tb.Helper()
+	c.ResetSeq()
+	c.WritePacket(append([]byte{wire.ComStmtPrepare}, q...))
+	if err := c.Flush(); err != nil {
+		tb.Fatal(err)
+	}
+	p, err := c.ReadPacket()
+	if err != nil || len(p) < 12 || p[0] != wire.HeaderOK {
+		tb.Fatalf("PREPARE: %v %q", err, p)
+	}
+	id := binary.LittleEndian.Uint32(p[1:])
+	cols, params := binary.LittleEndian.Uint16(p[5:]), binary.LittleEndian.Uint16(p[7:])
+	for _, defs := range []uint16{params, cols} {
+		if defs == 0 {
+			continue
+		}
+		for range int(defs) + b2i(!depr) {
+			if _, err := c.ReadPacket(); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	return id
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// TestStmtExecuteCacheDialects: a client with CLIENT_DEPRECATE_EOF and one
+// without execute the same statement; the backend (classic EOF) answers
+// each once, the streamer translating for the first, and each client's
+// hits are the very packets its miss got: column count, definition, an
+// EOF only for the classic client, the binary row, and the terminator —
+// an EOF packet, or an OK with the 0xFE header.
+func TestStmtExecuteCacheDialects(t *testing.T) {
+	r, classic := newBenchRouter(t, cacheRule())
+	depr := login(t, r, wire.ClientDeprecateEOF)
+	qc := r.QueryCache()
+	before := qc.Stats()
+	for _, tc := range []struct {
+		name string
+		c    *wire.Conn
+		depr bool
+	}{{"classic EOF", classic, false}, {"CLIENT_DEPRECATE_EOF", depr, true}} {
+		ex := executePacket(prepareIn(t, tc.c, "SELECT c FROM sbtest1 WHERE id = ?", tc.depr))
+		miss := exchange(t, tc.c, ex, tc.depr)
+		exchange(t, tc.c, []byte{wire.ComPing}, tc.depr) // stored by now
+		want := 5
+		if tc.depr {
+			want = 4
+		}
+		if len(miss) != want || !bytes.Equal(miss[want-2], []byte{0, 0, 1, 0, 0, 0, 0, 0, 0, 0}) {
+			t.Fatalf("%s: uncached response %q", tc.name, miss)
+		}
+		term := miss[want-1]
+		if tc.depr && (term[0] != wire.HeaderEOF || len(term) < 7) || !tc.depr && !wire.IsEOF(term) {
+			t.Fatalf("%s: terminator %q", tc.name, term)
+		}
+		for i := range 3 {
+			if hit := exchange(t, tc.c, ex, tc.depr); !equalPackets(hit, miss) {
+				t.Fatalf("%s: hit %d %q, uncached %q", tc.name, i, hit, miss)
+			}
+		}
+	}
+	after := qc.Stats()
+	if sets, hits := after.SET-before.SET, after.GETOK-before.GETOK; sets != 2 || hits != 6 {
+		t.Fatalf("two dialects, 4 executes each: %d stores, %d hits; want 2 (one per dialect) and 6", sets, hits)
+	}
+}
+
+func equalPackets(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
 }
