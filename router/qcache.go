@@ -31,9 +31,11 @@ import (
 // mysql-query_cache_stores_empty_result) allows. Each entry starts with
 // its row count (8 bytes), then the packets (wire.Tee's layout).
 
-// cacheable reports whether the query may use the cache.
+// cacheable reports whether the query may use the cache. A fast_forward
+// user's never does (its COM_QUERY does not even reach the rules; its
+// prepared executes do, as before the cache served them, and stay uncached).
 func (s *session) cacheable(rt *live.Runtime, dec *rules.Decision) bool {
-	return dec.CacheTTL > 0 && rt.Router.QueryCacheBytes > 0 && !s.conns.inTransaction()
+	return dec.CacheTTL > 0 && rt.Router.QueryCacheBytes > 0 && !s.conns.inTransaction() && !s.user.FastForward
 }
 
 // buildCacheKey fills s.cacheKey for query q.

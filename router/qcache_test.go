@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
@@ -232,4 +234,31 @@ func equalPackets(a, b [][]byte) bool {
 		}
 	}
 	return true
+}
+
+// TestStmtExecuteCacheNotFastForward: a fast_forward user's executes do not
+// use the cache (its COM_QUERY never reaches the rules).
+func TestStmtExecuteCacheNotFastForward(t *testing.T) {
+	r, _ := newBenchRouter(t, cacheRule())
+	rt := r.rt.Load()
+	snap := *rt.Snap
+	snap.Users = append([]config.User(nil), snap.Users...)
+	snap.Users[0].FastForward = true
+	next, err := live.Build(rt, &snap, config.ModMySQLUsers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.rt.Store(next); err != nil {
+		t.Fatal(err)
+	}
+	c := login(t, r, 0)
+	ex := executePacket(prepare(t, c, "SELECT c FROM sbtest1 WHERE id = ?"))
+	before := r.QueryCache().Stats()
+	for range 3 {
+		roundTrip(t, c, ex)
+	}
+	roundTrip(t, c, []byte{wire.ComPing})
+	if after := r.QueryCache().Stats(); after.GET != before.GET || after.SET != before.SET {
+		t.Fatalf("fast_forward executes: GET +%d SET +%d, want none", after.GET-before.GET, after.SET-before.SET)
+	}
 }
