@@ -1,6 +1,7 @@
 package router
 
 import (
+	"database/sql"
 	"encoding/binary"
 	"net"
 	"testing"
@@ -85,7 +86,7 @@ func fakeBackend(tb testing.TB) string {
 						for _, r := range exec {
 							c.WritePacket(r)
 						}
-					case p[0] == wire.ComQuery && len(p) > 1 && (p[1] == 'S' || p[1] == 's') && p[2] != 'E' && p[2] != 'e':
+					case p[0] == wire.ComQuery && (hasPrefixFold(p[1:], "SELECT") || hasPrefixFold(p[1:], "SHOW")):
 						for _, r := range resp {
 							c.WritePacket(r)
 						}
@@ -109,8 +110,9 @@ func benchRouter(tb testing.TB) *wire.Conn {
 	return c
 }
 
-// newBenchRouter is benchRouter that also returns the router.
-func newBenchRouter(tb testing.TB) (*Router, *wire.Conn) {
+// newBenchRouter is benchRouter that also returns the router, with the
+// query rules given.
+func newBenchRouter(tb testing.TB, qrules ...config.QueryRule) (*Router, *wire.Conn) {
 	addr := fakeBackend(tb)
 	host, port, _ := net.SplitHostPort(addr)
 	var p int
@@ -121,11 +123,17 @@ func newBenchRouter(tb testing.TB) (*Router, *wire.Conn) {
 		Servers: []config.Server{{HostgroupID: 0, Hostname: host, Port: p, Status: "ONLINE", Weight: 1, MaxConnections: 100}},
 		Users: []config.User{{Username: "bench", Password: "bench", Active: true, Frontend: true, Backend: true,
 			DefaultHostgroup: 0, MaxConnections: 100, TransactionPersistent: true}},
+		QueryRules: qrules,
 	}
 	h := live.NewHolder()
 	rt, err := live.Build(h.Load(), snap, config.ModMySQLServers)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if len(qrules) > 0 {
+		if rt, err = live.Build(rt, snap, config.ModMySQLQueryRules); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	if err := h.Store(rt); err != nil {
 		tb.Fatal(err)
@@ -139,6 +147,12 @@ func newBenchRouter(tb testing.TB) (*Router, *wire.Conn) {
 	}
 	tb.Cleanup(func() { r.Close() })
 
+	return r, login(tb, r, 0)
+}
+
+// login connects a client to r as user bench, with the capabilities the
+// benchmark client has plus extra (wire.ClientDeprecateEOF, say).
+func login(tb testing.TB, r *Router, extra uint32) *wire.Conn {
 	nc, err := net.Dial("tcp", r.Addrs()[0].String())
 	if err != nil {
 		tb.Fatal(err)
@@ -154,7 +168,7 @@ func newBenchRouter(tb testing.TB) (*Router, *wire.Conn) {
 		tb.Fatal(err)
 	}
 	resp := &wire.HandshakeResponse{
-		Capabilities: wire.ClientProtocol41 | wire.ClientSecureConnection | wire.ClientPluginAuth | wire.ClientTransactions,
+		Capabilities: wire.ClientProtocol41 | wire.ClientSecureConnection | wire.ClientPluginAuth | wire.ClientTransactions | extra,
 		MaxPacket:    1 << 24, Charset: 33, User: "bench",
 		AuthResponse: wire.NativeScramble(hs.Salt, []byte("bench")), AuthPlugin: "mysql_native_password",
 	}
@@ -166,7 +180,7 @@ func newBenchRouter(tb testing.TB) (*Router, *wire.Conn) {
 	if err != nil || !wire.IsOK(p2) {
 		tb.Fatalf("login: %v %q", err, p2)
 	}
-	return r, c
+	return c
 }
 
 // roundTrip sends one COM_QUERY and reads the whole response.
@@ -283,5 +297,37 @@ func TestComStmtExecuteAllocations(t *testing.T) {
 	t.Logf("%.1f allocations per COM_STMT_EXECUTE round trip", n)
 	if n > 0 {
 		t.Errorf("%.1f allocations per COM_STMT_EXECUTE through the proxy, want 0", n)
+	}
+}
+
+// cacheRule gives every SELECT a cache_ttl of a minute.
+func cacheRule() config.QueryRule {
+	return config.QueryRule{RuleID: 1, Active: true, ReModifiers: sql.NullString{String: "CASELESS", Valid: true},
+		MatchDigest: sql.NullString{String: "^SELECT", Valid: true}, CacheTTL: sql.NullInt64{Int64: 60000, Valid: true}, Apply: true}
+}
+
+// BenchmarkComQueryCached is one SELECT answered from the query cache per
+// iteration.
+func BenchmarkComQueryCached(b *testing.B) {
+	_, c := newBenchRouter(b, cacheRule())
+	q := append([]byte{wire.ComQuery}, "SELECT c FROM sbtest1 WHERE id = 4242"...)
+	roundTrip(b, c, q) // stores the entry
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		roundTrip(b, c, q)
+	}
+}
+
+// BenchmarkComStmtExecuteCached is one prepared execute answered from the
+// query cache per iteration.
+func BenchmarkComStmtExecuteCached(b *testing.B) {
+	_, c := newBenchRouter(b, cacheRule())
+	ex := executePacket(prepare(b, c, "SELECT c FROM sbtest1 WHERE id = ?"))
+	roundTrip(b, c, ex) // stores the entry
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		roundTrip(b, c, ex)
 	}
 }

@@ -8,35 +8,74 @@ import (
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/qcache"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/wire"
 	"github.com/sluice-proxy/sluice/rules"
 )
 
 // The query cache (reference §7). A SELECT that a rule gives a cache_ttl
-// is looked up before it is routed, outside a transaction, by user,
-// schema, autocommit, the client's CLIENT_DEPRECATE_EOF and the query
-// text; a hit is written to the client from the stored packets without a
-// backend (hostgroup -1 in the digest stats and the events log, no
-// mirror). A miss runs as usual with the response's packets copied as
-// they are sent (backend.Sink.Tee), and stored if it is one result set,
-// without error, outside a transaction, without warnings
-// (mysql-query_cache_handle_warnings=1 stores those too) and, when it has
-// no row, if the rule's cache_empty_result (or
+// is looked up before it is sent, outside a transaction, by user, schema,
+// autocommit, the client's CLIENT_DEPRECATE_EOF and what was asked: the
+// query text of a COM_QUERY, or — for a COM_STMT_EXECUTE, as ProxySQL
+// (PR #6194) — the destination hostgroup, the prepared statement (its
+// schema at PREPARE and text) and the execute packet after the statement
+// id, parameter types included (the types an earlier execute sent, when
+// this one does not resend them: rewriteExecute fills them in), so the
+// per-connection statement id does not matter. A hit is written to the
+// client from the stored packets without a backend (hostgroup -1 in the
+// digest stats and the events log, no mirror). A miss runs as usual with
+// the response's packets copied as they are sent (backend.Sink.Tee), and
+// stored if it is one result set, without error, outside a transaction,
+// without warnings (mysql-query_cache_handle_warnings=1 stores those too)
+// and, when it has no row, if the rule's cache_empty_result (or
 // mysql-query_cache_stores_empty_result) allows. Each entry starts with
 // its row count (8 bytes), then the packets (wire.Tee's layout).
 
-// cacheable reports whether the query may use the cache.
+// cacheable reports whether the query may use the cache. A fast_forward
+// user's never does (its COM_QUERY does not even reach the rules; its
+// prepared executes do, as before the cache served them, and stay uncached).
 func (s *session) cacheable(rt *live.Runtime, dec *rules.Decision) bool {
-	return dec.CacheTTL > 0 && rt.Router.QueryCacheBytes > 0 && !s.conns.inTransaction()
+	return dec.CacheTTL > 0 && rt.Router.QueryCacheBytes > 0 && !s.conns.inTransaction() && !s.user.FastForward
 }
 
 // buildCacheKey fills s.cacheKey for query q.
 func (s *session) buildCacheKey(q []byte) {
+	s.cacheKey = append(s.cacheKeyHead(0), q...)
+}
+
+// buildStmtCacheKey fills s.cacheKey for an execute of g on hostgroup hg;
+// pkt is the execute packet as rewriteExecute made it (parameter types
+// always present), whose statement id (pkt[1:5]) is left out. The
+// statement is named as the global statement cache names it (user, the
+// schema it was prepared in, text): the session's current schema, in the
+// head, may have changed since.
+func (s *session) buildStmtCacheKey(hg int, g *globalStmt, pkt []byte) {
+	k := s.cacheKeyHead(1)
+	k = binary.LittleEndian.AppendUint32(k, uint32(int32(hg)))
+	k = append(k, g.schema...)
+	k = append(k, 0)
+	k = binary.LittleEndian.AppendUint32(k, uint32(len(g.text)))
+	k = append(k, g.text...)
+	s.cacheKey = append(k, pkt[5:]...)
+}
+
+// cacheKeyHead starts s.cacheKey with what every key has; proto tells a
+// text query (0) from a prepared execute (1).
+func (s *session) cacheKeyHead(proto byte) []byte {
 	k := append(s.cacheKey[:0], s.username...)
 	k = append(k, 0)
 	k = append(k, s.state.Schema...)
-	k = append(k, 0, b2c(s.depr), b2c(s.state.Autocommit), 0)
-	s.cacheKey = append(k, q...)
+	return append(k, 0, b2c(s.depr), b2c(s.state.Autocommit), proto)
+}
+
+// stmtCacheable reports whether an execute of cs (packet pkt, as
+// rewriteExecute made it) may use the cache, besides what cacheable
+// checks: a SELECT, no COM_STMT_SEND_LONG_DATA pending (the values are not
+// in the packet), no cursor (flags CURSOR_TYPE_NO_CURSOR, and none left
+// open by an earlier execute: its rows come by COM_STMT_FETCH from the
+// connection holding it).
+func stmtCacheable(cs *clientStmt, pkt []byte) bool {
+	return cs.g.kind == sqlscan.KindSelect && cs.longData == nil && cs.cursor == nil && len(pkt) >= 10 && pkt[5] == 0
 }
 
 func b2c(b bool) byte {
@@ -59,6 +98,21 @@ func (s *session) serveCached(rt *live.Runtime) (res backend.Response, ok, sent 
 		err = s.c.Flush()
 	}
 	return res, true, err == nil
+}
+
+// runCaching runs s.req, and when caching copies its response as it is
+// sent and stores it if it may be cached (the text and the execute path).
+func (s *session) runCaching(rt *live.Runtime, dec *rules.Decision, caching bool) (backend.Response, *held, bool) {
+	if !caching {
+		return s.run(rt, &s.req)
+	}
+	s.startCapture(rt)
+	res, h, ok := s.run(rt, &s.req)
+	if ok && h != nil {
+		s.storeCaptured(rt, dec, &res)
+	}
+	s.sink.Tee = nil
+	return res, h, ok
 }
 
 // startCapture makes the response of the query about to run be copied,

@@ -136,16 +136,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	}
 	s.req = request{hg: hg, payload: p, shape: backend.ShapeResult, retries: retriesFor(rt, dec.Retries),
 		repeatable: safeToRepeat(s.digest.Kind), createNew: dec.CreateNewConnection, timeout: timeoutFor(rt, dec.Timeout)}
-	if caching {
-		s.startCapture(rt)
-	}
-	res, h, ok := s.run(rt, &s.req)
-	if caching {
-		if ok && h != nil {
-			s.storeCaptured(rt, dec, &res)
-		}
-		s.sink.Tee = nil
-	}
+	res, h, ok := s.runCaching(rt, dec, caching)
 	if !ok {
 		return false
 	}

@@ -32,6 +32,7 @@ type stmtKey struct {
 type globalStmt struct {
 	id        uint64
 	query     string
+	schema    string // the schema it was prepared in (its key's)
 	text      []byte // query as bytes, for rules.Query (read only)
 	digest    uint64
 	digestTxt []byte // digest text and first comment, computed once at PREPARE
@@ -154,7 +155,7 @@ func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey, p []byte) (*gl
 		s.writeErr(e)
 		return nil, true
 	}
-	g := &globalStmt{id: s.r.stmts.nextID.Add(1), query: string(q), text: bytes.Clone(q), digest: s.digest.Hash,
+	g := &globalStmt{id: s.r.stmts.nextID.Add(1), query: string(q), schema: key.schema, text: bytes.Clone(q), digest: s.digest.Hash,
 		kind: s.digest.Kind, digestTxt: bytes.Clone(s.digest.Text), comment: bytes.Clone(s.digest.FirstComment)}
 	var meta backend.StmtMeta
 	s.req = request{hg: hg, prepare: g, meta: &meta, retries: retriesFor(rt, s.decision.Retries),
@@ -215,9 +216,10 @@ func (s *session) lookupStmt(p []byte) (*clientStmt, uint32, *wire.SQLError) {
 	return cs, id, nil
 }
 
-// comStmtExecute routes an EXECUTE like its statement's text, prepares the
-// statement on the chosen connection if needed, replays long data, rewrites
-// the statement id (and the parameter types, which the chosen connection may
+// comStmtExecute routes an EXECUTE like its statement's text, answers it
+// from the query cache when it may (qcache.go), else prepares the statement
+// on the chosen connection if needed, replays long data, rewrites the
+// statement id (and the parameter types, which the chosen connection may
 // never have seen) and streams the binary result.
 func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 	start := s.cmdStart // set by beginCommand
@@ -262,12 +264,22 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 		s.writeErr(e)
 		return true
 	}
-	s.noteHostgroup(hg)
 	ev := s.stmtEvent(rt, eventlog.ComStmtExecute, g, clientID, start)
+	caching := stmtCacheable(cs, pkt) && s.cacheable(rt, dec)
+	if caching {
+		s.buildStmtCacheKey(hg, g, pkt)
+		if res, hit, sent := s.serveCached(rt); hit {
+			// Nothing of the statement's state changes: the types were
+			// remembered by rewriteExecute, no long data or cursor exists.
+			s.finishEvent(ev, -1, "", res)
+			return sent
+		}
+	}
+	s.noteHostgroup(hg)
 	s.req = request{hg: hg, payload: pkt, shape: backend.ShapeResult, stmt: cs,
 		retries: retriesFor(rt, dec.Retries), repeatable: safeToRepeat(g.kind), createNew: dec.CreateNewConnection,
 		timeout: timeoutFor(rt, dec.Timeout)}
-	res, h, ok := s.run(rt, &s.req)
+	res, h, ok := s.runCaching(rt, dec, caching)
 	if !ok {
 		return false
 	}
