@@ -2,6 +2,7 @@ package backend
 
 import (
 	"encoding/binary"
+	"fmt"
 
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
@@ -25,10 +26,44 @@ type StmtMeta struct {
 // proxy has not cached yet); otherwise they are skipped. The statement is
 // recorded under global. A server ERR is returned as *wire.SQLError and
 // leaves the connection usable.
-func (c *BackendConn) Prepare(global uint64, query string, meta *StmtMeta) (uint32, error) {
+//
+// The statement's table names resolve in schema, the one the client
+// prepared it in, as they do on a server: a client that prepares in one
+// schema, changes to another with USE and executes must read the first
+// schema's tables. When the connection is elsewhere (it serves the
+// session's current schema) it switches for the prepare and back: two
+// COM_INIT_DB round trips, only in that case. An empty schema is the
+// connection's own.
+func (c *BackendConn) Prepare(global uint64, schema, query string, meta *StmtMeta) (uint32, error) {
 	if err := c.usable(); err != nil {
 		return 0, err
 	}
+	back := c.state.Schema
+	if schema == "" || schema == back {
+		return c.prepare(global, query, meta)
+	}
+	if err := c.initDB(schema); err != nil {
+		return 0, c.fail(err)
+	}
+	id, err := c.prepare(global, query, meta)
+	if c.broken {
+		return 0, err
+	}
+	if back == "" {
+		// No way back to "no schema": the connection stays in schema.
+		c.fp = c.state.Fingerprint()
+		return id, err
+	}
+	if rerr := c.initDB(back); rerr != nil {
+		// Left in the wrong schema (the old one was dropped, say): the
+		// connection must not serve anyone.
+		c.broken = true
+		return 0, fmt.Errorf("%w: %s: back to schema %q after a prepare: %w", ErrConnBroken, c.srv.addr, back, rerr)
+	}
+	return id, err
+}
+
+func (c *BackendConn) prepare(global uint64, query string, meta *StmtMeta) (uint32, error) {
 	c.cmd = append(append(c.cmd[:0], wire.ComStmtPrepare), query...)
 	c.w.ResetSeq()
 	err := c.w.WritePacket(c.cmd)

@@ -308,7 +308,7 @@ func (s *session) executeOn(h *held, req *request) (backend.Response, error) {
 	bid, ok := h.bc.StmtID(g.id)
 	if !ok {
 		s.r.stats.Add(s.id, stats.ComBackendStmtPrepare, 1)
-		id, err := h.bc.Prepare(g.id, g.query, nil)
+		id, err := h.bc.Prepare(g.id, g.schema, g.query, nil)
 		if se, isSQL := backend.IsSQLError(err); isSQL {
 			req.prepareFailed = true
 			return backend.Response{Err: se}, s.relayErr(se)

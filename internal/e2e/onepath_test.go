@@ -510,3 +510,86 @@ func TestClearPasswordKeptAsWritten(t *testing.T) {
 		}
 	}
 }
+
+// TestPreparedStatementKeepsItsSchema: a statement's table names resolve in
+// the schema it was prepared in, as on a server, even when the session has
+// moved to another schema with USE and the EXECUTE lands on a backend
+// connection that has never seen the statement (Sluice prepares it there
+// lazily). Here the first session's transaction pins the connection that
+// prepared it, so the second session's EXECUTE needs another one.
+func TestPreparedStatementKeepsItsSchema(t *testing.T) {
+	s, b := multiplexSetup(t, 10, "")
+	testenv.MustCLI(t, b.Port, "root", "test", `
+		CREATE DATABASE IF NOT EXISTS sl_ps_a; CREATE DATABASE IF NOT EXISTS sl_ps_b;
+		CREATE TABLE IF NOT EXISTS sl_ps_a.t (v VARCHAR(8)); CREATE TABLE IF NOT EXISTS sl_ps_b.t (v VARCHAR(8));
+		DELETE FROM sl_ps_a.t; DELETE FROM sl_ps_b.t;
+		INSERT INTO sl_ps_a.t VALUES ('a'); INSERT INTO sl_ps_b.t VALUES ('b');
+		GRANT ALL ON sl_ps_a.* TO 'root'@'%'; GRANT ALL ON sl_ps_b.* TO 'root'@'%'`)
+	ctx := context.Background()
+	db := testenv.DB(t, s.DataPort, "root", "test", "sl_ps_a", "interpolateParams=false")
+	db.SetMaxIdleConns(10)
+
+	holder, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	const q = "SELECT v, DATABASE() FROM t WHERE v <> ?"
+	st1, err := holder.PrepareContext(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st1.Close()
+	var v, cur string
+	if err := st1.QueryRowContext(ctx, "x").Scan(&v, &cur); err != nil || v != "a" {
+		t.Fatalf("first execute: %q %q %v", v, cur, err)
+	}
+	// Pin the connection that prepared it.
+	if _, err := holder.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.ExecContext(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.ExecContext(ctx, "ROLLBACK")
+
+	mover, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mover.Close()
+	st2, err := mover.PrepareContext(ctx, q) // the same statement: answered from Sluice's cache
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	if _, err := mover.ExecContext(ctx, "USE sl_ps_b"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := st2.QueryRowContext(ctx, "x").Scan(&v, &cur); err != nil {
+			t.Fatal(err)
+		}
+		if v != "a" {
+			t.Fatalf("execute %d after USE sl_ps_b: read %q (DATABASE() %q); a server reads sl_ps_a.t ('a')", i, v, cur)
+		}
+		// The connection went back to the session's schema.
+		if err := mover.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&cur); err != nil || cur != "sl_ps_b" {
+			t.Fatalf("the session's schema after execute %d: %q %v", i, cur, err)
+		}
+	}
+	// Prepared after the USE, the same text reads the new schema's table.
+	st3, err := mover.PrepareContext(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st3.Close()
+	if err := st3.QueryRowContext(ctx, "x").Scan(&v, &cur); err != nil || v != "b" {
+		t.Fatalf("prepared in sl_ps_b: %q %q %v", v, cur, err)
+	}
+	// And the old statement still reads sl_ps_a on the connection that now
+	// holds both.
+	if err := st2.QueryRowContext(ctx, "x").Scan(&v, &cur); err != nil || v != "a" {
+		t.Fatalf("prepared in sl_ps_a, again: %q %q %v", v, cur, err)
+	}
+}
