@@ -7,6 +7,9 @@
 # exactly like sluice.sh (same configuration steps) with its own run dir
 # BENCH_DIR/sluice-base and ports SLUICE_ADMIN_PORT+100 / SLUICE_DATA_PORT+100.
 #   SLUICE_BASE_REV=HEAD~3 TARGETS="haproxy sluice-base sluice" scripts/bench/all.sh
+# SLUICE_BASE_ENV adds environment to the base process only, so one binary
+# can be compared with itself under other runtime settings:
+#   SLUICE_BASE_BIN=bin/sluice SLUICE_BASE_ENV=GOMAXPROCS=1 TARGETS="sluice-base sluice" …
 set -euo pipefail
 BENCH_TAG=sluice-base
 # shellcheck source=scripts/bench/common.sh

@@ -34,6 +34,8 @@ if [[ ${SLUICE_VARIANT:-} == base ]]; then
   SLUICE_ADMIN_PORT=$((SLUICE_ADMIN_PORT + 100))
   SLUICE_DATA_PORT=$((SLUICE_DATA_PORT + 100))
 fi
+RUN_ENV=${SLUICE_ENV:-}
+[[ ${SLUICE_VARIANT:-} == base ]] && RUN_ENV=${SLUICE_BASE_ENV:-}
 CNF=$RUN_DIR/sluice.cnf
 DATADIR=$RUN_DIR/data
 PIDF=$RUN_DIR/sluice.pid
@@ -116,7 +118,10 @@ case ${1:-} in
       rm -rf "$DATADIR"
       mkdir -p "$DATADIR"
       write_cnf
-      setsid nohup "$BIN" -c "$CNF" -D "$DATADIR" --no-monitor >"$LOGF" 2>&1 </dev/null &
+      # SLUICE_ENV (SLUICE_BASE_ENV for sluice-base): extra environment for
+      # the process, e.g. "GOMAXPROCS=1 GOGC=400", to compare runtime settings.
+      read -ra run_env <<<"${RUN_ENV:-}"
+      setsid nohup env "${run_env[@]}" "$BIN" -c "$CNF" -D "$DATADIR" --no-monitor >"$LOGF" 2>&1 </dev/null &
       pid=$!
       echo "$pid" >"$PIDF"
       bench_log "started pid $pid (log $LOGF)"
