@@ -107,6 +107,11 @@ type Router struct {
 	GracefulCloseTimeout     time.Duration // mysql-graceful_close_conn_timeout: open transactions may finish at shutdown
 	StatsTimeQP              bool          // mysql-stats_time_query_processor
 	StatsTimeBackend         bool          // mysql-stats_time_backend_query
+	HaveSSL                  bool          // mysql-have_ssl: the data port (and the admin port) offer TLS
+	// AuthPlugin is the plugin the data port announces
+	// (mysql-default_authentication_plugin): mysql_native_password or
+	// caching_sha2_password.
+	AuthPlugin string
 }
 
 // Mirror sizes the mirror workers (mirror_hostgroup / mirror_flagOUT).

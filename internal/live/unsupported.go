@@ -76,7 +76,6 @@ var unsupportedVars = []unsupportedVar{
 	{"mysql-ssl_p2s_crlpath", true, nonEmpty, "certificate revocation lists are not implemented in Sluice: a revoked backend certificate would be accepted", "''"},
 
 	// Warnings: the feature is missing, nothing is exposed.
-	{"mysql-have_ssl", false, isTrue, "frontend TLS is not implemented in Sluice: the data port does not offer SSL and clients connect in clear text", "false"},
 	{"mysql-have_compress", false, isTrue, "the compressed protocol is not implemented in Sluice: the data port does not offer compression", "false"},
 	{"mysql-ldap_user_variable", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
 	{"mysql-add_ldap_user_comment", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
@@ -91,7 +90,7 @@ var unsupportedVars = []unsupportedVar{
 	{"mysql-enforce_autocommit_on_reads", false, isTrue, "not implemented in Sluice", "false"},
 	{"mysql-log_mysql_warnings_enabled", false, isTrue, "logging of backend warnings is not implemented in Sluice", "false"},
 	{"admin-web_enabled", false, isTrue, "the web UI is not implemented in Sluice: nothing listens on admin-web_port", "false"},
-	{"admin-ssl_keylog_file", false, nonEmpty, "TLS is not implemented in Sluice: no key log is written", "''"},
+	{"admin-ssl_keylog_file", false, nonEmpty, "TLS key logging is not implemented in Sluice: no key log is written", "''"},
 }
 
 // Unsupported lists what module m of snap sets and Sluice does not
@@ -157,16 +156,6 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 			if len(cols) > 0 {
 				add(false, "mysql_hostgroup_attributes (hostgroup %d): %s not implemented in Sluice, the default applies", a.HostgroupID, strings.Join(cols, ", "))
 			}
-		}
-	case config.ModMySQLUsers:
-		var ssl []string
-		for _, u := range snap.Users {
-			if u.UseSSL && u.Active && u.Frontend {
-				ssl = append(ssl, u.Username)
-			}
-		}
-		if len(ssl) > 0 {
-			add(true, "mysql_users.use_ssl=1 (%s): frontend TLS is not implemented in Sluice, the user would log in in clear text (set use_ssl=0)", listed(ssl))
 		}
 	case config.ModMySQLQueryRules:
 		var delay, gtid, cacheTimeout []string

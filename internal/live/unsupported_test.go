@@ -44,9 +44,9 @@ func TestUnsupported(t *testing.T) {
 		warned  []string // substrings of the warnings, in order
 	}{
 		{"defaults: nothing (have_ssl and have_compress default to false in Sluice)", config.ModMySQLVariables, &config.Snapshot{}, nil, nil},
-		{"have_ssl and have_compress on", config.ModMySQLVariables,
+		{"have_ssl (built) and have_compress on", config.ModMySQLVariables,
 			snapWith(map[string]string{"mysql-have_ssl": "true", "mysql-have_compress": "true"}), nil,
-			[]string{"mysql-have_ssl=true", "mysql-have_compress=true"}},
+			[]string{"mysql-have_compress=true"}},
 		{"both off: nothing", config.ModMySQLVariables, snapWith(offDefaults(nil)), nil, nil},
 		{"admin defaults: nothing", config.ModAdminVariables, &config.Snapshot{}, nil, nil},
 		{"firewall enabled", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{"mysql-firewall_whitelist_enabled": "1"})),
@@ -85,12 +85,12 @@ func TestUnsupported(t *testing.T) {
 				"mysql_aws_aurora_hostgroups", "mysql_hostgroup_attributes (hostgroup 5): multiplex not implemented"}},
 		{"servers: a use_ssl server is not looked at by a users load", config.ModMySQLUsers, &config.Snapshot{
 			Servers: []config.Server{{HostgroupID: 1, Hostname: "db1", Port: 3306, Status: "ONLINE", UseSSL: 1}}}, nil, nil},
-		{"users: use_ssl refused for active frontend users", config.ModMySQLUsers, &config.Snapshot{Users: []config.User{
+		{"users: use_ssl is built", config.ModMySQLUsers, &config.Snapshot{Users: []config.User{
 			{Username: "app", UseSSL: true, Active: true, Frontend: true, Backend: true},
 			{Username: "back", UseSSL: true, Active: true, Backend: true},
 			{Username: "off", UseSSL: true, Active: false, Frontend: true},
 			{Username: "plain", Active: true, Frontend: true}}},
-			[]string{"mysql_users.use_ssl=1 (app): frontend TLS"}, nil},
+			nil, nil},
 		{"rules: delay, gtid (cache_ttl is built); reconnect and sticky_conn are ProxySQL no-ops", config.ModMySQLQueryRules, &config.Snapshot{
 			QueryRules: []config.QueryRule{
 				{RuleID: 1, Active: true, CacheTTL: ni(1000)},
