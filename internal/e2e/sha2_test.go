@@ -7,9 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -130,5 +132,84 @@ print("fast", login("test"))`
 	t.Logf("PyMySQL, $A$005$ hash: %s", strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "; "))
 	if err := ping(t, s.DataPort, "root", "test", "serverPubKey=wrong"); err != nil {
 		t.Fatalf("go-sql-driver fast auth after PyMySQL's RSA full auth: %v", err)
+	}
+}
+
+// TestClientCachingSha2HostileInput: a client in the middle of
+// caching_sha2_password full authentication sends what no real client
+// sends — an undecryptable RSA payload, an over-long reply, a clear
+// password on a clear connection (refused unread), a key request then
+// junk of the wrong size. Each gets ERR 1045, and the port keeps serving.
+func TestClientCachingSha2HostileInput(t *testing.T) {
+	b := testenv.Backends(t, 1)[0]
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '%s', %d);
+INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('root', '%s', 0);
+SET mysql-default_authentication_plugin='caching_sha2_password';
+LOAD MYSQL SERVERS TO RUNTIME; LOAD MYSQL USERS TO RUNTIME; LOAD MYSQL VARIABLES TO RUNTIME`, b.Host, b.Port, nativeHash("test", false)))
+	junk := func(n int) []byte {
+		p := make([]byte, n)
+		_, _ = rand.Read(p)
+		return p
+	}
+	for _, c := range []struct {
+		name    string
+		askKey  bool
+		payload []byte
+	}{
+		{"undecryptable RSA payload", true, junk(256)},
+		{"RSA payload of the wrong size", true, junk(300)},
+		{"over-long reply", false, junk(5000)},
+		{"clear password without TLS", false, []byte("test\x00")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			nc, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.DataPort), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+			cc := wire.NewClientConn(nc)
+			p, err := cc.ReadPacket()
+			if err != nil {
+				t.Fatal(err)
+			}
+			hs, err := wire.ParseInitialHandshake(p)
+			if err != nil || hs.AuthPlugin != wire.AuthCachingSha2 {
+				t.Fatalf("handshake: %v %q", err, hs.AuthPlugin)
+			}
+			resp := &wire.HandshakeResponse{Capabilities: hs.Capabilities &^ wire.ClientSSL, MaxPacket: 1 << 24, Charset: 45,
+				User: "root", AuthResponse: junk(32), AuthPlugin: wire.AuthCachingSha2}
+			send := func(b []byte) {
+				if err := cc.WritePacket(b); err != nil {
+					t.Fatal(err)
+				}
+				if err := cc.Flush(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			send(wire.AppendHandshakeResponse(nil, resp))
+			if p, err = cc.ReadPacket(); err != nil || len(p) != 2 || p[0] != wire.HeaderMoreData || p[1] != wire.CachingSha2FullAuth {
+				t.Fatalf("want perform-full-authentication, got %q %v", p, err)
+			}
+			if c.askKey {
+				send([]byte{wire.CachingSha2RequestKey})
+				if p, err = cc.ReadPacket(); err != nil || !strings.HasPrefix(string(p[1:]), "-----BEGIN PUBLIC KEY-----") {
+					t.Fatalf("want the public key, got %q %v", p, err)
+				}
+			}
+			send(c.payload)
+			p, err = cc.ReadPacket()
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := wire.ParseERR(p)
+			if err != nil || e.Code != 1045 {
+				t.Fatalf("want ERR 1045, got %q %v", p, err)
+			}
+		})
+	}
+	if err := ping(t, s.DataPort, "root", "test", ""); err != nil {
+		t.Fatalf("after the hostile clients: %v", err)
 	}
 }
