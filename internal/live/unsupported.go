@@ -157,6 +157,19 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 				add(false, "mysql_hostgroup_attributes (hostgroup %d): %s not implemented in Sluice, the default applies", a.HostgroupID, strings.Join(cols, ", "))
 			}
 		}
+	case config.ModMySQLUsers:
+		// Not a missing feature, a configuration that locks users out.
+		if !isTrue(snap.Var("mysql-have_ssl")) {
+			var ssl []string
+			for _, u := range snap.Users {
+				if u.UseSSL && u.Active && u.Frontend {
+					ssl = append(ssl, u.Username)
+				}
+			}
+			if len(ssl) > 0 {
+				add(false, "mysql_users.use_ssl=1 (%s) while mysql-have_ssl=false: these users cannot log in until TLS is offered (SET mysql-have_ssl='true'; LOAD MYSQL VARIABLES TO RUNTIME)", listed(ssl))
+			}
+		}
 	case config.ModMySQLQueryRules:
 		var delay, gtid, cacheTimeout []string
 		for _, r := range snap.QueryRules {

@@ -85,12 +85,14 @@ func TestUnsupported(t *testing.T) {
 				"mysql_aws_aurora_hostgroups", "mysql_hostgroup_attributes (hostgroup 5): multiplex not implemented"}},
 		{"servers: a use_ssl server is not looked at by a users load", config.ModMySQLUsers, &config.Snapshot{
 			Servers: []config.Server{{HostgroupID: 1, Hostname: "db1", Port: 3306, Status: "ONLINE", UseSSL: 1}}}, nil, nil},
-		{"users: use_ssl is built", config.ModMySQLUsers, &config.Snapshot{Users: []config.User{
+		{"users: use_ssl with have_ssl on: nothing", config.ModMySQLUsers, &config.Snapshot{MySQLVars: map[string]string{"mysql-have_ssl": "true"},
+			Users: []config.User{{Username: "app", UseSSL: true, Active: true, Frontend: true}}}, nil, nil},
+		{"users: use_ssl without have_ssl warned (they cannot log in)", config.ModMySQLUsers, &config.Snapshot{Users: []config.User{
 			{Username: "app", UseSSL: true, Active: true, Frontend: true, Backend: true},
 			{Username: "back", UseSSL: true, Active: true, Backend: true},
 			{Username: "off", UseSSL: true, Active: false, Frontend: true},
 			{Username: "plain", Active: true, Frontend: true}}},
-			nil, nil},
+			nil, []string{"mysql_users.use_ssl=1 (app) while mysql-have_ssl=false"}},
 		{"rules: delay, gtid (cache_ttl is built); reconnect and sticky_conn are ProxySQL no-ops", config.ModMySQLQueryRules, &config.Snapshot{
 			QueryRules: []config.QueryRule{
 				{RuleID: 1, Active: true, CacheTTL: ni(1000)},
