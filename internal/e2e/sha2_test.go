@@ -110,9 +110,12 @@ LOAD MYSQL SERVERS TO RUNTIME; LOAD MYSQL USERS TO RUNTIME; LOAD MYSQL VARIABLES
 	}
 
 	// MySQL 8's $A$005$ form, with PyMySQL (RSA without TLS, then fast auth).
+	// Imported as ProxySQL's documentation says: UNHEX of MySQL's
+	// HEX(authentication_string); the salt holds bytes a literal could not.
 	var salt [20]byte
-	copy(salt[:], "Sluice-sha2-salt-abc")
-	admin(t, s, fmt.Sprintf("UPDATE mysql_users SET password='%s' WHERE username='root'; LOAD MYSQL USERS TO RUNTIME", wire.CachingSha2Hash([]byte("test"), salt)))
+	copy(salt[:], "Sl'ice\x01sha2-salt-ab")
+	admin(t, s, fmt.Sprintf("UPDATE mysql_users SET password=UNHEX('%s') WHERE username='root'; LOAD MYSQL USERS TO RUNTIME",
+		hex.EncodeToString([]byte(wire.CachingSha2Hash([]byte("test"), salt)))))
 	py := `import sys, pymysql
 def login(pw):
     c = pymysql.connect(host="127.0.0.1", port=int(sys.argv[1]), user="root", password=pw, connect_timeout=10)
