@@ -50,23 +50,32 @@ func (t *ClientTLS) For(host string, port int, user string) *tls.Config {
 // keyPEM, both or neither), the cipher list (OpenSSL names separated by
 // ':' or ',', as mysql-ssl_p2s_cipher; "" for Go's defaults; see
 // ParseCipherList) and the TLS versions allowed ("": TLSv1.2 and up; else
-// a comma-separated list of TLSv1.2 and TLSv1.3). Without a CA the
+// a comma-separated list of TLSv1.2 and TLSv1.3, only those). Without a CA the
 // server's certificate is not verified — the link is encrypted, the server
 // not authenticated — as ProxySQL does (its libmariadb does not verify
 // unless asked); with a CA the server's chain must lead to it. Host names
 // are not checked (ProxySQL does not).
-func NewClientTLSConfig(caPEM, certPEM, keyPEM []byte, cipher, minVersion string) (*tls.Config, error) {
+func NewClientTLSConfig(caPEM, certPEM, keyPEM []byte, cipher, versions string) (*tls.Config, error) {
 	conf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true} //nolint:gosec // verified below when a CA is given
-	if minVersion != "" {
-		conf.MinVersion = tls.VersionTLS13
-		for _, v := range strings.Split(minVersion, ",") {
+	if versions != "" {
+		// The versions listed are the ones allowed, as libmariadb's
+		// MARIADB_OPT_TLS_VERSION: "TLSv1.2" alone keeps TLS 1.3 out.
+		var v12, v13 bool
+		for _, v := range strings.Split(versions, ",") {
 			switch strings.TrimSpace(v) {
 			case "TLSv1.2":
-				conf.MinVersion = tls.VersionTLS12
+				v12 = true
 			case "TLSv1.3":
+				v13 = true
 			default:
-				return nil, fmt.Errorf("tls_version %q: Sluice speaks TLSv1.2 and TLSv1.3", minVersion)
+				return nil, fmt.Errorf("tls_version %q: Sluice speaks TLSv1.2 and TLSv1.3", versions)
 			}
+		}
+		if !v12 {
+			conf.MinVersion = tls.VersionTLS13
+		}
+		if !v13 {
+			conf.MaxVersion = tls.VersionTLS12
 		}
 	}
 	if cipher != "" {

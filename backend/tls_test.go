@@ -201,8 +201,14 @@ func TestClientTLSLookup(t *testing.T) {
 			t.Fatalf("tls_version %q accepted", v)
 		}
 	}
-	if c, err := NewClientTLSConfig(nil, nil, nil, "", "TLSv1.2,TLSv1.3"); err != nil || c.MinVersion != tls.VersionTLS12 {
+	if c, err := NewClientTLSConfig(nil, nil, nil, "", "TLSv1.2,TLSv1.3"); err != nil || c.MinVersion != tls.VersionTLS12 || c.MaxVersion != 0 {
 		t.Fatalf("TLSv1.2,TLSv1.3: %v", err)
+	}
+	if c, err := NewClientTLSConfig(nil, nil, nil, "", "TLSv1.2"); err != nil || c.MinVersion != tls.VersionTLS12 || c.MaxVersion != tls.VersionTLS12 {
+		t.Fatalf("TLSv1.2 only: %v", err)
+	}
+	if c, err := NewClientTLSConfig(nil, nil, nil, "", "TLSv1.3"); err != nil || c.MinVersion != tls.VersionTLS13 || c.MaxVersion != 0 {
+		t.Fatalf("TLSv1.3 only: %v", err)
 	}
 	if ids, err := ParseCipherList("ECDHE-RSA-AES256-GCM-SHA384:TLS_AES_128_GCM_SHA256, AES128-SHA"); err != nil ||
 		len(ids) != 2 || ids[0] != tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 || ids[1] != tls.TLS_RSA_WITH_AES_128_CBC_SHA {
