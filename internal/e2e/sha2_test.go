@@ -108,6 +108,19 @@ LOAD MYSQL SERVERS TO RUNTIME; LOAD MYSQL USERS TO RUNTIME; LOAD MYSQL VARIABLES
 	if err := ping(t, s.DataPort, "root", "test", "serverPubKey=wrong"); err != nil {
 		t.Fatalf("fast auth after the TLS full auth: %v", err)
 	}
+	// The mariadb CLI (Connector/C's caching_sha2_password plugin): full
+	// auth over TLS after another change of the stored form, then fast auth
+	// without TLS.
+	admin(t, s, fmt.Sprintf("UPDATE mysql_users SET password='%s' WHERE username='root'; LOAD MYSQL USERS TO RUNTIME", nativeHash("test", false)))
+	if out, err := testenv.CLI(t, s.DataPort, "root", "test", "SELECT CURRENT_USER()", "-N", "--ssl"); err != nil || !strings.HasPrefix(out, "root@") {
+		t.Fatalf("mariadb --ssl, caching_sha2 full auth over TLS: %q %v", out, err)
+	}
+	if out, err := testenv.CLI(t, s.DataPort, "root", "test", "SELECT CURRENT_USER()", "-N", "--skip-ssl"); err != nil || !strings.HasPrefix(out, "root@") {
+		t.Fatalf("mariadb --skip-ssl, caching_sha2 fast auth: %q %v", out, err)
+	}
+	if err := ping(t, s.DataPort, "root", "test", "serverPubKey=wrong"); err != nil {
+		t.Fatalf("fast auth after the CLI's full auth: %v", err)
+	}
 
 	// MySQL 8's $A$005$ form, with PyMySQL (RSA without TLS, then fast auth).
 	// Imported as ProxySQL's documentation says: UNHEX of MySQL's
