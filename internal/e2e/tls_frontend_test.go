@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/internal/testenv"
 	"github.com/sluice-proxy/sluice/internal/tlsconf"
+	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
 // verifiedTLS registers a go-sql-driver TLS configuration that verifies
@@ -79,7 +80,8 @@ func cliSSLLine(t *testing.T, port int, user, pw string, args ...string) (string
 // its datadir. The mariadb CLI (--ssl) reports the cipher on both ports,
 // go-sql-driver/mysql verifies the proxy's certificate against
 // proxysql-ca.pem, PyMySQL reports its socket's cipher; a use_ssl=1 user
-// is refused without TLS (ERR 1045 … SSL is required) and served with it;
+// is refused without TLS (ERR 1045 … SSL is required), also as the target
+// of a COM_CHANGE_USER in a clear-text session, and served with TLS;
 // PROXYSQL RELOAD TLS swaps the certificate for new handshakes, and keeps
 // the old one when the files are incomplete; with have_ssl=false a client
 // that insists on TLS gets a clear ERR.
@@ -159,6 +161,15 @@ print(c._sock.version(), c._sock.cipher()[0])`
 	}
 	if err := ping(t, s.DataPort, "root", "test", "tls=skip-verify"); err != nil {
 		t.Fatalf("use_ssl=1 user, go-sql-driver over TLS: %v", err)
+	}
+	// COM_CHANGE_USER from a clear-text session to the use_ssl=1 user: refused too.
+	c, salt := wireLoginSalt(t, s.DataPort, "sbtest", "sbtest")
+	cu := &wire.ChangeUser{User: "root", AuthResponse: wire.NativeScramble(salt, []byte("test")), Charset: 33, AuthPlugin: "mysql_native_password"}
+	c.ResetSeq()
+	_ = c.WritePacket(wire.AppendChangeUser(nil, wire.ClientProtocol41|wire.ClientSecureConnection|wire.ClientPluginAuth, cu))
+	_ = c.Flush()
+	if p, err := c.ReadPacket(); err != nil || wire.IsOK(p) || !strings.Contains(string(p), "SSL is required") {
+		t.Fatalf("COM_CHANGE_USER to a use_ssl=1 user in clear text: %q %v", p, err)
 	}
 	// A wrong password is still a plain access denied (no hint about TLS).
 	if _, err := testenv.CLI(t, s.DataPort, "root", "wrong", "SELECT 1", "--skip-ssl"); err == nil || strings.Contains(err.Error(), "SSL") {
