@@ -701,7 +701,7 @@ func TestRefreshLiveTables(t *testing.T) {
 func TestTLS(t *testing.T) {
 	e := newEnv(t)
 	cert := selfSigned(t)
-	srv := New(Config{Store: e.store, Applier: e.app, Log: e.srv.log, TLS: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	srv := New(Config{Store: e.store, Applier: e.app, Log: e.srv.log, TLS: func() *tls.Config { return &tls.Config{Certificates: []tls.Certificate{cert}} }})
 	if err := srv.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}

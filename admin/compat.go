@@ -58,7 +58,7 @@ func (s *Server) sysVar(ss *session, name string) (string, bool) {
 	case "tx_isolation", "transaction_isolation":
 		return "REPEATABLE-READ", true
 	case "have_ssl":
-		if s.cfg.TLS != nil {
+		if s.cfg.TLS != nil && s.cfg.TLS() != nil {
 			return "YES", true
 		}
 		return "DISABLED", true

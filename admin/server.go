@@ -66,9 +66,10 @@ type Config struct {
 	Applier    Applier
 	ConfigPath string // proxysql.cnf, for LOAD … FROM CONFIG; "" when Sluice runs without one
 	Log        zerolog.Logger
-	// TLS, when set, lets clients upgrade to TLS (CLIENT_SSL), as ProxySQL's
-	// admin does with the certificates in its datadir. Optional.
-	TLS *tls.Config
+	// TLS, when set and returning a configuration, lets clients upgrade
+	// to TLS (CLIENT_SSL), as ProxySQL's admin does with the certificates
+	// in its datadir; asked at each handshake. Optional.
+	TLS func() *tls.Config
 	// ExtraIfaces are served besides admin-mysql_ifaces, whatever it
 	// becomes (the -S/--admin-socket flag).
 	ExtraIfaces []string

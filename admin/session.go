@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -97,12 +98,16 @@ func (s *Server) login(c *wire.Conn) *session {
 		Status:        loginStatus,
 		AuthPlugin:    wire.AuthNativePassword,
 	}
-	resp, err := wire.ServerHandshake(c, hs, s.cfg.TLS)
+	var tc *tls.Config
+	if s.cfg.TLS != nil {
+		tc = s.cfg.TLS()
+	}
+	resp, err := wire.ServerHandshake(c, hs, tc)
 	if err != nil {
 		var e *errReply
 		switch {
 		case errors.Is(err, wire.ErrTLSNotSupported):
-			e = &errReply{code: erHandshake, state: "08S01", msg: "ProxySQL Error: TLS is not supported by this proxy yet"}
+			e = &errReply{code: erHandshake, state: "08S01", msg: "ProxySQL Error: TLS is not offered: mysql-have_ssl is false"}
 		case errors.Is(err, wire.ErrRead), errors.Is(err, wire.ErrWrite):
 		default: // malformed, no protocol 4.1, too large
 			e = &errReply{code: erHandshake, state: "08S01", msg: "Bad handshake"}

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -47,7 +48,8 @@ type BackendConn struct {
 	caps     uint32
 	threadID uint32
 	version  string
-	status   uint16 // last server status flags seen
+	status   uint16      // last server status flags seen
+	tlsConf  *tls.Config // the TLS configuration the connection was made with; nil: clear text
 
 	state State
 	fp    uint64
@@ -258,6 +260,18 @@ func (c *BackendConn) handshake(opts *Options, want *State) error {
 	if collation == 0 {
 		collation = h.Charset
 	}
+	// mysql_servers.use_ssl=1: the login and everything after it go over
+	// TLS (SSLRequest, handshake, then the HandshakeResponse41).
+	if conf := c.srv.clientTLS(opts, c.cred.User); conf != nil {
+		if h.Capabilities&wire.ClientSSL == 0 {
+			return fmt.Errorf("%w: mysql_servers.use_ssl=1 but the server does not offer SSL", ErrProtocol)
+		}
+		c.caps |= wire.ClientSSL
+		if err := c.startTLS(conf, collation); err != nil {
+			return err
+		}
+		c.tlsConf = conf
+	}
 	plugin, auth, err := c.authResponse(h.AuthPlugin, c.salt)
 	if err != nil {
 		return err
@@ -413,7 +427,11 @@ func (c *BackendConn) authMoreData(plugin string, data []byte) error {
 		if c.cred.Password == "" {
 			return fmt.Errorf("%w: caching_sha2_password full authentication for user %q", ErrNeedClearPassword, c.cred.User)
 		}
-		// No TLS to backends: ask for the server's RSA key.
+		if _, encrypted := c.w.TLSState(); encrypted {
+			// Over TLS the password goes as it is, NUL-terminated.
+			return c.writeAuth(append([]byte(c.cred.Password), 0))
+		}
+		// Without TLS: ask for the server's RSA key.
 		return c.writeAuth([]byte{wire.CachingSha2RequestKey})
 	case plugin == wire.AuthCachingSha2 || plugin == wire.AuthSha256Password:
 		enc, err := wire.EncryptPassword(c.cred.Password, c.salt[:min(len(c.salt), wire.ScrambleLength)], data)

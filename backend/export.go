@@ -17,8 +17,17 @@ import (
 // as cred with the server's defaults. opts give the timeouts and dialer;
 // init_connect is not run.
 func Dial(ctx context.Context, host string, port int, opts *Options, cred *Credentials) (*BackendConn, error) {
+	return DialSSL(ctx, host, port, false, opts, cred)
+}
+
+// DialSSL is Dial over TLS when useSSL (a server with use_ssl=1), with
+// the p2s settings of opts.
+func DialSSL(ctx context.Context, host string, port int, useSSL bool, opts *Options, cred *Credentials) (*BackendConn, error) {
 	k := Key{Hostgroup: -1, Host: host, Port: port}
 	srv := &Server{key: k, addr: net.JoinHostPort(host, strconv.Itoa(port))}
+	if useSSL {
+		srv.useSSL.Store(1)
+	}
 	return connect(ctx, srv, opts, cred, &State{})
 }
 

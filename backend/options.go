@@ -22,6 +22,11 @@ type Options struct {
 	ShunRecoveryTime   time.Duration // mysql-shun_recovery_time_sec: an auto-shunned server is retried after this
 	ConnectTimeoutMax  time.Duration // mysql-connect_timeout_server_max: caps ShunRecoveryTime like ProxySQL
 
+	// TLS encrypts the connections to servers with use_ssl=1
+	// (mysql-ssl_p2s_*, mysql_servers_ssl_params); nil encrypts them
+	// without verifying the server.
+	TLS *ClientTLS
+
 	// Hostgroups holds mysql_hostgroup_attributes overrides by hostgroup id.
 	Hostgroups map[int]HostgroupOptions
 

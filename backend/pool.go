@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"sync"
 	"time"
@@ -39,10 +40,13 @@ func newPool(srv *Server, reg *Registry) *Pool { return &Pool{srv: srv, reg: reg
 // Server returns the pool's server.
 func (p *Pool) Server() *Server { return p.srv }
 
-// quality grades how well c fits a request (reference §5.1).
-func (c *BackendConn) quality(user string, want *State, fp uint64) Quality {
+// quality grades how well c fits a request (reference §5.1). tc is the
+// TLS configuration a new connection for the request would use (nil: clear
+// text): a connection made with another one (use_ssl or the p2s settings
+// changed since, or another user's mysql_servers_ssl_params) does not fit.
+func (c *BackendConn) quality(user string, want *State, fp uint64, tc *tls.Config) Quality {
 	switch {
-	case c.state.FoundRows != want.FoundRows:
+	case c.state.FoundRows != want.FoundRows || c.tlsConf != tc:
 		return QualityNone
 	case c.cred.User != user || c.dirty || !VarsSubset(c.state.Vars, want.Vars):
 		return QualityChangeUser
@@ -54,10 +58,11 @@ func (c *BackendConn) quality(user string, want *State, fp uint64) Quality {
 
 // pickLocked returns the best free connection for the request, scanning
 // from the most recently used (the warmest) and stopping at a perfect one.
-func (p *Pool) pickLocked(user string, want *State, fp uint64) (int, Quality) {
+func (p *Pool) pickLocked(o *Options, user string, want *State, fp uint64) (int, Quality) {
 	best, bestQ := -1, QualityNone
+	tc := p.srv.clientTLS(o, user)
 	for i := len(p.free) - 1; i >= 0; i-- {
-		if q := p.free[i].quality(user, want, fp); q > bestQ {
+		if q := p.free[i].quality(user, want, fp, tc); q > bestQ {
 			best, bestQ = i, q
 			if q == QualityPerfect {
 				break
@@ -166,7 +171,7 @@ func (p *Pool) Get(ctx context.Context, o *Options, cred *Credentials, want *Sta
 		woken = false
 		limit := p.srv.MaxConnections()
 		total := p.used + len(p.free)
-		i, q := p.pickLocked(cred.User, want, fp)
+		i, q := p.pickLocked(o, cred.User, want, fp)
 		// A connection that needs COM_CHANGE_USER is reused only when the
 		// pool is not mostly idle already or cannot grow (ProxySQL).
 		if i >= 0 && (q >= QualitySync || !(p.used > len(p.free) && total < limit)) {
@@ -242,7 +247,7 @@ func (p *Pool) TryGet(o *Options, user string, want *State, fp uint64) *BackendC
 	if p.closed || len(p.waiters) > 0 {
 		return nil // queued requests go first
 	}
-	i, q := p.pickLocked(user, want, fp)
+	i, q := p.pickLocked(o, user, want, fp)
 	if i < 0 || q != QualityPerfect {
 		return nil
 	}

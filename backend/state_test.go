@@ -80,24 +80,24 @@ func TestVarsSubsetAndQuality(t *testing.T) {
 		return c
 	}
 	fp := want.Fingerprint()
-	if q := mk("u", want.Clone(), knownAll).quality("u", &want, fp); q != QualityPerfect {
+	if q := mk("u", want.Clone(), knownAll).quality("u", &want, fp, nil); q != QualityPerfect {
 		t.Fatalf("same state: %v", q)
 	}
-	if q := mk("u", want.Clone(), knownAutocommit).quality("u", &want, fp); q != QualitySync {
+	if q := mk("u", want.Clone(), knownAutocommit).quality("u", &want, fp, nil); q != QualitySync {
 		t.Fatalf("unknown charset: %v", q)
 	}
-	if q := mk("u", State{Schema: "y", Vars: []Var{a}}, knownAll).quality("u", &want, fp); q != QualitySync {
+	if q := mk("u", State{Schema: "y", Vars: []Var{a}}, knownAll).quality("u", &want, fp, nil); q != QualitySync {
 		t.Fatalf("subset state: %v", q)
 	}
-	if q := mk("u", State{Vars: []Var{c}}, knownAll).quality("u", &want, fp); q != QualityChangeUser {
+	if q := mk("u", State{Vars: []Var{c}}, knownAll).quality("u", &want, fp, nil); q != QualityChangeUser {
 		t.Fatalf("extra variable: %v", q)
 	}
-	if q := mk("v", want.Clone(), knownAll).quality("u", &want, fp); q != QualityChangeUser {
+	if q := mk("v", want.Clone(), knownAll).quality("u", &want, fp, nil); q != QualityChangeUser {
 		t.Fatalf("other user: %v", q)
 	}
 	fr := want.Clone()
 	fr.FoundRows = true
-	if q := mk("u", fr, knownAll).quality("u", &want, fp); q != QualityNone {
+	if q := mk("u", fr, knownAll).quality("u", &want, fp, nil); q != QualityNone {
 		t.Fatalf("found rows: %v", q)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"time"
 
+	"github.com/sluice-proxy/sluice/internal/eventlog"
 	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
@@ -39,6 +40,12 @@ func (s *session) comChangeUser(rt *live.Runtime, p []byte) bool {
 	u := rt.Frontend[cu.User]
 	if u == nil || !s.verify(u, salt, reply) {
 		s.writeErr(errAccessDenied(cu.User, s.clientIP, len(reply) > 0))
+		return false
+	}
+	// mysql_users.use_ssl=1 holds for a change of user as for a login.
+	if _, encrypted := s.c.TLSState(); u.UseSSL && !encrypted {
+		s.audit(eventlog.AuditClientConnectERR, "SSL is required")
+		s.writeErr(errSSLRequired(cu.User, s.clientIP, len(reply) > 0))
 		return false
 	}
 	s.resetSession(rt)

@@ -101,7 +101,15 @@ func errBadHandshake() *wire.SQLError {
 }
 
 func errNoTLS() *wire.SQLError {
-	return &wire.SQLError{Code: 1043, State: "08S01", Message: "ProxySQL Error: TLS is not supported by this proxy yet"}
+	return &wire.SQLError{Code: 1043, State: "08S01", Message: "ProxySQL Error: TLS is not offered: mysql-have_ssl is false"}
+}
+
+// errSSLRequired refuses a mysql_users.use_ssl=1 user who logged in
+// without TLS.
+func errSSLRequired(user, host string, usingPassword bool) *wire.SQLError {
+	e := errAccessDenied(user, host, usingPassword)
+	e.Message += ". SSL is required"
+	return e
 }
 
 // errMalformed answers a command whose packet cannot be parsed.

@@ -100,9 +100,11 @@ func (r *Router) credentials(rt *live.Runtime, user string) (*backend.Credential
 		return nil, errNoBackendUser(user)
 	}
 	cred := &backend.Credentials{User: user}
-	if stage2, ok := wire.ParseNativeHash(u.Password); ok {
+	if stage2, ok := wire.ParseNativeHash(u.Password); ok || wire.IsCachingSha2Hash(u.Password) {
+		// Hashed: SHA1(password) from a client's login (native scramble or
+		// caching_sha2 full authentication).
 		v, found := r.stage1.Load(user)
-		if !found || len(stage2) == 0 {
+		if !found || (ok && len(stage2) == 0) {
 			return nil, errNoStage1(user)
 		}
 		cred.Stage1 = v.([]byte)

@@ -34,6 +34,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/eventlog"
 	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/stats"
+	"github.com/sluice-proxy/sluice/internal/tlsconf"
 	"github.com/sluice-proxy/sluice/rules"
 )
 
@@ -49,6 +50,11 @@ type Config struct {
 	ReusePort bool
 	// Audit is the audit log (mysql-auditlog_filename); may be nil.
 	Audit *eventlog.Writer
+	// TLS is the certificate and key of the proxy's ports (the datadir's
+	// proxysql-*.pem): offered to clients when mysql-have_ssl is true, and
+	// its RSA key serves the caching_sha2_password exchange of clients
+	// without TLS. nil: no TLS, no RSA exchange.
+	TLS *tlsconf.Store
 }
 
 // Router is the data plane.
@@ -67,6 +73,7 @@ type Router struct {
 	clients   atomic.Int64
 	userConns sync.Map // username → *atomic.Int64
 	stage1    sync.Map // username → []byte: SHA1(password) recovered from a client login
+	sha2Cache sync.Map // username → sha2Entry: caching_sha2_password fast-auth cache
 
 	mirror *mirrorer
 	qcache *qcache.Cache

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -210,13 +211,17 @@ func (s *session) handshake(rt *live.Runtime) bool {
 	hs := &wire.InitialHandshake{
 		ServerVersion: rt.Router.ServerVersion, ConnID: uint32(s.id), Salt: salt,
 		Capabilities: caps, Charset: 33, Status: wire.StatusAutocommit,
-		AuthPlugin: "mysql_native_password",
+		AuthPlugin: rt.Router.AuthPlugin,
 	}
 	// Bounded before login: a handshake response is far below 64 KiB, and a
 	// peer's announced length earns no buffer it does not fill.
 	s.c.SetMaxPayload(loginMaxPayload)
 	defer s.c.SetMaxPayload(wire.DefaultMaxPayload)
-	resp, err := wire.ServerHandshake(s.c, hs, nil)
+	var tc *tls.Config
+	if rt.Router.HaveSSL && s.r.cfg.TLS != nil {
+		tc = s.r.cfg.TLS.Config()
+	}
+	resp, err := wire.ServerHandshake(s.c, hs, tc)
 	switch {
 	case errors.Is(err, wire.ErrTLSNotSupported):
 		s.writeErr(errNoTLS())
@@ -237,7 +242,16 @@ func (s *session) handshake(rt *live.Runtime) bool {
 	reply := resp.AuthResponse
 	u := rt.Frontend[resp.User]
 	usingPassword := len(reply) > 0
-	if u == nil || !s.verify(u, salt, reply) {
+	_, encrypted := s.c.TLSState()
+	var verified bool
+	if u != nil {
+		if resp.AuthPlugin == wire.AuthCachingSha2 {
+			verified = s.verifySha2(u, salt, reply, encrypted)
+		} else {
+			verified = s.verify(u, salt, reply)
+		}
+	}
+	if !verified {
 		s.r.stats.Add(s.id, stats.AccessDeniedWrongPassword, 1)
 		s.audit(eventlog.AuditClientConnectERR, "access denied")
 		if ok, held := s.r.loginLog.Allow(time.Now()); ok {
@@ -248,6 +262,14 @@ func (s *session) handshake(rt *live.Runtime) bool {
 			ev.Msg("access denied")
 		}
 		s.writeErr(errAccessDenied(resp.User, s.clientIP, usingPassword))
+		return false
+	}
+	// mysql_users.use_ssl=1: the password was right, the link is not
+	// encrypted — refused, as ProxySQL does.
+	if u.UseSSL && !encrypted {
+		s.r.stats.Add(s.id, stats.AccessDeniedWrongPassword, 1)
+		s.audit(eventlog.AuditClientConnectERR, "SSL is required")
+		s.writeErr(errSSLRequired(resp.User, s.clientIP, usingPassword))
 		return false
 	}
 	// mysql-max_connections counts logged-in clients only.

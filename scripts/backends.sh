@@ -25,8 +25,15 @@
 #      SLUICE_BACKENDS_PORT (default 23306: instance 1 is 23307)
 #      SLUICE_BACKENDS_BINLOG=1: instances started (not already running) get
 #        log_bin (ROW format, binlogs kept 1 hour) and log_slave_updates
+#      SLUICE_BACKENDS_SSL=1: instances started (not already running) get TLS:
+#        a CA, a server certificate (CN and SAN 127.0.0.1) and its key
+#        generated with openssl under <instance dir>/ssl when missing
+#        (ca.pem, server-cert.pem, server-key.pem), in my.cnf as
+#        ssl-ca/ssl-cert/ssl-key; and the user sslonly/sslonly (REQUIRE SSL)
 #      SLUICE_BACKENDS_EXTRA_PKGS (e.g. "sysbench haproxy" for benchmarks; "php"
-#        installs php-cli and php-mysql, for the PDO client tests)
+#        installs php-cli and php-mysql, for the PDO client tests;
+#        "python3-pymysql" installs it and python3-cryptography, for the TLS
+#        and caching_sha2_password tests)
 set -euo pipefail
 
 BASE=${SLUICE_BACKENDS_DIR:-${TMPDIR:-/tmp}/sluice-backends}
@@ -52,6 +59,8 @@ ensure_packages() {
     case $bin in
       php) # the PDO tests need the pdo_mysql extension, not just the CLI
         php -r 'exit(extension_loaded("pdo_mysql") ? 0 : 1);' >/dev/null 2>&1 || need+=(php-cli php-mysql) ;;
+      python3-pymysql) # the TLS tests run PyMySQL (and its RSA exchange) with the system python
+        /usr/bin/python3 -c 'import pymysql, cryptography' >/dev/null 2>&1 || need+=(python3-pymysql python3-cryptography) ;;
       *) command -v "$bin" >/dev/null 2>&1 || need+=("$bin") ;;
     esac
   done
@@ -84,6 +93,27 @@ inst_pid() {
   if tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--defaults-file=$dir/my.cnf"; then echo "$pid"; fi
 }
 
+# make_certs DIR: a CA and a server certificate for 127.0.0.1 signed by it,
+# unless DIR has them already. Keys are 0600, owned by the server's user.
+make_certs() {
+  local d=$1
+  [[ -s $d/ca.pem && -s $d/server-cert.pem && -s $d/server-key.pem ]] && return 0
+  command -v openssl >/dev/null 2>&1 || die "SLUICE_BACKENDS_SSL=1 needs openssl"
+  mkdir -p "$d"
+  (
+    umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Sluice test backends CA" \
+      -keyout "$d/ca-key.pem" -out "$d/ca.pem" >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+      -keyout "$d/server-key.pem" -out "$d/server.csr" >/dev/null 2>&1
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$d/ext.cnf"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" -CAcreateserial \
+      -days 3650 -extfile "$d/ext.cnf" -out "$d/server-cert.pem" >/dev/null 2>&1
+  ) || die "openssl failed to make the certificates in $d"
+  chmod 0644 "$d/ca.pem" "$d/server-cert.pem"
+  rm -f "$d/server.csr" "$d/ext.cnf"
+}
+
 write_cnf() {
   local i=$1 dir
   dir=$(inst_dir "$i")
@@ -110,6 +140,14 @@ character-set-server=utf8mb4
 collation-server=utf8mb4_general_ci
 server_id=$(inst_port "$i")
 CNF
+  if [[ ${SLUICE_BACKENDS_SSL:-0} == 1 ]]; then
+    make_certs "$dir/ssl"
+    cat >>"$dir/my.cnf" <<CNF
+ssl-ca=$dir/ssl/ca.pem
+ssl-cert=$dir/ssl/server-cert.pem
+ssl-key=$dir/ssl/server-key.pem
+CNF
+  fi
   if [[ ${SLUICE_BACKENDS_BINLOG:-0} == 1 ]]; then
     cat >>"$dir/my.cnf" <<CNF
 log_bin=$dir/data/mariadb-bin
@@ -142,6 +180,12 @@ CREATE USER IF NOT EXISTS 'root'@'$h' IDENTIFIED VIA mysql_native_password USING
 GRANT ALL PRIVILEGES ON *.* TO 'root'@'$h' WITH GRANT OPTION;
 SQL
     done
+    if [[ ${SLUICE_BACKENDS_SSL:-0} == 1 ]]; then
+      cat <<SQL
+CREATE USER IF NOT EXISTS 'sslonly'@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('sslonly') REQUIRE SSL;
+GRANT ALL PRIVILEGES ON *.* TO 'sslonly'@'%';
+SQL
+    fi
     echo "FLUSH PRIVILEGES;"
   } | sql "$i" >/dev/null
 }

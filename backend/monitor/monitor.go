@@ -94,6 +94,7 @@ type monTarget struct {
 	busy      [numChecks]bool
 	checkType string // of the read_only check; "" when not in a replication hostgroup
 	lag       bool   // a server at this address has max_replication_lag > 0
+	ssl       bool   // a server at this address has use_ssl=1: checks connect over TLS
 	gone      bool   // no longer configured: the running check closes its connection
 
 	// Owned by the running check of their kind (busy keeps it to one).
@@ -196,6 +197,7 @@ func (m *Monitor) schedule(now time.Time) {
 		ro        bool
 		checkType string
 		lag       bool
+		ssl       bool
 	}
 	wants := make(map[string]*want)
 	for _, s := range m.reg.Servers() {
@@ -216,6 +218,9 @@ func (m *Monitor) schedule(now time.Time) {
 		}
 		if s.MaxReplicationLag() > 0 {
 			w.lag = true
+		}
+		if s.UseSSL() != 0 {
+			w.ssl = true // ProxySQL's monitor uses TLS with a use_ssl=1 server too
 		}
 	}
 
@@ -264,6 +269,7 @@ func (m *Monitor) schedule(now time.Time) {
 			t.roConn = nil
 		}
 		t.lag = w.lag
+		t.ssl = w.ssl
 		if !w.lag && !t.busy[checkReplLag] && t.lagConn != nil {
 			toClose = append(toClose, t.lagConn)
 			t.lagConn = nil
@@ -344,7 +350,10 @@ func (m *Monitor) dial(t *monTarget, o *Options) (*backend.BackendConn, error) {
 	opts := m.reg.Options()
 	opts.ConnectTimeout = o.ConnectTimeout
 	opts.InitConnect, opts.Hostgroups = "", nil
-	return backend.Dial(m.ctx, t.host, t.port, &opts, &backend.Credentials{User: o.Username, Password: o.Password})
+	m.mu.Lock()
+	ssl := t.ssl
+	m.mu.Unlock()
+	return backend.DialSSL(m.ctx, t.host, t.port, ssl, &opts, &backend.Credentials{User: o.Username, Password: o.Password})
 }
 
 // withConn runs f on the kept connection in slot, opening one when there is
@@ -354,6 +363,14 @@ func (m *Monitor) dial(t *monTarget, o *Options) (*backend.BackendConn, error) {
 func (m *Monitor) withConn(t *monTarget, o *Options, slot **backend.BackendConn, f func(*backend.BackendConn) error) error {
 	if c := *slot; c != nil && (c.Credentials().User != o.Username || c.Credentials().Password != o.Password) {
 		closeConn(slot) // the monitor credentials changed
+	}
+	if c := *slot; c != nil {
+		m.mu.Lock()
+		ssl := t.ssl
+		m.mu.Unlock()
+		if _, encrypted := c.TLSState(); encrypted != ssl {
+			closeConn(slot) // use_ssl changed
+		}
 	}
 	for attempt := 0; attempt < 2; attempt++ {
 		reused := *slot != nil

@@ -24,6 +24,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/proxy"
 	"github.com/sluice-proxy/sluice/internal/sqlscan"
+	"github.com/sluice-proxy/sluice/internal/tlsconf"
 	"github.com/sluice-proxy/sluice/storage"
 )
 
@@ -185,15 +186,24 @@ func serve(o *options, stderr io.Writer) error {
 		return err
 	}
 
+	// The TLS material of the proxy's ports, generated in the datadir at
+	// the first start as ProxySQL does.
+	tlsStore, generated, err := tlsconf.Open(datadir)
+	if err != nil {
+		return fmt.Errorf("TLS: %w", err)
+	}
+	if generated {
+		log.Info().Str("datadir", datadir).Msg("generated the TLS certificates " + tlsconf.CAFile + ", " + tlsconf.CertFile + ", " + tlsconf.KeyFile)
+	}
 	p := proxy.New(proxy.Config{Datadir: datadir, Store: store, Log: log, ReopenLog: sink.Reopen,
-		Monitor: !o.noMonitor, ReusePort: o.reusePort})
+		Monitor: !o.noMonitor, ReusePort: o.reusePort, TLS: tlsStore})
 	defer p.Close()
 	var extraAdmin []string
 	if o.adminSock != "" {
 		extraAdmin = append(extraAdmin, o.adminSock)
 	}
 	adm := admin.New(admin.Config{Store: store, Applier: p, ConfigPath: cfgPath, Log: log, ExtraIfaces: extraAdmin,
-		Audit: p.Audit()})
+		Audit: p.Audit(), TLS: p.AdminTLS})
 	for _, m := range config.Modules {
 		if err := adm.LoadToRuntime(m); err != nil {
 			return fmt.Errorf("loading %s to runtime: %w", m, err)

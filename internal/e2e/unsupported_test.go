@@ -12,20 +12,23 @@ import (
 
 // TestUnsupportedConfigRefusedOrWarned (issue 10 item 6): settings Sluice
 // accepts but does not act on. One whose absence weakens security
-// (use_ssl=1, the firewall) fails LOAD … TO RUNTIME with a clear ERR and
-// RUNTIME unchanged; one that is only a missing feature (scheduler, web UI,
-// compression) loads with a warning in the OK packet, in SHOW WARNINGS and
-// in the log. At start-up the same settings are logged, never fatal.
+// (certificate revocation lists for backend TLS, the firewall) fails LOAD …
+// TO RUNTIME with a clear ERR and RUNTIME unchanged; one that is only a
+// missing feature (scheduler, web UI, compression) loads with a warning in
+// the OK packet, in SHOW WARNINGS and in the log. At start-up the same
+// settings are logged, never fatal. (use_ssl is built: TestBackendTLSUseSSL
+// and the frontend TLS tests.)
 func TestUnsupportedConfigRefusedOrWarned(t *testing.T) {
 	s := startFresh(t, `
-mysql_servers = ( { address = "127.0.0.1", port = 3306, hostgroup = 1, use_ssl = 1 } )
+mysql_servers = ( { address = "127.0.0.1", port = 3306, hostgroup = 1 } )
+mysql_servers_ssl_params = ( { hostname = "127.0.0.1", port = 3306, ssl_crl = "/crl.pem" } )
 scheduler = ( { id = 1, active = 1, interval_ms = 1000, filename = "/bin/true" } )
 `)
 	// Start-up loaded the stored configuration and said what it ignores.
-	if got := admin(t, s, "SELECT use_ssl FROM runtime_mysql_servers"); strings.TrimSpace(got) != "1" {
-		t.Fatalf("runtime_mysql_servers after start-up: %q", got)
+	if got := admin(t, s, "SELECT ssl_crl FROM runtime_mysql_servers_ssl_params"); strings.TrimSpace(got) != "/crl.pem" {
+		t.Fatalf("runtime_mysql_servers_ssl_params after start-up: %q", got)
 	}
-	waitLog(t, s, "mysql_servers.use_ssl=1 (1:127.0.0.1:3306)", "loaded anyway at start-up")
+	waitLog(t, s, "mysql_servers_ssl_params.ssl_capath/ssl_crl/ssl_crlpath (127.0.0.1:3306:)", "loaded anyway at start-up")
 	waitLog(t, s, "scheduler (id 1): the scheduler is not implemented")
 
 	cli := func(sql string) (string, error) {
@@ -34,10 +37,10 @@ scheduler = ( { id = 1, active = 1, interval_ms = 1000, filename = "/bin/true" }
 	// Refused: the ERR names the setting, RUNTIME keeps what it had.
 	for _, c := range []struct{ sql, want string }{
 		{"UPDATE mysql_servers SET weight=7; LOAD MYSQL SERVERS TO RUNTIME",
-			"mysql_servers.use_ssl=1 (1:127.0.0.1:3306): TLS to backends is not implemented in Sluice"},
-		{"INSERT INTO mysql_users(username, password, use_ssl) VALUES ('tls', 'pw', 1); LOAD MYSQL USERS TO RUNTIME",
-			"mysql_users.use_ssl=1 (tls): frontend TLS is not implemented in Sluice"},
-		{"SET mysql-have_ssl='false'; SET mysql-firewall_whitelist_enabled='true'; LOAD MYSQL VARIABLES TO RUNTIME",
+			"mysql_servers_ssl_params.ssl_capath/ssl_crl/ssl_crlpath (127.0.0.1:3306:): CA directories and revocation lists are not implemented in Sluice"},
+		{"SET mysql-ssl_p2s_crl='/crl.pem'; LOAD MYSQL VARIABLES TO RUNTIME",
+			"mysql-ssl_p2s_crl=/crl.pem: certificate revocation lists are not implemented in Sluice"},
+		{"SET mysql-ssl_p2s_crl=''; SET mysql-firewall_whitelist_enabled='true'; LOAD MYSQL VARIABLES TO RUNTIME",
 			"mysql-firewall_whitelist_enabled=true: the firewall whitelist is not implemented in Sluice"},
 	} {
 		_, err := cli(c.sql)
@@ -48,16 +51,13 @@ scheduler = ( { id = 1, active = 1, interval_ms = 1000, filename = "/bin/true" }
 	if got := admin(t, s, "SELECT weight FROM runtime_mysql_servers"); strings.TrimSpace(got) != "1" {
 		t.Errorf("runtime weight %q after a refused LOAD, want 1", got)
 	}
-	if got := admin(t, s, "SELECT COUNT(*) FROM runtime_mysql_users WHERE username='tls'"); strings.TrimSpace(got) != "0" {
-		t.Errorf("refused user reached runtime: %q", got)
-	}
 	if got := admin(t, s, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-firewall_whitelist_enabled'"); strings.TrimSpace(got) != "false" {
 		t.Errorf("runtime firewall_whitelist_enabled %q", got)
 	}
 
 	// Warned: the LOAD succeeds, the OK packet counts the warnings (the CLI
 	// prints them with --show-warnings) and SHOW WARNINGS lists them.
-	admin(t, s, "UPDATE mysql_servers SET use_ssl=0, compression=1; SET mysql-firewall_whitelist_enabled='false'; DELETE FROM mysql_users WHERE username='tls'")
+	admin(t, s, "DELETE FROM mysql_servers_ssl_params; UPDATE mysql_servers SET compression=1; SET mysql-firewall_whitelist_enabled='false'")
 	out, err := cli("LOAD MYSQL SERVERS TO RUNTIME")
 	if err != nil || !strings.Contains(out, "Warning (Code 1235): mysql_servers.compression=1 (1:127.0.0.1:3306)") {
 		t.Errorf("LOAD MYSQL SERVERS with compression=1: %q %v", out, err)

@@ -17,6 +17,7 @@
 package live
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -69,6 +70,9 @@ type Runtime struct {
 	Notices []Notice
 
 	compiled *rules.RuleSet // Rules with default options, reused until the rules change
+	// p2s are the backend TLS configurations by the fingerprint of their
+	// settings and files (tls.go), reused by the next runtime.
+	p2s map[string]*tls.Config
 }
 
 // Router holds the data plane's settings.
@@ -103,6 +107,11 @@ type Router struct {
 	GracefulCloseTimeout     time.Duration // mysql-graceful_close_conn_timeout: open transactions may finish at shutdown
 	StatsTimeQP              bool          // mysql-stats_time_query_processor
 	StatsTimeBackend         bool          // mysql-stats_time_backend_query
+	HaveSSL                  bool          // mysql-have_ssl: the data port (and the admin port) offer TLS
+	// AuthPlugin is the plugin the data port announces
+	// (mysql-default_authentication_plugin): mysql_native_password or
+	// caching_sha2_password.
+	AuthPlugin string
 }
 
 // Mirror sizes the mirror workers (mirror_hostgroup / mirror_flagOUT).
@@ -140,6 +149,17 @@ func Build(prev *Runtime, snap *config.Snapshot, m config.Module) (*Runtime, err
 	rt.Router = routerSettings(snap)
 	rt.Mirror = mirrorSettings(snap)
 	bo := backendOptions(snap)
+	// The files of the backend TLS settings are read again when their
+	// module is loaded, not at every LOAD of another one.
+	if prev == nil || m == config.ModMySQLVariables || m == config.ModMySQLServers {
+		ct, cache, err := backendTLS(snap, prevP2S(prev))
+		if err != nil {
+			return nil, err
+		}
+		bo.TLS, rt.p2s = ct, cache
+	} else {
+		bo.TLS, rt.p2s = prev.Backend.TLS, prev.p2s
+	}
 	rt.Backend = &bo
 	mo := monitorOptions(snap)
 	rt.Monitor = &mo
@@ -161,6 +181,13 @@ func Build(prev *Runtime, snap *config.Snapshot, m config.Module) (*Runtime, err
 	}
 	rt.Notices = Unsupported(snap, m)
 	return rt, nil
+}
+
+func prevP2S(prev *Runtime) map[string]*tls.Config {
+	if prev == nil {
+		return nil
+	}
+	return prev.p2s
 }
 
 // Empty is the runtime before the first LOAD: an empty snapshot with every

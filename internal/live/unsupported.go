@@ -71,17 +71,12 @@ var unsupportedVars = []unsupportedVar{
 	{"mysql-firewall_whitelist_enabled", true, isTrue, "the firewall whitelist is not implemented in Sluice: no query would be blocked", "false"},
 	{"mysql-automatic_detect_sqli", true, isTrue, "SQL injection detection is not implemented in Sluice: no query would be checked or blocked", "false"},
 	{"mysql-client_host_cache_size", true, positive, "the client host error cache is not implemented in Sluice: hosts with failed logins would not be blocked", "0"},
+	{"mysql-ssl_p2s_capath", true, nonEmpty, "a CA directory is not implemented in Sluice: backend certificates would not be verified against it (give the CA bundle in mysql-ssl_p2s_ca)", "''"},
+	{"mysql-ssl_p2s_crl", true, nonEmpty, "certificate revocation lists are not implemented in Sluice: a revoked backend certificate would be accepted", "''"},
+	{"mysql-ssl_p2s_crlpath", true, nonEmpty, "certificate revocation lists are not implemented in Sluice: a revoked backend certificate would be accepted", "''"},
 
 	// Warnings: the feature is missing, nothing is exposed.
-	{"mysql-have_ssl", false, isTrue, "frontend TLS is not implemented in Sluice: the data port does not offer SSL and clients connect in clear text", "false"},
 	{"mysql-have_compress", false, isTrue, "the compressed protocol is not implemented in Sluice: the data port does not offer compression", "false"},
-	{"mysql-ssl_p2s_ca", false, nonEmpty, "TLS to backends is not implemented in Sluice", "''"},
-	{"mysql-ssl_p2s_capath", false, nonEmpty, "TLS to backends is not implemented in Sluice", "''"},
-	{"mysql-ssl_p2s_cert", false, nonEmpty, "TLS to backends is not implemented in Sluice", "''"},
-	{"mysql-ssl_p2s_cipher", false, nonEmpty, "TLS to backends is not implemented in Sluice", "''"},
-	{"mysql-ssl_p2s_crl", false, nonEmpty, "TLS to backends is not implemented in Sluice", "''"},
-	{"mysql-ssl_p2s_crlpath", false, nonEmpty, "TLS to backends is not implemented in Sluice", "''"},
-	{"mysql-ssl_p2s_key", false, nonEmpty, "TLS to backends is not implemented in Sluice", "''"},
 	{"mysql-ldap_user_variable", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
 	{"mysql-add_ldap_user_comment", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
 	{"mysql-default_query_delay", false, positive, "query delays are not implemented in Sluice: queries are not delayed", "0"},
@@ -95,7 +90,7 @@ var unsupportedVars = []unsupportedVar{
 	{"mysql-enforce_autocommit_on_reads", false, isTrue, "not implemented in Sluice", "false"},
 	{"mysql-log_mysql_warnings_enabled", false, isTrue, "logging of backend warnings is not implemented in Sluice", "false"},
 	{"admin-web_enabled", false, isTrue, "the web UI is not implemented in Sluice: nothing listens on admin-web_port", "false"},
-	{"admin-ssl_keylog_file", false, nonEmpty, "TLS is not implemented in Sluice: no key log is written", "''"},
+	{"admin-ssl_keylog_file", false, nonEmpty, "TLS key logging is not implemented in Sluice: no key log is written", "''"},
 }
 
 // Unsupported lists what module m of snap sets and Sluice does not
@@ -117,24 +112,16 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 			}
 		}
 	case config.ModMySQLServers:
-		var ssl, comp []string
+		var comp []string
 		for _, s := range snap.Servers {
-			id := fmt.Sprintf("%d:%s:%d", s.HostgroupID, s.Hostname, s.Port)
-			if s.UseSSL != 0 {
-				ssl = append(ssl, id)
-			}
 			if s.Compression != 0 {
-				comp = append(comp, id)
+				comp = append(comp, fmt.Sprintf("%d:%s:%d", s.HostgroupID, s.Hostname, s.Port))
 			}
-		}
-		if len(ssl) > 0 {
-			add(true, "mysql_servers.use_ssl=1 (%s): TLS to backends is not implemented in Sluice, the server would be used in clear text (set use_ssl=0)", listed(ssl))
 		}
 		if len(comp) > 0 {
 			add(false, "mysql_servers.compression=1 (%s): the compressed protocol is not implemented in Sluice, the server is used uncompressed", listed(comp))
 		}
 		for _, t := range []struct{ table, what string }{
-			{"mysql_servers_ssl_params", "TLS to backends is not implemented in Sluice"},
 			{"mysql_group_replication_hostgroups", "Group Replication monitoring is not implemented in Sluice: servers stay in the hostgroups of mysql_servers"},
 			{"mysql_galera_hostgroups", "Galera monitoring is not implemented in Sluice: servers stay in the hostgroups of mysql_servers"},
 			{"mysql_aws_aurora_hostgroups", "Aurora monitoring is not implemented in Sluice: servers stay in the hostgroups of mysql_servers"},
@@ -142,6 +129,15 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 			if n := len(snap.Tables[t.table]); n > 0 {
 				add(false, "%s has %d row(s): %s", t.table, n, t.what)
 			}
+		}
+		var unverified []string
+		for _, r := range snap.Tables["mysql_servers_ssl_params"] {
+			if len(r) > sslpCRLPath && (nonEmpty(r[sslpCAPath].String) || nonEmpty(r[sslpCRL].String) || nonEmpty(r[sslpCRLPath].String)) {
+				unverified = append(unverified, fmt.Sprintf("%s:%s:%s", r[sslpHost].String, r[sslpPort].String, r[sslpUser].String))
+			}
+		}
+		if len(unverified) > 0 {
+			add(true, "mysql_servers_ssl_params.ssl_capath/ssl_crl/ssl_crlpath (%s): CA directories and revocation lists are not implemented in Sluice, the backend certificate would not be checked as asked (give the CA bundle in ssl_ca, leave these empty)", listed(unverified))
 		}
 		for _, a := range snap.HostgroupAttributes {
 			var cols []string
@@ -162,14 +158,17 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 			}
 		}
 	case config.ModMySQLUsers:
-		var ssl []string
-		for _, u := range snap.Users {
-			if u.UseSSL && u.Active && u.Frontend {
-				ssl = append(ssl, u.Username)
+		// Not a missing feature, a configuration that locks users out.
+		if !isTrue(snap.Var("mysql-have_ssl")) {
+			var ssl []string
+			for _, u := range snap.Users {
+				if u.UseSSL && u.Active && u.Frontend {
+					ssl = append(ssl, u.Username)
+				}
 			}
-		}
-		if len(ssl) > 0 {
-			add(true, "mysql_users.use_ssl=1 (%s): frontend TLS is not implemented in Sluice, the user would log in in clear text (set use_ssl=0)", listed(ssl))
+			if len(ssl) > 0 {
+				add(false, "mysql_users.use_ssl=1 (%s) while mysql-have_ssl=false: these users cannot log in until TLS is offered (SET mysql-have_ssl='true'; LOAD MYSQL VARIABLES TO RUNTIME)", listed(ssl))
+			}
 		}
 	case config.ModMySQLQueryRules:
 		var delay, gtid, cacheTimeout []string

@@ -44,9 +44,9 @@ func TestUnsupported(t *testing.T) {
 		warned  []string // substrings of the warnings, in order
 	}{
 		{"defaults: nothing (have_ssl and have_compress default to false in Sluice)", config.ModMySQLVariables, &config.Snapshot{}, nil, nil},
-		{"have_ssl and have_compress on", config.ModMySQLVariables,
+		{"have_ssl (built) and have_compress on", config.ModMySQLVariables,
 			snapWith(map[string]string{"mysql-have_ssl": "true", "mysql-have_compress": "true"}), nil,
-			[]string{"mysql-have_ssl=true", "mysql-have_compress=true"}},
+			[]string{"mysql-have_compress=true"}},
 		{"both off: nothing", config.ModMySQLVariables, snapWith(offDefaults(nil)), nil, nil},
 		{"admin defaults: nothing", config.ModAdminVariables, &config.Snapshot{}, nil, nil},
 		{"firewall enabled", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{"mysql-firewall_whitelist_enabled": "1"})),
@@ -56,35 +56,43 @@ func TestUnsupported(t *testing.T) {
 			[]string{"mysql-automatic_detect_sqli=true"}, nil}, // the audit log is built
 		{"client host cache", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{"mysql-client_host_cache_size": "100"})),
 			[]string{"mysql-client_host_cache_size=100"}, nil},
+		{"backend TLS: CA directory and CRLs refused, the rest built", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{
+			"mysql-ssl_p2s_capath": "/etc/ssl/certs", "mysql-ssl_p2s_crl": "/crl.pem", "mysql-ssl_p2s_cipher": "ECDHE-RSA-AES128-GCM-SHA256"})),
+			[]string{"mysql-ssl_p2s_capath=/etc/ssl/certs: a CA directory", "mysql-ssl_p2s_crl=/crl.pem: certificate revocation lists"}, nil},
 		{"warnings only", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{
-			"mysql-ssl_p2s_ca": "/ca.pem", "mysql-default_query_delay": "5", "mysql-proxy_protocol_networks": "*",
+			"mysql-default_query_delay": "5", "mysql-proxy_protocol_networks": "*",
 			"mysql-throttle_connections_per_sec_to_hostgroup": "10", "mysql-firewall_whitelist_enabled": "false"})),
-			nil, []string{"mysql-ssl_p2s_ca=/ca.pem", "mysql-default_query_delay=5", "mysql-throttle_connections_per_sec_to_hostgroup=10", "mysql-proxy_protocol_networks=*"}},
+			nil, []string{"mysql-default_query_delay=5", "mysql-throttle_connections_per_sec_to_hostgroup=10", "mysql-proxy_protocol_networks=*"}},
 		{"admin: web, restapi", config.ModAdminVariables, &config.Snapshot{AdminVars: map[string]string{
 			"admin-web_enabled": "true", "admin-restapi_enabled": "1", "admin-web_port": "7000"}},
 			nil, []string{"admin-web_enabled=true: the web UI"}},
 		{"mysql variables ignore admin ones", config.ModMySQLVariables, &config.Snapshot{
 			MySQLVars: offDefaults(nil), AdminVars: map[string]string{"admin-web_enabled": "true"}}, nil, nil},
-		{"servers: use_ssl refused, compression warned", config.ModMySQLServers, &config.Snapshot{Servers: []config.Server{
+		{"servers: use_ssl is built, compression warned", config.ModMySQLServers, &config.Snapshot{Servers: []config.Server{
 			{HostgroupID: 1, Hostname: "db1", Port: 3306, Status: "ONLINE", UseSSL: 1},
 			{HostgroupID: 2, Hostname: "db2", Port: 3307, Status: "ONLINE", Compression: 1},
 			{HostgroupID: 2, Hostname: "db3", Port: 3306, Status: "ONLINE", MaxReplicationLag: 10}}},
-			[]string{"mysql_servers.use_ssl=1 (1:db1:3306): TLS to backends"},
-			[]string{"mysql_servers.compression=1 (2:db2:3307)"}},
+			nil, []string{"mysql_servers.compression=1 (2:db2:3307)"}},
+		{"servers: ssl params built, except CA directories and CRLs", config.ModMySQLServers, &config.Snapshot{
+			Tables: map[string][][]sql.NullString{"mysql_servers_ssl_params": {
+				sslRow("db1", "3306", "", "", "ECDHE-RSA-AES128-GCM-SHA256"), sslRow("db2", "3306", "app", "/crl.pem", "")}}},
+			[]string{"mysql_servers_ssl_params.ssl_capath/ssl_crl/ssl_crlpath (db2:3306:app)"}, nil},
 		{"servers: side tables", config.ModMySQLServers, &config.Snapshot{
 			HostgroupAttributes: []config.HostgroupAttributes{defAttrs, multiplexOff},
-			Tables: map[string][][]sql.NullString{"mysql_galera_hostgroups": row, "mysql_servers_ssl_params": row,
+			Tables: map[string][][]sql.NullString{"mysql_galera_hostgroups": row,
 				"mysql_group_replication_hostgroups": row, "mysql_aws_aurora_hostgroups": row}},
-			nil, []string{"mysql_servers_ssl_params has 1 row", "mysql_group_replication_hostgroups", "mysql_galera_hostgroups",
+			nil, []string{"mysql_group_replication_hostgroups", "mysql_galera_hostgroups",
 				"mysql_aws_aurora_hostgroups", "mysql_hostgroup_attributes (hostgroup 5): multiplex not implemented"}},
 		{"servers: a use_ssl server is not looked at by a users load", config.ModMySQLUsers, &config.Snapshot{
 			Servers: []config.Server{{HostgroupID: 1, Hostname: "db1", Port: 3306, Status: "ONLINE", UseSSL: 1}}}, nil, nil},
-		{"users: use_ssl refused for active frontend users", config.ModMySQLUsers, &config.Snapshot{Users: []config.User{
+		{"users: use_ssl with have_ssl on: nothing", config.ModMySQLUsers, &config.Snapshot{MySQLVars: map[string]string{"mysql-have_ssl": "true"},
+			Users: []config.User{{Username: "app", UseSSL: true, Active: true, Frontend: true}}}, nil, nil},
+		{"users: use_ssl without have_ssl warned (they cannot log in)", config.ModMySQLUsers, &config.Snapshot{Users: []config.User{
 			{Username: "app", UseSSL: true, Active: true, Frontend: true, Backend: true},
 			{Username: "back", UseSSL: true, Active: true, Backend: true},
 			{Username: "off", UseSSL: true, Active: false, Frontend: true},
 			{Username: "plain", Active: true, Frontend: true}}},
-			[]string{"mysql_users.use_ssl=1 (app): frontend TLS"}, nil},
+			nil, []string{"mysql_users.use_ssl=1 (app) while mysql-have_ssl=false"}},
 		{"rules: delay, gtid (cache_ttl is built); reconnect and sticky_conn are ProxySQL no-ops", config.ModMySQLQueryRules, &config.Snapshot{
 			QueryRules: []config.QueryRule{
 				{RuleID: 1, Active: true, CacheTTL: ni(1000)},
@@ -151,12 +159,23 @@ func TestUnsupported(t *testing.T) {
 	}
 }
 
+// sslRow is a mysql_servers_ssl_params row with a CRL and a cipher list.
+func sslRow(host, port, user, crl, cipher string) []sql.NullString {
+	r := make([]sql.NullString, sslpNumCols)
+	for i := range r {
+		r[i].Valid = true
+	}
+	r[sslpHost].String, r[sslpPort].String, r[sslpUser].String = host, port, user
+	r[sslpCRL].String, r[sslpCipher].String = crl, cipher
+	return r
+}
+
 // TestUnsupportedListsManyRowsBriefly: one notice per setting, naming at
 // most a few rows.
 func TestUnsupportedListsManyRowsBriefly(t *testing.T) {
 	snap := &config.Snapshot{}
 	for i := range 12 {
-		snap.Servers = append(snap.Servers, config.Server{HostgroupID: i, Hostname: "h", Port: 3306, Status: "ONLINE", UseSSL: 1})
+		snap.Servers = append(snap.Servers, config.Server{HostgroupID: i, Hostname: "h", Port: 3306, Status: "ONLINE", Compression: 1})
 	}
 	n := Unsupported(snap, config.ModMySQLServers)
 	if len(n) != 1 || !strings.Contains(n[0].Msg, "4:h:3306 and 7 more") {

@@ -54,6 +54,11 @@ func routerSettings(s *config.Snapshot) Router {
 		GracefulCloseTimeout:     s.Seconds("mysql-graceful_close_conn_timeout"),
 		StatsTimeQP:              s.Bool("mysql-stats_time_query_processor"),
 		StatsTimeBackend:         s.Bool("mysql-stats_time_backend_query"),
+		HaveSSL:                  s.Bool("mysql-have_ssl"),
+		AuthPlugin:               s.Str("mysql-default_authentication_plugin"),
+	}
+	if r.AuthPlugin != "caching_sha2_password" {
+		r.AuthPlugin = "mysql_native_password"
 	}
 	if r.ServerVersion == "" {
 		r.ServerVersion = "8.0.11"

@@ -8,6 +8,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -26,6 +27,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/scrape"
 	"github.com/sluice-proxy/sluice/internal/stats"
+	"github.com/sluice-proxy/sluice/internal/tlsconf"
 	"github.com/sluice-proxy/sluice/router"
 	"github.com/sluice-proxy/sluice/storage"
 )
@@ -42,6 +44,9 @@ type Config struct {
 	Monitor bool
 	// ReusePort opens the data port with SO_REUSEPORT (--reuseport).
 	ReusePort bool
+	// TLS is the certificate and key of the proxy's ports (the datadir's
+	// proxysql-*.pem); may be nil: no TLS, no caching_sha2 RSA exchange.
+	TLS *tlsconf.Store
 }
 
 // Proxy is the running proxy.
@@ -96,11 +101,21 @@ func New(cfg Config) *Proxy {
 	p.promRegistry.MustRegister(collector{p}, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p.router = router.New(router.Config{Runtime: p.rt, Registry: p.registry, Events: p.events, Stats: p.stats, Log: cfg.Log,
-		ReusePort: cfg.ReusePort, Audit: p.audit})
+		ReusePort: cfg.ReusePort, Audit: p.audit, TLS: cfg.TLS})
 	if cfg.Store != nil {
 		p.history = startHistory(p)
 	}
 	return p
+}
+
+// AdminTLS is the TLS configuration the admin port offers: the proxy's
+// certificate when mysql-have_ssl is true, as on the data port; nil
+// otherwise.
+func (p *Proxy) AdminTLS() *tls.Config {
+	if p.cfg.TLS == nil || !p.rt.Load().Router.HaveSSL {
+		return nil
+	}
+	return p.cfg.TLS.Config()
 }
 
 // Runtime returns the running snapshot.
@@ -177,9 +192,20 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 }
 
 // ProxySQLCommand serves the PROXYSQL commands that act on the data plane
-// (admin.Commander): FLUSH QUERY CACHE.
+// (admin.Commander): FLUSH QUERY CACHE, RELOAD TLS.
 func (p *Proxy) ProxySQLCommand(cmd string) (bool, error) {
 	switch cmd {
+	case "RELOAD TLS":
+		if p.cfg.TLS == nil {
+			return false, nil
+		}
+		m, err := p.cfg.TLS.Reload()
+		if err != nil {
+			p.log.Error().Err(err).Msg("PROXYSQL RELOAD TLS: the certificate in use is kept")
+			return true, err
+		}
+		p.log.Info().Str("subject", m.Subject).Time("not_after", m.NotAfter).Msg("PROXYSQL RELOAD TLS: new handshakes use the reloaded certificate")
+		return true, nil
 	case "FLUSH QUERY CACHE":
 		n := p.router.QueryCache().Flush()
 		p.log.Info().Int("entries", n).Msg("query cache flushed")

@@ -38,6 +38,18 @@ func OwnBackendsBinlog(t testing.TB, n int) *Own {
 	return ownBackends(t, n, "SLUICE_BACKENDS_BINLOG=1")
 }
 
+// OwnBackendsSSL is OwnBackends with TLS on (SLUICE_BACKENDS_SSL=1): each
+// server has a certificate signed by the CA at SSLDir(i)/ca.pem, and the
+// user sslonly/sslonly that may only log in over TLS.
+func OwnBackendsSSL(t testing.TB, n int) *Own {
+	t.Helper()
+	return ownBackends(t, n, "SLUICE_BACKENDS_SSL=1")
+}
+
+// SSLDir is where server i (0-based) of OwnBackendsSSL keeps ca.pem,
+// server-cert.pem and server-key.pem.
+func (o *Own) SSLDir(i int) string { return filepath.Join(o.dir, strconv.Itoa(i+1), "ssl") }
+
 func ownBackends(t testing.TB, n int, env ...string) *Own {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "sluice-own-")

@@ -67,10 +67,22 @@ func ServerHandshake(c *Conn, hs *InitialHandshake, tlsConf *tls.Config) (*Hands
 			return nil, malformed("handshake response: SSLRequest over TLS")
 		}
 	}
-	// Clients that open with another plugin (MySQL 8's caching_sha2_password)
-	// are asked to switch to mysql_native_password.
-	if resp.AuthPlugin != "" && resp.AuthPlugin != AuthNativePassword {
-		c.scratch = AppendNativeAuthSwitch(c.scratch[:0], hs.Salt)
+	// The reply must be for a plugin the proxy verifies: the one announced
+	// (hs.AuthPlugin), or mysql_native_password whatever was announced (the
+	// proxy verifies it with any stored password). With
+	// mysql_native_password announced, a caching_sha2_password reply
+	// (MySQL 8 clients open with it) is switched too: native lets the proxy
+	// recover SHA1(password) for backend logins.
+	want := hs.AuthPlugin
+	if want != AuthCachingSha2 {
+		want = AuthNativePassword
+	}
+	if resp.AuthPlugin == "" {
+		resp.AuthPlugin = AuthNativePassword
+	}
+	if resp.AuthPlugin != AuthNativePassword && resp.AuthPlugin != want {
+		c.scratch = AppendAuthSwitchRequest(c.scratch[:0], want, hs.Salt)
+		c.scratch = append(c.scratch, 0)
 		if err := c.WritePacket(c.scratch); err != nil {
 			return nil, err
 		}
@@ -82,6 +94,7 @@ func ServerHandshake(c *Conn, hs *InitialHandshake, tlsConf *tls.Config) (*Hands
 			return nil, err
 		}
 		resp.AuthResponse = bytes.Clone(reply)
+		resp.AuthPlugin = want
 	}
 	return resp, nil
 }
