@@ -91,9 +91,12 @@ type Server struct {
 	// mu serializes admin statements (ProxySQL's sql_query_global_mutex).
 	mu sync.Mutex
 
-	readOnly  atomic.Bool   // PROXYSQL READONLY / admin-read_only
-	questions atomic.Uint64 // statements served, for COM_STATISTICS
-	connIDs   atomic.Uint32 // the last connection id a handshake announced
+	loadHook atomic.Pointer[func(config.Module)] // SetLoadHook
+	// clusterClients: PROXYSQL CLUSTER_NODE_UUID registrations.
+	clusterClients clusterClients
+	readOnly       atomic.Bool   // PROXYSQL READONLY / admin-read_only
+	questions      atomic.Uint64 // statements served, for COM_STATISTICS
+	connIDs        atomic.Uint32 // the last connection id a handshake announced
 
 	ctx    context.Context
 	cancel context.CancelFunc
