@@ -8,6 +8,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sluice-proxy/sluice/admin"
+	"github.com/sluice-proxy/sluice/internal/cluster"
 	"github.com/sluice-proxy/sluice/internal/cnf"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/proxy"
@@ -204,6 +206,16 @@ func serve(o *options, stderr io.Writer) error {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	defer adm.Close()
+	// ProxySQL Cluster: one poller per proxysql_servers row, following
+	// LOAD PROXYSQL SERVERS and LOAD ADMIN VARIABLES (the credentials).
+	// Deferred after adm.Close, so it stops first.
+	cl := cluster.New(cluster.Config{Store: store, Admin: adm, Runtime: p.Runtime, Log: log, UUID: newUUID()})
+	defer cl.Close()
+	adm.SetLoadHook(func(m config.Module) {
+		if m == config.ModProxySQLServers || m == config.ModAdminVariables {
+			cl.Reload()
+		}
+	})
 	if o.noStart {
 		log.Info().Msg("--no-start: only the admin interface runs; PROXYSQL START starts the monitor and the data port")
 	} else if err := p.StartDataPlane(); err != nil {
@@ -272,4 +284,14 @@ func bootstrap(store *storage.Store, existed bool, o *options, cfgPath string, r
 	}
 	log.Info().Str("config", cfgPath).Bool("initial", o.initial).Bool("reload", o.reload).Msg("config file loaded into MEMORY and DISK")
 	return nil
+}
+
+// newUUID is this process's identity in PROXYSQL CLUSTER_NODE_UUID: a random
+// (version 4) UUID, new at each start, as ProxySQL's.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

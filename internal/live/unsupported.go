@@ -199,10 +199,6 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 		if len(ids) > 0 {
 			add(false, "scheduler (id %s): the scheduler is not implemented in Sluice, the jobs do not run", listed(ids))
 		}
-	case config.ModProxySQLServers:
-		if n := len(snap.ProxySQLServers); n > 0 {
-			add(false, "proxysql_servers has %d row(s): ProxySQL Cluster is not implemented in Sluice, nothing is synchronized", n)
-		}
 	case config.ModMySQLFirewall:
 		for _, t := range m.Tables() {
 			if n := len(snap.Tables[t]); n > 0 {

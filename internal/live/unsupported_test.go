@@ -98,8 +98,9 @@ func TestUnsupported(t *testing.T) {
 			{ID: 2, Active: false, IntervalMs: 1000, Filename: "/bin/true"}}}, nil, nil},
 		{"firewall tables", config.ModMySQLFirewall, &config.Snapshot{Tables: map[string][][]sql.NullString{
 			"mysql_firewall_whitelist_rules": row}}, nil, []string{"mysql_firewall_whitelist_rules has 1 row(s): the firewall"}},
+		// ProxySQL Cluster is implemented (internal/cluster): no notice.
 		{"proxysql servers", config.ModProxySQLServers, &config.Snapshot{ProxySQLServers: []config.ProxySQLServer{{Hostname: "p2", Port: 6032}}},
-			nil, []string{"ProxySQL Cluster is not implemented"}},
+			nil, nil},
 		{"restapi routes", config.ModRestAPI, &config.Snapshot{Tables: map[string][][]sql.NullString{"restapi_routes": row}},
 			nil, []string{"restapi_routes has 1 row(s)"}},
 	}
