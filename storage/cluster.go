@@ -119,21 +119,6 @@ func ClusterQueries(name string) []ClusterQuery {
 	return clusterQueries[name]
 }
 
-// SyncName is the runtime_checksums_values row whose checksum decides and
-// validates the sync of module m: mysql_servers_v2 for MYSQL SERVERS (it
-// covers every table of the module), else the module's only row. "" for a
-// module ProxySQL Cluster does not sync.
-func SyncName(m config.Module) string {
-	names := moduleChecksumNames(m)
-	switch len(names) {
-	case 0:
-		return ""
-	case 1:
-		return names[0]
-	}
-	return "mysql_servers_v2"
-}
-
 // ChecksumSum adds raw checksums as ProxySQL does for a module fetched with
 // several queries, and formats the sum as runtime_checksums_values shows it.
 func ChecksumSum(results ...[][]sql.NullString) string {
