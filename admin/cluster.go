@@ -59,6 +59,30 @@ func (s *Server) clusterOnly(ss *session, n, u string) (reply, bool) {
 		msg: "Access denied; user '" + clipName(ss.user) + "' is admin-cluster_username and may run ProxySQL Cluster queries only"}, true
 }
 
+// SetPeerVersion sets how a session of admin-cluster_username learns the
+// @@version to answer: fn gets the client's IP and returns a version, or
+// false for admin-version (internal/cluster's Manager.PeerVersion, which
+// shows a ProxySQL node its own version: it refuses peers with another).
+func (s *Server) SetPeerVersion(fn func(ip string) (string, bool)) {
+	s.peerVersion.Store(&fn)
+}
+
+// clusterVersion answers SELECT @@version to a cluster session.
+func (s *Server) clusterVersion(ss *session, u string) (reply, bool) {
+	if u != "SELECT @@VERSION" {
+		return nil, false
+	}
+	fn := s.peerVersion.Load()
+	if fn == nil {
+		return nil, false
+	}
+	v, ok := (*fn)(ss.host)
+	if !ok {
+		return nil, false
+	}
+	return oneRow([]string{"@@version"}, v), true
+}
+
 // clusterQuery answers a PROXY_SELECT of ProxySQL Cluster from the rows of
 // the module's last LOAD, as ProxySQL answers it from the loaded module.
 func (s *Server) clusterQuery(n string) (reply, bool) {

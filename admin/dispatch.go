@@ -30,6 +30,9 @@ func (s *Server) execute(ss *session, q string) reply {
 		if r, ok := s.clusterOnly(ss, n, u); ok {
 			return r
 		}
+		if r, ok := s.clusterVersion(ss, u); ok {
+			return r
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

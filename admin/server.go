@@ -94,9 +94,10 @@ type Server struct {
 	loadHook atomic.Pointer[func(config.Module)] // SetLoadHook
 	// clusterClients: PROXYSQL CLUSTER_NODE_UUID registrations.
 	clusterClients clusterClients
-	readOnly       atomic.Bool   // PROXYSQL READONLY / admin-read_only
-	questions      atomic.Uint64 // statements served, for COM_STATISTICS
-	connIDs        atomic.Uint32 // the last connection id a handshake announced
+	peerVersion    atomic.Pointer[func(ip string) (string, bool)] // SetPeerVersion
+	readOnly       atomic.Bool                                    // PROXYSQL READONLY / admin-read_only
+	questions      atomic.Uint64                                  // statements served, for COM_STATISTICS
+	connIDs        atomic.Uint32                                  // the last connection id a handshake announced
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -211,6 +211,7 @@ func serve(o *options, stderr io.Writer) error {
 	// Deferred after adm.Close, so it stops first.
 	cl := cluster.New(cluster.Config{Store: store, Admin: adm, Runtime: p.Runtime, Log: log, UUID: newUUID()})
 	defer cl.Close()
+	adm.SetPeerVersion(cl.PeerVersion)
 	adm.SetLoadHook(func(m config.Module) {
 		if m == config.ModProxySQLServers || m == config.ModAdminVariables {
 			cl.Reload()

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -42,6 +44,11 @@ type peer struct {
 	port    int
 	weight  int
 	comment string
+
+	// version is the peer's SELECT @@version, ips the addresses its
+	// hostname resolved to (PeerVersion).
+	version string
+	ips     []net.IP
 
 	checksums  map[string]*peerChecksum
 	global     int64 // last SELECT GLOBAL_CHECKSUM()
@@ -173,6 +180,10 @@ func (m *Manager) session(ctx context.Context, db *sql.DB, pe *peer) error {
 		return err
 	}
 	m.log.Info().Str("peer", pe.name()).Str("version", version).Msg("Cluster: clustering with peer")
+	ips := resolve(ctx, pe.host)
+	m.mu.Lock()
+	pe.version, pe.ips = version, ips
+	m.mu.Unlock()
 	rt := m.cfg.Runtime()
 	reg := "PROXYSQL CLUSTER_NODE_UUID " + m.cfg.UUID + " " + rt.Var("admin-mysql_ifaces")
 	if err := exec(ctx, conn, reg); err != nil {
@@ -386,4 +397,65 @@ func (m *Manager) writeStats() {
 	if errs != nil && !errors.Is(errs, storage.ErrClosed) {
 		m.log.Warn().Err(errs).Msg("Cluster: cannot write stats_proxysql_servers_*")
 	}
+}
+
+// resolve returns the addresses of host: itself when it is an IP, else
+// what the resolver answers within the connect timeout (nil on failure).
+func resolve(ctx context.Context, host string) []net.IP {
+	if ip := net.ParseIP(host); ip != nil {
+		return []net.IP{ip}
+	}
+	rctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupIPAddr(rctx, host)
+	if err != nil {
+		return nil
+	}
+	out := make([]net.IP, len(addrs))
+	for i, a := range addrs {
+		out[i] = a.IP
+	}
+	return out
+}
+
+// PeerVersion is the @@version to show a ProxySQL Cluster peer that
+// connects from ip. A ProxySQL node clusters only with peers whose
+// SELECT @@version equals its own version string
+// (ProxySQL_Cluster_Monitor_thread); Sluice answers ProxySQL 2.6/2.7's
+// queries, so it shows such a node that node's own version, as learned by
+// polling it. ok is false when no ProxySQL 2.6/2.7 node is known at ip, or
+// when several with different versions are (the admin then answers its
+// own admin-version).
+func (m *Manager) PeerVersion(ip string) (version string, ok bool) {
+	addr := net.ParseIP(ip)
+	if addr == nil {
+		return "", false
+	}
+	own := ""
+	if rt := m.cfg.Runtime(); rt != nil {
+		own = rt.Var("admin-version")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, pe := range m.peers {
+		if pe.version == "" || pe.version == own || !isProxySQL27(pe.version) {
+			continue
+		}
+		for _, a := range pe.ips {
+			if !a.Equal(addr) {
+				continue
+			}
+			if ok && version != pe.version {
+				return "", false
+			}
+			version, ok = pe.version, true
+		}
+	}
+	return version, ok
+}
+
+// isProxySQL27 reports whether a @@version is ProxySQL 2.6's or 2.7's,
+// whose cluster queries Sluice answers.
+func isProxySQL27(v string) bool {
+	return strings.HasPrefix(v, "2.6.") || strings.HasPrefix(v, "2.7.")
 }

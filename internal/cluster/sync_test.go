@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"database/sql"
+	"net"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -109,5 +110,35 @@ func TestSetChecksumsDiffCheck(t *testing.T) {
 	}
 	if _, ok := pe.checksums["ldap_variables"]; ok {
 		t.Error("a module this node does not have should be skipped")
+	}
+}
+
+// TestPeerVersion: a ProxySQL 2.6/2.7 node polling this one is shown its
+// own @@version (it refuses peers with another); Sluice peers, other
+// ProxySQL series and ambiguous addresses get admin-version.
+func TestPeerVersion(t *testing.T) {
+	rt := &config.Snapshot{}
+	own := rt.Var("admin-version")
+	pv := func(host, version string, ips ...string) *peer {
+		p := newPeer(config.ProxySQLServer{Hostname: host, Port: 6032})
+		p.version = version
+		for _, ip := range ips {
+			p.ips = append(p.ips, net.ParseIP(ip))
+		}
+		return p
+	}
+	m := manager(nil,
+		pv("proxy-a", "2.7.1-16-g2726c27", "10.0.0.1"),
+		pv("10.0.0.2", own, "10.0.0.2"),
+		pv("proxy-c", "3.0.1", "10.0.0.3"),
+		pv("proxy-d", "2.6.5-1-gabc", "10.0.0.4"),
+		pv("proxy-e", "2.7.0-1-gdef", "10.0.0.4"),
+	)
+	m.cfg.Runtime = func() *config.Snapshot { return rt }
+	for ip, want := range map[string]string{"10.0.0.1": "2.7.1-16-g2726c27", "10.0.0.2": "", "10.0.0.3": "", "10.0.0.4": "", "10.0.0.9": "", "bad": ""} {
+		got, ok := m.PeerVersion(ip)
+		if (want == "") == ok || got != want {
+			t.Errorf("PeerVersion(%s) = %q %v, want %q", ip, got, ok, want)
+		}
 	}
 }

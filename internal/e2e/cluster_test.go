@@ -356,4 +356,22 @@ func TestClusterProxySQLSync(t *testing.T) {
 	if got := n1.text(t, "SELECT comment FROM runtime_mysql_query_rules WHERE rule_id=6"); !strings.HasPrefix(got, "load ") {
 		t.Errorf("rule 6 comment after the LOADs: %q", got)
 	}
+
+	// LOAD PROXYSQL SERVERS without node 3 on node 1: the list reaches the
+	// other nodes (node 3 included, which then stops polling itself too),
+	// and every node stops polling node 3.
+	n1.exec(t, fmt.Sprintf("DELETE FROM proxysql_servers WHERE port=%d", n3.s.AdminPort))
+	start = time.Now()
+	n1.exec(t, "LOAD PROXYSQL SERVERS TO RUNTIME")
+	two := []int{n1.s.AdminPort, n2.s.AdminPort}
+	slices.Sort(two)
+	want := fmt.Sprintf("127.0.0.1\t%d\n127.0.0.1\t%d\n", two[0], two[1])
+	waitSame(t, nodes, "SELECT hostname, port FROM runtime_proxysql_servers ORDER BY port", want, 30*time.Second)
+	waitSame(t, nodes, "SELECT DISTINCT hostname, port FROM stats_proxysql_servers_checksums ORDER BY port", want, 30*time.Second)
+	t.Logf("LOAD PROXYSQL SERVERS without node 3: every node polls the two others only after %v", time.Since(start))
+	for _, n := range nodes {
+		if got := n.text(t, "SELECT COUNT(*) FROM stats_proxysql_servers_metrics"); got != "2\n" {
+			t.Errorf("stats_proxysql_servers_metrics rows after removing node 3: %q", got)
+		}
+	}
 }
