@@ -43,10 +43,18 @@ func (m *Manager) syncAll(ctx context.Context, from *peer) {
 		if !lock.TryLock() {
 			continue
 		}
-		m.pull(ctx, s.mod, s.name, src, rt.Bool("admin-cluster_"+s.stem+"_save_to_disk"))
+		ok = m.pull(ctx, s.mod, s.name, src, rt.Bool("admin-cluster_"+s.stem+"_save_to_disk"))
 		lock.Unlock()
+		if !ok && !sleep(ctx, pullBackoff) {
+			return
+		}
 	}
 }
+
+// pullBackoff is the pause of a poller after a failed pull (ProxySQL's
+// sleep(1) in pull_*_from_peer), so that a module that cannot be applied is
+// retried, and logged, at most about once a second.
+const pullBackoff = time.Second
 
 // pick applies the conflict rule to checksum row name. The candidates are
 // the peers (this node excluded) whose row has a version above 1 (version
@@ -95,8 +103,9 @@ func (m *Manager) pick(name string, own storage.ModuleChecksum, diffs int64, fro
 // pull is pull_<module>_from_peer: fetch the module with the queries a
 // ProxySQL node sends, check that the rows give the checksum the peer
 // announced (else the module changed meanwhile: the next check retries),
-// and import them with the peer's epoch.
-func (m *Manager) pull(ctx context.Context, mod config.Module, name string, src source, save bool) {
+// and import them with the peer's epoch. It reports whether the module was
+// applied.
+func (m *Manager) pull(ctx context.Context, mod config.Module, name string, src source, save bool) bool {
 	log := m.log.With().Str("peer", nodeName(src.host, src.port)).Str("module", name).Logger()
 	log.Info().Str("expected_checksum", src.checksum).Int64("epoch", src.epoch).Msg("Cluster: fetching module from peer")
 	start := time.Now()
@@ -108,7 +117,7 @@ func (m *Manager) pull(ctx context.Context, mod config.Module, name string, src 
 	cancel()
 	if err != nil {
 		log.Warn().Err(err).Msg("Cluster: fetching module from peer failed")
-		return
+		return false
 	}
 	defer conn.Close()
 	qs := storage.ClusterQueries(name)
@@ -121,29 +130,30 @@ func (m *Manager) pull(ctx context.Context, mod config.Module, name string, src 
 		}
 		if err != nil {
 			log.Warn().Err(err).Msg("Cluster: fetching module from peer failed")
-			return
+			return false
 		}
 		cols[i], results[i] = c, rows
 	}
 	if got := storage.ChecksumSum(results...); got != src.checksum {
 		log.Info().Str("expected", src.checksum).Str("computed", got).
 			Msg("Cluster: fetched module does not match the checksum announced by the peer (it changed meanwhile); not applied")
-		return
+		return false
 	}
 	tables := make(map[string][][]any, len(qs))
 	for i, q := range qs {
 		rows, err := m.memoryRows(q.Into, cols[i], results[i])
 		if err != nil {
 			log.Warn().Err(err).Msg("Cluster: cannot use the rows fetched from peer")
-			return
+			return false
 		}
 		tables[q.Into] = rows
 	}
 	if err := m.cfg.Admin.ImportModuleAt(mod, tables, save, time.Unix(src.epoch, 0)); err != nil {
 		log.Warn().Err(err).Msg("Cluster: loading module fetched from peer failed")
-		return
+		return false
 	}
 	log.Info().Bool("saved_to_disk", save).Dur("took", time.Since(start)).Msg("Cluster: module fetched from peer loaded to runtime")
+	return true
 }
 
 // currentKey is the credentials of the running configuration.
