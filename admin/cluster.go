@@ -67,6 +67,14 @@ func (s *Server) SetPeerVersion(fn func(ip string) (string, bool)) {
 	s.peerVersion.Store(&fn)
 }
 
+// SetRefreshHook sets a function that regenerates live tables the Applier
+// does not produce, called with the same names just before a statement
+// that names them runs (internal/cluster's Manager.RefreshTables writes
+// stats_proxysql_servers_* then, as ProxySQL generates them on read).
+func (s *Server) SetRefreshHook(fn func(names []string)) {
+	s.refreshHook.Store(&fn)
+}
+
 // clusterVersion answers SELECT @@version to a cluster session.
 func (s *Server) clusterVersion(ss *session, u string) (reply, bool) {
 	if u != "SELECT @@VERSION" {

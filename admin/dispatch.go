@@ -287,12 +287,15 @@ func identifiers(q string) []string {
 
 // refresh lets the Applier regenerate the live tables a statement names.
 func (s *Server) refresh(n string) {
-	r, ok := s.cfg.Applier.(Refresher)
-	if !ok {
-		return
-	}
 	names := liveTables(n)
 	if len(names) == 0 {
+		return
+	}
+	if h := s.refreshHook.Load(); h != nil {
+		(*h)(names)
+	}
+	r, ok := s.cfg.Applier.(Refresher)
+	if !ok {
 		return
 	}
 	if err := r.RefreshTables(names); err != nil {

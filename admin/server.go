@@ -95,6 +95,7 @@ type Server struct {
 	// clusterClients: PROXYSQL CLUSTER_NODE_UUID registrations.
 	clusterClients clusterClients
 	peerVersion    atomic.Pointer[func(ip string) (string, bool)] // SetPeerVersion
+	refreshHook    atomic.Pointer[func(names []string)]           // SetRefreshHook
 	readOnly       atomic.Bool                                    // PROXYSQL READONLY / admin-read_only
 	questions      atomic.Uint64                                  // statements served, for COM_STATISTICS
 	connIDs        atomic.Uint32                                  // the last connection id a handshake announced

@@ -176,6 +176,9 @@ func serve(o *options, stderr io.Writer) error {
 		log.Warn().Err(logOpenErr).Str("errorlog", logPath).Msg("cannot open the error log; logging to stderr")
 	}
 	log.Info().Str("version", version).Str("datadir", datadir).Str("config", cfgPath).Msg("Sluice starting")
+	if msg := syncInterfacesNotice(root); msg != "" {
+		log.Warn().Str("config", cfgPath).Msg(msg)
+	}
 	startPprof(log)
 
 	store, existed, err := storage.Open(storage.Options{Datadir: datadir, Initial: o.initial})
@@ -212,6 +215,7 @@ func serve(o *options, stderr io.Writer) error {
 	cl := cluster.New(cluster.Config{Store: store, Admin: adm, Runtime: p.Runtime, Log: log, UUID: newUUID()})
 	defer cl.Close()
 	adm.SetPeerVersion(cl.PeerVersion)
+	adm.SetRefreshHook(cl.RefreshTables)
 	adm.SetLoadHook(func(m config.Module) {
 		if m == config.ModProxySQLServers || m == config.ModAdminVariables {
 			cl.Reload()
@@ -296,4 +300,24 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// syncInterfacesNotice is the warning for a config file that sets
+// ProxySQL's top-level cluster_sync_interfaces to true (or to something not
+// a boolean): ProxySQL Cluster then also syncs the interface variables;
+// Sluice never does. "" when there is nothing to say.
+func syncInterfacesNotice(root *cnf.Setting) string {
+	if root == nil {
+		return ""
+	}
+	s := root.Get("cluster_sync_interfaces")
+	if s == nil {
+		return ""
+	}
+	if on, err := s.Bool(); err == nil && !on {
+		return ""
+	}
+	return "cluster_sync_interfaces=" + s.Value + ": not implemented in Sluice, ProxySQL Cluster never syncs the interface variables " +
+		"(mysql-interfaces, admin-mysql_ifaces, admin-restapi_port, admin-web_port, admin-telnet_admin_ifaces, admin-telnet_stats_ifaces) " +
+		"nor mysql-threads, each node keeps its own (set cluster_sync_interfaces=false)"
 }

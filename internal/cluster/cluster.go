@@ -172,7 +172,6 @@ func (m *Manager) supervise() {
 			running[name] = p
 			m.log.Info().Str("peer", name).Msg("Cluster: starting thread for peer")
 		}
-		m.writeStats()
 	}
 }
 

@@ -79,6 +79,7 @@ func TestSilentPeerBounded(t *testing.T) {
 			t.Fatalf("checks_ERR still %d after 30 s", errs)
 		case <-time.After(50 * time.Millisecond):
 		}
+		m.RefreshTables([]string{"stats_proxysql_servers_status"})
 		res, err := st.Query(context.Background(), "SELECT checks_ERR FROM stats_proxysql_servers_status", true)
 		if err != nil {
 			t.Fatal(err)
@@ -96,6 +97,7 @@ func TestSilentPeerBounded(t *testing.T) {
 	start = time.Now()
 	m.Reload()
 	for {
+		m.RefreshTables([]string{"stats_proxysql_servers_status"})
 		res, err := st.Query(context.Background(), "SELECT COUNT(*) FROM stats_proxysql_servers_status", true)
 		if err != nil {
 			t.Fatal(err)

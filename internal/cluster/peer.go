@@ -155,7 +155,6 @@ func (m *Manager) poll(ctx context.Context, pe *peer, key peerKey) {
 		pe.checksER++
 		pe.haveGlobal = false
 		m.mu.Unlock()
-		m.writeStats()
 		if !loggedErr {
 			m.log.Warn().Err(err).Str("peer", pe.name()).Msg("Cluster: unable to query peer; retrying every check interval")
 			loggedErr = true
@@ -224,7 +223,6 @@ func (m *Manager) session(ctx context.Context, db *sql.DB, pe *peer) error {
 		pe.checksOK++
 		pe.lastOK = time.Now()
 		m.mu.Unlock()
-		m.writeStats()
 		m.syncAll(ctx, pe)
 		if !sleep(ctx, interval(rt)-time.Since(start)) {
 			return ctx.Err()
@@ -360,9 +358,30 @@ func fetch(ctx context.Context, conn *sql.Conn, q string) ([]string, [][]sql.Nul
 	return cols, out, rows.Err()
 }
 
-// writeStats rewrites stats_proxysql_servers_checksums, _metrics and
-// _status from what the pollers know.
-func (m *Manager) writeStats() {
+// RefreshTables rewrites, of stats_proxysql_servers_checksums, _metrics
+// and _status, those among names (lower-case table names a statement
+// reads) from what the pollers know. The admin calls it just before such a
+// statement runs, as ProxySQL generates these tables on read: the pollers
+// themselves never write to the store.
+func (m *Manager) RefreshTables(names []string) {
+	var want [3]bool
+	for _, n := range names {
+		switch n {
+		case "stats_proxysql_servers_checksums":
+			want[0] = true
+		case "stats_proxysql_servers_metrics":
+			want[1] = true
+		case "stats_proxysql_servers_status":
+			want[2] = true
+		}
+	}
+	if want != [3]bool{} {
+		m.writeStats(want)
+	}
+}
+
+// writeStats rewrites the tables of RefreshTables that want selects.
+func (m *Manager) writeStats(want [3]bool) {
 	now := time.Now()
 	var sums, metrics, status [][]any
 	m.mu.Lock()
@@ -385,15 +404,20 @@ func (m *Manager) writeStats() {
 	m.mu.Unlock()
 	ctx := context.Background()
 	st := m.cfg.Store
-	errs := errors.Join(
-		st.ReplaceTable(ctx, "stats_proxysql_servers_checksums",
-			[]string{"hostname", "port", "name", "version", "epoch", "checksum", "changed_at", "updated_at", "diff_check"}, sums),
-		st.ReplaceTable(ctx, "stats_proxysql_servers_metrics",
+	var errs error
+	if want[0] {
+		errs = errors.Join(errs, st.ReplaceTable(ctx, "stats_proxysql_servers_checksums",
+			[]string{"hostname", "port", "name", "version", "epoch", "checksum", "changed_at", "updated_at", "diff_check"}, sums))
+	}
+	if want[1] {
+		errs = errors.Join(errs, st.ReplaceTable(ctx, "stats_proxysql_servers_metrics",
 			[]string{"hostname", "port", "weight", "comment", "response_time_ms", "Uptime_s", "last_check_ms", "Queries",
-				"Client_Connections_connected", "Client_Connections_created"}, metrics),
-		st.ReplaceTable(ctx, "stats_proxysql_servers_status",
-			[]string{"hostname", "port", "weight", "master", "global_version", "check_age_us", "ping_time_us", "checks_OK", "checks_ERR"}, status),
-	)
+				"Client_Connections_connected", "Client_Connections_created"}, metrics))
+	}
+	if want[2] {
+		errs = errors.Join(errs, st.ReplaceTable(ctx, "stats_proxysql_servers_status",
+			[]string{"hostname", "port", "weight", "master", "global_version", "check_age_us", "ping_time_us", "checks_OK", "checks_ERR"}, status))
+	}
 	if errs != nil && !errors.Is(errs, storage.ErrClosed) {
 		m.log.Warn().Err(errs).Msg("Cluster: cannot write stats_proxysql_servers_*")
 	}

@@ -139,6 +139,7 @@ func (m *Manager) pull(ctx context.Context, mod config.Module, name string, src 
 			Msg("Cluster: fetched module does not match the checksum announced by the peer (it changed meanwhile); not applied")
 		return false
 	}
+	fetched := time.Since(start)
 	tables := make(map[string][][]any, len(qs))
 	for i, q := range qs {
 		rows, err := m.memoryRows(q.Into, cols[i], results[i])
@@ -152,7 +153,8 @@ func (m *Manager) pull(ctx context.Context, mod config.Module, name string, src 
 		log.Warn().Err(err).Msg("Cluster: loading module fetched from peer failed")
 		return false
 	}
-	log.Info().Bool("saved_to_disk", save).Dur("took", time.Since(start)).Msg("Cluster: module fetched from peer loaded to runtime")
+	log.Info().Bool("saved_to_disk", save).Dur("fetch", fetched).Dur("took", time.Since(start)).
+		Msg("Cluster: module fetched from peer loaded to runtime")
 	return true
 }
 
