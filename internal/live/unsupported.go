@@ -51,6 +51,14 @@ type unsupportedVar struct {
 }
 
 func isTrue(v string) bool { b, _ := config.ParseBool(v); return b }
+func isFalse(v string) bool {
+	b, ok := config.ParseBool(v)
+	return ok && !b
+}
+
+const checksumOff = "not implemented in Sluice: the module's checksum in runtime_checksums_values is computed at every LOAD and " +
+	"ProxySQL Cluster peers keep syncing the module (set admin-cluster_<module>_diffs_before_sync=0 on the peers that must not sync it)"
+
 func nonEmpty(v string) bool {
 	v = strings.TrimSpace(v)
 	return v != "" && v != "(null)"
@@ -96,6 +104,14 @@ var unsupportedVars = []unsupportedVar{
 	{"mysql-log_mysql_warnings_enabled", false, isTrue, "logging of backend warnings is not implemented in Sluice", "false"},
 	{"admin-web_enabled", false, isTrue, "the web UI is not implemented in Sluice: nothing listens on admin-web_port", "false"},
 	{"admin-ssl_keylog_file", false, nonEmpty, "TLS is not implemented in Sluice: no key log is written", "''"},
+	// ProxySQL Cluster (internal/cluster) always has every module's
+	// checksum: a peer stops syncing a module with its
+	// admin-cluster_<module>_diffs_before_sync=0.
+	{"admin-checksum_admin_variables", false, isFalse, checksumOff, "true"},
+	{"admin-checksum_mysql_query_rules", false, isFalse, checksumOff, "true"},
+	{"admin-checksum_mysql_servers", false, isFalse, checksumOff, "true"},
+	{"admin-checksum_mysql_users", false, isFalse, checksumOff, "true"},
+	{"admin-checksum_mysql_variables", false, isFalse, checksumOff, "true"},
 }
 
 // Unsupported lists what module m of snap sets and Sluice does not

@@ -63,6 +63,9 @@ func TestUnsupported(t *testing.T) {
 		{"admin: web, restapi", config.ModAdminVariables, &config.Snapshot{AdminVars: map[string]string{
 			"admin-web_enabled": "true", "admin-restapi_enabled": "1", "admin-web_port": "7000"}},
 			nil, []string{"admin-web_enabled=true: the web UI"}},
+		{"admin: checksums off", config.ModAdminVariables, &config.Snapshot{AdminVars: map[string]string{
+			"admin-checksum_mysql_users": "false", "admin-checksum_mysql_servers": "true"}},
+			nil, []string{"admin-checksum_mysql_users=false: not implemented in Sluice: the module's checksum"}},
 		{"mysql variables ignore admin ones", config.ModMySQLVariables, &config.Snapshot{
 			MySQLVars: offDefaults(nil), AdminVars: map[string]string{"admin-web_enabled": "true"}}, nil, nil},
 		{"servers: use_ssl refused, compression warned", config.ModMySQLServers, &config.Snapshot{Servers: []config.Server{
