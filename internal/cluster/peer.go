@@ -103,6 +103,7 @@ func openDB(host string, port int, user, pass string) *sql.DB {
 	c.Net, c.Addr = "tcp", nodeName(host, port)
 	c.Timeout, c.ReadTimeout, c.WriteTimeout = connectTimeout, ioTimeout, ioTimeout
 	c.AllowNativePasswords = true
+	c.DialFunc = dialLimited // a peer's packets are bounded before they are allocated
 	conn, err := mysql.NewConnector(c)
 	if err != nil { // only for an invalid config, which this one is not
 		panic(err)
