@@ -3,8 +3,11 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"strings"
+
+	spooky "github.com/dgryski/go-spooky"
 
 	"github.com/sluice-proxy/sluice/internal/config"
 )
@@ -74,8 +77,8 @@ func plainQuery(text, into string) ClusterQuery {
 }
 
 // clusterQueries are the queries of each runtime_checksums_values row, in
-// the order a peer sends them; the row's checksum is the sum of the raw
-// checksums of their results (ProxySQL adds them the same way).
+// the order a peer sends them; the row's checksum is computed from their
+// results as ProxySQL does (ClusterChecksum).
 var clusterQueries = map[string][]ClusterQuery{
 	"mysql_servers": {proxyQuery(queryRuntimeMySQLServers, "mysql_servers")},
 	"mysql_servers_v2": {
@@ -86,8 +89,9 @@ var clusterQueries = map[string][]ClusterQuery{
 		proxyQuery(queryAuroraHGs, "mysql_aws_aurora_hostgroups"),
 		proxyQuery(queryHGAttributes, "mysql_hostgroup_attributes"),
 		proxyQuery(queryServersSSLParams, "mysql_servers_ssl_params"),
-		// Sluice's balancing extras: empty, it adds 0 to the sum, so a
-		// ProxySQL peer computes the same checksum without it.
+		// Sluice's balancing extras: empty, its raw checksum is 0 and is
+		// left out (ClusterChecksum), so a ProxySQL peer computes the same
+		// checksum without it.
 		func() ClusterQuery {
 			q := proxyQuery(queryServersBalance, "mysql_servers_balance")
 			q.Optional = true
@@ -120,13 +124,44 @@ func ClusterQueries(name string) []ClusterQuery {
 }
 
 // ChecksumSum adds raw checksums as ProxySQL does for a module fetched with
-// several queries, and formats the sum as runtime_checksums_values shows it.
+// several queries (mysql_query_rules: rules plus fast routing), and formats
+// the sum as runtime_checksums_values shows it.
 func ChecksumSum(results ...[][]sql.NullString) string {
 	var h uint64
 	for _, r := range results {
 		h += rawChecksum(r)
 	}
 	return formatChecksum(h)
+}
+
+// ClusterChecksum is the checksum of runtime_checksums_values row name
+// computed from the results of its ClusterQueries, in order, as ProxySQL
+// computes it: for mysql_servers_v2 ProxySQL's
+// compute_servers_tables_raw_checksum (the raw checksums that are not 0,
+// each as its 8 bytes in memory order, hashed with SpookyHash seeded
+// (19, 3); 0 when every result is empty), for the others the sum of the
+// raw checksums.
+func ClusterChecksum(name string, results ...[][]sql.NullString) string {
+	if name != "mysql_servers_v2" {
+		return ChecksumSum(results...)
+	}
+	var h *spooky.Spooky
+	var buf [8]byte
+	for _, r := range results {
+		raw := rawChecksum(r)
+		if raw == 0 {
+			continue
+		}
+		if h == nil {
+			h = spooky.New(19, 3)
+		}
+		binary.LittleEndian.PutUint64(buf[:], raw)
+		_, _ = h.Write(buf[:])
+	}
+	if h == nil {
+		return formatChecksum(0)
+	}
+	return formatChecksum(h.Sum64())
 }
 
 // clusterResult is a cached answer to a PROXY_SELECT.
@@ -161,7 +196,7 @@ func (s *Store) computeChecksum(ctx context.Context, name string) (string, error
 		}
 		results = append(results, out)
 	}
-	return ChecksumSum(results...), nil
+	return ClusterChecksum(name, results...), nil
 }
 
 // selectList is the select list of a PROXY_SELECT, as written.

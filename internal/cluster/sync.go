@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
@@ -20,7 +22,12 @@ type source struct {
 }
 
 // syncAll checks every module after a poll of pe, as ProxySQL does after
-// set_checksums. A module another poller is already pulling is skipped.
+// set_checksums, and pulls those this peer wins. The pulls of different
+// modules run side by side (each holds its module's lock; the imports
+// themselves take the admin's lock one at a time), so that a peer whose
+// servers, users and rules all changed is caught up in about the time of
+// one pull rather than three. A module another poller is already pulling
+// is skipped.
 func (m *Manager) syncAll(ctx context.Context, from *peer) {
 	rt := m.cfg.Runtime()
 	if rt == nil {
@@ -30,6 +37,8 @@ func (m *Manager) syncAll(ctx context.Context, from *peer) {
 	if err != nil {
 		return
 	}
+	var wg sync.WaitGroup
+	var failed atomic.Bool
 	for _, s := range syncModules {
 		diffs := rt.Int("admin-cluster_" + s.stem + "_diffs_before_sync")
 		if diffs <= 0 {
@@ -43,11 +52,19 @@ func (m *Manager) syncAll(ctx context.Context, from *peer) {
 		if !lock.TryLock() {
 			continue
 		}
-		ok = m.pull(ctx, s.mod, s.name, src, rt.Bool("admin-cluster_"+s.stem+"_save_to_disk"))
-		lock.Unlock()
-		if !ok && !sleep(ctx, pullBackoff) {
-			return
-		}
+		save := rt.Bool("admin-cluster_" + s.stem + "_save_to_disk")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer lock.Unlock()
+			if !m.pull(ctx, s.mod, s.name, src, save) {
+				failed.Store(true)
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() {
+		sleep(ctx, pullBackoff)
 	}
 }
 
@@ -134,7 +151,7 @@ func (m *Manager) pull(ctx context.Context, mod config.Module, name string, src 
 		}
 		cols[i], results[i] = c, rows
 	}
-	if got := storage.ChecksumSum(results...); got != src.checksum {
+	if got := storage.ClusterChecksum(name, results...); got != src.checksum {
 		log.Info().Str("expected", src.checksum).Str("computed", got).
 			Msg("Cluster: fetched module does not match the checksum announced by the peer (it changed meanwhile); not applied")
 		return false
