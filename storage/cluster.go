@@ -1,10 +1,13 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/binary"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	spooky "github.com/dgryski/go-spooky"
@@ -136,12 +139,15 @@ func ChecksumSum(results ...[][]sql.NullString) string {
 
 // ClusterChecksum is the checksum of runtime_checksums_values row name
 // computed from the results of its ClusterQueries, in order, as ProxySQL
-// computes it: for mysql_servers_v2 ProxySQL's
+// computes it: for mysql_users usersChecksum, for mysql_servers_v2 ProxySQL's
 // compute_servers_tables_raw_checksum (the raw checksums that are not 0,
 // each as its 8 bytes in memory order, hashed with SpookyHash seeded
 // (19, 3); 0 when every result is empty), for the others the sum of the
 // raw checksums.
 func ClusterChecksum(name string, results ...[][]sql.NullString) string {
+	if name == "mysql_users" && len(results) == 1 {
+		return formatChecksum(usersChecksum(results[0]))
+	}
 	if name != "mysql_servers_v2" {
 		return ChecksumSum(results...)
 	}
@@ -162,6 +168,75 @@ func ClusterChecksum(name string, results ...[][]sql.NullString) string {
 		return formatChecksum(0)
 	}
 	return formatChecksum(h.Sum64())
+}
+
+// usersChecksum is ProxySQL 2.7's MySQL_Authentication::get_runtime_checksum
+// of the answer to its mysql_users PROXY_SELECT (username, password,
+// use_ssl, default_hostgroup, default_schema, schema_locked,
+// transaction_persistent, fast_forward, backend, frontend,
+// max_connections, attributes, comment): the backend accounts and the
+// frontend accounts are each put in a map keyed by the SpookyHash (1, 2)
+// of the username (the first row of a username wins), and each map is
+// hashed in key order with SpookyHash (13, 4) — for every account whose
+// default_hostgroup is not negative, use_ssl (1 byte), default_hostgroup
+// (4 bytes), schema_locked, transaction_persistent, fast_forward (1 byte
+// each), max_connections (4 bytes), then username, password,
+// default_schema, comment and attributes — 0 for a map without such an
+// account. The checksum is the sum of the two.
+func usersChecksum(rows [][]sql.NullString) uint64 {
+	type account struct {
+		key uint64
+		row []sql.NullString
+	}
+	var backends, frontends []account
+	seenB, seenF := map[uint64]bool{}, map[uint64]bool{}
+	for _, r := range rows {
+		if len(r) < 13 {
+			continue
+		}
+		h1, h2 := uint64(1), uint64(2)
+		spooky.Hash128([]byte(r[0].String), &h1, &h2)
+		if r[8].String == "1" && !seenB[h1] {
+			seenB[h1] = true
+			backends = append(backends, account{h1, r})
+		}
+		if r[9].String == "1" && !seenF[h1] {
+			seenF[h1] = true
+			frontends = append(frontends, account{h1, r})
+		}
+	}
+	hashAccounts := func(accs []account) uint64 {
+		slices.SortFunc(accs, func(a, b account) int { return cmp.Compare(a.key, b.key) })
+		var h *spooky.Spooky
+		flag := func(v sql.NullString) []byte {
+			if v.String == "1" {
+				return []byte{1}
+			}
+			return []byte{0}
+		}
+		int32LE := func(v sql.NullString) []byte {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v.String), 10, 32)
+			return binary.LittleEndian.AppendUint32(nil, uint32(int32(n)))
+		}
+		for _, a := range accs {
+			r := a.row
+			if hg, _ := strconv.ParseInt(strings.TrimSpace(r[3].String), 10, 32); hg < 0 {
+				continue
+			}
+			if h == nil {
+				h = spooky.New(13, 4)
+			}
+			for _, b := range [][]byte{flag(r[2]), int32LE(r[3]), flag(r[5]), flag(r[6]), flag(r[7]), int32LE(r[10]),
+				[]byte(r[0].String), []byte(r[1].String), []byte(r[4].String), []byte(r[12].String), []byte(r[11].String)} {
+				_, _ = h.Write(b)
+			}
+		}
+		if h == nil {
+			return 0
+		}
+		return h.Sum64()
+	}
+	return hashAccounts(backends) + hashAccounts(frontends)
 }
 
 // clusterResult is a cached answer to a PROXY_SELECT.
