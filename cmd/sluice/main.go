@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -212,7 +213,11 @@ func serve(o *options, stderr io.Writer) error {
 	// ProxySQL Cluster: one poller per proxysql_servers row, following
 	// LOAD PROXYSQL SERVERS and LOAD ADMIN VARIABLES (the credentials).
 	// Deferred after adm.Close, so it stops first.
-	cl := cluster.New(cluster.Config{Store: store, Admin: adm, Runtime: p.Runtime, Log: log, UUID: newUUID()})
+	uuid, uuidErr := nodeUUID(root)
+	if uuidErr != nil {
+		log.Warn().Err(uuidErr).Str("uuid", uuid).Msg("the config file's uuid is not a UUID; using a new one")
+	}
+	cl := cluster.New(cluster.Config{Store: store, Admin: adm, Runtime: p.Runtime, Log: log, UUID: uuid})
 	defer cl.Close()
 	adm.SetPeerVersion(cl.PeerVersion)
 	adm.SetRefreshHook(cl.RefreshTables)
@@ -300,6 +305,24 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// uuidText is a UUID as ProxySQL's config file gives it.
+var uuidText = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// nodeUUID is this node's UUID for PROXYSQL CLUSTER_NODE_UUID: the config
+// file's top-level uuid, as ProxySQL reads it, else a new one at each
+// start. A uuid that is not a UUID gives a new one and an error.
+func nodeUUID(root *cnf.Setting) (string, error) {
+	if root != nil {
+		if s := root.Get("uuid"); s != nil {
+			if uuidText.MatchString(s.Value) {
+				return strings.ToLower(s.Value), nil
+			}
+			return newUUID(), fmt.Errorf("uuid %q in the config file is not a UUID", s.Value)
+		}
+	}
+	return newUUID(), nil
 }
 
 // syncInterfacesNotice is the warning for a config file that sets
