@@ -22,6 +22,7 @@ import (
 // proxysql_servers section listing the three nodes.
 const clusterNodeCnf = `
 datadir="%s"
+uuid="%s"
 
 admin_variables=
 {
@@ -71,6 +72,9 @@ func mysqlNativeHash(pw string) string {
 	return "*" + strings.ToUpper(fmt.Sprintf("%x", b[:]))
 }
 
+// clusterNodeUUID is the uuid of node i+1's config file.
+func clusterNodeUUID(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i+1) }
+
 type clusterNode struct {
 	s  *testenv.Sluice
 	db *sql.DB // admin
@@ -90,7 +94,7 @@ func startClusterNodes(t *testing.T, n int) []*clusterNode {
 			t.Fatal(err)
 		}
 		cfg := filepath.Join(dir, "proxysql.cnf")
-		text := fmt.Sprintf(clusterNodeCnf, datadir, admins[i], testenv.FreePort(t), datas[i], admins[0], admins[1], admins[2])
+		text := fmt.Sprintf(clusterNodeCnf, datadir, clusterNodeUUID(i), admins[i], testenv.FreePort(t), datas[i], admins[0], admins[1], admins[2])
 		if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -415,6 +419,14 @@ func TestClusterProxySQLSync(t *testing.T) {
 		}
 		if got := n.text(t, "SELECT COUNT(*) FROM stats_proxysql_servers_status WHERE checks_OK > 0"); got != "3\n" {
 			t.Errorf("stats_proxysql_servers_status rows with checks: %q", got)
+		}
+	}
+	// Every node registered with every node (itself included) under the
+	// uuid of its config file.
+	wantUUIDs := clusterNodeUUID(0) + "\n" + clusterNodeUUID(1) + "\n" + clusterNodeUUID(2) + "\n"
+	for i, n := range nodes {
+		if got := n.text(t, "SELECT DISTINCT uuid FROM stats_proxysql_servers_clients_status ORDER BY uuid"); got != wantUUIDs {
+			t.Errorf("node %d stats_proxysql_servers_clients_status uuids: %q, want %q", i+1, got, wantUUIDs)
 		}
 	}
 	t.Logf("node 1 stats_proxysql_servers_checksums (hostname, port, name, version, epoch, checksum, changed_at, updated_at, diff_check):\n%s",
