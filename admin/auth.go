@@ -17,6 +17,7 @@ const (
 	kindUnknown userKind = iota
 	kindAdmin            // admin-admin_credentials: read-write
 	kindStats            // admin-stats_credentials: read-only
+	kindCluster          // admin-cluster_username (also in admin_credentials): cluster queries only
 )
 
 // lookupCredential finds user in a "user:pass;user2:pass2" list. The
@@ -36,6 +37,11 @@ func lookupCredential(list, user string) (string, bool) {
 // for the next connection. The password is in clear text.
 func (s *Server) credential(user string) (userKind, string) {
 	if p, ok := lookupCredential(s.runtimeVar("admin-admin_credentials"), user); ok {
+		// ProxySQL requires the cluster user to be an admin user too;
+		// Sluice confines it to what a peer runs.
+		if cu := s.runtimeVar("admin-cluster_username"); cu != "" && cu == user {
+			return kindCluster, p
+		}
 		return kindAdmin, p
 	}
 	if p, ok := lookupCredential(s.runtimeVar("admin-stats_credentials"), user); ok {

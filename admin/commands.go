@@ -89,7 +89,7 @@ func (s *Server) proxysqlCommand(ss *session, u string) (reply, bool) {
 	if strings.HasPrefix(cmd, "COREDUMP ") || strings.HasPrefix(cmd, "COMPRESSEDCOREDUMP ") {
 		base = cmd[:strings.IndexByte(cmd, ' ')]
 	}
-	if !unsupportedProxySQL[base] && !strings.HasPrefix(cmd, "CLUSTER_NODE_UUID ") {
+	if !unsupportedProxySQL[base] {
 		return nil, false
 	}
 	if c, ok := s.cfg.Applier.(Commander); ok {

@@ -25,13 +25,21 @@ func (s *Server) execute(ss *session, q string) reply {
 	if n == "" {
 		return &okReply{}
 	}
+	u := asciiUpper(n)
+	if ss.cluster {
+		if r, ok := s.clusterOnly(ss, n, u); ok {
+			return r
+		}
+		if r, ok := s.clusterVersion(ss, u); ok {
+			return r
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.truncateCommand(ss, n); ok {
 		return r
 	}
 	s.refresh(n)
-	u := asciiUpper(n)
 
 	if strings.HasPrefix(u, "LOGENTRY ") {
 		ss.log.Info().Str("entry", n[len("LOGENTRY "):]).Msg("LOGENTRY")
@@ -75,8 +83,12 @@ func (s *Server) execute(ss *session, q string) reply {
 // session they fall through to SQLite, which rejects them, as in ProxySQL.
 func (s *Server) adminOnly(ss *session, n, u string) (reply, bool) {
 	switch {
+	case strings.HasPrefix(u, "PROXYSQL CLUSTER_NODE_UUID "):
+		return s.registerClusterNode(ss, n[len("PROXYSQL CLUSTER_NODE_UUID "):]), true
 	case strings.HasPrefix(u, "PROXYSQL "):
 		return s.proxysqlCommand(ss, u)
+	case strings.HasPrefix(u, "PROXY_SELECT "):
+		return s.clusterQuery(n)
 	case strings.HasPrefix(u, "SAVE CONFIG TO FILE "):
 		return s.saveConfigFile(ss, n[len("SAVE CONFIG TO FILE "):]), true
 	case strings.HasPrefix(u, "LOAD ") || strings.HasPrefix(u, "SAVE "):
@@ -275,12 +287,15 @@ func identifiers(q string) []string {
 
 // refresh lets the Applier regenerate the live tables a statement names.
 func (s *Server) refresh(n string) {
-	r, ok := s.cfg.Applier.(Refresher)
-	if !ok {
-		return
-	}
 	names := liveTables(n)
 	if len(names) == 0 {
+		return
+	}
+	if h := s.refreshHook.Load(); h != nil {
+		(*h)(names)
+	}
+	r, ok := s.cfg.Applier.(Refresher)
+	if !ok {
 		return
 	}
 	if err := r.RefreshTables(names); err != nil {

@@ -136,6 +136,13 @@ func (s *Server) LoadToRuntime(m config.Module) error {
 // RUNTIME stays as it was. It returns the LOAD's warnings (logged here).
 // atStart is the load of start-up (see Warner). The caller holds s.mu.
 func (s *Server) loadToRuntime(m config.Module, atStart bool) ([]string, error) {
+	return s.loadToRuntimeAt(m, atStart, time.Time{})
+}
+
+// loadToRuntimeAt is loadToRuntime with the epoch the module's checksum row
+// gets: epoch zero means now (a local LOAD); a module imported from a
+// ProxySQL Cluster peer keeps the peer's, as ProxySQL does.
+func (s *Server) loadToRuntimeAt(m config.Module, atStart bool, epoch time.Time) ([]string, error) {
 	rt := s.cfg.Applier.Runtime()
 	snap, err := s.cfg.Store.BuildSnapshot(rt, m)
 	if err != nil {
@@ -148,7 +155,7 @@ func (s *Server) loadToRuntime(m config.Module, atStart bool) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	return warns, s.afterApply(m, snap)
+	return warns, s.afterApply(m, snap, epoch)
 }
 
 // apply hands snap to the Applier and logs the warnings of the LOAD.
@@ -165,12 +172,16 @@ func (s *Server) apply(m config.Module, snap *config.Snapshot, atStart bool) ([]
 }
 
 // afterApply records a successful Apply: runtime_* tables, the checksum
-// version, and the admin's own settings when admin variables changed.
-func (s *Server) afterApply(m config.Module, snap *config.Snapshot) error {
+// version (with epoch, or now when it is zero), and the admin's own
+// settings when admin variables changed. Then the load hook runs.
+func (s *Server) afterApply(m config.Module, snap *config.Snapshot, epoch time.Time) error {
+	if epoch.IsZero() {
+		epoch = time.Now()
+	}
 	if err := s.cfg.Store.WriteRuntime(snap, m); err != nil {
 		return fmt.Errorf("runtime is loaded but runtime tables were not written: %w", err)
 	}
-	if err := s.cfg.Store.RecordLoad(m, time.Now()); err != nil {
+	if err := s.cfg.Store.RecordLoad(m, epoch); err != nil {
 		return fmt.Errorf("runtime is loaded but its checksum was not recorded: %w", err)
 	}
 	if m == config.ModAdminVariables {
@@ -178,7 +189,18 @@ func (s *Server) afterApply(m config.Module, snap *config.Snapshot) error {
 		s.readOnly.Store(b)
 		s.reListen(snap.Var("admin-mysql_ifaces"))
 	}
+	if h := s.loadHook.Load(); h != nil {
+		(*h)(m)
+	}
 	return nil
+}
+
+// SetLoadHook sets a function called after every successful LOAD … TO
+// RUNTIME (the operator's, start-up's, or an import's), with the admin
+// mutex held: it must not call back into the Server. The ProxySQL Cluster
+// poller uses it to follow LOAD PROXYSQL SERVERS and the cluster variables.
+func (s *Server) SetLoadHook(fn func(config.Module)) {
+	s.loadHook.Store(&fn)
 }
 
 // reListen applies a new admin-mysql_ifaces once the server is listening
@@ -334,7 +356,7 @@ func (s *Server) loadOneUser(ss *session, name string) reply {
 	if err != nil {
 		return adminErr(err.Error())
 	}
-	if err := s.afterApply(config.ModMySQLUsers, snap); err != nil {
+	if err := s.afterApply(config.ModMySQLUsers, snap, time.Time{}); err != nil {
 		return adminErr(err.Error())
 	}
 	return ss.okWithWarnings(warns)

@@ -92,9 +92,14 @@ type Server struct {
 	// mu serializes admin statements (ProxySQL's sql_query_global_mutex).
 	mu sync.Mutex
 
-	readOnly  atomic.Bool   // PROXYSQL READONLY / admin-read_only
-	questions atomic.Uint64 // statements served, for COM_STATISTICS
-	connIDs   atomic.Uint32 // the last connection id a handshake announced
+	loadHook atomic.Pointer[func(config.Module)] // SetLoadHook
+	// clusterClients: PROXYSQL CLUSTER_NODE_UUID registrations.
+	clusterClients clusterClients
+	peerVersion    atomic.Pointer[func(ip string) (string, bool)] // SetPeerVersion
+	refreshHook    atomic.Pointer[func(names []string)]           // SetRefreshHook
+	readOnly       atomic.Bool                                    // PROXYSQL READONLY / admin-read_only
+	questions      atomic.Uint64                                  // statements served, for COM_STATISTICS
+	connIDs        atomic.Uint32                                  // the last connection id a handshake announced
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -23,9 +23,13 @@ type session struct {
 	user  string
 	host  string // client host, for USER()
 	stats bool   // logged in with admin-stats_credentials: read-only
-	multi bool   // multi-statements on (CLIENT_MULTI_STATEMENTS or COM_SET_OPTION)
-	quit  bool   // the client sent COM_QUIT
-	log   zerolog.Logger
+	// cluster: logged in as admin-cluster_username, which may run the
+	// statements of ProxySQL Cluster only (cluster.go).
+	cluster bool
+	remote  string // the client's address, "ip:port" over TCP
+	multi   bool   // multi-statements on (CLIENT_MULTI_STATEMENTS or COM_SET_OPTION)
+	quit    bool   // the client sent COM_QUIT
+	log     zerolog.Logger
 
 	after []func() // run once the current reply is on the wire
 
@@ -147,12 +151,14 @@ func (s *Server) login(c *wire.Conn) *session {
 	_ = c.SetDeadline(time.Time{})
 	c.SetMaxPayload(wire.DefaultMaxPayload)
 	ss := &session{
-		s:     s,
-		c:     c,
-		user:  resp.User,
-		host:  hostOf(remote),
-		stats: kind == kindStats,
-		multi: resp.Capabilities&wire.ClientMultiStatements != 0,
+		s:       s,
+		c:       c,
+		user:    resp.User,
+		host:    hostOf(remote),
+		stats:   kind == kindStats,
+		cluster: kind == kindCluster,
+		remote:  addrString(remote),
+		multi:   resp.Capabilities&wire.ClientMultiStatements != 0,
 	}
 	ss.log = s.log.With().Uint32("conn", hs.ConnID).Str("user", ss.user).Str("client", ss.host).Logger()
 	return ss

@@ -80,21 +80,12 @@ func formatChecksum(h uint64) string {
 // booted") and the checksum of the (still empty) runtime tables.
 func (s *Store) initChecksums(ctx context.Context, now time.Time) error {
 	return s.inTx(ctx, "IMMEDIATE", func() error {
-		for _, m := range config.Modules {
-			names := moduleChecksumNames(m)
-			if names == nil {
-				continue
-			}
-			rows, err := s.runtimeRows(ctx, m)
-			if err != nil {
-				return fmt.Errorf("storage: checksum %s: %w", m, err)
-			}
-			sum := formatChecksum(rawChecksum(rows))
-			for _, n := range names {
-				s.checksums[n] = &checksumValue{version: 1, epoch: now.Unix(), checksum: sum}
-			}
-		}
 		for _, n := range checksumNames {
+			sum, err := s.computeChecksum(ctx, n)
+			if err != nil {
+				return err
+			}
+			s.checksums[n] = &checksumValue{version: 1, epoch: now.Unix(), checksum: sum}
 			if err := s.writeChecksum(ctx, n); err != nil {
 				return err
 			}
@@ -116,7 +107,8 @@ func (s *Store) writeChecksum(ctx context.Context, name string) error {
 
 // RecordLoad records that module m was loaded to RUNTIME (after
 // WriteRuntime): its runtime_checksums_values rows get the checksum of the
-// module's runtime_* rows, epoch = now, and version+1. The first load after
+// module's runtime rows as ProxySQL Cluster peers fetch them (cluster.go),
+// epoch = now, and version+1. The first load after
 // Open keeps version 1, because in ProxySQL version 1 means "as booted" and
 // cluster peers do not sync from it; every later load increments it.
 // Modules without a checksum row are a no-op.
@@ -131,12 +123,11 @@ func (s *Store) RecordLoad(m config.Module, now time.Time) error {
 	defer s.mu.Unlock()
 	ctx := context.Background()
 	return s.inTx(ctx, "IMMEDIATE", func() error {
-		rows, err := s.runtimeRows(ctx, m)
-		if err != nil {
-			return fmt.Errorf("storage: checksum %s: %w", m, err)
-		}
-		sum := formatChecksum(rawChecksum(rows))
 		for _, n := range names {
+			sum, err := s.computeChecksum(ctx, n)
+			if err != nil {
+				return err
+			}
 			v := s.checksums[n]
 			if v.loaded {
 				v.version++

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"sort"
 	"strings"
@@ -196,27 +195,4 @@ func tableRows(snap *config.Snapshot, t string, runtime bool) (string, [][]any) 
 		rows = append(rows, r)
 	}
 	return "", rows
-}
-
-// runtimeRows reads what module m's checksum covers: the rows of its
-// runtime twins in the order WriteRuntime wrote them, and for a variables
-// module its runtime_global_variables rows by name.
-func (s *Store) runtimeRows(ctx context.Context, m config.Module) ([][]sql.NullString, error) {
-	if p := m.VarPrefix(); p != "" {
-		q := "SELECT variable_name, variable_value FROM main.runtime_global_variables WHERE variable_name LIKE ?"
-		if m == config.ModMySQLVariables {
-			// ProxySQL leaves mysql-threads out: it never syncs across a cluster.
-			q += " AND variable_name NOT IN ('mysql-threads')"
-		}
-		return s.rawRows(ctx, q+" ORDER BY variable_name", p+"%")
-	}
-	var all [][]sql.NullString
-	for _, t := range m.Tables() {
-		rows, err := s.rawRows(ctx, "SELECT * FROM main.runtime_"+t+" ORDER BY rowid")
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, rows...)
-	}
-	return all, nil
 }

@@ -92,6 +92,9 @@ type Store struct {
 
 	// checksums is the source of truth for runtime_checksums_values.
 	checksums map[string]*checksumValue
+	// clusterCache holds the answers to ProxySQL Cluster's PROXY_SELECT
+	// queries as of each module's last LOAD (cluster.go).
+	clusterCache map[string]*clusterResult
 
 	// Authorizer state, read by the SQLite authorizer callback, which runs
 	// on the goroutine executing a statement (under mu).
@@ -161,7 +164,8 @@ func Open(opts Options) (s *Store, existed bool, err error) {
 		db.Close()
 		return nil, false, fmt.Errorf("storage: open sqlite connection: %w", err)
 	}
-	s = &Store{db: db, conn: conn, log: opts.Logger, checksums: make(map[string]*checksumValue)}
+	s = &Store{db: db, conn: conn, log: opts.Logger, checksums: make(map[string]*checksumValue),
+		clusterCache: make(map[string]*clusterResult)}
 	if s.datadir, err = realDir(opts.Datadir); err != nil {
 		conn.Close()
 		db.Close()

@@ -8,18 +8,21 @@
 package main
 
 import (
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 
 	"github.com/rs/zerolog"
 
 	"github.com/sluice-proxy/sluice/admin"
+	"github.com/sluice-proxy/sluice/internal/cluster"
 	"github.com/sluice-proxy/sluice/internal/cnf"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/proxy"
@@ -175,6 +178,9 @@ func serve(o *options, stderr io.Writer) error {
 		log.Warn().Err(logOpenErr).Str("errorlog", logPath).Msg("cannot open the error log; logging to stderr")
 	}
 	log.Info().Str("version", version).Str("datadir", datadir).Str("config", cfgPath).Msg("Sluice starting")
+	if msg := syncInterfacesNotice(root); msg != "" {
+		log.Warn().Str("config", cfgPath).Msg(msg)
+	}
 	startPprof(log)
 
 	store, existed, err := storage.Open(storage.Options{Datadir: datadir, Initial: o.initial})
@@ -214,6 +220,22 @@ func serve(o *options, stderr io.Writer) error {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	defer adm.Close()
+	// ProxySQL Cluster: one poller per proxysql_servers row, following
+	// LOAD PROXYSQL SERVERS and LOAD ADMIN VARIABLES (the credentials).
+	// Deferred after adm.Close, so it stops first.
+	uuid, uuidErr := nodeUUID(root)
+	if uuidErr != nil {
+		log.Warn().Err(uuidErr).Str("uuid", uuid).Msg("the config file's uuid is not a UUID; using a new one")
+	}
+	cl := cluster.New(cluster.Config{Store: store, Admin: adm, Runtime: p.Runtime, Log: log, UUID: uuid})
+	defer cl.Close()
+	adm.SetPeerVersion(cl.PeerVersion)
+	adm.SetRefreshHook(cl.RefreshTables)
+	adm.SetLoadHook(func(m config.Module) {
+		if m == config.ModProxySQLServers || m == config.ModAdminVariables {
+			cl.Reload()
+		}
+	})
 	if o.noStart {
 		log.Info().Msg("--no-start: only the admin interface runs; PROXYSQL START starts the monitor and the data port")
 	} else if err := p.StartDataPlane(); err != nil {
@@ -283,4 +305,52 @@ func bootstrap(store *storage.Store, existed bool, o *options, cfgPath string, r
 	}
 	log.Info().Str("config", cfgPath).Bool("initial", o.initial).Bool("reload", o.reload).Msg("config file loaded into MEMORY and DISK")
 	return nil
+}
+
+// newUUID is this process's identity in PROXYSQL CLUSTER_NODE_UUID: a random
+// (version 4) UUID, new at each start, as ProxySQL's.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// uuidText is a UUID as ProxySQL's config file gives it.
+var uuidText = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// nodeUUID is this node's UUID for PROXYSQL CLUSTER_NODE_UUID: the config
+// file's top-level uuid, as ProxySQL reads it, else a new one at each
+// start. A uuid that is not a UUID gives a new one and an error.
+func nodeUUID(root *cnf.Setting) (string, error) {
+	if root != nil {
+		if s := root.Get("uuid"); s != nil {
+			if uuidText.MatchString(s.Value) {
+				return strings.ToLower(s.Value), nil
+			}
+			return newUUID(), fmt.Errorf("uuid %q in the config file is not a UUID", s.Value)
+		}
+	}
+	return newUUID(), nil
+}
+
+// syncInterfacesNotice is the warning for a config file that sets
+// ProxySQL's top-level cluster_sync_interfaces to true (or to something not
+// a boolean): ProxySQL Cluster then also syncs the interface variables;
+// Sluice never does. "" when there is nothing to say.
+func syncInterfacesNotice(root *cnf.Setting) string {
+	if root == nil {
+		return ""
+	}
+	s := root.Get("cluster_sync_interfaces")
+	if s == nil {
+		return ""
+	}
+	if on, err := s.Bool(); err == nil && !on {
+		return ""
+	}
+	return "cluster_sync_interfaces=" + s.Value + ": not implemented in Sluice, ProxySQL Cluster never syncs the interface variables " +
+		"(mysql-interfaces, admin-mysql_ifaces, admin-restapi_port, admin-web_port, admin-telnet_admin_ifaces, admin-telnet_stats_ifaces) " +
+		"nor mysql-threads, each node keeps its own (set cluster_sync_interfaces=false)"
 }

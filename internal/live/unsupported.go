@@ -51,6 +51,14 @@ type unsupportedVar struct {
 }
 
 func isTrue(v string) bool { b, _ := config.ParseBool(v); return b }
+func isFalse(v string) bool {
+	b, ok := config.ParseBool(v)
+	return ok && !b
+}
+
+const checksumOff = "not implemented in Sluice: the module's checksum in runtime_checksums_values is computed at every LOAD and " +
+	"ProxySQL Cluster peers keep syncing the module (set admin-cluster_<module>_diffs_before_sync=0 on the peers that must not sync it)"
+
 func nonEmpty(v string) bool {
 	v = strings.TrimSpace(v)
 	return v != "" && v != "(null)"
@@ -91,6 +99,14 @@ var unsupportedVars = []unsupportedVar{
 	{"mysql-log_mysql_warnings_enabled", false, isTrue, "logging of backend warnings is not implemented in Sluice", "false"},
 	{"admin-web_enabled", false, isTrue, "the web UI is not implemented in Sluice: nothing listens on admin-web_port", "false"},
 	{"admin-ssl_keylog_file", false, nonEmpty, "TLS key logging is not implemented in Sluice: no key log is written", "''"},
+	// ProxySQL Cluster (internal/cluster) always has every module's
+	// checksum: a peer stops syncing a module with its
+	// admin-cluster_<module>_diffs_before_sync=0.
+	{"admin-checksum_admin_variables", false, isFalse, checksumOff, "true"},
+	{"admin-checksum_mysql_query_rules", false, isFalse, checksumOff, "true"},
+	{"admin-checksum_mysql_servers", false, isFalse, checksumOff, "true"},
+	{"admin-checksum_mysql_users", false, isFalse, checksumOff, "true"},
+	{"admin-checksum_mysql_variables", false, isFalse, checksumOff, "true"},
 }
 
 // Unsupported lists what module m of snap sets and Sluice does not
@@ -203,10 +219,6 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 		if len(ids) > 0 {
 			add(false, "scheduler (id %s): the scheduler is not implemented in Sluice, the jobs do not run", listed(ids))
 		}
-	case config.ModProxySQLServers:
-		if n := len(snap.ProxySQLServers); n > 0 {
-			add(false, "proxysql_servers has %d row(s): ProxySQL Cluster is not implemented in Sluice, nothing is synchronized", n)
-		}
 	case config.ModMySQLFirewall:
 		for _, t := range m.Tables() {
 			if n := len(snap.Tables[t]); n > 0 {
@@ -280,10 +292,6 @@ var unfilledTables = func() map[string]string {
 	}
 	for _, t := range []string{"stats_mysql_client_host_cache", "stats_mysql_client_host_cache_reset"} {
 		m[t] = t + " is empty: the client host error cache (mysql-client_host_cache_size) is not implemented in Sluice"
-	}
-	for _, t := range []string{"stats_proxysql_servers_checksums", "stats_proxysql_servers_metrics", "stats_proxysql_servers_status",
-		"stats_proxysql_servers_clients_status"} {
-		m[t] = t + " is empty: ProxySQL Cluster is not implemented in Sluice"
 	}
 	for t, what := range map[string]string{
 		"mysql_server_group_replication_log":   "Group Replication",

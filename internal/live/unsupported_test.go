@@ -66,6 +66,9 @@ func TestUnsupported(t *testing.T) {
 		{"admin: web, restapi", config.ModAdminVariables, &config.Snapshot{AdminVars: map[string]string{
 			"admin-web_enabled": "true", "admin-restapi_enabled": "1", "admin-web_port": "7000"}},
 			nil, []string{"admin-web_enabled=true: the web UI"}},
+		{"admin: checksums off", config.ModAdminVariables, &config.Snapshot{AdminVars: map[string]string{
+			"admin-checksum_mysql_users": "false", "admin-checksum_mysql_servers": "true"}},
+			nil, []string{"admin-checksum_mysql_users=false: not implemented in Sluice: the module's checksum"}},
 		{"mysql variables ignore admin ones", config.ModMySQLVariables, &config.Snapshot{
 			MySQLVars: offDefaults(nil), AdminVars: map[string]string{"admin-web_enabled": "true"}}, nil, nil},
 		{"servers: use_ssl is built, compression warned", config.ModMySQLServers, &config.Snapshot{Servers: []config.Server{
@@ -107,8 +110,9 @@ func TestUnsupported(t *testing.T) {
 			{ID: 2, Active: false, IntervalMs: 1000, Filename: "/bin/true"}}}, nil, nil},
 		{"firewall tables", config.ModMySQLFirewall, &config.Snapshot{Tables: map[string][][]sql.NullString{
 			"mysql_firewall_whitelist_rules": row}}, nil, []string{"mysql_firewall_whitelist_rules has 1 row(s): the firewall"}},
+		// ProxySQL Cluster is implemented (internal/cluster): no notice.
 		{"proxysql servers", config.ModProxySQLServers, &config.Snapshot{ProxySQLServers: []config.ProxySQLServer{{Hostname: "p2", Port: 6032}}},
-			nil, []string{"ProxySQL Cluster is not implemented"}},
+			nil, nil},
 		{"restapi routes are served (/sync/<uri>)", config.ModRestAPI, &config.Snapshot{Tables: map[string][][]sql.NullString{"restapi_routes": row}},
 			nil, nil},
 	}
