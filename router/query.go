@@ -267,8 +267,11 @@ func parseUse(q []byte) (string, bool) {
 	db := bytes.TrimSpace(q[3:])
 	if len(db) >= 2 && db[0] == '`' && db[len(db)-1] == '`' {
 		db = bytes.ReplaceAll(db[1:len(db)-1], []byte("``"), []byte("`"))
-	} else if bytes.ContainsAny(db, " \t\n`;") || len(db) == 0 {
+	} else if bytes.ContainsAny(db, " \t\n`;") {
 		return "", false
+	}
+	if len(db) == 0 {
+		return "", false // USE `` : the server's "Incorrect database name" answers it
 	}
 	return string(db), true
 }
