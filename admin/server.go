@@ -89,7 +89,8 @@ type Server struct {
 	start    time.Time
 
 	// mu serializes admin statements (ProxySQL's sql_query_global_mutex).
-	mu sync.Mutex
+	mu        sync.Mutex
+	publisher Publisher // guarded by mu; see SetPublisher
 
 	readOnly  atomic.Bool   // PROXYSQL READONLY / admin-read_only
 	questions atomic.Uint64 // statements served, for COM_STATISTICS
