@@ -62,6 +62,7 @@ type Proxy struct {
 	serversVersion atomic.Int64 // Servers_table_version: LOAD MYSQL SERVERS TO RUNTIME count
 
 	http         *httpEndpoint        // admin-restapi_port: /metrics, /health
+	degraded     atomic.Value         // func() string: SetDegraded
 	promRegistry *prometheus.Registry // what /metrics and SHOW PROMETHEUS METRICS render
 
 	mu      sync.Mutex // serializes Apply
