@@ -9,7 +9,7 @@ PKGS      := ./...
 export SLUICE_BACKENDS_DIR  ?= $(or $(TMPDIR),/tmp)/sluice-backends
 export SLUICE_BACKENDS_PORT ?= 23306
 
-.PHONY: all build run test unit vet fmt fmt-check lint bench fuzz backends backends-stop clean
+.PHONY: all build run test unit vet fmt fmt-check lint bench fuzz soak backends backends-stop clean
 
 all: build
 
@@ -35,6 +35,7 @@ unit:
 
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags soak ./internal/e2e
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
@@ -60,6 +61,17 @@ fuzz:
 	@grep -rl --include='*_test.go' '^func Fuzz' . | while read f; do \
 		d=$$(dirname $$f); for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/func //'); do \
 			echo "== $$d $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 3s $$d || exit 1; done; done
+
+## soak: SOAK (default 10m) of sysbench and stateful sessions under chaos
+## (LOAD every second, OFFLINE_SOFT flips, backend kill -9, half-open
+## sockets); not part of `make test`. Figures in the test log.
+SOAK ?= 10m
+soak: vet
+	@SLUICE_BACKENDS_EXTRA_PKGS="sysbench" $(BACKENDS) start 3
+	@set -e; rc=0; \
+	SLUICE_SOAK_DURATION=$(SOAK) $(GO) test -tags soak -count=1 -v -timeout 3h -run '^TestSoak$$' ./internal/e2e || rc=$$?; \
+	$(BACKENDS) stop; \
+	exit $$rc
 
 backends:
 	$(BACKENDS) start 3

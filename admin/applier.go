@@ -67,3 +67,20 @@ type Starter interface {
 type Commander interface {
 	ProxySQLCommand(cmd string) (handled bool, err error)
 }
+
+// DigestSaver serves SAVE MYSQL DIGEST TO DISK: the digest map is moved
+// into stats_history.history_mysql_query_digest and emptied, as ProxySQL
+// does; n is the number of digests written (the OK's affected rows).
+type DigestSaver interface {
+	SaveDigestsToDisk() (n int, err error)
+}
+
+// TableNoter names the admin tables a statement reads that Sluice keeps
+// for compatibility but never fills, because the feature behind them is
+// not implemented (or, as in ProxySQL, only exists with a plugin): the
+// statement answers its (empty) rows with one warning per such table, so
+// an empty result is never mistaken for "nothing happened". ids are the
+// lower-case identifiers the statement names (possibly schema-qualified).
+type TableNoter interface {
+	TableWarnings(ids []string) []string
+}

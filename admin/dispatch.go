@@ -176,7 +176,13 @@ func (s *Server) sql(ss *session, q string) reply {
 		return sqliteErr(err)
 	}
 	if res.HasRows {
-		return &resultSet{cols: res.Columns, rows: res.Rows}
+		rs := &resultSet{cols: res.Columns, rows: res.Rows}
+		if tn, ok := s.cfg.Applier.(TableNoter); ok {
+			if w := tn.TableWarnings(identifiers(strings.ToLower(q))); len(w) > 0 {
+				rs.warnings = ss.setWarnings(w)
+			}
+		}
+		return rs
 	}
 	// last_insert_id stays 0, as on ProxySQL 2.7's admin (SQLite's
 	// last_insert_rowid() is meaningless to a client, and stale after a

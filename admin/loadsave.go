@@ -32,7 +32,16 @@ func (s *Server) loadSaveCommand(ss *session, n, u string) (reply, bool) {
 		return s.loadOneUser(ss, name), true
 	}
 	if u == "SAVE MYSQL DIGEST TO DISK" {
-		return notSupported("SAVE MYSQL DIGEST TO DISK"), true
+		ds, ok := s.cfg.Applier.(DigestSaver)
+		if !ok {
+			return notSupported("SAVE MYSQL DIGEST TO DISK"), true
+		}
+		n, err := ds.SaveDigestsToDisk()
+		if err != nil {
+			return adminErr("ProxySQL Admin Error: " + err.Error()), true
+		}
+		ss.log.Info().Int("entries", n).Msg("Saved stats_mysql_query_digest to disk")
+		return &okReply{affected: uint64(n)}, true
 	}
 	return nil, false
 }

@@ -54,8 +54,9 @@ func (e *errReply) Error() string { return fmt.Sprintf("ERROR %d (%s): %s", e.co
 
 // resultSet is a text result set: every column is a string, NULL is kept.
 type resultSet struct {
-	cols []string
-	rows [][]sql.NullString
+	cols     []string
+	rows     [][]sql.NullString
+	warnings uint16 // the statement's warning count (SHOW WARNINGS lists them)
 }
 
 // eofReply is a lone EOF packet (the answer to COM_SET_OPTION and
@@ -118,5 +119,5 @@ func (r *resultSet) write(c *wire.Conn, more bool) error {
 	for i, name := range r.cols {
 		cols[i] = wire.TextColumn(name)
 	}
-	return c.WriteResultSet(cols, r.rows, false, replyStatus(more))
+	return c.WriteResultSetWarnings(cols, r.rows, false, r.warnings, replyStatus(more))
 }

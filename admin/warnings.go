@@ -9,8 +9,9 @@ import (
 // Warnings on the admin port, as MySQL keeps them: a statement's OK packet
 // carries its warning count, SHOW WARNINGS lists them (Level, Code,
 // Message), and the next statement that is not SHOW WARNINGS / SHOW COUNT(*)
-// WARNINGS clears them. Today only LOAD … TO RUNTIME leaves warnings: the
-// settings Sluice accepts but does not act on (Warner).
+// WARNINGS clears them. LOAD … TO RUNTIME leaves warnings for the settings
+// Sluice accepts but does not act on (Warner), and a SELECT for each table
+// it reads that Sluice never fills (TableNoter).
 
 // erNotSupportedYet is the code of those warnings: ER_NOT_SUPPORTED_YET.
 const erNotSupportedYet = 1235
@@ -28,13 +29,18 @@ func (ss *session) resetWarnings(n string) {
 	ss.warnings = nil
 }
 
-// okWithWarnings is the OK of a statement that leaves warnings.
-func (ss *session) okWithWarnings(w []string) *okReply {
+// setWarnings makes w the statement's warnings and returns their count.
+func (ss *session) setWarnings(w []string) uint16 {
 	if len(w) > maxWarnings {
 		w = w[:maxWarnings]
 	}
 	ss.warnings = w
-	return &okReply{warnings: uint16(len(w))}
+	return uint16(len(w))
+}
+
+// okWithWarnings is the OK of a statement that leaves warnings.
+func (ss *session) okWithWarnings(w []string) *okReply {
+	return &okReply{warnings: ss.setWarnings(w)}
 }
 
 // showWarnings is SHOW WARNINGS.

@@ -419,7 +419,8 @@ func (c *BackendConn) readDefs(n uint16, into *[][]byte) error {
 		return nil
 	}
 	if into != nil {
-		*into = make([][]byte, 0, n)
+		// n is the server's claim: capacity is earned by packets read.
+		*into = make([][]byte, 0, min(n, 64))
 	}
 	for range n {
 		if into == nil {

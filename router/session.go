@@ -154,7 +154,7 @@ func (s *session) resetHeadless(u *config.User, schema string) {
 }
 
 func (s *session) serve() {
-	s.c = wire.NewConn(s.nc)
+	s.c = wire.NewClientConn(s.nc)
 	s.sink.Client = s.c
 	defer func() {
 		// Taken for good: the drain loop must not touch the connections
@@ -340,6 +340,7 @@ func (s *session) loop() {
 				armed = now
 			}
 		}
+		s.c.Idle() // no write buffer held while the client thinks
 		p, err := s.c.ReadPacket()
 		if err != nil {
 			if errors.Is(err, wire.ErrPacketTooLarge) {

@@ -77,6 +77,9 @@ func (s *Store) checkAttach(name string) string {
 	if filepath.Dir(path) == s.datadir && strings.HasPrefix(filepath.Base(path), DiskFile) {
 		return fmt.Sprintf("%q is Sluice's own DISK database (attached as disk)", name)
 	}
+	if filepath.Dir(path) == s.datadir && strings.HasPrefix(filepath.Base(path), StatsFile) {
+		return fmt.Sprintf("%q is Sluice's own history database (attached as stats_history)", name)
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err == nil {
 		f.Close()

@@ -63,51 +63,58 @@ func (s *Store) ReplaceTable(ctx context.Context, table string, cols []string, r
 		return err
 	}
 	defer s.mu.Unlock()
-	// Rows go in batches of one multi-row INSERT each: a statement per row
-	// costs tens of microseconds in the driver, and the digest table can
-	// have a hundred thousand rows.
+	err := s.inTx(ctx, "IMMEDIATE", func() error {
+		if _, err := s.conn.ExecContext(ctx, "DELETE FROM "+qualified); err != nil {
+			return err
+		}
+		return s.insertBatches(ctx, qualified, cols, rows)
+	})
+	if err != nil {
+		return fmt.Errorf("storage: replace %s: %w", table, sqlError(err))
+	}
+	return nil
+}
+
+// insertBatches inserts rows into the table qualified (a name this package
+// chose, never a client's), inside the caller's transaction. Rows go in
+// batches of one multi-row INSERT each: a statement per row costs tens of
+// microseconds in the driver, and the digest table can have a hundred
+// thousand rows. cols must be plain identifiers and every row must have
+// len(cols) values.
+func (s *Store) insertBatches(ctx context.Context, qualified string, cols []string, rows [][]any) error {
 	per := max(1, min(256, maxParams/len(cols)))
 	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
 	head := "INSERT INTO " + qualified + " (" + strings.Join(cols, ", ") + ") VALUES "
 	stmt := func(n int) string {
 		return head + strings.TrimSuffix(strings.Repeat(tuple+", ", n), ", ")
 	}
-	err := s.inTx(ctx, "IMMEDIATE", func() error {
-		if _, err := s.conn.ExecContext(ctx, "DELETE FROM "+qualified); err != nil {
-			return err
+	args := make([]any, 0, per*len(cols))
+	var full *sql.Stmt // the statement of a whole batch, parsed once
+	defer func() {
+		if full != nil {
+			full.Close()
 		}
-		args := make([]any, 0, per*len(cols))
-		var full *sql.Stmt // the statement of a whole batch, parsed once
-		defer func() {
-			if full != nil {
-				full.Close()
-			}
-		}()
-		for start := 0; start < len(rows); start += per {
-			batch := rows[start:min(start+per, len(rows))]
-			args = args[:0]
-			for _, r := range batch {
-				args = append(args, r...)
-			}
-			var err error
-			switch {
-			case len(batch) < per:
-				_, err = s.conn.ExecContext(ctx, stmt(len(batch)), args...)
-			case full == nil:
-				if full, err = s.conn.PrepareContext(ctx, stmt(per)); err == nil {
-					_, err = full.ExecContext(ctx, args...)
-				}
-			default:
+	}()
+	for start := 0; start < len(rows); start += per {
+		batch := rows[start:min(start+per, len(rows))]
+		args = args[:0]
+		for _, r := range batch {
+			args = append(args, r...)
+		}
+		var err error
+		switch {
+		case len(batch) < per:
+			_, err = s.conn.ExecContext(ctx, stmt(len(batch)), args...)
+		case full == nil:
+			if full, err = s.conn.PrepareContext(ctx, stmt(per)); err == nil {
 				_, err = full.ExecContext(ctx, args...)
 			}
-			if err != nil {
-				return err
-			}
+		default:
+			_, err = full.ExecContext(ctx, args...)
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("storage: replace %s: %w", table, sqlError(err))
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -33,6 +33,10 @@ import (
 // DiskFile is the name of the DISK database in the datadir.
 const DiskFile = "sluice.db"
 
+// StatsFile is the name of the stats_history database in the datadir
+// (ProxySQL's proxysql_stats.db).
+const StatsFile = "sluice_stats.db"
+
 // Errors callers may need to tell apart.
 var (
 	// ErrClosed is returned by every method once Close has run.
@@ -168,7 +172,13 @@ func Open(opts Options) (s *Store, existed bool, err error) {
 		db.Close()
 		return nil, false, err
 	}
-	if err := s.init(ctx, path); err != nil {
+	statsPath := filepath.Join(opts.Datadir, StatsFile)
+	if err := privateFile(statsPath, opts.Logger); err != nil {
+		conn.Close()
+		db.Close()
+		return nil, false, err
+	}
+	if err := s.init(ctx, path, statsPath); err != nil {
 		conn.Close()
 		db.Close()
 		return nil, false, err
@@ -197,7 +207,7 @@ func backupDisk(path string) (bool, error) {
 }
 
 // init attaches the schemas, builds the tables and seeds the checksums.
-func (s *Store) init(ctx context.Context, path string) error {
+func (s *Store) init(ctx context.Context, path, statsPath string) error {
 	setup := []struct {
 		q    string
 		args []any
@@ -211,7 +221,10 @@ func (s *Store) init(ctx context.Context, path string) error {
 		{"PRAGMA disk.synchronous=FULL", nil},
 		{"ATTACH DATABASE ':memory:' AS stats", nil},
 		{"ATTACH DATABASE ':memory:' AS monitor", nil},
-		{"ATTACH DATABASE ':memory:' AS stats_history", nil},
+		// History is not configuration: like ProxySQL's proxysql_stats.db
+		// (synchronous=0) it is not synced; a crash loses the last samples.
+		{"ATTACH DATABASE ? AS stats_history", []any{statsPath}},
+		{"PRAGMA stats_history.synchronous=OFF", nil},
 	}
 	for _, st := range setup {
 		if _, err := s.conn.ExecContext(ctx, st.q, st.args...); err != nil {

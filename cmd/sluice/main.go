@@ -232,6 +232,7 @@ func serve(o *options, stderr io.Writer) error {
 	} else if err := p.StartDataPlane(); err != nil {
 		return err
 	}
+	reportFDLimit(log, snap)
 	if len(snap.Servers) == 0 {
 		log.Warn().Msg(`no backend configured yet: add one with ` + adminClient(adm.Addrs()) +
 			` -e "INSERT INTO mysql_servers(hostgroup_id,hostname,port) VALUES (0,'127.0.0.1',3306); LOAD MYSQL SERVERS TO RUNTIME; SAVE MYSQL SERVERS TO DISK;"`)

@@ -96,7 +96,6 @@ var unsupportedVars = []unsupportedVar{
 	{"mysql-log_mysql_warnings_enabled", false, isTrue, "logging of backend warnings is not implemented in Sluice", "false"},
 	{"admin-web_enabled", false, isTrue, "the web UI is not implemented in Sluice: nothing listens on admin-web_port", "false"},
 	{"admin-ssl_keylog_file", false, nonEmpty, "TLS is not implemented in Sluice: no key log is written", "''"},
-	{"admin-stats_mysql_query_digest_to_disk", false, positive, "stats_history is not implemented in Sluice: digests are not saved to disk", "0"},
 }
 
 // Unsupported lists what module m of snap sets and Sluice does not
@@ -173,11 +172,14 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 			add(true, "mysql_users.use_ssl=1 (%s): frontend TLS is not implemented in Sluice, the user would log in in clear text (set use_ssl=0)", listed(ssl))
 		}
 	case config.ModMySQLQueryRules:
-		var delay, gtid []string
+		var delay, gtid, cacheTimeout []string
 		for _, r := range snap.QueryRules {
 			id := strconv.Itoa(r.RuleID)
 			if r.Delay.Valid && r.Delay.Int64 > 0 {
 				delay = append(delay, id)
+			}
+			if r.CacheTimeout.Valid {
+				cacheTimeout = append(cacheTimeout, id)
 			}
 			if r.GTIDFromHostgroup.Valid {
 				gtid = append(gtid, id)
@@ -185,6 +187,9 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 		}
 		if len(delay) > 0 {
 			add(false, "mysql_query_rules.delay (rule_id %s): query delays are not implemented in Sluice, queries are not delayed", listed(delay))
+		}
+		if len(cacheTimeout) > 0 {
+			add(false, "mysql_query_rules.cache_timeout (rule_id %s): not implemented in Sluice, a query never waits for another one filling the cache (set cache_timeout=NULL)", listed(cacheTimeout))
 		}
 		if len(gtid) > 0 {
 			add(false, "mysql_query_rules.gtid_from_hostgroup (rule_id %s): GTID causal reads are not implemented in Sluice, reads may not see the writes before them", listed(gtid))
@@ -208,10 +213,6 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 			if n := len(snap.Tables[t]); n > 0 {
 				add(false, "%s has %d row(s): the firewall is not implemented in Sluice, no query is blocked", t, n)
 			}
-		}
-	case config.ModRestAPI:
-		if n := len(snap.Tables["restapi_routes"]); n > 0 {
-			add(false, "restapi_routes has %d row(s): /sync/<uri> routes are not implemented in Sluice (admin-restapi_port serves /metrics and /health)", n)
 		}
 	}
 	// Refusals first: they are what the operator must fix.
@@ -260,6 +261,60 @@ func (rt *Runtime) Warnings(atStart bool) []string {
 			out = append(out, n.Msg)
 		case atStart:
 			out = append(out, n.Msg+"; loaded anyway at start-up, LOAD … TO RUNTIME refuses it")
+		}
+	}
+	return out
+}
+
+// unfilledTables are the admin tables Sluice keeps, with ProxySQL's
+// schemas, and never fills, by bare name: reading one answers its empty
+// rows with this warning (admin.TableNoter), never a silent empty result.
+var unfilledTables = func() map[string]string {
+	m := map[string]string{
+		"stats_mysql_gtid_executed":             "stats_mysql_gtid_executed is empty: ProxySQL fills it from its binlog readers (proxysql_mysqlbinlog on mysql_servers.gtid_port) for GTID causal reads (gtid_from_hostgroup), with MySQL's UUID GTID sets; Sluice has no binlog reader and does no GTID causal reads, and MariaDB's GTIDs (domain-server-sequence) are not MySQL's: read @@gtid_binlog_pos or @@gtid_current_pos on each server",
+		"stats_mysql_prepared_statements_info":  "stats_mysql_prepared_statements_info is not filled by Sluice: its global statement cache is counted by Stmt_Cached in stats_mysql_global",
+		"stats_proxysql_message_metrics":        "stats_proxysql_message_metrics is not filled by Sluice: it keeps no per-message counters of its log",
+		"stats_proxysql_message_metrics_reset":  "stats_proxysql_message_metrics_reset is not filled by Sluice: it keeps no per-message counters of its log",
+		"history_mysql_status_variables":        "stats_history.history_mysql_status_variables is not filled by Sluice (ProxySQL fills it only with its web interface plugin): stats_history.mysql_connections has the main counters",
+		"history_mysql_status_variables_lookup": "stats_history.history_mysql_status_variables_lookup is not filled by Sluice (ProxySQL fills it only with its web interface plugin)",
+		"history_stats_mysql_connection_pool":   "stats_history.history_stats_mysql_connection_pool is not filled by Sluice (ProxySQL fills it only with its web interface plugin)",
+	}
+	for _, t := range []string{"stats_mysql_client_host_cache", "stats_mysql_client_host_cache_reset"} {
+		m[t] = t + " is empty: the client host error cache (mysql-client_host_cache_size) is not implemented in Sluice"
+	}
+	for _, t := range []string{"stats_proxysql_servers_checksums", "stats_proxysql_servers_metrics", "stats_proxysql_servers_status",
+		"stats_proxysql_servers_clients_status"} {
+		m[t] = t + " is empty: ProxySQL Cluster is not implemented in Sluice"
+	}
+	for t, what := range map[string]string{
+		"mysql_server_group_replication_log":   "Group Replication",
+		"mysql_server_galera_log":              "Galera",
+		"mysql_server_aws_aurora_log":          "Aurora",
+		"mysql_server_aws_aurora_check_status": "Aurora",
+		"mysql_server_aws_aurora_failovers":    "Aurora",
+	} {
+		m[t] = "monitor." + t + " is empty: " + what + " monitoring is not implemented in Sluice"
+	}
+	for _, t := range []string{"myhgm_connections", "myhgm_connections_hour", "myhgm_connections_day"} {
+		m[t] = "stats_history." + t + " is not filled by Sluice: its pools do not keep ProxySQL's MyHGM_myconnpoll_* counters"
+	}
+	for _, t := range []string{"mysql_connections_day", "system_cpu_day", "system_memory_day", "mysql_query_cache_day"} {
+		m[t] = "stats_history." + t + " is never filled, as in ProxySQL (which keeps raw samples and _hour aggregates only)"
+	}
+	return m
+}()
+
+// UnfilledTables returns the warnings for the tables among ids (lower-case
+// identifiers, possibly schema-qualified) that Sluice never fills, each
+// once, in the order named.
+func UnfilledTables(ids []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		name := id[strings.LastIndexByte(id, '.')+1:]
+		if msg, ok := unfilledTables[name]; ok && !seen[name] {
+			seen[name] = true
+			out = append(out, msg)
 		}
 	}
 	return out

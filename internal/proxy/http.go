@@ -17,7 +17,8 @@ import (
 
 // The HTTP endpoint on admin-restapi_port (ProxySQL's REST API port, 6070),
 // bound to the address of the admin interface: GET /metrics (Prometheus
-// text, metrics.go) and GET /health. Sluice enables it by default
+// text, metrics.go), GET /health, and ProxySQL's /sync/<uri> routes
+// (restapi.go). Sluice enables it by default
 // (admin-restapi_enabled=true; ProxySQL: false): metrics and a health check
 // are what an operator wires first, and the address is the admin's, so an
 // admin on 127.0.0.1 keeps the endpoint local too.
@@ -30,6 +31,8 @@ type httpEndpoint struct {
 	ln  net.Listener
 	at  string                  // the address it listens on, "" when off
 	smp atomic.Pointer[sampler] // the status page's sparklines, while on
+	// scripts bounds the /sync/<uri> scripts running at once (restapi.go).
+	scripts chan struct{}
 }
 
 func (h *httpEndpoint) sampler() *sampler { return h.smp.Load() }
@@ -80,12 +83,16 @@ func (h *httpEndpoint) configure(addr string) error {
 	mux.HandleFunc("GET /health", h.health)
 	mux.HandleFunc("GET /api/status", h.status)
 	mux.HandleFunc("GET /", h.page)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute,
+	for _, m := range []string{"GET", "POST", "PUT", "DELETE", "PATCH"} {
+		mux.HandleFunc(m+" /sync/", h.sync) // restapi.go: GET and POST run scripts, others are 405
+	}
+	// ReadTimeout bounds a slow request body (/sync/<uri>, 1 MiB at most).
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: time.Minute,
 		MaxHeaderBytes: 16 << 10, ErrorLog: nil}
 	h.srv, h.ln, h.at = srv, ln, addr
 	h.smp.Store(newSampler(h.p))
 	go func() { _ = srv.Serve(ln) }()
-	h.p.log.Info().Str("addr", ln.Addr().String()).Msg("HTTP endpoint listening (/ status page, /api/status, /metrics, /health)")
+	h.p.log.Info().Str("addr", ln.Addr().String()).Msg("HTTP endpoint listening (/ status page, /api/status, /metrics, /health, /sync/<uri>)")
 	return nil
 }
 

@@ -63,6 +63,7 @@ type Proxy struct {
 
 	http         *httpEndpoint        // admin-restapi_port: /metrics, /health
 	degraded     atomic.Value         // func() string: SetDegraded
+	history      *historyTimer        // fills stats_history (nil without a Store)
 	promRegistry *prometheus.Registry // what /metrics and SHOW PROMETHEUS METRICS render
 
 	mu      sync.Mutex // serializes Apply
@@ -79,6 +80,8 @@ var (
 	_ admin.Truncater        = (*Proxy)(nil)
 	_ admin.Starter          = (*Proxy)(nil)
 	_ admin.PrometheusTexter = (*Proxy)(nil)
+	_ admin.DigestSaver      = (*Proxy)(nil)
+	_ admin.TableNoter       = (*Proxy)(nil)
 )
 
 // New builds the proxy with the empty runtime; LOAD every module before
@@ -89,12 +92,15 @@ func New(cfg Config) *Proxy {
 	p.events = eventlog.New(cfg.Datadir, cfg.Log)
 	p.audit = eventlog.New(cfg.Datadir, cfg.Log)
 	p.stats = stats.New()
-	p.http = &httpEndpoint{p: p}
+	p.http = &httpEndpoint{p: p, scripts: make(chan struct{}, restMaxScripts)}
 	p.promRegistry = prometheus.NewRegistry()
 	p.promRegistry.MustRegister(collector{p}, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p.router = router.New(router.Config{Runtime: p.rt, Registry: p.registry, Events: p.events, Stats: p.stats, Log: cfg.Log,
 		ReusePort: cfg.ReusePort, Audit: p.audit})
+	if cfg.Store != nil {
+		p.history = startHistory(p)
+	}
 	return p
 }
 
@@ -254,6 +260,9 @@ func (p *Proxy) Router() *router.Router { return p.router }
 func (p *Proxy) Close() error {
 	p.router.Shutdown(p.rt.Load().Router.GracefulCloseTimeout)
 	p.http.close()
+	if p.history != nil {
+		p.history.close()
+	}
 	if p.monitor != nil {
 		p.monitor.Close()
 	}

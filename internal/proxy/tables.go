@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/backend/monitor"
+	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/router"
@@ -312,13 +313,14 @@ func (p *Proxy) memoryVars() []stats.Var {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	u := func(n uint64) string { return strconv.FormatUint(n, 10) }
+	g := readGoMemory(&m)
 	return []stats.Var{
-		{Name: "jemalloc_resident", Value: u(m.Sys - m.HeapReleased)},
-		{Name: "jemalloc_active", Value: u(m.HeapInuse)},
-		{Name: "jemalloc_allocated", Value: u(m.HeapAlloc)},
-		{Name: "jemalloc_mapped", Value: u(m.Sys)},
-		{Name: "jemalloc_metadata", Value: u(m.MSpanSys + m.MCacheSys + m.BuckHashSys + m.GCSys + m.OtherSys)},
-		{Name: "jemalloc_retained", Value: u(m.HeapReleased)},
+		{Name: "jemalloc_resident", Value: u(g.resident)},
+		{Name: "jemalloc_active", Value: u(g.active)},
+		{Name: "jemalloc_allocated", Value: u(g.allocated)},
+		{Name: "jemalloc_mapped", Value: u(g.mapped)},
+		{Name: "jemalloc_metadata", Value: u(g.metadata)},
+		{Name: "jemalloc_retained", Value: u(g.retained)},
 		{Name: "query_digest_memory", Value: strconv.FormatInt(p.stats.Digests().MemoryBytes(), 10)},
 		{Name: "stack_memory_mysql_threads", Value: u(m.StackInuse)},
 		{Name: "Go_heap_alloc_bytes", Value: u(m.HeapAlloc)},
@@ -479,3 +481,7 @@ func b2s(b bool) string {
 	}
 	return "0"
 }
+
+// TableWarnings serves admin.TableNoter: the tables a statement reads that
+// Sluice never fills (live.UnfilledTables).
+func (p *Proxy) TableWarnings(ids []string) []string { return live.UnfilledTables(ids) }

@@ -349,3 +349,7 @@ func DB(t testing.TB, port int, user, password, db string, params string) *sql.D
 	t.Cleanup(func() { h.Close() })
 	return h
 }
+
+// RaceEnabled reports whether the tests, and so the sluice binary they
+// start, run with the race detector (whose shadow memory inflates RSS).
+func RaceEnabled() bool { return raceEnabled }

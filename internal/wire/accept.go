@@ -105,8 +105,8 @@ func (c *Conn) startServerTLS(conf *tls.Config) error {
 	if c.br == nil {
 		return ErrClosed
 	}
-	if err := c.bw.Flush(); err != nil {
-		return writeErr(err)
+	if err := c.Flush(); err != nil {
+		return err
 	}
 	raw := c.nc
 	if n := c.br.Buffered(); n > 0 {
@@ -119,7 +119,9 @@ func (c *Conn) startServerTLS(conf *tls.Config) error {
 	}
 	c.nc = tc
 	c.br.Reset(tc)
-	c.bw.Reset(tc)
+	if c.bw != nil {
+		c.bw.Reset(tc)
+	}
 	return nil
 }
 

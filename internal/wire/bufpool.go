@@ -9,9 +9,16 @@ import (
 // almost every command and row in one buffer, so reads rarely copy.
 const BufferSize = 16 << 10
 
+// ClientReadBufferSize is the reader of a client connection (NewClientConn):
+// clients send commands, which are small, and a session keeps its reader
+// while it waits for the next one, so an idle client holds 4 KiB instead of
+// 16. A longer command is assembled in a pooled buffer as any big packet.
+const ClientReadBufferSize = 4 << 10
+
 var (
-	readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, BufferSize) }}
-	writerPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, BufferSize) }}
+	readerPool      = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, BufferSize) }}
+	smallReaderPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, ClientReadBufferSize) }}
+	writerPool      = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, BufferSize) }}
 )
 
 // Large payload buffers come in a few size classes so that a burst of big

@@ -38,9 +38,38 @@ type Conn struct {
 func NewConn(nc net.Conn) *Conn {
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(nc)
-	bw := writerPool.Get().(*bufio.Writer)
-	bw.Reset(nc)
-	return &Conn{nc: nc, br: br, bw: bw, maxPayload: DefaultMaxPayload}
+	return &Conn{nc: nc, br: br, maxPayload: DefaultMaxPayload}
+}
+
+// NewClientConn is NewConn for the proxy's side of a client connection: a
+// smaller reader (ClientReadBufferSize), since what a client sends is
+// commands and an idle session keeps its reader.
+func NewClientConn(nc net.Conn) *Conn {
+	br := smallReaderPool.Get().(*bufio.Reader)
+	br.Reset(nc)
+	return &Conn{nc: nc, br: br, maxPayload: DefaultMaxPayload}
+}
+
+// writer returns the buffered writer, taking one from the pool when the
+// Conn has none (it is taken on the first write and given back by Idle).
+func (c *Conn) writer() *bufio.Writer {
+	if c.bw == nil {
+		c.bw = writerPool.Get().(*bufio.Writer)
+		c.bw.Reset(c.nc)
+	}
+	return c.bw
+}
+
+// Idle gives the writer back to the pool when nothing is waiting in it: a
+// session calls it before it blocks for the next command, so an idle client
+// holds no write buffer. The next write takes one again (a pool hit, no
+// allocation).
+func (c *Conn) Idle() {
+	if c.bw != nil && c.bw.Buffered() == 0 {
+		c.bw.Reset(nil)
+		writerPool.Put(c.bw)
+		c.bw = nil
+	}
 }
 
 // NetConn returns the underlying connection (for deadlines, addresses, or
@@ -56,11 +85,17 @@ func (c *Conn) Close() error {
 	}
 	err := c.nc.Close()
 	c.br.Reset(nil)
-	readerPool.Put(c.br)
+	if c.br.Size() == ClientReadBufferSize {
+		smallReaderPool.Put(c.br)
+	} else {
+		readerPool.Put(c.br)
+	}
 	c.br = nil
-	c.bw.Reset(nil)
-	writerPool.Put(c.bw)
-	c.bw = nil
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		writerPool.Put(c.bw)
+		c.bw = nil
+	}
 	c.releaseBig()
 	return err
 }
@@ -161,7 +196,7 @@ func (c *Conn) readHeader() (int, error) {
 // writeHeader buffers a packet header with the next sequence id.
 func (c *Conn) writeHeader(n int) error {
 	c.hdr = [4]byte{byte(n), byte(n >> 8), byte(n >> 16), c.seq}
-	if _, err := c.bw.Write(c.hdr[:]); err != nil {
+	if _, err := c.writer().Write(c.hdr[:]); err != nil {
 		return writeErr(err)
 	}
 	c.seq++
@@ -329,7 +364,7 @@ func (c *Conn) ForwardPacketTee(dst *Conn, tee *Tee) (first byte, length int, er
 
 func (c *Conn) forward(dst *Conn, tee *Tee) (first byte, length int, err error) {
 	c.releaseBig()
-	if dst.bw == nil {
+	if dst.br == nil {
 		return 0, 0, ErrClosed
 	}
 	for {
@@ -390,7 +425,7 @@ func copyN(w *bufio.Writer, r *bufio.Reader, n int, tee *Tee) error {
 // 0xFFFFFF-byte packets (plus a final, possibly empty one) when needed.
 // Call Flush to send.
 func (c *Conn) WritePacket(payload []byte) error {
-	if c.bw == nil {
+	if c.br == nil {
 		return ErrClosed
 	}
 	for {
@@ -410,8 +445,11 @@ func (c *Conn) WritePacket(payload []byte) error {
 
 // Flush sends buffered packets.
 func (c *Conn) Flush() error {
-	if c.bw == nil {
+	if c.br == nil {
 		return ErrClosed
+	}
+	if c.bw == nil {
+		return nil // nothing written since Idle
 	}
 	if err := c.bw.Flush(); err != nil {
 		return writeErr(err)

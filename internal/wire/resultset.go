@@ -61,7 +61,13 @@ func AppendColumnDef(buf []byte, col *Column) []byte {
 // StatusMoreResultsExists; the EOF after the definitions carries status
 // without it. It does not flush.
 func (c *Conn) WriteResultSet(cols []Column, rows [][]sql.NullString, deprecateEOF bool, status uint16) error {
-	return c.writeResultSet(cols, rows, deprecateEOF, status, appendTextRow)
+	return c.writeResultSet(cols, rows, deprecateEOF, 0, status, appendTextRow)
+}
+
+// WriteResultSetWarnings is WriteResultSet whose final EOF (or OK) packet
+// carries a warning count.
+func (c *Conn) WriteResultSetWarnings(cols []Column, rows [][]sql.NullString, deprecateEOF bool, warnings, status uint16) error {
+	return c.writeResultSet(cols, rows, deprecateEOF, warnings, status, appendTextRow)
 }
 
 // WriteBinaryResultSet is WriteResultSet in the binary protocol, the answer
@@ -69,10 +75,10 @@ func (c *Conn) WriteResultSet(cols []Column, rows [][]sql.NullString, deprecateE
 // encoded by column type: TypeLongLong as 8 bytes (unsigned with
 // FlagUnsigned), everything else as a length-encoded string.
 func (c *Conn) WriteBinaryResultSet(cols []Column, rows [][]sql.NullString, deprecateEOF bool, status uint16) error {
-	return c.writeResultSet(cols, rows, deprecateEOF, status, appendBinaryRow)
+	return c.writeResultSet(cols, rows, deprecateEOF, 0, status, appendBinaryRow)
 }
 
-func (c *Conn) writeResultSet(cols []Column, rows [][]sql.NullString, deprecateEOF bool, status uint16,
+func (c *Conn) writeResultSet(cols []Column, rows [][]sql.NullString, deprecateEOF bool, warnings, status uint16,
 	appendRow func([]byte, []Column, []sql.NullString) []byte) error {
 	if err := c.writeColumns(cols, deprecateEOF, status); err != nil {
 		return err
@@ -83,7 +89,7 @@ func (c *Conn) writeResultSet(cols []Column, rows [][]sql.NullString, deprecateE
 			return err
 		}
 	}
-	return c.WriteResultEnd(deprecateEOF, 0, status)
+	return c.WriteResultEnd(deprecateEOF, warnings, status)
 }
 
 // appendTextRow appends a text-protocol row (NULL as 0xFB).

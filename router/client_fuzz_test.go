@@ -1,0 +1,96 @@
+package router
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sluice-proxy/sluice/internal/wire"
+)
+
+// FuzzClientText: the statement texts the session reads itself before
+// (or instead of) a backend — KILL, USE, PREPARE/EXECUTE/DEALLOCATE
+// names, the queries answered locally — whatever a client sends. No
+// panic; what parses re-parses from its canonical form to the same value.
+func FuzzClientText(f *testing.F) {
+	for _, s := range []string{
+		"KILL 42", "kill query 7;", "KILL CONNECTION 18446744073709551615", "KILL QUERY -1",
+		"USE shop", "use `we``ird db`;", "USE\t`x`", "USE a b",
+		"PREPARE s1 FROM 'SELECT 1'", "EXECUTE `S``2` USING @a", "DEALLOCATE PREPARE s1", "DROP PREPARE `x`;",
+		"select @@version_comment limit 1", "SELECT CONNECTION_ID();", "SHOW WARNINGS LIMIT 1",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, q []byte) {
+		if id, query, ok := parseKill(q); ok {
+			canon := "KILL " + strconv.FormatUint(id, 10)
+			if query {
+				canon = "KILL QUERY " + strconv.FormatUint(id, 10)
+			}
+			id2, query2, ok2 := parseKill([]byte(canon))
+			if !ok2 || id2 != id || query2 != query {
+				t.Fatalf("KILL %q: %d %v, canonical %q gives %d %v %v", q, id, query, canon, id2, query2, ok2)
+			}
+		}
+		if db, ok := parseUse(q); ok {
+			if len(db) == 0 || len(db) > len(q) {
+				t.Fatalf("USE %q: schema %q", q, db)
+			}
+			canon := "USE `" + strings.ReplaceAll(db, "`", "``") + "`"
+			if db2, ok2 := parseUse([]byte(canon)); !ok2 || db2 != db {
+				t.Fatalf("USE %q: %q, canonical %q gives %q %v", q, db, canon, db2, ok2)
+			}
+		}
+		for _, kw := range []string{"PREPARE", "EXECUTE"} {
+			if name, ok := preparedName(q, kw); ok {
+				if name != strings.ToLower(name) || len(name) > len(q) {
+					t.Fatalf("%s %q: name %q", kw, q, name)
+				}
+			}
+		}
+		if name, ok := deallocatedName(q); ok && (name != strings.ToLower(name) || len(name) > len(q)) {
+			t.Fatalf("DEALLOCATE %q: name %q", q, name)
+		}
+		_ = localQuery(q)
+		_ = localStmt(q)
+		_ = isShowWarnings(q)
+	})
+}
+
+// FuzzStmtLongData: COM_STMT_SEND_LONG_DATA and COM_STMT_EXECUTE packets
+// of any bytes against a client statement with n parameters. The long
+// data kept never exceeds what the client sent, and the EXECUTE rewrite
+// answers an error or a packet at least as long as the client's.
+func FuzzStmtLongData(f *testing.F) {
+	long := append([]byte{wire.ComStmtSendLongData, 1, 0, 0, 0, 0, 0}, "a long blob chunk"...)
+	exec := []byte{wire.ComStmtExecute, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0xfc, 0, 0}
+	f.Add(long, exec, uint8(1))
+	f.Add([]byte{wire.ComStmtSendLongData, 1, 0, 0, 0, 0xff, 0xff}, exec[:11], uint8(9))
+	f.Add([]byte{wire.ComStmtSendLongData, 2, 0, 0, 0}, []byte{wire.ComStmtExecute}, uint8(0))
+	f.Fuzz(func(t *testing.T, longData, execute []byte, params uint8) {
+		cs := &clientStmt{g: &globalStmt{numParams: uint16(params)}}
+		s := &session{}
+		s.stmts.m = map[uint32]*clientStmt{1: cs}
+		s.comStmtSendLongData(longData)
+		s.comStmtSendLongData(longData)
+		kept := 0
+		for _, chunks := range cs.longData {
+			for _, c := range chunks {
+				kept += len(c)
+			}
+		}
+		if kept > 2*len(longData) {
+			t.Fatalf("kept %d bytes of long data from 2 × %d", kept, len(longData))
+		}
+		if cs.longData != nil && !bytes.Equal(cs.longData[int(longData[5])|int(longData[6])<<8][0], longData[7:]) {
+			t.Fatalf("long data chunk differs from the packet's")
+		}
+		for range 2 {
+			out, e := cs.rewriteExecute(nil, execute)
+			if e == nil && len(out) < len(execute) {
+				t.Fatalf("rewritten EXECUTE shorter than the client's")
+			}
+		}
+	})
+}
