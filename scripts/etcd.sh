@@ -64,7 +64,7 @@ case $CMD in
     fi
     for ((i = 0; i < TIMEOUT * 10; i++)); do
       answers && { log "etcd up on 127.0.0.1:$CPORT (pid $(etcd_pid))"; exit 0; }
-      [[ -n $(etcd_pid) ]] || die "etcd exited during start-up (see $DIR/etcd.log)"
+      [[ -n $(etcd_pid) ]] || die "etcd exited during start-up (see $DIR/etcd.log): $(tail -n 3 "$DIR/etcd.log")"
       sleep 0.1
     done
     die "etcd not answering on 127.0.0.1:$CPORT after ${TIMEOUT}s (see $DIR/etcd.log)"

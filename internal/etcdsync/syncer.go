@@ -1,6 +1,7 @@
 package etcdsync
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -48,17 +49,19 @@ type modState struct {
 	syncedAt time.Time
 	current  *Value // the value this node runs (what it would seed with)
 	pending  *Value // a LOAD made while etcd could not be written
+	inflight []byte // the value a LOAD here is writing: its watch event is no news
 	lastErr  string
 }
 
 // Syncer keeps the shared modules of one node in step with etcd.
 type Syncer struct {
-	cfg    Config
-	name   string
-	cli    *clientv3.Client
-	log    zerolog.Logger
-	imp    Importer
-	resync chan config.Module
+	cfg     Config
+	name    string
+	cli     *clientv3.Client
+	log     zerolog.Logger
+	imp     Importer
+	running bool // Start ran: Close waits for the loop
+	resync  chan config.Module
 
 	mu        sync.Mutex
 	mods      map[config.Module]*modState
@@ -86,7 +89,11 @@ func New(cfg Config) (*Syncer, error) {
 		DialTimeout:          cfg.Timeout,
 		DialKeepAliveTime:    2 * time.Second,
 		DialKeepAliveTimeout: time.Second,
-		Logger:               zap.NewNop(),
+		// The prefix read returns the four module keys (and whatever else
+		// sits under /modules/): bounded, never the gRPC default of 2 GiB.
+		MaxCallRecvMsgSize: 5*MaxValueBytes + 1<<20,
+		MaxCallSendMsgSize: MaxValueBytes + 1<<20,
+		Logger:             zap.NewNop(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd client: %w", err)
@@ -121,7 +128,7 @@ func (s *Syncer) moduleOf(key string) (config.Module, bool) {
 // configuration). A node that cannot reach etcd goes on with its own
 // configuration and syncs when etcd answers.
 func (s *Syncer) Start(imp Importer, wait time.Duration) {
-	s.imp = imp
+	s.imp, s.running = imp, true
 	first := make(chan struct{})
 	go s.run(first)
 	select {
@@ -134,7 +141,7 @@ func (s *Syncer) Start(imp Importer, wait time.Duration) {
 // Close stops the loop and the client.
 func (s *Syncer) Close() error {
 	s.cancel()
-	if s.imp != nil {
+	if s.running {
 		<-s.done
 	}
 	return s.cli.Close()
@@ -217,6 +224,18 @@ func (s *Syncer) fullSync() (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", errDown, err)
 	}
+	s.mu.Lock()
+	if resp.Header.Revision < s.revision {
+		// etcd's history went back: a new cluster, or one restored from
+		// a backup. The revisions this node ran mean nothing there.
+		s.log.Warn().Int64("etcd_revision", resp.Header.Revision).Int64("seen", s.revision).
+			Msg("etcd is at a revision older than one this node saw (a new or restored etcd): its keys are re-read as new")
+		s.revision = 0
+		for _, st := range s.mods {
+			st.seen = 0
+		}
+	}
+	s.mu.Unlock()
 	byKey := make(map[string]int, len(resp.Kvs))
 	for i, kv := range resp.Kvs {
 		byKey[string(kv.Key)] = i
@@ -232,6 +251,7 @@ func (s *Syncer) fullSync() (int64, error) {
 			if err := s.seed(m); err != nil {
 				return 0, err
 			}
+		case resp.Kvs[i].ModRevision != seen && s.own(m, resp.Kvs[i].Value, resp.Kvs[i].ModRevision):
 		case resp.Kvs[i].ModRevision != seen:
 			if pending != nil {
 				s.log.Warn().Str("module", m.String()).Int64("revision", resp.Kvs[i].ModRevision).
@@ -309,8 +329,20 @@ func (s *Syncer) clearPending(m config.Module, v *Value) {
 // reach etcd.
 func (s *Syncer) cas(m config.Module, rev int64, v *Value) (won bool, err error) {
 	data, err := json.Marshal(v)
+	if err == nil && len(data) > MaxValueBytes {
+		err = fmt.Errorf("value of %d bytes, more than %d", len(data), MaxValueBytes)
+	}
 	if err != nil {
-		return false, err
+		// Not etcd's fault: say so, drop what cannot be written, go on.
+		s.mu.Lock()
+		st := s.mods[m]
+		st.lastErr = "cannot write to etcd: " + err.Error()
+		if st.pending == v {
+			st.pending = nil
+		}
+		s.mu.Unlock()
+		s.log.Error().Err(err).Str("module", m.String()).Msg("cannot write the module to etcd")
+		return false, nil
 	}
 	key := s.key(m)
 	ctx, cancel := s.reqCtx()
@@ -339,7 +371,7 @@ func (s *Syncer) wrote(m config.Module, v *Value, rev int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.mods[m]
-	if rev > st.seen {
+	if rev >= st.seen {
 		st.seen, st.writer, st.checksum, st.syncedAt, st.current, st.lastErr = rev, v.Writer, v.Checksum(), time.Now(), v, ""
 	}
 	if st.pending == v {
@@ -352,6 +384,14 @@ func (s *Syncer) wrote(m config.Module, v *Value, rev int64) {
 // node through the admin's LOAD path. Only the sync loop calls it, so
 // applies happen one at a time, in revision order.
 func (s *Syncer) apply(m config.Module, data []byte, rev int64) {
+	s.mu.Lock()
+	older := rev < s.mods[m].seen
+	s.mu.Unlock()
+	if older {
+		// Read before a LOAD here wrote a newer revision (a full sync
+		// racing a LOAD): the node already runs something newer.
+		return
+	}
 	v, vm, err := Decode(data)
 	if err == nil && vm != m {
 		err = fmt.Errorf("etcdsync: key of %s holds %s", m, vm)
@@ -436,10 +476,25 @@ func (s *Syncer) event(ev *clientv3.Event) {
 		return
 	}
 	s.mu.Unlock()
-	if ev.Kv.ModRevision <= seen {
+	if ev.Kv.ModRevision <= seen || s.own(m, ev.Kv.Value, ev.Kv.ModRevision) {
 		return // this node's own write, or already applied
 	}
 	s.apply(m, ev.Kv.Value, ev.Kv.ModRevision)
+}
+
+// own reports whether value is what a LOAD on this node is writing to m's
+// key right now (its compare-and-swap committed, the LOAD has not yet
+// recorded the revision): then the node already runs it, and the revision
+// is recorded here.
+func (s *Syncer) own(m config.Module, value []byte, rev int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.mods[m]
+	if st.inflight == nil || !bytes.Equal(st.inflight, value) {
+		return false
+	}
+	st.seen = max(st.seen, rev)
+	return true
 }
 
 // reread applies the current value of m's key whatever this node has seen:
@@ -531,9 +586,15 @@ func (s *Syncer) Published(m config.Module) (string, error) {
 		return keep(why)
 	}
 	data, err := json.Marshal(v)
-	if err != nil {
-		return "", err
+	if err == nil && len(data) > MaxValueBytes {
+		err = fmt.Errorf("its value is %d bytes, more than %d", len(data), MaxValueBytes)
 	}
+	if err != nil {
+		return "", fmt.Errorf("LOAD %s TO RUNTIME is in force on this node but cannot be written to etcd: %w", m, err)
+	}
+	s.mu.Lock()
+	st.inflight = data
+	s.mu.Unlock()
 	ctx, cancel := s.reqCtx()
 	resp, err := s.cli.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(st.key), "=", seen)).
@@ -541,11 +602,16 @@ func (s *Syncer) Published(m config.Module) (string, error) {
 		Else(clientv3.OpGet(st.key)).
 		Commit()
 	cancel()
+	if resp != nil && resp.Succeeded {
+		s.wrote(m, v, resp.Header.Revision)
+	}
+	s.mu.Lock()
+	st.inflight = nil
+	s.mu.Unlock()
 	if err != nil {
 		return keep(err.Error())
 	}
 	if resp.Succeeded {
-		s.wrote(m, v, resp.Header.Revision)
 		s.log.Info().Str("module", m.String()).Int64("revision", resp.Header.Revision).Msg("LOAD written to etcd")
 		return "", nil
 	}

@@ -17,6 +17,13 @@ import (
 // FormatVersion is the version of the value encoding (docs/cluster-etcd.md).
 const FormatVersion = 1
 
+// MaxValueBytes bounds a module's value, read or written (etcd's own
+// default request limit is 1.5 MiB; a larger one must be raised there too).
+const MaxValueBytes = 16 << 20
+
+// maxWriterLen bounds the node name a value carries.
+const maxWriterLen = 255
+
 // Modules are the modules kept in etcd. The others stay node-local:
 // ADMIN VARIABLES (each node's ports and credentials), SCHEDULER, PROXYSQL
 // SERVERS, MYSQL FIREWALL, RESTAPI.
@@ -56,6 +63,9 @@ type Value struct {
 // Decode parses a key's value and checks it is a module this build knows,
 // with the tables that module has.
 func Decode(data []byte) (*Value, config.Module, error) {
+	if len(data) > MaxValueBytes {
+		return nil, 0, fmt.Errorf("etcdsync: value of %d bytes, more than %d", len(data), MaxValueBytes)
+	}
 	var v Value
 	if err := json.Unmarshal(data, &v); err != nil {
 		return nil, 0, fmt.Errorf("etcdsync: value is not JSON: %w", err)
@@ -65,11 +75,14 @@ func Decode(data []byte) (*Value, config.Module, error) {
 	}
 	m, ok := config.ParseModule(v.Module)
 	if !ok || !Synced(m) {
-		return nil, 0, fmt.Errorf("etcdsync: module %q is not one Sluice shares", v.Module)
+		return nil, 0, fmt.Errorf("etcdsync: module %.64q is not one Sluice shares", v.Module)
+	}
+	if len(v.Writer) > maxWriterLen {
+		return nil, 0, fmt.Errorf("etcdsync: writer name of %d bytes, more than %d", len(v.Writer), maxWriterLen)
 	}
 	for name, t := range v.Tables {
 		if !slices.Contains(m.Tables(), name) {
-			return nil, 0, fmt.Errorf("etcdsync: table %q is not part of %s", name, m)
+			return nil, 0, fmt.Errorf("etcdsync: table %.64q is not part of %s", name, m)
 		}
 		for i, r := range t.Rows {
 			if len(r) != len(t.Columns) {
@@ -137,13 +150,13 @@ func importRows(ctx context.Context, st *storage.Store, m config.Module, v *Valu
 		}
 		local := res.Columns
 		if len(local) != len(t.Columns) {
-			return nil, fmt.Errorf("etcdsync: %s has columns %v in etcd, %v here", name, t.Columns, local)
+			return nil, fmt.Errorf("etcdsync: %s has %d columns in etcd, %d here (%v)", name, len(t.Columns), len(local), local)
 		}
 		idx := make([]int, len(local))
 		for i, c := range local {
 			j := slices.Index(t.Columns, c)
 			if j < 0 {
-				return nil, fmt.Errorf("etcdsync: %s: column %s is not in etcd's value (%v)", name, c, t.Columns)
+				return nil, fmt.Errorf("etcdsync: %s: column %s is not in etcd's value (%.200q)", name, c, t.Columns)
 			}
 			idx[i] = j
 		}
