@@ -15,6 +15,8 @@ import (
 	"github.com/rs/zerolog"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/storage"
@@ -94,6 +96,12 @@ func New(cfg Config) (*Syncer, error) {
 		MaxCallRecvMsgSize: 5*MaxValueBytes + 1<<20,
 		MaxCallSendMsgSize: MaxValueBytes + 1<<20,
 		Logger:             zap.NewNop(),
+		// gRPC's default reconnection backoff grows to 2 minutes: after a
+		// long outage a node would resync that late. At most 1 s here.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: cfg.Timeout,
+		})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd client: %w", err)
@@ -103,7 +111,7 @@ func New(cfg Config) (*Syncer, error) {
 		name = cfg.Name
 	}
 	s := &Syncer{cfg: cfg, name: name, cli: cli, resync: make(chan config.Module, 64),
-		log:  cfg.Log.With().Str("module", "etcdsync").Logger(),
+		log:  cfg.Log.With().Str("component", "etcdsync").Logger(),
 		mods: make(map[config.Module]*modState), done: make(chan struct{})}
 	for _, m := range Modules {
 		s.mods[m] = &modState{key: s.key(m)}
@@ -185,7 +193,7 @@ func (s *Syncer) markDown(err error) {
 	defer s.mu.Unlock()
 	msg := "unknown"
 	if err != nil {
-		msg = err.Error()
+		msg = strings.TrimPrefix(err.Error(), errDown.Error()+": ")
 	}
 	s.lastErr = msg
 	if s.reachable || s.downSince.IsZero() {
