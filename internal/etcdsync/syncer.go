@@ -442,17 +442,31 @@ func (s *Syncer) watch(rev int64) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case wr, ok := <-ch:
-			if !ok {
-				return fmt.Errorf("%w: watch closed", errDown)
+			// Responses that queued up while the loop was applying are
+			// taken together: of several writes of one module only the
+			// last is applied (each value is the whole module).
+			var evs []*clientv3.Event
+			var err error
+			for n := 0; ; n++ {
+				if err = watchErr(wr, ok); err != nil {
+					break
+				}
+				evs = append(evs, wr.Events...)
+				if n == maxDrain {
+					break
+				}
+				select {
+				case wr, ok = <-ch:
+					continue
+				default:
+				}
+				break
 			}
-			if wr.CompactRevision != 0 {
-				return fmt.Errorf("%w: %d", errCompacted, wr.CompactRevision)
-			}
-			if err := wr.Err(); err != nil {
-				return fmt.Errorf("%w: watch: %v", errDown, err)
-			}
-			for _, ev := range wr.Events {
+			for _, ev := range latest(evs) {
 				s.event(ev)
+			}
+			if err != nil {
+				return err
 			}
 		case m := <-s.resync:
 			if err := s.reread(m); err != nil {
@@ -464,6 +478,36 @@ func (s *Syncer) watch(rev int64) error {
 			}
 		}
 	}
+}
+
+// maxDrain bounds the watch responses taken at once.
+const maxDrain = 64
+
+func watchErr(wr clientv3.WatchResponse, ok bool) error {
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: watch closed", errDown)
+	case wr.CompactRevision != 0:
+		return fmt.Errorf("%w: %d", errCompacted, wr.CompactRevision)
+	case wr.Err() != nil:
+		return fmt.Errorf("%w: watch: %v", errDown, wr.Err())
+	}
+	return nil
+}
+
+// latest keeps the last event of each key, in revision order.
+func latest(evs []*clientv3.Event) []*clientv3.Event {
+	last := make(map[string]int, len(evs))
+	for i, ev := range evs {
+		last[string(ev.Kv.Key)] = i
+	}
+	out := make([]*clientv3.Event, 0, len(last))
+	for i, ev := range evs {
+		if last[string(ev.Kv.Key)] == i {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 func (s *Syncer) event(ev *clientv3.Event) {
@@ -505,9 +549,9 @@ func (s *Syncer) own(m config.Module, value []byte, rev int64) bool {
 	return true
 }
 
-// reread applies the current value of m's key whatever this node has seen:
-// after a LOAD here lost its compare-and-swap, the node's runtime holds the
-// loser until this runs.
+// reread applies the current value of m's key unless the node already runs
+// that revision: after a LOAD here lost its compare-and-swap, the node's
+// runtime holds the loser until this (or the watch) applies the winner.
 func (s *Syncer) reread(m config.Module) error {
 	ctx, cancel := s.reqCtx()
 	resp, err := s.cli.Get(ctx, s.key(m))
@@ -517,6 +561,14 @@ func (s *Syncer) reread(m config.Module) error {
 	}
 	if len(resp.Kvs) == 0 {
 		return s.seed(m)
+	}
+	s.mu.Lock()
+	done := resp.Kvs[0].ModRevision <= s.mods[m].seen
+	s.mu.Unlock()
+	if done {
+		// The watch already applied it, after the lost LOAD (which held
+		// the admin mutex): the runtime holds it.
+		return nil
 	}
 	s.apply(m, resp.Kvs[0].Value, resp.Kvs[0].ModRevision)
 	return nil
