@@ -46,12 +46,13 @@ func freePorts(t *testing.T, lo, hi, n int) []int {
 
 // startEtcdNodes starts Sluice nodes sharing etcd at the given endpoints
 // (one per node: a node may go through a relay) under prefix, with their
-// admin, data and HTTP ports taken from ports (3 per node).
-func startEtcdNodes(t *testing.T, prefix string, ports []int, endpoints ...string) []*etcdNode {
+// admin, data and HTTP ports taken from ports (3 per node), named
+// node<first>, node<first+1>, ….
+func startEtcdNodes(t *testing.T, prefix string, ports []int, first int, endpoints ...string) []*etcdNode {
 	t.Helper()
 	nodes := make([]*etcdNode, len(endpoints))
 	for i, ep := range endpoints {
-		name := fmt.Sprintf("node%d", i+1)
+		name := fmt.Sprintf("node%d", first+i)
 		adminPort, dataPort, httpPort := ports[3*i], ports[3*i+1], ports[3*i+2]
 		dir := t.TempDir()
 		cfg := filepath.Join(dir, "sluice.cnf")
@@ -215,10 +216,11 @@ func runtimeVars(t *testing.T, n *etcdNode) string {
 func TestEtcdCluster(t *testing.T) {
 	bs := testenv.Backends(t, 2)
 	etcd := testenv.StartEtcd(t, 25410)
-	ports := freePorts(t, 25440, 25469, 10)
+	ports := freePorts(t, 25440, 25469, 13)
 	relay := testenv.NewRelayAt(t, fmt.Sprintf("127.0.0.1:%d", ports[9]), etcd.Addr())
+	// ports[10:13]: a fourth node that joins at the end.
 	prefix := fmt.Sprintf("sluice-e2e-%d", time.Now().UnixNano())
-	nodes := startEtcdNodes(t, prefix, ports, etcd.Addr(), etcd.Addr(), fmt.Sprintf("127.0.0.1:%d", relay.Port()))
+	nodes := startEtcdNodes(t, prefix, ports, 1, etcd.Addr(), etcd.Addr(), fmt.Sprintf("127.0.0.1:%d", relay.Port()))
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 	waitUntil(t, 20*time.Second, "initial convergence", func() bool { return converged(t, nodes) })
 
@@ -264,14 +266,18 @@ func TestEtcdCluster(t *testing.T) {
 		// The nodes' own log lines time the propagation without the
 		// polling: from the writer's "LOAD written to etcd" to the end of
 		// each other node's apply (its RUNTIME swapped, DISK saved).
-		wrote := logTime(t, st.on, "LOAD written to etcd", st.what, rev)
+		wrote, _ := logTime(t, st.on, "LOAD written to etcd", st.what, rev)
 		for _, o := range nodes {
 			if d, ok := seen[o]; ok {
-				applied := logTime(t, o, "applied the module from etcd", st.what, rev)
+				applied, line := logTime(t, o, "applied the module from etcd", st.what, rev)
 				prop := applied.Sub(wrote)
 				worst = max(worst, prop)
-				t.Logf("LOAD %s TO RUNTIME on %s (took %.1f ms, etcd revision %s) → applied by %s %.0f ms after the write (its log); seen in its runtime_* by the test's poll %.0f ms after the LOAD returned",
-					st.what, st.on.name, ms(returned.Sub(start)), rev, o.name, ms(prop), ms(d))
+				var took float64 // ms the receiver's LOAD path took (ImportModule)
+				if _, after, ok := strings.Cut(line, " took="); ok {
+					fmt.Sscan(after, &took)
+				}
+				t.Logf("LOAD %s TO RUNTIME on %s (took %.1f ms, etcd revision %s) → applied by %s %.0f ms after the write (its log; of which its own LOAD path %.0f ms); seen in its runtime_* by the test's poll %.0f ms after the LOAD returned",
+					st.what, st.on.name, ms(returned.Sub(start)), rev, o.name, ms(prop), took, ms(d))
 			}
 		}
 	}
@@ -425,13 +431,36 @@ func TestEtcdCluster(t *testing.T) {
 	if a, b := runtimeChecksums(t, n1), runtimeChecksums(t, n3); a != b {
 		t.Fatalf("runtime checksums differ after the partition:\n%s\n%s", a, b)
 	}
+
+	// A fourth node started with an empty datadir takes etcd's
+	// configuration before it serves (it must not seed its empty one).
+	joined := time.Now()
+	n4 := startEtcdNodes(t, prefix, ports[10:13], 4, etcd.Addr())[0]
+	started := time.Since(joined)
+	all := append(nodes, n4)
+	waitUntil(t, 20*time.Second, "node4 converged", func() bool { return converged(t, all) })
+	if a, b := runtimeChecksums(t, n1), runtimeChecksums(t, n4); a != b {
+		t.Fatalf("runtime checksums differ between node1 and a new node:\n%s\n%s", a, b)
+	}
+	if a, b := runtimeVars(t, n1), runtimeVars(t, n4); a != b {
+		t.Fatal("runtime mysql variables differ between node1 and a new node")
+	}
+	if got := text(t, n4.db, weight); got != "9\n" {
+		t.Fatalf("new node runtime weight %q, want etcd's 9", got)
+	}
+	if err := serve(n4); err != nil {
+		t.Fatalf("new node: %v", err)
+	}
+	t.Logf("a node started with an empty datadir served etcd's configuration (checksums equal, synced user logs in) %.0f ms after its start (admin port up after %.0f ms)",
+		ms(time.Since(joined)), ms(started))
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // logTime is the time of n's log line with msg about module at etcd
-// revision rev (console format: "2006-01-02 15:04:05.000 LVL msg k=v …").
-func logTime(t *testing.T, n *etcdNode, msg, module, rev string) time.Time {
+// revision rev (console format: "2006-01-02 15:04:05.000 LVL msg k=v …"),
+// and the line.
+func logTime(t *testing.T, n *etcdNode, msg, module, rev string) (time.Time, string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -446,7 +475,7 @@ func logTime(t *testing.T, n *etcdNode, msg, module, rev string) time.Time {
 			if err != nil {
 				t.Fatalf("%s: log line %q: %v", n.name, l, err)
 			}
-			return at
+			return at, l
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: no log line %q for %s revision %s:\n%s", n.name, msg, module, rev, n.s.Output())
@@ -463,7 +492,7 @@ func logTime(t *testing.T, n *etcdNode, msg, module, rev string) time.Time {
 func TestEtcdConcurrentLoads(t *testing.T) {
 	etcd := testenv.StartEtcd(t, 25420)
 	prefix := fmt.Sprintf("sluice-e2e-cc-%d", time.Now().UnixNano())
-	nodes := startEtcdNodes(t, prefix, freePorts(t, 25470, 25499, 9), etcd.Addr(), etcd.Addr(), etcd.Addr())
+	nodes := startEtcdNodes(t, prefix, freePorts(t, 25470, 25499, 9), 1, etcd.Addr(), etcd.Addr(), etcd.Addr())
 	waitUntil(t, 20*time.Second, "initial convergence", func() bool { return converged(t, nodes) })
 
 	mods := []struct{ name, edit, marker string }{
