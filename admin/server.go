@@ -89,8 +89,7 @@ type Server struct {
 	start    time.Time
 
 	// mu serializes admin statements (ProxySQL's sql_query_global_mutex).
-	mu        sync.Mutex
-	publisher Publisher // guarded by mu; see SetPublisher
+	mu sync.Mutex
 
 	readOnly  atomic.Bool   // PROXYSQL READONLY / admin-read_only
 	questions atomic.Uint64 // statements served, for COM_STATISTICS
@@ -98,6 +97,8 @@ type Server struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	publisher Publisher // guarded by mu; see SetPublisher (admin/publish.go)
 
 	lmu       sync.Mutex // guards everything below
 	closed    bool
