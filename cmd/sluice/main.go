@@ -16,14 +16,12 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/sluice-proxy/sluice/admin"
 	"github.com/sluice-proxy/sluice/internal/cnf"
 	"github.com/sluice-proxy/sluice/internal/config"
-	"github.com/sluice-proxy/sluice/internal/etcdsync"
 	"github.com/sluice-proxy/sluice/internal/proxy"
 	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/storage"
@@ -195,16 +193,10 @@ func serve(o *options, stderr io.Writer) error {
 		extraAdmin = append(extraAdmin, o.adminSock)
 	}
 	var applier admin.Applier = p
-	var cluster *etcdsync.Syncer
+	var shared *clusterApplier // --cluster etcd://…
 	if o.clusterURL != nil {
-		host, _ := os.Hostname()
-		cluster, err = etcdsync.New(etcdsync.Config{Target: o.clusterURL, Store: store, Log: log,
-			Name: host + "/" + strings.ReplaceAll(p.Runtime().Var("admin-mysql_ifaces"), ";", ",")})
-		if err != nil {
-			return err
-		}
-		applier = clusterApplier{Proxy: p, cluster: cluster, store: store}
-		p.SetDegraded(cluster.Degraded)
+		shared = &clusterApplier{Proxy: p, store: store}
+		applier = shared
 	}
 	adm := admin.New(admin.Config{Store: store, Applier: applier, ConfigPath: cfgPath, Log: log, ExtraIfaces: extraAdmin,
 		Audit: p.Audit()})
@@ -213,20 +205,22 @@ func serve(o *options, stderr io.Writer) error {
 			return fmt.Errorf("loading %s to runtime: %w", m, err)
 		}
 	}
-	if cluster != nil {
+	if shared != nil {
 		// Pull the shared modules (or seed etcd) before serving; an
 		// unreachable etcd leaves the local configuration in force.
-		cluster.Start(adm, 5*time.Second)
-		adm.SetPublisher(cluster)
+		// Closed before the proxy and the store (deferred earlier).
+		syncer, err := startShared(o.clusterURL, store, p, adm, log)
+		if err != nil {
+			return err
+		}
+		defer syncer.Close()
+		shared.setSyncer(syncer)
 	}
 	snap := p.Runtime()
 	if err := adm.Listen(snap.Var("admin-mysql_ifaces")); err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	defer adm.Close()
-	if cluster != nil {
-		defer cluster.Close() // before the admin closes: it imports through it
-	}
 	if o.noStart {
 		log.Info().Msg("--no-start: only the admin interface runs; PROXYSQL START starts the monitor and the data port")
 	} else if err := p.StartDataPlane(); err != nil {
