@@ -3,6 +3,7 @@ package etcdsync
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -180,6 +181,23 @@ func importRows(ctx context.Context, st *storage.Store, m config.Module, v *Valu
 			for _, r := range loc.Rows {
 				rows = append(rows, []any{r[0].String, r[1].String})
 			}
+			// Variables are written with INSERT OR REPLACE (those not
+			// given keep their value): only the ones MEMORY does not
+			// already hold need writing, one statement each.
+			mem, err := st.Query(ctx, "SELECT variable_name, variable_value FROM main.global_variables WHERE variable_name LIKE '"+p+"%'", false)
+			if err != nil {
+				return nil, fmt.Errorf("etcdsync: MEMORY variables: %w", err)
+			}
+			have := make(map[string]sql.NullString, len(mem.Rows))
+			for _, r := range mem.Rows {
+				have[r[0].String] = r[1]
+			}
+			rows = slices.DeleteFunc(rows, func(r []any) bool {
+				name, _ := r[0].(string)
+				cur, ok := have[name]
+				val, isStr := r[1].(string)
+				return ok && (cur.Valid && isStr && cur.String == val || !cur.Valid && r[1] == nil)
+			})
 		}
 		out[name] = rows
 	}
