@@ -131,3 +131,86 @@ func TestEtcdHistoryReset(t *testing.T) {
 		t.Fatalf("LOAD after the reset: node runs revision %d, want more than %d", got, after)
 	}
 }
+
+// TestPendingRule: a LOAD made while etcd could not be reached is kept
+// (OK with a warning) and resolved at the next full read by the revision
+// rule: written when the key is still at the revision the node ran (B's
+// servers), lost to the other node's write when the key moved meanwhile
+// (B's users: A wrote them first), then B runs A's version.
+func TestPendingRule(t *testing.T) {
+	e := testenv.StartEtcd(t, 25436)
+	target := &Target{Endpoints: []string{"http://" + e.Addr()}, Prefix: fmt.Sprintf("/unit-pending-%d", time.Now().UnixNano()), SaveToDisk: true}
+	a, b := newNode(t), newNode(t)
+	sa := manualSyncer(t, target, "node-a", a)
+	logB := &lockedBuffer{}
+	sb := newSyncer(t, target, "node-b", b, logB)
+	sb.imp = b.adm
+	if _, err := sb.fullSync(); err != nil {
+		t.Fatal(err)
+	}
+	b.adm.SetPublisher(sb)
+
+	sb.markDown(fmt.Errorf("%w: test partition", errDown)) // as the loop does when etcd stops answering
+	for _, q := range []string{
+		"INSERT INTO mysql_servers(hostgroup_id, hostname, port, comment) VALUES (1, '10.3.3.3', 3306, 'b-kept')",
+		"INSERT INTO mysql_users(username, password, comment) VALUES ('bu', 'p', 'b-kept')",
+	} {
+		b.exec(t, q)
+	}
+	for _, mod := range []string{"MYSQL SERVERS", "MYSQL USERS"} {
+		conn, err := b.db.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.ExecContext(t.Context(), "LOAD "+mod+" TO RUNTIME"); err != nil {
+			t.Fatalf("LOAD %s while etcd is unreachable: %v", mod, err)
+		}
+		var lvl, code, msg string
+		if err := conn.QueryRowContext(t.Context(), "SHOW WARNINGS").Scan(&lvl, &code, &msg); err != nil || !strings.Contains(msg, "test partition") {
+			t.Fatalf("LOAD %s while etcd is unreachable: warning %q (%v)", mod, msg, err)
+		}
+		conn.Close()
+	}
+	rows := sb.StatsRows()
+	for _, r := range rows {
+		if m := r[0].(string); (m == "MYSQL SERVERS" || m == "MYSQL USERS") && r[6] != 1 {
+			t.Fatalf("stats_sluice_cluster %s: pending %v, want 1", m, r[6])
+		}
+	}
+	// Meanwhile A changes the users.
+	a.exec(t, "INSERT INTO mysql_users(username, password, comment) VALUES ('au', 'p', 'a-wins')", "LOAD MYSQL USERS TO RUNTIME")
+
+	if _, err := sb.fullSync(); err != nil { // etcd answers again
+		t.Fatal(err)
+	}
+	if got := b.rows(t, "SELECT username, comment FROM runtime_mysql_users WHERE frontend=1"); got != "au\ta-wins\n" {
+		t.Fatalf("B's users after the re-read: %q, want A's", got)
+	}
+	if !strings.Contains(logB.String(), "lost: another node changed the module meanwhile") {
+		t.Fatalf("B did not log that its kept users LOAD lost:\n%s", logB.String())
+	}
+	// B's servers were written: A applies them (A's loop is driven here).
+	cli, err := clientv3.New(clientv3.Config{Endpoints: target.Endpoints, DialTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	resp, err := cli.Get(t.Context(), sb.key(config.ModMySQLServers))
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("get: %v", err)
+	}
+	if v, _, err := Decode(resp.Kvs[0].Value); err != nil || v.Writer != "node-b" {
+		t.Fatalf("etcd's servers after the re-read: %+v (%v), want B's kept LOAD", v, err)
+	}
+	if _, err := sa.fullSync(); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.rows(t, "SELECT comment FROM runtime_mysql_servers"); got != "b-kept\n" {
+		t.Fatalf("A's servers: %q, want B's kept LOAD", got)
+	}
+	for _, r := range sb.StatsRows() {
+		if r[6] != 0 || r[7] != "connected" {
+			t.Fatalf("stats_sluice_cluster on B after the re-read: %v", r)
+		}
+	}
+}
