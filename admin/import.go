@@ -8,13 +8,16 @@ import (
 )
 
 // ImportModule applies module m fetched from elsewhere (a ProxySQL Cluster
-// peer) through the path of a local LOAD: the rows go into the MEMORY
+// peer, the etcd store) through the path of a local LOAD: the rows go into the MEMORY
 // tables (storage.ReplaceMemory: tables keyed by MEMORY table name, rows in
 // that table's column order), then LOAD … TO RUNTIME builds the runtime
 // aside with the same validation and swaps it, the runtime_* tables and the
 // checksum follow, and with saveToDisk the module is saved to DISK. On a
 // failed LOAD the MEMORY tables keep the imported rows and RUNTIME is
-// unchanged, as after an operator's failed LOAD.
+// unchanged, as after an operator's failed LOAD. It holds the admin mutex,
+// so it never interleaves with an admin statement, and it is refused while
+// the admin is read-only, as an operator's LOAD is. The Publisher is not
+// told: a module that came from the cluster is not written back to it.
 func (s *Server) ImportModule(m config.Module, tables map[string][][]any, saveToDisk bool) error {
 	return s.ImportModuleAt(m, tables, saveToDisk, time.Time{})
 }

@@ -60,6 +60,9 @@ func (s *Server) runLoadSave(ss *session, n string, ls loadSave) reply {
 	switch ls.Dir {
 	case MemoryToRuntime:
 		warns, err := s.loadToRuntime(m, false)
+		if err == nil {
+			warns, err = s.published(m, warns)
+		}
 		if err != nil {
 			ss.log.Warn().Err(err).Str("module", m.String()).Msg("LOAD TO RUNTIME failed")
 			return adminErr(err.Error())
@@ -329,6 +332,12 @@ func (s *Server) loadOneUser(ss *session, name string) reply {
 	}
 	if s.readOnly.Load() {
 		return sqliteErr(errReadOnly)
+	}
+	if s.publisher != nil {
+		// A cluster store holds whole modules: a runtime with one user
+		// from MEMORY and the others from before has no MEMORY form to
+		// publish.
+		return adminErr("LOAD MYSQL USER " + name + " TO RUNTIME is not available when the configuration is shared (--cluster): run LOAD MYSQL USERS TO RUNTIME")
 	}
 	ss.log.Info().Str("user", name).Msg("Loading user")
 	rt := s.cfg.Applier.Runtime()

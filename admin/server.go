@@ -104,6 +104,8 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	publisher Publisher // guarded by mu; see SetPublisher (admin/publish.go)
+
 	lmu       sync.Mutex // guards everything below
 	closed    bool
 	listeners map[string]*listener // by interface spec as written in admin-mysql_ifaces

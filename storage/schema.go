@@ -93,6 +93,11 @@ var statsTables = []tableDef{
 	// hostgroup, servers, reason (status, health, memory, cpu, location,
 	// conn, label) and outcome (success, failed, closed).
 	{"stats_mysql_migrations", "CREATE TABLE stats_mysql_migrations (hostgroup INT NOT NULL , from_server VARCHAR NOT NULL , to_server VARCHAR NOT NULL , reason VARCHAR NOT NULL , outcome VARCHAR NOT NULL , count_star INTEGER NOT NULL , last_seen INTEGER NOT NULL , PRIMARY KEY (hostgroup, from_server, to_server, reason, outcome))"},
+	// Sluice: the shared modules of --cluster etcd://… (docs/cluster-etcd.md),
+	// one row per module: the etcd revision this node runs, who wrote it,
+	// when it was applied, the checksum of its tables, whether a LOAD made
+	// while etcd was unreachable waits to be written, and the connection.
+	{"stats_sluice_cluster", "CREATE TABLE stats_sluice_cluster (module VARCHAR NOT NULL PRIMARY KEY , etcd_key VARCHAR NOT NULL , revision INT NOT NULL , writer VARCHAR NOT NULL , synced_at INT NOT NULL , checksum VARCHAR NOT NULL , pending INT NOT NULL , etcd_state VARCHAR NOT NULL , etcd_down_since INT NOT NULL , last_error VARCHAR NOT NULL)"},
 	{"stats_proxysql_message_metrics_reset", "CREATE TABLE stats_proxysql_message_metrics_reset (message_id VARCHAR NOT NULL , filename VARCHAR NOT NULL , line INT CHECK (line >= 0) NOT NULL DEFAULT 0 , func VARCHAR NOT NULL , count_star INTEGER NOT NULL , first_seen INTEGER NOT NULL , last_seen INTEGER NOT NULL , PRIMARY KEY (filename, line, func) )"},
 }
 

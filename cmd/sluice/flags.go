@@ -4,7 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+
+	"github.com/sluice-proxy/sluice/internal/etcdsync"
 )
 
 // options are the command-line flags, with ProxySQL's spellings.
@@ -25,6 +28,8 @@ type options struct {
 	noVerCheck bool   // --no-version-check: accepted, Sluice never calls home
 	sqlite3Srv bool   // --sqlite3-server: refused (not implemented)
 	clickhouse bool   // --clickhouse-server: refused (not implemented)
+	cluster    string // --cluster etcd://…: configuration shared in etcd
+	clusterURL *etcdsync.Target
 }
 
 const usageText = `Usage: sluice [options]
@@ -48,6 +53,9 @@ Options:
       --idle-threads   accepted for ProxySQL compatibility; Go's runtime already parks
                        idle connections without a thread each
       --no-version-check  accepted; Sluice never checks for new versions
+      --cluster URL    keep MYSQL SERVERS/USERS/QUERY RULES/VARIABLES in etcd, shared by every
+                       node started with the same URL: etcd://host:port[,host:port…]/prefix
+                       [?name=NODE&save_to_disk=0|1] (docs/cluster-etcd.md; also SLUICE_CLUSTER)
       --initial        rename sluice.db to sluice.db.bak and rebuild it from the config file
       --reload         merge the config file into the existing sluice.db
   -V, --version        print the version and exit
@@ -87,6 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	boolean(&o.noVerCheck, "no-version-check")
 	boolean(&o.sqlite3Srv, "sqlite3-server")
 	boolean(&o.clickhouse, "clickhouse-server")
+	str(&o.cluster, "cluster")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			o.help = true
@@ -105,6 +114,16 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.clickhouse {
 		return nil, fmt.Errorf("--clickhouse-server is not implemented by Sluice")
+	}
+	if o.cluster == "" {
+		o.cluster = os.Getenv("SLUICE_CLUSTER")
+	}
+	if o.cluster != "" {
+		t, err := etcdsync.ParseURL(o.cluster)
+		if err != nil {
+			return nil, err
+		}
+		o.clusterURL = t
 	}
 	if o.adminSock != "" && !strings.HasPrefix(o.adminSock, "/") {
 		return nil, fmt.Errorf("--admin-socket %q: want an absolute path", o.adminSock)

@@ -208,12 +208,29 @@ func serve(o *options, stderr io.Writer) error {
 	if o.adminSock != "" {
 		extraAdmin = append(extraAdmin, o.adminSock)
 	}
-	adm := admin.New(admin.Config{Store: store, Applier: p, ConfigPath: cfgPath, Log: log, ExtraIfaces: extraAdmin,
+	var applier admin.Applier = p
+	var shared *clusterApplier // --cluster etcd://…
+	if o.clusterURL != nil {
+		shared = &clusterApplier{Proxy: p, store: store}
+		applier = shared
+	}
+	adm := admin.New(admin.Config{Store: store, Applier: applier, ConfigPath: cfgPath, Log: log, ExtraIfaces: extraAdmin,
 		Audit: p.Audit(), TLS: p.AdminTLS})
 	for _, m := range config.Modules {
 		if err := adm.LoadToRuntime(m); err != nil {
 			return fmt.Errorf("loading %s to runtime: %w", m, err)
 		}
+	}
+	if shared != nil {
+		// Pull the shared modules (or seed etcd) before serving; an
+		// unreachable etcd leaves the local configuration in force.
+		// Closed before the proxy and the store (deferred earlier).
+		syncer, err := startShared(o.clusterURL, store, p, adm, log)
+		if err != nil {
+			return err
+		}
+		defer syncer.Close()
+		shared.setSyncer(syncer)
 	}
 	snap := p.Runtime()
 	if err := adm.Listen(snap.Var("admin-mysql_ifaces")); err != nil {

@@ -136,7 +136,10 @@ func (h *httpEndpoint) metrics(w http.ResponseWriter, _ *http.Request) {
 
 // Health is the answer of GET /health.
 type Health struct {
-	Status string `json:"status"` // "ok" or "unavailable"
+	// "ok"; "degraded" (200: serving, with a reason — e.g. the cluster
+	// store is unreachable and the last good configuration is served); or
+	// "unavailable" (503).
+	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
 	// Hostgroups maps each hostgroup to its servers that new requests may
 	// use now.
@@ -167,14 +170,25 @@ func (p *Proxy) Health() Health {
 		h.Status, h.Reason = "unavailable", "no server configured in mysql_servers"
 	case !any:
 		h.Status, h.Reason = "unavailable", "no hostgroup has a routable server (all SHUNNED, OFFLINE or weight 0)"
+	default:
+		if f, _ := p.degraded.Load().(func() string); f != nil {
+			if why := f(); why != "" {
+				h.Status, h.Reason = "degraded", why
+			}
+		}
 	}
 	return h
 }
 
+// SetDegraded installs f, asked at every health check: a non-empty answer
+// makes a proxy that can serve report "degraded" with that reason, still
+// with 200, since it serves (an L4 balancer must keep sending it traffic).
+func (p *Proxy) SetDegraded(f func() string) { p.degraded.Store(f) }
+
 func (h *httpEndpoint) health(w http.ResponseWriter, _ *http.Request) {
 	hl := h.p.Health()
 	w.Header().Set("Content-Type", "application/json")
-	if hl.Status != "ok" {
+	if hl.Status == "unavailable" {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	_ = json.NewEncoder(w).Encode(hl)

@@ -67,6 +67,7 @@ type Proxy struct {
 	serversVersion atomic.Int64 // Servers_table_version: LOAD MYSQL SERVERS TO RUNTIME count
 
 	http         *httpEndpoint        // admin-restapi_port: /metrics, /health
+	degraded     atomic.Value         // func() string: SetDegraded
 	history      *historyTimer        // fills stats_history (nil without a Store)
 	promRegistry *prometheus.Registry // what /metrics and SHOW PROMETHEUS METRICS render
 

@@ -24,7 +24,13 @@ type Relay struct {
 // closed at the end of the test.
 func NewRelay(t testing.TB, target string) *Relay {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return NewRelayAt(t, "127.0.0.1:0", target)
+}
+
+// NewRelayAt is NewRelay listening on addr.
+func NewRelayAt(t testing.TB, addr, target string) *Relay {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
