@@ -37,20 +37,22 @@ type Config struct {
 	UUID string
 }
 
-// syncModules are the checksum rows a node syncs, with their module and the
-// stem of their admin-cluster_<stem>_diffs_before_sync / _save_to_disk
-// variables, in ProxySQL's order of checks.
+// syncModules are the checksum rows a node syncs, with their module and
+// their admin-cluster_<module>_diffs_before_sync / _save_to_disk variables
+// (spelled out, so that a test can check every variable the code reads
+// exists), in ProxySQL's order of checks.
 var syncModules = []struct {
-	name string
-	mod  config.Module
-	stem string
+	name        string
+	mod         config.Module
+	diffsVar    string
+	saveDiskVar string
 }{
-	{"admin_variables", config.ModAdminVariables, "admin_variables"},
-	{"mysql_query_rules", config.ModMySQLQueryRules, "mysql_query_rules"},
-	{"mysql_servers_v2", config.ModMySQLServers, "mysql_servers"},
-	{"mysql_users", config.ModMySQLUsers, "mysql_users"},
-	{"mysql_variables", config.ModMySQLVariables, "mysql_variables"},
-	{"proxysql_servers", config.ModProxySQLServers, "proxysql_servers"},
+	{"admin_variables", config.ModAdminVariables, "admin-cluster_admin_variables_diffs_before_sync", "admin-cluster_admin_variables_save_to_disk"},
+	{"mysql_query_rules", config.ModMySQLQueryRules, "admin-cluster_mysql_query_rules_diffs_before_sync", "admin-cluster_mysql_query_rules_save_to_disk"},
+	{"mysql_servers_v2", config.ModMySQLServers, "admin-cluster_mysql_servers_diffs_before_sync", "admin-cluster_mysql_servers_save_to_disk"},
+	{"mysql_users", config.ModMySQLUsers, "admin-cluster_mysql_users_diffs_before_sync", "admin-cluster_mysql_users_save_to_disk"},
+	{"mysql_variables", config.ModMySQLVariables, "admin-cluster_mysql_variables_diffs_before_sync", "admin-cluster_mysql_variables_save_to_disk"},
+	{"proxysql_servers", config.ModProxySQLServers, "admin-cluster_proxysql_servers_diffs_before_sync", "admin-cluster_proxysql_servers_save_to_disk"},
 }
 
 // Manager runs the pollers. Use New, Reload after every LOAD (cheap when

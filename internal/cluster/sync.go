@@ -40,7 +40,7 @@ func (m *Manager) syncAll(ctx context.Context, from *peer) {
 	var wg sync.WaitGroup
 	var failed atomic.Bool
 	for _, s := range syncModules {
-		diffs := rt.Int("admin-cluster_" + s.stem + "_diffs_before_sync")
+		diffs := rt.Int(s.diffsVar)
 		if diffs <= 0 {
 			continue
 		}
@@ -52,7 +52,7 @@ func (m *Manager) syncAll(ctx context.Context, from *peer) {
 		if !lock.TryLock() {
 			continue
 		}
-		save := rt.Bool("admin-cluster_" + s.stem + "_save_to_disk")
+		save := rt.Bool(s.saveDiskVar)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
