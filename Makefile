@@ -25,7 +25,7 @@ run: build
 test: fmt-check vet
 	@SLUICE_BACKENDS_EXTRA_PKGS="sysbench php chromium curl" $(BACKENDS) start 3
 	@set -e; rc=0; \
-	$(GO) test -race -count=1 -timeout 12m $(PKGS) || rc=$$?; \
+	$(GO) test -race -count=1 -timeout 20m $(PKGS) || rc=$$?; \
 	$(BACKENDS) stop; \
 	exit $$rc
 

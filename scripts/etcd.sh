@@ -64,7 +64,10 @@ case $CMD in
     fi
     for ((i = 0; i < TIMEOUT * 10; i++)); do
       answers && { log "etcd up on 127.0.0.1:$CPORT (pid $(etcd_pid))"; exit 0; }
-      [[ -n $(etcd_pid) ]] || die "etcd exited during start-up (see $DIR/etcd.log): $(tail -n 3 "$DIR/etcd.log")"
+      # The pid itself, not etcd_pid: until the child has exec'd etcd its
+      # command line is still this script's.
+      kill -0 "$(tr -dc '0-9' <"$DIR/etcd.pid")" 2>/dev/null ||
+        die "etcd exited during start-up (see $DIR/etcd.log): $(tail -n 3 "$DIR/etcd.log" 2>/dev/null)"
       sleep 0.1
     done
     die "etcd not answering on 127.0.0.1:$CPORT after ${TIMEOUT}s (see $DIR/etcd.log)"
