@@ -19,23 +19,8 @@ import (
 // what each idle client costs in Sluice's RSS, and that multiplexing kept
 // the backend side small. SLUICE_IDLE_CLIENTS overrides the count (2 000).
 func TestIdleClientMemory(t *testing.T) {
-	n := 2000
-	if v := os.Getenv("SLUICE_IDLE_CLIENTS"); v != "" {
-		if k, err := strconv.Atoi(v); err == nil && k > 0 && k <= 20000 {
-			n = k
-		}
-	}
-	floodSize(t, n+200) // the test process holds n sockets too
-	bs := testenv.Backends(t, 1)
-	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf("SET mysql-max_connections=%d; LOAD MYSQL VARIABLES TO RUNTIME", n+100))
-	routeTo(t, s, 0, bs[0].Port)
+	n, s, db := manyClients(t, "SLUICE_IDLE_CLIENTS", 2000)
 	pid := s.Cmd.Process.Pid
-
-	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
-	db.SetMaxOpenConns(n + 50)
-	db.SetMaxIdleConns(n + 50)
-	db.SetConnMaxLifetime(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	open := func(k int) []*sql.Conn {
@@ -93,6 +78,29 @@ func TestIdleClientMemory(t *testing.T) {
 	if backendConns > 64 {
 		t.Errorf("%d backend connections for %d idle clients: multiplexing should have returned them", backendConns, n)
 	}
+}
+
+// manyClients starts a Sluice in front of one backend for n clients (the
+// environment variable envVar overrides n, up to 20 000; less when the fd
+// limit is lower), with mysql-max_connections raised to match, and a
+// database handle of user sbtest that can hold them all.
+func manyClients(t *testing.T, envVar string, n int) (int, *testenv.Sluice, *sql.DB) {
+	t.Helper()
+	if v := os.Getenv(envVar); v != "" {
+		if k, err := strconv.Atoi(v); err == nil && k > 0 && k <= 20000 {
+			n = k
+		}
+	}
+	n = floodSize(t, n+200) - 200 // the test process holds n sockets too
+	bs := testenv.Backends(t, 1)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf("SET mysql-max_connections=%d; LOAD MYSQL VARIABLES TO RUNTIME", n+100))
+	routeTo(t, s, 0, bs[0].Port)
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	db.SetMaxOpenConns(n + 50)
+	db.SetMaxIdleConns(n + 50)
+	db.SetConnMaxLifetime(0)
+	return n, s, db
 }
 
 // fdCount is the number of open file descriptors of process pid.

@@ -3,11 +3,9 @@ package e2e
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,24 +26,9 @@ func TestTenThousandMostlyIdle(t *testing.T) {
 	if os.Getenv("SLUICE_LONG") != "1" {
 		t.Skip("long: set SLUICE_LONG=1 (docs/benchmarks.md records the figures)")
 	}
-	n := 10000
-	if v := os.Getenv("SLUICE_MOSTLY_IDLE_CLIENTS"); v != "" {
-		if k, err := strconv.Atoi(v); err == nil && k > 0 && k <= 20000 {
-			n = k
-		}
-	}
 	const period, busy, phase = 5 * time.Second, 100, 20 * time.Second
-	n = floodSize(t, n+200) - 200
-	bs := testenv.Backends(t, 1)
-	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf("SET mysql-max_connections=%d; LOAD MYSQL VARIABLES TO RUNTIME", n+100))
-	routeTo(t, s, 0, bs[0].Port)
+	n, s, db := manyClients(t, "SLUICE_MOSTLY_IDLE_CLIENTS", 10000)
 	pid := s.Cmd.Process.Pid
-
-	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
-	db.SetMaxOpenConns(n + 50)
-	db.SetMaxIdleConns(n + 50)
-	db.SetConnMaxLifetime(0)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 

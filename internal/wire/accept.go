@@ -126,7 +126,12 @@ func (c *Conn) startServerTLS(conf *tls.Config) error {
 		early, _ := c.br.Peek(n)
 		raw = &prefixConn{Conn: c.nc, r: io.MultiReader(bytes.NewReader(bytes.Clone(early)), c.nc)}
 	}
-	tc := tls.Server(raw, conf)
+	return c.handshakeTLS(tls.Server(raw, conf))
+}
+
+// handshakeTLS runs the TLS handshake of tc, which wraps this Conn's
+// socket, and re-points the reader and writer at it.
+func (c *Conn) handshakeTLS(tc *tls.Conn) error {
 	if err := tc.Handshake(); err != nil {
 		return readErr(fmt.Errorf("TLS handshake: %w", err))
 	}

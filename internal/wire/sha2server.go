@@ -10,7 +10,6 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
-	"fmt"
 )
 
 // The server side of caching_sha2_password (the proxy's data port).
@@ -135,14 +134,5 @@ func (c *Conn) StartClientTLS(conf *tls.Config) error {
 	if c.br.Buffered() > 0 {
 		return malformed("data from the server before the TLS handshake")
 	}
-	tc := tls.Client(c.nc, conf)
-	if err := tc.Handshake(); err != nil {
-		return readErr(fmt.Errorf("TLS handshake: %w", err))
-	}
-	c.nc = tc
-	c.br.Reset(tc)
-	if c.bw != nil {
-		c.bw.Reset(tc)
-	}
-	return nil
+	return c.handshakeTLS(tls.Client(c.nc, conf))
 }
