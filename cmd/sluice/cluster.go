@@ -45,6 +45,12 @@ func startShared(t *etcdsync.Target, store *storage.Store, p *proxy.Proxy, adm *
 	if err != nil {
 		return nil, err
 	}
+	if rt := p.Runtime(); rt != nil && len(rt.ProxySQLServers) > 0 {
+		// Both would write the same modules (docs/cluster-etcd.md): said
+		// at start rather than left to surprise.
+		log.Warn().Int("proxysql_servers", len(rt.ProxySQLServers)).
+			Msg("--cluster etcd and ProxySQL Cluster (proxysql_servers rows) are both configured: they are not meant to be combined, both write the same modules; remove the proxysql_servers rows or the --cluster flag")
+	}
 	p.SetDegraded(s.Degraded)
 	s.Start(adm, 5*time.Second)
 	adm.SetPublisher(s)
