@@ -64,11 +64,18 @@ func startFakeMySQL8Bench(t testing.TB) (string, *fakeHandler) {
 	auth := server.NewInMemoryAuthenticationHandler(mysql.AUTH_CACHING_SHA2_PASSWORD)
 	_ = auth.AddUser("sha2", "pw", mysql.AUTH_CACHING_SHA2_PASSWORD)
 	_ = auth.AddUser("native", "pw", mysql.AUTH_NATIVE_PASSWORD)
+	h := &fakeHandler{}
+	return serveFake(t, srv, auth, h), h
+}
+
+// serveFake serves srv's protocol with auth and h on a loopback port until
+// the test ends, and returns its address.
+func serveFake(t testing.TB, srv *server.Server, auth server.AuthenticationHandler, h server.Handler) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &fakeHandler{}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
 	wg.Add(1)
@@ -96,7 +103,7 @@ func startFakeMySQL8Bench(t testing.TB) (string, *fakeHandler) {
 			}()
 		}
 	}()
-	return ln.Addr().String(), h
+	return ln.Addr().String()
 }
 
 func fakeServer(t *testing.T, addr string) *Server {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,39 +40,7 @@ func startFakeMySQL8TLS(t *testing.T) (addr, certDir string) {
 		&tls.Config{Certificates: []tls.Certificate{m.Cert}})
 	auth := server.NewInMemoryAuthenticationHandler(mysql.AUTH_CACHING_SHA2_PASSWORD)
 	_ = auth.AddUser("sha2", "pw", mysql.AUTH_CACHING_SHA2_PASSWORD)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &fakeHandler{}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer nc.Close()
-				_ = nc.SetDeadline(time.Now().Add(20 * time.Second))
-				c, err := srv.NewCustomizedConn(nc, auth, h)
-				if err != nil {
-					return
-				}
-				for range 1000 {
-					if err := c.HandleCommand(); err != nil || c.Closed() {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String(), certDir
+	return serveFake(t, srv, auth, &fakeHandler{}), certDir
 }
 
 func tlsServer(t *testing.T, addr string, o Options) *Server {
