@@ -74,36 +74,8 @@ func TestTenThousandMostlyIdle(t *testing.T) {
 		}
 		return lat[min(len(lat)-1, int(float64(len(lat))*p))]
 	}
-	open := func(k int) []*sql.Conn {
-		conns := make([]*sql.Conn, k)
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 32)
-		for i := range conns {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				c, err := db.Conn(ctx)
-				if err != nil {
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-				conns[i] = c
-			}()
-		}
-		wg.Wait()
-		if errs.Load() > 0 {
-			t.Fatalf("opening %d clients: %d failed, first: %v", k, errs.Load(), firstErr.Load())
-		}
-		return conns
-	}
-	closeAll := func(conns []*sql.Conn) {
-		for _, c := range conns {
-			c.Close()
-		}
-	}
+	open := func(k int) []*sql.Conn { return openClients(t, ctx, db, k, false) }
+	closeAll := closeClients
 
 	rss0, fds0 := rss(t, pid), fdCount(pid)
 	few := open(busy)
