@@ -36,25 +36,7 @@ func TestBackendKilledUnderSysbench(t *testing.T) {
 	const dbName = "killtest"
 	common := []string{"--db-driver=mysql", "--mysql-host=127.0.0.1", "--mysql-user=sbtest", "--mysql-password=sbtest",
 		"--mysql-db=" + dbName, "--tables=2", "--table-size=2000"}
-	sysbench := func(ctx context.Context, port int, args ...string) (string, error) {
-		full := append(append([]string{args[0]}, common...), fmt.Sprintf("--mysql-port=%d", port))
-		out, err := exec.CommandContext(ctx, "sysbench", append(full, args[1:]...)...).CombinedOutput()
-		return string(out), err
-	}
-	for _, b := range servers {
-		backendSQL(t, b, "DROP DATABASE IF EXISTS "+dbName+"; CREATE DATABASE "+dbName)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		out, err := sysbench(ctx, b.Port, "oltp_read_only", "prepare")
-		cancel()
-		if err != nil {
-			t.Fatalf("sysbench prepare on %d: %v\n%s", b.Port, err, out)
-		}
-	}
-	t.Cleanup(func() {
-		for _, b := range bs {
-			testenv.CLI(t, b.Port, "root", "test", "DROP DATABASE IF EXISTS "+dbName)
-		}
-	})
+	sysbench := sysbenchDB(t, servers, bs, dbName, "oltp_read_only", common, 2*time.Minute)
 
 	s := startIn(t, t.TempDir(), "", true)
 	routeTo(t, s, 0, servers[0].Port, servers[1].Port, victim)
@@ -220,4 +202,32 @@ func TestBackendKilledUnderSysbench(t *testing.T) {
 	t.Logf("killed at %v, shunned %v later; restarted (up) at %v, traffic back %v later; transaction: %q; sysbench %s; per-second queries on the victim: %s",
 		killedAt.Round(time.Millisecond), (shunnedAt - killedAt).Round(time.Millisecond), restartedAt.Round(time.Millisecond),
 		(backAt - restartedAt).Round(time.Millisecond), trxErr, strings.Join(summary, "; "), strings.Join(curve, " "))
+}
+
+// sysbenchDB creates database dbName on every server and prepares
+// sysbench's tables of test there (within prep each), drops it from bs when
+// the test ends, and returns a runner: sysbench <args[0]> common...
+// --mysql-port=port args[1:]....
+func sysbenchDB(t *testing.T, servers, bs []testenv.Backend, dbName, test string, common []string, prep time.Duration) func(ctx context.Context, port int, args ...string) (string, error) {
+	t.Helper()
+	sysbench := func(ctx context.Context, port int, args ...string) (string, error) {
+		full := append(append([]string{args[0]}, common...), fmt.Sprintf("--mysql-port=%d", port))
+		out, err := exec.CommandContext(ctx, "sysbench", append(full, args[1:]...)...).CombinedOutput()
+		return string(out), err
+	}
+	for _, b := range servers {
+		backendSQL(t, b, "DROP DATABASE IF EXISTS "+dbName+"; CREATE DATABASE "+dbName)
+		ctx, cancel := context.WithTimeout(context.Background(), prep)
+		out, err := sysbench(ctx, b.Port, test, "prepare")
+		cancel()
+		if err != nil {
+			t.Fatalf("sysbench prepare on %d: %v\n%s", b.Port, err, out)
+		}
+	}
+	t.Cleanup(func() {
+		for _, b := range bs {
+			testenv.CLI(t, b.Port, "root", "test", "DROP DATABASE IF EXISTS "+dbName)
+		}
+	})
+	return sysbench
 }

@@ -53,25 +53,7 @@ func TestSoak(t *testing.T) {
 	const dbName = "soaktest"
 	common := []string{"--db-driver=mysql", "--mysql-host=127.0.0.1", "--mysql-user=sbtest", "--mysql-password=sbtest",
 		"--mysql-db=" + dbName, "--tables=4", "--table-size=10000", "--rand-type=uniform"}
-	sysbench := func(ctx context.Context, port int, args ...string) (string, error) {
-		full := append(append([]string{args[0]}, common...), fmt.Sprintf("--mysql-port=%d", port))
-		out, err := exec.CommandContext(ctx, "sysbench", append(full, args[1:]...)...).CombinedOutput()
-		return string(out), err
-	}
-	for _, b := range servers {
-		backendSQL(t, b, "DROP DATABASE IF EXISTS "+dbName+"; CREATE DATABASE "+dbName)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		out, err := sysbench(ctx, b.Port, "oltp_read_write", "prepare")
-		cancel()
-		if err != nil {
-			t.Fatalf("sysbench prepare on %d: %v\n%s", b.Port, err, out)
-		}
-	}
-	t.Cleanup(func() {
-		for _, b := range bs {
-			testenv.CLI(t, b.Port, "root", "test", "DROP DATABASE IF EXISTS "+dbName)
-		}
-	})
+	sysbench := sysbenchDB(t, servers, bs, dbName, "oltp_read_write", common, 3*time.Minute)
 
 	s := startIn(t, t.TempDir(), "", true)
 	routeTo(t, s, 0, servers[0].Port, servers[1].Port, victim)
