@@ -107,6 +107,7 @@ var unsupportedVars = []unsupportedVar{
 	{"admin-checksum_mysql_servers", false, isFalse, checksumOff, "true"},
 	{"admin-checksum_mysql_users", false, isFalse, checksumOff, "true"},
 	{"admin-checksum_mysql_variables", false, isFalse, checksumOff, "true"},
+	{"admin-cluster_mysql_servers_sync_algorithm", false, notInt(1), "Sluice syncs mysql_servers one way whatever the algorithm: its checksum and answers are the loaded configuration (docs/cluster.md)", "1"},
 }
 
 // Unsupported lists what module m of snap sets and Sluice does not
