@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -212,8 +213,21 @@ func (s *Sluice) start() {
 	s.waitErr = make(chan error, 1)
 	go func() { s.waitErr <- s.Cmd.Wait() }()
 	deadline := time.Now().Add(20 * time.Second)
+	s.waitPort("admin", s.AdminPort, deadline)
+	// The admin port opens first and the data port a moment later (after
+	// the cluster set-up): a test that went straight to the data port
+	// could find it closed.
+	if s.DataPort != 0 && !slices.Contains(args, "--no-start") {
+		s.waitPort("data", s.DataPort, deadline)
+	}
+}
+
+// waitPort waits until port accepts a connection, failing the test when
+// the process exits first or deadline passes.
+func (s *Sluice) waitPort(name string, port int, deadline time.Time) {
+	s.t.Helper()
 	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.AdminPort), 200*time.Millisecond)
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
 		if err == nil {
 			c.Close()
 			return
@@ -225,7 +239,7 @@ func (s *Sluice) start() {
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("sluice admin port %d not up after 20s\n%s", s.AdminPort, s.out.String())
+			s.t.Fatalf("sluice %s port %d not up after 20s\n%s", name, port, s.out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
