@@ -135,7 +135,7 @@ func (c *Conn) handshakeTLS(tc *tls.Conn) error {
 	if err := tc.Handshake(); err != nil {
 		return readErr(fmt.Errorf("TLS handshake: %w", err))
 	}
-	c.nc = tc
+	c.nc, c.out = tc, tc
 	c.br.Reset(tc)
 	if c.bw != nil {
 		c.bw.Reset(tc)

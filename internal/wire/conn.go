@@ -22,6 +22,7 @@ const DefaultMaxPayload = 64 << 20
 // reaches the socket before Flush (or before the 16 KiB buffer fills).
 type Conn struct {
 	nc         net.Conn
+	out        io.Writer // what the buffered writer writes to (writeTarget)
 	br         *reader
 	bw         *bufio.Writer
 	seq        uint8
@@ -36,14 +37,14 @@ type Conn struct {
 // NewConn wraps nc, taking a reader and a writer from the package pools.
 // Close returns them.
 func NewConn(nc net.Conn) *Conn {
-	return &Conn{nc: nc, br: newReader(nc, BufferSize), maxPayload: DefaultMaxPayload}
+	return &Conn{nc: nc, out: writeTarget(nc), br: newReader(nc, BufferSize), maxPayload: DefaultMaxPayload}
 }
 
 // NewClientConn is NewConn for the proxy's side of a client connection: a
 // smaller read buffer (ClientReadBufferSize), since what a client sends is
 // commands.
 func NewClientConn(nc net.Conn) *Conn {
-	return &Conn{nc: nc, br: newReader(nc, ClientReadBufferSize), maxPayload: DefaultMaxPayload}
+	return &Conn{nc: nc, out: writeTarget(nc), br: newReader(nc, ClientReadBufferSize), maxPayload: DefaultMaxPayload}
 }
 
 // writer returns the buffered writer, taking one from the pool when the
@@ -51,7 +52,7 @@ func NewClientConn(nc net.Conn) *Conn {
 func (c *Conn) writer() *bufio.Writer {
 	if c.bw == nil {
 		c.bw = writerPool.Get().(*bufio.Writer)
-		c.bw.Reset(c.nc)
+		c.bw.Reset(c.out)
 	}
 	return c.bw
 }

@@ -213,9 +213,9 @@ func (rd *reader) rawRead(fd uintptr) bool {
 		p = (*rd.buf)[rd.w:]
 	}
 	for {
-		n, err := syscall.Read(int(fd), p)
+		n, err := readFD(fd, p)
 		switch err {
-		case nil:
+		case 0:
 			if rd.dst == nil {
 				rd.w += n
 			}
