@@ -217,7 +217,7 @@ func (s *Sluice) start() {
 	// The admin port opens first and the data port a moment later (after
 	// the cluster set-up): a test that went straight to the data port
 	// could find it closed.
-	if s.DataPort != 0 && !slices.Contains(args, "--no-start") {
+	if s.DataPort != 0 && !slices.Contains(args, "--no-start") && !slices.Contains(args, "-n") {
 		s.waitPort("data", s.DataPort, deadline)
 	}
 }
