@@ -42,15 +42,26 @@ type rawWriter struct {
 	fn  func(fd uintptr) bool // w.write, built once: a Write allocates nothing
 }
 
-// writeTarget is where a Conn's writes go: a rawWriter on a socket, nc
-// itself otherwise (TLS, net.Pipe).
-func writeTarget(nc net.Conn) io.Writer {
-	sc, ok := nc.(syscall.Conn)
+// rawConnOf is the RawConn of a socket (a syscall.Conn), nil for anything
+// else (TLS, net.Pipe): the one test of whether reads and writes take the
+// raw path.
+func rawConnOf(v any) syscall.RawConn {
+	sc, ok := v.(syscall.Conn)
 	if !ok {
-		return nc
+		return nil
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
+		return nil
+	}
+	return raw
+}
+
+// writeTarget is where a Conn's writes go: a rawWriter on a socket, nc
+// itself otherwise.
+func writeTarget(nc net.Conn) io.Writer {
+	raw := rawConnOf(nc)
+	if raw == nil {
 		return nc
 	}
 	w := &rawWriter{raw: raw, nc: nc}

@@ -59,12 +59,7 @@ func newReader(src io.Reader, size int) *reader {
 // a socket (syscall.Conn) is read through its RawConn.
 func (rd *reader) Reset(src io.Reader) {
 	rd.r, rd.w = 0, 0
-	rd.src, rd.raw = src, nil
-	if sc, ok := src.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			rd.raw = raw
-		}
-	}
+	rd.src, rd.raw = src, rawConnOf(src)
 }
 
 // Size is the buffer's size.
