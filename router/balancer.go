@@ -1,6 +1,7 @@
 package router
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -52,6 +53,11 @@ type balancer struct {
 	groups  map[int]*groupState             // per hostgroup: the pair being balanced
 	asked   map[*session]*migration         // asked to move at the end of their command
 	refused map[*session]time.Time          // could not move (pinned), when
+
+	// listed is the server list of the last tick; gone are the servers
+	// removed from it since that still have connections in use.
+	listed []*backend.Server
+	gone   map[*backend.Server]struct{}
 }
 
 type drainState struct {
@@ -111,11 +117,17 @@ func (b *balancer) tick(now time.Time, dt float64) {
 		}
 	}
 	servers := b.r.cfg.Registry.Servers()
+	b.noteGone(servers)
 	moves := b.advise(rt, servers, now, dt)
+	if len(moves) == 0 && !b.stranded(servers) {
+		// No session can be attached to a server that matters this tick:
+		// the session scan below would find nothing, at a cost that grows
+		// with the number of clients (10 000 mostly idle ones).
+		clear(b.drains)
+		return
+	}
 	// The sessions attached to the servers that matter this tick, from
-	// what each session publishes: every tick, since a server removed from
-	// mysql_servers is no longer in the registry's list, and its sessions
-	// must leave it all the same (a pointer load per session).
+	// what each session publishes (a pointer load per session).
 	var attached map[*backend.Server][]*session
 	b.r.sessions.Range(func(_, v any) bool {
 		s := v.(*session)
@@ -153,6 +165,44 @@ func (b *balancer) tick(now time.Time, dt float64) {
 			}
 		}
 	}
+}
+
+// noteGone adds the servers that left the registry's list since the last
+// tick to b.gone: their sessions must leave them all the same.
+func (b *balancer) noteGone(servers []*backend.Server) {
+	if len(servers) == len(b.listed) && (len(servers) == 0 || &servers[0] == &b.listed[0]) {
+		return // the same list (the registry replaces it on every change)
+	}
+	for _, old := range b.listed {
+		if !slices.Contains(servers, old) {
+			if b.gone == nil {
+				b.gone = make(map[*backend.Server]struct{})
+			}
+			b.gone[old] = struct{}{}
+		}
+	}
+	b.listed = servers
+}
+
+// stranded reports whether a session may be attached to a server it must
+// leave: one that is down, or removed, with connections in use (a session
+// is attached to a server only through a connection it holds). Removed
+// servers with none left are forgotten.
+func (b *balancer) stranded(servers []*backend.Server) bool {
+	found := false
+	for srv := range b.gone {
+		if srv.ConnScore() == 0 {
+			delete(b.gone, srv)
+		} else {
+			found = true
+		}
+	}
+	for _, srv := range servers {
+		if !routable(srv) && srv.ConnScore() > 0 {
+			found = true
+		}
+	}
+	return found
 }
 
 // live reports whether s is still a session of the router.

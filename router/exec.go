@@ -90,7 +90,9 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 		}
 		s.setRunning(h)
 		if req.timeout > 0 && !s.headless {
-			s.deadline.Store(s.cmdStart.UnixNano() + int64(req.timeout))
+			d := s.cmdStart.UnixNano() + int64(req.timeout)
+			s.deadline.Store(d)
+			s.r.watchdog.due(d)
 		}
 		var err error
 		res, err = s.exchange(h, req)

@@ -149,6 +149,12 @@ func (s *session) endCommand() {
 			pi.trxSince.Store(0)
 		}
 		s.r.stats.Add(s.id, stats.ActiveTransactions, d)
+		if maxTrx := s.cmdRT.Router.MaxTrxTime; trx && maxTrx > 0 {
+			s.r.watchdog.due(s.cmdStart.UnixNano() + int64(maxTrx))
+		}
+	}
+	if maxIdle := s.cmdRT.Router.MaxTrxIdleTime; s.pubTrx && maxIdle > 0 {
+		s.r.watchdog.due(now.UnixNano() + int64(maxIdle))
 	}
 }
 

@@ -108,6 +108,9 @@ func manyClients(t *testing.T, envVar string, n int) (int, *testenv.Sluice, *sql
 	s := startFresh(t, "")
 	admin(t, s, fmt.Sprintf("SET mysql-max_connections=%d; LOAD MYSQL VARIABLES TO RUNTIME", n+100))
 	routeTo(t, s, 0, bs[0].Port)
+	// Room for a probe beside n clients (mysql_users.max_connections
+	// defaults to 10 000, as in ProxySQL).
+	admin(t, s, fmt.Sprintf("UPDATE mysql_users SET max_connections=%d; LOAD MYSQL USERS TO RUNTIME", n+100))
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
 	db.SetMaxOpenConns(n + 50)
 	db.SetMaxIdleConns(n + 50)
