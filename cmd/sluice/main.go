@@ -233,6 +233,7 @@ func serve(o *options, stderr io.Writer) error {
 		shared.setSyncer(syncer)
 	}
 	snap := p.Runtime()
+	applyThreads(log, snap)
 	if err := adm.Listen(snap.Var("admin-mysql_ifaces")); err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}

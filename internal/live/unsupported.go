@@ -21,8 +21,9 @@ import (
 // firewall was to block would run, an audit trail would silently not
 // exist. A setting that only asks for a feature Sluice lacks (web UI,
 // scheduler, query cache, compression, Galera monitoring…) is a warning.
-// Variables that only tune ProxySQL's internals (threads, poll timeouts,
-// stack size…) are not reported.
+// Variables that only tune ProxySQL's internals (poll timeouts, stack
+// size…) are not reported. mysql-threads is acted on: it sets GOMAXPROCS
+// at start (cmd/sluice/threads.go).
 //
 // When a feature is built, its entry goes: TestUnsupportedNotReadElsewhere
 // fails while the code reads a variable this file calls unsupported.
