@@ -224,7 +224,7 @@ func connect(ctx context.Context, srv *Server, opts *Options, cred *Credentials,
 const clientCapabilities = wire.ClientLongPassword | wire.ClientLongFlag | wire.ClientProtocol41 |
 	wire.ClientTransactions | wire.ClientSecureConnection | wire.ClientPluginAuth |
 	wire.ClientPluginAuthLenencClientData | wire.ClientMultiResults | wire.ClientPSMultiResults |
-	wire.ClientConnectAttrs
+	wire.ClientConnectAttrs | wire.ClientLocalFiles
 
 func (c *BackendConn) handshake(opts *Options, want *State) error {
 	p, err := c.w.ReadPacket()

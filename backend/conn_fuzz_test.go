@@ -60,7 +60,7 @@ func FuzzBackendLogin(f *testing.F) {
 	salt := []byte("0123456789abcdefghij")
 	greet := func(plugin string) []byte {
 		return packet(0, wire.AppendInitialHandshake(nil, &wire.InitialHandshake{ServerVersion: "8.0.36", ConnID: 9,
-			Salt: salt, Capabilities: wire.ServerCapabilities(true, false), Charset: 45, Status: wire.StatusAutocommit,
+			Salt: salt, Capabilities: wire.ServerCapabilities(true), Charset: 45, Status: wire.StatusAutocommit,
 			AuthPlugin: plugin})...)
 	}
 	okp := func(seq byte) []byte { return packet(seq, wire.AppendOK(nil, 0, 0, wire.StatusAutocommit, 0, "")...) }

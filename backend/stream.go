@@ -70,6 +70,12 @@ type Sink struct {
 	// Tee, when set, gets a copy of every packet sent to Client (the query
 	// cache storing a response).
 	Tee *wire.Tee
+	// LocalFiles lets a server's request for a client file (LOAD DATA
+	// LOCAL INFILE) through to Client, and the file back to the server.
+	// Without it the server gets an empty file and the client the ERR
+	// NoLocalFiles (ProxySQL's 1047 when that is nil).
+	LocalFiles   bool
+	NoLocalFiles *wire.SQLError
 	// Interrupt, when set (from any goroutine), replaces a server ERR 1317
 	// "Query execution was interrupted": the proxy killed the query and
 	// the client learns why (query_timeout).
@@ -204,21 +210,12 @@ func (c *BackendConn) walk(shape Shape, sink *Sink) (Response, error) {
 			}
 			return res, flush(sink)
 		case wire.HeaderLocalIn:
-			// The proxy never offers CLIENT_LOCAL_FILES to servers, so a
-			// server asking for a local file is misbehaving: answer with an
-			// empty file (the protocol's way to decline) and pass on what
-			// the server says next.
-			if _, err := c.w.ReadPacket(); err != nil {
+			refused, err := c.localInfile(sink)
+			if err != nil {
 				return res, err
 			}
-			if err := c.w.WritePacket(nil); err != nil {
-				return res, err
-			}
-			if err := c.w.Flush(); err != nil {
-				return res, err
-			}
-			if sink.Client != nil {
-				sink.Client.SetSeq(c.w.Seq())
+			if refused != nil {
+				return c.refuseLocalInfile(sink, refused)
 			}
 			continue
 		default:
@@ -230,6 +227,81 @@ func (c *BackendConn) walk(shape Shape, sink *Sink) (Response, error) {
 			return res, flush(sink)
 		}
 	}
+}
+
+// ErrLocalInfileOff is ProxySQL's answer to LOAD DATA LOCAL INFILE with
+// mysql-enable_load_data_local_infile off.
+var ErrLocalInfileOff = &wire.SQLError{Code: 1047, State: "08S01", Message: "Unsupported 'LOAD DATA LOCAL INFILE' command"}
+
+// localInfile answers a server's request for a client file (LOAD DATA
+// LOCAL INFILE; the packet is 0xFB and the file name). When the session
+// allows it the request goes to the client, and the client's packets
+// stream to the server up to its empty packet, which ends the file: nothing
+// is buffered beyond the two connections' buffers, whatever the file's
+// size. Otherwise the server gets an empty file (the protocol's way to
+// decline) and the returned error is the client's answer. The proxy never
+// reads a file of its own.
+func (c *BackendConn) localInfile(sink *Sink) (*wire.SQLError, error) {
+	if sink.Client == nil || !sink.LocalFiles {
+		if _, _, err := c.w.SkipPacket(); err != nil {
+			return nil, err
+		}
+		if err := c.w.WritePacket(nil); err != nil {
+			return nil, err
+		}
+		if err := c.w.Flush(); err != nil {
+			return nil, err
+		}
+		// The client saw none of this: its sequence stays where the
+		// refusal goes.
+		if sink.NoLocalFiles != nil {
+			return sink.NoLocalFiles, nil
+		}
+		return ErrLocalInfileOff, nil
+	}
+	if err := c.pass(sink); err != nil {
+		return nil, err
+	}
+	if err := flush(sink); err != nil {
+		return nil, err
+	}
+	for {
+		_, n, err := sink.Client.ForwardPacket(c.w)
+		if err != nil {
+			if errors.Is(err, wire.ErrRead) {
+				// The client went away mid-file: the server waits for
+				// the rest, so this connection is lost with it.
+				return nil, fmt.Errorf("%w: %w", ErrClientGone, err)
+			}
+			return nil, err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if err := c.w.Flush(); err != nil {
+		return nil, err
+	}
+	sink.Client.SetSeq(c.w.Seq())
+	return nil, nil
+}
+
+// refuseLocalInfile ends a LOAD DATA LOCAL INFILE whose file was declined:
+// the server's answer to the empty file is read and dropped (with the rest
+// of a multi-statement response), and the client gets refused instead.
+func (c *BackendConn) refuseLocalInfile(sink *Sink, refused *wire.SQLError) (Response, error) {
+	res, err := c.walk(ShapeResult, &Sink{DeprecateEOF: sink.DeprecateEOF})
+	if err != nil {
+		return res, err
+	}
+	res.OK, res.Err = false, refused
+	if sink.Client == nil {
+		return res, nil
+	}
+	if err := clientErr(sink.Client.WriteError(refused)); err != nil {
+		return res, err
+	}
+	return res, flush(sink)
 }
 
 // resultSet streams one result set: column count, column definitions, the

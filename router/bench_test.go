@@ -61,7 +61,7 @@ func fakeBackend(tb testing.TB) string {
 				c := wire.NewConn(nc)
 				defer c.Close()
 				hs := &wire.InitialHandshake{ServerVersion: "10.11.0-fake", ConnID: 1, Salt: wire.NewSalt(),
-					Capabilities: wire.ServerCapabilities(false, false), Charset: 33, Status: wire.StatusAutocommit}
+					Capabilities: wire.ServerCapabilities(false), Charset: 33, Status: wire.StatusAutocommit}
 				c.WritePacket(wire.AppendInitialHandshake(nil, hs))
 				c.Flush()
 				if _, err := c.ReadPacket(); err != nil {

@@ -64,6 +64,19 @@ func timeoutFor(rt *live.Runtime, ruleTimeout int) time.Duration {
 	return rt.Router.QueryTimeout
 }
 
+// localFiles says whether this command may pass a server's request for a
+// client file (LOAD DATA LOCAL INFILE) to the client, and if not, what the
+// client is told instead.
+func (s *session) localFiles(rt *live.Runtime) (bool, *wire.SQLError) {
+	switch {
+	case !rt.Router.LoadDataLocal:
+		return false, backend.ErrLocalInfileOff
+	case s.caps&wire.ClientLocalFiles == 0:
+		return false, errLocalFilesClient
+	}
+	return true, nil
+}
+
 // run executes req and returns the backend's response with the connection
 // that served it, still held: the caller settles it (afterQuery, or
 // release). h is nil when the command failed and the client got an ERR
@@ -71,6 +84,7 @@ func timeoutFor(rt *live.Runtime, ruleTimeout int) time.Duration {
 // the client connection is gone and the session must end.
 func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *held, ok bool) {
 	s.sink.DeprecateEOF, s.sink.Status = s.depr, s.status()
+	s.sink.LocalFiles, s.sink.NoLocalFiles = s.localFiles(rt)
 	for attempt := 0; ; attempt++ {
 		h = req.conn
 		if h == nil {

@@ -207,7 +207,7 @@ func (s *session) handshake(rt *live.Runtime) bool {
 	defer s.nc.SetDeadline(time.Time{})
 	salt := wire.NewSalt()
 	s.salt = salt
-	caps := wire.ServerCapabilities(rt.Router.DeprecateEOF, false)
+	caps := wire.ServerCapabilities(rt.Router.DeprecateEOF)
 	hs := &wire.InitialHandshake{
 		ServerVersion: rt.Router.ServerVersion, ConnID: uint32(s.id), Salt: salt,
 		Capabilities: caps, Charset: 33, Status: wire.StatusAutocommit,

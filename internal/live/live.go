@@ -87,6 +87,7 @@ type Router struct {
 	EventsDefaultLog     bool          // mysql-eventslog_default_log
 	Multiplexing         bool          // mysql-multiplexing
 	DeprecateEOF         bool          // mysql-enable_client_deprecate_eof
+	LoadDataLocal        bool          // mysql-enable_load_data_local_infile: the server's request for a client file goes to the client
 	MaxAllowedPacket     int           // mysql-max_allowed_packet
 	AutocommitFalseIsTrx bool          // mysql-autocommit_false_is_transaction
 	KeepVars             rules.KeepVars

@@ -36,6 +36,7 @@ func routerSettings(s *config.Snapshot) Router {
 		EventsDefaultLog:         s.Int("mysql-eventslog_default_log") == 1,
 		Multiplexing:             s.Bool("mysql-multiplexing"),
 		DeprecateEOF:             s.Bool("mysql-enable_client_deprecate_eof"),
+		LoadDataLocal:            s.Bool("mysql-enable_load_data_local_infile"),
 		MaxAllowedPacket:         int(s.Int("mysql-max_allowed_packet")),
 		AutocommitFalseIsTrx:     s.Bool("mysql-autocommit_false_is_transaction"),
 		KeepVars:                 rules.ParseKeepVars(s.Var("mysql-keep_multiplexing_variables")),

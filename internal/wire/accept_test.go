@@ -48,7 +48,7 @@ func serveAccept(ln net.Listener, plugin, password string, tlsConf *tls.Config) 
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 		hs := &InitialHandshake{ServerVersion: "8.0.11-test", ConnID: 77, Salt: NewSalt(),
-			Capabilities: ServerCapabilities(false, false), Charset: 33, Status: StatusAutocommit, AuthPlugin: plugin}
+			Capabilities: ServerCapabilities(false), Charset: 33, Status: StatusAutocommit, AuthPlugin: plugin}
 		res.salt = hs.Salt
 		res.resp, res.err = ServerHandshake(c, hs, tlsConf)
 		res.caps = hs.Capabilities
@@ -396,7 +396,7 @@ func TestServerHandshakeMaxPayload(t *testing.T) {
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 		c.SetMaxPayload(64 << 10)
 		_, err = ServerHandshake(c, &InitialHandshake{ServerVersion: "x", Salt: NewSalt(),
-			Capabilities: ServerCapabilities(false, false)}, nil)
+			Capabilities: ServerCapabilities(false)}, nil)
 		out <- err
 	}()
 	rc := dialRaw(t, ln.Addr().String())

@@ -29,8 +29,8 @@ import (
 func FuzzParseInitialHandshake(f *testing.F) {
 	salt := []byte("0123456789abcdefghij")
 	for _, h := range []*InitialHandshake{
-		{ServerVersion: "11.4.2-MariaDB", ConnID: 7, Salt: salt, Capabilities: ServerCapabilities(true, false), Charset: 45, Status: StatusAutocommit},
-		{ServerVersion: "8.0.36", ConnID: 1 << 30, Salt: salt, Capabilities: ServerCapabilities(false, true), Charset: 255, AuthPlugin: AuthCachingSha2},
+		{ServerVersion: "11.4.2-MariaDB", ConnID: 7, Salt: salt, Capabilities: ServerCapabilities(true), Charset: 45, Status: StatusAutocommit},
+		{ServerVersion: "8.0.36", ConnID: 1 << 30, Salt: salt, Capabilities: ServerCapabilities(false), Charset: 255, AuthPlugin: AuthCachingSha2},
 		{ServerVersion: "5.5.5-10.6.16-MariaDB", Salt: salt, Capabilities: ClientProtocol41 | ClientSecureConnection, AuthPlugin: AuthMariaDBEd25519},
 	} {
 		f.Add(AppendInitialHandshake(nil, h))
@@ -178,7 +178,7 @@ func FuzzServerPackets(f *testing.F) {
 // held, and what parses (with the one-byte auth length AppendChangeUser
 // writes) survives a write/parse round trip.
 func FuzzParseChangeUser(f *testing.F) {
-	caps := ServerCapabilities(true, false)
+	caps := ServerCapabilities(true)
 	cu := &ChangeUser{User: "alice", AuthResponse: []byte("01234567890123456789"), DB: "shop", Charset: 45,
 		AuthPlugin: AuthNativePassword, Attrs: []Attr{{"_client_name", "libmariadb"}, {"_client_version", "3.3.10"}}}
 	f.Add(AppendChangeUser(nil, caps, cu), caps)
@@ -246,7 +246,7 @@ func FuzzServerHandshake(f *testing.F) {
 		defer c.Close()
 		c.SetMaxPayload(64 << 10) // the login bound the session sets
 		hs := &InitialHandshake{ServerVersion: "8.0.36-sluice", ConnID: 1, Salt: []byte("0123456789abcdefghij"),
-			Capabilities: ServerCapabilities(true, false)}
+			Capabilities: ServerCapabilities(true)}
 		var conf *tls.Config
 		if offerTLS {
 			conf = tlsConf

@@ -21,19 +21,19 @@ type InitialHandshake struct {
 // PROTOCOL_41, IGNORE_SIGPIPE, TRANSACTIONS, SECURE_CONNECTION,
 // CONNECT_WITH_DB, PLUGIN_AUTH) plus what the data plane supports: long
 // flags, multi statements/results, PS multi results, connect attributes and
-// length-encoded auth data. CLIENT_DEPRECATE_EOF and CLIENT_LOCAL_FILES are
-// added only when enabled; SSL, compression and session tracking are never
-// offered.
-func ServerCapabilities(deprecateEOF, localFiles bool) uint32 {
+// length-encoded auth data, and CLIENT_LOCAL_FILES as MariaDB and MySQL
+// servers offer it: whether LOAD DATA LOCAL INFILE may run is decided per
+// statement (mysql-enable_load_data_local_infile and the client's own
+// flag). CLIENT_DEPRECATE_EOF is added only when enabled; SSL, compression
+// and session tracking are never offered.
+func ServerCapabilities(deprecateEOF bool) uint32 {
 	c := ClientLongPassword | ClientFoundRows | ClientLongFlag | ClientConnectWithDB |
 		ClientProtocol41 | ClientIgnoreSigpipe | ClientTransactions | ClientSecureConnection |
 		ClientMultiStatements | ClientMultiResults | ClientPSMultiResults | ClientPluginAuth |
-		ClientConnectAttrs | ClientPluginAuthLenencClientData | ClientIgnoreSpace | ClientInteractive
+		ClientConnectAttrs | ClientPluginAuthLenencClientData | ClientIgnoreSpace | ClientInteractive |
+		ClientLocalFiles
 	if deprecateEOF {
 		c |= ClientDeprecateEOF
-	}
-	if localFiles {
-		c |= ClientLocalFiles
 	}
 	return c
 }

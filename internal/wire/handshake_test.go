@@ -17,7 +17,7 @@ func TestInitialHandshakeRoundTrip(t *testing.T) {
 	salt := NewSalt()
 	h := &InitialHandshake{
 		ServerVersion: "8.0.11", ConnID: 0x01020304, Salt: salt,
-		Capabilities: ServerCapabilities(true, false), Charset: 45, Status: StatusAutocommit,
+		Capabilities: ServerCapabilities(true), Charset: 45, Status: StatusAutocommit,
 		AuthPlugin: AuthNativePassword,
 	}
 	p := AppendInitialHandshake(nil, h)
@@ -41,12 +41,12 @@ func TestInitialHandshakeRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, h) {
 		t.Fatalf("round trip\n got %+v\nwant %+v", got, h)
 	}
-	if caps := ServerCapabilities(false, false); caps&ClientDeprecateEOF != 0 || caps&ClientLocalFiles != 0 ||
+	if caps := ServerCapabilities(false); caps&ClientDeprecateEOF != 0 || caps&ClientLocalFiles == 0 ||
 		caps&ClientSSL != 0 || caps&ClientSessionTrack != 0 || caps&ClientCompress != 0 {
 		t.Fatalf("capabilities %x", caps)
 	}
-	if caps := ServerCapabilities(true, true); caps&ClientDeprecateEOF == 0 || caps&ClientLocalFiles == 0 {
-		t.Fatal("optional capabilities missing")
+	if caps := ServerCapabilities(true); caps&ClientDeprecateEOF == 0 {
+		t.Fatal("CLIENT_DEPRECATE_EOF missing")
 	}
 	if _, err := ParseInitialHandshake(AppendERR(nil, 1040, "08004", "Too many connections")); err == nil {
 		t.Fatal("ERR accepted")
@@ -148,7 +148,7 @@ func serveLogin(ln net.Listener, plugin, storedHash string, got chan<- *Handshak
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	salt := NewSalt()
 	err = c.WritePacket(AppendInitialHandshake(nil, &InitialHandshake{ServerVersion: "8.0.11", ConnID: 9, Salt: salt,
-		Capabilities: ServerCapabilities(true, false), Charset: 45, Status: StatusAutocommit, AuthPlugin: plugin}))
+		Capabilities: ServerCapabilities(true), Charset: 45, Status: StatusAutocommit, AuthPlugin: plugin}))
 	if err != nil {
 		return err
 	}

@@ -113,7 +113,7 @@ func TestServerHandshakeSwitchesOtherPlugins(t *testing.T) {
 			defer c.Close()
 			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 			hs := &InitialHandshake{ServerVersion: "8.0.11", ConnID: 1, Salt: salt,
-				Capabilities: ServerCapabilities(false, false), Charset: 33, AuthPlugin: tc.announced}
+				Capabilities: ServerCapabilities(false), Charset: 33, AuthPlugin: tc.announced}
 			r, err := ServerHandshake(c, hs, nil)
 			done <- result{r, err}
 		}()
