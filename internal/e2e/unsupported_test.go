@@ -14,7 +14,7 @@ import (
 // accepts but does not act on. One whose absence weakens security
 // (certificate revocation lists for backend TLS, the firewall) fails LOAD …
 // TO RUNTIME with a clear ERR and RUNTIME unchanged; one that is only a
-// missing feature (scheduler, web UI, compression) loads with a warning in
+// missing feature (web UI, compression) loads with a warning in
 // the OK packet, in SHOW WARNINGS and in the log. At start-up the same
 // settings are logged, never fatal. (use_ssl is built: TestBackendTLSUseSSL
 // and the frontend TLS tests.)
@@ -22,14 +22,14 @@ func TestUnsupportedConfigRefusedOrWarned(t *testing.T) {
 	s := startFresh(t, `
 mysql_servers = ( { address = "127.0.0.1", port = 3306, hostgroup = 1 } )
 mysql_servers_ssl_params = ( { hostname = "127.0.0.1", port = 3306, ssl_crl = "/crl.pem" } )
-scheduler = ( { id = 1, active = 1, interval_ms = 1000, filename = "/bin/true" } )
+mysql_query_rules = ( { rule_id = 1, active = 1, match_pattern = "^SELECT 42", delay = 10 } )
 `)
 	// Start-up loaded the stored configuration and said what it ignores.
 	if got := admin(t, s, "SELECT ssl_crl FROM runtime_mysql_servers_ssl_params"); strings.TrimSpace(got) != "/crl.pem" {
 		t.Fatalf("runtime_mysql_servers_ssl_params after start-up: %q", got)
 	}
 	waitLog(t, s, "mysql_servers_ssl_params.ssl_capath/ssl_crl/ssl_crlpath (127.0.0.1:3306:)", "loaded anyway at start-up")
-	waitLog(t, s, "scheduler (id 1): the scheduler is not implemented")
+	waitLog(t, s, "mysql_query_rules.delay (rule_id 1): query delays are not implemented")
 
 	cli := func(sql string) (string, error) {
 		return testenv.CLI(t, s.AdminPort, "admin", "admin", sql, "-N", "--show-warnings")
@@ -65,10 +65,10 @@ scheduler = ( { id = 1, active = 1, interval_ms = 1000, filename = "/bin/true" }
 	if got := admin(t, s, "SELECT weight, compression FROM runtime_mysql_servers"); strings.TrimSpace(got) != "7\t1" {
 		t.Errorf("runtime after a LOAD with warnings: %q", got)
 	}
-	out, err = cli("LOAD SCHEDULER TO RUNTIME; SHOW COUNT(*) WARNINGS; SHOW WARNINGS")
+	out, err = cli("LOAD MYSQL QUERY RULES TO RUNTIME; SHOW COUNT(*) WARNINGS; SHOW WARNINGS")
 	if err != nil || !strings.Contains(out, "\n1\n") ||
-		!strings.Contains(out, "Warning\t1235\tscheduler (id 1): the scheduler is not implemented in Sluice, the jobs do not run") {
-		t.Errorf("SHOW WARNINGS after LOAD SCHEDULER: %q %v", out, err)
+		!strings.Contains(out, "Warning\t1235\tmysql_query_rules.delay (rule_id 1): query delays are not implemented in Sluice") {
+		t.Errorf("SHOW WARNINGS after LOAD MYSQL QUERY RULES: %q %v", out, err)
 	}
 	out, err = cli("SET admin-web_enabled='true'; LOAD ADMIN VARIABLES TO RUNTIME; SHOW WARNINGS; SELECT 1; SHOW WARNINGS")
 	if err != nil || strings.Count(out, "admin-web_enabled=true: the web UI is not implemented in Sluice") != 2 {
@@ -81,7 +81,7 @@ scheduler = ( { id = 1, active = 1, interval_ms = 1000, filename = "/bin/true" }
 	}
 	waitLog(t, s, "admin-web_enabled=true: the web UI is not implemented in Sluice")
 	// A LOAD of a clean module leaves no warning.
-	out, err = cli("LOAD MYSQL QUERY RULES TO RUNTIME; SHOW COUNT(*) WARNINGS")
+	out, err = cli("UPDATE mysql_query_rules SET delay=NULL; LOAD MYSQL QUERY RULES TO RUNTIME; SHOW COUNT(*) WARNINGS")
 	if err != nil || strings.TrimSpace(out) != "0" {
 		t.Errorf("clean LOAD: %q %v", out, err)
 	}

@@ -20,7 +20,7 @@ import (
 // the operator asked to encrypt would go in clear text, queries the
 // firewall was to block would run, an audit trail would silently not
 // exist. A setting that only asks for a feature Sluice lacks (web UI,
-// scheduler, query cache, compression, Galera monitoring…) is a warning.
+// query cache, compression, Galera monitoring…) is a warning.
 // Variables that only tune ProxySQL's internals (poll timeouts, stack
 // size…) are not reported. mysql-threads is acted on: it sets GOMAXPROCS
 // at start (cmd/sluice/threads.go).
@@ -209,16 +209,6 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 		}
 		if len(gtid) > 0 {
 			add(false, "mysql_query_rules.gtid_from_hostgroup (rule_id %s): GTID causal reads are not implemented in Sluice, reads may not see the writes before them", listed(gtid))
-		}
-	case config.ModScheduler:
-		var ids []string
-		for _, j := range snap.Scheduler {
-			if j.Active {
-				ids = append(ids, strconv.Itoa(j.ID))
-			}
-		}
-		if len(ids) > 0 {
-			add(false, "scheduler (id %s): the scheduler is not implemented in Sluice, the jobs do not run", listed(ids))
 		}
 	case config.ModMySQLFirewall:
 		for _, t := range m.Tables() {

@@ -103,9 +103,10 @@ func TestUnsupported(t *testing.T) {
 				{RuleID: 3, Active: true, GTIDFromHostgroup: ni(1), Timeout: ni(100), OKMsg: sql.NullString{String: "ok", Valid: true}},
 				{RuleID: 4, Active: true, CacheTTL: ni(1000), CacheTimeout: ni(50)}}},
 			nil, []string{"delay (rule_id 2)", "cache_timeout (rule_id 4)", "gtid_from_hostgroup (rule_id 3)"}},
-		{"scheduler: active rows only", config.ModScheduler, &config.Snapshot{Scheduler: []config.SchedulerJob{
+		// The scheduler runs its jobs (internal/proxy/scheduler.go): no notice.
+		{"scheduler: active rows", config.ModScheduler, &config.Snapshot{Scheduler: []config.SchedulerJob{
 			{ID: 1, Active: true, IntervalMs: 1000, Filename: "/bin/true"}, {ID: 2, Active: false, IntervalMs: 1000, Filename: "/bin/true"}}},
-			nil, []string{"scheduler (id 1): the scheduler is not implemented"}},
+			nil, nil},
 		{"scheduler: inactive only", config.ModScheduler, &config.Snapshot{Scheduler: []config.SchedulerJob{
 			{ID: 2, Active: false, IntervalMs: 1000, Filename: "/bin/true"}}}, nil, nil},
 		{"firewall tables", config.ModMySQLFirewall, &config.Snapshot{Tables: map[string][][]sql.NullString{

@@ -69,6 +69,7 @@ type Proxy struct {
 	http         *httpEndpoint        // admin-restapi_port: /metrics, /health
 	degraded     atomic.Value         // func() string: SetDegraded
 	history      *historyTimer        // fills stats_history (nil without a Store)
+	sched        *scheduler           // runs runtime_scheduler's jobs
 	promRegistry *prometheus.Registry // what /metrics and SHOW PROMETHEUS METRICS render
 
 	mu      sync.Mutex // serializes Apply
@@ -97,6 +98,7 @@ func New(cfg Config) *Proxy {
 	p.events = eventlog.New(cfg.Datadir, cfg.Log)
 	p.audit = eventlog.New(cfg.Datadir, cfg.Log)
 	p.stats = stats.New()
+	p.sched = newScheduler(cfg.Log)
 	p.http = &httpEndpoint{p: p, scripts: make(chan struct{}, restMaxScripts)}
 	p.promRegistry = prometheus.NewRegistry()
 	p.promRegistry.MustRegister(collector{p}, collectors.NewGoCollector(),
@@ -183,6 +185,9 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 	}
 	if err := p.rt.Store(next); err != nil {
 		return nil, err
+	}
+	if m == config.ModScheduler {
+		p.sched.load(snap.Scheduler)
 	}
 	warnings := next.Warnings(atStart)
 	if httpErr != nil {
@@ -286,6 +291,7 @@ func (p *Proxy) Router() *router.Router { return p.router }
 func (p *Proxy) Close() error {
 	p.router.Shutdown(p.rt.Load().Router.GracefulCloseTimeout)
 	p.http.close()
+	p.sched.close()
 	if p.history != nil {
 		p.history.close()
 	}
