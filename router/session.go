@@ -127,6 +127,39 @@ func newSession(r *Router, nc net.Conn) *session {
 	return s
 }
 
+// proxied takes the client's address from a PROXY protocol header (read
+// before the handshake response) when the peer that sent it is one of
+// mysql-proxy_protocol_networks: query rules (client_addr), the processlist,
+// the events and audit logs and error messages then name the relayed
+// client. A header from another peer, one that names no client (UNKNOWN,
+// LOCAL) or one that does not parse is skipped, and the connection's own
+// peer stands, as in ProxySQL; the skip is logged (at most 10 lines a
+// second with failed logins).
+func (s *session) proxied(rt *live.Runtime, h *wire.ProxyHeader) {
+	why := ""
+	switch {
+	case !rt.Router.ProxyNetworks.Contains(s.nc.RemoteAddr()):
+		why = "the peer is not in mysql-proxy_protocol_networks"
+	case h.Err != nil:
+		why = h.Err.Error()
+	case !h.Source.IsValid():
+		return // UNKNOWN / LOCAL: the balancer's own connection
+	}
+	if why != "" {
+		if ok, held := s.r.loginLog.Allow(time.Now()); ok {
+			ev := s.log.Warn().Int("version", h.Version).Str("reason", why)
+			if held > 0 {
+				ev = ev.Uint64("more_not_logged", held)
+			}
+			ev.Msg("PROXY protocol header skipped")
+		}
+		return
+	}
+	s.clientAddr = h.Source.String()
+	s.clientIP = h.Source.Addr().Unmap().String()
+	s.log = s.log.With().Str("proxied_client", s.clientAddr).Logger()
+}
+
 // kill ends the session from another goroutine: closing the socket makes the
 // owner's blocked read fail, and it cleans up.
 func (s *session) kill() {
@@ -232,6 +265,9 @@ func (s *session) handshake(rt *live.Runtime) bool {
 		s.log.Debug().Err(err).Msg("bad handshake response")
 		s.writeErr(errBadHandshake())
 		return false
+	}
+	if resp.Proxy != nil {
+		s.proxied(rt, resp.Proxy)
 	}
 	s.caps = resp.Capabilities & hs.Capabilities
 	s.depr = s.caps&wire.ClientDeprecateEOF != 0

@@ -19,6 +19,7 @@ const (
 	VarBool
 	VarJSONObject // "" or a JSON object of string values (Sluice's label variables)
 	VarFloat      // a decimal number in [Min, Max] (Sluice's migration rates)
+	VarNetworks   // "", "*" or a comma-separated list of networks (CIDR) and addresses
 )
 
 // VarDef describes one mysql-* or admin-* global variable: its ProxySQL
@@ -94,6 +95,10 @@ func (d VarDef) Check(value string) error {
 		var m map[string]string
 		if err := json.Unmarshal([]byte(value), &m); err != nil {
 			return fmt.Errorf("%s: %q is not a JSON object of strings: %v", d.Name, value, err)
+		}
+	case VarNetworks:
+		if _, err := ParseNetworks(value); err != nil {
+			return fmt.Errorf("%s: %v", d.Name, err)
 		}
 	case VarBool:
 		if _, ok := ParseBool(value); !ok {

@@ -209,7 +209,7 @@ var varDefs = []VarDef{
 	// Sluice: this proxy's own labels, "" or a JSON object of label name -> value, matched against
 	// mysql_servers_balance.labels by the label and location factors.
 	{Name: "mysql-proxy_labels", Default: "", Kind: VarJSONObject},
-	{Name: "mysql-proxy_protocol_networks", Default: ""},
+	{Name: "mysql-proxy_protocol_networks", Default: "", Kind: VarNetworks},
 	{Name: "mysql-query_cache_handle_warnings", Default: "0", Kind: VarInt, Min: 0, Max: 1},
 	{Name: "mysql-query_cache_size_MB", Default: "256", Kind: VarInt, Min: 0, Max: 10485760},
 	{Name: "mysql-query_cache_soft_ttl_pct", Default: "0", Kind: VarInt, Min: 0, Max: 100},

@@ -77,19 +77,20 @@ type Runtime struct {
 
 // Router holds the data plane's settings.
 type Router struct {
-	ServerVersion        string        // mysql-server_version (handshake)
-	VersionComment       string        // @@version_comment answered by the proxy
-	MaxConnections       int64         // mysql-max_connections
-	ConnectTimeoutClient time.Duration // mysql-connect_timeout_client: the login must be done by then
-	DefaultSchema        string        // mysql-default_schema
-	ConnectTimeout       time.Duration // mysql-connect_timeout_server
-	ConnectTimeoutMax    time.Duration // mysql-connect_timeout_server_max: ERR 9001 after it
-	EventsDefaultLog     bool          // mysql-eventslog_default_log
-	Multiplexing         bool          // mysql-multiplexing
-	DeprecateEOF         bool          // mysql-enable_client_deprecate_eof
-	LoadDataLocal        bool          // mysql-enable_load_data_local_infile: the server's request for a client file goes to the client
-	MaxAllowedPacket     int           // mysql-max_allowed_packet
-	AutocommitFalseIsTrx bool          // mysql-autocommit_false_is_transaction
+	ServerVersion        string          // mysql-server_version (handshake)
+	VersionComment       string          // @@version_comment answered by the proxy
+	MaxConnections       int64           // mysql-max_connections
+	ConnectTimeoutClient time.Duration   // mysql-connect_timeout_client: the login must be done by then
+	DefaultSchema        string          // mysql-default_schema
+	ConnectTimeout       time.Duration   // mysql-connect_timeout_server
+	ConnectTimeoutMax    time.Duration   // mysql-connect_timeout_server_max: ERR 9001 after it
+	EventsDefaultLog     bool            // mysql-eventslog_default_log
+	Multiplexing         bool            // mysql-multiplexing
+	DeprecateEOF         bool            // mysql-enable_client_deprecate_eof
+	LoadDataLocal        bool            // mysql-enable_load_data_local_infile: the server's request for a client file goes to the client
+	ProxyNetworks        config.Networks // mysql-proxy_protocol_networks: whose PROXY protocol headers are believed
+	MaxAllowedPacket     int             // mysql-max_allowed_packet
+	AutocommitFalseIsTrx bool            // mysql-autocommit_false_is_transaction
 	KeepVars             rules.KeepVars
 	AutoIncDelay         int           // mysql-auto_increment_delay_multiplex
 	MaxStmtsPerConn      int           // mysql-max_stmts_per_connection

@@ -92,7 +92,6 @@ var unsupportedVars = []unsupportedVar{
 	{"mysql-throttle_max_bytes_per_second_to_client", false, positive, "client throttling is not implemented in Sluice", "0"},
 	{"mysql-throttle_ratio_server_to_client", false, positive, "client throttling is not implemented in Sluice", "0"},
 	{"mysql-throttle_connections_per_sec_to_hostgroup", false, notInt(1000000), "connection throttling is not implemented in Sluice: new backend connections are not rate-limited", "1000000"},
-	{"mysql-proxy_protocol_networks", false, nonEmpty, "the PROXY protocol is not implemented in Sluice: clients sending a PROXY header are refused", "''"},
 	{"mysql-connection_warming", false, isTrue, "connection warming is not implemented in Sluice", "false"},
 	{"mysql-autocommit_false_not_reusable", false, isTrue, "not implemented in Sluice: a connection with autocommit=0 goes back to the pool", "false"},
 	{"mysql-enforce_autocommit_on_reads", false, isTrue, "not implemented in Sluice", "false"},

@@ -60,9 +60,9 @@ func TestUnsupported(t *testing.T) {
 			"mysql-ssl_p2s_capath": "/etc/ssl/certs", "mysql-ssl_p2s_crl": "/crl.pem", "mysql-ssl_p2s_cipher": "ECDHE-RSA-AES128-GCM-SHA256"})),
 			[]string{"mysql-ssl_p2s_capath=/etc/ssl/certs: a CA directory", "mysql-ssl_p2s_crl=/crl.pem: certificate revocation lists"}, nil},
 		{"warnings only", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{
-			"mysql-default_query_delay": "5", "mysql-proxy_protocol_networks": "*",
+			"mysql-default_query_delay": "5", "mysql-proxy_protocol_networks": "*", // the PROXY protocol is built: no notice
 			"mysql-throttle_connections_per_sec_to_hostgroup": "10", "mysql-firewall_whitelist_enabled": "false"})),
-			nil, []string{"mysql-default_query_delay=5", "mysql-throttle_connections_per_sec_to_hostgroup=10", "mysql-proxy_protocol_networks=*"}},
+			nil, []string{"mysql-default_query_delay=5", "mysql-throttle_connections_per_sec_to_hostgroup=10"}},
 		{"admin: web, restapi", config.ModAdminVariables, &config.Snapshot{AdminVars: map[string]string{
 			"admin-web_enabled": "true", "admin-restapi_enabled": "1", "admin-web_port": "7000"}},
 			nil, []string{"admin-web_enabled=true: the web UI"}},

@@ -37,6 +37,7 @@ func routerSettings(s *config.Snapshot) Router {
 		Multiplexing:             s.Bool("mysql-multiplexing"),
 		DeprecateEOF:             s.Bool("mysql-enable_client_deprecate_eof"),
 		LoadDataLocal:            s.Bool("mysql-enable_load_data_local_infile"),
+		ProxyNetworks:            s.Networks("mysql-proxy_protocol_networks"),
 		MaxAllowedPacket:         int(s.Int("mysql-max_allowed_packet")),
 		AutocommitFalseIsTrx:     s.Bool("mysql-autocommit_false_is_transaction"),
 		KeepVars:                 rules.ParseKeepVars(s.Var("mysql-keep_multiplexing_variables")),

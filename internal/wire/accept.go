@@ -32,6 +32,9 @@ var ErrTLSNotSupported = errors.New("wire: client asked for TLS, which is not of
 // ClientSSL: the helper adds it to hs if missing, so hs.Capabilities is what
 // was offered.
 //
+// A PROXY protocol header (v1 or v2) before the response is read and
+// returned in the response's Proxy field.
+//
 // Errors: I/O failures wrap ErrRead or ErrWrite (a failed TLS handshake
 // wraps ErrRead); a response over the Conn's SetMaxPayload gives
 // ErrPacketTooLarge; a response that cannot be parsed wraps ErrMalformed or
@@ -47,6 +50,10 @@ func ServerHandshake(c *Conn, hs *InitialHandshake, tlsConf *tls.Config) (*Hands
 		return nil, err
 	}
 	if err := c.Flush(); err != nil {
+		return nil, err
+	}
+	proxy, err := c.readProxyHeader()
+	if err != nil {
 		return nil, err
 	}
 	resp, err := c.readHandshakeResponse()
@@ -67,6 +74,7 @@ func ServerHandshake(c *Conn, hs *InitialHandshake, tlsConf *tls.Config) (*Hands
 			return nil, malformed("handshake response: SSLRequest over TLS")
 		}
 	}
+	resp.Proxy = proxy
 	// The reply must be for a plugin the proxy verifies: the one announced
 	// (hs.AuthPlugin), or mysql_native_password whatever was announced (the
 	// proxy verifies it with any stored password). With

@@ -237,6 +237,9 @@ func FuzzServerHandshake(f *testing.F) {
 		append(encodeFrom(1, ssl), hello...),
 		encodeFrom(1, ssl, resp),
 		{0xff, 0xff, 0xff, 1},
+		append([]byte("PROXY TCP4 192.0.2.7 127.0.0.1 51000 6033\r\n"), encodeFrom(1, resp)...),
+		append(proxyV2TCP4([4]byte{192, 0, 2, 7}, 51000), encodeFrom(1, resp)...),
+		[]byte("PROXY TCP4 192.0.2.7 127.0.0.1 51000 6033 no end of line in sight"),
 	} {
 		f.Add(seed, false)
 		f.Add(seed, true)
@@ -263,6 +266,9 @@ func FuzzServerHandshake(f *testing.F) {
 		}
 		if len(r.User) > len(client) || len(r.AuthResponse) > len(client) {
 			t.Fatalf("fields longer than the client's bytes")
+		}
+		if r.Proxy != nil && r.Proxy.Err == nil && r.Proxy.Source.IsValid() && r.Proxy.Version == 0 {
+			t.Fatalf("a PROXY header without a version")
 		}
 	})
 }

@@ -155,6 +155,10 @@ type HandshakeResponse struct {
 	AuthPlugin   string // as sent; "" when the client did not name one
 	Attrs        []Attr
 	SSLRequest   bool // the 32-byte SSLRequest: the client wants TLS before the rest
+	// Proxy is the PROXY protocol header that came before the response
+	// (ServerHandshake), nil without one. Believing it is the caller's
+	// decision.
+	Proxy *ProxyHeader
 }
 
 // ParseHandshakeResponse parses HandshakeResponse41. The fields are copied,
