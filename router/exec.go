@@ -77,6 +77,32 @@ func (s *session) localFiles(rt *live.Runtime) (bool, *wire.SQLError) {
 	return true, nil
 }
 
+// queryDelay is how long a query waits before it goes to a backend:
+// mysql-default_query_delay plus the rule's delay (or query_delay
+// annotation), both in milliseconds, as ProxySQL adds them. Queries the
+// proxy answers itself (cache hits, OK_msg, error_msg, tracked SET) are not
+// delayed.
+func queryDelay(rt *live.Runtime, ruleDelay int) time.Duration {
+	d := rt.Router.QueryDelay
+	if ruleDelay > 0 {
+		d += time.Duration(ruleDelay) * time.Millisecond
+	}
+	return d
+}
+
+// pause waits d, or less when the session is killed meanwhile (false).
+func (s *session) pause(d time.Duration) bool {
+	end := time.Now().Add(d)
+	for !s.killed.Load() {
+		left := time.Until(end)
+		if left <= 0 {
+			return true
+		}
+		time.Sleep(min(left, 50*time.Millisecond))
+	}
+	return false
+}
+
 // run executes req and returns the backend's response with the connection
 // that served it, still held: the caller settles it (afterQuery, or
 // release). h is nil when the command failed and the client got an ERR

@@ -134,6 +134,9 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		s.scratch = append(append(s.scratch[:0], wire.ComQuery), q...)
 		p = s.scratch
 	}
+	if d := queryDelay(rt, dec.Delay); d > 0 && !s.pause(d) {
+		return false
+	}
 	s.req = request{hg: hg, payload: p, shape: backend.ShapeResult, retries: retriesFor(rt, dec.Retries),
 		repeatable: safeToRepeat(s.digest.Kind), createNew: dec.CreateNewConnection, timeout: timeoutFor(rt, dec.Timeout)}
 	res, h, ok := s.runCaching(rt, dec, caching)

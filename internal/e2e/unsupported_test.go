@@ -22,14 +22,14 @@ func TestUnsupportedConfigRefusedOrWarned(t *testing.T) {
 	s := startFresh(t, `
 mysql_servers = ( { address = "127.0.0.1", port = 3306, hostgroup = 1 } )
 mysql_servers_ssl_params = ( { hostname = "127.0.0.1", port = 3306, ssl_crl = "/crl.pem" } )
-mysql_query_rules = ( { rule_id = 1, active = 1, match_pattern = "^SELECT 42", delay = 10 } )
+mysql_query_rules = ( { rule_id = 1, active = 1, match_pattern = "^SELECT 42", gtid_from_hostgroup = 1 } )
 `)
 	// Start-up loaded the stored configuration and said what it ignores.
 	if got := admin(t, s, "SELECT ssl_crl FROM runtime_mysql_servers_ssl_params"); strings.TrimSpace(got) != "/crl.pem" {
 		t.Fatalf("runtime_mysql_servers_ssl_params after start-up: %q", got)
 	}
 	waitLog(t, s, "mysql_servers_ssl_params.ssl_capath/ssl_crl/ssl_crlpath (127.0.0.1:3306:)", "loaded anyway at start-up")
-	waitLog(t, s, "mysql_query_rules.delay (rule_id 1): query delays are not implemented")
+	waitLog(t, s, "mysql_query_rules.gtid_from_hostgroup (rule_id 1): GTID causal reads are not implemented")
 
 	cli := func(sql string) (string, error) {
 		return testenv.CLI(t, s.AdminPort, "admin", "admin", sql, "-N", "--show-warnings")
@@ -67,7 +67,7 @@ mysql_query_rules = ( { rule_id = 1, active = 1, match_pattern = "^SELECT 42", d
 	}
 	out, err = cli("LOAD MYSQL QUERY RULES TO RUNTIME; SHOW COUNT(*) WARNINGS; SHOW WARNINGS")
 	if err != nil || !strings.Contains(out, "\n1\n") ||
-		!strings.Contains(out, "Warning\t1235\tmysql_query_rules.delay (rule_id 1): query delays are not implemented in Sluice") {
+		!strings.Contains(out, "Warning\t1235\tmysql_query_rules.gtid_from_hostgroup (rule_id 1): GTID causal reads are not implemented in Sluice") {
 		t.Errorf("SHOW WARNINGS after LOAD MYSQL QUERY RULES: %q %v", out, err)
 	}
 	out, err = cli("SET admin-web_enabled='true'; LOAD ADMIN VARIABLES TO RUNTIME; SHOW WARNINGS; SELECT 1; SHOW WARNINGS")
@@ -81,7 +81,7 @@ mysql_query_rules = ( { rule_id = 1, active = 1, match_pattern = "^SELECT 42", d
 	}
 	waitLog(t, s, "admin-web_enabled=true: the web UI is not implemented in Sluice")
 	// A LOAD of a clean module leaves no warning.
-	out, err = cli("UPDATE mysql_query_rules SET delay=NULL; LOAD MYSQL QUERY RULES TO RUNTIME; SHOW COUNT(*) WARNINGS")
+	out, err = cli("UPDATE mysql_query_rules SET gtid_from_hostgroup=NULL; LOAD MYSQL QUERY RULES TO RUNTIME; SHOW COUNT(*) WARNINGS")
 	if err != nil || strings.TrimSpace(out) != "0" {
 		t.Errorf("clean LOAD: %q %v", out, err)
 	}

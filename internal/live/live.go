@@ -98,6 +98,7 @@ type Router struct {
 	QueryRetries         int           // mysql-query_retries_on_failure
 	WaitTimeout          time.Duration // mysql-wait_timeout: idle clients are closed
 	QueryTimeout         time.Duration // mysql-default_query_timeout: a rule's timeout replaces it
+	QueryDelay           time.Duration // mysql-default_query_delay: before every query sent to a backend; a rule's delay adds to it
 	// The query cache: mysql-query_cache_size_MB (in bytes), _soft_ttl_pct,
 	// _stores_empty_result, _handle_warnings.
 	QueryCacheBytes          int64

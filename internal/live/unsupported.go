@@ -88,7 +88,6 @@ var unsupportedVars = []unsupportedVar{
 	{"mysql-have_compress", false, isTrue, "the compressed protocol is not implemented in Sluice: the data port does not offer compression", "false"},
 	{"mysql-ldap_user_variable", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
 	{"mysql-add_ldap_user_comment", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
-	{"mysql-default_query_delay", false, positive, "query delays are not implemented in Sluice: queries are not delayed", "0"},
 	{"mysql-throttle_max_bytes_per_second_to_client", false, positive, "client throttling is not implemented in Sluice", "0"},
 	{"mysql-throttle_ratio_server_to_client", false, positive, "client throttling is not implemented in Sluice", "0"},
 	{"mysql-throttle_connections_per_sec_to_hostgroup", false, notInt(1000000), "connection throttling is not implemented in Sluice: new backend connections are not rate-limited", "1000000"},
@@ -187,21 +186,15 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 			}
 		}
 	case config.ModMySQLQueryRules:
-		var delay, gtid, cacheTimeout []string
+		var gtid, cacheTimeout []string
 		for _, r := range snap.QueryRules {
 			id := strconv.Itoa(r.RuleID)
-			if r.Delay.Valid && r.Delay.Int64 > 0 {
-				delay = append(delay, id)
-			}
 			if r.CacheTimeout.Valid {
 				cacheTimeout = append(cacheTimeout, id)
 			}
 			if r.GTIDFromHostgroup.Valid {
 				gtid = append(gtid, id)
 			}
-		}
-		if len(delay) > 0 {
-			add(false, "mysql_query_rules.delay (rule_id %s): query delays are not implemented in Sluice, queries are not delayed", listed(delay))
 		}
 		if len(cacheTimeout) > 0 {
 			add(false, "mysql_query_rules.cache_timeout (rule_id %s): not implemented in Sluice, a query never waits for another one filling the cache (set cache_timeout=NULL)", listed(cacheTimeout))

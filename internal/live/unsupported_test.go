@@ -60,9 +60,10 @@ func TestUnsupported(t *testing.T) {
 			"mysql-ssl_p2s_capath": "/etc/ssl/certs", "mysql-ssl_p2s_crl": "/crl.pem", "mysql-ssl_p2s_cipher": "ECDHE-RSA-AES128-GCM-SHA256"})),
 			[]string{"mysql-ssl_p2s_capath=/etc/ssl/certs: a CA directory", "mysql-ssl_p2s_crl=/crl.pem: certificate revocation lists"}, nil},
 		{"warnings only", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{
-			"mysql-default_query_delay": "5", "mysql-proxy_protocol_networks": "*", // the PROXY protocol is built: no notice
+			// The PROXY protocol and query delays are built: no notice.
+			"mysql-default_query_delay": "5", "mysql-proxy_protocol_networks": "*",
 			"mysql-throttle_connections_per_sec_to_hostgroup": "10", "mysql-firewall_whitelist_enabled": "false"})),
-			nil, []string{"mysql-default_query_delay=5", "mysql-throttle_connections_per_sec_to_hostgroup=10"}},
+			nil, []string{"mysql-throttle_connections_per_sec_to_hostgroup=10"}},
 		{"admin: web, restapi", config.ModAdminVariables, &config.Snapshot{AdminVars: map[string]string{
 			"admin-web_enabled": "true", "admin-restapi_enabled": "1", "admin-web_port": "7000"}},
 			nil, []string{"admin-web_enabled=true: the web UI"}},
@@ -96,13 +97,13 @@ func TestUnsupported(t *testing.T) {
 			{Username: "off", UseSSL: true, Active: false, Frontend: true},
 			{Username: "plain", Active: true, Frontend: true}}},
 			nil, []string{"mysql_users.use_ssl=1 (app) while mysql-have_ssl=false"}},
-		{"rules: delay, gtid (cache_ttl is built); reconnect and sticky_conn are ProxySQL no-ops", config.ModMySQLQueryRules, &config.Snapshot{
+		{"rules: gtid, cache_timeout (cache_ttl and delay are built); reconnect and sticky_conn are ProxySQL no-ops", config.ModMySQLQueryRules, &config.Snapshot{
 			QueryRules: []config.QueryRule{
 				{RuleID: 1, Active: true, CacheTTL: ni(1000)},
 				{RuleID: 2, Active: true, Delay: ni(10), Reconnect: ni(1), StickyConn: ni(1)},
 				{RuleID: 3, Active: true, GTIDFromHostgroup: ni(1), Timeout: ni(100), OKMsg: sql.NullString{String: "ok", Valid: true}},
 				{RuleID: 4, Active: true, CacheTTL: ni(1000), CacheTimeout: ni(50)}}},
-			nil, []string{"delay (rule_id 2)", "cache_timeout (rule_id 4)", "gtid_from_hostgroup (rule_id 3)"}},
+			nil, []string{"cache_timeout (rule_id 4)", "gtid_from_hostgroup (rule_id 3)"}},
 		// The scheduler runs its jobs (internal/proxy/scheduler.go): no notice.
 		{"scheduler: active rows", config.ModScheduler, &config.Snapshot{Scheduler: []config.SchedulerJob{
 			{ID: 1, Active: true, IntervalMs: 1000, Filename: "/bin/true"}, {ID: 2, Active: false, IntervalMs: 1000, Filename: "/bin/true"}}},

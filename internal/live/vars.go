@@ -47,6 +47,7 @@ func routerSettings(s *config.Snapshot) Router {
 		QueryRetries:             int(s.Int("mysql-query_retries_on_failure")),
 		WaitTimeout:              s.Millis("mysql-wait_timeout"),
 		QueryTimeout:             s.Millis("mysql-default_query_timeout"),
+		QueryDelay:               s.Millis("mysql-default_query_delay"),
 		QueryCacheBytes:          s.Int("mysql-query_cache_size_MB") << 20,
 		QueryCacheSoftTTLPct:     int(s.Int("mysql-query_cache_soft_ttl_pct")),
 		QueryCacheStoresEmpty:    s.Bool("mysql-query_cache_stores_empty_result"),
