@@ -21,6 +21,10 @@ type Options struct {
 	ConnectRetries     int           // mysql-connect_retries_on_failure (caps the shun threshold at retries+1)
 	ShunRecoveryTime   time.Duration // mysql-shun_recovery_time_sec: an auto-shunned server is retried after this
 	ConnectTimeoutMax  time.Duration // mysql-connect_timeout_server_max: caps ShunRecoveryTime like ProxySQL
+	// ThrottlePerSec is mysql-throttle_connections_per_sec_to_hostgroup:
+	// new connections a hostgroup's servers may open within one second,
+	// together; a request past it waits for the next second.
+	ThrottlePerSec int
 
 	// TLS encrypts the connections to servers with use_ssl=1
 	// (mysql-ssl_p2s_*, mysql_servers_ssl_params); nil encrypts them
@@ -40,6 +44,7 @@ type Options struct {
 type HostgroupOptions struct {
 	FreeConnectionsPct int    // replaces mysql-free_connections_pct for the hostgroup
 	InitConnect        string // replaces mysql-init_connect when not empty
+	ThrottlePerSec     int    // throttle_connections_per_sec: replaces mysql-throttle_connections_per_sec_to_hostgroup
 }
 
 // DefaultOptions returns ProxySQL's defaults (reference §10.1).
@@ -54,7 +59,17 @@ func DefaultOptions() Options {
 		ConnectRetries:     10,
 		ShunRecoveryTime:   10 * time.Second,
 		ConnectTimeoutMax:  10000 * time.Millisecond,
+		ThrottlePerSec:     1000000,
 	}
+}
+
+// throttleFor returns the new connections per second a hostgroup may
+// open: its mysql_hostgroup_attributes row when it has one, as ProxySQL.
+func (o *Options) throttleFor(hg int) int {
+	if h, ok := o.Hostgroups[hg]; ok {
+		return h.ThrottlePerSec
+	}
+	return o.ThrottlePerSec
 }
 
 // freePct returns the free-connection percentage for a hostgroup.

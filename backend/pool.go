@@ -202,6 +202,23 @@ func (p *Pool) Get(ctx context.Context, o *Options, cred *Credentials, want *Sta
 			continue
 		}
 		if total < limit && p.opening < maxOpening {
+			if ok, wait := p.reg.throttle.allow(p.srv.key.Hostgroup, o.throttleFor(p.srv.key.Hostgroup), time.Now()); !ok {
+				// The hostgroup opened its connections for this second
+				// (mysql-throttle_connections_per_sec_to_hostgroup): wait
+				// for the next, or for a connection given back meanwhile.
+				p.mu.Unlock()
+				p.reg.delayed.Add(1)
+				t := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return nil, fmt.Errorf("%w: %s: new connections to hostgroup %d are throttled to %d a second: %w",
+						ErrPoolFull, p.srv.addr, p.srv.key.Hostgroup, o.throttleFor(p.srv.key.Hostgroup), ctx.Err())
+				case <-t.C:
+				}
+				woken = true // keep this request's turn: it was at the front
+				continue
+			}
 			p.used++
 			p.opening++
 			p.countersLocked()

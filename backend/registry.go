@@ -33,7 +33,15 @@ type Registry struct {
 
 	stop chan struct{}
 	done chan struct{}
+
+	throttle throttle      // new connections per hostgroup and second
+	delayed  atomic.Uint64 // connects that waited for the throttle (Server_Connections_delayed)
 }
+
+// ConnectionsDelayed counts the new connections that waited for
+// mysql-throttle_connections_per_sec_to_hostgroup (ProxySQL's
+// Server_Connections_delayed).
+func (r *Registry) ConnectionsDelayed() uint64 { return r.delayed.Load() }
 
 // NewRegistry returns an empty registry and starts its maintenance
 // goroutine (idle trimming and pings); Close stops it. opts returns the

@@ -90,7 +90,6 @@ var unsupportedVars = []unsupportedVar{
 	{"mysql-add_ldap_user_comment", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
 	{"mysql-throttle_max_bytes_per_second_to_client", false, positive, "client throttling is not implemented in Sluice", "0"},
 	{"mysql-throttle_ratio_server_to_client", false, positive, "client throttling is not implemented in Sluice", "0"},
-	{"mysql-throttle_connections_per_sec_to_hostgroup", false, notInt(1000000), "connection throttling is not implemented in Sluice: new backend connections are not rate-limited", "1000000"},
 	{"mysql-connection_warming", false, isTrue, "connection warming is not implemented in Sluice", "false"},
 	{"mysql-autocommit_false_not_reusable", false, isTrue, "not implemented in Sluice: a connection with autocommit=0 goes back to the pool", "false"},
 	{"mysql-enforce_autocommit_on_reads", false, isTrue, "not implemented in Sluice", "false"},
@@ -165,7 +164,6 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 			check("autocommit", a.Autocommit != -1)
 			check("multiplex", a.Multiplex != 1)
 			check("connection_warming", a.ConnectionWarming != 0)
-			check("throttle_connections_per_sec", a.ThrottleConnectionsPerSec != 1000000)
 			check("ignore_session_variables", strings.TrimSpace(a.IgnoreSessionVariables) != "")
 			check("servers_defaults", strings.TrimSpace(a.ServersDefaults) != "")
 			if len(cols) > 0 {

@@ -60,10 +60,11 @@ func TestUnsupported(t *testing.T) {
 			"mysql-ssl_p2s_capath": "/etc/ssl/certs", "mysql-ssl_p2s_crl": "/crl.pem", "mysql-ssl_p2s_cipher": "ECDHE-RSA-AES128-GCM-SHA256"})),
 			[]string{"mysql-ssl_p2s_capath=/etc/ssl/certs: a CA directory", "mysql-ssl_p2s_crl=/crl.pem: certificate revocation lists"}, nil},
 		{"warnings only", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{
-			// The PROXY protocol and query delays are built: no notice.
+			// The PROXY protocol, query delays and connection throttling are built: no notice.
 			"mysql-default_query_delay": "5", "mysql-proxy_protocol_networks": "*",
-			"mysql-throttle_connections_per_sec_to_hostgroup": "10", "mysql-firewall_whitelist_enabled": "false"})),
-			nil, []string{"mysql-throttle_connections_per_sec_to_hostgroup=10"}},
+			"mysql-throttle_connections_per_sec_to_hostgroup": "10", "mysql-firewall_whitelist_enabled": "false",
+			"mysql-connection_warming": "true"})),
+			nil, []string{"mysql-connection_warming=true"}},
 		{"admin: web, restapi", config.ModAdminVariables, &config.Snapshot{AdminVars: map[string]string{
 			"admin-web_enabled": "true", "admin-restapi_enabled": "1", "admin-web_port": "7000"}},
 			nil, []string{"admin-web_enabled=true: the web UI"}},

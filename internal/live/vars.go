@@ -138,11 +138,13 @@ func backendOptions(s *config.Snapshot) backend.Options {
 		ShunRecoveryTime:   s.Seconds("mysql-shun_recovery_time_sec"),
 		DeprecateEOF:       s.Bool("mysql-enable_server_deprecate_eof"),
 		InitConnect:        s.Var("mysql-init_connect"),
+		ThrottlePerSec:     int(s.Int("mysql-throttle_connections_per_sec_to_hostgroup")),
 	}
 	if len(s.HostgroupAttributes) > 0 {
 		o.Hostgroups = make(map[int]backend.HostgroupOptions, len(s.HostgroupAttributes))
 		for _, a := range s.HostgroupAttributes {
-			o.Hostgroups[a.HostgroupID] = backend.HostgroupOptions{FreeConnectionsPct: a.FreeConnectionsPct, InitConnect: a.InitConnect}
+			o.Hostgroups[a.HostgroupID] = backend.HostgroupOptions{FreeConnectionsPct: a.FreeConnectionsPct, InitConnect: a.InitConnect,
+				ThrottlePerSec: a.ThrottleConnectionsPerSec}
 		}
 	}
 	return o

@@ -242,6 +242,7 @@ func (p *Proxy) globalVars() []stats.Var {
 		stats.Var{Name: "Server_Connections_aborted", Value: u64(aborted)},
 		stats.Var{Name: "Server_Connections_connected", Value: i64(connected)},
 		stats.Var{Name: "Server_Connections_created", Value: u64(created)},
+		stats.Var{Name: "Server_Connections_delayed", Value: u64(p.registry.ConnectionsDelayed())},
 		stats.Var{Name: "Queries_backends_bytes_recv", Value: u64(recv)},
 		stats.Var{Name: "Queries_backends_bytes_sent", Value: u64(sent)},
 		stats.Var{Name: "Mirror_concurrency", Value: i64(running)},
