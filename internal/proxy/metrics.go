@@ -39,6 +39,7 @@ var globalMetrics = map[string]promVar{
 	"Server_Connections_connected":       {metric: "proxysql_server_connections_connected", help: "Backend connections that are currently connected.", gauge: true},
 	"Server_Connections_created":         {metric: "proxysql_server_connections_total", help: serverConnsHelp, label: [2]string{"status", "created"}},
 	"Server_Connections_aborted":         {metric: "proxysql_server_connections_total", help: serverConnsHelp, label: [2]string{"status", "aborted"}},
+	"Server_Connections_delayed":         {metric: "proxysql_server_connections_total", help: serverConnsHelp, label: [2]string{"status", "delayed"}},
 	"Questions":                          {metric: "proxysql_questions_total", help: "The total number of client requests / statements executed."},
 	"Slow_queries":                       {metric: "proxysql_slow_queries_total", help: "The total number of queries with an execution time greater than \"mysql-long_query_time\" milliseconds."},
 	"Com_autocommit":                     {metric: "proxysql_com_autocommit_total", help: "Total queries autocommited."},
