@@ -88,6 +88,7 @@ type Router struct {
 	errors     errorStats      // stats_mysql_errors
 	handshakes handshakes      // clients not logged in yet
 	loginLog   ratelog.Limiter // failed logins are logged at most 10 a second
+	hosts      hostCache       // failed logins per client address (hostcache.go)
 	balancer   *balancer
 	watchdog   *watchdog
 }

@@ -160,6 +160,12 @@ func (s *session) proxied(rt *live.Runtime, h *wire.ProxyHeader) {
 	s.log = s.log.With().Str("proxied_client", s.clientAddr).Logger()
 }
 
+// loginFailed counts a failed login against the client's address in the
+// client host error cache (hostcache.go).
+func (s *session) loginFailed(rt *live.Runtime) {
+	s.r.hosts.failed(s.clientIP, int(rt.Router.HostCacheSize), int(rt.Router.HostErrorCounts), time.Now())
+}
+
 // kill ends the session from another goroutine: closing the socket makes the
 // owner's blocked read fail, and it cleans up.
 func (s *session) kill() {
@@ -213,6 +219,7 @@ func (s *session) serve() {
 		st.Add(s.id, stats.ClientConnectionsAborted, 1)
 		return
 	}
+	s.r.hosts.succeeded(s.clientIP)
 	defer s.r.clients.Add(-1)
 	s.audit(eventlog.AuditClientConnectOK, "")
 	created := time.Now()
@@ -255,19 +262,36 @@ func (s *session) handshake(rt *live.Runtime) bool {
 		tc = s.r.cfg.TLS.Config()
 	}
 	resp, err := wire.ServerHandshake(s.c, hs, tc)
+	if resp != nil && resp.Proxy != nil {
+		s.proxied(rt, resp.Proxy)
+	}
 	switch {
 	case errors.Is(err, wire.ErrTLSNotSupported):
 		s.writeErr(errNoTLS())
 		return false
 	case errors.Is(err, wire.ErrRead) || errors.Is(err, wire.ErrWrite):
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			s.loginFailed(rt) // not done within mysql-connect_timeout_client
+		}
 		return false
 	case err != nil:
 		s.log.Debug().Err(err).Msg("bad handshake response")
+		s.loginFailed(rt)
 		s.writeErr(errBadHandshake())
 		return false
 	}
-	if resp.Proxy != nil {
-		s.proxied(rt, resp.Proxy)
+	if s.r.hosts.blocked(s.clientIP, int(rt.Router.HostCacheSize), int(rt.Router.HostErrorCounts)) {
+		// mysql-client_host_error_counts failed logins: cut off, as
+		// ProxySQL does, before the password is looked at.
+		if ok, held := s.r.loginLog.Allow(time.Now()); ok {
+			ev := s.log.Info().Int64("client_host_error_counts", rt.Router.HostErrorCounts)
+			if held > 0 {
+				ev = ev.Uint64("more_failures_not_logged", held)
+			}
+			ev.Msg("client host blocked after too many failed logins (PROXYSQL FLUSH MYSQL CLIENT HOSTS unblocks)")
+		}
+		return false
 	}
 	s.caps = resp.Capabilities & hs.Capabilities
 	s.depr = s.caps&wire.ClientDeprecateEOF != 0
@@ -297,12 +321,14 @@ func (s *session) handshake(rt *live.Runtime) bool {
 			}
 			ev.Msg("access denied")
 		}
+		s.loginFailed(rt)
 		s.writeErr(errAccessDenied(resp.User, s.clientIP, usingPassword))
 		return false
 	}
 	// mysql_users.use_ssl=1: the password was right, the link is not
 	// encrypted — refused, as ProxySQL does.
 	if u.UseSSL && !encrypted {
+		s.loginFailed(rt)
 		s.r.stats.Add(s.id, stats.AccessDeniedWrongPassword, 1)
 		s.audit(eventlog.AuditClientConnectERR, "SSL is required")
 		s.writeErr(errSSLRequired(resp.User, s.clientIP, usingPassword))

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/sluice-proxy/sluice/internal/testenv"
 )
 
@@ -83,15 +81,12 @@ backend sluice_v2
 
 	// The client's own address is 127.0.0.2: HAProxy reaches Sluice from
 	// 127.0.0.1 and names 127.0.0.2 in its header.
-	mysql.RegisterDialContext("from127002", func(ctx context.Context, addr string) (net.Conn, error) {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: 5 * time.Second}
-		return d.DialContext(ctx, "tcp", addr)
-	})
+	from := dialFrom("127.0.0.2")
 	// ask returns the backend port a query reached and the client address
 	// the processlist shows for the session.
 	ask := func(port int) (backendPort, cliHost string) {
 		t.Helper()
-		db, err := sql.Open("mysql", fmt.Sprintf("sbtest:sbtest@from127002(127.0.0.1:%d)/?timeout=5s", port))
+		db, err := sql.Open("mysql", fmt.Sprintf("sbtest:sbtest@%s(127.0.0.1:%d)/?timeout=5s", from, port))
 		if err != nil {
 			t.Fatal(err)
 		}

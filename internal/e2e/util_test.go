@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"database/sql/driver"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/sluice-proxy/sluice/internal/testenv"
 )
@@ -27,4 +32,16 @@ func routeTo(t *testing.T, s *testenv.Sluice, hg int, ports ...int) {
 		LOAD MYSQL SERVERS TO RUNTIME;
 		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', %d);
 		LOAD MYSQL USERS TO RUNTIME;`, strings.Join(vals, ", "), hg))
+}
+
+// dialFrom registers a go-sql-driver network that connects from the
+// loopback address ip (127.0.0.0/8 is all local on Linux) and returns its
+// name, for DSNs "user:pw@<name>(127.0.0.1:port)/".
+func dialFrom(ip string) string {
+	name := "from" + strings.ReplaceAll(ip, ".", "_")
+	mysql.RegisterDialContext(name, func(ctx context.Context, addr string) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+		return d.DialContext(ctx, "tcp", addr)
+	})
+	return name
 }

@@ -88,6 +88,8 @@ type Router struct {
 	Multiplexing         bool            // mysql-multiplexing
 	DeprecateEOF         bool            // mysql-enable_client_deprecate_eof
 	LoadDataLocal        bool            // mysql-enable_load_data_local_infile: the server's request for a client file goes to the client
+	HostCacheSize        int64           // mysql-client_host_cache_size: client addresses whose failed logins are counted
+	HostErrorCounts      int64           // mysql-client_host_error_counts: failed logins that block an address
 	ProxyNetworks        config.Networks // mysql-proxy_protocol_networks: whose PROXY protocol headers are believed
 	MaxAllowedPacket     int             // mysql-max_allowed_packet
 	AutocommitFalseIsTrx bool            // mysql-autocommit_false_is_transaction

@@ -79,7 +79,6 @@ var unsupportedVars = []unsupportedVar{
 	// Refused: ignoring them weakens security.
 	{"mysql-firewall_whitelist_enabled", true, isTrue, "the firewall whitelist is not implemented in Sluice: no query would be blocked", "false"},
 	{"mysql-automatic_detect_sqli", true, isTrue, "SQL injection detection is not implemented in Sluice: no query would be checked or blocked", "false"},
-	{"mysql-client_host_cache_size", true, positive, "the client host error cache is not implemented in Sluice: hosts with failed logins would not be blocked", "0"},
 	{"mysql-ssl_p2s_capath", true, nonEmpty, "a CA directory is not implemented in Sluice: backend certificates would not be verified against it (give the CA bundle in mysql-ssl_p2s_ca)", "''"},
 	{"mysql-ssl_p2s_crl", true, nonEmpty, "certificate revocation lists are not implemented in Sluice: a revoked backend certificate would be accepted", "''"},
 	{"mysql-ssl_p2s_crlpath", true, nonEmpty, "certificate revocation lists are not implemented in Sluice: a revoked backend certificate would be accepted", "''"},
@@ -270,9 +269,6 @@ var unfilledTables = func() map[string]string {
 		"history_mysql_status_variables":        "stats_history.history_mysql_status_variables is not filled by Sluice (ProxySQL fills it only with its web interface plugin): stats_history.mysql_connections has the main counters",
 		"history_mysql_status_variables_lookup": "stats_history.history_mysql_status_variables_lookup is not filled by Sluice (ProxySQL fills it only with its web interface plugin)",
 		"history_stats_mysql_connection_pool":   "stats_history.history_stats_mysql_connection_pool is not filled by Sluice (ProxySQL fills it only with its web interface plugin)",
-	}
-	for _, t := range []string{"stats_mysql_client_host_cache", "stats_mysql_client_host_cache_reset"} {
-		m[t] = t + " is empty: the client host error cache (mysql-client_host_cache_size) is not implemented in Sluice"
 	}
 	for t, what := range map[string]string{
 		"mysql_server_group_replication_log":   "Group Replication",

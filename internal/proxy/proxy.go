@@ -212,6 +212,10 @@ func (p *Proxy) ProxySQLCommand(cmd string) (bool, error) {
 		}
 		p.log.Info().Str("subject", m.Subject).Time("not_after", m.NotAfter).Msg("PROXYSQL RELOAD TLS: new handshakes use the reloaded certificate")
 		return true, nil
+	case "FLUSH MYSQL CLIENT HOSTS":
+		n := len(p.router.ClientHosts(true))
+		p.log.Info().Int("entries", n).Msg("client host error cache flushed")
+		return true, nil
 	case "FLUSH QUERY CACHE":
 		n := p.router.QueryCache().Flush()
 		p.log.Info().Int("entries", n).Msg("query cache flushed")

@@ -82,6 +82,15 @@ func (p *Proxy) RefreshTables(names []string) error {
 	} else if named["stats_mysql_errors"] {
 		replace("stats_mysql_errors", errorCols, errorRows(p.router.Errors(false)))
 	}
+	if named["stats_mysql_client_host_cache_reset"] {
+		rows := hostCacheRows(p.router.ClientHosts(true))
+		replace("stats_mysql_client_host_cache_reset", hostCacheCols, rows)
+		if named["stats_mysql_client_host_cache"] {
+			replace("stats_mysql_client_host_cache", hostCacheCols, rows)
+		}
+	} else if named["stats_mysql_client_host_cache"] {
+		replace("stats_mysql_client_host_cache", hostCacheCols, hostCacheRows(p.router.ClientHosts(false)))
+	}
 	for _, n := range names {
 		switch n {
 		case "stats_mysql_free_connections":
@@ -486,3 +495,15 @@ func b2s(b bool) string {
 // TableWarnings serves admin.TableNoter: the tables a statement reads that
 // Sluice never fills (live.UnfilledTables).
 func (p *Proxy) TableWarnings(ids []string) []string { return live.UnfilledTables(ids) }
+
+var hostCacheCols = []string{"client_address", "error_count", "last_updated"}
+
+// hostCacheRows are stats_mysql_client_host_cache's rows; last_updated is
+// in Unix seconds, as ProxySQL's.
+func hostCacheRows(es []router.HostCacheEntry) [][]any {
+	rows := make([][]any, 0, len(es))
+	for _, e := range es {
+		rows = append(rows, []any{e.Address, e.ErrorCount, e.LastUpdated.Unix()})
+	}
+	return rows
+}
