@@ -47,7 +47,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		Text: q, NextQueryFlagIN: s.nextFlagIN, MirrorFlagOUT: -1, MirrorHostgroup: -1,
 	}
 	dec := &s.decision
-	rt.Rules.Match(q2, dec)
+	s.match(rt, dec)
 	if rt.Router.StatsTimeQP {
 		s.r.stats.Add(s.id, stats.QueryProcessorTimeNsec, int64(time.Since(start)))
 	}

@@ -145,7 +145,7 @@ func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey, p []byte) (*gl
 		DigestHash: s.digest.Hash, DigestText: s.digest.Text, FirstComment: s.digest.FirstComment,
 		Text: q, NextQueryFlagIN: s.nextFlagIN, MirrorFlagOUT: -1, MirrorHostgroup: -1,
 	}
-	rt.Rules.Match(&s.query, &s.decision)
+	s.match(rt, &s.decision)
 	if s.decision.HasErrorMsg {
 		s.writeErr(errRuleMessage(s.decision.ErrorMsg))
 		return nil, true
@@ -254,7 +254,7 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 		MirrorFlagOUT: -1, MirrorHostgroup: -1, StmtExecute: true,
 	}
 	dec := &s.decision
-	rt.Rules.Match(&s.query, dec)
+	s.match(rt, dec)
 	if dec.HasErrorMsg {
 		s.writeErr(errRuleMessage(dec.ErrorMsg))
 		return true

@@ -12,7 +12,7 @@ import (
 
 // TestUnsupportedConfigRefusedOrWarned (issue 10 item 6): settings Sluice
 // accepts but does not act on. One whose absence weakens security
-// (certificate revocation lists for backend TLS, the firewall) fails LOAD …
+// (certificate revocation lists for backend TLS, SQL injection detection) fails LOAD …
 // TO RUNTIME with a clear ERR and RUNTIME unchanged; one that is only a
 // missing feature (web UI, compression) loads with a warning in
 // the OK packet, in SHOW WARNINGS and in the log. At start-up the same
@@ -40,8 +40,8 @@ mysql_query_rules = ( { rule_id = 1, active = 1, match_pattern = "^SELECT 42", g
 			"mysql_servers_ssl_params.ssl_capath/ssl_crl/ssl_crlpath (127.0.0.1:3306:): CA directories and revocation lists are not implemented in Sluice"},
 		{"SET mysql-ssl_p2s_crl='/crl.pem'; LOAD MYSQL VARIABLES TO RUNTIME",
 			"mysql-ssl_p2s_crl=/crl.pem: certificate revocation lists are not implemented in Sluice"},
-		{"SET mysql-ssl_p2s_crl=''; SET mysql-firewall_whitelist_enabled='true'; LOAD MYSQL VARIABLES TO RUNTIME",
-			"mysql-firewall_whitelist_enabled=true: the firewall whitelist is not implemented in Sluice"},
+		{"SET mysql-ssl_p2s_crl=''; SET mysql-automatic_detect_sqli='true'; LOAD MYSQL VARIABLES TO RUNTIME",
+			"mysql-automatic_detect_sqli=true: SQL injection detection is not implemented in Sluice"},
 	} {
 		_, err := cli(c.sql)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "ERROR 1045") {
@@ -51,13 +51,13 @@ mysql_query_rules = ( { rule_id = 1, active = 1, match_pattern = "^SELECT 42", g
 	if got := admin(t, s, "SELECT weight FROM runtime_mysql_servers"); strings.TrimSpace(got) != "1" {
 		t.Errorf("runtime weight %q after a refused LOAD, want 1", got)
 	}
-	if got := admin(t, s, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-firewall_whitelist_enabled'"); strings.TrimSpace(got) != "false" {
-		t.Errorf("runtime firewall_whitelist_enabled %q", got)
+	if got := admin(t, s, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-automatic_detect_sqli'"); strings.TrimSpace(got) != "false" {
+		t.Errorf("runtime automatic_detect_sqli %q", got)
 	}
 
 	// Warned: the LOAD succeeds, the OK packet counts the warnings (the CLI
 	// prints them with --show-warnings) and SHOW WARNINGS lists them.
-	admin(t, s, "DELETE FROM mysql_servers_ssl_params; UPDATE mysql_servers SET compression=1; SET mysql-firewall_whitelist_enabled='false'")
+	admin(t, s, "DELETE FROM mysql_servers_ssl_params; UPDATE mysql_servers SET compression=1; SET mysql-automatic_detect_sqli='false'")
 	out, err := cli("LOAD MYSQL SERVERS TO RUNTIME")
 	if err != nil || !strings.Contains(out, "Warning (Code 1235): mysql_servers.compression=1 (1:127.0.0.1:3306)") {
 		t.Errorf("LOAD MYSQL SERVERS with compression=1: %q %v", out, err)

@@ -44,6 +44,9 @@ type Runtime struct {
 	// Rules are the compiled mysql_query_rules, evaluated with the
 	// mysql-query_processor_* variables of this runtime.
 	Rules *rules.RuleSet
+	// Firewall is the compiled mysql_firewall_whitelist_users and _rules
+	// (LOAD MYSQL FIREWALL TO RUNTIME); Router.FirewallEnabled turns it on.
+	Firewall *rules.Firewall
 	// Digest shapes the digest text (mysql-query_digests_*).
 	Digest sqlscan.Options
 
@@ -88,6 +91,8 @@ type Router struct {
 	Multiplexing         bool            // mysql-multiplexing
 	DeprecateEOF         bool            // mysql-enable_client_deprecate_eof
 	LoadDataLocal        bool            // mysql-enable_load_data_local_infile: the server's request for a client file goes to the client
+	FirewallEnabled      bool            // mysql-firewall_whitelist_enabled
+	FirewallErrMsg       string          // mysql-firewall_whitelist_errormsg
 	HostCacheSize        int64           // mysql-client_host_cache_size: client addresses whose failed logins are counted
 	HostErrorCounts      int64           // mysql-client_host_error_counts: failed logins that block an address
 	ProxyNetworks        config.Networks // mysql-proxy_protocol_networks: whose PROXY protocol headers are believed
@@ -149,6 +154,15 @@ func Build(prev *Runtime, snap *config.Snapshot, m config.Module) (*Runtime, err
 		rt.compiled = rs
 	}
 	rt.Rules = rt.compiled.WithOptions(ruleOptions(snap))
+	if prev == nil || m == config.ModMySQLFirewall {
+		fw, err := rules.CompileFirewall(snap.Tables["mysql_firewall_whitelist_users"], snap.Tables["mysql_firewall_whitelist_rules"])
+		if err != nil {
+			return nil, err
+		}
+		rt.Firewall = fw
+	} else {
+		rt.Firewall = prev.Firewall
+	}
 	rt.Digest = digestOptions(snap)
 	rt.Frontend, rt.BackendUsers = users(snap)
 	rt.Router = routerSettings(snap)

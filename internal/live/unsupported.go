@@ -77,7 +77,6 @@ func notInt(d int64) func(string) bool {
 
 var unsupportedVars = []unsupportedVar{
 	// Refused: ignoring them weakens security.
-	{"mysql-firewall_whitelist_enabled", true, isTrue, "the firewall whitelist is not implemented in Sluice: no query would be blocked", "false"},
 	{"mysql-automatic_detect_sqli", true, isTrue, "SQL injection detection is not implemented in Sluice: no query would be checked or blocked", "false"},
 	{"mysql-ssl_p2s_capath", true, nonEmpty, "a CA directory is not implemented in Sluice: backend certificates would not be verified against it (give the CA bundle in mysql-ssl_p2s_ca)", "''"},
 	{"mysql-ssl_p2s_crl", true, nonEmpty, "certificate revocation lists are not implemented in Sluice: a revoked backend certificate would be accepted", "''"},
@@ -200,10 +199,8 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 			add(false, "mysql_query_rules.gtid_from_hostgroup (rule_id %s): GTID causal reads are not implemented in Sluice, reads may not see the writes before them", listed(gtid))
 		}
 	case config.ModMySQLFirewall:
-		for _, t := range m.Tables() {
-			if n := len(snap.Tables[t]); n > 0 {
-				add(false, "%s has %d row(s): the firewall is not implemented in Sluice, no query is blocked", t, n)
-			}
+		if n := len(snap.Tables["mysql_firewall_whitelist_sqli_fingerprints"]); n > 0 {
+			add(false, "mysql_firewall_whitelist_sqli_fingerprints has %d row(s): SQL injection detection (mysql-automatic_detect_sqli) is not implemented in Sluice, the fingerprints are not used", n)
 		}
 	}
 	// Refusals first: they are what the operator must fix.

@@ -49,8 +49,9 @@ func TestUnsupported(t *testing.T) {
 			[]string{"mysql-have_compress=true"}},
 		{"both off: nothing", config.ModMySQLVariables, snapWith(offDefaults(nil)), nil, nil},
 		{"admin defaults: nothing", config.ModAdminVariables, &config.Snapshot{}, nil, nil},
+		// The firewall whitelist is built (rules/firewall.go): no notice.
 		{"firewall enabled", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{"mysql-firewall_whitelist_enabled": "1"})),
-			[]string{"mysql-firewall_whitelist_enabled=1: the firewall whitelist is not implemented"}, nil},
+			nil, nil},
 		{"sqli and audit log", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{
 			"mysql-automatic_detect_sqli": "true", "mysql-auditlog_filename": "audit.log", "mysql-query_cache_size_MB": "512"})),
 			[]string{"mysql-automatic_detect_sqli=true"}, nil}, // the audit log is built
@@ -112,8 +113,8 @@ func TestUnsupported(t *testing.T) {
 			nil, nil},
 		{"scheduler: inactive only", config.ModScheduler, &config.Snapshot{Scheduler: []config.SchedulerJob{
 			{ID: 2, Active: false, IntervalMs: 1000, Filename: "/bin/true"}}}, nil, nil},
-		{"firewall tables", config.ModMySQLFirewall, &config.Snapshot{Tables: map[string][][]sql.NullString{
-			"mysql_firewall_whitelist_rules": row}}, nil, []string{"mysql_firewall_whitelist_rules has 1 row(s): the firewall"}},
+		{"firewall: SQL injection fingerprints are not used", config.ModMySQLFirewall, &config.Snapshot{Tables: map[string][][]sql.NullString{
+			"mysql_firewall_whitelist_sqli_fingerprints": row}}, nil, []string{"mysql_firewall_whitelist_sqli_fingerprints has 1 row(s): SQL injection detection"}},
 		// ProxySQL Cluster is implemented (internal/cluster): no notice.
 		{"proxysql servers", config.ModProxySQLServers, &config.Snapshot{ProxySQLServers: []config.ProxySQLServer{{Hostname: "p2", Port: 6032}}},
 			nil, nil},

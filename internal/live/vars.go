@@ -37,6 +37,8 @@ func routerSettings(s *config.Snapshot) Router {
 		Multiplexing:             s.Bool("mysql-multiplexing"),
 		DeprecateEOF:             s.Bool("mysql-enable_client_deprecate_eof"),
 		LoadDataLocal:            s.Bool("mysql-enable_load_data_local_infile"),
+		FirewallEnabled:          s.Bool("mysql-firewall_whitelist_enabled"),
+		FirewallErrMsg:           s.Str("mysql-firewall_whitelist_errormsg"),
 		HostCacheSize:            s.Int("mysql-client_host_cache_size"),
 		HostErrorCounts:          s.Int("mysql-client_host_error_counts"),
 		ProxyNetworks:            s.Networks("mysql-proxy_protocol_networks"),
