@@ -33,7 +33,7 @@ type held struct {
 // pinned reports whether the connection must stay with the session.
 func (h *held) pinned(rt *live.Runtime, s *session) bool {
 	return h.inTrx || h.flags.MultiplexDisabled() || h.warnings || h.autoIncDelay > 0 || h.cursor ||
-		!rt.Router.Multiplexing || s.lockedHG == h.hg || s.user.FastForward
+		!rt.Router.Multiplexing || s.lockedHG == h.hg || s.user.FastForward || rt.Router.NoMultiplex[h.hg]
 }
 
 // heldConns are the connections attached to a session: at most one per
@@ -300,9 +300,26 @@ func fillHeld(h *held, bc *backend.BackendConn, srv *backend.Server, hg int) *he
 	return h
 }
 
-// pick chooses a server of hostgroup hg with the configured policy.
+// pick chooses a server of hostgroup hg with the configured policy. A
+// hostgroup with more ONLINE servers than its mysql_hostgroup_attributes
+// max_num_online_servers gets none, as in ProxySQL (a guard against a
+// misconfigured writer hostgroup): its queries wait, then ERR 9001.
 func (r *Router) pick(rt *live.Runtime, hg int) *backend.Server {
-	return rt.Policy.Pick(r.cfg.Registry.Hostgroup(hg))
+	servers := r.cfg.Registry.Hostgroup(hg)
+	if limit, ok := rt.Router.MaxOnline[hg]; ok && onlineCount(servers) > limit {
+		return nil
+	}
+	return rt.Policy.Pick(servers)
+}
+
+func onlineCount(servers []*backend.Server) int {
+	n := 0
+	for _, s := range servers {
+		if s.Status() == backend.StatusOnline {
+			n++
+		}
+	}
+	return n
 }
 
 // release returns the connection to its pool, or keeps it attached to the
@@ -313,6 +330,12 @@ func (s *session) release(rt *live.Runtime, h *held) {
 		return
 	}
 	s.conns.detach(h)
+	if rt.Router.AutocommitFalseNotReusable && !h.bc.State().Autocommit {
+		// mysql-autocommit_false_not_reusable: no other session gets a
+		// connection left with autocommit=0.
+		_ = h.bc.Close()
+		return
+	}
 	if h.bc.Statements() > rt.Router.MaxStmtsPerConn {
 		// Too many statements prepared on one connection (ProxySQL's
 		// mysql-max_stmts_per_connection): close them so the server's

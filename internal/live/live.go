@@ -80,17 +80,23 @@ type Runtime struct {
 
 // Router holds the data plane's settings.
 type Router struct {
-	ServerVersion        string          // mysql-server_version (handshake)
-	VersionComment       string          // @@version_comment answered by the proxy
-	MaxConnections       int64           // mysql-max_connections
-	ConnectTimeoutClient time.Duration   // mysql-connect_timeout_client: the login must be done by then
-	DefaultSchema        string          // mysql-default_schema
-	ConnectTimeout       time.Duration   // mysql-connect_timeout_server
-	ConnectTimeoutMax    time.Duration   // mysql-connect_timeout_server_max: ERR 9001 after it
-	EventsDefaultLog     bool            // mysql-eventslog_default_log
-	Multiplexing         bool            // mysql-multiplexing
-	DeprecateEOF         bool            // mysql-enable_client_deprecate_eof
-	LoadDataLocal        bool            // mysql-enable_load_data_local_infile: the server's request for a client file goes to the client
+	ServerVersion              string        // mysql-server_version (handshake)
+	VersionComment             string        // @@version_comment answered by the proxy
+	MaxConnections             int64         // mysql-max_connections
+	ConnectTimeoutClient       time.Duration // mysql-connect_timeout_client: the login must be done by then
+	DefaultSchema              string        // mysql-default_schema
+	ConnectTimeout             time.Duration // mysql-connect_timeout_server
+	ConnectTimeoutMax          time.Duration // mysql-connect_timeout_server_max: ERR 9001 after it
+	EventsDefaultLog           bool          // mysql-eventslog_default_log
+	Multiplexing               bool          // mysql-multiplexing
+	DeprecateEOF               bool          // mysql-enable_client_deprecate_eof
+	LoadDataLocal              bool          // mysql-enable_load_data_local_infile: the server's request for a client file goes to the client
+	AutocommitFalseNotReusable bool          // mysql-autocommit_false_not_reusable: a connection left with autocommit=0 is closed, not pooled
+	// Per-hostgroup mysql_hostgroup_attributes the router applies (nil
+	// when no row sets them): multiplex=0, and max_num_online_servers
+	// (a hostgroup with more ONLINE servers gets no traffic).
+	NoMultiplex          map[int]bool
+	MaxOnline            map[int]int
 	FirewallEnabled      bool            // mysql-firewall_whitelist_enabled
 	FirewallErrMsg       string          // mysql-firewall_whitelist_errormsg
 	HostCacheSize        int64           // mysql-client_host_cache_size: client addresses whose failed logins are counted

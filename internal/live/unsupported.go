@@ -89,7 +89,6 @@ var unsupportedVars = []unsupportedVar{
 	{"mysql-throttle_max_bytes_per_second_to_client", false, positive, "client throttling is not implemented in Sluice", "0"},
 	{"mysql-throttle_ratio_server_to_client", false, positive, "client throttling is not implemented in Sluice", "0"},
 	{"mysql-connection_warming", false, isTrue, "connection warming is not implemented in Sluice", "false"},
-	{"mysql-autocommit_false_not_reusable", false, isTrue, "not implemented in Sluice: a connection with autocommit=0 goes back to the pool", "false"},
 	{"mysql-enforce_autocommit_on_reads", false, isTrue, "not implemented in Sluice", "false"},
 	{"mysql-log_mysql_warnings_enabled", false, isTrue, "logging of backend warnings is not implemented in Sluice", "false"},
 	{"admin-web_enabled", false, isTrue, "the web UI is not implemented in Sluice: nothing listens on admin-web_port", "false"},
@@ -158,9 +157,7 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 					cols = append(cols, col)
 				}
 			}
-			check("max_num_online_servers", a.MaxNumOnlineServers != 1000000)
 			check("autocommit", a.Autocommit != -1)
-			check("multiplex", a.Multiplex != 1)
 			check("connection_warming", a.ConnectionWarming != 0)
 			check("ignore_session_variables", strings.TrimSpace(a.IgnoreSessionVariables) != "")
 			check("servers_defaults", strings.TrimSpace(a.ServersDefaults) != "")

@@ -33,8 +33,9 @@ func TestUnsupported(t *testing.T) {
 	ni := func(v int64) sql.NullInt64 { return sql.NullInt64{Int64: v, Valid: true} }
 	defAttrs := config.HostgroupAttributes{HostgroupID: 5, MaxNumOnlineServers: 1000000, Autocommit: -1,
 		FreeConnectionsPct: 10, Multiplex: 1, ThrottleConnectionsPerSec: 1000000}
-	multiplexOff := defAttrs
-	multiplexOff.Multiplex = 0
+	// multiplex and max_num_online_servers are built; autocommit is not.
+	attrsOff := defAttrs
+	attrsOff.Multiplex, attrsOff.MaxNumOnlineServers, attrsOff.Autocommit = 0, 1, 1
 	row := [][]sql.NullString{{{String: "x", Valid: true}}}
 	cases := []struct {
 		name    string
@@ -85,11 +86,11 @@ func TestUnsupported(t *testing.T) {
 				sslRow("db1", "3306", "", "", "ECDHE-RSA-AES128-GCM-SHA256"), sslRow("db2", "3306", "app", "/crl.pem", "")}}},
 			[]string{"mysql_servers_ssl_params.ssl_capath/ssl_crl/ssl_crlpath (db2:3306:app)"}, nil},
 		{"servers: side tables", config.ModMySQLServers, &config.Snapshot{
-			HostgroupAttributes: []config.HostgroupAttributes{defAttrs, multiplexOff},
+			HostgroupAttributes: []config.HostgroupAttributes{defAttrs, attrsOff},
 			Tables: map[string][][]sql.NullString{"mysql_galera_hostgroups": row,
 				"mysql_group_replication_hostgroups": row, "mysql_aws_aurora_hostgroups": row}},
 			nil, []string{"mysql_group_replication_hostgroups", "mysql_galera_hostgroups",
-				"mysql_aws_aurora_hostgroups", "mysql_hostgroup_attributes (hostgroup 5): multiplex not implemented"}},
+				"mysql_aws_aurora_hostgroups", "mysql_hostgroup_attributes (hostgroup 5): autocommit not implemented"}},
 		{"servers: a use_ssl server is not looked at by a users load", config.ModMySQLUsers, &config.Snapshot{
 			Servers: []config.Server{{HostgroupID: 1, Hostname: "db1", Port: 3306, Status: "ONLINE", UseSSL: 1}}}, nil, nil},
 		{"users: use_ssl with have_ssl on: nothing", config.ModMySQLUsers, &config.Snapshot{MySQLVars: map[string]string{"mysql-have_ssl": "true"},

@@ -26,43 +26,58 @@ import (
 
 func routerSettings(s *config.Snapshot) Router {
 	r := Router{
-		ServerVersion:            s.Str("mysql-server_version"),
-		VersionComment:           "(ProxySQL)",
-		MaxConnections:           s.Int("mysql-max_connections"),
-		ConnectTimeoutClient:     s.Millis("mysql-connect_timeout_client"),
-		DefaultSchema:            s.Str("mysql-default_schema"),
-		ConnectTimeout:           s.Millis("mysql-connect_timeout_server"),
-		ConnectTimeoutMax:        s.Millis("mysql-connect_timeout_server_max"),
-		EventsDefaultLog:         s.Int("mysql-eventslog_default_log") == 1,
-		Multiplexing:             s.Bool("mysql-multiplexing"),
-		DeprecateEOF:             s.Bool("mysql-enable_client_deprecate_eof"),
-		LoadDataLocal:            s.Bool("mysql-enable_load_data_local_infile"),
-		FirewallEnabled:          s.Bool("mysql-firewall_whitelist_enabled"),
-		FirewallErrMsg:           s.Str("mysql-firewall_whitelist_errormsg"),
-		HostCacheSize:            s.Int("mysql-client_host_cache_size"),
-		HostErrorCounts:          s.Int("mysql-client_host_error_counts"),
-		ProxyNetworks:            s.Networks("mysql-proxy_protocol_networks"),
-		MaxAllowedPacket:         int(s.Int("mysql-max_allowed_packet")),
-		AutocommitFalseIsTrx:     s.Bool("mysql-autocommit_false_is_transaction"),
-		KeepVars:                 rules.ParseKeepVars(s.Var("mysql-keep_multiplexing_variables")),
-		AutoIncDelay:             int(s.Int("mysql-auto_increment_delay_multiplex")),
-		MaxStmtsPerConn:          int(s.Int("mysql-max_stmts_per_connection")),
-		MaxStmtsCache:            int(s.Int("mysql-max_stmts_cache")),
-		QueryRetries:             int(s.Int("mysql-query_retries_on_failure")),
-		WaitTimeout:              s.Millis("mysql-wait_timeout"),
-		QueryTimeout:             s.Millis("mysql-default_query_timeout"),
-		QueryDelay:               s.Millis("mysql-default_query_delay"),
-		QueryCacheBytes:          s.Int("mysql-query_cache_size_MB") << 20,
-		QueryCacheSoftTTLPct:     int(s.Int("mysql-query_cache_soft_ttl_pct")),
-		QueryCacheStoresEmpty:    s.Bool("mysql-query_cache_stores_empty_result"),
-		QueryCacheHandleWarnings: s.Int("mysql-query_cache_handle_warnings") == 1,
-		MaxTrxTime:               s.Millis("mysql-max_transaction_time"),
-		MaxTrxIdleTime:           s.Millis("mysql-max_transaction_idle_time"),
-		GracefulCloseTimeout:     s.Seconds("mysql-graceful_close_conn_timeout"),
-		StatsTimeQP:              s.Bool("mysql-stats_time_query_processor"),
-		StatsTimeBackend:         s.Bool("mysql-stats_time_backend_query"),
-		HaveSSL:                  s.Bool("mysql-have_ssl"),
-		AuthPlugin:               s.Str("mysql-default_authentication_plugin"),
+		ServerVersion:              s.Str("mysql-server_version"),
+		VersionComment:             "(ProxySQL)",
+		MaxConnections:             s.Int("mysql-max_connections"),
+		ConnectTimeoutClient:       s.Millis("mysql-connect_timeout_client"),
+		DefaultSchema:              s.Str("mysql-default_schema"),
+		ConnectTimeout:             s.Millis("mysql-connect_timeout_server"),
+		ConnectTimeoutMax:          s.Millis("mysql-connect_timeout_server_max"),
+		EventsDefaultLog:           s.Int("mysql-eventslog_default_log") == 1,
+		Multiplexing:               s.Bool("mysql-multiplexing"),
+		DeprecateEOF:               s.Bool("mysql-enable_client_deprecate_eof"),
+		LoadDataLocal:              s.Bool("mysql-enable_load_data_local_infile"),
+		AutocommitFalseNotReusable: s.Bool("mysql-autocommit_false_not_reusable"),
+		FirewallEnabled:            s.Bool("mysql-firewall_whitelist_enabled"),
+		FirewallErrMsg:             s.Str("mysql-firewall_whitelist_errormsg"),
+		HostCacheSize:              s.Int("mysql-client_host_cache_size"),
+		HostErrorCounts:            s.Int("mysql-client_host_error_counts"),
+		ProxyNetworks:              s.Networks("mysql-proxy_protocol_networks"),
+		MaxAllowedPacket:           int(s.Int("mysql-max_allowed_packet")),
+		AutocommitFalseIsTrx:       s.Bool("mysql-autocommit_false_is_transaction"),
+		KeepVars:                   rules.ParseKeepVars(s.Var("mysql-keep_multiplexing_variables")),
+		AutoIncDelay:               int(s.Int("mysql-auto_increment_delay_multiplex")),
+		MaxStmtsPerConn:            int(s.Int("mysql-max_stmts_per_connection")),
+		MaxStmtsCache:              int(s.Int("mysql-max_stmts_cache")),
+		QueryRetries:               int(s.Int("mysql-query_retries_on_failure")),
+		WaitTimeout:                s.Millis("mysql-wait_timeout"),
+		QueryTimeout:               s.Millis("mysql-default_query_timeout"),
+		QueryDelay:                 s.Millis("mysql-default_query_delay"),
+		QueryCacheBytes:            s.Int("mysql-query_cache_size_MB") << 20,
+		QueryCacheSoftTTLPct:       int(s.Int("mysql-query_cache_soft_ttl_pct")),
+		QueryCacheStoresEmpty:      s.Bool("mysql-query_cache_stores_empty_result"),
+		QueryCacheHandleWarnings:   s.Int("mysql-query_cache_handle_warnings") == 1,
+		MaxTrxTime:                 s.Millis("mysql-max_transaction_time"),
+		MaxTrxIdleTime:             s.Millis("mysql-max_transaction_idle_time"),
+		GracefulCloseTimeout:       s.Seconds("mysql-graceful_close_conn_timeout"),
+		StatsTimeQP:                s.Bool("mysql-stats_time_query_processor"),
+		StatsTimeBackend:           s.Bool("mysql-stats_time_backend_query"),
+		HaveSSL:                    s.Bool("mysql-have_ssl"),
+		AuthPlugin:                 s.Str("mysql-default_authentication_plugin"),
+	}
+	for _, a := range s.HostgroupAttributes {
+		if a.Multiplex == 0 {
+			if r.NoMultiplex == nil {
+				r.NoMultiplex = make(map[int]bool)
+			}
+			r.NoMultiplex[a.HostgroupID] = true
+		}
+		if a.MaxNumOnlineServers < 1000000 {
+			if r.MaxOnline == nil {
+				r.MaxOnline = make(map[int]int)
+			}
+			r.MaxOnline[a.HostgroupID] = a.MaxNumOnlineServers
+		}
 	}
 	if r.AuthPlugin != "caching_sha2_password" {
 		r.AuthPlugin = "mysql_native_password"
