@@ -25,6 +25,14 @@ type Options struct {
 	// new connections a hostgroup's servers may open within one second,
 	// together; a request past it waits for the next second.
 	ThrottlePerSec int
+	// ConnectionWarming is mysql-connection_warming: while a server has
+	// fewer connections than free_connections_pct of its max_connections,
+	// a request opens a new one rather than reuse a free one.
+	ConnectionWarming bool
+	// Warming is set when warming applies to any hostgroup (the variable
+	// or an attributes row): TryGet, the per-query path, looks no further
+	// when it is not.
+	Warming bool
 
 	// TLS encrypts the connections to servers with use_ssl=1
 	// (mysql-ssl_p2s_*, mysql_servers_ssl_params); nil encrypts them
@@ -45,6 +53,7 @@ type HostgroupOptions struct {
 	FreeConnectionsPct int    // replaces mysql-free_connections_pct for the hostgroup
 	InitConnect        string // replaces mysql-init_connect when not empty
 	ThrottlePerSec     int    // throttle_connections_per_sec: replaces mysql-throttle_connections_per_sec_to_hostgroup
+	ConnectionWarming  bool   // connection_warming: replaces mysql-connection_warming
 }
 
 // DefaultOptions returns ProxySQL's defaults (reference §10.1).
@@ -61,6 +70,21 @@ func DefaultOptions() Options {
 		ConnectTimeoutMax:  10000 * time.Millisecond,
 		ThrottlePerSec:     1000000,
 	}
+}
+
+// needsWarming reports whether a pool of hostgroup hg with total
+// connections out of limit should open a new one rather than reuse one
+// (ProxySQL's needs_warming); the attributes row, when there is one,
+// replaces the variables.
+func (o *Options) needsWarming(hg, total, limit int) bool {
+	if !o.Warming {
+		return false
+	}
+	on := o.ConnectionWarming
+	if h, ok := o.Hostgroups[hg]; ok {
+		on = h.ConnectionWarming
+	}
+	return on && total < o.freePct(hg)*limit/100
 }
 
 // throttleFor returns the new connections per second a hostgroup may

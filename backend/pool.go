@@ -172,6 +172,9 @@ func (p *Pool) Get(ctx context.Context, o *Options, cred *Credentials, want *Sta
 		limit := p.srv.MaxConnections()
 		total := p.used + len(p.free)
 		i, q := p.pickLocked(o, cred.User, want, fp)
+		if i >= 0 && o.needsWarming(p.srv.key.Hostgroup, total, limit) {
+			i = -1 // mysql-connection_warming: grow the pool first
+		}
 		// A connection that needs COM_CHANGE_USER is reused only when the
 		// pool is not mostly idle already or cannot grow (ProxySQL).
 		if i >= 0 && (q >= QualitySync || !(p.used > len(p.free) && total < limit)) {
@@ -263,6 +266,9 @@ func (p *Pool) TryGet(o *Options, user string, want *State, fp uint64) *BackendC
 	defer p.mu.Unlock()
 	if p.closed || len(p.waiters) > 0 {
 		return nil // queued requests go first
+	}
+	if o.Warming && o.needsWarming(p.srv.key.Hostgroup, p.used+len(p.free), p.srv.MaxConnections()) {
+		return nil // Get opens a new one
 	}
 	i, q := p.pickLocked(o, user, want, fp)
 	if i < 0 || q != QualityPerfect {

@@ -88,7 +88,6 @@ var unsupportedVars = []unsupportedVar{
 	{"mysql-add_ldap_user_comment", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
 	{"mysql-throttle_max_bytes_per_second_to_client", false, positive, "client throttling is not implemented in Sluice", "0"},
 	{"mysql-throttle_ratio_server_to_client", false, positive, "client throttling is not implemented in Sluice", "0"},
-	{"mysql-connection_warming", false, isTrue, "connection warming is not implemented in Sluice", "false"},
 	{"mysql-enforce_autocommit_on_reads", false, isTrue, "not implemented in Sluice", "false"},
 	{"mysql-log_mysql_warnings_enabled", false, isTrue, "logging of backend warnings is not implemented in Sluice", "false"},
 	{"admin-web_enabled", false, isTrue, "the web UI is not implemented in Sluice: nothing listens on admin-web_port", "false"},
@@ -158,7 +157,6 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 				}
 			}
 			check("autocommit", a.Autocommit != -1)
-			check("connection_warming", a.ConnectionWarming != 0)
 			check("ignore_session_variables", strings.TrimSpace(a.IgnoreSessionVariables) != "")
 			check("servers_defaults", strings.TrimSpace(a.ServersDefaults) != "")
 			if len(cols) > 0 {

@@ -158,12 +158,15 @@ func backendOptions(s *config.Snapshot) backend.Options {
 		DeprecateEOF:       s.Bool("mysql-enable_server_deprecate_eof"),
 		InitConnect:        s.Var("mysql-init_connect"),
 		ThrottlePerSec:     int(s.Int("mysql-throttle_connections_per_sec_to_hostgroup")),
+		ConnectionWarming:  s.Bool("mysql-connection_warming"),
 	}
+	o.Warming = o.ConnectionWarming
 	if len(s.HostgroupAttributes) > 0 {
 		o.Hostgroups = make(map[int]backend.HostgroupOptions, len(s.HostgroupAttributes))
 		for _, a := range s.HostgroupAttributes {
 			o.Hostgroups[a.HostgroupID] = backend.HostgroupOptions{FreeConnectionsPct: a.FreeConnectionsPct, InitConnect: a.InitConnect,
-				ThrottlePerSec: a.ThrottleConnectionsPerSec}
+				ThrottlePerSec: a.ThrottleConnectionsPerSec, ConnectionWarming: a.ConnectionWarming != 0}
+			o.Warming = o.Warming || a.ConnectionWarming != 0
 		}
 	}
 	return o
