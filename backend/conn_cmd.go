@@ -109,6 +109,16 @@ func (c *BackendConn) query(p []byte, res *Result) error {
 	return nil
 }
 
+// ShowWarnings runs SHOW WARNINGS for the proxy itself (the diagnostics
+// area stays as it was: the client's own SHOW WARNINGS sees the same).
+func (c *BackendConn) ShowWarnings() (*Result, error) {
+	var res Result
+	if err := c.queryText("SHOW WARNINGS", &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
 func (c *BackendConn) initDB(schema string) error {
 	c.cmd = append(append(c.cmd[:0], wire.ComInitDB), schema...)
 	if err := c.simple(c.cmd); err != nil {

@@ -2,6 +2,7 @@ package router
 
 import (
 	"bytes"
+	"fmt"
 	"time"
 
 	"github.com/sluice-proxy/sluice/backend"
@@ -235,6 +236,9 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 		s.trxHG = -1
 	}
 	if res.Warnings > 0 {
+		if rt.Router.LogWarnings {
+			s.logWarnings(h, q, res.Warnings)
+		}
 		s.warningsHG = h.hg
 		h.warnings = true
 	} else if h.warnings && !isShowWarnings(s.digest.Text) {
@@ -309,4 +313,32 @@ func (s *session) finishEvent(ev *eventlog.Event, hg int, server string, res bac
 		ev.HasRowsSent, ev.RowsSent = true, res.Rows
 	}
 	s.r.cfg.Events.Log(ev)
+}
+
+// logWarnings writes the warnings a query left on its backend connection to
+// the log (mysql-log_mysql_warnings_enabled), with the query (passwords
+// masked, clipped) and where it ran. The server's SHOW WARNINGS does not
+// reset them: the client can still read them. A connection that fails here
+// is broken and is not pooled again.
+func (s *session) logWarnings(h *held, q []byte, n uint16) {
+	ev := s.log.Warn().Int("hostgroup", h.hg).Str("backend", h.addr).Str("user", s.username).
+		Str("schema", s.state.Schema).Uint16("warning_count", n).
+		Str("query", clip(string(sqlscan.MaskPasswords(q)), maxLoggedQuery))
+	res, err := h.bc.ShowWarnings()
+	if err != nil {
+		ev.Err(err).Msg("warnings detected during query; SHOW WARNINGS failed")
+		return
+	}
+	const maxListed = 10
+	var list []string
+	for i, r := range res.Rows {
+		if i == maxListed {
+			list = append(list, fmt.Sprintf("… %d more", len(res.Rows)-maxListed))
+			break
+		}
+		if len(r) >= 3 {
+			list = append(list, clip(r[0].String+" "+r[1].String+": "+r[2].String, 512))
+		}
+	}
+	ev.Strs("warnings", list).Msg("warnings detected during query")
 }

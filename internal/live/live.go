@@ -91,6 +91,7 @@ type Router struct {
 	Multiplexing               bool          // mysql-multiplexing
 	DeprecateEOF               bool          // mysql-enable_client_deprecate_eof
 	LoadDataLocal              bool          // mysql-enable_load_data_local_infile: the server's request for a client file goes to the client
+	LogWarnings                bool          // mysql-log_mysql_warnings_enabled: the warnings of a query are logged with it
 	AutocommitFalseNotReusable bool          // mysql-autocommit_false_not_reusable: a connection left with autocommit=0 is closed, not pooled
 	// Per-hostgroup mysql_hostgroup_attributes the router applies (nil
 	// when no row sets them): multiplex=0, and max_num_online_servers

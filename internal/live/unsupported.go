@@ -89,7 +89,6 @@ var unsupportedVars = []unsupportedVar{
 	{"mysql-throttle_max_bytes_per_second_to_client", false, positive, "client throttling is not implemented in Sluice", "0"},
 	{"mysql-throttle_ratio_server_to_client", false, positive, "client throttling is not implemented in Sluice", "0"},
 	{"mysql-enforce_autocommit_on_reads", false, isTrue, "not implemented in Sluice", "false"},
-	{"mysql-log_mysql_warnings_enabled", false, isTrue, "logging of backend warnings is not implemented in Sluice", "false"},
 	{"admin-web_enabled", false, isTrue, "the web UI is not implemented in Sluice: nothing listens on admin-web_port", "false"},
 	{"admin-ssl_keylog_file", false, nonEmpty, "TLS key logging is not implemented in Sluice: no key log is written", "''"},
 	// ProxySQL Cluster (internal/cluster) always has every module's

@@ -37,6 +37,7 @@ func routerSettings(s *config.Snapshot) Router {
 		Multiplexing:               s.Bool("mysql-multiplexing"),
 		DeprecateEOF:               s.Bool("mysql-enable_client_deprecate_eof"),
 		LoadDataLocal:              s.Bool("mysql-enable_load_data_local_infile"),
+		LogWarnings:                s.Bool("mysql-log_mysql_warnings_enabled"),
 		AutocommitFalseNotReusable: s.Bool("mysql-autocommit_false_not_reusable"),
 		FirewallEnabled:            s.Bool("mysql-firewall_whitelist_enabled"),
 		FirewallErrMsg:             s.Str("mysql-firewall_whitelist_errormsg"),
