@@ -33,7 +33,8 @@ type mirrorJob struct {
 	user   string
 	schema string
 	kind   sqlscan.StmtKind
-	query  []byte // COM_QUERY payload, command byte included
+	query  []byte      // the command packet: COM_QUERY, or COM_STMT_EXECUTE with the parameters' types
+	stmt   *globalStmt // COM_STMT_EXECUTE: the statement, prepared on the mirror's connection as needed
 }
 
 type mirrorer struct {
@@ -123,6 +124,10 @@ func (s *session) mirrorRun(j *mirrorJob) error {
 	defer s.conns.closeAll(s)
 	s.req = request{hg: j.hg, payload: j.query, shape: backend.ShapeResult,
 		retries: rt.Router.QueryRetries, repeatable: safeToRepeat(j.kind)}
+	if j.stmt != nil {
+		// A statement of the mirror's own: no long data, no cursor.
+		s.req.stmt = &clientStmt{g: j.stmt}
+	}
 	res, h, _ := s.run(rt, &s.req)
 	if h == nil {
 		return s.lastErr
@@ -136,8 +141,13 @@ func (s *session) mirrorRun(j *mirrorJob) error {
 }
 
 // mirror enqueues the query for the mirror hostgroup the decision names
-// (reference §3.2: mirror_flagOUT re-runs the rules for the copy).
-func (s *session) mirror(rt *live.Runtime, dec *rules.Decision, q []byte) {
+// (reference §3.2: mirror_flagOUT re-runs the rules for the copy). cmd is
+// COM_QUERY with q the query text, or COM_STMT_EXECUTE with q the execute
+// packet's body and g its statement.
+func (s *session) mirror(rt *live.Runtime, dec *rules.Decision, cmd byte, q []byte, g *globalStmt) {
+	if dec.MirrorHostgroup < 0 && dec.MirrorFlagOUT < 0 {
+		return
+	}
 	mhg := dec.MirrorHostgroup
 	if dec.MirrorFlagOUT >= 0 {
 		mq := s.query
@@ -151,8 +161,8 @@ func (s *session) mirror(rt *live.Runtime, dec *rules.Decision, q []byte) {
 	if mhg < 0 || len(q) >= 15<<20 {
 		return
 	}
-	j := &mirrorJob{hg: mhg, user: s.username, schema: s.state.Schema, kind: s.digest.Kind, query: make([]byte, 1+len(q))}
-	j.query[0] = wire.ComQuery
+	j := &mirrorJob{hg: mhg, user: s.username, schema: s.state.Schema, kind: s.digest.Kind, query: make([]byte, 1+len(q)), stmt: g}
+	j.query[0] = cmd
 	copy(j.query[1:], q)
 	s.r.mirror.enqueue(rt, j)
 }

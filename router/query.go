@@ -161,7 +161,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	addr := h.addr // afterQuery may recycle h
 	s.afterQuery(rt, h, &res, dec, &set, q)
 	s.finishEvent(ev, hg, addr, res)
-	s.mirror(rt, dec, q)
+	s.mirror(rt, dec, wire.ComQuery, q, nil)
 	return true
 }
 

@@ -292,11 +292,15 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 		s.release(rt, h)
 		return true
 	}
+	mirrorable := cs.longData == nil && len(pkt) > 5 && pkt[5] == 0 // no long data, no cursor
 	cs.longData = nil
 	var set sqlscan.SetStatement
 	addr := h.addr // afterQuery may recycle h
 	s.afterQuery(rt, h, &res, dec, &set, g.text)
 	s.finishEvent(ev, hg, addr, res)
+	if mirrorable {
+		s.mirror(rt, dec, wire.ComStmtExecute, pkt[1:], g)
+	}
 	return true
 }
 

@@ -1,0 +1,57 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// TestMirrorPreparedStatements: a rule's mirror_hostgroup copies
+// COM_STMT_EXECUTEs too: the mirror prepares the statement on its own
+// connection and runs it with the client's parameters.
+func TestMirrorPreparedStatements(t *testing.T) {
+	bs := testenv.Backends(t, 2)
+	s := startFresh(t, "")
+	routeTo(t, s, 0, bs[0].Port)
+	table := fmt.Sprintf("sbtest.mirror_ps_%d", time.Now().UnixNano())
+	for _, b := range bs {
+		backendSQL(t, b, fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY, v VARCHAR(20))", table))
+	}
+	defer func() {
+		for _, b := range bs {
+			backendSQL(t, b, "DROP TABLE IF EXISTS "+table)
+		}
+	}()
+	admin(t, s, fmt.Sprintf(`INSERT INTO mysql_servers (hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_query_rules (rule_id, active, match_digest, mirror_hostgroup, apply) VALUES (1, 1, '^INSERT', 1, 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME`, bs[1].Port))
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "", "") // server-side prepared statements
+	stmt, err := db.Prepare(fmt.Sprintf("INSERT INTO %s (id, v) VALUES (?, ?)", table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close()
+	for i := 1; i <= 3; i++ {
+		if _, err := stmt.Exec(i, fmt.Sprintf("row %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := func(b testenv.Backend) string {
+		return strings.TrimSpace(backendSQL(t, b, "SELECT GROUP_CONCAT(CONCAT(id, '=', v) ORDER BY id) FROM "+table))
+	}
+	want := "1=row 1,2=row 2,3=row 3"
+	if got := rows(bs[0]); got != want {
+		t.Fatalf("hostgroup 0: %q, want %q", got, want)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for rows(bs[1]) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("the mirror (hostgroup 1) has %q, want %q", rows(bs[1]), want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
