@@ -295,9 +295,20 @@ func (p *Pool) open(ctx context.Context, o *Options, cred *Credentials, want *St
 	p.mu.Unlock()
 	if err != nil {
 		p.release(nil)
-		if n := p.srv.connectFailed(err, time.Now(), o.shunThreshold()); n > 0 {
+		now := time.Now()
+		if n := p.srv.connectFailed(err, now, o.shunThreshold()); n > 0 {
 			p.reg.log.Warn().Str("server", p.srv.addr).Int("hostgroup", p.srv.key.Hostgroup).Int64("errors_per_sec", n).
 				Dur("shun_for", o.shunWait()).Err(err).Msg("shunning server")
+		} else if ctx.Err() == nil {
+			// Every failed connect is worth a line (a refused TLS
+			// certificate, a wrong password…), a few a second at most.
+			if ok, held := p.reg.connectLog.Allow(now); ok {
+				ev := p.reg.log.Warn().Str("server", p.srv.addr).Int("hostgroup", p.srv.key.Hostgroup).Err(err)
+				if held > 0 {
+					ev = ev.Uint64("more_not_logged", held)
+				}
+				ev.Msg("backend connect failed")
+			}
 		}
 		return nil, err
 	}

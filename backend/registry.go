@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/ratelog"
 )
 
 // maintenanceTick is how often idle connections are trimmed and pinged.
@@ -34,8 +35,9 @@ type Registry struct {
 	stop chan struct{}
 	done chan struct{}
 
-	throttle throttle      // new connections per hostgroup and second
-	delayed  atomic.Uint64 // connects that waited for the throttle (Server_Connections_delayed)
+	throttle   throttle        // new connections per hostgroup and second
+	connectLog ratelog.Limiter // failed connects are logged at most 10 a second
+	delayed    atomic.Uint64   // connects that waited for the throttle (Server_Connections_delayed)
 }
 
 // ConnectionsDelayed counts the new connections that waited for

@@ -1,11 +1,14 @@
 package backend
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
@@ -55,7 +58,13 @@ func (t *ClientTLS) For(host string, port int, user string) *tls.Config {
 // not authenticated — as ProxySQL does (its libmariadb does not verify
 // unless asked); with a CA the server's chain must lead to it. Host names
 // are not checked (ProxySQL does not).
-func NewClientTLSConfig(caPEM, certPEM, keyPEM []byte, cipher, versions string) (*tls.Config, error) {
+//
+// crls are certificate revocation lists (PEM or DER; mysql-ssl_p2s_crl and
+// the files of _crlpath). They need a CA: a certificate of the verified
+// chain that a list from its issuer (signed by it) names is refused, and so
+// is a chain whose issuer's list has passed its next update, as OpenSSL
+// does.
+func NewClientTLSConfig(caPEM, certPEM, keyPEM []byte, cipher, versions string, crls ...[]byte) (*tls.Config, error) {
 	conf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true} //nolint:gosec // verified below when a CA is given
 	if versions != "" {
 		// The versions listed are the ones allowed, as libmariadb's
@@ -92,6 +101,13 @@ func NewClientTLSConfig(caPEM, certPEM, keyPEM []byte, cipher, versions string) 
 		}
 		conf.Certificates = []tls.Certificate{cert}
 	}
+	revoked, err := parseCRLs(crls)
+	if err != nil {
+		return nil, err
+	}
+	if len(revoked) > 0 && len(caPEM) == 0 {
+		return nil, errors.New("a revocation list needs a CA (ssl_ca or ssl_capath): revocation is checked on the verified chain")
+	}
 	if len(caPEM) > 0 {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(caPEM) {
@@ -113,9 +129,12 @@ func NewClientTLSConfig(caPEM, certPEM, keyPEM []byte, cipher, versions string) 
 			for _, c := range certs[1:] {
 				inter.AddCert(c)
 			}
-			_, err := certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter,
+			chains, err := certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter,
 				KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
-			return err
+			if err != nil || len(revoked) == 0 {
+				return err
+			}
+			return checkRevoked(chains, revoked, time.Now())
 		}
 	}
 	return conf, nil
@@ -213,4 +232,76 @@ func ParseCipherList(list string) ([]uint16, error) {
 		return nil, nil // TLS 1.3 names only: TLS 1.2 keeps Go's defaults, as OpenSSL's cipher list does
 	}
 	return out, nil
+}
+
+// parseCRLs reads revocation lists, each file PEM ("X509 CRL" blocks) or
+// DER.
+func parseCRLs(files [][]byte) ([]*x509.RevocationList, error) {
+	var out []*x509.RevocationList
+	for _, b := range files {
+		if len(b) == 0 {
+			continue
+		}
+		if !bytes.Contains(b, []byte("-----BEGIN")) {
+			l, err := x509.ParseRevocationList(b)
+			if err != nil {
+				return nil, fmt.Errorf("revocation list: %w", err)
+			}
+			out = append(out, l)
+			continue
+		}
+		found := false
+		for rest := b; ; {
+			var blk *pem.Block
+			blk, rest = pem.Decode(rest)
+			if blk == nil {
+				break
+			}
+			if blk.Type != "X509 CRL" {
+				continue
+			}
+			l, err := x509.ParseRevocationList(blk.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("revocation list: %w", err)
+			}
+			out = append(out, l)
+			found = true
+		}
+		if !found {
+			return nil, errors.New("revocation list: no X509 CRL block in the file")
+		}
+	}
+	return out, nil
+}
+
+// checkRevoked refuses a chain in which a certificate is listed by a
+// revocation list of its issuer, or whose issuer's list has expired. A
+// list counts for a certificate only when the chain's issuer signed it.
+func checkRevoked(chains [][]*x509.Certificate, crls []*x509.RevocationList, now time.Time) error {
+	var last error
+	for _, chain := range chains {
+		last = nil
+		for i := 0; i+1 < len(chain) && last == nil; i++ {
+			cert, issuer := chain[i], chain[i+1]
+			for _, l := range crls {
+				if !bytes.Equal(l.RawIssuer, cert.RawIssuer) || l.CheckSignatureFrom(issuer) != nil {
+					continue
+				}
+				if !l.NextUpdate.IsZero() && now.After(l.NextUpdate) {
+					last = fmt.Errorf("the revocation list of %q expired at %s", issuer.Subject.String(), l.NextUpdate.UTC().Format(time.RFC3339))
+					break
+				}
+				for _, e := range l.RevokedCertificateEntries {
+					if e.SerialNumber.Cmp(cert.SerialNumber) == 0 {
+						last = fmt.Errorf("certificate %q (serial %s) is revoked", cert.Subject.String(), cert.SerialNumber.String())
+						break
+					}
+				}
+			}
+		}
+		if last == nil {
+			return nil // one clean chain is enough
+		}
+	}
+	return last
 }

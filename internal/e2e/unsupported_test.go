@@ -12,7 +12,7 @@ import (
 
 // TestUnsupportedConfigRefusedOrWarned (issue 10 item 6): settings Sluice
 // accepts but does not act on. One whose absence weakens security
-// (certificate revocation lists for backend TLS, SQL injection detection) fails LOAD …
+// (SQL injection detection) fails LOAD …
 // TO RUNTIME with a clear ERR and RUNTIME unchanged; one that is only a
 // missing feature (web UI, compression) loads with a warning in
 // the OK packet, in SHOW WARNINGS and in the log. At start-up the same
@@ -21,26 +21,24 @@ import (
 func TestUnsupportedConfigRefusedOrWarned(t *testing.T) {
 	s := startFresh(t, `
 mysql_servers = ( { address = "127.0.0.1", port = 3306, hostgroup = 1 } )
-mysql_servers_ssl_params = ( { hostname = "127.0.0.1", port = 3306, ssl_crl = "/crl.pem" } )
 mysql_query_rules = ( { rule_id = 1, active = 1, match_pattern = "^SELECT 42", gtid_from_hostgroup = 1 } )
 `)
-	// Start-up loaded the stored configuration and said what it ignores.
-	if got := admin(t, s, "SELECT ssl_crl FROM runtime_mysql_servers_ssl_params"); strings.TrimSpace(got) != "/crl.pem" {
-		t.Fatalf("runtime_mysql_servers_ssl_params after start-up: %q", got)
-	}
-	waitLog(t, s, "mysql_servers_ssl_params.ssl_capath/ssl_crl/ssl_crlpath (127.0.0.1:3306:)", "loaded anyway at start-up")
 	waitLog(t, s, "mysql_query_rules.gtid_from_hostgroup (rule_id 1): GTID causal reads are not implemented")
+	// A refused setting saved to DISK: start-up loads it anyway and says so.
+	admin(t, s, "SET mysql-automatic_detect_sqli='true'; SAVE MYSQL VARIABLES TO DISK")
+	s.Restart()
+	if got := admin(t, s, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-automatic_detect_sqli'"); strings.TrimSpace(got) != "true" {
+		t.Fatalf("runtime automatic_detect_sqli after start-up: %q", got)
+	}
+	waitLog(t, s, "mysql-automatic_detect_sqli=true", "loaded anyway at start-up")
+	admin(t, s, "SET mysql-automatic_detect_sqli='false'; LOAD MYSQL VARIABLES TO RUNTIME; SAVE MYSQL VARIABLES TO DISK")
 
 	cli := func(sql string) (string, error) {
 		return testenv.CLI(t, s.AdminPort, "admin", "admin", sql, "-N", "--show-warnings")
 	}
 	// Refused: the ERR names the setting, RUNTIME keeps what it had.
 	for _, c := range []struct{ sql, want string }{
-		{"UPDATE mysql_servers SET weight=7; LOAD MYSQL SERVERS TO RUNTIME",
-			"mysql_servers_ssl_params.ssl_capath/ssl_crl/ssl_crlpath (127.0.0.1:3306:): CA directories and revocation lists are not implemented in Sluice"},
-		{"SET mysql-ssl_p2s_crl='/crl.pem'; LOAD MYSQL VARIABLES TO RUNTIME",
-			"mysql-ssl_p2s_crl=/crl.pem: certificate revocation lists are not implemented in Sluice"},
-		{"SET mysql-ssl_p2s_crl=''; SET mysql-automatic_detect_sqli='true'; LOAD MYSQL VARIABLES TO RUNTIME",
+		{"UPDATE mysql_servers SET weight=7; SET mysql-automatic_detect_sqli='true'; LOAD MYSQL VARIABLES TO RUNTIME",
 			"mysql-automatic_detect_sqli=true: SQL injection detection is not implemented in Sluice"},
 	} {
 		_, err := cli(c.sql)
@@ -48,16 +46,13 @@ mysql_query_rules = ( { rule_id = 1, active = 1, match_pattern = "^SELECT 42", g
 			t.Errorf("%s: err %v, want ERR 1045 with %q", c.sql, err, c.want)
 		}
 	}
-	if got := admin(t, s, "SELECT weight FROM runtime_mysql_servers"); strings.TrimSpace(got) != "1" {
-		t.Errorf("runtime weight %q after a refused LOAD, want 1", got)
-	}
 	if got := admin(t, s, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-automatic_detect_sqli'"); strings.TrimSpace(got) != "false" {
 		t.Errorf("runtime automatic_detect_sqli %q", got)
 	}
 
 	// Warned: the LOAD succeeds, the OK packet counts the warnings (the CLI
 	// prints them with --show-warnings) and SHOW WARNINGS lists them.
-	admin(t, s, "DELETE FROM mysql_servers_ssl_params; UPDATE mysql_servers SET compression=1; SET mysql-automatic_detect_sqli='false'")
+	admin(t, s, "UPDATE mysql_servers SET compression=1; SET mysql-automatic_detect_sqli='false'")
 	out, err := cli("LOAD MYSQL SERVERS TO RUNTIME")
 	if err != nil || !strings.Contains(out, "Warning (Code 1235): mysql_servers.compression=1 (1:127.0.0.1:3306)") {
 		t.Errorf("LOAD MYSQL SERVERS with compression=1: %q %v", out, err)

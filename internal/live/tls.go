@@ -1,11 +1,14 @@
 package live
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -18,11 +21,16 @@ import (
 const maxPEMFile = 1 << 20
 
 // p2sSettings is one set of backend TLS settings: mysql-ssl_p2s_* or one
-// mysql_servers_ssl_params row. The CA directory and revocation lists are
-// not implemented: unsupported.go refuses them.
+// mysql_servers_ssl_params row. capath is a directory of CA certificates
+// (OpenSSL's, hashed names or not) added to ca; crl a revocation list file
+// and crlpath a directory of them.
 type p2sSettings struct {
 	ca, cert, key, cipher, versions string
+	capath, crl, crlpath            string
 }
+
+// maxDirFiles bounds the files read from a CA or CRL directory.
+const maxDirFiles = 1000
 
 // The columns of mysql_servers_ssl_params, in the table's order.
 const (
@@ -44,6 +52,7 @@ func globalP2S(s *config.Snapshot) p2sSettings {
 	return p2sSettings{
 		ca: s.Var("mysql-ssl_p2s_ca"), cert: s.Var("mysql-ssl_p2s_cert"), key: s.Var("mysql-ssl_p2s_key"),
 		cipher: s.Var("mysql-ssl_p2s_cipher"),
+		capath: s.Var("mysql-ssl_p2s_capath"), crl: s.Var("mysql-ssl_p2s_crl"), crlpath: s.Var("mysql-ssl_p2s_crlpath"),
 	}
 }
 
@@ -66,6 +75,7 @@ func sslParamsRows(s *config.Snapshot) (map[backend.TLSParamsKey]p2sSettings, er
 		out[backend.TLSParamsKey{Host: r[sslpHost].String, Port: port, Username: r[sslpUser].String}] = p2sSettings{
 			ca: r[sslpCA].String, cert: r[sslpCert].String, key: r[sslpKey].String,
 			cipher: r[sslpCipher].String, versions: r[sslpTLSVersion].String,
+			capath: r[sslpCAPath].String, crl: r[sslpCRL].String, crlpath: r[sslpCRLPath].String,
 		}
 	}
 	return out, nil
@@ -80,10 +90,10 @@ func sslParamsRows(s *config.Snapshot) (map[backend.TLSParamsKey]p2sSettings, er
 func backendTLS(s *config.Snapshot, prev map[string]*tls.Config) (*backend.ClientTLS, map[string]*tls.Config, error) {
 	cache := make(map[string]*tls.Config)
 	build := func(where string, p p2sSettings) (*tls.Config, error) {
-		var files [3][]byte
+		var files [4][]byte
 		h := sha256.New()
-		fmt.Fprintf(h, "%q %q %q %q %q\n", p.ca, p.cert, p.key, p.cipher, p.versions)
-		for i, path := range []string{p.ca, p.cert, p.key} {
+		fmt.Fprintf(h, "%q %q %q %q %q %q %q %q\n", p.ca, p.cert, p.key, p.cipher, p.versions, p.capath, p.crl, p.crlpath)
+		for i, path := range []string{p.ca, p.cert, p.key, p.crl} {
 			if strings.TrimSpace(path) == "" {
 				continue
 			}
@@ -93,6 +103,27 @@ func backendTLS(s *config.Snapshot, prev map[string]*tls.Config) (*backend.Clien
 			}
 			files[i] = b
 			h.Write(b)
+		}
+		if strings.TrimSpace(p.capath) != "" {
+			certs, err := readDir(p.capath, isCertFile)
+			if err != nil {
+				return nil, fmt.Errorf("%s: ssl_capath: %w", where, err)
+			}
+			for _, b := range certs {
+				files[0] = append(append(files[0], '\n'), b...)
+				h.Write(b)
+			}
+		}
+		crls := [][]byte{files[3]}
+		if strings.TrimSpace(p.crlpath) != "" {
+			more, err := readDir(p.crlpath, isCRLFile)
+			if err != nil {
+				return nil, fmt.Errorf("%s: ssl_crlpath: %w", where, err)
+			}
+			for _, b := range more {
+				h.Write(b)
+			}
+			crls = append(crls, more...)
 		}
 		if (len(files[1]) > 0) != (len(files[2]) > 0) {
 			return nil, fmt.Errorf("%s: a client certificate needs both ssl_cert and ssl_key", where)
@@ -105,7 +136,7 @@ func backendTLS(s *config.Snapshot, prev map[string]*tls.Config) (*backend.Clien
 			cache[fp] = c
 			return c, nil
 		}
-		c, err := backend.NewClientTLSConfig(files[0], files[1], files[2], p.cipher, p.versions)
+		c, err := backend.NewClientTLSConfig(files[0], files[1], files[2], p.cipher, p.versions, crls...)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
@@ -150,4 +181,42 @@ func readPEMFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxPEMFile)
 	}
 	return b, nil
+}
+
+// readDir reads the files of dir that keep, in name order, at most
+// maxDirFiles of them, each bounded as readPEMFile.
+func readDir(dir string, keep func([]byte) bool) ([][]byte, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	n := 0
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		if n++; n > maxDirFiles {
+			return nil, fmt.Errorf("%s: more than %d files", dir, maxDirFiles)
+		}
+		b, err := readPEMFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		if keep(b) {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+func isCertFile(b []byte) bool { return bytes.Contains(b, []byte("-----BEGIN CERTIFICATE-----")) }
+
+// isCRLFile: a PEM revocation list, or a DER one.
+func isCRLFile(b []byte) bool {
+	if bytes.Contains(b, []byte("-----BEGIN X509 CRL-----")) {
+		return true
+	}
+	_, err := x509.ParseRevocationList(b)
+	return err == nil
 }

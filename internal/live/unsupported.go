@@ -78,9 +78,6 @@ func notInt(d int64) func(string) bool {
 var unsupportedVars = []unsupportedVar{
 	// Refused: ignoring them weakens security.
 	{"mysql-automatic_detect_sqli", true, isTrue, "SQL injection detection is not implemented in Sluice: no query would be checked or blocked", "false"},
-	{"mysql-ssl_p2s_capath", true, nonEmpty, "a CA directory is not implemented in Sluice: backend certificates would not be verified against it (give the CA bundle in mysql-ssl_p2s_ca)", "''"},
-	{"mysql-ssl_p2s_crl", true, nonEmpty, "certificate revocation lists are not implemented in Sluice: a revoked backend certificate would be accepted", "''"},
-	{"mysql-ssl_p2s_crlpath", true, nonEmpty, "certificate revocation lists are not implemented in Sluice: a revoked backend certificate would be accepted", "''"},
 
 	// Warnings: the feature is missing, nothing is exposed.
 	{"mysql-have_compress", false, isTrue, "the compressed protocol is not implemented in Sluice: the data port does not offer compression", "false"},
@@ -138,15 +135,6 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 			if n := len(snap.Tables[t.table]); n > 0 {
 				add(false, "%s has %d row(s): %s", t.table, n, t.what)
 			}
-		}
-		var unverified []string
-		for _, r := range snap.Tables["mysql_servers_ssl_params"] {
-			if len(r) > sslpCRLPath && (nonEmpty(r[sslpCAPath].String) || nonEmpty(r[sslpCRL].String) || nonEmpty(r[sslpCRLPath].String)) {
-				unverified = append(unverified, fmt.Sprintf("%s:%s:%s", r[sslpHost].String, r[sslpPort].String, r[sslpUser].String))
-			}
-		}
-		if len(unverified) > 0 {
-			add(true, "mysql_servers_ssl_params.ssl_capath/ssl_crl/ssl_crlpath (%s): CA directories and revocation lists are not implemented in Sluice, the backend certificate would not be checked as asked (give the CA bundle in ssl_ca, leave these empty)", listed(unverified))
 		}
 		for _, a := range snap.HostgroupAttributes {
 			var cols []string

@@ -59,9 +59,11 @@ func TestUnsupported(t *testing.T) {
 		// The client host error cache is built (router/hostcache.go): no notice.
 		{"client host cache", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{"mysql-client_host_cache_size": "100"})),
 			nil, nil},
-		{"backend TLS: CA directory and CRLs refused, the rest built", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{
-			"mysql-ssl_p2s_capath": "/etc/ssl/certs", "mysql-ssl_p2s_crl": "/crl.pem", "mysql-ssl_p2s_cipher": "ECDHE-RSA-AES128-GCM-SHA256"})),
-			[]string{"mysql-ssl_p2s_capath=/etc/ssl/certs: a CA directory", "mysql-ssl_p2s_crl=/crl.pem: certificate revocation lists"}, nil},
+		// Backend TLS (CA directories and revocation lists included) is
+		// built: TestBackendTLSRevocation.
+		{"backend TLS", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{
+			"mysql-ssl_p2s_cipher": "ECDHE-RSA-AES128-GCM-SHA256"})),
+			nil, nil},
 		{"warnings only", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{
 			// The PROXY protocol, query delays and connection throttling are built: no notice.
 			"mysql-default_query_delay": "5", "mysql-proxy_protocol_networks": "*",
@@ -81,10 +83,10 @@ func TestUnsupported(t *testing.T) {
 			{HostgroupID: 2, Hostname: "db2", Port: 3307, Status: "ONLINE", Compression: 1},
 			{HostgroupID: 2, Hostname: "db3", Port: 3306, Status: "ONLINE", MaxReplicationLag: 10}}},
 			nil, []string{"mysql_servers.compression=1 (2:db2:3307)"}},
-		{"servers: ssl params built, except CA directories and CRLs", config.ModMySQLServers, &config.Snapshot{
+		{"servers: ssl params built", config.ModMySQLServers, &config.Snapshot{
 			Tables: map[string][][]sql.NullString{"mysql_servers_ssl_params": {
-				sslRow("db1", "3306", "", "", "ECDHE-RSA-AES128-GCM-SHA256"), sslRow("db2", "3306", "app", "/crl.pem", "")}}},
-			[]string{"mysql_servers_ssl_params.ssl_capath/ssl_crl/ssl_crlpath (db2:3306:app)"}, nil},
+				sslRow("db1", "3306", "", "", "ECDHE-RSA-AES128-GCM-SHA256")}}},
+			nil, nil},
 		{"servers: side tables", config.ModMySQLServers, &config.Snapshot{
 			HostgroupAttributes: []config.HostgroupAttributes{defAttrs, attrsOff},
 			Tables: map[string][][]sql.NullString{"mysql_galera_hostgroups": row,
