@@ -159,3 +159,10 @@ func errClientGone(err error) error { return fmt.Errorf("%w: %w", backend.ErrCli
 // not enable local files (CLIENT_LOCAL_FILES): it could not send the file.
 var errLocalFilesClient = &wire.SQLError{Code: 1148, State: "42000",
 	Message: "The used command is not allowed: the client has not enabled LOAD DATA LOCAL INFILE"}
+
+// errSQLInjection answers a query mysql-automatic_detect_sqli flagged; the
+// connection is closed after it.
+func errSQLInjection(fingerprint string) *wire.SQLError {
+	return &wire.SQLError{Code: 1148, State: "42000",
+		Message: "SQL injection detected (libinjection fingerprint " + fingerprint + "): the query is refused and the connection closed"}
+}

@@ -69,6 +69,10 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		s.writeErr(errRuleMessage(dec.ErrorMsg))
 		return true
 	}
+	if s.sqlInjection(rt, q) {
+		s.finishEvent(ev, -1, "", backend.Response{})
+		return false
+	}
 
 	var set sqlscan.SetStatement
 	switch s.digest.Kind {

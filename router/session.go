@@ -106,6 +106,9 @@ type session struct {
 	pubUser  string
 	pubTrx   bool // counted in Active_Transactions
 	quit     bool // the client sent COM_QUIT (else the session counts as aborted)
+	// firewallOff: the firewall put the last command's user in OFF mode
+	// (no SQL injection check, as ProxySQL).
+	firewallOff bool
 }
 
 func newSession(r *Router, nc net.Conn) *session {

@@ -43,6 +43,7 @@ func (m FirewallMode) String() string {
 type Firewall struct {
 	users map[fwUser]FirewallMode
 	rules map[fwRule]struct{}
+	sqli  map[string]bool // active mysql_firewall_whitelist_sqli_fingerprints
 }
 
 type fwUser struct{ user, client string }
@@ -55,10 +56,16 @@ type fwRule struct {
 
 // CompileFirewall builds the whitelist from the raw rows of
 // mysql_firewall_whitelist_users (active, username, client_address, mode,
-// comment) and mysql_firewall_whitelist_rules (active, username,
-// client_address, schemaname, flagIN, digest, comment).
-func CompileFirewall(users, rules [][]sql.NullString) (*Firewall, error) {
-	f := &Firewall{users: make(map[fwUser]FirewallMode), rules: make(map[fwRule]struct{})}
+// comment), mysql_firewall_whitelist_rules (active, username,
+// client_address, schemaname, flagIN, digest, comment) and
+// mysql_firewall_whitelist_sqli_fingerprints (active, fingerprint).
+func CompileFirewall(users, rules, sqli [][]sql.NullString) (*Firewall, error) {
+	f := &Firewall{users: make(map[fwUser]FirewallMode), rules: make(map[fwRule]struct{}), sqli: make(map[string]bool)}
+	for _, r := range sqli {
+		if len(r) >= 2 && r[0].String == "1" {
+			f.sqli[r[1].String] = true
+		}
+	}
 	for _, r := range users {
 		if len(r) < 4 {
 			return nil, fmt.Errorf("mysql_firewall_whitelist_users: a row of %d columns", len(r))
@@ -119,3 +126,7 @@ func (f *Firewall) Check(user, client, schema string, flagIN int, digest uint64)
 	_, allowed := f.rules[fwRule{user, client, schema, flagIN, digest}]
 	return mode, allowed
 }
+
+// SQLiWhitelisted reports whether a libinjection fingerprint is an active
+// row of mysql_firewall_whitelist_sqli_fingerprints.
+func (f *Firewall) SQLiWhitelisted(fingerprint string) bool { return f != nil && f.sqli[fingerprint] }

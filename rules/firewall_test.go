@@ -18,7 +18,7 @@ func TestFirewall(t *testing.T) {
 		{s("1"), s("app"), s(""), s("shop"), s("0"), s("0xCD"), s("")},
 		{s("0"), s("app"), s("10.0.0.5"), s("shop"), s("0"), s("0xEF"), s("")},
 	}
-	f, err := CompileFirewall(users, rules)
+	f, err := CompileFirewall(users, rules, [][]sql.NullString{{s("1"), s("s&1c")}, {s("0"), s("s&1")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,10 +45,13 @@ func TestFirewall(t *testing.T) {
 			t.Errorf("%+v: %v %v", tc, mode, ok)
 		}
 	}
-	if _, err := CompileFirewall([][]sql.NullString{{s("1"), s("a"), s(""), s("BLOCK"), s("")}}, nil); err == nil {
+	if !f.SQLiWhitelisted("s&1c") || f.SQLiWhitelisted("s&1") {
+		t.Error("sqli fingerprints: only active rows count")
+	}
+	if _, err := CompileFirewall([][]sql.NullString{{s("1"), s("a"), s(""), s("BLOCK"), s("")}}, nil, nil); err == nil {
 		t.Error("mode BLOCK accepted")
 	}
-	if _, err := CompileFirewall(nil, [][]sql.NullString{{s("1"), s("a"), s(""), s("db"), s("0"), s("xyz"), s("")}}); err == nil {
+	if _, err := CompileFirewall(nil, [][]sql.NullString{{s("1"), s("a"), s(""), s("db"), s("0"), s("xyz"), s("")}}, nil); err == nil {
 		t.Error("digest xyz accepted")
 	}
 	var none *Firewall

@@ -99,6 +99,7 @@ type Router struct {
 	NoMultiplex          map[int]bool
 	MaxOnline            map[int]int
 	FirewallEnabled      bool            // mysql-firewall_whitelist_enabled
+	DetectSQLi           bool            // mysql-automatic_detect_sqli: text queries libinjection flags close the connection
 	FirewallErrMsg       string          // mysql-firewall_whitelist_errormsg
 	HostCacheSize        int64           // mysql-client_host_cache_size: client addresses whose failed logins are counted
 	HostErrorCounts      int64           // mysql-client_host_error_counts: failed logins that block an address
@@ -162,7 +163,8 @@ func Build(prev *Runtime, snap *config.Snapshot, m config.Module) (*Runtime, err
 	}
 	rt.Rules = rt.compiled.WithOptions(ruleOptions(snap))
 	if prev == nil || m == config.ModMySQLFirewall {
-		fw, err := rules.CompileFirewall(snap.Tables["mysql_firewall_whitelist_users"], snap.Tables["mysql_firewall_whitelist_rules"])
+		fw, err := rules.CompileFirewall(snap.Tables["mysql_firewall_whitelist_users"], snap.Tables["mysql_firewall_whitelist_rules"],
+			snap.Tables["mysql_firewall_whitelist_sqli_fingerprints"])
 		if err != nil {
 			return nil, err
 		}

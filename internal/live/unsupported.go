@@ -77,7 +77,6 @@ func notInt(d int64) func(string) bool {
 
 var unsupportedVars = []unsupportedVar{
 	// Refused: ignoring them weakens security.
-	{"mysql-automatic_detect_sqli", true, isTrue, "SQL injection detection is not implemented in Sluice: no query would be checked or blocked", "false"},
 
 	// Warnings: the feature is missing, nothing is exposed.
 	{"mysql-have_compress", false, isTrue, "the compressed protocol is not implemented in Sluice: the data port does not offer compression", "false"},
@@ -179,10 +178,6 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 		}
 		if len(gtid) > 0 {
 			add(false, "mysql_query_rules.gtid_from_hostgroup (rule_id %s): GTID causal reads are not implemented in Sluice, reads may not see the writes before them", listed(gtid))
-		}
-	case config.ModMySQLFirewall:
-		if n := len(snap.Tables["mysql_firewall_whitelist_sqli_fingerprints"]); n > 0 {
-			add(false, "mysql_firewall_whitelist_sqli_fingerprints has %d row(s): SQL injection detection (mysql-automatic_detect_sqli) is not implemented in Sluice, the fingerprints are not used", n)
 		}
 	}
 	// Refusals first: they are what the operator must fix.

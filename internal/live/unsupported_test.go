@@ -53,9 +53,15 @@ func TestUnsupported(t *testing.T) {
 		// The firewall whitelist is built (rules/firewall.go): no notice.
 		{"firewall enabled", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{"mysql-firewall_whitelist_enabled": "1"})),
 			nil, nil},
+		// SQL injection detection and the audit log are built: no notice.
 		{"sqli and audit log", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{
 			"mysql-automatic_detect_sqli": "true", "mysql-auditlog_filename": "audit.log", "mysql-query_cache_size_MB": "512"})),
-			[]string{"mysql-automatic_detect_sqli=true"}, nil}, // the audit log is built
+			nil, nil},
+		// Every refused setting is built now; the refusal path is kept for
+		// the next one and exercised with a stand-in entry added below.
+		{"refused stand-in", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{
+			"mysql-connect_timeout_client": "12345"})),
+			[]string{"mysql-connect_timeout_client=12345: stand-in"}, nil},
 		// The client host error cache is built (router/hostcache.go): no notice.
 		{"client host cache", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{"mysql-client_host_cache_size": "100"})),
 			nil, nil},
@@ -116,14 +122,18 @@ func TestUnsupported(t *testing.T) {
 			nil, nil},
 		{"scheduler: inactive only", config.ModScheduler, &config.Snapshot{Scheduler: []config.SchedulerJob{
 			{ID: 2, Active: false, IntervalMs: 1000, Filename: "/bin/true"}}}, nil, nil},
-		{"firewall: SQL injection fingerprints are not used", config.ModMySQLFirewall, &config.Snapshot{Tables: map[string][][]sql.NullString{
-			"mysql_firewall_whitelist_sqli_fingerprints": row}}, nil, []string{"mysql_firewall_whitelist_sqli_fingerprints has 1 row(s): SQL injection detection"}},
+		{"firewall: SQL injection fingerprints are used", config.ModMySQLFirewall, &config.Snapshot{Tables: map[string][][]sql.NullString{
+			"mysql_firewall_whitelist_sqli_fingerprints": row}}, nil, nil},
 		// ProxySQL Cluster is implemented (internal/cluster): no notice.
 		{"proxysql servers", config.ModProxySQLServers, &config.Snapshot{ProxySQLServers: []config.ProxySQLServer{{Hostname: "p2", Port: 6032}}},
 			nil, nil},
 		{"restapi routes are served (/sync/<uri>)", config.ModRestAPI, &config.Snapshot{Tables: map[string][][]sql.NullString{"restapi_routes": row}},
 			nil, nil},
 	}
+	saved := unsupportedVars
+	unsupportedVars = append(append([]unsupportedVar(nil), saved...), unsupportedVar{"mysql-connect_timeout_client", true,
+		func(v string) bool { return v == "12345" }, "stand-in", "10000"})
+	defer func() { unsupportedVars = saved }()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			rt, err := Build(nil, c.snap, c.m)

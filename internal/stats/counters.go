@@ -83,6 +83,12 @@ const (
 	// mysql_unexpected_frontend_packets: client packets the proxy could not
 	// take as a command (empty, or an unknown command byte).
 	MySQLUnexpectedFrontendPackets
+	// automatic_detected_sql_injection: queries mysql-automatic_detect_sqli
+	// refused (the client was disconnected).
+	AutomaticDetectedSQLInjection
+	// mysql_whitelisted_sqli_fingerprint: queries libinjection flagged
+	// whose fingerprint is whitelisted.
+	WhitelistedSQLiFingerprint
 	numCounters
 )
 
@@ -121,6 +127,8 @@ var counterNames = [numCounters]string{
 	"Selects_for_update__autocommit0",
 	"Stmt_Client_Active_Total",
 	"mysql_unexpected_frontend_packets",
+	"automatic_detected_sql_injection",
+	"mysql_whitelisted_sqli_fingerprint",
 }
 
 // String returns the stats_mysql_global Variable_Name.
