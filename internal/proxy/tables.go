@@ -52,45 +52,26 @@ func (p *Proxy) RefreshTables(names []string) error {
 			errs = append(errs, err)
 		}
 	}
-	// Reading stats_mysql_query_digest_reset empties the digest map; when a
-	// statement names both tables, both get the rows read just before the
-	// reset (ProxySQL would compute only the reset one).
-	if named["stats_mysql_query_digest_reset"] {
-		rows := digestRows(p.stats.Digests().Snapshot(true))
-		replace("stats_mysql_query_digest_reset", digestCols, rows)
-		if named["stats_mysql_query_digest"] {
-			replace("stats_mysql_query_digest", digestCols, rows)
+	// A table and its _reset twin: reading the twin empties what it
+	// shows (the digest map, the pool counters, the error and client host
+	// tables); when a statement names both, both get the rows read just
+	// before the reset (ProxySQL would compute only the reset one).
+	withReset := func(table string, cols []string, rows func(reset bool) [][]any) {
+		switch {
+		case named[table+"_reset"]:
+			r := rows(true)
+			replace(table+"_reset", cols, r)
+			if named[table] {
+				replace(table, cols, r)
+			}
+		case named[table]:
+			replace(table, cols, rows(false))
 		}
-	} else if named["stats_mysql_query_digest"] {
-		replace("stats_mysql_query_digest", digestCols, digestRows(p.stats.Digests().Snapshot(false)))
 	}
-	if named["stats_mysql_connection_pool_reset"] {
-		rows := p.poolRows(true)
-		replace("stats_mysql_connection_pool_reset", poolCols, rows)
-		if named["stats_mysql_connection_pool"] {
-			replace("stats_mysql_connection_pool", poolCols, rows)
-		}
-	} else if named["stats_mysql_connection_pool"] {
-		replace("stats_mysql_connection_pool", poolCols, p.poolRows(false))
-	}
-	if named["stats_mysql_errors_reset"] {
-		rows := errorRows(p.router.Errors(true))
-		replace("stats_mysql_errors_reset", errorCols, rows)
-		if named["stats_mysql_errors"] {
-			replace("stats_mysql_errors", errorCols, rows)
-		}
-	} else if named["stats_mysql_errors"] {
-		replace("stats_mysql_errors", errorCols, errorRows(p.router.Errors(false)))
-	}
-	if named["stats_mysql_client_host_cache_reset"] {
-		rows := hostCacheRows(p.router.ClientHosts(true))
-		replace("stats_mysql_client_host_cache_reset", hostCacheCols, rows)
-		if named["stats_mysql_client_host_cache"] {
-			replace("stats_mysql_client_host_cache", hostCacheCols, rows)
-		}
-	} else if named["stats_mysql_client_host_cache"] {
-		replace("stats_mysql_client_host_cache", hostCacheCols, hostCacheRows(p.router.ClientHosts(false)))
-	}
+	withReset("stats_mysql_query_digest", digestCols, func(reset bool) [][]any { return digestRows(p.stats.Digests().Snapshot(reset)) })
+	withReset("stats_mysql_connection_pool", poolCols, p.poolRows)
+	withReset("stats_mysql_errors", errorCols, func(reset bool) [][]any { return errorRows(p.router.Errors(reset)) })
+	withReset("stats_mysql_client_host_cache", hostCacheCols, func(reset bool) [][]any { return hostCacheRows(p.router.ClientHosts(reset)) })
 	for _, n := range names {
 		switch n {
 		case "stats_mysql_free_connections":
