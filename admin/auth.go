@@ -63,13 +63,8 @@ func (s *Server) authenticate(user string, reply, salt []byte, local, remote net
 	kind, pass := s.credential(user)
 	if kind == kindUnknown || !wire.VerifyNativeClear(salt, reply, pass) {
 		e := accessDenied(user, remote, len(reply) > 0)
-		if ok, held := s.loginLog.Allow(time.Now()); ok {
-			ev := s.log.Info().Str("user", clipName(user)).Str("client", addrString(remote)).Err(e)
-			if held > 0 {
-				ev = ev.Uint64("more_failures_not_logged", held)
-			}
-			ev.Msg("admin login failed")
-		}
+		s.loginLog.Event(time.Now(), s.log.Info, "more_failures_not_logged").Str("user", clipName(user)).Str("client", addrString(remote)).Err(e).
+			Msg("admin login failed")
 		return kindUnknown, e
 	}
 	if (user == "admin" || user == "stats") && !isLocal(local, remote) {

@@ -119,13 +119,8 @@ func (s *Server) login(c *wire.Conn) *session {
 		if e != nil {
 			// A peer sends malformed handshakes at will: logged at the
 			// failed-login rate, with a count of those held back.
-			if ok, held := s.loginLog.Allow(time.Now()); ok {
-				ev := s.log.Info().Str("client", addrString(remote)).Err(err)
-				if held > 0 {
-					ev = ev.Uint64("more_failures_not_logged", held)
-				}
-				ev.Msg("admin login failed")
-			}
+			s.loginLog.Event(time.Now(), s.log.Info, "more_failures_not_logged").Str("client", addrString(remote)).Err(err).
+				Msg("admin login failed")
 			_ = e.write(c, false)
 			_ = c.Flush()
 		} else if !errors.Is(err, io.EOF) {

@@ -205,7 +205,8 @@ func (p *Pool) Get(ctx context.Context, o *Options, cred *Credentials, want *Sta
 			continue
 		}
 		if total < limit && p.opening < maxOpening {
-			if ok, wait := p.reg.throttle.allow(p.srv.key.Hostgroup, o.throttleFor(p.srv.key.Hostgroup), time.Now()); !ok {
+			hg := p.srv.key.Hostgroup
+			if ok, wait := p.reg.throttle.allow(hg, o.throttleFor(hg), time.Now()); !ok {
 				// The hostgroup opened its connections for this second
 				// (mysql-throttle_connections_per_sec_to_hostgroup): wait
 				// for the next, or for a connection given back meanwhile.
@@ -216,7 +217,7 @@ func (p *Pool) Get(ctx context.Context, o *Options, cred *Credentials, want *Sta
 				case <-ctx.Done():
 					t.Stop()
 					return nil, fmt.Errorf("%w: %s: new connections to hostgroup %d are throttled to %d a second: %w",
-						ErrPoolFull, p.srv.addr, p.srv.key.Hostgroup, o.throttleFor(p.srv.key.Hostgroup), ctx.Err())
+						ErrPoolFull, p.srv.addr, hg, o.throttleFor(hg), ctx.Err())
 				case <-t.C:
 				}
 				woken = true // keep this request's turn: it was at the front
@@ -267,7 +268,7 @@ func (p *Pool) TryGet(o *Options, user string, want *State, fp uint64) *BackendC
 	if p.closed || len(p.waiters) > 0 {
 		return nil // queued requests go first
 	}
-	if o.Warming && o.needsWarming(p.srv.key.Hostgroup, p.used+len(p.free), p.srv.MaxConnections()) {
+	if o.needsWarming(p.srv.key.Hostgroup, p.used+len(p.free), p.srv.MaxConnections()) {
 		return nil // Get opens a new one
 	}
 	i, q := p.pickLocked(o, user, want, fp)
@@ -302,13 +303,8 @@ func (p *Pool) open(ctx context.Context, o *Options, cred *Credentials, want *St
 		} else if ctx.Err() == nil {
 			// Every failed connect is worth a line (a refused TLS
 			// certificate, a wrong password…), a few a second at most.
-			if ok, held := p.reg.connectLog.Allow(now); ok {
-				ev := p.reg.log.Warn().Str("server", p.srv.addr).Int("hostgroup", p.srv.key.Hostgroup).Err(err)
-				if held > 0 {
-					ev = ev.Uint64("more_not_logged", held)
-				}
-				ev.Msg("backend connect failed")
-			}
+			p.reg.connectLog.Event(now, p.reg.log.Warn, "more_not_logged").Str("server", p.srv.addr).Int("hostgroup", p.srv.key.Hostgroup).Err(err).
+				Msg("backend connect failed")
 		}
 		return nil, err
 	}

@@ -18,33 +18,28 @@ import (
 // through here. A query the whitelist does not list is logged (at most 10
 // lines a second with failed logins), and in PROTECTING mode answered with
 // ERR 1148 and mysql-firewall_whitelist_errormsg, unless a rule already set
-// an error_msg.
-func (s *session) match(rt *live.Runtime, dec *rules.Decision) {
+// an error_msg. It reports whether the firewall put the user in OFF mode
+// (no SQL injection check then, as ProxySQL).
+func (s *session) match(rt *live.Runtime, dec *rules.Decision) (firewallOff bool) {
 	rt.Rules.Match(&s.query, dec)
-	s.firewallOff = false
 	if !rt.Router.FirewallEnabled {
-		return
+		return false
 	}
 	mode, ok := rt.Firewall.Check(s.username, s.clientIP, s.state.Schema, dec.FlagIN, s.query.DigestHash)
-	s.firewallOff = mode == rules.FirewallOff
 	if ok {
-		return
+		return mode == rules.FirewallOff
 	}
 	action := "blocked"
 	if mode == rules.FirewallDetecting {
 		action = "detected unknown"
 	}
-	if ok, held := s.r.loginLog.Allow(time.Now()); ok {
-		ev := s.log.Warn().Str("digest", fmt.Sprintf("0x%016X", s.query.DigestHash)).Str("user", s.username).
-			Str("schema", s.state.Schema).Int("flagIN", dec.FlagIN).Str("mode", mode.String())
-		if held > 0 {
-			ev = ev.Uint64("more_not_logged", held)
-		}
-		ev.Msg("Firewall " + action + " query")
-	}
+	s.r.loginLog.Event(time.Now(), s.log.Warn, "more_not_logged").Str("digest", fmt.Sprintf("0x%016X", s.query.DigestHash)).Str("user", s.username).
+		Str("schema", s.state.Schema).Int("flagIN", dec.FlagIN).Str("mode", mode.String()).
+		Msg("Firewall " + action + " query")
 	if mode == rules.FirewallProtecting && !dec.HasErrorMsg {
 		dec.HasErrorMsg, dec.ErrorMsg = true, rt.Router.FirewallErrMsg
 	}
+	return false
 }
 
 // sqlInjection is mysql-automatic_detect_sqli, as ProxySQL's: a text query
@@ -54,11 +49,11 @@ func (s *session) match(rt *live.Runtime, dec *rules.Decision) {
 // fingerprint and the query (passwords masked, clipped), counted
 // (automatic_detected_sql_injection), and ends the session. ProxySQL closes
 // the connection without a word; Sluice sends an ERR first, so the client
-// learns why. A whitelisted fingerprint is counted
+// learns why. firewallOff is what match returned. A whitelisted fingerprint is counted
 // (mysql_whitelisted_sqli_fingerprint) and the query goes on. It reports
 // whether the session must end.
-func (s *session) sqlInjection(rt *live.Runtime, q []byte) bool {
-	if !rt.Router.DetectSQLi || s.firewallOff {
+func (s *session) sqlInjection(rt *live.Runtime, q []byte, firewallOff bool) bool {
+	if !rt.Router.DetectSQLi || firewallOff {
 		return false
 	}
 	sqli, fp := libinjection.IsSQLi(string(q))
@@ -70,14 +65,9 @@ func (s *session) sqlInjection(rt *live.Runtime, q []byte) bool {
 		return false
 	}
 	s.r.stats.Add(s.id, stats.AutomaticDetectedSQLInjection, 1)
-	if ok, held := s.r.loginLog.Allow(time.Now()); ok {
-		ev := s.log.Error().Str("fingerprint", fp).Str("user", s.username).
-			Str("query", clip(string(sqlscan.MaskPasswords(q)), maxLoggedQuery))
-		if held > 0 {
-			ev = ev.Uint64("more_not_logged", held)
-		}
-		ev.Msg("SQL injection detected: the client is disconnected")
-	}
+	s.r.loginLog.Event(time.Now(), s.log.Error, "more_not_logged").Str("fingerprint", fp).Str("user", s.username).
+		Str("query", clip(string(sqlscan.MaskPasswords(q)), maxLoggedQuery)).
+		Msg("SQL injection detected: the client is disconnected")
 	s.writeErr(errSQLInjection(fp))
 	return true
 }

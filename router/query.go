@@ -48,7 +48,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		Text: q, NextQueryFlagIN: s.nextFlagIN, MirrorFlagOUT: -1, MirrorHostgroup: -1,
 	}
 	dec := &s.decision
-	s.match(rt, dec)
+	firewallOff := s.match(rt, dec)
 	if rt.Router.StatsTimeQP {
 		s.r.stats.Add(s.id, stats.QueryProcessorTimeNsec, int64(time.Since(start)))
 	}
@@ -69,7 +69,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		s.writeErr(errRuleMessage(dec.ErrorMsg))
 		return true
 	}
-	if s.sqlInjection(rt, q) {
+	if s.sqlInjection(rt, q, firewallOff) {
 		s.finishEvent(ev, -1, "", backend.Response{})
 		return false
 	}

@@ -106,9 +106,6 @@ type session struct {
 	pubUser  string
 	pubTrx   bool // counted in Active_Transactions
 	quit     bool // the client sent COM_QUIT (else the session counts as aborted)
-	// firewallOff: the firewall put the last command's user in OFF mode
-	// (no SQL injection check, as ProxySQL).
-	firewallOff bool
 }
 
 func newSession(r *Router, nc net.Conn) *session {
@@ -149,13 +146,8 @@ func (s *session) proxied(rt *live.Runtime, h *wire.ProxyHeader) {
 		return // UNKNOWN / LOCAL: the balancer's own connection
 	}
 	if why != "" {
-		if ok, held := s.r.loginLog.Allow(time.Now()); ok {
-			ev := s.log.Warn().Int("version", h.Version).Str("reason", why)
-			if held > 0 {
-				ev = ev.Uint64("more_not_logged", held)
-			}
-			ev.Msg("PROXY protocol header skipped")
-		}
+		s.r.loginLog.Event(time.Now(), s.log.Warn, "more_not_logged").Int("version", h.Version).Str("reason", why).
+			Msg("PROXY protocol header skipped")
 		return
 	}
 	s.clientAddr = h.Source.String()
@@ -287,13 +279,8 @@ func (s *session) handshake(rt *live.Runtime) bool {
 	if s.r.hosts.blocked(s.clientIP, int(rt.Router.HostCacheSize), int(rt.Router.HostErrorCounts)) {
 		// mysql-client_host_error_counts failed logins: cut off, as
 		// ProxySQL does, before the password is looked at.
-		if ok, held := s.r.loginLog.Allow(time.Now()); ok {
-			ev := s.log.Info().Int64("client_host_error_counts", rt.Router.HostErrorCounts)
-			if held > 0 {
-				ev = ev.Uint64("more_failures_not_logged", held)
-			}
-			ev.Msg("client host blocked after too many failed logins (PROXYSQL FLUSH MYSQL CLIENT HOSTS unblocks)")
-		}
+		s.r.loginLog.Event(time.Now(), s.log.Info, "more_failures_not_logged").Int64("client_host_error_counts", rt.Router.HostErrorCounts).
+			Msg("client host blocked after too many failed logins (PROXYSQL FLUSH MYSQL CLIENT HOSTS unblocks)")
 		return false
 	}
 	s.caps = resp.Capabilities & hs.Capabilities
@@ -317,13 +304,8 @@ func (s *session) handshake(rt *live.Runtime) bool {
 	if !verified {
 		s.r.stats.Add(s.id, stats.AccessDeniedWrongPassword, 1)
 		s.audit(eventlog.AuditClientConnectERR, "access denied")
-		if ok, held := s.r.loginLog.Allow(time.Now()); ok {
-			ev := s.log.Info().Str("user", clip(resp.User, maxEchoedName))
-			if held > 0 {
-				ev = ev.Uint64("more_failures_not_logged", held)
-			}
-			ev.Msg("access denied")
-		}
+		s.r.loginLog.Event(time.Now(), s.log.Info, "more_failures_not_logged").Str("user", clip(resp.User, maxEchoedName)).
+			Msg("access denied")
 		s.loginFailed(rt)
 		s.writeErr(errAccessDenied(resp.User, s.clientIP, usingPassword))
 		return false

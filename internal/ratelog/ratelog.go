@@ -6,6 +6,8 @@ package ratelog
 import (
 	"sync"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // Limiter lets at most PerSecond events a second through. The zero value
@@ -39,6 +41,22 @@ func (l *Limiter) Allow(now time.Time) (ok bool, suppressed uint64) {
 	l.n++
 	suppressed, l.suppressed = l.suppressed, 0
 	return true, suppressed
+}
+
+// Event is Allow for a log line: the event level() starts when l lets one
+// through at now, carrying heldKey with the count held back since the last
+// one when there were any; nil otherwise. zerolog's methods do nothing on a
+// nil event, so callers chain fields and Msg either way.
+func (l *Limiter) Event(now time.Time, level func() *zerolog.Event, heldKey string) *zerolog.Event {
+	ok, held := l.Allow(now)
+	if !ok {
+		return nil
+	}
+	ev := level()
+	if held > 0 {
+		ev = ev.Uint64(heldKey, held)
+	}
+	return ev
 }
 
 // Clip shortens s, a peer's text bound for a log line or an error message,
