@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+
+	"github.com/sluice-proxy/sluice/internal/ratelog"
 )
 
 // The PROXY protocol (HAProxy's proxy-protocol.txt): a load balancer in
@@ -109,7 +111,7 @@ func ParseProxyV1(line []byte) *ProxyHeader {
 		return h // the receiver keeps the connection's own peer
 	case "TCP4", "TCP6":
 	default:
-		h.Err = malformed(fmt.Sprintf("PROXY protocol v1 header: unknown protocol %q", clipBytes(f[1])))
+		h.Err = malformed(fmt.Sprintf("PROXY protocol v1 header: unknown protocol %q", ratelog.Clip(string(f[1]), 48)))
 		return h
 	}
 	if len(f) != 6 {
@@ -118,20 +120,20 @@ func ParseProxyV1(line []byte) *ProxyHeader {
 	}
 	src, err := netip.ParseAddr(string(f[2]))
 	if err != nil || src.Is4() != (string(f[1]) == "TCP4") {
-		h.Err = malformed(fmt.Sprintf("PROXY protocol v1 header: bad source address %q", clipBytes(f[2])))
+		h.Err = malformed(fmt.Sprintf("PROXY protocol v1 header: bad source address %q", ratelog.Clip(string(f[2]), 48)))
 		return h
 	}
 	if _, err := netip.ParseAddr(string(f[3])); err != nil {
-		h.Err = malformed(fmt.Sprintf("PROXY protocol v1 header: bad destination address %q", clipBytes(f[3])))
+		h.Err = malformed(fmt.Sprintf("PROXY protocol v1 header: bad destination address %q", ratelog.Clip(string(f[3]), 48)))
 		return h
 	}
 	port, err := strconv.ParseUint(string(f[4]), 10, 16)
 	if err != nil {
-		h.Err = malformed(fmt.Sprintf("PROXY protocol v1 header: bad source port %q", clipBytes(f[4])))
+		h.Err = malformed(fmt.Sprintf("PROXY protocol v1 header: bad source port %q", ratelog.Clip(string(f[4]), 48)))
 		return h
 	}
 	if _, err := strconv.ParseUint(string(f[5]), 10, 16); err != nil {
-		h.Err = malformed(fmt.Sprintf("PROXY protocol v1 header: bad destination port %q", clipBytes(f[5])))
+		h.Err = malformed(fmt.Sprintf("PROXY protocol v1 header: bad destination port %q", ratelog.Clip(string(f[5]), 48)))
 		return h
 	}
 	h.Source = netip.AddrPortFrom(src, uint16(port))
@@ -181,12 +183,4 @@ func ParseProxyV2(p []byte) *ProxyHeader {
 	// AF_UNSPEC and AF_UNIX name no TCP client: the connection's own peer
 	// stands. TLVs are not used.
 	return h
-}
-
-// clipBytes bounds a peer's bytes quoted in an error.
-func clipBytes(b []byte) string {
-	if len(b) > 48 {
-		b = b[:48]
-	}
-	return string(b)
 }
