@@ -8,6 +8,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -233,7 +234,11 @@ func serve(o *options, stderr io.Writer) error {
 		shared.setSyncer(syncer)
 	}
 	snap := p.Runtime()
-	applyThreads(log, snap)
+	if maxThreads := applyThreads(log, snap); maxThreads > 1 {
+		actx, stop := context.WithCancel(context.Background())
+		defer stop()
+		go adaptThreads(actx, log, maxThreads, func() bool { return p.Runtime().Bool("mysql-threads_adaptive") })
+	}
 	if err := adm.Listen(snap.Var("admin-mysql_ifaces")); err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}

@@ -17,19 +17,21 @@ import (
 // of up to 4 CPUs. Fewer threads than CPUs trade throughput for a fairer
 // latency tail on a machine the proxy shares with busy processes
 // (docs/benchmarks.md). GOMAXPROCS in the environment wins: it is the
-// runtime's own setting, given on purpose.
-func applyThreads(log zerolog.Logger, snap *config.Snapshot) {
+// runtime's own setting, given on purpose. It returns the cap for
+// adaptThreads, 0 when the environment set it.
+func applyThreads(log zerolog.Logger, snap *config.Snapshot) int {
 	if os.Getenv("GOMAXPROCS") != "" {
 		log.Info().Int("gomaxprocs", runtime.GOMAXPROCS(0)).Msg("worker threads: GOMAXPROCS from the environment; mysql-threads not applied")
-		return
+		return 0
 	}
 	runtime.SetDefaultGOMAXPROCS()
 	cpus := runtime.GOMAXPROCS(0)
 	n, err := strconv.Atoi(snap.Var("mysql-threads"))
 	if err != nil || n < 1 {
 		log.Warn().Str("mysql-threads", snap.Var("mysql-threads")).Int("gomaxprocs", cpus).Msg("worker threads: mysql-threads is not a positive number; using every CPU")
-		return
+		return cpus
 	}
 	runtime.GOMAXPROCS(min(n, cpus))
-	log.Info().Int("mysql-threads", n).Int("cpus", cpus).Int("gomaxprocs", min(n, cpus)).Msg("worker threads")
+	log.Info().Int("mysql-threads", n).Int("cpus", cpus).Int("gomaxprocs", min(n, cpus)).Bool("adaptive", snap.Bool("mysql-threads_adaptive")).Msg("worker threads")
+	return min(n, cpus)
 }

@@ -259,6 +259,9 @@ var varDefs = []VarDef{
 	{Name: "mysql-stats_time_query_processor", Default: "false", Kind: VarBool},
 	{Name: "mysql-tcp_keepalive_time", Default: "120", Kind: VarInt, Min: 0, Max: 7200},
 	{Name: "mysql-threads", Default: "4", Kind: VarInt, Min: 1, Max: 255, SetOnce: true},
+	// Sluice: within mysql-threads, run as many threads as the load keeps busy, fewer on a machine
+	// with no idle CPU (cmd/sluice/adaptive.go); false keeps mysql-threads fixed.
+	{Name: "mysql-threads_adaptive", Default: "true", Kind: VarBool},
 	{Name: "mysql-threshold_query_length", Default: "524288", Kind: VarInt, Min: 1024, Max: 1073741824},
 	{Name: "mysql-threshold_resultset_size", Default: "4194304", Kind: VarInt, Min: 1024, Max: 1073741824},
 	{Name: "mysql-throttle_connections_per_sec_to_hostgroup", Default: "1000000", Kind: VarInt, Min: 1, Max: 100000000},

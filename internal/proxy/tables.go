@@ -239,6 +239,8 @@ func (p *Proxy) globalVars() []stats.Var {
 		stats.Var{Name: "Mirror_queue_length", Value: i64(queued)},
 		stats.Var{Name: "Stmt_Cached", Value: strconv.Itoa(p.router.StmtCached())},
 		stats.Var{Name: "Servers_table_version", Value: i64(p.serversVersion.Load())},
+		// The threads running Go code now (GOMAXPROCS: mysql-threads, or fewer with mysql-threads_adaptive).
+		stats.Var{Name: "MySQL_Thread_Workers", Value: strconv.Itoa(runtime.GOMAXPROCS(0))},
 		// Sluice: queries whose digest found the map full (mysql-query_digests_max_entries).
 		stats.Var{Name: "Query_digests_overflow", Value: u64(p.stats.Digests().Overflow())},
 		// Sluice: the running runtime's generation (one per LOAD … TO RUNTIME), and commands that
