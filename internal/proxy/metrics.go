@@ -74,6 +74,7 @@ var globalMetrics = map[string]promVar{
 	"Mirror_concurrency":                 {metric: "proxysql_mirror_concurrency", help: "Mirror current concurrency", gauge: true},
 	"Mirror_queue_length":                {metric: "proxysql_mirror_queue_lengths", help: "Mirror queue length", gauge: true},
 	"Servers_table_version":              {metric: "proxysql_servers_table_version_total", help: "Number of times the \"servers_table\" have been modified."},
+	"MySQL_Thread_Workers":               {metric: "proxysql_mysql_thread_workers", help: "Number of MySQL Thread workers i.e. 'mysql-threads' (Sluice: the Go threads running now, mysql-threads_adaptive).", gauge: true},
 	"Runtime_generation":                 {metric: "sluice_runtime_generation", help: "Sluice: the running configuration's generation (one per LOAD ... TO RUNTIME).", gauge: true},
 	"Runtime_mixed_commands":             {metric: "sluice_runtime_mixed_commands_total", help: "Sluice: commands that saw a runtime other than the one they started with (must stay 0)."},
 	"Query_digests_overflow":             {metric: "sluice_query_digests_overflow_total", help: "Sluice: queries whose digest found the digest map full (mysql-query_digests_max_entries)."},
