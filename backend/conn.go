@@ -58,6 +58,7 @@ type BackendConn struct {
 
 	created  time.Time
 	lastUsed time.Time
+	lastSent time.Time // when send last sent a command
 	broken   bool
 	closed   bool
 

@@ -65,11 +65,7 @@ func (c *BackendConn) Prepare(global uint64, schema, query string, meta *StmtMet
 
 func (c *BackendConn) prepare(global uint64, query string, meta *StmtMeta) (uint32, error) {
 	c.cmd = append(append(c.cmd[:0], wire.ComStmtPrepare), query...)
-	c.w.ResetSeq()
-	err := c.w.WritePacket(c.cmd)
-	if err == nil {
-		err = c.w.Flush()
-	}
+	err := c.send(c.cmd)
 	var id uint32
 	if err == nil {
 		id, err = c.prepareResponse(meta)

@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
+
+// awaitWindow: see send.
+const awaitWindow = time.Second
 
 // The backend connection owns its I/O: Run sends a command and walks the
 // server's response packet by packet, passing each one to a Sink — a
@@ -131,12 +135,7 @@ func (c *BackendConn) Run(p []byte, shape Shape, sink *Sink) (Response, error) {
 	if err := c.usable(); err != nil {
 		return Response{}, err
 	}
-	c.w.ResetSeq()
-	err := c.w.WritePacket(p)
-	if err == nil {
-		err = c.w.Flush()
-	}
-	if err != nil {
+	if err := c.send(p); err != nil {
 		return Response{}, c.fail(err)
 	}
 	if sink.Client != nil {
@@ -147,6 +146,26 @@ func (c *BackendConn) Run(p []byte, shape Shape, sink *Sink) (Response, error) {
 		c.status = res.Status
 	}
 	return res, c.fail(err)
+}
+
+// send writes command p (with anything Send buffered) for a response to
+// follow. A connection that sent a command within awaitWindow waits for
+// the answer without the read(2) that would find nothing yet
+// (wire.Conn.FlushAwait). One idle for longer reads first: a server may
+// have said something in the meantime (an ERR before it closed an idle
+// connection), and that must be seen, not waited past.
+func (c *BackendConn) send(p []byte) error {
+	c.w.ResetSeq()
+	if err := c.w.WritePacket(p); err != nil {
+		return err
+	}
+	now := time.Now()
+	recent := now.Sub(c.lastSent) < awaitWindow
+	c.lastSent = now
+	if recent {
+		return c.w.FlushAwait()
+	}
+	return c.w.Flush()
 }
 
 // walk reads one response. With no client the packets are read and

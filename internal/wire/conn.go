@@ -455,6 +455,33 @@ func (c *Conn) Flush() error {
 	return nil
 }
 
+// FlushAwait is Flush for a request the peer answers next, with nothing
+// else owed: on a socket the request is written and the answer waited for
+// without the read that would find nothing yet (rawWriter.writeAwait), and
+// its first bytes are buffered for the next read. Errors after the request
+// went out are the next read's, as with Flush. Elsewhere (TLS, pipes,
+// bytes already buffered) it is Flush.
+func (c *Conn) FlushAwait() error {
+	if c.br == nil {
+		return ErrClosed
+	}
+	if c.bw == nil {
+		return nil
+	}
+	w, ok := c.out.(*rawWriter)
+	if !ok || c.br.raw == nil || c.br.Buffered() > 0 || c.br.pend != nil {
+		return c.Flush()
+	}
+	c.br.r, c.br.w = 0, 0 // nothing unread: the answer goes to the buffer's start
+	w.await = c.br
+	err := c.bw.Flush()
+	w.await = nil
+	if err != nil {
+		return writeErr(err)
+	}
+	return nil
+}
+
 // WriteOK buffers an OK packet (header 0x00).
 func (c *Conn) WriteOK(affected, insertID uint64, status, warnings uint16, info string) error {
 	c.scratch = AppendOK(c.scratch[:0], affected, insertID, status, warnings, info)

@@ -40,6 +40,13 @@ type rawWriter struct {
 	n   int
 	err error
 	fn  func(fd uintptr) bool // w.write, built once: a Write allocates nothing
+
+	// await, set by Conn.FlushAwait for one Write, is the same socket's
+	// reader: the write is made inside RawConn.Read and the answer's first
+	// bytes are read into it (writeAwait).
+	await       *reader
+	afn         func(fd uintptr) bool // w.awaitStep, built once
+	sent, short bool
 }
 
 // rawConnOf is the RawConn of a socket (a syscall.Conn), nil for anything
@@ -66,6 +73,7 @@ func writeTarget(nc net.Conn) io.Writer {
 	}
 	w := &rawWriter{raw: raw, nc: nc}
 	w.fn = w.write
+	w.afn = w.awaitStep
 	return w
 }
 
@@ -73,8 +81,16 @@ func (w *rawWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if w.await != nil {
+		return w.writeAwait(p)
+	}
 	w.p, w.n, w.err = p, 0, nil
 	err := w.raw.Write(w.fn)
+	return w.done(err)
+}
+
+// done ends a Write: the bytes written and the error, if any.
+func (w *rawWriter) done(err error) (int, error) {
 	n := w.n
 	w.p = nil
 	if err == nil {
@@ -84,6 +100,61 @@ func (w *rawWriter) Write(p []byte) (int, error) {
 		return n, &net.OpError{Op: "write", Net: w.nc.LocalAddr().Network(), Source: w.nc.LocalAddr(), Addr: w.nc.RemoteAddr(), Err: err}
 	}
 	return n, nil
+}
+
+// writeAwait writes a request and waits for its answer without first
+// reading in vain. A read right after a write almost always finds nothing
+// (the peer has not answered yet): read(2) says EAGAIN, and only then does
+// the goroutine wait. RawConn.Read cannot simply wait first: it clears the
+// socket's readiness before calling back, so bytes that arrived before
+// that (and whose readiness the netpoller had already seen) would go
+// unnoticed. Writing the request inside the RawConn.Read callback puts the
+// clearing before the request: every byte of the answer arrives after it,
+// and waiting first is safe. The caller (Conn.FlushAwait) makes sure the
+// peer owes nothing else. A write that cannot finish at once (a full
+// socket buffer) is finished the ordinary way, and the answer then is read
+// the ordinary way too. Whatever the wait and the first read bring goes
+// to the reader: bytes into its buffer, an error or EOF as its next read's
+// result, so a failure after the request went out is never taken for a
+// failed write.
+func (w *rawWriter) writeAwait(p []byte) (int, error) {
+	rd := w.await
+	w.p, w.n, w.err, w.sent, w.short = p, 0, nil, false, false
+	rd.dst, rd.rn, rd.rerr = nil, 0, nil
+	err := w.raw.Read(w.afn)
+	if !w.sent {
+		if err == nil && w.err == nil && w.short {
+			err = w.raw.Write(w.fn)
+		}
+		return w.done(err)
+	}
+	switch {
+	case err != nil:
+		rd.pend = err
+	case rd.rerr != nil:
+		rd.pend, rd.rerr = rd.rerr, nil
+	case rd.rn == 0:
+		rd.pend = io.EOF
+	}
+	w.p = nil
+	return len(p), nil
+}
+
+// awaitStep is writeAwait's RawConn.Read callback: first the request
+// (false: wait for the answer), then one read of it.
+func (w *rawWriter) awaitStep(fd uintptr) bool {
+	if w.sent {
+		return w.await.rawRead(fd)
+	}
+	if !w.write(fd) {
+		w.short = true // EAGAIN part-way: finish with raw.Write
+		return true
+	}
+	if w.err != nil {
+		return true
+	}
+	w.sent = true
+	return false
 }
 
 // write is the RawConn.Write callback; false waits for writability.

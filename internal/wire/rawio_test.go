@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -150,5 +151,259 @@ func TestRawIOAllocations(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per packet written and read, want 0", allocs)
+	}
+}
+
+// answerer reads one packet on c and, after delay, answers it with answer
+// (or closes the connection when answer is nil). The request is sent on got.
+func answerer(c *Conn, delay time.Duration, answer []byte, got chan<- []byte) {
+	c.ResetSeq()
+	p, err := c.ReadPacket()
+	if err != nil {
+		got <- nil
+		return
+	}
+	got <- append([]byte(nil), p...)
+	time.Sleep(delay)
+	if answer == nil {
+		c.Close()
+		return
+	}
+	if c.WritePacket(answer) == nil {
+		_ = c.Flush()
+	}
+}
+
+// FlushAwait sends the request and returns once the answer's first bytes
+// are buffered; the answer then reads as usual.
+func TestFlushAwaitAnswer(t *testing.T) {
+	a, b := tcpPair(t)
+	ca, cb := NewConn(a), NewConn(b)
+	got := make(chan []byte, 1)
+	go answerer(cb, 30*time.Millisecond, []byte("\x00\x00\x00\x02\x00\x00\x00"), got)
+	ca.ResetSeq()
+	if err := ca.WritePacket([]byte("\x03SELECT 1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.FlushAwait(); err != nil {
+		t.Fatal(err)
+	}
+	if req := <-got; string(req) != "\x03SELECT 1" {
+		t.Fatalf("the peer got %q", req)
+	}
+	if n := ca.Buffered(); n != 4+7 {
+		t.Fatalf("after FlushAwait %d bytes are buffered, want the 11-byte answer", n)
+	}
+	p, err := ca.ReadPacket()
+	if err != nil || string(p) != "\x00\x00\x00\x02\x00\x00\x00" {
+		t.Fatalf("answer %q, %v", p, err)
+	}
+}
+
+// A peer that closes instead of answering: the request went out, so
+// FlushAwait succeeds, and the read that follows reports EOF (never a
+// write error: a caller may retry a failed write elsewhere, not this).
+func TestFlushAwaitPeerCloses(t *testing.T) {
+	a, b := tcpPair(t)
+	ca, cb := NewConn(a), NewConn(b)
+	got := make(chan []byte, 1)
+	go answerer(cb, 0, nil, got)
+	ca.ResetSeq()
+	if err := ca.WritePacket([]byte("\x03SELECT 1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.FlushAwait(); err != nil {
+		t.Fatalf("FlushAwait: %v, want nil (the request was sent)", err)
+	}
+	<-got
+	_, err := ca.ReadPacket()
+	if !errors.Is(err, io.EOF) {
+		t.Fatalf("read after the peer closed: %v, want EOF", err)
+	}
+	if errors.Is(err, ErrWrite) {
+		t.Fatalf("%v is tagged as a write error", err)
+	}
+	// The error was given once; the connection reads on as any other.
+	if _, err := ca.ReadPacket(); err == nil {
+		t.Fatal("a second read after EOF succeeded")
+	}
+}
+
+// The read deadline bounds the wait; the timeout is the next read's error.
+func TestFlushAwaitDeadline(t *testing.T) {
+	a, b := tcpPair(t)
+	ca, cb := NewConn(a), NewConn(b)
+	got := make(chan []byte, 1)
+	go answerer(cb, time.Hour, []byte("\x00"), got)
+	if err := ca.SetReadDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	ca.ResetSeq()
+	if err := ca.WritePacket([]byte("\x03SELECT SLEEP(10)")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := ca.FlushAwait(); err != nil {
+		t.Fatalf("FlushAwait: %v", err)
+	}
+	if _, err := ca.ReadPacket(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past the deadline: %v, want a deadline error", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the wait ended after %v", d)
+	}
+}
+
+// Closing the connection from another goroutine (an abort) ends the wait.
+func TestFlushAwaitClosedUnderWait(t *testing.T) {
+	a, b := tcpPair(t)
+	ca, cb := NewConn(a), NewConn(b)
+	got := make(chan []byte, 1)
+	go answerer(cb, time.Hour, []byte("\x00"), got)
+	go func() {
+		<-got
+		time.Sleep(50 * time.Millisecond)
+		a.Close()
+	}()
+	ca.ResetSeq()
+	if err := ca.WritePacket([]byte("\x03SELECT 1")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		if err := ca.FlushAwait(); err != nil {
+			done <- err
+			return
+		}
+		_, err := ca.ReadPacket()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("read after Close: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wait did not end after Close")
+	}
+}
+
+// A request that cannot go out in one write(2) (the socket buffers are
+// full) is finished the ordinary way and the answer read the ordinary way.
+func TestFlushAwaitFullSocket(t *testing.T) {
+	a, b := tcpPair(t)
+	ca, cb := NewConn(a), NewConn(b)
+	// Fill the socket: write(2) until EAGAIN.
+	raw, err := a.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	filled := 0
+	chunk := make([]byte, 64<<10)
+	if err := raw.Write(func(fd uintptr) bool {
+		for {
+			n, e := syscall.Write(int(fd), chunk)
+			if e != nil {
+				return true
+			}
+			filled += n
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		if _, err := io.ReadFull(b, make([]byte, filled)); err != nil {
+			got <- nil
+			return
+		}
+		answerer(cb, 10*time.Millisecond, []byte("\x00\x00\x00\x02\x00\x00\x00"), got)
+	}()
+	ca.ResetSeq()
+	if err := ca.WritePacket([]byte("\x03SELECT 1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.FlushAwait(); err != nil {
+		t.Fatal(err)
+	}
+	if g := <-got; string(g) != "\x03SELECT 1" {
+		t.Fatalf("the peer got %q after %d filler bytes", g, filled)
+	}
+	p, err := ca.ReadPacket()
+	if err != nil || len(p) != 7 {
+		t.Fatalf("answer %q, %v", p, err)
+	}
+}
+
+// A request and its awaited answer allocate nothing.
+func TestFlushAwaitAllocations(t *testing.T) {
+	a, b := tcpPair(t)
+	ca, cb := NewConn(a), NewConn(b)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // an echo peer
+		for {
+			cb.ResetSeq()
+			p, err := cb.ReadPacket()
+			if err != nil {
+				return
+			}
+			if cb.WritePacket(p) != nil || cb.Flush() != nil {
+				return
+			}
+		}
+	}()
+	payload := []byte("\x03SELECT 1")
+	allocs := testing.AllocsPerRun(200, func() {
+		ca.ResetSeq()
+		if err := ca.WritePacket(payload); err != nil {
+			t.Fatal(err)
+		}
+		if err := ca.FlushAwait(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ca.ReadPacket(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per awaited round trip, want 0", allocs)
+	}
+}
+
+// An answer that filled the read buffer to its end, all of it read: the
+// next awaited answer goes to the buffer's start (a read into the empty
+// rest of the buffer would read nothing and look like EOF).
+func TestFlushAwaitAfterFullBuffer(t *testing.T) {
+	a, b := tcpPair(t)
+	ca, cb := NewConn(a), NewConn(b)
+	go func() { // answers the first request with exactly BufferSize bytes, the second with 7
+		for i, answer := range [][]byte{make([]byte, BufferSize-4), []byte("\x00\x00\x00\x02\x00\x00\x00")} {
+			cb.ResetSeq()
+			if _, err := cb.ReadPacket(); err != nil {
+				return
+			}
+			answer[0] = byte(i)
+			if cb.WritePacket(answer) != nil || cb.Flush() != nil {
+				return
+			}
+		}
+	}()
+	for i, want := range []int{BufferSize - 4, 7} {
+		ca.ResetSeq()
+		if err := ca.WritePacket([]byte("\x03SELECT 1")); err != nil {
+			t.Fatal(err)
+		}
+		if err := ca.FlushAwait(); err != nil {
+			t.Fatal(err)
+		}
+		p, err := ca.ReadPacket()
+		if err != nil || len(p) != want {
+			t.Fatalf("answer %d: %d bytes, %v; want %d bytes", i, len(p), err, want)
+		}
+		if i == 0 && (ca.br.buf == nil || ca.br.w != BufferSize) {
+			t.Fatalf("the first answer did not fill the buffer (w %d)", ca.br.w)
+		}
 	}
 }

@@ -38,6 +38,10 @@ type reader struct {
 	rn    int
 	rerr  error
 	rawFn func(fd uintptr) bool
+
+	// pend is the outcome of a read made by Conn.FlushAwait that brought
+	// no byte (an error, io.EOF): the next read returns it.
+	pend error
 }
 
 var (
@@ -58,7 +62,7 @@ func newReader(src io.Reader, size int) *reader {
 // Reset points the reader at src, dropping anything buffered. A src that is
 // a socket (syscall.Conn) is read through its RawConn.
 func (rd *reader) Reset(src io.Reader) {
-	rd.r, rd.w = 0, 0
+	rd.r, rd.w, rd.pend = 0, 0, nil
 	rd.src, rd.raw = src, rawConnOf(src)
 }
 
@@ -159,6 +163,10 @@ func (rd *reader) fill() error {
 // readInto reads from the source into dst, or into the free end of the
 // buffer when dst is nil (advancing w). n == 0 always comes with an error.
 func (rd *reader) readInto(dst []byte) (int, error) {
+	if err := rd.pend; err != nil {
+		rd.pend = nil
+		return 0, err
+	}
 	if rd.raw == nil {
 		if dst == nil && rd.buf == nil {
 			rd.buf = rd.pool.Get().(*[]byte)
