@@ -72,6 +72,8 @@ type BackendConn struct {
 
 	flushedOut, flushedIn uint64
 	scratch               []byte // terminator translation, handshake
+	defs                  []byte // column definitions held back (Sink.Known)
+	defEnds               []int  // where each of defs ends
 	cmd                   []byte // the proxy's own commands
 
 	// opts are the options of the runtime the connection was last handed

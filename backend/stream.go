@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"bytes"
 	"database/sql"
 	"encoding/binary"
 	"errors"
@@ -80,6 +81,18 @@ type Sink struct {
 	// NoLocalFiles (ProxySQL's 1047 when that is nil).
 	LocalFiles   bool
 	NoLocalFiles *wire.SQLError
+	// MetaFollows: the client negotiated MARIADB_CLIENT_CACHE_METADATA, so
+	// each column count packet it gets carries the "metadata follows" byte.
+	MetaFollows bool
+	// Known, for a COM_STMT_EXECUTE to such a client, holds the column
+	// definitions the client has for the statement (its PREPARE response's,
+	// or the last ones an execute sent). When the first result set's
+	// definitions are the same they are not sent (metadata follows = 0),
+	// as a MariaDB server does; otherwise they are, and Known becomes
+	// them. After a response with more than one result set Known is nil:
+	// unknown, the next execute sends them. Never with Tee (a stored
+	// response must be whole).
+	Known *[][]byte
 	// Interrupt, when set (from any goroutine), replaces a server ERR 1317
 	// "Query execution was interrupted": the proxy killed the query and
 	// the client learns why (query_timeout).
@@ -334,12 +347,17 @@ func (c *BackendConn) resultSet(sink *Sink, res *Response) error {
 	if !ok || ncols == 0 {
 		return fmt.Errorf("%w: malformed column count packet", ErrProtocol)
 	}
-	if err := write(sink, p); err != nil {
-		return err
-	}
 	collect := sink.Collect != nil && res.ResultSets == 0
 	if collect && ncols > 1<<16 {
 		return fmt.Errorf("%w: %d columns", ErrProtocol, ncols)
+	}
+	if sink.MetaFollows && sink.Client != nil {
+		if err := c.columnsMeta(sink, res, p, ncols); err != nil {
+			return err
+		}
+		ncols = 0 // sent (or held back by the client's cache)
+	} else if err := write(sink, p); err != nil {
+		return err
 	}
 	for i := uint64(0); i < ncols; i++ {
 		if collect {
@@ -384,6 +402,69 @@ func (c *BackendConn) resultSet(sink *Sink, res *Response) error {
 		return c.collectRows(sink.Collect, int(ncols), res)
 	}
 	return c.rows(sink, res)
+}
+
+// columnsMeta writes the column count p of a result set to a
+// MARIADB_CLIENT_CACHE_METADATA client with its "metadata follows" byte,
+// and the column definitions unless the client holds them (Sink.Known).
+func (c *BackendConn) columnsMeta(sink *Sink, res *Response, p []byte, ncols uint64) error {
+	known := sink.Known
+	if res.ResultSets > 0 || sink.Tee != nil || ncols > 1<<16 {
+		// Not an execute's only result set, or one being stored: the
+		// definitions follow, and what the client holds afterwards is not
+		// the first result set's.
+		if known != nil {
+			*known = nil
+		}
+		known = nil
+	}
+	if known == nil {
+		c.scratch = append(append(c.scratch[:0], p...), 1)
+		if err := write(sink, c.scratch); err != nil {
+			return err
+		}
+		for i := uint64(0); i < ncols; i++ {
+			if err := c.pass(sink); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// Hold the definitions back until they are compared with the client's.
+	// They are the server's to size, as when they are passed on.
+	c.defs, c.defEnds = c.defs[:0], c.defEnds[:0]
+	same := uint64(len(*known)) == ncols
+	for i := uint64(0); i < ncols; i++ {
+		d, err := c.w.ReadPacket()
+		if err != nil {
+			return err
+		}
+		same = same && bytes.Equal(d, (*known)[i])
+		c.defs = append(c.defs, d...)
+		c.defEnds = append(c.defEnds, len(c.defs))
+	}
+	if same {
+		c.scratch = append(append(c.scratch[:0], p...), 0)
+		return write(sink, c.scratch)
+	}
+	c.scratch = append(append(c.scratch[:0], p...), 1)
+	if err := write(sink, c.scratch); err != nil {
+		return err
+	}
+	// The client now holds these: keep a copy of their own (the statement's
+	// metadata changed, or this is its first execute with other ones).
+	held := bytes.Clone(c.defs)
+	cols := make([][]byte, len(c.defEnds))
+	start := 0
+	for i, end := range c.defEnds {
+		cols[i] = held[start:end:end]
+		if err := write(sink, cols[i]); err != nil {
+			return err
+		}
+		start = end
+	}
+	*known = cols
+	return nil
 }
 
 // rows streams packets until the terminator (or an ERR), counting them.

@@ -15,7 +15,8 @@ import (
 
 // The query cache (reference §7). A SELECT that a rule gives a cache_ttl
 // is looked up before it is sent, outside a transaction, by user, schema,
-// autocommit, the client's CLIENT_DEPRECATE_EOF and what was asked: the
+// autocommit, the client's CLIENT_DEPRECATE_EOF and
+// MARIADB_CLIENT_CACHE_METADATA (its column counts carry one more byte), and what was asked: the
 // query text of a COM_QUERY, or — for a COM_STMT_EXECUTE, as ProxySQL
 // (PR #6194) — the destination hostgroup, the prepared statement (its
 // schema at PREPARE and text) and the execute packet after the statement
@@ -65,7 +66,7 @@ func (s *session) cacheKeyHead(proto byte) []byte {
 	k := append(s.cacheKey[:0], s.username...)
 	k = append(k, 0)
 	k = append(k, s.state.Schema...)
-	return append(k, 0, b2c(s.depr), b2c(s.state.Autocommit), proto)
+	return append(k, 0, b2c(s.depr), b2c(s.sink.MetaFollows), b2c(s.state.Autocommit), proto)
 }
 
 // stmtCacheable reports whether an execute of cs (packet pkt, as

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -231,6 +232,12 @@ func (s *session) serve() {
 	s.loop()
 }
 
+// mariadbVersion reports whether a server version string presents a
+// MariaDB server ("10.11.6-MariaDB", "5.5.5-10.11.6-MariaDB-log").
+func mariadbVersion(v string) bool {
+	return strings.Contains(strings.ToLower(v), "mariadb")
+}
+
 // loginMaxPayload bounds what a client that has not logged in can make the
 // proxy read.
 const loginMaxPayload = 64 << 10
@@ -247,6 +254,11 @@ func (s *session) handshake(rt *live.Runtime) bool {
 		ServerVersion: rt.Router.ServerVersion, ConnID: uint32(s.id), Salt: salt,
 		Capabilities: caps, Charset: 33, Status: wire.StatusAutocommit,
 		AuthPlugin: rt.Router.AuthPlugin,
+	}
+	if mariadbVersion(rt.Router.ServerVersion) {
+		// Presented as MariaDB (mysql-server_version), the proxy speaks as
+		// one: its clients may cache prepared statements' metadata.
+		hs.ExtCapabilities = wire.MariaDBCacheMetadata
 	}
 	// Bounded before login: a handshake response is far below 64 KiB, and a
 	// peer's announced length earns no buffer it does not fill.
@@ -285,6 +297,8 @@ func (s *session) handshake(rt *live.Runtime) bool {
 	}
 	s.caps = resp.Capabilities & hs.Capabilities
 	s.depr = s.caps&wire.ClientDeprecateEOF != 0
+	cacheMeta := resp.ExtCapabilities&hs.ExtCapabilities&wire.MariaDBCacheMetadata != 0
+	s.c.MetaFollows, s.sink.MetaFollows = cacheMeta, cacheMeta
 	s.username = resp.User
 	// Clients that opened with another plugin (MySQL 8's
 	// caching_sha2_password) were switched to mysql_native_password, which

@@ -92,6 +92,10 @@ type clientStmt struct {
 	types    []byte           // parameter types from the last EXECUTE that sent them
 	longData map[int][][]byte // COM_STMT_SEND_LONG_DATA chunks per parameter, replayed before EXECUTE
 	cursor   *held            // connection holding an open cursor (COM_STMT_FETCH), or nil
+	// cols are the column definitions the client holds for the statement
+	// (MARIADB_CLIENT_CACHE_METADATA): its PREPARE response's, then what
+	// executes sent (backend.Sink.Known).
+	cols [][]byte
 }
 
 type stmtMap struct {
@@ -126,7 +130,7 @@ func (s *session) comStmtPrepare(rt *live.Runtime, p []byte) bool {
 			}
 		}
 	}
-	id := s.stmts.add(&clientStmt{g: g})
+	id := s.stmts.add(&clientStmt{g: g, cols: g.cols})
 	s.r.stats.Add(s.id, stats.StmtClientActiveTotal, 1)
 	if ev := s.stmtEvent(rt, eventlog.ComStmtPrepare, g, id, start); ev != nil {
 		s.finishEvent(ev, -1, "", backend.Response{OK: true})
@@ -336,7 +340,11 @@ func (s *session) executeOn(h *held, req *request) (backend.Response, error) {
 		}
 	}
 	s.r.stats.Add(s.id, stats.ComBackendStmtExecute, 1)
+	if s.sink.MetaFollows && s.sink.Tee == nil {
+		s.sink.Known = &cs.cols
+	}
 	res, err := h.bc.Run(pkt, backend.ShapeResult, &s.sink)
+	s.sink.Known = nil
 	if err == nil && res.Status&wire.StatusCursorExists != 0 {
 		// A cursor lives on this connection until the statement is reset
 		// or closed: keep it for COM_STMT_FETCH.

@@ -30,8 +30,12 @@ type Conn struct {
 	big        *[]byte // pooled buffer behind the last ReadPacket result, if any
 	hdr        [4]byte
 	scratch    []byte // WriteOK/WriteERR/WriteEOF build their payloads here
-	bytesIn    uint64
-	bytesOut   uint64
+	// MetaFollows: the client negotiated MARIADB_CLIENT_CACHE_METADATA, so
+	// the result sets the proxy builds itself carry the "metadata follows"
+	// byte (always 1) after their column count.
+	MetaFollows bool
+	bytesIn     uint64
+	bytesOut    uint64
 }
 
 // NewConn wraps nc, taking a reader and a writer from the package pools.

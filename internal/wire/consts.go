@@ -44,6 +44,16 @@ const (
 	ClientZstdCompression            = mysql.CLIENT_ZSTD_COMPRESSION_ALGORITHM
 )
 
+// MariaDB's extended capabilities: the third capability word, carried in
+// the last four reserved bytes of the handshake and of the handshake
+// response when the server clears CLIENT_MYSQL (ClientLongPassword).
+const (
+	// MariaDBCacheMetadata is MARIADB_CLIENT_CACHE_METADATA (1 << 36): every
+	// column count packet carries a "metadata follows" byte, and a prepared
+	// statement's execute skips column definitions the client holds.
+	MariaDBCacheMetadata uint32 = 1 << 4
+)
+
 // Server status flags (SERVER_*), carried by OK and EOF packets.
 const (
 	StatusInTrans            = mysql.SERVER_STATUS_IN_TRANS

@@ -11,9 +11,13 @@ type InitialHandshake struct {
 	ConnID        uint32
 	Salt          []byte // auth-plugin-data, 20 bytes for the plugins Sluice uses
 	Capabilities  uint32
-	Charset       uint8 // server default collation id
-	Status        uint16
-	AuthPlugin    string
+	// ExtCapabilities, when not 0, are MariaDB extended capabilities: the
+	// handshake then clears CLIENT_MYSQL (ClientLongPassword) and carries
+	// them in its last reserved bytes, as a MariaDB server does.
+	ExtCapabilities uint32
+	Charset         uint8 // server default collation id
+	Status          uint16
+	AuthPlugin      string
 }
 
 // ServerCapabilities returns the capabilities the proxy's frontend offers.
@@ -62,6 +66,9 @@ func AppendInitialHandshake(buf []byte, h *InitialHandshake) []byte {
 		plugin = AuthNativePassword
 	}
 	caps := h.Capabilities
+	if h.ExtCapabilities != 0 {
+		caps &^= ClientLongPassword // CLIENT_MYSQL: a MariaDB server clears it
+	}
 	buf = append(buf, ProtocolVersion)
 	buf = append(buf, h.ServerVersion...)
 	buf = append(buf, 0)
@@ -71,7 +78,8 @@ func AppendInitialHandshake(buf []byte, h *InitialHandshake) []byte {
 	buf = append(buf, byte(caps), byte(caps>>8), h.Charset, byte(h.Status), byte(h.Status>>8),
 		byte(caps>>16), byte(caps>>24))
 	buf = append(buf, byte(len(h.Salt)+1))
-	buf = append(buf, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+	buf = append(buf, 0, 0, 0, 0, 0, 0)
+	buf = binary.LittleEndian.AppendUint32(buf, h.ExtCapabilities)
 	buf = append(buf, h.Salt[8:]...)
 	buf = append(buf, 0)
 	buf = append(buf, plugin...)
@@ -114,6 +122,9 @@ func ParseInitialHandshake(p []byte) (*InitialHandshake, error) {
 	h.Status = binary.LittleEndian.Uint16(rest[1:])
 	h.Capabilities |= uint32(binary.LittleEndian.Uint16(rest[3:])) << 16
 	authLen := int(rest[5])
+	if h.Capabilities&ClientLongPassword == 0 { // a MariaDB server: extended capabilities
+		h.ExtCapabilities = binary.LittleEndian.Uint32(rest[12:])
+	}
 	rest = rest[16:]
 	if h.Capabilities&ClientSecureConnection != 0 {
 		// max(13, auth_plugin_data_len-8) bytes; the last one is a NUL.
@@ -147,14 +158,18 @@ type Attr struct {
 // HandshakeResponse is a client's HandshakeResponse41 (or SSLRequest).
 type HandshakeResponse struct {
 	Capabilities uint32
-	MaxPacket    uint32
-	Charset      uint8 // collation id
-	User         string
-	AuthResponse []byte
-	DB           string
-	AuthPlugin   string // as sent; "" when the client did not name one
-	Attrs        []Attr
-	SSLRequest   bool // the 32-byte SSLRequest: the client wants TLS before the rest
+	// ExtCapabilities are the MariaDB extended capabilities a client sends
+	// in the last four reserved bytes (zero from clients that do not know
+	// them, or when the server kept CLIENT_MYSQL).
+	ExtCapabilities uint32
+	MaxPacket       uint32
+	Charset         uint8 // collation id
+	User            string
+	AuthResponse    []byte
+	DB              string
+	AuthPlugin      string // as sent; "" when the client did not name one
+	Attrs           []Attr
+	SSLRequest      bool // the 32-byte SSLRequest: the client wants TLS before the rest
 	// Proxy is the PROXY protocol header that came before the response
 	// (ServerHandshake), nil without one. Believing it is the caller's
 	// decision.
@@ -177,6 +192,7 @@ func ParseHandshakeResponse(p []byte) (*HandshakeResponse, error) {
 	}
 	r.MaxPacket = binary.LittleEndian.Uint32(p[4:])
 	r.Charset = p[8]
+	r.ExtCapabilities = binary.LittleEndian.Uint32(p[28:])
 	if len(p) == 32 {
 		if r.Capabilities&ClientSSL == 0 {
 			return nil, malformed("handshake response: no user name")
@@ -276,13 +292,15 @@ func LenEncIntSize(n uint64) int {
 // CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA is set, else with a one-byte length
 // (CLIENT_SECURE_CONNECTION must then be set). The DB is written when
 // CLIENT_CONNECT_WITH_DB is set, the plugin name with CLIENT_PLUGIN_AUTH and
-// the attributes with CLIENT_CONNECT_ATTRS.
+// the attributes with CLIENT_CONNECT_ATTRS; ExtCapabilities fill the last
+// four reserved bytes (MariaDB's extended capabilities).
 func AppendHandshakeResponse(buf []byte, r *HandshakeResponse) []byte {
 	caps := r.Capabilities
 	buf = binary.LittleEndian.AppendUint32(buf, caps)
 	buf = binary.LittleEndian.AppendUint32(buf, r.MaxPacket)
 	buf = append(buf, r.Charset)
-	buf = append(buf, make([]byte, 23)...)
+	buf = append(buf, make([]byte, 19)...)
+	buf = binary.LittleEndian.AppendUint32(buf, r.ExtCapabilities)
 	buf = append(buf, r.User...)
 	buf = append(buf, 0)
 	if caps&ClientPluginAuthLenencClientData != 0 {

@@ -66,8 +66,47 @@ func TestParseMariaDBHandshake(t *testing.T) {
 	}
 	if h.ServerVersion != "5.5.5-10.11.19-MariaDB-0+deb12u1" || h.ConnID != 6 || string(h.Salt) != "!R\\Vz'M.>.iHmjL{KDQI" ||
 		h.AuthPlugin != AuthNativePassword || h.Charset != 45 || h.Capabilities&ClientPluginAuth == 0 ||
-		h.Capabilities&ClientDeprecateEOF == 0 || h.Status != StatusAutocommit {
+		h.Capabilities&ClientDeprecateEOF == 0 || h.Status != StatusAutocommit || h.ExtCapabilities != 0x1d {
 		t.Fatalf("%+v", h)
+	}
+}
+
+// Presented as MariaDB, the handshake clears CLIENT_MYSQL and carries the
+// extended capabilities where a MariaDB server does; a client's come back in
+// the last reserved bytes of its response.
+func TestMariaDBExtendedCapabilities(t *testing.T) {
+	h := &InitialHandshake{
+		ServerVersion: "5.5.5-10.11.19-MariaDB", ConnID: 9, Salt: NewSalt(),
+		Capabilities: ServerCapabilities(true), ExtCapabilities: MariaDBCacheMetadata, Charset: 33,
+		Status: StatusAutocommit, AuthPlugin: AuthNativePassword,
+	}
+	p := AppendInitialHandshake(nil, h)
+	v := len(h.ServerVersion) + 2 // protocol version, version, NUL
+	if p[v+13]&1 != 0 || !bytes.Equal(p[v+21:v+31], []byte{0, 0, 0, 0, 0, 0, byte(MariaDBCacheMetadata), 0, 0, 0}) {
+		t.Fatalf("capabilities / reserved % x", p[v+13:v+31])
+	}
+	got, err := ParseInitialHandshake(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *h
+	want.Capabilities &^= ClientLongPassword
+	if !reflect.DeepEqual(got, &want) {
+		t.Fatalf("round trip\n got %+v\nwant %+v", got, &want)
+	}
+	// Without extended capabilities the handshake stays MySQL's.
+	h.ExtCapabilities = 0
+	if got, _ := ParseInitialHandshake(AppendInitialHandshake(nil, h)); got.Capabilities&ClientLongPassword == 0 || got.ExtCapabilities != 0 {
+		t.Fatalf("MySQL handshake: %+v", got)
+	}
+	r := &HandshakeResponse{Capabilities: ClientProtocol41 | ClientSecureConnection | ClientPluginAuth,
+		ExtCapabilities: MariaDBCacheMetadata | 1, Charset: 33, User: "u", AuthResponse: []byte{1}, AuthPlugin: AuthNativePassword}
+	b := AppendHandshakeResponse(nil, r)
+	if !bytes.Equal(b[28:32], []byte{byte(MariaDBCacheMetadata | 1), 0, 0, 0}) {
+		t.Fatalf("response reserved bytes % x", b[9:32])
+	}
+	if got, err := ParseHandshakeResponse(b); err != nil || !reflect.DeepEqual(got, r) {
+		t.Fatalf("response round trip %+v %v", got, err)
 	}
 }
 

@@ -133,10 +133,14 @@ func appendBinaryRow(b []byte, cols []Column, row []sql.NullString) []byte {
 	return b
 }
 
-// writeColumns buffers the column count, the definitions and, without
+// writeColumns buffers the column count (with the "metadata follows" byte
+// for a MARIADB_CLIENT_CACHE_METADATA client), the definitions and, without
 // CLIENT_DEPRECATE_EOF, the EOF after them.
 func (c *Conn) writeColumns(cols []Column, deprecateEOF bool, status uint16) error {
 	c.scratch = AppendLenEncInt(c.scratch[:0], uint64(len(cols)))
+	if c.MetaFollows {
+		c.scratch = append(c.scratch, 1)
+	}
 	if err := c.WritePacket(c.scratch); err != nil {
 		return err
 	}
