@@ -271,6 +271,10 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 	ev := s.stmtEvent(rt, eventlog.ComStmtExecute, g, clientID, start)
 	caching := stmtCacheable(cs, pkt) && s.cacheable(rt, dec)
 	if caching {
+		// A stored or served answer carries its column definitions whole,
+		// and the statement's are not updated from it: what the client
+		// holds is unknown until an execute sends them again.
+		cs.cols = nil
 		s.buildStmtCacheKey(hg, g, pkt)
 		if res, hit, sent := s.serveCached(rt); hit {
 			// Nothing of the statement's state changes: the types were

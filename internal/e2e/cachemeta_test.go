@@ -167,7 +167,8 @@ func (m *metaClient) execute(id uint32, v int32, ncols int) result {
 // sends 0 and no definitions — in both EOF dialects, the EOF after the
 // definitions staying as MariaDB sends it — and an ALTER TABLE that changes
 // them sends them once again. Executes stored by the query cache and their
-// hits always carry the definitions. A client without the capability, and
+// hits always carry the definitions, and leave the client's unknown (sent
+// by the next execute). A client without the capability, and
 // a proxy presented as MySQL (the default), are unchanged. libmariadb
 // clients run on it: sysbench's prepared oltp_read_only without errors and
 // the mariadb CLI.
@@ -240,6 +241,16 @@ func TestMariaDBCacheMetadata(t *testing.T) {
 		t.Fatalf("%d cache hits, want 2", got)
 	}
 	admin(t, s, "DELETE FROM mysql_query_rules; LOAD MYSQL QUERY RULES TO RUNTIME;")
+	// What the client holds after answers the cache carried is not assumed:
+	// the next execute sends the definitions, the one after does not — even
+	// when they are back to the statement's PREPARE ones (VARCHAR(20), the
+	// client having the cached VARCHAR(40) ones).
+	backendSQL(t, b, "ALTER TABLE cmeta.t MODIFY v VARCHAR(20)")
+	for i, want := range [][]byte{{2, 1}, {2, 0}} {
+		if r := mc.execute(id, 2, 2); !bytes.Equal(r.count, want) || (want[1] == 1) != (len(r.defs) == 2) || len(r.rows) != 1 {
+			t.Fatalf("execute %d after cached ones: count % x, %d definitions", i, r.count, len(r.defs))
+		}
+	}
 
 	// Real libmariadb clients.
 	if out := testenv.MustCLI(t, s.DataPort, "sbtest", "sbtest", "SELECT v FROM cmeta.t WHERE id = 2; SELECT VERSION()"); !bytes.Contains([]byte(out), []byte("two")) {
@@ -250,6 +261,7 @@ func TestMariaDBCacheMetadata(t *testing.T) {
 	}
 	common := []string{"--db-driver=mysql", "--mysql-host=127.0.0.1", "--mysql-user=sbtest", "--mysql-password=sbtest",
 		"--mysql-db=cmeta", "--tables=2", "--table-size=1000"}
+	exec.Command("sysbench", append(append([]string{"oltp_read_only"}, common...), "--mysql-port="+itoa(b.Port), "cleanup")...).Run()
 	if out, err := exec.Command("sysbench", append(append([]string{"oltp_read_only"}, common...), "--mysql-port="+itoa(b.Port), "prepare")...).CombinedOutput(); err != nil {
 		t.Fatalf("sysbench prepare: %v\n%s", err, out)
 	}
