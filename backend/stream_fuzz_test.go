@@ -31,7 +31,8 @@ func packet(seq byte, payload ...byte) []byte {
 }
 
 // FuzzRunResponse feeds arbitrary server bytes to the response walker, in
-// every shape and dialect, with and without the query cache's tee: it must
+// every shape and dialect, with and without the query cache's tee and the
+// client's cached column definitions: it must
 // end (the bytes run out) without a panic, whatever a server sends.
 func FuzzRunResponse(f *testing.F) {
 	ok := packet(1, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00)
@@ -42,8 +43,9 @@ func FuzzRunResponse(f *testing.F) {
 	rs = append(rs, packet(4, 1, '1')...)                                                                               // row
 	rs = append(rs, packet(5, 0xfe, 0, 0, 2, 0)...)                                                                     // EOF
 	errp := packet(1, append([]byte{0xff, 0x7a, 0x04, '#', '4', '2', 'S', '0', '2'}, "no table"...)...)
+	def := []byte{3, 'd', 'e', 'f', 0, 0, 0, 1, 'a', 0, 0x0c, 0x21, 0, 1, 0, 0, 0, 0xfd, 0, 0, 0, 0, 0}
 	for _, seed := range [][]byte{ok, rs, errp, {0xff, 0xff, 0xff, 1}, nil} {
-		for flags := range 16 {
+		for flags := range 128 {
 			f.Add(seed, byte(flags))
 		}
 	}
@@ -55,6 +57,13 @@ func FuzzRunResponse(f *testing.F) {
 		sink := Sink{Client: wire.NewConn(&byteConn{r: bytes.NewReader(nil)}), DeprecateEOF: flags&2 != 0}
 		if flags&4 != 0 {
 			sink.Tee = &wire.Tee{Max: 1 << 16}
+		}
+		// A MARIADB_CLIENT_CACHE_METADATA client, holding the seed's
+		// column definition or none.
+		sink.MetaFollows = flags&32 != 0
+		known := [][]byte{def}
+		if flags&64 != 0 {
+			sink.Known = &known
 		}
 		shape := Shape(int(flags>>3) % 3)
 		_, _ = c.Run(append([]byte{wire.ComQuery}, "SELECT 1"...), shape, &sink)
