@@ -315,10 +315,10 @@ func TestComStmtExecuteAllocations(t *testing.T) {
 
 // TestComStmtExecuteCacheMetadataAllocations: an execute to a client that
 // holds the statement's column definitions (MARIADB_CLIENT_CACHE_METADATA,
-// the proxy presented as MariaDB) compares them and leaves them out, at 0
-// allocations too.
+// the proxy presented as MariaDB with mysql-mariadb_cache_metadata)
+// compares them and leaves them out, at 0 allocations too.
 func TestComStmtExecuteCacheMetadataAllocations(t *testing.T) {
-	_, c := newBenchRouterVars(t, map[string]string{"mysql-server_version": "10.11.6-MariaDB"})
+	_, c := newBenchRouterVars(t, map[string]string{"mysql-server_version": "10.11.6-MariaDB", "mysql-mariadb_cache_metadata": "true"})
 	ex := executePacket(prepare(t, c, "SELECT c FROM sbtest1 WHERE id = ?"))
 	roundTrip(t, c, ex)
 	// The answer: column count with "metadata follows" 0, EOF, row, EOF.

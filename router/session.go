@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -232,12 +231,6 @@ func (s *session) serve() {
 	s.loop()
 }
 
-// mariadbVersion reports whether a server version string presents a
-// MariaDB server ("10.11.6-MariaDB", "5.5.5-10.11.6-MariaDB-log").
-func mariadbVersion(v string) bool {
-	return strings.Contains(strings.ToLower(v), "mariadb")
-}
-
 // loginMaxPayload bounds what a client that has not logged in can make the
 // proxy read.
 const loginMaxPayload = 64 << 10
@@ -255,9 +248,9 @@ func (s *session) handshake(rt *live.Runtime) bool {
 		Capabilities: caps, Charset: 33, Status: wire.StatusAutocommit,
 		AuthPlugin: rt.Router.AuthPlugin,
 	}
-	if mariadbVersion(rt.Router.ServerVersion) {
-		// Presented as MariaDB (mysql-server_version), the proxy speaks as
-		// one: its clients may cache prepared statements' metadata.
+	if rt.Router.MariaDBCacheMetadata {
+		// Presented as MariaDB, the proxy speaks as one: its clients may
+		// cache prepared statements' metadata.
 		hs.ExtCapabilities = wire.MariaDBCacheMetadata
 	}
 	// Bounded before login: a handshake response is far below 64 KiB, and a

@@ -154,6 +154,9 @@ var varDefs = []VarDef{
 	{Name: "mysql-log_mysql_warnings_enabled", Default: "false", Kind: VarBool},
 	{Name: "mysql-log_unhealthy_connections", Default: "true", Kind: VarBool},
 	{Name: "mysql-long_query_time", Default: "1000", Kind: VarInt, Min: 0, Max: 1728000000},
+	// Sluice: offer MARIADB_CLIENT_CACHE_METADATA to clients when mysql-server_version names MariaDB
+	// (the handshake is then a MariaDB server's; docs/architecture.md, "Presented as MariaDB").
+	{Name: "mysql-mariadb_cache_metadata", Default: "false", Kind: VarBool},
 	{Name: "mysql-max_allowed_packet", Default: "67108864", Kind: VarInt, Min: 8192, Max: 1073741824},
 	{Name: "mysql-max_connections", Default: "10000", Kind: VarInt, Min: 1, Max: 1000000},
 	{Name: "mysql-max_stmts_cache", Default: "10000", Kind: VarInt, Min: 128, Max: 1048576},

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os/exec"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,7 +159,9 @@ func (m *metaClient) execute(id uint32, v int32, ncols int) result {
 	return m.readResult(ncols)
 }
 
-// TestMariaDBCacheMetadata: with mysql-server_version naming MariaDB, the
+// TestMariaDBCacheMetadata: with mysql-mariadb_cache_metadata and
+// mysql-server_version naming MariaDB (either alone changes nothing; the
+// variable alone is warned about at LOAD), the
 // proxy speaks as a MariaDB 10.6+ server does to clients that ask for
 // MARIADB_CLIENT_CACHE_METADATA: its handshake clears CLIENT_MYSQL and
 // offers the capability; every column count carries the "metadata follows"
@@ -177,12 +180,23 @@ func TestMariaDBCacheMetadata(t *testing.T) {
 	backendSQL(t, b, `CREATE DATABASE IF NOT EXISTS cmeta; CREATE OR REPLACE TABLE cmeta.t (id INT PRIMARY KEY, v VARCHAR(20));
 		INSERT INTO cmeta.t VALUES (1, 'one'), (2, 'two');`)
 
-	// Presented as MySQL: no extended capabilities.
-	if _, hs := metaLogin(t, s.DataPort, true, true); hs.Capabilities&wire.ClientLongPassword == 0 || hs.ExtCapabilities != 0 {
-		t.Fatalf("default handshake: caps %x ext %x", hs.Capabilities, hs.ExtCapabilities)
+	mysqlHandshake := func(what string) {
+		t.Helper()
+		if _, hs := metaLogin(t, s.DataPort, true, true); hs.Capabilities&wire.ClientLongPassword == 0 || hs.ExtCapabilities != 0 {
+			t.Fatalf("%s: caps %x ext %x, want a MySQL handshake", what, hs.Capabilities, hs.ExtCapabilities)
+		}
 	}
-	admin(t, s, `UPDATE global_variables SET variable_value = '5.5.5-10.11.6-MariaDB-sluice' WHERE variable_name = 'mysql-server_version';
-		LOAD MYSQL VARIABLES TO RUNTIME;`)
+	mysqlHandshake("default")
+	// A MariaDB version alone changes nothing (as in ProxySQL)...
+	admin(t, s, `SET mysql-server_version = '5.5.5-10.11.6-MariaDB-sluice'; LOAD MYSQL VARIABLES TO RUNTIME;`)
+	mysqlHandshake("MariaDB version only")
+	// ...nor the variable alone, which LOAD warns about.
+	admin(t, s, `SET mysql-server_version = '8.0.11'; SET mysql-mariadb_cache_metadata = 'true'`)
+	if out := admin(t, s, "LOAD MYSQL VARIABLES TO RUNTIME; SHOW WARNINGS"); !strings.Contains(out, "mysql-mariadb_cache_metadata=true: offered only when mysql-server_version names MariaDB") {
+		t.Fatalf("LOAD with a MySQL version: no warning in %q", out)
+	}
+	mysqlHandshake("mysql-mariadb_cache_metadata with a MySQL version")
+	admin(t, s, `SET mysql-server_version = '5.5.5-10.11.6-MariaDB-sluice'; LOAD MYSQL VARIABLES TO RUNTIME;`)
 
 	const q = "SELECT id, v FROM cmeta.t WHERE id = ?"
 	for _, depr := range []bool{false, true} {
@@ -251,6 +265,21 @@ func TestMariaDBCacheMetadata(t *testing.T) {
 			t.Fatalf("execute %d after cached ones: count % x, %d definitions", i, r.count, len(r.defs))
 		}
 	}
+
+	// go-sql-driver (v1.10 asks for the capability): prepared queries read
+	// their rows with the definitions it keeps.
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "cmeta", "interpolateParams=false")
+	gst, err := db.Prepare("SELECT v FROM cmeta.t WHERE id = ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int{1, 2, 1} {
+		var v string
+		if err := gst.QueryRow(id).Scan(&v); err != nil || v != map[int]string{1: "one", 2: "two"}[id] {
+			t.Fatalf("go-sql-driver prepared query %d: %q %v", id, v, err)
+		}
+	}
+	gst.Close()
 
 	// Real libmariadb clients.
 	if out := testenv.MustCLI(t, s.DataPort, "sbtest", "sbtest", "SELECT v FROM cmeta.t WHERE id = 2; SELECT VERSION()"); !bytes.Contains([]byte(out), []byte("two")) {

@@ -108,6 +108,9 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 	}
 	switch m {
 	case config.ModMySQLVariables, config.ModAdminVariables:
+		if m == config.ModMySQLVariables && isTrue(snap.Var("mysql-mariadb_cache_metadata")) && !MariaDBVersion(snap.Var("mysql-server_version")) {
+			add(false, "mysql-mariadb_cache_metadata=true: offered only when mysql-server_version names MariaDB (now %q): clients see a MySQL server and get every column definition (set mysql-server_version to the backends' MariaDB version, or mysql-mariadb_cache_metadata=false)", snap.Var("mysql-server_version"))
+		}
 		for _, uv := range unsupportedVars {
 			if !strings.HasPrefix(uv.name, m.VarPrefix()) {
 				continue

@@ -87,10 +87,17 @@ func routerSettings(s *config.Snapshot) Router {
 	if r.ServerVersion == "" {
 		r.ServerVersion = "8.0.11"
 	}
+	r.MariaDBCacheMetadata = s.Bool("mysql-mariadb_cache_metadata") && MariaDBVersion(r.ServerVersion)
 	if r.DefaultSchema == "" {
 		r.DefaultSchema = "information_schema"
 	}
 	return r
+}
+
+// MariaDBVersion reports whether a server version string presents a
+// MariaDB server ("10.11.6-MariaDB", "5.5.5-10.11.6-MariaDB-log").
+func MariaDBVersion(v string) bool {
+	return strings.Contains(strings.ToLower(v), "mariadb")
 }
 
 func mirrorSettings(s *config.Snapshot) Mirror {

@@ -79,9 +79,10 @@ CNF
 configure() {
   local i sql version
   # Present the backends' own version, as a ProxySQL user in front of MariaDB
-  # sets mysql-server_version: clients then see the server HAProxy shows them,
-  # and a MariaDB one lets libmariadb keep prepared statements' metadata
-  # (MARIADB_CLIENT_CACHE_METADATA), as it does through HAProxy.
+  # sets mysql-server_version: clients then see the server HAProxy shows them;
+  # for a MariaDB one, mysql-mariadb_cache_metadata lets libmariadb keep
+  # prepared statements' metadata (MARIADB_CLIENT_CACHE_METADATA) as it does
+  # through HAProxy.
   version=$(sb_query "$BENCH_HOST" "$(backend_port "$(backend_list | head -n 1)")" 'SELECT VERSION()' 2>/dev/null) || version=
   [[ $version =~ ^[A-Za-z0-9.+_-]+$ ]] || version=8.0.11
   [[ $version != *MariaDB* || $version == 5.5.5-* ]] || version=5.5.5-$version
@@ -96,6 +97,7 @@ INSERT INTO mysql_users(username, password, active, default_hostgroup, default_s
        VALUES ('sbtest', 'sbtest', 1, 0, '$BENCH_DB', 1);
 SET mysql-max_connections = $MAXCONN;
 SET mysql-server_version = '$version';
+SET mysql-mariadb_cache_metadata = '$([[ $version == *MariaDB* ]] && echo true || echo false)';
 SET mysql-monitor_enabled = 'false';
 -- sysbench prepares more statements per connection (22 for oltp_read_only, 38 for
 -- oltp_read_write) than ProxySQL's default limit of 20, which would close and re-prepare
