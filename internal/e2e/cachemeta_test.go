@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"net"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -27,21 +26,7 @@ type metaClient struct {
 // metaLogin logs in as sbtest; ask: request MARIADB_CLIENT_CACHE_METADATA if offered.
 func metaLogin(t *testing.T, port int, depr, ask bool) (*metaClient, *wire.InitialHandshake) {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", addrOf(port), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc.SetDeadline(time.Now().Add(time.Minute))
-	c := wire.NewConn(nc)
-	t.Cleanup(func() { c.Close() })
-	p, err := c.ReadPacket()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs, err := wire.ParseInitialHandshake(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, hs := wireGreeting(t, port, time.Minute)
 	caps := wire.ClientProtocol41 | wire.ClientSecureConnection | wire.ClientPluginAuth | wire.ClientTransactions |
 		wire.ClientMultiResults | wire.ClientPSMultiResults
 	if depr {
@@ -58,7 +43,7 @@ func metaLogin(t *testing.T, port int, depr, ask bool) (*metaClient, *wire.Initi
 	}
 	c.WritePacket(wire.AppendHandshakeResponse(nil, resp))
 	c.Flush()
-	if p, err = c.ReadPacket(); err != nil || !wire.IsOK(p) {
+	if p, err := c.ReadPacket(); err != nil || !wire.IsOK(p) {
 		t.Fatalf("login: %v %q", err, p)
 	}
 	return &metaClient{t: t, c: c, depr: depr, ext: resp.ExtCapabilities}, hs

@@ -113,11 +113,29 @@ func wireLogin(t *testing.T, port int, user, password string) *wire.Conn {
 // COM_CHANGE_USER scrambles with).
 func wireLoginSalt(t *testing.T, port int, user, password string) (*wire.Conn, []byte) {
 	t.Helper()
+	c, hs := wireGreeting(t, port, 30*time.Second)
+	resp := &wire.HandshakeResponse{
+		Capabilities: wire.ClientProtocol41 | wire.ClientSecureConnection | wire.ClientPluginAuth | wire.ClientTransactions,
+		MaxPacket:    1 << 24, Charset: 33, User: user,
+		AuthResponse: wire.NativeScramble(hs.Salt, []byte(password)), AuthPlugin: "mysql_native_password",
+	}
+	c.WritePacket(wire.AppendHandshakeResponse(nil, resp))
+	c.Flush()
+	if p, err := c.ReadPacket(); err != nil || !wire.IsOK(p) {
+		t.Fatalf("login: %v %q", err, p)
+	}
+	return c, hs.Salt
+}
+
+// wireGreeting connects to port (the connection bounded by deadline, closed
+// at the end of the test) and reads the server's handshake.
+func wireGreeting(t *testing.T, port int, deadline time.Duration) (*wire.Conn, *wire.InitialHandshake) {
+	t.Helper()
 	nc, err := net.DialTimeout("tcp", addrOf(port), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	nc.SetDeadline(time.Now().Add(deadline))
 	c := wire.NewConn(nc)
 	t.Cleanup(func() { c.Close() })
 	p, err := c.ReadPacket()
@@ -128,15 +146,5 @@ func wireLoginSalt(t *testing.T, port int, user, password string) (*wire.Conn, [
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp := &wire.HandshakeResponse{
-		Capabilities: wire.ClientProtocol41 | wire.ClientSecureConnection | wire.ClientPluginAuth | wire.ClientTransactions,
-		MaxPacket:    1 << 24, Charset: 33, User: user,
-		AuthResponse: wire.NativeScramble(hs.Salt, []byte(password)), AuthPlugin: "mysql_native_password",
-	}
-	c.WritePacket(wire.AppendHandshakeResponse(nil, resp))
-	c.Flush()
-	if p, err = c.ReadPacket(); err != nil || !wire.IsOK(p) {
-		t.Fatalf("login: %v %q", err, p)
-	}
-	return c, hs.Salt
+	return c, hs
 }
