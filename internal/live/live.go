@@ -80,11 +80,8 @@ type Runtime struct {
 
 // Router holds the data plane's settings.
 type Router struct {
-	ServerVersion string // mysql-server_version (handshake)
-	// MariaDBCacheMetadata: mysql-mariadb_cache_metadata, and ServerVersion
-	// names MariaDB: the handshake is a MariaDB server's and offers
-	// MARIADB_CLIENT_CACHE_METADATA.
-	MariaDBCacheMetadata       bool
+	ServerVersion              string        // mysql-server_version (handshake)
+	MariaDBCacheMetadata       bool          // mysql-mariadb_cache_metadata with a MariaDB ServerVersion: a MariaDB handshake offering MARIADB_CLIENT_CACHE_METADATA
 	VersionComment             string        // @@version_comment answered by the proxy
 	MaxConnections             int64         // mysql-max_connections
 	ConnectTimeoutClient       time.Duration // mysql-connect_timeout_client: the login must be done by then
