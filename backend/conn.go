@@ -72,7 +72,7 @@ type BackendConn struct {
 
 	flushedOut, flushedIn uint64
 	scratch               []byte // terminator translation, handshake
-	defs                  []byte // column definitions held back (Sink.Known)
+	defs                  []byte // column definitions held back (countMeta)
 	defEnds               []int  // where each of defs ends
 	cmd                   []byte // the proxy's own commands
 

@@ -81,17 +81,16 @@ type Sink struct {
 	// NoLocalFiles (ProxySQL's 1047 when that is nil).
 	LocalFiles   bool
 	NoLocalFiles *wire.SQLError
-	// MetaFollows: the client negotiated MARIADB_CLIENT_CACHE_METADATA, so
-	// each column count packet it gets carries the "metadata follows" byte.
-	MetaFollows bool
-	// Known, for a COM_STMT_EXECUTE to such a client, holds the column
-	// definitions the client has for the statement (its PREPARE response's,
-	// or the last ones an execute sent). When the first result set's
-	// definitions are the same they are not sent (metadata follows = 0),
-	// as a MariaDB server does; otherwise they are, and Known becomes
-	// them. After a response with more than one result set Known is nil:
-	// unknown, the next execute sends them. Never with Tee (a stored
-	// response must be whole).
+	// Known, for a COM_STMT_EXECUTE, holds the column definitions the
+	// client has for the statement (its PREPARE response's, or the last
+	// ones an execute sent). It matters only to a client that negotiated
+	// MARIADB_CLIENT_CACHE_METADATA (Client.MetaFollows: every column count
+	// it gets carries the "metadata follows" byte). When the first result
+	// set's definitions are the same they are not sent (metadata follows =
+	// 0), as a MariaDB server does; otherwise they are, and Known becomes
+	// them. After a response with more than one result set, or one copied
+	// to Tee (a stored response must be whole), Known is nil: unknown, the
+	// next execute sends them.
 	Known *[][]byte
 	// Interrupt, when set (from any goroutine), replaces a server ERR 1317
 	// "Query execution was interrupted": the proxy killed the query and
@@ -351,15 +350,15 @@ func (c *BackendConn) resultSet(sink *Sink, res *Response) error {
 	if collect && ncols > 1<<16 {
 		return fmt.Errorf("%w: %d columns", ErrProtocol, ncols)
 	}
-	if sink.MetaFollows && sink.Client != nil {
-		if err := c.columnsMeta(sink, res, p, ncols); err != nil {
+	pending := ncols // definitions still to pass on
+	if sink.Client != nil && sink.Client.MetaFollows {
+		if pending, err = c.countMeta(sink, res, p, ncols); err != nil {
 			return err
 		}
-		ncols = 0 // sent (or held back by the client's cache)
 	} else if err := write(sink, p); err != nil {
 		return err
 	}
-	for i := uint64(0); i < ncols; i++ {
+	for i := uint64(0); i < pending; i++ {
 		if collect {
 			def, err := c.w.ReadPacket()
 			if err != nil {
@@ -404,31 +403,22 @@ func (c *BackendConn) resultSet(sink *Sink, res *Response) error {
 	return c.rows(sink, res)
 }
 
-// columnsMeta writes the column count p of a result set to a
-// MARIADB_CLIENT_CACHE_METADATA client with its "metadata follows" byte,
-// and the column definitions unless the client holds them (Sink.Known).
-func (c *BackendConn) columnsMeta(sink *Sink, res *Response, p []byte, ncols uint64) error {
+// countMeta writes the column count p of a result set to a
+// MARIADB_CLIENT_CACHE_METADATA client with its "metadata follows" byte. It
+// returns how many column definitions the caller still passes on: ncols,
+// or 0 when it compared them with the client's (Sink.Known) and sent them
+// itself or left them out.
+func (c *BackendConn) countMeta(sink *Sink, res *Response, p []byte, ncols uint64) (uint64, error) {
 	known := sink.Known
-	if res.ResultSets > 0 || sink.Tee != nil || ncols > 1<<16 {
+	if known != nil && (res.ResultSets > 0 || sink.Tee != nil || ncols > 1<<16) {
 		// Not an execute's only result set, or one being stored: the
 		// definitions follow, and what the client holds afterwards is not
-		// the first result set's.
-		if known != nil {
-			*known = nil
-		}
-		known = nil
+		// known.
+		*known, known = nil, nil
 	}
 	if known == nil {
 		c.scratch = append(append(c.scratch[:0], p...), 1)
-		if err := write(sink, c.scratch); err != nil {
-			return err
-		}
-		for i := uint64(0); i < ncols; i++ {
-			if err := c.pass(sink); err != nil {
-				return err
-			}
-		}
-		return nil
+		return ncols, write(sink, c.scratch)
 	}
 	// Hold the definitions back until they are compared with the client's.
 	// They are the server's to size, as when they are passed on.
@@ -437,19 +427,19 @@ func (c *BackendConn) columnsMeta(sink *Sink, res *Response, p []byte, ncols uin
 	for i := uint64(0); i < ncols; i++ {
 		d, err := c.w.ReadPacket()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		same = same && bytes.Equal(d, (*known)[i])
 		c.defs = append(c.defs, d...)
 		c.defEnds = append(c.defEnds, len(c.defs))
 	}
+	c.scratch = append(append(c.scratch[:0], p...), 0)
 	if same {
-		c.scratch = append(append(c.scratch[:0], p...), 0)
-		return write(sink, c.scratch)
+		return 0, write(sink, c.scratch)
 	}
-	c.scratch = append(append(c.scratch[:0], p...), 1)
+	c.scratch[len(c.scratch)-1] = 1
 	if err := write(sink, c.scratch); err != nil {
-		return err
+		return 0, err
 	}
 	// The client now holds these: keep a copy of their own (the statement's
 	// metadata changed, or this is its first execute with other ones).
@@ -459,12 +449,12 @@ func (c *BackendConn) columnsMeta(sink *Sink, res *Response, p []byte, ncols uin
 	for i, end := range c.defEnds {
 		cols[i] = held[start:end:end]
 		if err := write(sink, cols[i]); err != nil {
-			return err
+			return 0, err
 		}
 		start = end
 	}
 	*known = cols
-	return nil
+	return 0, nil
 }
 
 // rows streams packets until the terminator (or an ERR), counting them.

@@ -60,7 +60,7 @@ func FuzzRunResponse(f *testing.F) {
 		}
 		// A MARIADB_CLIENT_CACHE_METADATA client, holding the seed's
 		// column definition or none.
-		sink.MetaFollows = flags&32 != 0
+		sink.Client.MetaFollows = flags&32 != 0
 		known := [][]byte{def}
 		if flags&64 != 0 {
 			sink.Known = &known

@@ -66,7 +66,7 @@ func (s *session) cacheKeyHead(proto byte) []byte {
 	k := append(s.cacheKey[:0], s.username...)
 	k = append(k, 0)
 	k = append(k, s.state.Schema...)
-	return append(k, 0, b2c(s.depr), b2c(s.sink.MetaFollows), b2c(s.state.Autocommit), proto)
+	return append(k, 0, b2c(s.depr), b2c(s.c.MetaFollows), b2c(s.state.Autocommit), proto)
 }
 
 // stmtCacheable reports whether an execute of cs (packet pkt, as

@@ -290,8 +290,7 @@ func (s *session) handshake(rt *live.Runtime) bool {
 	}
 	s.caps = resp.Capabilities & hs.Capabilities
 	s.depr = s.caps&wire.ClientDeprecateEOF != 0
-	cacheMeta := resp.ExtCapabilities&hs.ExtCapabilities&wire.MariaDBCacheMetadata != 0
-	s.c.MetaFollows, s.sink.MetaFollows = cacheMeta, cacheMeta
+	s.c.MetaFollows = resp.ExtCapabilities&hs.ExtCapabilities&wire.MariaDBCacheMetadata != 0
 	s.username = resp.User
 	// Clients that opened with another plugin (MySQL 8's
 	// caching_sha2_password) were switched to mysql_native_password, which

@@ -344,9 +344,7 @@ func (s *session) executeOn(h *held, req *request) (backend.Response, error) {
 		}
 	}
 	s.r.stats.Add(s.id, stats.ComBackendStmtExecute, 1)
-	if s.sink.MetaFollows && s.sink.Tee == nil {
-		s.sink.Known = &cs.cols
-	}
+	s.sink.Known = &cs.cols
 	res, err := h.bc.Run(pkt, backend.ShapeResult, &s.sink)
 	s.sink.Known = nil
 	if err == nil && res.Status&wire.StatusCursorExists != 0 {
