@@ -269,11 +269,12 @@ func serve(o *options, stderr io.Writer) error {
 		log.Warn().Msg(`no backend configured yet: add one with ` + adminClient(adm.Addrs()) +
 			` -e "INSERT INTO mysql_servers(hostgroup_id,hostname,port) VALUES (0,'127.0.0.1',3306); LOAD MYSQL SERVERS TO RUNTIME; SAVE MYSQL SERVERS TO DISK;"`)
 	}
-	log.Info().Str("admin", snap.Var("admin-mysql_ifaces")).Str("mysql", snap.Var("mysql-interfaces")).Msg("Sluice ready")
-
+	// Signals are caught before "ready" is said: a SIGHUP (log rotation)
+	// right after it must reopen the log, not end the process.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	log.Info().Str("admin", snap.Var("admin-mysql_ifaces")).Str("mysql", snap.Var("mysql-interfaces")).Msg("Sluice ready")
 	for {
 		select {
 		case sig := <-sigs:
