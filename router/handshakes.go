@@ -3,36 +3,59 @@ package router
 import (
 	"container/list"
 	"sync"
+	"time"
 )
 
 // handshakes are the client connections that have not logged in yet. They
 // do not count against mysql-max_connections — a flood of sockets that
 // never send a handshake response must not lock real clients out — but
-// they are bounded all the same: past the limit (mysql-max_connections
-// again, a handshake taking milliseconds for a real client), the oldest
-// pending handshake is closed to make room. A real client completes its
-// login long before a flood can push it out; sockets that sit silent are
-// the oldest, and go first. Each also ends at mysql-connect_timeout_client.
+// they are bounded all the same. Past the limit (mysql-max_connections
+// again) the oldest pending handshakes are closed to make room, but only
+// those pending for handshakeGrace: a real client answers its greeting
+// within a round trip, so a socket silent that long is the flood's. A
+// burst of sockets all younger than that (a flood's backlog accepted at
+// once, with a real client among them) is closed oldest first only past
+// handshakeHardCap times the limit. Each also ends at
+// mysql-connect_timeout_client.
 type handshakes struct {
 	mu      sync.Mutex
-	pending list.List // of *session, oldest first
+	pending list.List // of *pendingLogin, oldest first
 	evicted uint64
 }
 
-// enter registers s as logging in, closing the oldest pending handshake
-// when more than limit are pending.
+type pendingLogin struct {
+	s     *session
+	since time.Time
+}
+
+const (
+	handshakeGrace   = time.Second
+	handshakeHardCap = 4
+)
+
+// enter registers s as logging in, closing the oldest pending handshakes
+// when more than limit are pending (see handshakes).
 func (h *handshakes) enter(s *session, limit int) *list.Element {
+	return h.enterAt(s, limit, time.Now())
+}
+
+func (h *handshakes) enterAt(s *session, limit int, now time.Time) *list.Element {
+	var victims []*session
 	h.mu.Lock()
-	el := h.pending.PushBack(s)
-	var victim *session
-	if limit > 0 && h.pending.Len() > limit {
+	el := h.pending.PushBack(&pendingLogin{s: s, since: now})
+	for limit > 0 && h.pending.Len() > limit {
 		front := h.pending.Front()
-		victim = h.pending.Remove(front).(*session)
+		oldest := front.Value.(*pendingLogin)
+		if now.Sub(oldest.since) < handshakeGrace && h.pending.Len() <= handshakeHardCap*limit {
+			break // all are younger: a burst, not silent sockets
+		}
+		h.pending.Remove(front)
+		victims = append(victims, oldest.s)
 		h.evicted++
 	}
 	h.mu.Unlock()
-	if victim != nil {
-		victim.nc.Close() // its handshake read fails; leave finds it gone
+	for _, v := range victims {
+		v.nc.Close() // its handshake read fails; leave finds it gone
 	}
 	return el
 }
