@@ -317,19 +317,23 @@ func (p *FactorPolicy[B]) Pick(servers []B) B {
 	}
 	// Pass 2: the packed scores, their minimum and the weight sum of the
 	// servers at the minimum.
-	best, sum := uint64(math.MaxUint64), 0
+	best, sum, at, n := uint64(math.MaxUint64), 0, -1, 0
 	for i, b := range servers {
 		s := p.score(b, state(scores[i]), now, maxWeight, usable > 1)
 		scores[i] = s
 		switch {
 		case s < best:
-			best, sum = s, b.Weight()
+			best, sum, at, n = s, b.Weight(), i, 1
 		case s == best:
 			sum += b.Weight()
+			n++
 		}
 	}
 	if best&unroutableBit != 0 || sum <= 0 {
 		return zero
+	}
+	if n == 1 {
+		return servers[at] // one server at the best score: nothing to draw
 	}
 	k := p.intN(sum)
 	last := -1

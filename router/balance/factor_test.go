@@ -269,3 +269,29 @@ func TestPickAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestOneCandidateNoDraw: with one server to choose from (a hostgroup of
+// one, or one server ahead of the rest), a pick draws no random number.
+func TestOneCandidateNoDraw(t *testing.T) {
+	noDraw := Options{DefaultMaxLatencyMs: 1000, Rand: func(int) int {
+		t.Fatal("a random number was drawn for one candidate")
+		return 0
+	}}
+	alone, sick := srv("alone", 3), srv("sick", 1)
+	sick.healthy = false
+	wr := &WeightedRandom[*fake]{Options: noDraw}
+	if got := wr.Pick([]*fake{alone}); got != alone {
+		t.Fatalf("weighted random picked %v", got)
+	}
+	for _, policy := range []string{"resource", "location", "connection"} {
+		p, err := New(Config[*fake]{Options: noDraw, Policy: policy, Place: func(f *fake) Placement { return f.place }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, servers := range [][]*fake{{alone}, {sick, alone}} {
+			if got := p.Pick(servers); got != alone {
+				t.Fatalf("%s picked %v from %d servers", policy, got, len(servers))
+			}
+		}
+	}
+}

@@ -25,6 +25,9 @@ func (p *WeightedRandom[B]) Pick(servers []B) B {
 	if sum == 0 {
 		return zero
 	}
+	if len(servers) == 1 {
+		return servers[0] // the one server is in the wanted state: nothing to draw
+	}
 	k := p.intN(sum)
 	last := -1
 	for i, b := range servers {
