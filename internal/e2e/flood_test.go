@@ -102,10 +102,21 @@ func TestSilentSocketFlood(t *testing.T) {
 	took := time.Since(t0)
 	close(stop)
 	more := <-churned
-	t.Logf("%d silent sockets opened in %v, then %d more during the logins (mysql-max_connections=%d): %d/%d go-sql-driver logins and %d/3 mariadb CLI logins served in %v",
-		upFront, dialed.Round(time.Millisecond), more, maxConns, served, logins, cliServed, took.Round(time.Millisecond))
+	// The silent sockets stay bounded (at most 4 x the limit; those
+	// silent past the grace are closed to make room), and
+	// stats_mysql_global says how many.
+	global := func(name string) int64 {
+		return adminInt(t, s, "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name='"+name+"'")
+	}
+	pending, closed := global("Client_Connections_handshakes_pending"), global("Client_Connections_handshakes_closed")
+	t.Logf("%d silent sockets opened in %v, then %d more during the logins (mysql-max_connections=%d): %d/%d go-sql-driver logins and %d/3 mariadb CLI logins served in %v; %d handshakes pending, %d closed to make room",
+		upFront, dialed.Round(time.Millisecond), more, maxConns, served, logins, cliServed, took.Round(time.Millisecond), pending, closed)
 	if served != logins || cliServed != 3 {
 		t.Fatalf("logins refused during the flood: %v", firstErr)
+	}
+	if pending > int64(4*maxConns) {
+		t.Fatalf("%d handshakes pending (%d closed) after %d silent sockets: want at most 4 x %d",
+			pending, closed, upFront+more, maxConns)
 	}
 }
 

@@ -225,6 +225,7 @@ func (p *Proxy) globalVars() []stats.Var {
 		recv += st.BytesRecv
 	}
 	running, queued := p.router.MirrorStatus()
+	pending, closed := p.router.HandshakeStats()
 	qc := p.router.QueryCache().Stats()
 	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
 	u64 := func(n uint64) string { return strconv.FormatUint(n, 10) }
@@ -247,6 +248,10 @@ func (p *Proxy) globalVars() []stats.Var {
 		// saw a runtime other than the one they started with (must stay 0).
 		stats.Var{Name: "Runtime_generation", Value: u64(p.rt.Load().Gen)},
 		stats.Var{Name: "Runtime_mixed_commands", Value: u64(p.router.MixedRuntimeCommands())},
+		// Sluice: client connections that have not logged in yet, and those closed to make room
+		// for newer ones (router/handshakes.go: a flood of sockets that never log in).
+		stats.Var{Name: "Client_Connections_handshakes_pending", Value: strconv.Itoa(pending)},
+		stats.Var{Name: "Client_Connections_handshakes_closed", Value: u64(closed)},
 		stats.Var{Name: "Query_Cache_Memory_bytes", Value: i64(qc.MemoryBytes)},
 		stats.Var{Name: "Query_Cache_count_GET", Value: u64(qc.GET)},
 		stats.Var{Name: "Query_Cache_count_GET_OK", Value: u64(qc.GETOK)},
