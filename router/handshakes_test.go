@@ -1,7 +1,9 @@
 package router
 
 import (
+	"errors"
 	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -26,7 +28,7 @@ func TestHandshakesEviction(t *testing.T) {
 	closed := func(p peer) bool {
 		_ = p.remote.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 		_, err := p.remote.Read(make([]byte, 1))
-		return err != nil && !isTimeout(err)
+		return err != nil && !errors.Is(err, os.ErrDeadlineExceeded)
 	}
 
 	// Young sockets over the limit stay, up to the hard cap.
@@ -65,9 +67,4 @@ func TestHandshakesEviction(t *testing.T) {
 	if n := h.pending.Len(); n != limit-1 {
 		t.Fatalf("after leave: %d pending, want %d", n, limit-1)
 	}
-}
-
-func isTimeout(err error) bool {
-	ne, ok := err.(net.Error)
-	return ok && ne.Timeout()
 }
