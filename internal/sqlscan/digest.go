@@ -87,7 +87,12 @@ func (g *Digester) Options() Options { return g.opts }
 
 // Digest fills dst with the digest of query, reusing dst's buffers.
 func (g *Digester) Digest(dst *Digest, query []byte) {
-	dst.Text = digestText(&g.opts, dst, query)
+	if text, ok := fastDigestText(&g.opts, dst, query); ok {
+		dst.Text = text
+		dst.FirstComment = dst.FirstComment[:0]
+	} else {
+		dst.Text = digestText(&g.opts, dst, query)
+	}
 	n := len(dst.Text)
 	if g.opts.MaxDigestLength >= 0 && n > g.opts.MaxDigestLength {
 		n = g.opts.MaxDigestLength

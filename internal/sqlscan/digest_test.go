@@ -1,6 +1,7 @@
 package sqlscan
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"strings"
@@ -332,5 +333,44 @@ func BenchmarkDigest(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		g.Digest(&d, queries[i%len(queries)])
+	}
+}
+
+// TestFastDigestTakes pins which queries take the fast path: the common
+// shapes must (or the CPU it saves is lost without a failing test), and
+// each must give the tokenizer's text.
+func TestFastDigestTakes(t *testing.T) {
+	o := DefaultOptions()
+	for _, q := range []string{
+		"SELECT c FROM sbtest1 WHERE id=4242",
+		"SELECT c FROM sbtest1 WHERE id = 4242",
+		"SELECT c FROM sbtest1 WHERE id BETWEEN 5012 AND 5111 ORDER BY c",
+		"SELECT SUM(k) FROM sbtest3 WHERE id BETWEEN 1 AND 100",
+		"SELECT DISTINCT c FROM sbtest7 WHERE id BETWEEN 5012 AND 5111 ORDER BY c",
+		"select `a`.`id`, b.name from `a` join b on a.id = b.a_id where a.x >= 10 limit 20;",
+		"SELECT 1",
+		"COMMIT",
+		"SET autocommit=1",
+		"UPDATE sbtest1 SET k=k+1 WHERE id=5012",
+		"SELECT a - b, -5, x * -1e-3, y/2, z % 3 FROM t WHERE d > NOW() - INTERVAL 1 DAY",
+	} {
+		var fast, slow Digest
+		got, ok := fastDigestText(&o, &fast, []byte(q))
+		if !ok {
+			t.Errorf("%q: fast path refused", q)
+			continue
+		}
+		if want := digestText(&o, &slow, []byte(q)); !bytes.Equal(got, want) {
+			t.Errorf("%q: fast path %q, tokenizer %q", q, got, want)
+		}
+	}
+	for _, q := range []string{
+		"SELECT 'a'", "SELECT 1 -- c", "SELECT 1 --", "SELECT /* c */ 1", "SELECT 1 # c", "SELECT a IN (1,2,3)",
+		"SELECT ?", "SELECT a...b", "SELECT \xc3\xa9",
+	} {
+		var d Digest
+		if _, ok := fastDigestText(&o, &d, []byte(q)); ok {
+			t.Errorf("%q: fast path answered, want the tokenizer", q)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package sqlscan
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"testing"
 
 	spooky "github.com/dgryski/go-spooky"
@@ -151,4 +152,86 @@ func FuzzSetParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fastAlphabet is what FuzzFastDigest maps its input onto, so that most
+// generated queries are ones the fast path answers: name bytes that matter
+// to numbers (e, x, digits), every white space, the accepted operators, and
+// a few bytes it must refuse.
+const fastAlphabet = "aAeExXfF0123456789000    \t\n\r..,,(()*;;=<>_$`!@:|+-/%"
+
+// refusedBytes are mixed in for one input in two.
+const refusedBytes = "'\"#?\\\x00\x80"
+
+var fastDigestSeeds = []string{
+	"SELECT c FROM sbtest1 WHERE id=4242",
+	"SELECT c FROM sbtest1 WHERE id BETWEEN 5012 AND 5111 ORDER BY c",
+	"x=12a", "x=1a.5", "x=1.", "x=1a.", "SELECT 1;", " \t 5", "a * 5", "5 * a", "IN (1, 2)",
+	"t.col", "0x1F", "0X1g", "1.5e3", "`1a`", "( 1 )", "a ,b", "f( x )", ";", " ; ", "1", "12",
+	"select 1 , 2 , 3", "a...b", "x IN (1,2,3,4,5", "SELECT * FROM t LIMIT 10, 20",
+	"a - b", "x = -5", "y=k+1", "1e-5", "1E+5x", "- 1", "+-1", "a+ -1", ") - 1", "? - 1", "a/b", "a %2",
+}
+
+// FuzzFastDigest checks the fast path against the staged tokenizer: where
+// fastDigestText answers, its text must be the tokenizer's.
+func FuzzFastDigest(f *testing.F) {
+	for _, s := range append(fastDigestSeeds, digestSeeds...) {
+		f.Add([]byte(s), uint8(0), uint8(3), uint8(10), uint16(65000))
+		f.Add([]byte(s), uint8(1), uint8(1), uint8(1), uint16(len(s)))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, flags, gl, ggl uint8, maxLen uint16) {
+		if flags&32 == 0 {
+			flags &^= 2 | 4 | 8 // mostly without the options the fast path refuses
+		}
+		o := fuzzOptions(flags, gl, ggl, maxLen)
+		checkFastDigest(t, &o, data)
+		alphabet := fastAlphabet
+		if flags&64 != 0 {
+			alphabet += refusedBytes
+		}
+		mapped := make([]byte, len(data))
+		for i, b := range data {
+			mapped[i] = alphabet[int(b)%len(alphabet)]
+		}
+		checkFastDigest(t, &o, mapped)
+	})
+}
+
+func checkFastDigest(t *testing.T, o *Options, q []byte) {
+	t.Helper()
+	var fast, slow Digest
+	got, ok := fastDigestText(o, &fast, q)
+	if !ok {
+		return
+	}
+	want := digestText(o, &slow, q)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%q (%+v): fast path %q, tokenizer %q", q, *o, got, want)
+	}
+}
+
+// TestFastDigestRandom is FuzzFastDigest's check over a fixed set of
+// random queries from the accepted bytes, so that every `go test` compares
+// the two paths on more than the seeds.
+func TestFastDigestRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 1))
+	answered := 0
+	const n = 20000
+	for i := range n {
+		q := make([]byte, 1+rng.IntN(60))
+		for j := range q {
+			q[j] = fastAlphabet[rng.IntN(len(fastAlphabet))]
+		}
+		o := DefaultOptions()
+		o.Lowercase = i%2 == 1
+		var d Digest
+		if _, ok := fastDigestText(&o, &d, q); ok {
+			answered++
+		}
+		checkFastDigest(t, &o, q)
+	}
+	if answered < n/4 {
+		t.Errorf("fast path answered %d of %d random queries; the comparison covers too little", answered, n)
+	}
+	t.Logf("fast path answered %d of %d", answered, n)
 }

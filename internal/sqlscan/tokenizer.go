@@ -121,9 +121,12 @@ func (t *tok) qAt(i int) byte {
 
 // rAt reads the result buffer; out-of-range reads (which the C code only
 // performs on paths it cannot reach with a valid pointer) yield 0.
-func (t *tok) rAt(i int) byte {
-	if i >= 0 && i < len(t.res) {
-		return t.res[i]
+func (t *tok) rAt(i int) byte { return at(t.res, i) }
+
+// at reads b[i], or 0 out of range.
+func at(b []byte, i int) byte {
+	if i >= 0 && i < len(b) {
+		return b[i]
 	}
 	return 0
 }
@@ -448,25 +451,31 @@ func (t *tok) processLiteralString() pstate {
 	return next
 }
 
-func (t *tok) isDigitString2(f, to int) bool {
+func (t *tok) isDigitString2(f, to int) bool { return isDigitString(t.res, t.resInit, f, to) }
+
+// isDigitString is ProxySQL's is_digit_string over res[f:to], where init is
+// the start of the digest in res: whether the copied bytes of a number
+// literal (digits, a '.', an exponent, 0x and hex digits) are a number, so
+// that they become '?'. f == to looks at the one byte at f.
+func isDigitString(res []byte, init, f, to int) bool {
 	if f == to {
-		return isDigitChar(t.rAt(f))
+		return isDigitChar(at(res, f))
 	}
 	if f > to {
 		return false
 	}
 	isHex := false
 	for i := 0; f < to; f, i = f+1, i+1 {
-		c := t.rAt(f)
+		c := at(res, f)
 		var isFloat bool
-		if f > t.resInit {
-			p := LowerByte(t.rAt(f - 1))
+		if f > init {
+			p := LowerByte(at(res, f-1))
 			isFloat = c == '.' || LowerByte(c) == 'e' || (p == 'e' && (c == '+' || c == '-'))
 		} else {
 			isFloat = c == '.' || LowerByte(c) == 'e'
 		}
 		switch {
-		case f > t.resInit && i == 1 && t.rAt(f-1) == '0' && (c == 'x' || c == 'X'):
+		case f > init && i == 1 && at(res, f-1) == '0' && (c == 'x' || c == 'X'):
 			isHex = true
 		case !isHex && !isDigitChar(c) && !isFloat:
 			return false
