@@ -352,6 +352,8 @@ func TestFastDigestTakes(t *testing.T) {
 		"COMMIT",
 		"SET autocommit=1",
 		"UPDATE sbtest1 SET k=k+1 WHERE id=5012",
+		"UPDATE sbtest1 SET c='83868641912-28773972837-60736120486' WHERE id=5012",
+		`SELECT id FROM users WHERE email = 'a\'b@example.com' AND name = "O''Brien" AND note = '?#--/*é'`,
 		"SELECT a - b, -5, x * -1e-3, y/2, z % 3 FROM t WHERE d > NOW() - INTERVAL 1 DAY",
 	} {
 		var fast, slow Digest
@@ -365,7 +367,7 @@ func TestFastDigestTakes(t *testing.T) {
 		}
 	}
 	for _, q := range []string{
-		"SELECT 'a'", "SELECT 1 -- c", "SELECT 1 --", "SELECT /* c */ 1", "SELECT 1 # c", "SELECT a IN (1,2,3)",
+		"SELECT a IN ('x','y')", "SELECT 1 -- c", "SELECT 1 --", "SELECT /* c */ 1", "SELECT 1 # c", "SELECT a IN (1,2,3)",
 		"SELECT ?", "SELECT a...b", "SELECT \xc3\xa9",
 	} {
 		var d Digest

@@ -7,10 +7,11 @@ package sqlscan
 // proxy's CPU per query. Most application queries are names, operators,
 // numbers and white space. For those, the stages reduce to this:
 //
-//   - stage 1: white space runs become one ' ' (none at the start); a number
-//     literal (a digit after a byte that cannot be part of a name, then name
-//     bytes and '.') becomes '?' if ProxySQL's is_digit_string accepts it;
-//     everything else is copied, lower-cased with mysql-query_digests_lowercase.
+//   - stage 1: white space runs become one ' ' (none at the start); a quoted
+//     string becomes '?'; a number literal (a digit after a byte that cannot
+//     be part of a name, then name bytes and '.') becomes '?' if ProxySQL's
+//     is_digit_string accepts it; everything else is copied, lower-cased with
+//     mysql-query_digests_lowercase.
 //   - stage 2: a space goes next to '(', ')' and ',', and between '?' and an
 //     arithmetic operator; a '+' or '-' that can only be a sign goes.
 //   - stages 3 and 4 group "?,?,?" lists and "(…),(…)" groups: they change
@@ -18,8 +19,8 @@ package sqlscan
 //   - the end: trailing spaces and ';' go.
 //
 // fastDigestText does that in two short passes and gives up (ok false) on
-// anything else: quotes, comments ('#', "--", "/*"), '?', '\', control
-// and non-ASCII bytes, a text with "?,?" or "...", the options
+// anything else: comments ('#', "--", "/*"), and outside strings '?', '\',
+// control and non-ASCII bytes; a text with "?,?" or "..."; the options
 // that add cases (replace_null, no_digits, keep_comment) and queries longer
 // than the digest buffer. The caller then runs the staged tokenizer. That
 // both produce the same text wherever the fast path answers is checked by
@@ -31,7 +32,7 @@ var fastByte = func() (t [256]bool) {
 	for c := 0; c < 256; c++ {
 		t[c] = charClass[c] != 0
 	}
-	for _, c := range []byte("=<>!.,()*/%+-;@:`&|^~[]{}") {
+	for _, c := range []byte("=<>!.,()*/%+-;@:`&|^~[]{}'\"") {
 		t[c] = true
 	}
 	return t
@@ -59,6 +60,13 @@ func fastDigestText(opts *Options, dst *Digest, q []byte) (text []byte, ok bool)
 		case !fastByte[c],
 			(c == '-' || c == '/') && i+1 < len(q) && (q[i+1] == '-' || q[i+1] == '*'):
 			return nil, false
+		case c == '\'' || c == '"':
+			end, closed := stringEnd(q, i)
+			if closed {
+				out = append(out, '?')
+			}
+			// After a string the tokenizer's prevChar is NUL.
+			i, prev = end, 0
 		case IsSpace(c):
 			i++
 			if len(out) == 0 {
@@ -158,6 +166,29 @@ func fastDigestText(opts *Options, dst *Digest, q []byte) (text []byte, ok bool)
 		out = out[:len(out)-1]
 	}
 	return out, true
+}
+
+// stringEnd follows the tokenizer through the string literal that starts
+// at q[i] (a quote): the index after its closing quote and true, or
+// len(q) and false for a string the query does not close (it leaves no
+// trace in the digest). Inside, a doubled quote and a backslash before a
+// quote or a backslash escape, except right after the opening quote. The
+// tokenizer then takes the byte before the next one to be 'X', so an escaped
+// backslash escapes nothing after it.
+func stringEnd(q []byte, i int) (end int, closed bool) {
+	delim, prev := q[i], q[i]
+	for k := i + 1; k < len(q); k++ {
+		c := q[k]
+		if k > i+1 && (prev == '\\' && (c == '\\' || c == delim) || prev == delim && c == delim) {
+			prev = 'X'
+			continue
+		}
+		if c == delim && (k == len(q)-1 || q[k+1] != delim) {
+			return k + 1, true
+		}
+		prev = c
+	}
+	return len(q), false
 }
 
 // signDropped is stage 2's rule for a '+' or '-' between lc and rc: it is a
