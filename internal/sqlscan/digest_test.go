@@ -352,6 +352,10 @@ func TestFastDigestTakes(t *testing.T) {
 		"COMMIT",
 		"SET autocommit=1",
 		"UPDATE sbtest1 SET k=k+1 WHERE id=5012",
+		"SELECT a IN ('x','y')",
+		"SELECT * FROM t WHERE id IN (1, 2, 3, 4, 5, 6) AND (a, b) IN ((1,2),(3,4),(5,6),(7,8)) LIMIT 5",
+		"INSERT INTO sbtest5 (id, k, c, pad) VALUES (0, 5004, '83868641912', '67847967377')",
+		"SELECT a...b",
 		"UPDATE sbtest1 SET c='83868641912-28773972837-60736120486' WHERE id=5012",
 		`SELECT id FROM users WHERE email = 'a\'b@example.com' AND name = "O''Brien" AND note = '?#--/*é'`,
 		"SELECT a - b, -5, x * -1e-3, y/2, z % 3 FROM t WHERE d > NOW() - INTERVAL 1 DAY",
@@ -367,8 +371,8 @@ func TestFastDigestTakes(t *testing.T) {
 		}
 	}
 	for _, q := range []string{
-		"SELECT a IN ('x','y')", "SELECT 1 -- c", "SELECT 1 --", "SELECT /* c */ 1", "SELECT 1 # c", "SELECT a IN (1,2,3)",
-		"SELECT ?", "SELECT a...b", "SELECT \xc3\xa9",
+		"SELECT 1 -- c", "SELECT 1 --", "SELECT /* c */ 1", "SELECT 1 # c",
+		"SELECT ?", "SELECT \xc3\xa9",
 	} {
 		var d Digest
 		if _, ok := fastDigestText(&o, &d, []byte(q)); ok {

@@ -44,22 +44,61 @@ func fastDigestText(opts *Options, dst *Digest, q []byte) (text []byte, ok bool)
 	if opts.ReplaceNull || opts.NoDigits || opts.KeepComment || len(q) > opts.MaxQueryLength {
 		return nil, false
 	}
-	out := dst.Text[:0]
-	if cap(out) < len(q)+resPad {
-		out = make([]byte, 0, len(q)+resPad)
-		dst.Text = out
+	if cap(dst.Text) < len(q)+resPad {
+		dst.Text = make([]byte, 0, len(q)+resPad)
 	}
-	lower := opts.Lowercase
+	out, numAt, ok := fastStage1(opts, q, dst.Text[:0])
+	if !ok {
+		return nil, false
+	}
+	// A list or a group to shorten goes to the tokenizer's own stages 2 to
+	// 4, from the state its stage 1 would have left.
+	if !mayGroup(out) {
+		if text, ok := fastStage2(out); ok {
+			return text, true
+		}
+		out, numAt, _ = fastStage1(opts, q, dst.Text[:0]) // mayGroup erred: start over
+	}
+	return groupStages(opts, dst, q, out, numAt), true
+}
 
-	// Stage 1. prev is the tokenizer's prevChar: the query byte before this
-	// one, '?' after a replaced number; leading white space does not set it.
+// mayGroup reports whether stage 1's text may hold, after stage 2, a
+// "?,?" list or a "..." that stages 3 and 4 act on: a comma with a '?' at
+// most one byte before it and at most three after it (stage 2 drops spaces
+// and signs around commas), or three dots. It errs towards true.
+func mayGroup(out []byte) bool {
+	for p, c := range out {
+		switch c {
+		case ',':
+			if (at(out, p-1) == '?' || at(out, p-2) == '?') &&
+				(at(out, p+1) == '?' || at(out, p+2) == '?' || at(out, p+3) == '?') {
+				return true
+			}
+		case '.':
+			if at(out, p+1) == '.' && at(out, p+2) == '.' {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fastStage1 appends the stage-1 text of q to out, or says ok false for a
+// query the fast path does not take. numAt is the index of the '?' of a
+// number that ends the query when the tokenizer's stage 1 would end still
+// inside it (its last byte dropped), -1 otherwise.
+func fastStage1(opts *Options, q, out []byte) (_ []byte, numAt int, ok bool) {
+	lower := opts.Lowercase
+	numAt = -1
+	// prev is the tokenizer's prevChar: the query byte before this one, '?'
+	// after a replaced number; leading white space does not set it.
 	prev := byte(0)
 	for i := 0; i < len(q); {
 		c := q[i]
 		switch {
 		case !fastByte[c],
 			(c == '-' || c == '/') && i+1 < len(q) && (q[i+1] == '-' || q[i+1] == '*'):
-			return nil, false
+			return nil, -1, false
 		case c == '\'' || c == '"':
 			end, closed := stringEnd(q, i)
 			if closed {
@@ -109,6 +148,7 @@ func fastDigestText(opts *Options, dst *Digest, q []byte) (text []byte, ok bool)
 				out = append(out[:start], '?')
 				prev = '?'
 				if isNormalChar(q[last]) {
+					numAt = start
 					i = len(q)
 					continue
 				}
@@ -125,10 +165,15 @@ func fastDigestText(opts *Options, dst *Digest, q []byte) (text []byte, ok bool)
 			i++
 		}
 	}
+	return out, numAt, true
+}
 
-	// Stage 2, in place, reading the buffer as the tokenizer does: lc and
-	// rc are the stage-1 bytes around this one; llc, two back, may already
-	// have been overwritten, and that is part of ProxySQL's rule for signs.
+// fastStage2 turns stage 1's text into the digest text in place, or says
+// ok false (the text then is spoilt) when stages 3 and 4 would group
+// something in it. It reads the buffer as the tokenizer does: lc and rc
+// are the stage-1 bytes around this one; llc, two back, may already have
+// been overwritten, and that is part of ProxySQL's rule for signs.
+func fastStage2(out []byte) (_ []byte, ok bool) {
 	n := 0
 	for p := 0; p < len(out); p++ {
 		c := out[p]
@@ -156,7 +201,6 @@ func fastDigestText(opts *Options, dst *Digest, q []byte) (text []byte, ok bool)
 		// Stages 3 and 4 would group these.
 		if c == '?' && n >= 3 && out[n-2] == ',' && out[n-3] == '?' ||
 			c == '.' && n >= 3 && out[n-2] == '.' && out[n-3] == '.' {
-			dst.Text = out[:0]
 			return nil, false
 		}
 	}
@@ -166,6 +210,28 @@ func fastDigestText(opts *Options, dst *Digest, q []byte) (text []byte, ok bool)
 		out = out[:len(out)-1]
 	}
 	return out, true
+}
+
+// groupStages runs the tokenizer's stages 2 to 4 and its end on the
+// stage-1 text out of q, set up as its stage 1 leaves them for a query
+// within one pass (numAt as fastStage1 reports it).
+func groupStages(opts *Options, dst *Digest, q, out []byte, numAt int) []byte {
+	res := out[:len(q)+resPad]
+	clear(res[len(out):])
+	t := tok{
+		opts: opts, dMaxLen: len(q), q: q, qPos: len(q), qLen: len(q), res: res,
+		resCur: len(out), resPre: len(out), st: stNoMarkFound, cmd: dst.cmd,
+		digStart: nilPos, s1NewEndPos: nilPos, s1PreItPos: len(out),
+		s2PreItPos: nilPos, s3PreItPos: nilPos, s4PreItPos: nilPos,
+	}
+	if numAt >= 0 {
+		t.st, t.digStart, t.s1NewEndPos = stLiteralNumber, numAt, len(out)
+	}
+	t.stage2()
+	t.stage3()
+	t.stage4()
+	t.finalStage()
+	return digestEnd(res, t.resCur)
 }
 
 // stringEnd follows the tokenizer through the string literal that starts

@@ -160,6 +160,9 @@ func FuzzSetParse(f *testing.F) {
 // a few bytes it must refuse.
 const fastAlphabet = "aAeExXfF0123456789000    \t\n\r..,,(()*;;=<>_$`!@:|+-/%''\"\\"
 
+// listAlphabet makes lists and groups for stages 3 and 4.
+const listAlphabet = "1,2,3,4,,,(())..  1234'ae-+"
+
 // refusedBytes (outside strings) are mixed in for one input in two.
 const refusedBytes = "#?\x00\x80"
 
@@ -219,9 +222,13 @@ func TestFastDigestRandom(t *testing.T) {
 	answered := 0
 	const n = 20000
 	for i := range n {
+		alphabet := fastAlphabet
+		if i%4 == 0 {
+			alphabet = listAlphabet
+		}
 		q := make([]byte, 1+rng.IntN(60))
 		for j := range q {
-			q[j] = fastAlphabet[rng.IntN(len(fastAlphabet))]
+			q[j] = alphabet[rng.IntN(len(alphabet))]
 		}
 		o := DefaultOptions()
 		o.Lowercase = i%2 == 1

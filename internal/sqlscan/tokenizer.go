@@ -1,6 +1,9 @@
 package sqlscan
 
-import "math"
+import (
+	"bytes"
+	"math"
+)
 
 // The tokenizer below is a faithful port of ProxySQL's staged digest
 // (lib/c_tokenizer.cpp, mysql_query_digest_and_first_comment with its
@@ -209,21 +212,17 @@ func digestTextStages(opts *Options, dst *Digest, q []byte, stages int) []byte {
 		dst.FirstComment = fc[:0]
 	}
 
-	// The C result is a NUL-terminated string: whatever follows the first
-	// NUL (written by final_stage, or copied from a NUL in the query) is not
-	// part of the digest.
-	end := t.resCur
-	if end > len(res) {
-		end = len(res)
-	}
-	if end < 0 {
-		end = 0
-	}
-	for i := 0; i < end; i++ {
-		if res[i] == 0 {
-			end = i
-			break
-		}
+	return digestEnd(res, t.resCur)
+}
+
+// digestEnd is the digest text in res once the stages are done and end is
+// their last resCur. The C result is a NUL-terminated string: whatever
+// follows the first NUL (written by final_stage, or copied from a NUL in
+// the query) is not part of the digest.
+func digestEnd(res []byte, end int) []byte {
+	end = max(min(end, len(res)), 0)
+	if i := bytes.IndexByte(res[:end], 0); i >= 0 {
+		end = i
 	}
 	return res[:end]
 }
