@@ -70,7 +70,16 @@ rmdir %[1]s/lock
 
 	// Inactive: no more runs.
 	admin(t, s, "UPDATE scheduler SET active=0; LOAD SCHEDULER TO RUNTIME")
-	time.Sleep(300 * time.Millisecond) // a run started before the LOAD ends
+	// A run started before the LOAD may still write its line: wait until
+	// the count holds for 300 ms (at most 3 s), then watch it for a second.
+	for prev, i := len(lines()), 0; i < 10; i++ {
+		time.Sleep(300 * time.Millisecond)
+		n := len(lines())
+		if n == prev {
+			break
+		}
+		prev = n
+	}
 	before := len(lines())
 	time.Sleep(time.Second)
 	if after := len(lines()); after != before {
