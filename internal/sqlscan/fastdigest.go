@@ -18,14 +18,15 @@ package sqlscan
 //     nothing when neither "?,?" nor "..." is in the text.
 //   - the end: trailing spaces and ';' go.
 //
-// fastDigestText does that in two short passes and gives up (ok false) on
-// anything else: comments ('#', "--", "/*"), and outside strings '?', '\',
-// control and non-ASCII bytes; a text with "?,?" or "..."; the options
-// that add cases (replace_null, no_digits, keep_comment) and queries longer
-// than the digest buffer. The caller then runs the staged tokenizer. That
-// both produce the same text wherever the fast path answers is checked by
-// FuzzFastDigest against the tokenizer, over inputs drawn mostly from the
-// accepted bytes.
+// fastDigestText does that in two short passes. A text with a list or a
+// group to shorten ("?,?", "...") gets the fast stage 1 and then the
+// tokenizer's own stages 2 to 4. It gives up (ok false) on anything else:
+// comments ('#', "--", "/*"), and outside strings '?', '\', control and
+// non-ASCII bytes; the options that add cases (replace_null, no_digits,
+// keep_comment) and queries longer than the digest buffer. The caller then
+// runs the whole staged tokenizer. That both produce the same text wherever
+// the fast path answers is checked by FuzzFastDigest against the tokenizer,
+// over inputs drawn mostly from the accepted bytes.
 
 // fastByte marks the bytes the fast path accepts.
 var fastByte = func() (t [256]bool) {
@@ -257,8 +258,9 @@ func stringEnd(q []byte, i int) (end int, closed bool) {
 	return len(q), false
 }
 
-// signDropped is stage 2's rule for a '+' or '-' between lc and rc: it is a
-// sign (and goes) when what precedes it cannot end an operand.
+// signDropped is stage 2's rule for a '+' or '-' between lc and rc (llc
+// before lc), for the tokenizer and the fast path: it is a sign (and goes)
+// when what precedes it cannot end an operand.
 func signDropped(llc, lc, rc byte) bool {
 	if lc == ' ' {
 		return isNormalChar(llc) || isTokenChar(llc) && llc != '?' && llc != ')' && (rc == '?' || rc == ' ')

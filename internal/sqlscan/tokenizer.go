@@ -727,22 +727,10 @@ func (t *tok) stage2() {
 			if t.resCur > t.resInit {
 				lc = t.rAt(t.resCur - 1)
 			}
-			rc := t.rAt(t.resCur + 1)
-			if lc == ' ' {
-				switch {
-				case isNormalChar(llc):
-					t.resCur++
-				case isTokenChar(llc) && llc != '?' && llc != ')' && (rc == '?' || rc == ' '):
-					t.resCur++
-				default:
-					t.copyPre()
-				}
+			if signDropped(llc, lc, t.rAt(t.resCur+1)) {
+				t.resCur++
 			} else {
-				if isTokenChar(lc) && lc != '?' && lc != ')' && (rc == '?' || rc == ' ') {
-					t.resCur++
-				} else {
-					t.copyPre()
-				}
+				t.copyPre()
 			}
 		case t.opts.NoDigits && isDigitChar(c):
 			if t.resPre > t.resInit && t.rAt(t.resPre-1) != '?' {
