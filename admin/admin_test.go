@@ -380,7 +380,10 @@ func TestProxySQLCommands(t *testing.T) {
 	if flushes != 1 {
 		t.Errorf("FlushLogs called %d times", flushes)
 	}
-	wantErr(t, adm, "PROXYSQL PAUSE", 1045, "PROXYSQL PAUSE is not supported by Sluice")
+	wantErr(t, adm, "PROXYSQL RESTART", 1045, "PROXYSQL RESTART is not supported by Sluice")
+	if _, err := adm.Exec("PROXYSQL PAUSE"); err == nil || !strings.HasSuffix(err.Error(), ": ProxySQL MySQL module is already paused, impossible to pause") {
+		t.Errorf("a Commander's refusal: %v; want ProxySQL's words, no prefix", err)
+	}
 	mustExec(t, adm, "PROXYSQL FLUSH QUERY CACHE")
 	wantErr(t, adm, "PROXYSQL START", 1045, "ProxySQL already started")
 	wantErr(t, adm, "PROXYSQL FOO", 1045, "syntax error")

@@ -68,6 +68,13 @@ type Commander interface {
 	ProxySQLCommand(cmd string) (handled bool, err error)
 }
 
+// CommandRefusal is an error a Commander words as ProxySQL does ("ProxySQL
+// MySQL module is already paused, impossible to pause"): the client gets it
+// as it is, without the "ProxySQL Admin Error: " of other errors.
+type CommandRefusal string
+
+func (e CommandRefusal) Error() string { return string(e) }
+
 // DigestSaver serves SAVE MYSQL DIGEST TO DISK: the digest map is moved
 // into stats_history.history_mysql_query_digest and emptied, as ProxySQL
 // does; n is the number of digests written (the OK's affected rows).

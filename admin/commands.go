@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -94,6 +95,10 @@ func (s *Server) proxysqlCommand(ss *session, u string) (reply, bool) {
 	}
 	if c, ok := s.cfg.Applier.(Commander); ok {
 		handled, err := c.ProxySQLCommand(cmd)
+		var refusal CommandRefusal
+		if errors.As(err, &refusal) {
+			return adminErr(string(refusal)), true
+		}
 		if err != nil {
 			return adminErr("ProxySQL Admin Error: " + err.Error()), true
 		}

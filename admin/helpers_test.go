@@ -52,12 +52,15 @@ func (a *testApplier) RefreshTables(names []string) error {
 	return nil
 }
 
-// ProxySQLCommand takes FLUSH QUERY CACHE only, like a proxy with a query
-// cache and no pause.
+// ProxySQLCommand takes FLUSH QUERY CACHE, and refuses PAUSE as a proxy
+// that is paused already; it has no other command.
 func (a *testApplier) ProxySQLCommand(cmd string) (bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.commands = append(a.commands, cmd)
+	if cmd == "PAUSE" {
+		return true, CommandRefusal("ProxySQL MySQL module is already paused, impossible to pause")
+	}
 	return cmd == "FLUSH QUERY CACHE", nil
 }
 

@@ -67,6 +67,9 @@ type Router struct {
 	listeners []dataListener // in the order of mysql-interfaces
 	wg        sync.WaitGroup
 	closing   atomic.Bool
+	// stopping is set during Stop (PROXYSQL STOP): sessions end at their
+	// first safe point, as when closing, but the router can listen again.
+	stopping atomic.Bool
 
 	nextID    atomic.Uint64
 	sessions  sync.Map // id → *session
@@ -281,6 +284,61 @@ func (r *Router) closeListeners() {
 func (r *Router) Shutdown(timeout time.Duration) int {
 	r.closing.Store(true)
 	r.closeListeners()
+	left := r.drain(timeout)
+	r.Close()
+	return left
+}
+
+// Pause closes the data port's listeners (PROXYSQL PAUSE): new clients are
+// refused, every open session goes on. Listen opens them again (PROXYSQL
+// RESUME).
+func (r *Router) Pause() {
+	r.closeListeners()
+	r.log.Info().Msg("data port closed (PROXYSQL PAUSE): open sessions go on")
+}
+
+// Stop ends the data plane's sessions for PROXYSQL STOP, as Shutdown does —
+// listeners closed, each session ended at its first safe point, those still
+// in a transaction after timeout closed — but the router stays whole:
+// Listen starts it again (PROXYSQL START). It returns when every session
+// has ended, with how many were still open at the timeout.
+func (r *Router) Stop(timeout time.Duration) int {
+	r.stopping.Store(true)
+	defer r.stopping.Store(false)
+	r.closeListeners()
+	left := r.drain(timeout)
+	// A killed session's goroutine ends at once when it waits for its
+	// client, and when its backend answers when it waits for that.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := 0
+		r.sessions.Range(func(_, v any) bool {
+			v.(*session).kill()
+			n++
+			return true
+		})
+		if n == 0 {
+			break
+		}
+		if !time.Now().Before(deadline) {
+			r.log.Warn().Int("sessions", n).Msg("PROXYSQL STOP: sessions still waiting for their backend end when it answers")
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.log.Info().Msg("data plane stopped (PROXYSQL STOP): PROXYSQL START starts it again")
+	return left
+}
+
+// Stopping reports whether PROXYSQL STOP is ending the sessions.
+func (r *Router) Stopping() bool { return r.stopping.Load() }
+
+// drain ends every session at its first safe point — between commands and
+// not in a transaction — and returns once none is left or timeout has
+// passed, with how many are left. The caller has closed the listeners and
+// set closing or stopping, so a session in a command ends itself after it
+// (session.loop).
+func (r *Router) drain(timeout time.Duration) int {
 	deadline := time.Now().Add(timeout)
 	left := 0
 	for {
@@ -311,7 +369,6 @@ func (r *Router) Shutdown(timeout time.Duration) int {
 	if left > 0 {
 		r.log.Warn().Int("sessions", left).Dur("timeout", timeout).Msg("graceful close timed out: closing the sessions still in a transaction")
 	}
-	r.Close()
 	return left
 }
 

@@ -445,7 +445,7 @@ func (s *session) loop() {
 		}
 		s.endCommand()
 		s.publishServers()
-		closing := s.r.closing.Load() && !s.conns.inTransaction()
+		closing := (s.r.closing.Load() || s.r.stopping.Load()) && !s.conns.inTransaction()
 		s.cmdMu.Unlock()
 		if !ok || closing {
 			// The proxy is closing: a session ends at its first safe point

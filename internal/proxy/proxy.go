@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -72,8 +73,9 @@ type Proxy struct {
 	sched        *scheduler           // runs runtime_scheduler's jobs
 	promRegistry *prometheus.Registry // what /metrics and SHOW PROMETHEUS METRICS render
 
-	mu      sync.Mutex // serializes Apply
-	started bool       // the data port listens (Start): Apply rebinds mysql-interfaces
+	mu      sync.Mutex // serializes Apply, START, STOP, PAUSE, RESUME
+	started bool       // the data plane runs (StartDataPlane; PROXYSQL STOP ends it)
+	paused  bool       // PROXYSQL PAUSE: the data port is closed until RESUME
 
 	done     chan struct{}
 	doneOnce sync.Once
@@ -160,7 +162,8 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 		if err := p.audit.Configure(next.Audit); err != nil {
 			return nil, fmt.Errorf("global_variables (mysql-auditlog_filename): %w", err)
 		}
-		if ifaces := snap.Var("mysql-interfaces"); p.started && ifaces != p.Runtime().Var("mysql-interfaces") {
+		// Paused or stopped, the new interfaces are bound at RESUME or START.
+		if ifaces := snap.Var("mysql-interfaces"); p.started && !p.paused && ifaces != p.Runtime().Var("mysql-interfaces") {
 			// Bound before the runtime is published: a LOAD whose new
 			// interface cannot be bound fails and changes nothing.
 			if err := p.router.Listen(ifaces); err != nil {
@@ -198,9 +201,12 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 }
 
 // ProxySQLCommand serves the PROXYSQL commands that act on the data plane
-// (admin.Commander): FLUSH QUERY CACHE, RELOAD TLS.
+// (admin.Commander): PAUSE, RESUME, STOP, FLUSH QUERY CACHE, FLUSH MYSQL
+// CLIENT HOSTS, RELOAD TLS.
 func (p *Proxy) ProxySQLCommand(cmd string) (bool, error) {
 	switch cmd {
+	case "PAUSE", "RESUME", "STOP":
+		return true, p.dataPlaneCommand(cmd)
 	case "RELOAD TLS":
 		if p.cfg.TLS == nil {
 			return false, nil
@@ -224,11 +230,53 @@ func (p *Proxy) ProxySQLCommand(cmd string) (bool, error) {
 	return false, nil
 }
 
+// dataPlaneCommand serves PROXYSQL PAUSE, RESUME and STOP, with ProxySQL's
+// refusals. PAUSE closes the data port and leaves every session running;
+// RESUME binds mysql-interfaces as the runtime has them now; STOP ends the
+// sessions as a graceful shutdown does (mysql-graceful_close_conn_timeout)
+// and leaves the admin, the monitor and the pools running, for PROXYSQL
+// START.
+func (p *Proxy) dataPlaneCommand(cmd string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	verb := strings.ToLower(cmd)
+	if !p.started {
+		return admin.CommandRefusal("ProxySQL MySQL module not running, impossible to " + verb)
+	}
+	switch cmd {
+	case "PAUSE":
+		if p.paused {
+			return admin.CommandRefusal("ProxySQL MySQL module is already paused, impossible to pause")
+		}
+		p.router.Pause()
+		p.paused = true
+	case "RESUME":
+		if !p.paused {
+			return admin.CommandRefusal("ProxySQL MySQL module is not paused, impossible to resume")
+		}
+		if err := p.router.Listen(p.Runtime().Var("mysql-interfaces")); err != nil {
+			return fmt.Errorf("PROXYSQL RESUME: %w (still paused)", err)
+		}
+		p.paused = false
+	case "STOP":
+		p.router.Stop(p.rt.Load().Router.GracefulCloseTimeout)
+		p.started, p.paused = false, false
+	}
+	return nil
+}
+
 // isStarted reports whether the data plane runs.
 func (p *Proxy) isStarted() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.started
+}
+
+// isPaused reports whether PROXYSQL PAUSE closed the data port.
+func (p *Proxy) isPaused() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paused
 }
 
 // ErrAlreadyStarted: PROXYSQL START when the data plane runs.
