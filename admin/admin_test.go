@@ -263,7 +263,32 @@ func TestLoadVariablesChecks(t *testing.T) {
 	// Out of range: refused, and MEMORY is put back to the runtime value.
 	mustExec(t, adm, "UPDATE global_variables SET variable_value='0' WHERE variable_name='mysql-max_connections'")
 	mustExec(t, adm, "UPDATE global_variables SET variable_value='3' WHERE variable_name='mysql-eventslog_format'")
-	mustExec(t, adm, "LOAD MYSQL VARIABLES TO RUNTIME")
+	// The LOAD says so in its warnings, not only in the log.
+	c, err := adm.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecContext(context.Background(), "LOAD MYSQL VARIABLES TO RUNTIME"); err != nil {
+		t.Fatal(err)
+	}
+	var warned []string
+	rows, err := c.QueryContext(context.Background(), "SHOW WARNINGS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var level, code, msg string
+		if err := rows.Scan(&level, &code, &msg); err != nil {
+			t.Fatal(err)
+		}
+		warned = append(warned, msg)
+	}
+	rows.Close()
+	c.Close()
+	if len(warned) != 2 || !strings.Contains(warned[0], `mysql-eventslog_format with value "3". Resetting to current "1"`) ||
+		!strings.Contains(warned[1], `mysql-max_connections with value "0". Resetting to current "10000"`) {
+		t.Errorf("LOAD with two bad values warns %q", warned)
+	}
 	rt := e.app.Runtime()
 	if v := rt.MySQLVars["mysql-max_connections"]; v != "10000" {
 		t.Errorf("runtime max_connections = %q, want 10000", v)

@@ -151,14 +151,15 @@ func (s *Server) loadToRuntimeAt(m config.Module, atStart bool, epoch time.Time)
 	if err != nil {
 		return nil, err
 	}
+	var checked []string
 	if m.VarPrefix() != "" {
-		s.checkVariables(m, rt, snap)
+		checked = s.checkVariables(m, rt, snap)
 	}
 	warns, err := s.apply(m, snap, atStart)
 	if err != nil {
 		return nil, err
 	}
-	return warns, s.afterApply(m, snap, epoch)
+	return append(checked, warns...), s.afterApply(m, snap, epoch)
 }
 
 // apply hands snap to the Applier and logs the warnings of the LOAD.
@@ -246,7 +247,11 @@ func (s *Server) sameIfaces(ifaces string) bool {
 //     The first load of a module (at start-up) sets them;
 //   - known variables missing from MEMORY are put back with their runtime
 //     value.
-func (s *Server) checkVariables(m config.Module, rt, snap *config.Snapshot) {
+//
+// Each refusal and each value kept for a restart is logged and returned as
+// a warning of the LOAD (its OK packet's warning count, SHOW WARNINGS):
+// ProxySQL only logs them, which leaves the client believing the value runs.
+func (s *Server) checkVariables(m config.Module, rt, snap *config.Snapshot) (warns []string) {
 	var cur, next map[string]string
 	if rt != nil {
 		if m == config.ModAdminVariables {
@@ -297,8 +302,10 @@ func (s *Server) checkVariables(m config.Module, rt, snap *config.Snapshot) {
 			bad = fmt.Errorf("%s is read-only", name)
 		}
 		if bad != nil {
-			s.log.Error().Err(bad).Msgf("Impossible to set variable %s with value \"%s\". Resetting to current \"%s\".",
+			msg := fmt.Sprintf("Impossible to set variable %s with value \"%s\". Resetting to current \"%s\".",
 				name, logValue(name, val), logValue(name, rtv))
+			s.log.Error().Err(bad).Msg(msg)
+			warns = append(warns, msg+" ("+bad.Error()+")")
 			next[name] = rtv
 			if err := s.cfg.Store.SetVariable(name, rtv); err != nil {
 				s.log.Error().Err(err).Str("variable", name).Msg("cannot reset variable in MEMORY")
@@ -306,11 +313,14 @@ func (s *Server) checkVariables(m config.Module, rt, snap *config.Snapshot) {
 			continue
 		}
 		if d.SetOnce && !first && val != rtv {
-			s.log.Warn().Msgf("Variable %s is read at start-up only: the new value \"%s\" stays in MEMORY and takes effect after SAVE %s TO DISK and a restart; runtime keeps \"%s\".",
+			msg := fmt.Sprintf("Variable %s is read at start-up only: the new value \"%s\" stays in MEMORY and takes effect after SAVE %s TO DISK and a restart; runtime keeps \"%s\".",
 				name, logValue(name, val), m, logValue(name, rtv))
+			s.log.Warn().Msg(msg)
+			warns = append(warns, msg)
 			next[name] = rtv
 		}
 	}
+	return warns
 }
 
 // logValue hides secrets in logs (ProxySQL's issue #599: never log
