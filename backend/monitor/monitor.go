@@ -47,6 +47,7 @@ const (
 	checkPing
 	checkReadOnly
 	checkReplLag
+	checkGalera
 	numChecks
 )
 
@@ -61,6 +62,7 @@ type LogEntry struct {
 	ReadOnly int           // read_only log: 0 or 1, -1 (NULL) after an error
 	ReplLag  int           // replication lag log: seconds, -1 (NULL) after an error or on a server that is not a replica
 	Error    string        // "" (NULL) on success
+	Galera   *GaleraState  // Galera log: what the check read; nil after an error
 }
 
 // Monitor checks the registry's servers. Start it with New and stop it
@@ -76,6 +78,9 @@ type Monitor struct {
 	mu      sync.Mutex
 	targets map[string]*monTarget
 	logs    map[string]*[numChecks][]LogEntry
+
+	galeraMu sync.Mutex                  // after mu when both are held
+	galera   map[string]*galeraNodeState // by address: the Galera health of each checked node
 
 	jobs      chan func()
 	loopDone  chan struct{}
@@ -93,15 +98,16 @@ type monTarget struct {
 	last      [numChecks]time.Time
 	busy      [numChecks]bool
 	checkType string // of the read_only check; "" when not in a replication hostgroup
+	galeraHG  int    // the writer hostgroup of its mysql_galera_hostgroups row, -1 when in none
 	lag       bool   // a server at this address has max_replication_lag > 0
 	ssl       bool   // a server at this address has use_ssl=1: checks connect over TLS
 	gone      bool   // no longer configured: the running check closes its connection
 
 	// Owned by the running check of their kind (busy keeps it to one).
-	pingConn, roConn, lagConn *backend.BackendConn
-	pingFailures              int
-	shunned                   bool        // the pings shunned it: a good ping unshuns
-	lagCount                  map[int]int // per hostgroup: consecutive lag checks over max_replication_lag
+	pingConn, roConn, lagConn, galeraConn *backend.BackendConn
+	pingFailures                          int
+	shunned                               bool        // the pings shunned it: a good ping unshuns
+	lagCount                              map[int]int // per hostgroup: consecutive lag checks over max_replication_lag
 }
 
 // New starts a monitor over reg's servers. It calls opts at every tick
@@ -117,6 +123,7 @@ func New(reg *backend.Registry, opts func() *Options, log zerolog.Logger) *Monit
 		ctx: ctx, cancel: cancel,
 		targets:  make(map[string]*monTarget),
 		logs:     make(map[string]*[numChecks][]LogEntry),
+		galera:   make(map[string]*galeraNodeState),
 		jobs:     make(chan func(), monitorQueue),
 		loopDone: make(chan struct{}),
 	}
@@ -191,6 +198,15 @@ func (m *Monitor) schedule(now time.Time) {
 		roHG[rh.WriterHostgroup] = rh.CheckType
 		roHG[rh.ReaderHostgroup] = rh.CheckType
 	}
+	galeraHG := make(map[int]int, 4*len(o.GaleraHostgroups)) // any of a row's hostgroups → its writer hostgroup
+	for _, g := range o.GaleraHostgroups {
+		for _, hg := range g.hostgroups() {
+			galeraHG[hg] = g.WriterHostgroup
+		}
+	}
+	if o.Enabled {
+		m.convergeGalera(o)
+	}
 	type want struct {
 		host      string
 		port      int
@@ -198,6 +214,7 @@ func (m *Monitor) schedule(now time.Time) {
 		checkType string
 		lag       bool
 		ssl       bool
+		galera    int
 	}
 	wants := make(map[string]*want)
 	for _, s := range m.reg.Servers() {
@@ -210,8 +227,11 @@ func (m *Monitor) schedule(now time.Time) {
 		}
 		w := wants[s.Addr()]
 		if w == nil {
-			w = &want{host: s.Key().Host, port: s.Key().Port}
+			w = &want{host: s.Key().Host, port: s.Key().Port, galera: -1}
 			wants[s.Addr()] = w
+		}
+		if whg, ok := galeraHG[s.Key().Hostgroup]; ok && w.galera < 0 {
+			w.galera = whg
 		}
 		if ct, ok := roHG[s.Key().Hostgroup]; ok && !w.ro {
 			w.ro, w.checkType = true, ct
@@ -250,6 +270,13 @@ func (m *Monitor) schedule(now time.Time) {
 			toClose = append(toClose, t.lagConn)
 			t.lagConn = nil
 		}
+		if !t.busy[checkGalera] && t.galeraConn != nil {
+			toClose = append(toClose, t.galeraConn)
+			t.galeraConn = nil
+		}
+		m.galeraMu.Lock()
+		delete(m.galera, addr)
+		m.galeraMu.Unlock()
 	}
 	m.pruneLocked(now, o.History)
 	if !o.Enabled {
@@ -270,6 +297,16 @@ func (m *Monitor) schedule(now time.Time) {
 		}
 		t.lag = w.lag
 		t.ssl = w.ssl
+		if t.galeraHG != w.galera {
+			m.galeraMu.Lock()
+			delete(m.galera, addr) // another row, or none: its last verdict is not this row's
+			m.galeraMu.Unlock()
+		}
+		t.galeraHG = w.galera
+		if w.galera < 0 && !t.busy[checkGalera] && t.galeraConn != nil {
+			toClose = append(toClose, t.galeraConn)
+			t.galeraConn = nil
+		}
 		if !w.lag && !t.busy[checkReplLag] && t.lagConn != nil {
 			toClose = append(toClose, t.lagConn)
 			t.lagConn = nil
@@ -291,6 +328,11 @@ func (m *Monitor) schedule(now time.Time) {
 					continue
 				}
 				interval = o.ReplLagInterval
+			case checkGalera:
+				if w.galera < 0 {
+					continue
+				}
+				interval = o.GaleraInterval
 			}
 			if t.busy[k] || (!t.last[k].IsZero() && now.Sub(t.last[k]) < interval) {
 				continue
@@ -308,7 +350,7 @@ func (m *Monitor) schedule(now time.Time) {
 
 // job returns the check k of t as a function for a worker.
 func (m *Monitor) job(t *monTarget, k checkKind, o *Options) func() {
-	checkType := t.checkType
+	checkType, galeraHG := t.checkType, t.galeraHG
 	return func() {
 		switch k {
 		case checkConnect:
@@ -319,6 +361,8 @@ func (m *Monitor) job(t *monTarget, k checkKind, o *Options) func() {
 			m.checkReadOnly(t, o, checkType)
 		case checkReplLag:
 			m.checkReplLag(t, o)
+		case checkGalera:
+			m.checkGalera(t, o, galeraHG)
 		}
 		m.mu.Lock()
 		t.busy[k] = false
@@ -331,6 +375,8 @@ func (m *Monitor) job(t *monTarget, k checkKind, o *Options) func() {
 				c = &t.roConn
 			case checkReplLag:
 				c = &t.lagConn
+			case checkGalera:
+				c = &t.galeraConn
 			}
 		}
 		var stale *backend.BackendConn

@@ -45,6 +45,14 @@ type Options struct {
 	// ReplicationHostgroups is mysql_replication_hostgroups: the servers of
 	// these hostgroups get the read_only check and its moves.
 	ReplicationHostgroups []config.ReplicationHostgroup
+
+	// GaleraHostgroups are the active rows of mysql_galera_hostgroups: the
+	// servers of their hostgroups get the Galera check and its moves
+	// (galera.go).
+	GaleraHostgroups      []GaleraHostgroup
+	GaleraInterval        time.Duration // mysql-monitor_galera_healthcheck_interval
+	GaleraTimeout         time.Duration // mysql-monitor_galera_healthcheck_timeout
+	GaleraMaxTimeoutCount int           // mysql-monitor_galera_healthcheck_max_timeout_count: failed checks in a row that take a node offline
 }
 
 // DefaultOptions returns ProxySQL's defaults.
@@ -57,7 +65,8 @@ func DefaultOptions() Options {
 		WriterIsAlsoReader: true,
 		ReplLagInterval:    10000 * time.Millisecond, ReplLagTimeout: 1000 * time.Millisecond, ReplLagCount: 1,
 		SlaveLagWhenNull: 60,
-		History:          7200000 * time.Millisecond,
+		GaleraInterval:   5000 * time.Millisecond, GaleraTimeout: 800 * time.Millisecond, GaleraMaxTimeoutCount: 3,
+		History: 7200000 * time.Millisecond,
 	}
 }
 
@@ -78,7 +87,12 @@ func (o Options) normalized() Options {
 	fix(&o.ReadOnlyTimeout, d.ReadOnlyTimeout)
 	fix(&o.ReplLagInterval, d.ReplLagInterval)
 	fix(&o.ReplLagTimeout, d.ReplLagTimeout)
+	fix(&o.GaleraInterval, d.GaleraInterval)
+	fix(&o.GaleraTimeout, d.GaleraTimeout)
 	fix(&o.History, d.History)
+	if o.GaleraMaxTimeoutCount <= 0 {
+		o.GaleraMaxTimeoutCount = d.GaleraMaxTimeoutCount
+	}
 	if o.PingMaxFailures <= 0 {
 		o.PingMaxFailures = d.PingMaxFailures
 	}

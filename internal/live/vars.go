@@ -201,7 +201,34 @@ func monitorOptions(s *config.Snapshot) monitor.Options {
 		SlaveLagWhenNullHG:    slaveLagWhenNullHG(s),
 		History:               s.Millis("mysql-monitor_history"),
 		ReplicationHostgroups: s.ReplicationHostgroups,
+		GaleraHostgroups:      galeraHostgroups(s),
+		GaleraInterval:        s.Millis("mysql-monitor_galera_healthcheck_interval"),
+		GaleraTimeout:         s.Millis("mysql-monitor_galera_healthcheck_timeout"),
+		GaleraMaxTimeoutCount: int(s.Int("mysql-monitor_galera_healthcheck_max_timeout_count")),
 	}
+}
+
+// galeraHostgroups reads the active rows of mysql_galera_hostgroups
+// (writer_hostgroup, backup_writer_hostgroup, reader_hostgroup,
+// offline_hostgroup, active, max_writers, writer_is_also_reader,
+// max_transactions_behind, comment), which SQLite's constraints checked.
+func galeraHostgroups(s *config.Snapshot) []monitor.GaleraHostgroup {
+	var out []monitor.GaleraHostgroup
+	for _, r := range s.Tables["mysql_galera_hostgroups"] {
+		if len(r) < 8 {
+			continue
+		}
+		n := func(i int) int {
+			v, _ := strconv.Atoi(strings.TrimSpace(r[i].String))
+			return v
+		}
+		if n(4) != 1 {
+			continue
+		}
+		out = append(out, monitor.GaleraHostgroup{WriterHostgroup: n(0), BackupWriterHostgroup: n(1), ReaderHostgroup: n(2),
+			OfflineHostgroup: n(3), MaxWriters: n(5), WriterIsAlsoReader: n(6), MaxTransactionsBehind: n(7)})
+	}
+	return out
 }
 
 // slaveLagWhenNullHG reads "monitor_slave_lag_when_null" from

@@ -193,6 +193,12 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 		p.sched.load(snap.Scheduler)
 	}
 	warnings := next.Warnings(atStart)
+	if m == config.ModMySQLServers && !p.cfg.Monitor {
+		if n := len(snap.ReplicationHostgroups) + len(next.Monitor.GaleraHostgroups); n > 0 {
+			warnings = append(warnings, "mysql_replication_hostgroups / mysql_galera_hostgroups have rows, but the monitor is off "+
+				"(--no-monitor): servers stay in the hostgroups of mysql_servers")
+		}
+	}
 	if httpErr != nil {
 		p.log.Error().Err(httpErr).Msg("the HTTP endpoint (/metrics, /health) is off")
 		warnings = append(warnings, httpErr.Error()+": the HTTP endpoint (/metrics, /health) is off")

@@ -93,7 +93,7 @@ func (p *Proxy) RefreshTables(names []string) error {
 		case "runtime_mysql_servers":
 			replace(n, serverCols, p.serverRows())
 		case "monitor.mysql_server_connect_log", "monitor.mysql_server_ping_log", "monitor.mysql_server_read_only_log",
-			"monitor.mysql_server_replication_lag_log":
+			"monitor.mysql_server_replication_lag_log", "monitor.mysql_server_galera_log":
 			// Without a monitor the tables stay as they are (empty).
 			if p.monitor != nil {
 				cols, rows := monitorRows(p.monitor, n)
@@ -348,8 +348,8 @@ func (p *Proxy) serverRows() [][]any {
 		status := strings.ToUpper(v.Status)
 		if s := p.registry.Lookup(k); s != nil {
 			status = liveStatus(s.Status())
-		} else if p.monitor != nil && len(snap.ReplicationHostgroups) > 0 {
-			continue // moved out by the read_only check
+		} else if p.monitor != nil && (len(snap.ReplicationHostgroups) > 0 || len(p.rt.Load().Monitor.GaleraHostgroups) > 0) {
+			continue // moved out by the read_only or the Galera check
 		}
 		listed[k] = true
 		out = append(out, []any{v.HostgroupID, v.Hostname, v.Port, v.GTIDPort, status, v.Weight, v.Compression,
@@ -380,6 +380,8 @@ func monitorRows(m *monitor.Monitor, table string) ([]string, [][]any) {
 	case "monitor.mysql_server_replication_lag_log":
 		cols = []string{"hostname", "port", "time_start_us", "success_time_us", "repl_lag", "error"}
 		log = m.ReplicationLagLog()
+	case "monitor.mysql_server_galera_log":
+		return galeraLogRows(m.GaleraLog())
 	default:
 		cols = []string{"hostname", "port", "time_start_us", "success_time_us", "read_only", "error"}
 		log = m.ReadOnlyLog()
@@ -403,6 +405,32 @@ func monitorRows(m *monitor.Monitor, table string) ([]string, [][]any) {
 			r = append(r, v)
 		}
 		rows[i] = append(r, errText)
+	}
+	return cols, rows
+}
+
+// galeraLogRows is monitor.mysql_server_galera_log: after an error only
+// the error is known, and the other columns have the table's defaults, as
+// ProxySQL writes them.
+func galeraLogRows(log []monitor.LogEntry) ([]string, [][]any) {
+	cols := []string{"hostname", "port", "time_start_us", "success_time_us", "primary_partition", "read_only",
+		"wsrep_local_recv_queue", "wsrep_local_state", "wsrep_desync", "wsrep_reject_queries",
+		"wsrep_sst_donor_rejects_queries", "error"}
+	yes := func(b bool) string {
+		if b {
+			return "YES"
+		}
+		return "NO"
+	}
+	rows := make([][]any, len(log))
+	for i, e := range log {
+		r := []any{e.Host, e.Port, e.Start.UnixMicro(), e.Success.Microseconds()}
+		if g := e.Galera; g != nil {
+			rows[i] = append(r, yes(g.Primary), yes(g.ReadOnly), g.RecvQueue, g.LocalState, yes(g.Desync),
+				yes(g.RejectQueries), yes(g.DonorRejects), nil)
+			continue
+		}
+		rows[i] = append(r, "NO", "YES", 0, 0, "NO", "NO", "NO", e.Error)
 	}
 	return cols, rows
 }

@@ -50,9 +50,10 @@ func OwnBackendsSSL(t testing.TB, n int) *Own {
 // server-cert.pem and server-key.pem.
 func (o *Own) SSLDir(i int) string { return filepath.Join(o.dir, strconv.Itoa(i+1), "ssl") }
 
-func ownBackends(t testing.TB, n int, env ...string) *Own {
+// serverDir makes a temporary directory for servers of a test's own.
+func serverDir(t testing.TB, prefix string) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "sluice-own-")
+	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +61,12 @@ func ownBackends(t testing.TB, n int, env ...string) *Own {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+func ownBackends(t testing.TB, n int, env ...string) *Own {
+	t.Helper()
+	dir := serverDir(t, "sluice-own-")
 	o := &Own{dir: dir, base: freeRun(t, n) - 1, n: n, env: env}
 	t.Cleanup(func() {
 		if out, err := o.script("stop"); err != nil {
@@ -141,13 +148,18 @@ func (o *Own) pid(t testing.TB, i int) int {
 // Kill kills server i (0-based) with SIGKILL, as a crash would.
 func (o *Own) Kill(t testing.TB, i int) {
 	t.Helper()
-	pid := o.pid(t, i)
+	killWait(t, o.pid(t, i), fmt.Sprintf("server %d", i))
+}
+
+// killWait kills pid with SIGKILL and waits until it is gone.
+func killWait(t testing.TB, pid int, what string) {
+	t.Helper()
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(pid, 0) == nil; {
 		if time.Now().After(deadline) {
-			t.Fatalf("server %d (pid %d) still alive 10 s after SIGKILL", i, pid)
+			t.Fatalf("%s (pid %d) still alive 10 s after SIGKILL", what, pid)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

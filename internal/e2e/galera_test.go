@@ -1,0 +1,124 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// TestGaleraHostgroups runs Sluice's monitor against a real three-node
+// MariaDB Galera cluster (scripts/galera.sh) configured as ProxySQL users
+// do: every node in the writer hostgroup, one mysql_galera_hostgroups row
+// (writer 10, backup writer 11, reader 12, offline 13, max_writers 1,
+// writer_is_also_reader 1). The heaviest node writes, the others are
+// backup writers, all three read; a desynced node goes offline and comes
+// back; a node made read_only hands the writer role to the next by weight;
+// a killed writer is replaced, and the application's queries through the
+// writer hostgroup keep working; a LOAD MYSQL SERVERS TO RUNTIME does not
+// undo the placement.
+func TestGaleraHostgroups(t *testing.T) {
+	g := testenv.StartGalera(t, 3)
+	n1, n2, n3 := g.Nodes[0], g.Nodes[1], g.Nodes[2]
+	dir := t.TempDir()
+	adminPort, dataPort := testenv.FreePort(t), testenv.FreePort(t)
+	s := testenv.StartWithMonitor(t, testenv.WriteConfig(t, dir, adminPort, dataPort, ""), dir, adminPort, dataPort)
+	admin(t, s, fmt.Sprintf(`
+		SET mysql-monitor_galera_healthcheck_interval=200; SET mysql-monitor_ping_interval=1000;
+		LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port, weight) VALUES
+			(10, '127.0.0.1', %d, 300), (10, '127.0.0.1', %d, 200), (10, '127.0.0.1', %d, 100);
+		INSERT INTO mysql_galera_hostgroups(writer_hostgroup, backup_writer_hostgroup, reader_hostgroup, offline_hostgroup,
+			active, max_writers, writer_is_also_reader, max_transactions_behind) VALUES (10, 11, 12, 13, 1, 1, 1, 100);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 10);
+		LOAD MYSQL USERS TO RUNTIME;`, n1.Port, n2.Port, n3.Port))
+	if w := admin(t, s, "LOAD MYSQL SERVERS TO RUNTIME; SHOW WARNINGS"); strings.TrimSpace(w) != "" {
+		t.Fatalf("a Galera row warns at LOAD: %s", w)
+	}
+
+	// layout is each node's hostgroups, as runtime_mysql_servers has them
+	// (a dead node's entry may be ONLINE or, once pings fail, SHUNNED).
+	layout := func() string {
+		out := admin(t, s, "SELECT port, GROUP_CONCAT(hostgroup_id) FROM (SELECT port, hostgroup_id FROM runtime_mysql_servers "+
+			"ORDER BY port, hostgroup_id) GROUP BY port ORDER BY port")
+		r := strings.NewReplacer(strconv.Itoa(n1.Port), "n1", strconv.Itoa(n2.Port), "n2", strconv.Itoa(n3.Port), "n3", "\t", ":", "\n", " ")
+		return strings.TrimSpace(r.Replace(out))
+	}
+	await := func(what, want string, timeout time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for {
+			got := layout()
+			if got == want {
+				return time.Since(start)
+			}
+			if time.Since(start) > timeout {
+				t.Fatalf("%s: hostgroups %q after %v, want %q\n%s", what, got, timeout, want, s.Output())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	nodeSQL := func(b testenv.Backend, q string) { testenv.MustCLI(t, b.Port, "root", "test", q) }
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	writerPort := func() int {
+		t.Helper()
+		var port int
+		if err := db.QueryRowContext(ctx, "SELECT @@port").Scan(&port); err != nil {
+			t.Fatalf("a query through the writer hostgroup: %v", err)
+		}
+		return port
+	}
+
+	const settled = "n1:10,12 n2:11,12 n3:11,12"
+	await("the heaviest node writes, the others are backup writers, all read", settled, 15*time.Second)
+	if p := writerPort(); p != n1.Port {
+		t.Fatalf("the writer hostgroup answered from port %d, want node 1 (%d)", p, n1.Port)
+	}
+	if out := admin(t, s, fmt.Sprintf("SELECT primary_partition, read_only, wsrep_local_state, wsrep_desync FROM monitor.mysql_server_galera_log "+
+		"WHERE port=%d AND error IS NULL ORDER BY time_start_us DESC LIMIT 1", n2.Port)); out != "YES\tNO\t4\tNO\n" {
+		t.Errorf("monitor.mysql_server_galera_log of node 2: %q", out)
+	}
+	if out := admin(t, s, "SELECT writer_hostgroup, backup_writer_hostgroup, reader_hostgroup, offline_hostgroup, max_writers FROM runtime_mysql_galera_hostgroups"); out != "10\t11\t12\t13\t1\n" {
+		t.Errorf("runtime_mysql_galera_hostgroups: %q", out)
+	}
+
+	// A desynced node is taken out of every hostgroup but the offline one.
+	nodeSQL(n2, "SET GLOBAL wsrep_desync=ON")
+	await("node 2 desynced", "n1:10,12 n2:13 n3:11,12", 10*time.Second)
+	nodeSQL(n2, "SET GLOBAL wsrep_desync=OFF")
+	await("node 2 synced again", settled, 10*time.Second)
+
+	// read_only on the writer: it becomes a reader only, node 2 writes.
+	nodeSQL(n1, "SET GLOBAL read_only=1")
+	await("node 1 read_only", "n1:12 n2:10,12 n3:11,12", 10*time.Second)
+	if p := writerPort(); p != n2.Port {
+		t.Fatalf("writer hostgroup after node 1 went read_only: port %d, want node 2 (%d)", p, n2.Port)
+	}
+	nodeSQL(n1, "SET GLOBAL read_only=0")
+	await("node 1 writable again: the heaviest writes", settled, 10*time.Second)
+
+	// The writer dies: node 2 takes over, and the writer hostgroup serves.
+	g.Kill(t, 0)
+	took := await("node 1 killed", "n1:13 n2:10,12 n3:11,12", 15*time.Second)
+	if p := writerPort(); p != n2.Port {
+		t.Fatalf("writer hostgroup after node 1 died: port %d, want node 2 (%d)", p, n2.Port)
+	}
+	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS sbtest.galera_t (id INT PRIMARY KEY)"); err != nil {
+		t.Fatalf("DDL through the new writer: %v", err)
+	}
+	// A LOAD puts the configured hostgroups back; the nodes' last checks
+	// place them again at once.
+	admin(t, s, "LOAD MYSQL SERVERS TO RUNTIME")
+	await("after LOAD MYSQL SERVERS TO RUNTIME", "n1:13 n2:10,12 n3:11,12", 2*time.Second)
+	if out := admin(t, s, fmt.Sprintf("SELECT COUNT(*) FROM monitor.mysql_server_galera_log WHERE port=%d AND error IS NOT NULL", n1.Port)); out == "0\n" {
+		t.Error("no failed check of the killed node in monitor.mysql_server_galera_log")
+	}
+	t.Logf("writer, backup writers and readers placed by weight; desync and read_only moves; the killed writer replaced %v after the kill", took.Round(10*time.Millisecond))
+}

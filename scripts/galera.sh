@@ -1,0 +1,283 @@
+#!/usr/bin/env bash
+# galera.sh start|stop|status [N]
+#
+# A real MariaDB Galera cluster for Sluice's tests, on 127.0.0.1 only. Node i
+# (1..N, N defaults to 3) has its own my.cnf, datadir, socket, pid file and
+# error log under SLUICE_GALERA_DIR/i, and these ports (BASE =
+# SLUICE_GALERA_PORT; default 24306, so node 1 is 24307 / 24416-24418):
+#   SQL                         BASE+i
+#   group communication (gcomm) BASE+100+10*i   (gmcast.listen_addr, base_port)
+#   IST receive                 BASE+100+10*i+1 (ist.recv_addr)
+#   SST receive (rsync daemon)  BASE+100+10*i+2 (wsrep_sst_receive_address)
+# Every node's wsrep_cluster_address lists the gcomm ports of nodes 1..N.
+# "start" needs mariadbd, galera-4 and rsync (it installs them with apt-get
+# when missing, after apt-get update). When no node of the directory is
+# running it starts a fresh cluster: every node's datadir is wiped, node 1's
+# is initialised with mariadb-install-db and node 1 bootstraps
+# (--wsrep-new-cluster); nodes 2..N start with an empty datadir and join,
+# getting node 1's data by rsync SST. Nodes that are down while others run
+# are wiped and join the running ones the same way. The ports of the nodes
+# to start are checked free first. Nodes are started one after another,
+# each only once the previous one is Synced. "start" then
+# waits until every node has wsrep_local_state=4 (Synced) and
+# wsrep_cluster_size=N, all within SLUICE_GALERA_START_TIMEOUT (default 90 s
+# for the whole start), and (re)applies the test users on node 1 (CREATE
+# USER and GRANT replicate as DDL; the script checks they reached node N):
+#   root/test    (@'%' and @'127.0.0.1'; mysql_native_password)
+#   sbtest/sbtest, monitor/monitor (USAGE, PROCESS, REPLICATION CLIENT, SLAVE
+#   MONITOR), and the database sbtest. Anonymous users are dropped.
+# Nodes already running and Synced are only reported (users re-applied).
+# "stop" stops only the nodes this script started, last node first (by the
+# pid in their dir, checked against the process's command line): SIGTERM,
+# then SIGKILL after 60 s; and an rsync SST daemon a node left behind.
+# Idempotent; nothing is removed.
+# "status" prints one line per node (exit 1 when one is not Synced).
+# Every node gets server_id = its SQL port.
+#
+# Env: SLUICE_GALERA_DIR (default ${TMPDIR:-/tmp}/sluice-galera)
+#      SLUICE_GALERA_PORT (default 24306: node 1 is 24307)
+#      SLUICE_GALERA_START_TIMEOUT (default 90, seconds, for the whole start)
+set -euo pipefail
+# shellcheck source=scripts/mariadb-common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/mariadb-common.sh"
+
+BASE=${SLUICE_GALERA_DIR:-${TMPDIR:-/tmp}/sluice-galera}
+BASE_PORT=${SLUICE_GALERA_PORT:-24306}
+START_TIMEOUT=${SLUICE_GALERA_START_TIMEOUT:-90}
+PROVIDER=/usr/lib/galera/libgalera_smm.so
+export PATH="$PATH:/usr/sbin:/sbin"
+
+log() { printf '[galera] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+usage() { echo "usage: $0 start|stop|status [N]   (N defaults to 3 for start, at most 99)" >&2; exit 2; }
+
+ensure_packages() {
+  local need=() bin
+  for bin in mariadbd mariadb mariadb-admin mariadb-install-db; do
+    command -v "$bin" >/dev/null 2>&1 || need=(mariadb-server mariadb-client)
+  done
+  [[ -f $PROVIDER ]] || need+=(galera-4)
+  command -v rsync >/dev/null 2>&1 || need+=(rsync)
+  # wsrep_sst_rsync checks the rsync daemon's port with ss (or lsof).
+  command -v ss >/dev/null 2>&1 || need+=(iproute2)
+  ((${#need[@]})) || return 0
+  log "installing ${need[*]} with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/tmp/sluice-apt-galera.log 2>&1 || die "apt-get update failed (see /tmp/sluice-apt-galera.log)"
+  apt-get install -y -q --no-install-recommends "${need[@]}" >>/tmp/sluice-apt-galera.log 2>&1 \
+    || die "apt-get install failed (see /tmp/sluice-apt-galera.log)"
+  [[ -f $PROVIDER ]] || die "$PROVIDER still missing after install"
+}
+
+node_dir() { echo "$BASE/$1"; }
+node_port() { echo $((BASE_PORT + $1)); }
+gcomm_port() { echo $((BASE_PORT + 100 + 10 * $1)); }
+ist_port() { echo $((BASE_PORT + 100 + 10 * $1 + 1)); }
+sst_port() { echo $((BASE_PORT + 100 + 10 * $1 + 2)); }
+
+# The pid of a running node, or nothing. mariadbd writes mysqld.pid only
+# after its SST, so the script keeps the pid it started in node.pid too. A pid
+# file is trusted only when the process was started with this node's
+# defaults file.
+node_pid() {
+  local dir f pid
+  dir=$(node_dir "$1")
+  for f in "$dir/node.pid" "$dir/mysqld.pid"; do
+    [[ -s $f ]] || continue
+    pid=$(tr -dc '0-9' <"$f")
+    [[ -n $pid && -r /proc/$pid/cmdline ]] || continue
+    if tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--defaults-file=$dir/my.cnf"; then echo "$pid"; return 0; fi
+  done
+}
+
+# write_cnf I N: node I's my.cnf for a cluster of nodes 1..N.
+write_cnf() {
+  local i=$1 n=$2 dir j addr=""
+  dir=$(node_dir "$i")
+  for ((j = 1; j <= n; j++)); do addr+="${addr:+,}127.0.0.1:$(gcomm_port "$j")"; done
+  { echo "# generated by scripts/galera.sh - node $i of $n"; cnf_common "$dir" "$(node_port "$i")"; } >"$dir/my.cnf"
+  cat >>"$dir/my.cnf" <<CNF
+# Galera's requirements: row events, InnoDB, interleaved auto-increment locks.
+binlog_format=ROW
+default_storage_engine=InnoDB
+innodb_autoinc_lock_mode=2
+wsrep_on=ON
+wsrep_provider=$PROVIDER
+wsrep_cluster_name=sluice-galera-$BASE_PORT
+wsrep_cluster_address=gcomm://$addr
+wsrep_node_name=node$i
+wsrep_node_address=127.0.0.1:$(gcomm_port "$i")
+wsrep_node_incoming_address=127.0.0.1:$(node_port "$i")
+wsrep_sst_method=rsync
+wsrep_sst_receive_address=127.0.0.1:$(sst_port "$i")
+# gmcast.listen_addr: gcomm listens on 127.0.0.1 only (base_port alone would
+# bind 0.0.0.0). gcache.size: the default 128M per node is not needed here.
+wsrep_provider_options="base_host=127.0.0.1;base_port=$(gcomm_port "$i");gmcast.listen_addr=tcp://127.0.0.1:$(gcomm_port "$i");ist.recv_addr=127.0.0.1:$(ist_port "$i");gcache.size=32M"
+CNF
+}
+
+sql() { mariadb --no-defaults --socket="$(node_dir "$1")/mysqld.sock" -uroot --batch --skip-column-names; }
+# sqlq I Q: Q's result on node I (root over the socket, else root/test over
+# TCP), nothing when down.
+sqlq() {
+  mariadb --no-defaults --socket="$(node_dir "$1")/mysqld.sock" -uroot --connect-timeout=2 --batch --skip-column-names -e "$2" 2>/dev/null \
+    || mariadb --no-defaults -h127.0.0.1 -P"$(node_port "$1")" -uroot -ptest --connect-timeout=2 --batch --skip-column-names -e "$2" 2>/dev/null \
+    || true
+}
+wsrep_status() { sqlq "$1" "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME='$2'"; }
+
+# Anonymous users are dropped with DROP USER (it replicates; a DELETE on
+# mysql.global_priv, an Aria table, would not).
+apply_users() {
+  local i=$1 anon
+  anon=$(sqlq "$i" "SELECT CONCAT('''''@''', Host, '''') FROM mysql.global_priv WHERE User=''" | paste -sd, -)
+  {
+    echo "CREATE DATABASE IF NOT EXISTS sbtest;"
+    [[ -z $anon ]] || echo "DROP USER IF EXISTS $anon;"
+    users_sql
+    echo "FLUSH PRIVILEGES;"
+  } | sql "$i" >/dev/null
+}
+
+fail_node() { tail -n 30 "$(node_dir "$1")/error.log" >&2 2>/dev/null || true; die "node $1: $2 (see $(node_dir "$1")/error.log)"; }
+
+# wait_synced I PID N: until node I answers, is Synced and sees N members.
+# Bounded by DEADLINE (the whole start's).
+wait_synced() {
+  local i=$1 pid=$2 n=$3 dir state size
+  dir=$(node_dir "$i")
+  while :; do
+    state=no-answer size=no-answer
+    if mariadb-admin --no-defaults --socket="$dir/mysqld.sock" -uroot --connect-timeout=2 ping >/dev/null 2>&1; then
+      state=$(wsrep_status "$i" WSREP_LOCAL_STATE) size=$(wsrep_status "$i" WSREP_CLUSTER_SIZE)
+      [[ $state == 4 && $size == "$n" ]] && return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || fail_node "$i" "exited during start-up"
+    ((SECONDS < DEADLINE)) || fail_node "$i" "not Synced with cluster size $n after ${START_TIMEOUT}s (wsrep_local_state=$state wsrep_cluster_size=$size)"
+    sleep 0.3
+  done
+}
+
+# start_node I N BOOTSTRAP: a fresh node I (wiped datadir); BOOTSTRAP=1
+# initialises the datadir and starts a new cluster, else it joins by SST.
+start_node() {
+  local i=$1 n=$2 boot=$3 dir user pid c args=()
+  dir=$(node_dir "$i") user=$(run_user)
+  rm -rf "$dir"
+  mkdir -p "$dir/data"
+  write_cnf "$i" "$n"
+  chown -R "$user:" "$dir"
+  if ((boot)); then
+    # mariadbd --bootstrap (run by mariadb-install-db) leaves wsrep off.
+    mariadb-install-db --defaults-file="$dir/my.cnf" --skip-test-db \
+      --auth-root-authentication-method=socket >"$dir/install.log" 2>&1 \
+      || { tail -n 30 "$dir/install.log" >&2; die "mariadb-install-db failed for node $i"; }
+    chown -R "$user:" "$dir"
+    args=(--wsrep-new-cluster)
+  fi
+  setsid nohup mariadbd --defaults-file="$dir/my.cnf" "${args[@]}" >>"$dir/stdout.log" 2>&1 </dev/null &
+  pid=$!
+  echo "$pid" >"$dir/node.pid"
+  log "node $i starting (pid $pid, port $(node_port "$i"), $(if ((boot)); then echo bootstrap; else echo "joining by SST"; fi))"
+  # Synced with i members (nodes i+1.. are not started yet) unless more run.
+  c=$(running_count "$n")
+  wait_synced "$i" "$pid" "$((c > i ? c : i))"
+}
+
+running_count() { local j c=0; for ((j = 1; j <= $1; j++)); do [[ -z $(node_pid "$j") ]] || c=$((c + 1)); done; echo "$c"; }
+
+stop_node() {
+  local i=$1 dir pid deadline rpid
+  dir=$(node_dir "$i") pid=$(node_pid "$i")
+  if [[ -n $pid ]]; then
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + 60))
+    while kill -0 "$pid" 2>/dev/null; do
+      if ((SECONDS >= deadline)); then log "node $i (pid $pid) still up after 60s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; break; fi
+      sleep 0.2
+    done
+    log "node $i stopped (was pid $pid)"
+  else
+    log "node $i not running"
+  fi
+  # An SST interrupted by the stop can leave its rsync daemon behind.
+  if [[ -s $dir/data/rsync_sst.pid ]]; then
+    rpid=$(tr -dc '0-9' <"$dir/data/rsync_sst.pid")
+    if [[ -n $rpid && -r /proc/$rpid/cmdline ]] && tr '\0' ' ' <"/proc/$rpid/cmdline" | grep -q -- "$dir/data"; then
+      kill -TERM "$rpid" 2>/dev/null || true
+      log "node $i: stopped its rsync SST daemon (pid $rpid)"
+    fi
+  fi
+}
+
+status_node() {
+  local i=$1 pid state=down size=-
+  pid=$(node_pid "$i")
+  if [[ -n $pid ]]; then
+    state=$(wsrep_status "$i" WSREP_LOCAL_STATE_COMMENT) size=$(wsrep_status "$i" WSREP_CLUSTER_SIZE)
+    state=${state:-not-answering} size=${size:--}
+  fi
+  printf 'node=%s port=%s pid=%s state=%s size=%s\n' "$i" "$(node_port "$i")" "${pid:--}" "$state" "$size"
+  [[ $state == Synced ]]
+}
+
+
+start_cluster() {
+  local n=$1 i j p running
+  DEADLINE=$((SECONDS + START_TIMEOUT))
+  for i in $(existing); do
+    ((i <= n)) || [[ -z $(node_pid "$i") ]] || die "node $i of $BASE is running but the cluster asked for has $n nodes: stop first"
+  done
+  running=$(running_count "$n")
+  if ((running == n)); then
+    for ((i = 1; i <= n; i++)); do wait_synced "$i" "$(node_pid "$i")" "$n"; done
+    apply_users 1
+    log "cluster of $n already running in $BASE"
+  else
+    # The ports of every node to start are checked before any starts.
+    for ((i = 1; i <= n; i++)); do
+      [[ -z $(node_pid "$i") ]] || continue
+      for p in $(node_port "$i") $(gcomm_port "$i") $(ist_port "$i") $(sst_port "$i"); do
+        ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q . || die "port $p (node $i) is already in use by another process"
+      done
+    done
+    for ((i = 1; i <= n; i++)); do
+      [[ -z $(node_pid "$i") ]] || { log "node $i already running (pid $(node_pid "$i"))"; continue; }
+      start_node "$i" "$n" "$((running == 0 && i == 1))"
+      running=$(running_count "$n")
+    done
+    for ((i = 1; i <= n; i++)); do wait_synced "$i" "$(node_pid "$i")" "$n"; done
+    apply_users 1
+  fi
+  # ACL statements replicate as DDL; wait for the last of them on node N.
+  j=0
+  until [[ $(sqlq "$n" "SELECT COUNT(*) FROM mysql.global_priv WHERE User='root' AND Host='%'") == 1 ]]; do
+    ((++j < 50)) || die "the test users did not replicate to node $n"
+    sleep 0.1
+  done
+  log "cluster of $n Synced in $BASE (SQL ports $(node_port 1)..$(node_port "$n"))"
+}
+
+main() {
+  [[ $# -ge 1 ]] || usage
+  local cmd=$1 n=${2:-} i rc=0
+  [[ -z $n || $n =~ ^[1-9][0-9]?$ ]] || usage
+  case $cmd in
+    start)
+      n=${n:-3}
+      [[ $(id -u) -eq 0 ]] || die "must run as root (mariadbd runs as user mysql)"
+      ensure_packages
+      mkdir -p "$BASE"
+      start_cluster "$n"
+      for ((i = 1; i <= n; i++)); do status_node "$i" || rc=1; done ;;
+    stop)
+      if [[ -n $n ]]; then for ((i = n; i >= 1; i--)); do stop_node "$i"; done
+      else for i in $(existing | sort -rn); do stop_node "$i"; done; fi ;;
+    status)
+      if [[ -n $n ]]; then for ((i = 1; i <= n; i++)); do status_node "$i" || rc=1; done
+      else for i in $(existing); do status_node "$i" || rc=1; done; fi ;;
+    *) usage ;;
+  esac
+  return $rc
+}
+main "$@"
