@@ -60,6 +60,12 @@ type Starter interface {
 	StartDataPlane() error
 }
 
+// Restarter serves PROXYSQL RESTART: after the OK, everything closes and
+// the process starts again with the DISK configuration.
+type Restarter interface {
+	Restart()
+}
+
 // Commander handles PROXYSQL commands that act on the data plane
 // (for example "FLUSH QUERY CACHE", "PAUSE", "RESUME", "RELOAD TLS").
 // cmd is the upper-case command without the PROXYSQL keyword. handled=false

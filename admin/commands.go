@@ -46,7 +46,7 @@ func (s *Server) checksumCommand(ss *session, u string) (reply, bool) {
 // unsupportedProxySQL are PROXYSQL commands ProxySQL has and Sluice cannot
 // honour itself; an Applier that implements Commander may take them.
 var unsupportedProxySQL = map[string]bool{
-	"STOP": true, "RESTART": true, "PAUSE": true, "RESUME": true,
+	"STOP": true, "PAUSE": true, "RESUME": true,
 	"FLUSH QUERY CACHE": true, "FLUSH MYSQL CLIENT HOSTS": true, "FLUSH CONFIGDB": true,
 	"RELOAD TLS": true, "MEMPROFILE START": true, "MEMPROFILE STOP": true,
 	"COREDUMP": true, "COMPRESSEDCOREDUMP": true,
@@ -68,6 +68,15 @@ func (s *Server) proxysqlCommand(ss *session, u string) (reply, bool) {
 		// The OK goes out first; Shutdown closes this server, so it must
 		// not run on this session's goroutine while the session is active.
 		ss.after = append(ss.after, func() { go s.cfg.Applier.Shutdown() })
+		return &okReply{}, true
+	case "RESTART":
+		r, ok := s.cfg.Applier.(Restarter)
+		if !ok {
+			return notSupported("PROXYSQL RESTART"), true
+		}
+		ss.log.Info().Msg("Received PROXYSQL RESTART command")
+		// As SHUTDOWN: the OK goes out before everything closes.
+		ss.after = append(ss.after, func() { go r.Restart() })
 		return &okReply{}, true
 	case "READONLY":
 		s.readOnly.Store(true)

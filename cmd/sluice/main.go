@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -36,7 +37,46 @@ import (
 var version = "0.1.0"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	code := run(os.Args[1:], os.Stdout, os.Stderr)
+	if code == restartCode {
+		code = reexec(os.Args, os.Stderr)
+	}
+	os.Exit(code)
+}
+
+// restartCode is run's answer after PROXYSQL RESTART: everything is closed
+// (listeners, sessions, the store), and main replaces the process with a
+// new run of the same binary (reexec).
+const restartCode = -1
+
+// errRestart ends serve for PROXYSQL RESTART.
+var errRestart = errors.New("restart")
+
+// reexec starts Sluice again in this process (same pid, so systemd and
+// scripts that watch it keep it), with the same arguments but --initial and
+// --reload: the new run loads the configuration from DISK, as ProxySQL's
+// restart does, and must not rebuild or merge it from the config file again.
+func reexec(argv []string, stderr io.Writer) int {
+	exe, err := os.Executable()
+	if err == nil {
+		err = syscall.Exec(exe, append([]string{argv[0]}, restartArgs(argv[1:])...), os.Environ())
+	}
+	fmt.Fprintln(stderr, "sluice: PROXYSQL RESTART:", err)
+	return 1
+}
+
+// restartArgs is args without --initial and --reload, in any spelling the
+// flag package accepts (-initial, --initial, --initial=true).
+func restartArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for _, a := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && (name == "initial" || name == "reload") {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -57,6 +97,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if err := serve(o, stderr); err != nil {
+		if errors.Is(err, errRestart) {
+			return restartCode
+		}
 		fmt.Fprintln(stderr, "sluice:", err)
 		return 1
 	}
@@ -288,6 +331,10 @@ func serve(o *options, stderr io.Writer) error {
 			log.Info().Str("signal", sig.String()).Msg("shutting down")
 			return nil
 		case <-p.Done():
+			if p.Restarting() {
+				log.Info().Msg("PROXYSQL RESTART: closing, then starting again from the DISK configuration")
+				return errRestart
+			}
 			log.Info().Msg("PROXYSQL SHUTDOWN: shutting down")
 			return nil
 		}

@@ -127,3 +127,42 @@ func TestPauseResumeStop(t *testing.T) {
 	}
 	t.Logf("PAUSE kept a session and closed the port, RESUME reopened it, STOP drained in %v, START served again", time.Since(start).Round(time.Millisecond))
 }
+
+// TestProxySQLRestart: PROXYSQL RESTART answers OK, closes everything and
+// starts Sluice again in the same process (same pid) from the DISK
+// configuration: what was saved is there, what was only in MEMORY is gone,
+// and --initial, given at the first start, is not applied again (it would
+// rebuild the configuration from the file and lose the saved change).
+func TestProxySQLRestart(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	dir := t.TempDir()
+	adminPort, dataPort := testenv.FreePort(t), testenv.FreePort(t)
+	s := testenv.Start(t, testenv.WriteConfig(t, dir, adminPort, dataPort, ""), dir, adminPort, dataPort, "--initial")
+	pid := s.Cmd.Process.Pid
+	admin(t, s, fmt.Sprintf(`INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
+		LOAD MYSQL SERVERS TO RUNTIME; LOAD MYSQL USERS TO RUNTIME; SAVE MYSQL SERVERS TO DISK; SAVE MYSQL USERS TO DISK;
+		SET mysql-max_connections=1234; SAVE MYSQL VARIABLES TO DISK; SET mysql-max_connections=999; LOAD MYSQL VARIABLES TO RUNTIME`, bs[0].Port))
+	admin(t, s, "PROXYSQL RESTART")
+	q := "SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-max_connections'"
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := testenv.CLI(t, adminPort, "admin", "admin", q, "-N")
+		if err == nil && out == "1234\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after PROXYSQL RESTART: %q %v; want the DISK value 1234\n%s", out, err, s.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if exited, _ := s.Exited(0); exited || s.Cmd.Process.Pid != pid {
+		t.Fatalf("PROXYSQL RESTART: the process exited (pid %d)", pid)
+	}
+	if out, err := testenv.CLI(t, dataPort, "sbtest", "sbtest", "SELECT 1"); err != nil {
+		t.Fatalf("a client after PROXYSQL RESTART: %v %s", err, out)
+	}
+	if n := strings.Count(s.Output(), "Sluice ready"); n != 2 {
+		t.Errorf("%d starts in the log, want 2", n)
+	}
+}

@@ -77,8 +77,9 @@ type Proxy struct {
 	started bool       // the data plane runs (StartDataPlane; PROXYSQL STOP ends it)
 	paused  bool       // PROXYSQL PAUSE: the data port is closed until RESUME
 
-	done     chan struct{}
-	doneOnce sync.Once
+	done       chan struct{}
+	doneOnce   sync.Once
+	restarting atomic.Bool // Done was closed by PROXYSQL RESTART
 }
 
 var (
@@ -87,6 +88,7 @@ var (
 	_ admin.Refresher        = (*Proxy)(nil)
 	_ admin.Truncater        = (*Proxy)(nil)
 	_ admin.Starter          = (*Proxy)(nil)
+	_ admin.Restarter        = (*Proxy)(nil)
 	_ admin.PrometheusTexter = (*Proxy)(nil)
 	_ admin.DigestSaver      = (*Proxy)(nil)
 	_ admin.TableNoter       = (*Proxy)(nil)
@@ -335,6 +337,16 @@ func (p *Proxy) KillSession(id uint64) bool { return p.router.Kill(id) }
 // Shutdown serves PROXYSQL SHUTDOWN: Done is closed, and the caller closes
 // everything.
 func (p *Proxy) Shutdown() { p.doneOnce.Do(func() { close(p.done) }) }
+
+// Restart serves PROXYSQL RESTART (admin.Restarter): Shutdown, with
+// Restarting true, so the caller starts Sluice again once all is closed.
+func (p *Proxy) Restart() {
+	p.restarting.Store(true)
+	p.Shutdown()
+}
+
+// Restarting reports whether Done was closed by Restart.
+func (p *Proxy) Restarting() bool { return p.restarting.Load() }
 
 // Done is closed by Shutdown.
 func (p *Proxy) Done() <-chan struct{} { return p.done }
