@@ -106,6 +106,7 @@ type monTarget struct {
 	// Owned by the running check of their kind (busy keeps it to one).
 	pingConn, roConn, lagConn, galeraConn *backend.BackendConn
 	pingFailures                          int
+	roTimeouts                            int         // consecutive read_only checks that timed out
 	shunned                               bool        // the pings shunned it: a good ping unshuns
 	lagCount                              map[int]int // per hostgroup: consecutive lag checks over max_replication_lag
 }
@@ -568,7 +569,22 @@ func (m *Monitor) checkReadOnly(t *monTarget, o *Options, checkType string) {
 	}
 	m.record(t.addr, checkReadOnly, e)
 	if err != nil {
-		return
+		// A server that keeps not answering in time is taken for
+		// read_only=1, as ProxySQL does (#1742), so a hung writer leaves the
+		// writer hostgroup; other errors change nothing.
+		if !isTimeout(err) {
+			t.roTimeouts = 0
+			return
+		}
+		if t.roTimeouts++; t.roTimeouts < o.ReadOnlyMaxTimeoutCount {
+			return
+		}
+		m.log.Error().Str("server", t.addr).Int("timeouts", t.roTimeouts).
+			Msgf("Timeout on read_only check for %s after %dms. If the server is overload, increase mysql-monitor_read_only_timeout. Assuming read_only=1",
+				t.addr, o.ReadOnlyTimeout.Milliseconds())
+		ro = 1
+	} else {
+		t.roTimeouts = 0
 	}
 	for _, s := range m.serversAt(t.addr) {
 		s.SetReadOnly(ro == 1)

@@ -22,9 +22,13 @@ type Options struct {
 	PingTimeout     time.Duration // mysql-monitor_ping_timeout
 	PingMaxFailures int           // mysql-monitor_ping_max_failures: consecutive failures that shun
 
-	ReadOnlyInterval   time.Duration // mysql-monitor_read_only_interval
-	ReadOnlyTimeout    time.Duration // mysql-monitor_read_only_timeout
-	WriterIsAlsoReader bool          // mysql-monitor_writer_is_also_reader
+	ReadOnlyInterval time.Duration // mysql-monitor_read_only_interval
+	ReadOnlyTimeout  time.Duration // mysql-monitor_read_only_timeout
+	// ReadOnlyMaxTimeoutCount is mysql-monitor_read_only_max_timeout_count:
+	// consecutive read_only checks that time out before the server is taken
+	// for read_only=1.
+	ReadOnlyMaxTimeoutCount int
+	WriterIsAlsoReader      bool // mysql-monitor_writer_is_also_reader
 
 	// The replication lag check (reference §4.3), for servers with
 	// mysql_servers.max_replication_lag > 0.
@@ -61,7 +65,7 @@ func DefaultOptions() Options {
 		Enabled: true, Username: "monitor", Password: "monitor",
 		ConnectInterval: 120000 * time.Millisecond, ConnectTimeout: 600 * time.Millisecond,
 		PingInterval: 8000 * time.Millisecond, PingTimeout: 1000 * time.Millisecond, PingMaxFailures: 3,
-		ReadOnlyInterval: 1000 * time.Millisecond, ReadOnlyTimeout: 800 * time.Millisecond,
+		ReadOnlyInterval: 1000 * time.Millisecond, ReadOnlyTimeout: 800 * time.Millisecond, ReadOnlyMaxTimeoutCount: 3,
 		WriterIsAlsoReader: true,
 		ReplLagInterval:    10000 * time.Millisecond, ReplLagTimeout: 1000 * time.Millisecond, ReplLagCount: 1,
 		SlaveLagWhenNull: 60,
@@ -90,6 +94,9 @@ func (o Options) normalized() Options {
 	fix(&o.GaleraInterval, d.GaleraInterval)
 	fix(&o.GaleraTimeout, d.GaleraTimeout)
 	fix(&o.History, d.History)
+	if o.ReadOnlyMaxTimeoutCount <= 0 {
+		o.ReadOnlyMaxTimeoutCount = d.ReadOnlyMaxTimeoutCount
+	}
 	if o.GaleraMaxTimeoutCount <= 0 {
 		o.GaleraMaxTimeoutCount = d.GaleraMaxTimeoutCount
 	}

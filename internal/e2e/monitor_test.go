@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,4 +80,53 @@ func TestMonitorShunsDeadServer(t *testing.T) {
 	if ro != "0\n" {
 		t.Errorf("read_only log for the live server = %q, want 0", ro)
 	}
+}
+
+// TestReadOnlyTimeoutDemotesWriter: a writer of a replication hostgroup
+// that freezes (SIGSTOP: its port accepts, nothing answers) fails
+// mysql-monitor_read_only_max_timeout_count read_only checks in a row and
+// is taken for read_only=1, as ProxySQL does: it leaves the writer
+// hostgroup. Thawed, its next check puts it back.
+func TestReadOnlyTimeoutDemotesWriter(t *testing.T) {
+	own := testenv.OwnBackends(t, 1)
+	b := own.Backends[0]
+	dir := t.TempDir()
+	adminPort, dataPort := testenv.FreePort(t), testenv.FreePort(t)
+	s := testenv.StartWithMonitor(t, testenv.WriteConfig(t, dir, adminPort, dataPort, ""), dir, adminPort, dataPort)
+	admin(t, s, fmt.Sprintf(`
+		SET mysql-monitor_read_only_interval=200; SET mysql-monitor_read_only_timeout=300;
+		SET mysql-monitor_read_only_max_timeout_count=3; SET mysql-monitor_ping_interval=60000;
+		LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (2, '127.0.0.1', %d);
+		INSERT INTO mysql_replication_hostgroups(writer_hostgroup, reader_hostgroup) VALUES (2, 3);
+		LOAD MYSQL SERVERS TO RUNTIME;`, b.Port))
+	hostgroups := fmt.Sprintf("SELECT GROUP_CONCAT(hostgroup_id) FROM (SELECT hostgroup_id FROM runtime_mysql_servers WHERE port=%d ORDER BY hostgroup_id)", b.Port)
+	await := func(what, want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			out := strings.TrimSpace(admin(t, s, hostgroups))
+			if out == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: hostgroups %q, want %q\n%s", what, out, want, s.Output())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	await("a writer, also a reader", "2,3")
+	own.Signal(t, 0, syscall.SIGSTOP)
+	frozen := time.Now()
+	await("frozen writer", "3")
+	took := time.Since(frozen)
+	own.Signal(t, 0, syscall.SIGCONT)
+	await("thawed writer", "2,3")
+	if !strings.Contains(s.Output(), "Assuming read_only=1") {
+		t.Errorf("no log line for the timeouts:\n%s", s.Output())
+	}
+	if n := admin(t, s, fmt.Sprintf("SELECT COUNT(*) FROM monitor.mysql_server_read_only_log WHERE port=%d AND error IS NOT NULL", b.Port)); n == "0\n" || n == "1\n" || n == "2\n" {
+		t.Errorf("%q failed read_only checks logged, want at least 3", n)
+	}
+	t.Logf("frozen writer out of the writer hostgroup %v after SIGSTOP, back after SIGCONT", took.Round(10*time.Millisecond))
 }
