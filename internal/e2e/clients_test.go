@@ -227,7 +227,7 @@ func procStatus(t *testing.T, pid int, field string) int64 {
 func rss(t *testing.T, pid int) int64 { return procStatus(t, pid, "VmRSS") }
 func hwm(t *testing.T, pid int) int64 { return procStatus(t, pid, "VmHWM") }
 
-// TestSysbenchReadWrite runs sysbench oltp_read_write for 30 s through
+// TestSysbenchReadWrite runs sysbench oltp_read_write for 15 s through
 // sluice with server-side prepared statements and with the text protocol,
 // and requires zero errors.
 func TestSysbenchReadWrite(t *testing.T) {
@@ -235,7 +235,7 @@ func TestSysbenchReadWrite(t *testing.T) {
 		t.Fatal("sysbench is not installed: make test installs it (scripts/backends.sh with SLUICE_BACKENDS_EXTRA_PKGS=sysbench)")
 	}
 	s, b := multiplexSetup(t, 50, "")
-	secs := "30"
+	secs := "15"
 	if testing.Short() {
 		secs = "5"
 	}
