@@ -237,6 +237,10 @@ func (r *Router) accept(l net.Listener) {
 			continue
 		}
 		delay = 0
+		if r.closing.Load() || r.stopping.Load() {
+			nc.Close() // accepted as the listener was being closed
+			continue
+		}
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 			_ = tc.SetKeepAlive(true)

@@ -225,6 +225,11 @@ func (s *session) serve() {
 	s.publishIdentity()
 	s.r.sessions.Store(s.id, s)
 	defer s.r.sessions.Delete(s.id)
+	if s.r.closing.Load() || s.r.stopping.Load() {
+		// Logged in while the data plane stops: Close and Stop end the
+		// sessions they find in the map, and this one was not there yet.
+		return
+	}
 	uc := s.r.userCounter(s.username)
 	defer uc.Add(-1)
 	defer s.endSession()
