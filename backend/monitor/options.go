@@ -35,6 +35,10 @@ type Options struct {
 	ReplLagInterval time.Duration // mysql-monitor_replication_lag_interval
 	ReplLagTimeout  time.Duration // mysql-monitor_replication_lag_timeout
 	ReplLagCount    int           // mysql-monitor_replication_lag_count: consecutive checks over the limit that shun
+	// HeartbeatTable is mysql-monitor_replication_lag_use_percona_heartbeat:
+	// when set, the lag is read from this pt-heartbeat table instead of
+	// SHOW SLAVE STATUS (a table name, checked by config.Validate).
+	HeartbeatTable string
 	// SlaveLagWhenNull is mysql-monitor_slave_lag_when_null: the lag in
 	// seconds taken for a replica whose Seconds_Behind_Master is NULL
 	// (replication stopped). 0 is a valid value (DefaultOptions has 60).

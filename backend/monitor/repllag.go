@@ -36,10 +36,20 @@ import (
 // A server whose max_replication_lag becomes 0, or any server while the
 // monitor is disabled, is no longer checked: one left
 // SHUNNED_REPLICATION_LAG is brought back ONLINE.
+//
+// With mysql-monitor_replication_lag_use_percona_heartbeat set, the lag is
+// the age of the newest row of that pt-heartbeat table (ProxySQL's query),
+// which a replica receives by replication: it measures the whole chain, not
+// only this replica's SQL thread; an empty table is a NULL lag.
 
 // replLagQuery is ProxySQL's statement (MariaDB and MySQL before 8.4
 // accept it).
 const replLagQuery = "SHOW SLAVE STATUS"
+
+// heartbeatQuery is ProxySQL's query of a pt-heartbeat table.
+func heartbeatQuery(table string) string {
+	return "SELECT MIN(ROUND(TIMESTAMPDIFF(MICROSECOND, ts, SYSDATE(6))/1000000)) AS Seconds_Behind_Master FROM " + table
+}
 
 // lagNotReplica is the lag of a server that is not a replica (ProxySQL's
 // -2).
@@ -127,8 +137,12 @@ func (m *Monitor) checkReplLag(t *monTarget, o *Options) {
 	err := m.withConn(t, o, &t.lagConn, func(c *backend.BackendConn) error {
 		ctx, cancel := context.WithTimeout(m.ctx, o.ReplLagTimeout)
 		defer cancel()
+		query := replLagQuery
+		if o.HeartbeatTable != "" {
+			query = heartbeatQuery(o.HeartbeatTable)
+		}
 		q := time.Now()
-		res, err := c.Query(ctx, replLagQuery)
+		res, err := c.Query(ctx, query)
 		took = max(time.Since(q), time.Microsecond)
 		if err != nil {
 			return err

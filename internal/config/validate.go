@@ -182,12 +182,15 @@ func (s *Snapshot) validateVars(m Module) error {
 		if err := d.Check(v); err != nil {
 			return fmt.Errorf("%w: global_variables (variable_name='%s'): %v", ErrInvalid, name, err)
 		}
-		if name == "mysql-monitor_replication_lag_use_percona_heartbeat" && strings.TrimSpace(v) != "" {
-			// Refused rather than ignored: the lag check would silently
-			// keep using SHOW SLAVE STATUS.
-			return fmt.Errorf("%w: global_variables (variable_name='%s'): the pt-heartbeat lag check is not implemented; "+
-				"leave it empty to use SHOW SLAVE STATUS", ErrInvalid, name)
+		if name == "mysql-monitor_replication_lag_use_percona_heartbeat" && v != "" && !heartbeatTable.MatchString(v) {
+			// It is written into the monitor's query: a table name only.
+			return fmt.Errorf("%w: global_variables (variable_name='%s'): %q is not a table name (schema.table, "+
+				"each part letters, digits, _ or $, optionally in backquotes)", ErrInvalid, name, v)
 		}
 	}
 	return nil
 }
+
+// heartbeatTable is the form of mysql-monitor_replication_lag_use_percona_heartbeat:
+// the pt-heartbeat table, [schema.]table.
+var heartbeatTable = regexp.MustCompile("^(`?[A-Za-z0-9_$]+`?\\.)?`?[A-Za-z0-9_$]+`?$")

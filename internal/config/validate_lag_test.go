@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// TestValidateReplicationLagSettings: the pt-heartbeat lag check, which
-// Sluice does not implement, is refused rather than ignored, and a
+// TestValidateReplicationLagSettings: the pt-heartbeat table is a table
+// name and nothing else (it is written into the monitor's query), and a
 // hostgroup's monitor_slave_lag_when_null must be an integer.
 func TestValidateReplicationLagSettings(t *testing.T) {
 	vars := func(v string) *Snapshot {
@@ -16,9 +16,16 @@ func TestValidateReplicationLagSettings(t *testing.T) {
 	if err := vars("").Validate(ModMySQLVariables); err != nil {
 		t.Errorf("empty heartbeat table refused: %v", err)
 	}
-	err := vars("percona.heartbeat").Validate(ModMySQLVariables)
-	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not implemented") {
-		t.Errorf("heartbeat table accepted or wrong error: %v", err)
+	for _, ok := range []string{"percona.heartbeat", "heartbeat", "`percona`.`heart_beat`", "db$1.hb_2"} {
+		if err := vars(ok).Validate(ModMySQLVariables); err != nil {
+			t.Errorf("heartbeat table %q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"percona.heartbeat; DROP TABLE x", "a.b.c", " percona.heartbeat", "p.h WHERE 1", "(SELECT 1)", "a-b"} {
+		err := vars(bad).Validate(ModMySQLVariables)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not a table name") {
+			t.Errorf("heartbeat table %q: %v", bad, err)
+		}
 	}
 
 	hs := func(v string) *Snapshot {

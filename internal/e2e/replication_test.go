@@ -21,7 +21,9 @@ import (
 //     the replication SQL thread needs for a write made on the primary, so
 //     Seconds_Behind_Master grows past 2;
 //   - a NULL lag: STOP SLAVE, which mysql-monitor_slave_lag_when_null (60)
-//     turns into a lag over the limit.
+//     turns into a lag over the limit;
+//   - then, with mysql-monitor_replication_lag_use_percona_heartbeat, an
+//     old pt-heartbeat row (heartbeatLag).
 //
 // Each time the replica becomes SHUNNED_REPLICATION_LAG in
 // stats_mysql_connection_pool (SHUNNED in runtime_mysql_servers, as in
@@ -201,4 +203,62 @@ func TestReplicationLagShunsReplica(t *testing.T) {
 			t.Errorf("no log line %q in the output:\n%s", want, out)
 		}
 	}
+
+	// 3. The same replica, its lag read from a pt-heartbeat table.
+	heartbeatLag(t, s, primary, replica)
+}
+
+// heartbeatLag (the end of TestReplicationLagShunsReplica, on its servers):
+// with mysql-monitor_replication_lag_use_percona_heartbeat the replica's
+// lag is the age of the newest row of the pt-heartbeat table it receives by
+// replication (ProxySQL's query), not SHOW SLAVE STATUS: a heartbeat 60 s
+// old shuns the replica (max_replication_lag 20) while its SQL thread is
+// idle and up to date, a fresh one brings it back. A value that is not a
+// table name is refused at LOAD.
+func heartbeatLag(t *testing.T, s *testenv.Sluice, primary, replica testenv.Backend) {
+	t.Helper()
+	if out, err := testenv.CLI(t, s.AdminPort, "admin", "admin",
+		"SET mysql-monitor_replication_lag_use_percona_heartbeat='percona.heartbeat; DROP TABLE x'; LOAD MYSQL VARIABLES TO RUNTIME"); err == nil ||
+		!strings.Contains(err.Error(), "not a table name") {
+		t.Fatalf("a heartbeat value that is not a table name: %v %s", err, out)
+	}
+	admin(t, s, fmt.Sprintf(`
+		SET mysql-monitor_replication_lag_use_percona_heartbeat='percona.heartbeat'; LOAD MYSQL VARIABLES TO RUNTIME;
+		UPDATE mysql_servers SET max_replication_lag=20 WHERE port=%d; LOAD MYSQL SERVERS TO RUNTIME;`, replica.Port))
+	beat := func(age int) {
+		t.Helper()
+		testenv.MustCLI(t, primary.Port, "root", "test", fmt.Sprintf(
+			"REPLACE INTO percona.heartbeat (ts, server_id) VALUES (DATE_FORMAT(NOW(6) - INTERVAL %d SECOND, '%%Y-%%m-%%dT%%H:%%i:%%s.%%f'), 1)", age))
+	}
+	// pt-heartbeat's table.
+	testenv.MustCLI(t, primary.Port, "root", "test", "CREATE DATABASE IF NOT EXISTS percona; "+
+		"CREATE TABLE IF NOT EXISTS percona.heartbeat (ts varchar(26) NOT NULL, server_id int unsigned NOT NULL PRIMARY KEY, "+
+		"file varchar(255) DEFAULT NULL, position bigint unsigned DEFAULT NULL); "+
+		"GRANT SELECT ON percona.* TO 'monitor'@'127.0.0.1'; GRANT SELECT ON percona.* TO 'monitor'@'%'")
+	beat(0)
+	status := fmt.Sprintf("SELECT status FROM runtime_mysql_servers WHERE hostgroup_id=1 AND port=%d", replica.Port)
+	await := func(what, want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			out := strings.TrimSpace(admin(t, s, status))
+			if out == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %q, want %q; lag log:\n%s", what, out, want,
+					admin(t, s, "SELECT port, repl_lag, error FROM monitor.mysql_server_replication_lag_log ORDER BY time_start_us DESC LIMIT 5"))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	await("a fresh heartbeat", "ONLINE")
+	beat(60)
+	await("a heartbeat 60 s old", "SHUNNED")
+	lag := admin(t, s, fmt.Sprintf("SELECT repl_lag FROM monitor.mysql_server_replication_lag_log WHERE port=%d AND error IS NULL ORDER BY time_start_us DESC LIMIT 1", replica.Port))
+	if n, _ := strconv.Atoi(strings.TrimSpace(lag)); n < 59 || n > 70 {
+		t.Errorf("last lag logged %q, want about 60", lag)
+	}
+	beat(0)
+	await("a fresh heartbeat again", "ONLINE")
 }

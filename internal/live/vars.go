@@ -198,6 +198,7 @@ func monitorOptions(s *config.Snapshot) monitor.Options {
 		ReplLagInterval:         s.Millis("mysql-monitor_replication_lag_interval"),
 		ReplLagTimeout:          s.Millis("mysql-monitor_replication_lag_timeout"),
 		ReplLagCount:            int(s.Int("mysql-monitor_replication_lag_count")),
+		HeartbeatTable:          s.Var("mysql-monitor_replication_lag_use_percona_heartbeat"),
 		SlaveLagWhenNull:        int(s.Int("mysql-monitor_slave_lag_when_null")),
 		SlaveLagWhenNullHG:      slaveLagWhenNullHG(s),
 		History:                 s.Millis("mysql-monitor_history"),
