@@ -60,6 +60,13 @@ type Starter interface {
 	StartDataPlane() error
 }
 
+// LiveServerser gives SAVE MYSQL SERVERS FROM RUNTIME the servers as they
+// run (runtime_mysql_servers: with the monitor's moves), rather than as
+// they were loaded.
+type LiveServerser interface {
+	LiveServers() []config.Server
+}
+
 // Restarter serves PROXYSQL RESTART: after the OK, everything closes and
 // the process starts again with the DISK configuration.
 type Restarter interface {

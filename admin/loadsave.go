@@ -69,7 +69,12 @@ func (s *Server) runLoadSave(ss *session, n string, ls loadSave) reply {
 		}
 		return ss.okWithWarnings(warns)
 	case RuntimeToMemory:
-		if _, err := st.RuntimeToMemory(s.cfg.Applier.Runtime(), m); err != nil {
+		snap := s.cfg.Applier.Runtime()
+		if ls, ok := s.cfg.Applier.(LiveServerser); ok && m == config.ModMySQLServers && snap != nil {
+			snap = snap.Clone()
+			snap.Servers = ls.LiveServers()
+		}
+		if _, err := st.RuntimeToMemory(snap, m); err != nil {
 			return sqliteErr(err)
 		}
 		return &okReply{}

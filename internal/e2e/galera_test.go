@@ -20,7 +20,7 @@ import (
 // back; a node made read_only hands the writer role to the next by weight;
 // a killed writer is replaced, and the application's queries through the
 // writer hostgroup keep working; a LOAD MYSQL SERVERS TO RUNTIME does not
-// undo the placement.
+// undo the placement, and SAVE MYSQL SERVERS FROM RUNTIME saves it.
 func TestGaleraHostgroups(t *testing.T) {
 	g := testenv.StartGalera(t, 3)
 	n1, n2, n3 := g.Nodes[0], g.Nodes[1], g.Nodes[2]
@@ -117,6 +117,16 @@ func TestGaleraHostgroups(t *testing.T) {
 	// place them again at once.
 	admin(t, s, "LOAD MYSQL SERVERS TO RUNTIME")
 	await("after LOAD MYSQL SERVERS TO RUNTIME", "n1:13 n2:10,12 n3:11,12", 2*time.Second)
+	// SAVE … FROM RUNTIME writes the layout as it runs, each server ONLINE
+	// (the dead node's offline entry may be SHUNNED by its pings), as
+	// ProxySQL saves it.
+	admin(t, s, "SAVE MYSQL SERVERS FROM RUNTIME")
+	saved := admin(t, s, "SELECT port, GROUP_CONCAT(hostgroup_id || ':' || status) FROM (SELECT port, hostgroup_id, status FROM mysql_servers "+
+		"ORDER BY port, hostgroup_id) GROUP BY port ORDER BY port")
+	r := strings.NewReplacer(strconv.Itoa(n1.Port), "n1", strconv.Itoa(n2.Port), "n2", strconv.Itoa(n3.Port), "n3", "\t", "=", "\n", " ")
+	if got, want := strings.TrimSpace(r.Replace(saved)), "n1=13:ONLINE n2=10:ONLINE,12:ONLINE n3=11:ONLINE,12:ONLINE"; got != want {
+		t.Errorf("SAVE MYSQL SERVERS FROM RUNTIME wrote %q, want %q", got, want)
+	}
 	if out := admin(t, s, fmt.Sprintf("SELECT COUNT(*) FROM monitor.mysql_server_galera_log WHERE port=%d AND error IS NOT NULL", n1.Port)); out == "0\n" {
 		t.Error("no failed check of the killed node in monitor.mysql_server_galera_log")
 	}

@@ -89,6 +89,7 @@ var (
 	_ admin.Truncater        = (*Proxy)(nil)
 	_ admin.Starter          = (*Proxy)(nil)
 	_ admin.Restarter        = (*Proxy)(nil)
+	_ admin.LiveServerser    = (*Proxy)(nil)
 	_ admin.PrometheusTexter = (*Proxy)(nil)
 	_ admin.DigestSaver      = (*Proxy)(nil)
 	_ admin.TableNoter       = (*Proxy)(nil)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/backend/monitor"
+	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/stats"
@@ -333,35 +334,62 @@ func (p *Proxy) memoryVars() []stats.Var {
 var serverCols = []string{"hostgroup_id", "hostname", "port", "gtid_port", "status", "weight", "compression",
 	"max_connections", "max_replication_lag", "use_ssl", "max_latency_ms", "comment"}
 
-// serverRows is runtime_mysql_servers as the registry has it: each
-// server's live status (SHUNNED by errors or pings, or a status a monitor
-// set) instead of the one LOAD wrote, without the servers the monitor's
-// read_only check took out of a hostgroup and with those it added (after
-// the configured ones, in registry order).
+// serverRows is runtime_mysql_servers: LiveServers with each server's live
+// status (SHUNNED by errors, pings or replication lag, or a status a
+// monitor set) instead of the one LOAD wrote.
 func (p *Proxy) serverRows() [][]any {
+	servers := p.liveServers(true)
+	out := make([][]any, len(servers))
+	for i, v := range servers {
+		out[i] = []any{v.HostgroupID, v.Hostname, v.Port, v.GTIDPort, v.Status, v.Weight, v.Compression,
+			v.MaxConnections, v.MaxReplicationLag, v.UseSSL, v.MaxLatencyMs, v.Comment}
+	}
+	return out
+}
+
+// LiveServers is what SAVE MYSQL SERVERS FROM RUNTIME writes to MEMORY
+// (admin.LiveServerser): the servers as runtime_mysql_servers has them —
+// without those the read_only or Galera check took out of a hostgroup and
+// with those it added — and, as ProxySQL saves them, a server the proxy
+// shunned is saved ONLINE (an administrator's OFFLINE stays).
+func (p *Proxy) LiveServers() []config.Server { return p.liveServers(false) }
+
+// liveServers lists the configured servers still in the registry, in the
+// order of mysql_servers, then the servers a monitor added, in registry
+// order. shunned keeps SHUNNED as the status of a shunned server; else it
+// is ONLINE.
+func (p *Proxy) liveServers(shunned bool) []config.Server {
 	snap := p.Runtime()
 	servers := p.registry.Servers()
-	out := make([][]any, 0, len(servers))
+	out := make([]config.Server, 0, len(servers))
+	status := func(s *backend.Server) string {
+		st := liveStatus(s.Status())
+		if !shunned && st == backend.StatusShunned.String() {
+			return backend.StatusOnline.String()
+		}
+		return st
+	}
+	moved := p.monitor != nil && (len(snap.ReplicationHostgroups) > 0 || len(p.rt.Load().Monitor.GaleraHostgroups) > 0)
 	listed := make(map[backend.Key]bool, len(snap.Servers))
 	for _, v := range snap.Servers {
 		k := backend.Key{Hostgroup: v.HostgroupID, Host: v.Hostname, Port: v.Port}
-		status := strings.ToUpper(v.Status)
+		v.Status = strings.ToUpper(v.Status)
 		if s := p.registry.Lookup(k); s != nil {
-			status = liveStatus(s.Status())
-		} else if p.monitor != nil && (len(snap.ReplicationHostgroups) > 0 || len(p.rt.Load().Monitor.GaleraHostgroups) > 0) {
+			v.Status = status(s)
+		} else if moved {
 			continue // moved out by the read_only or the Galera check
 		}
 		listed[k] = true
-		out = append(out, []any{v.HostgroupID, v.Hostname, v.Port, v.GTIDPort, status, v.Weight, v.Compression,
-			v.MaxConnections, v.MaxReplicationLag, v.UseSSL, v.MaxLatencyMs, v.Comment})
+		out = append(out, v)
 	}
 	for _, s := range servers {
 		k := s.Key()
 		if listed[k] {
 			continue
 		}
-		out = append(out, []any{k.Hostgroup, k.Host, k.Port, s.GTIDPort(), liveStatus(s.Status()), s.Weight(),
-			s.Compression(), s.MaxConnections(), s.MaxReplicationLag(), s.UseSSL(), s.MaxLatencyMs(), s.Comment()})
+		out = append(out, config.Server{HostgroupID: k.Hostgroup, Hostname: k.Host, Port: k.Port, GTIDPort: s.GTIDPort(),
+			Status: status(s), Weight: s.Weight(), Compression: s.Compression(), MaxConnections: s.MaxConnections(),
+			MaxReplicationLag: s.MaxReplicationLag(), UseSSL: s.UseSSL(), MaxLatencyMs: s.MaxLatencyMs(), Comment: s.Comment()})
 	}
 	return out
 }
