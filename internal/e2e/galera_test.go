@@ -81,8 +81,8 @@ func TestGaleraHostgroups(t *testing.T) {
 	if p := writerPort(); p != n1.Port {
 		t.Fatalf("the writer hostgroup answered from port %d, want node 1 (%d)", p, n1.Port)
 	}
-	if out := admin(t, s, fmt.Sprintf("SELECT primary_partition, read_only, wsrep_local_state, wsrep_desync FROM monitor.mysql_server_galera_log "+
-		"WHERE port=%d AND error IS NULL ORDER BY time_start_us DESC LIMIT 1", n2.Port)); out != "YES\tNO\t4\tNO\n" {
+	if out := admin(t, s, fmt.Sprintf("SELECT primary_partition, read_only, wsrep_local_state, wsrep_desync, pxc_maint_mode FROM monitor.mysql_server_galera_log "+
+		"WHERE port=%d AND error IS NULL ORDER BY time_start_us DESC LIMIT 1", n2.Port)); out != "YES\tNO\t4\tNO\tNO\n" {
 		t.Errorf("monitor.mysql_server_galera_log of node 2: %q", out)
 	}
 	if out := admin(t, s, "SELECT writer_hostgroup, backup_writer_hostgroup, reader_hostgroup, offline_hostgroup, max_writers FROM runtime_mysql_galera_hostgroups"); out != "10\t11\t12\t13\t1\n" {

@@ -443,7 +443,7 @@ func monitorRows(m *monitor.Monitor, table string) ([]string, [][]any) {
 func galeraLogRows(log []monitor.LogEntry) ([]string, [][]any) {
 	cols := []string{"hostname", "port", "time_start_us", "success_time_us", "primary_partition", "read_only",
 		"wsrep_local_recv_queue", "wsrep_local_state", "wsrep_desync", "wsrep_reject_queries",
-		"wsrep_sst_donor_rejects_queries", "error"}
+		"wsrep_sst_donor_rejects_queries", "pxc_maint_mode", "error"}
 	yes := func(b bool) string {
 		if b {
 			return "YES"
@@ -455,10 +455,10 @@ func galeraLogRows(log []monitor.LogEntry) ([]string, [][]any) {
 		r := []any{e.Host, e.Port, e.Start.UnixMicro(), e.Success.Microseconds()}
 		if g := e.Galera; g != nil {
 			rows[i] = append(r, yes(g.Primary), yes(g.ReadOnly), g.RecvQueue, g.LocalState, yes(g.Desync),
-				yes(g.RejectQueries), yes(g.DonorRejects), nil)
+				yes(g.RejectQueries), yes(g.DonorRejects), yes(g.MaintMode != "DISABLED"), nil)
 			continue
 		}
-		rows[i] = append(r, "NO", "YES", 0, 0, "NO", "NO", "NO", e.Error)
+		rows[i] = append(r, "NO", "YES", 0, 0, "NO", "NO", "NO", "NO", e.Error)
 	}
 	return cols, rows
 }
