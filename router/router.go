@@ -67,9 +67,11 @@ type Router struct {
 	listeners []dataListener // in the order of mysql-interfaces
 	wg        sync.WaitGroup
 	closing   atomic.Bool
-	// stopping is set during Stop (PROXYSQL STOP): sessions end at their
-	// first safe point, as when closing, but the router can listen again.
-	stopping atomic.Bool
+	// draining is set by Shutdown, and by Stop (PROXYSQL STOP) while it
+	// runs: sessions end at their first safe point, and a client accepted
+	// or logged in meanwhile is closed. After Stop the router can listen
+	// again.
+	draining atomic.Bool
 
 	nextID    atomic.Uint64
 	sessions  sync.Map // id → *session
@@ -237,7 +239,7 @@ func (r *Router) accept(l net.Listener) {
 			continue
 		}
 		delay = 0
-		if r.closing.Load() || r.stopping.Load() {
+		if r.draining.Load() || r.closing.Load() {
 			nc.Close() // accepted as the listener was being closed
 			continue
 		}
@@ -287,6 +289,7 @@ func (r *Router) closeListeners() {
 // open at the timeout.
 func (r *Router) Shutdown(timeout time.Duration) int {
 	r.closing.Store(true)
+	r.draining.Store(true)
 	r.closeListeners()
 	left := r.drain(timeout)
 	r.Close()
@@ -307,8 +310,8 @@ func (r *Router) Pause() {
 // Listen starts it again (PROXYSQL START). It returns when every session
 // has ended, with how many were still open at the timeout.
 func (r *Router) Stop(timeout time.Duration) int {
-	r.stopping.Store(true)
-	defer r.stopping.Store(false)
+	r.draining.Store(true)
+	defer r.draining.Store(false)
 	r.closeListeners()
 	left := r.drain(timeout)
 	// A killed session's goroutine ends at once when it waits for its
@@ -334,13 +337,14 @@ func (r *Router) Stop(timeout time.Duration) int {
 	return left
 }
 
-// Stopping reports whether PROXYSQL STOP is ending the sessions.
-func (r *Router) Stopping() bool { return r.stopping.Load() }
+// Draining reports whether Shutdown or PROXYSQL STOP is ending the
+// sessions.
+func (r *Router) Draining() bool { return r.draining.Load() }
 
 // drain ends every session at its first safe point — between commands and
 // not in a transaction — and returns once none is left or timeout has
 // passed, with how many are left. The caller has closed the listeners and
-// set closing or stopping, so a session in a command ends itself after it
+// set draining, so a session in a command ends itself after it
 // (session.loop).
 func (r *Router) drain(timeout time.Duration) int {
 	deadline := time.Now().Add(timeout)

@@ -225,7 +225,7 @@ func (s *session) serve() {
 	s.publishIdentity()
 	s.r.sessions.Store(s.id, s)
 	defer s.r.sessions.Delete(s.id)
-	if s.r.closing.Load() || s.r.stopping.Load() {
+	if s.r.draining.Load() || s.r.closing.Load() {
 		// Logged in while the data plane stops: Close and Stop end the
 		// sessions they find in the map, and this one was not there yet.
 		return
@@ -450,7 +450,7 @@ func (s *session) loop() {
 		}
 		s.endCommand()
 		s.publishServers()
-		closing := (s.r.closing.Load() || s.r.stopping.Load()) && !s.conns.inTransaction()
+		closing := s.r.draining.Load() && !s.conns.inTransaction()
 		s.cmdMu.Unlock()
 		if !ok || closing {
 			// The proxy is closing: a session ends at its first safe point

@@ -307,6 +307,7 @@ func (m *Monitor) checkGalera(t *monTarget, o *Options, writerHG int) {
 func (m *Monitor) convergeGaleraLocked(g GaleraHostgroup) {
 	hgs := g.hostgroups()
 	type entry struct {
+		addr  string
 		node  galeraNode
 		have  map[int]*backend.Server
 		first *backend.Server
@@ -321,7 +322,7 @@ func (m *Monitor) convergeGaleraLocked(g GaleraHostgroup) {
 		addr := s.Addr()
 		e := byAddr[addr]
 		if e == nil {
-			e = &entry{node: galeraNode{host: k.Host, port: k.Port}, have: map[int]*backend.Server{}}
+			e = &entry{addr: addr, node: galeraNode{host: k.Host, port: k.Port}, have: map[int]*backend.Server{}}
 			if ns := m.galera[addr]; ns != nil {
 				e.node.role, e.node.lastResort = ns.role, galeraLastResort(ns.last)
 			}
@@ -352,7 +353,7 @@ func (m *Monitor) convergeGaleraLocked(g GaleraHostgroup) {
 		if want == nil {
 			continue
 		}
-		addr := fmt.Sprintf("%s:%d", e.node.host, e.node.port)
+		addr := e.addr
 		for _, hg := range want {
 			if e.have[hg] == nil {
 				if _, added := m.reg.AddToHostgroup(e.first, hg); added {

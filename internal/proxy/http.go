@@ -161,14 +161,15 @@ func (p *Proxy) Health() Health {
 			any = true
 		}
 	}
+	started, paused := p.dataPlane()
 	switch {
 	case p.router.Closing():
 		h.Status, h.Reason = "unavailable", "draining: Sluice is stopping"
-	case p.router.Stopping():
+	case p.router.Draining():
 		h.Status, h.Reason = "unavailable", "draining: PROXYSQL STOP is ending the sessions"
-	case !p.isStarted():
+	case !started:
 		h.Status, h.Reason = "unavailable", "the data plane is not started (--no-start or PROXYSQL STOP: run PROXYSQL START)"
-	case p.isPaused():
+	case paused:
 		h.Status, h.Reason = "unavailable", "paused: PROXYSQL PAUSE closed the data port (open sessions go on); PROXYSQL RESUME opens it"
 	case len(h.Hostgroups) == 0:
 		h.Status, h.Reason = "unavailable", "no server configured in mysql_servers"

@@ -73,9 +73,10 @@ type Proxy struct {
 	sched        *scheduler           // runs runtime_scheduler's jobs
 	promRegistry *prometheus.Registry // what /metrics and SHOW PROMETHEUS METRICS render
 
-	mu      sync.Mutex // serializes Apply, START, STOP, PAUSE, RESUME
-	started bool       // the data plane runs (StartDataPlane; PROXYSQL STOP ends it)
-	paused  bool       // PROXYSQL PAUSE: the data port is closed until RESUME
+	mu sync.Mutex // serializes Apply, START, STOP, PAUSE, RESUME
+	// Written under mu, read anywhere (/health must not wait for a STOP).
+	started atomic.Bool // the data plane runs (StartDataPlane; PROXYSQL STOP ends it)
+	paused  atomic.Bool // PROXYSQL PAUSE: the data port is closed until RESUME
 
 	done       chan struct{}
 	doneOnce   sync.Once
@@ -166,7 +167,7 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 			return nil, fmt.Errorf("global_variables (mysql-auditlog_filename): %w", err)
 		}
 		// Paused or stopped, the new interfaces are bound at RESUME or START.
-		if ifaces := snap.Var("mysql-interfaces"); p.started && !p.paused && ifaces != p.Runtime().Var("mysql-interfaces") {
+		if ifaces := snap.Var("mysql-interfaces"); p.started.Load() && !p.paused.Load() && ifaces != p.Runtime().Var("mysql-interfaces") {
 			// Bound before the runtime is published: a LOAD whose new
 			// interface cannot be bound fails and changes nothing.
 			if err := p.router.Listen(ifaces); err != nil {
@@ -197,7 +198,7 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 	}
 	warnings := next.Warnings(atStart)
 	if m == config.ModMySQLServers && !p.cfg.Monitor {
-		if n := len(snap.ReplicationHostgroups) + len(next.Monitor.GaleraHostgroups); n > 0 {
+		if len(snap.ReplicationHostgroups)+len(next.Monitor.GaleraHostgroups) > 0 {
 			warnings = append(warnings, "mysql_replication_hostgroups / mysql_galera_hostgroups have rows, but the monitor is off "+
 				"(--no-monitor): servers stay in the hostgroups of mysql_servers")
 		}
@@ -249,44 +250,35 @@ func (p *Proxy) dataPlaneCommand(cmd string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	verb := strings.ToLower(cmd)
-	if !p.started {
+	if !p.started.Load() {
 		return admin.CommandRefusal("ProxySQL MySQL module not running, impossible to " + verb)
 	}
 	switch cmd {
 	case "PAUSE":
-		if p.paused {
+		if p.paused.Load() {
 			return admin.CommandRefusal("ProxySQL MySQL module is already paused, impossible to pause")
 		}
 		p.router.Pause()
-		p.paused = true
+		p.paused.Store(true)
 	case "RESUME":
-		if !p.paused {
+		if !p.paused.Load() {
 			return admin.CommandRefusal("ProxySQL MySQL module is not paused, impossible to resume")
 		}
 		if err := p.router.Listen(p.Runtime().Var("mysql-interfaces")); err != nil {
 			return fmt.Errorf("PROXYSQL RESUME: %w (still paused)", err)
 		}
-		p.paused = false
+		p.paused.Store(false)
 	case "STOP":
 		p.router.Stop(p.rt.Load().Router.GracefulCloseTimeout)
-		p.started, p.paused = false, false
+		p.started.Store(false)
+		p.paused.Store(false)
 	}
 	return nil
 }
 
-// isStarted reports whether the data plane runs.
-func (p *Proxy) isStarted() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.started
-}
-
-// isPaused reports whether PROXYSQL PAUSE closed the data port.
-func (p *Proxy) isPaused() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.paused
-}
+// dataPlane reports whether the data plane runs, and whether PROXYSQL
+// PAUSE closed its port.
+func (p *Proxy) dataPlane() (started, paused bool) { return p.started.Load(), p.paused.Load() }
 
 // ErrAlreadyStarted: PROXYSQL START when the data plane runs.
 var ErrAlreadyStarted = errors.New("ProxySQL already started")
@@ -298,7 +290,7 @@ var ErrAlreadyStarted = errors.New("ProxySQL already started")
 func (p *Proxy) StartDataPlane() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.started {
+	if p.started.Load() {
 		return ErrAlreadyStarted
 	}
 	if err := p.router.Listen(p.Runtime().Var("mysql-interfaces")); err != nil {
@@ -310,7 +302,7 @@ func (p *Proxy) StartDataPlane() error {
 	if p.cfg.Monitor && p.monitor == nil {
 		p.monitor = monitor.New(p.registry, func() *monitor.Options { return p.rt.Load().Monitor }, p.log)
 	}
-	p.started = true
+	p.started.Store(true)
 	return nil
 }
 
