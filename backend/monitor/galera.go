@@ -2,10 +2,7 @@ package monitor
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -386,15 +383,6 @@ func (m *Monitor) convergeGalera(o *Options) {
 	for _, g := range o.GaleraHostgroups {
 		m.convergeGaleraLocked(g)
 	}
-}
-
-// isTimeout reports whether err is a check that did not answer in time
-// (counted against mysql-monitor_galera_healthcheck_max_timeout_count),
-// rather than a refusal or an error, which takes the node offline at once.
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
-		(errors.As(err, &ne) && ne.Timeout())
 }
 
 // galeraRow returns the row whose writer hostgroup is hg.

@@ -2,7 +2,10 @@ package monitor
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -441,6 +444,15 @@ func (m *Monitor) withConn(t *monTarget, o *Options, slot **backend.BackendConn,
 		}
 	}
 	return nil
+}
+
+// isTimeout reports whether err is a check that did not answer in time
+// (the read_only and Galera checks count those against their
+// max_timeout_count), rather than a refusal or an error.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
 }
 
 func (m *Monitor) checkConnect(t *monTarget, o *Options) {
