@@ -45,13 +45,15 @@ type session struct {
 // PS_MULTI_RESULTS, plus SSL when Config.TLS is set, which
 // wire.ServerHandshake adds), less CLIENT_SESSION_TRACK: an OK's info text
 // is then a bare length-encoded string after the warnings, as ProxySQL's
-// admin sends it to every client. No CLIENT_DEPRECATE_EOF (go-mysql never
+// admin sends it to every client. CLIENT_COMPRESS too: ProxySQL's admin
+// takes compressed clients (its admin_various_commands test connects with
+// CLIENT_SSL|CLIENT_COMPRESS). No CLIENT_DEPRECATE_EOF (go-mysql never
 // offered it): result sets end with an EOF packet. CLIENT_MULTI_STATEMENTS is not offered either (it was not),
 // yet a client that asks for it gets multi-statements, as before.
 const adminCapabilities = wire.ClientLongPassword | wire.ClientLongFlag | wire.ClientConnectWithDB |
 	wire.ClientProtocol41 | wire.ClientTransactions | wire.ClientSecureConnection | wire.ClientPluginAuth |
 	wire.ClientConnectAttrs | wire.ClientPluginAuthLenencClientData | wire.ClientMultiResults |
-	wire.ClientPSMultiResults
+	wire.ClientPSMultiResults | wire.ClientCompress
 
 // loginMaxPayload bounds what a client that has not logged in yet can make
 // the admin read: a handshake response is far below 64 KiB.
@@ -142,6 +144,9 @@ func (s *Server) login(c *wire.Conn) *session {
 	}
 	if err := c.Flush(); err != nil {
 		return nil
+	}
+	if resp.Capabilities&wire.ClientCompress != 0 {
+		_ = c.StartCompression(wire.DefaultCompressionLevel)
 	}
 	_ = c.SetDeadline(time.Time{})
 	c.SetMaxPayload(wire.DefaultMaxPayload)

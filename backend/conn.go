@@ -252,6 +252,11 @@ func (c *BackendConn) handshake(opts *Options, want *State) error {
 	if want.Schema != "" {
 		caps |= wire.ClientConnectWithDB
 	}
+	if c.srv.Compression() != 0 {
+		// mysql_servers.compression=1; a server that does not offer it
+		// (StarRocks FE) is used uncompressed.
+		caps |= wire.ClientCompress
+	}
 	c.caps = caps & h.Capabilities
 	if c.caps&wire.ClientProtocol41 == 0 || c.caps&wire.ClientSecureConnection == 0 {
 		return fmt.Errorf("%w: server lacks protocol 4.1 authentication", ErrProtocol)
@@ -296,6 +301,11 @@ func (c *BackendConn) handshake(opts *Options, want *State) error {
 	}
 	if err := c.authResult(plugin); err != nil {
 		return err
+	}
+	if c.caps&wire.ClientCompress != 0 {
+		if err := c.w.StartCompression(wire.DefaultCompressionLevel); err != nil {
+			return err
+		}
 	}
 	c.state = State{Schema: want.Schema, Collation: want.Collation, Autocommit: c.status&wire.StatusAutocommit != 0,
 		MultiStatements: c.caps&wire.ClientMultiStatements != 0, FoundRows: c.caps&wire.ClientFoundRows != 0}

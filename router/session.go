@@ -248,6 +248,9 @@ func (s *session) handshake(rt *live.Runtime) bool {
 	salt := wire.NewSalt()
 	s.salt = salt
 	caps := wire.ServerCapabilities(rt.Router.DeprecateEOF)
+	if rt.Router.HaveCompress {
+		caps |= wire.ClientCompress
+	}
 	hs := &wire.InitialHandshake{
 		ServerVersion: rt.Router.ServerVersion, ConnID: uint32(s.id), Salt: salt,
 		Capabilities: caps, Charset: 33, Status: wire.StatusAutocommit,
@@ -359,6 +362,10 @@ func (s *session) handshake(rt *live.Runtime) bool {
 		uc.Add(-1)
 		s.r.clients.Add(-1)
 		return false
+	}
+	if s.caps&wire.ClientCompress != 0 {
+		// Everything after the login's OK is compressed.
+		_ = s.c.StartCompression(rt.Router.CompressionLevel)
 	}
 	return true
 }

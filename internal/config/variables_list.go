@@ -140,9 +140,8 @@ var varDefs = []VarDef{
 	{Name: "mysql-graceful_close_conn_timeout", Default: "15", Kind: VarInt, Min: 0, Max: 3600},
 	{Name: "mysql-handle_unknown_charset", Default: "1", Kind: VarInt, Min: 0, Max: 3},
 	{Name: "mysql-handle_warnings", Default: "1", Kind: VarInt, Min: 0, Max: 1},
-	// Sluice: false (ProxySQL: true) while Sluice has no compression and no frontend TLS, so a
-	// default configuration claims nothing it does not do; true loads with a warning.
-	{Name: "mysql-have_compress", Default: "false", Kind: VarBool},
+	// The data port offers CLIENT_COMPRESS (zlib), as ProxySQL's does by default.
+	{Name: "mysql-have_compress", Default: "true", Kind: VarBool},
 	{Name: "mysql-have_ssl", Default: "false", Kind: VarBool},
 	{Name: "mysql-hostgroup_manager_verbose", Default: "1", Kind: VarInt, Min: 0, Max: 3},
 	{Name: "mysql-init_connect", Default: ""},
@@ -209,6 +208,8 @@ var varDefs = []VarDef{
 	{Name: "mysql-ping_timeout_server", Default: "200", Kind: VarInt, Min: 10, Max: 600000},
 	{Name: "mysql-poll_timeout", Default: "2000", Kind: VarInt, Min: 10, Max: 20000},
 	{Name: "mysql-poll_timeout_on_failure", Default: "100", Kind: VarInt, Min: 10, Max: 20000},
+	// zlib level of compressed client connections (-1: zlib's default); read at each login.
+	{Name: "mysql-protocol_compression_level", Default: "3", Kind: VarInt, Min: -1, Max: 9},
 	// Sluice: this proxy's own labels, "" or a JSON object of label name -> value, matched against
 	// mysql_servers_balance.labels by the label and location factors.
 	{Name: "mysql-proxy_labels", Default: "", Kind: VarJSONObject},

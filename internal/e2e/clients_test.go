@@ -229,7 +229,8 @@ func hwm(t *testing.T, pid int) int64 { return procStatus(t, pid, "VmHWM") }
 
 // TestSysbenchReadWrite runs sysbench oltp_read_write for 15 s through
 // sluice with server-side prepared statements and with the text protocol,
-// and requires zero errors.
+// then 5 s of prepared statements over the compressed protocol
+// (--mysql-compression=on), and requires zero errors.
 func TestSysbenchReadWrite(t *testing.T) {
 	if _, err := exec.LookPath("sysbench"); err != nil {
 		t.Fatal("sysbench is not installed: make test installs it (scripts/backends.sh with SLUICE_BACKENDS_EXTRA_PKGS=sysbench)")
@@ -250,15 +251,20 @@ func TestSysbenchReadWrite(t *testing.T) {
 	// Uniform keys over 40000 rows keep InnoDB deadlocks (which sysbench
 	// counts as "ignored errors" with or without a proxy) out of the way, so
 	// any error left is the proxy's.
-	for _, mode := range []string{"auto", "disable"} {
+	for _, mode := range []string{"auto", "disable", "compressed"} {
 		args := append(append([]string{"oltp_read_write"}, common...), fmt.Sprintf("--mysql-port=%d", s.DataPort),
-			"--threads=4", "--rand-type=uniform", "--time="+secs, "--report-interval=0", "--db-ps-mode="+mode, "run")
+			"--threads=4", "--rand-type=uniform", "--report-interval=0")
+		if mode == "compressed" {
+			args = append(args, "--time=5", "--db-ps-mode=auto", "--mysql-compression=on", "run")
+		} else {
+			args = append(args, "--time="+secs, "--db-ps-mode="+mode, "run")
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		out, err := exec.CommandContext(ctx, "sysbench", args...).CombinedOutput()
 		cancel()
 		text := string(out)
 		if err != nil {
-			t.Fatalf("sysbench --db-ps-mode=%s: %v\n%s", mode, err, text)
+			t.Fatalf("sysbench (%s): %v\n%s", mode, err, text)
 		}
 		m := regexp.MustCompile(`ignored errors:\s+(\d+)`).FindStringSubmatch(text)
 		q := regexp.MustCompile(`queries:\s+(\d+)\s+\(([\d.]+) per sec`).FindStringSubmatch(text)
@@ -266,9 +272,9 @@ func TestSysbenchReadWrite(t *testing.T) {
 			t.Fatalf("cannot read sysbench output:\n%s", text)
 		}
 		if m[1] != "0" {
-			t.Fatalf("sysbench --db-ps-mode=%s: %s ignored errors\n%s", mode, m[1], text)
+			t.Fatalf("sysbench (%s): %s ignored errors\n%s", mode, m[1], text)
 		}
-		t.Logf("sysbench oltp_read_write --db-ps-mode=%s %ss: %s queries (%s qps), 0 errors", mode, secs, q[1], q[2])
+		t.Logf("sysbench oltp_read_write (%s): %s queries (%s qps), 0 errors", mode, q[1], q[2])
 		os.WriteFile(filepath.Join(s.Datadir, "sysbench-"+mode+".txt"), out, 0o644)
 	}
 }

@@ -127,6 +127,8 @@ type Router struct {
 	StatsTimeQP              bool          // mysql-stats_time_query_processor
 	StatsTimeBackend         bool          // mysql-stats_time_backend_query
 	HaveSSL                  bool          // mysql-have_ssl: the data port (and the admin port) offer TLS
+	HaveCompress             bool          // mysql-have_compress: the data port offers the compressed protocol
+	CompressionLevel         int           // mysql-protocol_compression_level: zlib level of compressed clients
 	// AuthPlugin is the plugin the data port announces
 	// (mysql-default_authentication_plugin): mysql_native_password or
 	// caching_sha2_password.

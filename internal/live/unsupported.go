@@ -79,7 +79,6 @@ var unsupportedVars = []unsupportedVar{
 	// Refused: ignoring them weakens security.
 
 	// Warnings: the feature is missing, nothing is exposed.
-	{"mysql-have_compress", false, isTrue, "the compressed protocol is not implemented in Sluice: the data port does not offer compression", "false"},
 	{"mysql-ldap_user_variable", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
 	{"mysql-add_ldap_user_comment", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
 	{"mysql-throttle_max_bytes_per_second_to_client", false, positive, "client throttling is not implemented in Sluice", "0"},
@@ -120,15 +119,6 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 			}
 		}
 	case config.ModMySQLServers:
-		var comp []string
-		for _, s := range snap.Servers {
-			if s.Compression != 0 {
-				comp = append(comp, fmt.Sprintf("%d:%s:%d", s.HostgroupID, s.Hostname, s.Port))
-			}
-		}
-		if len(comp) > 0 {
-			add(false, "mysql_servers.compression=1 (%s): the compressed protocol is not implemented in Sluice, the server is used uncompressed", listed(comp))
-		}
 		for _, t := range []struct{ table, what string }{
 			{"mysql_group_replication_hostgroups", "Group Replication monitoring is not implemented in Sluice: servers stay in the hostgroups of mysql_servers"},
 			{"mysql_aws_aurora_hostgroups", "Aurora monitoring is not implemented in Sluice: servers stay in the hostgroups of mysql_servers"},

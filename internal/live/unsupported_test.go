@@ -15,11 +15,10 @@ import (
 	"github.com/sluice-proxy/sluice/internal/config"
 )
 
-// offDefaults turns off the two features ProxySQL enables by default and
-// Sluice lacks (mysql-have_ssl, mysql-have_compress), so a case sees only
-// its own notices.
+// offDefaults turns off mysql-have_ssl, which ProxySQL enables by default
+// and Sluice does not, so a case sees only its own notices.
 func offDefaults(vars map[string]string) map[string]string {
-	out := map[string]string{"mysql-have_ssl": "false", "mysql-have_compress": "false"}
+	out := map[string]string{"mysql-have_ssl": "false"}
 	for k, v := range vars {
 		out[k] = v
 	}
@@ -44,10 +43,9 @@ func TestUnsupported(t *testing.T) {
 		refused []string // substrings of the refused notices, in order
 		warned  []string // substrings of the warnings, in order
 	}{
-		{"defaults: nothing (have_ssl and have_compress default to false in Sluice)", config.ModMySQLVariables, &config.Snapshot{}, nil, nil},
-		{"have_ssl (built) and have_compress on", config.ModMySQLVariables,
-			snapWith(map[string]string{"mysql-have_ssl": "true", "mysql-have_compress": "true"}), nil,
-			[]string{"mysql-have_compress=true"}},
+		{"defaults: nothing", config.ModMySQLVariables, &config.Snapshot{}, nil, nil},
+		{"have_ssl and have_compress on (both built)", config.ModMySQLVariables,
+			snapWith(map[string]string{"mysql-have_ssl": "true", "mysql-have_compress": "true"}), nil, nil},
 		{"both off: nothing", config.ModMySQLVariables, snapWith(offDefaults(nil)), nil, nil},
 		{"admin defaults: nothing", config.ModAdminVariables, &config.Snapshot{}, nil, nil},
 		// The firewall whitelist is built (rules/firewall.go): no notice.
@@ -84,11 +82,11 @@ func TestUnsupported(t *testing.T) {
 			nil, []string{"admin-checksum_mysql_users=false: not implemented in Sluice: the module's checksum"}},
 		{"mysql variables ignore admin ones", config.ModMySQLVariables, &config.Snapshot{
 			MySQLVars: offDefaults(nil), AdminVars: map[string]string{"admin-web_enabled": "true"}}, nil, nil},
-		{"servers: use_ssl is built, compression warned", config.ModMySQLServers, &config.Snapshot{Servers: []config.Server{
+		{"servers: use_ssl and compression are built", config.ModMySQLServers, &config.Snapshot{Servers: []config.Server{
 			{HostgroupID: 1, Hostname: "db1", Port: 3306, Status: "ONLINE", UseSSL: 1},
 			{HostgroupID: 2, Hostname: "db2", Port: 3307, Status: "ONLINE", Compression: 1},
 			{HostgroupID: 2, Hostname: "db3", Port: 3306, Status: "ONLINE", MaxReplicationLag: 10}}},
-			nil, []string{"mysql_servers.compression=1 (2:db2:3307)"}},
+			nil, nil},
 		{"servers: ssl params built", config.ModMySQLServers, &config.Snapshot{
 			Tables: map[string][][]sql.NullString{"mysql_servers_ssl_params": {
 				sslRow("db1", "3306", "", "", "ECDHE-RSA-AES128-GCM-SHA256")}}},
@@ -197,10 +195,10 @@ func sslRow(host, port, user, crl, cipher string) []sql.NullString {
 func TestUnsupportedListsManyRowsBriefly(t *testing.T) {
 	snap := &config.Snapshot{}
 	for i := range 12 {
-		snap.Servers = append(snap.Servers, config.Server{HostgroupID: i, Hostname: "h", Port: 3306, Status: "ONLINE", Compression: 1})
+		snap.QueryRules = append(snap.QueryRules, config.QueryRule{RuleID: i + 1, Active: true, CacheTimeout: sql.NullInt64{Int64: 100, Valid: true}})
 	}
-	n := Unsupported(snap, config.ModMySQLServers)
-	if len(n) != 1 || !strings.Contains(n[0].Msg, "4:h:3306 and 7 more") {
+	n := Unsupported(snap, config.ModMySQLQueryRules)
+	if len(n) != 1 || !strings.Contains(n[0].Msg, "rule_id 1, 2, 3, 4, 5 and 7 more") {
 		t.Fatalf("%+v", n)
 	}
 }
@@ -218,7 +216,7 @@ func TestUnsupportedVarsAreKnownAndUnread(t *testing.T) {
 			t.Errorf("%s listed twice", uv.name)
 		}
 		names[uv.name] = true
-		if d, _ := config.LookupVar(uv.name); uv.on(d.Default) && uv.name != "mysql-have_ssl" && uv.name != "mysql-have_compress" {
+		if d, _ := config.LookupVar(uv.name); uv.on(d.Default) && uv.name != "mysql-have_ssl" {
 			t.Errorf("%s: its default %q already asks for the feature", uv.name, d.Default)
 		}
 	}

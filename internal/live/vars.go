@@ -65,6 +65,8 @@ func routerSettings(s *config.Snapshot) Router {
 		StatsTimeQP:                s.Bool("mysql-stats_time_query_processor"),
 		StatsTimeBackend:           s.Bool("mysql-stats_time_backend_query"),
 		HaveSSL:                    s.Bool("mysql-have_ssl"),
+		HaveCompress:               s.Bool("mysql-have_compress"),
+		CompressionLevel:           int(s.Int("mysql-protocol_compression_level")),
 		AuthPlugin:                 s.Str("mysql-default_authentication_plugin"),
 	}
 	for _, a := range s.HostgroupAttributes {

@@ -18,6 +18,23 @@ type Relay struct {
 	down  atomic.Bool
 	mu    sync.Mutex
 	conns []net.Conn
+	// toClient counts the bytes relayed from the target to clients.
+	toClient atomic.Int64
+}
+
+// BytesToClient returns how many bytes went from the target to clients.
+func (r *Relay) BytesToClient() int64 { return r.toClient.Load() }
+
+// counting is an io.Writer that adds what it writes to n.
+type counting struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c counting) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // NewRelay listens on a free 127.0.0.1 port and forwards to target; it is
@@ -54,7 +71,7 @@ func NewRelayAt(t testing.TB, addr, target string) *Relay {
 			r.conns = append(r.conns, c, s)
 			r.mu.Unlock()
 			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
+			go func() { io.Copy(counting{c, &r.toClient}, s); c.Close() }()
 		}
 	}()
 	t.Cleanup(func() { l.Close(); r.SetDown(true) })

@@ -36,6 +36,7 @@ type Conn struct {
 	MetaFollows bool
 	bytesIn     uint64
 	bytesOut    uint64
+	comp        *compState // the compressed protocol, once started
 }
 
 // NewConn wraps nc, taking a reader and a writer from the package pools.
@@ -76,6 +77,9 @@ func (c *Conn) Idle() {
 	if c.br != nil {
 		c.releaseBig()
 		c.br.release()
+		if c.comp != nil && c.br.Buffered() == 0 {
+			c.comp.r.src.release()
+		}
 	}
 }
 
@@ -99,6 +103,7 @@ func (c *Conn) Close() error {
 		c.bw = nil
 	}
 	c.releaseBig()
+	c.endCompressed()
 	return err
 }
 
@@ -111,8 +116,19 @@ func (c *Conn) Seq() uint8 { return c.seq }
 // SetSeq sets the sequence id of the next packet.
 func (c *Conn) SetSeq(s uint8) { c.seq = s }
 
-// ResetSeq starts a new command: the next packet has sequence id 0.
-func (c *Conn) ResetSeq() { c.seq = 0 }
+// ResetSeq starts a new command: the next packet has sequence id 0. On a
+// compressed connection the compressed sequence restarts too, and what an
+// earlier command left buffered is sent first, in its own compressed
+// packet (a write error stays with the writer for the next Flush).
+func (c *Conn) ResetSeq() {
+	c.seq = 0
+	if c.comp != nil {
+		if c.bw != nil && c.bw.Buffered() > 0 {
+			_ = c.bw.Flush()
+		}
+		c.comp.seq = 0
+	}
+}
 
 // SetMaxPayload sets the largest payload ReadPacket assembles.
 func (c *Conn) SetMaxPayload(n int) { c.maxPayload = n }
@@ -187,16 +203,19 @@ func (c *Conn) readHeader() (int, error) {
 	n := int(h[0]) | int(h[1])<<8 | int(h[2])<<16
 	seq := h[3]
 	_, _ = c.br.Discard(4)
-	if seq != c.seq {
+	if seq != c.seq && c.comp == nil {
 		return 0, fmt.Errorf("%w: got %d, want %d", ErrBadSequence, seq, c.seq)
 	}
-	c.seq++
+	c.seq = seq + 1
 	c.bytesIn += uint64(4 + n)
 	return n, nil
 }
 
 // writeHeader buffers a packet header with the next sequence id.
 func (c *Conn) writeHeader(n int) error {
+	if c.comp != nil && c.comp.fresh {
+		c.seq, c.comp.fresh = c.comp.seq, false
+	}
 	c.hdr = [4]byte{byte(n), byte(n >> 8), byte(n >> 16), c.seq}
 	if _, err := c.writer().Write(c.hdr[:]); err != nil {
 		return writeErr(err)

@@ -28,8 +28,9 @@ type InitialHandshake struct {
 // length-encoded auth data, and CLIENT_LOCAL_FILES as MariaDB and MySQL
 // servers offer it: whether LOAD DATA LOCAL INFILE may run is decided per
 // statement (mysql-enable_load_data_local_infile and the client's own
-// flag). CLIENT_DEPRECATE_EOF is added only when enabled; SSL, compression
-// and session tracking are never offered.
+// flag). CLIENT_DEPRECATE_EOF is added only when enabled; SSL and
+// compression are added by the caller (ServerHandshake adds SSL when given
+// a TLS configuration); session tracking is never offered.
 func ServerCapabilities(deprecateEOF bool) uint32 {
 	c := ClientLongPassword | ClientFoundRows | ClientLongFlag | ClientConnectWithDB |
 		ClientProtocol41 | ClientIgnoreSigpipe | ClientTransactions | ClientSecureConnection |

@@ -144,6 +144,18 @@ func (rd *reader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// ReadByte reads one byte (io.ByteReader).
+func (rd *reader) ReadByte() (byte, error) {
+	if rd.r == rd.w {
+		if err := rd.fill(); err != nil {
+			return 0, err
+		}
+	}
+	b := (*rd.buf)[rd.r]
+	rd.r++
+	return b, nil
+}
+
 // fill reads once more into the buffer (taking one if released), after
 // moving unread bytes to its start. It returns an error only if no byte
 // arrived.

@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// TestCompressedProtocol: the compressed protocol (CLIENT_COMPRESS) on
+// both sides, with real clients and a real server. The client side is
+// offered by mysql-have_compress (on by default, as ProxySQL); the server
+// side is asked for by mysql_servers.compression=1, which the server
+// confirms itself (its Compression status variable). Each side works
+// without the other, what crosses the client's link is really compressed,
+// and big packets (a 20 MB row, an 18 MB query) arrive byte for byte.
+func TestCompressedProtocol(t *testing.T) {
+	b := testenv.Backends(t, 1)[0]
+	s := startFresh(t, "")
+	// Hostgroup 0 reaches the server compressed, hostgroup 1 does not.
+	admin(t, s, fmt.Sprintf(`
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port, compression) VALUES (0, '%[1]s', %[2]d, 1), (1, '%[1]s', %[2]d, 0);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('root', 'test', 1);
+		LOAD MYSQL USERS TO RUNTIME;`, b.Host, b.Port))
+	if out := admin(t, s, "SELECT variable_value FROM global_variables WHERE variable_name='mysql-have_compress'"); !strings.Contains(out, "true") {
+		t.Fatalf("mysql-have_compress default: %q, want true", out)
+	}
+	relay := testenv.NewRelay(t, fmt.Sprintf("127.0.0.1:%d", s.DataPort))
+	// sent runs the CLI through the relay and returns its output and the
+	// bytes the proxy sent it.
+	sent := func(user, pass, q string, args ...string) (string, int64) {
+		t.Helper()
+		before := relay.BytesToClient()
+		out := testenv.MustCLI(t, relay.Port(), user, pass, q, append([]string{"-N"}, args...)...)
+		time.Sleep(50 * time.Millisecond) // the relay's copy ends after the CLI's last read
+		return out, relay.BytesToClient() - before
+	}
+	const mb2 = "SHOW SESSION STATUS LIKE 'Compression'; SELECT LENGTH(x), MD5(x) FROM (SELECT 1) d JOIN (SELECT REPEAT('abcdef', 333334) x) t; SELECT REPEAT('abcdef', 333334)"
+
+	// Both sides compressed.
+	out, n := sent("sbtest", "sbtest", mb2, "--compress")
+	if !strings.HasPrefix(out, "Compression\tON\n2000004\t") {
+		t.Fatalf("compressed client, compression=1 server:\n%.200s", out)
+	}
+	if n > 200_000 {
+		t.Fatalf("a 2 MB compressible row cost the compressed client %d bytes", n)
+	}
+	t.Logf("compressed client, compressed server: 2 MB row in %d bytes", n)
+	plainOut, plainN := sent("sbtest", "sbtest", mb2)
+	if plainOut != out || plainN < 2_000_000 {
+		t.Fatalf("uncompressed client: %d bytes, same output %v", plainN, plainOut == out)
+	}
+	// Only the client compressed; only the server.
+	if out, n := sent("root", "test", mb2, "--compress"); !strings.HasPrefix(out, "Compression\tOFF\n2000004\t") || n > 200_000 {
+		t.Fatalf("compressed client, compression=0 server (%d bytes):\n%.200s", n, out)
+	}
+	if out, n := sent("sbtest", "sbtest", "SHOW SESSION STATUS LIKE 'Compression'"); out != "Compression\tON\n" || n > 1000 {
+		t.Fatalf("plain client, compression=1 server: %q", out)
+	}
+
+	// Big packets, both ways: a 20 MB row of random-looking text (it
+	// spans two protocol packets and hundreds of compressed ones), read
+	// compressed and not, and the same from the server directly.
+	const big = "SELECT CONCAT(REPEAT(MD5('x'), 600000), (SELECT GROUP_CONCAT(MD5(seq)) FROM sbtest.seq_1_to_5000))"
+	sum := func(port int, user, pass string, args ...string) [32]byte {
+		t.Helper()
+		out := testenv.MustCLI(t, port, user, pass, big, append([]string{"-N", "--max-allowed-packet=64M"}, args...)...)
+		if len(out) < 19_000_000 {
+			t.Fatalf("big row: %d bytes", len(out))
+		}
+		return sha256.Sum256([]byte(out))
+	}
+	direct := sum(b.Port, "root", "test")
+	for _, c := range []struct {
+		user, pass string
+		args       []string
+	}{{"sbtest", "sbtest", []string{"--compress"}}, {"root", "test", []string{"--compress"}}, {"sbtest", "sbtest", nil}} {
+		if got := sum(s.DataPort, c.user, c.pass, c.args...); got != direct {
+			t.Fatalf("20 MB row through the proxy (%s %v) differs from the server's", c.user, c.args)
+		}
+	}
+	// go-sql-driver/mysql with compress=true: an 18 MB query (text and
+	// prepared), a transaction, a multi-row result.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, params := range []string{"compress=true&interpolateParams=true", "compress=true"} {
+		db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", params)
+		db.SetMaxOpenConns(2)
+		arg := strings.Repeat("0123456789abcdef", 18_000_000/16)
+		var n int
+		var sha string
+		if err := db.QueryRowContext(ctx, "SELECT LENGTH(?), SHA2(?, 256)", arg, arg).Scan(&n, &sha); err != nil || n != len(arg) {
+			t.Fatalf("%s: 18 MB argument: %d, %v", params, n, err)
+		}
+		if want := fmt.Sprintf("%x", sha256.Sum256([]byte(arg))); sha != want {
+			t.Fatalf("%s: the server hashed something else", params)
+		}
+		if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS zcomp (id INT PRIMARY KEY, v TEXT) ENGINE=InnoDB"); err != nil {
+			t.Fatal(err)
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM zcomp"); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 200 {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO zcomp VALUES (?, ?)", i, strings.Repeat(fmt.Sprint(i), 100)); err != nil {
+				t.Fatalf("%s: insert %d: %v", params, i, err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := db.QueryContext(ctx, "SELECT id, v FROM zcomp WHERE id >= ? ORDER BY id", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for rows.Next() {
+			var id int
+			var v string
+			if err := rows.Scan(&id, &v); err != nil || v != strings.Repeat(fmt.Sprint(id), 100) || id != got {
+				t.Fatalf("%s: row %d: %d %.20q %v", params, got, id, v, err)
+			}
+			got++
+		}
+		if err := rows.Err(); err != nil || got != 200 {
+			t.Fatalf("%s: %d rows, %v", params, got, err)
+		}
+		rows.Close()
+	}
+
+	// PHP's PDO (mysqlnd) with PDO::MYSQL_ATTR_COMPRESS.
+	if _, err := exec.LookPath("php"); err != nil {
+		t.Fatal("php is not installed: make test installs it (scripts/backends.sh with SLUICE_BACKENDS_EXTRA_PKGS=php)")
+	}
+	script := filepath.Join(t.TempDir(), "z.php")
+	php := fmt.Sprintf(`<?php
+$db = new PDO("mysql:host=127.0.0.1;port=%d;dbname=sbtest", "sbtest", "sbtest",
+	[PDO::MYSQL_ATTR_COMPRESS => true, PDO::ATTR_EMULATE_PREPARES => false, PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION]);
+$st = $db->prepare("SELECT COUNT(*), MAX(LENGTH(v)) FROM zcomp WHERE id < ?"); $st->execute([150]);
+echo implode(" ", $st->fetch(PDO::FETCH_NUM)), "\n";
+echo $db->query("SHOW SESSION STATUS LIKE 'Compression'")->fetch(PDO::FETCH_NUM)[1], "\n";
+echo strlen($db->query("SELECT REPEAT('p', 3000000)")->fetchColumn()), "\n";
+`, relay.Port())
+	if err := os.WriteFile(script, []byte(php), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := relay.BytesToClient()
+	pout, err := exec.CommandContext(ctx, "php", script).CombinedOutput()
+	if err != nil || string(pout) != "150 300\nON\n3000000\n" {
+		t.Fatalf("PDO with compression: %v\n%s", err, pout)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := relay.BytesToClient() - before; n > 200_000 {
+		t.Fatalf("PDO's compressed session received %d bytes for a 3 MB row", n)
+	}
+
+	// mysql-have_compress=false: the offer is gone, the client that asks
+	// works uncompressed. The admin port takes compressed clients.
+	admin(t, s, "SET mysql-have_compress='false'; LOAD MYSQL VARIABLES TO RUNTIME")
+	if out, n := sent("sbtest", "sbtest", mb2, "--compress"); out != plainOut || n < 2_000_000 {
+		t.Fatalf("have_compress=false: %d bytes, same output %v", n, out == plainOut)
+	}
+	if out := testenv.MustCLI(t, s.AdminPort, "admin", "admin", "SELECT COUNT(*) FROM global_variables WHERE variable_name='mysql-have_compress'", "-N", "--compress"); out != "1\n" {
+		t.Fatalf("compressed admin session: %q", out)
+	}
+}
