@@ -100,14 +100,19 @@ type compWriter struct {
 	st    *compState
 	out   io.Writer
 	level int
-	sw    sliceWriter // where deflate writes
 }
 
 var compOutPool = sync.Pool{New: func() any { b := make([]byte, 0, compHeaderLen+compChunk+compChunk/8); return &b }}
 
-// zlibWriters pools compressors per level (index level+1); a compressor is
-// taken for one packet and reset for the next user.
-var zlibWriters [MaxCompressionLevel + 2]sync.Pool
+// deflaters pools compressors per level (index level+1); one is taken for
+// a packet and given back.
+var deflaters [MaxCompressionLevel + 2]sync.Pool
+
+// deflater is a zlib compressor and the slice it writes to.
+type deflater struct {
+	zw *zlib.Writer
+	sw sliceWriter
+}
 
 func (w *compWriter) Write(p []byte) (int, error) {
 	written := 0
@@ -158,26 +163,27 @@ func (s *sliceWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// deflate appends chunk, zlib-compressed, to out.
 func (w *compWriter) deflate(out, chunk []byte) ([]byte, error) {
-	sw := &w.sw
-	sw.b = out
-	pool := &zlibWriters[w.level+1]
-	zw, _ := pool.Get().(*zlib.Writer)
-	if zw == nil {
-		var err error
-		if zw, err = zlib.NewWriterLevel(sw, w.level); err != nil {
+	pool := &deflaters[w.level+1]
+	d, _ := pool.Get().(*deflater)
+	if d == nil {
+		d = &deflater{}
+		zw, err := zlib.NewWriterLevel(&d.sw, w.level)
+		if err != nil {
 			return out, err
 		}
+		d.zw = zw
 	} else {
-		zw.Reset(sw)
+		d.zw.Reset(&d.sw)
 	}
-	_, err := zw.Write(chunk)
+	d.sw.b = out
+	_, err := d.zw.Write(chunk)
 	if err == nil {
-		err = zw.Close()
+		err = d.zw.Close()
 	}
-	zw.Reset(nil)
-	pool.Put(zw)
-	out, sw.b = sw.b, nil
+	out, d.sw.b = d.sw.b, nil
+	pool.Put(d)
 	return out, err
 }
 

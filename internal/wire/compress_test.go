@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"compress/zlib"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -250,17 +252,44 @@ func TestCompressedEarlyBytes(t *testing.T) {
 	}
 }
 
-func BenchmarkCompressedSmallReply(b *testing.B) {
-	var sink discard
-	c := NewConn(&memConn{w: &sink})
-	defer c.Close()
-	_ = c.StartCompression(3)
-	reply := append(filled(40, 'r'), randomBytes(60, 5)...)
-	b.ReportAllocs()
-	for b.Loop() {
-		c.ResetSeq()
-		_ = c.WritePacket(reply)
-		_ = c.Flush()
+// BenchmarkCompressedReply: what the compressed protocol costs a reply of
+// a point select's size and a 16 KiB buffer of rows, per level.
+func BenchmarkCompressedReply(b *testing.B) {
+	// A point select's answer: a column definition, then a row of
+	// sysbench's c column (eleven groups of eleven digits), then EOF.
+	small := []byte("\x03def\x06sbtest\x07sbtest1\x07sbtest1\x01c\x01c\x0c\x08\x00\xe0\x01\x00\x00\xfe\x81\x10\x00\x00\x00")
+	r := rand.New(rand.NewPCG(5, 5))
+	for i := range 11 {
+		if i > 0 {
+			small = append(small, '-')
+		}
+		for range 11 {
+			small = append(small, byte('0'+r.IntN(10)))
+		}
+	}
+	var rows []byte
+	for i := 0; len(rows) < 16<<10; i++ {
+		rows = append(rows, fmt.Sprintf("%d\t%08d-%s\n", i, i*7919, strings.Repeat("abcdefgh", i%8))...)
+	}
+	for _, size := range []struct {
+		name  string
+		reply []byte
+	}{{"200B", small}, {"16KiB", rows[:16<<10-4]}} {
+		for _, level := range []int{1, 3, 6} {
+			b.Run(fmt.Sprintf("%s/level%d", size.name, level), func(b *testing.B) {
+				var sink discard
+				c := NewConn(&memConn{w: &sink})
+				defer c.Close()
+				_ = c.StartCompression(level)
+				b.ReportAllocs()
+				b.SetBytes(int64(len(size.reply)))
+				for b.Loop() {
+					c.ResetSeq()
+					_ = c.WritePacket(size.reply)
+					_ = c.Flush()
+				}
+			})
+		}
 	}
 }
 
