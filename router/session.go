@@ -448,6 +448,11 @@ func (s *session) loop() {
 		// from start to end.
 		rt := s.r.rt.Load()
 		s.cmdRT = rt
+		// mysql-throttle_max_bytes_per_second_to_client, as the runtime
+		// has it now (one comparison when there is no limit).
+		if err := s.c.SetWriteLimit(rt.Router.ThrottleToClient); err != nil {
+			return
+		}
 		s.cmdMu.Lock()
 		s.beginCommand(p)
 		s.leaveHard(rt)

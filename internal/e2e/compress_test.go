@@ -177,3 +177,41 @@ echo strlen($db->query("SELECT REPEAT('p', 3000000)")->fetchColumn()), "\n";
 		t.Fatalf("compressed admin session: %q", out)
 	}
 }
+
+// TestThrottleToClient: mysql-throttle_max_bytes_per_second_to_client
+// holds what a session sends to its client to that rate, read by each
+// command from the runtime (a LOAD applies to open sessions from their
+// next command); the server is not read faster than the client is
+// written (the result streams through two 16 KiB buffers).
+func TestThrottleToClient(t *testing.T) {
+	s, _ := multiplexSetup(t, 10, "")
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	db.SetMaxOpenConns(1)
+	ctx := context.Background()
+	fetch := func() time.Duration {
+		t.Helper()
+		start := time.Now()
+		var v string
+		if err := db.QueryRowContext(ctx, "SELECT REPEAT(MD5(RAND()), 75000)").Scan(&v); err != nil || len(v) != 2_400_000 {
+			t.Fatalf("2.4 MB row: %d bytes, %v", len(v), err)
+		}
+		return time.Since(start)
+	}
+	free := fetch()
+	// Both throttle variables load without a warning (the ratio is met by
+	// streaming: nothing is buffered beyond 16 KiB per side).
+	if out := testenv.MustCLI(t, s.AdminPort, "admin", "admin", `SET mysql-throttle_max_bytes_per_second_to_client=1000000;
+		SET mysql-throttle_ratio_server_to_client=2; LOAD MYSQL VARIABLES TO RUNTIME`, "-N", "--show-warnings"); strings.Contains(out, "Warning") {
+		t.Fatalf("LOAD of the throttle variables: %q", out)
+	}
+	// The session is open (one connection, reused): the limit reaches it
+	// at its next command. 2.4 MB at 1 MB/s: 2.3 s at least (the first
+	// window's 100 kB go at once).
+	limited := fetch()
+	if limited < 2300*time.Millisecond {
+		t.Fatalf("2.4 MB at 1 MB/s took %v", limited)
+	}
+	admin(t, s, "SET mysql-throttle_max_bytes_per_second_to_client=0; LOAD MYSQL VARIABLES TO RUNTIME")
+	again := fetch()
+	t.Logf("2.4 MB row: %v unlimited, %v at 1 MB/s, %v after the limit was lifted", free, limited, again)
+}

@@ -129,6 +129,7 @@ type Router struct {
 	HaveSSL                  bool          // mysql-have_ssl: the data port (and the admin port) offer TLS
 	HaveCompress             bool          // mysql-have_compress: the data port offers the compressed protocol
 	CompressionLevel         int           // mysql-protocol_compression_level: zlib level of compressed clients
+	ThrottleToClient         int64         // mysql-throttle_max_bytes_per_second_to_client: 0 = no limit
 	// AuthPlugin is the plugin the data port announces
 	// (mysql-default_authentication_plugin): mysql_native_password or
 	// caching_sha2_password.

@@ -64,10 +64,6 @@ func nonEmpty(v string) bool {
 	v = strings.TrimSpace(v)
 	return v != "" && v != "(null)"
 }
-func positive(v string) bool {
-	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-	return err == nil && n > 0
-}
 func notInt(d int64) func(string) bool {
 	return func(v string) bool {
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
@@ -81,8 +77,6 @@ var unsupportedVars = []unsupportedVar{
 	// Warnings: the feature is missing, nothing is exposed.
 	{"mysql-ldap_user_variable", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
 	{"mysql-add_ldap_user_comment", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
-	{"mysql-throttle_max_bytes_per_second_to_client", false, positive, "client throttling is not implemented in Sluice", "0"},
-	{"mysql-throttle_ratio_server_to_client", false, positive, "client throttling is not implemented in Sluice", "0"},
 	{"mysql-enforce_autocommit_on_reads", false, isTrue, "not implemented in Sluice", "false"},
 	{"admin-web_enabled", false, isTrue, "the web UI is not implemented in Sluice: nothing listens on admin-web_port", "false"},
 	{"admin-ssl_keylog_file", false, nonEmpty, "TLS key logging is not implemented in Sluice: no key log is written", "''"},

@@ -67,6 +67,7 @@ func routerSettings(s *config.Snapshot) Router {
 		HaveSSL:                    s.Bool("mysql-have_ssl"),
 		HaveCompress:               s.Bool("mysql-have_compress"),
 		CompressionLevel:           int(s.Int("mysql-protocol_compression_level")),
+		ThrottleToClient:           s.Int("mysql-throttle_max_bytes_per_second_to_client"),
 		AuthPlugin:                 s.Str("mysql-default_authentication_plugin"),
 	}
 	for _, a := range s.HostgroupAttributes {

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 )
 
 // compPacket builds one compressed packet by the protocol's rules with the
@@ -316,5 +317,42 @@ func TestCompressedReplyNumbering(t *testing.T) {
 	body := out.Bytes()[compHeaderLen:]
 	if len(h) != 1 || h[0].seq != 2 || h[0].ulen != 0 || body[3] != 2 || body[5+3] != 3 {
 		t.Fatalf("reply %+v, inner seq %d then %d; want compressed seq 2, inner 2 and 3", h, body[3], body[8])
+	}
+}
+
+// A write limit holds the bytes on the wire to its rate in 100 ms windows
+// (the first window's budget goes out at once), below compression, and
+// lifting it restores the socket writer itself.
+func TestWriteLimit(t *testing.T) {
+	for _, compressed := range []bool{false, true} {
+		var out bytes.Buffer
+		c := NewConn(&memConn{w: &out})
+		if compressed {
+			_ = c.StartCompression(1)
+		}
+		if err := c.SetWriteLimit(100_000); err != nil { // 10 000 bytes per window
+			t.Fatal(err)
+		}
+		payload := randomBytes(35_000, 7) // incompressible: the same bytes on the wire
+		start := time.Now()
+		_ = c.WritePacket(payload)
+		_ = c.Flush()
+		took := time.Since(start)
+		if took < 300*time.Millisecond {
+			t.Fatalf("compressed=%v: %d bytes at 100 000 B/s went out in %v", compressed, out.Len(), took)
+		}
+		_ = c.SetWriteLimit(0)
+		if c.lim != nil || (!compressed && c.out != c.nc) || (compressed && c.comp.w.out != c.nc) {
+			t.Fatalf("compressed=%v: the limit is still in the chain", compressed)
+		}
+		rd := readerConn(out.Bytes())
+		if compressed {
+			_ = rd.StartCompression(0)
+		}
+		if p, err := rd.ReadPacket(); err != nil || !bytes.Equal(p, payload) {
+			t.Fatalf("compressed=%v: read back %d bytes, %v", compressed, len(p), err)
+		}
+		c.Close()
+		rd.Close()
 	}
 }

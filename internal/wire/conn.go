@@ -36,7 +36,8 @@ type Conn struct {
 	MetaFollows bool
 	bytesIn     uint64
 	bytesOut    uint64
-	comp        *compState // the compressed protocol, once started
+	comp        *compState   // the compressed protocol, once started
+	lim         *limitWriter // the write limit, when one is set
 }
 
 // NewConn wraps nc, taking a reader and a writer from the package pools.
