@@ -77,7 +77,7 @@ var unsupportedVars = []unsupportedVar{
 	// Warnings: the feature is missing, nothing is exposed.
 	{"mysql-ldap_user_variable", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
 	{"mysql-add_ldap_user_comment", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
-	{"mysql-enforce_autocommit_on_reads", false, isTrue, "not implemented in Sluice", "false"},
+	{"mysql-enforce_autocommit_on_reads", false, isFalse, "Sluice always enforces autocommit on reads: with autocommit=0 a SELECT runs in a transaction on the server, as on a direct connection (ProxySQL's false, a SELECT outside a transaction run with autocommit=1, is not implemented)", "true"},
 	{"admin-web_enabled", false, isTrue, "the web UI is not implemented in Sluice: nothing listens on admin-web_port", "false"},
 	{"admin-ssl_keylog_file", false, nonEmpty, "TLS key logging is not implemented in Sluice: no key log is written", "''"},
 	// ProxySQL Cluster (internal/cluster) always has every module's

@@ -72,8 +72,8 @@ func TestUnsupported(t *testing.T) {
 			// The PROXY protocol, query delays and connection throttling are built: no notice.
 			"mysql-default_query_delay": "5", "mysql-proxy_protocol_networks": "*",
 			"mysql-throttle_connections_per_sec_to_hostgroup": "10", "mysql-firewall_whitelist_enabled": "false",
-			"mysql-enforce_autocommit_on_reads": "true"})),
-			nil, []string{"mysql-enforce_autocommit_on_reads=true"}},
+			"mysql-enforce_autocommit_on_reads": "false"})),
+			nil, []string{"mysql-enforce_autocommit_on_reads=false: Sluice always enforces autocommit on reads"}},
 		{"admin: web, restapi", config.ModAdminVariables, &config.Snapshot{AdminVars: map[string]string{
 			"admin-web_enabled": "true", "admin-restapi_enabled": "1", "admin-web_port": "7000"}},
 			nil, []string{"admin-web_enabled=true: the web UI"}},
