@@ -19,6 +19,7 @@ func FuzzClientText(f *testing.F) {
 		"USE shop", "use `we``ird db`;", "USE\t`x`", "USE a b",
 		"PREPARE s1 FROM 'SELECT 1'", "EXECUTE `S``2` USING @a", "DEALLOCATE PREPARE s1", "DROP PREPARE `x`;",
 		"select @@version_comment limit 1", "SELECT CONNECTION_ID();", "SHOW WARNINGS LIMIT 1",
+		"PROXYSQL INTERNAL SESSION", "proxysql internal session;",
 	} {
 		f.Add([]byte(s))
 	}
@@ -54,6 +55,9 @@ func FuzzClientText(f *testing.F) {
 		}
 		_ = localQuery(q)
 		_ = localStmt(q)
+		if isInternalCommand(q) && !bytes.Equal(bytes.ToUpper(q[:len(internalPrefix)]), []byte(internalPrefix)) {
+			t.Fatalf("%q taken for a PROXYSQL INTERNAL command", q)
+		}
 		_ = isShowWarnings(q)
 	})
 }

@@ -175,13 +175,6 @@ func prepareIn(tb testing.TB, c *wire.Conn, q string, depr bool) uint32 {
 	return id
 }
 
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // TestStmtExecuteCacheDialects: a client with CLIENT_DEPRECATE_EOF and one
 // without execute the same statement; the backend (classic EOF) answers
 // each once, the streamer translating for the first, and each client's

@@ -27,6 +27,9 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	if s.user.FastForward {
 		return s.fastForward(rt, p)
 	}
+	if isInternalCommand(q) {
+		return s.writeInternal(rt, q) == nil
+	}
 	if s.digesterOpts != rt.Digest {
 		s.digester, s.digesterOpts = sqlscan.NewDigester(rt.Digest), rt.Digest
 	}

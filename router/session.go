@@ -104,8 +104,9 @@ type session struct {
 	pub      procInfo    // this session's stats_mysql_processlist row
 	pubDB    string      // the schema and user last published in pub
 	pubUser  string
-	pubTrx   bool // counted in Active_Transactions
-	quit     bool // the client sent COM_QUIT (else the session counts as aborted)
+	pubTrx   bool      // counted in Active_Transactions
+	quit     bool      // the client sent COM_QUIT (else the session counts as aborted)
+	created  time.Time // when the client logged in
 }
 
 func newSession(r *Router, nc net.Conn) *session {
@@ -218,6 +219,7 @@ func (s *session) serve() {
 	defer s.r.clients.Add(-1)
 	s.audit(eventlog.AuditClientConnectOK, "")
 	created := time.Now()
+	s.created = created
 	defer func() { s.auditClose(created) }()
 	s.pub.hg.Store(-1)
 	s.pub.command.Store(cmdSleep)
