@@ -11,7 +11,7 @@ import (
 )
 
 // TestUnsupportedConfigRefusedOrWarned (issue 10 item 6): settings Sluice
-// accepts but does not act on. One that is only a missing feature (web UI,
+// accepts but does not act on. One that is only a missing feature (TLS key log,
 // Group Replication monitoring, GTID causal reads) loads with a warning in the OK packet,
 // in SHOW WARNINGS and in the log; at start-up it is logged. (A setting
 // whose absence would weaken security fails LOAD … TO RUNTIME instead;
@@ -44,16 +44,16 @@ mysql_query_rules = ( { rule_id = 1, active = 1, match_pattern = "^SELECT 42", g
 		!strings.Contains(out, "Warning\t1235\tmysql_query_rules.gtid_from_hostgroup (rule_id 1): GTID causal reads are not implemented in Sluice") {
 		t.Errorf("SHOW WARNINGS after LOAD MYSQL QUERY RULES: %q %v", out, err)
 	}
-	out, err = cli("SET admin-web_enabled='true'; LOAD ADMIN VARIABLES TO RUNTIME; SHOW WARNINGS; SELECT 1; SHOW WARNINGS")
-	if err != nil || strings.Count(out, "admin-web_enabled=true: the web UI is not implemented in Sluice") != 2 {
+	out, err = cli("SET admin-ssl_keylog_file='keys.log'; LOAD ADMIN VARIABLES TO RUNTIME; SHOW WARNINGS; SELECT 1; SHOW WARNINGS")
+	if err != nil || strings.Count(out, "admin-ssl_keylog_file=keys.log: TLS key logging is not implemented in Sluice") != 2 {
 		// once from --show-warnings, once from the first SHOW WARNINGS; the
 		// SELECT in between clears them.
-		t.Errorf("web_enabled warnings: %q %v", out, err)
+		t.Errorf("ssl_keylog_file warnings: %q %v", out, err)
 	}
-	if got := admin(t, s, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='admin-web_enabled'"); strings.TrimSpace(got) != "true" {
-		t.Errorf("runtime admin-web_enabled %q", got)
+	if got := admin(t, s, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='admin-ssl_keylog_file'"); strings.TrimSpace(got) != "keys.log" {
+		t.Errorf("runtime admin-ssl_keylog_file %q", got)
 	}
-	waitLog(t, s, "admin-web_enabled=true: the web UI is not implemented in Sluice")
+	waitLog(t, s, "admin-ssl_keylog_file=keys.log: TLS key logging is not implemented in Sluice")
 	// A LOAD of a clean module leaves no warning.
 	out, err = cli("UPDATE mysql_query_rules SET gtid_from_hostgroup=NULL; LOAD MYSQL QUERY RULES TO RUNTIME; SHOW COUNT(*) WARNINGS")
 	if err != nil || strings.TrimSpace(out) != "0" {

@@ -19,8 +19,8 @@ import (
 // A setting is refused when ignoring it would weaken security — traffic
 // the operator asked to encrypt would go in clear text, queries the
 // firewall was to block would run, an audit trail would silently not
-// exist. A setting that only asks for a feature Sluice lacks (web UI,
-// query cache, compression, Galera monitoring…) is a warning.
+// exist. A setting that only asks for a feature Sluice lacks (LDAP,
+// Group Replication monitoring, TLS key logging…) is a warning.
 // Variables that only tune ProxySQL's internals (poll timeouts, stack
 // size…) are not reported. mysql-threads is acted on: it sets GOMAXPROCS
 // at start (cmd/sluice/threads.go).
@@ -78,7 +78,6 @@ var unsupportedVars = []unsupportedVar{
 	{"mysql-ldap_user_variable", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
 	{"mysql-add_ldap_user_comment", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
 	{"mysql-enforce_autocommit_on_reads", false, isFalse, "Sluice always enforces autocommit on reads: with autocommit=0 a SELECT runs in a transaction on the server, as on a direct connection (ProxySQL's false, a SELECT outside a transaction run with autocommit=1, is not implemented)", "true"},
-	{"admin-web_enabled", false, isTrue, "the web UI is not implemented in Sluice: nothing listens on admin-web_port", "false"},
 	{"admin-ssl_keylog_file", false, nonEmpty, "TLS key logging is not implemented in Sluice: no key log is written", "''"},
 	// ProxySQL Cluster (internal/cluster) always has every module's
 	// checksum: a peer stops syncing a module with its

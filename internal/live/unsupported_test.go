@@ -75,8 +75,8 @@ func TestUnsupported(t *testing.T) {
 			"mysql-enforce_autocommit_on_reads": "false"})),
 			nil, []string{"mysql-enforce_autocommit_on_reads=false: Sluice always enforces autocommit on reads"}},
 		{"admin: web, restapi", config.ModAdminVariables, &config.Snapshot{AdminVars: map[string]string{
-			"admin-web_enabled": "true", "admin-restapi_enabled": "1", "admin-web_port": "7000"}},
-			nil, []string{"admin-web_enabled=true: the web UI"}},
+			"admin-web_enabled": "true", "admin-restapi_enabled": "1", "admin-web_port": "7000", "admin-ssl_keylog_file": "/tmp/k"}},
+			nil, []string{"admin-ssl_keylog_file=/tmp/k: TLS key logging"}},
 		{"admin: checksums off", config.ModAdminVariables, &config.Snapshot{AdminVars: map[string]string{
 			"admin-checksum_mysql_users": "false", "admin-checksum_mysql_servers": "true"}},
 			nil, []string{"admin-checksum_mysql_users=false: not implemented in Sluice: the module's checksum"}},

@@ -44,6 +44,12 @@ func restAddr(snap *config.Snapshot) string {
 	if !snap.Bool("admin-restapi_enabled") {
 		return ""
 	}
+	return net.JoinHostPort(adminHost(snap), strconv.FormatInt(snap.Int("admin-restapi_port"), 10))
+}
+
+// adminHost is the host of the first TCP interface of admin-mysql_ifaces
+// (0.0.0.0 when there is none): the HTTP endpoints listen there.
+func adminHost(snap *config.Snapshot) string {
 	host := "0.0.0.0"
 	for _, iface := range strings.Split(snap.Var("admin-mysql_ifaces"), ";") {
 		iface = strings.TrimSpace(iface)
@@ -55,7 +61,7 @@ func restAddr(snap *config.Snapshot) string {
 		}
 		break
 	}
-	return net.JoinHostPort(host, strconv.FormatInt(snap.Int("admin-restapi_port"), 10))
+	return host
 }
 
 // configure makes the endpoint listen on addr ("" stops it). A new address

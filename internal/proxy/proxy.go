@@ -68,6 +68,7 @@ type Proxy struct {
 	serversVersion atomic.Int64 // Servers_table_version: LOAD MYSQL SERVERS TO RUNTIME count
 
 	http         *httpEndpoint        // admin-restapi_port: /metrics, /health
+	web          *webEndpoint         // admin-web_port: the web UI (HTTPS, digest authentication)
 	degraded     atomic.Value         // func() string: SetDegraded
 	history      *historyTimer        // fills stats_history (nil without a Store)
 	sched        *scheduler           // runs runtime_scheduler's jobs
@@ -106,6 +107,7 @@ func New(cfg Config) *Proxy {
 	p.stats = stats.New()
 	p.sched = newScheduler(cfg.Log)
 	p.http = &httpEndpoint{p: p, scripts: make(chan struct{}, restMaxScripts)}
+	p.web = newWebEndpoint(p)
 	p.promRegistry = prometheus.NewRegistry()
 	p.promRegistry.MustRegister(collector{p}, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -183,7 +185,13 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 			if !atStart {
 				return nil, fmt.Errorf("global_variables: %w", err)
 			}
-			httpErr = err
+			httpErr = fmt.Errorf("%w: the HTTP endpoint (/metrics, /health) is off", err)
+		}
+		if err := p.web.configure(webAddr(snap)); err != nil {
+			if !atStart {
+				return nil, fmt.Errorf("global_variables: %w", err)
+			}
+			httpErr = errors.Join(httpErr, fmt.Errorf("%w: the web UI is off", err))
 		}
 	}
 	if m == config.ModMySQLServers {
@@ -204,8 +212,8 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 		}
 	}
 	if httpErr != nil {
-		p.log.Error().Err(httpErr).Msg("the HTTP endpoint (/metrics, /health) is off")
-		warnings = append(warnings, httpErr.Error()+": the HTTP endpoint (/metrics, /health) is off")
+		p.log.Error().Err(httpErr).Msg("an HTTP endpoint could not listen")
+		warnings = append(warnings, strings.ReplaceAll(httpErr.Error(), "\n", "; "))
 	}
 	return warnings, nil
 }
@@ -354,6 +362,7 @@ func (p *Proxy) Router() *router.Router { return p.router }
 func (p *Proxy) Close() error {
 	p.router.Shutdown(p.rt.Load().Router.GracefulCloseTimeout)
 	p.http.close()
+	p.web.close()
 	p.sched.close()
 	if p.history != nil {
 		p.history.close()
