@@ -50,7 +50,18 @@ type GaleraHostgroup struct {
 	OfflineHostgroup      int
 	MaxWriters            int
 	WriterIsAlsoReader    int // 0, 1 or 2
-	MaxTransactionsBehind int // 0: no limit
+	MaxTransactionsBehind int
+	// GR: a mysql_group_replication_hostgroups row (the Group Replication
+	// check, grouprepl.go), not a Galera one.
+	GR bool
+}
+
+// kind names the row's kind in log lines.
+func (g *GaleraHostgroup) kind() string {
+	if g.GR {
+		return "Group Replication"
+	}
+	return "Galera"
 }
 
 func (g *GaleraHostgroup) hostgroups() [4]int {
@@ -236,10 +247,15 @@ type galeraNodeState struct {
 	reason   string       // why offline
 	last     *GaleraState // the last check's answer; nil after an error
 	timeouts int          // consecutive checks that timed out
+	behind   int          // Group Replication: consecutive checks a read_only member was behind
 }
 
 // checkGalera runs the Galera health check on t and converges its row.
 func (m *Monitor) checkGalera(t *monTarget, o *Options, writerHG int) {
+	if g, ok := o.galeraRow(writerHG); ok && g.GR {
+		m.checkGR(t, o, g)
+		return
+	}
 	start := time.Now()
 	var took time.Duration
 	var st GaleraState
@@ -355,14 +371,14 @@ func (m *Monitor) convergeGaleraLocked(g GaleraHostgroup) {
 			if e.have[hg] == nil {
 				if _, added := m.reg.AddToHostgroup(e.first, hg); added {
 					m.log.Info().Str("server", addr).Int("hostgroup", hg).
-						Msgf("Galera: adding %s to hostgroup %d", addr, hg)
+						Msgf("%s: adding %s to hostgroup %d", g.kind(), addr, hg)
 				}
 			}
 		}
 		for hg, s := range e.have {
 			if !slices.Contains(want, hg) && m.reg.RemoveFromHostgroup(s.Key()) {
 				m.log.Info().Str("server", addr).Int("hostgroup", hg).
-					Msgf("Galera: removing %s from hostgroup %d", addr, hg)
+					Msgf("%s: removing %s from hostgroup %d", g.kind(), addr, hg)
 			}
 		}
 	}
@@ -372,7 +388,8 @@ func (m *Monitor) convergeGaleraLocked(g GaleraHostgroup) {
 // a LOAD MYSQL SERVERS TO RUNTIME puts the configured hostgroups back, and
 // the next tick puts the nodes where their health says.
 func (m *Monitor) convergeGalera(o *Options) {
-	if len(o.GaleraHostgroups) == 0 {
+	rows := o.clusterRows()
+	if len(rows) == 0 {
 		return
 	}
 	m.galeraMu.Lock()
@@ -380,14 +397,24 @@ func (m *Monitor) convergeGalera(o *Options) {
 	if len(m.galera) == 0 {
 		return
 	}
-	for _, g := range o.GaleraHostgroups {
+	for _, g := range rows {
 		m.convergeGaleraLocked(g)
 	}
 }
 
-// galeraRow returns the row whose writer hostgroup is hg.
+// clusterRows are the Galera and the Group Replication rows: the same
+// placement for both.
+func (o *Options) clusterRows() []GaleraHostgroup {
+	if len(o.GroupReplicationHostgroups) == 0 {
+		return o.GaleraHostgroups
+	}
+	return append(slices.Clip(o.GaleraHostgroups), o.GroupReplicationHostgroups...)
+}
+
+// galeraRow returns the Galera or Group Replication row whose writer
+// hostgroup is hg.
 func (o *Options) galeraRow(hg int) (GaleraHostgroup, bool) {
-	for _, g := range o.GaleraHostgroups {
+	for _, g := range o.clusterRows() {
 		if g.WriterHostgroup == hg {
 			return g, true
 		}

@@ -51,6 +51,7 @@ const (
 	checkReadOnly
 	checkReplLag
 	checkGalera
+	checkGroupRepl // the log of the Group Replication check, which runs as checkGalera
 	numChecks
 )
 
@@ -66,6 +67,7 @@ type LogEntry struct {
 	ReplLag  int           // replication lag log: seconds, -1 (NULL) after an error or on a server that is not a replica
 	Error    string        // "" (NULL) on success
 	Galera   *GaleraState  // Galera log: what the check read; nil after an error
+	GR       *GRState      // Group Replication log: likewise
 }
 
 // Monitor checks the registry's servers. Start it with New and stop it
@@ -202,8 +204,9 @@ func (m *Monitor) schedule(now time.Time) {
 		roHG[rh.WriterHostgroup] = rh.CheckType
 		roHG[rh.ReaderHostgroup] = rh.CheckType
 	}
-	galeraHG := make(map[int]int, 4*len(o.GaleraHostgroups)) // any of a row's hostgroups → its writer hostgroup
-	for _, g := range o.GaleraHostgroups {
+	rows := o.clusterRows()
+	galeraHG := make(map[int]int, 4*len(rows)) // any of a row's hostgroups → its writer hostgroup
+	for _, g := range rows {
 		for _, hg := range g.hostgroups() {
 			galeraHG[hg] = g.WriterHostgroup
 		}
@@ -337,6 +340,11 @@ func (m *Monitor) schedule(now time.Time) {
 					continue
 				}
 				interval = o.GaleraInterval
+				if g, ok := o.galeraRow(w.galera); ok && g.GR {
+					interval = o.GRInterval
+				}
+			case checkGroupRepl:
+				continue // a log: the check runs as checkGalera
 			}
 			if t.busy[k] || (!t.last[k].IsZero() && now.Sub(t.last[k]) < interval) {
 				continue

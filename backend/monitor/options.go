@@ -61,6 +61,16 @@ type Options struct {
 	GaleraInterval        time.Duration // mysql-monitor_galera_healthcheck_interval
 	GaleraTimeout         time.Duration // mysql-monitor_galera_healthcheck_timeout
 	GaleraMaxTimeoutCount int           // mysql-monitor_galera_healthcheck_max_timeout_count: failed checks in a row that take a node offline
+
+	// GroupReplicationHostgroups are the active rows of
+	// mysql_group_replication_hostgroups (GR set): their servers get the
+	// Group Replication check, and the same placement as Galera's
+	// (grouprepl.go).
+	GroupReplicationHostgroups []GaleraHostgroup
+	GRInterval                 time.Duration // mysql-monitor_groupreplication_healthcheck_interval
+	GRTimeout                  time.Duration // mysql-monitor_groupreplication_healthcheck_timeout
+	GRMaxTimeoutCount          int           // mysql-monitor_groupreplication_healthcheck_max_timeout_count
+	GRMaxBehindCount           int           // mysql-monitor_groupreplication_max_transactions_behind_count: lagging checks in a row that take a reader out
 }
 
 // DefaultOptions returns ProxySQL's defaults.
@@ -74,6 +84,7 @@ func DefaultOptions() Options {
 		ReplLagInterval:    10000 * time.Millisecond, ReplLagTimeout: 1000 * time.Millisecond, ReplLagCount: 1,
 		SlaveLagWhenNull: 60,
 		GaleraInterval:   5000 * time.Millisecond, GaleraTimeout: 800 * time.Millisecond, GaleraMaxTimeoutCount: 3,
+		GRInterval: 5000 * time.Millisecond, GRTimeout: 800 * time.Millisecond, GRMaxTimeoutCount: 3, GRMaxBehindCount: 3,
 		History: 7200000 * time.Millisecond,
 	}
 }
@@ -97,6 +108,14 @@ func (o Options) normalized() Options {
 	fix(&o.ReplLagTimeout, d.ReplLagTimeout)
 	fix(&o.GaleraInterval, d.GaleraInterval)
 	fix(&o.GaleraTimeout, d.GaleraTimeout)
+	fix(&o.GRInterval, d.GRInterval)
+	fix(&o.GRTimeout, d.GRTimeout)
+	if o.GRMaxTimeoutCount <= 0 {
+		o.GRMaxTimeoutCount = d.GRMaxTimeoutCount
+	}
+	if o.GRMaxBehindCount <= 0 {
+		o.GRMaxBehindCount = d.GRMaxBehindCount
+	}
 	fix(&o.History, d.History)
 	if o.ReadOnlyMaxTimeoutCount <= 0 {
 		o.ReadOnlyMaxTimeoutCount = d.ReadOnlyMaxTimeoutCount

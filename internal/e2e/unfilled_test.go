@@ -11,7 +11,7 @@ import (
 // TestUnfilledTablesWarn (issue 9 item 5): every table of the stats,
 // monitor and stats_history schemas is read through the admin port. The
 // ones naming a feature Sluice does not implement (stats_mysql_gtid_executed,
-// the Cluster and client-host-cache tables, Group Replication/Aurora
+// the Cluster and client-host-cache tables, Aurora
 // monitor logs, MyHGM history, …) answer an empty result with a warning
 // that names the table and says why; every other table answers without
 // one.
@@ -75,7 +75,7 @@ func TestUnfilledTablesWarn(t *testing.T) {
 		t.Logf("%s: %s", tb, msgs[0])
 	}
 	for _, must := range []string{"stats.stats_mysql_gtid_executed", "stats.stats_proxysql_message_metrics",
-		"monitor.mysql_server_group_replication_log", "stats_history.myhgm_connections", "stats_history.mysql_connections_day"} {
+		"monitor.mysql_server_aws_aurora_log", "stats_history.myhgm_connections", "stats_history.mysql_connections_day"} {
 		var n int
 		if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+must).Scan(&n); err != nil {
 			t.Fatal(err)

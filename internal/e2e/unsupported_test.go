@@ -12,7 +12,7 @@ import (
 
 // TestUnsupportedConfigRefusedOrWarned (issue 10 item 6): settings Sluice
 // accepts but does not act on. One that is only a missing feature (TLS key log,
-// Group Replication monitoring, GTID causal reads) loads with a warning in the OK packet,
+// Aurora monitoring, GTID causal reads) loads with a warning in the OK packet,
 // in SHOW WARNINGS and in the log; at start-up it is logged. (A setting
 // whose absence would weaken security fails LOAD … TO RUNTIME instead;
 // every such setting is built now, and internal/live's TestUnsupported
@@ -31,10 +31,10 @@ mysql_query_rules = ( { rule_id = 1, active = 1, match_pattern = "^SELECT 42", g
 	// Warned: the LOAD succeeds, the OK packet counts the warnings (the CLI
 	// prints them with --show-warnings) and SHOW WARNINGS lists them.
 	admin(t, s, `UPDATE mysql_servers SET weight=7;
-		INSERT INTO mysql_group_replication_hostgroups (writer_hostgroup, backup_writer_hostgroup, reader_hostgroup, offline_hostgroup) VALUES (10, 11, 12, 13)`)
+		INSERT INTO mysql_aws_aurora_hostgroups (writer_hostgroup, reader_hostgroup, domain_name) VALUES (10, 11, '.cluster.example')`)
 	out, err := cli("LOAD MYSQL SERVERS TO RUNTIME")
-	if err != nil || !strings.Contains(out, "Warning (Code 1235): mysql_group_replication_hostgroups has 1 row(s): Group Replication monitoring is not implemented") {
-		t.Errorf("LOAD MYSQL SERVERS with a Group Replication row: %q %v", out, err)
+	if err != nil || !strings.Contains(out, "Warning (Code 1235): mysql_aws_aurora_hostgroups has 1 row(s): Aurora monitoring is not implemented") {
+		t.Errorf("LOAD MYSQL SERVERS with an Aurora row: %q %v", out, err)
 	}
 	if got := admin(t, s, "SELECT weight FROM runtime_mysql_servers"); strings.TrimSpace(got) != "7" {
 		t.Errorf("runtime after a LOAD with warnings: %q", got)

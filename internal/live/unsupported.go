@@ -113,7 +113,6 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 		}
 	case config.ModMySQLServers:
 		for _, t := range []struct{ table, what string }{
-			{"mysql_group_replication_hostgroups", "Group Replication monitoring is not implemented in Sluice: servers stay in the hostgroups of mysql_servers"},
 			{"mysql_aws_aurora_hostgroups", "Aurora monitoring is not implemented in Sluice: servers stay in the hostgroups of mysql_servers"},
 		} {
 			if n := len(snap.Tables[t.table]); n > 0 {
@@ -230,7 +229,6 @@ var unfilledTables = func() map[string]string {
 		"history_stats_mysql_connection_pool":   "stats_history.history_stats_mysql_connection_pool is not filled by Sluice (ProxySQL fills it only with its web interface plugin)",
 	}
 	for t, what := range map[string]string{
-		"mysql_server_group_replication_log":   "Group Replication",
 		"mysql_server_aws_aurora_log":          "Aurora",
 		"mysql_server_aws_aurora_check_status": "Aurora",
 		"mysql_server_aws_aurora_failovers":    "Aurora",

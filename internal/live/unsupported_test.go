@@ -95,8 +95,7 @@ func TestUnsupported(t *testing.T) {
 			HostgroupAttributes: []config.HostgroupAttributes{defAttrs, attrsOff},
 			Tables: map[string][][]sql.NullString{"mysql_galera_hostgroups": row,
 				"mysql_group_replication_hostgroups": row, "mysql_aws_aurora_hostgroups": row}},
-			nil, []string{"mysql_group_replication_hostgroups",
-				"mysql_aws_aurora_hostgroups", "mysql_hostgroup_attributes (hostgroup 5): autocommit not implemented"}},
+			nil, []string{"mysql_aws_aurora_hostgroups", "mysql_hostgroup_attributes (hostgroup 5): autocommit not implemented"}},
 		{"servers: a use_ssl server is not looked at by a users load", config.ModMySQLUsers, &config.Snapshot{
 			Servers: []config.Server{{HostgroupID: 1, Hostname: "db1", Port: 3306, Status: "ONLINE", UseSSL: 1}}}, nil, nil},
 		{"users: use_ssl with have_ssl on: nothing", config.ModMySQLUsers, &config.Snapshot{MySQLVars: map[string]string{"mysql-have_ssl": "true"},

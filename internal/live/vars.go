@@ -206,20 +206,28 @@ func monitorOptions(s *config.Snapshot) monitor.Options {
 		SlaveLagWhenNullHG:      slaveLagWhenNullHG(s),
 		History:                 s.Millis("mysql-monitor_history"),
 		ReplicationHostgroups:   s.ReplicationHostgroups,
-		GaleraHostgroups:        galeraHostgroups(s),
+		GaleraHostgroups:        clusterHostgroups(s, "mysql_galera_hostgroups", false),
 		GaleraInterval:          s.Millis("mysql-monitor_galera_healthcheck_interval"),
 		GaleraTimeout:           s.Millis("mysql-monitor_galera_healthcheck_timeout"),
 		GaleraMaxTimeoutCount:   int(s.Int("mysql-monitor_galera_healthcheck_max_timeout_count")),
+
+		GroupReplicationHostgroups: clusterHostgroups(s, "mysql_group_replication_hostgroups", true),
+		GRInterval:                 s.Millis("mysql-monitor_groupreplication_healthcheck_interval"),
+		GRTimeout:                  s.Millis("mysql-monitor_groupreplication_healthcheck_timeout"),
+		GRMaxTimeoutCount:          int(s.Int("mysql-monitor_groupreplication_healthcheck_max_timeout_count")),
+		GRMaxBehindCount:           int(s.Int("mysql-monitor_groupreplication_max_transactions_behind_count")),
 	}
 }
 
-// galeraHostgroups reads the active rows of mysql_galera_hostgroups
+// clusterHostgroups reads the active rows of mysql_galera_hostgroups or
+// mysql_group_replication_hostgroups (gr), which have the same columns
 // (writer_hostgroup, backup_writer_hostgroup, reader_hostgroup,
 // offline_hostgroup, active, max_writers, writer_is_also_reader,
-// max_transactions_behind, comment), which SQLite's constraints checked.
-func galeraHostgroups(s *config.Snapshot) []monitor.GaleraHostgroup {
+// max_transactions_behind, comment) and were checked by SQLite's
+// constraints.
+func clusterHostgroups(s *config.Snapshot, table string, gr bool) []monitor.GaleraHostgroup {
 	var out []monitor.GaleraHostgroup
-	for _, r := range s.Tables["mysql_galera_hostgroups"] {
+	for _, r := range s.Tables[table] {
 		if len(r) < 8 {
 			continue
 		}
@@ -231,7 +239,7 @@ func galeraHostgroups(s *config.Snapshot) []monitor.GaleraHostgroup {
 			continue
 		}
 		out = append(out, monitor.GaleraHostgroup{WriterHostgroup: n(0), BackupWriterHostgroup: n(1), ReaderHostgroup: n(2),
-			OfflineHostgroup: n(3), MaxWriters: n(5), WriterIsAlsoReader: n(6), MaxTransactionsBehind: n(7)})
+			OfflineHostgroup: n(3), MaxWriters: n(5), WriterIsAlsoReader: n(6), MaxTransactionsBehind: n(7), GR: gr})
 	}
 	return out
 }

@@ -94,7 +94,7 @@ func (p *Proxy) RefreshTables(names []string) error {
 		case "runtime_mysql_servers":
 			replace(n, serverCols, p.serverRows())
 		case "monitor.mysql_server_connect_log", "monitor.mysql_server_ping_log", "monitor.mysql_server_read_only_log",
-			"monitor.mysql_server_replication_lag_log", "monitor.mysql_server_galera_log":
+			"monitor.mysql_server_replication_lag_log", "monitor.mysql_server_galera_log", "monitor.mysql_server_group_replication_log":
 			// Without a monitor the tables stay as they are (empty).
 			if p.monitor != nil {
 				cols, rows := monitorRows(p.monitor, n)
@@ -349,7 +349,8 @@ func (p *Proxy) serverRows() [][]any {
 
 // LiveServers is what SAVE MYSQL SERVERS FROM RUNTIME writes to MEMORY
 // (admin.LiveServerser): the servers as runtime_mysql_servers has them —
-// without those the read_only or Galera check took out of a hostgroup and
+// without those the read_only, Galera or Group Replication check took out
+// of a hostgroup and
 // with those it added — and, as ProxySQL saves them, a server the proxy
 // shunned is saved ONLINE (an administrator's OFFLINE stays).
 func (p *Proxy) LiveServers() []config.Server { return p.liveServers(false) }
@@ -369,7 +370,8 @@ func (p *Proxy) liveServers(shunned bool) []config.Server {
 		}
 		return st
 	}
-	moved := p.monitor != nil && (len(snap.ReplicationHostgroups) > 0 || len(p.rt.Load().Monitor.GaleraHostgroups) > 0)
+	mo := p.rt.Load().Monitor
+	moved := p.monitor != nil && (len(snap.ReplicationHostgroups) > 0 || len(mo.GaleraHostgroups) > 0 || len(mo.GroupReplicationHostgroups) > 0)
 	listed := make(map[backend.Key]bool, len(snap.Servers))
 	for _, v := range snap.Servers {
 		k := backend.Key{Hostgroup: v.HostgroupID, Host: v.Hostname, Port: v.Port}
@@ -377,7 +379,7 @@ func (p *Proxy) liveServers(shunned bool) []config.Server {
 		if s := p.registry.Lookup(k); s != nil {
 			v.Status = status(s)
 		} else if moved {
-			continue // moved out by the read_only or the Galera check
+			continue // moved out by the read_only, Galera or Group Replication check
 		}
 		listed[k] = true
 		out = append(out, v)
@@ -410,6 +412,8 @@ func monitorRows(m *monitor.Monitor, table string) ([]string, [][]any) {
 		log = m.ReplicationLagLog()
 	case "monitor.mysql_server_galera_log":
 		return galeraLogRows(m.GaleraLog())
+	case "monitor.mysql_server_group_replication_log":
+		return grLogRows(m.GroupReplicationLog())
 	default:
 		cols = []string{"hostname", "port", "time_start_us", "success_time_us", "read_only", "error"}
 		log = m.ReadOnlyLog()
@@ -459,6 +463,29 @@ func galeraLogRows(log []monitor.LogEntry) ([]string, [][]any) {
 			continue
 		}
 		rows[i] = append(r, "NO", "YES", 0, 0, "NO", "NO", "NO", "NO", e.Error)
+	}
+	return cols, rows
+}
+
+// grLogRows is monitor.mysql_server_group_replication_log; after an error,
+// the table's defaults and the error, as ProxySQL writes them.
+func grLogRows(log []monitor.LogEntry) ([]string, [][]any) {
+	cols := []string{"hostname", "port", "time_start_us", "success_time_us", "viable_candidate", "read_only",
+		"transactions_behind", "error"}
+	yes := func(b bool) string {
+		if b {
+			return "YES"
+		}
+		return "NO"
+	}
+	rows := make([][]any, len(log))
+	for i, e := range log {
+		r := []any{e.Host, e.Port, e.Start.UnixMicro(), e.Success.Microseconds()}
+		if g := e.GR; g != nil {
+			rows[i] = append(r, yes(g.Viable), yes(g.ReadOnly), g.Behind, nil)
+			continue
+		}
+		rows[i] = append(r, "NO", "YES", 0, e.Error)
 	}
 	return cols, rows
 }
