@@ -250,24 +250,17 @@ type galeraNodeState struct {
 	behind   int          // Group Replication: consecutive checks a read_only member was behind
 }
 
-// checkGalera runs the Galera health check on t and converges its row.
+// checkGalera runs the Galera health check on t and converges its row
+// (a Group Replication row's check is checkGR).
 func (m *Monitor) checkGalera(t *monTarget, o *Options, writerHG int) {
-	if g, ok := o.galeraRow(writerHG); ok && g.GR {
+	g, ok := o.galeraRow(writerHG)
+	if ok && g.GR {
 		m.checkGR(t, o, g)
 		return
 	}
 	start := time.Now()
-	var took time.Duration
 	var st GaleraState
-	err := m.withConn(t, o, &t.galeraConn, func(c *backend.BackendConn) error {
-		ctx, cancel := context.WithTimeout(m.ctx, o.GaleraTimeout)
-		defer cancel()
-		q := time.Now()
-		res, err := c.Query(ctx, galeraQuery)
-		took = max(time.Since(q), time.Microsecond)
-		if err != nil {
-			return err
-		}
+	took, err := m.clusterQuery(t, o, o.GaleraTimeout, galeraQuery, func(res *backend.Result) (err error) {
 		st, err = parseGalera(res)
 		return err
 	})
@@ -281,36 +274,75 @@ func (m *Monitor) checkGalera(t *monTarget, o *Options, writerHG int) {
 		e.Error, e.Galera = err.Error(), nil
 	}
 	m.record(t.addr, checkGalera, e)
-	g, ok := o.galeraRow(writerHG)
 	if !ok {
 		return
 	}
 	m.galeraMu.Lock()
 	defer m.galeraMu.Unlock()
-	ns := m.galera[t.addr]
-	if ns == nil {
-		ns = &galeraNodeState{}
-		m.galera[t.addr] = ns
-	}
+	ns := m.nodeState(t.addr)
 	prev := ns.role
 	if err != nil {
 		ns.last = nil
-		if isTimeout(err) {
-			ns.timeouts++
-			if ns.timeouts < o.GaleraMaxTimeoutCount {
-				return // a slow answer or two must not take a node out
-			}
-			err = fmt.Errorf("missed %d Galera checks in a row: %w", ns.timeouts, err)
+		if !ns.failed(err, o.GaleraMaxTimeoutCount, "Galera") {
+			return // a slow answer or two must not take a node out
 		}
-		ns.role, ns.reason = galeraOffline, err.Error()
 	} else {
 		ns.timeouts = 0
 		ns.last = &st
 		ns.role, ns.reason = galeraVerdict(st, g.MaxTransactionsBehind)
 	}
+	m.place(t, g, ns, prev)
+}
+
+// clusterQuery runs query on t's Galera / Group Replication connection,
+// bounded by timeout, and hands the answer to parse; took is the query's
+// time.
+func (m *Monitor) clusterQuery(t *monTarget, o *Options, timeout time.Duration, query string, parse func(*backend.Result) error) (took time.Duration, err error) {
+	err = m.withConn(t, o, &t.galeraConn, func(c *backend.BackendConn) error {
+		ctx, cancel := context.WithTimeout(m.ctx, timeout)
+		defer cancel()
+		q := time.Now()
+		res, err := c.Query(ctx, query)
+		took = max(time.Since(q), time.Microsecond)
+		if err != nil {
+			return err
+		}
+		return parse(res)
+	})
+	return took, err
+}
+
+// nodeState returns the health of the node at addr (m.galeraMu held).
+func (m *Monitor) nodeState(addr string) *galeraNodeState {
+	ns := m.galera[addr]
+	if ns == nil {
+		ns = &galeraNodeState{}
+		m.galera[addr] = ns
+	}
+	return ns
+}
+
+// failed applies a failed check to ns: offline at once, a timeout only
+// after maxTimeouts in a row. It reports false when the timeout is
+// forgiven and nothing changes.
+func (ns *galeraNodeState) failed(err error, maxTimeouts int, kind string) bool {
+	if isTimeout(err) {
+		ns.timeouts++
+		if ns.timeouts < maxTimeouts {
+			return false
+		}
+		err = fmt.Errorf("missed %d %s checks in a row: %w", ns.timeouts, kind, err)
+	}
+	ns.role, ns.reason = galeraOffline, err.Error()
+	return true
+}
+
+// place logs a node that has just become unfit and converges its row
+// (m.galeraMu held).
+func (m *Monitor) place(t *monTarget, g GaleraHostgroup, ns *galeraNodeState, prev galeraRole) {
 	if ns.role != prev && ns.role == galeraOffline {
-		m.log.Warn().Str("server", t.addr).Int("writer_hostgroup", writerHG).Str("reason", ns.reason).
-			Msgf("Galera node %s is not healthy (%s): moving it to offline hostgroup %d", t.addr, ns.reason, g.OfflineHostgroup)
+		m.log.Warn().Str("server", t.addr).Int("writer_hostgroup", g.WriterHostgroup).Str("reason", ns.reason).
+			Msgf("%s node %s is not healthy (%s): moving it to offline hostgroup %d", g.kind(), t.addr, ns.reason, g.OfflineHostgroup)
 	}
 	m.convergeGaleraLocked(g)
 }

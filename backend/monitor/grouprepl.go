@@ -1,7 +1,6 @@
 package monitor
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -82,17 +81,8 @@ func grVerdict(st GRState, maxBehind, lagging, maxCount int) (galeraRole, string
 // checkGR runs the Group Replication check on t and converges row g.
 func (m *Monitor) checkGR(t *monTarget, o *Options, g GaleraHostgroup) {
 	start := time.Now()
-	var took time.Duration
 	var st GRState
-	err := m.withConn(t, o, &t.galeraConn, func(c *backend.BackendConn) error {
-		ctx, cancel := context.WithTimeout(m.ctx, o.GRTimeout)
-		defer cancel()
-		q := time.Now()
-		res, err := c.Query(ctx, grQuery)
-		took = max(time.Since(q), time.Microsecond)
-		if err != nil {
-			return err
-		}
+	took, err := m.clusterQuery(t, o, o.GRTimeout, grQuery, func(res *backend.Result) (err error) {
 		st, err = parseGR(res)
 		return err
 	})
@@ -108,21 +98,12 @@ func (m *Monitor) checkGR(t *monTarget, o *Options, g GaleraHostgroup) {
 	m.record(t.addr, checkGroupRepl, e)
 	m.galeraMu.Lock()
 	defer m.galeraMu.Unlock()
-	ns := m.galera[t.addr]
-	if ns == nil {
-		ns = &galeraNodeState{}
-		m.galera[t.addr] = ns
-	}
+	ns := m.nodeState(t.addr)
 	prev := ns.role
 	if err != nil {
-		if isTimeout(err) {
-			ns.timeouts++
-			if ns.timeouts < o.GRMaxTimeoutCount {
-				return
-			}
-			err = fmt.Errorf("missed %d Group Replication checks in a row: %w", ns.timeouts, err)
+		if !ns.failed(err, o.GRMaxTimeoutCount, "Group Replication") {
+			return
 		}
-		ns.role, ns.reason = galeraOffline, err.Error()
 	} else {
 		ns.timeouts = 0
 		if st.ReadOnly && st.Behind > g.MaxTransactionsBehind {
@@ -132,11 +113,7 @@ func (m *Monitor) checkGR(t *monTarget, o *Options, g GaleraHostgroup) {
 		}
 		ns.role, ns.reason = grVerdict(st, g.MaxTransactionsBehind, ns.behind, o.GRMaxBehindCount)
 	}
-	if ns.role != prev && ns.role == galeraOffline {
-		m.log.Warn().Str("server", t.addr).Int("writer_hostgroup", g.WriterHostgroup).Str("reason", ns.reason).
-			Msgf("Group Replication member %s is not healthy (%s): moving it to offline hostgroup %d", t.addr, ns.reason, g.OfflineHostgroup)
-	}
-	m.convergeGaleraLocked(g)
+	m.place(t, g, ns, prev)
 }
 
 // GroupReplicationLog returns monitor.mysql_server_group_replication_log

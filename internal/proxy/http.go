@@ -25,14 +25,73 @@ import (
 
 // httpEndpoint serves the HTTP routes and follows LOAD ADMIN VARIABLES.
 type httpEndpoint struct {
-	p   *Proxy
+	p    *Proxy
+	slot httpSlot
+	smp  atomic.Pointer[sampler] // the status page's sparklines, while on
+	// scripts bounds the /sync/<uri> scripts running at once (restapi.go).
+	scripts chan struct{}
+}
+
+// httpSlot is one HTTP server that LOAD ADMIN VARIABLES moves or stops:
+// the REST endpoint's and the web UI's.
+type httpSlot struct {
 	mu  sync.Mutex
 	srv *http.Server
 	ln  net.Listener
-	at  string                  // the address it listens on, "" when off
-	smp atomic.Pointer[sampler] // the status page's sparklines, while on
-	// scripts bounds the /sync/<uri> scripts running at once (restapi.go).
-	scripts chan struct{}
+	at  string // the address it listens on, "" when off
+}
+
+// move makes the slot listen on addr ("" stops it). A new address is bound
+// before the old server stops, so a bind failure (returned, naming
+// variable) leaves things as they were. start builds and runs the server
+// on the new listener; stop runs after the old one stopped, with its
+// address. Both run with the slot's lock held.
+func (sl *httpSlot) move(addr, variable string, start func(net.Listener) *http.Server, stop func(at string)) error {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if addr == sl.at {
+		return nil
+	}
+	var ln net.Listener
+	if addr != "" {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("%s: listen on %s: %w", variable, addr, err)
+		}
+	}
+	sl.stopLocked(stop)
+	if ln != nil {
+		sl.srv, sl.ln, sl.at = start(ln), ln, addr
+	}
+	return nil
+}
+
+func (sl *httpSlot) stopLocked(stop func(at string)) {
+	if sl.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = sl.srv.Shutdown(ctx)
+	stop(sl.at)
+	sl.srv, sl.ln, sl.at = nil, nil, ""
+}
+
+// close stops the server, if any.
+func (sl *httpSlot) close(stop func(at string)) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	sl.stopLocked(stop)
+}
+
+// addr returns the listening address, nil when off.
+func (sl *httpSlot) addr() net.Addr {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.ln == nil {
+		return nil
+	}
+	return sl.ln.Addr()
 }
 
 func (h *httpEndpoint) sampler() *sampler { return h.smp.Load() }
@@ -64,26 +123,13 @@ func adminHost(snap *config.Snapshot) string {
 	return host
 }
 
-// configure makes the endpoint listen on addr ("" stops it). A new address
-// is bound before the old one closes; a bind failure leaves things as
-// they were and is returned.
+// configure makes the endpoint listen on addr ("" stops it); a bind
+// failure leaves it as it was and is returned.
 func (h *httpEndpoint) configure(addr string) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if addr == h.at {
-		return nil
-	}
-	var ln net.Listener
-	if addr != "" {
-		var err error
-		if ln, err = net.Listen("tcp", addr); err != nil {
-			return fmt.Errorf("admin-restapi_port: listen on %s: %w", addr, err)
-		}
-	}
-	h.stopLocked()
-	if ln == nil {
-		return nil
-	}
+	return h.slot.move(addr, "admin-restapi_port", h.start, h.stopped)
+}
+
+func (h *httpEndpoint) start(ln net.Listener) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", h.metrics)
 	mux.HandleFunc("GET /health", h.health)
@@ -95,40 +141,21 @@ func (h *httpEndpoint) configure(addr string) error {
 	// ReadTimeout bounds a slow request body (/sync/<uri>, 1 MiB at most).
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: time.Minute,
 		MaxHeaderBytes: 16 << 10, ErrorLog: nil}
-	h.srv, h.ln, h.at = srv, ln, addr
 	h.smp.Store(newSampler(h.p))
 	go func() { _ = srv.Serve(ln) }()
 	h.p.log.Info().Str("addr", ln.Addr().String()).Msg("HTTP endpoint listening (/ status page, /api/status, /metrics, /health, /sync/<uri>)")
-	return nil
+	return srv
 }
 
-func (h *httpEndpoint) stopLocked() {
-	if h.srv == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_ = h.srv.Shutdown(ctx)
+func (h *httpEndpoint) stopped(at string) {
 	h.smp.Swap(nil).close()
-	h.p.log.Info().Str("addr", h.at).Msg("HTTP endpoint closed")
-	h.srv, h.ln, h.at = nil, nil, ""
+	h.p.log.Info().Str("addr", at).Msg("HTTP endpoint closed")
 }
 
-func (h *httpEndpoint) close() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.stopLocked()
-}
+func (h *httpEndpoint) close() { h.slot.close(h.stopped) }
 
 // addr returns the listening address, nil when off.
-func (h *httpEndpoint) addr() net.Addr {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.ln == nil {
-		return nil
-	}
-	return h.ln.Addr()
-}
+func (h *httpEndpoint) addr() net.Addr { return h.slot.addr() }
 
 func (h *httpEndpoint) metrics(w http.ResponseWriter, _ *http.Request) {
 	text, err := h.p.PrometheusText()

@@ -448,12 +448,6 @@ func galeraLogRows(log []monitor.LogEntry) ([]string, [][]any) {
 	cols := []string{"hostname", "port", "time_start_us", "success_time_us", "primary_partition", "read_only",
 		"wsrep_local_recv_queue", "wsrep_local_state", "wsrep_desync", "wsrep_reject_queries",
 		"wsrep_sst_donor_rejects_queries", "pxc_maint_mode", "error"}
-	yes := func(b bool) string {
-		if b {
-			return "YES"
-		}
-		return "NO"
-	}
 	rows := make([][]any, len(log))
 	for i, e := range log {
 		r := []any{e.Host, e.Port, e.Start.UnixMicro(), e.Success.Microseconds()}
@@ -467,17 +461,19 @@ func galeraLogRows(log []monitor.LogEntry) ([]string, [][]any) {
 	return cols, rows
 }
 
+// yes is how the monitor logs write a flag.
+func yes(b bool) string {
+	if b {
+		return "YES"
+	}
+	return "NO"
+}
+
 // grLogRows is monitor.mysql_server_group_replication_log; after an error,
 // the table's defaults and the error, as ProxySQL writes them.
 func grLogRows(log []monitor.LogEntry) ([]string, [][]any) {
 	cols := []string{"hostname", "port", "time_start_us", "success_time_us", "viable_candidate", "read_only",
 		"transactions_behind", "error"}
-	yes := func(b bool) string {
-		if b {
-			return "YES"
-		}
-		return "NO"
-	}
 	rows := make([][]any, len(log))
 	for i, e := range log {
 		r := []any{e.Host, e.Port, e.Start.UnixMicro(), e.Success.Microseconds()}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rand"
@@ -15,7 +14,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
@@ -38,10 +36,7 @@ const nonceLife = 5 * time.Minute
 
 type webEndpoint struct {
 	p      *Proxy
-	mu     sync.Mutex
-	srv    *http.Server
-	ln     net.Listener
-	at     string
+	slot   httpSlot
 	secret [32]byte // signs nonces, so the server keeps none
 }
 
@@ -63,25 +58,13 @@ func webAddr(snap *config.Snapshot) string {
 // configure makes the web UI listen on addr ("" stops it); a bind failure
 // leaves it as it was and is returned.
 func (w *webEndpoint) configure(addr string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if addr == w.at {
-		return nil
+	if addr != "" && w.p.cfg.TLS == nil {
+		return errors.New("admin-web_enabled: the web UI is served over HTTPS and Sluice has no certificate (proxysql-*.pem in the datadir)")
 	}
-	var ln net.Listener
-	if addr != "" {
-		if w.p.cfg.TLS == nil {
-			return errors.New("admin-web_enabled: the web UI is served over HTTPS and Sluice has no certificate (proxysql-*.pem in the datadir)")
-		}
-		var err error
-		if ln, err = net.Listen("tcp", addr); err != nil {
-			return fmt.Errorf("admin-web_port: listen on %s: %w", addr, err)
-		}
-	}
-	w.stopLocked()
-	if ln == nil {
-		return nil
-	}
+	return w.slot.move(addr, "admin-web_port", w.start, w.stopped)
+}
+
+func (w *webEndpoint) start(ln net.Listener) *http.Server {
 	h := w.p.http
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/status", h.status)
@@ -90,40 +73,17 @@ func (w *webEndpoint) configure(addr string) error {
 	conf := w.p.cfg.TLS.Config().Clone()
 	srv := &http.Server{Handler: w.authenticated(mux), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10, TLSConfig: conf}
-	w.srv, w.ln, w.at = srv, ln, addr
 	go func() { _ = srv.Serve(tls.NewListener(ln, conf)) }()
 	w.p.log.Info().Str("addr", ln.Addr().String()).Msg("web UI listening (HTTPS, digest authentication with admin-stats_credentials)")
-	return nil
+	return srv
 }
 
-func (w *webEndpoint) stopLocked() {
-	if w.srv == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_ = w.srv.Shutdown(ctx)
-	w.p.log.Info().Str("addr", w.at).Msg("web UI closed")
-	w.srv, w.ln, w.at = nil, nil, ""
-}
+func (w *webEndpoint) stopped(at string) { w.p.log.Info().Str("addr", at).Msg("web UI closed") }
 
-func (w *webEndpoint) close() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.stopLocked()
-}
-
-func (w *webEndpoint) addr() net.Addr {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.ln == nil {
-		return nil
-	}
-	return w.ln.Addr()
-}
+func (w *webEndpoint) close() { w.slot.close(w.stopped) }
 
 // WebAddr returns the address of the web UI, nil when it is off.
-func (p *Proxy) WebAddr() net.Addr { return p.web.addr() }
+func (p *Proxy) WebAddr() net.Addr { return p.web.slot.addr() }
 
 // authenticated lets through requests that carry a valid digest answer and
 // challenges the others.
