@@ -20,9 +20,9 @@ const (
 	kindCluster          // admin-cluster_username (also in admin_credentials): cluster queries only
 )
 
-// lookupCredential finds user in a "user:pass;user2:pass2" list. The
+// LookupCredential finds user in a "user:pass;user2:pass2" list. The
 // password is everything after the first ':' (it may hold ':' itself).
-func lookupCredential(list, user string) (string, bool) {
+func LookupCredential(list, user string) (string, bool) {
 	for _, entry := range strings.Split(list, ";") {
 		name, pass, ok := strings.Cut(strings.TrimSpace(entry), ":")
 		if ok && name == user {
@@ -36,7 +36,7 @@ func lookupCredential(list, user string) (string, bool) {
 // fresh at each login so that LOAD ADMIN VARIABLES TO RUNTIME takes effect
 // for the next connection. The password is in clear text.
 func (s *Server) credential(user string) (userKind, string) {
-	if p, ok := lookupCredential(s.runtimeVar("admin-admin_credentials"), user); ok {
+	if p, ok := LookupCredential(s.runtimeVar("admin-admin_credentials"), user); ok {
 		// ProxySQL requires the cluster user to be an admin user too;
 		// Sluice confines it to what a peer runs.
 		if cu := s.runtimeVar("admin-cluster_username"); cu != "" && cu == user {
@@ -44,7 +44,7 @@ func (s *Server) credential(user string) (userKind, string) {
 		}
 		return kindAdmin, p
 	}
-	if p, ok := lookupCredential(s.runtimeVar("admin-stats_credentials"), user); ok {
+	if p, ok := LookupCredential(s.runtimeVar("admin-stats_credentials"), user); ok {
 		return kindStats, p
 	}
 	return kindUnknown, ""

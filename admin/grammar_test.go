@@ -196,11 +196,11 @@ func TestStatsForbidden(t *testing.T) {
 func TestLookupCredential(t *testing.T) {
 	list := "admin:admin; radmin:pa:ss;empty:"
 	for user, want := range map[string]string{"admin": "admin", "radmin": "pa:ss", "empty": ""} {
-		if got, ok := lookupCredential(list, user); !ok || got != want {
+		if got, ok := LookupCredential(list, user); !ok || got != want {
 			t.Errorf("%s: got %q %v", user, got, ok)
 		}
 	}
-	if _, ok := lookupCredential(list, "nobody"); ok {
+	if _, ok := LookupCredential(list, "nobody"); ok {
 		t.Error("unknown user found")
 	}
 }

@@ -342,7 +342,7 @@ func preparedName(q []byte, kw string) (string, bool) {
 	if len(name) >= 2 && name[0] == '`' && name[len(name)-1] == '`' {
 		name = strings.ReplaceAll(name[1:len(name)-1], "``", "`")
 	}
-	return lowerASCII(name), name != ""
+	return sqlscan.LowerASCII(name), name != ""
 }
 
 // deallocatedName reads the name of "DEALLOCATE PREPARE name" or "DROP
@@ -357,22 +357,5 @@ func deallocatedName(q []byte) (string, bool) {
 	if len(name) >= 2 && name[0] == '`' && name[len(name)-1] == '`' {
 		name = strings.ReplaceAll(name[1:len(name)-1], "``", "`")
 	}
-	return lowerASCII(name), true
-}
-
-// lowerASCII folds the case of a statement name byte by byte: names match
-// case-insensitively, and bytes that are not UTF-8 stay themselves (Unicode
-// folding would turn every invalid byte into the same U+FFFD, and two
-// different names into one).
-func lowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				b[j] = sqlscan.LowerByte(b[j])
-			}
-			return string(b)
-		}
-	}
-	return s
+	return sqlscan.LowerASCII(name), true
 }

@@ -202,8 +202,8 @@ func (s *session) internalSessionJSON(rt *live.Runtime) ([]byte, error) {
 		b.Conn.Status.Compression = h.bc.Capabilities()&wire.ClientCompress != 0
 		b.Conn.Status.Transaction = h.inTrx
 		m := &b.Conn.MySQL
-		a := splitAddr(h.addr)
-		m.Host, m.Port = a.Address, a.Port
+		k := h.server.Key()
+		m.Host, m.Port = k.Host, k.Port
 		m.ServerVersion, m.ThreadID, m.User, m.DB = h.bc.ServerVersion(), h.bc.ThreadID(), h.bc.User(), st.Schema
 		_, m.UseSSL = h.bc.TLSState()
 		j.Backends[h.hg] = b

@@ -420,8 +420,7 @@ func (m *Monitor) convergeGaleraLocked(g GaleraHostgroup) {
 // a LOAD MYSQL SERVERS TO RUNTIME puts the configured hostgroups back, and
 // the next tick puts the nodes where their health says.
 func (m *Monitor) convergeGalera(o *Options) {
-	rows := o.clusterRows()
-	if len(rows) == 0 {
+	if len(o.ClusterHostgroups) == 0 {
 		return
 	}
 	m.galeraMu.Lock()
@@ -429,24 +428,15 @@ func (m *Monitor) convergeGalera(o *Options) {
 	if len(m.galera) == 0 {
 		return
 	}
-	for _, g := range rows {
+	for _, g := range o.ClusterHostgroups {
 		m.convergeGaleraLocked(g)
 	}
-}
-
-// clusterRows are the Galera and the Group Replication rows: the same
-// placement for both.
-func (o *Options) clusterRows() []GaleraHostgroup {
-	if len(o.GroupReplicationHostgroups) == 0 {
-		return o.GaleraHostgroups
-	}
-	return append(slices.Clip(o.GaleraHostgroups), o.GroupReplicationHostgroups...)
 }
 
 // galeraRow returns the Galera or Group Replication row whose writer
 // hostgroup is hg.
 func (o *Options) galeraRow(hg int) (GaleraHostgroup, bool) {
-	for _, g := range o.clusterRows() {
+	for _, g := range o.ClusterHostgroups {
 		if g.WriterHostgroup == hg {
 			return g, true
 		}

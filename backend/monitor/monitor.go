@@ -204,9 +204,8 @@ func (m *Monitor) schedule(now time.Time) {
 		roHG[rh.WriterHostgroup] = rh.CheckType
 		roHG[rh.ReaderHostgroup] = rh.CheckType
 	}
-	rows := o.clusterRows()
-	galeraHG := make(map[int]int, 4*len(rows)) // any of a row's hostgroups → its writer hostgroup
-	for _, g := range rows {
+	galeraHG := make(map[int]int, 4*len(o.ClusterHostgroups)) // any of a row's hostgroups → its writer hostgroup
+	for _, g := range o.ClusterHostgroups {
 		for _, hg := range g.hostgroups() {
 			galeraHG[hg] = g.WriterHostgroup
 		}

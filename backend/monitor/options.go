@@ -54,23 +54,19 @@ type Options struct {
 	// these hostgroups get the read_only check and its moves.
 	ReplicationHostgroups []config.ReplicationHostgroup
 
-	// GaleraHostgroups are the active rows of mysql_galera_hostgroups: the
-	// servers of their hostgroups get the Galera check and its moves
-	// (galera.go).
-	GaleraHostgroups      []GaleraHostgroup
+	// ClusterHostgroups are the active rows of mysql_galera_hostgroups and
+	// of mysql_group_replication_hostgroups (GR set): the servers of their
+	// hostgroups get the Galera check (galera.go) or the Group Replication
+	// check (grouprepl.go), and the same placement.
+	ClusterHostgroups     []GaleraHostgroup
 	GaleraInterval        time.Duration // mysql-monitor_galera_healthcheck_interval
 	GaleraTimeout         time.Duration // mysql-monitor_galera_healthcheck_timeout
 	GaleraMaxTimeoutCount int           // mysql-monitor_galera_healthcheck_max_timeout_count: failed checks in a row that take a node offline
 
-	// GroupReplicationHostgroups are the active rows of
-	// mysql_group_replication_hostgroups (GR set): their servers get the
-	// Group Replication check, and the same placement as Galera's
-	// (grouprepl.go).
-	GroupReplicationHostgroups []GaleraHostgroup
-	GRInterval                 time.Duration // mysql-monitor_groupreplication_healthcheck_interval
-	GRTimeout                  time.Duration // mysql-monitor_groupreplication_healthcheck_timeout
-	GRMaxTimeoutCount          int           // mysql-monitor_groupreplication_healthcheck_max_timeout_count
-	GRMaxBehindCount           int           // mysql-monitor_groupreplication_max_transactions_behind_count: lagging checks in a row that take a reader out
+	GRInterval        time.Duration // mysql-monitor_groupreplication_healthcheck_interval
+	GRTimeout         time.Duration // mysql-monitor_groupreplication_healthcheck_timeout
+	GRMaxTimeoutCount int           // mysql-monitor_groupreplication_healthcheck_max_timeout_count
+	GRMaxBehindCount  int           // mysql-monitor_groupreplication_max_transactions_behind_count: lagging checks in a row that take a reader out
 }
 
 // DefaultOptions returns ProxySQL's defaults.

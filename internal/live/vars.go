@@ -206,16 +206,16 @@ func monitorOptions(s *config.Snapshot) monitor.Options {
 		SlaveLagWhenNullHG:      slaveLagWhenNullHG(s),
 		History:                 s.Millis("mysql-monitor_history"),
 		ReplicationHostgroups:   s.ReplicationHostgroups,
-		GaleraHostgroups:        clusterHostgroups(s, "mysql_galera_hostgroups", false),
-		GaleraInterval:          s.Millis("mysql-monitor_galera_healthcheck_interval"),
-		GaleraTimeout:           s.Millis("mysql-monitor_galera_healthcheck_timeout"),
-		GaleraMaxTimeoutCount:   int(s.Int("mysql-monitor_galera_healthcheck_max_timeout_count")),
+		ClusterHostgroups: append(clusterHostgroups(s, "mysql_galera_hostgroups", false),
+			clusterHostgroups(s, "mysql_group_replication_hostgroups", true)...),
+		GaleraInterval:        s.Millis("mysql-monitor_galera_healthcheck_interval"),
+		GaleraTimeout:         s.Millis("mysql-monitor_galera_healthcheck_timeout"),
+		GaleraMaxTimeoutCount: int(s.Int("mysql-monitor_galera_healthcheck_max_timeout_count")),
 
-		GroupReplicationHostgroups: clusterHostgroups(s, "mysql_group_replication_hostgroups", true),
-		GRInterval:                 s.Millis("mysql-monitor_groupreplication_healthcheck_interval"),
-		GRTimeout:                  s.Millis("mysql-monitor_groupreplication_healthcheck_timeout"),
-		GRMaxTimeoutCount:          int(s.Int("mysql-monitor_groupreplication_healthcheck_max_timeout_count")),
-		GRMaxBehindCount:           int(s.Int("mysql-monitor_groupreplication_max_transactions_behind_count")),
+		GRInterval:        s.Millis("mysql-monitor_groupreplication_healthcheck_interval"),
+		GRTimeout:         s.Millis("mysql-monitor_groupreplication_healthcheck_timeout"),
+		GRMaxTimeoutCount: int(s.Int("mysql-monitor_groupreplication_healthcheck_max_timeout_count")),
+		GRMaxBehindCount:  int(s.Int("mysql-monitor_groupreplication_max_transactions_behind_count")),
 	}
 }
 

@@ -206,7 +206,7 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 	}
 	warnings := next.Warnings(atStart)
 	if m == config.ModMySQLServers && !p.cfg.Monitor {
-		if len(snap.ReplicationHostgroups)+len(next.Monitor.GaleraHostgroups)+len(next.Monitor.GroupReplicationHostgroups) > 0 {
+		if len(snap.ReplicationHostgroups)+len(next.Monitor.ClusterHostgroups) > 0 {
 			warnings = append(warnings, "mysql_replication_hostgroups / mysql_galera_hostgroups / mysql_group_replication_hostgroups have rows, but the monitor is off "+
 				"(--no-monitor): servers stay in the hostgroups of mysql_servers")
 		}

@@ -370,8 +370,7 @@ func (p *Proxy) liveServers(shunned bool) []config.Server {
 		}
 		return st
 	}
-	mo := p.rt.Load().Monitor
-	moved := p.monitor != nil && (len(snap.ReplicationHostgroups) > 0 || len(mo.GaleraHostgroups) > 0 || len(mo.GroupReplicationHostgroups) > 0)
+	moved := p.monitor != nil && (len(snap.ReplicationHostgroups) > 0 || len(p.rt.Load().Monitor.ClusterHostgroups) > 0)
 	listed := make(map[backend.Key]bool, len(snap.Servers))
 	for _, v := range snap.Servers {
 		k := backend.Key{Hostgroup: v.HostgroupID, Host: v.Hostname, Port: v.Port}

@@ -16,7 +16,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-proxy/sluice/admin"
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 )
 
 // ProxySQL's web UI (admin-web_enabled, admin-web_port 6080): HTTPS with
@@ -141,8 +143,8 @@ func (w *webEndpoint) check(r *http.Request, now time.Time) (ok, stale bool) {
 	if !good {
 		return false, false
 	}
-	pass, found := statsPassword(w.p.Runtime().Var("admin-stats_credentials"), f["username"])
-	if !found {
+	pass, found := admin.LookupCredential(w.p.Runtime().Var("admin-stats_credentials"), f["username"])
+	if !found || f["username"] == "" {
 		return false, false
 	}
 	ha1 := md5hex(f["username"] + ":" + webRealm + ":" + pass)
@@ -165,36 +167,9 @@ func (w *webEndpoint) check(r *http.Request, now time.Time) (ok, stale bool) {
 	return true, false
 }
 
-// asciiLower lowers ASCII letters only (strings.ToLower would turn an
-// invalid byte into a 3-byte U+FFFD).
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
-
 func md5hex(s string) string {
 	h := md5.Sum([]byte(s))
 	return hex.EncodeToString(h[:])
-}
-
-// statsPassword finds user in an admin-stats_credentials list
-// ("user:pass;user2:pass2").
-func statsPassword(list, user string) (string, bool) {
-	if user == "" {
-		return "", false
-	}
-	for _, entry := range strings.Split(list, ";") {
-		name, pass, ok := strings.Cut(strings.TrimSpace(entry), ":")
-		if ok && name == user {
-			return pass, true
-		}
-	}
-	return "", false
 }
 
 // parseDigest parses the comma-separated key=value and key="value" list of
@@ -211,7 +186,7 @@ func parseDigest(s string) map[string]string {
 		if eq <= 0 || len(out) >= 16 {
 			return nil
 		}
-		key := asciiLower(strings.TrimSpace(s[:eq]))
+		key := sqlscan.LowerASCII(strings.TrimSpace(s[:eq]))
 		s = strings.TrimLeft(s[eq+1:], " \t")
 		var val string
 		if strings.HasPrefix(s, `"`) {

@@ -73,6 +73,22 @@ func LowerByte(c byte) byte {
 	return c
 }
 
+// LowerASCII folds the ASCII letters of s and leaves every other byte as
+// it is (strings.ToLower would turn each invalid byte into a 3-byte
+// U+FFFD, and two different names into one).
+func LowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				b[j] = LowerByte(b[j])
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
 // tok is shared_st plus the per-stage states of the C implementation.
 type tok struct {
 	opts *Options

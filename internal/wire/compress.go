@@ -303,9 +303,7 @@ func (r *compReader) finish() error {
 }
 
 func (r *compReader) drop() {
-	if r.zr != nil {
-		r.zr = nil // mid-packet: its state is not worth resetting
-	}
+	r.zr = nil // mid-packet, if set: its state is not worth resetting
 	r.src.drop()
 }
 
