@@ -72,8 +72,9 @@ func TestUnsupported(t *testing.T) {
 			// The PROXY protocol, query delays and connection throttling are built: no notice.
 			"mysql-default_query_delay": "5", "mysql-proxy_protocol_networks": "*",
 			"mysql-throttle_connections_per_sec_to_hostgroup": "10", "mysql-firewall_whitelist_enabled": "false",
-			"mysql-enforce_autocommit_on_reads": "false"})),
-			nil, []string{"mysql-enforce_autocommit_on_reads=false: Sluice always enforces autocommit on reads"}},
+			"mysql-enforce_autocommit_on_reads": "false", "mysql-monitor_groupreplication_max_transactions_behind_for_read_only": "2"})),
+			nil, []string{"mysql-enforce_autocommit_on_reads=false: Sluice always enforces autocommit on reads",
+				"mysql-monitor_groupreplication_max_transactions_behind_for_read_only=2: Group Replication lag"}},
 		{"admin: web, restapi", config.ModAdminVariables, &config.Snapshot{AdminVars: map[string]string{
 			"admin-web_enabled": "true", "admin-restapi_enabled": "1", "admin-web_port": "7000", "admin-ssl_keylog_file": "/tmp/k"}},
 			nil, []string{"admin-ssl_keylog_file=/tmp/k: TLS key logging"}},
