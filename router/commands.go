@@ -92,7 +92,7 @@ func (s *session) comStatistics(rt *live.Runtime, p []byte) bool {
 }
 
 func (s *session) forwardSimple(rt *live.Runtime, p []byte, shape backend.Shape) bool {
-	hg, e := s.hostgroup(-1, false)
+	hg, e := s.hostgroup(-1, followRules)
 	if e != nil {
 		s.writeErr(e)
 		return true

@@ -226,12 +226,33 @@ func safeToRepeat(k sqlscan.StmtKind) bool {
 	return false
 }
 
+// follow says whose hostgroup a command follows instead of the rules'.
+type follow uint8
+
+const (
+	followRules    follow = iota
+	followWarnings        // SHOW WARNINGS: where the last query left warnings
+	followWrite           // LAST_INSERT_ID() or @@IDENTITY: where the last write ran
+)
+
+// followOf classifies a statement by its kind and digest text.
+func followOf(kind sqlscan.StmtKind, digest []byte) follow {
+	switch {
+	case kind == sqlscan.KindShow && isShowWarnings(digest):
+		return followWarnings
+	case mentionsInsertID(digest):
+		return followWrite
+	}
+	return followRules
+}
+
 // hostgroup picks the destination of a command (reference §4.5): dest, the
 // rules' destination (-1: the user's default hostgroup), overridden by a
-// transaction-persistent pin and, for SHOW WARNINGS, by the hostgroup whose
-// connection holds the warnings; then checked against a hostgroup lock
-// (ERR 9006). Every command that needs a backend asks here.
-func (s *session) hostgroup(dest int, showWarnings bool) (int, *wire.SQLError) {
+// transaction-persistent pin; SHOW WARNINGS goes where the warnings are,
+// and LAST_INSERT_ID() where the last write ran while the session still
+// holds that connection (ProxySQL #1421); then checked against a hostgroup
+// lock (ERR 9006). Every command that needs a backend asks here.
+func (s *session) hostgroup(dest int, f follow) (int, *wire.SQLError) {
 	hg := s.user.DefaultHostgroup
 	if dest >= 0 {
 		hg = dest
@@ -239,8 +260,15 @@ func (s *session) hostgroup(dest int, showWarnings bool) (int, *wire.SQLError) {
 	if s.trxHG >= 0 {
 		hg = s.trxHG
 	}
-	if showWarnings && s.warningsHG >= 0 {
-		hg = s.warningsHG
+	switch f {
+	case followWarnings:
+		if s.warningsHG >= 0 {
+			hg = s.warningsHG
+		}
+	case followWrite:
+		if h := s.writeHeld(); h != nil {
+			hg = h.hg
+		}
 	}
 	if s.lockedHG >= 0 && hg != s.lockedHG {
 		s.r.stats.Add(s.id, stats.HostgroupLockedQueries, 1)

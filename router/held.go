@@ -23,11 +23,13 @@ type held struct {
 
 	flags        rules.StatusFlags // multiplex-disabling status flags
 	inTrx        bool
-	warnings     bool   // the last query left warnings for SHOW WARNINGS
-	autoIncDelay int    // queries left before an insert id may be lost (auto_increment_delay_multiplex)
-	cursor       bool   // a COM_STMT_EXECUTE cursor is open on it
-	attached     bool   // in the session's heldConns
-	untracked    string // a SET the proxy could not parse ran here (why); the session cannot leave
+	warnings     bool      // the last query left warnings for SHOW WARNINGS
+	autoIncDelay int       // queries left before an insert id may be lost (auto_increment_delay_multiplex)
+	autoIncAt    time.Time // when autoIncDelay was set (auto_increment_delay_multiplex_timeout_ms)
+	wrote        bool      // the session's last write that changed rows ran here: LAST_INSERT_ID() follows it
+	cursor       bool      // a COM_STMT_EXECUTE cursor is open on it
+	attached     bool      // in the session's heldConns
+	untracked    string    // a SET the proxy could not parse ran here (why); the session cannot leave
 }
 
 // pinned reports whether the connection must stay with the session.

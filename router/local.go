@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"strconv"
 
+	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
@@ -58,14 +59,17 @@ func localStmt(q []byte) *globalStmt {
 // writeLocal answers a local query, as a text result set or (binary) as
 // the result of a COM_STMT_EXECUTE.
 func (s *session) writeLocal(rt *live.Runtime, k localAnswer, binary bool) error {
-	var col wire.Column
-	var val string
 	switch k {
 	case localConnectionID:
-		col, val = connectionIDColumn, strconv.FormatUint(s.id, 10)
+		return s.writeValue(connectionIDColumn, strconv.FormatUint(s.id, 10), binary)
 	case localVersionComment:
-		col, val = wire.TextColumn("@@version_comment"), rt.Router.VersionComment
+		return s.writeValue(wire.TextColumn("@@version_comment"), rt.Router.VersionComment, binary)
 	}
+	return nil
+}
+
+// writeValue answers with one row of one column.
+func (s *session) writeValue(col wire.Column, val string, binary bool) error {
 	cols := [1]wire.Column{col}
 	rows := [1][]sql.NullString{{{String: val, Valid: true}}}
 	var err error
@@ -78,6 +82,85 @@ func (s *session) writeLocal(rt *live.Runtime, k localAnswer, binary bool) error
 		return err
 	}
 	return s.c.Flush()
+}
+
+// LAST_INSERT_ID() and @@IDENTITY (ProxySQL #1421). The id belongs to the
+// backend connection that made it, and with read/write splitting the next
+// query may be routed elsewhere. So a statement that mentions either runs
+// where the session's last write that changed rows ran, while the session
+// still holds that connection (mysql-auto_increment_delay_multiplex keeps
+// it after an insert); without it, the plain forms are answered with the
+// last id the proxy saw, and anything else runs as the rules route it,
+// never from the query cache.
+
+// mentionsInsertID reports whether a digest text uses LAST_INSERT_ID or
+// @@IDENTITY.
+func mentionsInsertID(digest []byte) bool {
+	for i, c := range digest {
+		switch c {
+		case 'l', 'L':
+			if hasPrefixFold(digest[i:], "LAST_INSERT_ID") {
+				return true
+			}
+		case '@':
+			if hasPrefixFold(digest[i:], "@@IDENTITY") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// plainInsertID reports whether q is SELECT LAST_INSERT_ID() or SELECT
+// @@IDENTITY, either with LIMIT 1, and returns the expression as the client
+// wrote it (the column's name).
+func plainInsertID(q []byte) ([]byte, bool) {
+	f := bytes.Fields(bytes.TrimRight(q, "; \t\r\n"))
+	if (len(f) != 2 && len(f) != 4) || !bytes.EqualFold(f[0], []byte("SELECT")) {
+		return nil, false
+	}
+	if len(f) == 4 && (!bytes.EqualFold(f[2], []byte("LIMIT")) || !bytes.Equal(f[3], []byte("1"))) {
+		return nil, false
+	}
+	if !bytes.EqualFold(f[1], []byte("LAST_INSERT_ID()")) && !bytes.EqualFold(f[1], []byte("@@IDENTITY")) {
+		return nil, false
+	}
+	return f[1], true
+}
+
+// writeInsertID answers a plain LAST_INSERT_ID() with the session's last
+// insert id, typed as MySQL types it (BIGINT UNSIGNED NOT NULL).
+func (s *session) writeInsertID(name []byte, binary bool) error {
+	col := connectionIDColumn
+	col.Name = string(name)
+	return s.writeValue(col, strconv.FormatUint(s.lastID, 10), binary)
+}
+
+// writeHeld returns the connection the session's last write ran on, if the
+// session still holds it.
+func (s *session) writeHeld() *held {
+	if s.lastWrite < 0 {
+		return nil
+	}
+	if h := s.conns.find(s.lastWrite); h != nil && h.wrote {
+		return h
+	}
+	return nil
+}
+
+// noteWrite records an OK's insert id and, when it changed rows, where the
+// write ran.
+func (s *session) noteWrite(h *held, res *backend.Response) {
+	if res.InsertID > 0 {
+		s.lastID = res.InsertID
+	}
+	if res.Affected == 0 {
+		return
+	}
+	if prev := s.writeHeld(); prev != nil {
+		prev.wrote = false
+	}
+	s.lastWrite, h.wrote = h.hg, true
 }
 
 // writeOK sends an OK packet with the session's status.

@@ -128,16 +128,27 @@ func (s *session) settle(rt *live.Runtime) {
 	}
 }
 
-// leaveHard runs before every command: a connection on a server that is
+// reviewHeld runs before every command. A connection on a server that is
 // OFFLINE_HARD (or was removed from mysql_servers) serves no further
-// command, as ProxySQL drops such connections at once. The session moves
+// command, as ProxySQL drops such connections at once: the session moves
 // now if its state can follow it; otherwise the connection is closed and
 // the command is told what was lost. A session's own commands reach this
-// before the balancer's next tick.
-func (s *session) leaveHard(rt *live.Runtime) {
+// before the balancer's next tick. A connection kept after an insert for
+// longer than mysql-auto_increment_delay_multiplex_timeout_ms goes back to
+// the pool unless something else pins it.
+func (s *session) reviewHeld(rt *live.Runtime) {
 	for i := 0; i < len(s.conns.list); i++ {
-		if h := s.conns.list[i]; h.server.Status() == backend.StatusOfflineHard {
+		h := s.conns.list[i]
+		if h.server.Status() == backend.StatusOfflineHard {
 			if s.migrate(rt, h, nil, "status") {
+				i--
+			}
+			continue
+		}
+		if h.autoIncDelay > 0 && rt.Router.AutoIncDelayTimeout > 0 && s.cmdStart.Sub(h.autoIncAt) > rt.Router.AutoIncDelayTimeout {
+			h.autoIncDelay = 0
+			if !h.pinned(rt, s) {
+				s.release(rt, h)
 				i--
 			}
 		}

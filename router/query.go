@@ -121,7 +121,16 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		}
 	}
 
-	caching := s.digest.Kind == sqlscan.KindSelect && s.cacheable(rt, dec)
+	fl := followOf(s.digest.Kind, s.digest.Text)
+	if fl == followWrite && s.writeHeld() == nil {
+		// The connection of the last write is gone: the plain forms are
+		// answered with the id the proxy saw (ProxySQL #1421).
+		if name, ok := plainInsertID(q); ok {
+			s.finishEvent(ev, -1, "", backend.Response{})
+			return s.writeInsertID(name, false) == nil
+		}
+	}
+	caching := s.digest.Kind == sqlscan.KindSelect && fl != followWrite && s.cacheable(rt, dec)
 	if caching {
 		s.buildCacheKey(q)
 		if res, hit, sent := s.serveCached(rt); hit {
@@ -129,7 +138,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 			return sent
 		}
 	}
-	hg, e := s.hostgroup(dec.DestinationHostgroup, s.digest.Kind == sqlscan.KindShow && isShowWarnings(s.digest.Text))
+	hg, e := s.hostgroup(dec.DestinationHostgroup, fl)
 	if e != nil {
 		s.writeErr(e)
 		return true
@@ -197,7 +206,7 @@ func hasPrefixFold(b []byte, prefix string) bool {
 // proxy's capabilities, which may differ from the client's
 // (CLIENT_DEPRECATE_EOF): the streamer translates.
 func (s *session) fastForward(rt *live.Runtime, p []byte) bool {
-	hg, e := s.hostgroup(-1, false)
+	hg, e := s.hostgroup(-1, followRules)
 	if e != nil {
 		s.writeErr(e)
 		return true
@@ -252,9 +261,14 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 		h.warnings = false
 		s.warningsHG = -1
 	}
+	if res.OK {
+		s.noteWrite(h, res)
+	}
 	if res.OK && res.InsertID > 0 && res.Affected > 0 {
-		s.lastWrite, s.lastID = h.hg, res.InsertID
+		// Kept for the next queries (or until the timeout) so that a
+		// LAST_INSERT_ID() finds the connection that made the id.
 		h.autoIncDelay = rt.Router.AutoIncDelay
+		h.autoIncAt = s.cmdStart
 	} else if h.autoIncDelay > 0 {
 		h.autoIncDelay--
 	}

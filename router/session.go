@@ -457,7 +457,7 @@ func (s *session) loop() {
 		}
 		s.cmdMu.Lock()
 		s.beginCommand(p)
-		s.leaveHard(rt)
+		s.reviewHeld(rt)
 		ok := s.dispatch(rt, p)
 		if ok {
 			s.settle(rt)

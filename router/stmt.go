@@ -154,7 +154,7 @@ func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey, p []byte) (*gl
 		s.writeErr(errRuleMessage(s.decision.ErrorMsg))
 		return nil, true
 	}
-	hg, e := s.hostgroup(s.decision.DestinationHostgroup, false)
+	hg, e := s.hostgroup(s.decision.DestinationHostgroup, followRules)
 	if e != nil {
 		s.writeErr(e)
 		return nil, true
@@ -263,13 +263,21 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 		s.writeErr(errRuleMessage(dec.ErrorMsg))
 		return true
 	}
-	hg, e := s.hostgroup(dec.DestinationHostgroup, false)
+	fl := followOf(g.kind, g.digestTxt)
+	if fl == followWrite && s.writeHeld() == nil {
+		if name, ok := plainInsertID(g.text); ok {
+			cs.longData = nil
+			s.finishEvent(s.stmtEvent(rt, eventlog.ComStmtExecute, g, clientID, start), -1, "", backend.Response{ResultSets: 1, Rows: 1})
+			return s.writeInsertID(name, true) == nil
+		}
+	}
+	hg, e := s.hostgroup(dec.DestinationHostgroup, fl)
 	if e != nil {
 		s.writeErr(e)
 		return true
 	}
 	ev := s.stmtEvent(rt, eventlog.ComStmtExecute, g, clientID, start)
-	caching := stmtCacheable(cs, pkt) && s.cacheable(rt, dec)
+	caching := stmtCacheable(cs, pkt) && fl != followWrite && s.cacheable(rt, dec)
 	if caching {
 		// A stored or served answer carries its column definitions whole,
 		// and the statement's are not updated from it: what the client

@@ -109,6 +109,7 @@ type Router struct {
 	AutocommitFalseIsTrx bool            // mysql-autocommit_false_is_transaction
 	KeepVars             rules.KeepVars
 	AutoIncDelay         int           // mysql-auto_increment_delay_multiplex
+	AutoIncDelayTimeout  time.Duration // mysql-auto_increment_delay_multiplex_timeout_ms (0: none)
 	MaxStmtsPerConn      int           // mysql-max_stmts_per_connection
 	MaxStmtsCache        int           // mysql-max_stmts_cache
 	QueryRetries         int           // mysql-query_retries_on_failure

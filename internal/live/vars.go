@@ -49,6 +49,7 @@ func routerSettings(s *config.Snapshot) Router {
 		AutocommitFalseIsTrx:       s.Bool("mysql-autocommit_false_is_transaction"),
 		KeepVars:                   rules.ParseKeepVars(s.Var("mysql-keep_multiplexing_variables")),
 		AutoIncDelay:               int(s.Int("mysql-auto_increment_delay_multiplex")),
+		AutoIncDelayTimeout:        s.Millis("mysql-auto_increment_delay_multiplex_timeout_ms"),
 		MaxStmtsPerConn:            int(s.Int("mysql-max_stmts_per_connection")),
 		MaxStmtsCache:              int(s.Int("mysql-max_stmts_cache")),
 		QueryRetries:               int(s.Int("mysql-query_retries_on_failure")),

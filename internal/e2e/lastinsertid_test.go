@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// TestLastInsertIDReadWriteSplit checks LAST_INSERT_ID() and @@IDENTITY
+// under read/write splitting (ProxySQL #1421): the insert runs on the
+// writer, and a SELECT that the rules send to the reader must still see the
+// writer's id. The reader has the same table, empty, so a query answered
+// there is told apart by its result.
+func TestLastInsertIDReadWriteSplit(t *testing.T) {
+	bs := testenv.Backends(t, 2)
+	for _, b := range bs {
+		backendSQL(t, b, "CREATE TABLE IF NOT EXISTS sbtest.lid (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(10)); TRUNCATE sbtest.lid")
+	}
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d), (1, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0), ('root', 'test', 0);
+		LOAD MYSQL USERS TO RUNTIME;
+		INSERT INTO mysql_query_rules(rule_id, active, match_digest, destination_hostgroup, apply)
+		       VALUES (1, 1, '^SELECT.*FOR UPDATE', 0, 1), (2, 1, '^SELECT', 1, 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME;
+		SET mysql-auto_increment_delay_multiplex=2;
+		LOAD MYSQL VARIABLES TO RUNTIME;`, bs[0].Port, bs[1].Port))
+	ctx := context.Background()
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	insert := func(v string) int64 {
+		t.Helper()
+		res, err := c.ExecContext(ctx, "INSERT INTO lid (v) VALUES ('"+v+"')")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := res.LastInsertId()
+		if err != nil || id == 0 {
+			t.Fatalf("insert id %d, %v", id, err)
+		}
+		return id
+	}
+	// col runs a one-value query and returns its column name and value.
+	col := func(q string) (string, string) {
+		t.Helper()
+		rows, err := c.QueryContext(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		defer rows.Close()
+		names, _ := rows.Columns()
+		var v sql.NullString
+		if !rows.Next() {
+			t.Fatalf("%s: no row (%v)", q, rows.Err())
+		}
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return names[0], v.String
+	}
+	rowOf := func(q string) (string, error) {
+		var v string
+		err := c.QueryRowContext(ctx, q).Scan(&v)
+		return v, err
+	}
+
+	id := insert("a")
+	want := fmt.Sprint(id)
+	// The writer's connection is still held (auto_increment_delay_multiplex):
+	// statements naming LAST_INSERT_ID() run there, whatever the rules say.
+	if name, v := col("SELECT LAST_INSERT_ID()"); v != want || name != "LAST_INSERT_ID()" {
+		t.Fatalf("SELECT LAST_INSERT_ID() on the held writer: %s=%s, want %s", name, v, want)
+	}
+	if v, err := rowOf("SELECT v FROM lid WHERE id = LAST_INSERT_ID()"); err != nil || v != "a" {
+		t.Fatalf("row of LAST_INSERT_ID(): %q, %v (the reader answered?)", v, err)
+	}
+	// The delay runs out: the connection goes back to the pool, and the
+	// plain forms are answered with the id the proxy saw, named as written.
+	for range 3 {
+		if _, err := c.ExecContext(ctx, "DO 1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{"select last_insert_id()", "SELECT LAST_INSERT_ID() LIMIT 1", "SELECT @@identity;", "select  @@IDENTITY limit 1"} {
+		f := strings.Fields(strings.TrimSuffix(q, ";"))
+		if name, v := col(q); v != want || name != f[1] {
+			t.Fatalf("%s after the delay: %s=%s, want %s=%s", q, name, v, f[1], want)
+		}
+	}
+	// Prepared (binary protocol) too.
+	st, err := c.PrepareContext(ctx, "SELECT LAST_INSERT_ID()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int64
+	if err := st.QueryRowContext(ctx).Scan(&got); err != nil || got != id {
+		t.Fatalf("prepared SELECT LAST_INSERT_ID(): %d, %v; want %d", got, err, id)
+	}
+	st.Close()
+	// Any other statement is routed by the rules once the writer's
+	// connection is gone: here, the reader, where the row does not exist.
+	if v, err := rowOf("SELECT v FROM lid WHERE id = LAST_INSERT_ID()"); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("after the delay the reader should answer: %q, %v", v, err)
+	}
+
+	// A second insert, then a prepared read of its row: the held writer.
+	id2 := insert("b")
+	st, err = c.PrepareContext(ctx, "SELECT v FROM lid WHERE id = LAST_INSERT_ID() AND ? = 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v string
+	if err := st.QueryRowContext(ctx, 1).Scan(&v); err != nil || v != "b" {
+		t.Fatalf("prepared read of row %d: %q, %v", id2, v, err)
+	}
+	st.Close()
+
+	// mysql-auto_increment_delay_multiplex_timeout_ms returns the held
+	// connection to the pool once it is older than that.
+	admin(t, s, "SET mysql-auto_increment_delay_multiplex=100; SET mysql-auto_increment_delay_multiplex_timeout_ms=300; LOAD MYSQL VARIABLES TO RUNTIME;")
+	insert("c")
+	if v, err := rowOf("SELECT v FROM lid WHERE id = LAST_INSERT_ID()"); err != nil || v != "c" {
+		t.Fatalf("before the timeout: %q, %v", v, err)
+	}
+	time.Sleep(600 * time.Millisecond)
+	if v, err := rowOf("SELECT v FROM lid WHERE id = LAST_INSERT_ID()"); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("after the timeout the reader should answer: %q, %v", v, err)
+	}
+
+	// The mariadb CLI: insert and read back in one session.
+	out := testenv.MustCLI(t, s.DataPort, "root", "test",
+		"INSERT INTO sbtest.lid (v) VALUES ('d'); SELECT v FROM sbtest.lid WHERE id = LAST_INSERT_ID(); SELECT LAST_INSERT_ID() = (SELECT MAX(id) FROM sbtest.lid) FOR UPDATE", "-N")
+	if f := strings.Fields(out); len(f) != 2 || f[0] != "d" || f[1] != "1" {
+		t.Fatalf("mariadb CLI: %q", out)
+	}
+}
