@@ -3,15 +3,9 @@ package admin
 import (
 	"strconv"
 	"strings"
-)
 
-// collation is one row of mysql_collations.
-type collation struct {
-	id      int
-	name    string
-	charset string
-	def     bool
-}
+	"github.com/sluice-proxy/sluice/internal/config"
+)
 
 // ensureCollations fills MEMORY's mysql_collations with MariaDB's list when
 // it is empty (the table is not configuration: nothing else writes it).
@@ -26,15 +20,15 @@ func (s *Server) ensureCollations() {
 	}
 	var b strings.Builder
 	b.WriteString("INSERT OR IGNORE INTO main.mysql_collations (Id, Collation, Charset, `Default`) VALUES ")
-	for i, c := range mariadbCollations {
+	for i, c := range config.Collations {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		def := ""
-		if c.def {
+		if c.Default {
 			def = "Yes"
 		}
-		b.WriteString("(" + strconv.Itoa(c.id) + "," + sqlQuote(c.name) + "," + sqlQuote(c.charset) + "," + sqlQuote(def) + ")")
+		b.WriteString("(" + strconv.Itoa(c.ID) + "," + sqlQuote(c.Name) + "," + sqlQuote(c.Charset) + "," + sqlQuote(def) + ")")
 	}
 	if _, err := s.cfg.Store.Query(s.ctx, b.String(), false); err != nil {
 		s.log.Warn().Err(err).Msg("cannot fill mysql_collations")

@@ -119,9 +119,10 @@ func (s *session) resetSession(rt *live.Runtime) {
 	s.state = backend.State{Schema: old.Schema, Collation: old.Collation, Autocommit: true,
 		MultiStatements: old.MultiStatements, FoundRows: old.FoundRows}
 	if s.state.Collation == 0 {
-		s.state.Collation = 33
+		s.state.Collation = rt.Router.DefaultCollation
 	}
 	s.lockedHG, s.trxHG, s.nextFlagIN, s.lastWrite, s.warningsHG = -1, -1, -1, -1, -1
+	s.lastID = 0 // as the server's LAST_INSERT_ID() after a reset
 	s.unconfirmed = false
 	s.carry = nil
 }

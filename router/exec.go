@@ -159,6 +159,9 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 			h.server.CountQuery(took)
 			if res.Err != nil {
 				s.noteError(req.hg, h.server, res.Err)
+				if rt.Router.VerboseQueryError {
+					s.logQueryError(h, res.Err)
+				}
 			}
 			return res, h, true
 		}
@@ -185,7 +188,7 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 			// server did not answer KILL QUERY): not a failure to retry.
 			lost = errQueryTimeout
 		}
-		if lost == nil && req.conn == nil && !res.Started() && req.repeatable && attempt < req.retries {
+		if lost == nil && req.conn == nil && !res.Started() && req.repeatable && attempt < req.retries && !s.killed.Load() {
 			s.log.Debug().Err(err).Int("hostgroup", req.hg).Str("backend", h.addr).Msg("backend failed, retrying")
 			continue
 		}

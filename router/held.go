@@ -266,6 +266,7 @@ func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st 
 	var lastErr error
 	for {
 		srv := r.pick(rt, hg)
+		pause := 10 * time.Millisecond // no server to try: look again soon
 		if srv != nil {
 			bc, err := srv.Pool().Get(ctx, rt.Backend, cred, st)
 			if err == nil {
@@ -278,6 +279,7 @@ func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st 
 				return nil, se // wrong backend credentials: retrying will not help
 			}
 			lastErr = err
+			pause = rt.Router.ConnectRetriesDelay // mysql-connect_retries_delay
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			if lastErr != nil {
@@ -286,9 +288,11 @@ func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st 
 			r.stats.Add(uint64(hg), stats.MaxConnectTimeouts, 1)
 			return nil, errMaxConnectTimeout(hg, rt.Router.ConnectTimeoutMax.Milliseconds())
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(10 * time.Millisecond):
+		if pause > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(pause):
+			}
 		}
 	}
 }

@@ -163,11 +163,18 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	if h == nil {
 		return true // an error was sent
 	}
-	if set.Outcome == sqlscan.SetLock {
+	if set.Outcome == sqlscan.SetLock && rt.Router.SetQueryLock {
 		s.r.stats.Add(s.id, stats.HostgroupLockedSetCmds, 1)
 		s.lockedHG = hg
 		s.log.Warn().Str("query", clip(string(sqlscan.MaskPasswords(q)), maxLoggedQuery)).Str("reason", set.Reason).Int("hostgroup", hg).
 			Msg("Unable to parse unknown SET query from client. Setting lock_hostgroup")
+	} else if set.Outcome == sqlscan.SetLock {
+		// mysql-set_query_lock_on_hostgroup=0 (ProxySQL before 2.0.6): no
+		// lock; the SET pins its connection (USER_VARIABLE, by the legacy
+		// inspection in afterQuery) and later queries routed to other
+		// hostgroups run without it.
+		s.log.Warn().Str("query", clip(string(sqlscan.MaskPasswords(q)), maxLoggedQuery)).Str("reason", set.Reason).Int("hostgroup", hg).
+			Msg("Unable to parse unknown SET query from client; mysql-set_query_lock_on_hostgroup=0: not locking the hostgroup")
 	} else if set.Outcome == sqlscan.SetTracked && res.Err == nil {
 		// Forwarded because the session is locked (or it is SET TRANSACTION
 		// for the next transaction): the backend now has it too.
@@ -237,7 +244,8 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 		h.bc.NoteState(&st)
 	}
 	h.inTrx = res.Status&wire.StatusInTrans != 0 || (rt.Router.AutocommitFalseIsTrx && !s.state.Autocommit)
-	ctx := rules.FlagContext{Multiplex: dec.Multiplex, InTransaction: h.inTrx, Keep: rt.Router.KeepVars}
+	ctx := rules.FlagContext{Multiplex: dec.Multiplex, InTransaction: h.inTrx, Keep: rt.Router.KeepVars,
+		LegacySetAlgorithm: !rt.Router.SetQueryLock}
 	if set.Outcome != sqlscan.SetNotSet {
 		ctx.Set = set
 	}
@@ -251,13 +259,14 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 	} else if !h.inTrx {
 		s.trxHG = -1
 	}
-	if res.Warnings > 0 {
-		if rt.Router.LogWarnings {
-			s.logWarnings(h, q, res.Warnings)
-		}
+	if res.Warnings > 0 && rt.Router.LogWarnings {
+		s.logWarnings(h, q, res.Warnings)
+	}
+	if res.Warnings > 0 && rt.Router.WarningsHandled(h.hg) {
+		// Kept for SHOW WARNINGS (mysql-handle_warnings).
 		s.warningsHG = h.hg
 		h.warnings = true
-	} else if h.warnings && !isShowWarnings(s.digest.Text) {
+	} else if h.warnings && (res.Warnings > 0 || !isShowWarnings(s.digest.Text)) {
 		h.warnings = false
 		s.warningsHG = -1
 	}

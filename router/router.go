@@ -245,7 +245,7 @@ func (r *Router) accept(l net.Listener) {
 		}
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
-			_ = tc.SetKeepAlive(true)
+			keepAlive(tc, &r.rt.Load().Router)
 		}
 		s := newSession(r, nc)
 		r.wg.Add(1)
@@ -396,4 +396,19 @@ func (r *Router) userCounter(name string) *atomic.Int64 {
 	}
 	v, _ := r.userConns.LoadOrStore(name, new(atomic.Int64))
 	return v.(*atomic.Int64)
+}
+
+// keepAlive applies mysql-use_tcp_keepalive and mysql-tcp_keepalive_time
+// to a client connection: probes after that many idle seconds (0: the
+// system's idle time), or none.
+func keepAlive(tc *net.TCPConn, rt *live.Router) {
+	if !rt.TCPKeepAlive {
+		_ = tc.SetKeepAlive(false)
+		return
+	}
+	idle := rt.TCPKeepAliveTime
+	if idle == 0 {
+		idle = -1 // leave the system's setting
+	}
+	_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: idle, Interval: -1, Count: -1})
 }

@@ -255,7 +255,7 @@ func (s *session) handshake(rt *live.Runtime) bool {
 	}
 	hs := &wire.InitialHandshake{
 		ServerVersion: rt.Router.ServerVersion, ConnID: uint32(s.id), Salt: salt,
-		Capabilities: caps, Charset: 33, Status: wire.StatusAutocommit,
+		Capabilities: caps, Charset: rt.Router.DefaultCollation, Status: wire.StatusAutocommit,
 		AuthPlugin: rt.Router.AuthPlugin,
 	}
 	if rt.Router.MariaDBCacheMetadata {

@@ -34,7 +34,7 @@ func initialState(rt *live.Runtime, u *config.User, resp *wire.HandshakeResponse
 		st.Schema = rt.Router.DefaultSchema
 	}
 	if st.Collation == 0 {
-		st.Collation = 33 // utf8_general_ci, ProxySQL's mysql-default_charset
+		st.Collation = rt.Router.DefaultCollation
 	}
 	return st
 }

@@ -139,6 +139,9 @@ func (w *watchdog) scan(rt *live.Runtime, ns int64) int64 {
 				go w.expire(s, d)
 			}
 		}
+		if t := w.watchGone(rt, s, ns); t != 0 {
+			next = min(next, t)
+		}
 		if ts := s.pub.trxSince.Load(); ts != 0 && !s.killed.Load() {
 			idle := s.pub.command.Load() == cmdSleep
 			since := s.pub.since.Load()

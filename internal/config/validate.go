@@ -91,6 +91,13 @@ func (s *Snapshot) validateServers() error {
 			return invalid("mysql_hostgroup_attributes", fmt.Sprintf("(hostgroup_id=%d)", a.HostgroupID),
 				"hostgroup_settings must be a JSON object: %v", err)
 		}
+		if raw, ok := hs["handle_warnings"]; ok {
+			var n int
+			if err := json.Unmarshal(raw, &n); err != nil || n < -1 || n > 1 {
+				return invalid("mysql_hostgroup_attributes", fmt.Sprintf("(hostgroup_id=%d)", a.HostgroupID),
+					"hostgroup_settings.handle_warnings must be 0 or 1 (-1: the global mysql-handle_warnings), got %s", raw)
+			}
+		}
 		if raw, ok := hs["monitor_slave_lag_when_null"]; ok {
 			var n int
 			if err := json.Unmarshal(raw, &n); err != nil || n > 604800 {

@@ -20,6 +20,8 @@ const (
 	VarJSONObject // "" or a JSON object of string values (Sluice's label variables)
 	VarFloat      // a decimal number in [Min, Max] (Sluice's migration rates)
 	VarNetworks   // "", "*" or a comma-separated list of networks (CIDR) and addresses
+	VarCharset    // a character set known to MariaDB or MySQL (mysql-default_charset)
+	VarCollation  // a collation with an id below 256 (mysql-default_collation_connection)
 )
 
 // VarDef describes one mysql-* or admin-* global variable: its ProxySQL
@@ -100,6 +102,10 @@ func (d VarDef) Check(value string) error {
 		if _, err := ParseNetworks(value); err != nil {
 			return fmt.Errorf("%s: %v", d.Name, err)
 		}
+	case VarCharset:
+		return checkCharset(value)
+	case VarCollation:
+		return checkCollation(value)
 	case VarBool:
 		if _, ok := ParseBool(value); !ok {
 			return fmt.Errorf("%s: %q is not a boolean (true/false)", d.Name, value)

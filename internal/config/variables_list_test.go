@@ -61,8 +61,8 @@ func TestVarDefaultsMatchProxySQL(t *testing.T) {
 		{"mysql-wait_timeout", "28800000", VarInt},
 		{"mysql-set_parser_algorithm", "2", VarInt},
 		{"mysql-server_capabilities", "569867", VarInt},
-		{"mysql-default_charset", "utf8", VarString},
-		{"mysql-default_collation_connection", "utf8_general_ci", VarString},
+		{"mysql-default_charset", "utf8", VarCharset},
+		{"mysql-default_collation_connection", "utf8_general_ci", VarCollation},
 		{"mysql-default_session_track_gtids", "OFF", VarString},
 		{"mysql-keep_multiplexing_variables", "tx_isolation,transaction_isolation,version", VarString},
 		{"mysql-firewall_whitelist_errormsg", "Firewall blocked this query", VarString},
@@ -243,6 +243,34 @@ func TestProxyLabelsMustBeAJSONObject(t *testing.T) {
 	} {
 		if err := d.Check(v); (err == nil) != ok {
 			t.Errorf("Check(%q) = %v, want ok=%v", v, err, ok)
+		}
+	}
+}
+
+func TestHandshakeCollation(t *testing.T) {
+	for _, c := range []struct {
+		cs, coll string
+		id       int
+		err      bool
+	}{
+		{"utf8", "utf8_general_ci", 33, false},
+		{"UTF8MB4", "utf8_general_ci", 45, false}, // the collation of another set: the set's default
+		{"utf8mb4", "utf8mb4_unicode_ci", 224, false},
+		{"utf8mb4", "utf8mb4_0900_ai_ci", 255, false}, // MySQL 8's
+		{"latin1", "", 8, false},
+		{"binary", "binary", 63, false},
+		{"klingon", "utf8_general_ci", 0, true},
+	} {
+		got, err := HandshakeCollation(c.cs, c.coll)
+		if (err != nil) != c.err || (err == nil && got.ID != c.id) {
+			t.Errorf("HandshakeCollation(%q, %q) = %d, %v; want %d", c.cs, c.coll, got.ID, err, c.id)
+		}
+	}
+	for v, ok := range map[string]bool{"utf8mb4_general_ci": true, "utf8_bin": true, "UTF8MB4_0900_AI_CI": true,
+		"utf8mb4_unicode_520_nopad_ci": false, "nope": false, "": false} {
+		d, _ := LookupVar("mysql-default_collation_connection")
+		if err := d.Check(v); (err == nil) != ok {
+			t.Errorf("default_collation_connection %q: %v", v, err)
 		}
 	}
 }

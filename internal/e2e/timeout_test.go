@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -276,4 +278,72 @@ func TestShunFreesQueriesInFlight(t *testing.T) {
 	}
 	t.Logf("frozen server shunned %v after SIGSTOP; %d reads, 0 errors, slowest %v (moved to the other server)",
 		shunnedAfter.Round(time.Millisecond), n, slowest.Round(time.Millisecond))
+}
+
+// TestClientGoneKillsQuery: mysql-kill_backend_connection_when_disconnect
+// (ProxySQL's default true). A client that goes away while its query runs
+// — the mariadb CLI killed, a go-sql-driver query whose context is
+// cancelled — does not leave the query running on the server.
+func TestClientGoneKillsQuery(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	s := startFresh(t, "")
+	routeTo(t, s, 0, bs[0].Port)
+	running := func(marker string) bool {
+		t.Helper()
+		out := backendSQL(t, bs[0], "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%"+marker+"%' AND INFO NOT LIKE '%PROCESSLIST%'")
+		return strings.TrimSpace(out) != "0"
+	}
+	waitGone := func(marker string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for running(marker) {
+			if time.Since(start) > 20*time.Second {
+				t.Fatalf("%s still runs on the server 20 s after its client left\n%s\n%s", marker, s.Output(),
+					backendSQL(t, bs[0], "SELECT ID, USER, COMMAND, TIME, STATE, INFO FROM information_schema.PROCESSLIST"))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		return time.Since(start)
+	}
+	waitRunning := func(marker string) {
+		t.Helper()
+		for i := 0; !running(marker); i++ {
+			if i > 50 {
+				t.Fatalf("%s never started", marker)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	// Both at once: the mariadb CLI, killed, and a go-sql-driver query
+	// whose context is cancelled (the driver closes the connection).
+	cmd := exec.Command("mariadb", "-h127.0.0.1", "-P"+strconv.Itoa(s.DataPort), "-usbtest", "-psbtest", "-e", "SELECT SLEEP(60) AS gone_cli")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := db.ExecContext(ctx, "SELECT SLEEP(60) AS gone_driver")
+		done <- err
+	}()
+	waitRunning("gone_cli")
+	waitRunning("gone_driver")
+	time.Sleep(time.Second) // past goneAfter
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if err := <-done; err == nil {
+		t.Fatal("the query was not cancelled")
+	}
+	// The watchdog looks within its 10 s rescan, then every second.
+	t.Logf("mariadb CLI killed: its query ended on the server %v later", waitGone("gone_cli"))
+	t.Logf("go-sql-driver cancelled: its query ended on the server %v later", waitGone("gone_driver"))
+
+	// The proxy still serves.
+	var one int
+	if err := db.QueryRow("SELECT 1").Scan(&one); err != nil || one != 1 {
+		t.Fatalf("after: %d, %v", one, err)
+	}
 }

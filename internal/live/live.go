@@ -97,8 +97,30 @@ type Router struct {
 	// Per-hostgroup mysql_hostgroup_attributes the router applies (nil
 	// when no row sets them): multiplex=0, and max_num_online_servers
 	// (a hostgroup with more ONLINE servers gets no traffic).
-	NoMultiplex          map[int]bool
-	MaxOnline            map[int]int
+	NoMultiplex map[int]bool
+	MaxOnline   map[int]int
+	// HandleWarnings is mysql-handle_warnings: a query that leaves
+	// warnings keeps its connection for SHOW WARNINGS; a hostgroup's
+	// hostgroup_settings {"handle_warnings": 0|1} overrides it there.
+	HandleWarnings   bool
+	HandleWarningsHG map[int]bool
+	// TCPKeepAlive and TCPKeepAliveTime are mysql-use_tcp_keepalive and
+	// mysql-tcp_keepalive_time: keepalive probes on client connections
+	// after that much idle time (0: the system's).
+	TCPKeepAlive     bool
+	TCPKeepAliveTime time.Duration
+	// ConnectRetriesDelay is mysql-connect_retries_delay: the pause after
+	// a failed connect before the next attempt.
+	ConnectRetriesDelay time.Duration
+	VerboseQueryError   bool // mysql-verbose_query_error: every query error is logged with user, client, schema and digest
+	// KillBackendOnDisconnect is mysql-kill_backend_connection_when_disconnect:
+	// a query whose client went away is killed on its server.
+	KillBackendOnDisconnect bool
+	// DefaultCollation is the collation the data port announces and gives
+	// a client whose handshake names none (mysql-default_charset,
+	// mysql-default_collation_connection).
+	DefaultCollation     uint8
+	SetQueryLock         bool            // mysql-set_query_lock_on_hostgroup=1: an unparsable SET locks the session on its hostgroup (0: it only pins its connection)
 	FirewallEnabled      bool            // mysql-firewall_whitelist_enabled
 	DetectSQLi           bool            // mysql-automatic_detect_sqli: text queries libinjection flags close the connection
 	FirewallErrMsg       string          // mysql-firewall_whitelist_errormsg
@@ -135,6 +157,15 @@ type Router struct {
 	// (mysql-default_authentication_plugin): mysql_native_password or
 	// caching_sha2_password.
 	AuthPlugin string
+}
+
+// WarningsHandled reports whether a query leaving warnings on hostgroup hg
+// keeps its connection for SHOW WARNINGS.
+func (r *Router) WarningsHandled(hg int) bool {
+	if on, ok := r.HandleWarningsHG[hg]; ok {
+		return on
+	}
+	return r.HandleWarnings
 }
 
 // Mirror sizes the mirror workers (mirror_hostgroup / mirror_flagOUT).

@@ -1,8 +1,11 @@
 package live
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,8 +28,10 @@ import (
 // size…) are not reported. mysql-threads is acted on: it sets GOMAXPROCS
 // at start (cmd/sluice/threads.go).
 //
-// When a feature is built, its entry goes: TestUnsupportedNotReadElsewhere
-// fails while the code reads a variable this file calls unsupported.
+// When a feature is built, its entry goes: TestUnsupportedVarsAreKnownAndUnread
+// fails while the code reads a variable this file calls unsupported, and
+// TestEveryVariableAccountedFor fails for a variable that is neither read,
+// nor reported here, nor listed in notActedOn with the reason.
 
 // Notice is one setting Sluice accepts but does not act on.
 type Notice struct {
@@ -80,6 +85,20 @@ var unsupportedVars = []unsupportedVar{
 	{"mysql-enforce_autocommit_on_reads", false, isFalse, "Sluice always enforces autocommit on reads: with autocommit=0 a SELECT runs in a transaction on the server, as on a direct connection (ProxySQL's false, a SELECT outside a transaction run with autocommit=1, is not implemented)", "true"},
 	{"mysql-monitor_groupreplication_max_transactions_behind_for_read_only", false, notInt(1), "Group Replication lag is judged on read_only members only, as the default 1 does; 0 and 2 are not implemented in Sluice", "1"},
 	{"admin-ssl_keylog_file", false, nonEmpty, "TLS key logging is not implemented in Sluice: no key log is written", "''"},
+	{"mysql-connection_delay_multiplex_ms", false, notInt(0), "not implemented in Sluice: a connection goes back to the pool as soon as nothing keeps it with its session", "0"},
+	{"mysql-show_processlist_extended", false, notInt(0), "not implemented in Sluice: SHOW PROCESSLIST and stats_mysql_processlist keep their plain columns", "0"},
+	{"mysql-unshun_algorithm", false, notInt(0), "not implemented in Sluice: a server shunned in several hostgroups comes back in each on its own", "0"},
+	{"mysql-monitor_replication_lag_group_by_host", false, isTrue, "not implemented in Sluice: replication lag is checked once per hostgroup entry", "false"},
+	{"mysql-default_session_track_gtids", false, func(v string) bool { return !strings.EqualFold(strings.TrimSpace(v), "OFF") },
+		"GTID tracking is not implemented in Sluice: servers are not asked for session_track_gtids", "OFF"},
+	{"mysql-server_capabilities", false, notInt(569867), "Sluice announces its own capability set (ProxySQL's default, plus SSL, compression and DEPRECATE_EOF as mysql-have_ssl, mysql-have_compress and mysql-enable_client_deprecate_eof say); this value is not used", "569867"},
+	{"mysql-query_digests_normalize_digest_text", false, isTrue, "not implemented in Sluice: digest texts keep the form the digester gives them", "false"},
+	{"mysql-min_num_servers_lantency_awareness", false, func(v string) bool { return notInt(1000)(v) && notInt(0)(v) },
+		"latency-aware server choice is not implemented in Sluice: servers are chosen by mysql-balance_policy", "1000"},
+	{"mysql-session_idle_show_processlist", false, isFalse, "idle sessions are always listed in stats_mysql_processlist and SHOW PROCESSLIST (as true does); hiding them is not implemented in Sluice", "true"},
+	{"mysql-monitor_aws_rds_topology_discovery_interval", false, notInt(0), "AWS RDS topology discovery is not implemented in Sluice", "0"},
+	{"mysql-handle_unknown_charset", false, notInt(1), "a client collation its MariaDB server lacks (MySQL 8's utf8mb4_0900_ai_ci) is replaced with its character set's default, as 1 does; 0 (disconnect) and 2 are not implemented in Sluice", "1"},
+	{"mysql-evaluate_replication_lag_on_servers_load", false, notInt(1), "Sluice keeps a server's replication-lag verdict across LOAD MYSQL SERVERS TO RUNTIME, as 1 does; 0 is not implemented", "1"},
 	// ProxySQL Cluster (internal/cluster) always has every module's
 	// checksum: a peer stops syncing a module with its
 	// admin-cluster_<module>_diffs_before_sync=0.
@@ -89,6 +108,57 @@ var unsupportedVars = []unsupportedVar{
 	{"admin-checksum_mysql_users", false, isFalse, checksumOff, "true"},
 	{"admin-checksum_mysql_variables", false, isFalse, checksumOff, "true"},
 	{"admin-cluster_mysql_servers_sync_algorithm", false, notInt(1), "Sluice syncs mysql_servers one way whatever the algorithm: its checksum and answers are the loaded configuration (docs/cluster.md)", "1"},
+}
+
+// notActedOn are the variables Sluice keeps (they load, save, sync and
+// show as ProxySQL's) but reads nowhere, with the reason none of their
+// values changes what a user sees: they tune ProxySQL's own machinery
+// (threads, poll loops, buffers, allocators), drive a module Sluice has
+// none of, or are what Sluice does anyway. They are never reported.
+var notActedOn = map[string]string{
+	"admin-checksum_ldap_variables":                   "no LDAP module: nothing to checksum",
+	"admin-cluster_ldap_variables_diffs_before_sync":  "no LDAP module: nothing to sync",
+	"admin-cluster_ldap_variables_save_to_disk":       "no LDAP module: nothing to sync",
+	"admin-coredump_generation_interval_ms":           "ProxySQL's core dumps on failed assertions; a Go panic prints its stacks",
+	"admin-coredump_generation_threshold":             "ProxySQL's core dumps on failed assertions; a Go panic prints its stacks",
+	"admin-prometheus_memory_metrics_interval":        "memory metrics are read at each scrape",
+	"admin-refresh_interval":                          "ProxySQL's admin polling interval",
+	"admin-stats_mysql_connection_pool":               "drives nothing in ProxySQL 2.7 without its web plugin either (history_stats_mysql_connection_pool stays empty)",
+	"admin-telnet_admin_ifaces":                       "unused by ProxySQL too",
+	"admin-telnet_stats_ifaces":                       "unused by ProxySQL too",
+	"admin-vacuum_stats":                              "SQLite housekeeping of ProxySQL's stats schema; Sluice's stats tables are built on each read",
+	"admin-web_verbosity":                             "log verbosity of ProxySQL's web server",
+	"mysql-aurora_max_lag_ms_only_read_from_replicas": "Aurora monitoring is not built; mysql_aws_aurora_hostgroups rows are warned at LOAD",
+	"mysql-binlog_reader_connect_retry_msec":          "no binlog reader (GTID causal reads are not built; gtid_from_hostgroup is warned at LOAD)",
+	"mysql-client_session_track_gtid":                 "session tracking is never offered to clients (README, GTID rows): nothing to forward",
+	"mysql-connpoll_reset_queue_length":               "ProxySQL's connection-reset queue; Sluice resets a connection when it is next used",
+	"mysql-data_packets_history_size":                 "debugging buffer of ProxySQL's data streams",
+	"mysql-default_reconnect":                         "unused by ProxySQL too",
+	"mysql-hostgroup_manager_verbose":                 "log verbosity of ProxySQL's hostgroup manager",
+	"mysql-log_unhealthy_connections":                 "ProxySQL log lines about connections it closes",
+	"mysql-monitor_local_dns_cache_refresh_interval":  "ProxySQL's DNS cache; Sluice resolves a name at each connect",
+	"mysql-monitor_local_dns_cache_ttl":               "ProxySQL's DNS cache; Sluice resolves a name at each connect",
+	"mysql-monitor_local_dns_resolver_queue_maxsize":  "ProxySQL's DNS cache; Sluice resolves a name at each connect",
+	"mysql-monitor_query_interval":                    "unused by ProxySQL 2.x too",
+	"mysql-monitor_query_timeout":                     "unused by ProxySQL 2.x too",
+	"mysql-monitor_threads_max":                       "the monitor runs one goroutine per check",
+	"mysql-monitor_threads_min":                       "the monitor runs one goroutine per check",
+	"mysql-monitor_threads_queue_maxsize":             "the monitor runs one goroutine per check",
+	"mysql-monitor_wait_timeout":                      "wait_timeout of ProxySQL's long-lived monitor connections; Sluice's checks connect per interval",
+	"mysql-parse_failure_logs_digest":                 "ProxySQL log lines about digests it cannot parse; Sluice's digester has no failure",
+	"mysql-poll_timeout":                              "ProxySQL's poll loop; Go's runtime polls",
+	"mysql-poll_timeout_on_failure":                   "ProxySQL's poll loop; Go's runtime polls",
+	"mysql-query_processor_regex":                     "patterns compile with Go's regexp (RE2) whatever the value; PCRE-only syntax is translated or refused at LOAD (rules/regex.go)",
+	"mysql-query_rules_fast_routing_algorithm":        "memory layout of ProxySQL's fast-routing table; routing is the same",
+	"mysql-reset_connection_algorithm":                "how ProxySQL resets pooled connections; Sluice resets with COM_RESET_CONNECTION or COM_CHANGE_USER as the server allows",
+	"mysql-servers_stats":                             "ProxySQL's per-server counters are always kept in Sluice",
+	"mysql-session_idle_ms":                           "ProxySQL's idle-thread hand-off; Go's runtime parks idle sessions",
+	"mysql-sessions_sort":                             "ProxySQL's session scheduling order",
+	"mysql-set_parser_algorithm":                      "Sluice has one SET parser",
+	"mysql-stacksize":                                 "thread stack size; goroutine stacks grow",
+	"mysql-threshold_query_length":                    "ProxySQL's buffer sizes; Sluice bounds its buffers per packet",
+	"mysql-threshold_resultset_size":                  "ProxySQL's buffer sizes; Sluice streams results",
+	"mysql-throttle_ratio_server_to_client":           "met by streaming: a throttled session stops reading its server",
 }
 
 // Unsupported lists what module m of snap sets and Sluice does not
@@ -130,6 +200,12 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 			check("autocommit", a.Autocommit != -1)
 			check("ignore_session_variables", strings.TrimSpace(a.IgnoreSessionVariables) != "")
 			check("servers_defaults", strings.TrimSpace(a.ServersDefaults) != "")
+			var hs map[string]json.RawMessage
+			if json.Unmarshal([]byte(a.HostgroupSettings), &hs) == nil {
+				for _, k := range slices.Sorted(maps.Keys(hs)) {
+					check("hostgroup_settings."+k, !slices.Contains(hgSettingsKeys, k))
+				}
+			}
 			if len(cols) > 0 {
 				add(false, "mysql_hostgroup_attributes (hostgroup %d): %s not implemented in Sluice, the default applies", a.HostgroupID, strings.Join(cols, ", "))
 			}

@@ -75,6 +75,10 @@ func TestUnsupported(t *testing.T) {
 			"mysql-enforce_autocommit_on_reads": "false", "mysql-monitor_groupreplication_max_transactions_behind_for_read_only": "2"})),
 			nil, []string{"mysql-enforce_autocommit_on_reads=false: Sluice always enforces autocommit on reads",
 				"mysql-monitor_groupreplication_max_transactions_behind_for_read_only=2: Group Replication lag"}},
+		{"ProxySQL knobs Sluice lacks", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{
+			"mysql-connection_delay_multiplex_ms": "100", "mysql-server_capabilities": "569867", "mysql-min_num_servers_lantency_awareness": "0",
+			"mysql-handle_unknown_charset": "0", "mysql-default_session_track_gtids": "own_gtid"})),
+			nil, []string{"mysql-connection_delay_multiplex_ms=100", "mysql-default_session_track_gtids=own_gtid", "mysql-handle_unknown_charset=0"}},
 		{"admin: web, restapi", config.ModAdminVariables, &config.Snapshot{AdminVars: map[string]string{
 			"admin-web_enabled": "true", "admin-restapi_enabled": "1", "admin-web_port": "7000", "admin-ssl_keylog_file": "/tmp/k"}},
 			nil, []string{"admin-ssl_keylog_file=/tmp/k: TLS key logging"}},
@@ -203,23 +207,12 @@ func TestUnsupportedListsManyRowsBriefly(t *testing.T) {
 	}
 }
 
-// TestUnsupportedVarsAreKnownAndUnread: every variable of the table is in
-// the variable list, and no other code reads it: a feature that gets built
-// must leave the table, or its LOAD would still warn (or be refused).
-func TestUnsupportedVarsAreKnownAndUnread(t *testing.T) {
-	names := make(map[string]bool)
-	for _, uv := range unsupportedVars {
-		if _, ok := config.LookupVar(uv.name); !ok {
-			t.Errorf("%s is not in the variable list", uv.name)
-		}
-		if names[uv.name] {
-			t.Errorf("%s listed twice", uv.name)
-		}
-		names[uv.name] = true
-		if d, _ := config.LookupVar(uv.name); uv.on(d.Default) && uv.name != "mysql-have_ssl" {
-			t.Errorf("%s: its default %q already asks for the feature", uv.name, d.Default)
-		}
-	}
+// readVariables returns the string literals of the non-test Go code
+// outside the variable list and this package's unsupported.go: the
+// variable names some code reads.
+func readVariables(t *testing.T) map[string]string {
+	t.Helper()
+	read := make(map[string]string) // name → a file that reads it
 	root := filepath.Join("..", "..")
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -242,8 +235,8 @@ func TestUnsupportedVarsAreKnownAndUnread(t *testing.T) {
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
 			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
-				if v, err := strconv.Unquote(lit.Value); err == nil && names[v] {
-					t.Errorf("%s reads %s, which internal/live/unsupported.go reports as not implemented", path, v)
+				if v, err := strconv.Unquote(lit.Value); err == nil {
+					read[v] = path
 				}
 			}
 			return true
@@ -252,5 +245,60 @@ func TestUnsupportedVarsAreKnownAndUnread(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	return read
+}
+
+// TestUnsupportedVarsAreKnownAndUnread: every variable of the table is in
+// the variable list, and no other code reads it: a feature that gets built
+// must leave the table, or its LOAD would still warn (or be refused).
+func TestUnsupportedVarsAreKnownAndUnread(t *testing.T) {
+	names := make(map[string]bool)
+	for _, uv := range unsupportedVars {
+		if _, ok := config.LookupVar(uv.name); !ok {
+			t.Errorf("%s is not in the variable list", uv.name)
+		}
+		if names[uv.name] {
+			t.Errorf("%s listed twice", uv.name)
+		}
+		names[uv.name] = true
+		if d, _ := config.LookupVar(uv.name); uv.on(d.Default) && uv.name != "mysql-have_ssl" {
+			t.Errorf("%s: its default %q already asks for the feature", uv.name, d.Default)
+		}
+	}
+	for name, path := range readVariables(t) {
+		if names[name] {
+			t.Errorf("%s reads %s, which internal/live/unsupported.go reports as not implemented", path, name)
+		}
+	}
+}
+
+// TestEveryVariableAccountedFor: a ProxySQL variable Sluice accepts is
+// read by some code, or reported at LOAD when its value asks for what
+// Sluice lacks (unsupportedVars), or listed in notActedOn with the reason
+// no value of it matters — never accepted and silently ignored.
+func TestEveryVariableAccountedFor(t *testing.T) {
+	read := readVariables(t)
+	reported := make(map[string]bool)
+	for _, uv := range unsupportedVars {
+		reported[uv.name] = true
+	}
+	for name, why := range notActedOn {
+		if _, ok := config.LookupVar(name); !ok {
+			t.Errorf("notActedOn: %s is not in the variable list", name)
+		}
+		if path, ok := read[name]; ok {
+			t.Errorf("notActedOn lists %s (%s), but %s reads it", name, why, path)
+		}
+		if reported[name] {
+			t.Errorf("%s is both reported and listed as not acted on", name)
+		}
+	}
+	for _, d := range config.VarDefs() {
+		_, isRead := read[d.Name]
+		_, ignored := notActedOn[d.Name]
+		if !isRead && !reported[d.Name] && !ignored {
+			t.Errorf("%s is accepted but neither read, nor reported at LOAD, nor listed in notActedOn", d.Name)
+		}
 	}
 }

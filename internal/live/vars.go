@@ -70,6 +70,14 @@ func routerSettings(s *config.Snapshot) Router {
 		CompressionLevel:           int(s.Int("mysql-protocol_compression_level")),
 		ThrottleToClient:           s.Int("mysql-throttle_max_bytes_per_second_to_client"),
 		AuthPlugin:                 s.Str("mysql-default_authentication_plugin"),
+		HandleWarnings:             s.Int("mysql-handle_warnings") == 1,
+		HandleWarningsHG:           handleWarningsHG(s),
+		SetQueryLock:               s.Int("mysql-set_query_lock_on_hostgroup") == 1,
+		TCPKeepAlive:               s.Bool("mysql-use_tcp_keepalive"),
+		TCPKeepAliveTime:           s.Seconds("mysql-tcp_keepalive_time"),
+		ConnectRetriesDelay:        s.Millis("mysql-connect_retries_delay"),
+		KillBackendOnDisconnect:    s.Bool("mysql-kill_backend_connection_when_disconnect"),
+		VerboseQueryError:          s.Bool("mysql-verbose_query_error"),
 	}
 	for _, a := range s.HostgroupAttributes {
 		if a.Multiplex == 0 {
@@ -84,6 +92,10 @@ func routerSettings(s *config.Snapshot) Router {
 			}
 			r.MaxOnline[a.HostgroupID] = a.MaxNumOnlineServers
 		}
+	}
+	r.DefaultCollation = 33 // utf8_general_ci, if DISK holds a value the checks now refuse
+	if c, err := config.HandshakeCollation(s.Str("mysql-default_charset"), s.Str("mysql-default_collation_connection")); err == nil {
+		r.DefaultCollation = uint8(c.ID)
 	}
 	if r.AuthPlugin != "caching_sha2_password" {
 		r.AuthPlugin = "mysql_native_password"
@@ -245,27 +257,60 @@ func clusterHostgroups(s *config.Snapshot, table string, gr bool) []monitor.Gale
 	return out
 }
 
-// slaveLagWhenNullHG reads "monitor_slave_lag_when_null" from
-// mysql_hostgroup_attributes.hostgroup_settings: the hostgroup's own
-// mysql-monitor_slave_lag_when_null (a negative or missing value keeps the
-// global one; the JSON was checked by Validate).
-func slaveLagWhenNullHG(s *config.Snapshot) map[int]int {
-	var out map[int]int
+// hgSettings is mysql_hostgroup_attributes.hostgroup_settings: the keys
+// Sluice acts on (Unsupported warns about the others; Validate checked the
+// JSON and the values).
+type hgSettings struct {
+	SlaveLagWhenNull *int `json:"monitor_slave_lag_when_null"`
+	HandleWarnings   *int `json:"handle_warnings"`
+}
+
+// hgSettingsKeys are hgSettings' keys.
+var hgSettingsKeys = []string{"monitor_slave_lag_when_null", "handle_warnings"}
+
+// eachHostgroupSettings calls f with the settings of every hostgroup that
+// has some.
+func eachHostgroupSettings(s *config.Snapshot, f func(hg int, hs *hgSettings)) {
 	for _, a := range s.HostgroupAttributes {
 		if a.HostgroupSettings == "" {
 			continue
 		}
-		var hs struct {
-			SlaveLagWhenNull *int `json:"monitor_slave_lag_when_null"`
+		var hs hgSettings
+		if json.Unmarshal([]byte(a.HostgroupSettings), &hs) == nil {
+			f(a.HostgroupID, &hs)
 		}
-		if json.Unmarshal([]byte(a.HostgroupSettings), &hs) != nil || hs.SlaveLagWhenNull == nil || *hs.SlaveLagWhenNull < 0 {
-			continue
+	}
+}
+
+// slaveLagWhenNullHG: the hostgroups' own mysql-monitor_slave_lag_when_null
+// (a negative or missing value keeps the global one).
+func slaveLagWhenNullHG(s *config.Snapshot) map[int]int {
+	var out map[int]int
+	eachHostgroupSettings(s, func(hg int, hs *hgSettings) {
+		if hs.SlaveLagWhenNull == nil || *hs.SlaveLagWhenNull < 0 {
+			return
 		}
 		if out == nil {
 			out = make(map[int]int)
 		}
-		out[a.HostgroupID] = *hs.SlaveLagWhenNull
-	}
+		out[hg] = *hs.SlaveLagWhenNull
+	})
+	return out
+}
+
+// handleWarningsHG: the hostgroups' own mysql-handle_warnings (-1 or a
+// missing value keeps the global one).
+func handleWarningsHG(s *config.Snapshot) map[int]bool {
+	var out map[int]bool
+	eachHostgroupSettings(s, func(hg int, hs *hgSettings) {
+		if hs.HandleWarnings == nil || (*hs.HandleWarnings != 0 && *hs.HandleWarnings != 1) {
+			return
+		}
+		if out == nil {
+			out = make(map[int]bool)
+		}
+		out[hg] = *hs.HandleWarnings == 1
+	})
 	return out
 }
 

@@ -1,10 +1,10 @@
-package admin
+package config
 
-// mariadbCollations is the collation list of MariaDB 10.11 (ID, name,
+// Collations is the collation list of MariaDB 10.11 (ID, name,
 // character set, default for its character set), read from
 // information_schema.COLLATIONS. ProxySQL fills mysql_collations from its
 // MariaDB client library the same way; SHOW CHARSET and SHOW COLLATION read it.
-var mariadbCollations = []collation{
+var Collations = []Collation{
 	{1, "big5_chinese_ci", "big5", true},
 	{2, "latin2_czech_cs", "latin2", false},
 	{3, "dec8_swedish_ci", "dec8", true},
