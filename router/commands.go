@@ -121,6 +121,7 @@ func (s *session) resetSession(rt *live.Runtime) {
 	if s.state.Collation == 0 {
 		s.state.Collation = rt.Router.DefaultCollation
 	}
+	userDefaults(&s.state, s.user)
 	s.lockedHG, s.trxHG, s.nextFlagIN, s.lastWrite, s.warningsHG = -1, -1, -1, -1, -1
 	s.lastID = 0 // as the server's LAST_INSERT_ID() after a reset
 	s.unconfirmed = false

@@ -2,6 +2,7 @@ package router
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/config"
@@ -36,7 +37,25 @@ func initialState(rt *live.Runtime, u *config.User, resp *wire.HandshakeResponse
 	if st.Collation == 0 {
 		st.Collation = rt.Router.DefaultCollation
 	}
+	userDefaults(&st, u)
 	return st
+}
+
+// userDefaults applies what mysql_users.attributes sets for a session at
+// login and at COM_RESET_CONNECTION: default-transaction_isolation, as a
+// tracked SET replayed on every backend connection the session uses.
+func userDefaults(st *backend.State, u *config.User) {
+	if u.Attributes == "" {
+		return
+	}
+	a, err := config.ParseUserAttributes(u.Attributes)
+	if err != nil || a.TransactionIsolation == "" {
+		return // Validate refused a bad value at LOAD
+	}
+	set := sqlscan.ParseSet([]byte("SET SESSION TRANSACTION ISOLATION LEVEL " + strings.ReplaceAll(a.TransactionIsolation, "-", " ")))
+	if set.Outcome == sqlscan.SetTracked {
+		applySet(st, &set)
+	}
 }
 
 // setVar records a tracked variable, replacing an earlier value. The slice

@@ -129,6 +129,9 @@ func (s *Snapshot) validateUsers() error {
 		if u.MaxConnections < 0 {
 			return invalid("mysql_users", k, "max_connections must be >= 0")
 		}
+		if _, err := ParseUserAttributes(u.Attributes); err != nil {
+			return invalid("mysql_users", k, "%v", err)
+		}
 		if u.Frontend {
 			if front[u.Username] {
 				return invalid("mysql_users", k, "duplicate frontend user")

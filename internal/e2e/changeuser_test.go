@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/sluice-proxy/sluice/internal/testenv"
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
@@ -109,5 +111,53 @@ func TestResetConnectionAndChangeUser(t *testing.T) {
 	c.Flush()
 	if p, err := c.ReadPacket(); err != nil || !wire.IsERR(p) {
 		t.Fatalf("COM_CHANGE_USER with a wrong password: %q %v", p, err)
+	}
+}
+
+// TestUserAttributes: mysql_users.attributes default-transaction_isolation
+// is the session's isolation level at login and again after
+// COM_RESET_CONNECTION, on every backend connection the session uses (a
+// tracked variable); spiffe_id is refused at LOAD, other keys warned.
+func TestUserAttributes(t *testing.T) {
+	s, _ := multiplexSetup(t, 10, `UPDATE mysql_users SET attributes='{"default-transaction_isolation": "READ-COMMITTED"}' WHERE username='sbtest';
+		LOAD MYSQL USERS TO RUNTIME;`)
+	c, _ := wireLoginSalt(t, s.DataPort, "sbtest", "sbtest")
+	must := func(q, want string) {
+		t.Helper()
+		got, e := wireQuery(t, c, q)
+		if e != nil || got != want {
+			t.Fatalf("%s: got %q, %v; want %q", q, got, e, want)
+		}
+	}
+	must("SELECT @@tx_isolation", "READ-COMMITTED")
+	must("SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE", "")
+	must("SELECT @@tx_isolation", "SERIALIZABLE")
+	c.ResetSeq()
+	c.WritePacket([]byte{wire.ComResetConnection})
+	c.Flush()
+	if p, err := c.ReadPacket(); err != nil || !wire.IsOK(p) {
+		t.Fatalf("COM_RESET_CONNECTION: %q %v", p, err)
+	}
+	must("SELECT @@tx_isolation", "READ-COMMITTED")
+	// Another user keeps the server's default.
+	c2, _ := wireLoginSalt(t, s.DataPort, "root", "test")
+	if got, e := wireQuery(t, c2, "SELECT @@tx_isolation"); e != nil || got != "REPEATABLE-READ" {
+		t.Fatalf("root: %q %v", got, e)
+	}
+
+	out, err := testenv.CLI(t, s.AdminPort, "admin", "admin", `UPDATE mysql_users SET attributes='{"default-transaction_isolation": "SOMETIMES"}' WHERE username='sbtest';
+		LOAD MYSQL USERS TO RUNTIME;`)
+	if err == nil || !strings.Contains(err.Error()+out, "default-transaction_isolation") {
+		t.Fatalf("a bad isolation level loaded: %v %s", err, out)
+	}
+	out, err = testenv.CLI(t, s.AdminPort, "admin", "admin", `UPDATE mysql_users SET attributes='{"spiffe_id": "spiffe://example.org/app"}' WHERE username='sbtest';
+		LOAD MYSQL USERS TO RUNTIME;`)
+	if err == nil || !strings.Contains(err.Error()+out, "spiffe_id") {
+		t.Fatalf("spiffe_id loaded: %v %s", err, out)
+	}
+	out = admin(t, s, `UPDATE mysql_users SET attributes='{"frobnicate": 1}' WHERE username='sbtest';
+		LOAD MYSQL USERS TO RUNTIME; SHOW WARNINGS;`)
+	if !strings.Contains(out, "sbtest: frobnicate") {
+		t.Fatalf("unknown attribute not warned: %s", out)
 	}
 }

@@ -183,6 +183,15 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 			}
 		}
 	case config.ModMySQLServers:
+		var gtid []string
+		for _, sv := range snap.Servers {
+			if a := sv.Hostname + ":" + strconv.Itoa(sv.Port); sv.GTIDPort != 0 && !slices.Contains(gtid, a) {
+				gtid = append(gtid, a)
+			}
+		}
+		if len(gtid) > 0 {
+			add(false, "mysql_servers.gtid_port (%s): Sluice has no binlog reader, no GTIDs are read from these servers (stats_mysql_gtid_executed stays empty)", listed(gtid))
+		}
 		for _, t := range []struct{ table, what string }{
 			{"mysql_aws_aurora_hostgroups", "Aurora monitoring is not implemented in Sluice: servers stay in the hostgroups of mysql_servers"},
 		} {
@@ -222,6 +231,25 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 			if len(ssl) > 0 {
 				add(false, "mysql_users.use_ssl=1 (%s) while mysql-have_ssl=false: these users cannot log in until TLS is offered (SET mysql-have_ssl='true'; LOAD MYSQL VARIABLES TO RUNTIME)", listed(ssl))
 			}
+		}
+		var spiffe, other []string
+		for _, u := range snap.Users {
+			a, err := config.ParseUserAttributes(u.Attributes)
+			if err != nil {
+				continue // Validate refuses it
+			}
+			if a.SpiffeID != "" {
+				spiffe = append(spiffe, u.Username)
+			}
+			for _, k := range a.Other {
+				other = append(other, u.Username+": "+k)
+			}
+		}
+		if len(spiffe) > 0 {
+			add(true, "mysql_users.attributes spiffe_id (%s): client-certificate (SPIFFE) identities are not implemented in Sluice, these users would log in without the certificate check (remove spiffe_id)", listed(spiffe))
+		}
+		if len(other) > 0 {
+			add(false, "mysql_users.attributes keys not implemented in Sluice (%s): only default-transaction_isolation is acted on", listed(other))
 		}
 	case config.ModMySQLQueryRules:
 		var gtid, cacheTimeout []string
