@@ -35,6 +35,10 @@ const (
 	ShapeRows
 	// ShapeOne: a single packet (COM_STATISTICS).
 	ShapeOne
+	// ShapeStream: packets up to a terminator or an ERR, each passed on as
+	// soon as no other is waiting (COM_BINLOG_DUMP: a replication stream,
+	// events as they come, possibly never ending).
+	ShapeStream
 )
 
 // Response is what the proxy learns from a response while it streams it:
@@ -192,8 +196,8 @@ func (c *BackendConn) walk(shape Shape, sink *Sink) (Response, error) {
 			err = flush(sink)
 		}
 		return res, err
-	case ShapeRows:
-		err := c.rows(sink, &res)
+	case ShapeRows, ShapeStream:
+		err := c.rows(sink, &res, shape == ShapeStream)
 		if err == nil {
 			err = flush(sink)
 		}
@@ -400,7 +404,7 @@ func (c *BackendConn) resultSet(sink *Sink, res *Response) error {
 	if collect {
 		return c.collectRows(sink.Collect, int(ncols), res)
 	}
-	return c.rows(sink, res)
+	return c.rows(sink, res, false)
 }
 
 // countMeta writes the column count p of a result set to a
@@ -457,9 +461,17 @@ func (c *BackendConn) countMeta(sink *Sink, res *Response, p []byte, ncols uint6
 	return 0, nil
 }
 
-// rows streams packets until the terminator (or an ERR), counting them.
-func (c *BackendConn) rows(sink *Sink, res *Response) error {
+// rows streams packets until the terminator (or an ERR), counting them;
+// eager flushes the client whenever no further packet is waiting.
+func (c *BackendConn) rows(sink *Sink, res *Response, eager bool) error {
 	for {
+		if eager && c.w.Buffered() == 0 {
+			// Nothing more has arrived: what was forwarded goes out now,
+			// not when the buffer fills.
+			if err := flush(sink); err != nil {
+				return err
+			}
+		}
 		length, first, err := c.w.PeekHeader()
 		if err != nil {
 			return err
@@ -494,7 +506,7 @@ func (c *BackendConn) collectRows(into *Result, ncols int, res *Response) error 
 			return err
 		}
 		if first == wire.HeaderERR || wire.IsTerminator(first, length) {
-			return c.rows(&Sink{}, res)
+			return c.rows(&Sink{}, res, false)
 		}
 		row, err := c.w.ReadPacket()
 		if err != nil {

@@ -73,6 +73,19 @@ func (s *session) dispatch(rt *live.Runtime, p []byte) bool {
 		return s.comStmtReset(rt, p)
 	case wire.ComStmtFetch:
 		return s.comStmtFetch(rt, p)
+	case wire.ComRegisterSlave, wire.ComBinlogDump, wire.ComBinlogDumpGTID:
+		// A replica, or mariadb-binlog --read-from-remote-server, through
+		// a fast_forward user, as ProxySQL allows: the events are relayed
+		// as they come until the server ends the stream or either side
+		// goes away.
+		if !s.user.FastForward {
+			s.writeErr(errReplicationCommand())
+			return true
+		}
+		if p[0] == wire.ComRegisterSlave {
+			return s.fastForward(rt, p, backend.ShapeOne)
+		}
+		return s.fastForward(rt, p, backend.ShapeStream)
 	}
 	s.r.stats.Add(s.id, stats.MySQLUnexpectedFrontendPackets, 1)
 	s.writeErr(errUnknownCommand(p[0]))

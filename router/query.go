@@ -25,7 +25,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		return true
 	}
 	if s.user.FastForward {
-		return s.fastForward(rt, p)
+		return s.fastForward(rt, p, backend.ShapeResult)
 	}
 	if isInternalCommand(q) {
 		return s.writeInternal(rt, q) == nil
@@ -212,17 +212,22 @@ func hasPrefixFold(b []byte, prefix string) bool {
 // not as raw bytes, because the backend connection was opened with the
 // proxy's capabilities, which may differ from the client's
 // (CLIENT_DEPRECATE_EOF): the streamer translates.
-func (s *session) fastForward(rt *live.Runtime, p []byte) bool {
+func (s *session) fastForward(rt *live.Runtime, p []byte, shape backend.Shape) bool {
 	hg, e := s.hostgroup(-1, followRules)
 	if e != nil {
 		s.writeErr(e)
 		return true
 	}
 	s.noteHostgroup(hg)
-	s.req = request{hg: hg, payload: p, shape: backend.ShapeResult}
+	s.req = request{hg: hg, payload: p, shape: shape}
 	res, h, ok := s.run(rt, &s.req)
 	if !ok || h == nil {
 		return ok
+	}
+	if shape == backend.ShapeStream {
+		// The server ended a binlog dump: its connection is left to no one.
+		s.discard(h)
+		return true
 	}
 	h.inTrx = res.Status&wire.StatusInTrans != 0
 	s.release(rt, h)

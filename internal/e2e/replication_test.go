@@ -3,12 +3,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/testenv"
+	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
 // TestReplicationLagShunsReplica runs sluice's monitor against a real
@@ -261,4 +263,83 @@ func heartbeatLag(t *testing.T, s *testenv.Sluice, primary, replica testenv.Back
 	}
 	beat(0)
 	await("a fresh heartbeat again", "ONLINE")
+}
+
+// TestBinlogThroughFastForward: a MariaDB replica replicates through the
+// proxy (CHANGE MASTER TO the data port, a fast_forward user), and
+// mariadb-binlog reads the primary's binary log through it, as ProxySQL
+// allows fast_forward users: COM_REGISTER_SLAVE and COM_BINLOG_DUMP are
+// relayed, the events as they come.
+func TestBinlogThroughFastForward(t *testing.T) {
+	own := testenv.OwnBackendsBinlog(t, 2)
+	primary, replica := own.Backends[0], own.Backends[1]
+	backendSQL(t, primary, `CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY 'repl';
+		GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO 'repl'@'127.0.0.1';
+		CREATE DATABASE IF NOT EXISTS bl; CREATE TABLE IF NOT EXISTS bl.t (id INT PRIMARY KEY, v VARCHAR(20))`)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup, fast_forward) VALUES ('repl', 'repl', 0, 1), ('sbtest', 'sbtest', 0, 0);
+		LOAD MYSQL USERS TO RUNTIME;`, primary.Port))
+
+	// The replica starts from the primary's current position, with the
+	// table already in place.
+	backendSQL(t, replica, "CREATE DATABASE IF NOT EXISTS bl; CREATE TABLE IF NOT EXISTS bl.t (id INT PRIMARY KEY, v VARCHAR(20))")
+	pos := strings.TrimSpace(backendSQL(t, primary, "SELECT @@gtid_binlog_pos"))
+	backendSQL(t, replica, fmt.Sprintf(`STOP SLAVE; RESET SLAVE ALL; SET GLOBAL gtid_slave_pos='%s';
+		CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='repl', MASTER_PASSWORD='repl',
+		MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1;
+		START SLAVE;`, pos, s.DataPort))
+	t.Cleanup(func() { testenv.CLI(t, replica.Port, "root", "test", "STOP SLAVE; RESET SLAVE ALL") })
+	slave := func(field string) string {
+		out := testenv.MustCLI(t, replica.Port, "root", "test", "SHOW SLAVE STATUS\\G") // with names: no -N
+		for _, l := range strings.Split(out, "\n") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(l), ": "); ok && k == field {
+				return v
+			}
+		}
+		return ""
+	}
+	for i := 0; slave("Slave_IO_Running") != "Yes"; i++ {
+		if i > 100 {
+			t.Fatalf("the replica's IO thread did not start through the proxy: %s\n%s", slave("Last_IO_Error"), s.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if p := slave("Master_Port"); p != strconv.Itoa(s.DataPort) {
+		t.Fatalf("the replica's master port is %s, want the proxy's %d", p, s.DataPort)
+	}
+	// Writes on the primary arrive, one at a time (each event is relayed
+	// when it comes, not when a buffer fills).
+	for i := 1; i <= 3; i++ {
+		backendSQL(t, primary, fmt.Sprintf("INSERT INTO bl.t VALUES (%d, 'through the proxy')", i))
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.TrimSpace(backendSQL(t, replica, fmt.Sprintf("SELECT COUNT(*) FROM bl.t WHERE id=%d", i))) != "1" {
+			if time.Now().After(deadline) {
+				t.Fatalf("row %d did not reach the replica: IO %s SQL %s %s", i, slave("Slave_IO_Running"), slave("Slave_SQL_Running"), slave("Last_IO_Error"))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	// mariadb-binlog reads the log through the proxy (a non-blocking dump
+	// that ends with the log).
+	file := strings.Fields(backendSQL(t, primary, "SHOW MASTER STATUS"))[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "mariadb-binlog", "--read-from-remote-server", "-h127.0.0.1", "-P"+strconv.Itoa(s.DataPort),
+		"-urepl", "-prepl", "--base64-output=decode-rows", "-v", file).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "INSERT INTO `bl`.`t`") {
+		t.Fatalf("mariadb-binlog through the proxy: %v\n%.2000s", err, out)
+	}
+
+	// Not for other users: their sessions are multiplexed.
+	c, _ := wireLoginSalt(t, s.DataPort, "sbtest", "sbtest")
+	c.ResetSeq()
+	c.WritePacket([]byte{0x12, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0})
+	c.Flush()
+	if p, err := c.ReadPacket(); err != nil || !wire.IsERR(p) || !strings.Contains(string(p), "fast_forward") {
+		t.Fatalf("COM_BINLOG_DUMP of a multiplexed user: %q %v, want an ERR naming fast_forward", p, err)
+	}
 }
