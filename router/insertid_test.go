@@ -1,6 +1,9 @@
 package router
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestPlainInsertID(t *testing.T) {
 	for _, c := range []struct {
@@ -18,6 +21,7 @@ func TestPlainInsertID(t *testing.T) {
 		{"SELECT @@identity FROM dual", "", false},
 		{"INSERT INTO t VALUES (LAST_INSERT_ID())", "", false},
 		{"", "", false},
+		{"SELECT LAST_INSERT_ID()" + strings.Repeat(" ", 200), "", false}, // long: not split
 	} {
 		name, ok := plainInsertID([]byte(c.q))
 		if ok != c.ok || string(name) != c.name {
@@ -42,4 +46,29 @@ func TestMentionsInsertID(t *testing.T) {
 			t.Errorf("mentionsInsertID(%q) = %v", q, got)
 		}
 	}
+}
+
+// FuzzInsertID: the LAST_INSERT_ID() recognizers never panic, and a plain
+// form's name is one of the two expressions, as the client spelled it.
+func FuzzInsertID(f *testing.F) {
+	for _, s := range []string{"SELECT LAST_INSERT_ID()", "select @@identity limit 1;", "SELECT LAST_INSERT_ID(5)",
+		"INSERT INTO t VALUES (LAST_INSERT_ID())", "SELECT\t@@IDENTITY\nLIMIT 1", "", "@@", "l"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, q []byte) {
+		mentions := mentionsInsertID(q)
+		name, ok := plainInsertID(q)
+		if !ok {
+			return
+		}
+		if !mentions {
+			t.Fatalf("%q is a plain form but does not mention the id", q)
+		}
+		if !strings.EqualFold(string(name), "LAST_INSERT_ID()") && !strings.EqualFold(string(name), "@@IDENTITY") {
+			t.Fatalf("%q: name %q", q, name)
+		}
+		if !strings.Contains(string(q), string(name)) {
+			t.Fatalf("%q: name %q is not the client's spelling", q, name)
+		}
+	})
 }

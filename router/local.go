@@ -115,6 +115,9 @@ func mentionsInsertID(digest []byte) bool {
 // @@IDENTITY, either with LIMIT 1, and returns the expression as the client
 // wrote it (the column's name).
 func plainInsertID(q []byte) ([]byte, bool) {
+	if len(q) > 128 {
+		return nil, false // the plain forms are short: a long text is not split
+	}
 	f := bytes.Fields(bytes.TrimRight(q, "; \t\r\n"))
 	if (len(f) != 2 && len(f) != 4) || !bytes.EqualFold(f[0], []byte("SELECT")) {
 		return nil, false
