@@ -73,6 +73,10 @@ type Sink struct {
 	// Status is the client session's status, for the EOF the proxy writes
 	// itself after column definitions when only the server dropped it.
 	Status uint16
+	// ClearAutocommit: a read ran with autocommit=1 for a client with
+	// autocommit=0 (mysql-enforce_autocommit_on_reads=false); the
+	// terminators the client gets carry its setting, not the server's.
+	ClearAutocommit bool
 	// Collect, when not nil, receives the column names and text rows of the
 	// first result set (the proxy's own queries; Client is then nil).
 	Collect *Result
@@ -547,6 +551,9 @@ func (c *BackendConn) terminator(sink *Sink, res *Response) error {
 	}
 	if err != nil {
 		return err
+	}
+	if sink.ClearAutocommit {
+		wire.SetTerminatorStatus(c.scratch, wire.StatusAutocommit, 0)
 	}
 	return write(sink, c.scratch)
 }

@@ -33,6 +33,10 @@ type request struct {
 	// repeatable: running the command twice is harmless (reads, PREPARE).
 	repeatable bool
 	createNew  bool // create_new_connection=1 annotation
+	// read: a SELECT that locks nothing (not FOR UPDATE / FOR SHARE / LOCK
+	// IN SHARE MODE), which mysql-enforce_autocommit_on_reads=false runs
+	// with autocommit=1.
+	read bool
 	// timeout bounds the backend's answer: the rule's timeout, else
 	// mysql-default_query_timeout (0: none). The watchdog (timeout.go)
 	// kills the query after it.
@@ -111,15 +115,17 @@ func (s *session) pause(d time.Duration) bool {
 func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *held, ok bool) {
 	s.sink.DeprecateEOF, s.sink.Status = s.depr, s.status()
 	s.sink.LocalFiles, s.sink.NoLocalFiles = s.localFiles(rt)
+	autocommitRead := req.read && !rt.Router.EnforceAutocommitOnReads && !s.state.Autocommit
 	for attempt := 0; ; attempt++ {
 		h = req.conn
 		if h == nil {
 			var e *wire.SQLError
-			if h, e = s.acquire(rt, req.hg, req.createNew); e != nil {
+			if h, e = s.acquire(rt, req.hg, req.createNew, autocommitRead); e != nil {
 				s.writeErr(e)
 				return res, nil, true
 			}
 		}
+		s.sink.ClearAutocommit = autocommitRead && h.bc.State().Autocommit
 		if req.conn == nil {
 			s.checkRuntime(rt, h)
 		}
@@ -215,6 +221,14 @@ func (s *session) exchange(h *held, req *request) (backend.Response, error) {
 		return s.executeOn(h, req)
 	}
 	return h.bc.Run(req.payload, req.shape, &s.sink)
+}
+
+// locksNothing reports whether a statement is a SELECT that takes no row
+// locks (ProxySQL's is_select_NOT_for_update): the reads
+// mysql-enforce_autocommit_on_reads=false runs outside a transaction.
+func locksNothing(k sqlscan.StmtKind, digest []byte) bool {
+	return k == sqlscan.KindSelect && !sqlscan.ContainsFold(digest, "FOR UPDATE") &&
+		!sqlscan.ContainsFold(digest, "FOR SHARE") && !sqlscan.ContainsFold(digest, "LOCK IN SHARE MODE")
 }
 
 // safeToRepeat reports whether a statement of this kind may run twice when

@@ -119,8 +119,13 @@ func (r *Router) credentials(rt *live.Runtime, user string) (*backend.Credential
 // acquire returns a connection of hostgroup hg synced to the session state:
 // the one already attached to the session for hg, or one from a server's
 // pool chosen by the balancing policy. Errors are ready for the client.
-func (s *session) acquire(rt *live.Runtime, hg int, createNew bool) (*held, *wire.SQLError) {
-	h, e := s.acquireSynced(rt, hg, createNew)
+//
+// With autocommitRead (a read of a session with autocommit=0 under
+// mysql-enforce_autocommit_on_reads=false) the connection is synced with
+// autocommit=1 instead, as ProxySQL leaves it for such reads, unless the
+// hostgroup's connection is already in a transaction (autocommit=0 on it).
+func (s *session) acquire(rt *live.Runtime, hg int, createNew, autocommitRead bool) (*held, *wire.SQLError) {
+	h, e := s.acquireSynced(rt, hg, createNew, autocommitRead)
 	switch {
 	case e == nil:
 		s.unconfirmed = false // a backend took the session state
@@ -143,8 +148,16 @@ func (s *session) noteUnconfirmed() {
 	}
 }
 
-func (s *session) acquireSynced(rt *live.Runtime, hg int, createNew bool) (*held, *wire.SQLError) {
+func (s *session) acquireSynced(rt *live.Runtime, hg int, createNew, autocommitRead bool) (*held, *wire.SQLError) {
 	ctx := context.Background()
+	want := &s.state
+	if autocommitRead {
+		if h := s.conns.find(hg); h == nil || h.bc.State().Autocommit {
+			s.readState = s.state
+			s.readState.Autocommit = true
+			want = &s.readState
+		}
+	}
 	for i, l := range s.lostOn {
 		if l.hg == hg {
 			// The proxy closed this hostgroup's connection between commands
@@ -161,7 +174,7 @@ func (s *session) acquireSynced(rt *live.Runtime, hg int, createNew bool) (*held
 		if e != nil {
 			return nil, e
 		}
-		err := h.bc.Sync(ctx, rt.Backend, cred, &s.state)
+		err := h.bc.Sync(ctx, rt.Backend, cred, want)
 		if err == nil {
 			s.r.stats.Add(s.id, stats.ConnPoolGetConnImmediate, 1)
 			return h, nil
@@ -182,7 +195,7 @@ func (s *session) acquireSynced(rt *live.Runtime, hg int, createNew bool) (*held
 	}
 	spare := s.spare
 	s.spare = nil
-	h, e := s.r.borrow(rt, hg, cred, &s.state, createNew, spare)
+	h, e := s.r.borrow(rt, hg, cred, want, createNew, spare)
 	if e != nil {
 		s.spare = spare
 		s.r.stats.Add(s.id, stats.ConnPoolGetConnFailure, 1)

@@ -114,7 +114,12 @@ func mentionsInsertID(digest []byte) bool {
 // plainInsertID reports whether q is SELECT LAST_INSERT_ID() or SELECT
 // @@IDENTITY, either with LIMIT 1, and returns the expression as the client
 // wrote it (the column's name).
-func plainInsertID(q []byte) ([]byte, bool) {
+func plainInsertID(q []byte) ([]byte, bool) { return plainSelect(q, "LAST_INSERT_ID()", "@@IDENTITY") }
+
+// plainSelect reports whether q is "SELECT <expr> [LIMIT 1]" for one of
+// exprs (case-insensitive), and returns the expression as the client wrote
+// it (the column's name).
+func plainSelect(q []byte, exprs ...string) ([]byte, bool) {
 	if len(q) > 128 {
 		return nil, false // the plain forms are short: a long text is not split
 	}
@@ -125,10 +130,24 @@ func plainInsertID(q []byte) ([]byte, bool) {
 	if len(f) == 4 && (!bytes.EqualFold(f[2], []byte("LIMIT")) || !bytes.Equal(f[3], []byte("1"))) {
 		return nil, false
 	}
-	if !bytes.EqualFold(f[1], []byte("LAST_INSERT_ID()")) && !bytes.EqualFold(f[1], []byte("@@IDENTITY")) {
-		return nil, false
+	for _, e := range exprs {
+		if bytes.EqualFold(f[1], []byte(e)) {
+			return f[1], true
+		}
 	}
-	return f[1], true
+	return nil, false
+}
+
+// autocommitColumn is @@autocommit's column as MariaDB describes it.
+var autocommitColumn = wire.Column{Type: wire.TypeLongLong, Flags: wire.FlagBinary, Charset: 63, Length: 1}
+
+// writeAutocommitOff answers SELECT @@autocommit for a session with
+// autocommit=0 whose reads run with autocommit=1 on their servers
+// (mysql-enforce_autocommit_on_reads=false): the server would say 1.
+func (s *session) writeAutocommitOff(name []byte) error {
+	col := autocommitColumn
+	col.Name = string(name)
+	return s.writeValue(col, "0", false)
 }
 
 // writeInsertID answers a plain LAST_INSERT_ID() with the session's last

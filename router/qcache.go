@@ -126,7 +126,10 @@ func (s *session) startCapture(rt *live.Runtime) {
 // storeCaptured stores the captured response, if it may be cached.
 func (s *session) storeCaptured(rt *live.Runtime, dec *rules.Decision, res *backend.Response) {
 	s.sink.Tee = nil
-	if s.tee.Over || res.Err != nil || res.ResultSets != 1 ||
+	// A read whose terminator was given the client's autocommit=0
+	// (sink.ClearAutocommit) is not stored: a hit replays status bits as
+	// they were sent.
+	if s.tee.Over || res.Err != nil || res.ResultSets != 1 || s.sink.ClearAutocommit ||
 		res.Status&(wire.StatusInTrans|wire.StatusMoreResultsExists) != 0 {
 		return
 	}

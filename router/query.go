@@ -130,6 +130,12 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 			return s.writeInsertID(name, false) == nil
 		}
 	}
+	if !s.state.Autocommit && !rt.Router.EnforceAutocommitOnReads && s.digest.Kind == sqlscan.KindSelect {
+		if name, ok := plainSelect(q, "@@autocommit", "@@session.autocommit"); ok {
+			s.finishEvent(ev, -1, "", backend.Response{})
+			return s.writeAutocommitOff(name) == nil
+		}
+	}
 	caching := s.digest.Kind == sqlscan.KindSelect && fl != followWrite && s.cacheable(rt, dec)
 	if caching {
 		s.buildCacheKey(q)
@@ -155,7 +161,8 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		return false
 	}
 	s.req = request{hg: hg, payload: p, shape: backend.ShapeResult, retries: retriesFor(rt, dec.Retries),
-		repeatable: safeToRepeat(s.digest.Kind), createNew: dec.CreateNewConnection, timeout: timeoutFor(rt, dec.Timeout)}
+		repeatable: safeToRepeat(s.digest.Kind), createNew: dec.CreateNewConnection, timeout: timeoutFor(rt, dec.Timeout),
+		read: !s.state.Autocommit && locksNothing(s.digest.Kind, s.digest.Text)}
 	res, h, ok := s.runCaching(rt, dec, caching)
 	if !ok {
 		return false
@@ -248,7 +255,9 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 		st.Schema = ""
 		h.bc.NoteState(&st)
 	}
-	h.inTrx = res.Status&wire.StatusInTrans != 0 || (rt.Router.AutocommitFalseIsTrx && !s.state.Autocommit)
+	// autocommit=0 counts as a transaction (mysql-autocommit_false_is_transaction)
+	// where the connection has it: not on one a read ran on with autocommit=1.
+	h.inTrx = res.Status&wire.StatusInTrans != 0 || (rt.Router.AutocommitFalseIsTrx && !h.bc.State().Autocommit)
 	ctx := rules.FlagContext{Multiplex: dec.Multiplex, InTransaction: h.inTrx, Keep: rt.Router.KeepVars,
 		LegacySetAlgorithm: !rt.Router.SetQueryLock}
 	if set.Outcome != sqlscan.SetNotSet {

@@ -42,6 +42,9 @@ type session struct {
 	depr     bool   // CLIENT_DEPRECATE_EOF towards the client
 
 	state backend.State // what the client believes its session looks like
+	// readState is state with autocommit=1, for a read that
+	// mysql-enforce_autocommit_on_reads=false runs outside a transaction.
+	readState backend.State
 	// beforeSet is the state before the SETs the proxy answered itself
 	// that no backend has accepted yet (unconfirmed): restored if the
 	// server refuses them.

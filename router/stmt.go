@@ -294,7 +294,7 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 	s.noteHostgroup(hg)
 	s.req = request{hg: hg, payload: pkt, shape: backend.ShapeResult, stmt: cs,
 		retries: retriesFor(rt, dec.Retries), repeatable: safeToRepeat(g.kind), createNew: dec.CreateNewConnection,
-		timeout: timeoutFor(rt, dec.Timeout)}
+		timeout: timeoutFor(rt, dec.Timeout), read: !s.state.Autocommit && locksNothing(g.kind, g.digestTxt)}
 	res, h, ok := s.runCaching(rt, dec, caching)
 	if !ok {
 		return false

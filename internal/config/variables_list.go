@@ -126,11 +126,7 @@ var varDefs = []VarDef{
 	{Name: "mysql-enable_client_deprecate_eof", Default: "true", Kind: VarBool},
 	{Name: "mysql-enable_load_data_local_infile", Default: "false", Kind: VarBool},
 	{Name: "mysql-enable_server_deprecate_eof", Default: "true", Kind: VarBool},
-	// Sluice: true (ProxySQL: false), which is what Sluice does: with autocommit=0 every statement,
-	// a SELECT too, runs with autocommit=0 on the server, as on a direct connection. ProxySQL's
-	// false (a SELECT outside a transaction runs with autocommit=1, so SELECT @@autocommit says 1)
-	// is not built and loads with a warning.
-	{Name: "mysql-enforce_autocommit_on_reads", Default: "true", Kind: VarBool},
+	{Name: "mysql-enforce_autocommit_on_reads", Default: "false", Kind: VarBool},
 	{Name: "mysql-evaluate_replication_lag_on_servers_load", Default: "1", Kind: VarInt, Min: 0, Max: 1},
 	{Name: "mysql-eventslog_default_log", Default: "0", Kind: VarInt, Min: 0, Max: 1},
 	{Name: "mysql-eventslog_filename", Default: ""},

@@ -56,16 +56,16 @@ func TestHostgroupAttributesAndNotReusable(t *testing.T) {
 	admin(t, s, "SET mysql-autocommit_false_not_reusable='true'; LOAD MYSQL VARIABLES TO RUNTIME")
 	opened := pool("ConnOK")
 	for i := 0; i < 3; i++ {
-		testenv.MustCLI(t, s.DataPort, "sbtest", "sbtest", "SET autocommit=0; SELECT 1; ROLLBACK")
+		testenv.MustCLI(t, s.DataPort, "sbtest", "sbtest", "SET autocommit=0; DO 1; ROLLBACK")
 	}
 	if d := pool("ConnOK") - opened; d < 3 {
 		t.Fatalf("autocommit_false_not_reusable: %d connections opened for 3 sessions with autocommit=0, want 3", d)
 	}
 	admin(t, s, "SET mysql-autocommit_false_not_reusable='false'; LOAD MYSQL VARIABLES TO RUNTIME")
-	testenv.MustCLI(t, s.DataPort, "sbtest", "sbtest", "SET autocommit=0; SELECT 1; ROLLBACK") // leaves one pooled
+	testenv.MustCLI(t, s.DataPort, "sbtest", "sbtest", "SET autocommit=0; DO 1; ROLLBACK") // leaves one pooled
 	opened = pool("ConnOK")
 	for i := 0; i < 3; i++ {
-		testenv.MustCLI(t, s.DataPort, "sbtest", "sbtest", "SET autocommit=0; SELECT 1; ROLLBACK")
+		testenv.MustCLI(t, s.DataPort, "sbtest", "sbtest", "SET autocommit=0; DO 1; ROLLBACK")
 	}
 	if d := pool("ConnOK") - opened; d != 0 {
 		t.Fatalf("reusable: %d connections opened for 3 sessions, want 0 (reused)", d)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +145,99 @@ func TestLastInsertIDReadWriteSplit(t *testing.T) {
 		"INSERT INTO sbtest.lid (v) VALUES ('d'); SELECT v FROM sbtest.lid WHERE id = LAST_INSERT_ID(); SELECT LAST_INSERT_ID() = (SELECT MAX(id) FROM sbtest.lid) FOR UPDATE", "-N")
 	if f := strings.Fields(out); len(f) != 2 || f[0] != "d" || f[1] != "1" {
 		t.Fatalf("mariadb CLI: %q", out)
+	}
+}
+
+// TestAutocommitZeroReadWriteSplit: a session with autocommit=0 (Python's
+// DB-API default) behind read/write rules. Its reads run with autocommit=1
+// on the reader (mysql-enforce_autocommit_on_reads=false, ProxySQL's
+// default), so they start no transaction there and the write goes to the
+// writer; the transaction it opens keeps the session's statements on the
+// writer until COMMIT.
+func TestAutocommitZeroReadWriteSplit(t *testing.T) {
+	bs := testenv.Backends(t, 2)
+	for _, b := range bs {
+		backendSQL(t, b, "CREATE TABLE IF NOT EXISTS sbtest.acz (id INT PRIMARY KEY) ENGINE=InnoDB; DELETE FROM sbtest.acz")
+	}
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d), (1, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
+		LOAD MYSQL USERS TO RUNTIME;
+		INSERT INTO mysql_query_rules(rule_id, active, match_digest, destination_hostgroup, apply)
+		       VALUES (1, 1, '^SELECT.*FOR UPDATE', 0, 1), (2, 1, '^SELECT', 1, 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME;`, bs[0].Port, bs[1].Port))
+	ctx := context.Background()
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	exec := func(q string) {
+		t.Helper()
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	one := func(q string) string {
+		t.Helper()
+		var v sql.NullString
+		if err := c.QueryRowContext(ctx, q).Scan(&v); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return v.String
+	}
+	count := func(b testenv.Backend) string {
+		return strings.TrimSpace(backendSQL(t, b, "SELECT COUNT(*) FROM sbtest.acz"))
+	}
+	exec("SET autocommit=0")
+	if v := one("SELECT COUNT(*) FROM acz"); v != "0" {
+		t.Fatalf("read: %s", v)
+	}
+	exec("INSERT INTO acz VALUES (1)")
+	// In the transaction: the writer, which sees its own row.
+	if v := one("SELECT COUNT(*) FROM acz"); v != "1" {
+		t.Fatalf("read in the transaction: %s rows, want the writer's 1", v)
+	}
+	if v := one("SELECT " + portQ); v != strconv.Itoa(bs[0].Port) {
+		t.Fatalf("read in the transaction ran on port %s", v)
+	}
+	exec("COMMIT")
+	if w, r := count(bs[0]), count(bs[1]); w != "1" || r != "0" {
+		t.Fatalf("after COMMIT: writer %s rows, reader %s; the INSERT must go to the writer", w, r)
+	}
+	// After COMMIT, reads are the reader's again, still without a transaction.
+	if v := one("SELECT " + portQ); v != strconv.Itoa(bs[1].Port) {
+		t.Fatalf("read after COMMIT ran on port %s", v)
+	}
+	// The session's own setting, where the server would say 1.
+	if v := one("SELECT @@autocommit"); v != "0" {
+		t.Fatalf("SELECT @@autocommit = %s", v)
+	}
+	exec("INSERT INTO acz VALUES (2)")
+	exec("ROLLBACK")
+	if w := count(bs[0]); w != "1" {
+		t.Fatalf("ROLLBACK: writer has %s rows", w)
+	}
+
+	// true: every statement at autocommit=0, as on a direct connection —
+	// a read then opens a transaction where it runs.
+	admin(t, s, "SET mysql-enforce_autocommit_on_reads='true'; LOAD MYSQL VARIABLES TO RUNTIME;")
+	c2, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if _, err := c2.ExecContext(ctx, "SET autocommit=0"); err != nil {
+		t.Fatal(err)
+	}
+	var ac, port string
+	if err := c2.QueryRowContext(ctx, "SELECT @@autocommit, "+portQ).Scan(&ac, &port); err != nil || ac != "0" || port != strconv.Itoa(bs[1].Port) {
+		t.Fatalf("enforced read: autocommit %s on %s, %v", ac, port, err)
+	}
+	if _, err := c2.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
 	}
 }

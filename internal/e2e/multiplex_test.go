@@ -50,7 +50,10 @@ func TestMultiplexingConditions(t *testing.T) {
 		{"tracked SET", nil, []string{"SET NAMES utf8mb4", "SET sql_mode='ANSI'", "SELECT 1"}},
 		{"keep_multiplexing_variables", nil, []string{"SELECT @@tx_isolation"}},
 		{"transaction", []string{"BEGIN", "SELECT * FROM mux"}, []string{"COMMIT"}},
-		{"autocommit=0", []string{"SET autocommit=0", "SELECT * FROM mux"}, []string{"COMMIT", "SET autocommit=1", "SELECT 1"}},
+		{"autocommit=0 write", []string{"SET autocommit=0", "UPDATE mux SET id = id WHERE id = 1", "SELECT * FROM mux"}, []string{"COMMIT", "SET autocommit=1", "SELECT 1"}},
+		// mysql-enforce_autocommit_on_reads=false (the default): a read of
+		// an autocommit=0 session runs with autocommit=1 and starts nothing.
+		{"autocommit=0 read", nil, []string{"SET autocommit=0", "SELECT * FROM mux"}},
 		{"savepoint", []string{"START TRANSACTION", "SAVEPOINT a", "SELECT 1"}, []string{"ROLLBACK"}},
 		{"user variable", []string{"SET @x = 1", "SELECT 1"}, nil},
 		{"user variable read", []string{"SELECT @y"}, nil},

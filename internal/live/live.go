@@ -129,15 +129,21 @@ type Router struct {
 	ProxyNetworks        config.Networks // mysql-proxy_protocol_networks: whose PROXY protocol headers are believed
 	MaxAllowedPacket     int             // mysql-max_allowed_packet
 	AutocommitFalseIsTrx bool            // mysql-autocommit_false_is_transaction
-	KeepVars             rules.KeepVars
-	AutoIncDelay         int           // mysql-auto_increment_delay_multiplex
-	AutoIncDelayTimeout  time.Duration // mysql-auto_increment_delay_multiplex_timeout_ms (0: none)
-	MaxStmtsPerConn      int           // mysql-max_stmts_per_connection
-	MaxStmtsCache        int           // mysql-max_stmts_cache
-	QueryRetries         int           // mysql-query_retries_on_failure
-	WaitTimeout          time.Duration // mysql-wait_timeout: idle clients are closed
-	QueryTimeout         time.Duration // mysql-default_query_timeout: a rule's timeout replaces it
-	QueryDelay           time.Duration // mysql-default_query_delay: before every query sent to a backend; a rule's delay adds to it
+	// EnforceAutocommitOnReads is mysql-enforce_autocommit_on_reads: when
+	// false (ProxySQL's default), a SELECT of a session with autocommit=0
+	// runs with autocommit=1 on its server unless its hostgroup's
+	// connection is already in a transaction, so reads start none (and
+	// read/write splitting keeps the writes on the writer).
+	EnforceAutocommitOnReads bool
+	KeepVars                 rules.KeepVars
+	AutoIncDelay             int           // mysql-auto_increment_delay_multiplex
+	AutoIncDelayTimeout      time.Duration // mysql-auto_increment_delay_multiplex_timeout_ms (0: none)
+	MaxStmtsPerConn          int           // mysql-max_stmts_per_connection
+	MaxStmtsCache            int           // mysql-max_stmts_cache
+	QueryRetries             int           // mysql-query_retries_on_failure
+	WaitTimeout              time.Duration // mysql-wait_timeout: idle clients are closed
+	QueryTimeout             time.Duration // mysql-default_query_timeout: a rule's timeout replaces it
+	QueryDelay               time.Duration // mysql-default_query_delay: before every query sent to a backend; a rule's delay adds to it
 	// The query cache: mysql-query_cache_size_MB (in bytes), _soft_ttl_pct,
 	// _stores_empty_result, _handle_warnings.
 	QueryCacheBytes          int64

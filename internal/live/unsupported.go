@@ -82,7 +82,6 @@ var unsupportedVars = []unsupportedVar{
 	// Warnings: the feature is missing, nothing is exposed.
 	{"mysql-ldap_user_variable", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
 	{"mysql-add_ldap_user_comment", false, nonEmpty, "LDAP authentication is not implemented in Sluice", "''"},
-	{"mysql-enforce_autocommit_on_reads", false, isFalse, "Sluice always enforces autocommit on reads: with autocommit=0 a SELECT runs in a transaction on the server, as on a direct connection (ProxySQL's false, a SELECT outside a transaction run with autocommit=1, is not implemented)", "true"},
 	{"mysql-monitor_groupreplication_max_transactions_behind_for_read_only", false, notInt(1), "Group Replication lag is judged on read_only members only, as the default 1 does; 0 and 2 are not implemented in Sluice", "1"},
 	{"admin-ssl_keylog_file", false, nonEmpty, "TLS key logging is not implemented in Sluice: no key log is written", "''"},
 	{"mysql-connection_delay_multiplex_ms", false, notInt(0), "not implemented in Sluice: a connection goes back to the pool as soon as nothing keeps it with its session", "0"},

@@ -73,8 +73,7 @@ func TestUnsupported(t *testing.T) {
 			"mysql-default_query_delay": "5", "mysql-proxy_protocol_networks": "*",
 			"mysql-throttle_connections_per_sec_to_hostgroup": "10", "mysql-firewall_whitelist_enabled": "false",
 			"mysql-enforce_autocommit_on_reads": "false", "mysql-monitor_groupreplication_max_transactions_behind_for_read_only": "2"})),
-			nil, []string{"mysql-enforce_autocommit_on_reads=false: Sluice always enforces autocommit on reads",
-				"mysql-monitor_groupreplication_max_transactions_behind_for_read_only=2: Group Replication lag"}},
+			nil, []string{"mysql-monitor_groupreplication_max_transactions_behind_for_read_only=2: Group Replication lag"}},
 		{"ProxySQL knobs Sluice lacks", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{
 			"mysql-connection_delay_multiplex_ms": "100", "mysql-server_capabilities": "569867", "mysql-min_num_servers_lantency_awareness": "0",
 			"mysql-handle_unknown_charset": "0", "mysql-default_session_track_gtids": "own_gtid"})),

@@ -47,6 +47,7 @@ func routerSettings(s *config.Snapshot) Router {
 		ProxyNetworks:              s.Networks("mysql-proxy_protocol_networks"),
 		MaxAllowedPacket:           int(s.Int("mysql-max_allowed_packet")),
 		AutocommitFalseIsTrx:       s.Bool("mysql-autocommit_false_is_transaction"),
+		EnforceAutocommitOnReads:   s.Bool("mysql-enforce_autocommit_on_reads"),
 		KeepVars:                   rules.ParseKeepVars(s.Var("mysql-keep_multiplexing_variables")),
 		AutoIncDelay:               int(s.Int("mysql-auto_increment_delay_multiplex")),
 		AutoIncDelayTimeout:        s.Millis("mysql-auto_increment_delay_multiplex_timeout_ms"),

@@ -235,6 +235,32 @@ func ParseTerminator(p []byte) (warnings, status uint16, err error) {
 	return ok.Warnings, ok.Status, nil
 }
 
+// SetTerminatorStatus rewrites, in place, the bits of mask in the status
+// of a result set terminator (EOF, or OK with CLIENT_DEPRECATE_EOF) to
+// those of status. A packet it cannot parse is left alone.
+func SetTerminatorStatus(p []byte, mask, status uint16) {
+	at := 3 // EOF: header, warnings, status
+	if !isEOFLayout(p) {
+		if len(p) == 0 {
+			return
+		}
+		_, _, rest, ok := ReadLenEncInt(p[1:]) // affected rows
+		if !ok {
+			return
+		}
+		if _, _, rest, ok = ReadLenEncInt(rest); !ok { // insert id
+			return
+		}
+		at = len(p) - len(rest)
+	}
+	if at+2 > len(p) {
+		return
+	}
+	st := uint16(p[at]) | uint16(p[at+1])<<8
+	st = st&^mask | status&mask
+	p[at], p[at+1] = byte(st), byte(st>>8)
+}
+
 // EOFToOK converts a result set terminator into the form a
 // CLIENT_DEPRECATE_EOF client expects (OK with the 0xFE header), appending to
 // buf. An OK terminator is copied unchanged.
