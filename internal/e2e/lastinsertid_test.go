@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	osexec "os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -220,6 +221,29 @@ func TestAutocommitZeroReadWriteSplit(t *testing.T) {
 	exec("ROLLBACK")
 	if w := count(bs[0]); w != "1" {
 		t.Fatalf("ROLLBACK: writer has %s rows", w)
+	}
+
+	// PyMySQL, whose connections start with autocommit off (DB-API): its
+	// SELECT, INSERT, commit() — the row on the writer only; and its
+	// get_autocommit(), read from the status of the last packet, stays
+	// False after a read the reader ran with autocommit=1.
+	py := `import sys, pymysql
+c = pymysql.connect(host="127.0.0.1", port=int(sys.argv[1]), user="sbtest", password="sbtest", database="sbtest", connect_timeout=10)
+cur = c.cursor()
+cur.execute("SELECT COUNT(*) FROM acz")
+print("autocommit", c.get_autocommit())
+cur.execute("INSERT INTO acz VALUES (10)")
+c.commit()
+cur.execute("SELECT COUNT(*) FROM acz WHERE id = 10")
+print("read", cur.fetchone()[0])
+c.close()`
+	out, err := osexec.Command("/usr/bin/python3", "-c", py, strconv.Itoa(s.DataPort)).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "autocommit False") || !strings.Contains(string(out), "read 0") {
+		t.Fatalf("PyMySQL: %v\n%s", err, out)
+	}
+	if w, r := strings.TrimSpace(backendSQL(t, bs[0], "SELECT COUNT(*) FROM sbtest.acz WHERE id = 10")),
+		strings.TrimSpace(backendSQL(t, bs[1], "SELECT COUNT(*) FROM sbtest.acz WHERE id = 10")); w != "1" || r != "0" {
+		t.Fatalf("PyMySQL's INSERT: writer %s, reader %s", w, r)
 	}
 
 	// true: every statement at autocommit=0, as on a direct connection —
