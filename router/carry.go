@@ -98,6 +98,54 @@ func (s *session) noteCarried(rt *live.Runtime, h *held, q []byte, set *sqlscan.
 	}
 }
 
+// readComputed reads back, on h, the tracked variables a SET gave computed
+// values (set.Computed) and turns set into the SetTracked statement of
+// those values. It leaves set a SetLock when they cannot be read or
+// written as literals.
+func (s *session) readComputed(rt *live.Runtime, h *held, set *sqlscan.SetStatement) {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	n := 0
+	for _, a := range set.Assignments {
+		if a.Kind == sqlscan.AssignComputed {
+			if n > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("@@SESSION." + a.Name) // a tracked variable's name: an identifier
+			n++
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), rt.Router.ConnectTimeoutMax)
+	defer cancel()
+	res, err := h.bc.Query(ctx, b.String())
+	if err != nil || len(res.Rows) != 1 || len(res.Rows[0]) != n {
+		s.log.Debug().Err(err).Msg("reading back computed session variables failed")
+		return
+	}
+	out := make([]sqlscan.Assignment, len(set.Assignments))
+	copy(out, set.Assignments)
+	i := 0
+	for k, a := range out {
+		if a.Kind != sqlscan.AssignComputed {
+			continue
+		}
+		v := res.Rows[0][i]
+		lit := "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(v.String) + "'"
+		if !v.Valid {
+			lit = "NULL"
+		} else if isNumber(v.String, false) {
+			lit = v.String
+		}
+		one := sqlscan.ParseSet([]byte("SET " + a.Name + " = " + lit))
+		if one.Outcome != sqlscan.SetTracked || len(one.Assignments) != 1 {
+			return
+		}
+		out[k] = one.Assignments[0]
+		i++
+	}
+	set.Assignments, set.Outcome, set.Reason, set.Computed = out, sqlscan.SetTracked, "", false
+}
+
 // captureUserVars reads back, on h, the values of the user variables q
 // mentions.
 func (s *session) captureUserVars(rt *live.Runtime, h *held, q []byte) {

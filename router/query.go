@@ -170,6 +170,12 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	if h == nil {
 		return true // an error was sent
 	}
+	if set.Outcome == sqlscan.SetLock && set.Computed && res.Err == nil {
+		// Tracked variables set to expressions (Connector/J's sql_mode =
+		// CONCAT(@@sql_mode, …)) ran on the server: their values are read
+		// back and tracked like literals, so the session is not locked.
+		s.readComputed(rt, h, &set)
+	}
 	if set.Outcome == sqlscan.SetLock && rt.Router.SetQueryLock {
 		s.r.stats.Add(s.id, stats.HostgroupLockedSetCmds, 1)
 		s.lockedHG = hg

@@ -79,7 +79,7 @@ func applySet(st *backend.State, set *sqlscan.SetStatement) {
 			st.Autocommit = a.Value == "1"
 		case sqlscan.AssignNames, sqlscan.AssignCharset:
 			st.Names = a.SQL()
-		case sqlscan.AssignIgnored, sqlscan.AssignUserVariable, sqlscan.AssignUnsupported:
+		case sqlscan.AssignIgnored, sqlscan.AssignUserVariable, sqlscan.AssignUnsupported, sqlscan.AssignComputed:
 		case sqlscan.AssignIsolation, sqlscan.AssignAccessMode:
 			if !a.NextTransaction {
 				setVar(st, a.Name, a.SQL())

@@ -33,7 +33,8 @@
 #      SLUICE_BACKENDS_EXTRA_PKGS (e.g. "sysbench haproxy" for benchmarks; "php"
 #        installs php-cli and php-mysql, for the PDO client tests;
 #        "python3-pymysql" installs it and python3-cryptography, for the TLS
-#        and caching_sha2_password tests)
+#        and caching_sha2_password tests; "java" installs a JDK and MariaDB
+#        Connector/J, for the JDBC test)
 set -euo pipefail
 # shellcheck source=scripts/mariadb-common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/mariadb-common.sh"
@@ -61,6 +62,9 @@ ensure_packages() {
     case $bin in
       php) # the PDO tests need the pdo_mysql extension, not just the CLI
         php -r 'exit(extension_loaded("pdo_mysql") ? 0 : 1);' >/dev/null 2>&1 || need+=(php-cli php-mysql) ;;
+      java) # the JDBC test runs MariaDB Connector/J from a single-file Java program (needs a JDK)
+        { command -v javac >/dev/null 2>&1 && [[ -r /usr/share/java/mariadb-java-client.jar ]]; } \
+          || need+=(default-jdk-headless libmariadb-java) ;;
       python3-pymysql) # the TLS tests run PyMySQL (and its RSA exchange) with the system python
         /usr/bin/python3 -c 'import pymysql, cryptography' >/dev/null 2>&1 || need+=(python3-pymysql python3-cryptography) ;;
       *) command -v "$bin" >/dev/null 2>&1 || need+=("$bin") ;;

@@ -101,6 +101,7 @@ func FuzzDigest(f *testing.F) {
 }
 
 var setSeeds = []string{
+	"set autocommit=1, sql_mode = concat(@@sql_mode,',STRICT_TRANS_TABLES')", "SET sql_mode = REPLACE(@@sql_mode, 'X', ''), @a = 1",
 	"SET NAMES utf8mb4 COLLATE utf8mb4_general_ci",
 	"SET @@session.sql_mode='TRADITIONAL'",
 	"SET sql_mode=(SELECT CONCAT(@@sql_mode, ',X'))",
@@ -133,6 +134,20 @@ func FuzzSetParse(f *testing.F) {
 		}
 		if st.Outcome == SetLock && st.Reason == "" {
 			t.Fatalf("lock without reason")
+		}
+		if st.Computed {
+			n := 0
+			for _, a := range st.Assignments {
+				switch a.Kind {
+				case AssignComputed:
+					n++
+				case AssignUserVariable, AssignUnsupported:
+					t.Fatalf("%q: computed with %+v", data, a)
+				}
+			}
+			if st.Outcome != SetLock || n == 0 {
+				t.Fatalf("%q: computed, outcome %v, %d computed assignments", data, st.Outcome, n)
+			}
 		}
 		if st.Outcome != SetTracked {
 			return

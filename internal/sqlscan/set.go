@@ -52,6 +52,11 @@ const (
 	// are parsed (and tracked ones listed): the session can then record
 	// them and capture the user variables' values from the backend.
 	AssignUserVariable
+	// AssignComputed: a tracked variable set to an expression of literals,
+	// functions and system variables (sql_mode = CONCAT(@@sql_mode, …)).
+	// The statement gets SetLock with Computed set: the session may run it
+	// on a backend, read the variables back and track the values.
+	AssignComputed
 )
 
 // Assignment is one parsed "name = value" of a SET statement.
@@ -107,6 +112,10 @@ type SetStatement struct {
 	Assignments []Assignment
 	// Reason explains a SetLock outcome, for the warning ProxySQL logs.
 	Reason string
+	// Computed: a SetLock only because tracked variables are set to
+	// expressions (AssignComputed); every other assignment is tracked or
+	// ignored, and no user variable is read or set.
+	Computed bool
 }
 
 // trackedVariables are the session variables the proxy replays on whichever
@@ -255,6 +264,13 @@ func ParseSet(query []byte) SetStatement {
 			return lock("user variable")
 		}
 	}
+	for _, a := range st.Assignments {
+		if a.Kind == AssignComputed {
+			st = lock("value of " + a.Name + " is an expression")
+			st.Computed = true
+			return st
+		}
+	}
 	return st
 }
 
@@ -267,7 +283,7 @@ func (st *SetStatement) UserVariablesOnly() bool {
 		return false
 	}
 	for _, a := range st.Assignments {
-		if a.Kind == AssignUnsupported {
+		if a.Kind == AssignUnsupported || a.Kind == AssignComputed {
 			return false
 		}
 	}
@@ -480,6 +496,10 @@ func (p *setParser) assignment() ([]Assignment, string) {
 	}
 	val, simple := simpleValue(lit)
 	if !simple {
+		if IsTrackedVariable(lname) && !readsUserVariable(lit) {
+			a.Kind = AssignComputed
+			return []Assignment{a}, ""
+		}
 		return []Assignment{a}, "value of " + lname + " is an expression"
 	}
 	a.Value = val
@@ -790,6 +810,23 @@ func unescape(c byte) byte {
 // unquoted value. Expressions, function calls, subqueries and variable
 // references are not simple: their result depends on the connection they
 // run on.
+// readsUserVariable reports whether an expression mentions a user
+// variable (an @ that is not part of @@), conservatively: inside a quoted
+// string too.
+func readsUserVariable(expr string) bool {
+	for i := 0; i < len(expr); i++ {
+		if expr[i] != '@' {
+			continue
+		}
+		if i+1 < len(expr) && expr[i+1] == '@' {
+			i++ // @@name
+			continue
+		}
+		return true
+	}
+	return false
+}
+
 func simpleValue(lit string) (string, bool) {
 	if lit == "" {
 		return "", false

@@ -1,6 +1,7 @@
 package sqlscan
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -272,6 +273,42 @@ func TestParseSetUserVariables(t *testing.T) {
 		if st.UserVariablesOnly() != c.only || (c.only && (tracked != c.tracked || uv != c.userVars)) {
 			t.Errorf("%q: user variables only %v (reason %q), %d tracked, %d user variables; want %v, %d, %d",
 				c.q, st.UserVariablesOnly(), st.Reason, tracked, uv, c.only, c.tracked, c.userVars)
+		}
+	}
+}
+
+// TestParseSetComputed: tracked variables set to expressions of system
+// variables (Connector/J's connect statement) are SetLock with Computed,
+// every other assignment parsed; a user variable anywhere, or an untracked
+// variable, is not Computed.
+func TestParseSetComputed(t *testing.T) {
+	for _, c := range []struct {
+		q        string
+		computed bool
+		kinds    []AssignKind
+	}{
+		{"set autocommit=1, sql_mode = concat(@@sql_mode,',STRICT_TRANS_TABLES')", true, []AssignKind{AssignAutocommit, AssignComputed}},
+		{"SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'ONLY_FULL_GROUP_BY', ''), time_zone = '+00:00'", true, []AssignKind{AssignComputed, AssignVariable}},
+		{"SET sql_mode = CONCAT_WS(',', NULLIF(@@sql_mode, ''), 'STRICT_TRANS_TABLES')", true, []AssignKind{AssignComputed}},
+		{"SET sql_mode = @old_mode", false, nil},
+		{"SET sql_mode = CONCAT(@@sql_mode, ',X'), @x = 1", false, nil},
+		{"SET wait_timeout = GREATEST(100, 60)", false, nil},                         // ignored variable: not tracked
+		{"SET innodb_lock_wait_timeout = 1 + 1", true, []AssignKind{AssignComputed}}, // tracked: read back
+	} {
+		st := ParseSet([]byte(c.q))
+		if st.Computed != c.computed || st.Outcome != SetLock {
+			t.Errorf("%q: outcome %v computed %v (%s)", c.q, st.Outcome, st.Computed, st.Reason)
+			continue
+		}
+		if c.kinds == nil {
+			continue
+		}
+		var kinds []AssignKind
+		for _, a := range st.Assignments {
+			kinds = append(kinds, a.Kind)
+		}
+		if fmt.Sprint(kinds) != fmt.Sprint(c.kinds) {
+			t.Errorf("%q: kinds %v, want %v", c.q, kinds, c.kinds)
 		}
 	}
 }
