@@ -246,6 +246,27 @@ c.close()`
 		t.Fatalf("PyMySQL's INSERT: writer %s, reader %s", w, r)
 	}
 
+	// WordPress's connect statement (an expression for sql_mode, one for
+	// wait_timeout) and MariaDB's SET STATEMENT … FOR: no hostgroup lock,
+	// the computed sql_mode follows the session to the reader.
+	c3, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	for _, q := range []string{"SET @@session.time_zone = '+01:00', @@session.sql_mode = REPLACE(REPLACE(REPLACE(@@sql_mode, 'ONLY_FULL_GROUP_BY', ''), '_QUOTES', ''), 'ANSI', ''), " +
+		"@@session.wait_timeout = GREATEST(CONVERT(COALESCE(@@wait_timeout, 0), SIGNED), 60), NAMES utf8mb4 COLLATE utf8mb4_unicode_520_ci",
+		"SET STATEMENT max_statement_time=5 FOR SELECT 1"} {
+		if _, err := c3.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%.40s…: %v", q, err)
+		}
+	}
+	var tz, strict, wp string
+	if err := c3.QueryRowContext(ctx, "SELECT @@time_zone, @@sql_mode LIKE '%ONLY_FULL_GROUP_BY%', "+portQ).Scan(&tz, &strict, &wp); err != nil ||
+		tz != "+01:00" || strict != "0" || wp != strconv.Itoa(bs[1].Port) {
+		t.Fatalf("after WordPress's SET: time_zone %q, ONLY_FULL_GROUP_BY %s, port %s, %v", tz, strict, wp, err)
+	}
+
 	// true: every statement at autocommit=0, as on a direct connection —
 	// a read then opens a transaction where it runs.
 	admin(t, s, "SET mysql-enforce_autocommit_on_reads='true'; LOAD MYSQL VARIABLES TO RUNTIME;")

@@ -225,6 +225,14 @@ func ParseSet(query []byte) SetStatement {
 	if !p.atDelimiter() {
 		return SetStatement{Outcome: SetNotSet}
 	}
+	p.skip()
+	save := p.pos
+	if p.keyword("STATEMENT") && p.atDelimiter() {
+		// MariaDB's SET STATEMENT var=value[, …] FOR statement: the
+		// variables hold for that one statement, the session keeps none.
+		return SetStatement{Outcome: SetNotSet}
+	}
+	p.pos = save
 	st := SetStatement{Outcome: SetTracked}
 	lock := func(reason string) SetStatement {
 		st.Outcome = SetLock
@@ -498,6 +506,12 @@ func (p *setParser) assignment() ([]Assignment, string) {
 	if !simple {
 		if IsTrackedVariable(lname) && !readsUserVariable(lit) {
 			a.Kind = AssignComputed
+			return []Assignment{a}, ""
+		}
+		if IsIgnoredVariable(lname) && !readsUserVariable(lit) {
+			// Not replayed whatever its value (WordPress's wait_timeout =
+			// GREATEST(…)): an expression changes nothing the proxy keeps.
+			a.Kind = AssignIgnored
 			return []Assignment{a}, ""
 		}
 		return []Assignment{a}, "value of " + lname + " is an expression"

@@ -152,7 +152,6 @@ func TestParseSetLock(t *testing.T) {
 		"SET PASSWORD = 'secret'",
 		"SET PASSWORD FOR 'u'@'h' = 'x'",
 		"SET ROLE ALL",
-		"SET STATEMENT max_statement_time=1 FOR SELECT 1",
 		"SET",
 		"SET time_zone=",
 		"SET time_zone='UTC',",
@@ -292,7 +291,10 @@ func TestParseSetComputed(t *testing.T) {
 		{"SET sql_mode = CONCAT_WS(',', NULLIF(@@sql_mode, ''), 'STRICT_TRANS_TABLES')", true, []AssignKind{AssignComputed}},
 		{"SET sql_mode = @old_mode", false, nil},
 		{"SET sql_mode = CONCAT(@@sql_mode, ',X'), @x = 1", false, nil},
-		{"SET wait_timeout = GREATEST(100, 60)", false, nil},                         // ignored variable: not tracked
+		// WordPress: an ignored variable's expression is ignored too.
+		{"SET @@session.time_zone = '+01:00', @@session.sql_mode = REPLACE(REPLACE(@@sql_mode, 'ONLY_FULL_GROUP_BY', ''), 'ANSI', ''), " +
+			"@@session.wait_timeout = GREATEST(CONVERT(COALESCE(@@wait_timeout, 0), SIGNED), 60), NAMES utf8mb4 COLLATE utf8mb4_unicode_520_ci",
+			true, []AssignKind{AssignVariable, AssignComputed, AssignIgnored, AssignNames}},
 		{"SET innodb_lock_wait_timeout = 1 + 1", true, []AssignKind{AssignComputed}}, // tracked: read back
 	} {
 		st := ParseSet([]byte(c.q))
@@ -309,6 +311,20 @@ func TestParseSetComputed(t *testing.T) {
 		}
 		if fmt.Sprint(kinds) != fmt.Sprint(c.kinds) {
 			t.Errorf("%q: kinds %v, want %v", c.q, kinds, c.kinds)
+		}
+	}
+}
+
+func TestParseSetIgnoredExpressionAndStatement(t *testing.T) {
+	if st := ParseSet([]byte("SET wait_timeout = GREATEST(100, 60)")); st.Outcome != SetTracked || st.Assignments[0].Kind != AssignIgnored {
+		t.Errorf("ignored variable with an expression: %+v", st)
+	}
+	if st := ParseSet([]byte("SET wait_timeout = @w")); st.Outcome != SetLock {
+		t.Errorf("ignored variable reading a user variable: %+v", st)
+	}
+	for _, q := range []string{"SET STATEMENT max_statement_time=1 FOR SELECT 1", "set statement sql_mode='' for update t set a=1"} {
+		if st := ParseSet([]byte(q)); st.Outcome != SetNotSet {
+			t.Errorf("%q: %+v, want not a session SET", q, st)
 		}
 	}
 }
