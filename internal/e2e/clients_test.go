@@ -440,19 +440,7 @@ func TestJDBC(t *testing.T) {
 	if _, err := os.Stat(jar); err != nil {
 		t.Fatal("MariaDB Connector/J is not installed: make test installs it (scripts/backends.sh with SLUICE_BACKENDS_EXTRA_PKGS=java)")
 	}
-	bs := testenv.Backends(t, 2)
-	for _, b := range bs {
-		backendSQL(t, b, "CREATE TABLE IF NOT EXISTS sbtest.jdbc_t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20)); DELETE FROM sbtest.jdbc_t")
-	}
-	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d), (1, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
-		LOAD MYSQL USERS TO RUNTIME;
-		INSERT INTO mysql_query_rules(rule_id, active, match_digest, destination_hostgroup, apply)
-		       VALUES (1, 1, '^SELECT.*FOR UPDATE', 0, 1), (2, 1, '^SELECT', 1, 1);
-		LOAD MYSQL QUERY RULES TO RUNTIME;`, bs[0].Port, bs[1].Port))
+	s, bs := rwSplit(t, "CREATE TABLE IF NOT EXISTS sbtest.jdbc_t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20)); DELETE FROM sbtest.jdbc_t", "")
 	src := filepath.Join(testenv.RepoRoot(), "internal", "e2e", "testdata", "JdbcCheck.java")
 	for i, opts := range []string{"", "&useServerPrepStmts=true"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -14,15 +14,16 @@ import (
 	"github.com/sluice-proxy/sluice/internal/testenv"
 )
 
-// TestLastInsertIDReadWriteSplit checks LAST_INSERT_ID() and @@IDENTITY
-// under read/write splitting (ProxySQL #1421): the insert runs on the
-// writer, and a SELECT that the rules send to the reader must still see the
-// writer's id. The reader has the same table, empty, so a query answered
-// there is told apart by its result.
-func TestLastInsertIDReadWriteSplit(t *testing.T) {
+// rwSplit starts a Sluice in front of two servers, hostgroup 0 the writer
+// and 1 the reader, with the usual read/write rules (^SELECT.*FOR UPDATE →
+// 0, ^SELECT → 1) and the user sbtest (default hostgroup 0). tableSQL runs
+// on both servers first: the same table on each, so which one answered
+// shows in the result. extraAdmin runs on the admin port after.
+func rwSplit(t *testing.T, tableSQL, extraAdmin string) (*testenv.Sluice, []testenv.Backend) {
+	t.Helper()
 	bs := testenv.Backends(t, 2)
 	for _, b := range bs {
-		backendSQL(t, b, "CREATE TABLE IF NOT EXISTS sbtest.lid (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(10)); TRUNCATE sbtest.lid")
+		backendSQL(t, b, tableSQL)
 	}
 	s := startFresh(t, "")
 	admin(t, s, fmt.Sprintf(`
@@ -33,8 +34,18 @@ func TestLastInsertIDReadWriteSplit(t *testing.T) {
 		INSERT INTO mysql_query_rules(rule_id, active, match_digest, destination_hostgroup, apply)
 		       VALUES (1, 1, '^SELECT.*FOR UPDATE', 0, 1), (2, 1, '^SELECT', 1, 1);
 		LOAD MYSQL QUERY RULES TO RUNTIME;
-		SET mysql-auto_increment_delay_multiplex=2;
-		LOAD MYSQL VARIABLES TO RUNTIME;`, bs[0].Port, bs[1].Port))
+		%s`, bs[0].Port, bs[1].Port, extraAdmin))
+	return s, bs
+}
+
+// TestLastInsertIDReadWriteSplit checks LAST_INSERT_ID() and @@IDENTITY
+// under read/write splitting (ProxySQL #1421): the insert runs on the
+// writer, and a SELECT that the rules send to the reader must still see the
+// writer's id. The reader has the same table, empty, so a query answered
+// there is told apart by its result.
+func TestLastInsertIDReadWriteSplit(t *testing.T) {
+	s, _ := rwSplit(t, "CREATE TABLE IF NOT EXISTS sbtest.lid (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(10)); TRUNCATE sbtest.lid",
+		"SET mysql-auto_increment_delay_multiplex=2; LOAD MYSQL VARIABLES TO RUNTIME;")
 	ctx := context.Background()
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
 	c, err := db.Conn(ctx)
@@ -156,19 +167,7 @@ func TestLastInsertIDReadWriteSplit(t *testing.T) {
 // writer; the transaction it opens keeps the session's statements on the
 // writer until COMMIT.
 func TestAutocommitZeroReadWriteSplit(t *testing.T) {
-	bs := testenv.Backends(t, 2)
-	for _, b := range bs {
-		backendSQL(t, b, "CREATE TABLE IF NOT EXISTS sbtest.acz (id INT PRIMARY KEY) ENGINE=InnoDB; DELETE FROM sbtest.acz")
-	}
-	s := startFresh(t, "")
-	admin(t, s, fmt.Sprintf(`
-		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', %d), (1, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 0);
-		LOAD MYSQL USERS TO RUNTIME;
-		INSERT INTO mysql_query_rules(rule_id, active, match_digest, destination_hostgroup, apply)
-		       VALUES (1, 1, '^SELECT.*FOR UPDATE', 0, 1), (2, 1, '^SELECT', 1, 1);
-		LOAD MYSQL QUERY RULES TO RUNTIME;`, bs[0].Port, bs[1].Port))
+	s, bs := rwSplit(t, "CREATE TABLE IF NOT EXISTS sbtest.acz (id INT PRIMARY KEY) ENGINE=InnoDB; DELETE FROM sbtest.acz", "")
 	ctx := context.Background()
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
 	c, err := db.Conn(ctx)
