@@ -7,6 +7,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/live"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
@@ -96,19 +97,7 @@ func (s *session) writeValue(col wire.Column, val string, binary bool) error {
 // mentionsInsertID reports whether a digest text uses LAST_INSERT_ID or
 // @@IDENTITY.
 func mentionsInsertID(digest []byte) bool {
-	for i, c := range digest {
-		switch c {
-		case 'l', 'L':
-			if hasPrefixFold(digest[i:], "LAST_INSERT_ID") {
-				return true
-			}
-		case '@':
-			if hasPrefixFold(digest[i:], "@@IDENTITY") {
-				return true
-			}
-		}
-	}
-	return false
+	return sqlscan.ContainsFold(digest, "LAST_INSERT_ID") || sqlscan.ContainsFold(digest, "@@IDENTITY")
 }
 
 // plainInsertID reports whether q is SELECT LAST_INSERT_ID() or SELECT

@@ -78,14 +78,8 @@ func HandshakeCollation(charset, collation string) (Collation, error) {
 
 // checkCharset and checkCollation are the checks of the two variables.
 func checkCharset(value string) error {
-	c, ok := CharsetDefault(value)
-	if !ok {
-		return fmt.Errorf("mysql-default_charset: unknown character set %q", value)
-	}
-	if c.ID > 255 {
-		return fmt.Errorf("mysql-default_charset: %s's default collation %s (id %d) does not fit the handshake's one byte", c.Charset, c.Name, c.ID)
-	}
-	return nil
+	_, err := HandshakeCollation(value, "") // no collation: the character set's default
+	return err
 }
 
 func checkCollation(value string) error {
