@@ -386,25 +386,55 @@ func (c *BackendConn) resultSet(sink *Sink, res *Response) error {
 	if sink.Client == nil {
 		cliDepr = srvDepr // nothing to translate
 	}
-	switch {
-	case !srvDepr && !cliDepr:
-		if err := c.pass(sink); err != nil {
+	// The packet after the definitions: the EOF ending them (without
+	// CLIENT_DEPRECATE_EOF), else the first row or the terminator. A
+	// COM_STMT_EXECUTE that opened a cursor ends its definitions with a
+	// terminator carrying SERVER_STATUS_CURSOR_EXISTS in either dialect;
+	// its rows come later, by COM_STMT_FETCH.
+	var end []byte
+	if length, first, err := c.w.PeekHeader(); err != nil {
+		return err
+	} else if !srvDepr || wire.IsTerminator(first, length) {
+		if end, err = c.w.ReadPacket(); err != nil {
 			return err
 		}
-	case !srvDepr && cliDepr:
-		if _, _, err := c.w.SkipPacket(); err != nil {
+	}
+	status := sink.Status // of the EOF after the definitions, if it is made up
+	if end != nil {
+		_, st, err := wire.ParseTerminator(end)
+		if err != nil {
+			return err
+		}
+		if status = st; sink.ClearAutocommit {
+			status &^= wire.StatusAutocommit
+		}
+		if st&wire.StatusCursorExists != 0 {
+			res.OK = false
+			res.ResultSets++
+			return c.writeTerminator(sink, res, end)
+		}
+	}
+	switch {
+	case !srvDepr && !cliDepr:
+		if err := write(sink, end); err != nil {
 			return err
 		}
 	case srvDepr && !cliDepr:
-		// The status of this EOF is not known yet; clients read the real
-		// one from the terminator.
-		c.scratch = wire.AppendEOF(c.scratch[:0], 0, sink.Status)
+		// Unless no rows follow, the status of this EOF is not known yet;
+		// clients read the real one from the terminator.
+		c.scratch = wire.AppendEOF(c.scratch[:0], 0, status)
 		if err := write(sink, c.scratch); err != nil {
 			return err
 		}
 	}
 	res.OK = false
 	res.ResultSets++
+	if srvDepr && end != nil { // no rows
+		if collect {
+			sink = &Sink{}
+		}
+		return c.writeTerminator(sink, res, end)
+	}
 	if collect {
 		return c.collectRows(sink.Collect, int(ncols), res)
 	}
@@ -532,6 +562,12 @@ func (c *BackendConn) terminator(sink *Sink, res *Response) error {
 	if err != nil {
 		return err
 	}
+	return c.writeTerminator(sink, res, p)
+}
+
+// writeTerminator records the terminator p in res and writes it in the
+// form the client expects.
+func (c *BackendConn) writeTerminator(sink *Sink, res *Response, p []byte) error {
 	w, st, err := wire.ParseTerminator(p)
 	if err != nil {
 		return err

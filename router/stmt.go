@@ -271,6 +271,9 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 			return s.writeInsertID(name, true) == nil
 		}
 	}
+	// The server closes a statement's open cursor when it runs again, here
+	// or on whichever connection this execute gets.
+	s.closeCursor(cs)
 	hg, e := s.hostgroup(dec.DestinationHostgroup, fl)
 	if e != nil {
 		s.writeErr(e)
@@ -463,9 +466,13 @@ func (s *session) comStmtFetch(rt *live.Runtime, p []byte) bool {
 	// The fetch response is rows and a terminator, like the tail of a
 	// result set.
 	s.req = request{hg: h.hg, payload: pkt, shape: backend.ShapeRows, conn: h}
-	_, served, ok := s.run(rt, &s.req)
-	if served == nil {
+	res, served, ok := s.run(rt, &s.req)
+	switch {
+	case served == nil:
 		h.cursor, cs.cursor = false, nil
+	case res.Status&wire.StatusLastRowSent != 0:
+		// The server closed the cursor with its last row.
+		s.closeCursor(cs)
 	}
 	return ok
 }
