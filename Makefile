@@ -23,7 +23,7 @@ run: build
 
 ## test: install what is missing, start real backends, vet, race-test everything
 test: fmt-check vet
-	@SLUICE_BACKENDS_EXTRA_PKGS="sysbench php python3-pymysql java chromium curl haproxy" $(BACKENDS) start 3
+	@SLUICE_BACKENDS_EXTRA_PKGS="sysbench php python3-pymysql java perl node chromium curl haproxy" $(BACKENDS) start 3
 	@set -e; rc=0; \
 	$(GO) test -race -count=1 -timeout 20m $(PKGS) || rc=$$?; \
 	$(BACKENDS) stop; \

@@ -34,7 +34,8 @@
 #        installs php-cli and php-mysql, for the PDO client tests;
 #        "python3-pymysql" installs it and python3-cryptography, for the TLS
 #        and caching_sha2_password tests; "java" installs a JDK and MariaDB
-#        Connector/J, for the JDBC test)
+#        Connector/J, for the JDBC test; "perl" DBD::MariaDB and DBD::mysql,
+#        "node" node-mysql (and nodejs), for the driver test)
 set -euo pipefail
 # shellcheck source=scripts/mariadb-common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/mariadb-common.sh"
@@ -65,6 +66,10 @@ ensure_packages() {
       java) # the JDBC test runs MariaDB Connector/J from a single-file Java program (needs a JDK)
         { command -v javac >/dev/null 2>&1 && [[ -r /usr/share/java/mariadb-java-client.jar ]]; } \
           || need+=(default-jdk-headless libmariadb-java) ;;
+      perl) # the driver test runs DBD::MariaDB and DBD::mysql
+        perl -MDBD::MariaDB -MDBD::mysql -e1 >/dev/null 2>&1 || need+=(libdbd-mariadb-perl libdbd-mysql-perl) ;;
+      node) # and Node's mysqljs (Debian's node-mysql, with nodejs)
+        NODE_PATH=/usr/share/nodejs:/usr/lib/nodejs node -e "require('mysql')" >/dev/null 2>&1 || need+=(node-mysql) ;;
       python3-pymysql) # the TLS tests run PyMySQL (and its RSA exchange) with the system python
         /usr/bin/python3 -c 'import pymysql, cryptography' >/dev/null 2>&1 || need+=(python3-pymysql python3-cryptography) ;;
       *) command -v "$bin" >/dev/null 2>&1 || need+=("$bin") ;;

@@ -459,3 +459,66 @@ func TestJDBC(t *testing.T) {
 		t.Fatalf("Connector/J's connect statement locked a session:\n%s", s.Output())
 	}
 }
+
+// TestPerlAndNodeDrivers: Perl's DBD::MariaDB and DBD::mysql (client- and
+// server-side prepares) and Node's mysqljs through read/write rules. Reads
+// land on the reader, writes, LAST_INSERT_ID() and transactions on the
+// writer, a procedure's result sets and multi-statements come whole.
+// DBD::MariaDB connects with SET character_set_server and SET
+// collation_server: ProxySQL locks the hostgroup there (ProxySQL #2522) and
+// every read fails with 9006; Sluice tracks both, so they follow the
+// session to the reader.
+func TestPerlAndNodeDrivers(t *testing.T) {
+	for _, m := range []string{"DBD::MariaDB", "DBD::mysql"} {
+		if err := exec.Command("perl", "-M"+m, "-e1").Run(); err != nil {
+			t.Fatalf("%s is not installed: make test installs it (scripts/backends.sh with SLUICE_BACKENDS_EXTRA_PKGS=perl)", m)
+		}
+	}
+	// Debian's node modules live in /usr/share/nodejs, which a node not
+	// from Debian does not search.
+	nodeEnv := append(os.Environ(), "NODE_PATH=/usr/share/nodejs:/usr/lib/nodejs")
+	check := exec.Command("node", "-e", "require('mysql')")
+	check.Env = nodeEnv
+	if err := check.Run(); err != nil {
+		t.Fatal("node-mysql is not installed: make test installs it (scripts/backends.sh with SLUICE_BACKENDS_EXTRA_PKGS=node)")
+	}
+	s, bs := rwSplit(t, `CREATE TABLE IF NOT EXISTS sbtest.drv (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20)); DELETE FROM sbtest.drv;
+		DROP PROCEDURE IF EXISTS sbtest.drv_two;
+		DELIMITER //
+		CREATE PROCEDURE sbtest.drv_two(IN x INT) BEGIN SELECT x AS n; SELECT x * 2 AS m; END//
+		DELIMITER ;`, "")
+	backendSQL(t, bs[1], "INSERT INTO sbtest.drv (v) SELECT 'reader' FROM sbtest.seq_1_to_7")
+	readerCharset := strings.Join(strings.Fields(backendSQL(t, bs[1], "SELECT @@character_set_server, @@collation_server")), " ")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "perl", filepath.Join(testenv.RepoRoot(), "internal", "e2e", "testdata", "drivers.pl"), strconv.Itoa(s.DataPort)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("perl: %v\n%s", err, out)
+	}
+	want := ""
+	for _, drv := range []string{"MariaDB", "mysql"} {
+		cs := readerCharset
+		if drv == "MariaDB" {
+			cs = "utf8mb4 utf8mb4_unicode_ci" // what DBD::MariaDB sets at connect
+		}
+		want += fmt.Sprintf("%s ps=0: count 7, server charset %s, ids agree, tx tx%s0, call 3,6,ok, multi 7,2\n", drv, cs, drv)
+		want += fmt.Sprintf("%s ps=1: count 7, server charset %s, ids agree, tx tx%s1, call -, multi -\n", drv, cs, drv)
+	}
+	if string(out) != want {
+		t.Fatalf("Perl DBI through read/write rules:\n%s\nwant:\n%s", out, want)
+	}
+	node := exec.CommandContext(ctx, "node", filepath.Join(testenv.RepoRoot(), "internal", "e2e", "testdata", "drivers.js"), strconv.Itoa(s.DataPort))
+	node.Env = nodeEnv
+	nout, err := node.CombinedOutput()
+	if wantNode := "node: count 7, ids agree, tx txnode, call 4/8,ok, multi 7,2, big 20000000\n"; err != nil || string(nout) != wantNode {
+		t.Fatalf("node mysqljs: %v\n%s\nwant:\n%s", err, nout, wantNode)
+	}
+	if w, r := strings.TrimSpace(backendSQL(t, bs[0], "SELECT COUNT(*) FROM sbtest.drv")),
+		strings.TrimSpace(backendSQL(t, bs[1], "SELECT COUNT(*) FROM sbtest.drv")); w != "5" || r != "7" {
+		t.Fatalf("writes: writer has %s rows (want 5), reader %s (want 7)", w, r)
+	}
+	if strings.Contains(s.Output(), "Unable to parse unknown SET") {
+		t.Fatalf("a driver's connect statement locked a session:\n%s", s.Output())
+	}
+	t.Logf("%s%s", out, nout)
+}

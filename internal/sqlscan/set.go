@@ -119,8 +119,13 @@ type SetStatement struct {
 }
 
 // trackedVariables are the session variables the proxy replays on whichever
-// backend connection serves the session (ProxySQL's
-// mysql_tracked_variables, include/proxysql_structs.h). Keep sorted.
+// backend connection serves the session: ProxySQL's mysql_tracked_variables
+// (include/proxysql_structs.h) and plain session settings that drivers send
+// at connect, which lock the hostgroup in ProxySQL (DBD::MariaDB's
+// character_set_server and collation_server, ProxySQL #2522). Not here:
+// settings that act once (insert_id, rand_seed1) or change what a COMMIT
+// does (completion_type). Kept sorted: a character set is replayed before
+// its collation.
 var trackedVariables = []string{
 	"aurora_read_replica_read_committed",
 	"auto_increment_increment",
@@ -130,13 +135,20 @@ var trackedVariables = []string{
 	"character_set_connection",
 	"character_set_database",
 	"character_set_results",
+	"character_set_server", // beyond ProxySQL
 	"collation_connection",
+	"collation_database", // beyond ProxySQL
+	"collation_server",   // beyond ProxySQL
 	"default_storage_engine",
 	"default_tmp_storage_engine",
+	"default_week_format",             // beyond ProxySQL
+	"div_precision_increment",         // beyond ProxySQL
+	"explicit_defaults_for_timestamp", // beyond ProxySQL
 	"foreign_key_checks",
 	"group_concat_max_len",
 	"group_replication_consistency",
 	"gtid_next",
+	"in_predicate_conversion_threshold", // beyond ProxySQL
 	"innodb_lock_wait_timeout",
 	"innodb_strict_mode",
 	"innodb_table_locks",
@@ -146,31 +158,43 @@ var trackedVariables = []string{
 	"lock_wait_timeout",
 	"log_slow_filter",
 	"long_query_time",
+	"low_priority_updates", // beyond ProxySQL
+	"max_error_count",      // beyond ProxySQL
 	"max_execution_time",
 	"max_heap_table_size",
 	"max_join_size",
 	"max_sort_length",
+	"max_sp_recursion_depth", // beyond ProxySQL
 	"max_statement_time",
+	"old_alter_table", // beyond ProxySQL
 	"optimizer_prune_level",
 	"optimizer_search_depth",
 	"optimizer_switch",
 	"optimizer_use_condition_selectivity",
 	"profiling",
+	"profiling_history_size", // beyond ProxySQL
 	"query_cache_type",
 	"session_track_gtids",
 	"sort_buffer_size",
 	"sql_auto_is_null",
 	"sql_big_selects",
+	"sql_buffer_result", // beyond ProxySQL
 	"sql_generate_invisible_primary_key",
 	"sql_log_bin",
+	"sql_log_off", // beyond ProxySQL
 	"sql_mode",
+	"sql_notes", // beyond ProxySQL
 	"sql_quote_show_create",
 	"sql_require_primary_key",
 	"sql_safe_updates",
 	"sql_select_limit",
+	"sql_warnings", // beyond ProxySQL
 	"time_zone",
 	"timestamp",
+	"tmp_disk_table_size", // beyond ProxySQL
 	"tmp_table_size",
+	"transaction_alloc_block_size", // beyond ProxySQL
+	"transaction_prealloc_size",    // beyond ProxySQL
 	"unique_checks",
 	"wsrep_osu_method",
 	"wsrep_sync_wait",
