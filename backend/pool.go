@@ -185,6 +185,12 @@ func (p *Pool) Get(ctx context.Context, o *Options, cred *Credentials, want *Sta
 			p.countersLocked()
 			p.mu.Unlock()
 			if q == QualityPerfect {
+				if c.closedWhileIdle(time.Now()) {
+					// Nothing was sent on it: take another, whatever the
+					// command (a write included) is.
+					_ = c.Close()
+					continue
+				}
 				c.opts = o
 				return c, nil
 			}
@@ -272,8 +278,8 @@ func (p *Pool) TryGet(o *Options, user string, want *State, fp uint64) *BackendC
 		return nil // Get opens a new one
 	}
 	i, q := p.pickLocked(o, user, want, fp)
-	if i < 0 || q != QualityPerfect {
-		return nil
+	if i < 0 || q != QualityPerfect || time.Since(p.free[i].lastSent) >= awaitWindow {
+		return nil // Get syncs it, opens one, or looks whether the server closed it
 	}
 	c := p.free[i]
 	p.free = append(p.free[:i], p.free[i+1:]...)

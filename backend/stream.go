@@ -188,6 +188,26 @@ func (c *BackendConn) send(p []byte) error {
 	return c.w.Flush()
 }
 
+// closedWhileIdle reports whether the server closed or reset c since it
+// was last used (a server killed or restarted, its wait_timeout), or sent
+// something nobody asked for (MySQL 8's ERR 4031 before it closes an idle
+// connection). Only a connection idle for awaitWindow or longer is looked
+// at (one non-blocking peek at the socket), so a busy pool's per-query path
+// makes no system call for it. A command written to such a connection fails
+// only on the read, and a write cannot be repeated then (it may have run):
+// caught here, nothing was sent and any command can go to another
+// connection.
+func (c *BackendConn) closedWhileIdle(now time.Time) bool {
+	if now.Sub(c.lastSent) < awaitWindow {
+		return false
+	}
+	if c.w.Buffered() > 0 {
+		return true
+	}
+	r := wire.Peek(c.w.NetConn())
+	return r == wire.PeekClosed || r == wire.PeekData
+}
+
 // walk reads one response. With no client the packets are read and
 // skipped (their sequence ids still checked), and the same parsing fills
 // the Response.

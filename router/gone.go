@@ -1,11 +1,10 @@
 package router
 
 import (
-	"net"
-	"syscall"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/live"
+	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
 // mysql-kill_backend_connection_when_disconnect (ProxySQL's default true):
@@ -19,34 +18,6 @@ import (
 
 // goneAfter is how long a query runs before its client is looked at.
 const goneAfter = time.Second
-
-// clientGone reports whether the peer of nc closed or reset the
-// connection. It peeks at the socket without blocking or consuming, and
-// without the read lock the session's own reads hold. Bytes waiting (a
-// pipelined command, a TLS close_notify) read as a live client.
-func clientGone(nc net.Conn) bool {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	gone := false
-	var b [1]byte
-	_ = rc.Control(func(fd uintptr) {
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		switch {
-		case err == nil:
-			gone = n == 0 // end of stream
-		case err == syscall.EAGAIN || err == syscall.EINTR:
-		default:
-			gone = true // reset
-		}
-	})
-	return gone
-}
 
 // watchGone reports whether s runs a query that has run for goneAfter at
 // ns, and kills it if its client is gone. It returns when to look again
@@ -63,7 +34,9 @@ func (w *watchdog) watchGone(rt *live.Runtime, s *session, ns int64) int64 {
 	if run.server == nil {
 		return 0 // not waiting on a server
 	}
-	if !clientGone(s.nc) {
+	// Bytes waiting (a pipelined command, a TLS close_notify) read as a
+	// live client.
+	if wire.Peek(s.nc) != wire.PeekClosed {
 		return ns + int64(time.Second)
 	}
 	go w.disconnected(rt, s, run)

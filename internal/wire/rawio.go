@@ -175,3 +175,44 @@ func (w *rawWriter) write(fd uintptr) bool {
 	}
 	return true
 }
+
+// PeekResult is what a non-blocking look at a socket found.
+type PeekResult uint8
+
+const (
+	PeekUnknown PeekResult = iota // not a plain socket (TLS), or the look failed
+	PeekEmpty                     // open, nothing waiting
+	PeekData                      // bytes waiting
+	PeekClosed                    // the peer closed or reset the connection
+)
+
+// Peek looks at the socket under nc without blocking or consuming, and
+// without the read lock a reader holds. Only what the kernel says for
+// certain counts: a connection that is not a plain socket (TLS, whose
+// records the proxy cannot read around) is PeekUnknown.
+func Peek(nc net.Conn) PeekResult {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return PeekUnknown
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return PeekUnknown
+	}
+	r := PeekUnknown
+	var b [1]byte
+	_ = rc.Control(func(fd uintptr) {
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch {
+		case err == nil && n == 0:
+			r = PeekClosed // end of stream
+		case err == nil:
+			r = PeekData
+		case err == syscall.EAGAIN:
+			r = PeekEmpty
+		case err != syscall.EINTR:
+			r = PeekClosed // reset
+		}
+	})
+	return r
+}

@@ -407,3 +407,62 @@ func TestFlushAwaitAfterFullBuffer(t *testing.T) {
 		}
 	}
 }
+
+// TestPeek: what a look at a socket finds, without consuming it.
+func TestPeek(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	pair := func() (net.Conn, net.Conn) {
+		t.Helper()
+		a, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, b
+	}
+	// waitFor polls: the kernel delivers what the peer did a moment later.
+	waitFor := func(c net.Conn, want PeekResult) {
+		t.Helper()
+		var got PeekResult
+		for i := 0; i < 200; i++ {
+			if got = Peek(c); got == want {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatalf("Peek = %d, want %d", got, want)
+	}
+	a, b := pair()
+	waitFor(a, PeekEmpty)
+	b.Write([]byte("x"))
+	waitFor(a, PeekData)
+	waitFor(a, PeekData) // not consumed
+	buf := make([]byte, 1)
+	if n, err := a.Read(buf); n != 1 || err != nil {
+		t.Fatalf("read after the peeks: %d %v", n, err)
+	}
+	waitFor(a, PeekEmpty)
+	b.Close()
+	waitFor(a, PeekClosed)
+	a.Close()
+
+	a, b = pair()
+	b.(*net.TCPConn).SetLinger(0) // close with a reset
+	b.Close()
+	waitFor(a, PeekClosed)
+	a.Close()
+
+	p, q := net.Pipe() // not a socket: nothing is known
+	defer p.Close()
+	defer q.Close()
+	if got := Peek(p); got != PeekUnknown {
+		t.Fatalf("Peek of a pipe = %d, want PeekUnknown", got)
+	}
+}
