@@ -64,7 +64,8 @@ func FuzzClientText(f *testing.F) {
 
 // FuzzStmtLongData: COM_STMT_SEND_LONG_DATA and COM_STMT_EXECUTE packets
 // of any bytes against a client statement with n parameters. The long
-// data kept never exceeds what the client sent, and the EXECUTE rewrite
+// data kept never exceeds what the client sent, nor max_allowed_packet for
+// one parameter, nor names a parameter the statement lacks; the EXECUTE rewrite
 // answers an error or a packet at least as long as the client's.
 func FuzzStmtLongData(f *testing.F) {
 	long := append([]byte{wire.ComStmtSendLongData, 1, 0, 0, 0, 0, 0}, "a long blob chunk"...)
@@ -76,13 +77,22 @@ func FuzzStmtLongData(f *testing.F) {
 		cs := &clientStmt{g: &globalStmt{numParams: uint16(params)}}
 		s := &session{}
 		s.stmts.m = map[uint32]*clientStmt{1: cs}
-		s.comStmtSendLongData(longData)
-		s.comStmtSendLongData(longData)
+		const maxPacket = 64 // small, so that the bound is reached
+		s.comStmtSendLongData(longData, maxPacket)
+		s.comStmtSendLongData(longData, maxPacket)
 		kept := 0
-		for _, chunks := range cs.longData {
+		for param, chunks := range cs.longData {
+			one := 0
 			for _, c := range chunks {
-				kept += len(c)
+				one += len(c)
 			}
+			if param >= int(params) || one > maxPacket {
+				t.Fatalf("kept %d bytes for parameter %d of %d (bound %d)", one, param, params, maxPacket)
+			}
+			kept += one
+		}
+		if cs.longData != nil && cs.longDataErr != nil {
+			t.Fatalf("long data kept after an error")
 		}
 		if kept > 2*len(longData) {
 			t.Fatalf("kept %d bytes of long data from 2 × %d", kept, len(longData))

@@ -64,7 +64,7 @@ func (s *session) dispatch(rt *live.Runtime, p []byte) bool {
 	case wire.ComStmtExecute:
 		return s.comStmtExecute(rt, p)
 	case wire.ComStmtSendLongData:
-		s.comStmtSendLongData(p)
+		s.comStmtSendLongData(p, rt.Router.MaxAllowedPacket)
 		return true // no response, by protocol
 	case wire.ComStmtClose:
 		s.comStmtClose(p)

@@ -91,7 +91,11 @@ type clientStmt struct {
 	g        *globalStmt
 	types    []byte           // parameter types from the last EXECUTE that sent them
 	longData map[int][][]byte // COM_STMT_SEND_LONG_DATA chunks per parameter, replayed before EXECUTE
-	cursor   *held            // connection holding an open cursor (COM_STMT_FETCH), or nil
+	// longDataErr is what the next EXECUTE answers after long data the
+	// server would have refused (a parameter the statement does not have,
+	// more than max_allowed_packet for one): the data is dropped, not held.
+	longDataErr *wire.SQLError
+	cursor      *held // connection holding an open cursor (COM_STMT_FETCH), or nil
 	// cols are the column definitions the client holds for the statement
 	// (MARIADB_CLIENT_CACHE_METADATA): its PREPARE response's, then what
 	// executes sent (backend.Sink.Known).
@@ -229,6 +233,11 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 	start := s.cmdStart // set by beginCommand
 	cs, clientID, e := s.lookupStmt(p)
 	if e != nil {
+		s.writeErr(e)
+		return true
+	}
+	if e := cs.longDataErr; e != nil {
+		cs.longDataErr = nil
 		s.writeErr(e)
 		return true
 	}
@@ -397,15 +406,33 @@ func (cs *clientStmt) rewriteExecute(dst, p []byte) ([]byte, *wire.SQLError) {
 	return append(dst, p[pos+1:]...), nil
 }
 
-func (s *session) comStmtSendLongData(p []byte) {
+// comStmtSendLongData keeps a chunk of a parameter's value until the
+// EXECUTE, bounded as the server bounds it: a parameter the statement has,
+// at most maxPacket bytes for one (MariaDB's Item_param::set_longdata).
+// Past that the server answers the EXECUTE with an error; so does the proxy,
+// having dropped the data instead of holding what a client claims.
+func (s *session) comStmtSendLongData(p []byte, maxPacket int) {
 	if len(p) < 7 {
 		return
 	}
 	cs := s.stmts.m[binary.LittleEndian.Uint32(p[1:])]
-	if cs == nil {
+	if cs == nil || cs.longDataErr != nil {
 		return
 	}
 	param := int(binary.LittleEndian.Uint16(p[5:]))
+	if param >= int(cs.g.numParams) {
+		cs.longData, cs.longDataErr = nil, &wire.SQLError{Code: 1210, State: "HY000", Message: "Incorrect arguments to mysqld_stmt_send_long_data"}
+		return
+	}
+	size := len(p) - 7
+	for _, c := range cs.longData[param] {
+		size += len(c)
+	}
+	if size > maxPacket {
+		cs.longData, cs.longDataErr = nil, &wire.SQLError{Code: 1105, State: "HY000",
+			Message: "Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes"}
+		return
+	}
 	if cs.longData == nil {
 		cs.longData = make(map[int][][]byte)
 	}
@@ -430,7 +457,7 @@ func (s *session) comStmtReset(rt *live.Runtime, p []byte) bool {
 		s.writeErr(e)
 		return true
 	}
-	cs.longData = nil
+	cs.longData, cs.longDataErr = nil, nil
 	s.closeCursor(cs)
 	return s.writeOK(0, 0, "") == nil
 }

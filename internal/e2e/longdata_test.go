@@ -1,0 +1,65 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLongDataBounded: COM_STMT_SEND_LONG_DATA is held by the proxy until
+// the EXECUTE (the statement may run on another connection), so what a
+// client sends is bounded as the server bounds it: at most
+// mysql-max_allowed_packet bytes for one parameter. Past that the data is
+// dropped and the EXECUTE answers MariaDB's error; the statement and the
+// session go on. PHP mysqli's send_long_data, 1 MiB bound.
+func TestLongDataBounded(t *testing.T) {
+	if _, err := exec.LookPath("php"); err != nil {
+		t.Fatal("php is not installed")
+	}
+	s, b := multiplexSetup(t, 4, "SET mysql-max_allowed_packet=1048576; LOAD MYSQL VARIABLES TO RUNTIME;")
+	backendSQL(t, b, "CREATE TABLE IF NOT EXISTS sbtest.longdata (id INT PRIMARY KEY, b LONGBLOB); DELETE FROM sbtest.longdata")
+	php := fmt.Sprintf(`<?php
+mysqli_report(MYSQLI_REPORT_ERROR | MYSQLI_REPORT_STRICT);
+$db = new mysqli("127.0.0.1", "sbtest", "sbtest", "sbtest", %d);
+$st = $db->prepare("INSERT INTO longdata VALUES (?, ?)");
+$null = null;
+$id = 1;
+$st->bind_param("ib", $id, $null);
+// 3 chunks of 256 KiB: within the bound.
+for ($i = 0; $i < 3; $i++) $st->send_long_data(1, str_repeat(chr(65 + $i), 262144));
+$st->execute();
+echo "within: ", $st->affected_rows, "\n";
+// 5 chunks of 256 KiB: past it.
+$id = 2;
+for ($i = 0; $i < 5; $i++) $st->send_long_data(1, str_repeat("x", 262144));
+try { $st->execute(); echo "past: ran\n"; } catch (mysqli_sql_exception $e) { echo "past: ", $e->getCode(), " ", $e->getMessage(), "\n"; }
+// The statement goes on.
+$id = 3;
+$st->send_long_data(1, "small");
+$st->execute();
+echo "after: ", $st->affected_rows, "\n";
+$r = $db->query("SELECT id, LENGTH(b), MD5(b) = MD5(CONCAT(REPEAT('A', 262144), REPEAT('B', 262144), REPEAT('C', 262144))) FROM longdata ORDER BY id");
+foreach ($r->fetch_all() as $row) echo implode(" ", $row), "\n";
+`, s.DataPort)
+	script := filepath.Join(t.TempDir(), "longdata.php")
+	if err := os.WriteFile(script, []byte(php), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "php", script).CombinedOutput()
+	want := "within: 1\n" +
+		"past: 1105 Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes\n" +
+		"after: 1\n" +
+		"1 786432 1\n" +
+		"3 5 0\n"
+	if err != nil || string(out) != want {
+		t.Fatalf("PHP mysqli long data against a 1 MiB bound: %v\n%s\nwant:\n%s", err, out, want)
+	}
+	t.Logf("%s", strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "; "))
+}
