@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,12 +119,25 @@ func (sm *stmtMap) add(cs *clientStmt) uint32 {
 
 func (sm *stmtMap) closeAll() { sm.m = nil }
 
+// maxClientStmts bounds the prepared statements one client session keeps
+// open: MySQL's and MariaDB's default max_prepared_stmt_count, which bounds
+// them for a whole server.
+const maxClientStmts = 16382
+
 // comStmtPrepare answers COM_STMT_PREPARE, from the global cache when the
 // statement is known, else by preparing it on a backend of the hostgroup the
 // rules choose.
 func (s *session) comStmtPrepare(rt *live.Runtime, p []byte) bool {
 	start := time.Now()
 	q := p[1:]
+	if len(s.stmts.m) >= maxClientStmts {
+		// Each one the client keeps costs the proxy memory, whatever
+		// connection runs it; a direct connection would hit the server's
+		// limit here.
+		s.writeErr(&wire.SQLError{Code: 1461, State: "42000",
+			Message: fmt.Sprintf("Can't create more than max_prepared_stmt_count statements (current value: %d)", maxClientStmts)})
+		return true
+	}
 	g := localStmt(q)
 	if g == nil {
 		key := stmtKey{s.username, s.state.Schema, string(q)}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
 )
 
 // TestLongDataBounded: COM_STMT_SEND_LONG_DATA is held by the proxy until
@@ -62,4 +65,49 @@ foreach ($r->fetch_all() as $row) echo implode(" ", $row), "\n";
 		t.Fatalf("PHP mysqli long data against a 1 MiB bound: %v\n%s\nwant:\n%s", err, out, want)
 	}
 	t.Logf("%s", strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "; "))
+}
+
+// TestPreparedStatementsBounded: a session keeps at most 16 382 prepared
+// statements open (MySQL's default max_prepared_stmt_count, which a direct
+// connection meets at the server); the next PREPARE gets 1461 and the
+// session goes on. Statements from the proxy's cache cost no backend round
+// trip, so without the bound a client could grow the proxy without limit.
+func TestPreparedStatementsBounded(t *testing.T) {
+	s, _ := multiplexSetup(t, 4, "")
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var stmts []*sql.Stmt
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+	}()
+	for i := 0; i < 16382; i++ {
+		st, err := c.PrepareContext(ctx, "SELECT ?")
+		if err != nil {
+			t.Fatalf("PREPARE %d: %v", i+1, err)
+		}
+		stmts = append(stmts, st)
+	}
+	_, err = c.PrepareContext(ctx, "SELECT ?")
+	if err == nil || !strings.Contains(err.Error(), "1461") {
+		t.Fatalf("PREPARE 16 383: %v, want error 1461", err)
+	}
+	stmts[0].Close()
+	stmts = stmts[1:]
+	st, err := c.PrepareContext(ctx, "SELECT ?")
+	if err != nil {
+		t.Fatalf("PREPARE after one was closed: %v", err)
+	}
+	stmts = append(stmts, st)
+	var v int
+	if err := st.QueryRowContext(ctx, 7).Scan(&v); err != nil || v != 7 {
+		t.Fatalf("EXECUTE: %d %v", v, err)
+	}
 }
