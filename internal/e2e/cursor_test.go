@@ -1,14 +1,9 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestServerSideCursor: PHP mysqli with a read-only cursor
@@ -21,9 +16,6 @@ import (
 // session (another query runs there meanwhile); once the last row is sent
 // the server has closed it and the connection goes back to the pool.
 func TestServerSideCursor(t *testing.T) {
-	if _, err := exec.LookPath("php"); err != nil {
-		t.Fatal("php is not installed")
-	}
 	table := "CREATE TABLE IF NOT EXISTS sbtest.cur (id INT PRIMARY KEY, v VARCHAR(20)); TRUNCATE sbtest.cur"
 	s, bs := rwSplit(t, table, "")
 	// The reader holds 50 rows, the writer 3: the count tells where a read ran.
@@ -66,13 +58,7 @@ echo "re-executed: first $v\n";
 $st->close();
 echo "end: used ", used($adm), "\n";
 `, s.DataPort, s.AdminPort)
-	script := filepath.Join(t.TempDir(), "cursor.php")
-	if err := os.WriteFile(script, []byte(php), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "php", script).CombinedOutput()
+	out, err := runPHP(t, "cursor.php", php)
 	if err != nil {
 		t.Fatalf("PHP mysqli cursor: %s %v", out, err)
 	}

@@ -4,9 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,9 +18,6 @@ import (
 // dropped and the EXECUTE answers MariaDB's error; the statement and the
 // session go on. PHP mysqli's send_long_data, 1 MiB bound.
 func TestLongDataBounded(t *testing.T) {
-	if _, err := exec.LookPath("php"); err != nil {
-		t.Fatal("php is not installed")
-	}
 	s, b := multiplexSetup(t, 4, "SET mysql-max_allowed_packet=1048576; LOAD MYSQL VARIABLES TO RUNTIME;")
 	backendSQL(t, b, "CREATE TABLE IF NOT EXISTS sbtest.longdata (id INT PRIMARY KEY, b LONGBLOB); DELETE FROM sbtest.longdata")
 	php := fmt.Sprintf(`<?php
@@ -49,13 +43,7 @@ echo "after: ", $st->affected_rows, "\n";
 $r = $db->query("SELECT id, LENGTH(b), MD5(b) = MD5(CONCAT(REPEAT('A', 262144), REPEAT('B', 262144), REPEAT('C', 262144))) FROM longdata ORDER BY id");
 foreach ($r->fetch_all() as $row) echo implode(" ", $row), "\n";
 `, s.DataPort)
-	script := filepath.Join(t.TempDir(), "longdata.php")
-	if err := os.WriteFile(script, []byte(php), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "php", script).CombinedOutput()
+	out, err := runPHP(t, "longdata.php", php)
 	want := "within: 1\n" +
 		"past: 1105 Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes\n" +
 		"after: 1\n" +

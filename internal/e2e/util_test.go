@@ -5,6 +5,9 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -44,4 +47,20 @@ func dialFrom(ip string) string {
 		return d.DialContext(ctx, "tcp", addr)
 	})
 	return name
+}
+
+// runPHP runs a PHP script (source text) with the system php, bounded to a
+// minute, and returns what it printed.
+func runPHP(t *testing.T, name, src string) ([]byte, error) {
+	t.Helper()
+	if _, err := exec.LookPath("php"); err != nil {
+		t.Fatal("php is not installed: make test installs it (scripts/backends.sh with SLUICE_BACKENDS_EXTRA_PKGS=php)")
+	}
+	script := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(script, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return exec.CommandContext(ctx, "php", script).CombinedOutput()
 }
