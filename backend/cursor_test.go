@@ -3,30 +3,19 @@ package backend
 import (
 	"bytes"
 	"io"
-	"net"
 	"testing"
-	"time"
 
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
-// recConn reads a fixed server answer and records what is written to it.
+// recConn is a byteConn that records what is written to it.
 type recConn struct {
-	r *bytes.Reader
+	byteConn
 	w bytes.Buffer
 }
 
-func (c *recConn) Read(p []byte) (int, error)       { return c.r.Read(p) }
-func (c *recConn) Write(p []byte) (int, error)      { return c.w.Write(p) }
-func (c *recConn) Close() error                     { return nil }
-func (c *recConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
-func (c *recConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
-func (c *recConn) SetDeadline(time.Time) error      { return nil }
-func (c *recConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *recConn) SetWriteDeadline(time.Time) error { return nil }
-func (c *recConn) ReadFrom(r io.Reader) (int64, error) {
-	return io.Copy(&c.w, r)
-}
+func (c *recConn) Write(p []byte) (int, error)         { return c.w.Write(p) }
+func (c *recConn) ReadFrom(r io.Reader) (int64, error) { return io.Copy(&c.w, r) }
 
 // payloads splits a stream of packets into their payloads.
 func payloads(t *testing.T, b []byte) [][]byte {
@@ -77,11 +66,11 @@ func TestCursorResponse(t *testing.T) {
 					add(eof(wire.StatusAutocommit))
 					add(eof(wire.StatusAutocommit))
 				}
-				c := &BackendConn{w: wire.NewConn(&recConn{r: bytes.NewReader(srv)}), srv: &Server{addr: "cursor"}}
+				c := &BackendConn{w: wire.NewConn(&recConn{byteConn: byteConn{r: bytes.NewReader(srv)}}), srv: &Server{addr: "cursor"}}
 				if srvDepr {
 					c.caps |= wire.ClientDeprecateEOF
 				}
-				cl := &recConn{r: bytes.NewReader(nil)}
+				cl := &recConn{byteConn: byteConn{r: bytes.NewReader(nil)}}
 				sink := Sink{Client: wire.NewConn(cl), DeprecateEOF: cliDepr}
 				res, err := c.Run([]byte{wire.ComStmtExecute, 1, 0, 0, 0, 1, 1, 0, 0, 0}, ShapeResult, &sink)
 				if err != nil {

@@ -184,13 +184,13 @@ func (p *Pool) Get(ctx context.Context, o *Options, cred *Credentials, want *Sta
 			p.linkLocked(c)
 			p.countersLocked()
 			p.mu.Unlock()
+			if c.closedWhileIdle(time.Now()) {
+				// Nothing was sent on it: take another, whatever the
+				// command (a write included) is, with no sync wasted on it.
+				_ = c.Close()
+				continue
+			}
 			if q == QualityPerfect {
-				if c.closedWhileIdle(time.Now()) {
-					// Nothing was sent on it: take another, whatever the
-					// command (a write included) is.
-					_ = c.Close()
-					continue
-				}
 				c.opts = o
 				return c, nil
 			}
