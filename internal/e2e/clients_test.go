@@ -236,7 +236,7 @@ func TestSysbenchReadWrite(t *testing.T) {
 		t.Fatal("sysbench is not installed: make test installs it (scripts/backends.sh with SLUICE_BACKENDS_EXTRA_PKGS=sysbench)")
 	}
 	s, b := multiplexSetup(t, 50, "")
-	secs := "15"
+	secs := "8"
 	if testing.Short() {
 		secs = "5"
 	}

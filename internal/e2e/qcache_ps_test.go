@@ -257,7 +257,7 @@ func TestQueryCachePreparedSysbench(t *testing.T) {
 		t.Fatal("sysbench is not installed: make test installs it (scripts/backends.sh with SLUICE_BACKENDS_EXTRA_PKGS=sysbench)")
 	}
 	s, b := multiplexSetup(t, 50, "")
-	secs := "10"
+	secs := "5"
 	if testing.Short() {
 		secs = "3"
 	}
