@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
 // Pool holds one server's connections: free ones ready for reuse and a
@@ -290,6 +292,33 @@ func (p *Pool) TryGet(o *Options, user string, want *State, fp uint64) *BackendC
 	return c
 }
 
+// failed counts err, a failed connect or a server's refusal of a command,
+// towards shunning the server, and logs the shun it causes. It reports
+// whether it shunned the server.
+func (p *Pool) failed(err error, now time.Time, o *Options) bool {
+	n := p.srv.connectFailed(err, now, o.shunThreshold())
+	if n > 0 {
+		p.reg.log.Warn().Str("server", p.srv.addr).Int("hostgroup", p.srv.key.Hostgroup).Int64("errors_per_sec", n).
+			Dur("shun_for", o.shunWait()).Err(err).Msg("shunning server")
+	}
+	return n > 0
+}
+
+// Refused records that the server refused a command on c as a server
+// (Response.Refused): counted as a failed connect, as ProxySQL counts it,
+// so a server that keeps refusing is shunned. The caller discards c.
+func (c *BackendConn) Refused(e *wire.SQLError) {
+	p := c.pool
+	if p == nil {
+		return
+	}
+	now := time.Now()
+	if !p.failed(e, now, c.opts) {
+		p.reg.connectLog.Event(now, p.reg.log.Warn, "more_not_logged").Str("server", p.srv.addr).Int("hostgroup", p.srv.key.Hostgroup).
+			Err(e).Msg("server refused a command; retrying it on another connection")
+	}
+}
+
 // open dials a new connection into a slot already counted in p.used and
 // p.opening.
 func (p *Pool) open(ctx context.Context, o *Options, cred *Credentials, want *State) (*BackendConn, error) {
@@ -303,10 +332,7 @@ func (p *Pool) open(ctx context.Context, o *Options, cred *Credentials, want *St
 	if err != nil {
 		p.release(nil)
 		now := time.Now()
-		if n := p.srv.connectFailed(err, now, o.shunThreshold()); n > 0 {
-			p.reg.log.Warn().Str("server", p.srv.addr).Int("hostgroup", p.srv.key.Hostgroup).Int64("errors_per_sec", n).
-				Dur("shun_for", o.shunWait()).Err(err).Msg("shunning server")
-		} else if ctx.Err() == nil {
+		if !p.failed(err, now, o) && ctx.Err() == nil {
 			// Every failed connect is worth a line (a refused TLS
 			// certificate, a wrong password…), a few a second at most.
 			p.reg.connectLog.Event(now, p.reg.log.Warn, "more_not_logged").Str("server", p.srv.addr).Int("hostgroup", p.srv.key.Hostgroup).Err(err).

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,11 @@ type Response struct {
 	OK         bool           // the last result was an OK packet
 	ResultSets int            // result sets sent
 	Err        *wire.SQLError // the server answered with an ERR; the connection stays usable
+	// Refused is a refusal the sink held back (Sink.Hold): the server
+	// answered the command with nothing but an ERR saying it serves no
+	// queries now, and nothing reached the client: the command may go to
+	// another server.
+	Refused *wire.SQLError
 }
 
 // Started reports whether any of the response reached the sink: after
@@ -104,6 +110,41 @@ type Sink struct {
 	// "Query execution was interrupted": the proxy killed the query and
 	// the client learns why (query_timeout).
 	Interrupt atomic.Pointer[wire.SQLError]
+	// Hold says which refusals are kept from the client (Response.Refused)
+	// so the command can be retried elsewhere.
+	Hold Hold
+}
+
+// Hold is which server refusals a Sink keeps from the client. A server
+// refuses a command as a server, not for the statement: ProxySQL retries
+// such a command on another connection (handler_minus1_HandleErrorCodes)
+// and counts the refusal against the server as a failed connect.
+type Hold uint8
+
+const (
+	// HoldNone: every ERR goes to the client.
+	HoldNone Hold = iota
+	// HoldNotRun: refusals of commands the server did not start — a
+	// Galera node that is not ready (wsrep_ready=OFF, non-primary, or
+	// wsrep_reject_queries): 1047 "WSREP has not yet prepared node for
+	// application use".
+	HoldNotRun
+	// HoldAny adds 1053 "Server shutdown in progress": the server may have
+	// begun the statement, so only a command safe to repeat is held.
+	HoldAny
+)
+
+// Holds reports whether hold keeps e, the whole response, from the client.
+func (hold Hold) Holds(e *wire.SQLError) bool {
+	switch {
+	case hold == HoldNone:
+		return false
+	case e.Code == 1047 && strings.HasPrefix(e.Message, "WSREP"):
+		return true
+	case e.Code == 1053:
+		return hold == HoldAny
+	}
+	return false
 }
 
 // errInterrupted is the server's code for a query stopped by KILL QUERY.
@@ -262,6 +303,11 @@ func (c *BackendConn) walk(shape Shape, sink *Sink) (Response, error) {
 			}
 			if res.Err, err = wire.ParseERR(p); err != nil {
 				return res, err
+			}
+			if res.ResultSets == 0 && !res.OK && sink.Hold.Holds(res.Err) {
+				// The whole response is a refusal: nothing was sent.
+				res.Refused, res.Err = res.Err, nil
+				return res, nil
 			}
 			res.OK = false
 			if res.Err, err = writeErr(sink, p, res.Err); err != nil {

@@ -20,7 +20,9 @@ import (
 // connection send the command and stream its response to the session's
 // sink, count it, and on a backend failure repeat it on a fresh connection
 // when nothing reached the client, no transaction is lost and the rule's
-// retries allow. A fix to any of these steps lands once.
+// retries allow — also when the server refused to serve it (a Galera node
+// not ready, a server shutting down: backend.Hold), then on another server
+// of the hostgroup. A fix to any of these steps lands once.
 
 // request is one command for a backend.
 type request struct {
@@ -120,12 +122,24 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 		h = req.conn
 		if h == nil {
 			var e *wire.SQLError
-			if h, e = s.acquire(rt, req.hg, req.createNew, autocommitRead); e != nil {
+			h, e = s.acquire(rt, req.hg, req.createNew, autocommitRead)
+			s.avoid = nil
+			if e != nil {
 				s.writeErr(e)
 				return res, nil, true
 			}
 		}
 		s.sink.ClearAutocommit = autocommitRead && h.bc.State().Autocommit
+		// A server's refusal to serve (backend.Hold) is kept from the client
+		// while the command may still go elsewhere: retries left, and
+		// nothing on this connection that must stay with the session.
+		s.sink.Hold = backend.HoldNone
+		if req.conn == nil && attempt < req.retries && !h.pinned(rt, s) {
+			s.sink.Hold = backend.HoldNotRun
+			if req.repeatable {
+				s.sink.Hold = backend.HoldAny
+			}
+		}
 		if req.conn == nil {
 			s.checkRuntime(rt, h)
 		}
@@ -142,6 +156,7 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 		}
 		var err error
 		res, err = s.exchange(h, req)
+		s.sink.Hold = backend.HoldNone
 		s.setRunning(nil)
 		timedOut := false
 		if req.timeout > 0 {
@@ -154,6 +169,21 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 		}
 		if rt.Router.StatsTimeBackend {
 			s.r.stats.Add(s.id, stats.BackendQueryTimeNsec, int64(time.Since(sent)))
+		}
+		if err == nil && res.Refused != nil {
+			// The server refused the command without running it (a Galera
+			// node not ready, a server shutting down): counted against it
+			// as a failed connect, the connection closed, the command sent
+			// to another server of the hostgroup, as ProxySQL does.
+			h.bc.Refused(res.Refused)
+			s.noteError(req.hg, h.server, res.Refused)
+			s.discard(h)
+			if !s.killed.Load() {
+				s.avoid = h.server
+				continue
+			}
+			s.writeErr(res.Refused)
+			return res, nil, true
 		}
 		if err == nil {
 			// The command's time so far (its start was read at beginCommand:
@@ -214,6 +244,9 @@ func (s *session) exchange(h *held, req *request) (backend.Response, error) {
 		s.r.stats.Add(s.id, stats.ComBackendStmtPrepare, 1)
 		_, err := h.bc.Prepare(req.prepare.id, req.prepare.schema, req.prepare.query, req.meta)
 		if se, ok := backend.IsSQLError(err); ok {
+			if s.sink.Hold.Holds(se) {
+				return backend.Response{Refused: se}, nil
+			}
 			return backend.Response{Err: se}, nil
 		}
 		return backend.Response{}, err

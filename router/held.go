@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/sluice-proxy/sluice/backend"
@@ -195,7 +196,7 @@ func (s *session) acquireSynced(rt *live.Runtime, hg int, createNew, autocommitR
 	}
 	spare := s.spare
 	s.spare = nil
-	h, e := s.r.borrow(rt, hg, cred, want, createNew, spare)
+	h, e := s.r.borrow(rt, hg, cred, want, createNew, spare, s.avoid)
 	if e != nil {
 		s.spare = spare
 		s.r.stats.Add(s.id, stats.ConnPoolGetConnFailure, 1)
@@ -264,9 +265,9 @@ func (s *session) credentials(rt *live.Runtime) (*backend.Credentials, *wire.SQL
 // already in the wanted state is taken without I/O or allocation
 // (Pool.TryGet); only a miss pays for a deadline, a sync or a new
 // connection. spare, if not nil, is reused for the result.
-func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st *backend.State, createNew bool, spare *held) (*held, *wire.SQLError) {
+func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st *backend.State, createNew bool, spare *held, avoid *backend.Server) (*held, *wire.SQLError) {
 	if !createNew {
-		if srv := r.pick(rt, hg); srv != nil {
+		if srv := r.pick(rt, hg, avoid); srv != nil {
 			if bc := srv.Pool().TryGet(rt.Backend, cred.User, st, st.Fingerprint()); bc != nil {
 				return fillHeld(spare, bc, srv, hg), nil
 			}
@@ -278,7 +279,7 @@ func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st 
 	defer cancel()
 	var lastErr error
 	for {
-		srv := r.pick(rt, hg)
+		srv := r.pick(rt, hg, avoid)
 		pause := 10 * time.Millisecond // no server to try: look again soon
 		if srv != nil {
 			bc, err := srv.Pool().Get(ctx, rt.Backend, cred, st)
@@ -323,10 +324,19 @@ func fillHeld(h *held, bc *backend.BackendConn, srv *backend.Server, hg int) *he
 // hostgroup with more ONLINE servers than its mysql_hostgroup_attributes
 // max_num_online_servers gets none, as in ProxySQL (a guard against a
 // misconfigured writer hostgroup): its queries wait, then ERR 9001.
-func (r *Router) pick(rt *live.Runtime, hg int) *backend.Server {
+// A server to avoid (nil: none) is passed over while another can be used.
+func (r *Router) pick(rt *live.Runtime, hg int, avoid *backend.Server) *backend.Server {
 	servers := r.cfg.Registry.Hostgroup(hg)
 	if limit, ok := rt.Router.MaxOnline[hg]; ok && onlineCount(servers) > limit {
 		return nil
+	}
+	if i := slices.Index(servers, avoid); avoid != nil && i >= 0 && len(servers) > 1 {
+		// A retry after a refusal: another server if one can be used (this
+		// copy is made on that error path only).
+		others := append(slices.Clip(servers[:i]), servers[i+1:]...)
+		if srv := rt.Policy.Pick(others); srv != nil {
+			return srv
+		}
 	}
 	return rt.Policy.Pick(servers)
 }
