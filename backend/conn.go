@@ -194,7 +194,7 @@ func connect(ctx context.Context, srv *Server, opts *Options, cred *Credentials,
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	nc, err := opts.dial(ctx, srv.addr)
+	nc, err := opts.dial(ctx, srv.key)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrConnect, srv.addr, err)
 	}

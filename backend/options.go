@@ -128,10 +128,11 @@ func (o *Options) shunWait() time.Duration {
 	return max(w, time.Second)
 }
 
-func (o *Options) dial(ctx context.Context, addr string) (net.Conn, error) {
+func (o *Options) dial(ctx context.Context, k Key) (net.Conn, error) {
+	network, addr := k.dialAddr()
 	if o.Dial != nil {
-		return o.Dial(ctx, "tcp", addr)
+		return o.Dial(ctx, network, addr)
 	}
 	var d net.Dialer
-	return d.DialContext(ctx, "tcp", addr)
+	return d.DialContext(ctx, network, addr)
 }

@@ -55,6 +55,15 @@ type Key struct {
 // Addr returns host:port.
 func (k Key) Addr() string { return net.JoinHostPort(k.Host, strconv.Itoa(k.Port)) }
 
+// dialAddr is where a connection to the server goes: port 0 makes the
+// hostname a Unix socket path, as in ProxySQL's mysql_servers.
+func (k Key) dialAddr() (network, addr string) {
+	if k.Port == 0 {
+		return "unix", k.Host
+	}
+	return "tcp", k.Addr()
+}
+
 // Server is one mysql_servers row at runtime: configuration fields that a
 // reload updates in place, health fields a monitor sets, and counters. Every
 // field is an atomic, so the data plane reads them without locks. A Server

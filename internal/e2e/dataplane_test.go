@@ -139,3 +139,45 @@ func readEvents(t *testing.T, path string) []map[string]any {
 	}
 	return out
 }
+
+// TestUnixSocketBackend: a mysql_servers row with port 0 names a Unix
+// socket, as in ProxySQL (its sample proxysql.cnf lists
+// /var/lib/mysql/mysql.sock that way). Text and prepared queries and a
+// write go through it, and the monitor pings it there.
+func TestUnixSocketBackend(t *testing.T) {
+	b := testenv.Backends(t, 1)[0]
+	sock := strings.TrimSpace(backendSQL(t, b, "SELECT @@socket"))
+	s := startIn(t, t.TempDir(), fmt.Sprintf(`mysql_servers = ( { address = "%s", port = 0, hostgroup = 0 } )
+mysql_users = ( { username = "sbtest", password = "sbtest", default_hostgroup = 0 } )`, sock), true)
+	admin(t, s, "SET mysql-monitor_ping_interval=300; LOAD MYSQL VARIABLES TO RUNTIME")
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	var port int
+	var socket string
+	if err := db.QueryRow("SELECT @@port, @@socket").Scan(&port, &socket); err != nil || port != b.Port || socket != sock {
+		t.Fatalf("through the socket backend: port %d socket %q err %v, want %d %q", port, socket, err, b.Port, sock)
+	}
+	if _, err := db.Exec("CREATE TABLE IF NOT EXISTS unix_backend (id INT PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { backendSQL(t, b, "DROP TABLE IF EXISTS sbtest.unix_backend") })
+	if _, err := db.Exec("REPLACE INTO unix_backend VALUES (?)", 7); err != nil { // prepared
+		t.Fatal(err)
+	}
+	if got := backendSQL(t, b, "SELECT id FROM sbtest.unix_backend"); got != "7\n" {
+		t.Fatalf("row written through the socket backend: %q", got)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out := admin(t, s, fmt.Sprintf("SELECT COUNT(*) FROM monitor.mysql_server_ping_log WHERE hostname='%s' AND port=0 AND ping_error IS NULL", sock))
+		if out != "0\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no successful monitor ping of %s in 15 s:\n%s\n%s", sock, admin(t, s, "SELECT * FROM monitor.mysql_server_ping_log"), s.Output())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if row := adminRows(t, s, "SELECT srv_host, srv_port, status, ConnERR FROM stats_mysql_connection_pool"); len(row) != 1 || row[0][0] != sock || row[0][1] != "0" || row[0][2] != "ONLINE" || row[0][3] != "0" {
+		t.Errorf("stats_mysql_connection_pool: %v", row)
+	}
+}
