@@ -130,10 +130,10 @@ func privateFile(path string, log zerolog.Logger) error {
 			continue
 		}
 		if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
-			log.Warn().Err(err).Str("file", p).Msg("cannot make the configuration database private (it holds passwords)")
+			log.Warn().Err(err).Str("file", p).Msg("cannot make a Sluice database file private (the configuration holds passwords)")
 			continue
 		}
-		log.Info().Str("file", p).Str("was", fi.Mode().Perm().String()).Msg("configuration database made readable by its owner only (it holds passwords)")
+		log.Info().Str("file", p).Str("was", fi.Mode().Perm().String()).Msg("Sluice database file made readable by its owner only (the configuration holds passwords)")
 	}
 	return nil
 }

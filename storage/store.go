@@ -231,13 +231,26 @@ func (s *Store) init(ctx context.Context, path, statsPath string) error {
 		{"PRAGMA stats_history.synchronous=OFF", nil},
 	}
 	for _, st := range setup {
-		if _, err := s.conn.ExecContext(ctx, st.q, st.args...); err != nil {
+		_, err := s.conn.ExecContext(ctx, st.q, st.args...)
+		if err != nil && len(st.args) == 1 && st.args[0] == statsPath && damaged(err) != "" {
+			// History is not configuration: a damaged file must not keep
+			// the proxy down. It is kept aside and a new one begins.
+			if aside, merr := setAside(statsPath); merr == nil {
+				s.log.Warn().Err(err).Str("file", statsPath).Str("kept_as", aside).
+					Msg("stats history database damaged: kept aside, a new one started")
+				_, err = s.conn.ExecContext(ctx, st.q, st.args...)
+			}
+		}
+		if err != nil {
+			if len(st.args) == 1 {
+				return fmt.Errorf("storage: open %v: %w%s", st.args[0], err, damaged(err))
+			}
 			return fmt.Errorf("storage: %s: %w", st.q, err)
 		}
 	}
 	var mode string
 	if err := s.conn.QueryRowContext(ctx, "PRAGMA disk.journal_mode=WAL").Scan(&mode); err != nil {
-		return fmt.Errorf("storage: set WAL on %s: %w", path, err)
+		return fmt.Errorf("storage: set WAL on %s: %w%s", path, err, damaged(err))
 	}
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("storage: %s: journal_mode is %q, want wal", path, mode)
@@ -408,4 +421,26 @@ func (s *Store) ConfigFileText() (string, error) {
 		return "", fmt.Errorf("storage: export config: %w", err)
 	}
 	return text, nil
+}
+
+// setAside renames a damaged database file and its WAL files to
+// path.damaged-<unix time>, returning the new name of the main file.
+func setAside(path string) (string, error) {
+	aside := fmt.Sprintf("%s.damaged-%d", path, time.Now().Unix())
+	for _, suf := range []string{"", "-wal", "-shm"} {
+		if err := os.Rename(path+suf, aside+suf); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", err
+		}
+	}
+	return aside, nil
+}
+
+// damaged is what to do about a database file SQLite cannot read, for the
+// error that says so; empty for any other error.
+func damaged(err error) string {
+	if m := err.Error(); strings.Contains(m, "malformed") || strings.Contains(m, "not a database") {
+		return " (the file is damaged: Sluice leaves it as it is; restore it from a backup, or move it away " +
+			"and start again to rebuild it from the config file)"
+	}
+	return ""
 }

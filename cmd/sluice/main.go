@@ -227,7 +227,7 @@ func serve(o *options, stderr io.Writer) error {
 	}
 	startPprof(log)
 
-	store, existed, err := storage.Open(storage.Options{Datadir: datadir, Initial: o.initial})
+	store, existed, err := storage.Open(storage.Options{Datadir: datadir, Initial: o.initial, Logger: log.With().Str("component", "storage").Logger()})
 	if err != nil {
 		return err
 	}
