@@ -139,6 +139,10 @@ func errUnknownThread(id uint64) *wire.SQLError {
 	return &wire.SQLError{Code: 1094, State: "HY000", Message: fmt.Sprintf("Unknown thread id: %d", id)}
 }
 
+func errKillDenied(id uint64) *wire.SQLError {
+	return &wire.SQLError{Code: 1095, State: "HY000", Message: fmt.Sprintf("You are not owner of thread %d", id)}
+}
+
 func errKillQuery(id uint64, err error) *wire.SQLError {
 	return &wire.SQLError{Code: 1094, State: "HY000", Message: fmt.Sprintf("KILL QUERY %d: %v", id, err)}
 }

@@ -80,6 +80,12 @@ func (s *session) killCommand(rt *live.Runtime, id uint64, query bool) *wire.SQL
 		return errUnknownThread(id)
 	}
 	target := v.(*session)
+	// As on a MySQL server without CONNECTION ADMIN, and as ProxySQL kills
+	// only sessions of the killer's user: another user's session is not
+	// this session's to stop.
+	if target != s && target.publishedUser() != s.username {
+		return errKillDenied(id)
+	}
 	if !query {
 		target.kill()
 		return nil

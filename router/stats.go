@@ -167,6 +167,14 @@ func (s *session) publishIdentity() {
 	s.pub.mu.Unlock()
 }
 
+// publishedUser is the session's user as last published, safe to read
+// from another session's goroutine (KILL).
+func (s *session) publishedUser() string {
+	s.pub.mu.Lock()
+	defer s.pub.mu.Unlock()
+	return s.pub.user
+}
+
 // startQuery marks a digested COM_QUERY/COM_STMT_EXECUTE to be recorded
 // when its command ends.
 func (s *session) startQuery() {

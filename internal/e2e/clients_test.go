@@ -281,7 +281,8 @@ func TestSysbenchReadWrite(t *testing.T) {
 
 // TestKillOnDataPort checks that KILL takes Sluice session ids (what
 // SELECT CONNECTION_ID() returns), as in ProxySQL: KILL QUERY interrupts the
-// backend query of that session, KILL CONNECTION ends it.
+// backend query of that session, KILL CONNECTION ends it; another user's
+// KILL is refused (1095).
 func TestKillOnDataPort(t *testing.T) {
 	s, _ := multiplexSetup(t, 10, "")
 	ctx := context.Background()
@@ -311,6 +312,17 @@ func TestKillOnDataPort(t *testing.T) {
 		t.Logf("SLEEP(20) interrupted after %v", d)
 	case <-time.After(10 * time.Second):
 		t.Fatal("KILL QUERY did not interrupt the query")
+	}
+	// Another user may not stop the session (MySQL's 1095 without
+	// CONNECTION ADMIN; ProxySQL kills only sessions of the killer's user).
+	other := testenv.DB(t, s.DataPort, "root", "test", "sbtest", "")
+	for _, q := range []string{"KILL QUERY %d", "KILL %d", "KILL CONNECTION %d"} {
+		if _, err := other.ExecContext(ctx, fmt.Sprintf(q, id)); err == nil || !strings.Contains(err.Error(), "1095") {
+			t.Fatalf("%s by another user: %v, want ERR 1095", fmt.Sprintf(q, id), err)
+		}
+	}
+	if err := victim.PingContext(ctx); err != nil {
+		t.Fatalf("the session another user tried to kill: %v", err)
 	}
 	if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL %d", id)); err != nil {
 		t.Fatalf("KILL: %v", err)
