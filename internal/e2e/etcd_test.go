@@ -214,6 +214,7 @@ func runtimeVars(t *testing.T, n *etcdNode) string {
 // meanwhile is kept; etcd restarted → every node resyncs, the kept LOAD
 // included; a node cut from etcd by a stopped relay catches up when healed.
 func TestEtcdCluster(t *testing.T) {
+	t.Parallel() // own servers, mostly waiting: see doc.go
 	bs := testenv.Backends(t, 2)
 	etcd := testenv.StartEtcd(t, 25410)
 	ports := freePorts(t, 25440, 25469, 13)
@@ -490,6 +491,7 @@ func logTime(t *testing.T, n *etcdNode, msg, module, rev string) (time.Time, str
 // the same revision and checksum of every module, with equal runtime
 // checksums, and each module's content is that of a LOAD that succeeded.
 func TestEtcdConcurrentLoads(t *testing.T) {
+	t.Parallel() // own servers, mostly waiting: see doc.go
 	etcd := testenv.StartEtcd(t, 25420)
 	prefix := fmt.Sprintf("sluice-e2e-cc-%d", time.Now().UnixNano())
 	nodes := startEtcdNodes(t, prefix, freePorts(t, 25470, 25499, 9), 1, etcd.Addr(), etcd.Addr(), etcd.Addr())

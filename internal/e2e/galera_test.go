@@ -22,6 +22,7 @@ import (
 // writer hostgroup keep working; a LOAD MYSQL SERVERS TO RUNTIME does not
 // undo the placement, and SAVE MYSQL SERVERS FROM RUNTIME saves it.
 func TestGaleraHostgroups(t *testing.T) {
+	t.Parallel() // own servers, mostly waiting: see doc.go
 	g := testenv.StartGalera(t, 3)
 	n1, n2, n3 := g.Nodes[0], g.Nodes[1], g.Nodes[2]
 	dir := t.TempDir()

@@ -88,6 +88,7 @@ func TestMonitorShunsDeadServer(t *testing.T) {
 // is taken for read_only=1, as ProxySQL does: it leaves the writer
 // hostgroup. Thawed, its next check puts it back.
 func TestReadOnlyTimeoutDemotesWriter(t *testing.T) {
+	t.Parallel() // own servers, mostly waiting: see doc.go
 	own := testenv.OwnBackends(t, 1)
 	b := own.Backends[0]
 	dir := t.TempDir()

@@ -32,6 +32,7 @@ import (
 // ProxySQL), reads of the reader hostgroup go to the primary only, and the
 // replica comes back ONLINE once replication catches up.
 func TestReplicationLagShunsReplica(t *testing.T) {
+	t.Parallel() // own servers, mostly waiting: see doc.go
 	own := testenv.OwnBackendsBinlog(t, 2)
 	primary, replica := own.Backends[0], own.Backends[1]
 	own.Replicate(t, 0, 1)
@@ -271,6 +272,7 @@ func heartbeatLag(t *testing.T, s *testenv.Sluice, primary, replica testenv.Back
 // allows fast_forward users: COM_REGISTER_SLAVE and COM_BINLOG_DUMP are
 // relayed, the events as they come.
 func TestBinlogThroughFastForward(t *testing.T) {
+	t.Parallel() // own servers, mostly waiting: see doc.go
 	own := testenv.OwnBackendsBinlog(t, 2)
 	primary, replica := own.Backends[0], own.Backends[1]
 	backendSQL(t, primary, `CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY 'repl';

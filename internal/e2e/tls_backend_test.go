@@ -22,6 +22,7 @@ import (
 // connects and pings. With use_ssl=0 the same server sees a clear-text
 // session.
 func TestBackendTLSUseSSL(t *testing.T) {
+	t.Parallel() // own servers, mostly waiting: see doc.go
 	start := time.Now()
 	own := testenv.OwnBackendsSSL(t, 1)
 	t.Logf("MariaDB with certificates started in %v", time.Since(start).Round(time.Millisecond))

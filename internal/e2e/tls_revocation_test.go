@@ -22,6 +22,7 @@ import (
 // certificate or has expired refuses it), mysql-ssl_p2s_capath is a CA
 // directory, and a revocation list without a CA is refused at LOAD.
 func TestBackendTLSRevocation(t *testing.T) {
+	t.Parallel() // own servers, mostly waiting: see doc.go
 	own := testenv.OwnBackendsSSL(t, 1)
 	b := own.Backends[0]
 	sslDir := own.SSLDir(0)

@@ -189,7 +189,8 @@ func (o *Own) script(cmd string, n ...int) (string, error) {
 }
 
 // freeRun finds n consecutive free ports on 127.0.0.1 and returns the
-// first.
+// first. Like FreePort's, the ports are never handed out again in this
+// test process (tests that run in parallel get different ones).
 func freeRun(t testing.TB, n int) int {
 	t.Helper()
 	for range 50 {
@@ -202,6 +203,18 @@ func freeRun(t testing.TB, n int) int {
 				break
 			}
 			l.Close()
+		}
+		if ok {
+			portsMu.Lock()
+			for p := first + 1; p < first+n; p++ {
+				ok = ok && !portsGiven[p]
+			}
+			if ok {
+				for p := first + 1; p < first+n; p++ {
+					portsGiven[p] = true
+				}
+			}
+			portsMu.Unlock()
 		}
 		if ok {
 			return first
