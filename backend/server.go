@@ -267,7 +267,20 @@ func (s *Server) SetReplicationLag(sec int64) { s.replicationLag.Store(sec) }
 // automatically and past its recovery time, in which case it is brought
 // back ONLINE here: ProxySQL unshuns lazily, when traffic tries to use the
 // hostgroup (reference §4.1).
-func (s *Server) Healthy() bool {
+func (s *Server) Healthy() bool { return s.unshunAfter(1) }
+
+// UnshunEarly is ProxySQL's "desperate" pass (#531), for a hostgroup in
+// which no server can be picked: an automatically shunned server comes back
+// once a tenth of its recovery time has passed since its last error, so a
+// hostgroup of one server that failed for a moment (a restart) serves again
+// after about a second instead of the whole recovery time. It reports
+// whether the server is ONLINE.
+func (s *Server) UnshunEarly() bool { return s.unshunAfter(10) }
+
+// unshunAfter reports whether the server is ONLINE, bringing an
+// automatically shunned one back once the recovery time divided by div has
+// passed since its last error.
+func (s *Server) unshunAfter(div time.Duration) bool {
 	switch Status(s.status.Load()) {
 	case StatusOnline:
 		return true
@@ -275,7 +288,7 @@ func (s *Server) Healthy() bool {
 		if !s.shunnedAuto.Load() || s.pool == nil || s.pool.reg == nil {
 			return false
 		}
-		wait := s.pool.reg.options().shunWait()
+		wait := s.pool.reg.options().shunWait() / div
 		if time.Since(time.Unix(0, s.lastErrorNanos.Load())) < wait {
 			return false
 		}

@@ -282,3 +282,32 @@ func TestSyncAnyStateNoIO(t *testing.T) {
 		t.Fatalf("no-op Sync allocates %.0f", allocs)
 	}
 }
+
+// TestUnshunEarly: ProxySQL's desperate pass (#531). An automatically
+// shunned server stays out for the recovery time when others can serve
+// (Healthy), but a hostgroup with no usable server tries it again after a
+// tenth of that (UnshunEarly); a server the configuration shunned never
+// comes back by itself.
+func TestUnshunEarly(t *testing.T) {
+	o := DefaultOptions()
+	o.ShunRecoveryTime = 5 * time.Second
+	r := newTestRegistry(t, o)
+	r.Reconcile([]config.Server{{HostgroupID: 0, Hostname: "h", Port: 1, Weight: 1, MaxConnections: 1}})
+	s := r.Hostgroup(0)[0]
+	s.Shun(time.Now())
+	if s.UnshunEarly() || s.Healthy() {
+		t.Fatal("a server shunned a moment ago came back")
+	}
+	s.lastErrorNanos.Store(time.Now().Add(-600 * time.Millisecond).UnixNano()) // past 5 s / 10
+	if s.Healthy() {
+		t.Fatal("Healthy brought the server back before its recovery time")
+	}
+	if !s.UnshunEarly() || s.Status() != StatusOnline {
+		t.Fatalf("no early unshun after a tenth of the recovery time: %v", s.Status())
+	}
+	s.SetStatus(StatusShunned)
+	s.lastErrorNanos.Store(0)
+	if s.UnshunEarly() {
+		t.Fatal("a server shunned by the configuration came back")
+	}
+}

@@ -325,6 +325,8 @@ func fillHeld(h *held, bc *backend.BackendConn, srv *backend.Server, hg int) *he
 // max_num_online_servers gets none, as in ProxySQL (a guard against a
 // misconfigured writer hostgroup): its queries wait, then ERR 9001.
 // A server to avoid (nil: none) is passed over while another can be used.
+// When none can be used, an automatically shunned server is tried again
+// after a tenth of its recovery time (Server.UnshunEarly).
 func (r *Router) pick(rt *live.Runtime, hg int, avoid *backend.Server) *backend.Server {
 	servers := r.cfg.Registry.Hostgroup(hg)
 	if limit, ok := rt.Router.MaxOnline[hg]; ok && onlineCount(servers) > limit {
@@ -338,7 +340,19 @@ func (r *Router) pick(rt *live.Runtime, hg int, avoid *backend.Server) *backend.
 			return srv
 		}
 	}
-	return rt.Policy.Pick(servers)
+	if srv := rt.Policy.Pick(servers); srv != nil {
+		return srv
+	}
+	// No server can be used: ProxySQL's desperate pass (#531) brings back
+	// a shunned one after a tenth of its recovery time.
+	early := false
+	for _, srv := range servers {
+		early = srv.UnshunEarly() || early
+	}
+	if early {
+		return rt.Policy.Pick(servers)
+	}
+	return nil
 }
 
 func onlineCount(servers []*backend.Server) int {

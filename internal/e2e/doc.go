@@ -5,7 +5,7 @@
 // The tests run one after another, so that what one measures (memory,
 // CPU, timings under load) is not disturbed by another. A few call
 // t.Parallel(): each runs against servers of its own (a Galera cluster,
-// an etcd member, replicating MariaDB instances) and spends most of its
+// an etcd member, replicating or restarting MariaDB instances) and spends most of its
 // time waiting on them, so Go runs them after all the others, two at a
 // time (-parallel defaults to the CPU count), which keeps `make test` well
 // under its 15 minutes. A test added there must not change what the

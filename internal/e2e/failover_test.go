@@ -348,3 +348,52 @@ func TestServerRestartBetweenWrites(t *testing.T) {
 	}
 	t.Logf("%d writes across 3 restarts, each applied once, none refused", writes)
 }
+
+// TestSoleServerBackSoon: a hostgroup of one server — the usual writer
+// hostgroup — whose server restarts. The failed connects while it is down
+// shun it; with nothing else to pick, ProxySQL's desperate pass (#531)
+// tries it again after a tenth of the recovery time, so queries succeed
+// about that long after the server is back, not after the whole recovery
+// time (20 s here, so the two cannot be confused: 2 s against up to 20).
+func TestSoleServerBackSoon(t *testing.T) {
+	t.Parallel() // own server, mostly waiting: see doc.go
+	own := testenv.OwnBackends(t, 1)
+	s := startIn(t, t.TempDir(), "", false)
+	admin(t, s, "SET mysql-shun_recovery_time_sec=20; SET mysql-connect_timeout_server_max=30000; LOAD MYSQL VARIABLES TO RUNTIME")
+	routeTo(t, s, 0, own.Backends[0].Port)
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "", "")
+	query := func(d time.Duration) error {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		var one int
+		return db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	}
+	if err := query(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	own.Kill(t, 0)
+	if err := query(1500 * time.Millisecond); err == nil {
+		t.Fatal("a query succeeded with the only server down")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for adminRows(t, s, "SELECT status FROM stats_mysql_connection_pool")[0][0] != "SHUNNED" {
+		if time.Now().After(deadline) {
+			t.Fatalf("the dead server was not shunned: %v", adminRows(t, s, "SELECT * FROM stats_mysql_connection_pool"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	shunned := time.Since(start)
+	own.Start(t)
+	up := time.Now()
+	for {
+		if err := query(time.Second); err == nil {
+			break
+		}
+		if time.Since(up) > 12*time.Second {
+			t.Fatalf("no query served %v after the only server was back (recovery time 20 s)", time.Since(up).Round(time.Millisecond))
+		}
+	}
+	t.Logf("killed, shunned after %v, started again in %v; queries served again %v after it was up",
+		shunned.Round(time.Millisecond), up.Sub(start.Add(shunned)).Round(time.Millisecond), time.Since(up).Round(time.Millisecond))
+}
