@@ -244,16 +244,23 @@ func (s *session) exchange(h *held, req *request) (backend.Response, error) {
 		s.r.stats.Add(s.id, stats.ComBackendStmtPrepare, 1)
 		_, err := h.bc.Prepare(req.prepare.id, req.prepare.schema, req.prepare.query, req.meta)
 		if se, ok := backend.IsSQLError(err); ok {
-			if s.sink.Hold.Holds(se) {
-				return backend.Response{Refused: se}, nil
-			}
-			return backend.Response{Err: se}, nil
+			return s.prepareRefused(se), nil
 		}
 		return backend.Response{}, err
 	case req.stmt != nil:
 		return s.executeOn(h, req)
 	}
 	return h.bc.Run(req.payload, req.shape, &s.sink)
+}
+
+// prepareRefused is the response to a PREPARE the server refused: held for
+// a retry elsewhere when it is a refusal the sink holds (backend.Hold), as
+// the response walker holds one to any other command; else the ERR.
+func (s *session) prepareRefused(se *wire.SQLError) backend.Response {
+	if s.sink.Hold.Holds(se) {
+		return backend.Response{Refused: se}
+	}
+	return backend.Response{Err: se}
 }
 
 // locksNothing reports whether a statement is a SELECT that takes no row

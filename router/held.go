@@ -345,11 +345,13 @@ func (r *Router) pick(rt *live.Runtime, hg int, avoid *backend.Server) *backend.
 	}
 	// No server can be used: ProxySQL's desperate pass (#531) brings back
 	// a shunned one after a tenth of its recovery time.
-	early := false
+	back := false
 	for _, srv := range servers {
-		early = srv.UnshunEarly() || early
+		if srv.Status() == backend.StatusShunned && srv.UnshunEarly() {
+			back = true
+		}
 	}
-	if early {
+	if back {
 		return rt.Policy.Pick(servers)
 	}
 	return nil

@@ -356,8 +356,8 @@ func (s *session) executeOn(h *held, req *request) (backend.Response, error) {
 		s.r.stats.Add(s.id, stats.ComBackendStmtPrepare, 1)
 		id, err := h.bc.Prepare(g.id, g.schema, g.query, nil)
 		if se, isSQL := backend.IsSQLError(err); isSQL {
-			if s.sink.Hold.Holds(se) {
-				return backend.Response{Refused: se}, nil
+			if res := s.prepareRefused(se); res.Refused != nil {
+				return res, nil
 			}
 			req.prepareFailed = true
 			return backend.Response{Err: se}, s.relayErr(se)

@@ -202,12 +202,21 @@ func backupDisk(path string) (bool, error) {
 			return false, fmt.Errorf("storage: remove stale backup: %w", err)
 		}
 	}
-	for _, suf := range []string{"", "-wal", "-shm"} {
-		if err := os.Rename(path+suf, path+".bak"+suf); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return false, fmt.Errorf("storage: back up %s: %w", filepath.Base(path+suf), err)
-		}
+	if err := renameDB(path, path+".bak"); err != nil {
+		return false, fmt.Errorf("storage: back up %w", err)
 	}
 	return true, nil
+}
+
+// renameDB renames database file from and its WAL files to to (with the
+// same suffixes); a WAL file that does not exist is skipped.
+func renameDB(from, to string) error {
+	for _, suf := range []string{"", "-wal", "-shm"} {
+		if err := os.Rename(from+suf, to+suf); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: %w", filepath.Base(from+suf), err)
+		}
+	}
+	return nil
 }
 
 // init attaches the schemas, builds the tables and seeds the checksums.
@@ -427,12 +436,7 @@ func (s *Store) ConfigFileText() (string, error) {
 // path.damaged-<unix time>, returning the new name of the main file.
 func setAside(path string) (string, error) {
 	aside := fmt.Sprintf("%s.damaged-%d", path, time.Now().Unix())
-	for _, suf := range []string{"", "-wal", "-shm"} {
-		if err := os.Rename(path+suf, aside+suf); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return "", err
-		}
-	}
-	return aside, nil
+	return aside, renameDB(path, aside)
 }
 
 // damaged is what to do about a database file SQLite cannot read, for the
