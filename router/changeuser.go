@@ -48,6 +48,10 @@ func (s *session) comChangeUser(rt *live.Runtime, p []byte) bool {
 		s.writeErr(errSSLRequired(cu.User, s.clientIP, len(reply) > 0))
 		return false
 	}
+	if e := loginCharsetRefused(uint8(cu.Charset)); e != nil {
+		s.writeErr(e)
+		return false
+	}
 	s.resetSession(rt)
 	if u.Username != s.username {
 		s.r.userCounter(s.username).Add(-1)

@@ -81,6 +81,11 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	switch s.digest.Kind {
 	case sqlscan.KindSet:
 		set = sqlscan.ParseSet(q)
+		if e := setCharsetRefused(&set); e != nil && set.Outcome == sqlscan.SetTracked {
+			s.finishEvent(ev, -1, "", backend.Response{})
+			s.writeErr(e)
+			return true
+		}
 		if set.Outcome == sqlscan.SetTracked && s.lockedHG < 0 && !hasNextTransaction(&set) {
 			// Tracked variables are answered without a backend and replayed
 			// on whichever connection serves the session next.

@@ -339,6 +339,13 @@ func (s *session) handshake(rt *live.Runtime) bool {
 		s.writeErr(errSSLRequired(resp.User, s.clientIP, usingPassword))
 		return false
 	}
+	// A character set statements cannot be parsed in: refused as the
+	// servers do (the session could not send a query in it).
+	if e := loginCharsetRefused(resp.Charset); e != nil {
+		s.audit(eventlog.AuditClientConnectERR, e.Message)
+		s.writeErr(e)
+		return false
+	}
 	// mysql-max_connections counts logged-in clients only.
 	if n := s.r.clients.Add(1); n > rt.Router.MaxConnections {
 		s.r.clients.Add(-1)

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
@@ -88,4 +89,41 @@ func applySet(st *backend.State, set *sqlscan.SetStatement) {
 			setVar(st, a.Name, a.SQL())
 		}
 	}
+}
+
+// clientCharsetRefused is MariaDB's and MySQL's answer to a client that
+// asks for a character set the server cannot parse statements in (ucs2,
+// utf16, utf16le, utf32: ERR 1231), at login or with SET NAMES, SET
+// CHARACTER SET or SET character_set_client; nil for any other.
+func clientCharsetRefused(cs string) *wire.SQLError {
+	switch strings.ToLower(cs) {
+	case "ucs2", "utf16", "utf16le", "utf32":
+		return &wire.SQLError{Code: 1231, State: "42000",
+			Message: fmt.Sprintf("Variable 'character_set_client' can't be set to the value of '%s'", strings.ToLower(cs))}
+	}
+	return nil
+}
+
+// loginCharsetRefused checks the collation a handshake or COM_CHANGE_USER
+// names (0: none, the default applies).
+func loginCharsetRefused(id uint8) *wire.SQLError {
+	if _, cs, ok := backend.CollationName(uint16(id)); ok {
+		return clientCharsetRefused(cs)
+	}
+	return nil
+}
+
+// setCharsetRefused checks the assignments of a tracked SET that name the
+// client's character set.
+func setCharsetRefused(set *sqlscan.SetStatement) *wire.SQLError {
+	for _, a := range set.Assignments {
+		switch {
+		case a.Kind == sqlscan.AssignNames, a.Kind == sqlscan.AssignCharset,
+			a.Kind == sqlscan.AssignVariable && a.Name == "character_set_client":
+			if e := clientCharsetRefused(a.Value); e != nil {
+				return e
+			}
+		}
+	}
+	return nil
 }

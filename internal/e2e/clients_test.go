@@ -360,6 +360,47 @@ func TestMySQL8Collation(t *testing.T) {
 	}
 }
 
+// TestClientCharsetRefused: a character set no server parses statements in
+// (ucs2, utf16, utf16le, utf32) is refused as MariaDB refuses it, at login
+// and in SET NAMES / SET CHARACTER SET / SET character_set_client, with ERR
+// 1231 on that statement. Accepted at login, the mariadb CLI crashed on
+// the OK; accepted in a SET, the error came on the next statement.
+func TestClientCharsetRefused(t *testing.T) {
+	s, b := multiplexSetup(t, 1, "")
+	for _, port := range []int{b.Port, s.DataPort} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := exec.CommandContext(ctx, "mariadb", "--no-defaults", "-h127.0.0.1", fmt.Sprintf("-P%d", port),
+			"-usbtest", "-psbtest", "--default-character-set=utf16", "-e", "SELECT 1").CombinedOutput()
+		cancel()
+		if want := "ERROR 1231 (42000): Variable 'character_set_client' can't be set to the value of 'utf16'"; err == nil ||
+			!strings.Contains(string(out), want) {
+			t.Fatalf("port %d: login with utf16: %v\n%s\nwant %q", port, err, out, want)
+		}
+	}
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	ctx := context.Background()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, set := range []string{"SET NAMES utf16", "SET NAMES 'UTF32' COLLATE utf32_bin", "SET CHARACTER SET ucs2",
+		"SET @@session.character_set_client = utf16le", "SET character_set_client = 'utf32', sql_mode = ''"} {
+		_, err := c.ExecContext(ctx, set)
+		if err == nil || !strings.Contains(err.Error(), "1231") || !strings.Contains(err.Error(), "character_set_client") {
+			t.Errorf("%s: %v, want ERR 1231", set, err)
+		}
+		var cs string
+		if err := c.QueryRowContext(ctx, "SELECT @@character_set_client").Scan(&cs); err != nil || cs != "utf8mb4" {
+			t.Errorf("after %s: character_set_client %q %v, want utf8mb4 unchanged", set, cs, err)
+		}
+	}
+	// Results and connection may use them.
+	if _, err := c.ExecContext(ctx, "SET character_set_results = utf16, character_set_connection = utf32"); err != nil {
+		t.Fatalf("character_set_results = utf16: %v", err)
+	}
+}
+
 // TestMariaDBDumpSingleTransaction runs mariadb-dump --single-transaction
 // through sluice: it changes tracked variables (character_set_results…)
 // inside its transaction and relies on a savepoint, so a proxy that resets
