@@ -20,7 +20,7 @@ var (
 	// ErrConnect: dialing or the handshake failed (the server may be down).
 	ErrConnect = errors.New("backend: connect failed")
 	// ErrAuth: the server refused the login.
-	ErrAuth = errors.New("backend: authentication failed")
+	ErrAuth = errors.New("backend: login refused")
 	// ErrNeedClearPassword: the server asked for caching_sha2_password (or
 	// another plugin) full authentication, which needs the clear-text
 	// password, and only SHA1(password) is known.
