@@ -111,6 +111,7 @@ type monTarget struct {
 	// Owned by the running check of their kind (busy keeps it to one).
 	pingConn, roConn, lagConn, galeraConn *backend.BackendConn
 	pingFailures                          int
+	credsLogged                           time.Time   // the connect check last logged refused credentials
 	roTimeouts                            int         // consecutive read_only checks that timed out
 	shunned                               bool        // the pings shunned it: a good ping unshuns
 	lagCount                              map[int]int // per hostgroup: consecutive lag checks over max_replication_lag
@@ -471,10 +472,37 @@ func (m *Monitor) checkConnect(t *monTarget, o *Options) {
 		_ = c.Close()
 	} else {
 		e.Error = err.Error()
+		m.credentialsRefused(t, err, start)
 	}
 	if m.ctx.Err() == nil {
 		m.record(t.addr, checkConnect, e)
 	}
+}
+
+// credentialsRefused logs, as ProxySQL's connect check does, a server that
+// refuses the monitor's credentials (mysql-monitor_username/_password, the
+// most common misconfiguration: the checks then fail without a word, and a
+// server is never judged by them). At most once a minute per server.
+func (m *Monitor) credentialsRefused(t *monTarget, err error, now time.Time) {
+	se, ok := backend.IsSQLError(err)
+	if !ok {
+		return
+	}
+	var what string
+	switch {
+	case se.Code == 1045:
+		what = "Access denied"
+	case se.Code == 1862 || se.Code == 1820 || strings.HasPrefix(se.Message, "Your password has expired"):
+		what = "Your password has expired"
+	default:
+		return
+	}
+	if now.Sub(t.credsLogged) < time.Minute {
+		return
+	}
+	t.credsLogged = now
+	m.log.Error().Str("server", t.addr).Uint16("errno", se.Code).Str("error", se.Message).
+		Msgf("Server %s is returning %q for monitoring user (check mysql-monitor_username and mysql-monitor_password)", t.addr, what)
 }
 
 func (m *Monitor) checkPing(t *monTarget, o *Options) {

@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -155,7 +156,12 @@ func TestMonitorConnectLogAndAuth(t *testing.T) {
 		{HostgroupID: 0, Hostname: b.Host, Port: b.Port, Weight: 1, MaxConnections: 10},
 		{HostgroupID: 0, Hostname: "127.0.0.1", Port: dead, Weight: 1, MaxConnections: 10},
 	})
-	mon, setOpts := startMonitor(reg, fastMonitor())
+	var logged lockedBuffer
+	p := new(atomic.Pointer[Options])
+	first := fastMonitor()
+	p.Store(&first)
+	mon := New(reg, p.Load, zerolog.New(&logged))
+	setOpts := func(o Options) { p.Store(&o) }
 	defer mon.Close()
 	waitFor(t, 5*time.Second, "connect log rows for both servers", func() bool {
 		okLive, _ := countErrors(mon.ConnectLog(), b.Port)
@@ -196,6 +202,32 @@ func TestMonitorConnectLogAndAuth(t *testing.T) {
 	if got := mon.Options().Password; got != "wrong" {
 		t.Errorf("new options not applied: %q", got)
 	}
+	// The refused credentials are logged, as ProxySQL logs them, once a
+	// minute per server although the connect check runs every 200 ms.
+	want := `is returning \"Access denied\" for monitoring user`
+	waitFor(t, 5*time.Second, "the access-denied log line", func() bool { return strings.Contains(logged.String(), want) })
+	time.Sleep(time.Second)
+	if n := strings.Count(logged.String(), want); n != 1 {
+		t.Errorf("access-denied lines: %d, want 1\n%s", n, logged.String())
+	}
+}
+
+// lockedBuffer is a log destination safe for the monitor's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // TestMonitorReadOnlyMoves drives the read_only moves with SET GLOBAL
