@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/testenv"
@@ -475,4 +478,53 @@ func itoa(n int) string {
 		n /= 10
 	}
 	return string(b[i:])
+}
+
+// TestMariaDBRefusedChangeUserLogged: a free connection of another user is
+// reused with COM_CHANGE_USER; when the server refuses that login, the
+// caller gets the server's 1045 (ErrAuth) and the refusal is logged as a
+// refused connect is (it used to leave no line).
+func TestMariaDBRefusedChangeUserLogged(t *testing.T) {
+	b := mariadb(t)
+	var logged lockedLog
+	o := DefaultOptions()
+	o.ConnectTimeout = 3 * time.Second
+	r := NewRegistry(FixedOptions(o), zerolog.New(&logged))
+	defer r.Close()
+	r.Reconcile([]config.Server{{HostgroupID: 1, Hostname: b.Host, Port: b.Port, Weight: 1, MaxConnections: 10}})
+	s := r.Hostgroup(1)[0]
+	c, err := s.Pool().Get(ctx10(t), nil, &Credentials{User: "sl_a", Password: "pw_a"}, &State{Autocommit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Pool().Put(c)
+	_, err = s.Pool().Get(ctx10(t), nil, &Credentials{User: "sl_b", Password: "wrong"}, &State{Autocommit: true})
+	if e, ok := IsSQLError(err); !ok || e.Code != 1045 || !errors.Is(err, ErrAuth) {
+		t.Fatalf("refused change of user: %v", err)
+	}
+	if st := s.Stats(); st.ConnOK != 1 {
+		t.Fatalf("the refusal must come from COM_CHANGE_USER on the pooled connection, not a new connect: %+v", st)
+	}
+	if out := logged.String(); !strings.Contains(out, "backend refused the login") || !strings.Contains(out, `"user":"sl_b"`) ||
+		!strings.Contains(out, "1045") {
+		t.Fatalf("log:\n%s", out)
+	}
+}
+
+// lockedLog is a log destination safe for the registry's goroutines.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

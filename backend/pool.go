@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -177,8 +178,9 @@ func (p *Pool) Get(ctx context.Context, o *Options, cred *Credentials, want *Sta
 		if i >= 0 && o.needsWarming(p.srv.key.Hostgroup, total, limit) {
 			i = -1 // mysql-connection_warming: grow the pool first
 		}
-		// A connection that needs COM_CHANGE_USER is reused only when the
-		// pool is not mostly idle already or cannot grow (ProxySQL).
+		// A connection that needs COM_CHANGE_USER is reused unless the pool
+		// is mostly busy (more connections used than free) and can grow:
+		// then a new one is opened (ProxySQL's get_random_MyConn).
 		if i >= 0 && (q >= QualitySync || !(p.used > len(p.free) && total < limit)) {
 			c := p.free[i]
 			p.free = append(p.free[:i], p.free[i+1:]...)
@@ -201,6 +203,12 @@ func (p *Pool) Get(ctx context.Context, o *Options, cred *Credentials, want *Sta
 				return c, nil
 			}
 			if _, ok := IsSQLError(err); ok {
+				if errors.Is(err, ErrAuth) {
+					// A refused COM_CHANGE_USER is a refused login: worth
+					// the line a refused connect gets.
+					p.reg.connectLog.Event(time.Now(), p.reg.log.Warn, "more_not_logged").Str("server", p.srv.addr).
+						Int("hostgroup", p.srv.key.Hostgroup).Str("user", cred.User).Err(err).Msg("backend refused the login")
+				}
 				p.Put(c)
 				return nil, err
 			}
@@ -335,8 +343,8 @@ func (p *Pool) open(ctx context.Context, o *Options, cred *Credentials, want *St
 		if !p.failed(err, now, o) && ctx.Err() == nil {
 			// Every failed connect is worth a line (a refused TLS
 			// certificate, a wrong password…), a few a second at most.
-			p.reg.connectLog.Event(now, p.reg.log.Warn, "more_not_logged").Str("server", p.srv.addr).Int("hostgroup", p.srv.key.Hostgroup).Err(err).
-				Msg("backend connect failed")
+			p.reg.connectLog.Event(now, p.reg.log.Warn, "more_not_logged").Str("server", p.srv.addr).Int("hostgroup", p.srv.key.Hostgroup).
+				Str("user", cred.User).Err(err).Msg("backend connect failed")
 		}
 		return nil, err
 	}
