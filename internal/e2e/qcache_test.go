@@ -172,6 +172,52 @@ for ($i = 0; $i < 3; $i++) { $r = $db->query(%q)->fetch(PDO::FETCH_NUM); echo $r
 		execs, hits, distinct, took.Round(100*time.Millisecond), float64(mem)/(1<<20), entries, purged, rss0, rss1)
 }
 
+// TestQueryCacheSessionSettings: a cached result is served only to
+// sessions whose settings would have given the same bytes. The same SELECT
+// under SET NAMES latin1 or another time_zone gets its own entry (it used
+// to get the utf8mb4 / UTC bytes of whichever session cached it first); a
+// session with the same settings as the first shares its entry.
+func TestQueryCacheSessionSettings(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	backendSQL(t, bs[0], `CREATE DATABASE IF NOT EXISTS qcdb2;
+		CREATE TABLE IF NOT EXISTS qcdb2.t (id INT PRIMARY KEY, v VARCHAR(20) CHARACTER SET utf8mb4, ts TIMESTAMP NULL);
+		REPLACE INTO qcdb2.t VALUES (1, 'h\u00e9llo', '2024-01-02 03:04:05');`)
+	backendSQL(t, bs[0], "SET time_zone = '+00:00'; UPDATE qcdb2.t SET v = CONVERT(X'68C3A96C6C6F' USING utf8mb4), ts = '2024-01-02 03:04:05' WHERE id = 1")
+	s := startFresh(t, "")
+	routeTo(t, s, 0, bs[0].Port)
+	admin(t, s, `
+		INSERT INTO mysql_query_rules(rule_id, active, match_digest, cache_ttl, apply) VALUES (1, 1, 'FROM qcdb2', 600000, 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME;`)
+	const q = "SELECT v, CAST(ts AS CHAR) FROM qcdb2.t WHERE id = 1"
+	read := func(params string) (v []byte, ts string) {
+		t.Helper()
+		db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "qcdb2", params)
+		defer db.Close()
+		if err := db.QueryRow(q).Scan(&v, &ts); err != nil {
+			t.Fatalf("%s: %v", params, err)
+		}
+		return v, ts
+	}
+	utc := "time_zone=%27%2B00%3A00%27"
+	hits0 := globalStat(t, s, "Query_Cache_count_GET_OK")
+	v, ts := read(utc)
+	if string(v) != "h\u00e9llo" || ts != "2024-01-02 03:04:05" {
+		t.Fatalf("utf8mb4, UTC: %q %q", v, ts)
+	}
+	if v, ts := read(utc); string(v) != "h\u00e9llo" || ts != "2024-01-02 03:04:05" {
+		t.Fatalf("the same settings again: %q %q", v, ts)
+	}
+	if hits := globalStat(t, s, "Query_Cache_count_GET_OK") - hits0; hits != 1 {
+		t.Fatalf("a session with the same settings: %d cache hits, want 1", hits)
+	}
+	if v, _ := read("charset=latin1&" + utc); string(v) != "h\xe9llo" {
+		t.Fatalf("SET NAMES latin1: %q, want the latin1 bytes", v)
+	}
+	if _, ts := read("time_zone=%27%2B05%3A00%27"); ts != "2024-01-02 08:04:05" {
+		t.Fatalf("time_zone +05:00: %q, want the shifted time", ts)
+	}
+}
+
 // TestMillionDistinctQueries (SLUICE_LONG=1; about two minutes): one
 // million distinct queries — distinct digests (a different alias each) and
 // distinct cache keys — leave RSS under a ceiling, with the digest map at
