@@ -40,6 +40,32 @@ type State struct {
 	FoundRows bool
 }
 
+// Settings hashes the settings that shape what a statement returns and how
+// it parses — the character set and collation (handshake or SET NAMES) and
+// the tracked variables — and nothing else (FNV-1a, no allocation). Two
+// sessions with equal Settings get the same bytes and metadata for the same
+// statement in the same schema: the query cache and the prepared-statement
+// cache share entries only between them.
+func (s *State) Settings() uint64 {
+	h := uint64(14695981039346656037)
+	add := func(b string) {
+		for i := 0; i < len(b); i++ {
+			h ^= uint64(b[i])
+			h *= 1099511628211
+		}
+		h ^= 0xff // field separator
+		h *= 1099511628211
+	}
+	h ^= uint64(s.Collation)
+	h *= 1099511628211
+	add(s.Names)
+	for i := range s.Vars {
+		add(s.Vars[i].Name)
+		add(s.Vars[i].SQL)
+	}
+	return h
+}
+
 // Fingerprint hashes the whole state (FNV-1a, no allocation), so comparing a
 // connection to a session is usually one integer comparison.
 func (s *State) Fingerprint() uint64 {

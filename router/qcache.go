@@ -61,8 +61,8 @@ func (s *session) buildStmtCacheKey(hg int, g *globalStmt, pkt []byte) {
 }
 
 // cacheKeyHead starts s.cacheKey with what every key has; proto tells a
-// text query (0) from a prepared execute (1). The session state's
-// fingerprint is part of it: the same query gives other bytes under
+// text query (0) from a prepared execute (1). The session's settings
+// (backend.State.Settings) are part of it: the same query gives other bytes under
 // another character set (SET NAMES latin1) and other values under another
 // time_zone, sql_mode or div_precision_increment, so sessions share an
 // entry only when their tracked settings are the same.
@@ -71,7 +71,7 @@ func (s *session) cacheKeyHead(proto byte) []byte {
 	k = append(k, 0)
 	k = append(k, s.state.Schema...)
 	k = append(k, 0, b2c(s.depr), b2c(s.c.MetaFollows), b2c(s.state.Autocommit), proto)
-	return binary.LittleEndian.AppendUint64(k, s.state.Fingerprint())
+	return binary.LittleEndian.AppendUint64(k, s.state.Settings())
 }
 
 // stmtCacheable reports whether an execute of cs (packet pkt, as

@@ -23,9 +23,14 @@ import (
 // EXECUTE, the first time that connection sees it.
 
 // stmtKey identifies a global statement: the same text prepared in the same
-// schema by the same user is the same statement.
+// schema by the same user with the same settings is the same statement. The
+// settings (backend.State.Settings) are in the key because the PREPARE
+// response depends on them: a latin1 session's column definitions carry
+// latin1 and a third of a utf8mb4 session's lengths, and sql_mode changes
+// how the text parses.
 type stmtKey struct {
 	user, schema, query string
+	settings            uint64
 }
 
 // globalStmt is one cached statement with the metadata of its PREPARE
@@ -140,7 +145,7 @@ func (s *session) comStmtPrepare(rt *live.Runtime, p []byte) bool {
 	}
 	g := localStmt(q)
 	if g == nil {
-		key := stmtKey{s.username, s.state.Schema, string(q)}
+		key := stmtKey{s.username, s.state.Schema, string(q), s.state.Settings()}
 		if g = s.r.stmts.get(key); g == nil {
 			var ok bool
 			if g, ok = s.prepareOnBackend(rt, key, p); g == nil {

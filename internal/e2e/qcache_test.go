@@ -216,6 +216,24 @@ func TestQueryCacheSessionSettings(t *testing.T) {
 	if _, ts := read("time_zone=%27%2B05%3A00%27"); ts != "2024-01-02 08:04:05" {
 		t.Fatalf("time_zone +05:00: %q, want the shifted time", ts)
 	}
+
+	// The PREPARE response is cached too (the global statement cache): a
+	// latin1 session preparing what a utf8mb4 session prepared gets latin1
+	// column definitions, as from the server (PHP's mysqlnd reads them).
+	php := fmt.Sprintf(`<?php
+mysqli_report(MYSQLI_REPORT_ERROR | MYSQLI_REPORT_STRICT);
+foreach (['utf8mb4', 'latin1'] as $cs) {
+  $m = new mysqli('127.0.0.1', 'sbtest', 'sbtest', 'qcdb2', %d);
+  $m->set_charset($cs);
+  $st = $m->prepare('SELECT v FROM qcdb2.t WHERE id = ?');
+  $f = $st->result_metadata()->fetch_fields()[0];
+  echo $cs, ' ', $f->charsetnr, ' ', $f->length, "\n";
+}
+`, s.DataPort)
+	out, err := runPHP(t, "prepmeta.php", php)
+	if err != nil || string(out) != "utf8mb4 45 80\nlatin1 8 20\n" {
+		t.Fatalf("PREPARE column definitions per character set: %v\n%s", err, out)
+	}
 }
 
 // TestMillionDistinctQueries (SLUICE_LONG=1; about two minutes): one
