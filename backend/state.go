@@ -47,37 +47,21 @@ type State struct {
 // statement in the same schema: the query cache and the prepared-statement
 // cache share entries only between them.
 func (s *State) Settings() uint64 {
-	h := uint64(14695981039346656037)
-	add := func(b string) {
-		for i := 0; i < len(b); i++ {
-			h ^= uint64(b[i])
-			h *= 1099511628211
-		}
-		h ^= 0xff // field separator
-		h *= 1099511628211
-	}
-	h ^= uint64(s.Collation)
-	h *= 1099511628211
-	add(s.Names)
+	h := fnvHash(14695981039346656037)
+	h.mix(uint64(s.Collation))
+	h.add(s.Names)
 	for i := range s.Vars {
-		add(s.Vars[i].Name)
-		add(s.Vars[i].SQL)
+		h.add(s.Vars[i].Name)
+		h.add(s.Vars[i].SQL)
 	}
-	return h
+	return uint64(h)
 }
 
-// Fingerprint hashes the whole state (FNV-1a, no allocation), so comparing a
-// connection to a session is usually one integer comparison.
+// Fingerprint hashes the whole state — the settings, the schema and the
+// flags — so comparing a connection to a session is usually one integer
+// comparison (no allocation).
 func (s *State) Fingerprint() uint64 {
-	h := uint64(14695981039346656037)
-	add := func(b string) {
-		for i := 0; i < len(b); i++ {
-			h ^= uint64(b[i])
-			h *= 1099511628211
-		}
-		h ^= 0xff // field separator
-		h *= 1099511628211
-	}
+	h := fnvHash(s.Settings())
 	flags := byte(0)
 	if s.Autocommit {
 		flags |= 1
@@ -88,15 +72,25 @@ func (s *State) Fingerprint() uint64 {
 	if s.FoundRows {
 		flags |= 4
 	}
-	h ^= uint64(flags) | uint64(s.Collation)<<8
-	h *= 1099511628211
-	add(s.Schema)
-	add(s.Names)
-	for i := range s.Vars {
-		add(s.Vars[i].Name)
-		add(s.Vars[i].SQL)
+	h.mix(uint64(flags))
+	h.add(s.Schema)
+	return uint64(h)
+}
+
+// fnvHash is an FNV-1a state.
+type fnvHash uint64
+
+func (h *fnvHash) mix(v uint64) {
+	*h ^= fnvHash(v)
+	*h *= 1099511628211
+}
+
+// add hashes b and a field separator.
+func (h *fnvHash) add(b string) {
+	for i := 0; i < len(b); i++ {
+		h.mix(uint64(b[i]))
 	}
-	return h
+	h.mix(0xff)
 }
 
 // Equal reports whether two states are the same.
