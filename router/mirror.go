@@ -29,12 +29,15 @@ import (
 // transaction) is closed when the job ends, never pooled.
 
 type mirrorJob struct {
-	hg     int
-	user   string
-	schema string
-	kind   sqlscan.StmtKind
-	query  []byte      // the command packet: COM_QUERY, or COM_STMT_EXECUTE with the parameters' types
-	stmt   *globalStmt // COM_STMT_EXECUTE: the statement, prepared on the mirror's connection as needed
+	hg   int
+	user string
+	// state is the session's when the query ran — schema, character set,
+	// tracked variables (time_zone, sql_mode…) — with autocommit on: the
+	// copy runs alone, so it commits itself.
+	state backend.State
+	kind  sqlscan.StmtKind
+	query []byte      // the command packet: COM_QUERY, or COM_STMT_EXECUTE with the parameters' types
+	stmt  *globalStmt // COM_STMT_EXECUTE: the statement, prepared on the mirror's connection as needed
 }
 
 type mirrorer struct {
@@ -120,7 +123,7 @@ func (s *session) mirrorRun(j *mirrorJob) error {
 	if u == nil {
 		return errNoBackendUser(j.user)
 	}
-	s.resetHeadless(u, j.schema)
+	s.resetHeadless(u, &j.state)
 	defer s.conns.closeAll(s)
 	s.req = request{hg: j.hg, payload: j.query, shape: backend.ShapeResult,
 		retries: rt.Router.QueryRetries, repeatable: safeToRepeat(j.kind)}
@@ -161,7 +164,10 @@ func (s *session) mirror(rt *live.Runtime, dec *rules.Decision, cmd byte, q []by
 	if mhg < 0 || len(q) >= 15<<20 {
 		return
 	}
-	j := &mirrorJob{hg: mhg, user: s.username, schema: s.state.Schema, kind: s.digest.Kind, query: make([]byte, 1+len(q)), stmt: g}
+	// The state is copied as it is now: its Vars are copied on write, so
+	// sharing the slice is safe.
+	j := &mirrorJob{hg: mhg, user: s.username, state: s.state, kind: s.digest.Kind, query: make([]byte, 1+len(q)), stmt: g}
+	j.state.Autocommit = true
 	j.query[0] = cmd
 	copy(j.query[1:], q)
 	s.r.mirror.enqueue(rt, j)

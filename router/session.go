@@ -185,10 +185,11 @@ func (r *Router) headless() *session {
 	return s
 }
 
-// resetHeadless readies a headless session for a job of user u in schema.
-func (s *session) resetHeadless(u *config.User, schema string) {
+// resetHeadless readies a headless session for a job of user u with the
+// session state st.
+func (s *session) resetHeadless(u *config.User, st *backend.State) {
 	s.user, s.username = u, u.Username
-	s.state = backend.State{Schema: schema, Autocommit: true, Collation: 33}
+	s.state = *st
 	s.lockedHG, s.trxHG, s.warningsHG = -1, -1, -1
 	s.lastErr = nil
 }

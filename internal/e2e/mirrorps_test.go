@@ -55,3 +55,52 @@ func TestMirrorPreparedStatements(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestMirrorSessionSettings: the mirrored copy runs with the session's
+// settings — character set, time_zone, sql_mode — so the mirror stores what
+// the primary stored. It used to run with utf8mb3 and the servers'
+// defaults: a 4-byte character failed there, '||' was OR, NOW() was UTC.
+func TestMirrorSessionSettings(t *testing.T) {
+	bs := testenv.Backends(t, 2)
+	s := startFresh(t, "")
+	routeTo(t, s, 0, bs[0].Port)
+	table := fmt.Sprintf("sbtest.mirror_set_%d", time.Now().UnixNano())
+	for _, b := range bs {
+		backendSQL(t, b, fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY, v VARCHAR(20) CHARACTER SET utf8mb4, t DATETIME)", table))
+	}
+	defer func() {
+		for _, b := range bs {
+			backendSQL(t, b, "DROP TABLE IF EXISTS "+table)
+		}
+	}()
+	admin(t, s, fmt.Sprintf(`INSERT INTO mysql_servers (hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_query_rules (rule_id, active, match_digest, mirror_hostgroup, apply) VALUES (1, 1, '^INSERT', 1, 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME`, bs[1].Port))
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "", "charset=utf8mb4")
+	db.SetMaxOpenConns(1)
+	for _, q := range []string{
+		"SET time_zone = '+05:00', sql_mode = 'PIPES_AS_CONCAT'",
+		fmt.Sprintf("INSERT INTO %s VALUES (1, 'a' || '\U0001F600', CONVERT_TZ('2024-01-02 03:04:05', '+00:00', @@session.time_zone))", table),
+		"SET NAMES latin1",
+		fmt.Sprintf("INSERT INTO %s VALUES (2, CONVERT(X'E9' USING latin1), NULL)", table),
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	rows := func(b testenv.Backend) string {
+		return strings.TrimSpace(backendSQL(t, b, "SELECT GROUP_CONCAT(CONCAT(id, '=', HEX(v), '@', IFNULL(t, '-')) ORDER BY id) FROM "+table))
+	}
+	want := "1=61F09F9880@2024-01-02 08:04:05,2=C3A9@-"
+	if got := rows(bs[0]); got != want {
+		t.Fatalf("hostgroup 0: %q, want %q", got, want)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for rows(bs[1]) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("the mirror (hostgroup 1) has %q, want %q", rows(bs[1]), want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
