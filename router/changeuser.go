@@ -58,6 +58,10 @@ func (s *session) comChangeUser(rt *live.Runtime, p []byte) bool {
 		s.r.userCounter(u.Username).Add(1)
 	}
 	s.user, s.username = u, u.Username
+	// The client's capabilities outlive a change of user, as on a server:
+	// multi-statements (as COM_SET_OPTION last left them) and found-rows.
+	ms, fr := s.state.MultiStatements, s.state.FoundRows
 	s.state = initialState(rt, u, &wire.HandshakeResponse{DB: cu.DB, Charset: uint8(cu.Charset)})
+	s.state.MultiStatements, s.state.FoundRows = ms, fr
 	return s.writeOK(0, 0, "") == nil
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -159,5 +160,47 @@ func TestUserAttributes(t *testing.T) {
 		LOAD MYSQL USERS TO RUNTIME; SHOW WARNINGS;`)
 	if !strings.Contains(out, "sbtest: frobnicate") {
 		t.Fatalf("unknown attribute not warned: %s", out)
+	}
+}
+
+// TestChangeUserKeepsCapabilities: a change of user (PHP's
+// mysqli::change_user, which connection pools use) keeps the client's
+// capabilities as a server does: multi-statements still run, and
+// CLIENT_FOUND_ROWS still makes an UPDATE count the rows it matched. Both
+// were lost: the next multi-statement query failed with 1064, and the
+// session got connections without found-rows.
+func TestChangeUserKeepsCapabilities(t *testing.T) {
+	s, b := multiplexSetup(t, 10, "")
+	backendSQL(t, b, "CREATE TABLE IF NOT EXISTS sbtest.cu_caps (id INT PRIMARY KEY, v INT); REPLACE INTO sbtest.cu_caps VALUES (1, 0)")
+	out, err := runPHP(t, "cucaps.php", fmt.Sprintf(`<?php
+mysqli_report(MYSQLI_REPORT_ERROR | MYSQLI_REPORT_STRICT);
+$m = mysqli_init();
+$m->real_connect('127.0.0.1', 'sbtest', 'sbtest', 'sbtest', %d, null, MYSQLI_CLIENT_FOUND_ROWS);
+function both($m, $when) {
+  $m->query("UPDATE sbtest.cu_caps SET v = 0 WHERE id = 1");
+  $matched = $m->affected_rows;
+  $rows = [];
+  $m->multi_query("SELECT 1; SELECT 2");
+  do { if ($r = $m->store_result()) { $rows[] = $r->fetch_row()[0]; $r->free(); } } while ($m->more_results() && $m->next_result());
+  echo $when, ": matched ", $matched, ", results ", implode(",", $rows), "\n";
+}
+both($m, "login");
+$m->change_user('root', 'test', 'sbtest');
+both($m, "changed");
+// Default flags: mysqlnd asks for CLIENT_MULTI_STATEMENTS at login and
+// sends no COM_SET_OPTION before a multi-statement query.
+$d = new mysqli('127.0.0.1', 'sbtest', 'sbtest', 'sbtest', %d);
+function multi($d) {
+  $rows = [];
+  $d->multi_query("SELECT 3; SELECT 4");
+  do { if ($r = $d->store_result()) { $rows[] = $r->fetch_row()[0]; $r->free(); } } while ($d->more_results() && $d->next_result());
+  return implode(",", $rows);
+}
+$before = multi($d);
+$d->change_user('root', 'test', 'sbtest');
+echo "default flags: ", $before, ", changed: ", multi($d), "\n";
+`, s.DataPort, s.DataPort))
+	if want := "login: matched 1, results 1,2\nchanged: matched 1, results 1,2\ndefault flags: 3,4, changed: 3,4\n"; err != nil || string(out) != want {
+		t.Fatalf("PHP: %v\n%s\nwant\n%s", err, out, want)
 	}
 }
