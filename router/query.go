@@ -315,6 +315,11 @@ func (s *session) changeSchema(db string) *wire.SQLError {
 	if s.user.SchemaLocked && s.user.DefaultSchema != "" && db != s.user.DefaultSchema {
 		return errSchemaLocked(s.user.DefaultSchema)
 	}
+	// Answered before any server has seen it, as a tracked SET is: a
+	// schema the server refuses (1049) fails the next statement and the
+	// session goes back to its schema, as after a failed USE on a server,
+	// instead of failing every statement from then on.
+	s.noteUnconfirmed()
 	s.state.Schema = db
 	return nil
 }

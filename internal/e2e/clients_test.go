@@ -478,6 +478,22 @@ func TestRefusedTrackedSet(t *testing.T) {
 	if err := c.QueryRowContext(ctx, "SELECT VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES WHERE VARIABLE_NAME='SQL_MODE'").Scan(&mode); err != nil || mode != "ANSI_QUOTES" {
 		t.Fatalf("sql_mode after a good SET: %q %v", mode, err)
 	}
+	// USE of a schema that does not exist is answered the same way: the
+	// next statement gets the server's 1049, then the session is back in
+	// its schema, as after a failed USE on a server (it used to fail every
+	// statement with 1049 until the next USE).
+	if _, err := c.ExecContext(ctx, "USE no_such_schema"); err != nil {
+		t.Fatalf("USE is answered by the proxy: %v", err)
+	}
+	var cur sql.NullString
+	if err := c.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&cur); err == nil || !strings.Contains(err.Error(), "1049") {
+		t.Fatalf("the statement after USE of an unknown schema: %v, want the server's 1049", err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := c.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&cur); err != nil || cur.String != "sbtest" {
+			t.Fatalf("after the refused USE: %q %v, want sbtest", cur.String, err)
+		}
+	}
 }
 
 // TestJDBC runs MariaDB Connector/J (a single-file Java program,
