@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sluice-proxy/sluice/internal/eventlog"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
@@ -271,47 +272,17 @@ func (s *Server) statistics() rawReply {
 }
 
 // splitStatements splits a multi-statement query on the ';' that are not
-// inside quotes or comments. Empty statements are dropped; a query with no
-// statement at all stays one (empty) statement.
+// inside quotes or comments (sqlscan.NextStatement, the data port's
+// splitter). Empty statements are dropped; a query with no statement at all
+// stays one (empty) statement.
 func splitStatements(q string) []string {
 	var out []string
-	start := 0
-	for i := 0; i < len(q); i++ {
-		switch c := q[i]; c {
-		case '\'', '"', '`':
-			for i++; i < len(q) && q[i] != c; i++ {
-				if q[i] == '\\' && c != '`' {
-					i++
-				}
-			}
-		case '-':
-			if i+2 < len(q) && q[i+1] == '-' && (q[i+2] == ' ' || q[i+2] == '\t') {
-				for i < len(q) && q[i] != '\n' {
-					i++
-				}
-			}
-		case '#':
-			for i < len(q) && q[i] != '\n' {
-				i++
-			}
-		case '/':
-			if i+1 < len(q) && q[i+1] == '*' {
-				end := indexFrom(q, "*/", i+2)
-				if end < 0 {
-					i = len(q)
-				} else {
-					i = end + 1
-				}
-			}
-		case ';':
-			if st := q[start:i]; normalize(st) != "" {
-				out = append(out, st)
-			}
-			start = i + 1
+	for rest := []byte(q); rest != nil; {
+		var st []byte
+		st, rest = sqlscan.NextStatement(rest)
+		if normalize(string(st)) != "" {
+			out = append(out, string(st))
 		}
-	}
-	if start < len(q) && normalize(q[start:]) != "" {
-		out = append(out, q[start:])
 	}
 	if len(out) == 0 {
 		out = []string{q}

@@ -126,6 +126,14 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		}
 	}
 
+	if set.Outcome != sqlscan.SetLock && s.state.MultiStatements && sqlscan.MultiStatementChangesState(q) {
+		// A SET or USE further into a multi-statement query changes the
+		// connection in ways the proxy does not see: the session keeps the
+		// connection, as after a SET the proxy cannot parse (ProxySQL locks
+		// on a multi-statement SET too). Pooled, it would carry another
+		// schema, time_zone or sql_mode to the next session.
+		set = sqlscan.SetStatement{Outcome: sqlscan.SetLock, Reason: reasonMultiStatement}
+	}
 	fl := followOf(s.digest.Kind, s.digest.Text)
 	if fl == followWrite && s.writeHeld() == nil {
 		// The connection of the last write is gone: the plain forms are
@@ -184,8 +192,12 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	if set.Outcome == sqlscan.SetLock && rt.Router.SetQueryLock {
 		s.r.stats.Add(s.id, stats.HostgroupLockedSetCmds, 1)
 		s.lockedHG = hg
+		msg := "Unable to parse unknown SET query from client. Setting lock_hostgroup"
+		if set.Reason == reasonMultiStatement {
+			msg = "Unable to parse multi-statements command with SET statement from client. Setting lock_hostgroup"
+		}
 		s.log.Warn().Str("query", clip(string(sqlscan.MaskPasswords(q)), maxLoggedQuery)).Str("reason", set.Reason).Int("hostgroup", hg).
-			Msg("Unable to parse unknown SET query from client. Setting lock_hostgroup")
+			Msg(msg)
 	} else if set.Outcome == sqlscan.SetLock {
 		// mysql-set_query_lock_on_hostgroup=0 (ProxySQL before 2.0.6): no
 		// lock; the SET pins its connection (USER_VARIABLE, by the legacy
@@ -308,6 +320,10 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 	}
 	s.release(rt, h)
 }
+
+// reasonMultiStatement is the lock reason of a multi-statement query that
+// changes session state (sqlscan.MultiStatementChangesState).
+const reasonMultiStatement = "a multi-statement query that changes session state (SET, USE…)"
 
 // changeSchema serves USE and COM_INIT_DB: ProxySQL records the schema and
 // answers OK; the backend connection is switched lazily by sync.

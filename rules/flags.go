@@ -130,6 +130,10 @@ func UpdateFlags(cur StatusFlags, d *sqlscan.Digest, ctx *FlagContext) StatusFla
 				// connection.
 				cur |= FlagUserVariable
 			}
+		} else if ctx.Set != nil && ctx.Set.Outcome == sqlscan.SetLock && ctx.Multiplex != 2 {
+			// A multi-statement query that changes session state the
+			// proxy cannot track (a SET or USE after its first statement).
+			cur |= FlagUserVariable
 		} else if ctx.Multiplex != 2 && bytes.IndexByte(text, '@') >= 0 && !keepsMultiplexing(text, ctx.Keep) {
 			cur |= FlagUserVariable
 		}

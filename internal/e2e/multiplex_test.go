@@ -204,3 +204,37 @@ func TestThousandClients(t *testing.T) {
 		t.Logf("%d clients × %d queries served by at most %d backend connections", clients, perClient, p)
 	}
 }
+
+// TestMultiStatementStateNotLeaked: a SET or USE further into a
+// multi-statement query changes the backend connection in ways the proxy
+// does not see. The session keeps that connection (locked, as after a SET
+// the proxy cannot parse) and sees its own change; other sessions never get
+// it. Before, the connection went back to the pool recorded as unchanged:
+// the next sessions to take it ran in the other schema, time zone and
+// sql_mode.
+func TestMultiStatementStateNotLeaked(t *testing.T) {
+	s, b := multiplexSetup(t, 2, "")
+	backendSQL(t, b, "CREATE DATABASE IF NOT EXISTS sluice_ms_other")
+	a := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "multiStatements=true")
+	a.SetMaxOpenConns(1)
+	ctx := context.Background()
+	if _, err := a.ExecContext(ctx, "SELECT 1; SET time_zone = '+07:00', sql_mode = 'ANSI_QUOTES'; USE sluice_ms_other"); err != nil {
+		t.Fatal(err)
+	}
+	// No '@' in these reads: a query with one pins its connection by itself.
+	const read = "SELECT DATABASE(), (SELECT VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES WHERE VARIABLE_NAME = 'TIME_ZONE'), " +
+		"(SELECT VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES WHERE VARIABLE_NAME = 'SQL_MODE')"
+	var db, tz, mode string
+	for i := range 10 {
+		other := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+		err := other.QueryRowContext(ctx, read).Scan(&db, &tz, &mode)
+		other.Close()
+		if err != nil || db != "sbtest" || tz == "+07:00" || mode == "ANSI_QUOTES" {
+			t.Fatalf("session %d after another's multi-statement SET: %q %q %q %v", i, db, tz, mode, err)
+		}
+	}
+	if err := a.QueryRowContext(ctx, read).Scan(&db, &tz, &mode); err != nil ||
+		db != "sluice_ms_other" || tz != "+07:00" || mode != "ANSI_QUOTES" {
+		t.Fatalf("the session itself: %q %q %q %v", db, tz, mode, err)
+	}
+}

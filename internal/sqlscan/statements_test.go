@@ -1,0 +1,107 @@
+package sqlscan
+
+import (
+	"bytes"
+	"testing"
+)
+
+func TestNextStatement(t *testing.T) {
+	cases := []struct {
+		q    string
+		want []string
+	}{
+		{"SELECT 1", []string{"SELECT 1"}},
+		{"SELECT 1;", []string{"SELECT 1", ""}},
+		{"SELECT 'a;b'; SELECT \"c;\\\"d\"; SELECT `e;f`", []string{"SELECT 'a;b'", " SELECT \"c;\\\"d\"", " SELECT `e;f`"}},
+		{"SELECT 1 -- x; y\n; SELECT 2", []string{"SELECT 1 -- x; y\n", " SELECT 2"}},
+		{"SELECT 1 # x; y\n; SELECT 2", []string{"SELECT 1 # x; y\n", " SELECT 2"}},
+		{"SELECT 1 /* ; */; SELECT 2", []string{"SELECT 1 /* ; */", " SELECT 2"}},
+		{"SELECT 1 /* ; ", []string{"SELECT 1 /* ; "}},
+		{"SELECT 1--1; SELECT 2", []string{"SELECT 1--1", " SELECT 2"}},
+		{"SELECT 'unterminated;", []string{"SELECT 'unterminated;"}},
+	}
+	for _, c := range cases {
+		var got []string
+		for rest := []byte(c.q); rest != nil; {
+			var stmt []byte
+			stmt, rest = NextStatement(rest)
+			got = append(got, string(stmt))
+		}
+		if len(got) != len(c.want) {
+			t.Errorf("%q: %q, want %q", c.q, got, c.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != c.want[i] {
+				t.Errorf("%q: %q, want %q", c.q, got, c.want)
+				break
+			}
+		}
+	}
+}
+
+func TestMultiStatementChangesState(t *testing.T) {
+	cases := []struct {
+		q    string
+		want bool
+	}{
+		{"SET time_zone = '+07:00'", false},
+		{"USE d1", false},
+		{"SET time_zone = '+07:00';", false},
+		{"SELECT 1; SELECT 2", false},
+		{"INSERT INTO t VALUES (1); INSERT INTO t VALUES (2);", false},
+		{"BEGIN; UPDATE t SET a = 1; COMMIT", false},
+		{"CREATE TABLE t (a INT); DROP TABLE t", false},
+		{"SELECT 'x; SET a = 1'; SELECT 2", false},
+		{"SELECT 1; /* just a comment */ ; ", false},
+		{"SELECT 1; SET time_zone = '+07:00'", true},
+		{"SELECT 1; set names latin1", true},
+		{"USE d1; SELECT 1", true},
+		{"SELECT 1; USE `d;1`", true},
+		{"SELECT 1;\n-- comment\nuse d1", true},
+		{"SELECT 1; /*!40101 SET NAMES utf8 */", true},
+		{"SELECT 1; /*M!100100 SET sql_mode = '' */", true},
+		{"SELECT 1; /*!40101 SELECT 2 */", false},
+		{"SELECT 1; CREATE TEMPORARY TABLE t (a INT)", true},
+		{"SELECT 1; PREPARE s FROM 'SELECT 1'", true},
+		{"SELECT 1; LOCK TABLES t READ", true},
+		{"SELECT 1; HANDLER t OPEN", true},
+		{"SELECT 1; (SELECT 2)", false},
+		{"SELECT 1; XA START 'x'", true},
+		{"SELECT 1; 42", true},
+	}
+	for _, c := range cases {
+		if got := MultiStatementChangesState([]byte(c.q)); got != c.want {
+			t.Errorf("%q: %v, want %v", c.q, got, c.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		MultiStatementChangesState([]byte("SELECT 1; SELECT 2; /*!40101 SET NAMES utf8 */"))
+	}); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}
+
+// FuzzStatements: the splitter gives back every byte of its input (the
+// statements and their separators), never panics, and the state check
+// never panics.
+func FuzzStatements(f *testing.F) {
+	for _, s := range []string{"SELECT 1; SET a = 1", "SELECT '\\';' ; USE d", "/* ; */ -- ;\n# ;\n;", "/*!40101 SET x=1*/;SELECT 1", "`a;`;\"b;\""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, q []byte) {
+		MultiStatementChangesState(q)
+		var joined []byte
+		for rest := q; rest != nil; {
+			var stmt []byte
+			stmt, rest = NextStatement(rest)
+			joined = append(joined, stmt...)
+			if rest != nil {
+				joined = append(joined, ';')
+			}
+		}
+		if !bytes.Equal(joined, q) {
+			t.Fatalf("split %q, joined back %q", q, joined)
+		}
+	})
+}
