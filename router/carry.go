@@ -226,12 +226,13 @@ const (
 	pinCursor
 	pinWarnings
 	pinUntrackedSet
+	pinNextTransaction
 )
 
 var pinReasons = [...]string{
 	"an open transaction", "temporary tables", "LOCK TABLES", "GET_LOCK locks",
 	"a pending SQL_CALC_FOUND_ROWS", "sql_log_bin=0", "an open cursor", "unread warnings",
-	"a SET the proxy cannot replay",
+	"a SET the proxy cannot replay", "a SET TRANSACTION for the next transaction",
 }
 
 // pins returns why h cannot be left without losing session state (0: all
@@ -265,6 +266,9 @@ func (h *held) pins() pinMask {
 	}
 	if h.untracked != "" {
 		m |= pinUntrackedSet
+	}
+	if h.nextTrx {
+		m |= pinNextTransaction
 	}
 	return m
 }

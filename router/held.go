@@ -31,11 +31,16 @@ type held struct {
 	cursor       bool      // a COM_STMT_EXECUTE cursor is open on it
 	attached     bool      // in the session's heldConns
 	untracked    string    // a SET the proxy could not parse ran here (why); the session cannot leave
+	// nextTrx: a SET TRANSACTION for the next transaction only ran here,
+	// and no statement has consumed it yet. Pooled, the connection would
+	// give another session's next transaction that isolation level or
+	// READ ONLY, and this session's transaction would start without it.
+	nextTrx bool
 }
 
 // pinned reports whether the connection must stay with the session.
 func (h *held) pinned(rt *live.Runtime, s *session) bool {
-	return h.inTrx || h.flags.MultiplexDisabled() || h.warnings || h.autoIncDelay > 0 || h.cursor ||
+	return h.inTrx || h.nextTrx || h.flags.MultiplexDisabled() || h.warnings || h.autoIncDelay > 0 || h.cursor ||
 		!rt.Router.Multiplexing || s.lockedHG == h.hg || s.user.FastForward || rt.Router.NoMultiplex[h.hg]
 }
 

@@ -281,6 +281,14 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 	// autocommit=0 counts as a transaction (mysql-autocommit_false_is_transaction)
 	// where the connection has it: not on one a read ran on with autocommit=1.
 	h.inTrx = res.Status&wire.StatusInTrans != 0 || (rt.Router.AutocommitFalseIsTrx && !h.bc.State().Autocommit)
+	switch {
+	case set.Outcome == sqlscan.SetTracked && res.Err == nil && hasNextTransaction(set):
+		h.nextTrx = true // kept until a statement consumes it
+	case h.nextTrx && s.digest.Kind != sqlscan.KindSet:
+		// Consumed: the statement began the transaction (which pins the
+		// connection now) or ran as one under autocommit.
+		h.nextTrx = false
+	}
 	ctx := rules.FlagContext{Multiplex: dec.Multiplex, InTransaction: h.inTrx, Keep: rt.Router.KeepVars,
 		LegacySetAlgorithm: !rt.Router.SetQueryLock}
 	if set.Outcome != sqlscan.SetNotSet {

@@ -238,3 +238,52 @@ func TestMultiStatementStateNotLeaked(t *testing.T) {
 		t.Fatalf("the session itself: %q %q %q %v", db, tz, mode, err)
 	}
 }
+
+// TestNextTransactionSetNotLeaked: SET TRANSACTION without SESSION applies
+// to the session's next transaction only (go-sql-driver sends it before
+// START TRANSACTION for BeginTx with an isolation level). The connection it
+// ran on stays with the session until a statement consumes it. Before, it
+// went back to the pool: another session's next transaction became READ
+// ONLY (its INSERT failed with 1792) and this session's did not.
+func TestNextTransactionSetNotLeaked(t *testing.T) {
+	s, b := multiplexSetup(t, 4, "")
+	backendSQL(t, b, "CREATE TABLE IF NOT EXISTS sbtest.nexttrx (id INT AUTO_INCREMENT PRIMARY KEY, who VARCHAR(10))")
+	ctx := context.Background()
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	a, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.ExecContext(ctx, "SET TRANSACTION READ ONLY"); err != nil {
+		t.Fatal(err)
+	}
+	write := func(c *sql.Conn, who string) error {
+		if _, err := c.ExecContext(ctx, "START TRANSACTION"); err != nil {
+			return err
+		}
+		_, err := c.ExecContext(ctx, "INSERT INTO sbtest.nexttrx (who) VALUES (?)", who)
+		if _, rerr := c.ExecContext(ctx, "COMMIT"); err == nil {
+			err = rerr
+		}
+		return err
+	}
+	for i := range 3 {
+		other, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = write(other, "other")
+		other.Close()
+		if err != nil {
+			t.Fatalf("another session's transaction %d after SET TRANSACTION READ ONLY: %v", i, err)
+		}
+	}
+	if err := write(a, "a"); err == nil || !strings.Contains(err.Error(), "1792") {
+		t.Fatalf("the session's own next transaction: %v, want 1792 (read-only transaction)", err)
+	}
+	// Consumed: the one after is read-write again.
+	if err := write(a, "a"); err != nil {
+		t.Fatalf("the transaction after: %v", err)
+	}
+}
