@@ -141,7 +141,7 @@ func UpdateFlags(cur StatusFlags, d *sqlscan.Digest, ctx *FlagContext) StatusFla
 	if sqlscan.HasPrefixFold(text, "PREPARE ") {
 		cur |= FlagPreparedStatement
 	}
-	if sqlscan.HasPrefixFold(text, "CREATE TEMPORARY TABLE ") {
+	if sqlscan.HasPrefixFold(text, "CREATE TEMPORARY TABLE ") || sqlscan.HasPrefixFold(text, "CREATE OR REPLACE TEMPORARY TABLE ") {
 		cur |= FlagTemporaryTable
 	}
 	if sqlscan.HasPrefixFold(text, "LOCK TABLE") || sqlscan.HasPrefixFold(text, "FLUSH TABLES WITH READ LOCK") {

@@ -47,6 +47,7 @@ func TestUpdateFlags(t *testing.T) {
 		{"legacy SET other var", 0, "SET time_zone='UTC'", FlagContext{LegacySetAlgorithm: true}, 0},
 		{"prepare", 0, "PREPARE s FROM 'SELECT 1'", FlagContext{}, FlagPreparedStatement},
 		{"temporary table", 0, "CREATE TEMPORARY TABLE t (a int)", FlagContext{}, FlagTemporaryTable},
+		{"MariaDB's CREATE OR REPLACE TEMPORARY TABLE", 0, "CREATE OR REPLACE TEMPORARY TABLE t (a int)", FlagContext{}, FlagTemporaryTable},
 		{"lock tables", 0, "LOCK TABLES t WRITE", FlagContext{}, FlagLockTables},
 		{"ftwrl", 0, "FLUSH TABLES WITH READ LOCK", FlagContext{}, FlagLockTables},
 		{"unlock tables", FlagLockTables | FlagGetLock, "UNLOCK TABLES", FlagContext{}, FlagGetLock},

@@ -37,7 +37,7 @@ func multiplexSetup(t *testing.T, maxConns int, extraSQL string) (*testenv.Sluic
 func TestMultiplexingConditions(t *testing.T) {
 	s, _ := multiplexSetup(t, 1, "SET mysql-connect_timeout_server_max=600; LOAD MYSQL VARIABLES TO RUNTIME;")
 	ctx := context.Background()
-	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "multiStatements=true")
 	testenv.MustCLI(t, testenv.Backends(t, 1)[0].Port, "root", "test",
 		"CREATE TABLE IF NOT EXISTS sbtest.mux (id INT PRIMARY KEY) ENGINE=InnoDB; REPLACE INTO sbtest.mux VALUES (1)")
 
@@ -58,6 +58,9 @@ func TestMultiplexingConditions(t *testing.T) {
 		{"user variable", []string{"SET @x = 1", "SELECT 1"}, nil},
 		{"user variable read", []string{"SELECT @y"}, nil},
 		{"temporary table", []string{"CREATE TEMPORARY TABLE tmp_mux (a INT)"}, nil},
+		{"MariaDB's CREATE OR REPLACE TEMPORARY TABLE", []string{"CREATE OR REPLACE TEMPORARY TABLE tmp_mux2 (a INT)"}, nil},
+		{"multi-statement SET", []string{"SELECT 1; SET time_zone = '+01:00'"}, nil},
+		{"SET TRANSACTION for the next one", []string{"SET TRANSACTION READ ONLY"}, []string{"SELECT 1"}},
 		{"lock tables", []string{"LOCK TABLES mux READ", "SELECT * FROM mux"}, []string{"UNLOCK TABLES"}},
 		{"get_lock", []string{"SELECT GET_LOCK('sluice', 1)"}, nil},
 		{"sql_calc_found_rows", []string{"SELECT SQL_CALC_FOUND_ROWS * FROM mux"}, nil},
