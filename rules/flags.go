@@ -15,8 +15,8 @@ type StatusFlags uint32
 const (
 	FlagUserVariable      StatusFlags = 1 << iota // @variables used (or an unparsed SET locked the session)
 	FlagPreparedStatement                         // text-protocol PREPARE
-	FlagTemporaryTable                            // CREATE TEMPORARY TABLE
-	FlagLockTables                                // LOCK TABLE(S) / FLUSH TABLES WITH READ LOCK until UNLOCK TABLES
+	FlagTemporaryTable                            // CREATE [OR REPLACE] TEMPORARY TABLE
+	FlagLockTables                                // LOCK TABLE(S) / FLUSH TABLES [t, …] WITH READ LOCK / FOR EXPORT until UNLOCK TABLES
 	FlagGetLock                                   // GET_LOCK(
 	FlagFoundRows                                 // SQL_CALC_FOUND_ROWS
 	FlagSQLLogBin0                                // SET sql_log_bin=0 until sql_log_bin=1
@@ -144,7 +144,8 @@ func UpdateFlags(cur StatusFlags, d *sqlscan.Digest, ctx *FlagContext) StatusFla
 	if sqlscan.HasPrefixFold(text, "CREATE TEMPORARY TABLE ") || sqlscan.HasPrefixFold(text, "CREATE OR REPLACE TEMPORARY TABLE ") {
 		cur |= FlagTemporaryTable
 	}
-	if sqlscan.HasPrefixFold(text, "LOCK TABLE") || sqlscan.HasPrefixFold(text, "FLUSH TABLES WITH READ LOCK") {
+	if sqlscan.HasPrefixFold(text, "LOCK TABLE") || sqlscan.HasPrefixFold(text, "FLUSH TABLE") &&
+		(sqlscan.ContainsFold(text, " WITH READ LOCK") || sqlscan.ContainsFold(text, " FOR EXPORT")) {
 		cur |= FlagLockTables
 	}
 	if cur&FlagLockTables != 0 && sqlscan.HasPrefixFold(text, "UNLOCK TABLES") {
