@@ -486,7 +486,7 @@ func itoa(n int) string {
 // refused connect is (it used to leave no line).
 func TestMariaDBRefusedChangeUserLogged(t *testing.T) {
 	b := mariadb(t)
-	var logged lockedLog
+	var logged testenv.SyncBuffer
 	o := DefaultOptions()
 	o.ConnectTimeout = 3 * time.Second
 	r := NewRegistry(FixedOptions(o), zerolog.New(&logged))
@@ -509,22 +509,4 @@ func TestMariaDBRefusedChangeUserLogged(t *testing.T) {
 		!strings.Contains(out, "1045") {
 		t.Fatalf("log:\n%s", out)
 	}
-}
-
-// lockedLog is a log destination safe for the registry's goroutines.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

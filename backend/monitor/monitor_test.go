@@ -3,7 +3,6 @@ package monitor
 import (
 	"context"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -156,7 +155,7 @@ func TestMonitorConnectLogAndAuth(t *testing.T) {
 		{HostgroupID: 0, Hostname: b.Host, Port: b.Port, Weight: 1, MaxConnections: 10},
 		{HostgroupID: 0, Hostname: "127.0.0.1", Port: dead, Weight: 1, MaxConnections: 10},
 	})
-	var logged lockedBuffer
+	var logged testenv.SyncBuffer
 	p := new(atomic.Pointer[Options])
 	first := fastMonitor()
 	p.Store(&first)
@@ -210,24 +209,6 @@ func TestMonitorConnectLogAndAuth(t *testing.T) {
 	if n := strings.Count(logged.String(), want); n != 1 {
 		t.Errorf("access-denied lines: %d, want 1\n%s", n, logged.String())
 	}
-}
-
-// lockedBuffer is a log destination safe for the monitor's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestMonitorReadOnlyMoves drives the read_only moves with SET GLOBAL

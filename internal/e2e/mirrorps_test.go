@@ -13,22 +13,7 @@ import (
 // COM_STMT_EXECUTEs too: the mirror prepares the statement on its own
 // connection and runs it with the client's parameters.
 func TestMirrorPreparedStatements(t *testing.T) {
-	bs := testenv.Backends(t, 2)
-	s := startFresh(t, "")
-	routeTo(t, s, 0, bs[0].Port)
-	table := fmt.Sprintf("sbtest.mirror_ps_%d", time.Now().UnixNano())
-	for _, b := range bs {
-		backendSQL(t, b, fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY, v VARCHAR(20))", table))
-	}
-	defer func() {
-		for _, b := range bs {
-			backendSQL(t, b, "DROP TABLE IF EXISTS "+table)
-		}
-	}()
-	admin(t, s, fmt.Sprintf(`INSERT INTO mysql_servers (hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_query_rules (rule_id, active, match_digest, mirror_hostgroup, apply) VALUES (1, 1, '^INSERT', 1, 1);
-		LOAD MYSQL QUERY RULES TO RUNTIME`, bs[1].Port))
+	s, bs, table := mirrorSetup(t, "mirror_ps", "id INT PRIMARY KEY, v VARCHAR(20)")
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "", "") // server-side prepared statements
 	stmt, err := db.Prepare(fmt.Sprintf("INSERT INTO %s (id, v) VALUES (?, ?)", table))
 	if err != nil {
@@ -40,20 +25,9 @@ func TestMirrorPreparedStatements(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rows := func(b testenv.Backend) string {
+	checkMirrored(t, bs, func(b testenv.Backend) string {
 		return strings.TrimSpace(backendSQL(t, b, "SELECT GROUP_CONCAT(CONCAT(id, '=', v) ORDER BY id) FROM "+table))
-	}
-	want := "1=row 1,2=row 2,3=row 3"
-	if got := rows(bs[0]); got != want {
-		t.Fatalf("hostgroup 0: %q, want %q", got, want)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for rows(bs[1]) != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("the mirror (hostgroup 1) has %q, want %q", rows(bs[1]), want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	}, "1=row 1,2=row 2,3=row 3")
 }
 
 // TestMirrorSessionSettings: the mirrored copy runs with the session's
@@ -61,22 +35,7 @@ func TestMirrorPreparedStatements(t *testing.T) {
 // the primary stored. It used to run with utf8mb3 and the servers'
 // defaults: a 4-byte character failed there, '||' was OR, NOW() was UTC.
 func TestMirrorSessionSettings(t *testing.T) {
-	bs := testenv.Backends(t, 2)
-	s := startFresh(t, "")
-	routeTo(t, s, 0, bs[0].Port)
-	table := fmt.Sprintf("sbtest.mirror_set_%d", time.Now().UnixNano())
-	for _, b := range bs {
-		backendSQL(t, b, fmt.Sprintf("CREATE TABLE %s (id INT PRIMARY KEY, v VARCHAR(20) CHARACTER SET utf8mb4, t DATETIME)", table))
-	}
-	defer func() {
-		for _, b := range bs {
-			backendSQL(t, b, "DROP TABLE IF EXISTS "+table)
-		}
-	}()
-	admin(t, s, fmt.Sprintf(`INSERT INTO mysql_servers (hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d);
-		LOAD MYSQL SERVERS TO RUNTIME;
-		INSERT INTO mysql_query_rules (rule_id, active, match_digest, mirror_hostgroup, apply) VALUES (1, 1, '^INSERT', 1, 1);
-		LOAD MYSQL QUERY RULES TO RUNTIME`, bs[1].Port))
+	s, bs, table := mirrorSetup(t, "mirror_set", "id INT PRIMARY KEY, v VARCHAR(20) CHARACTER SET utf8mb4, t DATETIME")
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "", "charset=utf8mb4")
 	db.SetMaxOpenConns(1)
 	for _, q := range []string{
@@ -89,10 +48,39 @@ func TestMirrorSessionSettings(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	rows := func(b testenv.Backend) string {
+	checkMirrored(t, bs, func(b testenv.Backend) string {
 		return strings.TrimSpace(backendSQL(t, b, "SELECT GROUP_CONCAT(CONCAT(id, '=', HEX(v), '@', IFNULL(t, '-')) ORDER BY id) FROM "+table))
+	}, "1=61F09F9880@2024-01-02 08:04:05,2=C3A9@-")
+}
+
+// mirrorSetup starts Sluice with hostgroup 0 on one backend, hostgroup 1 on
+// another and a rule that mirrors INSERTs to hostgroup 1, and creates a
+// table (columns cols) on both backends, dropped when the test ends.
+func mirrorSetup(t *testing.T, prefix, cols string) (*testenv.Sluice, []testenv.Backend, string) {
+	t.Helper()
+	bs := testenv.Backends(t, 2)
+	s := startFresh(t, "")
+	routeTo(t, s, 0, bs[0].Port)
+	table := fmt.Sprintf("sbtest.%s_%d", prefix, time.Now().UnixNano())
+	for _, b := range bs {
+		backendSQL(t, b, fmt.Sprintf("CREATE TABLE %s (%s)", table, cols))
 	}
-	want := "1=61F09F9880@2024-01-02 08:04:05,2=C3A9@-"
+	t.Cleanup(func() {
+		for _, b := range bs {
+			backendSQL(t, b, "DROP TABLE IF EXISTS "+table)
+		}
+	})
+	admin(t, s, fmt.Sprintf(`INSERT INTO mysql_servers (hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_query_rules (rule_id, active, match_digest, mirror_hostgroup, apply) VALUES (1, 1, '^INSERT', 1, 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME`, bs[1].Port))
+	return s, bs, table
+}
+
+// checkMirrored waits until rows(the mirror) is want, having checked that
+// rows(the primary) is.
+func checkMirrored(t *testing.T, bs []testenv.Backend, rows func(testenv.Backend) string, want string) {
+	t.Helper()
 	if got := rows(bs[0]); got != want {
 		t.Fatalf("hostgroup 0: %q, want %q", got, want)
 	}

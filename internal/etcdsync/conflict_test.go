@@ -3,7 +3,6 @@ package etcdsync
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,31 +13,13 @@ import (
 	"github.com/sluice-proxy/sluice/internal/testenv"
 )
 
-// lockedBuffer is a log sink the sync loop and the test share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func seenOf(s *Syncer, m config.Module) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.mods[m].seen
 }
 
-func newSyncer(t *testing.T, target *Target, name string, n *node, log *lockedBuffer) *Syncer {
+func newSyncer(t *testing.T, target *Target, name string, n *node, log *testenv.SyncBuffer) *Syncer {
 	t.Helper()
 	s, err := New(Config{Target: target, Name: name, Store: n.store, Log: zerolog.New(log)})
 	if err != nil {
@@ -60,14 +41,14 @@ func TestCASConflict(t *testing.T) {
 	e := testenv.StartEtcd(t, 25430)
 	target := &Target{Endpoints: []string{"http://" + e.Addr()}, Prefix: fmt.Sprintf("/unit-%d", time.Now().UnixNano()), SaveToDisk: true}
 	a, b := newNode(t), newNode(t)
-	logA := &lockedBuffer{}
+	logA := &testenv.SyncBuffer{}
 	sa := newSyncer(t, target, "node-a", a, logA)
 	sa.Start(a.adm, 10*time.Second)
 	a.adm.SetPublisher(sa)
 	if d := sa.Degraded(); d != "" {
 		t.Fatalf("A after start: %s", d)
 	}
-	sb := newSyncer(t, target, "node-b", b, &lockedBuffer{})
+	sb := newSyncer(t, target, "node-b", b, &testenv.SyncBuffer{})
 	sb.imp = b.adm
 	if _, err := sb.fullSync(); err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 // manualSyncer is a Syncer whose loop the test drives (fullSync, apply).
 func manualSyncer(t *testing.T, target *Target, name string, n *node) *Syncer {
 	t.Helper()
-	s := newSyncer(t, target, name, n, &lockedBuffer{})
+	s := newSyncer(t, target, name, n, &testenv.SyncBuffer{})
 	s.imp = n.adm
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -74,7 +74,7 @@ func TestEtcdHistoryReset(t *testing.T) {
 	e := testenv.StartEtcd(t, 25434)
 	target := &Target{Endpoints: []string{"http://" + e.Addr()}, Prefix: "/unit-reset", SaveToDisk: true}
 	n := newNode(t)
-	log := &lockedBuffer{}
+	log := &testenv.SyncBuffer{}
 	s := newSyncer(t, target, "node-a", n, log)
 	s.imp = n.adm
 	if _, err := s.fullSync(); err != nil {
@@ -142,7 +142,7 @@ func TestPendingRule(t *testing.T) {
 	target := &Target{Endpoints: []string{"http://" + e.Addr()}, Prefix: fmt.Sprintf("/unit-pending-%d", time.Now().UnixNano()), SaveToDisk: true}
 	a, b := newNode(t), newNode(t)
 	sa := manualSyncer(t, target, "node-a", a)
-	logB := &lockedBuffer{}
+	logB := &testenv.SyncBuffer{}
 	sb := newSyncer(t, target, "node-b", b, logB)
 	sb.imp = b.adm
 	if _, err := sb.fullSync(); err != nil {

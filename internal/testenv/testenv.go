@@ -157,22 +157,24 @@ type Sluice struct {
 	Args      []string
 	// Monitor: started without --no-monitor (StartWithMonitor).
 	Monitor bool
-	out     *syncBuffer
+	out     *SyncBuffer
 	waitErr chan error
 }
 
-type syncBuffer struct {
+// SyncBuffer is a log destination goroutines may write while a test reads
+// it (a zerolog.Logger's output, a process's stdout).
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -224,7 +226,7 @@ func (s *Sluice) start() {
 	}
 	args = append(args, s.Args...)
 	s.Cmd = exec.Command(Binary(s.t), args...)
-	s.out = &syncBuffer{}
+	s.out = &SyncBuffer{}
 	s.Cmd.Stdout, s.Cmd.Stderr = s.out, s.out
 	if err := s.Cmd.Start(); err != nil {
 		s.t.Fatal(err)
