@@ -377,13 +377,7 @@ func TestClientCharsetRefused(t *testing.T) {
 			t.Fatalf("port %d: login with utf16: %v\n%s\nwant %q", port, err, out, want)
 		}
 	}
-	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
-	ctx := context.Background()
-	c, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, ctx := oneConn(t, s.DataPort)
 	for _, set := range []string{"SET NAMES utf16", "SET NAMES 'UTF32' COLLATE utf32_bin", "SET CHARACTER SET ucs2",
 		"SET @@session.character_set_client = utf16le", "SET character_set_client = 'utf32', sql_mode = ''"} {
 		_, err := c.ExecContext(ctx, set)
@@ -450,18 +444,12 @@ func TestMariaDBSlap(t *testing.T) {
 // instead of failing every statement.
 func TestRefusedTrackedSet(t *testing.T) {
 	s, _ := multiplexSetup(t, 10, "")
-	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
-	ctx := context.Background()
-	c, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, ctx := oneConn(t, s.DataPort)
 	if _, err := c.ExecContext(ctx, "SET max_execution_time = 1000"); err != nil {
 		t.Fatalf("SET is answered by the proxy: %v", err)
 	}
 	var one int
-	err = c.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	err := c.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 	if err == nil || !strings.Contains(err.Error(), "1193") {
 		t.Fatalf("the statement after a refused SET: %v, want the server's 1193", err)
 	}

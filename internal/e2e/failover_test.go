@@ -78,13 +78,7 @@ func TestBackendDiesInTransaction(t *testing.T) {
 	admin(t, s, `
 		SET mysql-connect_timeout_server_max=1500; LOAD MYSQL VARIABLES TO RUNTIME;`)
 	routeTo(t, s, 1, r.Port())
-	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
-	ctx := context.Background()
-	c, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, ctx := oneConn(t, s.DataPort)
 	exec := func(q string) error {
 		rows, err := c.QueryContext(ctx, q)
 		if err != nil {
@@ -102,7 +96,7 @@ func TestBackendDiesInTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Cut()
-	err = exec("SELECT 2")
+	err := exec("SELECT 2")
 	if err == nil || !strings.Contains(err.Error(), "1927") || !strings.Contains(err.Error(), "transaction") {
 		t.Fatalf("query in a transaction on a dead server: %v", err)
 	}

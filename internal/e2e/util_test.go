@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"fmt"
 	"net"
@@ -63,4 +64,17 @@ func runPHP(t *testing.T, name, src string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	return exec.CommandContext(ctx, "php", script).CombinedOutput()
+}
+
+// oneConn opens one session as sbtest (schema sbtest) on a data port,
+// closed when the test ends.
+func oneConn(t *testing.T, port int) (*sql.Conn, context.Context) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := testenv.DB(t, port, "sbtest", "sbtest", "sbtest", "").Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, ctx
 }
