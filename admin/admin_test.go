@@ -263,6 +263,9 @@ func TestLoadVariablesChecks(t *testing.T) {
 	// Out of range: refused, and MEMORY is put back to the runtime value.
 	mustExec(t, adm, "UPDATE global_variables SET variable_value='0' WHERE variable_name='mysql-max_connections'")
 	mustExec(t, adm, "UPDATE global_variables SET variable_value='3' WHERE variable_name='mysql-eventslog_format'")
+	// A name Sluice does not know (a typo: monitor_user for
+	// monitor_username) is kept in MEMORY and warned about.
+	mustExec(t, adm, "INSERT INTO global_variables VALUES ('mysql-monitor_user', 'mon')")
 	// The LOAD says so in its warnings, not only in the log.
 	c, err := adm.Conn(context.Background())
 	if err != nil {
@@ -285,9 +288,10 @@ func TestLoadVariablesChecks(t *testing.T) {
 	}
 	rows.Close()
 	c.Close()
-	if len(warned) != 2 || !strings.Contains(warned[0], `mysql-eventslog_format with value "3". Resetting to current "1"`) ||
-		!strings.Contains(warned[1], `mysql-max_connections with value "0". Resetting to current "10000"`) {
-		t.Errorf("LOAD with two bad values warns %q", warned)
+	if len(warned) != 3 || !strings.Contains(warned[0], `mysql-eventslog_format with value "3". Resetting to current "1"`) ||
+		!strings.Contains(warned[1], `mysql-max_connections with value "0". Resetting to current "10000"`) ||
+		warned[2] != "Unknown global variable mysql-monitor_user: kept in MEMORY, not used by Sluice" {
+		t.Errorf("LOAD with two bad values and an unknown name warns %q", warned)
 	}
 	rt := e.app.Runtime()
 	if v := rt.MySQLVars["mysql-max_connections"]; v != "10000" {

@@ -297,8 +297,11 @@ func (s *Server) checkVariables(m config.Module, rt, snap *config.Snapshot) (war
 		val := next[name]
 		d, ok := config.LookupVar(name)
 		if !ok {
+			// A typo or another ProxySQL version's variable: said to the
+			// client too, so that nothing is accepted and ignored unseen.
 			s.log.Warn().Str("variable", name).Str("value", logValue(name, val)).
 				Msg("Unknown global variable: kept in MEMORY, not used by Sluice")
+			warns = append(warns, fmt.Sprintf("Unknown global variable %s: kept in MEMORY, not used by Sluice", name))
 			continue
 		}
 		rtv := runtimeValue(name, d)
