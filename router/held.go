@@ -135,6 +135,11 @@ func (s *session) acquire(rt *live.Runtime, hg int, createNew, autocommitRead bo
 	switch {
 	case e == nil:
 		s.unconfirmed = false // a backend took the session state
+	case s.unconfirmed && e.Code == 1049:
+		// The schema of a USE the proxy answered itself does not exist:
+		// the session is back in its schema, as after a failed USE on a
+		// server; SETs answered since are still to be confirmed.
+		s.state.Schema = s.beforeSet.Schema
 	case s.unconfirmed && e.Code != 9001 && e.Code != 1045:
 		// The server refused state the session set with a SET the proxy
 		// answered itself (an unknown variable, a bad value). MySQL would

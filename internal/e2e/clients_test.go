@@ -473,6 +473,10 @@ func TestRefusedTrackedSet(t *testing.T) {
 	if _, err := c.ExecContext(ctx, "USE no_such_schema"); err != nil {
 		t.Fatalf("USE is answered by the proxy: %v", err)
 	}
+	// A good SET answered after it is not dropped with the schema.
+	if _, err := c.ExecContext(ctx, "SET div_precision_increment = 7"); err != nil {
+		t.Fatal(err)
+	}
 	var cur sql.NullString
 	if err := c.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&cur); err == nil || !strings.Contains(err.Error(), "1049") {
 		t.Fatalf("the statement after USE of an unknown schema: %v, want the server's 1049", err)
@@ -481,6 +485,9 @@ func TestRefusedTrackedSet(t *testing.T) {
 		if err := c.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&cur); err != nil || cur.String != "sbtest" {
 			t.Fatalf("after the refused USE: %q %v, want sbtest", cur.String, err)
 		}
+	}
+	if err := c.QueryRowContext(ctx, "SELECT VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES WHERE VARIABLE_NAME='DIV_PRECISION_INCREMENT'").Scan(&cur); err != nil || cur.String != "7" {
+		t.Fatalf("the SET after the refused USE: %q %v, want 7", cur.String, err)
 	}
 }
 
