@@ -189,22 +189,8 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		// back and tracked like literals, so the session is not locked.
 		s.readComputed(rt, h, &set)
 	}
-	if set.Outcome == sqlscan.SetLock && rt.Router.SetQueryLock {
-		s.r.stats.Add(s.id, stats.HostgroupLockedSetCmds, 1)
-		s.lockedHG = hg
-		msg := "Unable to parse unknown SET query from client. Setting lock_hostgroup"
-		if set.Reason == reasonMultiStatement {
-			msg = "Unable to parse multi-statements command with SET statement from client. Setting lock_hostgroup"
-		}
-		s.log.Warn().Str("query", clip(string(sqlscan.MaskPasswords(q)), maxLoggedQuery)).Str("reason", set.Reason).Int("hostgroup", hg).
-			Msg(msg)
-	} else if set.Outcome == sqlscan.SetLock {
-		// mysql-set_query_lock_on_hostgroup=0 (ProxySQL before 2.0.6): no
-		// lock; the SET pins its connection (USER_VARIABLE, by the legacy
-		// inspection in afterQuery) and later queries routed to other
-		// hostgroups run without it.
-		s.log.Warn().Str("query", clip(string(sqlscan.MaskPasswords(q)), maxLoggedQuery)).Str("reason", set.Reason).Int("hostgroup", hg).
-			Msg("Unable to parse unknown SET query from client; mysql-set_query_lock_on_hostgroup=0: not locking the hostgroup")
+	if set.Outcome == sqlscan.SetLock {
+		s.lockForSet(rt, &set, hg, q)
 	} else if set.Outcome == sqlscan.SetTracked && res.Err == nil {
 		// Forwarded because the session is locked (or it is SET TRANSACTION
 		// for the next transaction): the backend now has it too.
@@ -290,7 +276,8 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 		h.nextTrx = false
 	}
 	ctx := rules.FlagContext{Multiplex: dec.Multiplex, InTransaction: h.inTrx, Keep: rt.Router.KeepVars,
-		LegacySetAlgorithm: !rt.Router.SetQueryLock}
+		LegacySetAlgorithm: !rt.Router.SetQueryLock,
+		Untracked:          set.Reason == reasonMultiStatement || set.Reason == reasonPreparedSet}
 	if set.Outcome != sqlscan.SetNotSet {
 		ctx.Set = set
 	}
@@ -329,9 +316,36 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 	s.release(rt, h)
 }
 
-// reasonMultiStatement is the lock reason of a multi-statement query that
-// changes session state (sqlscan.MultiStatementChangesState).
-const reasonMultiStatement = "a multi-statement query that changes session state (SET, USE…)"
+// The lock reasons of statements that change session state the proxy
+// neither parses nor sees (rules.FlagContext.Untracked).
+const (
+	// reasonMultiStatement: sqlscan.MultiStatementChangesState.
+	reasonMultiStatement = "a multi-statement query that changes session state (SET, USE…)"
+	// reasonPreparedSet: a SET run as a prepared statement, its values
+	// parameters.
+	reasonPreparedSet = "a prepared SET (its values are parameters)"
+)
+
+// lockForSet applies a SET the proxy could not track (set.Outcome is
+// SetLock), run on hostgroup hg: with mysql-set_query_lock_on_hostgroup=1
+// the session is locked on hg, as ProxySQL does; otherwise (ProxySQL before
+// 2.0.6) the SET only pins its connection (USER_VARIABLE, set in
+// afterQuery) and later queries routed to other hostgroups run without it.
+func (s *session) lockForSet(rt *live.Runtime, set *sqlscan.SetStatement, hg int, q []byte) {
+	logged := clip(string(sqlscan.MaskPasswords(q)), maxLoggedQuery)
+	if !rt.Router.SetQueryLock {
+		s.log.Warn().Str("query", logged).Str("reason", set.Reason).Int("hostgroup", hg).
+			Msg("Unable to parse unknown SET query from client; mysql-set_query_lock_on_hostgroup=0: not locking the hostgroup")
+		return
+	}
+	s.r.stats.Add(s.id, stats.HostgroupLockedSetCmds, 1)
+	s.lockedHG = hg
+	msg := "Unable to parse unknown SET query from client. Setting lock_hostgroup"
+	if set.Reason == reasonMultiStatement {
+		msg = "Unable to parse multi-statements command with SET statement from client. Setting lock_hostgroup"
+	}
+	s.log.Warn().Str("query", logged).Str("reason", set.Reason).Int("hostgroup", hg).Msg(msg)
+}
 
 // changeSchema serves USE and COM_INIT_DB: ProxySQL records the schema and
 // answers OK; the backend connection is switched lazily by sync.

@@ -342,6 +342,12 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 	mirrorable := cs.longData == nil && len(pkt) > 5 && pkt[5] == 0 // no long data, no cursor
 	cs.longData = nil
 	var set sqlscan.SetStatement
+	if g.kind == sqlscan.KindSet && res.Err == nil {
+		// Its values are parameters the proxy does not parse: the change
+		// stays on this connection, as an unparsable SET does.
+		set = sqlscan.SetStatement{Outcome: sqlscan.SetLock, Reason: reasonPreparedSet}
+		s.lockForSet(rt, &set, hg, g.text)
+	}
 	addr := h.addr // afterQuery may recycle h
 	s.afterQuery(rt, h, &res, dec, &set, g.text)
 	s.finishEvent(ev, hg, addr, res)

@@ -83,6 +83,12 @@ type FlagContext struct {
 	// InTransaction reports whether the backend is inside a transaction
 	// (SAVEPOINT only matters there).
 	InTransaction bool
+	// Untracked: the statement changed session state the proxy neither
+	// parses nor sees in the response — a multi-statement query with a SET
+	// or USE, a prepared SET whose values are parameters. The connection
+	// keeps USER_VARIABLE (unless a rule set multiplex=2), with either SET
+	// algorithm.
+	Untracked bool
 	// Keep is mysql-keep_multiplexing_variables.
 	Keep KeepVars
 }
@@ -108,7 +114,11 @@ func UpdateFlags(cur StatusFlags, d *sqlscan.Digest, ctx *FlagContext) StatusFla
 	}
 
 	if cur&FlagUserVariable == 0 {
-		if sqlscan.HasPrefixFold(text, "SET ") {
+		if ctx.Untracked {
+			if ctx.Multiplex != 2 {
+				cur |= FlagUserVariable
+			}
+		} else if sqlscan.HasPrefixFold(text, "SET ") {
 			if ctx.LegacySetAlgorithm {
 				if ctx.Multiplex != 2 {
 					if bytes.IndexByte(text, '@') >= 0 {
@@ -130,10 +140,6 @@ func UpdateFlags(cur StatusFlags, d *sqlscan.Digest, ctx *FlagContext) StatusFla
 				// connection.
 				cur |= FlagUserVariable
 			}
-		} else if ctx.Set != nil && ctx.Set.Outcome == sqlscan.SetLock && ctx.Multiplex != 2 {
-			// A multi-statement query that changes session state the
-			// proxy cannot track (a SET or USE after its first statement).
-			cur |= FlagUserVariable
 		} else if ctx.Multiplex != 2 && bytes.IndexByte(text, '@') >= 0 && !keepsMultiplexing(text, ctx.Keep) {
 			cur |= FlagUserVariable
 		}

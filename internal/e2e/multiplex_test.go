@@ -290,3 +290,29 @@ func TestNextTransactionSetNotLeaked(t *testing.T) {
 		t.Fatalf("the transaction after: %v", err)
 	}
 }
+
+// TestPreparedSetKept: a SET run as a prepared statement (go-sql-driver
+// prepares "SET time_zone = ?" when given an argument) changes its
+// connection with values the proxy never parses. The session keeps that
+// connection, locked as after an unparsable SET, and sees its setting;
+// other sessions never get it. Before, the connection went back to the
+// pool: the session lost its time zone and another could get it.
+func TestPreparedSetKept(t *testing.T) {
+	s, _ := multiplexSetup(t, 2, "")
+	c, ctx := oneConn(t, s.DataPort)
+	if _, err := c.ExecContext(ctx, "SET time_zone = ?", "+07:00"); err != nil {
+		t.Fatal(err)
+	}
+	const read = "SELECT VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES WHERE VARIABLE_NAME = 'TIME_ZONE'"
+	var tz string
+	for i := range 4 {
+		other, octx := oneConn(t, s.DataPort)
+		if err := other.QueryRowContext(octx, read).Scan(&tz); err != nil || tz == "+07:00" {
+			t.Fatalf("session %d after another's prepared SET: %q %v", i, tz, err)
+		}
+		other.Close()
+	}
+	if err := c.QueryRowContext(ctx, read).Scan(&tz); err != nil || tz != "+07:00" {
+		t.Fatalf("the session's own time zone after its prepared SET: %q %v, want +07:00", tz, err)
+	}
+}
