@@ -343,10 +343,21 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 	cs.longData = nil
 	var set sqlscan.SetStatement
 	if g.kind == sqlscan.KindSet && res.Err == nil {
-		// Its values are parameters the proxy does not parse: the change
-		// stays on this connection, as an unparsable SET does.
+		// A prepared SET ran on this connection. Without parameters it is
+		// read as its text would be; with them its values are ones the
+		// proxy does not parse, and the change stays on this connection, as
+		// an unparsable SET does.
 		set = sqlscan.SetStatement{Outcome: sqlscan.SetLock, Reason: reasonPreparedSet}
-		s.lockForSet(rt, &set, hg, g.text)
+		if g.numParams == 0 {
+			set = sqlscan.ParseSet(g.text)
+		}
+		switch set.Outcome {
+		case sqlscan.SetLock:
+			s.lockForSet(rt, &set, hg, g.text)
+		case sqlscan.SetTracked:
+			applySet(&s.state, &set)
+			h.bc.NoteState(&s.state)
+		}
 	}
 	addr := h.addr // afterQuery may recycle h
 	s.afterQuery(rt, h, &res, dec, &set, g.text)

@@ -315,4 +315,22 @@ func TestPreparedSetKept(t *testing.T) {
 	if err := c.QueryRowContext(ctx, read).Scan(&tz); err != nil || tz != "+07:00" {
 		t.Fatalf("the session's own time zone after its prepared SET: %q %v, want +07:00", tz, err)
 	}
+	// A prepared SET without parameters is read as its text: tracked, no
+	// lock, and it follows the session to any connection.
+	d, dctx := oneConn(t, s.DataPort)
+	st, err := d.PrepareContext(dctx, "SET sql_mode = 'ANSI_QUOTES'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ExecContext(dctx); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	var mode string
+	if err := d.QueryRowContext(dctx, "SELECT VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES WHERE VARIABLE_NAME = 'SQL_MODE'").Scan(&mode); err != nil || mode != "ANSI_QUOTES" {
+		t.Fatalf("sql_mode after a prepared SET without parameters: %q %v", mode, err)
+	}
+	if n := adminInt(t, s, "SELECT COUNT(*) FROM stats_mysql_processlist WHERE extended_info LIKE '%prepared SET%'"); n != 1 {
+		t.Errorf("sessions pinned by a prepared SET: %d, want 1 (the one with a parameter)", n)
+	}
 }
