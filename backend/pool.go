@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
@@ -206,8 +208,7 @@ func (p *Pool) Get(ctx context.Context, o *Options, cred *Credentials, want *Sta
 				if errors.Is(err, ErrAuth) {
 					// A refused COM_CHANGE_USER is a refused login: worth
 					// the line a refused connect gets.
-					p.reg.connectLog.Event(time.Now(), p.reg.log.Warn, "more_not_logged").Str("server", p.srv.addr).
-						Int("hostgroup", p.srv.key.Hostgroup).Str("user", cred.User).Err(err).Msg("backend refused the login")
+					p.connectEvent(time.Now()).Str("user", cred.User).Err(err).Msg("backend refused the login")
 				}
 				p.Put(c)
 				return nil, err
@@ -312,6 +313,13 @@ func (p *Pool) failed(err error, now time.Time, o *Options) bool {
 	return n > 0
 }
 
+// connectEvent starts a WARN line about a failed login or refused command
+// on the server, through the registry's limiter (a few a second: peers
+// cause these at will), or returns nil when the limiter holds it back.
+func (p *Pool) connectEvent(now time.Time) *zerolog.Event {
+	return p.reg.connectLog.Event(now, p.reg.log.Warn, "more_not_logged").Str("server", p.srv.addr).Int("hostgroup", p.srv.key.Hostgroup)
+}
+
 // Refused records that the server refused a command on c as a server
 // (Response.Refused): counted as a failed connect, as ProxySQL counts it,
 // so a server that keeps refusing is shunned. The caller discards c.
@@ -322,8 +330,7 @@ func (c *BackendConn) Refused(e *wire.SQLError) {
 	}
 	now := time.Now()
 	if !p.failed(e, now, c.opts) {
-		p.reg.connectLog.Event(now, p.reg.log.Warn, "more_not_logged").Str("server", p.srv.addr).Int("hostgroup", p.srv.key.Hostgroup).
-			Err(e).Msg("server refused a command; retrying it on another connection")
+		p.connectEvent(now).Err(e).Msg("server refused a command; retrying it on another connection")
 	}
 }
 
@@ -343,8 +350,7 @@ func (p *Pool) open(ctx context.Context, o *Options, cred *Credentials, want *St
 		if !p.failed(err, now, o) && ctx.Err() == nil {
 			// Every failed connect is worth a line (a refused TLS
 			// certificate, a wrong password…), a few a second at most.
-			p.reg.connectLog.Event(now, p.reg.log.Warn, "more_not_logged").Str("server", p.srv.addr).Int("hostgroup", p.srv.key.Hostgroup).
-				Str("user", cred.User).Err(err).Msg("backend connect failed")
+			p.connectEvent(now).Str("user", cred.User).Err(err).Msg("backend connect failed")
 		}
 		return nil, err
 	}

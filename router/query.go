@@ -81,7 +81,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	switch s.digest.Kind {
 	case sqlscan.KindSet:
 		set = sqlscan.ParseSet(q)
-		if e := setCharsetRefused(&set); e != nil && set.Outcome == sqlscan.SetTracked {
+		if e := setCharsetRefused(&set); set.Outcome == sqlscan.SetTracked && e != nil {
 			s.finishEvent(ev, -1, "", backend.Response{})
 			s.writeErr(e)
 			return true
@@ -189,14 +189,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		// back and tracked like literals, so the session is not locked.
 		s.readComputed(rt, h, &set)
 	}
-	if set.Outcome == sqlscan.SetLock {
-		s.lockForSet(rt, &set, hg, q)
-	} else if set.Outcome == sqlscan.SetTracked && res.Err == nil {
-		// Forwarded because the session is locked (or it is SET TRANSACTION
-		// for the next transaction): the backend now has it too.
-		applySet(&s.state, &set)
-		h.bc.NoteState(&s.state)
-	}
+	s.ranSet(rt, h, &set, hg, q, res.Err)
 	addr := h.addr // afterQuery may recycle h
 	s.afterQuery(rt, h, &res, dec, &set, q)
 	s.finishEvent(ev, hg, addr, res)
@@ -325,6 +318,22 @@ const (
 	// parameters.
 	reasonPreparedSet = "a prepared SET (its values are parameters)"
 )
+
+// ranSet settles a SET that ran on h (hostgroup hg; text q, for the log):
+// one the proxy could not track locks the session (lockForSet); a tracked
+// one that succeeded — forwarded because the session is locked, a SET
+// TRANSACTION for the next transaction, a prepared SET without parameters —
+// is now the session's state and the connection's. The text and the
+// prepared path both end here.
+func (s *session) ranSet(rt *live.Runtime, h *held, set *sqlscan.SetStatement, hg int, q []byte, err *wire.SQLError) {
+	switch {
+	case set.Outcome == sqlscan.SetLock:
+		s.lockForSet(rt, set, hg, q)
+	case set.Outcome == sqlscan.SetTracked && err == nil:
+		applySet(&s.state, set)
+		h.bc.NoteState(&s.state)
+	}
+}
 
 // lockForSet applies a SET the proxy could not track (set.Outcome is
 // SetLock), run on hostgroup hg: with mysql-set_query_lock_on_hostgroup=1

@@ -96,10 +96,10 @@ func applySet(st *backend.State, set *sqlscan.SetStatement) {
 // utf16, utf16le, utf32: ERR 1231), at login or with SET NAMES, SET
 // CHARACTER SET or SET character_set_client; nil for any other.
 func clientCharsetRefused(cs string) *wire.SQLError {
-	switch strings.ToLower(cs) {
+	switch cs = strings.ToLower(cs); cs {
 	case "ucs2", "utf16", "utf16le", "utf32":
 		return &wire.SQLError{Code: 1231, State: "42000",
-			Message: fmt.Sprintf("Variable 'character_set_client' can't be set to the value of '%s'", strings.ToLower(cs))}
+			Message: fmt.Sprintf("Variable 'character_set_client' can't be set to the value of '%s'", cs)}
 	}
 	return nil
 }

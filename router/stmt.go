@@ -351,13 +351,7 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 		if g.numParams == 0 {
 			set = sqlscan.ParseSet(g.text)
 		}
-		switch set.Outcome {
-		case sqlscan.SetLock:
-			s.lockForSet(rt, &set, hg, g.text)
-		case sqlscan.SetTracked:
-			applySet(&s.state, &set)
-			h.bc.NoteState(&s.state)
-		}
+		s.ranSet(rt, h, &set, hg, g.text, nil)
 	}
 	addr := h.addr // afterQuery may recycle h
 	s.afterQuery(rt, h, &res, dec, &set, g.text)
