@@ -251,13 +251,7 @@ func TestMultiStatementStateNotLeaked(t *testing.T) {
 func TestNextTransactionSetNotLeaked(t *testing.T) {
 	s, b := multiplexSetup(t, 4, "")
 	backendSQL(t, b, "CREATE TABLE IF NOT EXISTS sbtest.nexttrx (id INT AUTO_INCREMENT PRIMARY KEY, who VARCHAR(10))")
-	ctx := context.Background()
-	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
-	a, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a, ctx := oneConn(t, s.DataPort)
 	if _, err := a.ExecContext(ctx, "SET TRANSACTION READ ONLY"); err != nil {
 		t.Fatal(err)
 	}
@@ -272,11 +266,8 @@ func TestNextTransactionSetNotLeaked(t *testing.T) {
 		return err
 	}
 	for i := range 3 {
-		other, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = write(other, "other")
+		other, _ := oneConn(t, s.DataPort)
+		err := write(other, "other")
 		other.Close()
 		if err != nil {
 			t.Fatalf("another session's transaction %d after SET TRANSACTION READ ONLY: %v", i, err)
