@@ -22,11 +22,12 @@ const (
 	FlagSQLLogBin0                                // SET sql_log_bin=0 until sql_log_bin=1
 	FlagHasSavepoint                              // SAVEPOINT inside a transaction, until it ends
 	FlagNoMultiplex                               // a rule set multiplex=0, until one sets multiplex=1
+	FlagHandler                                   // HANDLER t OPEN: the open handler lives on the connection
 )
 
 var flagNames = []string{
 	"USER_VARIABLE", "PREPARED_STATEMENT", "TEMPORARY_TABLE", "LOCK_TABLES", "GET_LOCK",
-	"FOUND_ROWS", "SQL_LOG_BIN0", "HAS_SAVEPOINT", "NO_MULTIPLEX",
+	"FOUND_ROWS", "SQL_LOG_BIN0", "HAS_SAVEPOINT", "NO_MULTIPLEX", "HANDLER",
 }
 
 // String lists the set flags, "|"-separated.
@@ -156,6 +157,9 @@ func UpdateFlags(cur StatusFlags, d *sqlscan.Digest, ctx *FlagContext) StatusFla
 	}
 	if cur&FlagLockTables != 0 && sqlscan.HasPrefixFold(text, "UNLOCK TABLES") {
 		cur &^= FlagLockTables
+	}
+	if sqlscan.HasPrefixFold(text, "HANDLER ") && sqlscan.ContainsFold(text, " OPEN") {
+		cur |= FlagHandler
 	}
 	if sqlscan.ContainsFold(text, "GET_LOCK(") {
 		cur |= FlagGetLock

@@ -51,6 +51,8 @@ func TestUpdateFlags(t *testing.T) {
 		{"untracked change with multiplex=2", 0, "SET time_zone = ?", FlagContext{Untracked: true, Multiplex: 2}, 0},
 		{"temporary table", 0, "CREATE TEMPORARY TABLE t (a int)", FlagContext{}, FlagTemporaryTable},
 		{"MariaDB's CREATE OR REPLACE TEMPORARY TABLE", 0, "CREATE OR REPLACE TEMPORARY TABLE t (a int)", FlagContext{}, FlagTemporaryTable},
+		{"handler open", 0, "HANDLER t OPEN AS h", FlagContext{}, FlagHandler},
+		{"handler read", 0, "HANDLER h READ FIRST", FlagContext{}, 0},
 		{"lock tables", 0, "LOCK TABLES t WRITE", FlagContext{}, FlagLockTables},
 		{"ftwrl", 0, "FLUSH TABLES WITH READ LOCK", FlagContext{}, FlagLockTables},
 		{"flush named tables with read lock", 0, "FLUSH TABLES t1, t2 WITH READ LOCK", FlagContext{}, FlagLockTables},

@@ -61,6 +61,7 @@ func TestMultiplexingConditions(t *testing.T) {
 		{"MariaDB's CREATE OR REPLACE TEMPORARY TABLE", []string{"CREATE OR REPLACE TEMPORARY TABLE tmp_mux2 (a INT)"}, nil},
 		{"multi-statement SET", []string{"SELECT 1; SET time_zone = '+01:00'"}, nil},
 		{"SET TRANSACTION for the next one", []string{"SET TRANSACTION READ ONLY"}, []string{"SELECT 1"}},
+		{"handler", []string{"HANDLER mux OPEN AS hmux", "HANDLER hmux READ FIRST"}, nil},
 		{"lock tables", []string{"LOCK TABLES mux READ", "SELECT * FROM mux"}, []string{"UNLOCK TABLES"}},
 		{"get_lock", []string{"SELECT GET_LOCK('sluice', 1)"}, nil},
 		{"sql_calc_found_rows", []string{"SELECT SQL_CALC_FOUND_ROWS * FROM mux"}, nil},
