@@ -39,20 +39,36 @@ func (w *watchdog) watchGone(rt *live.Runtime, s *session, ns int64) int64 {
 	if wire.Peek(s.nc) != wire.PeekClosed {
 		return ns + int64(time.Second)
 	}
-	go w.disconnected(rt, s, run)
+	w.r.stop(rt, s, run, "client disconnected while its query ran")
 	return 0
 }
 
-// disconnected ends the session of a client that went away and stops its
-// query on the server.
-func (w *watchdog) disconnected(rt *live.Runtime, s *session, run running) {
-	log := w.r.log.Warn().Uint64("session", s.id).Str("backend", run.server.Addr()).Uint32("thread_id", run.threadID).
-		Int("hostgroup", run.server.Key().Hostgroup)
+// stop ends session s — KILL CONNECTION on either port, a client gone
+// mid-query, a transaction past its limit — and does not leave the query
+// it runs (run, read before the kill) going on its server: with
+// mysql-kill_backend_connection_when_disconnect (ProxySQL kills a backend
+// connection that is not idle when it destroys it) the query is killed from
+// another connection (KILL QUERY), and the backend connection is cut. A
+// session that waits on no server just ends. The kill runs in the
+// background: the caller does not wait for the server.
+func (r *Router) stop(rt *live.Runtime, s *session, run running, why string) {
 	s.kill()
-	var err error
-	if run.cred != nil {
-		err = killQuery(rt, run, run.cred, min(rt.Router.ConnectTimeoutMax, killGrace))
+	if run.server == nil {
+		return
 	}
-	run.bc.Abort()
-	log.AnErr("kill_error", err).Msg("client disconnected while its query ran: killed the query on its server (mysql-kill_backend_connection_when_disconnect)")
+	go func() {
+		log := r.log.Warn().Uint64("session", s.id).Str("backend", run.server.Addr()).Uint32("thread_id", run.threadID).
+			Int("hostgroup", run.server.Key().Hostgroup)
+		killed := rt.Router.KillBackendOnDisconnect && run.cred != nil
+		var err error
+		if killed {
+			err = killQuery(rt, run, run.cred, min(rt.Router.ConnectTimeoutMax, killGrace))
+		}
+		run.bc.Abort()
+		if killed {
+			log.AnErr("kill_error", err).Msg(why + ": killed the query on its server (mysql-kill_backend_connection_when_disconnect)")
+		} else {
+			log.Msg(why + ": cut the backend connection of the query it ran")
+		}
+	}()
 }

@@ -87,7 +87,7 @@ func (s *session) killCommand(rt *live.Runtime, id uint64, query bool) *wire.SQL
 		return errKillDenied(id)
 	}
 	if !query {
-		target.kill()
+		s.r.stop(rt, target, target.running.get(), "session killed (KILL CONNECTION)")
 		return nil
 	}
 	run := target.running.get()

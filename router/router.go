@@ -385,7 +385,8 @@ func (r *Router) drain(timeout time.Duration) int {
 func (r *Router) Kill(id uint64) bool {
 	v, ok := r.sessions.Load(id)
 	if ok {
-		v.(*session).kill()
+		s := v.(*session)
+		r.stop(r.rt.Load(), s, s.running.get(), "session killed (KILL CONNECTION on the admin port)")
 	}
 	return ok
 }

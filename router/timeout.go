@@ -169,10 +169,7 @@ func (w *watchdog) scan(rt *live.Runtime, ns int64) int64 {
 func (w *watchdog) closeTrx(s *session, limit string, took time.Duration) {
 	w.r.log.Warn().Uint64("session", s.id).Str("limit", limit).Dur("for", took.Round(time.Millisecond)).
 		Msg("closing a session whose transaction exceeded " + limit + ": the server rolls it back")
-	s.kill()
-	if run := s.running.get(); run.bc != nil {
-		run.bc.Abort() // a query in flight ends now, not when it is done
-	}
+	w.r.stop(w.r.rt.Load(), s, s.running.get(), "transaction past "+limit)
 }
 
 // expire stops the query of s whose deadline d passed.

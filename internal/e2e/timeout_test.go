@@ -283,7 +283,8 @@ func TestShunFreesQueriesInFlight(t *testing.T) {
 // TestClientGoneKillsQuery: mysql-kill_backend_connection_when_disconnect
 // (ProxySQL's default true). A client that goes away while its query runs
 // — the mariadb CLI killed, a go-sql-driver query whose context is
-// cancelled — does not leave the query running on the server.
+// cancelled — does not leave the query running on the server; nor does a
+// session ended by KILL CONNECTION on the admin port or the data port.
 func TestClientGoneKillsQuery(t *testing.T) {
 	bs := testenv.Backends(t, 1)
 	s := startFresh(t, "")
@@ -340,6 +341,28 @@ func TestClientGoneKillsQuery(t *testing.T) {
 	// The watchdog looks within its 10 s rescan, then every second.
 	t.Logf("mariadb CLI killed: its query ended on the server %v later", waitGone("gone_cli"))
 	t.Logf("go-sql-driver cancelled: its query ended on the server %v later", waitGone("gone_driver"))
+
+	// A session killed while its query runs, from either port.
+	for _, via := range []string{"admin", "data"} {
+		victim, err := db.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var id string
+		if err := victim.QueryRowContext(context.Background(), "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		marker := "killed_via_" + via
+		go victim.ExecContext(context.Background(), "SELECT SLEEP(60) AS "+marker)
+		waitRunning(marker)
+		if via == "admin" {
+			admin(t, s, "KILL CONNECTION "+id)
+		} else if _, err := db.Exec("KILL CONNECTION " + id); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("KILL CONNECTION on the %s port: its query ended on the server %v later", via, waitGone(marker))
+		victim.Close()
+	}
 
 	// The proxy still serves.
 	var one int
