@@ -128,7 +128,7 @@ LOAD MYSQL SERVERS TO RUNTIME; LOAD MYSQL USERS TO RUNTIME; LOAD MYSQL VARIABLES
 	var salt [20]byte
 	copy(salt[:], "Sl'ice\x01sha2-salt-ab")
 	admin(t, s, fmt.Sprintf("UPDATE mysql_users SET password=UNHEX('%s') WHERE username='root'; LOAD MYSQL USERS TO RUNTIME",
-		hex.EncodeToString([]byte(wire.CachingSha2Hash([]byte("test"), salt)))))
+		hex.EncodeToString([]byte(wire.CachingSha2Hash([]byte("test"), salt[:])))))
 	py := `import sys, pymysql
 def login(pw):
     c = pymysql.connect(host="127.0.0.1", port=int(sys.argv[1]), user="root", password=pw, connect_timeout=10)
@@ -148,6 +148,15 @@ print("fast", login("test"))`
 	t.Logf("PyMySQL, $A$005$ hash: %s", strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "; "))
 	if err := ping(t, s.DataPort, "root", "test", "serverPubKey=wrong"); err != nil {
 		t.Fatalf("go-sql-driver fast auth after PyMySQL's RSA full auth: %v", err)
+	}
+
+	// Hashed by the admin's own functions, as ProxySQL 2.6+ documents.
+	for _, fn := range []string{"CACHING_SHA2_PASSWORD('test')", "MYSQL_NATIVE_PASSWORD('test')"} {
+		admin(t, s, "UPDATE mysql_users SET password="+fn+" WHERE username='root'; LOAD MYSQL USERS TO RUNTIME")
+		out, err := exec.Command("/usr/bin/python3", "-c", py, itoa(s.DataPort)).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "fast root@") {
+			t.Fatalf("PyMySQL with password=%s: %v\n%s", fn, err, out)
+		}
 	}
 }
 

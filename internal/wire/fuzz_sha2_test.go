@@ -22,7 +22,7 @@ func FuzzCachingSha2Server(f *testing.F) {
 	salt := []byte("0123456789abcdefghij")
 	var cs [20]byte
 	copy(cs[:], "saltsaltsaltsaltsalt")
-	stored := CachingSha2Hash([]byte("right"), cs)
+	stored := CachingSha2Hash([]byte("right"), cs[:])
 	native, _ := ParseNativeHash(NativeHash("right"))
 	digest := CachingSha2Digest([]byte("right"))
 	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)

@@ -54,10 +54,16 @@ func VerifyCachingSha2Hash(password []byte, stored string) bool {
 	return subtle.ConstantTimeCompare(got, []byte(hash)) == 1
 }
 
-// CachingSha2Hash returns the $A$005$ form of password with salt (20
-// bytes; MySQL draws printable ones) — for tests and tools.
-func CachingSha2Hash(password []byte, salt [sha2CryptSaltLen]byte) string {
-	return sha2CryptPrefix + "005$" + string(salt[:]) + string(sha256Crypt(password, salt[:], 5000))
+// CachingSha2SaltLen is the salt length of MySQL's stored
+// caching_sha2_password hash.
+const CachingSha2SaltLen = sha2CryptSaltLen
+
+// CachingSha2Hash returns the $A$005$ form of password with salt
+// (CachingSha2SaltLen bytes to be one a server and Sluice verify; MySQL
+// draws printable ones) — for the admin's CACHING_SHA2_PASSWORD(), tests
+// and tools.
+func CachingSha2Hash(password, salt []byte) string {
+	return sha2CryptPrefix + "005$" + string(salt) + string(sha256Crypt(password, salt, 5000))
 }
 
 const cryptB64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

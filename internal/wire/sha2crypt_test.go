@@ -20,7 +20,7 @@ func TestSha256Crypt(t *testing.T) {
 	}
 	var salt [20]byte
 	copy(salt[:], "0123456789abcdefghij")
-	h := CachingSha2Hash([]byte("s3cret"), salt)
+	h := CachingSha2Hash([]byte("s3cret"), salt[:])
 	if len(h) != 70 || !strings.HasPrefix(h, "$A$005$0123456789abcdefghij") || !IsCachingSha2Hash(h) {
 		t.Fatalf("hash %q", h)
 	}

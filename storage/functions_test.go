@@ -1,0 +1,52 @@
+package storage
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/sluice-proxy/sluice/internal/wire"
+)
+
+// TestPasswordFunctions: MYSQL_NATIVE_PASSWORD() and CACHING_SHA2_PASSWORD()
+// give what MySQL stores, and ProxySQL's answers to bad arguments
+// (test_sqlite3_pass_exts-t.cpp).
+func TestPasswordFunctions(t *testing.T) {
+	s, _ := openTemp(t)
+	for q, want := range map[string]string{
+		// SELECT PASSWORD('test') on MariaDB.
+		"SELECT MYSQL_NATIVE_PASSWORD('test')":                         "*94BDCEBE19083CE2A1F959FD02F964C7AF4CFC29",
+		"SELECT MYSQL_NATIVE_PASSWORD('')":                             "Invalid argument size",
+		"SELECT MYSQL_NATIVE_PASSWORD(2)":                              "Invalid argument type",
+		"SELECT CACHING_SHA2_PASSWORD('test', '0123456789abcdefghij')": wire.CachingSha2Hash([]byte("test"), []byte("0123456789abcdefghij")),
+		"SELECT CACHING_SHA2_PASSWORD('test', UNHEX('00FF'))":          wire.CachingSha2Hash([]byte("test"), []byte{0, 0xff}),
+		"SELECT CACHING_SHA2_PASSWORD('', '')":                         "Invalid argument size",
+		"SELECT CACHING_SHA2_PASSWORD('', '000000000000000000000')":    "Invalid argument size",
+		"SELECT CACHING_SHA2_PASSWORD('x', '000000000000000000000')":   "Invalid argument size",
+		"SELECT CACHING_SHA2_PASSWORD(2, '00')":                        "Invalid argument type",
+		"SELECT CACHING_SHA2_PASSWORD('00', 2)":                        "Invalid argument type",
+	} {
+		if got := scalar(t, s, q); got != want {
+			t.Errorf("%s = %q, want %q", q, got, want)
+		}
+	}
+	for _, q := range []string{"SELECT MYSQL_NATIVE_PASSWORD()", "SELECT MYSQL_NATIVE_PASSWORD('00', '00')",
+		"SELECT CACHING_SHA2_PASSWORD()", "SELECT CACHING_SHA2_PASSWORD('00', '00', '00')"} {
+		if _, err := s.Query(context.Background(), q, false); err == nil || !strings.Contains(err.Error(), "wrong number of arguments to function") {
+			t.Errorf("%s: %v, want SQLite's wrong number of arguments", q, err)
+		}
+	}
+	// Without a salt: a fresh printable one each time, a hash that verifies.
+	a, b := scalar(t, s, "SELECT CACHING_SHA2_PASSWORD('s3cret')"), scalar(t, s, "SELECT CACHING_SHA2_PASSWORD('s3cret')")
+	if a == b || !wire.IsCachingSha2Hash(a) || !wire.VerifyCachingSha2Hash([]byte("s3cret"), a) || wire.VerifyCachingSha2Hash([]byte("s3creT"), a) {
+		t.Fatalf("random salts: %q %q", a, b)
+	}
+	if strings.ContainsAny(a[7:27], "$\x00") {
+		t.Fatalf("salt %q", a[7:27])
+	}
+	// Stored the documented way.
+	mustExec(t, s, "INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('u', MYSQL_NATIVE_PASSWORD('test'), 0)")
+	if got := scalar(t, s, "SELECT password FROM mysql_users WHERE username = 'u'"); got != wire.NativeHash("test") {
+		t.Fatalf("stored %q", got)
+	}
+}
