@@ -57,8 +57,8 @@ const maxAllowedPacket = "mysql-max_allowed_packet"
 
 // RuntimeToMemory writes module m of the snapshot to MEMORY (SAVE m TO
 // MEMORY) in one transaction and returns the rows written. Table modules are
-// replaced whole, except mysql_users: users RUNTIME does not have (inactive
-// ones) stay in MEMORY, and the others come back as RUNTIME holds them, the
+// replaced whole, except mysql_users: users RUNTIME does not have stay in
+// MEMORY, inactive, and the others come back as RUNTIME holds them, the
 // password unchanged (ProxySQL 2.6+). Variables are replaced for the
 // module's prefix.
 func (s *Store) RuntimeToMemory(snap *config.Snapshot, m config.Module) (int64, error) {
@@ -144,8 +144,13 @@ func (s *Store) replaceRows(ctx context.Context, table, cols string, rows [][]an
 }
 
 // replaceUsers replaces the MEMORY rows of the users present in the
-// snapshot, leaving other users alone.
+// snapshot and marks every other user inactive, as ProxySQL's SAVE MYSQL
+// USERS FROM RUNTIME does: a user added to MEMORY and never loaded does not
+// become active at the next LOAD.
 func (s *Store) replaceUsers(ctx context.Context, users []config.User, cols string, rows [][]any) (int64, error) {
+	if _, err := s.conn.ExecContext(ctx, "UPDATE main.mysql_users SET active = 0"); err != nil {
+		return 0, err
+	}
 	seen := make(map[string]bool, len(users))
 	for _, u := range users {
 		if seen[u.Username] {

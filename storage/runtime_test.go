@@ -209,13 +209,15 @@ func TestWriteRuntimeAndSaveToMemory(t *testing.T) {
 	}
 
 	// SAVE … TO MEMORY: users come back with their passwords as written,
-	// inactive users stay, rules become the loaded (active) ones.
-	mustExec(t, s, "UPDATE mysql_users SET comment='edited' WHERE username='u1'", "INSERT INTO mysql_query_rules (rule_id, active) VALUES (9, 1)")
+	// users RUNTIME lacks stay, inactive (one never loaded too, as ProxySQL
+	// does), rules become the loaded (active) ones.
+	mustExec(t, s, "UPDATE mysql_users SET comment='edited' WHERE username='u1'", "INSERT INTO mysql_query_rules (rule_id, active) VALUES (9, 1)",
+		"INSERT INTO mysql_users (username, password, active) VALUES ('notloaded', 'x', 1)")
 	if n, err := s.RuntimeToMemory(snap, config.ModMySQLUsers); err != nil || n != 3 {
 		t.Fatalf("RuntimeToMemory users: n=%d err=%v", n, err)
 	}
 	got := strs(mustRows(t, s, "SELECT username, password, active, backend, frontend, comment FROM mysql_users ORDER BY username"))
-	wantMem := [][]string{{"inactive", "x", "0", "1", "1", ""}, {"u1", "pw", "1", "1", "1", "c"},
+	wantMem := [][]string{{"inactive", "x", "0", "1", "1", ""}, {"notloaded", "x", "0", "1", "1", ""}, {"u1", "pw", "1", "1", "1", "c"},
 		{"u2", "*81F5E21E35407D884A6CD4A731AEBFB6AF209E1B", "1", "1", "1", ""}, {"u3", "", "1", "1", "1", ""}}
 	if !reflect.DeepEqual(got, wantMem) {
 		t.Errorf("mysql_users after SAVE TO MEMORY\n got %v\nwant %v", got, wantMem)
