@@ -105,6 +105,11 @@ type Store struct {
 	confined atomic.Bool
 	denyWhy  atomic.Pointer[string] // why the authorizer refused, for the client
 	datadir  string                 // absolute, symlinks resolved
+
+	// What Open did to the DISK file, for DiscardCreated.
+	diskPath string
+	created  bool // the file did not exist: this Open made it
+	backedUp bool // --initial moved the previous one to .bak
 }
 
 // builtinSchemas are the databases the Store attaches; nobody may DETACH them.
@@ -133,9 +138,9 @@ func Open(opts Options) (s *Store, existed bool, err error) {
 		return nil, false, fmt.Errorf("storage: datadir %s is not a directory", opts.Datadir)
 	}
 	path := filepath.Join(opts.Datadir, DiskFile)
+	moved := false
 	if opts.Initial {
-		moved, err := backupDisk(path)
-		if err != nil {
+		if moved, err = backupDisk(path); err != nil {
 			return nil, false, err
 		}
 		if moved {
@@ -165,7 +170,7 @@ func Open(opts Options) (s *Store, existed bool, err error) {
 		return nil, false, fmt.Errorf("storage: open sqlite connection: %w", err)
 	}
 	s = &Store{db: db, conn: conn, log: opts.Logger, checksums: make(map[string]*checksumValue),
-		clusterCache: make(map[string]*clusterResult)}
+		clusterCache: make(map[string]*clusterResult), diskPath: path, created: !existed, backedUp: moved}
 	if s.datadir, err = realDir(opts.Datadir); err != nil {
 		conn.Close()
 		db.Close()
@@ -188,6 +193,31 @@ func Open(opts Options) (s *Store, existed bool, err error) {
 		return nil, false, err
 	}
 	return s, existed, nil
+}
+
+// DiscardCreated undoes what Open did to the DISK file when the start it
+// began fails before the proxy runs (a config file that does not load, a
+// port in use): a sluice.db this Open created is removed, so the next
+// start reads the config file again instead of finding a database holding
+// neither it nor anything an operator saved; with --initial the previous
+// database goes back in place. A database that existed before is left as
+// it is. It closes the Store.
+func (s *Store) DiscardCreated() error {
+	s.Close()
+	if !s.created {
+		return nil
+	}
+	for _, suf := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(s.diskPath + suf); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("storage: remove %s: %w", filepath.Base(s.diskPath+suf), err)
+		}
+	}
+	if s.backedUp {
+		if err := renameDB(s.diskPath+".bak", s.diskPath); err != nil {
+			return fmt.Errorf("storage: restore the backup %w", err)
+		}
+	}
+	return nil
 }
 
 // backupDisk renames path and its WAL files to path.bak*, reporting whether

@@ -231,6 +231,21 @@ func serve(o *options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// A first start (or --initial) that fails before Sluice runs leaves no
+	// sluice.db behind: the next start must read the fixed config file, not
+	// find a database of defaults and ignore it. Deferred before the
+	// Store's Close, so it runs after everything else is closed.
+	ready := false
+	defer func() {
+		if ready || existed {
+			return
+		}
+		if err := store.DiscardCreated(); err != nil {
+			log.Error().Err(err).Msg("removing the configuration database of the failed start")
+			return
+		}
+		log.Info().Bool("initial", o.initial).Msg("start failed: removed the configuration database it created (after --initial, the previous one is back in place)")
+	}()
 	defer store.Close()
 	if err := bootstrap(store, existed, o, cfgPath, root, log); err != nil {
 		return err
@@ -262,6 +277,11 @@ func serve(o *options, stderr io.Writer) error {
 		Audit: p.Audit(), TLS: p.AdminTLS})
 	for _, m := range config.Modules {
 		if err := adm.LoadToRuntime(m); err != nil {
+			if existed && !o.initial {
+				return fmt.Errorf("loading %s to runtime from %s: %w (the saved configuration does not load: "+
+					"start with --initial to rebuild it from the config file, the old one kept as %s.bak)",
+					m, filepath.Join(datadir, storage.DiskFile), err, storage.DiskFile)
+			}
 			return fmt.Errorf("loading %s to runtime: %w", m, err)
 		}
 	}
@@ -317,6 +337,7 @@ func serve(o *options, stderr io.Writer) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	ready = true
 	log.Info().Str("admin", snap.Var("admin-mysql_ifaces")).Str("mysql", snap.Var("mysql-interfaces")).Msg("Sluice ready")
 	for {
 		select {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -226,5 +227,57 @@ func TestBootFromProxySQLSampleStyle(t *testing.T) {
 	// The data port answers (and refuses an unknown user the ProxySQL way).
 	if _, err := testenv.CLI(t, dataPort, "nobody", "x", "SELECT 1"); err == nil || !strings.Contains(err.Error(), "1045") {
 		t.Errorf("data port: %v", err)
+	}
+}
+
+// TestFailedStartKeepsNoDatabase: a first start whose config file does not
+// load (here a mysql_servers entry with a misspelled address key) exits
+// with the error and leaves no sluice.db behind, so the start after the
+// file is fixed reads it — before, it found a database of defaults (admin
+// on 0.0.0.0:6032, no servers) and ignored the fixed file. A failed
+// --initial puts the previous database back.
+func TestFailedStartKeepsNoDatabase(t *testing.T) {
+	dir := t.TempDir()
+	adminPort, dataPort := testenv.FreePort(t), testenv.FreePort(t)
+	cfg, datadir := filepath.Join(dir, "proxysql.cnf"), filepath.Join(dir, "data")
+	write := func(key string, port int) {
+		t.Helper()
+		c := fmt.Sprintf(`admin_variables={ admin_credentials="admin:admin" mysql_ifaces="127.0.0.1:%d" }
+mysql_variables={ interfaces="127.0.0.1:%d" }
+mysql_servers=( { %s="127.0.0.1", port=%d, hostgroup=1 } )
+`, adminPort, dataPort, key, port)
+		if err := os.WriteFile(cfg, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failStart := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(testenv.Binary(t), append([]string{"-c", cfg, "-D", datadir, "--no-monitor"}, args...)...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "missing required address") {
+			t.Fatalf("start with a broken config file: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	write("adress", 23307)
+	failStart()
+	if _, err := os.Stat(filepath.Join(datadir, "sluice.db")); !os.IsNotExist(err) {
+		t.Fatalf("a failed first start left sluice.db: %v", err)
+	}
+	write("address", 23307)
+	s := testenv.Start(t, cfg, datadir, adminPort, dataPort)
+	if got := admin(t, s, "SELECT hostgroup_id, port FROM runtime_mysql_servers"); got != "1\t23307\n" {
+		t.Fatalf("the fixed file was not read: %q\n%s", got, s.Output())
+	}
+	admin(t, s, "UPDATE mysql_servers SET weight=7; SAVE MYSQL SERVERS TO DISK")
+	s.Stop()
+
+	write("adress", 23308)
+	if out := failStart("--initial"); !strings.Contains(out, "previous one is back in place") {
+		t.Fatalf("the failed --initial does not say so:\n%s", out)
+	}
+	s.Args = nil
+	s.Restart()
+	if got := admin(t, s, "SELECT port, weight FROM disk.mysql_servers"); got != "23307\t7\n" {
+		t.Fatalf("after a failed --initial the saved configuration is %q, want the previous one", got)
 	}
 }
