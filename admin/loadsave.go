@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/internal/cnf"
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/storage"
 )
 
 // Sentinel errors of LOAD … FROM CONFIG, with ProxySQL's wording (its
@@ -95,38 +96,48 @@ func (s *Server) runLoadSave(ss *session, n string, ls loadSave) reply {
 		}
 		return &okReply{affected: uint64(max(rows, 0))}
 	case ConfigToMemory:
-		rows, err := s.loadFromConfig(m)
+		rows, notices, err := s.loadFromConfig(m)
 		if err != nil {
 			ss.log.Warn().Err(err).Str("module", m.String()).Msg("LOAD FROM CONFIG failed")
-			return adminErr(configErrText(err, s.cfg.ConfigPath))
+			return adminErr(configErrText(err))
 		}
-		return &okReply{affected: uint64(max(rows, 0))}
+		for _, n := range notices {
+			ss.log.Warn().Str("config", s.cfg.ConfigPath).Str("module", m.String()).Msg(n)
+		}
+		return &okReply{affected: uint64(max(rows, 0)), warnings: ss.setWarnings(notices)}
 	}
 	return adminErr(fmt.Sprintf("unknown direction %v", ls.Dir))
 }
 
 // configErrText is the client-facing text of a LOAD FROM CONFIG error.
-func configErrText(err error, path string) string {
+func configErrText(err error) string {
 	switch {
 	case errors.Is(err, ErrNoConfigFile):
 		return ErrNoConfigFile.Error()
 	case errors.Is(err, ErrBadConfigFile):
-		return ErrBadConfigFile.Error() + " " + path
+		// ProxySQL's words, then where the parser stopped.
+		return err.Error()
 	}
 	return "ProxySQL Admin Error: " + err.Error()
 }
 
-// loadFromConfig re-reads the config file and merges module m into MEMORY.
-func (s *Server) loadFromConfig(m config.Module) (int64, error) {
+// loadFromConfig re-reads the config file and merges module m into MEMORY;
+// it returns what the file holds for m that no column reads
+// (storage.ConfigFileNotices), the LOAD's warnings.
+func (s *Server) loadFromConfig(m config.Module) (int64, []string, error) {
 	path := s.cfg.ConfigPath
 	if path == "" {
-		return 0, ErrNoConfigFile
+		return 0, nil, ErrNoConfigFile
 	}
 	root, err := cnf.ParseFile(path)
 	if err != nil {
-		return 0, fmt.Errorf("%w %s: %w", ErrBadConfigFile, path, err)
+		return 0, nil, fmt.Errorf("%w %s: %w", ErrBadConfigFile, path, err)
 	}
-	return s.cfg.Store.LoadConfigFile(root, m)
+	n, err := s.cfg.Store.LoadConfigFile(root, m)
+	if err != nil {
+		return 0, nil, err
+	}
+	return n, storage.ConfigFileNotices(root, m), nil
 }
 
 // LoadToRuntime runs LOAD <m> TO RUNTIME, exactly as an operator's command

@@ -25,6 +25,10 @@ package storage
 //     turns the combined ones ('read_only|innodb_read_only') into read_only.
 //   - Integer columns accept booleans (true = 1) and integer strings ("3306");
 //     ProxySQL silently uses the default for both.
+//   - A key no column reads (match_patern, wieght), a top-level setting
+//     nothing reads and an entry that replaces an earlier one are named with
+//     their line (ConfigFileNotices): in the log at start, in SHOW WARNINGS
+//     after LOAD … FROM CONFIG. ProxySQL skips all three without a word.
 
 import (
 	"context"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -446,5 +447,53 @@ func TestExportEmpty(t *testing.T) {
 		if n != 0 {
 			t.Errorf("%s: %d rows from an empty export", m, n)
 		}
+	}
+}
+
+// TestConfigFileNotices: what a file holds that no table reads is named,
+// with its line: a misspelled key (a query rule whose match key is
+// misspelled matches every query), a misspelled section, a ProxySQL module
+// Sluice lacks, an entry that replaces an earlier one. A full file written
+// with ProxySQL's keys, and one SELECT CONFIG FILE writes, give none.
+func TestConfigFileNotices(t *testing.T) {
+	if got := ConfigFileNotices(parseCnf(t, fullCnf)); len(got) != 0 {
+		t.Errorf("notices for a file with only known keys: %q", got)
+	}
+	s := openTestStore(t)
+	loadAll(t, s, parseCnf(t, fullCnf))
+	text, err := exportConfig(context.Background(), s.conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ConfigFileNotices(parseCnf(t, text)); len(got) != 0 {
+		t.Errorf("notices for SELECT CONFIG FILE's output: %q", got)
+	}
+
+	bad := parseCnf(t, `mysql_variables={ threads=4 }
+mysql_variabels={ threads=4 }
+ldap_variables={ ldap_auth_method="simple" }
+mysql_servers=( { address="10.0.0.1", port=3306, hostgroup=1, wieght=5 },
+	{ hostname="10.0.0.1", port=3306, hostgroup_id=1, use_ssl=1 },
+	{ address="10.0.0.1", port=3306, hostgroup=2 } )
+mysql_query_rules=( { rule_id=1, active=1, match_patern="^SELECT", destination_hostgroup=1 } )
+`)
+	want := []string{
+		"mysql_variabels (line 2) ignored: not a setting ProxySQL or Sluice reads (misspelled?)",
+		"ldap_variables (line 3) ignored: Sluice has no LDAP authentication",
+	}
+	got := ConfigFileNotices(bad)
+	want = []string{want[0], want[1],
+		"mysql_servers[0] (line 4): key wieght ignored: no mysql_servers column reads it (misspelled?)",
+		"mysql_servers[1] (line 5) has the same hostgroup_id, hostname, port as mysql_servers[0] (line 4) and replaces it",
+		"mysql_query_rules[0] (line 7): key match_patern ignored: no mysql_query_rules column reads it (misspelled?)",
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("notices\n got %q\nwant %q", got, want)
+	}
+	// One module: its lists only.
+	if got := ConfigFileNotices(bad, config.ModMySQLQueryRules); len(got) != 1 || !strings.Contains(got[0], "match_patern") {
+		t.Errorf("query rules notices: %q", got)
 	}
 }

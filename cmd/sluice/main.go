@@ -390,6 +390,9 @@ func bootstrap(store *storage.Store, existed bool, o *options, cfgPath string, r
 			return fmt.Errorf("config file %s: %w", cfgPath, err)
 		}
 	}
+	for _, n := range storage.ConfigFileNotices(root) {
+		log.Warn().Str("config", cfgPath).Msg(n)
+	}
 	for _, m := range config.Modules {
 		if _, err := store.MemoryToDisk(m); err != nil {
 			return fmt.Errorf("saving %s to disk: %w", m, err)
