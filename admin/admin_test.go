@@ -397,6 +397,13 @@ func TestReadOnlyMode(t *testing.T) {
 	wantErr(t, adm, "DELETE FROM mysql_servers", 1045, "readonly")
 	mustExec(t, adm, "PROXYSQL READWRITE")
 	mustExec(t, adm, "DELETE FROM mysql_servers")
+	// PROXYSQL READWRITE changed RUNTIME, as in ProxySQL; MEMORY keeps 'true'.
+	if v := scalar(t, adm, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='admin-read_only'"); v != "false" {
+		t.Errorf("runtime admin-read_only after PROXYSQL READWRITE = %q", v)
+	}
+	if v := scalar(t, adm, "SELECT variable_value FROM global_variables WHERE variable_name='admin-read_only'"); v != "true" {
+		t.Errorf("MEMORY admin-read_only after PROXYSQL READWRITE = %q", v)
+	}
 }
 
 func TestProxySQLCommands(t *testing.T) {
@@ -682,6 +689,17 @@ func TestListenUnixAndReconcile(t *testing.T) {
 	defer db.Close()
 	if got := scalar(t, db, "SELECT USER()"); got != "admin@localhost" {
 		t.Errorf("USER() over the socket = %q", got)
+	}
+	// A LOAD of an interface that cannot be bound fails, and RUNTIME and
+	// the listeners stay as they were.
+	before := scalar(t, adm, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='admin-mysql_ifaces'")
+	mustExec(t, adm, "SET admin-mysql_ifaces='127.0.0.1:0;127.0.0.1:99999'")
+	wantErr(t, adm, "LOAD ADMIN VARIABLES TO RUNTIME", 1045, "admin-mysql_ifaces")
+	if got := scalar(t, adm, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='admin-mysql_ifaces'"); got != before {
+		t.Errorf("runtime admin-mysql_ifaces after the failed LOAD = %q, want %q", got, before)
+	}
+	if n := len(e.srv.Addrs()); n != 2 {
+		t.Errorf("%d listeners after the failed LOAD, want the 2 it had", n)
 	}
 	// A bad interface is refused and nothing is closed.
 	if err := e.srv.Listen("127.0.0.1:0;" + filepath.Join(e.dir, "no", "dir", "x.sock")); err == nil {

@@ -3,9 +3,12 @@ package admin
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/sluice-proxy/sluice/internal/config"
 )
 
 // checksumGroups are the table groups CHECKSUM accepts (§2.5).
@@ -78,11 +81,10 @@ func (s *Server) proxysqlCommand(ss *session, u string) (reply, bool) {
 		// As SHUTDOWN: the OK goes out before everything closes.
 		ss.after = append(ss.after, func() { go r.Restart() })
 		return &okReply{}, true
-	case "READONLY":
-		s.readOnly.Store(true)
-		return &okReply{}, true
-	case "READWRITE":
-		s.readOnly.Store(false)
+	case "READONLY", "READWRITE":
+		if err := s.setReadOnly(cmd == "READONLY"); err != nil {
+			return adminErr(err.Error()), true
+		}
 		return &okReply{}, true
 	case "START":
 		st, ok := s.cfg.Applier.(Starter)
@@ -164,4 +166,26 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return nil
+}
+
+// setReadOnly is PROXYSQL READONLY / READWRITE: admin-read_only changes in
+// RUNTIME (runtime_global_variables, SELECT @@admin-read_only), not in
+// MEMORY, as ProxySQL's set_read_only does.
+func (s *Server) setReadOnly(on bool) error {
+	s.readOnly.Store(on)
+	rt := s.cfg.Applier.Runtime()
+	if rt == nil {
+		return nil
+	}
+	v := strconv.FormatBool(on)
+	if rt.Var("admin-read_only") == v {
+		return nil
+	}
+	snap := rt.Clone()
+	snap.AdminVars = maps.Clone(rt.AdminVars)
+	snap.AdminVars["admin-read_only"] = v
+	if _, err := s.apply(config.ModAdminVariables, snap, false); err != nil {
+		return err
+	}
+	return s.cfg.Store.WriteRuntime(snap, config.ModAdminVariables)
 }

@@ -171,11 +171,38 @@ func (s *Server) loadToRuntimeAt(m config.Module, atStart bool, epoch time.Time)
 	if m.VarPrefix() != "" {
 		checked = s.checkVariables(m, rt, snap)
 	}
+	if m == config.ModAdminVariables {
+		if err := s.bindIfaces(rt, snap); err != nil {
+			return nil, err
+		}
+	}
 	warns, err := s.apply(m, snap, atStart)
 	if err != nil {
 		return nil, err
 	}
 	return append(checked, warns...), s.afterApply(m, snap, epoch)
+}
+
+// bindIfaces binds a changed admin-mysql_ifaces before the LOAD goes live,
+// as the data port binds mysql-interfaces: an address that cannot be bound
+// (a port out of range or in use) fails the LOAD, with RUNTIME and the
+// listeners as they were, instead of a runtime value nothing serves.
+func (s *Server) bindIfaces(rt, snap *config.Snapshot) error {
+	if rt == nil {
+		return nil // start-up: cmd/sluice calls Listen
+	}
+	old, next := rt.Var("admin-mysql_ifaces"), snap.Var("admin-mysql_ifaces")
+	s.lmu.Lock()
+	listening := len(s.listeners) > 0 && !s.closed
+	s.lmu.Unlock()
+	if !listening || next == old || strings.TrimSpace(next) == "" {
+		return nil
+	}
+	if err := s.Listen(next); err != nil {
+		_ = s.Listen(old) // close what the failed attempt opened
+		return fmt.Errorf("global_variables (admin-mysql_ifaces): %w", err)
+	}
+	return nil
 }
 
 // apply hands snap to the Applier and logs the warnings of the LOAD.
