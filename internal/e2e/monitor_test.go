@@ -131,3 +131,23 @@ func TestReadOnlyTimeoutDemotesWriter(t *testing.T) {
 	}
 	t.Logf("frozen writer out of the writer hostgroup %v after SIGSTOP, back after SIGCONT", took.Round(10*time.Millisecond))
 }
+
+// TestMonitorOffWarned: replication or cluster hostgroups with no monitor
+// to act on them (--no-monitor, or mysql-monitor_enabled=false) are warned
+// at the LOAD that makes it so: servers would stay in their hostgroups
+// whatever their read_only.
+func TestMonitorOffWarned(t *testing.T) {
+	const setup = `INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (10, '127.0.0.1', 23307);
+		INSERT INTO mysql_replication_hostgroups(writer_hostgroup, reader_hostgroup) VALUES (10, 20);
+		LOAD MYSQL SERVERS TO RUNTIME; SHOW WARNINGS`
+	if out := admin(t, startFresh(t, ""), setup); !strings.Contains(out, "the monitor is off (--no-monitor)") {
+		t.Errorf("--no-monitor: LOAD MYSQL SERVERS warnings %q", out)
+	}
+	s := startIn(t, t.TempDir(), "", true)
+	if out := admin(t, s, setup); strings.Contains(out, "monitor is off") {
+		t.Errorf("monitor on: LOAD MYSQL SERVERS warned %q", out)
+	}
+	if out := admin(t, s, "SET mysql-monitor_enabled='false'; LOAD MYSQL VARIABLES TO RUNTIME; SHOW WARNINGS"); !strings.Contains(out, "the monitor is off (mysql-monitor_enabled=false)") {
+		t.Errorf("mysql-monitor_enabled=false: LOAD MYSQL VARIABLES warnings %q", out)
+	}
+}

@@ -205,10 +205,14 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 		p.sched.load(snap.Scheduler)
 	}
 	warnings := next.Warnings(atStart)
-	if m == config.ModMySQLServers && !p.cfg.Monitor {
+	if (m == config.ModMySQLServers || m == config.ModMySQLVariables) && (!p.cfg.Monitor || !next.Monitor.Enabled) {
 		if len(snap.ReplicationHostgroups)+len(next.Monitor.ClusterHostgroups) > 0 {
+			why := "--no-monitor"
+			if p.cfg.Monitor {
+				why = "mysql-monitor_enabled=false"
+			}
 			warnings = append(warnings, "mysql_replication_hostgroups / mysql_galera_hostgroups / mysql_group_replication_hostgroups have rows, but the monitor is off "+
-				"(--no-monitor): servers stay in the hostgroups of mysql_servers")
+				"("+why+"): servers stay in the hostgroups of mysql_servers, whatever their read_only")
 		}
 	}
 	if httpErr != nil {
