@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/corazawaf/libinjection-go v0.3.6
 	github.com/dgryski/go-spooky v0.0.0-20170606183049-ed3d087f40e2
+	github.com/dlclark/regexp2/v2 v2.13.0
 	github.com/go-mysql-org/go-mysql v1.16.0
 	github.com/go-sql-driver/mysql v1.10.1
 	github.com/klauspost/compress v1.20.1

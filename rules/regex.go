@@ -5,15 +5,31 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
+
+	"github.com/dlclark/regexp2/v2"
 )
 
 // ErrUnsupportedRegex marks PCRE constructs RE2 cannot express
-// (lookaround, backreferences, \G, \K).
+// (lookaround, backreferences, \G, \K). A pattern with one compiles with
+// a backtracking engine instead (compiledRegex.bt); the error remains for
+// what that engine refuses too.
 var ErrUnsupportedRegex = errors.New("unsupported PCRE construct")
+
+// backtrackTimeout bounds one match of a backtracking pattern: a pattern
+// that backtracks catastrophically on some query counts as not matching it
+// after this long, rather than stalling the session (PCRE has its match
+// limit for the same reason).
+const backtrackTimeout = 50 * time.Millisecond
 
 // compiledRegex is a match_digest or match_pattern ready for matching.
 type compiledRegex struct {
 	re *regexp.Regexp
+	// bt is set instead of re for a pattern RE2 cannot express (lookaround
+	// such as ^SELECT (?!.*FOR UPDATE), backreferences): ProxySQL's PCRE
+	// runs it, so Sluice runs it with a backtracking engine of Perl syntax
+	// and semantics — slower and allocating per match, only for such rules.
+	bt *regexp2.Regexp
 	// dollar is set when the pattern anchors with $ or \Z: PCRE lets those
 	// match before a final newline, RE2 does not, so Match retries without
 	// a trailing '\n'.
@@ -21,6 +37,10 @@ type compiledRegex struct {
 }
 
 func (c *compiledRegex) match(s []byte) bool {
+	if c.bt != nil {
+		ok, err := c.bt.MatchString(string(s))
+		return ok && err == nil // past backtrackTimeout: no match
+	}
 	if c.re.Match(s) {
 		return true
 	}
@@ -30,8 +50,56 @@ func (c *compiledRegex) match(s []byte) bool {
 	return false
 }
 
+// numSubexp is the number of capturing groups.
+func (c *compiledRegex) numSubexp() int {
+	if c.bt != nil {
+		return len(c.bt.GetGroupNumbers()) - 1
+	}
+	return c.re.NumSubexp()
+}
+
+// replace is replace_pattern applied to s (tmpl from translateRewrite):
+// every match with global, else the first; s unchanged when nothing
+// matches.
+func (c *compiledRegex) replace(s, tmpl []byte, global bool) []byte {
+	if c.bt != nil {
+		count := 1
+		if global {
+			count = -1
+		}
+		out, err := c.bt.Replace(string(s), string(tmpl), -1, count)
+		if err != nil {
+			return append([]byte(nil), s...)
+		}
+		return []byte(out)
+	}
+	if global {
+		return c.re.ReplaceAll(s, tmpl)
+	}
+	loc := c.re.FindSubmatchIndex(s)
+	if loc == nil {
+		return append([]byte(nil), s...)
+	}
+	res := make([]byte, 0, len(s)+len(tmpl))
+	res = append(res, s[:loc[0]]...)
+	res = c.re.Expand(res, tmpl, s, loc)
+	return append(res, s[loc[1]:]...)
+}
+
 func compileRegex(pattern string, caseless bool) (*compiledRegex, error) {
 	tr, dollar, err := translatePCRE(pattern)
+	if errors.Is(err, ErrUnsupportedRegex) {
+		opts := regexp2.None
+		if caseless {
+			opts |= regexp2.IgnoreCase
+		}
+		bt, err2 := regexp2.Compile(pattern, opts)
+		if err2 != nil {
+			return nil, fmt.Errorf("%w, and the backtracking engine refuses it: %v", err, err2)
+		}
+		bt.MatchTimeout = backtrackTimeout
+		return &compiledRegex{bt: bt}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -49,8 +117,9 @@ func compileRegex(pattern string, caseless bool) (*compiledRegex, error) {
 // engine is PCRE) into the RE2 syntax Go accepts, where a cheap rewrite
 // exists: possessive quantifiers and atomic groups lose their
 // no-backtracking hint (RE2 never backtracks), \Z becomes $, \h/\H/\R are
-// spelled out. Lookaround and backreferences have no RE2 equivalent and are
-// rejected so the operator learns at LOAD time, not from a silent mismatch.
+// spelled out. Lookaround and backreferences have no RE2 equivalent: they
+// are reported as ErrUnsupportedRegex, and compileRegex hands the pattern
+// to the backtracking engine.
 func translatePCRE(p string) (out string, dollar bool, err error) {
 	var b strings.Builder
 	b.Grow(len(p) + 8)

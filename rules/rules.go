@@ -303,7 +303,7 @@ func compileRule(r *config.QueryRule) (rule, error) {
 		if cr.matchPattern == nil {
 			return rule{}, bad("replace_pattern", errors.New("replace_pattern requires match_pattern"))
 		}
-		tmpl, err := translateRewrite(r.ReplacePattern.String, cr.matchPattern.re.NumSubexp())
+		tmpl, err := translateRewrite(r.ReplacePattern.String, cr.matchPattern.numSubexp())
 		if err != nil {
 			return rule{}, bad("replace_pattern", err)
 		}
@@ -597,19 +597,7 @@ func (r *rule) apply1(out *Decision) {
 }
 
 func (rs *RuleSet) rewrite(r *rule, subject []byte, out *Decision) {
-	re := r.matchPattern.re
-	var res []byte
-	if r.global {
-		res = re.ReplaceAll(subject, r.replaceTmpl)
-	} else if loc := re.FindSubmatchIndex(subject); loc != nil {
-		res = make([]byte, 0, len(subject)+len(r.replaceTmpl))
-		res = append(res, subject[:loc[0]]...)
-		res = re.Expand(res, r.replaceTmpl, subject, loc)
-		res = append(res, subject[loc[1]:]...)
-	} else {
-		res = append([]byte(nil), subject...)
-	}
-	out.NewQuery = res
+	out.NewQuery = r.matchPattern.replace(subject, r.replaceTmpl, r.global)
 	out.Rewritten = true
 }
 

@@ -358,8 +358,8 @@ func TestCompileErrors(t *testing.T) {
 		want string
 	}{
 		{qr(7, matchPattern("(unclosed")), "rule_id 7: bad match_pattern"},
-		{qr(8, matchDigest("(?<=SELECT) 1")), "rule_id 8: bad match_digest"},
-		{qr(9, matchPattern(`(a)\1`)), "rule_id 9: bad match_pattern"},
+		{qr(8, matchDigest(`(?<=SELECT \K) 1`)), "rule_id 8: bad match_digest"},
+		{qr(9, matchPattern(`(a)\1(`)), "rule_id 9: bad match_pattern"},
 		{qr(10, replacePattern("x")), "rule_id 10: bad replace_pattern"},
 		{qr(11, matchPattern("(a)"), replacePattern(`\2`)), "rule_id 11: bad replace_pattern"},
 		{qr(12, matchPattern("a"), replacePattern(`\q`)), "rule_id 12: bad replace_pattern"},
@@ -372,10 +372,45 @@ func TestCompileErrors(t *testing.T) {
 			t.Errorf("rule %d: err %v, want %q", c.r.RuleID, err, c.want)
 		}
 	}
-	// A lookaround explains itself.
-	_, err := Compile([]config.QueryRule{qr(3, matchDigest("(?!x)"))}, nil)
+	// A construct neither RE2 nor the backtracking engine has explains
+	// itself.
+	_, err := Compile([]config.QueryRule{qr(3, matchDigest(`SELECT \K1`))}, nil)
 	if !errors.Is(err, ErrUnsupportedRegex) {
-		t.Errorf("lookaround: %v", err)
+		t.Errorf("\\K: %v", err)
+	}
+}
+
+// TestBacktrackingPatterns: lookaround and backreferences, which ProxySQL's
+// PCRE runs and RE2 cannot express, run on the backtracking engine —
+// matching, negation, CASELESS, a rewrite — and a pattern that backtracks
+// catastrophically counts as not matching instead of stalling.
+func TestBacktrackingPatterns(t *testing.T) {
+	set := mustCompile(t, []config.QueryRule{
+		qr(1, matchDigest(`^SELECT (?!.*FOR UPDATE)`), dest(20), apply()),
+		qr(2, matchPattern(`(?<=FROM )(\w+) JOIN \1\b`), dest(30), apply()),
+		qr(3, matchPattern(`^update (?=.*where)`), mods("CASELESS"), dest(40), apply()),
+		qr(4, matchPattern(`(\w+)@(?=example)`), replacePattern(`\1 AT `), mods("GLOBAL")),
+		qr(5, matchPattern(`^(?=(a+)+$)`), dest(50), apply()),
+	}, nil)
+	for q, want := range map[string]int{
+		"SELECT * FROM t WHERE id = 1":            20,
+		"SELECT * FROM t WHERE id = 1 FOR UPDATE": -1,
+		"DELETE FROM t JOIN t":                    30,
+		"DELETE FROM t JOIN u":                    -1,
+		"UPDATE t SET a = 1 WHERE id = 2":         40,
+		"UPDATE t SET a = 1":                      -1,
+	} {
+		if d := match(set, query(q)); d.DestinationHostgroup != want {
+			t.Errorf("%s: hostgroup %d, want %d", q, d.DestinationHostgroup, want)
+		}
+	}
+	d := match(set, query("INSERT INTO m VALUES ('ann@example.org', 'bob@example.com', 'eve@other.net')"))
+	if string(d.NewQuery) != "INSERT INTO m VALUES ('ann AT example.org', 'bob AT example.com', 'eve@other.net')" {
+		t.Errorf("backtracking rewrite: %q", d.NewQuery)
+	}
+	// (a+)+ against 40 a's and a '!' backtracks exponentially: cut off.
+	if d := match(set, query(strings.Repeat("a", 40)+"!")); d.DestinationHostgroup == 50 {
+		t.Errorf("a catastrophic pattern matched")
 	}
 }
 

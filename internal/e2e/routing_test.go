@@ -17,7 +17,8 @@ const portQ = "VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES WHERE VAR
 
 // TestRoutingFeatures drives the query-rule actions and session rules of
 // reference §3–§4 end to end on three real servers, one per hostgroup:
-// annotations, error_msg (1148), OK_msg, replace_pattern, fast routing,
+// annotations, error_msg (1148), OK_msg, replace_pattern, a PCRE lookaround
+// pattern, fast routing,
 // transaction_persistent, lock_hostgroup (9006), per-user and global
 // max_connections (1226, 1040) and fast_forward.
 func TestRoutingFeatures(t *testing.T) {
@@ -36,6 +37,8 @@ func TestRoutingFeatures(t *testing.T) {
 		INSERT INTO mysql_query_rules(rule_id, active, match_pattern, OK_msg, apply) VALUES (30, 1, '^DO sluice_ping', 'pong', 1);
 		INSERT INTO mysql_query_rules(rule_id, active, match_pattern, replace_pattern, destination_hostgroup, apply)
 		       VALUES (40, 1, 'FROM sluice_alias', 'FROM information_schema.GLOBAL_VARIABLES', 2, 1);
+		INSERT INTO mysql_query_rules(rule_id, active, match_pattern, destination_hostgroup, apply)
+		       VALUES (50, 1, '^SELECT (?=.*lookaround_probe)(?!.*FOR UPDATE)', 2, 1);
 		INSERT INTO mysql_query_rules_fast_routing(username, schemaname, flagIN, destination_hostgroup, comment) VALUES ('sbtest', 'routed_db', 0, 3, 'e2e');
 		LOAD MYSQL QUERY RULES TO RUNTIME;`, bs[0].Port, bs[1].Port, bs[2].Port))
 	port := func(b testenv.Backend) string { return strconv.Itoa(b.Port) }
@@ -68,6 +71,9 @@ func TestRoutingFeatures(t *testing.T) {
 	must("SELECT "+portQ, port(bs[0]))                                                      // user default hostgroup 1
 	must("SELECT /* hostgroup=3 */ "+portQ, port(bs[2]))                                    // annotation
 	must("SELECT VARIABLE_VALUE FROM sluice_alias WHERE VARIABLE_NAME='PORT'", port(bs[1])) // replace_pattern + destination
+	// PCRE lookaround (the backtracking engine): reads to 2, FOR UPDATE not.
+	must("SELECT "+portQ+" AND 'lookaround_probe' <> ''", port(bs[1]))
+	must("SELECT "+portQ+" AND 'lookaround_probe' <> '' FOR UPDATE", port(bs[0]))
 	mustErr("DROP TABLE whatever", "1148")
 	if _, err := c.ExecContext(ctx, "DROP TABLE whatever"); err == nil || !strings.Contains(err.Error(), "no drops here") {
 		t.Fatalf("error_msg text: %v", err)

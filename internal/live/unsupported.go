@@ -147,7 +147,7 @@ var notActedOn = map[string]string{
 	"mysql-parse_failure_logs_digest":                 "ProxySQL log lines about digests it cannot parse; Sluice's digester has no failure",
 	"mysql-poll_timeout":                              "ProxySQL's poll loop; Go's runtime polls",
 	"mysql-poll_timeout_on_failure":                   "ProxySQL's poll loop; Go's runtime polls",
-	"mysql-query_processor_regex":                     "patterns compile with Go's regexp (RE2) whatever the value; PCRE-only syntax is translated or refused at LOAD (rules/regex.go)",
+	"mysql-query_processor_regex":                     "patterns compile with Go's regexp (RE2) whatever the value; PCRE-only syntax is translated, lookaround and backreferences run on a backtracking engine (rules/regex.go)",
 	"mysql-query_rules_fast_routing_algorithm":        "memory layout of ProxySQL's fast-routing table; routing is the same",
 	"mysql-reset_connection_algorithm":                "how ProxySQL resets pooled connections; Sluice resets with COM_RESET_CONNECTION or COM_CHANGE_USER as the server allows",
 	"mysql-servers_stats":                             "ProxySQL's per-server counters are always kept in Sluice",
