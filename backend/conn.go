@@ -65,6 +65,10 @@ type BackendConn struct {
 	// aborted is set by abort, from another goroutine: the connection's
 	// I/O fails from then on and it never returns to the pool.
 	aborted atomic.Bool
+	// lease counts the times the connection went back to the pool: a
+	// goroutine that saw it in use by a session aborts it only while that
+	// use lasts (AbortLease), never a later user's.
+	lease atomic.Uint64
 	// prevUsed, nextUsed and linked chain the pool's connections in use
 	// (Pool.inUse), under the pool's lock.
 	prevUsed, nextUsed *BackendConn

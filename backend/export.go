@@ -81,10 +81,23 @@ func (s *Server) KillConnections() int {
 // changed) with.
 func (c *BackendConn) Credentials() Credentials { return c.cred }
 
-// Abort makes the I/O of a connection in use fail now, from any goroutine
-// (a query the proxy timed out on a server that does not answer KILL
-// QUERY); see KillConnections.
-func (c *BackendConn) Abort() { c.abort() }
+// Lease identifies the connection's current use: it changes each time the
+// connection goes back to the pool.
+func (c *BackendConn) Lease() uint64 { return c.lease.Load() }
+
+// AbortLease makes the I/O of a connection in use fail now, from any
+// goroutine (a query the proxy timed out on a server that does not answer
+// KILL QUERY, a killed session's query) — if the connection is still in the
+// use lease identifies. A connection its session already gave back, idle in
+// the pool or in another session's hands, is left alone: it reports false.
+// See KillConnections.
+func (c *BackendConn) AbortLease(lease uint64) bool {
+	if c.lease.Load() != lease {
+		return false
+	}
+	c.abort()
+	return true
+}
 
 // FreeConn describes an idle pooled connection (stats_mysql_free_connections).
 type FreeConn struct {

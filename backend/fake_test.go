@@ -345,3 +345,47 @@ func TestConnectBurstBounded(t *testing.T) {
 	}
 	t.Logf("%d requests: %d connections dialed, at most %d at once", requests, dials, peak)
 }
+
+// TestAbortLeaseSparesLaterUses: an abort meant for a use of a connection
+// that has ended (the session gave it back before the proxy's kill came
+// round) leaves the connection alone, idle or in its next user's hands;
+// one that races with Put never hands out a dead connection.
+func TestAbortLeaseSparesLaterUses(t *testing.T) {
+	addr, _ := startFakeMySQL8(t)
+	s := fakeServer(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cred, st := &Credentials{User: "native", Password: "pw"}, &State{Autocommit: true}
+	c, err := s.Pool().Get(ctx, nil, cred, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease := c.Lease()
+	s.Pool().Put(c)
+	if c.AbortLease(lease) {
+		t.Fatal("AbortLease aborted a connection given back")
+	}
+	again, err := s.Pool().Get(ctx, nil, cred, st)
+	if err != nil || again != c {
+		t.Fatalf("the idle connection was not reused: %v", err)
+	}
+	if c.AbortLease(lease) {
+		t.Fatal("AbortLease aborted the connection's next use")
+	}
+	if _, err := again.Run(append([]byte{wire.ComQuery}, "SELECT 1"...), ShapeResult, &Sink{}); err != nil {
+		t.Fatalf("the next use failed: %v", err)
+	}
+	// The current use is aborted; an abort that lands after Put's check
+	// leaves it in the free list, and Get takes another.
+	if !again.AbortLease(again.Lease()) {
+		t.Fatal("AbortLease spared the current use")
+	}
+	again.aborted.Store(false)
+	s.Pool().Put(again)
+	again.abort()
+	next, err := s.Pool().Get(ctx, nil, cred, st)
+	if err != nil || next == again {
+		t.Fatalf("Get handed out an aborted connection (%v)", err)
+	}
+	s.Pool().Put(next)
+}

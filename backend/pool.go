@@ -190,9 +190,10 @@ func (p *Pool) Get(ctx context.Context, o *Options, cred *Credentials, want *Sta
 			p.linkLocked(c)
 			p.countersLocked()
 			p.mu.Unlock()
-			if c.closedWhileIdle(time.Now()) {
+			if c.aborted.Load() || c.closedWhileIdle(time.Now()) {
 				// Nothing was sent on it: take another, whatever the
 				// command (a write included) is, with no sync wasted on it.
+				// (An abort that raced with Put left it here, unusable.)
 				_ = c.Close()
 				continue
 			}
@@ -397,6 +398,7 @@ func (p *Pool) Put(c *BackendConn) {
 	if c.closed {
 		return
 	}
+	c.lease.Add(1) // the use ends: a late AbortLease for it is a no-op
 	if c.pool != p {
 		_ = c.Close()
 		return

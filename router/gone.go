@@ -62,9 +62,11 @@ func (r *Router) stop(rt *live.Runtime, s *session, run running, why string) {
 		killed := rt.Router.KillBackendOnDisconnect && run.cred != nil
 		var err error
 		if killed {
-			err = killQuery(rt, run, run.cred, min(rt.Router.ConnectTimeoutMax, killGrace))
+			err = r.killQuery(rt, run, run.cred, min(rt.Router.ConnectTimeoutMax, killGrace))
 		}
-		run.bc.Abort()
+		if run.bc.AbortLease(run.lease) {
+			r.killedConns.Add(1)
+		}
 		if killed {
 			log.AnErr("kill_error", err).Msg(why + ": killed the query on its server (mysql-kill_backend_connection_when_disconnect)")
 		} else {

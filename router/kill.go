@@ -18,6 +18,7 @@ type running struct {
 	server   *backend.Server
 	threadID uint32
 	bc       *backend.BackendConn
+	lease    uint64               // bc's use by this session (BackendConn.AbortLease)
 	cred     *backend.Credentials // the session's login, for the watchdog's KILL QUERY
 }
 
@@ -48,7 +49,7 @@ func (s *session) setRunning(h *held) {
 		s.running.set(running{})
 		return
 	}
-	s.running.set(running{server: h.server, threadID: h.bc.ThreadID(), bc: h.bc, cred: s.cred})
+	s.running.set(running{server: h.server, threadID: h.bc.ThreadID(), bc: h.bc, lease: h.bc.Lease(), cred: s.cred})
 }
 
 // parseKill parses "KILL [CONNECTION|QUERY] <id>"; query reports QUERY.
@@ -98,7 +99,7 @@ func (s *session) killCommand(rt *live.Runtime, id uint64, query bool) *wire.SQL
 	if e != nil {
 		return e
 	}
-	err := killQuery(rt, run, cred, rt.Router.ConnectTimeoutMax)
+	err := s.r.killQuery(rt, run, cred, rt.Router.ConnectTimeoutMax)
 	if se, ok := backend.IsSQLError(err); ok {
 		return se
 	}
@@ -110,7 +111,7 @@ func (s *session) killCommand(rt *live.Runtime, id uint64, query bool) *wire.SQL
 
 // killQuery runs KILL QUERY for the backend thread of run, from another
 // connection of cred to the same server, within timeout.
-func killQuery(rt *live.Runtime, run running, cred *backend.Credentials, timeout time.Duration) error {
+func (r *Router) killQuery(rt *live.Runtime, run running, cred *backend.Credentials, timeout time.Duration) error {
 	st := backend.State{Autocommit: true}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -118,7 +119,16 @@ func killQuery(rt *live.Runtime, run running, cred *backend.Credentials, timeout
 	if err != nil {
 		return err
 	}
+	if run.bc.Lease() != run.lease {
+		// The session gave the connection back meanwhile: its query is
+		// over, and the server thread may run another session's now.
+		run.server.Pool().Put(bc)
+		return nil
+	}
 	err = bc.Exec(ctx, "KILL QUERY "+strconv.FormatUint(uint64(run.threadID), 10))
 	run.server.Pool().Put(bc)
+	if err == nil {
+		r.killedQueries.Add(1)
+	}
 	return err
 }

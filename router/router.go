@@ -88,6 +88,10 @@ type Router struct {
 	// mixed counts commands that saw a runtime other than the one they
 	// started with (see session.checkRuntime); it must stay 0.
 	mixed atomic.Uint64
+	// killedQueries and killedConns count the KILL QUERYs the proxy ran and
+	// the backend connections it cut under a running query
+	// (mysql_killed_backend_queries / _connections).
+	killedQueries, killedConns atomic.Uint64
 
 	migrations migrationStats
 	errors     errorStats      // stats_mysql_errors

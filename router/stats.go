@@ -369,3 +369,23 @@ func (r *Router) MirrorStatus() (running, queued int64) {
 // than the runtime they started with (see session.checkRuntime): 0 unless
 // a path reads the configuration a second way.
 func (r *Router) MixedRuntimeCommands() uint64 { return r.mixed.Load() }
+
+// KilledBackend returns how many KILL QUERYs the proxy ran on servers (a
+// timeout, a client gone, KILL on either port) and how many backend
+// connections it cut under a running query.
+func (r *Router) KilledBackend() (queries, conns uint64) {
+	return r.killedQueries.Load(), r.killedConns.Load()
+}
+
+// NonIdleSessions returns how many client sessions are running a command
+// (Client_Connections_non_idle).
+func (r *Router) NonIdleSessions() int {
+	n := 0
+	r.sessions.Range(func(_, v any) bool {
+		if v.(*session).pub.command.Load() != cmdSleep {
+			n++
+		}
+		return true
+	})
+	return n
+}

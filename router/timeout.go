@@ -184,7 +184,7 @@ func (w *watchdog) expire(s *session, d int64) {
 		Int("hostgroup", run.server.Key().Hostgroup)
 	var err error
 	if run.cred != nil {
-		err = killQuery(rt, run, run.cred, min(rt.Router.ConnectTimeoutMax, killGrace))
+		err = w.r.killQuery(rt, run, run.cred, min(rt.Router.ConnectTimeoutMax, killGrace))
 	}
 	if err == nil && run.cred != nil {
 		// Give the server killGrace to stop the query and answer.
@@ -201,6 +201,8 @@ func (w *watchdog) expire(s *session, d int64) {
 		log.Msg("query timed out: killed it on its server (KILL QUERY)")
 		return
 	}
-	run.bc.Abort()
+	if run.bc.AbortLease(run.lease) {
+		w.r.killedConns.Add(1)
+	}
 	log.AnErr("kill_error", err).Msg("query timed out and its server did not stop it: closed the query's backend connection")
 }

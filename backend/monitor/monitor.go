@@ -83,6 +83,9 @@ type Monitor struct {
 	mu      sync.Mutex
 	targets map[string]*monTarget
 	logs    map[string]*[numChecks][]LogEntry
+	// checks counts the logged checks of each kind, succeeded ([0]) and
+	// failed ([1]), for stats_mysql_global's MySQL_Monitor_*_check_OK/ERR.
+	checks [numChecks][2]uint64
 
 	galeraMu sync.Mutex                  // after mu when both are held
 	galera   map[string]*galeraNodeState // by address: the Galera health of each checked node
@@ -733,6 +736,11 @@ func (m *Monitor) record(addr string, k checkKind, e LogEntry) {
 		l = new([numChecks][]LogEntry)
 		m.logs[addr] = l
 	}
+	if e.Error == "" {
+		m.checks[k][0]++
+	} else {
+		m.checks[k][1]++
+	}
 	rows := append(l[k], e)
 	if len(rows) > monitorLogKeep {
 		rows = append(rows[:0], rows[len(rows)-monitorLogKeep:]...)
@@ -782,6 +790,18 @@ func (m *Monitor) snapshot(k checkKind) []LogEntry {
 		return a.Start.Before(b.Start)
 	})
 	return out
+}
+
+// CheckCounts returns how many connect, ping, read_only and replication
+// lag checks succeeded and failed since start, as ProxySQL's
+// MySQL_Monitor_<check>_check_OK and _ERR name them.
+func (m *Monitor) CheckCounts() map[string][2]uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return map[string][2]uint64{
+		"connect": m.checks[checkConnect], "ping": m.checks[checkPing],
+		"read_only": m.checks[checkReadOnly], "replication_lag": m.checks[checkReplLag],
+	}
 }
 
 // ConnectLog returns monitor.mysql_server_connect_log, oldest first per

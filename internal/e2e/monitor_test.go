@@ -129,6 +129,12 @@ func TestReadOnlyTimeoutDemotesWriter(t *testing.T) {
 	if n := admin(t, s, fmt.Sprintf("SELECT COUNT(*) FROM monitor.mysql_server_read_only_log WHERE port=%d AND error IS NOT NULL", b.Port)); n == "0\n" || n == "1\n" || n == "2\n" {
 		t.Errorf("%q failed read_only checks logged, want at least 3", n)
 	}
+	// stats_mysql_global counts them too.
+	counts := admin(t, s, "SELECT Variable_Name, Variable_Value FROM stats_mysql_global WHERE Variable_Name LIKE 'MySQL_Monitor_read_only_check_%' ORDER BY 1")
+	var errs, oks int
+	if _, err := fmt.Sscanf(counts, "MySQL_Monitor_read_only_check_ERR\t%d\nMySQL_Monitor_read_only_check_OK\t%d\n", &errs, &oks); err != nil || errs < 3 || oks < 2 {
+		t.Errorf("MySQL_Monitor_read_only_check_ERR/OK: %q (%v)", counts, err)
+	}
 	t.Logf("frozen writer out of the writer hostgroup %v after SIGSTOP, back after SIGCONT", took.Round(10*time.Millisecond))
 }
 

@@ -343,6 +343,10 @@ func TestClientGoneKillsQuery(t *testing.T) {
 	t.Logf("go-sql-driver cancelled: its query ended on the server %v later", waitGone("gone_driver"))
 
 	// A session killed while its query runs, from either port.
+	killedQ := func() string {
+		return admin(t, s, "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name='mysql_killed_backend_queries'")
+	}
+	before := killedQ()
 	for _, via := range []string{"admin", "data"} {
 		victim, err := db.Conn(context.Background())
 		if err != nil {
@@ -362,6 +366,16 @@ func TestClientGoneKillsQuery(t *testing.T) {
 		}
 		t.Logf("KILL CONNECTION on the %s port: its query ended on the server %v later", via, waitGone(marker))
 		victim.Close()
+	}
+	// Two more queries killed: stats_mysql_global says so. (Their
+	// connections, healthy after KILL QUERY, may be given back before the
+	// proxy would cut them: mysql_killed_backend_connections counts only
+	// those cut.)
+	var b, a int
+	fmt.Sscan(before, &b)
+	fmt.Sscan(killedQ(), &a)
+	if a != b+2 {
+		t.Errorf("mysql_killed_backend_queries went from %d to %d, want +2\n%s", b, a, s.Output())
 	}
 
 	// The proxy still serves.

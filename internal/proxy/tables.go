@@ -228,9 +228,10 @@ func (p *Proxy) globalVars() []stats.Var {
 	running, queued := p.router.MirrorStatus()
 	pending, closed := p.router.HandshakeStats()
 	qc := p.router.QueryCache().Stats()
+	killedQ, killedC := p.router.KilledBackend()
 	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
 	u64 := func(n uint64) string { return strconv.FormatUint(n, 10) }
-	return append(vs,
+	vs = append(vs,
 		stats.Var{Name: "Server_Connections_aborted", Value: u64(aborted)},
 		stats.Var{Name: "Server_Connections_connected", Value: i64(connected)},
 		stats.Var{Name: "Server_Connections_created", Value: u64(created)},
@@ -261,7 +262,19 @@ func (p *Proxy) globalVars() []stats.Var {
 		stats.Var{Name: "Query_Cache_bytes_OUT", Value: u64(qc.BytesOUT)},
 		stats.Var{Name: "Query_Cache_Purged", Value: u64(qc.Purged)},
 		stats.Var{Name: "Query_Cache_Entries", Value: i64(qc.Entries)},
+		stats.Var{Name: "Client_Connections_non_idle", Value: strconv.Itoa(p.router.NonIdleSessions())},
+		stats.Var{Name: "mysql_killed_backend_queries", Value: u64(killedQ)},
+		stats.Var{Name: "mysql_killed_backend_connections", Value: u64(killedC)},
 	)
+	if p.monitor != nil {
+		counts := p.monitor.CheckCounts()
+		for _, check := range []string{"connect", "ping", "read_only", "replication_lag"} {
+			c := counts[check]
+			vs = append(vs, stats.Var{Name: "MySQL_Monitor_" + check + "_check_OK", Value: u64(c[0])},
+				stats.Var{Name: "MySQL_Monitor_" + check + "_check_ERR", Value: u64(c[1])})
+		}
+	}
+	return vs
 }
 
 var commandCols = append([]string{"Command", "Total_Time_us", "Total_cnt"}, stats.CommandBuckets[:]...)
