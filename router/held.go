@@ -310,7 +310,14 @@ func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st 
 				r.log.Debug().Err(lastErr).Int("hostgroup", hg).Msg("no backend connection")
 			}
 			r.stats.Add(uint64(hg), stats.MaxConnectTimeouts, 1)
-			return nil, errMaxConnectTimeout(hg, rt.Router.ConnectTimeoutMax.Milliseconds())
+			e := errMaxConnectTimeout(hg, rt.Router.ConnectTimeoutMax.Milliseconds())
+			if fp, ok := rt.Policy.(interface {
+				LabelRefusesAll([]*backend.Server) bool
+			}); ok && fp.LabelRefusesAll(r.cfg.Registry.Hostgroup(hg)) {
+				e.Message += ": label isolation — no usable server of the hostgroup carries this proxy's value of " +
+					"mysql-balance_label_name (mysql-proxy_labels, mysql_servers_balance.labels)"
+			}
+			return nil, e
 		}
 		if pause > 0 {
 			select {

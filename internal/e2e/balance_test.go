@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +50,17 @@ func TestBalanceLabelIsolation(t *testing.T) {
 			t.Fatalf("%s: queries must all land on the biz=a server %d: %v", policy, bs[0].Port, seen)
 		}
 	}
+	// The biz=a server leaves: the biz=b one is never used, and the query
+	// that waited for a server says why it found none.
+	admin(t, s, fmt.Sprintf(`SET mysql-balance_policy='resource'; SET mysql-connect_timeout_server_max=500; LOAD MYSQL VARIABLES TO RUNTIME;
+		UPDATE mysql_servers SET status='OFFLINE_SOFT' WHERE port=%d; LOAD MYSQL SERVERS TO RUNTIME`, bs[0].Port))
+	var port int
+	if err := db.QueryRowContext(ctx, "SELECT "+portQ).Scan(&port); err == nil || !strings.Contains(err.Error(), "9001") ||
+		!strings.Contains(err.Error(), "label isolation") {
+		t.Fatalf("with only the biz=b server online: port %d, %v; want ERR 9001 naming label isolation", port, err)
+	}
+	admin(t, s, fmt.Sprintf("UPDATE mysql_servers SET status='ONLINE' WHERE port=%d; LOAD MYSQL SERVERS TO RUNTIME", bs[0].Port))
+
 	admin(t, s, "SET mysql-balance_policy='random'; LOAD MYSQL VARIABLES TO RUNTIME")
 	seen := spread(200)
 	if seen[bs[0].Port] == 0 || seen[bs[1].Port] == 0 {

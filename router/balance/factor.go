@@ -233,6 +233,28 @@ func (p *FactorPolicy[B]) placement(b B) Placement {
 	return p.place(b)
 }
 
+// LabelRefusesAll reports whether label isolation alone leaves servers
+// without a candidate: some are usable (healthy, weighted, under their
+// latency limit), and none of those carries the proxy's label — Pick finds
+// nothing, as TiProxy never routes to another business's servers. The
+// proxy says so in the error the client waits for.
+func (p *FactorPolicy[B]) LabelRefusesAll(servers []B) bool {
+	if !p.hasLabel() {
+		return false
+	}
+	usable := false
+	for _, b := range servers {
+		if classify(&p.Options, b) == skip {
+			continue
+		}
+		if p.placement(b)&OtherLabel == 0 {
+			return false
+		}
+		usable = true
+	}
+	return usable
+}
+
 // hasLabel reports whether the policy has the label factor.
 func (p *FactorPolicy[B]) hasLabel() bool { return p.n > 0 && p.order[0] == FactorLabel }
 

@@ -209,6 +209,11 @@ func TestFactorPick(t *testing.T) {
 			f.conns, f.healthy, f.fails, f.ops, f.place = s.conns, !s.unhealthy, s.fails, s.ops, s.place
 			servers = append(servers, f)
 		}
+		// The error a client waits for names label isolation when it alone
+		// leaves nothing to pick.
+		if got := p.(*FactorPolicy[*fake]).LabelRefusesAll(servers); got != (tc.want < 0 && tc.label) {
+			t.Errorf("%s: LabelRefusesAll = %v", tc.name, got)
+		}
 		for range 50 {
 			got := p.Pick(servers)
 			switch {
