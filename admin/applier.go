@@ -32,6 +32,13 @@ type Refresher interface {
 	RefreshTables(names []string) error
 }
 
+// MonitorLogEditor applies a statement that wrote a monitor log table
+// (DELETE FROM monitor.mysql_server_ping_log …) to the monitor's log the
+// table is copied from; table is the bare lower-case name.
+type MonitorLogEditor interface {
+	MonitorLogEdited(table string) error
+}
+
 // Killer ends a data-port session for KILL CONNECTION <id>. It reports
 // false when no session has that id.
 type Killer interface {

@@ -196,10 +196,40 @@ func (s *Server) sql(ss *session, q string) reply {
 		}
 		return rs
 	}
+	if res.AffectedRows > 0 {
+		s.monitorLogWritten(q)
+	}
 	// last_insert_id stays 0, as on ProxySQL 2.7's admin (SQLite's
 	// last_insert_rowid() is meaningless to a client, and stale after a
 	// DELETE).
 	return &okReply{affected: uint64(max(res.AffectedRows, 0))}
+}
+
+// monitorLogTables are the monitor logs an operator may edit (ProxySQL's
+// are real tables); the proxy keeps them in memory and copies them out on
+// each read, so a write must reach that memory too.
+var monitorLogTables = map[string]bool{
+	"mysql_server_connect_log": true, "mysql_server_ping_log": true,
+	"mysql_server_read_only_log": true, "mysql_server_replication_lag_log": true,
+}
+
+// monitorLogWritten hands a statement that changed rows of a monitor log
+// table to the proxy (MonitorLogEditor).
+func (s *Server) monitorLogWritten(q string) {
+	ed, ok := s.cfg.Applier.(MonitorLogEditor)
+	if !ok {
+		return
+	}
+	for _, id := range identifiers(strings.ToLower(q)) {
+		parts := strings.Split(id, ".")
+		t := parts[len(parts)-1]
+		if !monitorLogTables[t] || len(parts) > 1 && parts[0] != "monitor" {
+			continue
+		}
+		if err := ed.MonitorLogEdited(t); err != nil {
+			s.log.Warn().Err(err).Str("table", "monitor."+t).Msg("cannot apply the edit to the monitor's log")
+		}
+	}
 }
 
 // statsHidden are the tables a stats session may not name: every

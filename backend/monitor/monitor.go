@@ -68,6 +68,8 @@ type LogEntry struct {
 	Error    string        // "" (NULL) on success
 	Galera   *GaleraState  // Galera log: what the check read; nil after an error
 	GR       *GRState      // Group Replication log: likewise
+
+	seq uint64 // the order it was logged in (Retain)
 }
 
 // Monitor checks the registry's servers. Start it with New and stop it
@@ -86,6 +88,7 @@ type Monitor struct {
 	// checks counts the logged checks of each kind, succeeded ([0]) and
 	// failed ([1]), for stats_mysql_global's MySQL_Monitor_*_check_OK/ERR.
 	checks [numChecks][2]uint64
+	seq    uint64 // entries logged so far: the last one's LogEntry.seq
 
 	galeraMu sync.Mutex                  // after mu when both are held
 	galera   map[string]*galeraNodeState // by address: the Galera health of each checked node
@@ -741,6 +744,8 @@ func (m *Monitor) record(addr string, k checkKind, e LogEntry) {
 	} else {
 		m.checks[k][1]++
 	}
+	m.seq++
+	e.seq = m.seq
 	rows := append(l[k], e)
 	if len(rows) > monitorLogKeep {
 		rows = append(rows[:0], rows[len(rows)-monitorLogKeep:]...)
@@ -802,6 +807,47 @@ func (m *Monitor) CheckCounts() map[string][2]uint64 {
 		"connect": m.checks[checkConnect], "ping": m.checks[checkPing],
 		"read_only": m.checks[checkReadOnly], "replication_lag": m.checks[checkReplLag],
 	}
+}
+
+// LogSeq marks the log as it is now, for Retain: entries logged later
+// have a greater mark.
+func (m *Monitor) LogSeq() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.seq
+}
+
+// logTables maps the monitor log tables an operator may edit to their
+// check; the Galera and Group Replication logs are rebuilt from the
+// checks' state on each read, as in ProxySQL.
+var logTables = map[string]checkKind{
+	"mysql_server_connect_log": checkConnect, "mysql_server_ping_log": checkPing,
+	"mysql_server_read_only_log": checkReadOnly, "mysql_server_replication_lag_log": checkReplLag,
+}
+
+// Retain applies an operator's edit of a monitor log table (DELETE FROM
+// monitor.mysql_server_ping_log [WHERE …]) to the log behind it: of the
+// entries logged up to upTo (the LogSeq of the copy the statement ran on),
+// those keep rejects are dropped; later ones stay. It reports whether
+// table is one of the editable logs.
+func (m *Monitor) Retain(table string, upTo uint64, keep func(host string, port int, startUs int64) bool) bool {
+	k, ok := logTables[table]
+	if !ok {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, l := range m.logs {
+		rows := l[k][:0]
+		for _, e := range l[k] {
+			if e.seq > upTo || keep(e.Host, e.Port, e.Start.UnixMicro()) {
+				rows = append(rows, e)
+			}
+		}
+		clear(l[k][len(rows):])
+		l[k] = rows
+	}
+	return true
 }
 
 // ConnectLog returns monitor.mysql_server_connect_log, oldest first per

@@ -157,3 +157,42 @@ func TestMonitorOffWarned(t *testing.T) {
 		t.Errorf("mysql-monitor_enabled=false: LOAD MYSQL VARIABLES warnings %q", out)
 	}
 }
+
+// TestMonitorLogDelete: an operator's DELETE on a monitor log (after fixing
+// the monitor password, say) removes the rows for good, as on ProxySQL,
+// whose logs are real tables: before, the proxy's in-memory log brought
+// them back at the next read.
+func TestMonitorLogDelete(t *testing.T) {
+	s := startIn(t, t.TempDir(), "", true)
+	admin(t, s, `SET mysql-monitor_ping_interval=200; SET mysql-monitor_connect_interval=200; LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '127.0.0.1', 23307), (0, '127.0.0.1', 23308);
+		LOAD MYSQL SERVERS TO RUNTIME`)
+	for _, log := range []string{"mysql_server_ping_log", "mysql_server_connect_log"} {
+		count := func(where string) int {
+			var n int
+			fmt.Sscan(admin(t, s, "SELECT COUNT(*) FROM monitor."+log+where), &n)
+			return n
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for count("") < 4 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no rows after 10 s", log)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		last := strings.TrimSpace(admin(t, s, "SELECT MAX(time_start_us) FROM monitor."+log+" WHERE port=23307"))
+		// One server's rows up to now, then every row.
+		admin(t, s, "DELETE FROM monitor."+log+" WHERE port=23307 AND time_start_us <= "+last)
+		if n := count(" WHERE port=23307 AND time_start_us <= " + last); n != 0 {
+			t.Fatalf("%s: %d deleted rows came back", log, n)
+		}
+		if n := count(" WHERE port=23308"); n == 0 {
+			t.Fatalf("%s: the other server's rows went too", log)
+		}
+		last = strings.TrimSpace(admin(t, s, "SELECT MAX(time_start_us) FROM monitor."+log))
+		admin(t, s, "DELETE FROM monitor."+log)
+		if n := count(" WHERE time_start_us <= " + last); n != 0 {
+			t.Fatalf("%s: %d rows came back after DELETE of all", log, n)
+		}
+	}
+}

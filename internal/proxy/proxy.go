@@ -58,11 +58,14 @@ type Proxy struct {
 	rt       *live.Holder
 	registry *backend.Registry
 	monitor  *monitor.Monitor // nil until StartMonitor (never with --no-monitor)
-	events   *eventlog.Writer
-	audit    *eventlog.Writer // mysql-auditlog_filename
-	scraper  *scrape.Scraper  // metrics_url, for the memory and CPU factors (nil until StartDataPlane)
-	router   *router.Router
-	stats    *stats.Collector
+	// monitorCopies holds, per monitor log table, the monitor's LogSeq when
+	// the table was last copied from it (MonitorLogEdited).
+	monitorCopies sync.Map
+	events        *eventlog.Writer
+	audit         *eventlog.Writer // mysql-auditlog_filename
+	scraper       *scrape.Scraper  // metrics_url, for the memory and CPU factors (nil until StartDataPlane)
+	router        *router.Router
+	stats         *stats.Collector
 
 	pool           poolBaseline // stats_mysql_connection_pool_reset
 	serversVersion atomic.Int64 // Servers_table_version: LOAD MYSQL SERVERS TO RUNTIME count

@@ -97,8 +97,10 @@ func (p *Proxy) RefreshTables(names []string) error {
 			"monitor.mysql_server_replication_lag_log", "monitor.mysql_server_galera_log", "monitor.mysql_server_group_replication_log":
 			// Without a monitor the tables stay as they are (empty).
 			if p.monitor != nil {
+				seq := p.monitor.LogSeq()
 				cols, rows := monitorRows(p.monitor, n)
 				replace(n, cols, rows)
+				p.monitorCopies.Store(n, seq)
 			}
 		}
 	}
@@ -585,4 +587,38 @@ func hostCacheRows(es []router.HostCacheEntry) [][]any {
 		rows = append(rows, []any{e.Address, e.ErrorCount, e.LastUpdated.Unix()})
 	}
 	return rows
+}
+
+// MonitorLogEdited applies a statement that wrote monitor log table (bare
+// name, e.g. mysql_server_ping_log) — DELETE FROM monitor.mysql_server_ping_log
+// after fixing the monitor password — to the monitor's log, which the table
+// is copied from at each read: the rows the statement removed from the
+// copy are dropped from the log, so they do not come back at the next
+// read (as in ProxySQL, whose log is the table itself).
+func (p *Proxy) MonitorLogEdited(table string) error {
+	if p.monitor == nil || p.cfg.Store == nil {
+		return nil
+	}
+	v, ok := p.monitorCopies.Load("monitor." + table)
+	if !ok {
+		return nil // never copied: the statement saw an empty table
+	}
+	res, err := p.cfg.Store.Query(context.Background(), "SELECT hostname, port, time_start_us FROM monitor."+table, false)
+	if err != nil {
+		return err
+	}
+	type key struct {
+		host          string
+		port, startUs int64
+	}
+	left := make(map[key]bool, len(res.Rows))
+	for _, r := range res.Rows {
+		port, _ := strconv.ParseInt(r[1].String, 10, 64)
+		start, _ := strconv.ParseInt(r[2].String, 10, 64)
+		left[key{r[0].String, port, start}] = true
+	}
+	p.monitor.Retain(table, v.(uint64), func(host string, port int, startUs int64) bool {
+		return left[key{host, int64(port), startUs}]
+	})
+	return nil
 }
