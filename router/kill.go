@@ -3,7 +3,10 @@ package router
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,12 +78,27 @@ func parseKill(q []byte) (id uint64, query, ok bool) {
 // Sluice session ids (what SELECT CONNECTION_ID() returns), as in ProxySQL.
 // KILL QUERY runs KILL QUERY for the backend thread the session waits on,
 // from another connection to the same server.
+//
+// The id may also be a backend thread id — what SHOW PROCESSLIST and
+// CONNECTION_ID() in any other spelling return, since they run on a
+// server: the session of the killer's user whose query runs on that thread
+// is the target. Session ids start at sessionIDBase, far above the thread
+// ids of servers, so one id never names a session and another session's
+// thread (before, KILL of a processlist id could end an unrelated session
+// whose own id happened to be that number).
 func (s *session) killCommand(rt *live.Runtime, id uint64, query bool) *wire.SQLError {
-	v, ok := s.r.sessions.Load(id)
-	if !ok {
+	var target *session
+	if v, ok := s.r.sessions.Load(id); ok {
+		target = v.(*session)
+	} else {
+		var e *wire.SQLError
+		if target, e = s.r.sessionOnThread(id, s.username); e != nil {
+			return e
+		}
+	}
+	if target == nil {
 		return errUnknownThread(id)
 	}
-	target := v.(*session)
 	// As on a MySQL server without CONNECTION ADMIN, and as ProxySQL kills
 	// only sessions of the killer's user: another user's session is not
 	// this session's to stop.
@@ -131,4 +149,31 @@ func (r *Router) killQuery(rt *live.Runtime, run running, cred *backend.Credenti
 		r.killedQueries.Add(1)
 	}
 	return err
+}
+
+// sessionOnThread finds the session of user whose query runs on backend
+// thread id. Thread ids are per server: when sessions on two servers run
+// on threads of that number, the id names neither, and the error says so.
+func (r *Router) sessionOnThread(id uint64, user string) (*session, *wire.SQLError) {
+	if id > math.MaxUint32 {
+		return nil, nil
+	}
+	var found *session
+	var servers []string
+	r.sessions.Range(func(_, v any) bool {
+		c := v.(*session)
+		run := c.running.get()
+		if run.server == nil || uint64(run.threadID) != id || c.publishedUser() != user {
+			return true
+		}
+		found = c
+		servers = append(servers, run.server.Addr())
+		return true
+	})
+	if len(servers) > 1 {
+		return nil, &wire.SQLError{Code: 1094, State: "HY000", Message: fmt.Sprintf(
+			"Unknown thread id: %d (thread %d runs queries of this user on several servers: %s; KILL the session id from SELECT CONNECTION_ID() or stats_mysql_processlist)",
+			id, id, strings.Join(servers, ", "))}
+	}
+	return found, nil
 }

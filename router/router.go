@@ -73,8 +73,8 @@ type Router struct {
 	// again.
 	draining atomic.Bool
 
-	nextID    atomic.Uint64
-	sessions  sync.Map // id → *session
+	nextID    atomic.Uint64 // session ids are sessionIDBase + this
+	sessions  sync.Map      // id → *session
 	clients   atomic.Int64
 	userConns sync.Map // username → *atomic.Int64
 	stage1    sync.Map // username → []byte: SHA1(password) recovered from a client login
@@ -417,3 +417,11 @@ func keepAlive(tc *net.TCPConn, rt *live.Router) {
 	}
 	_ = tc.SetKeepAliveConfig(net.KeepAliveConfig{Enable: true, Idle: idle, Interval: -1, Count: -1})
 }
+
+// sessionIDBase is where session ids (CONNECTION_ID(), KILL, the
+// handshake's connection id, stats_mysql_processlist.SessionID) start:
+// above the thread ids a server hands out in its lifetime, so that an id
+// read from a server's processlist is never also a session's, and KILL
+// can tell which one it was given. It stays below 2^31 for clients that
+// read the connection id as a signed 32-bit number.
+const sessionIDBase = 1 << 30

@@ -115,7 +115,7 @@ type session struct {
 
 func newSession(r *Router, nc net.Conn) *session {
 	s := &session{
-		r: r, id: r.nextID.Add(1), nc: nc,
+		r: r, id: sessionIDBase + r.nextID.Add(1), nc: nc,
 		lockedHG: -1, trxHG: -1, nextFlagIN: -1, lastWrite: -1, warningsHG: -1,
 	}
 	s.clientAddr = nc.RemoteAddr().String()

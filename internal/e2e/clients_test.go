@@ -282,7 +282,8 @@ func TestSysbenchReadWrite(t *testing.T) {
 // TestKillOnDataPort checks that KILL takes Sluice session ids (what
 // SELECT CONNECTION_ID() returns), as in ProxySQL: KILL QUERY interrupts the
 // backend query of that session, KILL CONNECTION ends it; another user's
-// KILL is refused (1095).
+// KILL is refused (1095). The thread id a server's processlist shows names
+// the session whose query runs on it.
 func TestKillOnDataPort(t *testing.T) {
 	s, _ := multiplexSetup(t, 10, "")
 	ctx := context.Background()
@@ -312,6 +313,35 @@ func TestKillOnDataPort(t *testing.T) {
 		t.Logf("SLEEP(20) interrupted after %v", d)
 	case <-time.After(10 * time.Second):
 		t.Fatal("KILL QUERY did not interrupt the query")
+	}
+	// Session ids sit above any server's thread ids.
+	if id < 1<<30 {
+		t.Errorf("CONNECTION_ID() = %d, want a session id from 2^30 up", id)
+	}
+	// KILL QUERY with the id SHOW PROCESSLIST shows, the backend thread's:
+	// the session whose query runs there.
+	go func() {
+		start := time.Now()
+		var r sql.NullInt64
+		victim.QueryRowContext(ctx, "SELECT SLEEP(20) AS by_thread").Scan(&r)
+		done <- time.Since(start)
+	}()
+	var thread uint64
+	for i := 0; thread == 0; i++ {
+		if i > 50 {
+			t.Fatal("the query never showed in the processlist")
+		}
+		time.Sleep(100 * time.Millisecond)
+		_ = db.QueryRowContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%by_thread%' AND INFO NOT LIKE '%PROCESSLIST%'").Scan(&thread)
+	}
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", thread)); err != nil {
+		t.Fatalf("KILL QUERY <thread id %d>: %v", thread, err)
+	}
+	select {
+	case d := <-done:
+		t.Logf("SLEEP(20) interrupted by its thread id after %v", d)
+	case <-time.After(10 * time.Second):
+		t.Fatal("KILL QUERY <thread id> did not interrupt the query")
 	}
 	// Another user may not stop the session (MySQL's 1095 without
 	// CONNECTION ADMIN; ProxySQL kills only sessions of the killer's user).
