@@ -297,6 +297,10 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 	}
 	if res.OK {
 		s.noteWrite(h, res)
+		if changesTables(s.digest.Kind) {
+			// A cached PREPARE answer may now describe a table as it was.
+			s.r.stmts.forgetAll()
+		}
 	}
 	if res.OK && res.InsertID > 0 && res.Affected > 0 {
 		// Kept for the next queries (or until the timeout) so that a
@@ -448,4 +452,15 @@ func (s *session) logWarnings(h *held, q []byte, n uint16) {
 		}
 	}
 	ev.Strs("warnings", list).Msg("warnings detected during query")
+}
+
+// changesTables reports whether a statement of this kind may change the
+// columns a prepared statement returns or takes, or remove its table.
+func changesTables(k sqlscan.StmtKind) bool {
+	switch k {
+	case sqlscan.KindAlterTable, sqlscan.KindAlterView, sqlscan.KindCreateTable, sqlscan.KindCreateView,
+		sqlscan.KindDropTable, sqlscan.KindDropView, sqlscan.KindDropDatabase, sqlscan.KindRenameTable:
+		return true
+	}
+	return false
 }

@@ -37,6 +37,7 @@ type stmtKey struct {
 // response, so later PREPAREs of the same text are answered from memory.
 type globalStmt struct {
 	id        uint64
+	key       stmtKey // its key in the cache (forget)
 	query     string
 	schema    string // the schema it was prepared in (its key's)
 	text      []byte // query as bytes, for rules.Query (read only)
@@ -83,6 +84,26 @@ func (c *stmtCache) put(k stmtKey, g *globalStmt, max int) *globalStmt {
 		c.byKey[k] = g
 	}
 	return g
+}
+
+// forget drops g from the cache, if it is what its key holds: the next
+// PREPARE of that text asks a server again. Clients holding g go on using
+// it.
+func (c *stmtCache) forget(g *globalStmt) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byKey[g.key] == g {
+		delete(c.byKey, g.key)
+	}
+}
+
+// forgetAll empties the cache, as forget does for every statement: after
+// DDL through the proxy, a cached PREPARE answer may describe a table as it
+// was (the wrong columns, or a table that is gone).
+func (c *stmtCache) forgetAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.byKey)
 }
 
 // len returns the number of cached statements.
@@ -182,7 +203,7 @@ func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey, p []byte) (*gl
 		s.writeErr(e)
 		return nil, true
 	}
-	g := &globalStmt{id: s.r.stmts.nextID.Add(1), query: string(q), schema: key.schema, text: bytes.Clone(q), digest: s.digest.Hash,
+	g := &globalStmt{id: s.r.stmts.nextID.Add(1), key: key, query: string(q), schema: key.schema, text: bytes.Clone(q), digest: s.digest.Hash,
 		kind: s.digest.Kind, digestTxt: bytes.Clone(s.digest.Text), comment: bytes.Clone(s.digest.FirstComment)}
 	var meta backend.StmtMeta
 	s.req = request{hg: hg, prepare: g, meta: &meta, retries: retriesFor(rt, s.decision.Retries),
@@ -400,6 +421,12 @@ func (s *session) executeOn(h *held, req *request) (backend.Response, error) {
 	s.sink.Known = &cs.cols
 	res, err := h.bc.Run(pkt, backend.ShapeResult, &s.sink)
 	s.sink.Known = nil
+	if err == nil && res.Status&wire.StatusMetadataChanged != 0 {
+		// The server re-prepared the statement: the table changed under it
+		// (DDL that did not pass through the proxy). The cached PREPARE
+		// answer is stale; the next PREPARE asks the server.
+		s.r.stmts.forget(cs.g)
+	}
 	if err == nil && res.Status&wire.StatusCursorExists != 0 {
 		// A cursor lives on this connection until the statement is reset
 		// or closed: keep it for COM_STMT_FETCH.
