@@ -118,8 +118,8 @@ type clientStmt struct {
 	g        *globalStmt
 	types    []byte           // parameter types from the last EXECUTE that sent them
 	longData map[int][][]byte // COM_STMT_SEND_LONG_DATA chunks per parameter, replayed before EXECUTE
-	// longDataErr is what the next EXECUTE answers after long data the
-	// server would have refused (a parameter the statement does not have,
+	// longDataErr is what every EXECUTE answers, until COM_STMT_RESET,
+	// after long data the server would have refused (a parameter the statement does not have,
 	// more than max_allowed_packet for one): the data is dropped, not held.
 	longDataErr *wire.SQLError
 	cursor      *held // connection holding an open cursor (COM_STMT_FETCH), or nil
@@ -277,7 +277,8 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 		return true
 	}
 	if e := cs.longDataErr; e != nil {
-		cs.longDataErr = nil
+		// As the server's statement in its error state: every EXECUTE
+		// fails until COM_STMT_RESET.
 		s.writeErr(e)
 		return true
 	}

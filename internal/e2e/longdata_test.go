@@ -15,8 +15,10 @@ import (
 // the EXECUTE (the statement may run on another connection), so what a
 // client sends is bounded as the server bounds it: at most
 // mysql-max_allowed_packet bytes for one parameter. Past that the data is
-// dropped and the EXECUTE answers MariaDB's error; the statement and the
-// session go on. PHP mysqli's send_long_data, 1 MiB bound.
+// dropped and the EXECUTE answers MariaDB's error — every EXECUTE, until
+// COM_STMT_RESET, as MariaDB's statement in its error state does (checked
+// against a server with the same bound); the session goes on. PHP mysqli's
+// send_long_data, 1 MiB bound.
 func TestLongDataBounded(t *testing.T) {
 	s, b := multiplexSetup(t, 4, "SET mysql-max_allowed_packet=1048576; LOAD MYSQL VARIABLES TO RUNTIME;")
 	backendSQL(t, b, "CREATE TABLE IF NOT EXISTS sbtest.longdata (id INT PRIMARY KEY, b LONGBLOB); DELETE FROM sbtest.longdata")
@@ -35,8 +37,10 @@ echo "within: ", $st->affected_rows, "\n";
 $id = 2;
 for ($i = 0; $i < 5; $i++) $st->send_long_data(1, str_repeat("x", 262144));
 try { $st->execute(); echo "past: ran\n"; } catch (mysqli_sql_exception $e) { echo "past: ", $e->getCode(), " ", $e->getMessage(), "\n"; }
-// The statement goes on.
+// As on the server, the statement fails every EXECUTE until it is reset.
 $id = 3;
+try { $st->execute(); echo "again: ran\n"; } catch (mysqli_sql_exception $e) { echo "again: ", $e->getCode(), "\n"; }
+$st->reset();
 $st->send_long_data(1, "small");
 $st->execute();
 echo "after: ", $st->affected_rows, "\n";
@@ -46,6 +50,7 @@ foreach ($r->fetch_all() as $row) echo implode(" ", $row), "\n";
 	out, err := runPHP(t, "longdata.php", php)
 	want := "within: 1\n" +
 		"past: 1105 Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes\n" +
+		"again: 1105\n" +
 		"after: 1\n" +
 		"1 786432 1\n" +
 		"3 5 0\n"
