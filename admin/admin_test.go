@@ -457,30 +457,32 @@ func TestShowCommands(t *testing.T) {
 	mustExec(t, adm, "INSERT INTO mysql_servers (hostgroup_id, hostname) VALUES (1, 'h1')")
 	// The black-box checks of ProxySQL's admin_various_commands-t (§11.1).
 	for q, min := range map[string]int{
-		"SELECT version()":                         1,
-		"select @@version_comment limit 1":         1,
-		"SELECT DATABASE(), USER() LIMIT 1":        1,
-		"SHOW GLOBAL VARIABLES LIKE 'version'":     1,
-		"SHOW MYSQL USERS":                         1,
-		"SHOW MYSQL SERVERS":                       1,
-		"SHOW GLOBAL VARIABLES":                    10,
-		"SHOW ADMIN VARIABLES":                     3,
-		"SHOW MYSQL VARIABLES":                     3,
-		"SHOW VARIABLES":                           10,
-		"SELECT DATABASE()":                        1,
-		"SELECT DATABASE() AS name":                1,
-		"SHOW CHARSET":                             40,
-		"SHOW COLLATION":                           200,
-		"sHoW DATABASES":                           3,
-		"SHOW SCHEMAS":                             3,
-		"SHOW TABLES LIKE '%runtime%'":             5,
-		"SHOW TABLES FROM stats":                   5,
-		"SHOW TABLES IN monitor":                   1,
-		"SHOW TABLES":                              30,
-		"SHOW VARIABLES LIKE 'mysql-%'":            3,
-		"SHOW VARIABLES LIKE 'max_allowed_packet'": 1,
-		"SELECT @@max_allowed_packet":              1,
-		"SELECT @@mysql-threads":                   1,
+		"SELECT version()":                                 1,
+		"select @@version_comment limit 1":                 1,
+		"SELECT DATABASE(), USER() LIMIT 1":                1,
+		"SHOW GLOBAL VARIABLES LIKE 'version'":             1,
+		"SHOW MYSQL USERS":                                 1,
+		"SHOW MYSQL SERVERS":                               1,
+		"SHOW GLOBAL VARIABLES":                            10,
+		"SHOW ADMIN VARIABLES":                             3,
+		"SHOW MYSQL VARIABLES":                             3,
+		"SHOW VARIABLES":                                   10,
+		"SELECT DATABASE()":                                1,
+		"SELECT DATABASE() AS name":                        1,
+		"SHOW CHARSET":                                     40,
+		"SHOW COLLATION":                                   200,
+		"sHoW DATABASES":                                   3,
+		"SHOW SCHEMAS":                                     3,
+		"SHOW TABLES LIKE '%runtime%'":                     5,
+		"SHOW TABLES FROM stats":                           5,
+		"SHOW TABLES IN monitor":                           1,
+		"SHOW TABLES":                                      30,
+		"SHOW FULL TABLES":                                 30,
+		"SHOW FULL TABLES FROM stats LIKE 'stats_mysql_%'": 5,
+		"SHOW VARIABLES LIKE 'mysql-%'":                    3,
+		"SHOW VARIABLES LIKE 'max_allowed_packet'":         1,
+		"SELECT @@max_allowed_packet":                      1,
+		"SELECT @@mysql-threads":                           1,
 		"SELECT @@session.auto_increment_increment AS auto_increment_increment, @@character_set_client AS character_set_client, @@sql_mode": 1,
 		"SELECT TIMEDIFF(NOW(), UTC_TIMESTAMP())":          1,
 		"SELECT CONNECTION_ID()":                           1,
@@ -502,6 +504,9 @@ func TestShowCommands(t *testing.T) {
 		if len(rows) < min {
 			t.Errorf("%s: %d rows, want at least %d (cols %v)", q, len(rows), min, cols)
 		}
+	}
+	if cols, rows := queryRows(t, adm, "SHOW FULL TABLES"); len(cols) != 2 || cols[1] != "Table_type" || rows[0][1] != "BASE TABLE" {
+		t.Errorf("SHOW FULL TABLES: %v %v", cols, rows[0])
 	}
 	_, rows := queryRows(t, adm, "SHOW VARIABLES WHERE Variable_name in ('max_allowed_packet','system_time_zone','time_zone','sql_mode')")
 	if len(rows) != 4 {

@@ -13,6 +13,14 @@ import (
 func (s *Server) showCommand(ss *session, n, u string) (reply, bool) {
 	rest := n[len("SHOW "):]
 	ur := u[len("SHOW "):]
+	// SHOW FULL TABLES (GUI clients list tables so): SHOW TABLES with a
+	// Table_type column, every admin table being a base table.
+	fullTables := false
+	if strings.HasPrefix(ur, "FULL TABLES") {
+		fullTables = true
+		rest, ur = rest[len("FULL "):], ur[len("FULL "):]
+	}
+	showTablesSQL := func(db, like string) string { return showTablesSQL(db, like, fullTables) }
 
 	switch ur {
 	case "TABLES":
@@ -121,8 +129,12 @@ func (s *Server) defaultDB(ss *session) string {
 	return "main"
 }
 
-func showTablesSQL(db, like string) string {
-	q := "SELECT name AS tables FROM " + db + ".sqlite_master WHERE type='table' AND name NOT IN ('sqlite_sequence')"
+func showTablesSQL(db, like string, full bool) string {
+	cols := "name AS tables"
+	if full {
+		cols += ", 'BASE TABLE' AS Table_type"
+	}
+	q := "SELECT " + cols + " FROM " + db + ".sqlite_master WHERE type='table' AND name NOT IN ('sqlite_sequence')"
 	if like != "" {
 		q += " AND name LIKE " + sqlQuote(like)
 	}
@@ -274,7 +286,7 @@ func (s *Server) showTableStatus(ss *session, arg string) (reply, bool) {
 			return nil, false
 		}
 	}
-	r := s.sql(ss, showTablesSQL(db, like))
+	r := s.sql(ss, showTablesSQL(db, like, false))
 	names, ok := r.(*resultSet)
 	if !ok {
 		return r, true
