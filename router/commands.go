@@ -23,7 +23,7 @@ func (s *session) dispatch(rt *live.Runtime, p []byte) bool {
 	case wire.ComPing:
 		return s.writeOK(0, 0, "") == nil
 	case wire.ComInitDB:
-		if e := s.changeSchema(string(p[1:])); e != nil {
+		if e := s.changeSchema(rt, string(p[1:])); e != nil {
 			s.writeErr(e)
 			return true
 		}

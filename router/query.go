@@ -2,6 +2,7 @@ package router
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"time"
 
@@ -116,7 +117,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		}
 	case sqlscan.KindUse:
 		if db, ok := parseUse(q); ok {
-			if e := s.changeSchema(db); e != nil {
+			if e := s.changeSchema(rt, db); e != nil {
 				s.writeErr(e)
 				return true
 			}
@@ -301,6 +302,9 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 			// A cached PREPARE answer may now describe a table as it was.
 			s.r.stmts.forgetAll()
 		}
+		if s.digest.Kind == sqlscan.KindDropDatabase {
+			s.r.schemas.Clear() // a USE of it must ask a server again
+		}
 	}
 	if res.OK && res.InsertID > 0 && res.Affected > 0 {
 		// Kept for the next queries (or until the timeout) so that a
@@ -360,11 +364,23 @@ func (s *session) lockForSet(rt *live.Runtime, set *sqlscan.SetStatement, hg int
 	s.log.Warn().Str("query", logged).Str("reason", set.Reason).Int("hostgroup", hg).Msg(msg)
 }
 
-// changeSchema serves USE and COM_INIT_DB: ProxySQL records the schema and
-// answers OK; the backend connection is switched lazily by sync.
-func (s *session) changeSchema(db string) *wire.SQLError {
+// changeSchema serves USE and COM_INIT_DB. ProxySQL records the schema and
+// answers OK, and the backend connection is switched lazily by sync; so
+// does Sluice for a schema a server of the session's hostgroup accepted in
+// the last schemaTTL. Another one is tried there first, so that a schema
+// that does not exist gets the server's 1049 on the USE itself, as from a
+// server, not on the statement after it (Connector/J's setCatalog throws
+// where it should). Not where the schema steers routing (fast routing, a
+// rule with schemaname): the schema may exist only on the hostgroup its
+// queries go to, so it is answered as ProxySQL does.
+func (s *session) changeSchema(rt *live.Runtime, db string) *wire.SQLError {
 	if s.user.SchemaLocked && s.user.DefaultSchema != "" && db != s.user.DefaultSchema {
 		return errSchemaLocked(s.user.DefaultSchema)
+	}
+	if db != s.state.Schema && !rt.Rules.RoutesBySchema() {
+		if e := s.checkSchema(rt, db); e != nil {
+			return e
+		}
 	}
 	// Answered before any server has seen it, as a tracked SET is: a
 	// schema the server refuses (1049) fails the next statement and the
@@ -373,6 +389,66 @@ func (s *session) changeSchema(db string) *wire.SQLError {
 	s.noteUnconfirmed()
 	s.state.Schema = db
 	return nil
+}
+
+// schemaTTL is how long a schema a server accepted is taken to exist on
+// its hostgroup without asking again.
+const schemaTTL = time.Minute
+
+// checkSchema asks the session's hostgroup whether schema db exists, by
+// taking a connection of one of its servers synced to it, unless a server
+// of that hostgroup accepted it in the last schemaTTL. Only a refusal
+// (1049) is returned. Nothing of the session is touched: a session with a
+// connection attached there, a hostgroup that cannot be reached, or a pool
+// with no connection to spare within schemaCheckWait leave the answer to
+// the next statement, as ProxySQL does.
+func (s *session) checkSchema(rt *live.Runtime, db string) *wire.SQLError {
+	hg := s.user.DefaultHostgroup
+	switch {
+	case s.lockedHG >= 0:
+		hg = s.lockedHG
+	case s.trxHG >= 0:
+		hg = s.trxHG
+	}
+	key := schemaKey{hg: hg, schema: db}
+	if until, ok := s.r.schemas.Load(key); ok && time.Now().UnixNano() < until.(int64) {
+		return nil
+	}
+	if s.conns.find(hg) != nil {
+		return nil
+	}
+	srv := s.r.pick(rt, hg, nil)
+	if srv == nil {
+		return nil
+	}
+	cred, e := s.credentials(rt)
+	if e != nil {
+		return nil
+	}
+	want := s.state
+	want.Schema = db
+	ctx, cancel := context.WithTimeout(context.Background(), schemaCheckWait)
+	defer cancel()
+	bc, err := srv.Pool().Get(ctx, rt.Backend, cred, &want)
+	if err != nil {
+		if se, ok := backend.IsSQLError(err); ok && se.Code == 1049 {
+			return se
+		}
+		return nil
+	}
+	srv.Pool().Put(bc) // in the schema now: the session's next query may take it
+	s.r.schemas.Store(key, time.Now().Add(schemaTTL).UnixNano())
+	return nil
+}
+
+// schemaCheckWait bounds how long a USE waits for a connection to check
+// its schema on; past it, the USE is answered as ProxySQL answers it.
+const schemaCheckWait = 250 * time.Millisecond
+
+// schemaKey names a schema a hostgroup's server accepted (Router.schemas).
+type schemaKey struct {
+	hg     int
+	schema string
 }
 
 // parseUse extracts the schema of "USE db" (backquotes allowed).

@@ -73,6 +73,9 @@ type Router struct {
 	// again.
 	draining atomic.Bool
 
+	// schemas: schemas a server of a hostgroup accepted, schemaKey →
+	// expiry (unix ns), so a USE of them is answered without asking again.
+	schemas   sync.Map
 	nextID    atomic.Uint64 // session ids are sessionIDBase + this
 	sessions  sync.Map      // id → *session
 	clients   atomic.Int64

@@ -201,6 +201,20 @@ type RuleSet struct {
 	shardMask uint32
 }
 
+// RoutesBySchema reports whether the schema can change where a query
+// goes: a fast routing row, or an active rule with a schemaname.
+func (rs *RuleSet) RoutesBySchema() bool {
+	if len(rs.fast) > 0 {
+		return true
+	}
+	for i := range rs.rules {
+		if rs.rules[i].schemaname != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // Compile checks and compiles the active rules (sorted by rule_id) and the
 // fast routing table. A rule that ProxySQL would reject or silently
 // mis-evaluate (bad regex, bad digest, replace_pattern without

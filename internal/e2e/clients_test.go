@@ -471,7 +471,8 @@ func TestMariaDBSlap(t *testing.T) {
 // TestRefusedTrackedSet: a SET the proxy answers itself but the server
 // refuses (MariaDB has no max_execution_time) fails the next statement with
 // the server's error, and the session then goes on without that setting
-// instead of failing every statement.
+// instead of failing every statement. A USE of a schema that does not
+// exist fails itself, as on a server, unless the schema steers routing.
 func TestRefusedTrackedSet(t *testing.T) {
 	s, _ := multiplexSetup(t, 10, "")
 	c, ctx := oneConn(t, s.DataPort)
@@ -496,28 +497,54 @@ func TestRefusedTrackedSet(t *testing.T) {
 	if err := c.QueryRowContext(ctx, "SELECT VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES WHERE VARIABLE_NAME='SQL_MODE'").Scan(&mode); err != nil || mode != "ANSI_QUOTES" {
 		t.Fatalf("sql_mode after a good SET: %q %v", mode, err)
 	}
-	// USE of a schema that does not exist is answered the same way: the
-	// next statement gets the server's 1049, then the session is back in
-	// its schema, as after a failed USE on a server (it used to fail every
-	// statement with 1049 until the next USE).
-	if _, err := c.ExecContext(ctx, "USE no_such_schema"); err != nil {
-		t.Fatalf("USE is answered by the proxy: %v", err)
-	}
-	// A good SET answered after it is not dropped with the schema.
+	// USE of a schema that does not exist gets the server's 1049 itself, as
+	// from a server, and the session stays in its schema; a good SET
+	// answered before it is kept.
 	if _, err := c.ExecContext(ctx, "SET div_precision_increment = 7"); err != nil {
 		t.Fatal(err)
 	}
-	var cur sql.NullString
-	if err := c.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&cur); err == nil || !strings.Contains(err.Error(), "1049") {
-		t.Fatalf("the statement after USE of an unknown schema: %v, want the server's 1049", err)
+	if _, err := c.ExecContext(ctx, "USE no_such_schema"); err == nil || !strings.Contains(err.Error(), "1049") {
+		t.Fatalf("USE of an unknown schema: %v, want the server's 1049", err)
 	}
+	var cur sql.NullString
 	for i := 0; i < 3; i++ {
 		if err := c.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&cur); err != nil || cur.String != "sbtest" {
 			t.Fatalf("after the refused USE: %q %v, want sbtest", cur.String, err)
 		}
 	}
 	if err := c.QueryRowContext(ctx, "SELECT VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES WHERE VARIABLE_NAME='DIV_PRECISION_INCREMENT'").Scan(&cur); err != nil || cur.String != "7" {
-		t.Fatalf("the SET after the refused USE: %q %v, want 7", cur.String, err)
+		t.Fatalf("the SET before the refused USE: %q %v, want 7", cur.String, err)
+	}
+	if _, err := c.ExecContext(ctx, "USE mysql"); err != nil {
+		t.Fatalf("USE of a schema that exists: %v", err)
+	}
+	if err := c.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&cur); err != nil || cur.String != "mysql" {
+		t.Fatalf("after USE mysql: %q %v", cur.String, err)
+	}
+
+	// Where the schema steers routing (here a fast routing row), the USE
+	// is answered as ProxySQL answers it: the schema may exist only where
+	// its queries go. The statement after gets the server's 1049, then
+	// the session is back in its schema (it used to fail every statement
+	// with 1049 until the next USE).
+	admin(t, s, `INSERT INTO mysql_query_rules_fast_routing(username, schemaname, flagIN, destination_hostgroup, comment) VALUES ('sbtest', 'routed', 0, 0, '');
+		LOAD MYSQL QUERY RULES TO RUNTIME`)
+	if _, err := c.ExecContext(ctx, "USE no_such_schema"); err != nil {
+		t.Fatalf("USE with schema routing is answered by the proxy: %v", err)
+	}
+	if _, err := c.ExecContext(ctx, "SET div_precision_increment = 8"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&cur); err == nil || !strings.Contains(err.Error(), "1049") {
+		t.Fatalf("the statement after USE of an unknown schema: %v, want the server's 1049", err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := c.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&cur); err != nil || cur.String != "mysql" {
+			t.Fatalf("after the refused USE: %q %v, want mysql", cur.String, err)
+		}
+	}
+	if err := c.QueryRowContext(ctx, "SELECT VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES WHERE VARIABLE_NAME='DIV_PRECISION_INCREMENT'").Scan(&cur); err != nil || cur.String != "8" {
+		t.Fatalf("the SET after the refused USE: %q %v, want 8", cur.String, err)
 	}
 }
 
