@@ -50,7 +50,10 @@ type session struct {
 	// server refuses them.
 	beforeSet   backend.State
 	unconfirmed bool
-	salt        []byte // the handshake salt (COM_CHANGE_USER scrambles with it)
+	// bytesCounted: the client connection's bytes read and written already
+	// added to Queries_frontends_bytes_recv/_sent.
+	bytesCounted [2]uint64
+	salt         []byte // the handshake salt (COM_CHANGE_USER scrambles with it)
 
 	// Routing state (reference §4.5).
 	lockedHG   int // locked_on_hostgroup after an unparseable SET, or -1
@@ -203,6 +206,7 @@ func (s *session) serve() {
 		s.cmdMu.Lock()
 		s.conns.closeAll(s)
 		s.stmts.closeAll()
+		s.countFrontendBytes()
 		s.c.Close()
 	}()
 	rt := s.r.rt.Load()

@@ -202,6 +202,7 @@ func (s *session) recordQuery(end time.Time) {
 	}
 	st := s.r.stats
 	st.RecordQuery(s.id, s.cmdRT.Stats, q)
+	s.countFrontendBytes()
 	switch s.digest.Kind {
 	case sqlscan.KindCommit:
 		st.Add(s.id, pick(cs.hg >= 0, stats.ComCommit, stats.ComCommitFiltered), 1)
@@ -388,4 +389,18 @@ func (r *Router) NonIdleSessions() int {
 		return true
 	})
 	return n
+}
+
+// countFrontendBytes adds what the client connection read and wrote since
+// the last call to Queries_frontends_bytes_recv/_sent: after each query,
+// and once more when the session ends.
+func (s *session) countFrontendBytes() {
+	in, out := s.c.BytesRead(), s.c.BytesWritten()
+	if d := in - s.bytesCounted[0]; d > 0 {
+		s.r.stats.Add(s.id, stats.QueriesFrontendsBytesRecv, int64(d))
+	}
+	if d := out - s.bytesCounted[1]; d > 0 {
+		s.r.stats.Add(s.id, stats.QueriesFrontendsBytesSent, int64(d))
+	}
+	s.bytesCounted = [2]uint64{in, out}
 }

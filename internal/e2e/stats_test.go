@@ -184,10 +184,15 @@ func TestStatsTables(t *testing.T) {
 		get := func(name string) int64 {
 			return adminInt(t, s, "SELECT Variable_Value FROM stats_mysql_global WHERE Variable_Name = '"+name+"'")
 		}
-		q1 := get("Questions")
+		q1, in1, out1 := get("Questions"), get("Queries_frontends_bytes_recv"), get("Queries_frontends_bytes_sent")
 		testenv.MustCLI(t, s.DataPort, "sbtest", "sbtest", q)
 		if q2 := get("Questions"); q2 != q1+1 { // the batch-mode CLI sends q only
 			t.Errorf("Questions went from %d to %d", q1, q2)
+		}
+		// The CLI's query and its login went in, the result and the
+		// handshake came out: more than the query text each way.
+		if in2, out2 := get("Queries_frontends_bytes_recv"), get("Queries_frontends_bytes_sent"); in2-in1 < int64(len(q)) || out2-out1 < int64(len(q)) {
+			t.Errorf("Queries_frontends_bytes_recv %d → %d, _sent %d → %d", in1, in2, out1, out2)
 		}
 		if _, err := testenv.CLI(t, s.DataPort, "sbtest", "wrong", "SELECT 1"); err == nil {
 			t.Fatal("a wrong password logged in")

@@ -71,6 +71,11 @@ var globalMetrics = map[string]promVar{
 	"mysql_unexpected_frontend_packets":     {metric: "proxysql_mysql_unexpected_frontend_packets_total", help: "Unexpected packet received from client."},
 	"Queries_backends_bytes_sent":           {metric: "proxysql_queries_backends_bytes_total", help: backendBytesHelp, label: [2]string{"traffic_flow", "sent"}},
 	"Queries_backends_bytes_recv":           {metric: "proxysql_queries_backends_bytes_total", help: backendBytesHelp, label: [2]string{"traffic_flow", "received"}},
+	"Queries_frontends_bytes_sent":          {metric: "proxysql_queries_frontends_bytes_total", help: frontendBytesHelp, label: [2]string{"traffic_flow", "sent"}},
+	"Queries_frontends_bytes_recv":          {metric: "proxysql_queries_frontends_bytes_total", help: frontendBytesHelp, label: [2]string{"traffic_flow", "received"}},
+	"Client_Connections_non_idle":           {metric: "proxysql_client_connections_non_idle", help: "Number of client connections that are currently handled by the main worker threads.", gauge: true},
+	"mysql_killed_backend_connections":      {metric: "proxysql_mysql_killed_backend_connections_total", help: "Number of backend connections killed."},
+	"mysql_killed_backend_queries":          {metric: "proxysql_mysql_killed_backend_queries_total", help: "Killed backend queries."},
 	"Mirror_concurrency":                    {metric: "proxysql_mirror_concurrency", help: "Mirror current concurrency", gauge: true},
 	"Mirror_queue_length":                   {metric: "proxysql_mirror_queue_lengths", help: "Mirror queue length", gauge: true},
 	"Servers_table_version":                 {metric: "proxysql_servers_table_version_total", help: "Number of times the \"servers_table\" have been modified."},
@@ -90,11 +95,12 @@ var globalMetrics = map[string]promVar{
 }
 
 const (
-	clientConnsHelp  = "Total number of client connections created or failed (including improperly closed)."
-	serverConnsHelp  = "Total number of server connections (created|delayed|aborted)."
-	backendStmtHelp  = "Represents the number of statements (PREPARE|EXECUTE|CLOSE) executed by ProxySQL against the backends."
-	frontendStmtHelp = "Represents the number of statements (PREPARE|EXECUTE|CLOSE) executed by clients."
-	backendBytesHelp = "Total number of bytes (sent|received) in backend connections."
+	clientConnsHelp   = "Total number of client connections created or failed (including improperly closed)."
+	serverConnsHelp   = "Total number of server connections (created|delayed|aborted)."
+	backendStmtHelp   = "Represents the number of statements (PREPARE|EXECUTE|CLOSE) executed by ProxySQL against the backends."
+	frontendStmtHelp  = "Represents the number of statements (PREPARE|EXECUTE|CLOSE) executed by clients."
+	backendBytesHelp  = "Total number of bytes (sent|received) in backend connections."
+	frontendBytesHelp = "Total number of bytes (sent|received) in frontend connections."
 )
 
 var (

@@ -89,6 +89,10 @@ const (
 	// mysql_whitelisted_sqli_fingerprint: queries libinjection flagged
 	// whose fingerprint is whitelisted.
 	WhitelistedSQLiFingerprint
+	// Queries_frontends_bytes_recv / _sent: bytes of MySQL packets read
+	// from and written to clients (headers included).
+	QueriesFrontendsBytesRecv
+	QueriesFrontendsBytesSent
 	numCounters
 )
 
@@ -129,6 +133,8 @@ var counterNames = [numCounters]string{
 	"mysql_unexpected_frontend_packets",
 	"automatic_detected_sql_injection",
 	"mysql_whitelisted_sqli_fingerprint",
+	"Queries_frontends_bytes_recv",
+	"Queries_frontends_bytes_sent",
 }
 
 // String returns the stats_mysql_global Variable_Name.
