@@ -44,7 +44,7 @@ func TestVariablesToSettings(t *testing.T) {
 	if rt.Digest != want {
 		t.Errorf("digest options %+v, want %+v", rt.Digest, want)
 	}
-	if *rt.Stats != (stats.Options{Digests: false, TrackHostname: true, CommandsStats: false, MaxEntries: 5, LongQueryTime: 250 * time.Millisecond}) {
+	if *rt.Stats != (stats.Options{Digests: false, TrackHostname: true, CommandsStats: false, MaxEntries: 5, LongQueryTime: 250 * time.Millisecond, MaxDigestText: 2048}) {
 		t.Errorf("stats options %+v", *rt.Stats)
 	}
 	if rt.Mirror != (Mirror{MaxConcurrency: 3, MaxQueue: 7}) {

@@ -151,6 +151,7 @@ func statsOptions(s *config.Snapshot) stats.Options {
 		TrackHostname: s.Bool("mysql-query_digests_track_hostname"),
 		CommandsStats: s.Bool("mysql-commands_stats"),
 		LongQueryTime: s.Millis("mysql-long_query_time"),
+		MaxDigestText: int(s.Int("mysql-query_digests_max_digest_length")),
 	}
 }
 

@@ -34,6 +34,10 @@ type Options struct {
 	TrackHostname bool          // mysql-query_digests_track_hostname: client_address in the key
 	CommandsStats bool          // mysql-commands_stats: record stats_mysql_commands_counters
 	LongQueryTime time.Duration // mysql-long_query_time: Slow_queries threshold
+	// MaxDigestText is mysql-query_digests_max_digest_length: a digest
+	// row keeps that much of the digest text, the part that was hashed, as
+	// ProxySQL's QP_query_digest_stats does (0 or less: all of it).
+	MaxDigestText int
 }
 
 // DefaultOptions returns the variables' defaults.
@@ -139,7 +143,11 @@ func (c *Collector) RecordQuery(hint uint64, o *Options, q *Query) {
 		if !o.TrackHostname {
 			client = ""
 		}
-		c.digests.Record(o.MaxEntries, q.Hostgroup, q.Schema, q.User, client, q.Digest, q.DigestText,
+		text := q.DigestText
+		if o.MaxDigestText > 0 && len(text) > o.MaxDigestText {
+			text = text[:o.MaxDigestText]
+		}
+		c.digests.Record(o.MaxEntries, q.Hostgroup, q.Schema, q.User, client, q.Digest, text,
 			uint64(us), q.RowsAffected, q.RowsSent, q.End.Unix())
 	}
 }

@@ -374,3 +374,16 @@ func BenchmarkRecordQuery(b *testing.B) {
 		}
 	})
 }
+
+// TestDigestTextBound: a digest row keeps mysql-query_digests_max_digest_length
+// bytes of the digest text, the part that was hashed (ProxySQL's
+// QP_query_digest_stats strndup), however long the query.
+func TestDigestTextBound(t *testing.T) {
+	o := DefaultOptions()
+	o.MaxDigestText = 20
+	c := newRec(o)
+	c.RecordQuery(1, query(1, "db", "app", "", "SELECT id, a, b, c, d, e, f, g FROM t", time.Millisecond))
+	if got := c.Digests().Snapshot(false)[0].DigestText; got != "SELECT id,a,b,c,d,e," {
+		t.Fatalf("digest text %q, want the first 20 bytes", got)
+	}
+}
