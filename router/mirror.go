@@ -1,12 +1,15 @@
 package router
 
 import (
+	"bytes"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/sqlscan"
+	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/internal/wire"
 	"github.com/sluice-proxy/sluice/rules"
 )
@@ -38,6 +41,10 @@ type mirrorJob struct {
 	kind  sqlscan.StmtKind
 	query []byte      // the command packet: COM_QUERY, or COM_STMT_EXECUTE with the parameters' types
 	stmt  *globalStmt // COM_STMT_EXECUTE: the statement, prepared on the mirror's connection as needed
+	// digest and digestText are the original's, under which the copy is
+	// counted in stats_mysql_query_digest with the mirror's hostgroup.
+	digest     uint64
+	digestText []byte
 }
 
 type mirrorer struct {
@@ -131,7 +138,13 @@ func (s *session) mirrorRun(j *mirrorJob) error {
 		// A statement of the mirror's own: no long data, no cursor.
 		s.req.stmt = &clientStmt{g: j.stmt}
 	}
+	start := time.Now()
 	res, h, _ := s.run(rt, &s.req)
+	// Counted as ProxySQL counts a mirrored query: a digest row of its own
+	// hostgroup beside the original's.
+	end := time.Now()
+	s.r.stats.RecordQuery(0, rt.Stats, &stats.Query{Kind: j.kind, Hostgroup: j.hg, Schema: j.state.Schema, User: j.user,
+		Digest: j.digest, DigestText: j.digestText, Duration: end.Sub(start), End: end, RowsAffected: res.Affected, RowsSent: res.Rows})
 	if h == nil {
 		return s.lastErr
 	}
@@ -166,7 +179,8 @@ func (s *session) mirror(rt *live.Runtime, dec *rules.Decision, cmd byte, q []by
 	}
 	// The state is copied as it is now: its Vars are copied on write, so
 	// sharing the slice is safe.
-	j := &mirrorJob{hg: mhg, user: s.username, state: s.state, kind: s.digest.Kind, query: make([]byte, 1+len(q)), stmt: g}
+	j := &mirrorJob{hg: mhg, user: s.username, state: s.state, kind: s.digest.Kind, query: make([]byte, 1+len(q)), stmt: g,
+		digest: s.digest.Hash, digestText: bytes.Clone(s.digest.Text)}
 	j.state.Autocommit = true
 	j.query[0] = cmd
 	copy(j.query[1:], q)

@@ -28,6 +28,16 @@ func TestMirrorPreparedStatements(t *testing.T) {
 	checkMirrored(t, bs, func(b testenv.Backend) string {
 		return strings.TrimSpace(backendSQL(t, b, "SELECT GROUP_CONCAT(CONCAT(id, '=', v) ORDER BY id) FROM "+table))
 	}, "1=row 1,2=row 2,3=row 3")
+	// The copies are counted as ProxySQL counts them: a digest row of the
+	// mirror's hostgroup beside the original's.
+	q := fmt.Sprintf("SELECT hostgroup, count_star FROM stats_mysql_query_digest WHERE digest_text LIKE 'INSERT INTO %s %%' ORDER BY hostgroup", table)
+	deadline := time.Now().Add(5 * time.Second)
+	for got := admin(t, s, q); got != "0\t3\n1\t3\n"; got = admin(t, s, q) {
+		if time.Now().After(deadline) {
+			t.Fatalf("digest rows of the mirrored INSERT: %q, want hostgroups 0 and 1 with 3 each", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // TestMirrorSessionSettings: the mirrored copy runs with the session's
