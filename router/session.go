@@ -241,8 +241,9 @@ func (s *session) serve() {
 		// sessions they find in the map, and this one was not there yet.
 		return
 	}
-	uc := s.r.userCounter(s.username)
-	defer uc.Add(-1)
+	// The user the session ends as: a COM_CHANGE_USER moved the count to
+	// its new user (changeuser.go).
+	defer func() { s.r.userCounter(s.username).Add(-1) }()
 	defer s.endSession()
 	s.loop()
 }
@@ -360,7 +361,9 @@ func (s *session) handshake(rt *live.Runtime) bool {
 		return false
 	}
 	uc := s.r.userCounter(u.Username)
-	if n := uc.Add(1); u.MaxConnections > 0 && n > int64(u.MaxConnections) {
+	// max_connections=0 admits nobody, as in ProxySQL (a slot is handed
+	// out only while max_connections > connections used).
+	if n := uc.Add(1); n > int64(u.MaxConnections) {
 		s.r.clients.Add(-1)
 		uc.Add(-1)
 		s.r.stats.Add(s.id, stats.AccessDeniedMaxUserConnections, 1)

@@ -204,3 +204,41 @@ echo "default flags: ", $before, ", changed: ", multi($d), "\n";
 		t.Fatalf("PHP: %v\n%s\nwant\n%s", err, out, want)
 	}
 }
+
+// TestChangeUserConnectionCounts: a session that logs in as one user and
+// changes to another counts against the second from then on, and gives
+// that slot back when it ends. The slot used to be given back to the login
+// user: the new user stayed one over for good (a real login then got 1226)
+// and the first drifted below zero. max_connections=0 admits nobody, as in
+// ProxySQL.
+func TestChangeUserConnectionCounts(t *testing.T) {
+	s, b := multiplexSetup(t, 10, `
+		INSERT INTO mysql_users(username, password, default_hostgroup, max_connections) VALUES ('cu_a', 'cu_a', 0, 1), ('cu_b', 'cu_b', 0, 1), ('cu_zero', 'cu_zero', 0, 0);
+		LOAD MYSQL USERS TO RUNTIME;`)
+	for _, u := range []string{"cu_a", "cu_b", "cu_zero"} {
+		backendSQL(t, b, fmt.Sprintf("CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED BY '%s'; GRANT USAGE ON *.* TO '%s'@'%%'", u, u, u))
+	}
+	out, err := runPHP(t, "cucount.php", fmt.Sprintf(`<?php
+mysqli_report(MYSQLI_REPORT_ERROR | MYSQLI_REPORT_STRICT);
+$m = new mysqli('127.0.0.1', 'cu_b', 'cu_b', '', %[1]d);
+$m->change_user('cu_a', 'cu_a', null);
+$m->close();
+usleep(300000);
+function try_login($u) {
+  try { $c = new mysqli('127.0.0.1', $u, $u, '', %[1]d); return $c; } catch (mysqli_sql_exception $e) { return $e->getCode(); }
+}
+$a = try_login('cu_a');
+echo "cu_a: ", is_object($a) ? "in" : $a, "\n";
+$b1 = try_login('cu_b');
+$b2 = try_login('cu_b');
+echo "cu_b twice: ", is_object($b1) ? "in" : $b1, " ", is_object($b2) ? "in" : $b2, "\n";
+$z = try_login('cu_zero');
+echo "cu_zero: ", is_object($z) ? "in" : $z, "\n";
+`, s.DataPort))
+	if want := "cu_a: in\ncu_b twice: in 1226\ncu_zero: 1226\n"; err != nil || string(out) != want {
+		t.Fatalf("PHP: %v\n%s\nwant\n%s", err, out, want)
+	}
+	if rows := admin(t, s, "SELECT username, frontend_connections FROM stats_mysql_users WHERE username LIKE 'cu_%' ORDER BY username"); strings.Contains(rows, "-") {
+		t.Fatalf("stats_mysql_users went below zero:\n%s", rows)
+	}
+}
