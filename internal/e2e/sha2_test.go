@@ -121,6 +121,15 @@ LOAD MYSQL SERVERS TO RUNTIME; LOAD MYSQL USERS TO RUNTIME; LOAD MYSQL VARIABLES
 	if err := ping(t, s.DataPort, "root", "test", "serverPubKey=wrong"); err != nil {
 		t.Fatalf("fast auth after the CLI's full auth: %v", err)
 	}
+	// A client set to mysql_native_password answers the announced
+	// caching_sha2_password with an empty native reply and waits for the
+	// switch a server sends; a wrong password is still refused.
+	if out, err := testenv.CLI(t, s.DataPort, "root", "test", "SELECT CURRENT_USER()", "-N", "--skip-ssl", "--default-auth=mysql_native_password"); err != nil || !strings.HasPrefix(out, "root@") {
+		t.Fatalf("mariadb --default-auth=mysql_native_password: %q %v", out, err)
+	}
+	if out, err := testenv.CLI(t, s.DataPort, "root", "nope", "SELECT 1", "-N", "--skip-ssl", "--default-auth=mysql_native_password"); err == nil || !strings.Contains(err.Error(), "1045") {
+		t.Fatalf("mariadb --default-auth=mysql_native_password, wrong password: %q %v", out, err)
+	}
 
 	// MySQL 8's $A$005$ form, with PyMySQL (RSA without TLS, then fast auth).
 	// Imported as ProxySQL's documentation says: UNHEX of MySQL's

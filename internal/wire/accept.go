@@ -88,7 +88,20 @@ func ServerHandshake(c *Conn, hs *InitialHandshake, tlsConf *tls.Config) (*Hands
 	if resp.AuthPlugin == "" {
 		resp.AuthPlugin = AuthNativePassword
 	}
-	if resp.AuthPlugin != AuthNativePassword && resp.AuthPlugin != want {
+	switchTo := ""
+	switch {
+	case resp.AuthPlugin != AuthNativePassword && resp.AuthPlugin != want:
+		switchTo = want
+	case resp.AuthPlugin == AuthNativePassword && want != AuthNativePassword && len(resp.AuthResponse) == 0:
+		// A client set to mysql_native_password (libmariadb's
+		// --default-auth, MySQL 5.7's libmysqlclient) answers another
+		// announced plugin with an empty native reply and waits for the
+		// switch a server sends: ask for its native scramble. (An empty
+		// password answers the switch with nothing again.)
+		switchTo = AuthNativePassword
+	}
+	if switchTo != "" {
+		want = switchTo
 		c.scratch = AppendAuthSwitchRequest(c.scratch[:0], want, hs.Salt)
 		c.scratch = append(c.scratch, 0)
 		if err := c.WritePacket(c.scratch); err != nil {
