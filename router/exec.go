@@ -72,10 +72,12 @@ func timeoutFor(rt *live.Runtime, ruleTimeout int) time.Duration {
 
 // localFiles says whether this command may pass a server's request for a
 // client file (LOAD DATA LOCAL INFILE) to the client, and if not, what the
-// client is told instead.
+// client is told instead. A fast_forward session is relayed whatever
+// mysql-enable_load_data_local_infile says, as ProxySQL relays its packets
+// without looking at them.
 func (s *session) localFiles(rt *live.Runtime) (bool, *wire.SQLError) {
 	switch {
-	case !rt.Router.LoadDataLocal:
+	case !rt.Router.LoadDataLocal && !s.user.FastForward:
 		return false, backend.ErrLocalInfileOff
 	case s.caps&wire.ClientLocalFiles == 0:
 		return false, errLocalFilesClient

@@ -19,7 +19,7 @@ import (
 
 // TestLoadDataLocalInfile: LOAD DATA LOCAL INFILE through the proxy. Off
 // (ProxySQL's default) the client gets ProxySQL's ERR 1047 and nothing is
-// loaded; on, the file streams from the client (mariadb CLI, go-sql-driver)
+// loaded, except for a fast_forward user (relayed, as in ProxySQL); on, the file streams from the client (mariadb CLI, go-sql-driver)
 // to the server, whatever its size; a client that did not enable local
 // files is refused; a client that goes away mid-file costs only its own
 // backend connection.
@@ -74,6 +74,20 @@ func TestLoadDataLocalInfile(t *testing.T) {
 		t.Fatalf("the same connection after the refusal: %d, %v", one, err)
 	}
 	conn.Close()
+
+	// A fast_forward user's packets are relayed, as ProxySQL relays them:
+	// its LOAD DATA LOCAL works with the variable off.
+	backendSQL(t, bs[0], "CREATE USER IF NOT EXISTS 'ffload'@'%' IDENTIFIED BY 'ffload'; GRANT ALL ON sbtest.* TO 'ffload'@'%'")
+	admin(t, s, "INSERT INTO mysql_users(username, password, default_hostgroup, fast_forward) VALUES ('ffload', 'ffload', 0, 1); LOAD MYSQL USERS TO RUNTIME")
+	small := filepath.Join(t.TempDir(), "small.csv")
+	if err := os.WriteFile(small, []byte("1,ff\n2,ff\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testenv.MustCLI(t, s.DataPort, "ffload", "ffload", fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE %s FIELDS TERMINATED BY ','", small, table), "--local-infile=1")
+	if c := count(); c != "2" {
+		t.Fatalf("fast_forward LOAD DATA LOCAL with the variable off: %s rows, want 2", c)
+	}
+	backendSQL(t, bs[0], "TRUNCATE TABLE "+table)
 
 	// On: a LOAD warns of nothing, and the file comes from the client.
 	out = admin(t, s, "UPDATE global_variables SET variable_value='true' WHERE variable_name='mysql-enable_load_data_local_infile'; LOAD MYSQL VARIABLES TO RUNTIME; SHOW WARNINGS")
