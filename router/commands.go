@@ -86,6 +86,13 @@ func (s *session) dispatch(rt *live.Runtime, p []byte) bool {
 			return s.fastForward(rt, p, backend.ShapeOne)
 		}
 		return s.fastForward(rt, p, backend.ShapeStream)
+	case wire.ComRefresh, wire.ComDebug:
+		// mariadb-admin refresh / flush-threads, debug: a fast_forward
+		// session's are relayed, as ProxySQL relays its packets (one OK
+		// or ERR back); others are the proxy's to refuse, as ProxySQL does.
+		if s.user.FastForward {
+			return s.fastForward(rt, p, backend.ShapeOne)
+		}
 	}
 	s.r.stats.Add(s.id, stats.MySQLUnexpectedFrontendPackets, 1)
 	s.writeErr(errUnknownCommand(p[0]))

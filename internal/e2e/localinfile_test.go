@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,7 +78,7 @@ func TestLoadDataLocalInfile(t *testing.T) {
 
 	// A fast_forward user's packets are relayed, as ProxySQL relays them:
 	// its LOAD DATA LOCAL works with the variable off.
-	backendSQL(t, bs[0], "CREATE USER IF NOT EXISTS 'ffload'@'%' IDENTIFIED BY 'ffload'; GRANT ALL ON sbtest.* TO 'ffload'@'%'")
+	backendSQL(t, bs[0], "CREATE USER IF NOT EXISTS 'ffload'@'%' IDENTIFIED BY 'ffload'; GRANT ALL ON sbtest.* TO 'ffload'@'%'; GRANT RELOAD ON *.* TO 'ffload'@'%'")
 	admin(t, s, "INSERT INTO mysql_users(username, password, default_hostgroup, fast_forward) VALUES ('ffload', 'ffload', 0, 1); LOAD MYSQL USERS TO RUNTIME")
 	small := filepath.Join(t.TempDir(), "small.csv")
 	if err := os.WriteFile(small, []byte("1,ff\n2,ff\n"), 0o644); err != nil {
@@ -86,6 +87,10 @@ func TestLoadDataLocalInfile(t *testing.T) {
 	testenv.MustCLI(t, s.DataPort, "ffload", "ffload", fmt.Sprintf("LOAD DATA LOCAL INFILE '%s' INTO TABLE %s FIELDS TERMINATED BY ','", small, table), "--local-infile=1")
 	if c := count(); c != "2" {
 		t.Fatalf("fast_forward LOAD DATA LOCAL with the variable off: %s rows, want 2", c)
+	}
+	// So is its COM_REFRESH (mariadb-admin refresh, flush-threads).
+	if out, err := exec.Command("mariadb-admin", "-h127.0.0.1", fmt.Sprintf("-P%d", s.DataPort), "-uffload", "-pffload", "flush-threads", "refresh").CombinedOutput(); err != nil {
+		t.Fatalf("mariadb-admin flush-threads refresh as a fast_forward user: %v\n%s", err, out)
 	}
 	backendSQL(t, bs[0], "TRUNCATE TABLE "+table)
 
