@@ -15,7 +15,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -218,6 +217,10 @@ func serve(o *options, stderr io.Writer) error {
 	}
 	defer sink.Close()
 	log := newLogger(io.MultiWriter(sink))
+	// Caught from here to the end of the close (deferred first: undone
+	// last), start-up and graceful close included.
+	sg := catchSignals(log, sink)
+	defer sg.Close()
 	if logOpenErr != nil {
 		log.Warn().Err(logOpenErr).Str("errorlog", logPath).Msg("cannot open the error log; logging to stderr")
 	}
@@ -332,33 +335,20 @@ func serve(o *options, stderr io.Writer) error {
 		log.Warn().Msg(`no backend configured yet: add one with ` + adminClient(adm.Addrs()) +
 			` -e "INSERT INTO mysql_servers(hostgroup_id,hostname,port) VALUES (0,'127.0.0.1',3306); LOAD MYSQL SERVERS TO RUNTIME; SAVE MYSQL SERVERS TO DISK;"`)
 	}
-	// Signals are caught before "ready" is said: a SIGHUP (log rotation)
-	// right after it must reopen the log, not end the process.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	ready = true
 	log.Info().Str("admin", snap.Var("admin-mysql_ifaces")).Str("mysql", snap.Var("mysql-interfaces")).Msg("Sluice ready")
-	for {
-		select {
-		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
-				if err := sink.Reopen(); err != nil {
-					log.Error().Err(err).Msg("reopening the error log")
-				}
-				log.Info().Msg("SIGHUP: error log reopened")
-				continue
-			}
-			log.Info().Str("signal", sig.String()).Msg("shutting down")
-			return nil
-		case <-p.Done():
-			if p.Restarting() {
-				log.Info().Msg("PROXYSQL RESTART: closing, then starting again from the DISK configuration")
-				return errRestart
-			}
-			log.Info().Msg("PROXYSQL SHUTDOWN: shutting down")
-			return nil
+	defer sg.Closing() // run first of the defers: the close begins
+	select {
+	case sig := <-sg.Stop():
+		log.Info().Str("signal", sig.String()).Msg("shutting down")
+		return nil
+	case <-p.Done():
+		if p.Restarting() {
+			log.Info().Msg("PROXYSQL RESTART: closing, then starting again from the DISK configuration")
+			return errRestart
 		}
+		log.Info().Msg("PROXYSQL SHUTDOWN: shutting down")
+		return nil
 	}
 }
 
