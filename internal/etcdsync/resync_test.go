@@ -66,6 +66,31 @@ func TestStaleReadNeverRollsBack(t *testing.T) {
 	}
 }
 
+// TestRefusedValueKeepsRevision: a value the node cannot apply (another
+// tool wrote garbage to the key) leaves it running its previous revision,
+// and stats_sluice_cluster.revision says so; the CAS of its next LOAD
+// compares against the key's newest revision all the same.
+func TestRefusedValueKeepsRevision(t *testing.T) {
+	e := testenv.StartEtcd(t, 25438)
+	target := &Target{Endpoints: []string{"http://" + e.Addr()}, Prefix: fmt.Sprintf("/unit-refused-%d", time.Now().UnixNano()), SaveToDisk: true}
+	n := newNode(t)
+	s := manualSyncer(t, target, "node-a", n)
+	m := config.ModMySQLServers
+	runs := func() int64 {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.mods[m].runs
+	}
+	before := runs()
+	s.apply(m, []byte("not a module value"), seenOf(s, m)+5)
+	if got := runs(); got != before {
+		t.Fatalf("revision run after a refused value: %d, want %d", got, before)
+	}
+	if got := seenOf(s, m); got != before+5 {
+		t.Fatalf("newest revision taken in: %d, want %d", got, before+5)
+	}
+}
+
 // TestEtcdHistoryReset: etcd replaced by a new, empty one on the same
 // address (revisions start again at 1). The node notices at its next full
 // read, writes its modules to the new etcd, and its next LOAD's

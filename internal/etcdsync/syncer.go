@@ -45,7 +45,8 @@ type Config struct {
 // modState is what a node knows of one module's key.
 type modState struct {
 	key      string
-	seen     int64  // ModRevision this node's runtime reflects (0: none)
+	seen     int64  // newest ModRevision of the key this node has taken in (0: none); CAS compares against it
+	runs     int64  // ModRevision of the value this node runs: seen, unless that value could not be applied
 	writer   string // who wrote that revision
 	checksum string // Value.Checksum of it
 	syncedAt time.Time
@@ -380,7 +381,7 @@ func (s *Syncer) wrote(m config.Module, v *Value, rev int64) {
 	defer s.mu.Unlock()
 	st := s.mods[m]
 	if rev >= st.seen {
-		st.seen, st.writer, st.checksum, st.syncedAt, st.current, st.lastErr = rev, v.Writer, v.Checksum(), time.Now(), v, ""
+		st.seen, st.runs, st.writer, st.checksum, st.syncedAt, st.current, st.lastErr = rev, rev, v.Writer, v.Checksum(), time.Now(), v, ""
 	}
 	if st.pending == v {
 		st.pending = nil
@@ -423,7 +424,7 @@ func (s *Syncer) apply(m config.Module, data []byte, rev int64) {
 			Msg("cannot apply the module from etcd: this node keeps its previous configuration of it")
 		return
 	}
-	st.writer, st.checksum, st.syncedAt, st.current, st.lastErr = v.Writer, v.Checksum(), time.Now(), v, ""
+	st.runs, st.writer, st.checksum, st.syncedAt, st.current, st.lastErr = rev, v.Writer, v.Checksum(), time.Now(), v, ""
 	s.log.Info().Str("module", m.String()).Int64("revision", rev).Str("writer", v.Writer).
 		Dur("took", time.Since(start)).Msg("applied the module from etcd")
 }
@@ -546,6 +547,7 @@ func (s *Syncer) own(m config.Module, value []byte, rev int64) bool {
 		return false
 	}
 	st.seen = max(st.seen, rev)
+	st.runs = max(st.runs, rev)
 	return true
 }
 
@@ -744,7 +746,7 @@ func (s *Syncer) StatsRows() [][]any {
 		if errText == "" {
 			errText = s.lastErr
 		}
-		rows = append(rows, []any{m.String(), st.key, st.seen, st.writer, at, st.checksum, pending, state, down, errText})
+		rows = append(rows, []any{m.String(), st.key, st.runs, st.writer, at, st.checksum, pending, state, down, errText})
 	}
 	return rows
 }
