@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,4 +79,13 @@ func newLogger(w io.Writer) zerolog.Logger {
 	}
 	cw := zerolog.ConsoleWriter{Out: w, NoColor: true, TimeFormat: "2006-01-02 15:04:05.000"}
 	return zerolog.New(cw).Level(level).With().Timestamp().Logger()
+}
+
+// driverLogger sends go-sql-driver's own messages (the ProxySQL Cluster
+// poller's connections to peers: "unexpected EOF" when a peer restarts)
+// to the error log instead of stderr.
+type driverLogger struct{ l zerolog.Logger }
+
+func (d driverLogger) Print(v ...any) {
+	d.l.Warn().Msg(strings.TrimSpace(fmt.Sprint(v...)))
 }

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/rs/zerolog"
 
 	"github.com/sluice-proxy/sluice/admin"
@@ -221,6 +222,7 @@ func serve(o *options, stderr io.Writer) error {
 	// last), start-up and graceful close included.
 	sg := catchSignals(log, sink)
 	defer sg.Close()
+	_ = mysql.SetLogger(driverLogger{log.With().Str("component", "cluster-client").Logger()})
 	if logOpenErr != nil {
 		log.Warn().Err(logOpenErr).Str("errorlog", logPath).Msg("cannot open the error log; logging to stderr")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,6 +62,15 @@ func TestWebUI(t *testing.T) {
 	}
 	if code, _ := curl(fmt.Sprintf("http://127.0.0.1:%d/", port), "stats:stats"); code == 200 {
 		t.Fatal("the web UI answered plain HTTP")
+	}
+	// net/http's own complaint goes through the error log (a file when
+	// errorlog is set), not straight to stderr.
+	deadline := time.Now().Add(5 * time.Second)
+	for !regexp.MustCompile(`TLS handshake error.*component=http`).MatchString(s.Output()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the TLS handshake error is not an error-log line:\n%s", s.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	// Turned off: nothing listens.
 	admin(t, s, "SET admin-web_enabled='false'; LOAD ADMIN VARIABLES TO RUNTIME")

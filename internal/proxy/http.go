@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"strconv"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/sluice-proxy/sluice/internal/config"
 )
@@ -140,7 +143,7 @@ func (h *httpEndpoint) start(ln net.Listener) *http.Server {
 	}
 	// ReadTimeout bounds a slow request body (/sync/<uri>, 1 MiB at most).
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: time.Minute,
-		MaxHeaderBytes: 16 << 10, ErrorLog: nil}
+		MaxHeaderBytes: 16 << 10, ErrorLog: httpErrorLog(h.p.log)}
 	h.smp.Store(newSampler(h.p))
 	go func() { _ = srv.Serve(ln) }()
 	h.p.log.Info().Str("addr", ln.Addr().String()).Msg("HTTP endpoint listening (/ status page, /api/status, /metrics, /health, /sync/<uri>)")
@@ -234,3 +237,18 @@ func (h *httpEndpoint) health(w http.ResponseWriter, _ *http.Request) {
 
 // HTTPAddr returns the address of the HTTP endpoint, nil when it is off.
 func (p *Proxy) HTTPAddr() net.Addr { return p.http.addr() }
+
+// httpErrorLog sends what net/http logs itself (a TLS handshake that
+// failed, a client that sent HTTP to the HTTPS port) to the error log,
+// which may be a file, instead of stderr.
+func httpErrorLog(l zerolog.Logger) *stdlog.Logger {
+	return stdlog.New(lineWriter{l.With().Str("component", "http").Logger()}, "", 0)
+}
+
+// lineWriter logs each Write as one INFO line.
+type lineWriter struct{ l zerolog.Logger }
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	w.l.Info().Msg(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

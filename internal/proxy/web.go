@@ -74,7 +74,7 @@ func (w *webEndpoint) start(ln net.Listener) *http.Server {
 	mux.HandleFunc("GET /", h.page)
 	conf := w.p.cfg.TLS.Config().Clone()
 	srv := &http.Server{Handler: w.authenticated(mux), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10, TLSConfig: conf}
+		IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10, TLSConfig: conf, ErrorLog: httpErrorLog(w.p.log)}
 	go func() { _ = srv.Serve(tls.NewListener(ln, conf)) }()
 	w.p.log.Info().Str("addr", ln.Addr().String()).Msg("web UI listening (HTTPS, digest authentication with admin-stats_credentials)")
 	return srv
