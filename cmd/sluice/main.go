@@ -337,6 +337,10 @@ func serve(o *options, stderr io.Writer) error {
 		log.Warn().Msg(`no backend configured yet: add one with ` + adminClient(adm.Addrs()) +
 			` -e "INSERT INTO mysql_servers(hostgroup_id,hostname,port) VALUES (0,'127.0.0.1',3306); LOAD MYSQL SERVERS TO RUNTIME; SAVE MYSQL SERVERS TO DISK;"`)
 	}
+	if len(snap.Users) == 0 {
+		log.Warn().Msg(`no user configured yet: clients cannot log in to the data port until one is added (as it is on the servers): ` + adminClient(adm.Addrs()) +
+			` -e "INSERT INTO mysql_users(username,password,default_hostgroup) VALUES ('app','app-password',0); LOAD MYSQL USERS TO RUNTIME; SAVE MYSQL USERS TO DISK;"`)
+	}
 	ready = true
 	log.Info().Str("admin", snap.Var("admin-mysql_ifaces")).Str("mysql", snap.Var("mysql-interfaces")).Msg("Sluice ready")
 	defer sg.Closing() // run first of the defers: the close begins
