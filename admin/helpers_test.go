@@ -127,7 +127,7 @@ datadir="/tmp"
 admin_variables=
 {
 	admin_credentials="admin:admin"
-	mysql_ifaces="127.0.0.1:6032"
+	mysql_ifaces="127.0.0.1:0"
 }
 mysql_variables=
 {
@@ -165,7 +165,13 @@ func newEnv(t *testing.T) *env {
 	}
 	// The admin interface the test listens on, so that LOAD ADMIN VARIABLES
 	// TO RUNTIME does not move it to the default 0.0.0.0:6032.
+	// In DISK too (and in the config file above): LOAD … FROM DISK or FROM
+	// CONFIG followed by a LOAD TO RUNTIME must not bind this machine's
+	// 6032 (a test running beside it may hold it, and then that LOAD fails).
 	if err := st.SetVariable("admin-mysql_ifaces", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.MemoryToDisk(config.ModAdminVariables); err != nil {
 		t.Fatal(err)
 	}
 	app := newTestApplier()
