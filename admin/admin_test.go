@@ -706,6 +706,23 @@ func TestListenUnixAndReconcile(t *testing.T) {
 	if n := len(e.srv.Addrs()); n != 2 {
 		t.Errorf("%d listeners after the failed LOAD, want the 2 it had", n)
 	}
+	// The same port on a wider address (127.0.0.1:P → 0.0.0.0:P) is a
+	// change the old listener would block: it is closed first.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	for _, ifaces := range []string{fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("0.0.0.0:%d", port), fmt.Sprintf("127.0.0.1:%d", port)} {
+		mustExec(t, adm, "SET admin-mysql_ifaces='"+ifaces+"'")
+		mustExec(t, adm, "LOAD ADMIN VARIABLES TO RUNTIME")
+		if got := e.srv.Addrs(); len(got) != 1 || got[0].(*net.TCPAddr).Port != port {
+			t.Fatalf("after LOAD of %s the admin listens on %v", ifaces, got)
+		}
+	}
+	mustExec(t, adm, "SET admin-mysql_ifaces='127.0.0.1:0;"+sock+"'")
+	mustExec(t, adm, "LOAD ADMIN VARIABLES TO RUNTIME")
 	// A bad interface is refused and nothing is closed.
 	if err := e.srv.Listen("127.0.0.1:0;" + filepath.Join(e.dir, "no", "dir", "x.sock")); err == nil {
 		t.Error("Listen on a bad socket path succeeded")

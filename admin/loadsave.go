@@ -198,11 +198,22 @@ func (s *Server) bindIfaces(rt, snap *config.Snapshot) error {
 	if !listening || next == old || strings.TrimSpace(next) == "" {
 		return nil
 	}
-	if err := s.Listen(next); err != nil {
-		_ = s.Listen(old) // close what the failed attempt opened
-		return fmt.Errorf("global_variables (admin-mysql_ifaces): %w", err)
+	err := s.Listen(next)
+	if err == nil {
+		return nil
 	}
-	return nil
+	_ = s.Listen(old) // close what the failed attempt opened
+	// The new addresses may clash with the old ones on the same port
+	// (0.0.0.0:6032 → 127.0.0.1:6032): close the old ones first and try
+	// again; if that fails too, the old ones are bound again.
+	s.closeUnwanted(next)
+	if err2 := s.Listen(next); err2 == nil {
+		return nil
+	}
+	if err3 := s.Listen(old); err3 != nil {
+		s.log.Error().Err(err3).Str("admin-mysql_ifaces", old).Msg("cannot listen again on the admin interfaces the failed LOAD replaced")
+	}
+	return fmt.Errorf("global_variables (admin-mysql_ifaces): %w", err)
 }
 
 // apply hands snap to the Applier and logs the warnings of the LOAD.

@@ -200,6 +200,24 @@ func (s *Server) Listen(ifaces string) error {
 	return nil
 }
 
+// closeUnwanted closes the listeners ifaces does not name, so that a new
+// address on the same port (0.0.0.0:6032 → 127.0.0.1:6032) can be bound.
+func (s *Server) closeUnwanted(ifaces string) {
+	keep := make(map[string]bool)
+	for _, spec := range s.wantIfaces(ifaces) {
+		keep[spec] = true
+	}
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	for spec, l := range s.listeners {
+		if !keep[spec] {
+			_ = l.ln.Close()
+			delete(s.listeners, spec)
+			s.log.Info().Str("iface", spec).Msg("admin interface closed")
+		}
+	}
+}
+
 func bind(spec string) (*listener, error) {
 	if isUnixSpec(spec) {
 		// A socket file left by a previous run would make bind fail.
