@@ -217,7 +217,7 @@ func TestStatsTables(t *testing.T) {
 		// it until mysql-connect_timeout_server_max, and the connect errors
 		// shun it. Only the live table can show that. (A recovery time of
 		// 60 s keeps the desperate pass, a tenth of it, from bringing it
-		// back before the query ends: on a loaded machine that happened
+		// back before the query ends, which on a loaded machine can happen
 		// within the 1.5 s.)
 		dead := testenv.FreePort(t)
 		admin(t, s, fmt.Sprintf("INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d); LOAD MYSQL SERVERS TO RUNTIME;", dead))
