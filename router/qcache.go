@@ -53,7 +53,7 @@ func (s *session) buildCacheKey(q []byte) {
 func (s *session) buildStmtCacheKey(hg int, g *globalStmt, pkt []byte) {
 	k := s.cacheKeyHead(1)
 	k = binary.LittleEndian.AppendUint32(k, uint32(int32(hg)))
-	k = append(k, g.schema...)
+	k = append(k, g.key.schema...)
 	k = append(k, 0)
 	k = binary.LittleEndian.AppendUint32(k, uint32(len(g.text)))
 	k = append(k, g.text...)

@@ -80,7 +80,7 @@ func (s *session) beginCommand(p []byte) {
 		var text string
 		if len(p) >= 5 {
 			if cs := s.stmts.m[binary.LittleEndian.Uint32(p[1:])]; cs != nil {
-				text = cs.g.query
+				text = cs.g.key.query
 			}
 		}
 		setInfo(&s.pub, text)

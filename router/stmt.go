@@ -37,10 +37,8 @@ type stmtKey struct {
 // response, so later PREPAREs of the same text are answered from memory.
 type globalStmt struct {
 	id        uint64
-	key       stmtKey // its key in the cache (forget)
-	query     string
-	schema    string // the schema it was prepared in (its key's)
-	text      []byte // query as bytes, for rules.Query (read only)
+	key       stmtKey // its key in the cache: user, schema it was prepared in, query, settings
+	text      []byte  // key.query as bytes, for rules.Query (read only)
 	digest    uint64
 	digestTxt []byte // digest text and first comment, computed once at PREPARE
 	comment   []byte
@@ -203,7 +201,7 @@ func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey, p []byte) (*gl
 		s.writeErr(e)
 		return nil, true
 	}
-	g := &globalStmt{id: s.r.stmts.nextID.Add(1), key: key, query: string(q), schema: key.schema, text: bytes.Clone(q), digest: s.digest.Hash,
+	g := &globalStmt{id: s.r.stmts.nextID.Add(1), key: key, text: bytes.Clone(q), digest: s.digest.Hash,
 		kind: s.digest.Kind, digestTxt: bytes.Clone(s.digest.Text), comment: bytes.Clone(s.digest.FirstComment)}
 	var meta backend.StmtMeta
 	s.req = request{hg: hg, prepare: g, meta: &meta, retries: retriesFor(rt, s.decision.Retries),
@@ -392,7 +390,7 @@ func (s *session) executeOn(h *held, req *request) (backend.Response, error) {
 	bid, ok := h.bc.StmtID(g.id)
 	if !ok {
 		s.r.stats.Add(s.id, stats.ComBackendStmtPrepare, 1)
-		id, err := h.bc.Prepare(g.id, g.schema, g.query, nil)
+		id, err := h.bc.Prepare(g.id, g.key.schema, g.key.query, nil)
 		if se, isSQL := backend.IsSQLError(err); isSQL {
 			if res := s.prepareRefused(se); res.Refused != nil {
 				return res, nil
@@ -571,6 +569,6 @@ func (s *session) stmtEvent(rt *live.Runtime, t eventlog.EventType, g *globalStm
 	}
 	return &eventlog.Event{
 		Type: t, ThreadID: s.id, Username: s.username, Schemaname: s.state.Schema,
-		Client: s.clientAddr, Start: start, Digest: g.digest, Query: string(sqlscan.MaskPasswords([]byte(g.query))), ClientStmtID: clientID,
+		Client: s.clientAddr, Start: start, Digest: g.digest, Query: string(sqlscan.MaskPasswords([]byte(g.key.query))), ClientStmtID: clientID,
 	}
 }
