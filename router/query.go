@@ -403,12 +403,9 @@ const schemaTTL = time.Minute
 // with no connection to spare within schemaCheckWait leave the answer to
 // the next statement, as ProxySQL does.
 func (s *session) checkSchema(rt *live.Runtime, db string) *wire.SQLError {
-	hg := s.user.DefaultHostgroup
-	switch {
-	case s.lockedHG >= 0:
-		hg = s.lockedHG
-	case s.trxHG >= 0:
-		hg = s.trxHG
+	hg, e := s.hostgroup(s.lockedHG, followRules) // where a query with no rule would go
+	if e != nil {
+		return nil
 	}
 	key := schemaKey{hg: hg, schema: db}
 	if until, ok := s.r.schemas.Load(key); ok && time.Now().UnixNano() < until.(int64) {
