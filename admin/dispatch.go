@@ -205,16 +205,10 @@ func (s *Server) sql(ss *session, q string) reply {
 	return &okReply{affected: uint64(max(res.AffectedRows, 0))}
 }
 
-// monitorLogTables are the monitor logs an operator may edit (ProxySQL's
-// are real tables); the proxy keeps them in memory and copies them out on
-// each read, so a write must reach that memory too.
-var monitorLogTables = map[string]bool{
-	"mysql_server_connect_log": true, "mysql_server_ping_log": true,
-	"mysql_server_read_only_log": true, "mysql_server_replication_lag_log": true,
-}
-
 // monitorLogWritten hands a statement that changed rows of a monitor log
-// table to the proxy (MonitorLogEditor).
+// table (mysql_server_*_log) to the proxy (MonitorLogEditor), which keeps
+// the logs in memory, copies them out on each read, and knows which an
+// operator may edit (ProxySQL's are real tables).
 func (s *Server) monitorLogWritten(q string) {
 	ed, ok := s.cfg.Applier.(MonitorLogEditor)
 	if !ok {
@@ -223,7 +217,7 @@ func (s *Server) monitorLogWritten(q string) {
 	for _, id := range identifiers(strings.ToLower(q)) {
 		parts := strings.Split(id, ".")
 		t := parts[len(parts)-1]
-		if !monitorLogTables[t] || len(parts) > 1 && parts[0] != "monitor" {
+		if !strings.HasPrefix(t, "mysql_server_") || !strings.HasSuffix(t, "_log") || len(parts) > 1 && parts[0] != "monitor" {
 			continue
 		}
 		if err := ed.MonitorLogEdited(t); err != nil {

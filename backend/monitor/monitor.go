@@ -825,15 +825,22 @@ var logTables = map[string]checkKind{
 	"mysql_server_read_only_log": checkReadOnly, "mysql_server_replication_lag_log": checkReplLag,
 }
 
+// EditableLog reports whether table (bare name) is a monitor log an
+// operator may edit (Retain).
+func EditableLog(table string) bool {
+	_, ok := logTables[table]
+	return ok
+}
+
 // Retain applies an operator's edit of a monitor log table (DELETE FROM
 // monitor.mysql_server_ping_log [WHERE …]) to the log behind it: of the
 // entries logged up to upTo (the LogSeq of the copy the statement ran on),
-// those keep rejects are dropped; later ones stay. It reports whether
-// table is one of the editable logs.
-func (m *Monitor) Retain(table string, upTo uint64, keep func(host string, port int, startUs int64) bool) bool {
+// those keep rejects are dropped; later ones stay. A table that is not an
+// editable log (EditableLog) is left alone.
+func (m *Monitor) Retain(table string, upTo uint64, keep func(host string, port int, startUs int64) bool) {
 	k, ok := logTables[table]
 	if !ok {
-		return false
+		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -847,7 +854,6 @@ func (m *Monitor) Retain(table string, upTo uint64, keep func(host string, port 
 		clear(l[k][len(rows):])
 		l[k] = rows
 	}
-	return true
 }
 
 // ConnectLog returns monitor.mysql_server_connect_log, oldest first per

@@ -596,7 +596,7 @@ func hostCacheRows(es []router.HostCacheEntry) [][]any {
 // copy are dropped from the log, so they do not come back at the next
 // read (as in ProxySQL, whose log is the table itself).
 func (p *Proxy) MonitorLogEdited(table string) error {
-	if p.monitor == nil || p.cfg.Store == nil {
+	if p.monitor == nil || p.cfg.Store == nil || !monitor.EditableLog(table) {
 		return nil
 	}
 	v, ok := p.monitorCopies.Load("monitor." + table)
