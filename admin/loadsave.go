@@ -230,8 +230,8 @@ func (s *Server) apply(m config.Module, snap *config.Snapshot, atStart bool) ([]
 }
 
 // afterApply records a successful Apply: runtime_* tables, the checksum
-// version (with epoch, or now when it is zero), and the admin's own
-// settings when admin variables changed. Then the load hook runs.
+// version (with epoch, or now when it is zero), and admin-read_only when
+// admin variables changed. Then the load hook runs.
 func (s *Server) afterApply(m config.Module, snap *config.Snapshot, epoch time.Time) error {
 	if epoch.IsZero() {
 		epoch = time.Now()
@@ -244,8 +244,7 @@ func (s *Server) afterApply(m config.Module, snap *config.Snapshot, epoch time.T
 	}
 	if m == config.ModAdminVariables {
 		b, _ := config.ParseBool(snap.Var("admin-read_only"))
-		s.readOnly.Store(b)
-		s.reListen(snap.Var("admin-mysql_ifaces"))
+		s.readOnly.Store(b) // admin-mysql_ifaces was bound before the LOAD went live (bindIfaces)
 	}
 	if h := s.loadHook.Load(); h != nil {
 		(*h)(m)
@@ -259,36 +258,6 @@ func (s *Server) afterApply(m config.Module, snap *config.Snapshot, epoch time.T
 // poller uses it to follow LOAD PROXYSQL SERVERS and the cluster variables.
 func (s *Server) SetLoadHook(fn func(config.Module)) {
 	s.loadHook.Store(&fn)
-}
-
-// reListen applies a new admin-mysql_ifaces once the server is listening
-// (at start-up cmd/sluice calls Listen itself).
-func (s *Server) reListen(ifaces string) {
-	s.lmu.Lock()
-	listening := len(s.listeners) > 0 && !s.closed
-	same := listening && s.sameIfaces(ifaces)
-	s.lmu.Unlock()
-	if !listening || same || strings.TrimSpace(ifaces) == "" {
-		return
-	}
-	if err := s.Listen(ifaces); err != nil {
-		s.log.Error().Err(err).Str("admin-mysql_ifaces", ifaces).Msg("cannot apply admin-mysql_ifaces")
-	}
-}
-
-// sameIfaces reports whether the admin already serves exactly what ifaces
-// asks for (s.lmu held).
-func (s *Server) sameIfaces(ifaces string) bool {
-	want := s.wantIfaces(ifaces)
-	if len(want) != len(s.listeners) {
-		return false
-	}
-	for _, w := range want {
-		if _, ok := s.listeners[w]; !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // checkVariables vets the variables of module m in snap before they go
