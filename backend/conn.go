@@ -88,7 +88,7 @@ type BackendConn struct {
 	// stmts maps the proxy's global statement ids to this connection's
 	// (stmt.go). ResetConnection and COM_CHANGE_USER clear it, because they
 	// drop the server's statements.
-	stmts map[uint64]uint32
+	stmts map[uint64]stmtOnConn
 }
 
 // LocalAddr returns the proxy's end of the connection.
@@ -169,6 +169,7 @@ func (c *BackendConn) Close() error {
 		}
 	}
 	c.flushStats()
+	c.dropStmts()
 	err := c.w.Close()
 	if c.pool != nil {
 		c.pool.release(c)

@@ -148,7 +148,7 @@ func (c *BackendConn) afterReset(schema string) {
 	c.state = State{Schema: schema, FoundRows: c.state.FoundRows, MultiStatements: c.state.MultiStatements}
 	c.known = 0
 	c.dirty = false
-	c.stmts = nil
+	c.dropStmts()
 	c.fp = c.state.Fingerprint()
 }
 

@@ -169,7 +169,7 @@ func FuzzPrepareResponse(f *testing.F) {
 		}
 		var id uint32
 		var err error
-		got := allocated(func() { id, err = c.Prepare(1, "", "SELECT ?", meta) })
+		got := allocated(func() { id, err = c.Prepare(1, nil, "", "SELECT ?", meta) })
 		if got > allocBound(len(server)) {
 			t.Fatalf("prepare response of %d bytes allocated %d bytes", len(server), got)
 		}

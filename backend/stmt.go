@@ -3,6 +3,7 @@ package backend
 import (
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
@@ -11,6 +12,15 @@ import (
 // global statement cache and gives each statement a global id; a
 // connection prepares a statement the first time it executes it and
 // remembers the server's id for it here.
+
+// stmtOnConn is one statement prepared on a connection: the server's id
+// for it, and the counter of the connections holding it that the proxy
+// keeps for the statement (ref_count_server of
+// stats_mysql_prepared_statements_info), or nil.
+type stmtOnConn struct {
+	id   uint32
+	refs *atomic.Int32
+}
 
 // StmtMeta is the metadata of a COM_STMT_PREPARE response: the parameter
 // and column definition packets, copied.
@@ -24,7 +34,8 @@ type StmtMeta struct {
 // Prepare sends COM_STMT_PREPARE for query and reads the response. With
 // meta not nil the definition packets are copied into it (a statement the
 // proxy has not cached yet); otherwise they are skipped. The statement is
-// recorded under global. A server ERR is returned as *wire.SQLError and
+// recorded under global, and refs (when not nil) counts it until the
+// connection drops the statement (a reset, CloseStatements, Close). A server ERR is returned as *wire.SQLError and
 // leaves the connection usable.
 //
 // The statement's table names resolve in schema, the one the client
@@ -34,18 +45,18 @@ type StmtMeta struct {
 // session's current schema) it switches for the prepare and back: two
 // COM_INIT_DB round trips, only in that case. An empty schema is the
 // connection's own.
-func (c *BackendConn) Prepare(global uint64, schema, query string, meta *StmtMeta) (uint32, error) {
+func (c *BackendConn) Prepare(global uint64, refs *atomic.Int32, schema, query string, meta *StmtMeta) (uint32, error) {
 	if err := c.usable(); err != nil {
 		return 0, err
 	}
 	back := c.state.Schema
 	if schema == "" || schema == back {
-		return c.prepare(global, query, meta)
+		return c.prepare(global, refs, query, meta)
 	}
 	if err := c.initDB(schema); err != nil {
 		return 0, c.fail(err)
 	}
-	id, err := c.prepare(global, query, meta)
+	id, err := c.prepare(global, refs, query, meta)
 	if c.broken {
 		return 0, err
 	}
@@ -63,7 +74,7 @@ func (c *BackendConn) Prepare(global uint64, schema, query string, meta *StmtMet
 	return id, err
 }
 
-func (c *BackendConn) prepare(global uint64, query string, meta *StmtMeta) (uint32, error) {
+func (c *BackendConn) prepare(global uint64, refs *atomic.Int32, query string, meta *StmtMeta) (uint32, error) {
 	c.cmd = append(append(c.cmd[:0], wire.ComStmtPrepare), query...)
 	err := c.send(c.cmd)
 	var id uint32
@@ -74,17 +85,34 @@ func (c *BackendConn) prepare(global uint64, query string, meta *StmtMeta) (uint
 		return 0, c.fail(err)
 	}
 	if c.stmts == nil {
-		c.stmts = make(map[uint64]uint32)
+		c.stmts = make(map[uint64]stmtOnConn)
 	}
-	c.stmts[global] = id
+	if old, ok := c.stmts[global]; ok && old.refs != nil {
+		old.refs.Add(-1)
+	}
+	if refs != nil {
+		refs.Add(1)
+	}
+	c.stmts[global] = stmtOnConn{id: id, refs: refs}
 	return id, nil
+}
+
+// dropStmts forgets the connection's statements (the server dropped them,
+// or is about to) and gives back their counts.
+func (c *BackendConn) dropStmts() {
+	for _, st := range c.stmts {
+		if st.refs != nil {
+			st.refs.Add(-1)
+		}
+	}
+	clear(c.stmts)
 }
 
 // StmtID returns the connection's id for global statement global, if it
 // was prepared here.
 func (c *BackendConn) StmtID(global uint64) (uint32, bool) {
-	id, ok := c.stmts[global]
-	return id, ok
+	st, ok := c.stmts[global]
+	return st.id, ok
 }
 
 // Statements returns how many statements are prepared on the connection.
@@ -102,13 +130,13 @@ func (c *BackendConn) CloseStatements() error {
 	}
 	var b [5]byte
 	b[0] = wire.ComStmtClose
-	for _, id := range c.stmts {
+	for _, st := range c.stmts {
 		c.w.ResetSeq()
-		binary.LittleEndian.PutUint32(b[1:], id)
+		binary.LittleEndian.PutUint32(b[1:], st.id)
 		if err := c.w.WritePacket(b[:]); err != nil {
 			return c.fail(err)
 		}
 	}
-	clear(c.stmts)
+	c.dropStmts()
 	return c.fail(c.w.Flush())
 }

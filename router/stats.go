@@ -360,6 +360,31 @@ func (r *Router) Stats() *stats.Collector { return r.stats }
 // statement cache (Stmt_Cached).
 func (r *Router) StmtCached() int { return r.stmts.len() }
 
+// StmtInfo is one statement of the global prepared statement cache, as
+// stats_mysql_prepared_statements_info shows it.
+type StmtInfo struct {
+	ID                 uint64
+	Schema, User       string
+	Digest             uint64
+	Clients, Servers   int32 // client statements naming it; backend connections holding it
+	NumCols, NumParams uint16
+	Query              string
+}
+
+// StmtInfos lists the cached statements by id.
+func (r *Router) StmtInfos() []StmtInfo {
+	r.stmts.mu.RLock()
+	out := make([]StmtInfo, 0, len(r.stmts.byKey))
+	for _, g := range r.stmts.byKey {
+		out = append(out, StmtInfo{ID: g.id, Schema: g.key.schema, User: g.key.user, Digest: g.digest,
+			Clients: g.clients.Load(), Servers: g.servers.Load(),
+			NumCols: g.numCols, NumParams: g.numParams, Query: g.key.query})
+	}
+	r.stmts.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
 // MirrorStatus returns the mirror queries running now and waiting in the
 // queue (Mirror_concurrency, Mirror_queue_length).
 func (r *Router) MirrorStatus() (running, queued int64) {

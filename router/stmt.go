@@ -50,6 +50,10 @@ type globalStmt struct {
 	// local marks a statement the proxy answers itself, in both
 	// protocols alike (SELECT CONNECTION_ID()); 0 for backend statements.
 	local localAnswer
+	// clients counts the client statements that name it, servers the
+	// backend connections it is prepared on (ref_count_client and
+	// ref_count_server of stats_mysql_prepared_statements_info).
+	clients, servers atomic.Int32
 }
 
 type stmtCache struct {
@@ -138,10 +142,24 @@ func (sm *stmtMap) add(cs *clientStmt) uint32 {
 	}
 	sm.next++
 	sm.m[sm.next] = cs
+	cs.g.clients.Add(1)
 	return sm.next
 }
 
-func (sm *stmtMap) closeAll() { sm.m = nil }
+// remove closes the client's statement id.
+func (sm *stmtMap) remove(id uint32) {
+	if cs := sm.m[id]; cs != nil {
+		cs.g.clients.Add(-1)
+		delete(sm.m, id)
+	}
+}
+
+func (sm *stmtMap) closeAll() {
+	for _, cs := range sm.m {
+		cs.g.clients.Add(-1)
+	}
+	sm.m = nil
+}
 
 // maxClientStmts bounds the prepared statements one client session keeps
 // open: MySQL's and MariaDB's default max_prepared_stmt_count, which bounds
@@ -390,7 +408,7 @@ func (s *session) executeOn(h *held, req *request) (backend.Response, error) {
 	bid, ok := h.bc.StmtID(g.id)
 	if !ok {
 		s.r.stats.Add(s.id, stats.ComBackendStmtPrepare, 1)
-		id, err := h.bc.Prepare(g.id, g.key.schema, g.key.query, nil)
+		id, err := h.bc.Prepare(g.id, &g.servers, g.key.schema, g.key.query, nil)
 		if se, isSQL := backend.IsSQLError(err); isSQL {
 			if res := s.prepareRefused(se); res.Refused != nil {
 				return res, nil
@@ -505,7 +523,7 @@ func (s *session) comStmtClose(p []byte) {
 	id := binary.LittleEndian.Uint32(p[1:])
 	if cs := s.stmts.m[id]; cs != nil {
 		s.closeCursor(cs)
-		delete(s.stmts.m, id)
+		s.stmts.remove(id)
 		s.r.stats.Add(s.id, stats.StmtClientActiveTotal, -1)
 	}
 }

@@ -325,7 +325,6 @@ func (rt *Runtime) Warnings(atStart bool) []string {
 var unfilledTables = func() map[string]string {
 	m := map[string]string{
 		"stats_mysql_gtid_executed":             "stats_mysql_gtid_executed is empty: ProxySQL fills it from its binlog readers (proxysql_mysqlbinlog on mysql_servers.gtid_port) for GTID causal reads (gtid_from_hostgroup), with MySQL's UUID GTID sets; Sluice has no binlog reader and does no GTID causal reads, and MariaDB's GTIDs (domain-server-sequence) are not MySQL's: read @@gtid_binlog_pos or @@gtid_current_pos on each server",
-		"stats_mysql_prepared_statements_info":  "stats_mysql_prepared_statements_info is not filled by Sluice: its global statement cache is counted by Stmt_Cached in stats_mysql_global",
 		"stats_proxysql_message_metrics":        "stats_proxysql_message_metrics is not filled by Sluice: it keeps no per-message counters of its log",
 		"stats_proxysql_message_metrics_reset":  "stats_proxysql_message_metrics_reset is not filled by Sluice: it keeps no per-message counters of its log",
 		"history_mysql_status_variables":        "stats_history.history_mysql_status_variables is not filled by Sluice (ProxySQL fills it only with its web interface plugin): stats_history.mysql_connections has the main counters",

@@ -91,6 +91,8 @@ func (p *Proxy) RefreshTables(names []string) error {
 			replace(n, migrationCols, p.migrationRows())
 		case "stats_memory_metrics":
 			replace(n, varCols, varRows(p.memoryVars()))
+		case "stats_mysql_prepared_statements_info":
+			replace(n, stmtInfoCols, p.stmtInfoRows())
 		case "runtime_mysql_servers":
 			replace(n, serverCols, p.serverRows())
 		case "monitor.mysql_server_connect_log", "monitor.mysql_server_ping_log", "monitor.mysql_server_read_only_log",
@@ -231,6 +233,17 @@ func (p *Proxy) globalVars() []stats.Var {
 	pending, closed := p.router.HandshakeStats()
 	qc := p.router.QueryCache().Stats()
 	killedQ, killedC := p.router.KilledBackend()
+	var clientUnique, serverTotal, serverUnique, maxID int64
+	for _, st := range p.router.StmtInfos() {
+		if st.Clients > 0 {
+			clientUnique++
+		}
+		if st.Servers > 0 {
+			serverUnique++
+		}
+		serverTotal += int64(st.Servers)
+		maxID = max(maxID, int64(st.ID))
+	}
 	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
 	u64 := func(n uint64) string { return strconv.FormatUint(n, 10) }
 	vs = append(vs,
@@ -243,6 +256,11 @@ func (p *Proxy) globalVars() []stats.Var {
 		stats.Var{Name: "Mirror_concurrency", Value: i64(running)},
 		stats.Var{Name: "Mirror_queue_length", Value: i64(queued)},
 		stats.Var{Name: "Stmt_Cached", Value: strconv.Itoa(p.router.StmtCached())},
+		// Of the cached statements: those clients hold, and their copies on backend connections.
+		stats.Var{Name: "Stmt_Client_Active_Unique", Value: i64(clientUnique)},
+		stats.Var{Name: "Stmt_Server_Active_Total", Value: i64(serverTotal)},
+		stats.Var{Name: "Stmt_Server_Active_Unique", Value: i64(serverUnique)},
+		stats.Var{Name: "Stmt_Max_Stmt_id", Value: i64(maxID)},
 		stats.Var{Name: "Servers_table_version", Value: i64(p.serversVersion.Load())},
 		// The threads running Go code now (GOMAXPROCS: mysql-threads, or fewer with mysql-threads_adaptive).
 		stats.Var{Name: "MySQL_Thread_Workers", Value: strconv.Itoa(runtime.GOMAXPROCS(0))},
@@ -291,6 +309,22 @@ func (p *Proxy) commandRows() [][]any {
 			r = append(r, int64(b))
 		}
 		out[i] = r
+	}
+	return out
+}
+
+var stmtInfoCols = []string{"global_stmt_id", "schemaname", "username", "digest",
+	"ref_count_client", "ref_count_server", "num_columns", "num_params", "query"}
+
+// stmtInfoRows is stats_mysql_prepared_statements_info: the global
+// statement cache, with how many client statements and backend connections
+// hold each statement.
+func (p *Proxy) stmtInfoRows() [][]any {
+	infos := p.router.StmtInfos()
+	out := make([][]any, len(infos))
+	for i, st := range infos {
+		out[i] = []any{int64(st.ID), st.Schema, st.User, fmt.Sprintf("0x%016X", st.Digest),
+			st.Clients, st.Servers, st.NumCols, st.NumParams, st.Query}
 	}
 	return out
 }
