@@ -312,6 +312,19 @@ func TestLoadVariablesChecks(t *testing.T) {
 	if v := scalar(t, adm, "SELECT variable_value FROM global_variables WHERE variable_name='mysql-threads'"); v != "8" {
 		t.Errorf("MEMORY threads = %q, want 8", v)
 	}
+	// A boolean runs, and shows in RUNTIME, as true or false whatever
+	// spelling MEMORY has (ProxySQL's runtime_global_variables).
+	mustExec(t, adm, "SET mysql-multiplexing=0")
+	mustExec(t, adm, "SET mysql-have_compress='TRUE'")
+	mustExec(t, adm, "LOAD MYSQL VARIABLES TO RUNTIME")
+	for name, want := range map[string]string{"mysql-multiplexing": "false", "mysql-have_compress": "true"} {
+		if v := scalar(t, adm, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='"+name+"'"); v != want {
+			t.Errorf("runtime %s = %q, want %q", name, v, want)
+		}
+	}
+	if v := scalar(t, adm, "SELECT variable_value FROM global_variables WHERE variable_name='mysql-multiplexing'"); v != "0" {
+		t.Errorf("MEMORY multiplexing = %q, want 0 as set", v)
+	}
 	// A deleted variable comes back with its runtime value.
 	mustExec(t, adm, "DELETE FROM global_variables WHERE variable_name='mysql-server_version'")
 	mustExec(t, adm, "LOAD MYSQL VARIABLES TO RUNTIME")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -321,6 +322,15 @@ func (s *Server) checkVariables(m config.Module, rt, snap *config.Snapshot) (war
 				Msg("Unknown global variable: kept in MEMORY, not used by Sluice")
 			warns = append(warns, fmt.Sprintf("Unknown global variable %s: kept in MEMORY, not used by Sluice", name))
 			continue
+		}
+		if d.Kind == config.VarBool {
+			// RUNTIME holds a boolean as ProxySQL shows it
+			// (runtime_global_variables, SELECT @@…): true or false,
+			// whichever spelling MEMORY has.
+			if b, ok := config.ParseBool(val); ok {
+				val = strconv.FormatBool(b)
+				next[name] = val
+			}
 		}
 		rtv := runtimeValue(name, d)
 		bad := d.Check(val)
