@@ -142,7 +142,8 @@ func (s *session) resetSession(rt *live.Runtime) {
 		s.state.Collation = rt.Router.DefaultCollation
 	}
 	userDefaults(&s.state, s.user)
-	s.lockedHG, s.trxHG, s.nextFlagIN, s.lastWrite, s.warningsHG = -1, -1, -1, -1, -1
+	s.lockOn(-1)
+	s.trxHG, s.nextFlagIN, s.lastWrite, s.warningsHG = -1, -1, -1, -1
 	s.lastID = 0 // as the server's LAST_INSERT_ID() after a reset
 	s.unconfirmed = false
 	s.carry = nil

@@ -348,6 +348,18 @@ func (s *session) ranSet(rt *live.Runtime, h *held, set *sqlscan.SetStatement, h
 // the session is locked on hg, as ProxySQL does; otherwise (ProxySQL before
 // 2.0.6) the SET only pins its connection (USER_VARIABLE, set in
 // afterQuery) and later queries routed to other hostgroups run without it.
+// lockOn locks the session on hostgroup hg (-1: unlocks it), counting
+// the locked sessions (Client_Connections_hostgroup_locked).
+func (s *session) lockOn(hg int) {
+	switch {
+	case s.lockedHG < 0 && hg >= 0:
+		s.r.stats.Add(s.id, stats.ClientConnectionsHostgroupLocked, 1)
+	case s.lockedHG >= 0 && hg < 0:
+		s.r.stats.Add(s.id, stats.ClientConnectionsHostgroupLocked, -1)
+	}
+	s.lockedHG = hg
+}
+
 func (s *session) lockForSet(rt *live.Runtime, set *sqlscan.SetStatement, hg int, q []byte) {
 	logged := clip(string(sqlscan.MaskPasswords(q)), maxLoggedQuery)
 	if !rt.Router.SetQueryLock {
@@ -356,7 +368,7 @@ func (s *session) lockForSet(rt *live.Runtime, set *sqlscan.SetStatement, hg int
 		return
 	}
 	s.r.stats.Add(s.id, stats.HostgroupLockedSetCmds, 1)
-	s.lockedHG = hg
+	s.lockOn(hg)
 	msg := "Unable to parse unknown SET query from client. Setting lock_hostgroup"
 	if set.Reason == reasonMultiStatement {
 		msg = "Unable to parse multi-statements command with SET statement from client. Setting lock_hostgroup"

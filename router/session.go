@@ -193,7 +193,8 @@ func (r *Router) headless() *session {
 func (s *session) resetHeadless(u *config.User, st *backend.State) {
 	s.user, s.username = u, u.Username
 	s.state = *st
-	s.lockedHG, s.trxHG, s.warningsHG = -1, -1, -1
+	s.lockOn(-1)
+	s.trxHG, s.warningsHG = -1, -1
 	s.lastErr = nil
 }
 

@@ -241,6 +241,7 @@ func (s *session) endSession() {
 	if n := len(s.stmts.m); n > 0 {
 		s.r.stats.Add(s.id, stats.StmtClientActiveTotal, -int64(n))
 	}
+	s.lockOn(-1)
 	if !s.quit {
 		s.r.stats.Add(s.id, stats.ClientConnectionsAborted, 1)
 	}

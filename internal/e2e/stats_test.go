@@ -206,6 +206,25 @@ func TestStatsTables(t *testing.T) {
 				t.Errorf("%s = %d, want >= %d", name, v, min)
 			}
 		}
+		// A SET the proxy cannot track locks the session on its
+		// hostgroup; the gauge counts it until the session ends.
+		locked := get("Client_Connections_hostgroup_locked")
+		db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+		db.SetMaxOpenConns(1)
+		if _, err := db.Exec("SET completion_type = 0"); err != nil {
+			t.Fatal(err)
+		}
+		if v := get("Client_Connections_hostgroup_locked"); v != locked+1 {
+			t.Errorf("Client_Connections_hostgroup_locked %d after a locking SET, want %d", v, locked+1)
+		}
+		db.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for get("Client_Connections_hostgroup_locked") != locked && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if v := get("Client_Connections_hostgroup_locked"); v != locked {
+			t.Errorf("Client_Connections_hostgroup_locked %d after the session ended, want %d", v, locked)
+		}
 		status := admin(t, s, "SHOW MYSQL STATUS")
 		if !strings.Contains(status, "Questions\t") || !strings.Contains(status, "Client_Connections_connected\t") {
 			t.Errorf("SHOW MYSQL STATUS:\n%s", status)

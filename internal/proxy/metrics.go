@@ -73,6 +73,7 @@ var globalMetrics = map[string]promVar{
 	"Queries_backends_bytes_recv":           {metric: "proxysql_queries_backends_bytes_total", help: backendBytesHelp, label: [2]string{"traffic_flow", "received"}},
 	"Queries_frontends_bytes_sent":          {metric: "proxysql_queries_frontends_bytes_total", help: frontendBytesHelp, label: [2]string{"traffic_flow", "sent"}},
 	"Queries_frontends_bytes_recv":          {metric: "proxysql_queries_frontends_bytes_total", help: frontendBytesHelp, label: [2]string{"traffic_flow", "received"}},
+	"Client_Connections_hostgroup_locked":   {metric: "proxysql_client_connections_hostgroup_locked", help: "Number of client connections locked to a specific hostgroup.", gauge: true},
 	"Client_Connections_non_idle":           {metric: "proxysql_client_connections_non_idle", help: "Number of client connections that are currently handled by the main worker threads.", gauge: true},
 	"mysql_killed_backend_connections":      {metric: "proxysql_mysql_killed_backend_connections_total", help: "Number of backend connections killed."},
 	"mysql_killed_backend_queries":          {metric: "proxysql_mysql_killed_backend_queries_total", help: "Killed backend queries."},

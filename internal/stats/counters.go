@@ -93,6 +93,9 @@ const (
 	// from and written to clients (headers included).
 	QueriesFrontendsBytesRecv
 	QueriesFrontendsBytesSent
+	// Client_Connections_hostgroup_locked (gauge): sessions locked on a
+	// hostgroup (after a SET the proxy cannot track).
+	ClientConnectionsHostgroupLocked
 	numCounters
 )
 
@@ -135,6 +138,7 @@ var counterNames = [numCounters]string{
 	"mysql_whitelisted_sqli_fingerprint",
 	"Queries_frontends_bytes_recv",
 	"Queries_frontends_bytes_sent",
+	"Client_Connections_hostgroup_locked",
 }
 
 // String returns the stats_mysql_global Variable_Name.
