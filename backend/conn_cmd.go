@@ -121,6 +121,7 @@ func (c *BackendConn) ShowWarnings() (*Result, error) {
 
 func (c *BackendConn) initDB(schema string) error {
 	c.cmd = append(append(c.cmd[:0], wire.ComInitDB), schema...)
+	c.srv.initDBs.Add(1)
 	if err := c.simple(c.cmd); err != nil {
 		return err
 	}
@@ -167,6 +168,7 @@ func (c *BackendConn) reset() error {
 func (c *BackendConn) changeUser(cred *Credentials, schema string, collation uint8) error {
 	old := c.cred
 	c.cred = *cred
+	c.srv.changeUsers.Add(1)
 	plugin, auth, err := c.authResponse(wire.AuthNativePassword, c.salt)
 	if err != nil {
 		return err
@@ -319,6 +321,7 @@ func (c *BackendConn) sync(cred *Credentials, want *State) error {
 			if err := add(want.Names); err != nil {
 				return err
 			}
+			c.srv.setNames.Add(1)
 		}
 		next.Names, next.Collation, charsetKnown = want.Names, want.Collation, true
 	case want.Collation != 0:
@@ -331,9 +334,11 @@ func (c *BackendConn) sync(cred *Credentials, want *State) error {
 				// know (ProxySQL #4841): ask for the character set and let
 				// the server pick its collation.
 				items = append(items, "NAMES "+cs)
+				c.srv.setNames.Add(1)
 				next.Names, next.Collation, charsetKnown = "", want.Collation, true
 			case ok && isIdent(name) && isIdent(cs):
 				items = append(items, "NAMES "+cs+" COLLATE "+name)
+				c.srv.setNames.Add(1)
 				next.Names, next.Collation, charsetKnown = "", want.Collation, true
 			}
 		}

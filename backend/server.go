@@ -108,6 +108,9 @@ type Server struct {
 	bytesSent   atomic.Uint64 // to the server
 	bytesRecv   atomic.Uint64 // from the server
 	errors      atomic.Uint64 // failures the proxy observed: lost connections, backend-side errors
+	// Commands the proxy sent to bring a connection to a session's state
+	// (Com_backend_change_user, _init_db, _set_names).
+	changeUsers, initDBs, setNames atomic.Uint64
 
 	// health marks the counters at the start of recent 10-second buckets,
 	// so ErrorWindow can tell the failures of the last two minutes.
@@ -392,6 +395,9 @@ type Stats struct {
 	BytesRecv   uint64        // Bytes_data_recv: from the server
 	LatencyUs   int64
 	Errors      uint64
+	// ChangeUsers, InitDBs and SetNames count the COM_CHANGE_USER,
+	// COM_INIT_DB and SET NAMES the proxy sent to the server.
+	ChangeUsers, InitDBs, SetNames uint64
 }
 
 // Stats returns the server's counters.
@@ -404,6 +410,7 @@ func (s *Server) Stats() Stats {
 		Queries: s.queries.Load(), QueryTime: time.Duration(s.queryNanos.Load()),
 		BytesSent: s.bytesSent.Load(), BytesRecv: s.bytesRecv.Load(),
 		LatencyUs: s.latencyUs.Load(), Errors: s.errors.Load(),
+		ChangeUsers: s.changeUsers.Load(), InitDBs: s.initDBs.Load(), SetNames: s.setNames.Load(),
 	}
 }
 

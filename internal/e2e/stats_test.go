@@ -206,6 +206,20 @@ func TestStatsTables(t *testing.T) {
 				t.Errorf("%s = %d, want >= %d", name, v, min)
 			}
 		}
+		// Bringing a pooled connection to a session's schema and
+		// character set, and to another user, is counted.
+		initDB, setNames, changeUser := get("Com_backend_init_db"), get("Com_backend_set_names"), get("Com_backend_change_user")
+		testenv.MustCLI(t, s.DataPort, "sbtest", "sbtest", "USE mysql; SELECT 1; SET NAMES latin1; SELECT 2")
+		testenv.MustCLI(t, s.DataPort, "root", "test", "SELECT 3")
+		if v := get("Com_backend_init_db"); v <= initDB {
+			t.Errorf("Com_backend_init_db %d → %d after a USE", initDB, v)
+		}
+		if v := get("Com_backend_set_names"); v <= setNames {
+			t.Errorf("Com_backend_set_names %d → %d after SET NAMES", setNames, v)
+		}
+		if v := get("Com_backend_change_user"); v <= changeUser {
+			t.Errorf("Com_backend_change_user %d → %d after another user's query", changeUser, v)
+		}
 		// A SET the proxy cannot track locks the session on its
 		// hostgroup; the gauge counts it until the session ends.
 		locked := get("Client_Connections_hostgroup_locked")

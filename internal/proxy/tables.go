@@ -220,7 +220,7 @@ func varRows(vs []stats.Var) [][]any {
 func (p *Proxy) globalVars() []stats.Var {
 	vs := p.stats.Global()
 	var connected int64
-	var created, aborted, sent, recv uint64
+	var created, aborted, sent, recv, changeUsers, initDBs, setNames uint64
 	for _, s := range p.registry.Servers() {
 		st := s.Stats()
 		connected += st.ConnUsed + st.ConnFree
@@ -228,6 +228,9 @@ func (p *Proxy) globalVars() []stats.Var {
 		aborted += st.ConnERR
 		sent += st.BytesSent
 		recv += st.BytesRecv
+		changeUsers += st.ChangeUsers
+		initDBs += st.InitDBs
+		setNames += st.SetNames
 	}
 	running, queued := p.router.MirrorStatus()
 	pending, closed := p.router.HandshakeStats()
@@ -247,6 +250,9 @@ func (p *Proxy) globalVars() []stats.Var {
 	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
 	u64 := func(n uint64) string { return strconv.FormatUint(n, 10) }
 	vs = append(vs,
+		stats.Var{Name: "Com_backend_change_user", Value: u64(changeUsers)},
+		stats.Var{Name: "Com_backend_init_db", Value: u64(initDBs)},
+		stats.Var{Name: "Com_backend_set_names", Value: u64(setNames)},
 		stats.Var{Name: "Server_Connections_aborted", Value: u64(aborted)},
 		stats.Var{Name: "Server_Connections_connected", Value: i64(connected)},
 		stats.Var{Name: "Server_Connections_created", Value: u64(created)},
