@@ -231,7 +231,7 @@ func connect(ctx context.Context, srv *Server, opts *Options, cred *Credentials,
 // ANDed with what the server offers.
 const clientCapabilities = wire.ClientLongPassword | wire.ClientLongFlag | wire.ClientProtocol41 |
 	wire.ClientTransactions | wire.ClientSecureConnection | wire.ClientPluginAuth |
-	wire.ClientPluginAuthLenencClientData | wire.ClientMultiResults | wire.ClientPSMultiResults |
+	wire.ClientPluginAuthLenencClientData | wire.ClientMultiResults |
 	wire.ClientConnectAttrs | wire.ClientLocalFiles
 
 func (c *BackendConn) handshake(opts *Options, want *State) error {
@@ -251,9 +251,7 @@ func (c *BackendConn) handshake(opts *Options, want *State) error {
 	if want.MultiStatements {
 		caps |= wire.ClientMultiStatements
 	}
-	if want.FoundRows {
-		caps |= wire.ClientFoundRows
-	}
+	caps |= want.Caps & ConnCaps
 	if want.Schema != "" {
 		caps |= wire.ClientConnectWithDB
 	}
@@ -266,7 +264,7 @@ func (c *BackendConn) handshake(opts *Options, want *State) error {
 	if c.caps&wire.ClientProtocol41 == 0 || c.caps&wire.ClientSecureConnection == 0 {
 		return fmt.Errorf("%w: server lacks protocol 4.1 authentication", ErrProtocol)
 	}
-	if want.FoundRows && c.caps&wire.ClientFoundRows == 0 {
+	if want.Caps&wire.ClientFoundRows != 0 && c.caps&wire.ClientFoundRows == 0 {
 		return fmt.Errorf("%w: server lacks CLIENT_FOUND_ROWS", ErrProtocol)
 	}
 	collation := want.Collation
@@ -313,7 +311,7 @@ func (c *BackendConn) handshake(opts *Options, want *State) error {
 		}
 	}
 	c.state = State{Schema: want.Schema, Collation: want.Collation, Autocommit: c.status&wire.StatusAutocommit != 0,
-		MultiStatements: c.caps&wire.ClientMultiStatements != 0, FoundRows: c.caps&wire.ClientFoundRows != 0}
+		MultiStatements: c.caps&wire.ClientMultiStatements != 0, Caps: want.Caps & ConnCaps}
 	c.known = knownAll
 	c.fp = c.state.Fingerprint()
 	return nil

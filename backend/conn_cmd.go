@@ -146,7 +146,7 @@ func (c *BackendConn) setOption(multi bool) error {
 // afterReset records what a reset leaves: the schema, nothing else we can
 // vouch for.
 func (c *BackendConn) afterReset(schema string) {
-	c.state = State{Schema: schema, FoundRows: c.state.FoundRows, MultiStatements: c.state.MultiStatements}
+	c.state = State{Schema: schema, Caps: c.state.Caps, MultiStatements: c.state.MultiStatements}
 	c.known = 0
 	c.dirty = false
 	c.dropStmts()
@@ -235,8 +235,8 @@ func (c *BackendConn) Sync(ctx context.Context, o *Options, cred *Credentials, w
 	if c.known == knownAll && !c.dirty && c.cred.User == cred.User && c.fp == want.Fingerprint() {
 		return nil
 	}
-	if want.FoundRows != c.state.FoundRows {
-		return fmt.Errorf("%w: CLIENT_FOUND_ROWS differs", ErrBadState)
+	if want.Caps != c.state.Caps {
+		return fmt.Errorf("%w: client capabilities differ", ErrBadState)
 	}
 	if !c.differs(cred, want) {
 		return nil

@@ -51,7 +51,7 @@ func (p *Pool) Server() *Server { return p.srv }
 // changed since, or another user's mysql_servers_ssl_params) does not fit.
 func (c *BackendConn) quality(user string, want *State, fp uint64, tc *tls.Config) Quality {
 	switch {
-	case c.state.FoundRows != want.FoundRows || c.tlsConf != tc:
+	case c.state.Caps != want.Caps || c.tlsConf != tc:
 		return QualityNone
 	case c.cred.User != user || c.dirty || !VarsSubset(c.state.Vars, want.Vars):
 		return QualityChangeUser

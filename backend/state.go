@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/pingcap/tidb/pkg/parser/charset"
+
+	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
 // Var is one tracked session variable and the complete statement that sets
@@ -34,11 +36,20 @@ type State struct {
 	// MultiStatements mirrors the client's CLIENT_MULTI_STATEMENTS
 	// (switched on a connection with COM_SET_OPTION).
 	MultiStatements bool
-	// FoundRows mirrors the client's CLIENT_FOUND_ROWS. It is fixed when a
-	// connection is opened: a connection with the other value never serves
-	// the session.
-	FoundRows bool
+	// Caps are the client's capabilities that change what a server
+	// answers (ConnCaps: CLIENT_FOUND_ROWS, CLIENT_IGNORE_SPACE,
+	// CLIENT_PS_MULTI_RESULTS). They are fixed when a connection is opened:
+	// a connection opened with others never serves the session.
+	Caps uint32
 }
+
+// ConnCaps are the client capabilities a backend connection is opened
+// with, as the client asked for them: affected rows counted as found rows,
+// function names followed by spaces (IGNORE_SPACE in the session's
+// sql_mode, which MariaDB Connector/J asks for), and the OUT-parameter
+// result set of a prepared CALL, which clients without
+// CLIENT_PS_MULTI_RESULTS (PHP's mysqlnd, go-sql-driver) do not read.
+const ConnCaps = wire.ClientFoundRows | wire.ClientIgnoreSpace | wire.ClientPSMultiResults
 
 // Settings hashes the settings that shape what a statement returns and how
 // it parses — the character set and collation (handshake or SET NAMES) and
@@ -69,10 +80,8 @@ func (s *State) Fingerprint() uint64 {
 	if s.MultiStatements {
 		flags |= 2
 	}
-	if s.FoundRows {
-		flags |= 4
-	}
 	h.mix(uint64(flags))
+	h.mix(uint64(s.Caps))
 	h.add(s.Schema)
 	return uint64(h)
 }
@@ -96,7 +105,7 @@ func (h *fnvHash) add(b string) {
 // Equal reports whether two states are the same.
 func (s *State) Equal(o *State) bool {
 	if s.Schema != o.Schema || s.Collation != o.Collation || s.Names != o.Names || s.Autocommit != o.Autocommit ||
-		s.MultiStatements != o.MultiStatements || s.FoundRows != o.FoundRows || len(s.Vars) != len(o.Vars) {
+		s.MultiStatements != o.MultiStatements || s.Caps != o.Caps || len(s.Vars) != len(o.Vars) {
 		return false
 	}
 	for i := range s.Vars {

@@ -23,7 +23,7 @@ func TestStateFingerprint(t *testing.T) {
 		func(s *State) { s.Names = "SET NAMES latin1" },
 		func(s *State) { s.Autocommit = false },
 		func(s *State) { s.MultiStatements = true },
-		func(s *State) { s.FoundRows = true },
+		func(s *State) { s.Caps = wire.ClientFoundRows },
 		func(s *State) { s.Vars = s.Vars[:1] },
 		func(s *State) { s.Vars = []Var{{"sql_mode", "SET sql_mode=''"}, s.Vars[1]} },
 		// Field boundaries matter: moving a byte between fields changes it.
@@ -96,7 +96,7 @@ func TestVarsSubsetAndQuality(t *testing.T) {
 		t.Fatalf("other user: %v", q)
 	}
 	fr := want.Clone()
-	fr.FoundRows = true
+	fr.Caps = wire.ClientFoundRows
 	if q := mk("u", fr, knownAll).quality("u", &want, fp, nil); q != QualityNone {
 		t.Fatalf("found rows: %v", q)
 	}

@@ -59,9 +59,10 @@ func (s *session) comChangeUser(rt *live.Runtime, p []byte) bool {
 	}
 	s.user, s.username = u, u.Username
 	// The client's capabilities outlive a change of user, as on a server:
-	// multi-statements (as COM_SET_OPTION last left them) and found-rows.
-	ms, fr := s.state.MultiStatements, s.state.FoundRows
+	// multi-statements (as COM_SET_OPTION last left them), found-rows,
+	// ignore-space, PS multi-results.
+	ms, caps := s.state.MultiStatements, s.state.Caps
 	s.state = initialState(rt, u, &wire.HandshakeResponse{DB: cu.DB, Charset: uint8(cu.Charset)})
-	s.state.MultiStatements, s.state.FoundRows = ms, fr
+	s.state.MultiStatements, s.state.Caps = ms, caps
 	return s.writeOK(0, 0, "") == nil
 }

@@ -137,7 +137,7 @@ func (s *session) resetSession(rt *live.Runtime) {
 	s.stmts.closeAll()
 	old := s.state
 	s.state = backend.State{Schema: old.Schema, Collation: old.Collation, Autocommit: true,
-		MultiStatements: old.MultiStatements, FoundRows: old.FoundRows}
+		MultiStatements: old.MultiStatements, Caps: old.Caps}
 	if s.state.Collation == 0 {
 		s.state.Collation = rt.Router.DefaultCollation
 	}

@@ -23,7 +23,7 @@ func initialState(rt *live.Runtime, u *config.User, resp *wire.HandshakeResponse
 		Collation:       resp.Charset,
 		Autocommit:      true,
 		MultiStatements: resp.Capabilities&wire.ClientMultiStatements != 0,
-		FoundRows:       resp.Capabilities&wire.ClientFoundRows != 0,
+		Caps:            resp.Capabilities & backend.ConnCaps,
 	}
 	switch {
 	case u.SchemaLocked && u.DefaultSchema != "":
