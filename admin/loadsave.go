@@ -134,11 +134,16 @@ func (s *Server) loadFromConfig(m config.Module) (int64, []string, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w %s: %w", ErrBadConfigFile, path, err)
 	}
-	n, err := s.cfg.Store.LoadConfigFile(root, m)
+	n, skipped, err := s.cfg.Store.LoadConfigFile(root, m)
 	if err != nil {
 		return 0, nil, err
 	}
-	return n, storage.ConfigFileNotices(root, m), nil
+	var warns []string
+	for _, e := range skipped {
+		s.log.Error().Str("config", path).Msg(e.Error())
+		warns = append(warns, e.Error())
+	}
+	return n, append(warns, storage.ConfigFileNotices(root, m)...), nil
 }
 
 // LoadToRuntime runs LOAD <m> TO RUNTIME, exactly as an operator's command

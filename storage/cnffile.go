@@ -7,11 +7,16 @@ package storage
 //
 // Where Sluice differs from ProxySQL's reader, on purpose:
 //   - An entry that lacks a required key, has a value of the wrong type, or
-//     violates a table CHECK makes the whole import fail with an error naming
-//     the section, the entry's index and its line. ProxySQL logs and skips
-//     the first kind and silently drops the others; a server or user that
-//     vanishes without a word is the hardest configuration bug to find, and
-//     the file is read at start-up, where failing loudly costs nothing.
+//     violates a table CHECK is skipped, as ProxySQL skips it, so a file
+//     ProxySQL starts with starts Sluice too (Galera tutorials give
+//     backup_writer_hostgroup = reader_hostgroup, which the table refuses);
+//     but where ProxySQL logs the first kind and silently drops the others,
+//     every skipped entry is named with its section, index, line and reason
+//     (an ERROR in the log at start, a warning of LOAD … FROM CONFIG): a
+//     server or user that vanishes without a word is the hardest
+//     configuration bug to find.
+//   - Variable names are lowercased (ProxySQL's set_variable lowercases
+//     them): threads and Threads are the same variable.
 //   - An absent key of a nullable column becomes NULL, the column's table
 //     default (ProxySQL writes an empty string for mysql_users.password and
 //     default_schema and the *_hostgroups comments). The meaning is the same,
@@ -43,10 +48,11 @@ import (
 	"github.com/sluice-proxy/sluice/internal/config"
 )
 
-// ErrConfigEntry wraps every error importConfig attributes to one section or
-// entry of the config file (a missing key, a wrong type, a CHECK the row
-// violates); the message names the section, the entry's index and its line.
-var ErrConfigEntry = errors.New("storage: invalid config file entry")
+// ErrConfigEntry wraps every notice importConfig gives about a section or
+// entry of the config file it skipped (a missing key, a wrong type, a CHECK
+// the row violates); the message names the section, the entry's index and
+// its line.
+var ErrConfigEntry = errors.New("skipped")
 
 type colKind int
 
@@ -218,51 +224,64 @@ var exportOrder = []config.Module{
 
 // importConfig writes the parts of the config file that belong to module m
 // into MEMORY with INSERT OR REPLACE (a merge, as in ProxySQL) and returns
-// the number of rows written. Everything happens inside a savepoint: on
-// error MEMORY is left as it was, even when the caller runs no transaction.
-func importConfig(ctx context.Context, db execQuerier, root *cnf.Setting, m config.Module) (n int64, err error) {
+// the number of rows written, and the entries it skipped, each an error
+// wrapping ErrConfigEntry. Everything happens inside a savepoint: on error
+// (the database failed) MEMORY is left as it was, even when the caller runs
+// no transaction.
+func importConfig(ctx context.Context, db execQuerier, root *cnf.Setting, m config.Module) (n int64, skipped []error, err error) {
 	if root == nil {
-		return 0, nil
+		return 0, nil, nil
 	}
 	if _, err := db.ExecContext(ctx, "SAVEPOINT sluice_cnf_import"); err != nil {
-		return 0, fmt.Errorf("storage: import config: %w", err)
+		return 0, nil, fmt.Errorf("storage: import config: %w", err)
 	}
 	defer func() {
 		// Cleanup must run even when ctx is what failed.
 		ctx := context.WithoutCancel(ctx)
 		if err != nil {
 			_, _ = db.ExecContext(ctx, "ROLLBACK TO sluice_cnf_import")
-			n = 0
+			n, skipped = 0, nil
 		}
 		if _, rerr := db.ExecContext(ctx, "RELEASE sluice_cnf_import"); rerr != nil && err == nil {
 			err = fmt.Errorf("storage: import config: %w", rerr)
 		}
 	}()
+	skip := func(format string, args ...any) {
+		skipped = append(skipped, fmt.Errorf("%w "+format, append([]any{ErrConfigEntry}, args...)...))
+	}
 	if prefix := m.VarPrefix(); prefix != "" {
-		return importVariables(ctx, db, root, strings.TrimSuffix(prefix, "-"))
+		n, err = importVariables(ctx, db, root, strings.TrimSuffix(prefix, "-"), skip)
+		return n, skipped, err
 	}
 	for _, sec := range cnfSections[m] {
-		k, err := importSection(ctx, db, root, sec)
+		k, err := importSection(ctx, db, root, sec, skip)
 		n += k
 		if err != nil {
-			return n, err
+			return n, nil, err
 		}
 	}
-	return n, nil
+	return n, skipped, nil
+}
+
+// isConstraint reports whether err is SQLite refusing a row (a CHECK, NOT
+// NULL or type constraint) rather than the database failing.
+func isConstraint(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "constraint failed")
 }
 
 // importVariables reads <prefix>_variables = { key = value … } into
 // global_variables rows "<prefix>-<key>". Booleans are written "true" and
 // "false", integers in decimal, strings and floats as they are. Unknown
 // names are written too: LOAD … TO RUNTIME reports them.
-func importVariables(ctx context.Context, db execQuerier, root *cnf.Setting, prefix string) (int64, error) {
+func importVariables(ctx context.Context, db execQuerier, root *cnf.Setting, prefix string, skip func(string, ...any)) (int64, error) {
 	section := prefix + "_variables"
 	g := root.Get(section)
 	if g == nil {
 		return 0, nil
 	}
 	if g.Kind != cnf.Group {
-		return 0, fmt.Errorf("%w: %s (line %d): expected a group { name = value … }, found %s", ErrConfigEntry, section, g.Line, aKind(g.Kind))
+		skip("%s (line %d): expected a group { name = value … }, found %s", section, g.Line, aKind(g.Kind))
+		return 0, nil
 	}
 	var n int64
 	for _, v := range g.Children {
@@ -271,18 +290,19 @@ func importVariables(ctx context.Context, db execQuerier, root *cnf.Setting, pre
 		case cnf.Int:
 			i, err := v.Int()
 			if err != nil {
-				return n, fmt.Errorf("%w: %s.%s (line %d): %w", ErrConfigEntry, section, v.Name, v.Line, err)
+				skip("%s.%s (line %d): %v", section, v.Name, v.Line, err)
+				continue
 			}
 			value = strconv.FormatInt(i, 10)
 		case cnf.String, cnf.Float, cnf.Bool:
 			value = v.Value
 		default:
-			return n, fmt.Errorf("%w: %s.%s (line %d): expected a string, number or boolean, found %s",
-				ErrConfigEntry, section, v.Name, v.Line, aKind(v.Kind))
+			skip("%s.%s (line %d): expected a string, number or boolean, found %s", section, v.Name, v.Line, aKind(v.Kind))
+			continue
 		}
 		if _, err := db.ExecContext(ctx, "INSERT OR REPLACE INTO main.global_variables (variable_name, variable_value) VALUES (?, ?)",
-			prefix+"-"+v.Name, value); err != nil {
-			return n, fmt.Errorf("%w: %s.%s (line %d): %w", ErrConfigEntry, section, v.Name, v.Line, err)
+			prefix+"-"+strings.ToLower(v.Name), value); err != nil {
+			return n, fmt.Errorf("storage: import %s.%s (line %d): %w", section, v.Name, v.Line, err)
 		}
 		n++
 	}
@@ -290,7 +310,7 @@ func importVariables(ctx context.Context, db execQuerier, root *cnf.Setting, pre
 }
 
 // importSection writes one list of entries into its table.
-func importSection(ctx context.Context, db execQuerier, root *cnf.Setting, sec cnfSection) (int64, error) {
+func importSection(ctx context.Context, db execQuerier, root *cnf.Setting, sec cnfSection, skip func(string, ...any)) (int64, error) {
 	list := root.Get(sec.name)
 	if list == nil {
 		return 0, nil
@@ -298,7 +318,8 @@ func importSection(ctx context.Context, db execQuerier, root *cnf.Setting, sec c
 	// libconfig lets ProxySQL index a group like a list, so a group of
 	// groups works there too.
 	if list.Kind != cnf.List && list.Kind != cnf.Group {
-		return 0, fmt.Errorf("%w: %s (line %d): expected a list ( { … }, … ), found %s", ErrConfigEntry, sec.name, list.Line, aKind(list.Kind))
+		skip("%s (line %d): expected a list ( { … }, … ), found %s", sec.name, list.Line, aKind(list.Kind))
+		return 0, nil
 	}
 	cols := make([]string, len(sec.cols))
 	marks := make([]string, len(sec.cols))
@@ -310,14 +331,19 @@ func importSection(ctx context.Context, db execQuerier, root *cnf.Setting, sec c
 	for i, e := range list.Children {
 		where := fmt.Sprintf("%s[%d] (line %d)", sec.name, i, e.Line)
 		if e.Kind != cnf.Group {
-			return n, fmt.Errorf("%w: %s: expected a group { … }, found %s", ErrConfigEntry, where, aKind(e.Kind))
+			skip("%s: expected a group { … }, found %s", where, aKind(e.Kind))
+			continue
 		}
 		vals, err := entryValues(e, sec)
 		if err != nil {
-			return n, fmt.Errorf("%w: %s: %w", ErrConfigEntry, where, err)
+			skip("%s: %v", where, err)
+			continue
 		}
-		if _, err := db.ExecContext(ctx, q, vals...); err != nil {
-			return n, fmt.Errorf("%w: %s: %w", ErrConfigEntry, where, err)
+		if _, err := db.ExecContext(ctx, q, vals...); isConstraint(err) {
+			skip("%s: %v", where, err)
+			continue
+		} else if err != nil {
+			return n, fmt.Errorf("storage: import %s: %w", where, err)
 		}
 		n++
 	}

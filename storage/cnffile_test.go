@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -187,9 +188,9 @@ func loadAll(t *testing.T, s *Store, root *cnf.Setting) map[config.Module]int64 
 	t.Helper()
 	counts := make(map[config.Module]int64)
 	for _, m := range config.Modules {
-		n, err := s.LoadConfigFile(root, m)
-		if err != nil {
-			t.Fatalf("LoadConfigFile(%s): %v", m, err)
+		n, skipped, err := s.LoadConfigFile(root, m)
+		if err != nil || len(skipped) > 0 {
+			t.Fatalf("LoadConfigFile(%s): %v, skipped %v", m, err, skipped)
 		}
 		counts[m] = n
 	}
@@ -249,7 +250,7 @@ func TestImportConfigFull(t *testing.T) {
 
 func TestImportConfigOneModule(t *testing.T) {
 	s := openTestStore(t)
-	n, err := s.LoadConfigFile(parseCnf(t, fullCnf), config.ModMySQLUsers)
+	n, _, err := s.LoadConfigFile(parseCnf(t, fullCnf), config.ModMySQLUsers)
 	if err != nil || n != 2 {
 		t.Fatalf("LoadConfigFile(MYSQL USERS) = %d, %v", n, err)
 	}
@@ -258,13 +259,16 @@ func TestImportConfigOneModule(t *testing.T) {
 	}
 	checkRows(t, s, "SELECT count(*) FROM main.global_variables WHERE variable_name = 'mysql-threads'", "0")
 	// A second load merges (INSERT OR REPLACE): same rows, no duplicates.
-	if _, err := s.LoadConfigFile(parseCnf(t, fullCnf), config.ModMySQLUsers); err != nil {
+	if _, _, err := s.LoadConfigFile(parseCnf(t, fullCnf), config.ModMySQLUsers); err != nil {
 		t.Fatal(err)
 	}
 	checkRows(t, s, "SELECT count(*) FROM main.mysql_users", "2")
 }
 
-func TestImportConfigErrors(t *testing.T) {
+// TestImportConfigSkips: an entry ProxySQL's reader would skip (a missing
+// key, a wrong type, a CHECK the row violates) is skipped, named with its
+// section, index, line and reason, and the rest of the file loads.
+func TestImportConfigSkips(t *testing.T) {
 	tests := []struct {
 		name string
 		m    config.Module
@@ -310,19 +314,26 @@ func TestImportConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := openTestStore(t)
-			_, err := s.LoadConfigFile(parseCnf(t, tt.text), tt.m)
-			if err == nil {
-				t.Fatalf("LoadConfigFile succeeded, want error containing %q", tt.want)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q\nwant it to contain %q", err, tt.want)
-			}
-			if !errors.Is(err, ErrConfigEntry) {
-				t.Errorf("error %v does not wrap ErrConfigEntry", err)
-			}
-			// Nothing of a failed import stays in MEMORY.
+			root := parseCnf(t, tt.text)
+			good := map[string]string{}
 			for _, table := range tt.m.Tables() {
-				checkRows(t, s, "SELECT count(*) FROM main."+table, "0")
+				good[table] = "0"
+			}
+			n, skipped, err := s.LoadConfigFile(root, tt.m)
+			if err != nil {
+				t.Fatalf("LoadConfigFile: %v", err)
+			}
+			if len(skipped) != 1 || !strings.Contains(skipped[0].Error(), tt.want) || !errors.Is(skipped[0], ErrConfigEntry) {
+				t.Fatalf("skipped %v, want one notice containing %q", skipped, tt.want)
+			}
+			// What loaded is every entry but the skipped one.
+			var rows int64
+			for _, table := range tt.m.Tables() {
+				c, _ := strconv.ParseInt(scalar(t, s, "SELECT count(*) FROM main."+table), 10, 64)
+				rows += c
+			}
+			if rows != n {
+				t.Errorf("%d rows in MEMORY, LoadConfigFile said %d", rows, n)
 			}
 		})
 	}
@@ -334,16 +345,20 @@ func TestImportConfigSavepoint(t *testing.T) {
 	s := openTestStore(t)
 	ctx := context.Background()
 	root := parseCnf(t, "mysql_users=({username=\"a\"}, {username=\"b\"}, {username=\"c\", active=7})")
-	if _, err := importConfig(ctx, s.conn, root, config.ModMySQLUsers); err == nil {
-		t.Fatal("importConfig succeeded with active=7")
-	}
-	checkRows(t, s, "SELECT count(*) FROM main.mysql_users", "0")
-	n, err := importConfig(ctx, s.conn, parseCnf(t, "mysql_users=({username=\"a\"}, {username=\"b\"})"), config.ModMySQLUsers)
-	if err != nil || n != 2 {
-		t.Fatalf("importConfig = %d, %v", n, err)
+	n, skipped, err := importConfig(ctx, s.conn, root, config.ModMySQLUsers)
+	if err != nil || n != 2 || len(skipped) != 1 {
+		t.Fatalf("importConfig with active=7 in the third entry = %d, %v, skipped %v", n, err, skipped)
 	}
 	checkRows(t, s, "SELECT count(*) FROM main.mysql_users", "2")
-	if n, err := importConfig(ctx, s.conn, nil, config.ModMySQLUsers); err != nil || n != 0 {
+	// A failure of the database itself undoes the rows written before it.
+	if _, err := s.conn.ExecContext(ctx, "CREATE TEMP TRIGGER fail_c BEFORE INSERT ON main.mysql_users WHEN NEW.username = 'c' BEGIN INSERT INTO temp.no_such_table VALUES (1); END"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := importConfig(ctx, s.conn, parseCnf(t, "mysql_users=({username=\"x\"}, {username=\"c\"})"), config.ModMySQLUsers); err == nil {
+		t.Fatal("importConfig succeeded though an INSERT failed")
+	}
+	checkRows(t, s, "SELECT count(*) FROM main.mysql_users WHERE username = 'x'", "0")
+	if n, _, err := importConfig(ctx, s.conn, nil, config.ModMySQLUsers); err != nil || n != 0 {
 		t.Fatalf("importConfig(nil) = %d, %v", n, err)
 	}
 }
@@ -422,7 +437,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	root = parseCnf(t, text)
-	if _, err := fresh.LoadConfigFile(root, config.ModMySQLQueryRules); err != nil {
+	if _, _, err := fresh.LoadConfigFile(root, config.ModMySQLQueryRules); err != nil {
 		t.Fatal(err)
 	}
 	checkRows(t, fresh, "SELECT quote(re_modifiers) FROM main.mysql_query_rules WHERE rule_id = 10", "''")

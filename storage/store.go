@@ -424,23 +424,26 @@ func (s *Store) SetVariable(name, value string) error {
 
 // LoadConfigFile merges the settings of module m from a parsed config file
 // into MEMORY (INSERT OR REPLACE, LOAD … FROM CONFIG) in one transaction and
-// returns the number of rows read.
-func (s *Store) LoadConfigFile(root *cnf.Setting, m config.Module) (int64, error) {
+// returns the number of rows read and the entries skipped, as ProxySQL
+// skips them (a missing key, a wrong type, a CHECK the row violates), each
+// named with its section, index, line and reason.
+func (s *Store) LoadConfigFile(root *cnf.Setting, m config.Module) (int64, []error, error) {
 	if err := s.lock(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer s.mu.Unlock()
 	ctx := context.Background()
 	var n int64
+	var skipped []error
 	err := s.inTx(ctx, "IMMEDIATE", func() error {
 		var err error
-		n, err = importConfig(ctx, s.conn, root, m)
+		n, skipped, err = importConfig(ctx, s.conn, root, m)
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("storage: load %s from config: %w", m, err)
+		return 0, nil, fmt.Errorf("storage: load %s from config: %w", m, err)
 	}
-	return n, nil
+	return n, skipped, nil
 }
 
 // ConfigFileText renders MEMORY as a proxysql.cnf (SELECT CONFIG FILE).

@@ -497,7 +497,7 @@ func TestSchemaVersion(t *testing.T) {
 func TestConfigFileDelegation(t *testing.T) {
 	s, _ := openTemp(t)
 	root := cnfRoot(t, `mysql_servers = ( { address="10.0.0.1", port=3306, hostgroup=1 }, { address="10.0.0.2", hostgroup=2 } )`)
-	n, err := s.LoadConfigFile(root, config.ModMySQLServers)
+	n, _, err := s.LoadConfigFile(root, config.ModMySQLServers)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -382,8 +382,12 @@ func bootstrap(store *storage.Store, existed bool, o *options, cfgPath string, r
 		return nil
 	}
 	for _, m := range config.Modules {
-		if _, err := store.LoadConfigFile(root, m); err != nil {
+		_, skipped, err := store.LoadConfigFile(root, m)
+		if err != nil {
 			return fmt.Errorf("config file %s: %w", cfgPath, err)
+		}
+		for _, e := range skipped {
+			log.Error().Str("config", cfgPath).Msg(e.Error())
 		}
 	}
 	for _, n := range storage.ConfigFileNotices(root) {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -231,21 +232,27 @@ func TestBootFromProxySQLSampleStyle(t *testing.T) {
 }
 
 // TestFailedStartKeepsNoDatabase: a first start whose config file does not
-// load (here a mysql_servers entry with a misspelled address key) exits
-// with the error and leaves no sluice.db behind, so the start after the
-// file is fixed reads it — before, it found a database of defaults (admin
-// on 0.0.0.0:6032, no servers) and ignored the fixed file. A failed
-// --initial puts the previous database back.
+// load (here mysql-interfaces names a port in use) exits with the error and
+// leaves no sluice.db behind, so the start after the file is fixed reads it
+// — before, it found a database of defaults (admin on 0.0.0.0:6032, no
+// servers) and ignored the fixed file. A failed --initial puts the previous
+// database back.
 func TestFailedStartKeepsNoDatabase(t *testing.T) {
 	dir := t.TempDir()
 	adminPort, dataPort := testenv.FreePort(t), testenv.FreePort(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := busy.Addr().(*net.TCPAddr).Port
 	cfg, datadir := filepath.Join(dir, "proxysql.cnf"), filepath.Join(dir, "data")
-	write := func(key string, port int) {
+	write := func(iface, port int) {
 		t.Helper()
 		c := fmt.Sprintf(`admin_variables={ admin_credentials="admin:admin" mysql_ifaces="127.0.0.1:%d" }
 mysql_variables={ interfaces="127.0.0.1:%d" }
-mysql_servers=( { %s="127.0.0.1", port=%d, hostgroup=1 } )
-`, adminPort, dataPort, key, port)
+mysql_servers=( { address="127.0.0.1", port=%d, hostgroup=1 } )
+`, adminPort, iface, port)
 		if err := os.WriteFile(cfg, []byte(c), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -253,17 +260,17 @@ mysql_servers=( { %s="127.0.0.1", port=%d, hostgroup=1 } )
 	failStart := func(args ...string) string {
 		t.Helper()
 		out, err := exec.Command(testenv.Binary(t), append([]string{"-c", cfg, "-D", datadir, "--no-monitor"}, args...)...).CombinedOutput()
-		if err == nil || !strings.Contains(string(out), "missing required address") {
-			t.Fatalf("start with a broken config file: %v\n%s", err, out)
+		if err == nil || !strings.Contains(string(out), "address already in use") {
+			t.Fatalf("start with a data port in use: %v\n%s", err, out)
 		}
 		return string(out)
 	}
-	write("adress", 23307)
+	write(busyPort, 23307)
 	failStart()
 	if _, err := os.Stat(filepath.Join(datadir, "sluice.db")); !os.IsNotExist(err) {
 		t.Fatalf("a failed first start left sluice.db: %v", err)
 	}
-	write("address", 23307)
+	write(dataPort, 23307)
 	s := testenv.Start(t, cfg, datadir, adminPort, dataPort)
 	if got := admin(t, s, "SELECT hostgroup_id, port FROM runtime_mysql_servers"); got != "1\t23307\n" {
 		t.Fatalf("the fixed file was not read: %q\n%s", got, s.Output())
@@ -271,7 +278,7 @@ mysql_servers=( { %s="127.0.0.1", port=%d, hostgroup=1 } )
 	admin(t, s, "UPDATE mysql_servers SET weight=7; SAVE MYSQL SERVERS TO DISK")
 	s.Stop()
 
-	write("adress", 23308)
+	write(busyPort, 23308)
 	if out := failStart("--initial"); !strings.Contains(out, "previous one is back in place") {
 		t.Fatalf("the failed --initial does not say so:\n%s", out)
 	}
@@ -279,5 +286,45 @@ mysql_servers=( { %s="127.0.0.1", port=%d, hostgroup=1 } )
 	s.Restart()
 	if got := admin(t, s, "SELECT port, weight FROM disk.mysql_servers"); got != "23307\t7\n" {
 		t.Fatalf("after a failed --initial the saved configuration is %q, want the previous one", got)
+	}
+}
+
+// TestSkippedConfigEntries: an entry ProxySQL's reader skips — here a
+// Galera hostgroup whose backup writer is its reader, as Galera tutorials
+// write it, which the table's CHECK refuses, and a server without a
+// hostgroup — is skipped with an ERROR naming its line, and the rest of the
+// file starts Sluice as it starts ProxySQL. Variable names are not case
+// sensitive (ProxySQL lowercases them). Before, such a file stopped the
+// start.
+func TestSkippedConfigEntries(t *testing.T) {
+	dir := t.TempDir()
+	adminPort, dataPort := testenv.FreePort(t), testenv.FreePort(t)
+	cfg, datadir := filepath.Join(dir, "proxysql.cnf"), filepath.Join(dir, "data")
+	c := fmt.Sprintf(`admin_variables={ admin_credentials="admin:admin" mysql_ifaces="127.0.0.1:%d" }
+mysql_variables={ interfaces="127.0.0.1:%d"
+  Max_Connections=321 }
+mysql_servers=( { address="127.0.0.1", port=23307, hostgroup=10 },
+  { address="127.0.0.1", port=23308 } )
+mysql_galera_hostgroups=(
+  { writer_hostgroup=10, backup_writer_hostgroup=20, reader_hostgroup=20, offline_hostgroup=30, active=1, max_writers=1 } )
+`, adminPort, dataPort)
+	if err := os.WriteFile(cfg, []byte(c), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := testenv.Start(t, cfg, datadir, adminPort, dataPort)
+	if got := admin(t, s, "SELECT hostgroup_id, port FROM runtime_mysql_servers"); got != "10\t23307\n" {
+		t.Errorf("runtime_mysql_servers %q, want the one complete server", got)
+	}
+	if got := admin(t, s, "SELECT count(*) FROM mysql_galera_hostgroups"); got != "0\n" {
+		t.Errorf("%s Galera rows, want the refused one skipped", got)
+	}
+	if got := admin(t, s, "SELECT variable_value FROM runtime_global_variables WHERE variable_name = 'mysql-max_connections'"); got != "321\n" {
+		t.Errorf("mysql-max_connections %q, want 321 from Max_Connections", got)
+	}
+	out := s.Output()
+	for _, want := range []string{"mysql_galera_hostgroups[0] (line 7)", "mysql_servers[1] (line 5): missing required hostgroup"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log does not name the skipped entry %q:\n%s", want, out)
+		}
 	}
 }
