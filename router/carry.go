@@ -227,12 +227,14 @@ const (
 	pinWarnings
 	pinUntrackedSet
 	pinNextTransaction
+	pinStoredProcedure
 )
 
 var pinReasons = [...]string{
 	"an open transaction", "temporary tables", "LOCK TABLES", "GET_LOCK locks",
 	"a pending SQL_CALC_FOUND_ROWS", "sql_log_bin=0", "an open cursor", "unread warnings",
 	"a SET the proxy cannot replay", "a SET TRANSACTION for the next transaction",
+	"a stored procedure call (its session changes cannot be replayed)",
 }
 
 // pins returns why h cannot be left without losing session state (0: all
@@ -257,6 +259,9 @@ func (h *held) pins() pinMask {
 	}
 	if f&rules.FlagSQLLogBin0 != 0 {
 		m |= pinSQLLogBin0
+	}
+	if f&rules.FlagStoredProcedure != 0 {
+		m |= pinStoredProcedure
 	}
 	if h.cursor {
 		m |= pinCursor

@@ -23,11 +23,16 @@ const (
 	FlagHasSavepoint                              // SAVEPOINT inside a transaction, until it ends
 	FlagNoMultiplex                               // a rule set multiplex=0, until one sets multiplex=1
 	FlagHandler                                   // HANDLER t OPEN: the open handler lives on the connection
+	// FlagStoredProcedure: a CALL ran; the procedure may have changed
+	// session state (SET time_zone, autocommit, @variables) the proxy
+	// neither parses nor sees in the response. A rule with multiplex=2
+	// for the CALL says it does not.
+	FlagStoredProcedure
 )
 
 var flagNames = []string{
 	"USER_VARIABLE", "PREPARED_STATEMENT", "TEMPORARY_TABLE", "LOCK_TABLES", "GET_LOCK",
-	"FOUND_ROWS", "SQL_LOG_BIN0", "HAS_SAVEPOINT", "NO_MULTIPLEX", "HANDLER",
+	"FOUND_ROWS", "SQL_LOG_BIN0", "HAS_SAVEPOINT", "NO_MULTIPLEX", "HANDLER", "STORED_PROCEDURE",
 }
 
 // String lists the set flags, "|"-separated.
@@ -160,6 +165,9 @@ func UpdateFlags(cur StatusFlags, d *sqlscan.Digest, ctx *FlagContext) StatusFla
 	}
 	if sqlscan.HasPrefixFold(text, "HANDLER ") && sqlscan.ContainsFold(text, " OPEN") {
 		cur |= FlagHandler
+	}
+	if ctx.Multiplex != 2 && sqlscan.HasPrefixFold(text, "CALL ") {
+		cur |= FlagStoredProcedure
 	}
 	if sqlscan.ContainsFold(text, "GET_LOCK(") {
 		cur |= FlagGetLock

@@ -39,7 +39,8 @@ func TestMultiplexingConditions(t *testing.T) {
 	ctx := context.Background()
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "multiStatements=true")
 	testenv.MustCLI(t, testenv.Backends(t, 1)[0].Port, "root", "test",
-		"CREATE TABLE IF NOT EXISTS sbtest.mux (id INT PRIMARY KEY) ENGINE=InnoDB; REPLACE INTO sbtest.mux VALUES (1)")
+		"CREATE TABLE IF NOT EXISTS sbtest.mux (id INT PRIMARY KEY) ENGINE=InnoDB; REPLACE INTO sbtest.mux VALUES (1); "+
+			"CREATE OR REPLACE PROCEDURE sbtest.mux_proc() SELECT 1")
 
 	cases := []struct {
 		name    string
@@ -67,6 +68,7 @@ func TestMultiplexingConditions(t *testing.T) {
 		{"sql_calc_found_rows", []string{"SELECT SQL_CALC_FOUND_ROWS * FROM mux"}, nil},
 		{"text prepare", []string{"PREPARE st FROM 'SELECT 1'"}, nil},
 		{"warnings", []string{"SELECT 1/0", "SHOW WARNINGS"}, []string{"SELECT 1"}},
+		{"stored procedure", []string{"CALL mux_proc()"}, nil},
 	}
 	probe := func() error {
 		c, err := db.Conn(ctx)
@@ -114,6 +116,58 @@ func TestMultiplexingConditions(t *testing.T) {
 				t.Fatalf("after %q the connection should be back in the pool: %v", tc.release, err)
 			}
 		})
+	}
+}
+
+// TestStoredProcedureState: a procedure may change its caller's session
+// (here time_zone and autocommit=0) in ways the proxy cannot see, so after
+// a CALL the connection stays with the session: the caller keeps what the
+// procedure set, and no other session gets a connection left with
+// autocommit=0, where its writes would never commit. Before, the connection
+// went back to the pool after the CALL.
+func TestStoredProcedureState(t *testing.T) {
+	s, b := multiplexSetup(t, 10, "")
+	testenv.MustCLI(t, b.Port, "root", "test", `CREATE TABLE IF NOT EXISTS sbtest.sp_rows (id INT PRIMARY KEY) ENGINE=InnoDB;
+		DELETE FROM sbtest.sp_rows;
+		CREATE OR REPLACE PROCEDURE sbtest.sp_session() SET time_zone = '+05:00', autocommit = 0`)
+	ctx := context.Background()
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	caller, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer caller.Close()
+	if _, err := caller.ExecContext(ctx, "CALL sp_session()"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		other, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tz string
+		var ac int
+		if err := other.QueryRowContext(ctx, "SELECT @@time_zone, @@autocommit").Scan(&tz, &ac); err != nil {
+			t.Fatal(err)
+		}
+		if tz != "SYSTEM" || ac != 1 {
+			t.Fatalf("another session sees time_zone %s, autocommit %d: the procedure's changes leaked through the pool", tz, ac)
+		}
+		if _, err := other.ExecContext(ctx, "INSERT INTO sp_rows VALUES (?)", i); err != nil {
+			t.Fatal(err)
+		}
+		other.Close()
+	}
+	var tz string
+	var ac int
+	if err := caller.QueryRowContext(ctx, "SELECT @@time_zone, @@autocommit").Scan(&tz, &ac); err != nil {
+		t.Fatal(err)
+	}
+	if tz != "+05:00" || ac != 0 {
+		t.Errorf("the caller sees time_zone %s, autocommit %d after its CALL, want +05:00 and 0 as on a direct connection", tz, ac)
+	}
+	if out := testenv.MustCLI(t, b.Port, "root", "test", "SELECT COUNT(*) FROM sbtest.sp_rows", "--skip-column-names"); strings.TrimSpace(out) != "5" {
+		t.Errorf("%s rows committed by the other sessions, want 5", out)
 	}
 }
 
