@@ -96,13 +96,27 @@ LOAD MYSQL SERVERS TO RUNTIME; LOAD MYSQL USERS TO RUNTIME`, b.Host, b.Port))
 	if err := try(fmt.Sprintf("SET mysql-ssl_p2s_crl='%s'; SET mysql-ssl_p2s_ca=''; SET mysql-ssl_p2s_capath='%s'", other, caDir)); err != nil {
 		t.Fatalf("CA from ssl_capath: %v", err)
 	}
-	// A list without any CA: refused at LOAD, the runtime keeps the last good one.
-	out, err := testenv.CLI(t, s.AdminPort, "admin", "admin", "SET mysql-ssl_p2s_capath=''; LOAD MYSQL VARIABLES TO RUNTIME", "-N")
-	if err == nil || !strings.Contains(err.Error(), "needs a CA") {
-		t.Fatalf("a revocation list without a CA: %q %v, want a refused LOAD", out, err)
+	// A list without any CA: the LOAD warns (settings that do not make a
+	// TLS configuration never stop the proxy, as in ProxySQL), and TLS
+	// connections fail with the reason; a missing CA file alike.
+	out := admin(t, s, "SET mysql-ssl_p2s_capath=''; LOAD MYSQL VARIABLES TO RUNTIME; SHOW WARNINGS")
+	if !strings.Contains(out, "needs a CA") {
+		t.Fatalf("a revocation list without a CA: warnings %q, want one that says it needs a CA", out)
 	}
-	if got := strings.TrimSpace(admin(t, s, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-ssl_p2s_capath'")); got != caDir {
-		t.Fatalf("runtime ssl_p2s_capath after the refused LOAD: %q", got)
+	if _, err := testenv.CLI(t, s.DataPort, "root", "test", "SELECT 1", "-N"); err == nil {
+		t.Fatal("connected under a revocation list without a CA")
+	}
+	waitLog(t, s, "needs a CA")
+	missing := filepath.Join(dir, "not-deployed-yet.pem")
+	out = admin(t, s, fmt.Sprintf("SET mysql-ssl_p2s_crl=''; SET mysql-ssl_p2s_ca='%s'; LOAD MYSQL VARIABLES TO RUNTIME; SHOW WARNINGS", missing))
+	if !strings.Contains(out, "not-deployed-yet.pem") {
+		t.Fatalf("a missing CA file: warnings %q", out)
+	}
+	// The settings are in RUNTIME; deploying the file and loading again
+	// makes them work.
+	copyFile(t, ca, missing)
+	if err := try(""); err != nil {
+		t.Fatalf("after the CA file was deployed: %v", err)
 	}
 }
 

@@ -221,12 +221,9 @@ func Build(prev *Runtime, snap *config.Snapshot, m config.Module) (*Runtime, err
 	bo := backendOptions(snap)
 	// The files of the backend TLS settings are read again when their
 	// module is loaded, not at every LOAD of another one.
+	var tlsNotices []Notice
 	if prev == nil || m == config.ModMySQLVariables || m == config.ModMySQLServers {
-		ct, cache, err := backendTLS(snap, prevP2S(prev))
-		if err != nil {
-			return nil, err
-		}
-		bo.TLS, rt.p2s = ct, cache
+		bo.TLS, rt.p2s, tlsNotices = backendTLS(snap, prevP2S(prev))
 	} else {
 		bo.TLS, rt.p2s = prev.Backend.TLS, prev.p2s
 	}
@@ -249,7 +246,7 @@ func Build(prev *Runtime, snap *config.Snapshot, m config.Module) (*Runtime, err
 	if rt.Scrape, err = scrapeSettings(snap); err != nil {
 		return nil, err
 	}
-	rt.Notices = Unsupported(snap, m)
+	rt.Notices = append(Unsupported(snap, m), tlsNotices...)
 	return rt, nil
 }
 

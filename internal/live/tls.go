@@ -87,9 +87,49 @@ func sslParamsRows(s *config.Snapshot) (map[backend.TLSParamsKey]p2sSettings, er
 // those of prev's is prev's own value, so connections pooled under it stay
 // reusable across LOADs that change nothing of it (the pool tells TLS
 // settings apart by pointer).
-func backendTLS(s *config.Snapshot, prev map[string]*tls.Config) (*backend.ClientTLS, map[string]*tls.Config, error) {
+//
+// Settings that do not make a configuration (a file missing or unreadable,
+// a certificate without its key, an unknown cipher) do not fail the LOAD:
+// as in ProxySQL, whose client library reads the files only when it
+// connects, they matter only to use_ssl=1 servers — a certificate not
+// deployed yet must not take the proxy down. Each is a warning of the LOAD,
+// and every TLS connection that would use it fails with the reason.
+func backendTLS(s *config.Snapshot, prev map[string]*tls.Config) (*backend.ClientTLS, map[string]*tls.Config, []Notice) {
 	cache := make(map[string]*tls.Config)
-	build := func(where string, p p2sSettings) (*tls.Config, error) {
+	var notices []Notice
+	build := func(where string, p p2sSettings) *tls.Config {
+		c, err := buildP2S(where, p, cache, prev)
+		if err != nil {
+			notices = append(notices, Notice{Msg: err.Error() + ": connections to use_ssl=1 servers that use these settings fail until they are fixed and loaded again"})
+			return failingTLS(err)
+		}
+		return c
+	}
+	ct := &backend.ClientTLS{Default: build("global_variables (mysql-ssl_p2s_*)", globalP2S(s))}
+	rows, err := sslParamsRows(s)
+	if err != nil {
+		notices = append(notices, Notice{Msg: err.Error()})
+	}
+	for k, p := range rows {
+		c := build(fmt.Sprintf("mysql_servers_ssl_params (hostname='%s', port=%d, username='%s')", k.Host, k.Port, k.Username), p)
+		if ct.Params == nil {
+			ct.Params = make(map[backend.TLSParamsKey]*tls.Config, len(rows))
+		}
+		ct.Params[k] = c
+	}
+	return ct, cache, notices
+}
+
+// failingTLS is the configuration of settings that did not load: its
+// handshakes fail with err.
+func failingTLS(err error) *tls.Config {
+	return &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(tls.ConnectionState) error { return err }}
+}
+
+// buildP2S makes the configuration of one set of settings, from cache or
+// prev when the settings and the files' contents are the same.
+func buildP2S(where string, p p2sSettings, cache, prev map[string]*tls.Config) (*tls.Config, error) {
+	{
 		var files [4][]byte
 		h := sha256.New()
 		fmt.Fprintf(h, "%q %q %q %q %q %q %q %q\n", p.ca, p.cert, p.key, p.cipher, p.versions, p.capath, p.crl, p.crlpath)
@@ -143,26 +183,6 @@ func backendTLS(s *config.Snapshot, prev map[string]*tls.Config) (*backend.Clien
 		cache[fp] = c
 		return c, nil
 	}
-	def, err := build("global_variables (mysql-ssl_p2s_*)", globalP2S(s))
-	if err != nil {
-		return nil, nil, err
-	}
-	ct := &backend.ClientTLS{Default: def}
-	rows, err := sslParamsRows(s)
-	if err != nil {
-		return nil, nil, err
-	}
-	for k, p := range rows {
-		c, err := build(fmt.Sprintf("mysql_servers_ssl_params (hostname='%s', port=%d, username='%s')", k.Host, k.Port, k.Username), p)
-		if err != nil {
-			return nil, nil, err
-		}
-		if ct.Params == nil {
-			ct.Params = make(map[backend.TLSParamsKey]*tls.Config, len(rows))
-		}
-		ct.Params[k] = c
-	}
-	return ct, cache, nil
 }
 
 // readPEMFile reads a file named by a TLS setting, refusing one larger
