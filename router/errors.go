@@ -100,6 +100,16 @@ func errLostState(hg int, addr, lost string) *wire.SQLError {
 		Message: fmt.Sprintf("Lost connection to backend %s of hostgroup %d; lost with it: %s", addr, hg, lost)}
 }
 
+// errLostTransaction: as errLostState, with an open transaction among what
+// was lost. The client connection closes after it, as a direct
+// connection's would have: a client that went on would run its next
+// statements outside the transaction it believes open (committed at once,
+// beyond the reach of its ROLLBACK).
+func errLostTransaction(hg int, addr, lost string) *wire.SQLError {
+	return &wire.SQLError{Code: 1927, State: "70100",
+		Message: fmt.Sprintf("Lost connection to backend %s of hostgroup %d; lost with it: %s. The transaction did not commit; this connection is closed", addr, hg, lost)}
+}
+
 func errPacketTooLarge() *wire.SQLError {
 	return &wire.SQLError{Code: 1153, State: "08S01", Message: "Got a packet bigger than 'max_allowed_packet' bytes"}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/stats"
+	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
 // Session migration: a session pinned to a backend connection (it holds
@@ -177,7 +178,7 @@ func (s *session) migrate(rt *live.Runtime, h *held, to *backend.Server, reason 
 			// connection; the session's next statement learns what else it
 			// lost, if anything.
 			what := h.pinnedBy()
-			s.lostOn = append(s.lostOn, lostState{hg: h.hg, addr: h.addr, what: what})
+			s.lostOn = append(s.lostOn, lostState{hg: h.hg, addr: h.addr, what: what, trx: h.inTrx})
 			if h.inTrx {
 				s.trxHG = -1
 			}
@@ -238,6 +239,22 @@ type lostState struct {
 	hg   int
 	addr string
 	what string // "" when all of it is carried (nothing to report)
+	trx  bool   // an open transaction was lost: the session's next command fails, and the client connection closes
+}
+
+// lostTransaction returns the error for a transaction the proxy lost
+// between commands (its server went OFFLINE_HARD or left the hostgroup),
+// or nil. Whatever the next command is — a COMMIT the proxy would answer
+// itself, a read routed to another hostgroup — it must not succeed as if
+// the transaction were still there.
+func (s *session) lostTransaction() *wire.SQLError {
+	for _, l := range s.lostOn {
+		if l.trx {
+			s.lostOn = nil
+			return errLostTransaction(l.hg, l.addr, l.what)
+		}
+	}
+	return nil
 }
 
 // publishServers publishes the servers of the connections the session

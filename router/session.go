@@ -77,6 +77,7 @@ type session struct {
 	req          request     // the command's backend request (exec.go), reused
 	carry        []*carried  // state of pinned connections the proxy can replay (carry.go)
 	lostOn       []lostState // connections closed outside a command, to report (migrate.go)
+	hangUp       bool        // the client connection closes after this command (a lost transaction)
 
 	// cmdMu is held while the session runs a command; the drain loop takes
 	// it (TryLock) to migrate an idle session (migrate.go).
@@ -478,7 +479,15 @@ func (s *session) loop() {
 		s.cmdMu.Lock()
 		s.beginCommand(p)
 		s.reviewHeld(rt)
-		ok := s.dispatch(rt, p)
+		var ok bool
+		if e := s.lostTransaction(); e != nil && p[0] != wire.ComQuit {
+			s.writeErr(e)
+		} else {
+			ok = s.dispatch(rt, p)
+		}
+		if ok && s.hangUp {
+			ok = false
+		}
 		if ok {
 			s.settle(rt)
 		}

@@ -129,14 +129,19 @@ func TestOfflineSoftDrainsSessions(t *testing.T) {
 // TestOfflineHardAndRemoval: as ProxySQL, a server set OFFLINE_HARD, or
 // deleted from mysql_servers and LOADed, serves no further statement of a
 // session pinned to it. A session whose state the proxy carries (@x)
-// continues on another server with it; one holding a temporary table, or
-// in a transaction, gets ERR 1927 naming what was lost and stays usable.
+// continues on another server with it; one holding a temporary table gets
+// ERR 1927 naming what was lost and stays usable; one in a transaction gets
+// it whatever its next statement is — a COMMIT the proxy would have answered
+// itself, a read another hostgroup would serve — and its connection closes.
 func TestOfflineHardAndRemoval(t *testing.T) {
 	bs := testenv.Backends(t, 3)
 	s := startFresh(t, "")
 	admin(t, s, `
 		SET mysql-balance_policy='connection'; LOAD MYSQL VARIABLES TO RUNTIME;`)
 	routeTo(t, s, 1, bs[0].Port, bs[1].Port, bs[2].Port)
+	for _, b := range bs {
+		testenv.MustCLI(t, b.Port, "root", "test", "CREATE TABLE IF NOT EXISTS sbtest.hard_trx (id INT PRIMARY KEY); DELETE FROM sbtest.hard_trx")
+	}
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
 	db.SetMaxOpenConns(60)
 	ctx := context.Background()
@@ -171,7 +176,16 @@ func TestOfflineHardAndRemoval(t *testing.T) {
 		vars := sessionOn(port, "SET @x = 41")
 		temp := sessionOn(port, "SET @x = 42", "CREATE TEMPORARY TABLE tt (a INT)")
 		trx := sessionOn(port, "SET @x = 43", "BEGIN")
+		committer := sessionOn(port, "BEGIN", "INSERT INTO hard_trx VALUES (CONNECTION_ID())")
 		down()
+		if _, err := committer.ExecContext(ctx, "COMMIT"); err == nil || !strings.Contains(err.Error(), "1927") {
+			t.Fatalf("%s: COMMIT of a transaction whose server left: %v, want ERR 1927", what, err)
+		}
+		for _, b := range bs {
+			if out := testenv.MustCLI(t, b.Port, "root", "test", "SELECT COUNT(*) FROM sbtest.hard_trx", "-N"); strings.TrimSpace(out) != "0" {
+				t.Fatalf("%s: the lost transaction's row is on %d", what, b.Port)
+			}
+		}
 		var x, p int
 		if err := vars.QueryRowContext(ctx, "SELECT @x, @@port").Scan(&x, &p); err != nil || x != 41 || p == port {
 			t.Fatalf("%s: the session with @x: @x=%d port=%d err=%v", what, x, p, err)
@@ -184,7 +198,16 @@ func TestOfflineHardAndRemoval(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "1927") || !strings.Contains(err.Error(), c.lost) {
 				t.Fatalf("%s: want ERR 1927 naming %q, got %v", what, c.lost, err)
 			}
-			if err := c.conn.QueryRowContext(ctx, "SELECT @@port").Scan(&p); err != nil || p == port {
+			err = c.conn.QueryRowContext(ctx, "SELECT @@port").Scan(&p)
+			if c.lost == "an open transaction" {
+				// Its connection closes after the error: going on would
+				// run statements outside the transaction it believes open.
+				if err == nil {
+					t.Fatalf("%s: the session went on after losing its transaction", what)
+				}
+				continue
+			}
+			if err != nil || p == port {
 				t.Fatalf("%s: after the error: port %d, %v", what, p, err)
 			}
 		}
