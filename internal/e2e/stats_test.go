@@ -298,6 +298,14 @@ func TestStatsTables(t *testing.T) {
 		if n := adminInt(t, s, "SELECT Queries FROM stats_mysql_connection_pool WHERE hostgroup = 0"); n != 0 {
 			t.Errorf("pool Queries after _reset = %d, want 0", n)
 		}
+		// A LOAD that replaces the server (removed, then back) starts its
+		// counters again: never below zero.
+		admin(t, s, "DELETE FROM mysql_servers WHERE hostgroup_id = 0; LOAD MYSQL SERVERS TO RUNTIME")
+		admin(t, s, fmt.Sprintf("INSERT INTO mysql_servers(hostgroup_id, hostname, port, max_connections) VALUES (0, '%s', %d, 10); LOAD MYSQL SERVERS TO RUNTIME", b.Host, b.Port))
+		testenv.MustCLI(t, s.DataPort, "sbtest", "sbtest", "SELECT 1")
+		if rows := adminRows(t, s, "SELECT ConnOK, Queries, Bytes_data_sent FROM stats_mysql_connection_pool WHERE hostgroup = 0 AND (ConnOK < 0 OR Queries < 1 OR Bytes_data_sent < 0)"); len(rows) != 0 {
+			t.Errorf("pool counters of a server a LOAD replaced after a _reset: %v", rows)
+		}
 		var n int
 		if err := db.QueryRowContext(ctx, q).Scan(&n); err != nil {
 			t.Fatal(err)

@@ -29,10 +29,13 @@ import (
 
 // poolBaseline is what stats_mysql_connection_pool_reset subtracts: the
 // counters of each server at the last reset. backend.Server counters only
-// grow; the reset is a view.
+// grow; the reset is a view. It is kept per server object, not per
+// (hostgroup, host, port): a LOAD or a monitor move that makes a new object
+// for the same key starts its counters at 0, and subtracting the old
+// object's would show negative counts.
 type poolBaseline struct {
 	mu   sync.Mutex
-	base map[backend.Key]backend.Stats
+	base map[*backend.Server]backend.Stats
 }
 
 // RefreshTables regenerates the live tables the statement names. Tables it
@@ -144,20 +147,26 @@ var poolCols = []string{"hostgroup", "srv_host", "srv_port", "status", "ConnUsed
 func (p *Proxy) poolRows(reset bool) [][]any {
 	p.pool.mu.Lock()
 	defer p.pool.mu.Unlock()
-	if p.pool.base == nil {
-		p.pool.base = make(map[backend.Key]backend.Stats)
-	}
 	servers := p.registry.Servers()
+	var next map[*backend.Server]backend.Stats
+	if reset {
+		// Only the servers that exist now: the map does not grow with
+		// every object a LOAD replaced.
+		next = make(map[*backend.Server]backend.Stats, len(servers))
+	}
 	out := make([][]any, 0, len(servers))
 	for _, s := range servers {
 		st := s.Stats()
-		b := p.pool.base[s.Key()]
+		b := p.pool.base[s]
 		out = append(out, []any{st.Hostgroup, st.Host, st.Port, st.Status.String(), st.ConnUsed, st.ConnFree,
 			int64(st.ConnOK - b.ConnOK), int64(st.ConnERR - b.ConnERR), st.MaxConnUsed, int64(st.Queries - b.Queries), 0,
 			int64(st.BytesSent - b.BytesSent), int64(st.BytesRecv - b.BytesRecv), st.LatencyUs})
 		if reset {
-			p.pool.base[s.Key()] = st
+			next[s] = st
 		}
+	}
+	if reset {
+		p.pool.base = next
 	}
 	return out
 }
