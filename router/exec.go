@@ -195,6 +195,7 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 				took = time.Since(s.cmdStart)
 			}
 			h.server.CountQuery(took)
+			s.noteDiag(res.Err, res.Warnings)
 			if res.Err != nil {
 				s.noteError(req.hg, h.server, res.Err)
 				if rt.Router.VerboseQueryError {

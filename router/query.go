@@ -77,6 +77,12 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		s.finishEvent(ev, -1, "", backend.Response{})
 		return false
 	}
+	if kind, limit, col := diagOf(q); kind != diagNone {
+		if handled, ok := s.answerDiag(kind, limit, col); handled {
+			s.finishEvent(ev, -1, "", backend.Response{ResultSets: 1})
+			return ok
+		}
+	}
 
 	var set sqlscan.SetStatement
 	switch s.digest.Kind {

@@ -78,6 +78,11 @@ type session struct {
 	carry        []*carried  // state of pinned connections the proxy can replay (carry.go)
 	lostOn       []lostState // connections closed outside a command, to report (migrate.go)
 	hangUp       bool        // the client connection closes after this command (a lost transaction)
+	// diagErr and diagWarnings are what the session's previous statement
+	// ended with: its error (nil: none) and its warning count (diag.go).
+	diagErr      *wire.SQLError
+	diagWarnings uint16
+	diagCmd      bool // this command reads them (SHOW WARNINGS…): it leaves them as they are
 
 	// cmdMu is held while the session runs a command; the drain loop takes
 	// it (TryLock) to migrate an idle session (migrate.go).
@@ -419,6 +424,7 @@ func (s *session) writeErr(e *wire.SQLError) {
 		return
 	}
 	s.r.stats.Add(s.id, stats.GeneratedErrorPackets, 1)
+	s.noteDiag(e, 0)
 	_ = s.c.WriteError(e)
 	_ = s.c.Flush()
 }

@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// TestDiagnosticsPerSession: SHOW WARNINGS, SHOW ERRORS, their COUNT(*)
+// forms and @@warning_count / @@error_count describe the session's own
+// previous statement, as on a direct connection: never another session's
+// warnings or errors left on a pooled connection (they may quote its
+// data), and an error is there for SHOW ERRORS even though its connection
+// went back to the pool. The only server allows one connection, so every
+// session shares it.
+func TestDiagnosticsPerSession(t *testing.T) {
+	s, b := multiplexSetup(t, 1, "")
+	ctx := context.Background()
+	proxied := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	direct := testenv.DB(t, b.Port, "sbtest", "sbtest", "sbtest", "")
+	conn := func(db *sql.DB) *sql.Conn {
+		t.Helper()
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	rows := func(c *sql.Conn, q string) string {
+		t.Helper()
+		r, err := c.QueryContext(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		defer r.Close()
+		cols, _ := r.Columns()
+		var out []string
+		for r.Next() {
+			vals := make([]sql.NullString, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := r.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			var f []string
+			for _, v := range vals {
+				f = append(f, v.String)
+			}
+			out = append(out, strings.Join(f, "|"))
+		}
+		return strings.Join(out, ";")
+	}
+	// The same sequences through Sluice and directly give the same
+	// answers.
+	for _, seq := range [][]string{
+		{"SELECT * FROM no_such_table", "SHOW ERRORS", "SHOW WARNINGS", "SELECT @@error_count", "SELECT @@warning_count", "SHOW COUNT(*) ERRORS", "SHOW ERRORS LIMIT 0"},
+		{"SELECT 1/0", "SHOW WARNINGS", "SELECT @@warning_count", "SHOW ERRORS", "SELECT @@error_count"},
+		{"SELECT 1", "SHOW WARNINGS", "SHOW ERRORS", "SELECT @@session.warning_count"},
+	} {
+		p, d := conn(proxied), conn(direct)
+		for _, q := range seq {
+			var got, want string
+			if strings.HasPrefix(q, "SELECT") && !strings.Contains(q, "@@") {
+				_, perr := p.ExecContext(ctx, q)
+				_, derr := d.ExecContext(ctx, q)
+				if (perr == nil) != (derr == nil) {
+					t.Fatalf("%s: through Sluice %v, directly %v", q, perr, derr)
+				}
+				continue
+			}
+			got, want = rows(p, q), rows(d, q)
+			if got != want {
+				t.Errorf("after %q, %s: through Sluice %q, directly %q", seq[0], q, got, want)
+			}
+		}
+		p.Close()
+	}
+	// Another session's warnings and errors stay its own.
+	a := conn(proxied)
+	if _, err := a.ExecContext(ctx, "SELECT CAST('secretW0' AS INT)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ExecContext(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	a.ExecContext(ctx, "SELECT * FROM secretE0")
+	a.Close()
+	other := conn(proxied)
+	if _, err := other.ExecContext(ctx, "DO 1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"SHOW WARNINGS", "SHOW ERRORS"} {
+		if got := rows(other, q); strings.Contains(got, "secret") {
+			t.Errorf("%s in another session shows %q", q, got)
+		}
+	}
+}

@@ -1,0 +1,160 @@
+package router
+
+import (
+	"bytes"
+	"database/sql"
+	"strconv"
+
+	"github.com/sluice-proxy/sluice/internal/wire"
+)
+
+// Diagnostics. SHOW WARNINGS, SHOW ERRORS, their COUNT(*) forms and
+// @@warning_count / @@error_count describe the session's previous
+// statement. A server reads them from the connection's diagnostics area;
+// here the previous statement may have run on a connection that another
+// session has used since — whose warnings and errors are that session's,
+// and may quote its data — or on none at all (an error the proxy
+// answered). So the proxy keeps what it knows of the previous statement
+// (the error it ended with, its warning count) and answers these statements
+// itself. Only SHOW WARNINGS after a statement with warnings needs their
+// texts: it goes to the connection that has them (mysql-handle_warnings
+// keeps it with the session), as before.
+
+type diagKind uint8
+
+const (
+	diagNone diagKind = iota
+	diagShowWarnings
+	diagShowErrors
+	diagCountWarnings // SHOW COUNT(*) WARNINGS
+	diagCountErrors   // SHOW COUNT(*) ERRORS
+	diagWarningCount  // SELECT @@warning_count
+	diagErrorCount    // SELECT @@error_count
+)
+
+// diagOf classifies q, a COM_QUERY's text. It reads no further than a
+// prefix for any other statement (the per-query path).
+func diagOf(q []byte) (kind diagKind, limit int, col string) {
+	q = bytes.TrimRight(bytes.TrimLeft(q, " \t\r\n"), " \t\r\n;")
+	switch {
+	case hasPrefixFold(q, "SHOW "):
+		rest := bytes.TrimLeft(q[5:], " \t\r\n")
+		switch {
+		case hasPrefixFold(rest, "WARNINGS"):
+			kind, rest = diagShowWarnings, rest[8:]
+		case hasPrefixFold(rest, "ERRORS"):
+			kind, rest = diagShowErrors, rest[6:]
+		case hasPrefixFold(rest, "COUNT(*)"):
+			rest = bytes.TrimLeft(rest[8:], " \t\r\n")
+			switch {
+			case bytes.EqualFold(rest, []byte("WARNINGS")):
+				return diagCountWarnings, -1, "@@session.warning_count"
+			case bytes.EqualFold(rest, []byte("ERRORS")):
+				return diagCountErrors, -1, "@@session.error_count"
+			}
+			return diagNone, 0, ""
+		default:
+			return diagNone, 0, ""
+		}
+		rest = bytes.TrimLeft(rest, " \t\r\n")
+		if len(rest) == 0 {
+			return kind, -1, ""
+		}
+		// LIMIT n or LIMIT offset, n: the one row there can be is shown
+		// unless the limit leaves it out.
+		if !hasPrefixFold(rest, "LIMIT ") {
+			return diagNone, 0, ""
+		}
+		nums := bytes.Split(bytes.ReplaceAll(rest[6:], []byte(" "), nil), []byte(","))
+		var v []int
+		for _, n := range nums {
+			i, err := strconv.Atoi(string(n))
+			if err != nil || i < 0 {
+				return diagNone, 0, ""
+			}
+			v = append(v, i)
+		}
+		switch len(v) {
+		case 1:
+			return kind, v[0], ""
+		case 2:
+			if v[0] > 0 {
+				return kind, 0, ""
+			}
+			return kind, v[1], ""
+		}
+		return diagNone, 0, ""
+	case hasPrefixFold(q, "SELECT @@"):
+		name := bytes.TrimLeft(q[7:], " \t\r\n")
+		v := name[2:]
+		for _, scope := range []string{"session.", "local."} {
+			if hasPrefixFold(v, scope) {
+				v = v[len(scope):]
+			}
+		}
+		switch {
+		case bytes.EqualFold(v, []byte("warning_count")):
+			return diagWarningCount, -1, string(name)
+		case bytes.EqualFold(v, []byte("error_count")):
+			return diagErrorCount, -1, string(name)
+		}
+	}
+	return diagNone, 0, ""
+}
+
+// isDiag reports whether a COM_QUERY reads the diagnostics of the previous
+// statement (and so leaves them as they are).
+func isDiag(q []byte) bool {
+	k, _, _ := diagOf(q)
+	return k != diagNone
+}
+
+// noteDiag records the outcome of the statement that just ran: the error
+// it ended with (nil: none) and its warning count.
+func (s *session) noteDiag(e *wire.SQLError, warnings uint16) {
+	if !s.diagCmd {
+		s.diagErr, s.diagWarnings = e, warnings
+	}
+}
+
+// answerDiag answers a diagnostics statement from what the session knows
+// of its previous statement. It reports false when the statement must go
+// to a server: SHOW WARNINGS after a statement whose warnings' texts only
+// the server has.
+func (s *session) answerDiag(kind diagKind, limit int, col string) (handled, ok bool) {
+	e := s.diagErr
+	switch kind {
+	case diagShowWarnings, diagShowErrors:
+		if kind == diagShowWarnings && s.diagWarnings > 0 {
+			return false, true
+		}
+		cols := []wire.Column{
+			{Name: "Level", Type: wire.TypeVarString, Flags: wire.FlagNotNull, Charset: 33, Length: 21},
+			{Name: "Code", Type: wire.TypeLongLong, Flags: wire.FlagNotNull | wire.FlagUnsigned, Charset: 63, Length: 4},
+			{Name: "Message", Type: wire.TypeVarString, Flags: wire.FlagNotNull, Charset: 33, Length: 1536},
+		}
+		var rows [][]sql.NullString
+		if e != nil && limit != 0 {
+			rows = append(rows, []sql.NullString{{String: "Error", Valid: true},
+				{String: strconv.Itoa(int(e.Code)), Valid: true}, {String: e.Message, Valid: true}})
+		}
+		if err := s.c.WriteResultSet(cols, rows, s.depr, s.status()); err != nil {
+			return true, false
+		}
+		return true, s.c.Flush() == nil
+	}
+	var n uint64
+	switch kind {
+	case diagCountWarnings, diagWarningCount:
+		n = uint64(s.diagWarnings)
+		if e != nil {
+			n = 1
+		}
+	case diagCountErrors, diagErrorCount:
+		if e != nil {
+			n = 1
+		}
+	}
+	col1 := wire.Column{Name: col, Type: wire.TypeLongLong, Flags: wire.FlagNotNull | wire.FlagUnsigned, Charset: 63, Length: 21}
+	return true, s.writeValue(col1, strconv.FormatUint(n, 10), false) == nil
+}
