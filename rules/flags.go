@@ -23,10 +23,10 @@ const (
 	FlagHasSavepoint                              // SAVEPOINT inside a transaction, until it ends
 	FlagNoMultiplex                               // a rule set multiplex=0, until one sets multiplex=1
 	FlagHandler                                   // HANDLER t OPEN: the open handler lives on the connection
-	// FlagStoredProcedure: a CALL ran; the procedure may have changed
-	// session state (SET time_zone, autocommit, @variables) the proxy
-	// neither parses nor sees in the response. A rule with multiplex=2
-	// for the CALL says it does not.
+	// FlagStoredProcedure: a CALL or EXECUTE IMMEDIATE ran; the procedure
+	// or the dynamic statement may have changed session state (SET
+	// time_zone, autocommit, @variables) the proxy neither parses nor sees
+	// in the response. A rule with multiplex=2 for it says it does not.
 	FlagStoredProcedure
 )
 
@@ -166,10 +166,26 @@ func UpdateFlags(cur StatusFlags, d *sqlscan.Digest, ctx *FlagContext) StatusFla
 	if sqlscan.HasPrefixFold(text, "HANDLER ") && sqlscan.ContainsFold(text, " OPEN") {
 		cur |= FlagHandler
 	}
-	if ctx.Multiplex != 2 && sqlscan.HasPrefixFold(text, "CALL ") {
+	if ctx.Multiplex != 2 && (sqlscan.HasPrefixFold(text, "CALL ") || sqlscan.HasPrefixFold(text, "EXECUTE IMMEDIATE")) {
 		cur |= FlagStoredProcedure
 	}
-	if sqlscan.ContainsFold(text, "GET_LOCK(") {
+	if sqlscan.HasPrefixFold(text, "SET STATEMENT ") {
+		// MariaDB's SET STATEMENT var=… FOR <statement>: the statement is
+		// what runs, with its own effects on the session (FOR SET …,
+		// FOR CREATE TEMPORARY TABLE …).
+		if i := forIndex(text); i >= 0 {
+			inner := *d
+			inner.Text = text[i:]
+			if sqlscan.HasPrefixFold(inner.Text, "SET ") && ctx.Multiplex != 2 {
+				cur |= FlagUserVariable
+			}
+			innerCtx := *ctx
+			innerCtx.Set = nil
+			cur = UpdateFlags(cur, &inner, &innerCtx)
+		}
+	}
+	// GET_LOCK ( and `GET_LOCK`( are the same call.
+	if sqlscan.ContainsFold(text, "GET_LOCK") {
 		cur |= FlagGetLock
 	}
 	if sqlscan.ContainsFold(text, "SQL_CALC_FOUND_ROWS") {
@@ -262,4 +278,15 @@ func keepPrefix(item []byte, kv string) bool {
 		j++
 	}
 	return true
+}
+
+// forIndex returns where the statement of SET STATEMENT … FOR <statement>
+// starts in a digest text, or -1.
+func forIndex(text []byte) int {
+	for i := 0; i+5 <= len(text); i++ {
+		if (text[i] == ' ') && sqlscan.HasPrefixFold(text[i+1:], "FOR ") {
+			return i + 5
+		}
+	}
+	return -1
 }

@@ -69,6 +69,10 @@ func TestMultiplexingConditions(t *testing.T) {
 		{"text prepare", []string{"PREPARE st FROM 'SELECT 1'"}, nil},
 		{"warnings", []string{"SELECT 1/0", "SHOW WARNINGS"}, []string{"SELECT 1"}},
 		{"stored procedure", []string{"CALL mux_proc()"}, nil},
+		{"execute immediate", []string{`EXECUTE IMMEDIATE 'SET time_zone = "+03:00"'`}, nil},
+		{"SET STATEMENT … FOR SET", []string{"SET STATEMENT sql_mode = '' FOR SET time_zone = '+08:00'"}, nil},
+		{"SET STATEMENT … FOR CREATE TEMPORARY TABLE", []string{"SET STATEMENT max_statement_time = 10 FOR CREATE TEMPORARY TABLE tmp_mux3 (a INT)"}, nil},
+		{"GET_LOCK spelled with a space", []string{"SELECT GET_LOCK ('sluice2', 1)"}, nil},
 	}
 	probe := func() error {
 		c, err := db.Conn(ctx)
