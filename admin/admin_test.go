@@ -823,3 +823,43 @@ func selfSigned(t *testing.T) tls.Certificate {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
+
+// TestSilentSocketsCannotLockAdminOut: a flood of sockets that never log
+// in fills the admin port's bound; the oldest of them make room, so an
+// operator still logs in. Only logged-in sessions at the bound refuse a
+// new connection with 1040. Before, 512 silent sockets locked every
+// operator out until they timed out.
+func TestSilentSocketsCannotLockAdminOut(t *testing.T) {
+	e := newEnv(t)
+	var silent []net.Conn
+	defer func() {
+		for _, c := range silent {
+			c.Close()
+		}
+	}()
+	for i := 0; i < maxAdminConns+20; i++ {
+		c, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		silent = append(silent, c)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := e.admin().Ping(); err != nil {
+		t.Fatalf("admin login while %d sockets sit silent: %v", len(silent), err)
+	}
+	// The oldest silent sockets were closed to make room.
+	buf := make([]byte, 512)
+	_ = silent[0].SetReadDeadline(time.Now().Add(2 * time.Second))
+	for {
+		if _, err := silent[0].Read(buf); err != nil {
+			break // the handshake, then EOF: closed
+		}
+	}
+	e.srv.lmu.Lock()
+	live := e.srv.live
+	e.srv.lmu.Unlock()
+	if live > maxAdminConns {
+		t.Fatalf("%d live admin connections, bound %d", live, maxAdminConns)
+	}
+}

@@ -39,10 +39,49 @@ import (
 // ErrClosed is returned by Listen after Close.
 var ErrClosed = errors.New("admin: server closed")
 
-// maxAdminConns bounds the admin interface's connections (logged in or
-// not): operators and tools need a handful; a flood of sockets must not
-// take the proxy's memory or descriptors. ProxySQL's admin has no bound.
+// maxAdminConns bounds the admin interface's connections: operators and
+// tools need a handful; a flood of sockets must not take the proxy's memory
+// or descriptors. ProxySQL's admin has no bound. When it is reached, the
+// oldest connection that has not logged in yet makes room for the new one:
+// sockets that never log in cannot lock the operators out. Only 512 logged
+// in sessions refuse a new connection (ERR 1040).
 const maxAdminConns = 512
+
+// adminConn is what the accept loop knows of one admin connection.
+type adminConn struct {
+	since    time.Time
+	loggedIn bool // past the login: never evicted
+	evicted  bool // closed to make room: no longer counted
+}
+
+// makeRoom, called with lmu held and the bound reached, closes the oldest
+// connection that has not logged in. It reports false when every
+// connection is a logged-in session.
+func (s *Server) makeRoom() bool {
+	var oldest net.Conn
+	var at time.Time
+	for c, ac := range s.conns {
+		if !ac.loggedIn && !ac.evicted && (oldest == nil || ac.since.Before(at)) {
+			oldest, at = c, ac.since
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	s.conns[oldest].evicted = true
+	s.live--
+	_ = oldest.Close()
+	return true
+}
+
+// markLoggedIn records that c's client logged in.
+func (s *Server) markLoggedIn(c net.Conn) {
+	s.lmu.Lock()
+	if ac := s.conns[c]; ac != nil {
+		ac.loggedIn = true
+	}
+	s.lmu.Unlock()
+}
 
 // refuseTooMany answers a connection over maxAdminConns with ERR 1040 and
 // closes it.
@@ -109,7 +148,8 @@ type Server struct {
 	lmu       sync.Mutex // guards everything below
 	closed    bool
 	listeners map[string]*listener // by interface spec as written in admin-mysql_ifaces
-	conns     map[net.Conn]struct{}
+	conns     map[net.Conn]*adminConn
+	live      int // conns not evicted
 	wg        sync.WaitGroup
 }
 
@@ -128,7 +168,7 @@ func New(cfg Config) *Server {
 		ctx:       ctx,
 		cancel:    cancel,
 		listeners: make(map[string]*listener),
-		conns:     make(map[net.Conn]struct{}),
+		conns:     make(map[net.Conn]*adminConn),
 	}
 	if rt := cfg.Applier.Runtime(); rt != nil {
 		b, _ := config.ParseBool(rt.Var("admin-read_only"))
@@ -303,20 +343,24 @@ func (s *Server) accept(l *listener) {
 			_ = c.Close()
 			return
 		}
-		if len(s.conns) >= maxAdminConns {
+		if s.live >= maxAdminConns && !s.makeRoom() {
 			s.lmu.Unlock()
 			// Past the bound, a connection gets ERR 1040 without a handshake
 			// (as a server at max_connections) and costs nothing more.
 			refuseTooMany(c)
 			continue
 		}
-		s.conns[c] = struct{}{}
+		s.conns[c] = &adminConn{since: time.Now()}
+		s.live++
 		s.wg.Add(1)
 		s.lmu.Unlock()
 		go func() {
 			defer s.wg.Done()
 			defer func() {
 				s.lmu.Lock()
+				if ac := s.conns[c]; ac != nil && !ac.evicted {
+					s.live--
+				}
 				delete(s.conns, c)
 				s.lmu.Unlock()
 				_ = c.Close()

@@ -77,6 +77,7 @@ func (s *Server) serveConn(nc net.Conn) {
 	if ss == nil {
 		return
 	}
+	s.markLoggedIn(nc)
 	ss.log.Debug().Bool("stats", ss.stats).Msg("admin session opened")
 	created := time.Now()
 	s.audit(nc, eventlog.AuditAdminConnectOK, ss.user, "", time.Time{})
