@@ -119,7 +119,8 @@ func (c *stmtCache) len() int {
 type clientStmt struct {
 	g        *globalStmt
 	types    []byte           // parameter types from the last EXECUTE that sent them
-	longData map[int][][]byte // COM_STMT_SEND_LONG_DATA chunks per parameter, replayed before EXECUTE
+	longData  map[int][][]byte // COM_STMT_SEND_LONG_DATA chunks per parameter, replayed before EXECUTE
+	longBytes int              // the bytes in longData
 	// longDataErr is what every EXECUTE answers, until COM_STMT_RESET,
 	// after long data the server would have refused (a parameter the statement does not have,
 	// more than max_allowed_packet for one): the data is dropped, not held.
@@ -312,7 +313,7 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 	s.digest.FirstComment = append(s.digest.FirstComment[:0], g.comment...)
 	s.startQuery()
 	if g.local != 0 {
-		cs.longData = nil
+		cs.dropLongData()
 		s.finishEvent(s.stmtEvent(rt, eventlog.ComStmtExecute, g, clientID, start), -1, "", backend.Response{ResultSets: 1, Rows: 1})
 		return s.writeLocal(rt, g.local, true) == nil
 	}
@@ -332,7 +333,7 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 	fl := followOf(g.kind, g.digestTxt)
 	if fl == followWrite && s.writeHeld() == nil {
 		if name, ok := plainInsertID(g.text); ok {
-			cs.longData = nil
+			cs.dropLongData()
 			s.finishEvent(s.stmtEvent(rt, eventlog.ComStmtExecute, g, clientID, start), -1, "", backend.Response{ResultSets: 1, Rows: 1})
 			return s.writeInsertID(name, true) == nil
 		}
@@ -378,7 +379,7 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 		return true
 	}
 	mirrorable := cs.longData == nil && len(pkt) > 5 && pkt[5] == 0 // no long data, no cursor
-	cs.longData = nil
+	cs.dropLongData()
 	var set sqlscan.SetStatement
 	if g.kind == sqlscan.KindSet && res.Err == nil {
 		// A prepared SET ran on this connection. Without parameters it is
@@ -498,22 +499,40 @@ func (s *session) comStmtSendLongData(p []byte, maxPacket int) {
 	}
 	param := int(binary.LittleEndian.Uint16(p[5:]))
 	if param >= int(cs.g.numParams) {
-		cs.longData, cs.longDataErr = nil, &wire.SQLError{Code: 1210, State: "HY000", Message: "Incorrect arguments to mysqld_stmt_send_long_data"}
+		cs.dropLongData()
+		cs.longDataErr = &wire.SQLError{Code: 1210, State: "HY000", Message: "Incorrect arguments to mysqld_stmt_send_long_data"}
 		return
 	}
 	size := len(p) - 7
 	for _, c := range cs.longData[param] {
 		size += len(c)
 	}
-	if size > maxPacket {
-		cs.longData, cs.longDataErr = nil, &wire.SQLError{Code: 1105, State: "HY000",
+	// The session as a whole holds at most maxPacket bytes of long data:
+	// a client spreading chunks over many parameters and statements would
+	// otherwise make the proxy hold whatever it sends.
+	held := len(p) - 7
+	for _, other := range s.stmts.m {
+		held += other.longBytes
+	}
+	if size > maxPacket || held > maxPacket {
+		cs.dropLongData()
+		cs.longDataErr = &wire.SQLError{Code: 1105, State: "HY000",
 			Message: "Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes"}
+		if size <= maxPacket {
+			cs.longDataErr.Message = "The session's prepared statements hold more long data (mysql_send_long_data()) than 'max_allowed_packet' bytes"
+		}
 		return
 	}
 	if cs.longData == nil {
 		cs.longData = make(map[int][][]byte)
 	}
 	cs.longData[param] = append(cs.longData[param], append([]byte(nil), p[7:]...))
+	cs.longBytes += len(p) - 7
+}
+
+// dropLongData forgets the statement's long data (sent, reset, refused).
+func (cs *clientStmt) dropLongData() {
+	cs.longData, cs.longBytes = nil, 0
 }
 
 func (s *session) comStmtClose(p []byte) {
@@ -534,7 +553,8 @@ func (s *session) comStmtReset(rt *live.Runtime, p []byte) bool {
 		s.writeErr(e)
 		return true
 	}
-	cs.longData, cs.longDataErr = nil, nil
+	cs.dropLongData()
+	cs.longDataErr = nil
 	s.closeCursor(cs)
 	return s.writeOK(0, 0, "") == nil
 }

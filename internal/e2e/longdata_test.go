@@ -18,7 +18,8 @@ import (
 // dropped and the EXECUTE answers MariaDB's error — every EXECUTE, until
 // COM_STMT_RESET, as MariaDB's statement in its error state does (checked
 // against a server with the same bound); the session goes on. PHP mysqli's
-// send_long_data, 1 MiB bound.
+// send_long_data, 1 MiB bound. The session as a whole holds at most that
+// much: chunks spread over parameters and statements count together.
 func TestLongDataBounded(t *testing.T) {
 	s, b := multiplexSetup(t, 4, "SET mysql-max_allowed_packet=1048576; LOAD MYSQL VARIABLES TO RUNTIME;")
 	backendSQL(t, b, "CREATE TABLE IF NOT EXISTS sbtest.longdata (id INT PRIMARY KEY, b LONGBLOB); DELETE FROM sbtest.longdata")
@@ -44,6 +45,19 @@ $st->reset();
 $st->send_long_data(1, "small");
 $st->execute();
 echo "after: ", $st->affected_rows, "\n";
+// Spread over two statements, each parameter within the bound, the
+// session's total past it: the proxy does not hold what a client sends.
+$st2 = $db->prepare("SELECT LENGTH(?)");
+$st2->bind_param("b", $null);
+$st2->send_long_data(0, str_repeat("y", 786432));
+$id = 4;
+$st->send_long_data(1, str_repeat("z", 786432));
+try { $st->execute(); echo "spread: ran\n"; } catch (mysqli_sql_exception $e) { echo "spread: ", $e->getCode(), "\n"; }
+$st2->execute();
+$st2->bind_result($len);
+$st2->fetch();
+echo "first statement: ", $len, "\n";
+$st2->close();
 $r = $db->query("SELECT id, LENGTH(b), MD5(b) = MD5(CONCAT(REPEAT('A', 262144), REPEAT('B', 262144), REPEAT('C', 262144))) FROM longdata ORDER BY id");
 foreach ($r->fetch_all() as $row) echo implode(" ", $row), "\n";
 `, s.DataPort)
@@ -52,6 +66,8 @@ foreach ($r->fetch_all() as $row) echo implode(" ", $row), "\n";
 		"past: 1105 Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes\n" +
 		"again: 1105\n" +
 		"after: 1\n" +
+		"spread: 1105\n" +
+		"first statement: 786432\n" +
 		"1 786432 1\n" +
 		"3 5 0\n"
 	if err != nil || string(out) != want {
