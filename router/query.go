@@ -415,8 +415,8 @@ const schemaTTL = time.Minute
 
 // checkSchema asks the session's hostgroup whether schema db exists, by
 // taking a connection of one of its servers synced to it, unless a server
-// of that hostgroup accepted it in the last schemaTTL. Only a refusal
-// (1049) is returned. Nothing of the session is touched: a session with a
+// of that hostgroup accepted it in the last schemaTTL. Only the server's
+// refusal of the COM_INIT_DB is returned. Nothing of the session is touched: a session with a
 // connection attached there, a hostgroup that cannot be reached, or a pool
 // with no connection to spare within schemaCheckWait leave the answer to
 // the next statement, as ProxySQL does.
@@ -440,18 +440,27 @@ func (s *session) checkSchema(rt *live.Runtime, db string) *wire.SQLError {
 	if e != nil {
 		return nil
 	}
-	want := s.state
-	want.Schema = db
+	// A connection in the session's current state, then COM_INIT_DB: the
+	// server's own answer to the USE (1049 no such schema, 1044 access
+	// denied, 1102 a bad name), never a refused login counted against
+	// the server (as a connection opened in db would be).
+	cur := s.state
 	ctx, cancel := context.WithTimeout(context.Background(), schemaCheckWait)
 	defer cancel()
-	bc, err := srv.Pool().Get(ctx, rt.Backend, cred, &want)
+	bc, err := srv.Pool().Get(ctx, rt.Backend, cred, &cur)
 	if err != nil {
-		if se, ok := backend.IsSQLError(err); ok && se.Code == 1049 {
-			return se
-		}
 		return nil
 	}
-	srv.Pool().Put(bc) // in the schema now: the session's next query may take it
+	want := s.state
+	want.Schema = db
+	err = bc.Sync(ctx, rt.Backend, cred, &want)
+	srv.Pool().Put(bc) // in the schema now, or to be reset: the session's next query may take it
+	if se, ok := backend.IsSQLError(err); ok {
+		return se
+	}
+	if err != nil {
+		return nil
+	}
 	s.r.schemas.Store(key, time.Now().Add(schemaTTL).UnixNano())
 	return nil
 }

@@ -515,6 +515,11 @@ func TestRefusedTrackedSet(t *testing.T) {
 	if err := c.QueryRowContext(ctx, "SELECT VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES WHERE VARIABLE_NAME='DIV_PRECISION_INCREMENT'").Scan(&cur); err != nil || cur.String != "7" {
 		t.Fatalf("the SET before the refused USE: %q %v, want 7", cur.String, err)
 	}
+	// Any refusal of the server's, on the USE itself: a name too long
+	// (1102) as well as an unknown one.
+	if _, err := c.ExecContext(ctx, "USE "+strings.Repeat("d", 65)); err == nil || !strings.Contains(err.Error(), "1102") {
+		t.Fatalf("USE of a 65-character name: %v, want the server's 1102", err)
+	}
 	if _, err := c.ExecContext(ctx, "USE mysql"); err != nil {
 		t.Fatalf("USE of a schema that exists: %v", err)
 	}
