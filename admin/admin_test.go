@@ -632,9 +632,27 @@ func TestProtocolCommands(t *testing.T) {
 			t.Errorf("command %d: %x %v", cmd, data, err)
 		}
 	}
+	// COM_STMT_CLOSE and COM_STMT_SEND_LONG_DATA get no reply, by the
+	// protocol: the next command's answer is its own.
+	for _, pkt := range [][]byte{{0, 0, 0, 0, mysql.COM_STMT_CLOSE, 1, 0, 0, 0}, {0, 0, 0, 0, mysql.COM_STMT_SEND_LONG_DATA, 1, 0, 0, 0, 0, 0, 'x'}} {
+		c.ResetSequence()
+		if err := c.WritePacket(pkt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An empty packet is an unknown command, and the session goes on.
+	c.ResetSequence()
+	if err := c.WritePacket([]byte{0, 0, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := c.ReadPacket(); err != nil || len(data) < 3 || data[0] != mysql.ERR_HEADER {
+		t.Errorf("empty packet: %x %v", data, err)
+	}
 	// Still serving.
-	if _, err := c.Execute("SELECT 1"); err != nil {
+	if r, err := c.Execute("SELECT 42"); err != nil {
 		t.Errorf("after unknown commands: %v", err)
+	} else if v, _ := r.GetInt(0, 0); v != 42 {
+		t.Errorf("SELECT 42 after COM_STMT_CLOSE answered %d", v)
 	}
 }
 

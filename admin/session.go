@@ -180,8 +180,16 @@ func (ss *session) run() {
 			}
 			continue
 		}
-		if err != nil || len(data) == 0 {
+		if err != nil {
 			return
+		}
+		if len(data) == 0 {
+			// No command byte: answered as an unknown command, as on the
+			// data port, and the session goes on.
+			if !ss.flush(unknownCommand()) {
+				return
+			}
+			continue
 		}
 		cmd, body := data[0], data[1:]
 		if cmd == wire.ComQuit {
@@ -221,6 +229,11 @@ func (ss *session) command(cmd byte, body []byte) error {
 		return eofReply{}.write(ss.c, false)
 	case wire.ComStatistics:
 		return ss.s.statistics().write(ss.c, false)
+	case wire.ComStmtClose, wire.ComStmtSendLongData:
+		// No reply by the protocol, even for a statement that does not
+		// exist (the admin port prepares none): an ERR here would be read
+		// as the answer to the client's next command.
+		return nil
 	case wire.ComSetOption:
 		if len(body) < 2 {
 			return unknownCommand().write(ss.c, false)
