@@ -65,6 +65,11 @@ func MultiStatementChangesState(q []byte) bool {
 			continue // empty, or only comments
 		}
 		n++
+		if n == 1 && (EqualUpper(kw, "CREATE") || EqualUpper(kw, "ALTER")) && storedProgram(stmt) {
+			// CREATE PROCEDURE … BEGIN …; …; END: one statement, whose
+			// body's SETs run when the program is called, not now.
+			return false
+		}
 		if !stateless(kw, stmt) {
 			changes = true
 		}
@@ -135,6 +140,49 @@ func stateless(kw, stmt []byte) bool {
 		if EqualUpper(kw, s) {
 			// CREATE TEMPORARY TABLE leaves a table on the connection.
 			return s != "CREATE" || !ContainsFold(stmt, "TEMPORARY")
+		}
+	}
+	return false
+}
+
+// storedProgram reports whether stmt, a CREATE or ALTER, defines a stored
+// program (PROCEDURE, FUNCTION, TRIGGER, EVENT, PACKAGE): its body may hold
+// semicolons. It reads the words before the first parenthesis, skipping OR
+// REPLACE, DEFINER = … and AGGREGATE.
+func storedProgram(stmt []byte) bool {
+	words := 0
+	for i := 0; i < len(stmt) && words < 12; {
+		c := stmt[i]
+		switch {
+		case c == '(':
+			return false
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_':
+			j := i
+			for j < len(stmt) && (stmt[j] >= 'a' && stmt[j] <= 'z' || stmt[j] >= 'A' && stmt[j] <= 'Z' || stmt[j] == '_') {
+				j++
+			}
+			w := stmt[i:j]
+			for _, k := range [...]string{"PROCEDURE", "FUNCTION", "TRIGGER", "EVENT", "PACKAGE"} {
+				if EqualUpper(w, k) {
+					return true
+				}
+			}
+			for _, k := range [...]string{"TABLE", "VIEW", "INDEX", "DATABASE", "SCHEMA", "USER", "ROLE", "SERVER", "SEQUENCE", "TABLESPACE"} {
+				if EqualUpper(w, k) {
+					return false
+				}
+			}
+			words++
+			i = j
+		case c == '`' || c == '\'' || c == '"':
+			// A quoted DEFINER part: skip to its closing quote.
+			j := bytes.IndexByte(stmt[i+1:], c)
+			if j < 0 {
+				return false
+			}
+			i += j + 2
+		default:
+			i++
 		}
 	}
 	return false

@@ -105,3 +105,20 @@ func FuzzStatements(f *testing.F) {
 		}
 	})
 }
+
+func TestStoredProgramNotMultiStatement(t *testing.T) {
+	for q, want := range map[string]bool{
+		"CREATE PROCEDURE p() BEGIN SET @x = 1; SELECT 1; END":                                                false,
+		"CREATE DEFINER=`root`@`localhost` PROCEDURE p() BEGIN SET time_zone = '+01:00'; END":                 false,
+		"CREATE OR REPLACE DEFINER = 'a'@'%' TRIGGER t BEFORE INSERT ON x FOR EACH ROW BEGIN SET @y = 2; END": false,
+		"CREATE FUNCTION f() RETURNS INT BEGIN SET @z = 3; RETURN 1; END":                                     false,
+		"CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO BEGIN SET @a = 1; END":                                     false,
+		"CREATE TABLE event (a INT); SET @x = 1":                                                              true,
+		"CREATE TEMPORARY TABLE procedure_log (a INT); SELECT 1":                                              true,
+		"SELECT 1; SET time_zone = '+01:00'":                                                                  true,
+	} {
+		if got := MultiStatementChangesState([]byte(q)); got != want {
+			t.Errorf("MultiStatementChangesState(%q) = %v, want %v", q, got, want)
+		}
+	}
+}
