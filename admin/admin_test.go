@@ -293,6 +293,9 @@ func TestLoadVariablesChecks(t *testing.T) {
 		warned[2] != "Unknown global variable mysql-monitor_user: kept in MEMORY, not used by Sluice" {
 		t.Errorf("LOAD with two bad values and an unknown name warns %q", warned)
 	}
+	if n := scalar(t, adm, "SELECT count(*) FROM runtime_global_variables WHERE variable_name='mysql-monitor_user'"); n != "0" {
+		t.Errorf("the unknown variable is in runtime_global_variables (%s rows): RUNTIME lists what runs", n)
+	}
 	rt := e.app.Runtime()
 	if v := rt.MySQLVars["mysql-max_connections"]; v != "10000" {
 		t.Errorf("runtime max_connections = %q, want 10000", v)

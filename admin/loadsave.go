@@ -326,6 +326,8 @@ func (s *Server) checkVariables(m config.Module, rt, snap *config.Snapshot) (war
 			s.log.Warn().Str("variable", name).Str("value", logValue(name, val)).
 				Msg("Unknown global variable: kept in MEMORY, not used by Sluice")
 			warns = append(warns, fmt.Sprintf("Unknown global variable %s: kept in MEMORY, not used by Sluice", name))
+			// Not in RUNTIME: runtime_global_variables lists what runs.
+			delete(next, name)
 			continue
 		}
 		if d.Kind == config.VarBool {
