@@ -294,15 +294,16 @@ mysql_servers=( { address="127.0.0.1", port=%d, hostgroup=1 } )
 // write it, which the table's CHECK refuses, and a server without a
 // hostgroup — is skipped with an ERROR naming its line, and the rest of the
 // file starts Sluice as it starts ProxySQL. Variable names are not case
-// sensitive (ProxySQL lowercases them). Before, such a file stopped the
-// start.
+// sensitive (ProxySQL lowercases them). An events log in a directory that
+// does not exist leaves the log off, said in the log. Before, such a file
+// stopped the start.
 func TestSkippedConfigEntries(t *testing.T) {
 	dir := t.TempDir()
 	adminPort, dataPort := testenv.FreePort(t), testenv.FreePort(t)
 	cfg, datadir := filepath.Join(dir, "proxysql.cnf"), filepath.Join(dir, "data")
 	c := fmt.Sprintf(`admin_variables={ admin_credentials="admin:admin" mysql_ifaces="127.0.0.1:%d" }
 mysql_variables={ interfaces="127.0.0.1:%d"
-  Max_Connections=321 }
+  Max_Connections=321 eventslog_filename="/nonexistent-sluice-dir/queries.log" }
 mysql_servers=( { address="127.0.0.1", port=23307, hostgroup=10 },
   { address="127.0.0.1", port=23308 } )
 mysql_galera_hostgroups=(
@@ -322,7 +323,7 @@ mysql_galera_hostgroups=(
 		t.Errorf("mysql-max_connections %q, want 321 from Max_Connections", got)
 	}
 	out := s.Output()
-	for _, want := range []string{"mysql_galera_hostgroups[0] (line 7)", "mysql_servers[1] (line 5): missing required hostgroup"} {
+	for _, want := range []string{"mysql_galera_hostgroups[0] (line 7)", "mysql_servers[1] (line 5): missing required hostgroup", "the events log is off"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the log does not name the skipped entry %q:\n%s", want, out)
 		}

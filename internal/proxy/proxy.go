@@ -164,12 +164,24 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 	if err := next.Refusal(); err != nil && !atStart {
 		return nil, err
 	}
+	var logErr error
 	if m == config.ModMySQLVariables {
+		// A log file that cannot be created (its directory missing) fails
+		// a LOAD; at start-up, as in ProxySQL, the proxy serves without
+		// that log, and says so.
 		if err := p.events.Configure(next.Events); err != nil {
-			return nil, fmt.Errorf("global_variables (mysql-eventslog_filename): %w", err)
+			err = fmt.Errorf("global_variables (mysql-eventslog_filename): %w", err)
+			if !atStart {
+				return nil, err
+			}
+			logErr = fmt.Errorf("%w: the events log is off", err)
 		}
 		if err := p.audit.Configure(next.Audit); err != nil {
-			return nil, fmt.Errorf("global_variables (mysql-auditlog_filename): %w", err)
+			err = fmt.Errorf("global_variables (mysql-auditlog_filename): %w", err)
+			if !atStart {
+				return nil, err
+			}
+			logErr = errors.Join(logErr, fmt.Errorf("%w: the audit log is off", err))
 		}
 		// Paused or stopped, the new interfaces are bound at RESUME or START.
 		if ifaces := snap.Var("mysql-interfaces"); p.started.Load() && !p.paused.Load() && ifaces != p.Runtime().Var("mysql-interfaces") {
@@ -221,6 +233,10 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 	if httpErr != nil {
 		p.log.Error().Err(httpErr).Msg("an HTTP endpoint could not listen")
 		warnings = append(warnings, strings.ReplaceAll(httpErr.Error(), "\n", "; "))
+	}
+	if logErr != nil {
+		p.log.Error().Err(logErr).Msg("a query log could not be opened")
+		warnings = append(warnings, strings.ReplaceAll(logErr.Error(), "\n", "; "))
 	}
 	return warnings, nil
 }
