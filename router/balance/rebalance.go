@@ -179,9 +179,14 @@ func (p *FactorPolicy[B]) balanceCount(f Factor, from, to *scored[B], maxWeight 
 		if ratio <= 1 {
 			ratio = connRatio
 		}
+		// The target is judged as it would be with one more session, in
+		// the same units of weight as the source (TiProxy's to+1, which
+		// assumes equal weights): a session on a weight-1 server facing an
+		// idle weight-1 server beside a weight-1000 one would otherwise
+		// move back and forth between the two for good.
 		fc := float64(connScore(from.sessions, from.b.Weight(), maxWeight))
-		tc := float64(connScore(to.sessions, to.b.Weight(), maxWeight))
-		if fc <= (tc+1)*ratio {
+		tcNext := float64(connScore(to.sessions+1, to.b.Weight(), maxWeight))
+		if fc <= tcNext*ratio {
 			return neutral, 0
 		}
 		if r.Conn > 0 {
@@ -189,8 +194,8 @@ func (p *FactorPolicy[B]) balanceCount(f Factor, from, to *scored[B], maxWeight 
 		}
 		// Narrow the gap to the ratio in about two minutes: TiProxy's
 		// ((from+to+1)/(1+ratio) − (to+1)) / 120 per second.
-		target := (fc + tc + 1) / (1 + ratio)
-		return positive, max(0, (target-(tc+1))/connSeconds)
+		target := (fc + tcNext) / (1 + ratio)
+		return positive, max(0, (target-tcNext)/connSeconds)
 	}
 	return neutral, 0
 }

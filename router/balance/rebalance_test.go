@@ -38,6 +38,17 @@ func TestRebalanceConn(t *testing.T) {
 	if m, ok := rebalance(p, Rates{}, with(srv("a", 2), 40), with(srv("b", 1), 20)); ok {
 		t.Fatalf("weighted: %+v", m)
 	}
+	// Unequal weights: one session on a weight-1 server does not move to
+	// an idle weight-1 server (it would move back at the next look), nor
+	// does anything move while the weight-1000 server is far from busy.
+	lone, idle, big := with(srv("lone", 1), 1), with(srv("idle", 1), 0), with(srv("big", 1000), 11)
+	if m, ok := rebalance(p, Rates{}, lone, idle, big); ok {
+		t.Fatalf("weights 1, 1, 1000 with 1, 0, 11 sessions moved: %+v", m)
+	}
+	lone.conns, idle.conns = 0, 1
+	if m, ok := rebalance(p, Rates{}, lone, idle, big); ok {
+		t.Fatalf("and back: %+v", m)
+	}
 	// A configured rate and ratio replace TiProxy's.
 	m, ok = rebalance(p, Rates{Conn: 5}, with(srv("a", 1), 100), with(srv("b", 1), 20))
 	if !ok || m.PerSecond != 5 {
