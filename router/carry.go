@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/rules"
@@ -47,6 +46,12 @@ type userVar struct {
 type textPrepare struct {
 	name string // lower case
 	sql  string // the PREPARE statement as the client sent it
+	// schema is the session's schema when it was prepared: its table
+	// names resolve there, whatever the session uses when it is replayed.
+	schema string
+	// fromVar and fromLit: PREPARE … FROM @var, and the literal of the
+	// text @var held then (the variable may hold another one since).
+	fromVar, fromLit string
 }
 
 func (c *carried) empty() bool { return len(c.userVars) == 0 && len(c.prepares) == 0 && c.failed == "" }
@@ -84,7 +89,19 @@ func (s *session) noteCarried(rt *live.Runtime, h *held, q []byte, set *sqlscan.
 	case sqlscan.KindPrepare:
 		if name, ok := preparedName(q, "PREPARE"); ok {
 			c := s.carryFor(h.hg, true)
-			c.prepares = append(removePrepare(c.prepares, name), textPrepare{name: name, sql: string(q)})
+			tp := textPrepare{name: name, sql: string(q), schema: s.state.Schema}
+			if v, ok := preparedFromVar(q); ok {
+				// The text is what @v holds now: read it back with the
+				// other user variables, and keep it with the statement.
+				s.captureUserVars(rt, h, q)
+				tp.fromVar, tp.fromLit = v, "NULL"
+				for _, uv := range c.userVars {
+					if uv.name == v {
+						tp.fromLit = uv.literal
+					}
+				}
+			}
+			c.prepares = append(removePrepare(c.prepares, name), tp)
 		}
 	case sqlscan.KindDeallocate:
 		if name, ok := deallocatedName(q); ok {
@@ -93,7 +110,7 @@ func (s *session) noteCarried(rt *live.Runtime, h *held, q []byte, set *sqlscan.
 			}
 		}
 	}
-	if bytes.IndexByte(q, '@') >= 0 && (sqlscan.MayAssignUserVars(s.digest.Kind, q) || s.digest.Kind == sqlscan.KindCall) {
+	if bytes.IndexByte(q, '@') >= 0 && (sqlscan.MayAssignUserVars(s.digest.Kind, q) || s.digest.Kind == sqlscan.KindCall) && s.digest.Kind != sqlscan.KindPrepare {
 		s.captureUserVars(rt, h, q)
 	}
 }
@@ -153,19 +170,23 @@ func (s *session) captureUserVars(rt *live.Runtime, h *held, q []byte) {
 	if len(s.varNames) == 0 {
 		return
 	}
+	// Each variable's value (its type tells numbers from strings), and a
+	// string's own bytes, character set and collation: SELECT @v alone
+	// converts a string to the connection's character set.
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	for i, n := range s.varNames {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(quoteUserVar(n))
+		v := quoteUserVar(n)
+		b.WriteString(v + ", HEX(" + v + "), CHARSET(" + v + "), COLLATION(" + v + ")")
 	}
 	c := s.carryFor(h.hg, true)
 	ctx, cancel := context.WithTimeout(context.Background(), rt.Router.ConnectTimeoutMax)
 	defer cancel()
 	res, err := h.bc.Query(ctx, b.String())
-	if err != nil || len(res.Rows) != 1 || len(res.Rows[0]) != len(s.varNames) {
+	if err != nil || len(res.Rows) != 1 || len(res.Rows[0]) != 4*len(s.varNames) {
 		// The values stay as the connection has them; if it is lost, the
 		// session is told its user variables went with it.
 		c.failed = "user variables (they could not be read back)"
@@ -173,7 +194,8 @@ func (s *session) captureUserVars(rt *live.Runtime, h *held, q []byte) {
 		return
 	}
 	for i, n := range s.varNames {
-		lit := userVarLiteral(res.Types[i], res.Charsets[i], res.Rows[0][i])
+		row := res.Rows[0][4*i:]
+		lit := userVarLiteral(res.Types[4*i], row[0], row[1].String, row[2].String, row[3].String)
 		c.userVars = setUserVar(c.userVars, n, lit)
 	}
 }
@@ -204,12 +226,75 @@ func (s *session) replay(rt *live.Runtime, h *held, c *carried) error {
 		h.flags |= rules.FlagUserVariable
 	}
 	for _, p := range c.prepares {
-		if err := h.bc.Exec(ctx, p.sql); err != nil {
+		if err := s.replayPrepare(ctx, h, c, &p); err != nil {
 			return fmt.Errorf("prepared statement %s: %w", p.name, err)
 		}
 		h.flags |= rules.FlagPreparedStatement
 	}
 	return nil
+}
+
+// replayPrepare prepares p again on h as it was prepared: in the schema
+// of its PREPARE, from the text its variable held then; h is left in the
+// session's schema and its variables as they are now.
+func (s *session) replayPrepare(ctx context.Context, h *held, c *carried, p *textPrepare) error {
+	cur := h.bc.State().Schema
+	if p.schema != "" && p.schema != cur {
+		if cur == "" {
+			return fmt.Errorf("prepared in schema %s, and the connection cannot go back to no schema", p.schema)
+		}
+		if err := h.bc.Exec(ctx, "USE "+quoteIdent(p.schema)); err != nil {
+			return err
+		}
+		err := s.prepareAgain(ctx, h, c, p)
+		// Back in the session's schema, or the connection's state is not
+		// what the proxy records: the replay fails and it is discarded.
+		if berr := h.bc.Exec(ctx, "USE "+quoteIdent(cur)); berr != nil {
+			return berr
+		}
+		return err
+	}
+	return s.prepareAgain(ctx, h, c, p)
+}
+
+// prepareAgain runs p's PREPARE on h, from the text its variable held
+// when it was prepared.
+func (s *session) prepareAgain(ctx context.Context, h *held, c *carried, p *textPrepare) error {
+	if p.fromVar == "" {
+		return h.bc.Exec(ctx, p.sql)
+	}
+	v := quoteUserVar(p.fromVar)
+	now := "NULL"
+	for _, uv := range c.userVars {
+		if uv.name == p.fromVar {
+			now = uv.literal
+		}
+	}
+	if err := h.bc.Exec(ctx, "SET "+v+" = "+p.fromLit); err != nil {
+		return err
+	}
+	if err := h.bc.Exec(ctx, "PREPARE "+quoteIdent(p.name)+" FROM "+v); err != nil {
+		return err
+	}
+	return h.bc.Exec(ctx, "SET "+v+" = "+now)
+}
+
+// quoteIdent writes `name` with backquotes doubled.
+func quoteIdent(name string) string {
+	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
+}
+
+// preparedFromVar reads the variable of "PREPARE name FROM @var".
+func preparedFromVar(q []byte) (string, bool) {
+	f := bytes.Fields(bytes.TrimRight(q, "; \t\r\n"))
+	if len(f) != 4 || !strings.EqualFold(string(f[2]), "FROM") || len(f[3]) < 2 || f[3][0] != '@' || f[3][1] == '@' {
+		return "", false
+	}
+	name := string(f[3][1:])
+	if len(name) >= 2 && (name[0] == '`' || name[0] == '\'' || name[0] == '"') && name[len(name)-1] == name[0] {
+		name = name[1 : len(name)-1]
+	}
+	return sqlscan.LowerASCII(name), name != ""
 }
 
 // pinMask is the set of reasons why the state on a connection cannot
@@ -310,12 +395,13 @@ func quoteUserVar(name string) string {
 
 // userVarLiteral is the SQL literal that gives a user variable the value
 // v had, of the same kind: integers and decimals as numbers, doubles with
-// an exponent (so they stay DOUBLE), strings in hex with the character set
-// and collation they came back in (binary strings as plain hex). Hex keeps
-// the literal independent of the session's sql_mode (NO_BACKSLASH_ESCAPES)
-// and of its character set; a value that does not look like its type is
-// sent as a string.
-func userVarLiteral(typ byte, charset uint16, v sql.NullString) string {
+// an exponent (so they stay DOUBLE), strings as their own bytes in hex
+// (HEX(@v)) with their own character set and collation (CHARSET(@v),
+// COLLATION(@v)), binary strings as plain hex. Hex keeps the literal
+// independent of the session's sql_mode (NO_BACKSLASH_ESCAPES) and of its
+// character set; a value that does not look like its type is sent as a
+// string.
+func userVarLiteral(typ byte, v sql.NullString, hex, cs, coll string) string {
 	if !v.Valid {
 		return "NULL"
 	}
@@ -336,12 +422,39 @@ func userVarLiteral(typ byte, charset uint16, v sql.NullString) string {
 			return v.String + "e0"
 		}
 	}
-	if charset != 63 { // not binary
-		if coll, cs, ok := backend.CollationName(charset); ok {
-			return fmt.Sprintf("_%s X'%X' COLLATE %s", cs, v.String, coll)
+	if !isHex(hex) {
+		hex = fmt.Sprintf("%X", v.String)
+	}
+	if cs != "" && cs != "binary" && isIdentName(cs) && isIdentName(coll) {
+		return fmt.Sprintf("_%s X'%s' COLLATE %s", cs, hex, coll)
+	}
+	return fmt.Sprintf("X'%s'", hex)
+}
+
+func isHex(s string) bool {
+	if len(s)%2 != 0 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F' || c >= 'a' && c <= 'f') {
+			return false
 		}
 	}
-	return fmt.Sprintf("X'%X'", v.String)
+	return true
+}
+
+// isIdentName reports whether s (a character set or collation a server
+// named) is safe to splice into SQL unquoted.
+func isIdentName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // isNumber reports whether s is a plain decimal number (with an exponent

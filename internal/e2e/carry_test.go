@@ -26,7 +26,8 @@ import (
 func TestStateFollowsLostBackend(t *testing.T) {
 	bs := testenv.Backends(t, 2)
 	for _, b := range bs {
-		backendSQL(t, b, "CREATE DATABASE IF NOT EXISTS carry_db; CREATE TABLE IF NOT EXISTS carry_db.t (a INT)")
+		backendSQL(t, b, "CREATE DATABASE IF NOT EXISTS carry_db; CREATE TABLE IF NOT EXISTS carry_db.t (a INT); DELETE FROM carry_db.t; "+
+			"CREATE DATABASE IF NOT EXISTS carry_db2; CREATE TABLE IF NOT EXISTS carry_db2.t (a INT); DELETE FROM carry_db2.t; INSERT INTO carry_db2.t VALUES (1), (2)")
 	}
 	relays := []*testenv.Relay{testenv.NewRelay(t, bs[0].Addr()), testenv.NewRelay(t, bs[1].Addr())}
 	byPort := map[string]*testenv.Relay{strconv.Itoa(bs[0].Port): relays[0], strconv.Itoa(bs[1].Port): relays[1]}
@@ -82,10 +83,20 @@ func TestStateFollowsLostBackend(t *testing.T) {
 	exec(c, "SET NAMES utf8mb4")
 	exec(c, "SET SESSION sql_mode = 'ANSI_QUOTES'")
 	exec(c, "PREPARE p FROM 'SELECT ? + 1'")
+	// Strings keep their own bytes, character set and collation.
+	exec(c, "SET @l = _latin1 X'E9', @k = _utf8mb4 'k' COLLATE utf8mb4_bin")
+	// A PREPARE reads its tables in the schema it was prepared in, and its
+	// text from what the variable held then.
+	exec(c, "PREPARE pa FROM 'SELECT COUNT(*) FROM t'")
+	exec(c, "SET @pq = 'SELECT 1 AS one'")
+	exec(c, "PREPARE pb FROM @pq")
+	exec(c, "SET @pq = 'SELECT 2 AS two'")
+	exec(c, "USE carry_db2")
+	exec(c, "USE carry_db")
 	before := must(c, "SELECT @@port")
-	const check = `SELECT CONCAT_WS('|', @v, @w, @s, @f, @n IS NULL, DATABASE(), @@character_set_client, @@sql_mode)`
+	const check = `SELECT CONCAT_WS('|', @v, @w, @s, @f, @n IS NULL, DATABASE(), @@character_set_client, @@sql_mode, HEX(@l), COLLATION(@l), COLLATION(@k), @k = 'K', @pq)`
 	want := must(c, check)
-	if want != "42|42|naïve 'quoted'|1.5|1|carry_db|utf8mb4|ANSI_QUOTES" {
+	if want != "42|42|naïve 'quoted'|1.5|1|carry_db|utf8mb4|ANSI_QUOTES|E9|latin1_swedish_ci|utf8mb4_bin|0|SELECT 2 AS two" {
 		t.Fatalf("state before the cut: %q", want)
 	}
 	byPort[before].SetDown(true)
@@ -96,6 +107,14 @@ func TestStateFollowsLostBackend(t *testing.T) {
 	if after == before {
 		t.Fatalf("still on port %s", after)
 	}
+	exec(c, "USE carry_db2")
+	if got := must(c, "EXECUTE pa"); got != "0" {
+		t.Fatalf("EXECUTE pa after the move, in another schema: %s rows, want carry_db.t's 0", got)
+	}
+	if got := must(c, "EXECUTE pb"); got != "1" {
+		t.Fatalf("EXECUTE pb after the move: %s, want the text @pq held at the PREPARE (1)", got)
+	}
+	exec(c, "USE carry_db")
 	exec(c, "SET @in = 5")
 	exec(c, "EXECUTE p USING @in")
 	if got := must(c, "SELECT @in + 1"); got != "6" {
