@@ -72,6 +72,17 @@ func setVar(st *backend.State, name, sql string) {
 	st.Vars = append(nv, st.Vars[i:]...)
 }
 
+// dropVar forgets a tracked variable, copying on write as setVar does.
+func dropVar(st *backend.State, name string) {
+	for i := range st.Vars {
+		if st.Vars[i].Name == name {
+			nv := make([]backend.Var, 0, len(st.Vars)-1)
+			st.Vars = append(append(nv, st.Vars[:i]...), st.Vars[i+1:]...)
+			return
+		}
+	}
+}
+
 // applySet records a tracked SET statement in the session state.
 func applySet(st *backend.State, set *sqlscan.SetStatement) {
 	for _, a := range set.Assignments {
@@ -80,6 +91,11 @@ func applySet(st *backend.State, set *sqlscan.SetStatement) {
 			st.Autocommit = a.Value == "1"
 		case sqlscan.AssignNames, sqlscan.AssignCharset:
 			st.Names = a.SQL()
+			// SET NAMES (and CHARACTER SET) sets these too: an earlier
+			// SET of one of them, replayed after it, would undo it.
+			for _, v := range [...]string{"character_set_client", "character_set_results", "character_set_connection", "collation_connection"} {
+				dropVar(st, v)
+			}
 		case sqlscan.AssignIgnored, sqlscan.AssignUserVariable, sqlscan.AssignUnsupported, sqlscan.AssignComputed:
 		case sqlscan.AssignIsolation, sqlscan.AssignAccessMode:
 			if !a.NextTransaction {
@@ -113,8 +129,14 @@ func loginCharsetRefused(id uint8) *wire.SQLError {
 	return nil
 }
 
-// setCharsetRefused checks the assignments of a tracked SET that name the
-// client's character set.
+// setCharsetRefused checks the assignments of a tracked SET that name a
+// character set or collation, as the server would on the SET itself: the
+// SET is answered by the proxy, and a refusal left to the server would
+// come with the client's next statement instead (and that statement would
+// not run). A character set no server has is refused (1115), and so is a
+// collation of another character set than the one named (1253); a
+// collation the proxy does not know is left to the server (MySQL 8's are
+// more than MariaDB's).
 func setCharsetRefused(set *sqlscan.SetStatement) *wire.SQLError {
 	for _, a := range set.Assignments {
 		switch {
@@ -122,6 +144,24 @@ func setCharsetRefused(set *sqlscan.SetStatement) *wire.SQLError {
 			a.Kind == sqlscan.AssignVariable && a.Name == "character_set_client":
 			if e := clientCharsetRefused(a.Value); e != nil {
 				return e
+			}
+		}
+		switch {
+		case a.Kind == sqlscan.AssignNames, a.Kind == sqlscan.AssignCharset,
+			a.Kind == sqlscan.AssignVariable && strings.HasPrefix(a.Name, "character_set_") && a.Name != "character_set_filesystem":
+			v := strings.ToLower(a.Value)
+			if v == "default" || v == "" || a.Name == "character_set_results" && v == "null" {
+				continue
+			}
+			def, ok := config.CharsetDefault(v)
+			if !ok {
+				return &wire.SQLError{Code: 1115, State: "42000", Message: fmt.Sprintf("Unknown character set: '%s'", clip(a.Value, 64))}
+			}
+			if a.Kind == sqlscan.AssignNames && a.Collate != "" {
+				if c, ok := config.LookupCollation(a.Collate); ok && c.Charset != def.Charset {
+					return &wire.SQLError{Code: 1253, State: "42000",
+						Message: fmt.Sprintf("COLLATION '%s' is not valid for CHARACTER SET '%s'", clip(a.Collate, 64), clip(a.Value, 64))}
+				}
 			}
 		}
 	}

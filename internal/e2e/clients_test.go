@@ -423,6 +423,26 @@ func TestClientCharsetRefused(t *testing.T) {
 	if _, err := c.ExecContext(ctx, "SET character_set_results = utf16, character_set_connection = utf32"); err != nil {
 		t.Fatalf("character_set_results = utf16: %v", err)
 	}
+	// A character set no server has, or a collation of another one, is
+	// refused on the SET itself with the server's error, through Sluice as
+	// directly; the next statement runs.
+	direct, dctx := oneConn(t, b.Port)
+	if _, err := c.ExecContext(ctx, "SET NAMES utf8mb4"); err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range []string{"SET NAMES nosuch", "SET NAMES latin1 COLLATE utf8mb4_bin", "SET CHARACTER SET nosuch",
+		"SET character_set_results = nosuch", "SET NAMES utf8mb4 COLLATE utf8mb4_bin", "SET NAMES DEFAULT",
+		"SET character_set_results = NULL", "SET NAMES 'utf8'", "SET NAMES latin1", "SET NAMES utf8mb4"} {
+		_, perr := c.ExecContext(ctx, set)
+		_, derr := direct.ExecContext(dctx, set)
+		if fmt.Sprint(perr) != fmt.Sprint(derr) {
+			t.Errorf("%s: through Sluice %v, directly %v", set, perr, derr)
+		}
+		var one int
+		if err := c.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Errorf("the statement after %s: %v", set, err)
+		}
+	}
 }
 
 // TestMariaDBDumpSingleTransaction runs mariadb-dump --single-transaction
