@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sluice-proxy/sluice/backend"
@@ -298,6 +299,7 @@ func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st 
 		if srv != nil {
 			bc, err := srv.Pool().Get(ctx, rt.Backend, cred, st)
 			if err == nil {
+				r.noteServerVersion(rt, bc)
 				return fillHeld(spare, bc, srv, hg), nil
 			}
 			if se, ok := backend.IsSQLError(err); ok && !errors.Is(err, backend.ErrConnect) && !errors.Is(err, backend.ErrAuth) {
@@ -425,4 +427,24 @@ func (s *session) discard(h *held) {
 	h.dead = true
 	h.bc.MarkBroken()
 	_ = h.bc.Close()
+}
+
+// noteServerVersion warns, once, when a server is MariaDB and the proxy
+// presents itself as MySQL (mysql-server_version, ProxySQL's default
+// 8.0.11): drivers then speak MySQL 8 to a MariaDB server — MariaDB
+// Connector/J reads and sets @@transaction_isolation, which MariaDB before
+// 11.1 does not have, so its getTransactionIsolation() and connection
+// pools that set the isolation fail.
+func (r *Router) noteServerVersion(rt *live.Runtime, bc *backend.BackendConn) {
+	if r.versionNoted.Load() {
+		return
+	}
+	v := bc.ServerVersion()
+	if !strings.Contains(v, "MariaDB") || strings.Contains(rt.Router.ServerVersion, "MariaDB") || !r.versionNoted.CompareAndSwap(false, true) {
+		return
+	}
+	r.log.Warn().Str("server", bc.Server().Addr()).Str("server_version", v).Str("mysql-server_version", rt.Router.ServerVersion).
+		Msg("the servers are MariaDB but clients are told MySQL " + rt.Router.ServerVersion + " (mysql-server_version): MySQL 8 drivers' " +
+			"behaviour may fail on MariaDB (MariaDB Connector/J's @@transaction_isolation before MariaDB 11.1); " +
+			"set mysql-server_version to the servers' version, e.g. '" + v + "'")
 }

@@ -91,6 +91,8 @@ type Router struct {
 	// mixed counts commands that saw a runtime other than the one they
 	// started with (see session.checkRuntime); it must stay 0.
 	mixed atomic.Uint64
+	// versionNoted: the MariaDB-behind-MySQL-version warning was logged (noteServerVersion).
+	versionNoted atomic.Bool
 	// killedQueries and killedConns count the KILL QUERYs the proxy ran and
 	// the backend connections it cut under a running query
 	// (mysql_killed_backend_queries / _connections).

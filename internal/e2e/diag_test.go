@@ -81,6 +81,9 @@ func TestDiagnosticsPerSession(t *testing.T) {
 		}
 		p.Close()
 	}
+	// The servers are MariaDB and the proxy says MySQL 8.0.11 (ProxySQL's
+	// default mysql-server_version): said once in the log, with the fix.
+	waitLog(t, s, "set mysql-server_version to the servers' version")
 	// Another session's warnings and errors stay its own.
 	a := conn(proxied)
 	if _, err := a.ExecContext(ctx, "SELECT CAST('secretW0' AS INT)"); err != nil {
