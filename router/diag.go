@@ -8,9 +8,9 @@ import (
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
-// Diagnostics. SHOW WARNINGS, SHOW ERRORS, their COUNT(*) forms and
-// @@warning_count / @@error_count describe the session's previous
-// statement. A server reads them from the connection's diagnostics area;
+// Diagnostics. SHOW WARNINGS, SHOW ERRORS, their COUNT(*) forms,
+// @@warning_count / @@error_count and ROW_COUNT() describe the session's
+// previous statement. A server reads them from the connection's diagnostics area;
 // here the previous statement may have run on a connection that another
 // session has used since — whose warnings and errors are that session's,
 // and may quote its data — or on none at all (an error the proxy
@@ -30,6 +30,7 @@ const (
 	diagCountErrors   // SHOW COUNT(*) ERRORS
 	diagWarningCount  // SELECT @@warning_count
 	diagErrorCount    // SELECT @@error_count
+	diagRowCount      // SELECT ROW_COUNT()
 )
 
 // diagOf classifies q, a COM_QUERY's text. It reads no further than a
@@ -84,6 +85,10 @@ func diagOf(q []byte) (kind diagKind, limit int, col string) {
 			return kind, v[1], ""
 		}
 		return diagNone, 0, ""
+	case hasPrefixFold(q, "SELECT ROW_COUNT"):
+		if rest := bytes.TrimLeft(q[16:], " \t\r\n"); bytes.Equal(rest, []byte("()")) {
+			return diagRowCount, -1, string(q[7:])
+		}
 	case hasPrefixFold(q, "SELECT @@"):
 		name := bytes.TrimLeft(q[7:], " \t\r\n")
 		v := name[2:]
@@ -142,6 +147,14 @@ func (s *session) answerDiag(kind diagKind, limit int, col string) (handled, ok 
 			return true, false
 		}
 		return true, s.c.Flush() == nil
+	}
+	if kind == diagRowCount {
+		// As the server's: the rows the previous statement's OK reported,
+		// -1 after a result set or an error; then -1, this being a SELECT.
+		n := s.rowCount
+		s.rowCount = -1
+		col1 := wire.Column{Name: col, Type: wire.TypeLongLong, Flags: wire.FlagNotNull, Charset: 63, Length: 21}
+		return true, s.writeValue(col1, strconv.FormatInt(n, 10), false) == nil
 	}
 	var n uint64
 	switch kind {

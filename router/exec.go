@@ -196,6 +196,12 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 			}
 			h.server.CountQuery(took)
 			s.noteDiag(res.Err, res.Warnings)
+			if !s.diagCmd {
+				s.rowCount = -1
+				if res.Err == nil && res.OK {
+					s.rowCount = int64(res.Affected)
+				}
+			}
 			if res.Err != nil {
 				s.noteError(req.hg, h.server, res.Err)
 				if rt.Router.VerboseQueryError {

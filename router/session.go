@@ -83,6 +83,9 @@ type session struct {
 	diagErr      *wire.SQLError
 	diagWarnings uint16
 	diagCmd      bool // this command reads them (SHOW WARNINGS…): it leaves them as they are
+	// rowCount is ROW_COUNT() after the session's previous statement: the
+	// rows an OK reported, -1 after a result set or an error.
+	rowCount int64
 
 	// cmdMu is held while the session runs a command; the drain loop takes
 	// it (TryLock) to migrate an idle session (migrate.go).
@@ -425,6 +428,9 @@ func (s *session) writeErr(e *wire.SQLError) {
 	}
 	s.r.stats.Add(s.id, stats.GeneratedErrorPackets, 1)
 	s.noteDiag(e, 0)
+	if !s.diagCmd {
+		s.rowCount = -1
+	}
 	_ = s.c.WriteError(e)
 	_ = s.c.Flush()
 }

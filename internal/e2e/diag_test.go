@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -80,6 +81,35 @@ func TestDiagnosticsPerSession(t *testing.T) {
 			}
 		}
 		p.Close()
+	}
+	// ROW_COUNT() is the session's previous statement's, whichever
+	// connection ran it.
+	// Each side its own table: they share the server.
+	testenv.MustCLI(t, b.Port, "root", "test", "CREATE TABLE IF NOT EXISTS sbtest.diag_rc_p (a INT); CREATE TABLE IF NOT EXISTS sbtest.diag_rc_d (a INT)")
+	p, d, between := conn(proxied), conn(direct), conn(proxied)
+	for _, q := range []string{"DELETE FROM diag_rc_%s", "INSERT INTO diag_rc_%s VALUES (1), (2), (3)", "UPDATE diag_rc_%s SET a = a + 1 WHERE a > 1",
+		"SELECT 1", "SET sql_mode = 'STRICT_TRANS_TABLES'", "SELECT * FROM no_such_table", "DO 1"} {
+		pq, dq := q, q
+		if strings.Contains(q, "%s") {
+			pq, dq = fmt.Sprintf(q, "p"), fmt.Sprintf(q, "d")
+		}
+		_, perr := p.ExecContext(ctx, pq)
+		_, derr := d.ExecContext(ctx, dq)
+		if (perr == nil) != (derr == nil) {
+			t.Fatalf("%s: through Sluice %v, directly %v", q, perr, derr)
+		}
+		if q == "SELECT 1" {
+			// Read as a result set, as a client reads a SELECT.
+			rows(p, q)
+			rows(d, q)
+		}
+		// Another session's statement in between, on the shared connection.
+		if _, err := between.ExecContext(ctx, "SELECT * FROM no_such_table_either"); err == nil {
+			t.Fatal("the statement in between did not fail")
+		}
+		if got, want := rows(p, "SELECT ROW_COUNT()"), rows(d, "SELECT ROW_COUNT()"); got != want {
+			t.Errorf("ROW_COUNT() after %q: through Sluice %q, directly %q", q, got, want)
+		}
 	}
 	// The servers are MariaDB and the proxy says MySQL 8.0.11 (ProxySQL's
 	// default mysql-server_version): said once in the log, with the fix.
