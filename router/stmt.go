@@ -117,8 +117,8 @@ func (c *stmtCache) len() int {
 
 // clientStmt is a statement as one client sees it.
 type clientStmt struct {
-	g        *globalStmt
-	types    []byte           // parameter types from the last EXECUTE that sent them
+	g         *globalStmt
+	types     []byte           // parameter types from the last EXECUTE that sent them
 	longData  map[int][][]byte // COM_STMT_SEND_LONG_DATA chunks per parameter, replayed before EXECUTE
 	longBytes int              // the bytes in longData
 	// longDataErr is what every EXECUTE answers, until COM_STMT_RESET,
