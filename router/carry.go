@@ -1,6 +1,7 @@
 package router
 
 import (
+	"strconv"
 	"bytes"
 	"context"
 	"database/sql"
@@ -173,29 +174,31 @@ func (s *session) captureUserVars(rt *live.Runtime, h *held, q []byte) {
 	// Each variable's value (its type tells numbers from strings), and a
 	// string's own bytes, character set and collation: SELECT @v alone
 	// converts a string to the connection's character set.
+	// FOUND_ROWS() first: this SELECT resets it on the server, and the
+	// client may ask for it next (SQL_CALC_FOUND_ROWS with @rownum := …).
 	var b strings.Builder
-	b.WriteString("SELECT ")
-	for i, n := range s.varNames {
-		if i > 0 {
-			b.WriteString(", ")
-		}
+	b.WriteString("SELECT FOUND_ROWS()")
+	for _, n := range s.varNames {
 		v := quoteUserVar(n)
-		b.WriteString(v + ", HEX(" + v + "), CHARSET(" + v + "), COLLATION(" + v + ")")
+		b.WriteString(", " + v + ", HEX(" + v + "), CHARSET(" + v + "), COLLATION(" + v + ")")
 	}
 	c := s.carryFor(h.hg, true)
 	ctx, cancel := context.WithTimeout(context.Background(), rt.Router.ConnectTimeoutMax)
 	defer cancel()
 	res, err := h.bc.Query(ctx, b.String())
-	if err != nil || len(res.Rows) != 1 || len(res.Rows[0]) != 4*len(s.varNames) {
+	if err != nil || len(res.Rows) != 1 || len(res.Rows[0]) != 1+4*len(s.varNames) {
 		// The values stay as the connection has them; if it is lost, the
 		// session is told its user variables went with it.
 		c.failed = "user variables (they could not be read back)"
 		s.log.Debug().Err(err).Msg("capturing user variables failed")
 		return
 	}
+	if n, err := strconv.ParseUint(res.Rows[0][0].String, 10, 64); err == nil {
+		s.foundRows, s.foundRowsKnown = n, true
+	}
 	for i, n := range s.varNames {
-		row := res.Rows[0][4*i:]
-		lit := userVarLiteral(res.Types[4*i], row[0], row[1].String, row[2].String, row[3].String)
+		row := res.Rows[0][1+4*i:]
+		lit := userVarLiteral(res.Types[1+4*i], row[0], row[1].String, row[2].String, row[3].String)
 		c.userVars = setUserVar(c.userVars, n, lit)
 	}
 }

@@ -31,6 +31,7 @@ const (
 	diagWarningCount  // SELECT @@warning_count
 	diagErrorCount    // SELECT @@error_count
 	diagRowCount      // SELECT ROW_COUNT()
+	diagFoundRows     // SELECT FOUND_ROWS()
 )
 
 // diagOf classifies q, a COM_QUERY's text. It reads no further than a
@@ -88,6 +89,10 @@ func diagOf(q []byte) (kind diagKind, limit int, col string) {
 	case hasPrefixFold(q, "SELECT ROW_COUNT"):
 		if rest := bytes.TrimLeft(q[16:], " \t\r\n"); bytes.Equal(rest, []byte("()")) {
 			return diagRowCount, -1, string(q[7:])
+		}
+	case hasPrefixFold(q, "SELECT FOUND_ROWS"):
+		if rest := bytes.TrimLeft(q[17:], " \t\r\n"); bytes.Equal(rest, []byte("()")) {
+			return diagFoundRows, -1, string(q[7:])
 		}
 	case hasPrefixFold(q, "SELECT @@"):
 		name := bytes.TrimLeft(q[7:], " \t\r\n")
@@ -147,6 +152,18 @@ func (s *session) answerDiag(kind diagKind, limit int, col string) (handled, ok 
 			return true, false
 		}
 		return true, s.c.Flush() == nil
+	}
+	if kind == diagFoundRows {
+		// Known when the proxy read it back with the user variables the
+		// previous statement set (that read would have reset it on the
+		// server); otherwise the server's, on the connection that keeps
+		// SQL_CALC_FOUND_ROWS.
+		if !s.foundRowsKnown {
+			return false, true
+		}
+		s.foundRowsKnown = false
+		col1 := wire.Column{Name: col, Type: wire.TypeLongLong, Flags: wire.FlagNotNull | wire.FlagUnsigned, Charset: 63, Length: 21}
+		return true, s.writeValue(col1, strconv.FormatUint(s.foundRows, 10), false) == nil
 	}
 	if kind == diagRowCount {
 		// As the server's: the rows the previous statement's OK reported,

@@ -86,6 +86,11 @@ type session struct {
 	// rowCount is ROW_COUNT() after the session's previous statement: the
 	// rows an OK reported, -1 after a result set or an error.
 	rowCount int64
+	// foundRows is FOUND_ROWS() after the previous statement, when the
+	// proxy read it (foundRowsKnown) before reading back the user
+	// variables that statement set.
+	foundRows      uint64
+	foundRowsKnown bool
 
 	// cmdMu is held while the session runs a command; the drain loop takes
 	// it (TryLock) to migrate an idle session (migrate.go).

@@ -76,6 +76,7 @@ func (s *session) beginCommand(p []byte) {
 			s.diagCmd = true
 		} else {
 			s.noteDiag(nil, 0) // a new statement: the previous one's diagnostics are gone
+			s.foundRowsKnown = false
 		}
 	}
 	switch p[0] {

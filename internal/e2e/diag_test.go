@@ -111,6 +111,24 @@ func TestDiagnosticsPerSession(t *testing.T) {
 			t.Errorf("ROW_COUNT() after %q: through Sluice %q, directly %q", q, got, want)
 		}
 	}
+	// User variables the proxy reads back (to carry them) do not clobber
+	// FOUND_ROWS() or ROW_COUNT(): @rownum-style pagination with
+	// SQL_CALC_FOUND_ROWS, and an UPDATE that assigns a variable.
+	testenv.MustCLI(t, b.Port, "root", "test", "DELETE FROM sbtest.diag_rc_p; DELETE FROM sbtest.diag_rc_d; "+
+		"INSERT INTO sbtest.diag_rc_p VALUES (1),(2),(3),(4),(5),(6),(7); INSERT INTO sbtest.diag_rc_d VALUES (1),(2),(3),(4),(5),(6),(7)")
+	p2, d2 := conn(proxied), conn(direct)
+	for _, seq := range [][2]string{
+		{"SELECT SQL_CALC_FOUND_ROWS @v := a FROM diag_rc_%s LIMIT 2", "SELECT FOUND_ROWS()"},
+		{"SELECT SQL_CALC_FOUND_ROWS a INTO @w FROM diag_rc_%s LIMIT 1", "SELECT FOUND_ROWS()"},
+		{"UPDATE diag_rc_%s SET a = (@u := a) WHERE a < 5", "SELECT ROW_COUNT()"},
+	} {
+		rows(p2, fmt.Sprintf(seq[0], "p"))
+		rows(d2, fmt.Sprintf(seq[0], "d"))
+		if got, want := rows(p2, seq[1]), rows(d2, seq[1]); got != want {
+			t.Errorf("%s after %q: through Sluice %q, directly %q", seq[1], seq[0], got, want)
+		}
+	}
+	p2.Close() // it holds the one connection (user variables)
 	// The servers are MariaDB and the proxy says MySQL 8.0.11 (ProxySQL's
 	// default mysql-server_version): said once in the log, with the fix.
 	waitLog(t, s, "set mysql-server_version to the servers' version")
