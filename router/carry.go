@@ -1,11 +1,11 @@
 package router
 
 import (
-	"strconv"
 	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/sluice-proxy/sluice/internal/live"
