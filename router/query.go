@@ -349,11 +349,6 @@ func (s *session) ranSet(rt *live.Runtime, h *held, set *sqlscan.SetStatement, h
 	}
 }
 
-// lockForSet applies a SET the proxy could not track (set.Outcome is
-// SetLock), run on hostgroup hg: with mysql-set_query_lock_on_hostgroup=1
-// the session is locked on hg, as ProxySQL does; otherwise (ProxySQL before
-// 2.0.6) the SET only pins its connection (USER_VARIABLE, set in
-// afterQuery) and later queries routed to other hostgroups run without it.
 // lockOn locks the session on hostgroup hg (-1: unlocks it), counting
 // the locked sessions (Client_Connections_hostgroup_locked).
 func (s *session) lockOn(hg int) {
@@ -366,6 +361,11 @@ func (s *session) lockOn(hg int) {
 	s.lockedHG = hg
 }
 
+// lockForSet applies a SET the proxy could not track (set.Outcome is
+// SetLock), run on hostgroup hg: with mysql-set_query_lock_on_hostgroup=1
+// the session is locked on hg, as ProxySQL does; otherwise (ProxySQL before
+// 2.0.6) the SET only pins its connection (USER_VARIABLE, set in
+// afterQuery) and later queries routed to other hostgroups run without it.
 func (s *session) lockForSet(rt *live.Runtime, set *sqlscan.SetStatement, hg int, q []byte) {
 	logged := clip(string(sqlscan.MaskPasswords(q)), maxLoggedQuery)
 	if !rt.Router.SetQueryLock {

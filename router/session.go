@@ -474,6 +474,12 @@ func (s *session) loop() {
 				s.writeErr(errPacketTooLarge())
 				continue
 			}
+			if errors.Is(err, wire.ErrBadSequence) {
+				// As MariaDB: said, then the connection closes (what
+				// follows the packet cannot be trusted).
+				s.writeErr(&wire.SQLError{Code: 1156, State: "08S01", Message: "Got packets out of order"})
+				return
+			}
 			if !errors.Is(err, io.EOF) && !s.killed.Load() {
 				s.log.Debug().Err(err).Msg("client read failed")
 			}

@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/sluice-proxy/sluice/internal/testenv"
 	"github.com/sluice-proxy/sluice/internal/wire"
@@ -147,4 +151,27 @@ func wireGreeting(t *testing.T, port int, deadline time.Duration) (*wire.Conn, *
 		t.Fatal(err)
 	}
 	return c, hs
+}
+
+// TestPacketsOutOfOrder: a command packet with the wrong sequence id gets
+// MariaDB's ERR 1156 "Got packets out of order", then the connection
+// closes, as on a server (it used to close without a word).
+func TestPacketsOutOfOrder(t *testing.T) {
+	s, _ := multiplexSetup(t, 4, "")
+	c, err := client.Connect(fmt.Sprintf("127.0.0.1:%d", s.DataPort), "sbtest", "sbtest", "sbtest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Sequence = 5
+	if err := c.WritePacket(append([]byte{0, 0, 0, 0, mysql.COM_QUERY}, "SELECT 1"...)); err != nil {
+		t.Fatal(err)
+	}
+	data, err := c.ReadPacket()
+	if err != nil || len(data) < 3 || data[0] != mysql.ERR_HEADER || data[1] != 0x84 || data[2] != 0x04 {
+		t.Fatalf("COM_QUERY with sequence 5: %x %v, want ERR 1156", data, err)
+	}
+	if !strings.Contains(string(data), "Got packets out of order") {
+		t.Fatalf("ERR %q", data)
+	}
 }

@@ -205,7 +205,9 @@ func (c *Conn) readHeader() (int, error) {
 	seq := h[3]
 	_, _ = c.br.Discard(4)
 	if seq != c.seq && c.comp == nil {
-		return 0, fmt.Errorf("%w: got %d, want %d", ErrBadSequence, seq, c.seq)
+		want := c.seq
+		c.seq = seq + 1 // an answer (ERR 1156) follows what the peer sent
+		return 0, fmt.Errorf("%w: got %d, want %d", ErrBadSequence, seq, want)
 	}
 	c.seq = seq + 1
 	c.bytesIn += uint64(4 + n)
