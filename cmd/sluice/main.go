@@ -134,23 +134,31 @@ func findConfig(flagPath string) (string, error) {
 }
 
 // adminClient is the mysql command line that reaches the admin interface
-// Sluice listens on (its first TCP address, else its Unix socket).
-func adminClient(addrs []net.Addr) string {
+// Sluice listens on (its first TCP address, else its Unix socket) as the
+// first user of creds (admin-admin_credentials). Only ProxySQL's default
+// admin:admin is written out; another password is asked for (-p), never
+// logged.
+func adminClient(addrs []net.Addr, creds string) string {
+	login := "-uadmin -padmin"
+	if first, _, _ := strings.Cut(creds, ";"); first != "" && first != "admin:admin" {
+		user, _, _ := strings.Cut(first, ":")
+		login = "-u" + user + " -p"
+	}
 	for _, a := range addrs {
 		if t, ok := a.(*net.TCPAddr); ok {
 			host := t.IP.String()
 			if t.IP.IsUnspecified() {
 				host = "127.0.0.1"
 			}
-			return fmt.Sprintf("mysql -uadmin -padmin -h%s -P%d", host, t.Port)
+			return fmt.Sprintf("mysql %s -h%s -P%d", login, host, t.Port)
 		}
 	}
 	for _, a := range addrs {
 		if a.Network() == "unix" {
-			return "mysql -uadmin -padmin -S" + a.String()
+			return "mysql " + login + " -S" + a.String()
 		}
 	}
-	return "mysql -uadmin -padmin -h127.0.0.1 -P6032"
+	return "mysql " + login + " -h127.0.0.1 -P6032"
 }
 
 // defaultDatadir is where Sluice keeps sluice.db when neither -D nor the
@@ -334,11 +342,11 @@ func serve(o *options, stderr io.Writer) error {
 	}
 	reportFDLimit(log, snap)
 	if len(snap.Servers) == 0 {
-		log.Warn().Msg(`no backend configured yet: add one with ` + adminClient(adm.Addrs()) +
+		log.Warn().Msg(`no backend configured yet: add one with ` + adminClient(adm.Addrs(), snap.Var("admin-admin_credentials")) +
 			` -e "INSERT INTO mysql_servers(hostgroup_id,hostname,port) VALUES (0,'127.0.0.1',3306); LOAD MYSQL SERVERS TO RUNTIME; SAVE MYSQL SERVERS TO DISK;"`)
 	}
 	if len(snap.Users) == 0 {
-		log.Warn().Msg(`no user configured yet: clients cannot log in to the data port until one is added (as it is on the servers): ` + adminClient(adm.Addrs()) +
+		log.Warn().Msg(`no user configured yet: clients cannot log in to the data port until one is added (as it is on the servers): ` + adminClient(adm.Addrs(), snap.Var("admin-admin_credentials")) +
 			` -e "INSERT INTO mysql_users(username,password,default_hostgroup) VALUES ('app','app-password',0); LOAD MYSQL USERS TO RUNTIME; SAVE MYSQL USERS TO DISK;"`)
 	}
 	ready = true
