@@ -158,12 +158,19 @@ func errKillQuery(id uint64, err error) *wire.SQLError {
 }
 
 // errUnknownStmt: id -1 when the packet is too short to carry one.
-func errUnknownStmt(id int64) *wire.SQLError {
+func errUnknownStmt(id int64, cmd byte) *wire.SQLError {
+	fn := "mysqld_stmt_execute"
+	switch cmd {
+	case wire.ComStmtFetch:
+		fn = "mysqld_stmt_fetch"
+	case wire.ComStmtReset:
+		fn = "mysqld_stmt_reset"
+	}
 	if id < 0 {
-		return &wire.SQLError{Code: 1243, State: "HY000", Message: "Unknown prepared statement handler given to mysqld_stmt_execute"}
+		return &wire.SQLError{Code: 1243, State: "HY000", Message: "Unknown prepared statement handler given to " + fn}
 	}
 	return &wire.SQLError{Code: 1243, State: "HY000",
-		Message: fmt.Sprintf("Unknown prepared statement handler (%d) given to mysqld_stmt_execute", id)}
+		Message: fmt.Sprintf("Unknown prepared statement handler (%d) given to %s", id, fn)}
 }
 
 func errStmtArgs(detail string) *wire.SQLError {

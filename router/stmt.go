@@ -271,12 +271,12 @@ func (s *session) writePrepareOK(id uint32, g *globalStmt) error {
 
 func (s *session) lookupStmt(p []byte) (*clientStmt, uint32, *wire.SQLError) {
 	if len(p) < 5 {
-		return nil, 0, errUnknownStmt(-1)
+		return nil, 0, errUnknownStmt(-1, p[0])
 	}
 	id := binary.LittleEndian.Uint32(p[1:])
 	cs := s.stmts.m[id]
 	if cs == nil {
-		return nil, id, errUnknownStmt(int64(id))
+		return nil, id, errUnknownStmt(int64(id), p[0])
 	}
 	return cs, id, nil
 }

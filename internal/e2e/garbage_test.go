@@ -175,3 +175,36 @@ func TestPacketsOutOfOrder(t *testing.T) {
 		t.Fatalf("ERR %q", data)
 	}
 }
+
+// TestUnknownStatementNamesCommand: an unknown statement id gets ERR 1243
+// naming the command as MariaDB names it (mysqld_stmt_reset,
+// mysqld_stmt_fetch), through Sluice as directly.
+func TestUnknownStatementNamesCommand(t *testing.T) {
+	s, b := multiplexSetup(t, 4, "")
+	answer := func(port int, pkt []byte) string {
+		t.Helper()
+		c, err := client.Connect(fmt.Sprintf("127.0.0.1:%d", port), "sbtest", "sbtest", "sbtest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.ResetSequence()
+		if err := c.WritePacket(append([]byte{0, 0, 0, 0}, pkt...)); err != nil {
+			t.Fatal(err)
+		}
+		data, err := c.ReadPacket()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	for _, pkt := range [][]byte{
+		{mysql.COM_STMT_RESET, 0xe7, 0x03, 0, 0},
+		{mysql.COM_STMT_FETCH, 0xe7, 0x03, 0, 0, 1, 0, 0, 0},
+		{mysql.COM_STMT_EXECUTE, 0xe7, 0x03, 0, 0, 0, 1, 0, 0, 0},
+	} {
+		if got, want := answer(s.DataPort, pkt), answer(b.Port, pkt); got != want {
+			t.Errorf("command %d, unknown id: through Sluice %q, directly %q", pkt[0], got, want)
+		}
+	}
+}
