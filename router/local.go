@@ -100,6 +100,32 @@ func mentionsInsertID(digest []byte) bool {
 	return sqlscan.ContainsFold(digest, "LAST_INSERT_ID") || sqlscan.ContainsFold(digest, "@@IDENTITY")
 }
 
+// insertIDArg returns n of the first LAST_INSERT_ID(n) in q with a literal
+// integer argument: the id the server's connection holds after it, which
+// the plain LAST_INSERT_ID() answered by the proxy must then give.
+func insertIDArg(q []byte) (uint64, bool) {
+	const fn = "LAST_INSERT_ID("
+	for i := 0; i+len(fn) <= len(q); i++ {
+		if !bytes.EqualFold(q[i:i+len(fn)], []byte(fn)) {
+			continue
+		}
+		arg := bytes.TrimSpace(q[i+len(fn):])
+		j := 0
+		for j < len(arg) && arg[j] >= '0' && arg[j] <= '9' {
+			j++
+		}
+		if j == 0 || j > 19 {
+			return 0, false
+		}
+		if rest := bytes.TrimSpace(arg[j:]); len(rest) == 0 || rest[0] != ')' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(arg[:j]), 10, 64)
+		return v, err == nil
+	}
+	return 0, false
+}
+
 // plainInsertID reports whether q is SELECT LAST_INSERT_ID() or SELECT
 // @@IDENTITY, either with LIMIT 1, and returns the expression as the client
 // wrote it (the column's name).

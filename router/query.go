@@ -302,6 +302,12 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 		h.warnings = false
 		s.warningsHG = -1
 	}
+	if res.Err == nil && mentionsInsertID(s.digest.Text) {
+		// SELECT LAST_INSERT_ID(42) sets the id as an insert would.
+		if v, ok := insertIDArg(q); ok {
+			s.lastID = v
+		}
+	}
 	if res.OK {
 		s.noteWrite(h, res)
 		if changesTables(s.digest.Kind) {

@@ -285,3 +285,23 @@ c.close()`
 		t.Fatal(err)
 	}
 }
+
+// TestLastInsertIDSetBySelect: SELECT LAST_INSERT_ID(42) sets the id the
+// session's next LAST_INSERT_ID() returns, as on a server, though the
+// proxy answers that one itself (its connection went back to the pool).
+func TestLastInsertIDSetBySelect(t *testing.T) {
+	s, b := multiplexSetup(t, 4, "")
+	ctx := context.Background()
+	for _, port := range []int{s.DataPort, b.Port} {
+		c, _ := oneConn(t, port)
+		var id string
+		if err := c.QueryRowContext(ctx, "SELECT LAST_INSERT_ID(42)").Scan(&id); err != nil || id != "42" {
+			t.Fatalf("port %d: SELECT LAST_INSERT_ID(42): %q %v", port, id, err)
+		}
+		for _, q := range []string{"SELECT LAST_INSERT_ID()", "SELECT @@identity"} {
+			if err := c.QueryRowContext(ctx, q).Scan(&id); err != nil || id != "42" {
+				t.Errorf("port %d: %s after LAST_INSERT_ID(42): %q %v", port, q, id, err)
+			}
+		}
+	}
+}
