@@ -100,14 +100,12 @@ func errLostState(hg int, addr, lost string) *wire.SQLError {
 		Message: fmt.Sprintf("Lost connection to backend %s of hostgroup %d; lost with it: %s", addr, hg, lost)}
 }
 
-// errLostTransaction: as errLostState, with an open transaction among what
-// was lost. The client connection closes after it, as a direct
-// connection's would have: a client that went on would run its next
-// statements outside the transaction it believes open (committed at once,
-// beyond the reach of its ROLLBACK).
+// errLostTransaction: as errLostState, for a transaction the proxy lost
+// between commands (its server left): whatever the session's next command
+// is, it fails with this, so that a COMMIT is never answered OK.
 func errLostTransaction(hg int, addr, lost string) *wire.SQLError {
 	return &wire.SQLError{Code: 1927, State: "70100",
-		Message: fmt.Sprintf("Lost connection to backend %s of hostgroup %d; lost with it: %s. The transaction did not commit; this connection is closed", addr, hg, lost)}
+		Message: fmt.Sprintf("Lost connection to backend %s of hostgroup %d; lost with it: %s. The transaction did not commit", addr, hg, lost)}
 }
 
 func errPacketTooLarge() *wire.SQLError {

@@ -242,10 +242,6 @@ func (s *session) lose(h *held) *wire.SQLError {
 		return nil
 	}
 	s.log.Warn().Str("backend", h.addr).Int("hostgroup", h.hg).Str("lost", pinned).Msg("backend connection lost with session state the proxy cannot carry")
-	if h.inTrx {
-		s.hangUp = true
-		return errLostTransaction(h.hg, h.addr, pinned)
-	}
 	return errLostState(h.hg, h.addr, pinned)
 }
 

@@ -239,7 +239,7 @@ type lostState struct {
 	hg   int
 	addr string
 	what string // "" when all of it is carried (nothing to report)
-	trx  bool   // an open transaction was lost: the session's next command fails, and the client connection closes
+	trx  bool   // an open transaction was lost: the session's next command fails, whatever it is
 }
 
 // lostTransaction returns the error for a transaction the proxy lost

@@ -77,7 +77,6 @@ type session struct {
 	req          request     // the command's backend request (exec.go), reused
 	carry        []*carried  // state of pinned connections the proxy can replay (carry.go)
 	lostOn       []lostState // connections closed outside a command, to report (migrate.go)
-	hangUp       bool        // the client connection closes after this command (a lost transaction)
 	// diagErr and diagWarnings are what the session's previous statement
 	// ended with: its error (nil: none) and its warning count (diag.go).
 	diagErr      *wire.SQLError
@@ -502,14 +501,11 @@ func (s *session) loop() {
 		s.cmdMu.Lock()
 		s.beginCommand(p)
 		s.reviewHeld(rt)
-		var ok bool
+		ok := true
 		if e := s.lostTransaction(); e != nil && p[0] != wire.ComQuit {
 			s.writeErr(e)
 		} else {
 			ok = s.dispatch(rt, p)
-		}
-		if ok && s.hangUp {
-			ok = false
 		}
 		if ok {
 			s.settle(rt)
