@@ -113,10 +113,11 @@ func diagOf(q []byte) (kind diagKind, limit int, col string) {
 }
 
 // isDiag reports whether a COM_QUERY reads the diagnostics of the previous
-// statement (and so leaves them as they are).
+// statement, or is the proxy's own PROXYSQL INTERNAL SESSION (and so
+// leaves them as they are).
 func isDiag(q []byte) bool {
 	k, _, _ := diagOf(q)
-	return k != diagNone
+	return k != diagNone || hasPrefixFold(bytes.TrimLeft(q, " \t\r\n"), "PROXYSQL INTERNAL")
 }
 
 // noteDiag records the outcome of the statement that just ran: the error
