@@ -113,6 +113,11 @@ type monTarget struct {
 	lag       bool   // a server at this address has max_replication_lag > 0
 	ssl       bool   // a server at this address has use_ssl=1: checks connect over TLS
 	gone      bool   // no longer configured: the running check closes its connection
+	// roKnown and readOnly: the last read_only check's verdict, applied
+	// again at every tick, so that a LOAD MYSQL SERVERS (which puts the
+	// servers back in the hostgroups of mysql_servers) does not leave the
+	// readers out of their hostgroup until the next check.
+	roKnown, readOnly bool
 
 	// Owned by the running check of their kind (busy keeps it to one).
 	pingConn, roConn, lagConn, galeraConn *backend.BackendConn
@@ -258,11 +263,19 @@ func (m *Monitor) schedule(now time.Time) {
 	}
 
 	var toClose []*backend.BackendConn
+	type verdict struct {
+		t        *monTarget
+		readOnly bool
+	}
+	var reapply []verdict
 	m.mu.Lock()
 	defer func() {
 		m.mu.Unlock()
 		for _, c := range toClose {
 			_ = c.Close()
+		}
+		for _, v := range reapply {
+			m.readOnlyAction(v.t, o, v.readOnly)
 		}
 	}()
 	for addr, t := range m.targets {
@@ -304,6 +317,9 @@ func (m *Monitor) schedule(now time.Time) {
 		t.checkType = ""
 		if w.ro {
 			t.checkType = w.checkType
+			if t.roKnown && !t.busy[checkReadOnly] {
+				reapply = append(reapply, verdict{t, t.readOnly})
+			}
 		} else if !t.busy[checkReadOnly] && t.roConn != nil {
 			toClose = append(toClose, t.roConn)
 			t.roConn = nil
@@ -642,6 +658,9 @@ func (m *Monitor) checkReadOnly(t *monTarget, o *Options, checkType string) {
 	for _, s := range m.serversAt(t.addr) {
 		s.SetReadOnly(ro == 1)
 	}
+	m.mu.Lock()
+	t.roKnown, t.readOnly = true, ro == 1
+	m.mu.Unlock()
 	m.readOnlyAction(t, o, ro == 1)
 }
 

@@ -54,6 +54,15 @@ func TestMonitorShunsDeadServer(t *testing.T) {
 	poll("the writer copied into the reader hostgroup",
 		fmt.Sprintf("SELECT hostgroup_id, status FROM runtime_mysql_servers WHERE port=%d ORDER BY hostgroup_id", bs[1].Port),
 		5*time.Second, func(out string) bool { return out == "2\tONLINE\n3\tONLINE\n" })
+	// A LOAD MYSQL SERVERS puts the servers back in the hostgroups of
+	// mysql_servers; the monitor's last read_only verdict applies again at
+	// once, not at the next check (a minute away here).
+	admin(t, s, "SET mysql-monitor_read_only_interval=60000; LOAD MYSQL VARIABLES TO RUNTIME")
+	time.Sleep(300 * time.Millisecond)
+	admin(t, s, "LOAD MYSQL SERVERS TO RUNTIME")
+	poll("the reader hostgroup right after LOAD MYSQL SERVERS",
+		fmt.Sprintf("SELECT hostgroup_id, status FROM runtime_mysql_servers WHERE port=%d ORDER BY hostgroup_id", bs[1].Port),
+		2*time.Second, func(out string) bool { return out == "2\tONLINE\n3\tONLINE\n" })
 
 	cut := time.Now()
 	r.Cut()
