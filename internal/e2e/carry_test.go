@@ -40,12 +40,7 @@ func TestStateFollowsLostBackend(t *testing.T) {
 	ctx := context.Background()
 	session := func() *sql.Conn {
 		t.Helper()
-		c, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
+		return connOf(t, db)
 	}
 	one := func(c *sql.Conn, q string) (string, error) {
 		var v sql.NullString

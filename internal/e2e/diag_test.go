@@ -22,15 +22,7 @@ func TestDiagnosticsPerSession(t *testing.T) {
 	ctx := context.Background()
 	proxied := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
 	direct := testenv.DB(t, b.Port, "sbtest", "sbtest", "sbtest", "")
-	conn := func(db *sql.DB) *sql.Conn {
-		t.Helper()
-		c, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
+	conn := func(db *sql.DB) *sql.Conn { t.Helper(); return connOf(t, db) }
 	rows := func(c *sql.Conn, q string) string {
 		t.Helper()
 		r, err := c.QueryContext(ctx, q)

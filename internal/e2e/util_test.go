@@ -78,3 +78,14 @@ func oneConn(t *testing.T, port int) (*sql.Conn, context.Context) {
 	t.Cleanup(func() { c.Close() })
 	return c, ctx
 }
+
+// connOf takes one connection of db for the test (closed when it ends).
+func connOf(t *testing.T, db *sql.DB) *sql.Conn {
+	t.Helper()
+	c, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
