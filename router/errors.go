@@ -175,6 +175,11 @@ func errStmtArgs(detail string) *wire.SQLError {
 	return &wire.SQLError{Code: 1210, State: "HY000", Message: "Incorrect arguments to mysqld_stmt_execute" + detail}
 }
 
+// errMalformedPacket is MariaDB's answer to a command packet cut short.
+func errMalformedPacket() *wire.SQLError {
+	return &wire.SQLError{Code: 1835, State: "HY000", Message: "Malformed communication packet"}
+}
+
 func errNoCursor() *wire.SQLError {
 	return &wire.SQLError{Code: 1421, State: "HY000", Message: "The statement has no open cursor"}
 }

@@ -470,13 +470,13 @@ func (cs *clientStmt) rewriteExecute(dst, p []byte) ([]byte, *wire.SQLError) {
 	}
 	if p[pos] == 1 {
 		if len(p) < pos+1+2*n {
-			return nil, errStmtArgs("")
+			return nil, errMalformedPacket()
 		}
 		cs.types = append(cs.types[:0], p[pos+1:pos+1+2*n]...)
 		return append(dst, p...), nil
 	}
 	if len(cs.types) != 2*n {
-		return nil, errStmtArgs(": parameter types were never sent")
+		return nil, errStmtArgs("") // MariaDB's answer when no EXECUTE sent the types
 	}
 	dst = append(dst, p[:pos]...)
 	dst = append(dst, 1)

@@ -208,3 +208,45 @@ func TestUnknownStatementNamesCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestMalformedExecute: a COM_STMT_EXECUTE cut short, or without the
+// parameter types the server has never been sent, gets the server's answer,
+// through Sluice as directly.
+func TestMalformedExecute(t *testing.T) {
+	s, b := multiplexSetup(t, 4, "")
+	answer := func(port int, exec []byte) string {
+		t.Helper()
+		c, err := client.Connect(fmt.Sprintf("127.0.0.1:%d", port), "sbtest", "sbtest", "sbtest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		st, err := c.Prepare("SELECT ?, ?")
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := st.ID
+		pkt := append([]byte{0, 0, 0, 0, mysql.COM_STMT_EXECUTE, byte(id), byte(id >> 8), byte(id >> 16), byte(id >> 24)}, exec...)
+		c.ResetSequence()
+		if err := c.WritePacket(pkt); err != nil {
+			t.Fatal(err)
+		}
+		data, err := c.ReadPacket()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(data) > 0 && data[0] != mysql.ERR_HEADER {
+			return "not an error"
+		}
+		return string(data)
+	}
+	for name, exec := range map[string][]byte{
+		"no null bitmap":   {0, 1, 0, 0, 0},
+		"types cut short":  {0, 1, 0, 0, 0, 0, 1, 8, 0},
+		"types never sent": {0, 1, 0, 0, 0, 0, 0},
+	} {
+		if got, want := answer(s.DataPort, exec), answer(b.Port, exec); got != want {
+			t.Errorf("%s: through Sluice %q, directly %q", name, got, want)
+		}
+	}
+}
