@@ -129,60 +129,58 @@ func failingTLS(err error) *tls.Config {
 // buildP2S makes the configuration of one set of settings, from cache or
 // prev when the settings and the files' contents are the same.
 func buildP2S(where string, p p2sSettings, cache, prev map[string]*tls.Config) (*tls.Config, error) {
-	{
-		var files [4][]byte
-		h := sha256.New()
-		fmt.Fprintf(h, "%q %q %q %q %q %q %q %q\n", p.ca, p.cert, p.key, p.cipher, p.versions, p.capath, p.crl, p.crlpath)
-		for i, path := range []string{p.ca, p.cert, p.key, p.crl} {
-			if strings.TrimSpace(path) == "" {
-				continue
-			}
-			b, err := readPEMFile(path)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
-			}
-			files[i] = b
-			h.Write(b)
+	var files [4][]byte
+	h := sha256.New()
+	fmt.Fprintf(h, "%q %q %q %q %q %q %q %q\n", p.ca, p.cert, p.key, p.cipher, p.versions, p.capath, p.crl, p.crlpath)
+	for i, path := range []string{p.ca, p.cert, p.key, p.crl} {
+		if strings.TrimSpace(path) == "" {
+			continue
 		}
-		if strings.TrimSpace(p.capath) != "" {
-			certs, err := readDir(p.capath, isCertFile)
-			if err != nil {
-				return nil, fmt.Errorf("%s: ssl_capath: %w", where, err)
-			}
-			for _, b := range certs {
-				files[0] = append(append(files[0], '\n'), b...)
-				h.Write(b)
-			}
-		}
-		crls := [][]byte{files[3]}
-		if strings.TrimSpace(p.crlpath) != "" {
-			more, err := readDir(p.crlpath, isCRLFile)
-			if err != nil {
-				return nil, fmt.Errorf("%s: ssl_crlpath: %w", where, err)
-			}
-			for _, b := range more {
-				h.Write(b)
-			}
-			crls = append(crls, more...)
-		}
-		if (len(files[1]) > 0) != (len(files[2]) > 0) {
-			return nil, fmt.Errorf("%s: a client certificate needs both ssl_cert and ssl_key", where)
-		}
-		fp := string(h.Sum(nil))
-		if c, ok := cache[fp]; ok {
-			return c, nil
-		}
-		if c, ok := prev[fp]; ok {
-			cache[fp] = c
-			return c, nil
-		}
-		c, err := backend.NewClientTLSConfig(files[0], files[1], files[2], p.cipher, p.versions, crls...)
+		b, err := readPEMFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
+		files[i] = b
+		h.Write(b)
+	}
+	if strings.TrimSpace(p.capath) != "" {
+		certs, err := readDir(p.capath, isCertFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: ssl_capath: %w", where, err)
+		}
+		for _, b := range certs {
+			files[0] = append(append(files[0], '\n'), b...)
+			h.Write(b)
+		}
+	}
+	crls := [][]byte{files[3]}
+	if strings.TrimSpace(p.crlpath) != "" {
+		more, err := readDir(p.crlpath, isCRLFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: ssl_crlpath: %w", where, err)
+		}
+		for _, b := range more {
+			h.Write(b)
+		}
+		crls = append(crls, more...)
+	}
+	if (len(files[1]) > 0) != (len(files[2]) > 0) {
+		return nil, fmt.Errorf("%s: a client certificate needs both ssl_cert and ssl_key", where)
+	}
+	fp := string(h.Sum(nil))
+	if c, ok := cache[fp]; ok {
+		return c, nil
+	}
+	if c, ok := prev[fp]; ok {
 		cache[fp] = c
 		return c, nil
 	}
+	c, err := backend.NewClientTLSConfig(files[0], files[1], files[2], p.cipher, p.versions, crls...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	cache[fp] = c
+	return c, nil
 }
 
 // readPEMFile reads a file named by a TLS setting, refusing one larger
