@@ -36,7 +36,7 @@ const (
 
 // diagOf classifies q, a COM_QUERY's text. It reads no further than a
 // prefix for any other statement (the per-query path).
-func diagOf(q []byte) (kind diagKind, limit int, col string) {
+func diagOf(q []byte) (kind diagKind, limit int, col []byte) {
 	q = bytes.TrimRight(bytes.TrimLeft(q, " \t\r\n"), " \t\r\n;")
 	switch {
 	case hasPrefixFold(q, "SHOW "):
@@ -50,49 +50,49 @@ func diagOf(q []byte) (kind diagKind, limit int, col string) {
 			rest = bytes.TrimLeft(rest[8:], " \t\r\n")
 			switch {
 			case bytes.EqualFold(rest, []byte("WARNINGS")):
-				return diagCountWarnings, -1, "@@session.warning_count"
+				return diagCountWarnings, -1, []byte("@@session.warning_count")
 			case bytes.EqualFold(rest, []byte("ERRORS")):
-				return diagCountErrors, -1, "@@session.error_count"
+				return diagCountErrors, -1, []byte("@@session.error_count")
 			}
-			return diagNone, 0, ""
+			return diagNone, 0, nil
 		default:
-			return diagNone, 0, ""
+			return diagNone, 0, nil
 		}
 		rest = bytes.TrimLeft(rest, " \t\r\n")
 		if len(rest) == 0 {
-			return kind, -1, ""
+			return kind, -1, nil
 		}
 		// LIMIT n or LIMIT offset, n: the one row there can be is shown
 		// unless the limit leaves it out.
 		if !hasPrefixFold(rest, "LIMIT ") {
-			return diagNone, 0, ""
+			return diagNone, 0, nil
 		}
 		nums := bytes.Split(bytes.ReplaceAll(rest[6:], []byte(" "), nil), []byte(","))
 		var v []int
 		for _, n := range nums {
 			i, err := strconv.Atoi(string(n))
 			if err != nil || i < 0 {
-				return diagNone, 0, ""
+				return diagNone, 0, nil
 			}
 			v = append(v, i)
 		}
 		switch len(v) {
 		case 1:
-			return kind, v[0], ""
+			return kind, v[0], nil
 		case 2:
 			if v[0] > 0 {
-				return kind, 0, ""
+				return kind, 0, nil
 			}
-			return kind, v[1], ""
+			return kind, v[1], nil
 		}
-		return diagNone, 0, ""
+		return diagNone, 0, nil
 	case hasPrefixFold(q, "SELECT ROW_COUNT"):
 		if rest := bytes.TrimLeft(q[16:], " \t\r\n"); bytes.Equal(rest, []byte("()")) {
-			return diagRowCount, -1, string(q[7:])
+			return diagRowCount, -1, q[7:]
 		}
 	case hasPrefixFold(q, "SELECT FOUND_ROWS"):
 		if rest := bytes.TrimLeft(q[17:], " \t\r\n"); bytes.Equal(rest, []byte("()")) {
-			return diagFoundRows, -1, string(q[7:])
+			return diagFoundRows, -1, q[7:]
 		}
 	case hasPrefixFold(q, "SELECT @@"):
 		name := bytes.TrimLeft(q[7:], " \t\r\n")
@@ -104,27 +104,50 @@ func diagOf(q []byte) (kind diagKind, limit int, col string) {
 		}
 		switch {
 		case bytes.EqualFold(v, []byte("warning_count")):
-			return diagWarningCount, -1, string(name)
+			return diagWarningCount, -1, name
 		case bytes.EqualFold(v, []byte("error_count")):
-			return diagErrorCount, -1, string(name)
+			return diagErrorCount, -1, name
 		}
 	}
-	return diagNone, 0, ""
+	return diagNone, 0, nil
 }
 
-// isDiag reports whether a COM_QUERY reads the diagnostics of the previous
-// statement, or is the proxy's own PROXYSQL INTERNAL SESSION (and so
-// leaves them as they are).
-func isDiag(q []byte) bool {
-	k, _, _ := diagOf(q)
-	return k != diagNone || hasPrefixFold(bytes.TrimLeft(q, " \t\r\n"), "PROXYSQL INTERNAL")
+// diagStmt is what beginCommand found a command to be: a diagnostics
+// statement (kind, limit, col as diagOf returns them; col aliases the
+// command's packet), or one that leaves the diagnostics alone (keep: those
+// and PROXYSQL INTERNAL SESSION).
+type diagStmt struct {
+	kind  diagKind
+	limit int
+	col   []byte
+	keep  bool
 }
 
-// noteDiag records the outcome of the statement that just ran: the error
-// it ended with (nil: none) and its warning count.
-func (s *session) noteDiag(e *wire.SQLError, warnings uint16) {
-	if !s.diagCmd {
-		s.diagErr, s.diagWarnings = e, warnings
+// classifyDiag sets s.diag for a command: COM_QUERY's text is classified
+// once, here; a statement that does not leave them clears the previous
+// statement's diagnostics.
+func (s *session) classifyDiag(p []byte) {
+	s.diag = diagStmt{}
+	switch p[0] {
+	case wire.ComQuery:
+		q := p[1:]
+		s.diag.kind, s.diag.limit, s.diag.col = diagOf(q)
+		s.diag.keep = s.diag.kind != diagNone || hasPrefixFold(bytes.TrimLeft(q, " \t\r\n"), "PROXYSQL INTERNAL")
+	case wire.ComStmtExecute, wire.ComStmtPrepare, wire.ComInitDB:
+	default:
+		return // not a statement: COM_PING, COM_STMT_CLOSE… change nothing
+	}
+	if !s.diag.keep {
+		s.diagErr, s.diagWarnings, s.foundRowsKnown = nil, 0, false
+	}
+}
+
+// noteOutcome records how the statement that just ran ended: its error
+// (nil: none), warning count and ROW_COUNT() (rows an OK reported, -1
+// after a result set or an error). A diagnostics statement leaves them.
+func (s *session) noteOutcome(e *wire.SQLError, warnings uint16, rows int64) {
+	if !s.diag.keep {
+		s.diagErr, s.diagWarnings, s.rowCount = e, warnings, rows
 	}
 }
 
@@ -132,7 +155,8 @@ func (s *session) noteDiag(e *wire.SQLError, warnings uint16) {
 // of its previous statement. It reports false when the statement must go
 // to a server: SHOW WARNINGS after a statement whose warnings' texts only
 // the server has.
-func (s *session) answerDiag(kind diagKind, limit int, col string) (handled, ok bool) {
+func (s *session) answerDiag() (handled, ok bool) {
+	kind, limit := s.diag.kind, s.diag.limit
 	e := s.diagErr
 	switch kind {
 	case diagShowWarnings, diagShowErrors:
@@ -154,7 +178,8 @@ func (s *session) answerDiag(kind diagKind, limit int, col string) (handled, ok 
 		}
 		return true, s.c.Flush() == nil
 	}
-	if kind == diagFoundRows {
+	switch kind {
+	case diagFoundRows:
 		// Known when the proxy read it back with the user variables the
 		// previous statement set (that read would have reset it on the
 		// server); otherwise the server's, on the connection that keeps
@@ -163,16 +188,13 @@ func (s *session) answerDiag(kind diagKind, limit int, col string) (handled, ok 
 			return false, true
 		}
 		s.foundRowsKnown = false
-		col1 := wire.Column{Name: col, Type: wire.TypeLongLong, Flags: wire.FlagNotNull | wire.FlagUnsigned, Charset: 63, Length: 21}
-		return true, s.writeValue(col1, strconv.FormatUint(s.foundRows, 10), false) == nil
-	}
-	if kind == diagRowCount {
+		return true, s.writeCount(strconv.FormatUint(s.foundRows, 10), true)
+	case diagRowCount:
 		// As the server's: the rows the previous statement's OK reported,
 		// -1 after a result set or an error; then -1, this being a SELECT.
 		n := s.rowCount
 		s.rowCount = -1
-		col1 := wire.Column{Name: col, Type: wire.TypeLongLong, Flags: wire.FlagNotNull, Charset: 63, Length: 21}
-		return true, s.writeValue(col1, strconv.FormatInt(n, 10), false) == nil
+		return true, s.writeCount(strconv.FormatInt(n, 10), false)
 	}
 	var n uint64
 	switch kind {
@@ -186,6 +208,15 @@ func (s *session) answerDiag(kind diagKind, limit int, col string) (handled, ok 
 			n = 1
 		}
 	}
-	col1 := wire.Column{Name: col, Type: wire.TypeLongLong, Flags: wire.FlagNotNull | wire.FlagUnsigned, Charset: 63, Length: 21}
-	return true, s.writeValue(col1, strconv.FormatUint(n, 10), false) == nil
+	return true, s.writeCount(strconv.FormatUint(n, 10), true)
+}
+
+// writeCount answers a one-value diagnostics statement: a BIGINT column
+// named as the client wrote the expression.
+func (s *session) writeCount(v string, unsigned bool) bool {
+	col := wire.Column{Name: string(s.diag.col), Type: wire.TypeLongLong, Flags: wire.FlagNotNull, Charset: 63, Length: 21}
+	if unsigned {
+		col.Flags |= wire.FlagUnsigned
+	}
+	return s.writeValue(col, v, false) == nil
 }

@@ -195,13 +195,11 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 				took = time.Since(s.cmdStart)
 			}
 			h.server.CountQuery(took)
-			s.noteDiag(res.Err, res.Warnings)
-			if !s.diagCmd {
-				s.rowCount = -1
-				if res.Err == nil && res.OK {
-					s.rowCount = int64(res.Affected)
-				}
+			rows := int64(-1)
+			if res.Err == nil && res.OK {
+				rows = int64(res.Affected)
 			}
+			s.noteOutcome(res.Err, res.Warnings, rows)
 			if res.Err != nil {
 				s.noteError(req.hg, h.server, res.Err)
 				if rt.Router.VerboseQueryError {

@@ -202,9 +202,7 @@ func (s *session) noteWrite(h *held, res *backend.Response) {
 
 // writeOK sends an OK packet with the session's status.
 func (s *session) writeOK(affected, insertID uint64, info string) error {
-	if !s.diagCmd {
-		s.rowCount = int64(affected)
-	}
+	s.noteOutcome(nil, 0, int64(affected))
 	if err := s.c.WriteOK(affected, insertID, s.status(), 0, info); err != nil {
 		return err
 	}

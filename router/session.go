@@ -81,7 +81,7 @@ type session struct {
 	// ended with: its error (nil: none) and its warning count (diag.go).
 	diagErr      *wire.SQLError
 	diagWarnings uint16
-	diagCmd      bool // this command reads them (SHOW WARNINGS…): it leaves them as they are
+	diag         diagStmt // what this command is to them (diag.go)
 	// rowCount is ROW_COUNT() after the session's previous statement: the
 	// rows an OK reported, -1 after a result set or an error.
 	rowCount int64
@@ -431,10 +431,7 @@ func (s *session) writeErr(e *wire.SQLError) {
 		return
 	}
 	s.r.stats.Add(s.id, stats.GeneratedErrorPackets, 1)
-	s.noteDiag(e, 0)
-	if !s.diagCmd {
-		s.rowCount = -1
-	}
+	s.noteOutcome(e, 0, -1)
 	_ = s.c.WriteError(e)
 	_ = s.c.Flush()
 }

@@ -69,16 +69,7 @@ func (s *session) beginCommand(p []byte) {
 	pi := &s.pub
 	pi.since.Store(now.UnixNano())
 	pi.command.Store(int32(p[0]))
-	s.diagCmd = false
-	switch p[0] {
-	case wire.ComQuery, wire.ComStmtExecute, wire.ComStmtPrepare, wire.ComInitDB:
-		if p[0] == wire.ComQuery && isDiag(p[1:]) {
-			s.diagCmd = true
-		} else {
-			s.noteDiag(nil, 0) // a new statement: the previous one's diagnostics are gone
-			s.foundRowsKnown = false
-		}
-	}
+	s.classifyDiag(p)
 	switch p[0] {
 	case wire.ComQuery:
 		s.publishInfo(p[1:])
