@@ -77,8 +77,8 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		s.finishEvent(ev, -1, "", backend.Response{})
 		return false
 	}
-	if kind, limit, col := diagOf(q); kind != diagNone {
-		if handled, ok := s.answerDiag(kind, limit, col); handled {
+	if s.diag.kind != diagNone {
+		if handled, ok := s.answerDiag(); handled {
 			s.finishEvent(ev, -1, "", backend.Response{ResultSets: 1})
 			return ok
 		}
@@ -199,6 +199,12 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	s.ranSet(rt, h, &set, hg, q, res.Err)
 	addr := h.addr // afterQuery may recycle h
 	s.afterQuery(rt, h, &res, dec, &set, q)
+	if fl == followWrite && res.Err == nil {
+		// SELECT LAST_INSERT_ID(42) sets the id as an insert would.
+		if v, ok := insertIDArg(q); ok {
+			s.lastID = v
+		}
+	}
 	s.finishEvent(ev, hg, addr, res)
 	s.mirror(rt, dec, wire.ComQuery, q, nil)
 	return true
@@ -301,12 +307,6 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 	} else if h.warnings && (res.Warnings > 0 || !isShowWarnings(s.digest.Text)) {
 		h.warnings = false
 		s.warningsHG = -1
-	}
-	if res.Err == nil && mentionsInsertID(s.digest.Text) {
-		// SELECT LAST_INSERT_ID(42) sets the id as an insert would.
-		if v, ok := insertIDArg(q); ok {
-			s.lastID = v
-		}
 	}
 	if res.OK {
 		s.noteWrite(h, res)
