@@ -139,29 +139,27 @@ func loginCharsetRefused(id uint8) *wire.SQLError {
 // more than MariaDB's).
 func setCharsetRefused(set *sqlscan.SetStatement) *wire.SQLError {
 	for _, a := range set.Assignments {
-		switch {
-		case a.Kind == sqlscan.AssignNames, a.Kind == sqlscan.AssignCharset,
-			a.Kind == sqlscan.AssignVariable && a.Name == "character_set_client":
+		names := a.Kind == sqlscan.AssignNames || a.Kind == sqlscan.AssignCharset
+		if !names && (a.Kind != sqlscan.AssignVariable || !strings.HasPrefix(a.Name, "character_set_") || a.Name == "character_set_filesystem") {
+			continue
+		}
+		if names || a.Name == "character_set_client" {
 			if e := clientCharsetRefused(a.Value); e != nil {
 				return e
 			}
 		}
-		switch {
-		case a.Kind == sqlscan.AssignNames, a.Kind == sqlscan.AssignCharset,
-			a.Kind == sqlscan.AssignVariable && strings.HasPrefix(a.Name, "character_set_") && a.Name != "character_set_filesystem":
-			v := strings.ToLower(a.Value)
-			if v == "default" || v == "" || a.Name == "character_set_results" && v == "null" {
-				continue
-			}
-			def, ok := config.CharsetDefault(v)
-			if !ok {
-				return &wire.SQLError{Code: 1115, State: "42000", Message: fmt.Sprintf("Unknown character set: '%s'", clip(a.Value, 64))}
-			}
-			if a.Kind == sqlscan.AssignNames && a.Collate != "" {
-				if c, ok := config.LookupCollation(a.Collate); ok && c.Charset != def.Charset {
-					return &wire.SQLError{Code: 1253, State: "42000",
-						Message: fmt.Sprintf("COLLATION '%s' is not valid for CHARACTER SET '%s'", clip(a.Collate, 64), clip(a.Value, 64))}
-				}
+		v := strings.ToLower(a.Value)
+		if v == "default" || v == "" || a.Name == "character_set_results" && v == "null" {
+			continue
+		}
+		def, ok := config.CharsetDefault(v)
+		if !ok {
+			return &wire.SQLError{Code: 1115, State: "42000", Message: fmt.Sprintf("Unknown character set: '%s'", clip(a.Value, 64))}
+		}
+		if a.Kind == sqlscan.AssignNames && a.Collate != "" {
+			if c, ok := config.LookupCollation(a.Collate); ok && c.Charset != def.Charset {
+				return &wire.SQLError{Code: 1253, State: "42000",
+					Message: fmt.Sprintf("COLLATION '%s' is not valid for CHARACTER SET '%s'", clip(a.Collate, 64), clip(a.Value, 64))}
 			}
 		}
 	}
