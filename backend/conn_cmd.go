@@ -328,7 +328,7 @@ func (c *BackendConn) sync(cred *Credentials, want *State) error {
 		if !charsetKnown || c.state.Names != "" || c.state.Collation != want.Collation {
 			name, cs, ok := collationName(want.Collation)
 			switch {
-			case ok && want.Collation == 255 && strings.Contains(c.version, "MariaDB") && isIdent(cs):
+			case ok && want.Collation == 255 && strings.Contains(c.version, "MariaDB") && IsIdent(cs):
 				// MySQL 8 clients open with utf8mb4_0900_ai_ci (255, the
 				// largest id a handshake byte holds), which MariaDB does not
 				// know (ProxySQL #4841): ask for the character set and let
@@ -336,7 +336,7 @@ func (c *BackendConn) sync(cred *Credentials, want *State) error {
 				items = append(items, "NAMES "+cs)
 				c.srv.setNames.Add(1)
 				next.Names, next.Collation, charsetKnown = "", want.Collation, true
-			case ok && isIdent(name) && isIdent(cs):
+			case ok && IsIdent(name) && IsIdent(cs):
 				items = append(items, "NAMES "+cs+" COLLATE "+name)
 				c.srv.setNames.Add(1)
 				next.Names, next.Collation, charsetKnown = "", want.Collation, true

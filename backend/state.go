@@ -163,14 +163,15 @@ func collationName(id uint8) (name, cs string, ok bool) { return CollationName(u
 // when either is not a plain identifier (so both can be spliced into SQL).
 func CollationName(id uint16) (name, cs string, ok bool) {
 	c, err := charset.GetCollationByID(int(id))
-	if err != nil || !isIdent(c.Name) || !isIdent(c.CharsetName) {
+	if err != nil || !IsIdent(c.Name) || !IsIdent(c.CharsetName) {
 		return "", "", false
 	}
 	return c.Name, c.CharsetName, true
 }
 
-// isIdent reports whether s is safe to splice into SQL unquoted.
-func isIdent(s string) bool {
+// IsIdent reports whether s (a name of a character set or collation, say)
+// is safe to splice into SQL unquoted.
+func IsIdent(s string) bool {
 	if s == "" {
 		return false
 	}

@@ -118,7 +118,7 @@ func TestAssignment(t *testing.T) {
 			t.Fatalf("assignment(%q) = %q %v, want %q", in, got, ok, want)
 		}
 	}
-	if !isIdent("utf8mb4_0900_ai_ci") || isIdent("x y") || isIdent("") || isIdent("a'") {
+	if !IsIdent("utf8mb4_0900_ai_ci") || IsIdent("x y") || IsIdent("") || IsIdent("a'") {
 		t.Fatal("isIdent")
 	}
 	if n, cs, ok := collationName(8); !ok || n != "latin1_swedish_ci" || cs != "latin1" {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/rules"
@@ -393,7 +394,7 @@ func m2text(m pinMask, untracked string) string {
 
 // quoteUserVar writes @`name` with backquotes doubled.
 func quoteUserVar(name string) string {
-	return "@`" + strings.ReplaceAll(name, "`", "``") + "`"
+	return "@" + quoteIdent(name)
 }
 
 // userVarLiteral is the SQL literal that gives a user variable the value
@@ -428,7 +429,7 @@ func userVarLiteral(typ byte, v sql.NullString, hex, cs, coll string) string {
 	if !isHex(hex) {
 		hex = fmt.Sprintf("%X", v.String)
 	}
-	if cs != "" && cs != "binary" && isIdentName(cs) && isIdentName(coll) {
+	if cs != "" && cs != "binary" && backend.IsIdent(cs) && backend.IsIdent(coll) {
 		return fmt.Sprintf("_%s X'%s' COLLATE %s", cs, hex, coll)
 	}
 	return fmt.Sprintf("X'%s'", hex)
@@ -440,20 +441,6 @@ func isHex(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// isIdentName reports whether s (a character set or collation a server
-// named) is safe to splice into SQL unquoted.
-func isIdentName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
 			return false
 		}
 	}
