@@ -27,20 +27,14 @@ func TestClientCapabilitiesFollow(t *testing.T) {
 		REPLACE INTO sbtest.caps VALUES (1, 'one');
 		DROP PROCEDURE IF EXISTS sbtest.caps_out;
 		CREATE PROCEDURE sbtest.caps_out(IN i INT, OUT o VARCHAR(10)) SELECT v INTO o FROM sbtest.caps WHERE id = i`)
-	addr := fmt.Sprintf("127.0.0.1:%d", s.DataPort)
 	connect := func(caps uint32) *client.Conn {
 		t.Helper()
-		c, err := client.Connect(addr, "sbtest", "sbtest", "sbtest", func(c *client.Conn) error {
+		return sbtestConn(t, s.DataPort, func(c *client.Conn) error {
 			if caps != 0 {
 				return c.SetCapability(caps)
 			}
 			return nil
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
 	}
 	const spaced = "SELECT COUNT (*) FROM sbtest.caps"
 	plain := connect(0)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -9,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/sluice-proxy/sluice/internal/testenv"
@@ -158,11 +156,7 @@ func wireGreeting(t *testing.T, port int, deadline time.Duration) (*wire.Conn, *
 // closes, as on a server (it used to close without a word).
 func TestPacketsOutOfOrder(t *testing.T) {
 	s, _ := multiplexSetup(t, 4, "")
-	c, err := client.Connect(fmt.Sprintf("127.0.0.1:%d", s.DataPort), "sbtest", "sbtest", "sbtest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := sbtestConn(t, s.DataPort)
 	c.Sequence = 5
 	if err := c.WritePacket(append([]byte{0, 0, 0, 0, mysql.COM_QUERY}, "SELECT 1"...)); err != nil {
 		t.Fatal(err)
@@ -181,29 +175,13 @@ func TestPacketsOutOfOrder(t *testing.T) {
 // mysqld_stmt_fetch), through Sluice as directly.
 func TestUnknownStatementNamesCommand(t *testing.T) {
 	s, b := multiplexSetup(t, 4, "")
-	answer := func(port int, pkt []byte) string {
-		t.Helper()
-		c, err := client.Connect(fmt.Sprintf("127.0.0.1:%d", port), "sbtest", "sbtest", "sbtest")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.ResetSequence()
-		if err := c.WritePacket(append([]byte{0, 0, 0, 0}, pkt...)); err != nil {
-			t.Fatal(err)
-		}
-		data, err := c.ReadPacket()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(data)
-	}
 	for _, pkt := range [][]byte{
 		{mysql.COM_STMT_RESET, 0xe7, 0x03, 0, 0},
 		{mysql.COM_STMT_FETCH, 0xe7, 0x03, 0, 0, 1, 0, 0, 0},
 		{mysql.COM_STMT_EXECUTE, 0xe7, 0x03, 0, 0, 0, 1, 0, 0, 0},
 	} {
-		if got, want := answer(s.DataPort, pkt), answer(b.Port, pkt); got != want {
+		send := func(uint32) []byte { return pkt }
+		if got, want := firstAnswer(t, s.DataPort, "", send), firstAnswer(t, b.Port, "", send); got != want {
 			t.Errorf("command %d, unknown id: through Sluice %q, directly %q", pkt[0], got, want)
 		}
 	}
@@ -216,29 +194,13 @@ func TestMalformedExecute(t *testing.T) {
 	s, b := multiplexSetup(t, 4, "")
 	answer := func(port int, exec []byte) string {
 		t.Helper()
-		c, err := client.Connect(fmt.Sprintf("127.0.0.1:%d", port), "sbtest", "sbtest", "sbtest")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		st, err := c.Prepare("SELECT ?, ?")
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := st.ID
-		pkt := append([]byte{0, 0, 0, 0, mysql.COM_STMT_EXECUTE, byte(id), byte(id >> 8), byte(id >> 16), byte(id >> 24)}, exec...)
-		c.ResetSequence()
-		if err := c.WritePacket(pkt); err != nil {
-			t.Fatal(err)
-		}
-		data, err := c.ReadPacket()
-		if err != nil {
-			t.Fatal(err)
-		}
+		data := firstAnswer(t, port, "SELECT ?, ?", func(id uint32) []byte {
+			return append([]byte{mysql.COM_STMT_EXECUTE, byte(id), byte(id >> 8), byte(id >> 16), byte(id >> 24)}, exec...)
+		})
 		if len(data) > 0 && data[0] != mysql.ERR_HEADER {
 			return "not an error"
 		}
-		return string(data)
+		return data
 	}
 	for name, exec := range map[string][]byte{
 		"no null bitmap":   {0, 1, 0, 0, 0},
@@ -249,4 +211,30 @@ func TestMalformedExecute(t *testing.T) {
 			t.Errorf("%s: through Sluice %q, directly %q", name, got, want)
 		}
 	}
+}
+
+// firstAnswer logs in to port as sbtest, prepares prepare (when not ""),
+// sends the command packet cmd makes from the statement's id, and returns
+// the first packet of the answer.
+func firstAnswer(t *testing.T, port int, prepare string, cmd func(id uint32) []byte) string {
+	t.Helper()
+	c := sbtestConn(t, port)
+	defer c.Close()
+	var id uint32
+	if prepare != "" {
+		st, err := c.Prepare(prepare)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id = st.ID
+	}
+	c.ResetSequence()
+	if err := c.WritePacket(append([]byte{0, 0, 0, 0}, cmd(id)...)); err != nil {
+		t.Fatal(err)
+	}
+	data, err := c.ReadPacket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -21,13 +20,9 @@ import (
 func TestStmtCacheAfterDDL(t *testing.T) {
 	s, b := multiplexSetup(t, 1, "")
 	const q = "SELECT * FROM sbtest.stmt_ddl WHERE a > ?"
-	addr := fmt.Sprintf("127.0.0.1:%d", s.DataPort)
 	columns := func() (int, error) {
 		t.Helper()
-		c, err := client.Connect(addr, "sbtest", "sbtest", "sbtest")
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := sbtestConn(t, s.DataPort)
 		defer c.Close()
 		st, err := c.Prepare(q)
 		if err != nil {
@@ -72,15 +67,9 @@ func TestStmtCacheAfterDDL(t *testing.T) {
 func TestPreparedStatementsInfo(t *testing.T) {
 	s, _ := multiplexSetup(t, 1, "")
 	const q = "SELECT ? + 1 AS n, 'info' AS s"
-	addr := fmt.Sprintf("127.0.0.1:%d", s.DataPort)
 	var stmts []*client.Stmt
 	for i := 0; i < 2; i++ {
-		c, err := client.Connect(addr, "sbtest", "sbtest", "sbtest")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		st, err := c.Prepare(q)
+		st, err := sbtestConn(t, s.DataPort).Prepare(q)
 		if err != nil {
 			t.Fatal(err)
 		}

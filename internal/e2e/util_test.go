@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/sluice-proxy/sluice/internal/testenv"
@@ -83,6 +84,19 @@ func oneConn(t *testing.T, port int) (*sql.Conn, context.Context) {
 func connOf(t *testing.T, db *sql.DB) *sql.Conn {
 	t.Helper()
 	c, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// sbtestConn logs in to port as sbtest (schema sbtest) with the go-mysql
+// client, which lets a test set capabilities and send any packet; closed
+// when the test ends, if not before.
+func sbtestConn(t *testing.T, port int, opts ...client.Option) *client.Conn {
+	t.Helper()
+	c, err := client.Connect(fmt.Sprintf("127.0.0.1:%d", port), "sbtest", "sbtest", "sbtest", opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
