@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"regexp"
@@ -31,10 +32,15 @@ func selectList(q string) []string {
 	return strings.Split(list, ", ")
 }
 
+// queryer is a *sql.DB or a *sql.Conn.
+type queryer interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
 // clusterFetch runs q and returns its column names and rows.
-func clusterFetch(t *testing.T, db *sql.DB, q string) ([]string, [][]sql.NullString) {
+func clusterFetch(t *testing.T, db queryer, q string) ([]string, [][]sql.NullString) {
 	t.Helper()
-	rows, err := db.Query(q)
+	rows, err := db.QueryContext(context.Background(), q)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}

@@ -25,24 +25,11 @@ func TestDiagnosticsPerSession(t *testing.T) {
 	conn := func(db *sql.DB) *sql.Conn { t.Helper(); return connOf(t, db) }
 	rows := func(c *sql.Conn, q string) string {
 		t.Helper()
-		r, err := c.QueryContext(ctx, q)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		defer r.Close()
-		cols, _ := r.Columns()
+		_, rs := clusterFetch(t, c, q)
 		var out []string
-		for r.Next() {
-			vals := make([]sql.NullString, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := r.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
+		for _, r := range rs {
 			var f []string
-			for _, v := range vals {
+			for _, v := range r {
 				f = append(f, v.String)
 			}
 			out = append(out, strings.Join(f, "|"))
