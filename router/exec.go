@@ -249,7 +249,7 @@ func (s *session) exchange(h *held, req *request) (backend.Response, error) {
 	switch {
 	case req.prepare != nil:
 		s.r.stats.Add(s.id, stats.ComBackendStmtPrepare, 1)
-		_, err := h.bc.Prepare(req.prepare.id, &req.prepare.servers, req.prepare.key.schema, req.prepare.key.query, req.meta)
+		_, err := h.bc.Prepare(req.prepare.id, &req.prepare.servers, req.prepare.key.schema, req.prepare.sql, req.meta)
 		if se, ok := backend.IsSQLError(err); ok {
 			return s.prepareRefused(se), nil
 		}

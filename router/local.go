@@ -34,7 +34,8 @@ var connectionIDColumn = wire.Column{Name: "CONNECTION_ID()", Type: wire.TypeLon
 
 // localStatement is the prepared statement of SELECT CONNECTION_ID(): no
 // backend ever sees it.
-var localStatement = &globalStmt{key: stmtKey{query: "SELECT CONNECTION_ID()"}, numCols: 1, local: localConnectionID,
+var localStatement = &globalStmt{key: stmtKey{query: "SELECT CONNECTION_ID()"}, sql: "SELECT CONNECTION_ID()",
+	text: []byte("SELECT CONNECTION_ID()"), numCols: 1, local: localConnectionID,
 	cols: [][]byte{wire.AppendColumnDef(nil, &connectionIDColumn)}}
 
 // localQuery classifies a query text the proxy answers itself.

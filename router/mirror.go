@@ -41,8 +41,9 @@ type mirrorJob struct {
 	kind  sqlscan.StmtKind
 	query []byte      // the command packet: COM_QUERY, or COM_STMT_EXECUTE with the parameters' types
 	stmt  *globalStmt // COM_STMT_EXECUTE: the statement, prepared on the mirror's connection as needed
-	// digest and digestText are the original's, under which the copy is
-	// counted in stats_mysql_query_digest with the mirror's hostgroup.
+	// digest and digestText are those of the query the copy runs, under
+	// which it is counted in stats_mysql_query_digest with the mirror's
+	// hostgroup.
 	digest     uint64
 	digestText []byte
 }
@@ -165,13 +166,29 @@ func (s *session) mirror(rt *live.Runtime, dec *rules.Decision, cmd byte, q []by
 		return
 	}
 	mhg := dec.MirrorHostgroup
+	d := &s.digest
 	if dec.MirrorFlagOUT >= 0 {
+		// The copy goes through the rules again from mirror_flagOUT, as
+		// ProxySQL's mirror session does: they may send it elsewhere,
+		// rewrite it (a query, not an execute: ProxySQL rewrites no
+		// EXECUTE) or answer it themselves, and then no copy runs.
 		mq := s.query
+		if cmd == wire.ComQuery {
+			mq.Text = q
+		}
 		mq.Mirror, mq.MirrorFlagOUT, mq.MirrorHostgroup = true, dec.MirrorFlagOUT, dec.MirrorHostgroup
 		var md rules.Decision
 		rt.Rules.Match(&mq, &md)
+		if md.HasOKMsg || md.HasErrorMsg {
+			return
+		}
 		if md.DestinationHostgroup >= 0 {
 			mhg = md.DestinationHostgroup
+		}
+		if md.Rewritten && cmd == wire.ComQuery {
+			q = md.NewQuery
+			d = &sqlscan.Digest{}
+			s.digester.Digest(d, q)
 		}
 	}
 	if mhg < 0 || len(q) >= 15<<20 {
@@ -179,8 +196,8 @@ func (s *session) mirror(rt *live.Runtime, dec *rules.Decision, cmd byte, q []by
 	}
 	// The state is copied as it is now: its Vars are copied on write, so
 	// sharing the slice is safe.
-	j := &mirrorJob{hg: mhg, user: s.username, state: s.state, kind: s.digest.Kind, query: make([]byte, 1+len(q)), stmt: g,
-		digest: s.digest.Hash, digestText: bytes.Clone(s.digest.Text)}
+	j := &mirrorJob{hg: mhg, user: s.username, state: s.state, kind: d.Kind, query: make([]byte, 1+len(q)), stmt: g,
+		digest: d.Hash, digestText: bytes.Clone(d.Text)}
 	j.state.Autocommit = true
 	j.query[0] = cmd
 	copy(j.query[1:], q)

@@ -13,8 +13,8 @@ import (
 	"github.com/sluice-proxy/sluice/rules"
 )
 
-// The query cache (reference §7). A SELECT that a rule gives a cache_ttl
-// is looked up before it is sent, outside a transaction, by user, schema,
+// The query cache (reference §7). A read (cachedKind) that a rule gives a
+// cache_ttl, mentioning no user variable, is looked up before it is sent, outside a transaction, by user, schema,
 // autocommit, the client's CLIENT_DEPRECATE_EOF and
 // MARIADB_CLIENT_CACHE_METADATA (its column counts carry one more byte), and what was asked: the
 // query text of a COM_QUERY, or — for a COM_STMT_EXECUTE, as ProxySQL
@@ -76,12 +76,34 @@ func (s *session) cacheKeyHead(proto byte) []byte {
 
 // stmtCacheable reports whether an execute of cs (packet pkt, as
 // rewriteExecute made it) may use the cache, besides what cacheable
-// checks: a SELECT, no COM_STMT_SEND_LONG_DATA pending (the values are not
-// in the packet), no cursor (flags CURSOR_TYPE_NO_CURSOR, and none left
-// open by an earlier execute: its rows come by COM_STMT_FETCH from the
-// connection holding it).
+// checks: a read (cachedKind), no COM_STMT_SEND_LONG_DATA pending (the
+// values are not in the packet), no cursor (flags CURSOR_TYPE_NO_CURSOR,
+// and none left open by an earlier execute: its rows come by
+// COM_STMT_FETCH from the connection holding it).
 func stmtCacheable(cs *clientStmt, pkt []byte) bool {
-	return cs.g.kind == sqlscan.KindSelect && cs.longData == nil && cs.cursor == nil && len(pkt) >= 10 && pkt[5] == 0
+	return cachedKind(cs.g.kind, cs.g.digestTxt) && cs.longData == nil && cs.cursor == nil && len(pkt) >= 10 && pkt[5] == 0
+}
+
+// cachedKind reports whether a statement of kind k (digest text d) may be
+// answered from the cache: one that reads — SELECT, SHOW, and a WITH,
+// VALUES or TABLE statement. ProxySQL stores whatever result set a
+// cache_ttl rule meets; a hit on a CALL's or an INSERT … RETURNING's would
+// skip its writes, and EXPLAIN ANALYZE runs its statement.
+func cachedKind(k sqlscan.StmtKind, d []byte) bool {
+	switch k {
+	case sqlscan.KindSelect, sqlscan.KindShow, sqlscan.KindShowTableStatus:
+		return true
+	case sqlscan.KindUnknown:
+		return sqlscan.HasPrefixFold(d, "WITH ") || sqlscan.HasPrefixFold(d, "VALUES") || sqlscan.HasPrefixFold(d, "TABLE ")
+	}
+	return false
+}
+
+// readsUserVars reports whether q mentions a user variable (@x): its
+// answer depends on the session that asks (ProxySQL would serve one
+// session's @x to another), so it is never cached.
+func readsUserVars(q []byte) bool {
+	return bytes.IndexByte(q, '@') >= 0 && len(sqlscan.UserVarNames(q, nil)) > 0
 }
 
 func b2c(b bool) byte {
@@ -121,10 +143,14 @@ func (s *session) runCaching(rt *live.Runtime, dec *rules.Decision, caching bool
 	return res, h, ok
 }
 
-// startCapture makes the response of the query about to run be copied,
-// up to what one cache shard may hold.
+// maxCaptured bounds the copy of one response kept for the cache: a larger
+// one streams on uncopied and is not cached.
+const maxCaptured = 64 << 20
+
+// startCapture makes the response of the query about to run be copied, up
+// to the cache's size bound or maxCaptured.
 func (s *session) startCapture(rt *live.Runtime) {
-	s.tee.Reset(int(rt.Router.QueryCacheBytes / 16))
+	s.tee.Reset(int(min(rt.Router.QueryCacheBytes, maxCaptured)))
 	s.sink.Tee = &s.tee
 }
 

@@ -56,11 +56,14 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	if rt.Router.StatsTimeQP {
 		s.r.stats.Add(s.id, stats.QueryProcessorTimeNsec, int64(time.Since(start)))
 	}
-	if dec.NextQueryFlagIN != rules.Unset {
-		s.nextFlagIN = dec.NextQueryFlagIN
-	}
 	if dec.Rewritten {
+		// What runs is the rewritten query, and it is what the digest
+		// stats, the events log and everything below (statement kind,
+		// read/write follow, pinning, the cache) see, as ProxySQL digests
+		// the new packet again. The rules matched the original.
 		q = dec.NewQuery
+		s.digester.Digest(&s.digest, q)
+		q2.Text, q2.DigestHash, q2.DigestText, q2.FirstComment = q, s.digest.Hash, s.digest.Text, s.digest.FirstComment
 	}
 	ev := s.newEvent(rt, dec, start, q)
 
@@ -72,6 +75,11 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		s.finishEvent(ev, -1, "", backend.Response{})
 		s.writeErr(errRuleMessage(dec.ErrorMsg))
 		return true
+	}
+	// As ProxySQL, a query the rules answer themselves (OK_msg,
+	// error_msg) leaves the flagIN of the next one as it was.
+	if dec.NextQueryFlagIN != rules.Unset {
+		s.nextFlagIN = dec.NextQueryFlagIN
 	}
 	if s.sqlInjection(rt, q, firewallOff) {
 		s.finishEvent(ev, -1, "", backend.Response{})
@@ -156,7 +164,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 			return s.writeAutocommitOff(name) == nil
 		}
 	}
-	caching := s.digest.Kind == sqlscan.KindSelect && fl != followWrite && s.cacheable(rt, dec)
+	caching := fl == followRules && cachedKind(s.digest.Kind, s.digest.Text) && s.cacheable(rt, dec) && !readsUserVars(q)
 	if caching {
 		s.buildCacheKey(q)
 		if res, hit, sent := s.serveCached(rt); hit {

@@ -81,7 +81,7 @@ func (s *session) beginCommand(p []byte) {
 		var text string
 		if len(p) >= 5 {
 			if cs := s.stmts.m[binary.LittleEndian.Uint32(p[1:])]; cs != nil {
-				text = cs.g.key.query
+				text = cs.g.sql
 			}
 		}
 		setInfo(&s.pub, text)
@@ -380,7 +380,7 @@ func (r *Router) StmtInfos() []StmtInfo {
 	for _, g := range r.stmts.byKey {
 		out = append(out, StmtInfo{ID: g.id, Schema: g.key.schema, User: g.key.user, Digest: g.digest,
 			Clients: g.clients.Load(), Servers: g.servers.Load(),
-			NumCols: g.numCols, NumParams: g.numParams, Query: g.key.query})
+			NumCols: g.numCols, NumParams: g.numParams, Query: g.sql})
 	}
 	r.stmts.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })

@@ -36,9 +36,14 @@ type stmtKey struct {
 // globalStmt is one cached statement with the metadata of its PREPARE
 // response, so later PREPAREs of the same text are answered from memory.
 type globalStmt struct {
-	id        uint64
-	key       stmtKey // its key in the cache: user, schema it was prepared in, query, settings
-	text      []byte  // key.query as bytes, for rules.Query (read only)
+	id  uint64
+	key stmtKey // its key in the cache: user, schema it was prepared in, query, settings
+	// sql is what servers prepare: key.query, or a rule's rewrite of it
+	// (replace_pattern), decided under the rule set in rules; text is sql
+	// as bytes, for rules.Query (read only). The digest describes sql.
+	sql       string
+	text      []byte
+	rules     atomic.Pointer[rules.RuleSet]
 	digest    uint64
 	digestTxt []byte // digest text and first comment, computed once at PREPARE
 	comment   []byte
@@ -184,7 +189,11 @@ func (s *session) comStmtPrepare(rt *live.Runtime, p []byte) bool {
 	g := localStmt(q)
 	if g == nil {
 		key := stmtKey{s.username, s.state.Schema, string(q), s.state.Settings()}
-		if g = s.r.stmts.get(key); g == nil {
+		if g = s.r.stmts.get(key); g != nil && !s.rewriteHolds(rt, g, q) {
+			s.r.stmts.forget(g)
+			g = nil
+		}
+		if g == nil {
 			var ok bool
 			if g, ok = s.prepareOnBackend(rt, key, p); g == nil {
 				return ok
@@ -199,10 +208,11 @@ func (s *session) comStmtPrepare(rt *live.Runtime, p []byte) bool {
 	return s.writePrepareOK(id, g) == nil
 }
 
-// prepareOnBackend prepares the statement on a connection of the hostgroup
-// the rules choose, caches the metadata and relays errors to the client.
-func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey, p []byte) (*globalStmt, bool) {
-	q := p[1:]
+// prepareRules runs the rules on the text q of a PREPARE, as on a query,
+// and returns the text servers are to prepare: q, or a rule's rewrite of it
+// (replace_pattern applies to a PREPARE as to a query: ProxySQL #238),
+// which s.digest then describes.
+func (s *session) prepareRules(rt *live.Runtime, q []byte) []byte {
 	s.digester.Digest(&s.digest, q)
 	s.query = rules.Query{
 		User: s.username, Schema: s.state.Schema, ClientAddr: s.clientIP,
@@ -211,6 +221,32 @@ func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey, p []byte) (*gl
 		Text: q, NextQueryFlagIN: s.nextFlagIN, MirrorFlagOUT: -1, MirrorHostgroup: -1,
 	}
 	s.match(rt, &s.decision)
+	if s.decision.Rewritten {
+		q = s.decision.NewQuery
+		s.digester.Digest(&s.digest, q)
+	}
+	return q
+}
+
+// rewriteHolds reports whether the cached g is still what the running
+// rules make of the PREPARE text q: after a LOAD MYSQL QUERY RULES, the
+// first PREPARE of each cached text runs the rules again, and a statement
+// whose rewrite changed is prepared anew.
+func (s *session) rewriteHolds(rt *live.Runtime, g *globalStmt, q []byte) bool {
+	if g.rules.Load() == rt.Rules {
+		return true
+	}
+	if string(s.prepareRules(rt, q)) != g.sql {
+		return false
+	}
+	g.rules.Store(rt.Rules)
+	return true
+}
+
+// prepareOnBackend prepares the statement on a connection of the hostgroup
+// the rules choose, caches the metadata and relays errors to the client.
+func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey, p []byte) (*globalStmt, bool) {
+	sql := s.prepareRules(rt, p[1:])
 	if s.decision.HasErrorMsg {
 		s.writeErr(errRuleMessage(s.decision.ErrorMsg))
 		return nil, true
@@ -220,8 +256,9 @@ func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey, p []byte) (*gl
 		s.writeErr(e)
 		return nil, true
 	}
-	g := &globalStmt{id: s.r.stmts.nextID.Add(1), key: key, text: bytes.Clone(q), digest: s.digest.Hash,
+	g := &globalStmt{id: s.r.stmts.nextID.Add(1), key: key, sql: string(sql), text: bytes.Clone(sql), digest: s.digest.Hash,
 		kind: s.digest.Kind, digestTxt: bytes.Clone(s.digest.Text), comment: bytes.Clone(s.digest.FirstComment)}
+	g.rules.Store(rt.Rules)
 	var meta backend.StmtMeta
 	s.req = request{hg: hg, prepare: g, meta: &meta, retries: retriesFor(rt, s.decision.Retries),
 		repeatable: true, createNew: s.decision.CreateNewConnection}
@@ -347,7 +384,7 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 		return true
 	}
 	ev := s.stmtEvent(rt, eventlog.ComStmtExecute, g, clientID, start)
-	caching := stmtCacheable(cs, pkt) && fl != followWrite && s.cacheable(rt, dec)
+	caching := fl == followRules && stmtCacheable(cs, pkt) && s.cacheable(rt, dec) && !readsUserVars(g.text)
 	if caching {
 		// A stored or served answer carries its column definitions whole,
 		// and the statement's are not updated from it: what the client
@@ -409,7 +446,7 @@ func (s *session) executeOn(h *held, req *request) (backend.Response, error) {
 	bid, ok := h.bc.StmtID(g.id)
 	if !ok {
 		s.r.stats.Add(s.id, stats.ComBackendStmtPrepare, 1)
-		id, err := h.bc.Prepare(g.id, &g.servers, g.key.schema, g.key.query, nil)
+		id, err := h.bc.Prepare(g.id, &g.servers, g.key.schema, g.sql, nil)
 		if se, isSQL := backend.IsSQLError(err); isSQL {
 			if res := s.prepareRefused(se); res.Refused != nil {
 				return res, nil
@@ -607,6 +644,6 @@ func (s *session) stmtEvent(rt *live.Runtime, t eventlog.EventType, g *globalStm
 	}
 	return &eventlog.Event{
 		Type: t, ThreadID: s.id, Username: s.username, Schemaname: s.state.Schema,
-		Client: s.clientAddr, Start: start, Digest: g.digest, Query: string(sqlscan.MaskPasswords([]byte(g.key.query))), ClientStmtID: clientID,
+		Client: s.clientAddr, Start: start, Digest: g.digest, Query: string(sqlscan.MaskPasswords(g.text)), ClientStmtID: clientID,
 	}
 }

@@ -294,3 +294,79 @@ func queryAll(ctx context.Context, db *sql.DB, total, workers int, query func(i 
 	close(errs)
 	return <-errs
 }
+
+// TestQueryCacheWhatIsStored: which answers a cache_ttl rule may store.
+//   - A query reading a user variable is never cached: each session gets
+//     its own @x (ProxySQL would serve the first session's to the next).
+//   - Reads other than SELECT are: a WITH (CTE) statement.
+//   - A CALL and an INSERT … RETURNING, which return result sets, are not:
+//     a hit would skip their writes.
+//   - The size bound is the whole cache's: with mysql-query_cache_size_MB=1
+//     a 70 KB answer is stored (a shard's sixteenth used to be the limit).
+func TestQueryCacheWhatIsStored(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	backendSQL(t, bs[0], `CREATE DATABASE IF NOT EXISTS qcw; CREATE TABLE IF NOT EXISTS qcw.execs (n INT NOT NULL);
+		DELETE FROM qcw.execs; INSERT INTO qcw.execs VALUES (0);
+		CREATE TABLE IF NOT EXISTS qcw.ins (id INT AUTO_INCREMENT PRIMARY KEY); DELETE FROM qcw.ins;`)
+	backendSQL(t, bs[0], "DELIMITER //\nCREATE OR REPLACE FUNCTION qcw.counted() RETURNS INT NOT DETERMINISTIC MODIFIES SQL DATA "+
+		"BEGIN UPDATE qcw.execs SET n = n + 1; RETURN 1; END//\n"+
+		"CREATE OR REPLACE PROCEDURE qcw.p() BEGIN UPDATE qcw.execs SET n = n + 1; SELECT 'qcw' AS v; END//\nDELIMITER ;")
+	s := startFresh(t, "")
+	routeTo(t, s, 0, bs[0].Port)
+	admin(t, s, `SET mysql-query_cache_size_MB=1; LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_query_rules(rule_id, active, match_pattern, cache_ttl, apply) VALUES (1, 1, 'qcw', 600000, 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME;`)
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "qcw", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	execs := func() int {
+		t.Helper()
+		n, err := strconv.Atoi(strings.TrimSpace(backendSQL(t, bs[0], "SELECT n FROM qcw.execs")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	twice := func(q string) (ran int) {
+		t.Helper()
+		before := execs()
+		for range 2 {
+			rows, err := db.QueryContext(ctx, q)
+			if err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			for rows.Next() {
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			rows.Close()
+		}
+		return execs() - before
+	}
+	if ran := twice("WITH c AS (SELECT qcw.counted() AS n) SELECT n, 'qcw' FROM c"); ran != 1 {
+		t.Errorf("a WITH read ran %d times in two, want once (the second from the cache)", ran)
+	}
+	if ran := twice("SELECT REPEAT('x', 70000) AS big, qcw.counted() AS n"); ran != 1 {
+		t.Errorf("a 70 KB answer under a 1 MiB bound ran %d times in two, want once", ran)
+	}
+	if ran := twice("CALL qcw.p()"); ran != 2 {
+		t.Errorf("a CALL ran %d times in two: a cached CALL skips its writes", ran)
+	}
+	before := strings.TrimSpace(backendSQL(t, bs[0], "SELECT COUNT(*) FROM qcw.ins"))
+	twice("INSERT INTO qcw.ins VALUES () RETURNING id")
+	if after := strings.TrimSpace(backendSQL(t, bs[0], "SELECT COUNT(*) FROM qcw.ins")); before != "0" || after != "2" {
+		t.Errorf("two INSERT … RETURNING: %s rows → %s, want 0 → 2", before, after)
+	}
+	// User variables: two sessions, each its own @qcw.
+	for i, want := range []string{"first", "second"} {
+		c := connOf(t, db)
+		var got string
+		if _, err := c.ExecContext(ctx, "SET @qcw = '"+want+"'"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.QueryRowContext(ctx, "SELECT @qcw").Scan(&got); err != nil || got != want {
+			t.Fatalf("session %d: SELECT @qcw = %q %v, want %q", i, got, err, want)
+		}
+	}
+}

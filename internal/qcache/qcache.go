@@ -3,9 +3,10 @@
 // and served to the next identical query of the same user, schema and
 // client dialect without a backend.
 //
-// The cache is split into shards by key hash, each with its own lock, map,
-// LRU list and share of the size bound (mysql-query_cache_size_MB), so
-// concurrent sessions rarely meet; only queries that a cache_ttl rule
+// The cache is split into shards by key hash, each with its own lock, map
+// and LRU list, so concurrent sessions rarely meet; the size bound
+// (mysql-query_cache_size_MB) is the whole cache's, as ProxySQL's, so one
+// response may take up to all of it; only queries that a cache_ttl rule
 // matches ever touch it. An entry is written once and never changed, so a
 // hit copies nothing under the lock: the caller gets the immutable bytes.
 package qcache
@@ -29,7 +30,9 @@ const entryOverhead = 160
 type Cache struct {
 	seed   maphash.Seed
 	shards [shards]shard
-	limit  atomic.Int64 // bytes, over all shards
+	limit  atomic.Int64  // bytes, over all shards
+	held   atomic.Int64  // bytes held, over all shards
+	next   atomic.Uint32 // the shard evictOthers starts with
 
 	// ProxySQL's Query_Cache_* counters.
 	gets, getsOK, sets, bytesIn, bytesOut, purged atomic.Uint64
@@ -84,7 +87,7 @@ func (c *Cache) Get(key []byte, now time.Time, softTTLPct int) (data []byte, ok 
 	}
 	e := el.Value.(*entry)
 	if ns >= e.expires {
-		sh.remove(el)
+		c.remove(sh, el)
 		sh.mu.Unlock()
 		c.purged.Add(1)
 		return nil, false
@@ -103,67 +106,101 @@ func (c *Cache) Get(key []byte, now time.Time, softTTLPct int) (data []byte, ok 
 }
 
 // Set stores data (which the cache keeps: the caller must not reuse it)
-// under key for ttl, replacing an older copy, and evicts the least
-// recently used entries of the shard while it is over its share of the
-// size bound. A response larger than a shard's share is not stored.
+// under key for ttl, replacing an older copy, and while the cache is over
+// its size bound evicts the least recently used entries of the key's
+// shard, then of the others. A response larger than the bound is not
+// stored.
 func (c *Cache) Set(key, data []byte, ttl time.Duration, now time.Time) bool {
 	e := &entry{key: string(key), data: data, stored: now.UnixNano(), expires: now.Add(ttl).UnixNano()}
-	budget := c.limit.Load() / shards
-	if e.size() > budget {
+	limit := c.limit.Load()
+	if e.size() > limit {
 		return false
 	}
 	sh := c.shard(key)
 	sh.mu.Lock()
 	if old, ok := sh.m[e.key]; ok {
-		sh.remove(old)
+		c.remove(sh, old)
 	}
 	sh.m[e.key] = sh.lru.PushFront(e)
 	sh.bytes += e.size()
-	evicted := uint64(0)
-	for sh.bytes > budget {
+	c.held.Add(e.size())
+	evicted := 0
+	for c.held.Load() > limit {
 		back := sh.lru.Back()
-		if back == nil {
+		if back == nil || back.Value.(*entry) == e {
 			break
 		}
-		sh.remove(back)
+		c.remove(sh, back)
 		evicted++
 	}
 	sh.mu.Unlock()
+	if c.held.Load() > limit {
+		evicted += c.evictOthers(limit, sh)
+	}
 	c.sets.Add(1)
 	c.bytesIn.Add(uint64(len(data)))
-	c.purged.Add(evicted)
+	c.purged.Add(uint64(evicted))
 	return true
 }
 
-func (sh *shard) remove(el *list.Element) {
+// evictOthers evicts the least recently used entries of the shards other
+// than skip, one shard's oldest at a time in turn, until the cache is
+// within limit or they are empty; it returns how many it evicted. It never
+// holds two shards' locks.
+func (c *Cache) evictOthers(limit int64, skip *shard) int {
+	n, empty := 0, 0
+	for i := c.next.Add(1); c.held.Load() > limit && empty < shards; i++ {
+		sh := &c.shards[i%shards]
+		if sh == skip {
+			empty++
+			continue
+		}
+		sh.mu.Lock()
+		if back := sh.lru.Back(); back != nil {
+			c.remove(sh, back)
+			n++
+			empty = 0
+		} else {
+			empty++
+		}
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// remove drops el from sh, whose lock the caller holds.
+func (c *Cache) remove(sh *shard, el *list.Element) {
 	e := el.Value.(*entry)
 	sh.lru.Remove(el)
 	delete(sh.m, e.key)
 	sh.bytes -= e.size()
+	c.held.Add(-e.size())
 }
 
 // SetLimit changes the size bound (mysql-query_cache_size_MB); entries
-// over it go at the next Set of their shard, or at Purge.
+// over it go at the next Set, or at Purge.
 func (c *Cache) SetLimit(bytes int64) { c.limit.Store(bytes) }
 
 // Purge drops expired entries, and entries over the size bound, in every
 // shard; it returns how many it dropped.
 func (c *Cache) Purge(now time.Time) int {
 	ns := now.UnixNano()
-	budget := c.limit.Load() / shards
 	n := 0
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		for el := sh.lru.Back(); el != nil; {
 			prev := el.Prev()
-			if e := el.Value.(*entry); ns >= e.expires || sh.bytes > budget {
-				sh.remove(el)
+			if e := el.Value.(*entry); ns >= e.expires {
+				c.remove(sh, el)
 				n++
 			}
 			el = prev
 		}
 		sh.mu.Unlock()
+	}
+	if limit := c.limit.Load(); c.held.Load() > limit {
+		n += c.evictOthers(limit, nil)
 	}
 	c.purged.Add(uint64(n))
 	return n
@@ -179,6 +216,7 @@ func (c *Cache) Flush() int {
 		n += len(sh.m)
 		sh.m = make(map[string]*list.Element)
 		sh.lru.Init()
+		c.held.Add(-sh.bytes)
 		sh.bytes = 0
 		sh.mu.Unlock()
 	}

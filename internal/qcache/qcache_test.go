@@ -70,7 +70,18 @@ func TestBound(t *testing.T) {
 		t.Fatal("the recently used entry was evicted")
 	}
 	if c.Set([]byte("huge"), make([]byte, limit), time.Hour, now) {
-		t.Fatal("a response larger than a shard's share was stored")
+		t.Fatal("a response larger than the bound was stored")
+	}
+	// The bound is the whole cache's, not a shard's: a response of half
+	// of it is stored, and evicts entries of other shards to fit.
+	if !c.Set([]byte("half"), make([]byte, limit/2), time.Hour, now) {
+		t.Fatal("a response of half the bound was not stored")
+	}
+	if _, ok := c.Get([]byte("half"), now, 0); !ok {
+		t.Fatal("the large response is not there")
+	}
+	if st := c.Stats(); st.MemoryBytes > limit || st.MemoryBytes < limit/2 {
+		t.Fatalf("after the large response: %+v", st)
 	}
 	if n := c.Flush(); n == 0 || c.Stats().Entries != 0 || c.Stats().MemoryBytes != 0 {
 		t.Fatalf("flush: %d, %+v", n, c.Stats())
