@@ -79,13 +79,18 @@ func (s *session) noteError(hg int, srv *backend.Server, e *wire.SQLError) {
 		schema: s.state.Schema, errno: e.Code}, e.Message)
 }
 
-// logQueryError logs a query's error with what mysql-verbose_query_error
-// adds in ProxySQL's line: the user, client, schema and digest text.
-func (s *session) logQueryError(h *held, e *wire.SQLError) {
-	s.log.Warn().Int("hostgroup", h.hg).Str("backend", h.addr).Uint32("thread_id", h.bc.ThreadID()).
-		Str("user", s.username).Str("client", s.clientIP).Str("schema", s.state.Schema).
-		Uint16("errno", e.Code).Str("error", e.Message).Str("digest_text", clip(string(s.digest.Text), maxLoggedQuery)).
-		Msg("Error during query")
+// logQueryError logs a server's error for a query, as ProxySQL logs every
+// one ("Error during query on (hostgroup,host,port,thread_id)"); with
+// mysql-verbose_query_error the line adds the user, client, schema and
+// digest text.
+func (s *session) logQueryError(h *held, e *wire.SQLError, verbose bool) {
+	ev := s.log.Warn().Int("hostgroup", h.hg).Str("backend", h.addr).Uint32("thread_id", h.bc.ThreadID()).
+		Uint16("errno", e.Code).Str("error", e.Message)
+	if verbose {
+		ev = ev.Str("user", s.username).Str("client", s.clientIP).Str("schema", s.state.Schema).
+			Str("digest_text", clip(string(s.digest.Text), maxLoggedQuery))
+	}
+	ev.Msg("Error during query")
 }
 
 // Errors returns stats_mysql_errors, sorted; with reset the counters start

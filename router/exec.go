@@ -202,9 +202,7 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 			s.noteOutcome(res.Err, res.Warnings, rows)
 			if res.Err != nil {
 				s.noteError(req.hg, h.server, res.Err)
-				if rt.Router.VerboseQueryError {
-					s.logQueryError(h, res.Err)
-				}
+				s.logQueryError(h, res.Err, rt.Router.VerboseQueryError)
 			}
 			return res, h, true
 		}
