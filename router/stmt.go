@@ -187,6 +187,7 @@ func (s *session) comStmtPrepare(rt *live.Runtime, p []byte) bool {
 		return true
 	}
 	g := localStmt(q)
+	hg, addr := -1, "" // where it was prepared: a statement from the cache, none
 	if g == nil {
 		key := stmtKey{s.username, s.state.Schema, string(q), s.state.Settings()}
 		if g = s.r.stmts.get(key); g != nil && !s.rewriteHolds(rt, g, q) {
@@ -195,7 +196,7 @@ func (s *session) comStmtPrepare(rt *live.Runtime, p []byte) bool {
 		}
 		if g == nil {
 			var ok bool
-			if g, ok = s.prepareOnBackend(rt, key, p); g == nil {
+			if g, hg, addr, ok = s.prepareOnBackend(rt, key, p); g == nil {
 				return ok
 			}
 		}
@@ -203,7 +204,7 @@ func (s *session) comStmtPrepare(rt *live.Runtime, p []byte) bool {
 	id := s.stmts.add(&clientStmt{g: g, cols: g.cols})
 	s.r.stats.Add(s.id, stats.StmtClientActiveTotal, 1)
 	if ev := s.stmtEvent(rt, eventlog.ComStmtPrepare, g, id, start); ev != nil {
-		s.finishEvent(ev, -1, "", backend.Response{OK: true})
+		s.finishEvent(ev, hg, addr, backend.Response{OK: true})
 	}
 	return s.writePrepareOK(id, g) == nil
 }
@@ -244,17 +245,18 @@ func (s *session) rewriteHolds(rt *live.Runtime, g *globalStmt, q []byte) bool {
 }
 
 // prepareOnBackend prepares the statement on a connection of the hostgroup
-// the rules choose, caches the metadata and relays errors to the client.
-func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey, p []byte) (*globalStmt, bool) {
+// the rules choose, caches the metadata and relays errors to the client; it
+// returns the statement and the hostgroup and server that prepared it.
+func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey, p []byte) (_ *globalStmt, hg int, addr string, ok bool) {
 	sql := s.prepareRules(rt, p[1:])
 	if s.decision.HasErrorMsg {
 		s.writeErr(errRuleMessage(s.decision.ErrorMsg))
-		return nil, true
+		return nil, -1, "", true
 	}
 	hg, e := s.hostgroup(s.decision.DestinationHostgroup, followRules)
 	if e != nil {
 		s.writeErr(e)
-		return nil, true
+		return nil, -1, "", true
 	}
 	g := &globalStmt{id: s.r.stmts.nextID.Add(1), key: key, sql: string(sql), text: bytes.Clone(sql), digest: s.digest.Hash,
 		kind: s.digest.Kind, digestTxt: bytes.Clone(s.digest.Text), comment: bytes.Clone(s.digest.FirstComment)}
@@ -264,15 +266,16 @@ func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey, p []byte) (*gl
 		repeatable: true, createNew: s.decision.CreateNewConnection}
 	res, h, ok := s.run(rt, &s.req)
 	if h == nil {
-		return nil, ok
+		return nil, -1, "", ok
 	}
+	addr = h.addr
 	s.release(rt, h)
 	if res.Err != nil {
 		s.writeErr(res.Err)
-		return nil, true
+		return nil, -1, "", true
 	}
 	g.numParams, g.numCols, g.params, g.cols = meta.NumParams, meta.NumCols, meta.Params, meta.Cols
-	return s.r.stmts.put(key, g, rt.Router.MaxStmtsCache), true
+	return s.r.stmts.put(key, g, rt.Router.MaxStmtsCache), hg, addr, true
 }
 
 // writePrepareOK sends the PREPARE response for a cached statement under the

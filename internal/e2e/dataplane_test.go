@@ -71,6 +71,14 @@ func TestSeedWalkthroughDataPlane(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// A statement prepared on a backend is logged with that backend (it
+	// used to be logged as if the cache had answered: hostgroup -1).
+	db := testenv.DB(t, s.DataPort, "root", "test", "", "")
+	var port int
+	if err := db.QueryRow("SELECT @@port + ?", 0).Scan(&port); err != nil || port != bs[0].Port {
+		t.Fatalf("prepared SELECT @@port: %d %v", port, err)
+	}
+
 	// The events log: one JSON object per query with ProxySQL's keys.
 	logPath := filepath.Join(s.Datadir, "proxysql_queries.log.00000001")
 	var events []map[string]any
@@ -81,16 +89,16 @@ func TestSeedWalkthroughDataPlane(t *testing.T) {
 		events = readEvents(t, logPath)
 		n := 0
 		for _, e := range events {
-			if q, _ := e["query"].(string); q == "SELECT @@port" || strings.HasPrefix(q, "INSERT INTO") {
+			if q, _ := e["query"].(string); q == "SELECT @@port" || strings.HasPrefix(q, "INSERT INTO") || q == "SELECT @@port + ?" {
 				n++
 			}
 		}
-		if n >= 6 || time.Now().After(deadline) {
+		if n >= 8 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	var selects, inserts int
+	var selects, inserts, prepares int
 	for _, e := range events {
 		for _, k := range []string{"hostgroup_id", "thread_id", "event", "username", "schemaname", "client", "query",
 			"starttime_timestamp_us", "endtime_timestamp_us", "starttime", "endtime", "duration_us", "digest"} {
@@ -108,6 +116,11 @@ func TestSeedWalkthroughDataPlane(t *testing.T) {
 			if _, ok := e["rows_sent"]; !ok {
 				t.Errorf("SELECT event lacks rows_sent: %v", e)
 			}
+		case q == "SELECT @@port + ?" && e["event"] == "COM_STMT_PREPARE":
+			prepares++
+			if e["hostgroup_id"] != float64(1) || e["server"] != bs[0].Addr() {
+				t.Errorf("PREPARE event: %v, want hostgroup 1 on %s", e, bs[0].Addr())
+			}
 		case strings.HasPrefix(q, "INSERT INTO"):
 			inserts++
 			if e["rows_affected"] != float64(1) || e["last_insert_id"] == nil {
@@ -115,8 +128,8 @@ func TestSeedWalkthroughDataPlane(t *testing.T) {
 			}
 		}
 	}
-	if selects != 5 || inserts != 1 {
-		t.Errorf("events log has %d SELECT @@port and %d INSERT events, want 5 and 1:\n%v", selects, inserts, events)
+	if selects != 5 || inserts != 1 || prepares != 1 {
+		t.Errorf("events log has %d SELECT @@port, %d INSERT and %d PREPARE events, want 5, 1 and 1:\n%v", selects, inserts, prepares, events)
 	}
 }
 
