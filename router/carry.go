@@ -117,6 +117,18 @@ func (s *session) noteCarried(rt *live.Runtime, h *held, q []byte, set *sqlscan.
 	}
 }
 
+// failedPrepare forgets the text PREPARE of the name a failed PREPARE q
+// named: the server deallocates a statement of that name before it
+// prepares the new one, so after the error there is none, and a move must
+// not bring the old one back.
+func (s *session) failedPrepare(h *held, q []byte) {
+	if name, ok := preparedName(q, "PREPARE"); ok {
+		if c := s.carryFor(h.hg, false); c != nil {
+			c.prepares = removePrepare(c.prepares, name)
+		}
+	}
+}
+
 // readComputed reads back, on h, the tracked variables a SET gave computed
 // values (set.Computed) and turns set into the SetTracked statement of
 // those values. It leaves set a SetLock when they cannot be read or

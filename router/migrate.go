@@ -2,7 +2,9 @@ package router
 
 import (
 	"context"
+	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -210,15 +212,13 @@ func (s *session) migrate(rt *live.Runtime, h *held, to *backend.Server, reason 
 		return false
 	}
 	nh := fillHeld(nil, bc, target, h.hg)
-	nh.flags, nh.autoIncDelay = h.flags, h.autoIncDelay
-	if c := s.carryFor(h.hg, false); c != nil {
-		if err := s.replay(rt, nh, c); err != nil {
-			_ = bc.Close()
-			k.Outcome = "failed"
-			s.r.migrations.add(k)
-			s.log.Warn().Err(err).Str("from", k.From).Str("to", k.To).Msg("migration: replaying the session state failed; the session stays")
-			return false
-		}
+	nh.flags, nh.autoIncDelay, nh.wrote = h.flags, h.autoIncDelay, h.wrote
+	if err := s.replayHeld(rt, h, nh); err != nil {
+		_ = bc.Close()
+		k.Outcome = "failed"
+		s.r.migrations.add(k)
+		s.log.Warn().Err(err).Str("from", k.From).Str("to", k.To).Msg("migration: replaying the session state failed; the session stays")
+		return false
 	}
 	// Swap: the new connection serves the session from its next command;
 	// the old one holds session state and is closed, not pooled.
@@ -231,6 +231,28 @@ func (s *session) migrate(rt *live.Runtime, h *held, to *backend.Server, reason 
 	s.r.migrations.add(k)
 	s.log.Info().Str("from", k.From).Str("to", k.To).Int("hostgroup", h.hg).Str("reason", reason).Msg("session migrated")
 	return true
+}
+
+// replayHeld gives nh, the connection taking h's place, what the session
+// holds on h: the carried state, and the insert id LAST_INSERT_ID() reads
+// there when the session's last write ran on h or its insert id is still
+// to be read (auto_increment_delay_multiplex): an expression such as
+// LAST_INSERT_ID() + 0 runs on the server, where the proxy does not
+// answer it.
+func (s *session) replayHeld(rt *live.Runtime, h, nh *held) error {
+	if c := s.carryFor(h.hg, false); c != nil {
+		if err := s.replay(rt, nh, c); err != nil {
+			return err
+		}
+	}
+	if (h.wrote || h.autoIncDelay > 0) && s.lastID > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), rt.Router.ConnectTimeoutMax)
+		defer cancel()
+		if err := nh.bc.Exec(ctx, "DO LAST_INSERT_ID("+strconv.FormatUint(s.lastID, 10)+")"); err != nil {
+			return fmt.Errorf("LAST_INSERT_ID: %w", err)
+		}
+	}
+	return nil
 }
 
 // lostState is state a connection took with it when the proxy closed it

@@ -299,6 +299,8 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 	if res.Err == nil && (set.Outcome == sqlscan.SetLock || bytes.IndexByte(q, '@') >= 0 ||
 		s.digest.Kind == sqlscan.KindPrepare || s.digest.Kind == sqlscan.KindDeallocate) {
 		s.noteCarried(rt, h, q, set)
+	} else if res.Err != nil && s.digest.Kind == sqlscan.KindPrepare {
+		s.failedPrepare(h, q)
 	}
 	if s.user.TransactionPersistent && h.inTrx {
 		s.trxHG = h.hg

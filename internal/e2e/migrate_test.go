@@ -219,3 +219,72 @@ func TestOfflineHardAndRemoval(t *testing.T) {
 	rows := adminRows(t, s, "SELECT reason, outcome, SUM(count_star) FROM stats_mysql_migrations GROUP BY reason, outcome")
 	t.Logf("OFFLINE_HARD and removal: @x moved, temporary table and transaction reported lost (1927); migrations %v", rows)
 }
+
+// TestMoveKeepsServerState: a session that moves off an OFFLINE_SOFT
+// server keeps what it had there.
+//   - LAST_INSERT_ID() in an expression (run by the server, not answered
+//     by the proxy) gives the session's insert id after the move, not 0.
+//   - A PREPARE that failed leaves no statement of its name: the move does
+//     not bring back the one it replaced (1243, as on the server).
+func TestMoveKeepsServerState(t *testing.T) {
+	bs := testenv.Backends(t, 2)
+	for _, b := range bs {
+		backendSQL(t, b, "CREATE DATABASE IF NOT EXISTS move_db; CREATE TABLE IF NOT EXISTS move_db.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+	}
+	s := startFresh(t, "")
+	routeTo(t, s, 1, bs[0].Port, bs[1].Port)
+	c, ctx := oneConn(t, s.DataPort)
+	one := func(q string) string {
+		t.Helper()
+		var v sql.NullString
+		if err := c.QueryRowContext(ctx, q).Scan(&v); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return v.String
+	}
+	exec := func(q string) {
+		t.Helper()
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	status := func(port, st string) {
+		admin(t, s, fmt.Sprintf("UPDATE mysql_servers SET status='%s' WHERE port=%s; LOAD MYSQL SERVERS TO RUNTIME", st, port))
+	}
+	// moved drives commands until the session has left port.
+	moved := func(port string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for one("SELECT @@port") == port {
+			if time.Now().After(deadline) {
+				t.Fatalf("the session did not leave the OFFLINE_SOFT server %s", port)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	exec("SET @pin = 1") // state the proxy carries: the session keeps one connection
+
+	exec("INSERT INTO move_db.t (v) VALUES (1)")
+	id := one("SELECT LAST_INSERT_ID()")
+	port := one("SELECT @@port")
+	status(port, "OFFLINE_SOFT")
+	moved(port)
+	if got := one("SELECT LAST_INSERT_ID() + 0"); got != id {
+		t.Fatalf("LAST_INSERT_ID() + 0 after the move: %s, want %s", got, id)
+	}
+	status(port, "ONLINE")
+
+	exec("PREPARE s4 FROM 'SELECT 41'")
+	if _, err := c.ExecContext(ctx, "PREPARE s4 FROM 'SELEC bad'"); err == nil {
+		t.Fatal("a bad PREPARE succeeded")
+	}
+	port = one("SELECT @@port")
+	status(port, "OFFLINE_SOFT")
+	moved(port)
+	if _, err := c.ExecContext(ctx, "EXECUTE s4"); err == nil || !strings.Contains(err.Error(), "1243") {
+		t.Fatalf("EXECUTE of the statement a failed PREPARE replaced, after the move: %v, want 1243", err)
+	}
+	if got := one("SELECT @pin"); got != "1" {
+		t.Fatalf("@pin after two moves: %q", got)
+	}
+}
