@@ -300,8 +300,19 @@ func importVariables(ctx context.Context, db execQuerier, root *cnf.Setting, pre
 			skip("%s.%s (line %d): expected a string, number or boolean, found %s", section, v.Name, v.Line, aKind(v.Kind))
 			continue
 		}
+		// A name is matched to its variable whatever its case: the
+		// canonical spelling is stored (mysql-query_cache_size_MB, which
+		// SAVE CONFIG TO FILE writes as query_cache_size_MB), so the row is
+		// the one LOAD reads, never a second one beside it; an unknown name
+		// is kept lower-cased.
+		name := prefix + "-" + v.Name
+		if d, ok := config.LookupVar(name); ok {
+			name = d.Name
+		} else {
+			name = strings.ToLower(name)
+		}
 		if _, err := db.ExecContext(ctx, "INSERT OR REPLACE INTO main.global_variables (variable_name, variable_value) VALUES (?, ?)",
-			prefix+"-"+strings.ToLower(v.Name), value); err != nil {
+			name, value); err != nil {
 			return n, fmt.Errorf("storage: import %s.%s (line %d): %w", section, v.Name, v.Line, err)
 		}
 		n++

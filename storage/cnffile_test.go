@@ -265,6 +265,25 @@ func TestImportConfigOneModule(t *testing.T) {
 	checkRows(t, s, "SELECT count(*) FROM main.mysql_users", "2")
 }
 
+// TestImportConfigVariableNames: a variable is stored under its canonical
+// name whatever the case it is written in (query_cache_size_MB, as SAVE
+// CONFIG TO FILE writes it, or QUERY_CACHE_SIZE_mb): one row, the one LOAD
+// reads. Lower-casing it made a second row that nothing read.
+func TestImportConfigVariableNames(t *testing.T) {
+	s := openTestStore(t)
+	cnfText := "mysql_variables={ query_cache_size_MB=1\n Threads=2\n no_such_Thing=3 }\nadmin_variables={ REFRESH_INTERVAL=2500 }"
+	for _, m := range []config.Module{config.ModMySQLVariables, config.ModAdminVariables} {
+		if _, _, err := s.LoadConfigFile(parseCnf(t, cnfText), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkRows(t, s, "SELECT variable_value FROM main.global_variables WHERE variable_name = 'mysql-query_cache_size_MB'", "1")
+	checkRows(t, s, "SELECT count(*) FROM main.global_variables WHERE lower(variable_name) = 'mysql-query_cache_size_mb'", "1")
+	checkRows(t, s, "SELECT variable_value FROM main.global_variables WHERE variable_name = 'mysql-threads'", "2")
+	checkRows(t, s, "SELECT variable_value FROM main.global_variables WHERE variable_name = 'admin-refresh_interval'", "2500")
+	checkRows(t, s, "SELECT variable_value FROM main.global_variables WHERE variable_name = 'mysql-no_such_thing'", "3")
+}
+
 // TestImportConfigSkips: an entry ProxySQL's reader would skip (a missing
 // key, a wrong type, a CHECK the row violates) is skipped, named with its
 // section, index, line and reason, and the rest of the file loads.
