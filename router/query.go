@@ -188,6 +188,12 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	if d := queryDelay(rt, dec.Delay); d > 0 && !s.pause(d) {
 		return false
 	}
+	if s.digest.Kind == sqlscan.KindLoad && !s.armed.IsZero() {
+		// LOAD DATA LOCAL reads its file from the client within the
+		// command: an upload is not idle time (mysql-wait_timeout).
+		_ = s.nc.SetReadDeadline(time.Time{})
+		s.armed = time.Time{}
+	}
 	s.req = request{hg: hg, payload: p, shape: backend.ShapeResult, retries: retriesFor(rt, dec.Retries),
 		repeatable: safeToRepeat(s.digest.Kind), createNew: dec.CreateNewConnection, timeout: timeoutFor(rt, dec.Timeout),
 		read: !s.state.Autocommit && locksNothing(s.digest.Kind, s.digest.Text)}

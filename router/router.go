@@ -389,6 +389,30 @@ func (r *Router) drain(timeout time.Duration) int {
 	return left
 }
 
+// ApplyClientLimits gives the sessions waiting for a command now the
+// limits rt sets, as ProxySQL checks them when a command arrives: the
+// largest packet they may send (mysql-max_allowed_packet), and the read
+// deadline of mysql-wait_timeout (none when it is 0), counted from when they
+// went idle — a LOAD MYSQL VARIABLES that lowers it closes those idle
+// longer at once, one that raises it or turns it off keeps them. A session
+// sets both again itself before its next command.
+func (r *Router) ApplyClientLimits(rt *live.Runtime) {
+	wt := rt.Router.WaitTimeout
+	r.sessions.Range(func(_, v any) bool {
+		s := v.(*session)
+		if s.headless || s.pub.command.Load() != cmdSleep {
+			return true
+		}
+		s.c.SetMaxPayload(rt.Router.MaxAllowedPacket)
+		var deadline time.Time
+		if wt > 0 {
+			deadline = time.Unix(0, s.pub.since.Load()).Add(wt)
+		}
+		_ = s.nc.SetReadDeadline(deadline)
+		return true
+	})
+}
+
 // Kill ends the session with the given id (KILL CONNECTION on the admin or
 // data port). It reports whether the session existed.
 func (r *Router) Kill(id uint64) bool {

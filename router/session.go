@@ -119,6 +119,7 @@ type session struct {
 
 	// Stats tables (router/stats.go).
 	cmdStart time.Time   // when the current command began
+	armed    time.Time   // when the wait_timeout read deadline was last set (zero: none is)
 	cs       cmdStats    // the current query, recorded when its command ends
 	sq       stats.Query // reused record passed to the collector
 	pub      procInfo    // this session's stats_mysql_processlist row
@@ -450,18 +451,26 @@ func (s *session) status() uint16 {
 
 // loop reads and runs commands until the client quits or fails.
 func (s *session) loop() {
-	var armed time.Time // when the idle deadline was last set
 	for {
 		s.c.ResetSeq()
+		cur := s.r.rt.Load()
+		// mysql-max_allowed_packet bounds what the client may send: a
+		// larger packet is read to its end, dropped, and answered 1153.
+		s.c.SetMaxPayload(cur.Router.MaxAllowedPacket)
 		// mysql-wait_timeout closes idle clients. Moving the socket deadline
 		// costs a timer update, so it is re-armed only once it has aged by a
 		// hundredth of the timeout (at most a second): the deadline is then
-		// late by no more than that, and the hot path skips the work.
-		if wt := s.r.rt.Load().Router.WaitTimeout; wt > 0 {
-			if now := time.Now(); now.Sub(armed) > min(wt/100, time.Second) {
+		// late by no more than that, and the hot path skips the work. A LOAD
+		// that changes the timeout moves idle sessions' deadlines itself
+		// (Router.ApplyClientLimits), as it does the packet bound.
+		if wt := cur.Router.WaitTimeout; wt > 0 {
+			if now := time.Now(); now.Sub(s.armed) > min(wt/100, time.Second) {
 				_ = s.nc.SetReadDeadline(now.Add(wt))
-				armed = now
+				s.armed = now
 			}
+		} else if !s.armed.IsZero() {
+			_ = s.nc.SetReadDeadline(time.Time{})
+			s.armed = time.Time{}
 		}
 		s.c.Idle() // no write buffer held while the client thinks
 		p, err := s.c.ReadPacket()

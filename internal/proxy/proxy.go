@@ -216,6 +216,9 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 	if err := p.rt.Store(next); err != nil {
 		return nil, err
 	}
+	if m == config.ModMySQLVariables && !atStart {
+		p.router.ApplyClientLimits(next)
+	}
 	if m == config.ModScheduler {
 		p.sched.load(snap.Scheduler)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,8 +27,8 @@ type Conn struct {
 	br         *reader
 	bw         *bufio.Writer
 	seq        uint8
-	maxPayload int
-	big        *[]byte // pooled buffer behind the last ReadPacket result, if any
+	maxPayload atomic.Int64 // SetMaxPayload: another goroutine may change it (a LOAD)
+	big        *[]byte      // pooled buffer behind the last ReadPacket result, if any
 	hdr        [4]byte
 	scratch    []byte // WriteOK/WriteERR/WriteEOF build their payloads here
 	// MetaFollows: the client negotiated MARIADB_CLIENT_CACHE_METADATA, so
@@ -43,14 +44,18 @@ type Conn struct {
 // NewConn wraps nc, taking a reader and a writer from the package pools.
 // Close returns them.
 func NewConn(nc net.Conn) *Conn {
-	return &Conn{nc: nc, out: writeTarget(nc), br: newReader(nc, BufferSize), maxPayload: DefaultMaxPayload}
+	c := &Conn{nc: nc, out: writeTarget(nc), br: newReader(nc, BufferSize)}
+	c.maxPayload.Store(DefaultMaxPayload)
+	return c
 }
 
 // NewClientConn is NewConn for the proxy's side of a client connection: a
 // smaller read buffer (ClientReadBufferSize), since what a client sends is
 // commands.
 func NewClientConn(nc net.Conn) *Conn {
-	return &Conn{nc: nc, out: writeTarget(nc), br: newReader(nc, ClientReadBufferSize), maxPayload: DefaultMaxPayload}
+	c := &Conn{nc: nc, out: writeTarget(nc), br: newReader(nc, ClientReadBufferSize)}
+	c.maxPayload.Store(DefaultMaxPayload)
+	return c
 }
 
 // writer returns the buffered writer, taking one from the pool when the
@@ -131,8 +136,9 @@ func (c *Conn) ResetSeq() {
 	}
 }
 
-// SetMaxPayload sets the largest payload ReadPacket assembles.
-func (c *Conn) SetMaxPayload(n int) { c.maxPayload = n }
+// SetMaxPayload sets the largest payload ReadPacket assembles; it may be
+// called while another goroutine reads.
+func (c *Conn) SetMaxPayload(n int) { c.maxPayload.Store(int64(n)) }
 
 // SetDeadline sets the read and write deadlines of the socket.
 func (c *Conn) SetDeadline(t time.Time) error { return c.nc.SetDeadline(t) }
@@ -269,7 +275,7 @@ func (c *Conn) ReadPacket() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n > c.maxPayload {
+	if int64(n) > c.maxPayload.Load() {
 		// Refused before anything is allocated: a peer announcing 16 MiB
 		// over the limit costs a discard, not a buffer.
 		return nil, c.discardRest(n)
@@ -288,7 +294,7 @@ func (c *Conn) ReadPacket() ([]byte, error) {
 	c.big = getBig(min(n, bigClasses[0]))
 	*c.big = (*c.big)[:0]
 	for {
-		if len(*c.big)+n > c.maxPayload {
+		if int64(len(*c.big)+n) > c.maxPayload.Load() {
 			return nil, c.discardRest(n)
 		}
 		if err := c.readAppend(n); err != nil {
