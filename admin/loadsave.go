@@ -363,7 +363,41 @@ func (s *Server) checkVariables(m config.Module, rt, snap *config.Snapshot) (war
 			next[name] = rtv
 		}
 	}
+	if m == config.ModMySQLVariables {
+		if w := s.reconcileCharset(next, cur); w != "" {
+			warns = append(warns, w)
+		}
+	}
 	return warns
+}
+
+// reconcileCharset makes mysql-default_charset and
+// mysql-default_collation_connection agree, as ProxySQL does at LOAD: when
+// the collation belongs to another character set, the collation wins and
+// the character set follows it, unless only the character set changed
+// since the runtime, and then the collation becomes that set's default.
+// The value changed is written to MEMORY too; the returned warning ("" when
+// they agree) says which.
+func (s *Server) reconcileCharset(next, cur map[string]string) string {
+	const csVar, collVar = "mysql-default_charset", "mysql-default_collation_connection"
+	cs, coll := next[csVar], next[collVar]
+	def, ok1 := config.CharsetDefault(cs)
+	c, ok2 := config.LookupCollation(coll)
+	if !ok1 || !ok2 || c.Charset == def.Charset {
+		return ""
+	}
+	name, val := csVar, c.Charset
+	if cur != nil && cs != cur[csVar] && coll == cur[collVar] {
+		name, val = collVar, def.Name
+	}
+	msg := fmt.Sprintf("Found incompatible values for %s (%s) and %s (%s): changing %s to %s",
+		csVar, cs, collVar, coll, name, val)
+	s.log.Error().Msg(msg)
+	next[name] = val
+	if err := s.cfg.Store.SetVariable(name, val); err != nil {
+		s.log.Error().Err(err).Str("variable", name).Msg("cannot set variable in MEMORY")
+	}
+	return msg
 }
 
 // logValue hides secrets in logs (ProxySQL's issue #599: never log

@@ -36,6 +36,9 @@ type VarDef struct {
 	// Values, when not empty, enumerates the accepted values of a VarString,
 	// matched case-insensitively (ProxySQL accepts "own_gtid" for OWN_GTID).
 	Values []string
+	// NonEmpty: an empty VarString is refused, as ProxySQL's set_variable
+	// refuses it (mysql-server_version, mysql-default_schema).
+	NonEmpty bool
 }
 
 var varIndex = func() map[string]*VarDef {
@@ -111,6 +114,9 @@ func (d VarDef) Check(value string) error {
 			return fmt.Errorf("%s: %q is not a boolean (true/false)", d.Name, value)
 		}
 	case VarString:
+		if d.NonEmpty && value == "" {
+			return fmt.Errorf("%s: an empty value is not accepted", d.Name)
+		}
 		if len(d.Values) == 0 {
 			return nil
 		}

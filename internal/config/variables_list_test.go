@@ -182,6 +182,16 @@ func TestVarEnumerations(t *testing.T) {
 	if s, _ := LookupVar("mysql-server_version"); s.Check("anything at all") != nil {
 		t.Error("free-form string rejected")
 	}
+	// As ProxySQL's set_variable: these two refuse an empty value (which
+	// Sluice used to accept and then ignore); others take one.
+	for _, name := range []string{"mysql-server_version", "mysql-default_schema"} {
+		if d, _ := LookupVar(name); d.Check("") == nil {
+			t.Errorf("%s: empty value accepted", name)
+		}
+	}
+	if d, _ := LookupVar("mysql-eventslog_filename"); d.Check("") != nil {
+		t.Error("mysql-eventslog_filename: empty value (logging off) refused")
+	}
 }
 
 func TestVarDefsConsistent(t *testing.T) {

@@ -103,6 +103,21 @@ echo implode(" ", $db->query("SELECT @@character_set_client, @@collation_connect
 	if c := greetingCollation(t, s.DataPort); c != 33 {
 		t.Fatalf("back to utf8: handshake collation %d", c)
 	}
+	// A collation of another character set than mysql-default_charset:
+	// as ProxySQL, the collation wins and the character set follows it, in
+	// MEMORY too, with a warning (it used to be accepted and ignored).
+	out := admin(t, s, "SET mysql-default_collation_connection='utf8mb4_unicode_ci'; LOAD MYSQL VARIABLES TO RUNTIME; SHOW WARNINGS;")
+	if !strings.Contains(out, "Found incompatible values") {
+		t.Fatalf("an incompatible collation was not warned about: %q", out)
+	}
+	if c := greetingCollation(t, s.DataPort); c != 224 {
+		t.Fatalf("utf8mb4_unicode_ci with default_charset utf8: handshake collation %d, want 224", c)
+	}
+	if got := strings.TrimSpace(admin(t, s, "SELECT variable_value FROM global_variables WHERE variable_name='mysql-default_charset'")); got != "utf8mb4" {
+		t.Fatalf("mysql-default_charset in MEMORY after the collation won: %q", got)
+	}
+	php("utf8mb4 utf8mb4_unicode_ci")
+	admin(t, s, "SET mysql-default_charset='utf8'; SET mysql-default_collation_connection='utf8_general_ci'; LOAD MYSQL VARIABLES TO RUNTIME;")
 
 	// mysql-handle_warnings: a query leaving warnings keeps its connection
 	// (for SHOW WARNINGS) only when handled.
@@ -169,7 +184,7 @@ echo implode(" ", $db->query("SELECT @@character_set_client, @@collation_connect
 		t.Fatalf("after a query without warnings: %d held", n)
 	}
 	// An unknown hostgroup_settings key is a warning at LOAD.
-	out := testenv.MustCLI(t, s.AdminPort, "admin", "admin", `UPDATE mysql_hostgroup_attributes SET hostgroup_settings='{"handle_warnings": 1, "frobnicate": 2}';
+	out = testenv.MustCLI(t, s.AdminPort, "admin", "admin", `UPDATE mysql_hostgroup_attributes SET hostgroup_settings='{"handle_warnings": 1, "frobnicate": 2}';
 		LOAD MYSQL SERVERS TO RUNTIME; SHOW WARNINGS;`)
 	if !strings.Contains(out, "hostgroup_settings.frobnicate") {
 		t.Fatalf("unknown hostgroup_settings key not warned: %s", out)
