@@ -16,6 +16,7 @@ import (
 func FuzzClientText(f *testing.F) {
 	for _, s := range []string{
 		"KILL 42", "kill query 7;", "KILL CONNECTION 18446744073709551615", "KILL QUERY -1",
+		"KILL HARD QUERY 5", "kill soft 6", "KILL /*c*/ QUERY 8", "KILL QUERY ID 9", "KILL USER bob", "KILL -- x\n 4",
 		"USE shop", "use `we``ird db`;", "USE\t`x`", "USE a b",
 		"PREPARE s1 FROM 'SELECT 1'", "EXECUTE `S``2` USING @a", "DEALLOCATE PREPARE s1", "DROP PREPARE `x`;",
 		"select @@version_comment limit 1", "SELECT CONNECTION_ID();", "SHOW WARNINGS LIMIT 1",
@@ -111,4 +112,37 @@ func FuzzStmtLongData(f *testing.F) {
 
 func hasUpperASCII(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool { return 'A' <= r && r <= 'Z' }) >= 0
+}
+
+// TestParseKillForms: MariaDB's KILL [HARD | SOFT] [CONNECTION | QUERY] n,
+// with comments anywhere, is the proxy's KILL (it used to reach a backend,
+// which had never seen the proxy's id: 1094); KILL QUERY ID and KILL USER
+// are the server's.
+func TestParseKillForms(t *testing.T) {
+	for q, want := range map[string]struct {
+		id    uint64
+		query bool
+		ok    bool
+	}{
+		"KILL 42":                      {42, false, true},
+		"kill query 7;":                {7, true, true},
+		"KILL HARD QUERY 5":            {5, true, true},
+		"KILL SOFT CONNECTION 6":       {6, false, true},
+		"kill soft 6":                  {6, false, true},
+		"KILL /*c*/ QUERY 8":           {8, true, true},
+		"KILL/*c*/QUERY/*d*/8 ;":       {8, true, true},
+		"KILL -- note\n QUERY 3":       {3, true, true},
+		"KILL # note\n 3":              {3, false, true},
+		"KILL QUERY ID 9":              {0, false, false},
+		"KILL USER bob":                {0, false, false},
+		"KILL HARD":                    {0, false, false},
+		"KILL CONNECTION QUERY 1":      {0, false, false},
+		"KILL 1 2":                     {0, false, false},
+		"KILL /* unterminated QUERY 1": {0, false, false},
+	} {
+		id, query, ok := parseKill([]byte(q))
+		if ok != want.ok || (ok && (id != want.id || query != want.query)) {
+			t.Errorf("parseKill(%q) = %d %v %v, want %d %v %v", q, id, query, ok, want.id, want.query, want.ok)
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/live"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
@@ -57,21 +58,64 @@ func (s *session) setRunning(h *held) {
 
 // parseKill parses "KILL [CONNECTION|QUERY] <id>"; query reports QUERY.
 func parseKill(q []byte) (id uint64, query, ok bool) {
-	f := bytes.Fields(bytes.TrimRight(q, "; \t\r\n"))
-	if len(f) < 2 || len(f) > 3 || !bytes.EqualFold(f[0], []byte("KILL")) {
+	f := killWords(q)
+	if len(f) < 2 || len(f) > 4 || !bytes.EqualFold(f[0], []byte("KILL")) {
 		return 0, false, false
 	}
-	if len(f) == 3 {
+	f = f[1:]
+	// MariaDB's KILL [HARD | SOFT]: SOFT lets a critical operation
+	// finish first; the proxy's KILL waits for nothing either way.
+	if len(f) > 1 && (bytes.EqualFold(f[0], []byte("HARD")) || bytes.EqualFold(f[0], []byte("SOFT"))) {
+		f = f[1:]
+	}
+	if len(f) == 2 {
 		switch {
-		case bytes.EqualFold(f[1], []byte("QUERY")):
+		case bytes.EqualFold(f[0], []byte("QUERY")):
 			query = true
-		case bytes.EqualFold(f[1], []byte("CONNECTION")):
+		case bytes.EqualFold(f[0], []byte("CONNECTION")):
 		default:
-			return 0, false, false
+			return 0, false, false // KILL USER u, KILL QUERY ID n: the server's
+		}
+		f = f[1:]
+	}
+	if len(f) != 1 {
+		return 0, false, false
+	}
+	id, err := strconv.ParseUint(string(f[0]), 10, 64)
+	return id, query, err == nil
+}
+
+// killWords splits a KILL statement into its words, without comments
+// (/* … */, # …, -- …) and the trailing semicolon.
+func killWords(q []byte) [][]byte {
+	var words [][]byte
+	for i := 0; i < len(q); {
+		switch c := q[i]; {
+		case c == '/' && i+1 < len(q) && q[i+1] == '*':
+			end := bytes.Index(q[i+2:], []byte("*/"))
+			if end < 0 {
+				return words
+			}
+			i += end + 4
+		case c == '#' || (c == '-' && i+2 < len(q) && q[i+1] == '-' && sqlscan.IsSpace(q[i+2])):
+			for i < len(q) && q[i] != '\n' {
+				i++
+			}
+		case sqlscan.IsSpace(c) || c == ';':
+			i++
+		default:
+			j := i
+			for j < len(q) && !sqlscan.IsSpace(q[j]) && q[j] != ';' && q[j] != '/' && q[j] != '#' {
+				j++
+			}
+			if j == i {
+				j++
+			}
+			words = append(words, q[i:j])
+			i = j
 		}
 	}
-	id, err := strconv.ParseUint(string(f[len(f)-1]), 10, 64)
-	return id, query, err == nil
+	return words
 }
 
 // killCommand serves KILL [CONNECTION|QUERY] <id> on the data port, where ids are
@@ -106,6 +150,11 @@ func (s *session) killCommand(rt *live.Runtime, id uint64, query bool) *wire.SQL
 		return errKillDenied(id)
 	}
 	if !query {
+		if target == s {
+			// As MariaDB, the client is told before its connection
+			// closes (it used to see only the connection drop: 2013).
+			s.writeErr(&wire.SQLError{Code: 1927, State: "70100", Message: "Connection was killed"})
+		}
 		s.r.stop(rt, target, target.running.get(), "session killed (KILL CONNECTION)")
 		return nil
 	}

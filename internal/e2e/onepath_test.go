@@ -595,3 +595,54 @@ func TestPreparedStatementKeepsItsSchema(t *testing.T) {
 		t.Fatalf("prepared in sl_ps_a, again: %q %q %v", v, cur, err)
 	}
 }
+
+// TestKillForms: MariaDB's KILL HARD/SOFT QUERY and a comment between the
+// words stop another session's query by its proxy id (they used to reach a
+// backend, which had never seen the id: 1094); KILL of one's own session
+// sends ERR 1927 "Connection was killed" before the close, as MariaDB.
+func TestKillForms(t *testing.T) {
+	s, _ := multiplexSetup(t, 10, "")
+	ctx := context.Background()
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	for _, form := range []string{"KILL HARD QUERY %d", "KILL SOFT QUERY %d", "KILL /* stop it */ QUERY %d"} {
+		victim := connOf(t, db)
+		var id uint64
+		if err := victim.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			var r sql.NullInt64
+			done <- victim.QueryRowContext(ctx, "SELECT SLEEP(20)").Scan(&r)
+		}()
+		deadline := time.Now().Add(5 * time.Second)
+		for adminInt(t, s, fmt.Sprintf("SELECT COUNT(*) FROM stats_mysql_processlist WHERE SessionID = %d AND info LIKE 'SELECT SLEEP%%'", id)) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the SLEEP never showed in the processlist", form)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if _, err := db.ExecContext(ctx, fmt.Sprintf(form, id)); err != nil {
+			t.Fatalf("%s: %v", form, err)
+		}
+		select {
+		case err := <-done:
+			var me *mysql.MySQLError
+			if !errors.As(err, &me) || me.Number != 1317 {
+				t.Fatalf("%s: the killed query returned %v, want 1317", form, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s did not stop the query", form)
+		}
+	}
+	self := connOf(t, db)
+	var id uint64
+	if err := self.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	_, err := self.ExecContext(ctx, fmt.Sprintf("KILL %d", id))
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != 1927 || me.Message != "Connection was killed" {
+		t.Fatalf("KILL of one's own session: %v, want ERR 1927 Connection was killed", err)
+	}
+}
