@@ -52,6 +52,10 @@ func (s *session) comChangeUser(rt *live.Runtime, p []byte) bool {
 		s.writeErr(e)
 		return false
 	}
+	if e := schemaLockedRefused(u, cu.DB); e != nil {
+		s.writeErr(e)
+		return false
+	}
 	s.resetSession(rt)
 	if u.Username != s.username {
 		s.r.userCounter(s.username).Add(-1)

@@ -367,6 +367,11 @@ func (s *session) handshake(rt *live.Runtime) bool {
 		s.writeErr(e)
 		return false
 	}
+	if e := schemaLockedRefused(u, resp.DB); e != nil {
+		s.audit(eventlog.AuditClientConnectERR, e.Message)
+		s.writeErr(e)
+		return false
+	}
 	// mysql-max_connections counts logged-in clients only.
 	if n := s.r.clients.Add(1); n > rt.Router.MaxConnections {
 		s.r.clients.Add(-1)

@@ -18,6 +18,17 @@ import (
 // backend connection carries the State it was last synced to, so syncing is
 // a comparison, not a guess.
 
+// schemaLockedRefused refuses a login (or COM_CHANGE_USER) that asks for
+// another schema than the one a schema_locked user is locked to, as USE
+// and COM_INIT_DB are refused: silently given the locked schema, an
+// application configured for another database would read and write there.
+func schemaLockedRefused(u *config.User, db string) *wire.SQLError {
+	if u.SchemaLocked && u.DefaultSchema != "" && db != "" && db != u.DefaultSchema {
+		return errSchemaLocked(u.DefaultSchema)
+	}
+	return nil
+}
+
 func initialState(rt *live.Runtime, u *config.User, resp *wire.HandshakeResponse) backend.State {
 	st := backend.State{
 		Collation:       resp.Charset,

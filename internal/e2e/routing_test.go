@@ -154,3 +154,26 @@ func TestRoutingFeatures(t *testing.T) {
 		cc.Close()
 	}
 }
+
+// TestSchemaLocked: a schema_locked user stays in its default_schema: USE
+// and COM_INIT_DB of another schema get 9005, and so does a login asking
+// for one (it used to be logged in to the locked schema without a word,
+// so an application configured for another database wrote there).
+func TestSchemaLocked(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	s := startFresh(t, "")
+	routeTo(t, s, 0, bs[0].Port)
+	admin(t, s, "UPDATE mysql_users SET default_schema='sbtest', schema_locked=1 WHERE username='sbtest'; LOAD MYSQL USERS TO RUNTIME")
+	for _, db := range []string{"", "sbtest"} {
+		out, err := testenv.CLI(t, s.DataPort, "sbtest", "sbtest", "SELECT DATABASE()", "-N", "--database="+db)
+		if err != nil || strings.TrimSpace(out) != "sbtest" {
+			t.Fatalf("login asking for %q: %q %v, want sbtest", db, out, err)
+		}
+	}
+	if _, err := testenv.CLI(t, s.DataPort, "sbtest", "sbtest", "SELECT DATABASE()", "-N", "--database=mysql"); err == nil || !strings.Contains(err.Error(), "9005") {
+		t.Fatalf("login asking for another schema: %v, want ERROR 9005", err)
+	}
+	if _, err := testenv.CLI(t, s.DataPort, "sbtest", "sbtest", "USE mysql", "-N"); err == nil || !strings.Contains(err.Error(), "9005") {
+		t.Fatalf("USE of another schema: %v, want ERROR 9005", err)
+	}
+}
