@@ -624,8 +624,8 @@ func TestProtocolCommands(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(data), "Uptime: ") {
 		t.Errorf("COM_STATISTICS: %q %v", data, err)
 	}
-	// COM_RESET_CONNECTION and prepared statements are unknown on admin.
-	for _, cmd := range []byte{mysql.COM_RESET_CONNECTION, mysql.COM_CHANGE_USER, mysql.COM_STMT_PREPARE} {
+	// COM_RESET_CONNECTION and COM_CHANGE_USER are unknown on admin.
+	for _, cmd := range []byte{mysql.COM_RESET_CONNECTION, mysql.COM_CHANGE_USER} {
 		c.ResetSequence()
 		if err := c.WritePacket([]byte{0, 0, 0, 0, cmd}); err != nil {
 			t.Fatal(err)
@@ -633,6 +633,20 @@ func TestProtocolCommands(t *testing.T) {
 		data, err := c.ReadPacket()
 		if err != nil || len(data) < 3 || data[0] != mysql.ERR_HEADER || data[1] != 0x17 || data[2] != 0x04 {
 			t.Errorf("command %d: %x %v", cmd, data, err)
+		}
+	}
+	// Prepared statements get ProxySQL's ordinary error (1045, 28000,
+	// "Command not supported"): 1047/08S01 made PDO and Connector/J
+	// drop the connection as broken.
+	for _, cmd := range []byte{mysql.COM_STMT_PREPARE, mysql.COM_STMT_EXECUTE} {
+		c.ResetSequence()
+		if err := c.WritePacket([]byte{0, 0, 0, 0, cmd, 'x'}); err != nil {
+			t.Fatal(err)
+		}
+		data, err := c.ReadPacket()
+		if err != nil || len(data) < 3 || data[0] != mysql.ERR_HEADER || data[1] != 0x15 || data[2] != 0x04 ||
+			!strings.Contains(string(data), "#28000Command not supported") {
+			t.Errorf("command %d: %q %v", cmd, data, err)
 		}
 	}
 	// COM_STMT_CLOSE and COM_STMT_SEND_LONG_DATA get no reply, by the

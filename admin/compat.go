@@ -87,7 +87,9 @@ func (s *Server) compatSelect(ss *session, n, u string) (reply, bool) {
 		return nil, false
 	}
 	// ProxySQL rewrites a lone SELECT @@<name> it does not know into a
-	// lookup of global_variables, so SELECT @@mysql-threads works.
+	// lookup of global_variables and stats_mysql_global, so SELECT
+	// @@mysql-threads and SELECT @@Questions work (a stats user, who
+	// cannot read global_variables, gets the status variables).
 	if len(items) == 1 {
 		if v, ok := strings.CutPrefix(items[0].expr, "@@"); ok {
 			name := stripScope(v)
@@ -96,8 +98,13 @@ func (s *Server) compatSelect(ss *session, n, u string) (reply, bool) {
 				if col == "" {
 					col = "@@" + name
 				}
-				return s.sql(ss, "SELECT variable_value AS "+sqlQuote(col)+
-					" FROM global_variables WHERE variable_name="+sqlQuote(name)+" COLLATE NOCASE"), true
+				q := "SELECT variable_value AS " + sqlQuote(col) + " FROM stats_mysql_global WHERE variable_name=" + sqlQuote(name) + " COLLATE NOCASE"
+				if !ss.stats {
+					q = "SELECT variable_value AS " + sqlQuote(col) + " FROM global_variables WHERE variable_name=" + sqlQuote(name) + " COLLATE NOCASE UNION ALL " +
+						"SELECT variable_value FROM stats_mysql_global WHERE variable_name=" + sqlQuote(name) + " COLLATE NOCASE"
+				}
+				s.refresh(q)
+				return s.sql(ss, q), true
 			}
 		}
 	}

@@ -229,6 +229,10 @@ func (ss *session) command(cmd byte, body []byte) error {
 		return eofReply{}.write(ss.c, false)
 	case wire.ComStatistics:
 		return ss.s.statistics().write(ss.c, false)
+	case wire.ComStmtPrepare, wire.ComStmtExecute, wire.ComStmtFetch, wire.ComStmtReset:
+		// ProxySQL's answer: an ordinary error, where 1047/08S01 makes
+		// PDO and Connector/J give the connection up as broken.
+		return adminErr("Command not supported").write(ss.c, false)
 	case wire.ComStmtClose, wire.ComStmtSendLongData:
 		// No reply by the protocol, even for a statement that does not
 		// exist (the admin port prepares none): an ERR here would be read

@@ -63,7 +63,10 @@ func TestConfinedFiles(t *testing.T) {
 		"PRAGMA disk.wal_checkpoint(PASSIVE)", "PRAGMA foreign_keys",
 		"ATTACH ':memory:' AS m", "DETACH m",
 		"ATTACH '"+filepath.Join(dir, "extra.db")+"' AS extra", "CREATE TABLE extra.t (a)", "DETACH extra",
-		"VACUUM disk INTO '"+filepath.Join(dir, "backup.db")+"'")
+		"VACUUM disk INTO '"+filepath.Join(dir, "backup.db")+"'",
+		// A plain VACUUM attaches a temporary database of an empty name;
+		// it runs, as on ProxySQL (it used to be refused as an ATTACH).
+		"VACUUM", "VACUUM main", "VACUUM disk;")
 	for _, f := range []string{"extra.db", "backup.db"} {
 		fi, err := os.Stat(filepath.Join(dir, f))
 		if err != nil {

@@ -23,6 +23,24 @@ type Result struct {
 	HasRows      bool // a result set (even empty), not an OK
 }
 
+// plainVacuum reports whether q is VACUUM, optionally of one schema, and
+// nothing else.
+func plainVacuum(q string) bool {
+	f := strings.Fields(strings.TrimRight(strings.TrimSpace(q), "; \t\r\n"))
+	return len(f) >= 1 && len(f) <= 2 && strings.EqualFold(f[0], "VACUUM") &&
+		(len(f) == 1 || isIdent(f[1]))
+}
+
+func isIdent(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // Query runs any SQL on the admin database, as ProxySQL hands unknown admin
 // statements to SQLite. A statement that has result columns returns them
 // (every value as text, NULL kept); any other returns the rows it changed.
@@ -61,7 +79,10 @@ func (s *Store) Query(ctx context.Context, query string, readOnly bool) (*Result
 
 	s.denied.Store(false)
 	s.denyWhy.Store(nil)
-	s.confined.Store(true)
+	// A plain VACUUM attaches a temporary database with an empty name,
+	// which the confinement cannot tell from a computed file name: it is
+	// let through as ProxySQL lets it (VACUUM INTO stays confined).
+	s.confined.Store(!plainVacuum(query))
 	res, err := s.run(ctx, query)
 	s.confined.Store(false)
 	if err != nil {

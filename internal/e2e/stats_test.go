@@ -190,6 +190,10 @@ func TestStatsTables(t *testing.T) {
 		if q2 := get("Questions"); q2 != q1+1 { // the batch-mode CLI sends q only
 			t.Errorf("Questions went from %d to %d", q1, q2)
 		}
+		// As ProxySQL: SELECT @@<status variable> reads stats_mysql_global.
+		if v := adminInt(t, s, "SELECT @@questions"); v != q1+1 {
+			t.Errorf("SELECT @@questions = %d, want %d", v, q1+1)
+		}
 		// The CLI's query and its login went in, the result and the
 		// handshake came out: more than the query text each way.
 		if in2, out2 := get("Queries_frontends_bytes_recv"), get("Queries_frontends_bytes_sent"); in2-in1 < int64(len(q)) || out2-out1 < int64(len(q)) {
