@@ -50,7 +50,7 @@ func (s *session) match(rt *live.Runtime, dec *rules.Decision) (firewallOff bool
 // (automatic_detected_sql_injection), and ends the session. ProxySQL closes
 // the connection without a word; Sluice sends an ERR first, so the client
 // learns why. firewallOff is what match returned. A whitelisted fingerprint is counted
-// (mysql_whitelisted_sqli_fingerprint) and the query goes on. It reports
+// (whitelisted_sqli_fingerprint) and the query goes on. It reports
 // whether the session must end.
 func (s *session) sqlInjection(rt *live.Runtime, q []byte, firewallOff bool) bool {
 	if !rt.Router.DetectSQLi || firewallOff {

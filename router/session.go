@@ -321,6 +321,7 @@ func (s *session) handshake(rt *live.Runtime) bool {
 		// ProxySQL does, before the password is looked at.
 		s.r.loginLog.Event(time.Now(), s.log.Info, "more_failures_not_logged").Int64("client_host_error_counts", rt.Router.HostErrorCounts).
 			Msg("client host blocked after too many failed logins (PROXYSQL FLUSH MYSQL CLIENT HOSTS unblocks)")
+		s.r.stats.Add(s.id, stats.ClientHostErrorKilledConnections, 1)
 		return false
 	}
 	s.caps = resp.Capabilities & hs.Capabilities

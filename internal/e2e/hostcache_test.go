@@ -50,6 +50,9 @@ func TestClientHostErrorCache(t *testing.T) {
 	if err := login("127.0.0.2", "sbtest"); err == nil || strings.Contains(err.Error(), "1045") {
 		t.Fatalf("a blocked address logging in: %v, want a lost connection", err)
 	}
+	if n := adminInt(t, s, "SELECT variable_value FROM stats_mysql_global WHERE variable_name='client_host_error_killed_connections'"); n != 1 {
+		t.Fatalf("client_host_error_killed_connections = %d after one blocked login, want 1", n)
+	}
 	// Another address is not affected, and its success clears its entry.
 	if err := login("127.0.0.3", "wrong"); err == nil {
 		t.Fatal("a wrong password was accepted")

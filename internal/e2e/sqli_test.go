@@ -12,7 +12,7 @@ import (
 // libinjection flags is refused and its connection closed (counted in
 // automatic_detected_sql_injection, logged with the fingerprint); an
 // ordinary query passes; a whitelisted fingerprint passes (counted in
-// mysql_whitelisted_sqli_fingerprint); a firewall user in OFF mode is not
+// whitelisted_sqli_fingerprint); a firewall user in OFF mode is not
 // checked.
 func TestAutomaticDetectSQLi(t *testing.T) {
 	bs := testenv.Backends(t, 1)
@@ -54,8 +54,8 @@ func TestAutomaticDetectSQLi(t *testing.T) {
 		// The table does not exist: the backend's error proves the query ran.
 		t.Fatalf("a whitelisted fingerprint: %v, want the server's own error", err)
 	}
-	if n := global("mysql_whitelisted_sqli_fingerprint"); n != 1 {
-		t.Fatalf("mysql_whitelisted_sqli_fingerprint = %d, want 1", n)
+	if n := global("whitelisted_sqli_fingerprint"); n != 1 {
+		t.Fatalf("whitelisted_sqli_fingerprint = %d, want 1", n)
 	}
 	// A firewall user in OFF mode is not checked.
 	admin(t, s, `DELETE FROM mysql_firewall_whitelist_sqli_fingerprints;

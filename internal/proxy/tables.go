@@ -301,13 +301,15 @@ func (p *Proxy) globalVars() []stats.Var {
 		stats.Var{Name: "mysql_killed_backend_queries", Value: u64(killedQ)},
 		stats.Var{Name: "mysql_killed_backend_connections", Value: u64(killedC)},
 	)
+	// Listed with the monitor off too (0), as ProxySQL lists them.
+	var counts map[string][2]uint64
 	if p.monitor != nil {
-		counts := p.monitor.CheckCounts()
-		for _, check := range []string{"connect", "ping", "read_only", "replication_lag"} {
-			c := counts[check]
-			vs = append(vs, stats.Var{Name: "MySQL_Monitor_" + check + "_check_OK", Value: u64(c[0])},
-				stats.Var{Name: "MySQL_Monitor_" + check + "_check_ERR", Value: u64(c[1])})
-		}
+		counts = p.monitor.CheckCounts()
+	}
+	for _, check := range []string{"connect", "ping", "read_only", "replication_lag"} {
+		c := counts[check]
+		vs = append(vs, stats.Var{Name: "MySQL_Monitor_" + check + "_check_OK", Value: u64(c[0])},
+			stats.Var{Name: "MySQL_Monitor_" + check + "_check_ERR", Value: u64(c[1])})
 	}
 	return vs
 }

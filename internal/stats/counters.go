@@ -86,8 +86,8 @@ const (
 	// automatic_detected_sql_injection: queries mysql-automatic_detect_sqli
 	// refused (the client was disconnected).
 	AutomaticDetectedSQLInjection
-	// mysql_whitelisted_sqli_fingerprint: queries libinjection flagged
-	// whose fingerprint is whitelisted.
+	// whitelisted_sqli_fingerprint: queries libinjection flagged whose
+	// fingerprint is whitelisted.
 	WhitelistedSQLiFingerprint
 	// Queries_frontends_bytes_recv / _sent: bytes of MySQL packets read
 	// from and written to clients (headers included).
@@ -96,6 +96,9 @@ const (
 	// Client_Connections_hostgroup_locked (gauge): sessions locked on a
 	// hostgroup (after a SET the proxy cannot track).
 	ClientConnectionsHostgroupLocked
+	// client_host_error_killed_connections: connections closed because
+	// their address reached mysql-client_host_error_counts.
+	ClientHostErrorKilledConnections
 	numCounters
 )
 
@@ -135,10 +138,11 @@ var counterNames = [numCounters]string{
 	"Stmt_Client_Active_Total",
 	"mysql_unexpected_frontend_packets",
 	"automatic_detected_sql_injection",
-	"mysql_whitelisted_sqli_fingerprint",
+	"whitelisted_sqli_fingerprint",
 	"Queries_frontends_bytes_recv",
 	"Queries_frontends_bytes_sent",
 	"Client_Connections_hostgroup_locked",
+	"client_host_error_killed_connections",
 }
 
 // String returns the stats_mysql_global Variable_Name.
