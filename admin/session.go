@@ -30,6 +30,7 @@ type session struct {
 	remote  string // the client's address, "ip:port" over TCP
 	multi   bool   // multi-statements on (CLIENT_MULTI_STATEMENTS or COM_SET_OPTION)
 	quit    bool   // the client sent COM_QUIT
+	id      uint32 // the connection id of its handshake (the audit log's thread_id)
 	log     zerolog.Logger
 
 	after []func() // run once the current reply is on the wire
@@ -80,12 +81,12 @@ func (s *Server) serveConn(nc net.Conn) {
 	s.markLoggedIn(nc)
 	ss.log.Debug().Bool("stats", ss.stats).Msg("admin session opened")
 	created := time.Now()
-	s.audit(nc, eventlog.AuditAdminConnectOK, ss.user, "", time.Time{})
+	s.audit(nc, ss.id, eventlog.AuditAdminConnectOK, ss.user, "", time.Time{})
 	ss.run()
 	if ss.quit {
-		s.audit(nc, eventlog.AuditAdminQuit, ss.user, "", time.Time{})
+		s.audit(nc, ss.id, eventlog.AuditAdminQuit, ss.user, "", time.Time{})
 	}
-	s.audit(nc, eventlog.AuditAdminClose, ss.user, "", created)
+	s.audit(nc, ss.id, eventlog.AuditAdminClose, ss.user, "", created)
 	ss.log.Debug().Msg("admin session closed")
 }
 
@@ -134,7 +135,7 @@ func (s *Server) login(c *wire.Conn) *session {
 	}
 	kind, e := s.authenticate(resp.User, resp.AuthResponse, hs.Salt, local, remote)
 	if e != nil {
-		s.audit(nc, eventlog.AuditAdminConnectERR, clipName(resp.User), e.msg, time.Time{})
+		s.audit(nc, hs.ConnID, eventlog.AuditAdminConnectERR, clipName(resp.User), e.msg, time.Time{})
 		_ = e.write(c, false)
 		_ = c.Flush()
 		return nil
@@ -161,6 +162,7 @@ func (s *Server) login(c *wire.Conn) *session {
 		cluster: kind == kindCluster,
 		remote:  addrString(remote),
 		multi:   resp.Capabilities&wire.ClientMultiStatements != 0,
+		id:      hs.ConnID,
 	}
 	ss.log = s.log.With().Uint32("conn", hs.ConnID).Str("user", ss.user).Str("client", ss.host).Logger()
 	return ss
@@ -321,10 +323,10 @@ func indexFrom(s, sub string, from int) int {
 }
 
 // audit writes an admin connection event to the audit log.
-func (s *Server) audit(nc net.Conn, event, user, extra string, created time.Time) {
+func (s *Server) audit(nc net.Conn, id uint32, event, user, extra string, created time.Time) {
 	if s.cfg.Audit == nil {
 		return
 	}
-	s.cfg.Audit.Log(&eventlog.Event{Audit: event, Username: user, Client: addrString(nc.RemoteAddr()),
+	s.cfg.Audit.Log(&eventlog.Event{Audit: event, ThreadID: uint64(id), Username: user, Client: addrString(nc.RemoteAddr()),
 		ProxyAddr: addrString(nc.LocalAddr()), Start: time.Now(), Created: created, ExtraInfo: extra})
 }

@@ -322,6 +322,13 @@ func TestAuditLog(t *testing.T) {
 	if e := seen["MySQL_Client_Init_DB"]; e != nil && e["schemaname"] != "sbtest" {
 		t.Errorf("init db event: %v", e)
 	}
+	// An admin session's events carry its connection id (they all said 0,
+	// so two admin sessions' logins and closes could not be told apart).
+	if a, c := seen["Admin_Connect_OK"], seen["Admin_Close"]; a != nil && c != nil {
+		if id, _ := a["thread_id"].(float64); id == 0 {
+			t.Errorf("admin connect event without a thread_id: %v", a)
+		}
+	}
 	admin(t, s, "PROXYSQL FLUSH LOGS")
 	if _, err := testenv.CLI(t, s.DataPort, "sbtest", "sbtest", "select 1"); err != nil {
 		t.Fatal(err)
