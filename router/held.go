@@ -37,6 +37,9 @@ type held struct {
 	// give another session's next transaction that isolation level or
 	// READ ONLY, and this session's transaction would start without it.
 	nextTrx bool
+	// stranded: a migration off this connection's server found no other
+	// server to go to (counted once in stats_mysql_migrations).
+	stranded bool
 }
 
 // pinned reports whether the connection must stay with the session.

@@ -191,9 +191,15 @@ func (s *session) migrate(rt *live.Runtime, h *held, to *backend.Server, reason 
 				Msg("session's backend connection closed: server OFFLINE_HARD")
 			return true
 		}
-		if h.pins() == 0 && target == nil && !routable(h.server) {
-			k.Outcome = "failed" // nowhere to go: the session stays, and tries again
+		if h.pins() == 0 && target == nil && !routable(h.server) && !h.stranded {
+			// Nowhere to go: the session stays, and tries again after its
+			// commands and at the balancer's ticks; counted and logged
+			// once, not at each try.
+			h.stranded = true
+			k.Outcome = "failed"
 			s.r.migrations.add(k)
+			s.log.Info().Str("from", k.From).Int("hostgroup", h.hg).Str("reason", reason).
+				Msg("session cannot leave its server: no other server of its hostgroup can take it")
 		}
 		return false // not at a safe point (or nowhere better): try again after a later command
 	}

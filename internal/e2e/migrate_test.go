@@ -288,3 +288,29 @@ func TestMoveKeepsServerState(t *testing.T) {
 		t.Fatalf("@pin after two moves: %q", got)
 	}
 }
+
+// TestStrandedSessionCountedOnce: a session whose server goes OFFLINE_SOFT
+// while no other server of its hostgroup can take it stays, and goes on
+// working there; the failed migration is counted once (it was counted at
+// every command and balancer tick: 70 rows in 9 s) and logged.
+func TestStrandedSessionCountedOnce(t *testing.T) {
+	bs := testenv.Backends(t, 2)
+	s := startFresh(t, "")
+	routeTo(t, s, 1, bs[0].Port, bs[1].Port)
+	c, ctx := oneConn(t, s.DataPort)
+	if _, err := c.ExecContext(ctx, "SET @stay = 1"); err != nil {
+		t.Fatal(err)
+	}
+	admin(t, s, "UPDATE mysql_servers SET status='OFFLINE_SOFT'; LOAD MYSQL SERVERS TO RUNTIME")
+	for i := range 20 {
+		var v int
+		if err := c.QueryRowContext(ctx, "SELECT @stay").Scan(&v); err != nil || v != 1 {
+			t.Fatalf("query %d on the stranded session: %d %v", i, v, err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if n := adminInt(t, s, "SELECT IFNULL(SUM(count_star), 0) FROM stats_mysql_migrations WHERE outcome='failed'"); n != 1 {
+		t.Fatalf("failed migrations counted: %d, want 1", n)
+	}
+	waitLog(t, s, "session cannot leave its server")
+}
