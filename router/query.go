@@ -368,6 +368,15 @@ func (s *session) ranSet(rt *live.Runtime, h *held, set *sqlscan.SetStatement, h
 	case set.Outcome == sqlscan.SetTracked && err == nil:
 		applySet(&s.state, set)
 		h.bc.NoteState(&s.state)
+		// A variable the proxy ignores (wait_timeout, net_read_timeout…)
+		// is answered without a backend, except on a session whose SETs
+		// run on its connection (locked): then the server has it, and it
+		// would not follow the session to another connection.
+		for i := range set.Assignments {
+			if a := &set.Assignments[i]; a.Kind == sqlscan.AssignIgnored && h.untracked == "" {
+				h.untracked = "a SET of " + a.Name + ", which the proxy does not replay"
+			}
+		}
 	}
 }
 

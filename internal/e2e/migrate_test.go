@@ -314,3 +314,39 @@ func TestStrandedSessionCountedOnce(t *testing.T) {
 	}
 	waitLog(t, s, "session cannot leave its server")
 }
+
+// TestIgnoredVariableOnLockedSession: a variable the proxy ignores
+// (wait_timeout) reaches the server when the session's SETs run on its
+// connection (a session locked by SET @x := …); the session then stays
+// with that connection when its server goes OFFLINE_SOFT, instead of
+// moving without the value (it came back as 28800 after the move).
+func TestIgnoredVariableOnLockedSession(t *testing.T) {
+	bs := testenv.Backends(t, 2)
+	s := startFresh(t, "")
+	routeTo(t, s, 1, bs[0].Port, bs[1].Port)
+	c, ctx := oneConn(t, s.DataPort)
+	one := func(q string) string {
+		t.Helper()
+		var v sql.NullString
+		if err := c.QueryRowContext(ctx, q).Scan(&v); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return v.String
+	}
+	for _, q := range []string{"SET @x := 1", "SET SESSION wait_timeout = 777"} {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	port := one("SELECT @@port")
+	if got := one("SELECT @@session.wait_timeout"); got != "777" {
+		t.Fatalf("wait_timeout on the locked session: %s", got)
+	}
+	admin(t, s, "UPDATE mysql_servers SET status='OFFLINE_SOFT' WHERE port="+port+"; LOAD MYSQL SERVERS TO RUNTIME")
+	for range 10 {
+		if got := one("SELECT CONCAT(@@port, ' ', @@session.wait_timeout)"); got != port+" 777" {
+			t.Fatalf("after OFFLINE_SOFT: %q, want %s 777 (the session stays with its value)", got, port)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
