@@ -54,7 +54,7 @@ func FuzzClientText(f *testing.F) {
 		if name, ok := deallocatedName(q); ok && (hasUpperASCII(name) || len(name) > len(q)) {
 			t.Fatalf("DEALLOCATE %q: name %q", q, name)
 		}
-		_ = localQuery(q)
+		_, _ = localQuery(q)
 		_ = localStmt(q)
 		if isInternalCommand(q) && !bytes.Equal(bytes.ToUpper(q[:len(internalPrefix)]), []byte(internalPrefix)) {
 			t.Fatalf("%q taken for a PROXYSQL INTERNAL command", q)
@@ -143,6 +143,33 @@ func TestParseKillForms(t *testing.T) {
 		id, query, ok := parseKill([]byte(q))
 		if ok != want.ok || (ok && (id != want.id || query != want.query)) {
 			t.Errorf("parseKill(%q) = %d %v %v, want %d %v %v", q, id, query, ok, want.id, want.query, want.ok)
+		}
+	}
+}
+
+// TestConnectionIDSpellings: SELECT CONNECTION_ID() in any spelling is the
+// proxy's to answer, with the column name the server would give.
+func TestConnectionIDSpellings(t *testing.T) {
+	for q, want := range map[string]string{
+		"SELECT CONNECTION_ID()":                 "CONNECTION_ID()",
+		"select  connection_id();":               "connection_id()",
+		"/* c */ SELECT CONNECTION_ID()":         "CONNECTION_ID()",
+		"SELECT connection_id ( )":               "connection_id()",
+		"SELECT CONNECTION_ID() AS id":           "id",
+		"SELECT CONNECTION_ID() `my id`":         "",
+		"SELECT CONNECTION_ID() AS `cid`":        "cid",
+		"SELECT CONNECTION_ID() cid":             "cid",
+		"SELECT CONNECTION_ID(), 1":              "",
+		"SELECT CONNECTION_ID() FROM t":          "",
+		"SELECT CONNECTION_ID() + 1":             "",
+		"SELECT 1":                               "",
+		"SELECT CONNECTION_ID() AS":              "",
+		"SELECT CONNECTION_ID() AS a b":          "",
+		"SELECT /*x*/ CONNECTION_ID() -- note\n": "CONNECTION_ID()",
+	} {
+		col, ok := connectionIDQuery([]byte(q))
+		if ok != (want != "") || col != want {
+			t.Errorf("connectionIDQuery(%q) = %q %v, want %q", q, col, ok, want)
 		}
 	}
 }

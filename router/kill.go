@@ -58,7 +58,7 @@ func (s *session) setRunning(h *held) {
 
 // parseKill parses "KILL [CONNECTION|QUERY] <id>"; query reports QUERY.
 func parseKill(q []byte) (id uint64, query, ok bool) {
-	f := killWords(q)
+	f := sqlWords(q)
 	if len(f) < 2 || len(f) > 4 || !bytes.EqualFold(f[0], []byte("KILL")) {
 		return 0, false, false
 	}
@@ -85,9 +85,10 @@ func parseKill(q []byte) (id uint64, query, ok bool) {
 	return id, query, err == nil
 }
 
-// killWords splits a KILL statement into its words, without comments
-// (/* … */, # …, -- …) and the trailing semicolon.
-func killWords(q []byte) [][]byte {
+// sqlWords splits a short statement (KILL, SELECT CONNECTION_ID()) into
+// its words, without comments (/* … */, # …, -- …) and the trailing
+// semicolon.
+func sqlWords(q []byte) [][]byte {
 	var words [][]byte
 	for i := 0; i < len(q); {
 		switch c := q[i]; {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"strconv"
+	"strings"
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/live"
@@ -38,32 +39,87 @@ var localStatement = &globalStmt{key: stmtKey{query: "SELECT CONNECTION_ID()"}, 
 	text: []byte("SELECT CONNECTION_ID()"), numCols: 1, local: localConnectionID,
 	cols: [][]byte{wire.AppendColumnDef(nil, &connectionIDColumn)}}
 
-// localQuery classifies a query text the proxy answers itself.
-func localQuery(q []byte) localAnswer {
-	switch {
-	case bytes.Equal(q, []byte("select @@version_comment limit 1")):
-		return localVersionComment
-	case bytes.EqualFold(bytes.TrimRight(q, "; \t\r\n"), []byte("SELECT CONNECTION_ID()")):
-		return localConnectionID
+// localQuery classifies a query text the proxy answers itself, and
+// returns the name of its column.
+func localQuery(q []byte) (localAnswer, string) {
+	if bytes.Equal(q, []byte("select @@version_comment limit 1")) {
+		return localVersionComment, "@@version_comment"
 	}
-	return localNone
+	if col, ok := connectionIDQuery(q); ok {
+		return localConnectionID, col
+	}
+	return localNone, ""
+}
+
+// connectionIDQuery reports whether q is SELECT CONNECTION_ID() in any
+// spelling — any case, spaces and comments between the words, a trailing
+// ';', an alias (AS id, or just id) — and returns the column name the
+// server would give it. Each spelling a server answered used to give the
+// backend connection's thread id: one session saw two ids, and a KILL of
+// the backend one could reach another session's query on that thread.
+func connectionIDQuery(q []byte) (string, bool) {
+	if len(q) > 256 || !sqlscan.ContainsFold(q, "CONNECTION_ID") { // every SELECT passes here: short queries only
+		return "", false
+	}
+	w := sqlWords(q)
+	if len(w) < 2 || !bytes.EqualFold(w[0], []byte("SELECT")) {
+		return "", false
+	}
+	// The call: CONNECTION_ID() as one word or several (connection_id ( )).
+	var call []byte
+	i := 1
+	for ; i < len(w) && !bytes.HasSuffix(call, []byte(")")); i++ {
+		call = append(call, w[i]...)
+	}
+	if !bytes.EqualFold(call, []byte("CONNECTION_ID()")) {
+		return "", false
+	}
+	var alias []byte
+	switch rest := w[i:]; {
+	case len(rest) == 0:
+		return string(call), true
+	case len(rest) == 2 && bytes.EqualFold(rest[0], []byte("AS")):
+		alias = rest[1]
+	case len(rest) == 1 && !bytes.EqualFold(rest[0], []byte("AS")):
+		alias = rest[0]
+	default:
+		return "", false // FROM …, a second column: the server's to answer
+	}
+	col := unquoteAlias(alias)
+	if col == "" || strings.ContainsAny(col, "()@,`'\"+-*/=<>") {
+		return "", false
+	}
+	return col, true
+}
+
+// unquoteAlias strips the quotes of a quoted alias (`id`, 'id', "id").
+func unquoteAlias(a []byte) string {
+	if n := len(a); n >= 2 && (a[0] == '`' || a[0] == '\'' || a[0] == '"') && a[n-1] == a[0] {
+		return string(a[1 : n-1])
+	}
+	return string(a)
 }
 
 // localStmt returns the statement the proxy answers itself for a PREPARE
 // of q, or nil.
 func localStmt(q []byte) *globalStmt {
-	if localQuery(q) == localConnectionID {
+	if k, col := localQuery(q); k == localConnectionID && strings.EqualFold(col, "CONNECTION_ID()") {
 		return localStatement
 	}
 	return nil
 }
 
-// writeLocal answers a local query, as a text result set or (binary) as
-// the result of a COM_STMT_EXECUTE.
-func (s *session) writeLocal(rt *live.Runtime, k localAnswer, binary bool) error {
+// writeLocal answers a local query, with column name col ("" for the
+// query's usual one), as a text result set or (binary) as the result of a
+// COM_STMT_EXECUTE.
+func (s *session) writeLocal(rt *live.Runtime, k localAnswer, col string, binary bool) error {
 	switch k {
 	case localConnectionID:
-		return s.writeValue(connectionIDColumn, strconv.FormatUint(s.id, 10), binary)
+		c := connectionIDColumn
+		if col != "" {
+			c.Name = col
+		}
+		return s.writeValue(c, strconv.FormatUint(s.id, 10), binary)
 	case localVersionComment:
 		return s.writeValue(wire.TextColumn("@@version_comment"), rt.Router.VersionComment, binary)
 	}

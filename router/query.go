@@ -39,8 +39,8 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 
 	// Canned answers ProxySQL gives before the rules (reference §3.1).
 	if s.digest.Kind == sqlscan.KindSelect {
-		if k := localQuery(q); k != localNone {
-			return s.writeLocal(rt, k, false) == nil
+		if k, col := localQuery(q); k != localNone {
+			return s.writeLocal(rt, k, col, false) == nil
 		}
 	}
 

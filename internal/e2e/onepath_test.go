@@ -640,6 +640,14 @@ func TestKillForms(t *testing.T) {
 	if err := self.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
 		t.Fatal(err)
 	}
+	// One id whatever the spelling (others used to run on a backend and
+	// give its thread id).
+	for _, q := range []string{"select  connection_id()", "/* c */ SELECT CONNECTION_ID() AS id", "SELECT connection_id ( ) cid;"} {
+		var other uint64
+		if err := self.QueryRowContext(ctx, q).Scan(&other); err != nil || other != id {
+			t.Fatalf("%s: %d %v, want the session id %d", q, other, err, id)
+		}
+	}
 	_, err := self.ExecContext(ctx, fmt.Sprintf("KILL %d", id))
 	var me *mysql.MySQLError
 	if !errors.As(err, &me) || me.Number != 1927 || me.Message != "Connection was killed" {
