@@ -402,9 +402,15 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 		}
 	}
 	s.noteHostgroup(hg)
+	timeout := timeoutFor(rt, dec.Timeout)
+	if s.user.FastForward {
+		// As its text queries, which ProxySQL relays untouched: no
+		// mysql-default_query_timeout for a fast_forward user.
+		timeout = 0
+	}
 	s.req = request{hg: hg, payload: pkt, shape: backend.ShapeResult, stmt: cs,
 		retries: retriesFor(rt, dec.Retries), repeatable: safeToRepeat(g.kind), createNew: dec.CreateNewConnection,
-		timeout: timeoutFor(rt, dec.Timeout), read: !s.state.Autocommit && locksNothing(g.kind, g.digestTxt)}
+		timeout: timeout, read: !s.state.Autocommit && locksNothing(g.kind, g.digestTxt)}
 	res, h, ok := s.runCaching(rt, dec, caching)
 	if !ok {
 		return false

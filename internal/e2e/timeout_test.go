@@ -71,6 +71,20 @@ func TestQueryTimeout(t *testing.T) {
 	}
 	t.Logf("ERR 1907 after: text %v, prepared %v, annotation (300 ms) %v, mariadb CLI %v",
 		text.Round(time.Millisecond), prepared.Round(time.Millisecond), annotated.Round(time.Millisecond), cli.Round(time.Millisecond))
+
+	// A fast_forward user's queries are relayed as they are: no rule and
+	// no mysql-default_query_timeout stops them, prepared ones included
+	// (those used to get 1907 where the same text query did not).
+	admin(t, s, `INSERT INTO mysql_users(username, password, default_hostgroup, fast_forward) VALUES ('monitor', 'monitor', 0, 1);
+		LOAD MYSQL USERS TO RUNTIME; SET mysql-default_query_timeout=500; LOAD MYSQL VARIABLES TO RUNTIME;`)
+	ff := testenv.DB(t, s.DataPort, "monitor", "monitor", "", "")
+	var r sql.NullInt64
+	if err := ff.QueryRowContext(ctx, "SELECT SLEEP(1)").Scan(&r); err != nil {
+		t.Fatalf("fast_forward text query past the timeout: %v", err)
+	}
+	if err := ff.QueryRowContext(ctx, "SELECT SLEEP(?)", 1).Scan(&r); err != nil {
+		t.Fatalf("fast_forward prepared query past the timeout: %v", err)
+	}
 }
 
 // TestFrozenBackendQueryFreed: a query waits on a server that froze
