@@ -271,7 +271,7 @@ func (m *Monitor) checkGalera(t *monTarget, o *Options, writerHG int) {
 	if err == nil {
 		e.Success = took
 	} else {
-		e.Error, e.Galera = err.Error(), nil
+		e.Error, e.Galera = errorText(err, t.host), nil
 	}
 	m.record(t.addr, checkGalera, e)
 	if !ok {

@@ -93,7 +93,7 @@ func (m *Monitor) checkGR(t *monTarget, o *Options, g GaleraHostgroup) {
 	if err == nil {
 		e.Success = took
 	} else {
-		e.Error, e.GR = err.Error(), nil
+		e.Error, e.GR = errorText(err, t.host), nil
 	}
 	m.record(t.addr, checkGroupRepl, e)
 	m.galeraMu.Lock()

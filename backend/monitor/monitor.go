@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -485,6 +486,26 @@ func isTimeout(err error) bool {
 		(errors.As(err, &ne) && ne.Timeout())
 }
 
+// errorText is how a check's error on host reads in the monitor tables:
+// the server's own message for an error it sent (Access denied for user
+// …), the client library's for a connection that failed (Can't connect to
+// MySQL server on 'host' (111)), as ProxySQL stores mysql_error();
+// anything else as it is. Scripts match the start of these messages.
+func errorText(err error, host string) string {
+	if se, ok := backend.IsSQLError(err); ok {
+		return se.Message
+	}
+	var errno syscall.Errno
+	var ne net.Error
+	switch {
+	case errors.As(err, &errno):
+		return fmt.Sprintf("Can't connect to MySQL server on '%s' (%d \"%s\")", host, int(errno), errno.Error())
+	case errors.As(err, &ne) && ne.Timeout():
+		return fmt.Sprintf("Can't connect to MySQL server on '%s' (110 \"timeout\")", host)
+	}
+	return err.Error()
+}
+
 func (m *Monitor) checkConnect(t *monTarget, o *Options) {
 	start := time.Now()
 	c, err := m.dial(t, o)
@@ -493,7 +514,7 @@ func (m *Monitor) checkConnect(t *monTarget, o *Options) {
 		e.Success = max(time.Since(start), time.Microsecond)
 		_ = c.Close()
 	} else {
-		e.Error = err.Error()
+		e.Error = errorText(err, t.host)
 		m.credentialsRefused(t, err, start)
 	}
 	if m.ctx.Err() == nil {
@@ -545,7 +566,7 @@ func (m *Monitor) checkPing(t *monTarget, o *Options) {
 	if err == nil {
 		e.Success = took
 	} else {
-		e.Error = err.Error()
+		e.Error = errorText(err, t.host)
 	}
 	m.record(t.addr, checkPing, e)
 	m.pingResult(t, o, took, err)
@@ -634,7 +655,7 @@ func (m *Monitor) checkReadOnly(t *monTarget, o *Options, checkType string) {
 	if err == nil {
 		e.Success = took
 	} else {
-		e.Error, e.ReadOnly = err.Error(), -1
+		e.Error, e.ReadOnly = errorText(err, t.host), -1
 	}
 	m.record(t.addr, checkReadOnly, e)
 	if err != nil {

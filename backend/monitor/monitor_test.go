@@ -2,8 +2,12 @@ package monitor
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,6 +16,7 @@ import (
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/testenv"
+	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
 // startMonitor starts a monitor whose options the test can change, as a
@@ -189,7 +194,7 @@ func TestMonitorConnectLogAndAuth(t *testing.T) {
 	waitFor(t, 5*time.Second, "access-denied pings in the log", func() bool {
 		n := 0
 		for _, e := range mon.PingLog() {
-			if e.Port == b.Port && e.Start.After(since) && strings.Contains(e.Error, "1045") {
+			if e.Port == b.Port && e.Start.After(since) && strings.HasPrefix(e.Error, "Access denied for user") {
 				n++
 			}
 		}
@@ -278,4 +283,17 @@ func TestMonitorReadOnlyMoves(t *testing.T) {
 	o.WriterIsAlsoReader = false
 	setOpts(o)
 	waitFor(t, 5*time.Second, "reader copy removed", func() bool { return reg.Lookup(rKey) == nil && reg.Lookup(wKey) != nil })
+}
+
+// TestErrorText: the monitor tables hold errors as ProxySQL's client
+// library words them (scripts match their start), not Go's wrapping.
+func TestErrorText(t *testing.T) {
+	refused := fmt.Errorf("backend: connect failed: 127.0.0.1:9: %w", &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}})
+	if got, want := errorText(refused, "127.0.0.1"), `Can't connect to MySQL server on '127.0.0.1' (111 "connection refused")`; got != want {
+		t.Errorf("refused: %q, want %q", got, want)
+	}
+	denied := fmt.Errorf("backend: login refused: %w", &wire.SQLError{Code: 1045, State: "28000", Message: "Access denied for user 'monitor'@'localhost' (using password: YES)"})
+	if got := errorText(denied, "h"); got != "Access denied for user 'monitor'@'localhost' (using password: YES)" {
+		t.Errorf("denied: %q", got)
+	}
 }

@@ -156,7 +156,7 @@ func (m *Monitor) checkReplLag(t *monTarget, o *Options) {
 	e := LogEntry{Host: t.host, Port: t.port, Start: start, ReadOnly: -1, ReplLag: -1}
 	switch {
 	case err != nil:
-		e.Error = err.Error()
+		e.Error = errorText(err, t.host)
 	case st.replica:
 		e.Success = took
 		e.ReplLag = st.lagOf(o, -1)
