@@ -58,7 +58,7 @@ func localQuery(q []byte) (localAnswer, string) {
 // backend connection's thread id: one session saw two ids, and a KILL of
 // the backend one could reach another session's query on that thread.
 func connectionIDQuery(q []byte) (string, bool) {
-	if len(q) > 256 || !sqlscan.ContainsFold(q, "CONNECTION_ID") { // every SELECT passes here: short queries only
+	if len(q) > 256 || !hasConnectionID(q) { // every SELECT passes here: short queries only
 		return "", false
 	}
 	w := sqlWords(q)
@@ -90,6 +90,24 @@ func connectionIDQuery(q []byte) (string, bool) {
 		return "", false
 	}
 	return col, true
+}
+
+// hasConnectionID reports whether q mentions CONNECTION_ID, in any case,
+// looking only around its underscores (IndexByte: most queries have few).
+func hasConnectionID(q []byte) bool {
+	const name = "CONNECTION_ID"
+	for i := 0; i < len(q); {
+		j := bytes.IndexByte(q[i:], '_')
+		if j < 0 {
+			return false
+		}
+		j += i
+		if j >= 10 && j+3 <= len(q) && bytes.EqualFold(q[j-10:j+3], []byte(name)) {
+			return true
+		}
+		i = j + 1
+	}
+	return false
 }
 
 // unquoteAlias strips the quotes of a quoted alias (`id`, 'id', "id").

@@ -137,8 +137,13 @@ func (c *Conn) ResetSeq() {
 }
 
 // SetMaxPayload sets the largest payload ReadPacket assembles; it may be
-// called while another goroutine reads.
-func (c *Conn) SetMaxPayload(n int) { c.maxPayload.Store(int64(n)) }
+// called while another goroutine reads. Setting the value it has already
+// costs a load, not a store (the session sets it before every command).
+func (c *Conn) SetMaxPayload(n int) {
+	if c.maxPayload.Load() != int64(n) {
+		c.maxPayload.Store(int64(n))
+	}
+}
 
 // SetDeadline sets the read and write deadlines of the socket.
 func (c *Conn) SetDeadline(t time.Time) error { return c.nc.SetDeadline(t) }
