@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/backend"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
@@ -73,19 +74,33 @@ func (e *errorStats) note(k errKey, msg string) {
 
 // noteError records an error of a query of the session on server srv of
 // hostgroup hg.
-func (s *session) noteError(hg int, srv *backend.Server, e *wire.SQLError) {
+func (s *session) noteError(hg int, srv *backend.Server, code uint16, msg string) {
 	k := srv.Key()
 	s.r.errors.note(errKey{hg: hg, host: k.Host, port: k.Port, user: s.username, client: s.clientIP,
-		schema: s.state.Schema, errno: e.Code}, e.Message)
+		schema: s.state.Schema, errno: code}, msg)
+}
+
+// errorMessage is e's message as the proxy keeps it (its log,
+// stats_mysql_errors): withheld when the statement of req carries a
+// password, since a server's syntax error quotes the statement (its
+// "near …" part), and logs never carry a password.
+func errorMessage(e *wire.SQLError, req *request) string {
+	if len(req.payload) > 1 && req.payload[0] == wire.ComQuery {
+		q := req.payload[1:]
+		if m := sqlscan.MaskPasswords(q); len(m) != len(q) || &m[0] != &q[0] {
+			return "(the server's message is not kept: the statement carries a password)"
+		}
+	}
+	return e.Message
 }
 
 // logQueryError logs a server's error for a query, as ProxySQL logs every
 // one ("Error during query on (hostgroup,host,port,thread_id)"); with
 // mysql-verbose_query_error the line adds the user, client, schema and
 // digest text.
-func (s *session) logQueryError(h *held, e *wire.SQLError, verbose bool) {
+func (s *session) logQueryError(h *held, code uint16, msg string, verbose bool) {
 	ev := s.log.Warn().Int("hostgroup", h.hg).Str("backend", h.addr).Uint32("thread_id", h.bc.ThreadID()).
-		Uint16("errno", e.Code).Str("error", e.Message)
+		Uint16("errno", code).Str("error", msg)
 	if verbose {
 		ev = ev.Str("user", s.username).Str("client", s.clientIP).Str("schema", s.state.Schema).
 			Str("digest_text", clip(string(s.digest.Text), maxLoggedQuery))

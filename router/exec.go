@@ -178,7 +178,7 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 			// as a failed connect, the connection closed, the command sent
 			// to another server of the hostgroup, as ProxySQL does.
 			h.bc.Refused(res.Refused)
-			s.noteError(req.hg, h.server, res.Refused)
+			s.noteError(req.hg, h.server, res.Refused.Code, res.Refused.Message)
 			s.discard(h)
 			if !s.killed.Load() {
 				s.avoid = h.server
@@ -201,8 +201,9 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 			}
 			s.noteOutcome(res.Err, res.Warnings, rows)
 			if res.Err != nil {
-				s.noteError(req.hg, h.server, res.Err)
-				s.logQueryError(h, res.Err, rt.Router.VerboseQueryError)
+				msg := errorMessage(res.Err, req)
+				s.noteError(req.hg, h.server, res.Err.Code, msg)
+				s.logQueryError(h, res.Err.Code, msg, rt.Router.VerboseQueryError)
 			}
 			return res, h, true
 		}
@@ -222,7 +223,7 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 			// healthy server's pool refills on demand.
 			h.server.CloseIdle()
 		}
-		s.noteError(req.hg, h.server, &wire.SQLError{Code: 2013, State: "HY000", Message: "Lost connection to backend: " + err.Error()})
+		s.noteError(req.hg, h.server, 2013, "Lost connection to backend: "+err.Error())
 		lost := s.lose(h)
 		if timedOut && lost == nil {
 			// The proxy cut the connection of a query past its timeout (its

@@ -234,14 +234,7 @@ func TestMoveKeepsServerState(t *testing.T) {
 	s := startFresh(t, "")
 	routeTo(t, s, 1, bs[0].Port, bs[1].Port)
 	c, ctx := oneConn(t, s.DataPort)
-	one := func(q string) string {
-		t.Helper()
-		var v sql.NullString
-		if err := c.QueryRowContext(ctx, q).Scan(&v); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		return v.String
-	}
+	one := func(q string) string { t.Helper(); return queryOne(t, c, q) }
 	exec := func(q string) {
 		t.Helper()
 		if _, err := c.ExecContext(ctx, q); err != nil {
@@ -325,14 +318,7 @@ func TestIgnoredVariableOnLockedSession(t *testing.T) {
 	s := startFresh(t, "")
 	routeTo(t, s, 1, bs[0].Port, bs[1].Port)
 	c, ctx := oneConn(t, s.DataPort)
-	one := func(q string) string {
-		t.Helper()
-		var v sql.NullString
-		if err := c.QueryRowContext(ctx, q).Scan(&v); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		return v.String
-	}
+	one := func(q string) string { t.Helper(); return queryOne(t, c, q) }
 	for _, q := range []string{"SET @x := 1", "SET SESSION wait_timeout = 777"} {
 		if _, err := c.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)

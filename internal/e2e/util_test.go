@@ -80,6 +80,17 @@ func oneConn(t *testing.T, port int) (*sql.Conn, context.Context) {
 	return c, ctx
 }
 
+// queryOne runs q on c and returns its one value as text ("" for NULL);
+// an error fails the test.
+func queryOne(t *testing.T, c *sql.Conn, q string) string {
+	t.Helper()
+	var v sql.NullString
+	if err := c.QueryRowContext(context.Background(), q).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return v.String
+}
+
 // connOf takes one connection of db for the test (closed when it ends).
 func connOf(t *testing.T, db *sql.DB) *sql.Conn {
 	t.Helper()
