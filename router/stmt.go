@@ -38,12 +38,11 @@ type stmtKey struct {
 type globalStmt struct {
 	id  uint64
 	key stmtKey // its key in the cache: user, schema it was prepared in, query, settings
-	// sql is what servers prepare: key.query, or a rule's rewrite of it
-	// (replace_pattern), decided under the rule set in rules; text is sql
-	// as bytes, for rules.Query (read only). The digest describes sql.
+	// sql is what servers prepare, key.query: the client's text, or a
+	// rule's rewrite of it (replace_pattern); text is sql as bytes, for
+	// rules.Query (read only). The digest describes sql.
 	sql       string
 	text      []byte
-	rules     atomic.Pointer[rules.RuleSet]
 	digest    uint64
 	digestTxt []byte // digest text and first comment, computed once at PREPARE
 	comment   []byte
@@ -189,14 +188,20 @@ func (s *session) comStmtPrepare(rt *live.Runtime, p []byte) bool {
 	g := localStmt(q)
 	hg, addr := -1, "" // where it was prepared: a statement from the cache, none
 	if g == nil {
-		key := stmtKey{s.username, s.state.Schema, string(q), s.state.Settings()}
-		if g = s.r.stmts.get(key); g != nil && !s.rewriteHolds(rt, g, q) {
-			s.r.stmts.forget(g)
-			g = nil
+		// What servers prepare is what the rules make of the text for
+		// this session (a rewrite may depend on its user, address, port or
+		// flagIN chain), and the cache is keyed by it: a session never gets
+		// a statement that another session's rules made, and new rules
+		// make new statements. Without a replace_pattern rule the text is
+		// the statement, and the rules run only when a server prepares it.
+		sql, matched := q, false
+		if rt.Rules.Rewrites() {
+			sql, matched = s.prepareRules(rt, q), true
 		}
-		if g == nil {
+		key := stmtKey{s.username, s.state.Schema, string(sql), s.state.Settings()}
+		if g = s.r.stmts.get(key); g == nil {
 			var ok bool
-			if g, hg, addr, ok = s.prepareOnBackend(rt, key, p); g == nil {
+			if g, hg, addr, ok = s.prepareOnBackend(rt, key, p, matched); g == nil {
 				return ok
 			}
 		}
@@ -229,26 +234,15 @@ func (s *session) prepareRules(rt *live.Runtime, q []byte) []byte {
 	return q
 }
 
-// rewriteHolds reports whether the cached g is still what the running
-// rules make of the PREPARE text q: after a LOAD MYSQL QUERY RULES, the
-// first PREPARE of each cached text runs the rules again, and a statement
-// whose rewrite changed is prepared anew.
-func (s *session) rewriteHolds(rt *live.Runtime, g *globalStmt, q []byte) bool {
-	if g.rules.Load() == rt.Rules {
-		return true
+// prepareOnBackend prepares the statement key names on a connection of the
+// hostgroup the rules choose (matched: they ran on the text already),
+// caches the metadata and relays errors to the client; it returns the
+// statement and the hostgroup and server that prepared it.
+func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey, p []byte, matched bool) (_ *globalStmt, hg int, addr string, ok bool) {
+	if !matched {
+		s.prepareRules(rt, p[1:])
 	}
-	if string(s.prepareRules(rt, q)) != g.sql {
-		return false
-	}
-	g.rules.Store(rt.Rules)
-	return true
-}
-
-// prepareOnBackend prepares the statement on a connection of the hostgroup
-// the rules choose, caches the metadata and relays errors to the client; it
-// returns the statement and the hostgroup and server that prepared it.
-func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey, p []byte) (_ *globalStmt, hg int, addr string, ok bool) {
-	sql := s.prepareRules(rt, p[1:])
+	sql := key.query
 	if s.decision.HasErrorMsg {
 		s.writeErr(errRuleMessage(s.decision.ErrorMsg))
 		return nil, -1, "", true
@@ -258,9 +252,8 @@ func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey, p []byte) (_ *
 		s.writeErr(e)
 		return nil, -1, "", true
 	}
-	g := &globalStmt{id: s.r.stmts.nextID.Add(1), key: key, sql: string(sql), text: bytes.Clone(sql), digest: s.digest.Hash,
+	g := &globalStmt{id: s.r.stmts.nextID.Add(1), key: key, sql: sql, text: []byte(sql), digest: s.digest.Hash,
 		kind: s.digest.Kind, digestTxt: bytes.Clone(s.digest.Text), comment: bytes.Clone(s.digest.FirstComment)}
-	g.rules.Store(rt.Rules)
 	var meta backend.StmtMeta
 	s.req = request{hg: hg, prepare: g, meta: &meta, retries: retriesFor(rt, s.decision.Retries),
 		repeatable: true, createNew: s.decision.CreateNewConnection}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -87,6 +88,31 @@ $st->execute(); $st->bind_result($v); $st->fetch(); echo $v, "\n";
 		}
 	}
 	waitDigest("SELECT ? AS rw%", "SELECT ? AS rw_new\nSELECT ? AS rw_new WHERE ? = ?\n")
+
+	// A rewrite that depends on the session (here its user) is that
+	// session's: the statement cache is keyed by what the rules made of
+	// the text, so another user preparing the same text gets its own.
+	admin(t, s, `INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('monitor', 'monitor', 0); LOAD MYSQL USERS TO RUNTIME;
+		INSERT INTO mysql_query_rules (rule_id, active, username, match_pattern, replace_pattern, apply)
+		       VALUES (11, 1, 'monitor', '^SELECT ''rw_user''', 'SELECT ''rw_user_monitor''', 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME`)
+	mon := testenv.DB(t, s.DataPort, "monitor", "monitor", "", "")
+	byUser := func(db *sql.DB) string {
+		t.Helper()
+		var v string
+		if err := db.QueryRowContext(ctx, "SELECT 'rw_user' WHERE ? = 1", 1).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for i, c := range []struct {
+		db   *sql.DB
+		want string
+	}{{mon, "rw_user_monitor"}, {db, "rw_user"}, {mon, "rw_user_monitor"}, {db, "rw_user"}} {
+		if got := byUser(c.db); got != c.want {
+			t.Fatalf("prepare %d: %q, want %q (a rewrite for one user served to another)", i, got, c.want)
+		}
+	}
 
 	// New rules: the cached statement is prepared again with the new
 	// rewrite; one whose rewrite did not change is reused.
