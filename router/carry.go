@@ -118,15 +118,64 @@ func (s *session) noteCarried(rt *live.Runtime, h *held, q []byte, set *sqlscan.
 }
 
 // failedPrepare forgets the text PREPARE of the name a failed PREPARE q
-// named: the server deallocates a statement of that name before it
-// prepares the new one, so after the error there is none, and a move must
-// not bring the old one back.
+// named: once it has parsed the PREPARE statement, the server deallocates a
+// statement of that name before it prepares the new one, so after the error
+// there is none, and a move must not bring the old one back. A PREPARE the
+// server could not parse (PREPARE s FROM 'x' garbage) left it alone.
 func (s *session) failedPrepare(h *held, q []byte) {
+	if !wellFormedPrepare(q) {
+		return
+	}
 	if name, ok := preparedName(q, "PREPARE"); ok {
 		if c := s.carryFor(h.hg, false); c != nil {
 			c.prepares = removePrepare(c.prepares, name)
 		}
 	}
+}
+
+// wellFormedPrepare reports whether q is PREPARE name FROM followed by one
+// string literal or @variable and nothing else: a statement the server
+// parses.
+func wellFormedPrepare(q []byte) bool {
+	if _, ok := preparedFromVar(q); ok {
+		return true
+	}
+	t := bytes.TrimRight(q, "; \t\r\n")
+	f := bytes.Fields(t)
+	if len(f) < 4 || !strings.EqualFold(string(f[0]), "PREPARE") || !strings.EqualFold(string(f[2]), "FROM") {
+		return false
+	}
+	// f[3] and what follows it: past three words and the spaces after them.
+	i := 0
+	for w := 0; w < 3; w++ {
+		for i < len(t) && sqlscan.IsSpace(t[i]) {
+			i++
+		}
+		for i < len(t) && !sqlscan.IsSpace(t[i]) {
+			i++
+		}
+	}
+	for i < len(t) && sqlscan.IsSpace(t[i]) {
+		i++
+	}
+	lit := t[i:]
+	quote := lit[0]
+	if quote != '\'' && quote != '"' {
+		return false
+	}
+	for j := 1; j < len(lit); j++ {
+		switch lit[j] {
+		case '\\':
+			j++
+		case quote:
+			if j+1 < len(lit) && lit[j+1] == quote {
+				j++
+				continue
+			}
+			return j == len(lit)-1
+		}
+	}
+	return false
 }
 
 // readComputed reads back, on h, the tracked variables a SET gave computed

@@ -173,3 +173,24 @@ func TestConnectionIDSpellings(t *testing.T) {
 		}
 	}
 }
+
+// TestWellFormedPrepare: which failed PREPAREs the server parsed (and so
+// deallocated the name's old statement first).
+func TestWellFormedPrepare(t *testing.T) {
+	for q, want := range map[string]bool{
+		"PREPARE s FROM 'SELEC bad'":         true,
+		"PREPARE s FROM 'select 43' garbage": false,
+		"PREPARE s FROM @q":                  true,
+		"PREPARE s FROM 'it''s' ;":           true,
+		`PREPARE s FROM "a\"b"`:              true,
+		"PREPARE s FROM 'unterminated":       false,
+		"PREPARE s FROM select 1":            false,
+		"PREPARE s 'x'":                      false,
+		"PREPARE `my s` FROM 'SELECT 1' 'x'": false,
+		"prepare s from 'SELECT ? + 1';\n":   true,
+	} {
+		if got := wellFormedPrepare([]byte(q)); got != want {
+			t.Errorf("wellFormedPrepare(%q) = %v, want %v", q, got, want)
+		}
+	}
+}

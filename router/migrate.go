@@ -240,22 +240,34 @@ func (s *session) migrate(rt *live.Runtime, h *held, to *backend.Server, reason 
 }
 
 // replayHeld gives nh, the connection taking h's place, what the session
-// holds on h: the carried state, and the insert id LAST_INSERT_ID() reads
-// there when the session's last write ran on h or its insert id is still
-// to be read (auto_increment_delay_multiplex): an expression such as
-// LAST_INSERT_ID() + 0 runs on the server, where the proxy does not
-// answer it.
+// holds on h: the carried state, and LAST_INSERT_ID() as h has it when the
+// session's last write ran on h or its insert id is still to be read
+// (auto_increment_delay_multiplex): an expression such as
+// LAST_INSERT_ID() + 0 runs on the server, where the proxy does not answer
+// it. The value is read from h (the OK packets' insert id is not it: an
+// explicit id in an INSERT is reported there, and LAST_INSERT_ID() keeps
+// the last generated one).
 func (s *session) replayHeld(rt *live.Runtime, h, nh *held) error {
 	if c := s.carryFor(h.hg, false); c != nil {
 		if err := s.replay(rt, nh, c); err != nil {
 			return err
 		}
 	}
-	if (h.wrote || h.autoIncDelay > 0) && s.lastID > 0 {
+	if h.wrote || h.autoIncDelay > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), rt.Router.ConnectTimeoutMax)
 		defer cancel()
-		if err := nh.bc.Exec(ctx, "DO LAST_INSERT_ID("+strconv.FormatUint(s.lastID, 10)+")"); err != nil {
-			return fmt.Errorf("LAST_INSERT_ID: %w", err)
+		// A server that does not answer any more (it is why the session
+		// moves) took the id with it, as it would any connection's.
+		var id string
+		rctx, rcancel := context.WithTimeout(ctx, time.Second)
+		if res, err := h.bc.Query(rctx, "SELECT LAST_INSERT_ID()"); err == nil && len(res.Rows) == 1 && len(res.Rows[0]) == 1 {
+			id = res.Rows[0][0].String
+		}
+		rcancel()
+		if _, err := strconv.ParseUint(id, 10, 64); err == nil && id != "0" {
+			if err := nh.bc.Exec(ctx, "DO LAST_INSERT_ID("+id+")"); err != nil {
+				return fmt.Errorf("LAST_INSERT_ID: %w", err)
+			}
 		}
 	}
 	return nil

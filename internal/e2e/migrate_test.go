@@ -259,6 +259,9 @@ func TestMoveKeepsServerState(t *testing.T) {
 
 	exec("INSERT INTO move_db.t (v) VALUES (1)")
 	id := one("SELECT LAST_INSERT_ID()")
+	// An explicit id: the OK packet reports it, LAST_INSERT_ID() keeps
+	// the generated one (the move used to replay the explicit one).
+	exec("INSERT INTO move_db.t (id, v) VALUES (2000000000, 2) ON DUPLICATE KEY UPDATE v = v + 1")
 	port := one("SELECT @@port")
 	status(port, "OFFLINE_SOFT")
 	moved(port)
@@ -267,6 +270,11 @@ func TestMoveKeepsServerState(t *testing.T) {
 	}
 	status(port, "ONLINE")
 
+	// A PREPARE the server could not parse leaves the old statement.
+	exec("PREPARE s5 FROM 'SELECT 51'")
+	if _, err := c.ExecContext(ctx, "PREPARE s5 FROM 'SELECT 52' garbage"); err == nil {
+		t.Fatal("a PREPARE with trailing garbage succeeded")
+	}
 	exec("PREPARE s4 FROM 'SELECT 41'")
 	if _, err := c.ExecContext(ctx, "PREPARE s4 FROM 'SELEC bad'"); err == nil {
 		t.Fatal("a bad PREPARE succeeded")
@@ -276,6 +284,9 @@ func TestMoveKeepsServerState(t *testing.T) {
 	moved(port)
 	if _, err := c.ExecContext(ctx, "EXECUTE s4"); err == nil || !strings.Contains(err.Error(), "1243") {
 		t.Fatalf("EXECUTE of the statement a failed PREPARE replaced, after the move: %v, want 1243", err)
+	}
+	if got := one("EXECUTE s5"); got != "51" {
+		t.Fatalf("EXECUTE s5 after the move: %q, want 51 (a PREPARE the server could not parse left it)", got)
 	}
 	if got := one("SELECT @pin"); got != "1" {
 		t.Fatalf("@pin after two moves: %q", got)
