@@ -898,3 +898,26 @@ func TestSilentSocketsCannotLockAdminOut(t *testing.T) {
 		t.Fatalf("%d live admin connections, bound %d", live, maxAdminConns)
 	}
 }
+
+// TestReconcileCharsetAtStart: at start the values before are the built-in
+// defaults, so a proxysql.cnf that sets only mysql-default_charset keeps it
+// and gets its default collation (the collation used to win and throw the
+// character set away), and one that sets only the collation gets its
+// character set.
+func TestReconcileCharsetAtStart(t *testing.T) {
+	e := newEnv(t)
+	for _, c := range []struct {
+		cs, coll, wantCS, wantColl string
+	}{
+		{"latin1", "utf8_general_ci", "latin1", "latin1_swedish_ci"},
+		{"utf8", "utf8mb4_unicode_ci", "utf8mb4", "utf8mb4_unicode_ci"},
+		{"utf8mb4", "utf8mb4_general_ci", "utf8mb4", "utf8mb4_general_ci"},
+	} {
+		next := map[string]string{"mysql-default_charset": c.cs, "mysql-default_collation_connection": c.coll}
+		e.srv.reconcileCharset(next, nil)
+		if next["mysql-default_charset"] != c.wantCS || next["mysql-default_collation_connection"] != c.wantColl {
+			t.Errorf("start with %s / %s: got %s / %s, want %s / %s", c.cs, c.coll,
+				next["mysql-default_charset"], next["mysql-default_collation_connection"], c.wantCS, c.wantColl)
+		}
+	}
+}

@@ -386,8 +386,16 @@ func (s *Server) reconcileCharset(next, cur map[string]string) string {
 	if !ok1 || !ok2 || c.Charset == def.Charset {
 		return ""
 	}
+	// What ran before: the runtime, or at start the built-in defaults (a
+	// proxysql.cnf that sets only default_charset changed only it).
+	prevCS, prevColl := cur[csVar], cur[collVar]
+	if cur == nil {
+		d1, _ := config.LookupVar(csVar)
+		d2, _ := config.LookupVar(collVar)
+		prevCS, prevColl = d1.Default, d2.Default
+	}
 	name, val := csVar, c.Charset
-	if cur != nil && cs != cur[csVar] && coll == cur[collVar] {
+	if cs != prevCS && coll == prevColl {
 		name, val = collVar, def.Name
 	}
 	msg := fmt.Sprintf("Found incompatible values for %s (%s) and %s (%s): changing %s to %s",
