@@ -42,9 +42,11 @@ type held struct {
 	stranded bool
 }
 
-// pinned reports whether the connection must stay with the session.
+// pinned reports whether the connection must stay with the session (one
+// with state the proxy does not track, untracked, would carry it to
+// another session from the pool).
 func (h *held) pinned(rt *live.Runtime, s *session) bool {
-	return h.inTrx || h.nextTrx || h.flags.MultiplexDisabled() || h.warnings || h.autoIncDelay > 0 || h.cursor ||
+	return h.inTrx || h.nextTrx || h.flags.MultiplexDisabled() || h.warnings || h.autoIncDelay > 0 || h.cursor || h.untracked != "" ||
 		!rt.Router.Multiplexing || s.lockedHG == h.hg || s.user.FastForward || rt.Router.NoMultiplex[h.hg]
 }
 

@@ -347,3 +347,32 @@ func TestIgnoredVariableOnLockedSession(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestIgnoredVariableWithComputedSet: a SET that assigns an expression to a
+// tracked variable runs on the server (its value is read back), and an
+// ignored variable in the same statement (wait_timeout) runs there too:
+// the session keeps that connection, so it reads its own value every time
+// and no other session gets it from the pool (1 session in 4 read 28800).
+func TestIgnoredVariableWithComputedSet(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	s := startFresh(t, "")
+	routeTo(t, s, 0, bs[0].Port)
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	other := connOf(t, db)
+	queryOne(t, other, "SELECT 1")
+	for i := range 4 {
+		c := connOf(t, db)
+		queryOne(t, c, "SELECT 1")
+		if _, err := c.ExecContext(context.Background(), "SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES'), wait_timeout = 100"); err != nil {
+			t.Fatal(err)
+		}
+		// Another session's next query takes the pool's most recent
+		// connection: the one the SET ran on, were it given back.
+		if got := queryOne(t, other, "SELECT @@session.wait_timeout"); got == "100" {
+			t.Fatalf("session %d's wait_timeout reached another session through the pool", i)
+		}
+		if got := queryOne(t, c, "SELECT @@session.wait_timeout"); got != "100" {
+			t.Fatalf("session %d: wait_timeout %s after SET … wait_timeout = 100", i, got)
+		}
+	}
+}
