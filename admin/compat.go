@@ -98,13 +98,7 @@ func (s *Server) compatSelect(ss *session, n, u string) (reply, bool) {
 				if col == "" {
 					col = "@@" + name
 				}
-				q := "SELECT variable_value AS " + sqlQuote(col) + " FROM stats_mysql_global WHERE variable_name=" + sqlQuote(name) + " COLLATE NOCASE"
-				if !ss.stats {
-					q = "SELECT variable_value AS " + sqlQuote(col) + " FROM global_variables WHERE variable_name=" + sqlQuote(name) + " COLLATE NOCASE UNION ALL " +
-						"SELECT variable_value FROM stats_mysql_global WHERE variable_name=" + sqlQuote(name) + " COLLATE NOCASE"
-				}
-				s.refresh(q)
-				return s.sql(ss, q), true
+				return s.sql(ss, s.varLookup(ss, name, sqlQuote(col))), true
 			}
 		}
 	}
@@ -122,6 +116,19 @@ func (s *Server) compatSelect(ss *session, n, u string) (reply, bool) {
 		}
 	}
 	return &resultSet{cols: cols, rows: [][]sql.NullString{vals}}, true
+}
+
+// varLookup is the SQL that reads variable name, as column col: from
+// global_variables (not for a stats user, who cannot read it), then from
+// stats_mysql_global, refreshed now.
+func (s *Server) varLookup(ss *session, name, col string) string {
+	q := "SELECT variable_value AS " + col + " FROM stats_mysql_global WHERE variable_name=" + sqlQuote(name) + " COLLATE NOCASE"
+	if !ss.stats {
+		q = "SELECT variable_value AS " + col + " FROM global_variables WHERE variable_name=" + sqlQuote(name) + " COLLATE NOCASE UNION ALL " +
+			"SELECT variable_value FROM stats_mysql_global WHERE variable_name=" + sqlQuote(name) + " COLLATE NOCASE"
+	}
+	s.refresh(q)
+	return q
 }
 
 // evalItem evaluates one SELECT expression the admin knows.
@@ -152,9 +159,10 @@ func (s *Server) evalItem(ss *session, expr string) (sql.NullString, bool) {
 		if !isVarName(name) {
 			return sql.NullString{}, false
 		}
-		// One of several @@variables: look it up in global_variables;
-		// NULL when there is no such variable.
-		r := s.sql(ss, "SELECT variable_value FROM global_variables WHERE variable_name="+sqlQuote(name)+" COLLATE NOCASE")
+		// One of several @@variables: look it up in global_variables, then
+		// stats_mysql_global (as the lone SELECT @@name); NULL when there is
+		// no such variable.
+		r := s.sql(ss, s.varLookup(ss, name, "variable_value"))
 		if rs, ok := r.(*resultSet); ok && len(rs.rows) > 0 && len(rs.rows[0]) > 0 {
 			return rs.rows[0][0], true
 		}

@@ -121,10 +121,18 @@ func unquoteAlias(a []byte) string {
 // localStmt returns the statement the proxy answers itself for a PREPARE
 // of q, or nil.
 func localStmt(q []byte) *globalStmt {
-	if k, col := localQuery(q); k == localConnectionID && strings.EqualFold(col, "CONNECTION_ID()") {
+	k, col := localQuery(q)
+	switch {
+	case k != localConnectionID:
+		return nil
+	case strings.EqualFold(col, "CONNECTION_ID()"):
 		return localStatement
 	}
-	return nil
+	// An alias names the column: a statement of its own, not cached.
+	c := connectionIDColumn
+	c.Name = col
+	return &globalStmt{key: stmtKey{query: string(q)}, sql: string(q), text: bytes.Clone(q), numCols: 1,
+		local: localConnectionID, cols: [][]byte{wire.AppendColumnDef(nil, &c)}}
 }
 
 // writeLocal answers a local query, with column name col ("" for the

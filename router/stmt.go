@@ -348,7 +348,8 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 	if g.local != 0 {
 		cs.dropLongData()
 		s.finishEvent(s.stmtEvent(rt, eventlog.ComStmtExecute, g, clientID, start), -1, "", backend.Response{ResultSets: 1, Rows: 1})
-		return s.writeLocal(rt, g.local, "", true) == nil
+		_, col := localQuery(g.text)
+		return s.writeLocal(rt, g.local, col, true) == nil
 	}
 	s.query = rules.Query{
 		User: s.username, Schema: s.state.Schema, ClientAddr: s.clientIP,

@@ -648,7 +648,23 @@ func TestKillForms(t *testing.T) {
 			t.Fatalf("%s: %d %v, want the session id %d", q, other, err, id)
 		}
 	}
-	_, err := self.ExecContext(ctx, fmt.Sprintf("KILL %d", id))
+	// And prepared, with an alias (the column is named by it).
+	st, err := self.PrepareContext(ctx, "select connection_id() as id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := st.QueryContext(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols, _ := rows.Columns()
+	var prepared uint64
+	if !rows.Next() || rows.Scan(&prepared) != nil || prepared != id || len(cols) != 1 || cols[0] != "id" {
+		t.Fatalf("prepared select connection_id() as id: %d, columns %v; want %d in column id", prepared, cols, id)
+	}
+	rows.Close()
+	st.Close()
+	_, err = self.ExecContext(ctx, fmt.Sprintf("KILL %d", id))
 	var me *mysql.MySQLError
 	if !errors.As(err, &me) || me.Number != 1927 || me.Message != "Connection was killed" {
 		t.Fatalf("KILL of one's own session: %v, want ERR 1927 Connection was killed", err)

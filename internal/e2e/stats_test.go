@@ -194,6 +194,9 @@ func TestStatsTables(t *testing.T) {
 		if v := adminInt(t, s, "SELECT @@questions"); v != q1+1 {
 			t.Errorf("SELECT @@questions = %d, want %d", v, q1+1)
 		}
+		if got := admin(t, s, "SELECT @@questions, @@mysql-threads"); got != fmt.Sprintf("%d\t4\n", q1+1) {
+			t.Errorf("SELECT @@questions, @@mysql-threads = %q", got)
+		}
 		// The CLI's query and its login went in, the result and the
 		// handshake came out: more than the query text each way.
 		if in2, out2 := get("Queries_frontends_bytes_recv"), get("Queries_frontends_bytes_sent"); in2-in1 < int64(len(q)) || out2-out1 < int64(len(q)) {
