@@ -139,6 +139,9 @@ func TestParseKillForms(t *testing.T) {
 		"KILL CONNECTION QUERY 1":      {0, false, false},
 		"KILL 1 2":                     {0, false, false},
 		"KILL /* unterminated QUERY 1": {0, false, false},
+		"KILL (42)":                    {42, false, true},
+		"KILL QUERY (7);":              {7, true, true},
+		"KILL 42+0":                    {0, false, false},
 	} {
 		id, query, ok := parseKill([]byte(q))
 		if ok != want.ok || (ok && (id != want.id || query != want.query)) {

@@ -81,7 +81,11 @@ func parseKill(q []byte) (id uint64, query, ok bool) {
 	if len(f) != 1 {
 		return 0, false, false
 	}
-	id, err := strconv.ParseUint(string(f[0]), 10, 64)
+	n := f[0]
+	if len(n) > 2 && n[0] == '(' && n[len(n)-1] == ')' { // KILL (42)
+		n = n[1 : len(n)-1]
+	}
+	id, err := strconv.ParseUint(string(n), 10, 64)
 	return id, query, err == nil
 }
 
@@ -158,6 +162,10 @@ func (s *session) killCommand(rt *live.Runtime, id uint64, query bool) *wire.SQL
 		}
 		s.r.stop(rt, target, target.running.get(), "session killed (KILL CONNECTION)")
 		return nil
+	}
+	if target == s {
+		// As MariaDB: the KILL QUERY is the session's running query.
+		return &wire.SQLError{Code: 1317, State: "70100", Message: "Query execution was interrupted"}
 	}
 	run := target.running.get()
 	if run.server == nil {

@@ -664,8 +664,14 @@ func TestKillForms(t *testing.T) {
 	}
 	rows.Close()
 	st.Close()
-	_, err = self.ExecContext(ctx, fmt.Sprintf("KILL %d", id))
+	// KILL QUERY of one's own session interrupts the KILL itself (1317),
+	// and the session goes on, as on MariaDB.
 	var me *mysql.MySQLError
+	if _, err := self.ExecContext(ctx, fmt.Sprintf("KILL SOFT QUERY %d", id)); !errors.As(err, &me) || me.Number != 1317 {
+		t.Fatalf("KILL QUERY of one's own session: %v, want 1317", err)
+	}
+	queryOne(t, self, "SELECT 1")
+	_, err = self.ExecContext(ctx, fmt.Sprintf("KILL (%d)", id))
 	if !errors.As(err, &me) || me.Number != 1927 || me.Message != "Connection was killed" {
 		t.Fatalf("KILL of one's own session: %v, want ERR 1927 Connection was killed", err)
 	}
