@@ -372,7 +372,17 @@ func (c *BackendConn) authResult(plugin string) error {
 			if err != nil {
 				return err
 			}
-			return fmt.Errorf("%w: %w", ErrAuth, e)
+			if !countsAsConnectError(e) {
+				// The server refused this login (1045, 1044, 1203,
+				// 1226…): another try will not help, and the server is
+				// not at fault.
+				return fmt.Errorf("%w: %w", ErrAuth, e)
+			}
+			// A server that is full (1040 Too many connections), blocks
+			// the host (1129) or is shutting down: another server may take
+			// the session, and the error counts against this one, as
+			// ProxySQL counts every connect error but those.
+			return e
 		case wire.HeaderEOF:
 			if switched {
 				return fmt.Errorf("%w: second auth switch", ErrProtocol)

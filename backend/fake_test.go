@@ -389,3 +389,59 @@ func TestAbortLeaseSparesLaterUses(t *testing.T) {
 	}
 	s.Pool().Put(next)
 }
+
+// serveLoginRefusal answers every login on a loopback port with ERR code
+// after the handshake response, and returns the address.
+func serveLoginRefusal(t *testing.T, code uint16, msg string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+				c := wire.NewConn(nc)
+				hs := &wire.InitialHandshake{ServerVersion: "10.11.0-MariaDB", ConnID: 1, Salt: wire.NewSalt(),
+					Capabilities: wire.ClientProtocol41 | wire.ClientSecureConnection | wire.ClientPluginAuth, Charset: 45,
+					AuthPlugin: wire.AuthNativePassword}
+				if _, err := wire.ServerHandshake(c, hs, nil); err != nil {
+					return
+				}
+				_ = c.WriteError(&wire.SQLError{Code: code, State: "08004", Message: msg})
+				_ = c.Flush()
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestLoginRefusalsClassified: an ERR after the handshake response that
+// says the server cannot take a connection now (1040 Too many
+// connections) is a connect error — another server may be tried, and it
+// counts against this one — where one that refuses the login (1045) is
+// not (it used to be taken for a refused login whatever its code).
+func TestLoginRefusalsClassified(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	full := fakeServer(t, serveLoginRefusal(t, 1040, "Too many connections"))
+	_, err := full.Pool().Get(ctx, nil, &Credentials{User: "u", Password: "p"}, &State{})
+	if !errors.Is(err, ErrConnect) || errors.Is(err, ErrAuth) || !CountsAgainstServer(err) {
+		t.Fatalf("1040 after login: %v, want a connect error that counts", err)
+	}
+	if se, ok := IsSQLError(err); !ok || se.Code != 1040 {
+		t.Fatalf("1040 after login: the server's error is not kept: %v", err)
+	}
+	denied := fakeServer(t, serveLoginRefusal(t, 1045, "Access denied for user 'u'"))
+	_, err = denied.Pool().Get(ctx, nil, &Credentials{User: "u", Password: "p"}, &State{})
+	if !errors.Is(err, ErrAuth) || CountsAgainstServer(err) {
+		t.Fatalf("1045 after login: %v, want a refused login that does not count", err)
+	}
+}
