@@ -413,7 +413,7 @@ func (h *held) pins() pinMask {
 	if f&rules.FlagStoredProcedure != 0 {
 		m |= pinStoredProcedure
 	}
-	if h.cursor {
+	if h.cursors > 0 {
 		m |= pinCursor
 	}
 	if h.warnings {

@@ -29,7 +29,7 @@ type held struct {
 	autoIncDelay int       // queries left before an insert id may be lost (auto_increment_delay_multiplex)
 	autoIncAt    time.Time // when autoIncDelay was set (auto_increment_delay_multiplex_timeout_ms)
 	wrote        bool      // the session's last write that changed rows ran here: LAST_INSERT_ID() follows it
-	cursor       bool      // a COM_STMT_EXECUTE cursor is open on it
+	cursors      int       // COM_STMT_EXECUTE cursors open on it (one per client statement at most)
 	attached     bool      // in the session's heldConns
 	untracked    string    // a SET the proxy could not parse ran here (why); the session cannot leave
 	// nextTrx: a SET TRANSACTION for the next transaction only ran here,
@@ -46,7 +46,7 @@ type held struct {
 // with state the proxy does not track, untracked, would carry it to
 // another session from the pool).
 func (h *held) pinned(rt *live.Runtime, s *session) bool {
-	return h.inTrx || h.nextTrx || h.flags.MultiplexDisabled() || h.warnings || h.autoIncDelay > 0 || h.cursor || h.untracked != "" ||
+	return h.inTrx || h.nextTrx || h.flags.MultiplexDisabled() || h.warnings || h.autoIncDelay > 0 || h.cursors > 0 || h.untracked != "" ||
 		!rt.Router.Multiplexing || s.lockedHG == h.hg || s.user.FastForward || rt.Router.NoMultiplex[h.hg]
 }
 

@@ -488,7 +488,7 @@ func (s *session) executeOn(h *held, req *request) (backend.Response, error) {
 	if err == nil && res.Status&wire.StatusCursorExists != 0 {
 		// A cursor lives on this connection until the statement is reset
 		// or closed: keep it for COM_STMT_FETCH.
-		h.cursor = true
+		h.cursors++
 		cs.cursor = h
 	}
 	return res, err
@@ -603,7 +603,7 @@ func (s *session) comStmtReset(rt *live.Runtime, p []byte) bool {
 // multiplexing rules at the next release.
 func (s *session) closeCursor(cs *clientStmt) {
 	if h := cs.cursor; h != nil {
-		h.cursor = false
+		h.cursors--
 		cs.cursor = nil
 		if !h.dead {
 			s.release(s.r.rt.Load(), h)
@@ -633,7 +633,8 @@ func (s *session) comStmtFetch(rt *live.Runtime, p []byte) bool {
 	res, served, ok := s.run(rt, &s.req)
 	switch {
 	case served == nil:
-		h.cursor, cs.cursor = false, nil
+		h.cursors--
+		cs.cursor = nil
 	case res.Status&wire.StatusLastRowSent != 0:
 		// The server closed the cursor with its last row.
 		s.closeCursor(cs)

@@ -56,6 +56,18 @@ $st->execute(); $st->bind_result($v); $st->fetch(); $st->fetch();
 $st->execute(); $st->bind_result($v); $st->fetch();
 echo "re-executed: first $v\n";
 $st->close();
+// Two cursors open at once on one connection: the first read to its end
+// must not give the connection back while the second is open (its fetch
+// used to hang).
+$a = $db->prepare("SELECT v FROM cur WHERE id <= 3 ORDER BY id");
+$a->attr_set(MYSQLI_STMT_ATTR_CURSOR_TYPE, MYSQLI_CURSOR_TYPE_READ_ONLY);
+$b = $db->prepare("SELECT v FROM cur WHERE id > 47 ORDER BY id");
+$b->attr_set(MYSQLI_STMT_ATTR_CURSOR_TYPE, MYSQLI_CURSOR_TYPE_READ_ONLY);
+$a->execute(); $b->execute();
+$ra = []; $a->bind_result($va); while ($a->fetch()) $ra[] = $va;
+$rb = []; $b->bind_result($vb); while ($b->fetch()) $rb[] = $vb;
+echo "two cursors: ", implode(",", $ra), " / ", implode(",", $rb), "\n";
+$a->close(); $b->close();
 echo "end: used ", used($adm), "\n";
 `, s.DataPort, s.AdminPort)
 	out, err := runPHP(t, "cursor.php", php)
@@ -70,6 +82,7 @@ echo "end: used ", used($adm), "\n";
 		"interleaved: mid count 50, 50 rows",
 		"closed: used 0",
 		"re-executed: first r1",
+		"two cursors: r1,r2,r3 / r48,r49,r50",
 		"end: used 0",
 	}
 	if got := strings.TrimSpace(string(out)); got != strings.Join(want, "\n") {
