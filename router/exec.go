@@ -200,6 +200,16 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 				rows = int64(res.Affected)
 			}
 			s.noteOutcome(res.Err, res.Warnings, rows)
+			if res.Err == nil && (res.OK || res.ResultSets > 0) {
+				// The server's status says how the session's sql_mode
+				// makes clients escape strings; a session with the
+				// servers' default teaches new sessions what it is.
+				f := res.Status & modeMask
+				s.modeFlags = f
+				if !s.ownMode && s.lockedHG < 0 && !s.headless && s.digest.Kind != sqlscan.KindSet && uint32(f) != s.r.modeDefault.Load() {
+					s.r.modeDefault.Store(uint32(f))
+				}
+			}
 			if res.Err != nil {
 				msg := errorMessage(res.Err, req)
 				s.noteError(req.hg, h.server, res.Err.Code, msg)

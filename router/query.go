@@ -106,6 +106,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 			// on whichever connection serves the session next.
 			s.noteUnconfirmed()
 			applySet(&s.state, &set)
+			s.noteSQLMode(&set)
 			if setsAutocommit(&set) {
 				s.r.stats.Add(s.id, stats.ComAutocommitFiltered, 1)
 			}
@@ -368,6 +369,7 @@ func (s *session) ranSet(rt *live.Runtime, h *held, set *sqlscan.SetStatement, h
 	case set.Outcome == sqlscan.SetTracked && err == nil:
 		applySet(&s.state, set)
 		h.bc.NoteState(&s.state)
+		s.noteSQLMode(set)
 		// A variable the proxy ignores (wait_timeout, net_read_timeout…)
 		// is answered without a backend, except on a session whose SETs
 		// run on its connection (locked): then the server has it, and it

@@ -118,16 +118,22 @@ type session struct {
 	cmdRT *live.Runtime // the runtime the current command runs under
 
 	// Stats tables (router/stats.go).
-	cmdStart time.Time   // when the current command began
-	armed    time.Time   // when the wait_timeout read deadline was last set (zero: none is)
-	cs       cmdStats    // the current query, recorded when its command ends
-	sq       stats.Query // reused record passed to the collector
-	pub      procInfo    // this session's stats_mysql_processlist row
-	pubDB    string      // the schema and user last published in pub
-	pubUser  string
-	pubTrx   bool      // counted in Active_Transactions
-	quit     bool      // the client sent COM_QUIT (else the session counts as aborted)
-	created  time.Time // when the client logged in
+	cmdStart time.Time // when the current command began
+	armed    time.Time // when the wait_timeout read deadline was last set (zero: none is)
+	// modeFlags are the status bits the session's sql_mode sets
+	// (SERVER_STATUS_NO_BACKSLASH_ESCAPES, SERVER_STATUS_ANSI_QUOTES):
+	// drivers escape strings by them (mysql_real_escape_string), so every
+	// status the proxy writes itself must carry them as the server would.
+	modeFlags uint16
+	ownMode   bool        // the session set sql_mode (else it has the servers' default)
+	cs        cmdStats    // the current query, recorded when its command ends
+	sq        stats.Query // reused record passed to the collector
+	pub       procInfo    // this session's stats_mysql_processlist row
+	pubDB     string      // the schema and user last published in pub
+	pubUser   string
+	pubTrx    bool      // counted in Active_Transactions
+	quit      bool      // the client sent COM_QUIT (else the session counts as aborted)
+	created   time.Time // when the client logged in
 }
 
 func newSession(r *Router, nc net.Conn) *session {
@@ -280,7 +286,7 @@ func (s *session) handshake(rt *live.Runtime) bool {
 	}
 	hs := &wire.InitialHandshake{
 		ServerVersion: rt.Router.ServerVersion, ConnID: uint32(s.id), Salt: salt,
-		Capabilities: caps, Charset: rt.Router.DefaultCollation, Status: wire.StatusAutocommit,
+		Capabilities: caps, Charset: rt.Router.DefaultCollation, Status: wire.StatusAutocommit | uint16(s.r.modeDefault.Load()),
 		AuthPlugin: rt.Router.AuthPlugin,
 	}
 	if rt.Router.MariaDBCacheMetadata {
@@ -394,6 +400,7 @@ func (s *session) handshake(rt *live.Runtime) bool {
 	}
 	s.user = u
 	s.state = initialState(rt, u, resp)
+	s.modeFlags = uint16(s.r.modeDefault.Load())
 	s.digester, s.digesterOpts = sqlscan.NewDigester(rt.Digest), rt.Digest
 	if err := s.c.WriteOK(0, 0, s.status(), 0, ""); err != nil {
 		uc.Add(-1)
@@ -445,7 +452,7 @@ func (s *session) writeErr(e *wire.SQLError) {
 
 // status is the server status the client should see now.
 func (s *session) status() uint16 {
-	var st uint16
+	st := s.modeFlags
 	if s.state.Autocommit {
 		st |= wire.StatusAutocommit
 	}

@@ -95,6 +95,41 @@ func dropVar(st *backend.State, name string) {
 }
 
 // applySet records a tracked SET statement in the session state.
+// modeMask is the status bits sql_mode sets: SERVER_STATUS_NO_BACKSLASH_ESCAPES
+// and MariaDB's SERVER_STATUS_ANSI_QUOTES.
+const modeMask = wire.StatusNoBackslashEscapes | 0x8000
+
+// noteSQLMode updates the session's sql_mode status bits for a SET the
+// proxy answered itself (a SET that ran on a server has them in its OK).
+func (s *session) noteSQLMode(set *sqlscan.SetStatement) {
+	for i := range set.Assignments {
+		a := &set.Assignments[i]
+		if a.Name != "sql_mode" || a.Kind == sqlscan.AssignComputed {
+			continue
+		}
+		if strings.EqualFold(a.Value, "DEFAULT") {
+			s.modeFlags, s.ownMode = uint16(s.r.modeDefault.Load()), false
+			continue
+		}
+		s.modeFlags, s.ownMode = sqlModeFlags(a.Value), true
+	}
+}
+
+// sqlModeFlags are the status bits of an sql_mode value: NO_BACKSLASH_ESCAPES,
+// and ANSI_QUOTES directly or through a combination mode that has it.
+func sqlModeFlags(mode string) uint16 {
+	var f uint16
+	for _, m := range strings.FieldsFunc(strings.ToUpper(mode), func(r rune) bool { return r == ',' || r == ' ' }) {
+		switch m {
+		case "NO_BACKSLASH_ESCAPES":
+			f |= wire.StatusNoBackslashEscapes
+		case "ANSI_QUOTES", "ANSI", "ORACLE", "POSTGRESQL", "MSSQL", "DB2", "MAXDB":
+			f |= 0x8000
+		}
+	}
+	return f
+}
+
 func applySet(st *backend.State, set *sqlscan.SetStatement) {
 	for _, a := range set.Assignments {
 		switch a.Kind {

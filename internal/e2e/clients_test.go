@@ -668,3 +668,31 @@ func TestPerlAndNodeDrivers(t *testing.T) {
 	}
 	t.Logf("%s%s", out, nout)
 }
+
+// TestNoBackslashEscapesStatus: with NO_BACKSLASH_ESCAPES in sql_mode the
+// server sets SERVER_STATUS_NO_BACKSLASH_ESCAPES in every status, and
+// drivers escape strings by it (mysqli::real_escape_string). The answers
+// the proxy writes itself (the OK of a SET it tracks, SHOW WARNINGS…) carry
+// it too: without it PHP escaped a quote with a backslash the server does
+// not honour, and "nobody\' OR 1=1 -- " matched every row.
+func TestNoBackslashEscapesStatus(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	backendSQL(t, bs[0], "CREATE TABLE IF NOT EXISTS sbtest.nbe (name VARCHAR(40), secret VARCHAR(40)); DELETE FROM sbtest.nbe; INSERT INTO sbtest.nbe VALUES ('alice', 'a'), ('bob', 'b')")
+	s := startFresh(t, "")
+	routeTo(t, s, 0, bs[0].Port)
+	out, err := runPHP(t, "nbe.php", fmt.Sprintf(`<?php
+mysqli_report(MYSQLI_REPORT_ERROR | MYSQLI_REPORT_STRICT);
+foreach ([%d, %d] as $port) {
+	$m = new mysqli("127.0.0.1", "sbtest", "sbtest", "sbtest", $port);
+	$m->query("SET SESSION sql_mode='NO_BACKSLASH_ESCAPES'");
+	$e = $m->real_escape_string("nobody\\' OR 1=1 -- ");
+	echo $m->query("SELECT COUNT(*) FROM nbe WHERE name='$e'")->fetch_row()[0], " ";
+	$m->query("SET SESSION sql_mode=DEFAULT");
+	$e = $m->real_escape_string("nobody\\' OR 1=1 -- ");
+	echo $m->query("SELECT COUNT(*) FROM nbe WHERE name='$e'")->fetch_row()[0], "\n";
+}
+`, bs[0].Port, s.DataPort))
+	if err != nil || strings.TrimSpace(string(out)) != "0 0\n0 0" {
+		t.Fatalf("injection through escaping (direct, then Sluice): %q %v, want no row matched", out, err)
+	}
+}
