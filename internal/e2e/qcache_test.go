@@ -327,20 +327,12 @@ func TestQueryCacheWhatIsStored(t *testing.T) {
 		}
 		return n
 	}
+	c := connOf(t, db)
 	twice := func(q string) (ran int) {
 		t.Helper()
 		before := execs()
 		for range 2 {
-			rows, err := db.QueryContext(ctx, q)
-			if err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-			for rows.Next() {
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatalf("%s: %v", q, err)
-			}
-			rows.Close()
+			execOrQuery(t, c, q)
 		}
 		return execs() - before
 	}
