@@ -159,23 +159,10 @@ func wellFormedPrepare(q []byte) bool {
 		i++
 	}
 	lit := t[i:]
-	quote := lit[0]
-	if quote != '\'' && quote != '"' {
+	if lit[0] != '\'' && lit[0] != '"' {
 		return false
 	}
-	for j := 1; j < len(lit); j++ {
-		switch lit[j] {
-		case '\\':
-			j++
-		case quote:
-			if j+1 < len(lit) && lit[j+1] == quote {
-				j++
-				continue
-			}
-			return j == len(lit)-1
-		}
-	}
-	return false
+	return sqlscan.QuoteEnd(lit, 0) == len(lit)-1
 }
 
 // readComputed reads back, on h, the tracked variables a SET gave computed

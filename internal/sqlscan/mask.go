@@ -84,7 +84,7 @@ func MaskPasswords(q []byte) []byte {
 
 // literalEnd returns the index just past the quoted literal that starts at
 // q[i], or len(q) when it is unterminated.
-func literalEnd(q []byte, i int) int { return min(skipQuoted(q, i)+1, len(q)) }
+func literalEnd(q []byte, i int) int { return min(QuoteEnd(q, i)+1, len(q)) }
 
 // isPasswordWord reports whether w is PASSWORD or ends in _PASSWORD
 // (MASTER_PASSWORD, SOURCE_PASSWORD), in any case.

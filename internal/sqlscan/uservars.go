@@ -15,7 +15,7 @@ func UserVarNames(q []byte, dst []string) []string {
 	for i := 0; i < len(q); i++ {
 		switch c := q[i]; c {
 		case '\'', '"', '`':
-			i = skipQuoted(q, i)
+			i = QuoteEnd(q, i)
 		case '#':
 			i = skipLine(q, i)
 		case '-':
@@ -59,7 +59,7 @@ func userVarName(q []byte, i int) (string, int) {
 		return "", i
 	}
 	if c := q[i]; c == '\'' || c == '"' || c == '`' {
-		end := skipQuoted(q, i)
+		end := QuoteEnd(q, i)
 		if end >= len(q) {
 			return "", len(q)
 		}
@@ -75,10 +75,10 @@ func userVarName(q []byte, i int) (string, int) {
 	return string(bytes.ToLower(q[i:j])), j
 }
 
-// skipQuoted returns the index of the quote that closes the one at i
+// QuoteEnd returns the index of the quote that closes the one at q[i]
 // (len(q) when it is unterminated). Backslash escapes apply inside ' and "
 // strings; a doubled quote is one quote.
-func skipQuoted(q []byte, i int) int {
+func QuoteEnd(q []byte, i int) int {
 	c := q[i]
 	for j := i + 1; j < len(q); j++ {
 		switch q[j] {
