@@ -151,6 +151,12 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 			sent = time.Now()
 		}
 		s.setRunning(h)
+		if rt.Router.KillBackendOnDisconnect && !s.headless {
+			// The watchdog looks at the client of a query that runs for
+			// goneAfter (watchGone); one atomic load unless its next look
+			// is later than that.
+			s.r.watchdog.due(s.cmdStart.UnixNano() + int64(goneAfter))
+		}
 		if req.timeout > 0 && !s.headless {
 			d := s.cmdStart.UnixNano() + int64(req.timeout)
 			s.deadline.Store(d)

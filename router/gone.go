@@ -62,7 +62,7 @@ func (r *Router) stop(rt *live.Runtime, s *session, run running, why string) {
 		killed := rt.Router.KillBackendOnDisconnect && run.cred != nil
 		var err error
 		if killed {
-			err = r.killQuery(rt, run, run.cred, min(rt.Router.ConnectTimeoutMax, killGrace))
+			err = r.killQuery(rt, s, run, run.cred, min(rt.Router.ConnectTimeoutMax, killGrace))
 		}
 		if run.bc.AbortLease(run.lease) {
 			r.killedConns.Add(1)

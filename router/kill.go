@@ -24,6 +24,7 @@ type running struct {
 	bc       *backend.BackendConn
 	lease    uint64               // bc's use by this session (BackendConn.AbortLease)
 	cred     *backend.Credentials // the session's login, for the watchdog's KILL QUERY
+	seq      uint64               // which of the session's queries (runningSlot.still)
 }
 
 // runningSlot publishes the session's running query. A per-session mutex,
@@ -32,12 +33,27 @@ type running struct {
 type runningSlot struct {
 	mu  sync.Mutex
 	run running
+	seq uint64
 }
 
 func (r *runningSlot) set(v running) {
 	r.mu.Lock()
+	if v.server != nil {
+		r.seq++
+		v.seq = r.seq
+	}
 	r.run = v
 	r.mu.Unlock()
+}
+
+// still reports whether the query run was read from (running.seq) is the
+// one running now. A connection pinned to its session keeps its lease from
+// one query to the next: only this tells a KILL QUERY that the query it was
+// aimed at has ended and the thread runs the session's next one.
+func (r *runningSlot) still(seq uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.run.server != nil && r.run.seq == seq
 }
 
 func (r *runningSlot) get() running {
@@ -175,7 +191,7 @@ func (s *session) killCommand(rt *live.Runtime, id uint64, query bool) *wire.SQL
 	if e != nil {
 		return e
 	}
-	err := s.r.killQuery(rt, run, cred, rt.Router.ConnectTimeoutMax)
+	err := s.r.killQuery(rt, target, run, cred, rt.Router.ConnectTimeoutMax)
 	if se, ok := backend.IsSQLError(err); ok {
 		return se
 	}
@@ -185,24 +201,26 @@ func (s *session) killCommand(rt *live.Runtime, id uint64, query bool) *wire.SQL
 	return nil
 }
 
-// killQuery runs KILL QUERY for the backend thread of run, from another
-// connection of cred to the same server, within timeout.
-func (r *Router) killQuery(rt *live.Runtime, run running, cred *backend.Credentials, timeout time.Duration) error {
-	st := backend.State{Autocommit: true}
+// killQuery runs KILL QUERY for the backend thread of run, the query
+// session s runs, from a connection of cred to the same server opened for
+// it within timeout and closed after. The connection is not the pool's, as
+// ProxySQL's kill_query_thread's is not: a pool at its max_connections —
+// when queries pile up and time out — must not keep the KILL from being
+// sent. A query that ended meanwhile is not killed: its thread may run the
+// session's next query, or another session's.
+func (r *Router) killQuery(rt *live.Runtime, s *session, run running, cred *backend.Credentials, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	bc, err := run.server.Pool().Get(ctx, rt.Backend, cred, &st)
+	k := run.server.Key()
+	bc, err := backend.DialSSL(ctx, k.Host, k.Port, run.server.UseSSL() != 0, rt.Backend, cred)
 	if err != nil {
 		return err
 	}
-	if run.bc.Lease() != run.lease {
-		// The session gave the connection back meanwhile: its query is
-		// over, and the server thread may run another session's now.
-		run.server.Pool().Put(bc)
+	defer bc.Close()
+	if !s.running.still(run.seq) || run.bc.Lease() != run.lease {
 		return nil
 	}
 	err = bc.Exec(ctx, "KILL QUERY "+strconv.FormatUint(uint64(run.threadID), 10))
-	run.server.Pool().Put(bc)
 	if err == nil {
 		r.killedQueries.Add(1)
 	}

@@ -179,12 +179,19 @@ func (w *watchdog) expire(s *session, d int64) {
 		return // it just finished
 	}
 	s.sink.Interrupt.Store(errQueryTimeout)
+	if s.deadline.Load() != d {
+		// It finished between the two looks, and may have cleared
+		// Interrupt before the store: a later 1317 of the session (a
+		// KILL QUERY) would read as this timeout's 1907.
+		s.sink.Interrupt.CompareAndSwap(errQueryTimeout, nil)
+		return
+	}
 	rt := w.r.rt.Load()
 	log := w.r.log.Warn().Uint64("session", s.id).Str("backend", run.server.Addr()).Uint32("thread_id", run.threadID).
 		Int("hostgroup", run.server.Key().Hostgroup)
 	var err error
 	if run.cred != nil {
-		err = w.r.killQuery(rt, run, run.cred, min(rt.Router.ConnectTimeoutMax, killGrace))
+		err = w.r.killQuery(rt, s, run, run.cred, min(rt.Router.ConnectTimeoutMax, killGrace))
 	}
 	if err == nil && run.cred != nil {
 		// Give the server killGrace to stop the query and answer.

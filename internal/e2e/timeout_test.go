@@ -312,8 +312,11 @@ func TestClientGoneKillsQuery(t *testing.T) {
 		t.Helper()
 		start := time.Now()
 		for running(marker) {
-			if time.Since(start) > 20*time.Second {
-				t.Fatalf("%s still runs on the server 20 s after its client left\n%s\n%s", marker, s.Output(),
+			// The watchdog looks at a query's client a second after the
+			// query starts, then every second; it used to wait for its
+			// 10 s rescan when the query started after its last look.
+			if time.Since(start) > 6*time.Second {
+				t.Fatalf("%s still runs on the server 6 s after its client left\n%s\n%s", marker, s.Output(),
 					backendSQL(t, bs[0], "SELECT ID, USER, COMMAND, TIME, STATE, INFO FROM information_schema.PROCESSLIST"))
 			}
 			time.Sleep(200 * time.Millisecond)
@@ -352,7 +355,6 @@ func TestClientGoneKillsQuery(t *testing.T) {
 	if err := <-done; err == nil {
 		t.Fatal("the query was not cancelled")
 	}
-	// The watchdog looks within its 10 s rescan, then every second.
 	t.Logf("mariadb CLI killed: its query ended on the server %v later", waitGone("gone_cli"))
 	t.Logf("go-sql-driver cancelled: its query ended on the server %v later", waitGone("gone_driver"))
 
@@ -397,4 +399,90 @@ func TestClientGoneKillsQuery(t *testing.T) {
 	if err := db.QueryRow("SELECT 1").Scan(&one); err != nil || one != 1 {
 		t.Fatalf("after: %d, %v", one, err)
 	}
+}
+
+// TestKillAtPoolLimit: a query timeout and a client's KILL QUERY reach a
+// server whose pool is full (mysql_servers.max_connections=1, the one
+// connection busy with the query to stop): the KILL goes over a connection
+// of its own, as ProxySQL's kill_query_thread's, not a pool slot. They used
+// to wait for a slot that only the query could free, left the query running
+// on the server, and the client's KILL QUERY got ERR 1094. A KILL QUERY
+// whose query has ended does not stop the session's next one on the same
+// (pinned) connection.
+func TestKillAtPoolLimit(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	s := startFresh(t, "")
+	routeTo(t, s, 0, bs[0].Port)
+	admin(t, s, `UPDATE mysql_servers SET max_connections=1; LOAD MYSQL SERVERS TO RUNTIME;
+		SET mysql-connect_timeout_server_max=3000; LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_query_rules(rule_id, active, match_pattern, timeout, apply) VALUES (1, 1, 'SLEEP\(6\)', 600, 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME;`)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	sleeping := func() string {
+		return strings.TrimSpace(backendSQL(t, bs[0],
+			"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%SLEEP(%' AND INFO NOT LIKE '%PROCESSLIST%'"))
+	}
+	gone := func(what string) {
+		t.Helper()
+		for i := 0; sleeping() != "0"; i++ {
+			if i == 20 {
+				t.Fatalf("%s: the query still runs on the server:\n%s", what,
+					backendSQL(t, bs[0], "SELECT ID, COMMAND, TIME, INFO FROM information_schema.PROCESSLIST"))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	// The timeout.
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	db.SetMaxOpenConns(1)
+	if _, err := db.ExecContext(ctx, "SELECT SLEEP(6)"); err == nil || !strings.Contains(err.Error(), "1907") {
+		t.Fatalf("SELECT SLEEP(6) under a 600 ms timeout: %v, want ERR 1907", err)
+	}
+	gone("after ERR 1907")
+	if strings.Contains(s.Output(), "did not stop it") {
+		t.Fatalf("the KILL did not reach the server:\n%s", s.Output())
+	}
+
+	// A client's KILL QUERY of a session in a transaction (its connection
+	// pinned), then the same session's next statement, which must run.
+	victim, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	var id uint64
+	if err := victim.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := victim.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := victim.ExecContext(ctx, "SELECT SLEEP(5)"); done <- err }()
+	for i := 0; sleeping() != "1"; i++ {
+		if i == 50 {
+			t.Fatal("the victim's query never started")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	killer := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	start := time.Now()
+	if _, err := killer.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", id)); err != nil {
+		t.Fatalf("KILL QUERY at the pool's limit: %v", err)
+	}
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "1317") {
+		t.Fatalf("the killed query: %v, want ERR 1317", err)
+	}
+	took := time.Since(start)
+	gone("after KILL QUERY")
+	var got string
+	if err := victim.QueryRowContext(ctx, "SELECT 'next'").Scan(&got); err != nil || got != "next" {
+		t.Fatalf("the statement after the killed one: %q, %v", got, err)
+	}
+	if _, err := victim.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("KILL QUERY answered and the query stopped %v after it was sent", took.Round(time.Millisecond))
 }
