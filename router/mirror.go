@@ -29,7 +29,8 @@ import (
 // client — through the same execute loop as client queries, so a mirrored
 // query is routed, retried, counted and pinned exactly as the original
 // would be; whatever the copy leaves pinned (a mirrored BEGIN's open
-// transaction) is closed when the job ends, never pooled.
+// transaction, a GET_LOCK, a user variable) is closed when the job ends,
+// never pooled.
 
 type mirrorJob struct {
 	hg   int
@@ -150,7 +151,16 @@ func (s *session) mirrorRun(j *mirrorJob) error {
 		return s.lastErr
 	}
 	h.inTrx = res.Status&wire.StatusInTrans != 0
-	s.release(rt, h) // kept when it holds a transaction: closed by closeAll
+	// What the copy left on its connection pins it as it would pin a
+	// client's (a GET_LOCK, a user variable, a temporary table, LOCK
+	// TABLES…), and a SET or USE changed state the connection's record
+	// does not show: such a connection is closed, never pooled, as
+	// ProxySQL destroys a mirror session's connection that cannot be
+	// multiplexed.
+	d := sqlscan.Digest{Kind: j.kind, Text: j.digestText}
+	h.flags = rules.UpdateFlags(h.flags, &d, &rules.FlagContext{Multiplex: rules.Unset, InTransaction: h.inTrx,
+		Keep: rt.Router.KeepVars, Untracked: j.kind == sqlscan.KindSet || j.kind == sqlscan.KindUse})
+	s.release(rt, h) // kept when pinned: closed by closeAll
 	if res.Err != nil {
 		return res.Err
 	}

@@ -102,3 +102,53 @@ func checkMirrored(t *testing.T, bs []testenv.Backend, rows func(testenv.Backend
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestMirrorLeavesNoState: a mirrored copy that leaves state on its
+// connection — a named lock, a user variable — has that connection closed
+// afterwards, as a client's would be pinned: it used to go back to the
+// pool, so the mirror server kept the lock held by an idle connection and
+// the next session given it read another client's @variable and "owned"
+// its lock.
+func TestMirrorLeavesNoState(t *testing.T) {
+	bs := testenv.Backends(t, 2)
+	s := startFresh(t, "")
+	routeTo(t, s, 0, bs[0].Port)
+	admin(t, s, fmt.Sprintf(`INSERT INTO mysql_servers (hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_query_rules (rule_id, active, match_digest, mirror_hostgroup, apply) VALUES (2, 1, '^SELECT (GET_LOCK|@)', 1, 1);
+		INSERT INTO mysql_query_rules (rule_id, active, match_pattern, destination_hostgroup, apply) VALUES (1, 1, 'on_mirror', 1, 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME`, bs[1].Port))
+	lock := fmt.Sprintf("mirror_lock_%d", time.Now().UnixNano())
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "", "")
+	db.SetMaxOpenConns(1)
+	for _, q := range []string{"SELECT GET_LOCK('" + lock + "', 0)", "SELECT @mirror_v := 42"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	// Both copies ran on hostgroup 1 once they are counted there.
+	for i := 0; strings.TrimSpace(admin(t, s, "SELECT COUNT(*) FROM stats_mysql_query_digest WHERE hostgroup=1")) != "2"; i++ {
+		if i == 100 {
+			t.Fatalf("the copies did not run:\n%s", admin(t, s, "SELECT hostgroup, digest_text, count_star FROM stats_mysql_query_digest"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i := 0; ; i++ {
+		held := strings.TrimSpace(backendSQL(t, bs[1], "SELECT IFNULL(IS_USED_LOCK('"+lock+"'), 'free')"))
+		if held == "free" {
+			break
+		}
+		if i == 60 {
+			t.Fatalf("the mirror server still holds the copy's lock on connection %s", held)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	other := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "", "")
+	var v, owner string
+	if err := other.QueryRow("SELECT /* on_mirror */ IFNULL(@mirror_v, 'unset'), IFNULL(IS_USED_LOCK('"+lock+"') = CONNECTION_ID(), 'free')").Scan(&v, &owner); err != nil {
+		t.Fatal(err)
+	}
+	if v != "unset" || owner != "free" {
+		t.Fatalf("another session on the mirror hostgroup reads @mirror_v=%s, lock %s", v, owner)
+	}
+}
