@@ -241,13 +241,7 @@ func (c *BackendConn) Sync(ctx context.Context, o *Options, cred *Credentials, w
 	if !c.differs(cred, want) {
 		return nil
 	}
-	return c.do(ctx, func() error {
-		err := c.sync(cred, want)
-		if _, ok := IsSQLError(err); ok {
-			c.dirty = true
-		}
-		return err
-	})
+	return c.do(ctx, func() error { return c.sync(cred, want) })
 }
 
 // differs reports whether Sync has anything to do, honouring the "any"
@@ -273,12 +267,20 @@ func (c *BackendConn) differs(cred *Credentials, want *State) bool {
 }
 
 func (c *BackendConn) sync(cred *Credentials, want *State) error {
+	// A server's refusal (an ERR) of one step leaves what that step would
+	// change as it was — COM_INIT_DB, COM_SET_OPTION and one SET of many
+	// assignments fail whole — and the connection keeps the rest of its
+	// state (a transaction, temporary tables): it is not reset for it.
+	// Only a failed change of user or reset, and a failure among SETs
+	// run one by one, leave the state unknown (dirty: reset next time).
 	if c.cred.User != cred.User {
 		if err := c.changeUser(cred, want.Schema, want.Collation); err != nil {
+			c.dirtyOn(err)
 			return err
 		}
 	} else if c.dirty || !VarsSubset(c.state.Vars, want.Vars) {
 		if err := c.reset(); err != nil {
+			c.dirtyOn(err)
 			return err
 		}
 	}
@@ -356,8 +358,11 @@ func (c *BackendConn) sync(cred *Credentials, want *State) error {
 			return err
 		}
 	}
-	for _, stmt := range alone {
+	for i, stmt := range alone {
 		if err := c.queryText(stmt, nil); err != nil {
+			if len(items) > 0 || i > 0 {
+				c.dirtyOn(err)
+			}
 			return err
 		}
 	}
@@ -369,6 +374,14 @@ func (c *BackendConn) sync(cred *Credentials, want *State) error {
 	c.dirty = false
 	c.fp = c.state.Fingerprint()
 	return nil
+}
+
+// dirtyOn marks the connection's state unknown after a server's refusal
+// (other errors break the connection).
+func (c *BackendConn) dirtyOn(err error) {
+	if _, ok := IsSQLError(err); ok {
+		c.dirty = true
+	}
 }
 
 func hasVar(vars []Var, v Var) bool {

@@ -157,11 +157,39 @@ func (s *session) acquire(rt *live.Runtime, hg int, createNew, autocommitRead bo
 	return h, e
 }
 
-// noteUnconfirmed records the session state before a SET the proxy answers
-// itself, until a backend connection accepts it.
-func (s *session) noteUnconfirmed() {
+// syncHeld gives the connections attached to the session the session
+// state now, for a SET or USE the proxy answers itself: a server that
+// refuses it (1049 no such schema, 1298 a bad time zone…) fails the SET or
+// USE, as a direct connection does. Answered lazily, the refusal came with
+// the next statement, and the connection — its transaction, temporary
+// tables, locks — was reset to clear the state it refused. A connection
+// that died is left to the next statement, which tells what was lost.
+func (s *session) syncHeld(rt *live.Runtime) *wire.SQLError {
+	if len(s.conns.list) == 0 {
+		return nil
+	}
+	cred, e := s.credentials(rt)
+	if e != nil {
+		return e
+	}
+	for _, h := range s.conns.list {
+		err := h.bc.Sync(context.Background(), rt.Backend, cred, &s.state)
+		if se, ok := backend.IsSQLError(err); ok {
+			return se
+		}
+		if err == nil {
+			// autocommit=1 commits an open transaction.
+			h.inTrx = h.bc.Status()&wire.StatusInTrans != 0 || (rt.Router.AutocommitFalseIsTrx && !h.bc.State().Autocommit)
+		}
+	}
+	return nil
+}
+
+// noteUnconfirmed records prev, the session state before a SET or USE the
+// proxy answers itself, until a backend connection accepts the new one.
+func (s *session) noteUnconfirmed(prev *backend.State) {
 	if !s.unconfirmed {
-		s.beforeSet, s.unconfirmed = s.state, true
+		s.beforeSet, s.unconfirmed = *prev, true
 	}
 }
 

@@ -104,8 +104,15 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		if set.Outcome == sqlscan.SetTracked && s.lockedHG < 0 && !hasNextTransaction(&set) {
 			// Tracked variables are answered without a backend and replayed
 			// on whichever connection serves the session next.
-			s.noteUnconfirmed()
+			prev := s.state
 			applySet(&s.state, &set)
+			if e := s.syncHeld(rt); e != nil {
+				s.state = prev
+				s.finishEvent(ev, -1, "", backend.Response{Err: e})
+				s.writeErr(e)
+				return true
+			}
+			s.noteUnconfirmed(&prev)
 			s.noteSQLMode(&set)
 			if setsAutocommit(&set) {
 				s.r.stats.Add(s.id, stats.ComAutocommitFiltered, 1)
@@ -437,8 +444,13 @@ func (s *session) changeSchema(rt *live.Runtime, db string) *wire.SQLError {
 	// schema the server refuses (1049) fails the next statement and the
 	// session goes back to its schema, as after a failed USE on a server,
 	// instead of failing every statement from then on.
-	s.noteUnconfirmed()
+	prev := s.state
 	s.state.Schema = db
+	if e := s.syncHeld(rt); e != nil {
+		s.state = prev
+		return e
+	}
+	s.noteUnconfirmed(&prev)
 	return nil
 }
 
