@@ -229,7 +229,11 @@ func (rs *RuleSet) RoutesBySchema() bool {
 // Compile checks and compiles the active rules (sorted by rule_id) and the
 // fast routing table. A rule that ProxySQL would reject or silently
 // mis-evaluate (bad regex, bad digest, replace_pattern without
-// match_pattern, bad attributes JSON) is an error naming its rule_id.
+// match_pattern, bad attributes JSON) is left out of the set, which never
+// is nil, and named by its rule_id in the error (errors.Join of one error
+// per bad rule, each wrapping ErrBadRule): a LOAD refuses the set, and the
+// start-up from a saved configuration runs it rather than not start, as
+// ProxySQL runs a rule whose regex does not compile (it never matches).
 func Compile(rs []config.QueryRule, fast []config.FastRoute, opts ...CompileOptions) (*RuleSet, error) {
 	o := DefaultCompileOptions()
 	if len(opts) > 0 {
@@ -244,10 +248,12 @@ func Compile(rs []config.QueryRule, fast []config.FastRoute, opts ...CompileOpti
 	}
 	sort.SliceStable(active, func(i, j int) bool { return active[i].RuleID < active[j].RuleID })
 	set.rules = make([]rule, 0, len(active))
+	var bad []error
 	for i := range active {
 		cr, err := compileRule(&active[i])
 		if err != nil {
-			return nil, err
+			bad = append(bad, err)
+			continue
 		}
 		set.rules = append(set.rules, cr)
 	}
@@ -265,7 +271,7 @@ func Compile(rs []config.QueryRule, fast []config.FastRoute, opts ...CompileOpti
 	set.shards = shards
 	set.shardMask = uint32(shards - 1)
 	set.hits = make([]hitCounter, len(set.rules)*shards)
-	return set, nil
+	return set, errors.Join(bad...)
 }
 
 func compileRule(r *config.QueryRule) (rule, error) {

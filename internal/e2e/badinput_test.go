@@ -106,6 +106,28 @@ func TestAdminBadInput(t *testing.T) {
 	if out := admin(t, s, "SELECT hostgroup_id, hostname, port FROM runtime_mysql_servers"); out != "1\t127.0.0.1\t3306\n" {
 		t.Errorf("runtime_mysql_servers after restart: %q", out)
 	}
+
+	// A rule saved to DISK that does not compile does not keep the proxy
+	// from starting (it used to exit, pointing at --initial, which rebuilds
+	// the configuration from the file): the rule is left out, the log says
+	// so, the other rules run, and a LOAD still refuses it.
+	admin(t, s, `INSERT INTO mysql_query_rules(rule_id, active, match_pattern, destination_hostgroup, apply) VALUES
+		(50, 1, '^SELECT (unclosed', 1, 1), (51, 1, '^SELECT', 1, 1), (52, 1, NULL, 1, 1);
+		UPDATE mysql_query_rules SET digest='0xZZ' WHERE rule_id=52;
+		SAVE MYSQL QUERY RULES TO DISK;`)
+	s.Restart()
+	for _, want := range []string{"rule_id 50: bad match_pattern", "rule_id 52: bad digest", "left out of the runtime"} {
+		if !strings.Contains(s.Output(), want) {
+			t.Errorf("the start-up log does not say %q", want)
+		}
+	}
+	if out := admin(t, s, "SELECT rule_id FROM stats_mysql_query_rules"); out != "51\n" {
+		t.Errorf("rules running after the restart: %q, want 51 alone", out)
+	}
+	if _, err := testenv.CLI(t, s.AdminPort, "admin", "admin", "LOAD MYSQL QUERY RULES TO RUNTIME", "-N"); err == nil || !strings.Contains(err.Error(), "rule_id 50") {
+		t.Errorf("LOAD with the bad rules: %v, want an error naming rule_id 50", err)
+	}
+	admin(t, s, "DELETE FROM mysql_query_rules WHERE rule_id IN (50, 52); LOAD MYSQL QUERY RULES TO RUNTIME; SAVE MYSQL QUERY RULES TO DISK;")
 }
 
 // TestAdminOnlyLocal connects as admin from a network namespace the test

@@ -196,12 +196,11 @@ func Build(prev *Runtime, snap *config.Snapshot, m config.Module) (*Runtime, err
 	} else {
 		rt.Gen = 1
 	}
+	var ruleNotices []Notice
 	if rt.compiled == nil || m == config.ModMySQLQueryRules {
 		rs, err := rules.Compile(snap.QueryRules, snap.FastRouting)
-		if err != nil {
-			return nil, fmt.Errorf("mysql_query_rules: %w", err)
-		}
 		rt.compiled = rs
+		ruleNotices = badRules(err)
 	}
 	rt.Rules = rt.compiled.WithOptions(ruleOptions(snap))
 	if prev == nil || m == config.ModMySQLFirewall {
@@ -246,8 +245,28 @@ func Build(prev *Runtime, snap *config.Snapshot, m config.Module) (*Runtime, err
 	if rt.Scrape, err = scrapeSettings(snap); err != nil {
 		return nil, err
 	}
-	rt.Notices = append(Unsupported(snap, m), tlsNotices...)
+	rt.Notices = append(append(ruleNotices, Unsupported(snap, m)...), tlsNotices...)
 	return rt, nil
+}
+
+// badRules turns the error of rules.Compile into one refused notice per
+// rule it left out: a LOAD fails with the first, start-up runs without them
+// and logs them (a configuration saved with a bad rule must not keep the
+// proxy from starting).
+func badRules(err error) []Notice {
+	if err == nil {
+		return nil
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	out := make([]Notice, 0, len(errs))
+	for _, e := range errs {
+		e = fmt.Errorf("mysql_query_rules: %w", e)
+		out = append(out, Notice{Refused: true, Err: e, Msg: e.Error() + " (the rule is left out of the runtime)"})
+	}
+	return out
 }
 
 func prevP2S(prev *Runtime) map[string]*tls.Config {

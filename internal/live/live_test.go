@@ -3,6 +3,7 @@ package live
 import (
 	"database/sql"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,8 +101,21 @@ func TestBuildReusesRules(t *testing.T) {
 func TestBuildRefusesBadConfig(t *testing.T) {
 	snap := snapWith(nil)
 	snap.QueryRules = []config.QueryRule{{RuleID: 42, Active: true, MatchPattern: sql.NullString{String: "(", Valid: true}}}
-	if _, err := Build(nil, snap, config.ModMySQLQueryRules); !errors.Is(err, rules.ErrBadRule) {
-		t.Errorf("bad regex: %v", err)
+	// A rule that does not compile is refused by a LOAD (Refusal) but left
+	// out, not fatal, at start-up: the runtime has the other rules.
+	snap.QueryRules = append(snap.QueryRules, config.QueryRule{RuleID: 43, Active: true, MatchPattern: sql.NullString{String: "^SELECT", Valid: true}})
+	rt, err := Build(nil, snap, config.ModMySQLQueryRules)
+	if err != nil {
+		t.Fatalf("bad regex: Build: %v", err)
+	}
+	if err := rt.Refusal(); !errors.Is(err, rules.ErrBadRule) || !strings.Contains(err.Error(), "rule_id 42") {
+		t.Errorf("bad regex: refusal %v", err)
+	}
+	if w := rt.Warnings(true); len(w) != 1 || !strings.Contains(w[0], "left out of the runtime") {
+		t.Errorf("bad regex: start-up warnings %q", w)
+	}
+	if n := rt.Rules.Len(); n != 1 {
+		t.Errorf("bad regex: %d rules in the runtime, want the good one", n)
 	}
 	snap = snapWith(nil)
 	snap.Servers = []config.Server{{HostgroupID: 1, Hostname: "", Port: 1, Status: "ONLINE"}}
@@ -109,7 +123,7 @@ func TestBuildRefusesBadConfig(t *testing.T) {
 		t.Errorf("bad server: %v", err)
 	}
 	h := NewHolder()
-	rt, err := Build(h.Load(), snapWith(nil), config.ModMySQLUsers)
+	rt, err = Build(h.Load(), snapWith(nil), config.ModMySQLUsers)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,9 @@ import (
 type Notice struct {
 	Refused bool   // LOAD … TO RUNTIME fails with it (security), else a warning
 	Msg     string // ProxySQL-style text naming the setting and what happens
+	// Err, when set, is a setting that is wrong rather than unsupported (a
+	// query rule that does not compile): a LOAD fails with Err itself.
+	Err error
 }
 
 // ErrUnsupported is wrapped by the error of a LOAD refused for a setting
@@ -293,6 +296,9 @@ func listed(ids []string) string {
 func (rt *Runtime) Refusal() error {
 	var msgs []string
 	for _, n := range rt.Notices {
+		if n.Refused && n.Err != nil {
+			return n.Err
+		}
 		if n.Refused {
 			msgs = append(msgs, n.Msg)
 		}
