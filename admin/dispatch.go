@@ -328,7 +328,7 @@ func (s *Server) refresh(n string) {
 }
 
 // liveTables lists the stats_*, runtime_* and monitor.* tables a statement
-// names. SHOW [FULL] PROCESSLIST reads stats_mysql_processlist and SHOW
+// names (the monitor's logs with or without their schema). SHOW [FULL] PROCESSLIST reads stats_mysql_processlist and SHOW
 // MYSQL STATUS reads stats_mysql_global.
 func liveTables(n string) []string {
 	var out []string
@@ -353,6 +353,11 @@ func liveTables(n string) []string {
 		case strings.HasPrefix(last, "stats_") || strings.HasPrefix(last, "runtime_"):
 			add(last)
 		case len(parts) == 2 && parts[0] == "monitor" && last != "":
+			add("monitor." + last)
+		case len(parts) == 1 && strings.HasPrefix(last, "mysql_server_") && strings.HasSuffix(last, "_log"):
+			// Unqualified, SQLite finds the monitor's log tables in the
+			// attached monitor schema (no other schema has them): they
+			// are the same tables, and as stale unless refreshed.
 			add("monitor." + last)
 		}
 	}

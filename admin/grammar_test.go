@@ -214,6 +214,10 @@ func TestLiveTables(t *testing.T) {
 	if got := liveTables("SHOW FULL PROCESSLIST"); fmt.Sprint(got) != "[stats_mysql_processlist]" {
 		t.Errorf("processlist: %v", got)
 	}
+	// Unqualified, the monitor's logs are found in the monitor schema.
+	if got := liveTables("SELECT MAX(time_start_us) FROM mysql_server_ping_log"); fmt.Sprint(got) != "[monitor.mysql_server_ping_log]" {
+		t.Errorf("unqualified monitor log: %v", got)
+	}
 	if got := liveTables("SELECT * FROM mysql_servers"); len(got) != 0 {
 		t.Errorf("config table reported live: %v", got)
 	}
