@@ -88,8 +88,8 @@ func (s *Server) compatSelect(ss *session, n, u string) (reply, bool) {
 	}
 	// ProxySQL rewrites a lone SELECT @@<name> it does not know into a
 	// lookup of global_variables and stats_mysql_global, so SELECT
-	// @@mysql-threads and SELECT @@Questions work (a stats user, who
-	// cannot read global_variables, gets the status variables).
+	// @@mysql-threads and SELECT @@Questions work (a stats user reads
+	// the stats schema's global_variables: mysql-max_allowed_packet).
 	if len(items) == 1 {
 		if v, ok := strings.CutPrefix(items[0].expr, "@@"); ok {
 			name := stripScope(v)
@@ -98,7 +98,7 @@ func (s *Server) compatSelect(ss *session, n, u string) (reply, bool) {
 				if col == "" {
 					col = "@@" + name
 				}
-				return s.sql(ss, s.varLookup(ss, name, sqlQuote(col))), true
+				return s.sql(ss, s.varLookup(name, sqlQuote(col))), true
 			}
 		}
 	}
@@ -119,14 +119,11 @@ func (s *Server) compatSelect(ss *session, n, u string) (reply, bool) {
 }
 
 // varLookup is the SQL that reads variable name, as column col: from
-// global_variables (not for a stats user, who cannot read it), then from
-// stats_mysql_global, refreshed now.
-func (s *Server) varLookup(ss *session, name, col string) string {
-	q := "SELECT variable_value AS " + col + " FROM stats_mysql_global WHERE variable_name=" + sqlQuote(name) + " COLLATE NOCASE"
-	if !ss.stats {
-		q = "SELECT variable_value AS " + col + " FROM global_variables WHERE variable_name=" + sqlQuote(name) + " COLLATE NOCASE UNION ALL " +
-			"SELECT variable_value FROM stats_mysql_global WHERE variable_name=" + sqlQuote(name) + " COLLATE NOCASE"
-	}
+// global_variables (for a stats user, the stats schema's: only
+// mysql-max_allowed_packet), then from stats_mysql_global, refreshed now.
+func (s *Server) varLookup(name, col string) string {
+	q := "SELECT variable_value AS " + col + " FROM global_variables WHERE variable_name=" + sqlQuote(name) + " COLLATE NOCASE UNION ALL " +
+		"SELECT variable_value FROM stats_mysql_global WHERE variable_name=" + sqlQuote(name) + " COLLATE NOCASE"
 	s.refresh(q)
 	return q
 }
@@ -162,7 +159,7 @@ func (s *Server) evalItem(ss *session, expr string) (sql.NullString, bool) {
 		// One of several @@variables: look it up in global_variables, then
 		// stats_mysql_global (as the lone SELECT @@name); NULL when there is
 		// no such variable.
-		r := s.sql(ss, s.varLookup(ss, name, "variable_value"))
+		r := s.sql(ss, s.varLookup(name, "variable_value"))
 		if rs, ok := r.(*resultSet); ok && len(rs.rows) > 0 && len(rs.rows[0]) > 0 {
 			return rs.rows[0][0], true
 		}

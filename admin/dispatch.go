@@ -170,6 +170,7 @@ func (s *Server) passthrough(ss *session, q, u string) reply {
 // run on a database that does not have them).
 func (s *Server) sql(ss *session, q string) reply {
 	if ss.stats {
+		q = statsGlobalVariables(q)
 		if t := statsForbidden(q); t != "" {
 			return sqliteErr(errors.New("no such table: " + t))
 		}
@@ -244,6 +245,9 @@ var statsHidden = func() map[string]bool {
 // qualified name) a statement names, or "".
 func statsForbidden(q string) string {
 	for _, id := range identifiers(q) {
+		if strings.EqualFold(id, "stats.global_variables") {
+			continue
+		}
 		parts := strings.Split(strings.ToLower(id), ".")
 		if len(parts) > 1 && (parts[0] == "main" || parts[0] == "disk") {
 			return id
@@ -255,6 +259,60 @@ func statsForbidden(q string) string {
 		}
 	}
 	return ""
+}
+
+// statsGlobalVariables points the global_variables a stats session names
+// (bare, main. or stats.) at stats.global_variables: as in ProxySQL, whose
+// stats sessions run on a database where global_variables holds only
+// mysql-max_allowed_packet (#708: drivers read it on connecting), SHOW
+// VARIABLES and SELECT … FROM global_variables read that table. The
+// statement is otherwise unchanged; string literals and comments are
+// left alone.
+func statsGlobalVariables(q string) string {
+	var b strings.Builder
+	last := 0
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'' || c == '"':
+			for i++; i < len(q) && q[i] != c; i++ {
+				if q[i] == '\\' {
+					i++
+				}
+			}
+		case c == '-' && i+1 < len(q) && q[i+1] == '-', c == '#':
+			for i < len(q) && q[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(q) && q[i+1] == '*':
+			if end := indexFrom(q, "*/", i+2); end < 0 {
+				i = len(q)
+			} else {
+				i = end + 1
+			}
+		case isIdentByte(c):
+			j := i
+			for j < len(q) && (isIdentByte(q[j]) || q[j] == '.') {
+				j++
+			}
+			switch strings.ToLower(q[i:j]) {
+			case "global_variables", "main.global_variables", "stats.global_variables":
+				b.WriteString(q[last:i])
+				b.WriteString("stats.global_variables")
+				last = j
+			}
+			i = j - 1
+		}
+	}
+	if last == 0 {
+		return q
+	}
+	b.WriteString(q[last:])
+	return b.String()
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c == '$' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 // identifiers returns the identifier-like words of a statement outside

@@ -83,6 +83,20 @@ func TestAdminBadInput(t *testing.T) {
 	if out, err := testenv.CLI(t, s.AdminPort, "stats", "stats", "SELECT COUNT(*) FROM stats_mysql_global", "-N"); err != nil {
 		t.Errorf("stats user read: %v %q", err, out)
 	}
+	// Its global_variables is the stats schema's, as in ProxySQL (#708):
+	// mysql-max_allowed_packet alone, by any of the names a tool uses.
+	for _, q := range []string{
+		"SELECT * FROM global_variables", "SELECT * FROM main.global_variables", "SELECT * FROM stats.global_variables",
+		"SHOW VARIABLES", "SHOW VARIABLES LIKE 'mysql-max_allowed%'", "SELECT @@mysql-max_allowed_packet",
+	} {
+		out, err := testenv.CLI(t, s.AdminPort, "stats", "stats", q, "-N")
+		if err != nil || !strings.Contains(out, "67108864") || strings.Contains(out, "admin-admin_credentials") {
+			t.Errorf("stats user: %s: %v %q", q, err, out)
+		}
+	}
+	if out, err := testenv.CLI(t, s.AdminPort, "stats", "stats", "SELECT variable_value FROM global_variables WHERE variable_name='admin-admin_credentials'", "-N"); err != nil || out != "" {
+		t.Errorf("stats user reads the admin credentials: %v %q", err, out)
+	}
 	for _, q := range []string{
 		"INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (9, 'evil', 1)",
 		"DELETE FROM disk.mysql_servers",
