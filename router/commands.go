@@ -74,13 +74,18 @@ func (s *session) dispatch(rt *live.Runtime, p []byte) bool {
 	case wire.ComStmtFetch:
 		return s.comStmtFetch(rt, p)
 	case wire.ComRegisterSlave, wire.ComBinlogDump, wire.ComBinlogDumpGTID:
-		// A replica, or mariadb-binlog --read-from-remote-server, through
-		// a fast_forward user, as ProxySQL allows: the events are relayed
-		// as they come until the server ends the stream or either side
-		// goes away.
+		// A replica, or mariadb-binlog --read-from-remote-server: the
+		// events are relayed as they come until the server ends the
+		// stream or either side goes away. A session of a user without
+		// fast_forward turns fast_forward for the rest of its life, as in
+		// ProxySQL (GPFC_Replication_SwitchToFastForward): its backend
+		// connection is its own from now on.
 		if !s.user.FastForward {
-			s.writeErr(errReplicationCommand())
-			return true
+			s.log.Info().Str("user", s.username).Uint8("command", p[0]).
+				Msg("replication command: the session switches to fast_forward")
+			u := *s.user
+			u.FastForward = true
+			s.user = &u
 		}
 		if p[0] == wire.ComRegisterSlave {
 			return s.fastForward(rt, p, backend.ShapeOne)

@@ -73,14 +73,6 @@ func errUnknownCommand(cmd byte) *wire.SQLError {
 	return &wire.SQLError{Code: 1047, State: "08S01", Message: fmt.Sprintf("Unknown command %d", cmd)}
 }
 
-// errReplicationCommand answers COM_REGISTER_SLAVE and COM_BINLOG_DUMP of a
-// multiplexed session: a replication stream needs one backend connection
-// for the session's life.
-func errReplicationCommand() *wire.SQLError {
-	return &wire.SQLError{Code: 1047, State: "08S01",
-		Message: "Replication commands need a fast_forward user (mysql_users.fast_forward=1): this session's backend connections are shared"}
-}
-
 // errLostBackend: the backend connection failed during a statement; the
 // session's state was carried to the next connection, but the statement
 // could not be repeated (it may have been applied, or the retries are
