@@ -1,6 +1,7 @@
 package router
 
 import (
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -47,6 +48,17 @@ type ErrorRow struct {
 type errorStats struct {
 	mu sync.Mutex
 	m  map[errKey]*ErrorRow
+	// totals are the same errors by hostgroup, server and code, never
+	// reset (stats_mysql_errors_reset empties m): Prometheus counters.
+	totals map[ErrorTotalKey]uint64
+}
+
+// ErrorTotalKey names a series of mysql_error_total.
+type ErrorTotalKey struct {
+	Hostgroup int
+	Host      string
+	Port      int
+	Errno     uint16
 }
 
 func (e *errorStats) note(k errKey, msg string) {
@@ -58,6 +70,13 @@ func (e *errorStats) note(k errKey, msg string) {
 	defer e.mu.Unlock()
 	if e.m == nil {
 		e.m = make(map[errKey]*ErrorRow)
+	}
+	if e.totals == nil {
+		e.totals = make(map[ErrorTotalKey]uint64)
+	}
+	tk := ErrorTotalKey{Hostgroup: k.hg, Host: k.host, Port: k.port, Errno: k.errno}
+	if _, ok := e.totals[tk]; ok || len(e.totals) < maxErrorRows {
+		e.totals[tk]++
 	}
 	row := e.m[k]
 	if row == nil {
@@ -106,6 +125,14 @@ func (s *session) logQueryError(h *held, code uint16, msg string, verbose bool) 
 			Str("digest_text", clip(string(s.digest.Text), maxLoggedQuery))
 	}
 	ev.Msg("Error during query")
+}
+
+// ErrorTotals returns how many errors each server returned (or the proxy
+// met on it), by hostgroup and code, since the start: mysql_error_total.
+func (r *Router) ErrorTotals() map[ErrorTotalKey]uint64 {
+	r.errors.mu.Lock()
+	defer r.errors.mu.Unlock()
+	return maps.Clone(r.errors.totals)
 }
 
 // Errors returns stats_mysql_errors, sorted; with reset the counters start

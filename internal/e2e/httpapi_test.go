@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,14 +109,27 @@ func TestMetricsAndHealth(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Server errors: mysql_error_total by server and code, as ProxySQL's
+	// (its dashboards chart it); a reset of stats_mysql_errors does not
+	// move the counter back.
+	for range 3 {
+		if _, err := db.ExecContext(ctx, "SELECT * FROM no_such_table_for_metrics"); err == nil {
+			t.Fatal("a query of a missing table succeeded")
+		}
+	}
+	admin(t, s, "SELECT COUNT(*) FROM stats_mysql_errors_reset")
+	errLabels := map[string]string{"hostgroup": "0", "address": "127.0.0.1", "port": strconv.Itoa(bs[0].Port), "code": "1146"}
 	after := scrape(t, base+"/metrics")
+	if v, ok := sample(after, "mysql_error_total", errLabels); v != 3 {
+		t.Errorf("mysql_error_total%v = %v (%v), want 3", errLabels, v, ok)
+	}
 	q1, _ := sample(after, "proxysql_questions_total", nil)
 	cq1, _ := sample(after, "proxysql_connpool_conns_queries_total", ep)
-	if q1-q0 != n {
-		t.Errorf("proxysql_questions_total moved by %v, want %d", q1-q0, n)
+	if q1-q0 != n+3 {
+		t.Errorf("proxysql_questions_total moved by %v, want %d", q1-q0, n+3)
 	}
-	if cq1-cq0 != n {
-		t.Errorf("proxysql_connpool_conns_queries_total%v moved by %v, want %d", ep, cq1-cq0, n)
+	if cq1-cq0 != n+3 {
+		t.Errorf("proxysql_connpool_conns_queries_total%v moved by %v, want %d", ep, cq1-cq0, n+3)
 	}
 	if v, ok := sample(after, "proxysql_client_connections_connected", nil); !ok || v < 1 {
 		t.Errorf("proxysql_client_connections_connected = %v with a client connected", v)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/config"
 )
 
@@ -54,5 +55,16 @@ func TestDashboardUsesEmittedMetrics(t *testing.T) {
 	}
 	if n < 10 {
 		t.Fatalf("only %d metric names in the dashboard: the walk is broken", n)
+	}
+}
+
+// TestStatusCode: proxysql_connpool_conns_status has ProxySQL's values,
+// SHUNNED_REPLICATION_LAG its own 5 (it was shown as SHUNNED's 2).
+func TestStatusCode(t *testing.T) {
+	for st, want := range map[backend.Status]float64{backend.StatusOnline: 1, backend.StatusShunned: 2,
+		backend.StatusOfflineSoft: 3, backend.StatusOfflineHard: 4, backend.StatusShunnedReplicationLag: 5} {
+		if got := statusCode(st); got != want {
+			t.Errorf("%v: %v, want %v", st, got, want)
+		}
 	}
 }
