@@ -221,7 +221,8 @@ func (s *session) acquireSynced(rt *live.Runtime, hg int, createNew, autocommitR
 		}
 		err := h.bc.Sync(ctx, rt.Backend, cred, want)
 		if err == nil {
-			s.r.stats.Add(s.id, stats.ConnPoolGetConnImmediate, 1)
+			// The session's own connection: no pool get, as in ProxySQL,
+			// whose ConnPool_get_conn_* count neither.
 			return h, nil
 		}
 		if se, ok := backend.IsSQLError(err); ok {

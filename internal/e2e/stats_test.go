@@ -213,6 +213,14 @@ func TestStatsTables(t *testing.T) {
 				t.Errorf("%s = %d, want >= %d", name, v, min)
 			}
 		}
+		// A transaction gets its connection from the pool once: its
+		// statements on it are no pool gets (as in ProxySQL; each used to
+		// count as ConnPool_get_conn_immediate).
+		succ, imm := get("ConnPool_get_conn_success"), get("ConnPool_get_conn_immediate")
+		testenv.MustCLI(t, s.DataPort, "sbtest", "sbtest", "BEGIN; SELECT 1; SELECT 2; SELECT 3; COMMIT")
+		if v, w := get("ConnPool_get_conn_success"), get("ConnPool_get_conn_immediate"); v != succ+1 || w != imm {
+			t.Errorf("a transaction of three SELECTs: ConnPool_get_conn_success %d → %d (want +1), _immediate %d → %d (want +0)", succ, v, imm, w)
+		}
 		// Bringing a pooled connection to a session's schema and
 		// character set, and to another user, is counted.
 		initDB, setNames, changeUser := get("Com_backend_init_db"), get("Com_backend_set_names"), get("Com_backend_change_user")

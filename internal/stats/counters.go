@@ -55,8 +55,11 @@ const (
 	// Backend_query_time_nsec: time waiting for backends, counted only with
 	// mysql-stats_time_backend_query=true.
 	BackendQueryTimeNsec
-	// ConnPool_get_conn_immediate: a query reused the backend connection
-	// already attached to its session (no pool access).
+	// ConnPool_get_conn_immediate: ProxySQL's gets from a worker thread's
+	// own cache of connections. Sluice has no such cache (a TryGet hit is
+	// a pool get, counted in ConnPool_get_conn_success): it stays 0. A
+	// query on the connection its session holds is no get (it was counted
+	// here, which made the counter dwarf ProxySQL's on transactions).
 	ConnPoolGetConnImmediate
 	// ConnPool_get_conn_success: a session got a connection from a pool.
 	ConnPoolGetConnSuccess
