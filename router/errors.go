@@ -139,12 +139,13 @@ func errUnknownThread(id uint64) *wire.SQLError {
 	return &wire.SQLError{Code: 1094, State: "HY000", Message: fmt.Sprintf("Unknown thread id: %d", id)}
 }
 
-func errKillDenied(id uint64) *wire.SQLError {
-	return &wire.SQLError{Code: 1095, State: "HY000", Message: fmt.Sprintf("You are not owner of thread %d", id)}
+// errInterrupted is the server's answer to a query stopped by KILL QUERY.
+func errInterrupted() *wire.SQLError {
+	return &wire.SQLError{Code: 1317, State: "70100", Message: "Query execution was interrupted"}
 }
 
-func errKillQuery(id uint64, err error) *wire.SQLError {
-	return &wire.SQLError{Code: 1094, State: "HY000", Message: fmt.Sprintf("KILL QUERY %d: %v", id, err)}
+func errKillDenied(id uint64) *wire.SQLError {
+	return &wire.SQLError{Code: 1095, State: "HY000", Message: fmt.Sprintf("You are not owner of thread %d", id)}
 }
 
 // errUnknownStmt: id -1 when the packet is too short to carry one.

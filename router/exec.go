@@ -246,6 +246,9 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 			// server did not answer KILL QUERY): not a failure to retry.
 			lost = errQueryTimeout
 		}
+		if s.killCut.Swap(false) && lost == nil {
+			lost = errInterrupted() // a KILL QUERY its server could not hear
+		}
 		if lost == nil && req.conn == nil && !res.Started() && req.repeatable && attempt < req.retries && !s.killed.Load() {
 			s.log.Debug().Err(err).Int("hostgroup", req.hg).Str("backend", h.addr).Msg("backend failed, retrying")
 			continue

@@ -181,7 +181,7 @@ func (s *session) killCommand(rt *live.Runtime, id uint64, query bool) *wire.SQL
 	}
 	if target == s {
 		// As MariaDB: the KILL QUERY is the session's running query.
-		return &wire.SQLError{Code: 1317, State: "70100", Message: "Query execution was interrupted"}
+		return errInterrupted()
 	}
 	run := target.running.get()
 	if run.server == nil {
@@ -196,7 +196,19 @@ func (s *session) killCommand(rt *live.Runtime, id uint64, query bool) *wire.SQL
 		return se
 	}
 	if err != nil {
-		return errKillQuery(id, err)
+		// The server cannot be reached to stop the query (frozen, gone):
+		// the query's backend connection is cut instead, as a query
+		// timeout's is, so its client does not wait on it; the KILL
+		// succeeds, as it would on a server.
+		target.killCut.Store(true)
+		cut := target.running.still(run.seq) && run.bc.AbortLease(run.lease)
+		if cut {
+			s.r.killedConns.Add(1)
+		} else {
+			target.killCut.Store(false)
+		}
+		s.log.Warn().Err(err).Uint64("target", id).Str("backend", run.server.Addr()).Bool("cut", cut).
+			Msg("KILL QUERY could not reach the query's server: closed the query's backend connection")
 	}
 	return nil
 }

@@ -110,6 +110,10 @@ type session struct {
 
 	killed  atomic.Bool
 	running runningSlot // the backend query in flight, for KILL QUERY
+	// killCut: a KILL QUERY cut the running query's backend connection
+	// (its server could not be reached to stop it): the query ends with
+	// 1317, as a killed query, and is not repeated elsewhere.
+	killCut atomic.Bool
 	// deadline is when the backend query in flight times out (unix ns; 0:
 	// none in flight); timedOut is the deadline the watchdog acted on.
 	deadline atomic.Int64

@@ -486,3 +486,49 @@ func TestKillAtPoolLimit(t *testing.T) {
 	}
 	t.Logf("KILL QUERY answered and the query stopped %v after it was sent", took.Round(time.Millisecond))
 }
+
+// TestKillQueryFrozenServer: a KILL QUERY whose server does not answer
+// (SIGSTOP) cuts the query's backend connection, so the query's client is
+// not left waiting, and the KILL itself succeeds as on a server. It used to
+// fail with ERR 1094 and the proxy's internal error text, and the query
+// went on when the server thawed.
+func TestKillQueryFrozenServer(t *testing.T) {
+	own := testenv.OwnBackends(t, 1)
+	s := startFresh(t, "")
+	routeTo(t, s, 0, own.Backends[0].Port)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "", "")
+	victim, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	var id uint64
+	if err := victim.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := victim.ExecContext(ctx, "SELECT SLEEP(20)"); done <- err }()
+	time.Sleep(500 * time.Millisecond)
+	own.Signal(t, 0, syscall.SIGSTOP)
+	t.Cleanup(func() { own.Signal(t, 0, syscall.SIGCONT) })
+	start := time.Now()
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", id)); err != nil {
+		t.Fatalf("KILL QUERY of a query on a frozen server: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("the killed query succeeded")
+		}
+		t.Logf("KILL QUERY answered, and the query ended %v after it, with %v", time.Since(start).Round(time.Millisecond), err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the query still waits on the frozen server 10 s after KILL QUERY\n%s", s.Output())
+	}
+	own.Signal(t, 0, syscall.SIGCONT)
+	var one int
+	if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		t.Fatalf("after the server thawed: %v", err)
+	}
+}
