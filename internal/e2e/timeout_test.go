@@ -447,15 +447,7 @@ func TestKillAtPoolLimit(t *testing.T) {
 
 	// A client's KILL QUERY of a session in a transaction (its connection
 	// pinned), then the same session's next statement, which must run.
-	victim, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer victim.Close()
-	var id uint64
-	if err := victim.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
-		t.Fatal(err)
-	}
+	victim, id := sessionOf(ctx, t, db)
 	if _, err := victim.ExecContext(ctx, "BEGIN"); err != nil {
 		t.Fatal(err)
 	}
@@ -499,15 +491,7 @@ func TestKillQueryFrozenServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "", "")
-	victim, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer victim.Close()
-	var id uint64
-	if err := victim.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
-		t.Fatal(err)
-	}
+	victim, id := sessionOf(ctx, t, db)
 	done := make(chan error, 1)
 	go func() { _, err := victim.ExecContext(ctx, "SELECT SLEEP(20)"); done <- err }()
 	time.Sleep(500 * time.Millisecond)

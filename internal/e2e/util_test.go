@@ -114,3 +114,20 @@ func sbtestConn(t *testing.T, port int, opts ...client.Option) *client.Conn {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// sessionOf takes a connection of db and its Sluice session id (SELECT
+// CONNECTION_ID()), for tests that KILL it; the connection is closed at the
+// end of the test.
+func sessionOf(ctx context.Context, t *testing.T, db *sql.DB) (*sql.Conn, uint64) {
+	t.Helper()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	var id uint64
+	if err := c.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return c, id
+}
