@@ -2,6 +2,7 @@ package backend
 
 import (
 	"errors"
+	"syscall"
 
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
@@ -65,4 +66,14 @@ func countsAsConnectError(err error) bool {
 		return false
 	}
 	return true
+}
+
+// LocalShortage reports whether a failed connect failed in the proxy
+// itself — out of file descriptors (EMFILE, ENFILE), socket buffers,
+// memory or local ports — rather than at the server: such a failure says
+// nothing of the server's health, and waiting for a connect to succeed
+// usually does not help.
+func LocalShortage(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOBUFS) ||
+		errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.EADDRNOTAVAIL)
 }

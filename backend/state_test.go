@@ -3,8 +3,12 @@ package backend
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -216,6 +220,14 @@ func TestShunAndLazyRecovery(t *testing.T) {
 	if s.Status() != StatusOnline {
 		t.Fatal("access denied must not shun")
 	}
+	// The proxy out of file descriptors says nothing of the server.
+	emfile := fmt.Errorf("%w: h:1: %w", ErrConnect, &net.OpError{Op: "dial", Err: os.NewSyscallError("socket", syscall.EMFILE)})
+	for range 5 {
+		s.connectFailed(emfile, now, o.shunThreshold())
+	}
+	if s.Status() != StatusOnline {
+		t.Fatal("the proxy's own EMFILE shunned the server")
+	}
 	refused := errors.New("connection refused")
 	s.connectFailed(refused, now, o.shunThreshold())
 	s.connectFailed(refused, now.Add(time.Second), o.shunThreshold()) // a new second restarts the count
@@ -246,7 +258,7 @@ func TestShunAndLazyRecovery(t *testing.T) {
 	if s.Status() != StatusShunned {
 		t.Fatal("reload revived an auto-shunned server")
 	}
-	if st := s.Stats(); st.ConnERR != 9 || st.Errors != 4 {
+	if st := s.Stats(); st.ConnERR != 14 || st.Errors != 4 {
 		t.Fatalf("counters %+v", st)
 	}
 }

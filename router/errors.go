@@ -1,7 +1,9 @@
 package router
 
 import (
+	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/sluice-proxy/sluice/backend"
 
@@ -137,6 +139,17 @@ func errNoStage1(user string) *wire.SQLError {
 
 func errUnknownThread(id uint64) *wire.SQLError {
 	return &wire.SQLError{Code: 1094, State: "HY000", Message: fmt.Sprintf("Unknown thread id: %d", id)}
+}
+
+// errLocalShortage answers a query that found no backend connection
+// because the proxy itself is out of file descriptors or ports: 1040, as a
+// server out of connections answers.
+func errLocalShortage(err error) *wire.SQLError {
+	why := "out of file descriptors or local ports"
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		why = "out of file descriptors: raise its limit (ulimit -n, LimitNOFILE)"
+	}
+	return &wire.SQLError{Code: 1040, State: "08004", Message: "Too many connections: Sluice cannot open a backend connection, " + why}
 }
 
 // errInterrupted is the server's answer to a query stopped by KILL QUERY.

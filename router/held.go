@@ -338,6 +338,12 @@ func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st 
 			if se, ok := backend.IsSQLError(err); ok && errors.Is(err, backend.ErrAuth) {
 				return nil, se // wrong backend credentials: retrying will not help
 			}
+			if backend.LocalShortage(err) {
+				// Out of file descriptors (or ports): said at once, not
+				// after connect_timeout_server_max of vain retries.
+				r.log.Error().Err(err).Int("hostgroup", hg).Msg("no backend connection: the proxy is out of resources")
+				return nil, errLocalShortage(err)
+			}
 			lastErr = err
 			pause = rt.Router.ConnectRetriesDelay // mysql-connect_retries_delay
 		}

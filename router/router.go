@@ -35,6 +35,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/internal/tlsconf"
+	"github.com/sluice-proxy/sluice/internal/wire"
 	"github.com/sluice-proxy/sluice/rules"
 )
 
@@ -106,9 +107,15 @@ type Router struct {
 	errors     errorStats      // stats_mysql_errors
 	handshakes handshakes      // clients not logged in yet
 	loginLog   ratelog.Limiter // failed logins are logged at most 10 a second
-	hosts      hostCache       // failed logins per client address (hostcache.go)
-	balancer   *balancer
-	watchdog   *watchdog
+	// spare is a descriptor held in reserve (/dev/null) to refuse clients
+	// with ERR 1040 while the proxy is out of file descriptors
+	// (refuseOverLimit); spareMu serialises its use between listeners.
+	spareMu  sync.Mutex
+	spare    *os.File
+	fdLog    ratelog.Limiter
+	hosts    hostCache // failed logins per client address (hostcache.go)
+	balancer *balancer
+	watchdog *watchdog
 }
 
 // New returns a Router serving the runtime cfg.Runtime holds.
@@ -121,6 +128,7 @@ func New(cfg Config) *Router {
 		r.rt = live.NewHolder()
 	}
 	r.mirror = newMirrorer(r)
+	r.spare, _ = os.Open(os.DevNull)
 	r.qcache = qcache.New(r.rt.Load().Router.QueryCacheBytes)
 	r.startBalancer()
 	r.startWatchdog()
@@ -245,6 +253,9 @@ func (r *Router) accept(l net.Listener) {
 			if r.closing.Load() || errors.Is(err, net.ErrClosed) {
 				return
 			}
+			if backend.LocalShortage(err) && r.refuseOverLimit(l) {
+				continue
+			}
 			// Out of file descriptors and the like: back off, keep serving.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 			r.log.Warn().Err(err).Dur("retry_in", delay).Msg("accept failed")
@@ -268,6 +279,63 @@ func (r *Router) accept(l net.Listener) {
 		}()
 	}
 }
+
+// refuseOverLimit answers one client waiting on l with ERR 1040 while the
+// proxy is out of file descriptors, with the descriptor held in reserve
+// (the way servers such as nginx do): without it the client sits in the
+// listen queue until its own timeout. The descriptor freed may be taken by
+// another goroutine first (a session opening a backend connection): then
+// it tries again, a few times. It reports whether it refused a client; it
+// waits for one at most refuseWait.
+func (r *Router) refuseOverLimit(l net.Listener) bool {
+	dl, ok := l.(interface{ SetDeadline(time.Time) error })
+	if !ok {
+		return false
+	}
+	r.spareMu.Lock()
+	defer r.spareMu.Unlock()
+	_ = dl.SetDeadline(time.Now().Add(refuseWait))
+	defer dl.SetDeadline(time.Time{})
+	var nc net.Conn
+	for range 3 {
+		if r.spare == nil {
+			// Taken after the last try: opened again once one is free.
+			if r.spare, _ = os.Open(os.DevNull); r.spare == nil {
+				return false
+			}
+		}
+		r.spare.Close()
+		r.spare = nil
+		c, err := l.Accept()
+		r.spare, _ = os.Open(os.DevNull)
+		if err == nil {
+			nc = c
+			break
+		}
+		if !backend.LocalShortage(err) {
+			return false
+		}
+	}
+	if nc == nil {
+		return false
+	}
+	const msg = "Too many connections: Sluice is out of file descriptors; raise its limit (ulimit -n, LimitNOFILE)"
+	if ok, held := r.fdLog.Allow(time.Now()); ok {
+		r.log.Error().Str("client", nc.RemoteAddr().String()).Uint64("more_not_logged", held).
+			Msg("client refused with ERR 1040: the proxy is out of file descriptors")
+	}
+	_ = nc.SetWriteDeadline(time.Now().Add(refuseWait))
+	c := wire.NewConn(nc)
+	if c.WriteERR(1040, "08004", msg) == nil {
+		_ = c.Flush()
+	}
+	nc.Close()
+	return true
+}
+
+// refuseWait bounds the wait for a client to refuse, and the write of its
+// ERR.
+const refuseWait = 100 * time.Millisecond
 
 // Close stops accepting, closes every client session (their backend
 // connections are closed, not pooled) and waits for them to end.
