@@ -320,17 +320,25 @@ func (b *balancer) ask(rt *live.Runtime, s *session, m *migration, insist bool) 
 	if s.killed.Load() {
 		return false
 	}
-	moved := false
+	moved, wait := false, false
 	for _, h := range s.conns.list {
 		if h.server == m.from {
 			moved = s.migrate(rt, h, m.to, m.reason)
+			wait = !moved && h.waitsForBoundary()
 			break
 		}
 	}
 	s.publishServers()
-	if !moved && insist {
+	if !moved && (insist || wait) {
+		// It leaves at the end of a later command: a server that is down
+		// must be left as soon as the session can; a session between two
+		// statements of a transaction moves when the transaction ends,
+		// as TiProxy's redirect waits for it (asked again only after
+		// refusedRetry, a session running back-to-back transactions was
+		// seldom found between two and never moved).
 		s.pending.Store(m)
 		b.asked[s] = m
+		return true
 	}
 	return moved
 }

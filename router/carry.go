@@ -415,6 +415,17 @@ func (h *held) pins() pinMask {
 	return m
 }
 
+// transientPins end by themselves within a few statements — the end of the
+// transaction, the next statement — unlike a temporary table or a lock.
+const transientPins = pinTransaction | pinNextTransaction | pinFoundRows | pinWarnings | pinCursor
+
+// waitsForBoundary reports whether h cannot move now only for state that
+// ends soon (a transaction): a move asked meanwhile waits for it.
+func (h *held) waitsForBoundary() bool {
+	p := h.pins()
+	return p != 0 && p&^transientPins == 0
+}
+
 // pinnedBy names the state on h that cannot follow the session to another
 // connection, "" when all of it can.
 func (h *held) pinnedBy() string { return m2text(h.pins(), h.untracked) }

@@ -113,12 +113,15 @@ func routable(srv *backend.Server) bool { return srv.Healthy() }
 // routable, migrates now if it is at a safe point.
 func (s *session) settle(rt *live.Runtime) {
 	m := s.pending.Load()
+	keep := false // the move waits for the end of a transaction
 	for i := 0; i < len(s.conns.list); i++ {
 		h := s.conns.list[i]
 		switch {
 		case m != nil && h.server == m.from:
 			if s.migrate(rt, h, m.to, m.reason) {
 				i--
+			} else if h.waitsForBoundary() {
+				keep = true
 			}
 		case !routable(h.server):
 			if s.migrate(rt, h, nil, "status") {
@@ -126,7 +129,7 @@ func (s *session) settle(rt *live.Runtime) {
 			}
 		}
 	}
-	if m != nil {
+	if m != nil && !keep {
 		s.pending.CompareAndSwap(m, nil)
 	}
 }
