@@ -208,6 +208,11 @@ func serve(o *options, stderr io.Writer) error {
 	if err := os.MkdirAll(datadir, 0o750); err != nil {
 		return fmt.Errorf("datadir: %w", err)
 	}
+	unlock, err := lockDatadir(datadir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 
 	// The error log: the config file's errorlog (relative to datadir), else stderr.
 	var logPath string
