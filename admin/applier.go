@@ -80,6 +80,13 @@ type Restarter interface {
 	Restart()
 }
 
+// Stopper is an Applier that can stop at once (PROXYSQL SHUTDOWN and
+// KILL, ProxySQL's immediate exit since 2.1): client sessions are closed
+// without the graceful close's wait; Shutdown is PROXYSQL SHUTDOWN SLOW.
+type Stopper interface {
+	ShutdownNow()
+}
+
 // Commander handles PROXYSQL commands that act on the data plane
 // (for example "FLUSH QUERY CACHE", "PAUSE", "RESUME", "RELOAD TLS").
 // cmd is the upper-case command without the PROXYSQL keyword. handled=false

@@ -70,7 +70,13 @@ func (s *Server) proxysqlCommand(ss *session, u string) (reply, bool) {
 		ss.log.Info().Msgf("Received PROXYSQL %s command", cmd)
 		// The OK goes out first; Shutdown closes this server, so it must
 		// not run on this session's goroutine while the session is active.
-		ss.after = append(ss.after, func() { go s.cfg.Applier.Shutdown() })
+		// SHUTDOWN and KILL stop at once, as ProxySQL's exit() since 2.1;
+		// SHUTDOWN SLOW closes gracefully, as SIGTERM does.
+		stop := s.cfg.Applier.Shutdown
+		if st, ok := s.cfg.Applier.(Stopper); ok && cmd != "SHUTDOWN SLOW" {
+			stop = st.ShutdownNow
+		}
+		ss.after = append(ss.after, func() { go stop() })
 		return &okReply{}, true
 	case "RESTART":
 		r, ok := s.cfg.Applier.(Restarter)

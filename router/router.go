@@ -455,8 +455,8 @@ func (r *Router) drain(timeout time.Duration) int {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if left > 0 {
-		r.log.Warn().Int("sessions", left).Dur("timeout", timeout).Msg("graceful close timed out: closing the sessions still in a transaction")
+	if left > 0 && timeout > 0 {
+		r.log.Warn().Int("sessions", left).Dur("timeout", timeout).Msg("graceful close timed out: closing the sessions still in a transaction or a command")
 	}
 	return left
 }

@@ -87,3 +87,35 @@ func dbConn(t *testing.T, s *testenv.Sluice) *sql.Conn {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// TestShutdownCommands: PROXYSQL SHUTDOWN and KILL stop at once, as
+// ProxySQL's exit() since 2.1 — a session with an open transaction does
+// not hold them for mysql-graceful_close_conn_timeout (they used to take
+// the graceful path, 15 s here); PROXYSQL SHUTDOWN SLOW is the graceful
+// one. The server rolls the transaction back.
+func TestShutdownCommands(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	for _, cmd := range []string{"PROXYSQL SHUTDOWN", "PROXYSQL KILL"} {
+		s := startFresh(t, "")
+		routeTo(t, s, 0, bs[0].Port)
+		admin(t, s, "SET mysql-graceful_close_conn_timeout=15000; LOAD MYSQL VARIABLES TO RUNTIME;")
+		db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+		c, err := db.Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ExecContext(context.Background(), "BEGIN"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ExecContext(context.Background(), "SELECT 1"); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		admin(t, s, cmd)
+		if exited, _ := s.Exited(5 * time.Second); !exited {
+			t.Fatalf("%s: still running 5 s later with a transaction open\n%s", cmd, s.Output())
+		}
+		c.Close()
+		t.Logf("%s: exited %v after the command, a transaction open", cmd, time.Since(start).Round(time.Millisecond))
+	}
+}

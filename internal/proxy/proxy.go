@@ -85,6 +85,7 @@ type Proxy struct {
 	done       chan struct{}
 	doneOnce   sync.Once
 	restarting atomic.Bool // Done was closed by PROXYSQL RESTART
+	now        atomic.Bool // Done was closed by ShutdownNow: no graceful close
 }
 
 var (
@@ -365,6 +366,14 @@ func (p *Proxy) KillSession(id uint64) bool { return p.router.Kill(id) }
 // everything.
 func (p *Proxy) Shutdown() { p.doneOnce.Do(func() { close(p.done) }) }
 
+// ShutdownNow serves PROXYSQL SHUTDOWN and KILL (admin.Stopper):
+// Shutdown, and Close ends the client sessions at once, as ProxySQL exits
+// at once, instead of waiting for their transactions.
+func (p *Proxy) ShutdownNow() {
+	p.now.Store(true)
+	p.Shutdown()
+}
+
 // Restart serves PROXYSQL RESTART (admin.Restarter): Shutdown, with
 // Restarting true, so the caller starts Sluice again once all is closed.
 func (p *Proxy) Restart() {
@@ -386,7 +395,11 @@ func (p *Proxy) Router() *router.Router { return p.router }
 // mysql-graceful_close_conn_timeout), then the monitor, the pools and the
 // events log.
 func (p *Proxy) Close() error {
-	p.router.Shutdown(p.rt.Load().Router.GracefulCloseTimeout)
+	if p.now.Load() {
+		p.router.Shutdown(0)
+	} else {
+		p.router.Shutdown(p.rt.Load().Router.GracefulCloseTimeout)
+	}
 	p.http.close()
 	p.web.close()
 	p.sched.close()
