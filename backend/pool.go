@@ -414,6 +414,15 @@ func (p *Pool) Put(c *BackendConn) {
 		_ = c.Close()
 		return
 	}
+	if c.status&wire.StatusInTrans != 0 {
+		// The server says a transaction is open on it: never another
+		// session's (as ProxySQL pools no connection whose
+		// IsActiveTransaction()). Closing it rolls the transaction back.
+		p.reg.log.Warn().Str("server", p.srv.addr).Uint32("thread_id", c.threadID).
+			Msg("a backend connection with an open transaction was given back: closed, not pooled")
+		_ = c.Close()
+		return
+	}
 	c.lastUsed = now
 	p.mu.Lock()
 	if p.closed {

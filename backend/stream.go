@@ -54,6 +54,7 @@ type Response struct {
 	OK         bool           // the last result was an OK packet
 	ResultSets int            // result sets sent
 	Err        *wire.SQLError // the server answered with an ERR; the connection stays usable
+	sawStatus  bool           // an OK or a terminator set Status
 	// Refused is a refusal the sink held back (Sink.Hold): the server
 	// answered the command with nothing but an ERR saying it serves no
 	// queries now, and nothing reached the client: the command may go to
@@ -204,6 +205,17 @@ func (c *BackendConn) Run(p []byte, shape Shape, sink *Sink) (Response, error) {
 	}
 	res, err := c.walk(shape, sink)
 	if err == nil {
+		if !res.sawStatus {
+			// No status came back: an ERR packet has none (the server's
+			// state is as before the command, as libmysqlclient's
+			// server_status keeps it; a query killed after its column
+			// definitions ends with one too), nor has a one-packet
+			// answer. Taken as 0, a statement that failed inside a
+			// transaction read as outside one, and the connection went
+			// back to the pool with the transaction open — another
+			// session ran in it.
+			res.Status = c.status
+		}
 		c.status = res.Status
 	}
 	return res, c.fail(err)
@@ -290,7 +302,7 @@ func (c *BackendConn) walk(shape Shape, sink *Sink) (Response, error) {
 			if err != nil {
 				return res, err
 			}
-			res.OK, res.Status, res.Warnings = true, ok.Status, ok.Warnings
+			res.OK, res.Status, res.Warnings, res.sawStatus = true, ok.Status, ok.Warnings, true
 			res.Affected += ok.AffectedRows
 			res.InsertID = ok.LastInsertID
 			if err := write(sink, p); err != nil {
@@ -638,7 +650,7 @@ func (c *BackendConn) writeTerminator(sink *Sink, res *Response, p []byte) error
 	if err != nil {
 		return err
 	}
-	res.Warnings, res.Status = w, st
+	res.Warnings, res.Status, res.sawStatus = w, st, true
 	if sink.Client == nil {
 		return nil
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
@@ -73,5 +74,82 @@ func TestRefusedStateKeepsPinnedSession(t *testing.T) {
 	}
 	if err := conn.QueryRowContext(ctx, "SELECT a FROM sbtest.tmp_refused").Scan(&n); err != nil || n != 7 {
 		t.Fatalf("the temporary table after USE mysql: %d, %v", n, err)
+	}
+}
+
+// TestErrorKeepsTransaction: a statement that fails inside a transaction —
+// a missing table, a duplicate key through a prepared statement, a query
+// stopped by KILL QUERY — leaves the session on its connection with its
+// transaction, as on a server. An ERR packet carries no status: read as
+// "not in a transaction", the connection went back to the pool with the
+// transaction open; the session's next statement ran elsewhere without
+// its rows, and another session ran inside its transaction.
+func TestErrorKeepsTransaction(t *testing.T) {
+	bs := testenv.Backends(t, 1)
+	s := startFresh(t, "")
+	routeTo(t, s, 0, bs[0].Port)
+	table := fmt.Sprintf("sbtest.errtrx_%d", time.Now().UnixNano())
+	backendSQL(t, bs[0], "CREATE TABLE "+table+" (id INT PRIMARY KEY) ENGINE=InnoDB")
+	t.Cleanup(func() { backendSQL(t, bs[0], "DROP TABLE IF EXISTS "+table) })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	conn, id := sessionOf(ctx, t, db)
+	other := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	count := func(q interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}) int {
+		t.Helper()
+		var n int
+		if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	check := func(after string) {
+		t.Helper()
+		// The other session first: a connection back in the pool is the
+		// next one handed out.
+		if n := count(other); n != 0 {
+			t.Fatalf("after %s another session sees %d uncommitted rows", after, n)
+		}
+		if n := count(conn); n != 1 {
+			t.Fatalf("after %s the session sees %d rows of its transaction, want 1", after, n)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "INSERT INTO "+table+" VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "SELECT * FROM no_such_table_here"); err == nil {
+		t.Fatal("a query of a missing table succeeded")
+	}
+	check("a failed text query")
+	st, err := conn.PrepareContext(ctx, "INSERT INTO "+table+" VALUES (?)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ExecContext(ctx, 1); err == nil || !strings.Contains(err.Error(), "1062") {
+		t.Fatalf("a duplicate key: %v", err)
+	}
+	st.Close()
+	check("a failed prepared statement")
+	done := make(chan error, 1)
+	go func() { _, err := conn.ExecContext(ctx, "SELECT SLEEP(5)"); done <- err }()
+	time.Sleep(300 * time.Millisecond)
+	if _, err := other.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", id)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "1317") {
+		t.Fatalf("the killed query: %v", err)
+	}
+	check("a query stopped by KILL QUERY")
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(conn); n != 0 {
+		t.Fatalf("after ROLLBACK: %d rows", n)
 	}
 }
