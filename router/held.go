@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/live"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/internal/wire"
 	"github.com/sluice-proxy/sluice/rules"
@@ -180,6 +181,23 @@ func (s *session) syncHeld(rt *live.Runtime) *wire.SQLError {
 		if err == nil {
 			// autocommit=1 commits an open transaction.
 			h.inTrx = h.bc.Status()&wire.StatusInTrans != 0 || (rt.Router.AutocommitFalseIsTrx && !h.bc.State().Autocommit)
+		}
+	}
+	return nil
+}
+
+// syncHeldFor is syncHeld for a tracked SET that a server may refuse: a
+// variable set to a value only the server can judge (time_zone,
+// sql_mode…), a character set. autocommit and the transaction's isolation
+// and access mode take only values the proxy parsed, so they stay lazy:
+// drivers toggle them around every transaction (Connector/J's
+// setAutoCommit, setTransactionIsolation), and applied one by one they
+// cost a round trip each that the next statement's sync folds away.
+func (s *session) syncHeldFor(rt *live.Runtime, set *sqlscan.SetStatement) *wire.SQLError {
+	for i := range set.Assignments {
+		switch set.Assignments[i].Kind {
+		case sqlscan.AssignVariable, sqlscan.AssignNames, sqlscan.AssignCharset:
+			return s.syncHeld(rt)
 		}
 	}
 	return nil

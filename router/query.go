@@ -106,7 +106,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 			// on whichever connection serves the session next.
 			prev := s.state
 			applySet(&s.state, &set)
-			if e := s.syncHeld(rt); e != nil {
+			if e := s.syncHeldFor(rt, &set); e != nil {
 				s.state = prev
 				s.finishEvent(ev, -1, "", backend.Response{Err: e})
 				s.writeErr(e)

@@ -75,6 +75,31 @@ func TestRefusedStateKeepsPinnedSession(t *testing.T) {
 	if err := conn.QueryRowContext(ctx, "SELECT a FROM sbtest.tmp_refused").Scan(&n); err != nil || n != 7 {
 		t.Fatalf("the temporary table after USE mysql: %d, %v", n, err)
 	}
+
+	// autocommit toggles, as drivers send them around every transaction,
+	// are not sent one by one to the held connection: the next
+	// statement's sync folds them (3 statements an iteration reach the
+	// server: the SET it needs, the UPDATE, the COMMIT).
+	questions := func() int {
+		t.Helper()
+		var name string
+		var v int
+		if err := conn.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Questions'").Scan(&name, &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	q0 := questions()
+	for range 20 {
+		for _, q := range []string{"SET autocommit=0", "UPDATE sbtest.tmp_refused SET a = a", "COMMIT", "SET autocommit=1"} {
+			must(q)
+		}
+	}
+	d := questions() - q0
+	t.Logf("20 transactions with autocommit toggles: %d statements on the server", d)
+	if d > 20*3+2 {
+		t.Fatalf("20 transactions with autocommit toggles sent %d statements to the server, want at most %d", d, 20*3+2)
+	}
 }
 
 // TestErrorKeepsTransaction: a statement that fails inside a transaction —
