@@ -269,9 +269,13 @@ func (s *session) fastForward(rt *live.Runtime, p []byte, shape backend.Shape) b
 		return ok
 	}
 	if shape == backend.ShapeStream {
-		// The server ended a binlog dump: its connection is left to no one.
+		// The server ended a binlog dump (a non-blocking one reached the
+		// end of the log): its connection is left to no one, and the
+		// session ends, as the server closes the client's connection
+		// then — whatever the session held (a transaction) is gone with
+		// it, and its client is told so by the close.
 		s.discard(h)
-		return true
+		return false
 	}
 	h.inTrx = res.Status&wire.StatusInTrans != 0
 	s.release(rt, h)

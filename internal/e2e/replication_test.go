@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/testenv"
+	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
 // TestReplicationLagShunsReplica runs sluice's monitor against a real
@@ -347,4 +348,49 @@ func TestBinlogThroughFastForward(t *testing.T) {
 	if !strings.Contains(s.Output(), "the session switches to fast_forward") {
 		t.Errorf("the switch to fast_forward is not logged")
 	}
+
+	// When a non-blocking dump ends, the session ends, as the server
+	// closes the connection then: a client that had a transaction open
+	// learns it is gone (it used to go on, its status still saying
+	// "in a transaction").
+	c, _ := wireLoginSalt(t, s.DataPort, "repl2", "repl2")
+	for _, q := range []string{"SET @master_binlog_checksum = @@global.binlog_checksum", "SET @mariadb_slave_capability = 4"} {
+		c.ResetSeq()
+		if err := c.WritePacket(append([]byte{wire.ComQuery}, q...)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := c.ReadPacket(); err != nil || wire.IsERR(p) {
+			t.Fatalf("%s: %q %v", q, p, err)
+		}
+	}
+	dump := []byte{wire.ComBinlogDump, 4, 0, 0, 0, 1, 0, 0, 0, 0, 0} // position 4, BINLOG_DUMP_NON_BLOCK, server id 0
+	dump = append(dump, file...)
+	c.ResetSeq()
+	if err := c.WritePacket(dump); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	events := 0
+	for {
+		p, err := c.ReadPacket()
+		if err != nil {
+			t.Fatalf("the dump ended with %v after %d events, before its EOF", err, events)
+		}
+		if wire.IsERR(p) {
+			t.Fatalf("COM_BINLOG_DUMP: %q", p)
+		}
+		if len(p) < 9 && p[0] == 0xFE {
+			break // the end of the log
+		}
+		events++
+	}
+	if _, err := c.ReadPacket(); err == nil {
+		t.Fatal("the session goes on after the dump ended")
+	}
+	t.Logf("a non-blocking dump through the proxy: %d events, then the session closed", events)
 }
