@@ -214,25 +214,34 @@ func (s *session) killCommand(rt *live.Runtime, id uint64, query bool) *wire.SQL
 }
 
 // killQuery runs KILL QUERY for the backend thread of run, the query
-// session s runs, from a connection of cred to the same server opened for
-// it within timeout and closed after. The connection is not the pool's, as
-// ProxySQL's kill_query_thread's is not: a pool at its max_connections —
-// when queries pile up and time out — must not keep the KILL from being
-// sent. A query that ended meanwhile is not killed: its thread may run the
+// session s runs, within timeout, from an idle pooled connection of cred
+// to the same server if there is one, else from one opened for it and
+// closed after, outside the pool, as ProxySQL's kill_query_thread's: a pool
+// at its max_connections — when queries pile up and time out — must not
+// keep the KILL from being sent. A query that ended meanwhile is not killed: its thread may run the
 // session's next query, or another session's.
 func (r *Router) killQuery(rt *live.Runtime, s *session, run running, cred *backend.Credentials, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	k := run.server.Key()
-	bc, err := backend.DialSSL(ctx, k.Host, k.Port, run.server.UseSSL() != 0, rt.Backend, cred)
-	if err != nil {
-		return err
+	// An idle pooled connection of the user, when there is one, saves the
+	// connect and login (slow on a loaded server, where timeouts fire).
+	st := backend.State{Autocommit: true}
+	pool := run.server.Pool()
+	bc := pool.TryGet(rt.Backend, cred.User, &st, st.Fingerprint())
+	if bc != nil {
+		defer pool.Put(bc)
+	} else {
+		k := run.server.Key()
+		var err error
+		if bc, err = backend.DialSSL(ctx, k.Host, k.Port, run.server.UseSSL() != 0, rt.Backend, cred); err != nil {
+			return err
+		}
+		defer bc.Close()
 	}
-	defer bc.Close()
 	if !s.running.still(run.seq) || run.bc.Lease() != run.lease {
 		return nil
 	}
-	err = bc.Exec(ctx, "KILL QUERY "+strconv.FormatUint(uint64(run.threadID), 10))
+	err := bc.Exec(ctx, "KILL QUERY "+strconv.FormatUint(uint64(run.threadID), 10))
 	if err == nil {
 		r.killedQueries.Add(1)
 	}
