@@ -290,12 +290,9 @@ func statsGlobalVariables(q string) string {
 			} else {
 				i = end + 1
 			}
-		case isIdentByte(c):
-			j := i
-			for j < len(q) && (isIdentByte(q[j]) || q[j] == '.') {
-				j++
-			}
-			switch strings.ToLower(q[i:j]) {
+		case isIdentByte(c) || c == '`':
+			j, name := dottedName(q, i)
+			switch name {
 			case "global_variables", "main.global_variables", "stats.global_variables":
 				b.WriteString(q[last:i])
 				b.WriteString("stats.global_variables")
@@ -309,6 +306,41 @@ func statsGlobalVariables(q string) string {
 	}
 	b.WriteString(q[last:])
 	return b.String()
+}
+
+// dottedName reads the dotted name that starts at q[i] — parts bare or in
+// backquotes, as in `main`.global_variables — and returns where it ends
+// and the name unquoted and lower-cased.
+func dottedName(q string, i int) (end int, name string) {
+	var b strings.Builder
+	j := i
+	for j < len(q) {
+		if q[j] == '`' {
+			k := j + 1
+			for k < len(q) && q[k] != '`' {
+				k++
+			}
+			b.WriteString(strings.ToLower(q[j+1 : min(k, len(q))]))
+			j = min(k+1, len(q))
+		} else {
+			k := j
+			for k < len(q) && isIdentByte(q[k]) {
+				k++
+			}
+			if k == j {
+				break
+			}
+			b.WriteString(strings.ToLower(q[j:k]))
+			j = k
+		}
+		if j < len(q) && q[j] == '.' {
+			b.WriteByte('.')
+			j++
+			continue
+		}
+		break
+	}
+	return max(j, i+1), b.String()
 }
 
 func isIdentByte(c byte) bool {

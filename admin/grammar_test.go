@@ -256,3 +256,21 @@ func TestIsReadOnlySQL(t *testing.T) {
 		}
 	}
 }
+
+func TestStatsGlobalVariables(t *testing.T) {
+	for in, want := range map[string]string{
+		"SELECT * FROM global_variables":                                        "SELECT * FROM stats.global_variables",
+		"SELECT * FROM main.global_variables":                                   "SELECT * FROM stats.global_variables",
+		"SELECT * FROM `main`.`global_variables` WHERE 1":                       "SELECT * FROM stats.global_variables WHERE 1",
+		"SELECT * FROM `global_variables`":                                      "SELECT * FROM stats.global_variables",
+		"SELECT 'global_variables' FROM stats_mysql_global":                     "SELECT 'global_variables' FROM stats_mysql_global",
+		"SELECT * FROM runtime_global_variables":                                "SELECT * FROM runtime_global_variables",
+		"SELECT * FROM disk.global_variables":                                   "SELECT * FROM disk.global_variables",
+		"/* global_variables */ SELECT 1":                                       "/* global_variables */ SELECT 1",
+		"SELECT variable_value FROM global_variables, stats.`global_variables`": "SELECT variable_value FROM stats.global_variables, stats.global_variables",
+	} {
+		if got := statsGlobalVariables(in); got != want {
+			t.Errorf("%s:\n got %s\nwant %s", in, got, want)
+		}
+	}
+}
