@@ -19,12 +19,7 @@ import (
 // connection was reset to clear the refused state: the transaction's rows
 // were rolled back silently and the statements after it autocommitted.
 func TestRefusedStateKeepsPinnedSession(t *testing.T) {
-	bs := testenv.Backends(t, 1)
-	s := startFresh(t, "")
-	routeTo(t, s, 0, bs[0].Port)
-	table := fmt.Sprintf("sbtest.refused_%d", time.Now().UnixNano())
-	backendSQL(t, bs[0], "CREATE TABLE "+table+" (a INT) ENGINE=InnoDB")
-	t.Cleanup(func() { backendSQL(t, bs[0], "DROP TABLE IF EXISTS "+table) })
+	s, table := withTable(t, "refused", "a INT")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
@@ -110,12 +105,7 @@ func TestRefusedStateKeepsPinnedSession(t *testing.T) {
 // transaction open; the session's next statement ran elsewhere without
 // its rows, and another session ran inside its transaction.
 func TestErrorKeepsTransaction(t *testing.T) {
-	bs := testenv.Backends(t, 1)
-	s := startFresh(t, "")
-	routeTo(t, s, 0, bs[0].Port)
-	table := fmt.Sprintf("sbtest.errtrx_%d", time.Now().UnixNano())
-	backendSQL(t, bs[0], "CREATE TABLE "+table+" (id INT PRIMARY KEY) ENGINE=InnoDB")
-	t.Cleanup(func() { backendSQL(t, bs[0], "DROP TABLE IF EXISTS "+table) })
+	s, table := withTable(t, "errtrx", "id INT PRIMARY KEY")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
@@ -177,4 +167,17 @@ func TestErrorKeepsTransaction(t *testing.T) {
 	if n := count(conn); n != 0 {
 		t.Fatalf("after ROLLBACK: %d rows", n)
 	}
+}
+
+// withTable starts Sluice routed to one backend and makes an InnoDB table
+// of cols there (named after prefix, dropped when the test ends).
+func withTable(t *testing.T, prefix, cols string) (*testenv.Sluice, string) {
+	t.Helper()
+	bs := testenv.Backends(t, 1)
+	s := startFresh(t, "")
+	routeTo(t, s, 0, bs[0].Port)
+	table := fmt.Sprintf("sbtest.%s_%d", prefix, time.Now().UnixNano())
+	backendSQL(t, bs[0], "CREATE TABLE "+table+" ("+cols+") ENGINE=InnoDB")
+	t.Cleanup(func() { backendSQL(t, bs[0], "DROP TABLE IF EXISTS "+table) })
+	return s, table
 }
