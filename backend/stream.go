@@ -62,6 +62,12 @@ type Response struct {
 	Refused *wire.SQLError
 }
 
+// NoStatus reports whether the response carried no server status (an ERR,
+// a one-packet answer): Status is then the connection's status from before
+// the command, and a statement that failed may have opened a transaction
+// all the same (autocommit=0, a procedure's START TRANSACTION).
+func (r *Response) NoStatus() bool { return !r.sawStatus }
+
 // Started reports whether any of the response reached the sink: after
 // that, running the command again would show the client a second answer.
 func (r *Response) Started() bool { return r.OK || r.ResultSets > 0 || r.Err != nil }

@@ -378,7 +378,7 @@ var pinReasons = [...]string{
 // it holds can be carried).
 func (h *held) pins() pinMask {
 	var m pinMask
-	if h.inTrx {
+	if h.inTrx || h.maybeTrx {
 		m |= pinTransaction
 	}
 	f := h.flags

@@ -24,8 +24,14 @@ type held struct {
 	addr   string
 	dead   bool // discarded: closed, no longer usable
 
-	flags        rules.StatusFlags // multiplex-disabling status flags
-	inTrx        bool
+	flags rules.StatusFlags // multiplex-disabling status flags
+	inTrx bool
+	// maybeTrx: the last statement failed, and an ERR says nothing of
+	// the transaction: it may have opened one (autocommit=0, a procedure's
+	// START TRANSACTION). The connection stays with its session, and its
+	// COMMIT or ROLLBACK goes to the server, until a status says, as
+	// ProxySQL's unknown_transaction_status keeps IsActiveTransaction().
+	maybeTrx     bool
 	warnings     bool      // the last query left warnings for SHOW WARNINGS
 	autoIncDelay int       // queries left before an insert id may be lost (auto_increment_delay_multiplex)
 	autoIncAt    time.Time // when autoIncDelay was set (auto_increment_delay_multiplex_timeout_ms)
@@ -47,7 +53,7 @@ type held struct {
 // with state the proxy does not track, untracked, would carry it to
 // another session from the pool).
 func (h *held) pinned(rt *live.Runtime, s *session) bool {
-	return h.inTrx || h.nextTrx || h.flags.MultiplexDisabled() || h.warnings || h.autoIncDelay > 0 || h.cursors > 0 || h.untracked != "" ||
+	return h.inTrx || h.maybeTrx || h.nextTrx || h.flags.MultiplexDisabled() || h.warnings || h.autoIncDelay > 0 || h.cursors > 0 || h.untracked != "" ||
 		!rt.Router.Multiplexing || s.lockedHG == h.hg || s.user.FastForward || rt.Router.NoMultiplex[h.hg]
 }
 
@@ -90,6 +96,18 @@ func (hc *heldConns) detach(h *held) {
 func (hc *heldConns) inTransaction() bool {
 	for _, h := range hc.list {
 		if h.inTrx {
+			return true
+		}
+	}
+	return false
+}
+
+// mayBeInTransaction is inTransaction, counting the connections whose
+// last statement failed with no status (held.maybeTrx): what must reach
+// the server — a COMMIT, a ROLLBACK — or wait for it — a graceful close.
+func (hc *heldConns) mayBeInTransaction() bool {
+	for _, h := range hc.list {
+		if h.inTrx || h.maybeTrx {
 			return true
 		}
 	}

@@ -124,7 +124,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		// No transaction open on any backend connection of the session:
 		// nothing to commit or roll back, so answer here, as ProxySQL does
 		// (counted in Com_commit_filtered / Com_rollback_filtered).
-		if !s.conns.inTransaction() && s.lockedHG < 0 {
+		if !s.conns.mayBeInTransaction() && s.lockedHG < 0 {
 			s.finishEvent(ev, -1, "", backend.Response{OK: true})
 			return s.writeOK(0, 0, "") == nil
 		}
@@ -299,6 +299,7 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 	// autocommit=0 counts as a transaction (mysql-autocommit_false_is_transaction)
 	// where the connection has it: not on one a read ran on with autocommit=1.
 	h.inTrx = res.Status&wire.StatusInTrans != 0 || (rt.Router.AutocommitFalseIsTrx && !h.bc.State().Autocommit)
+	h.maybeTrx = res.Err != nil && res.NoStatus()
 	switch {
 	case set.Outcome == sqlscan.SetTracked && res.Err == nil && hasNextTransaction(set):
 		h.nextTrx = true // kept until a statement consumes it

@@ -439,7 +439,7 @@ func (r *Router) drain(timeout time.Duration) int {
 			}
 			if s.cmdMu.TryLock() {
 				// Between commands: end it unless a transaction is open.
-				if s.conns.inTransaction() {
+				if s.conns.mayBeInTransaction() {
 					left++
 				} else {
 					s.kill()

@@ -535,7 +535,7 @@ func (s *session) loop() {
 		}
 		s.endCommand()
 		s.publishServers()
-		closing := s.r.draining.Load() && !s.conns.inTransaction()
+		closing := s.r.draining.Load() && !s.conns.mayBeInTransaction()
 		s.cmdMu.Unlock()
 		if !ok || closing {
 			// The proxy is closing: a session ends at its first safe point

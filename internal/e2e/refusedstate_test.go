@@ -19,7 +19,7 @@ import (
 // connection was reset to clear the refused state: the transaction's rows
 // were rolled back silently and the statements after it autocommitted.
 func TestRefusedStateKeepsPinnedSession(t *testing.T) {
-	s, table := withTable(t, "refused", "a INT")
+	s, _, table := withTable(t, "refused", "a INT")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
@@ -105,7 +105,7 @@ func TestRefusedStateKeepsPinnedSession(t *testing.T) {
 // transaction open; the session's next statement ran elsewhere without
 // its rows, and another session ran inside its transaction.
 func TestErrorKeepsTransaction(t *testing.T) {
-	s, table := withTable(t, "errtrx", "id INT PRIMARY KEY")
+	s, b, table := withTable(t, "errtrx", "id INT PRIMARY KEY")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
@@ -167,11 +167,48 @@ func TestErrorKeepsTransaction(t *testing.T) {
 	if n := count(conn); n != 0 {
 		t.Fatalf("after ROLLBACK: %d rows", n)
 	}
+
+	// A statement that fails may have opened the transaction itself
+	// (autocommit=0, a procedure's writes before its error): the
+	// connection stays with the session and the ROLLBACK reaches the
+	// server, as ProxySQL's unknown_transaction_status has it. The ERR
+	// kept the status from before the statement, "no transaction": the
+	// ROLLBACK was answered by the proxy, and the rows were committed by
+	// whoever got the connection next.
+	proc := strings.Replace(table, "sbtest.", "sbtest.p_", 1)
+	direct := testenv.DB(t, b.Port, "root", "test", "", "")
+	if _, err := direct.ExecContext(ctx, "CREATE PROCEDURE "+proc+"() BEGIN INSERT INTO "+table+" VALUES (300); SELECT * FROM no_such_table_here; END"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { backendSQL(t, b, "DROP PROCEDURE IF EXISTS "+proc) })
+	if _, err := conn.ExecContext(ctx, "SET autocommit=0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "CALL "+proc+"()"); err == nil || !strings.Contains(err.Error(), "1146") {
+		t.Fatalf("CALL: %v, want ERR 1146", err)
+	}
+	if n := count(other); n != 0 {
+		t.Fatalf("after the failed CALL another session sees %d uncommitted rows", n)
+	}
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(conn); n != 0 {
+		t.Fatalf("after the failed CALL and ROLLBACK the session sees %d rows", n)
+	}
+	for _, q := range []string{"COMMIT", "SET autocommit=1"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(other); n != 0 {
+		t.Fatalf("the rows of a rolled-back CALL were committed: %d", n)
+	}
 }
 
 // withTable starts Sluice routed to one backend and makes an InnoDB table
 // of cols there (named after prefix, dropped when the test ends).
-func withTable(t *testing.T, prefix, cols string) (*testenv.Sluice, string) {
+func withTable(t *testing.T, prefix, cols string) (*testenv.Sluice, testenv.Backend, string) {
 	t.Helper()
 	bs := testenv.Backends(t, 1)
 	s := startFresh(t, "")
@@ -179,5 +216,5 @@ func withTable(t *testing.T, prefix, cols string) (*testenv.Sluice, string) {
 	table := fmt.Sprintf("sbtest.%s_%d", prefix, time.Now().UnixNano())
 	backendSQL(t, bs[0], "CREATE TABLE "+table+" ("+cols+") ENGINE=InnoDB")
 	t.Cleanup(func() { backendSQL(t, bs[0], "DROP TABLE IF EXISTS "+table) })
-	return s, table
+	return s, bs[0], table
 }
