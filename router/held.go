@@ -28,9 +28,10 @@ type held struct {
 	inTrx bool
 	// maybeTrx: the last statement failed, and an ERR says nothing of
 	// the transaction: it may have opened one (autocommit=0, a procedure's
-	// START TRANSACTION). The connection stays with its session, and its
-	// COMMIT or ROLLBACK goes to the server, until a status says, as
-	// ProxySQL's unknown_transaction_status keeps IsActiveTransaction().
+	// START TRANSACTION: mayOpenTransaction). The connection stays with
+	// its session, and its COMMIT or ROLLBACK goes to the server, until a
+	// status says, as ProxySQL's unknown_transaction_status keeps
+	// IsActiveTransaction().
 	maybeTrx     bool
 	warnings     bool      // the last query left warnings for SHOW WARNINGS
 	autoIncDelay int       // queries left before an insert id may be lost (auto_increment_delay_multiplex)

@@ -299,7 +299,7 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 	// autocommit=0 counts as a transaction (mysql-autocommit_false_is_transaction)
 	// where the connection has it: not on one a read ran on with autocommit=1.
 	h.inTrx = res.Status&wire.StatusInTrans != 0 || (rt.Router.AutocommitFalseIsTrx && !h.bc.State().Autocommit)
-	h.maybeTrx = res.Err != nil && res.NoStatus()
+	h.maybeTrx = res.Err != nil && res.NoStatus() && mayOpenTransaction(h, s.digest.Kind)
 	switch {
 	case set.Outcome == sqlscan.SetTracked && res.Err == nil && hasNextTransaction(set):
 		h.nextTrx = true // kept until a statement consumes it
@@ -356,6 +356,25 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 		h.autoIncDelay--
 	}
 	s.release(rt, h)
+}
+
+// mayOpenTransaction reports whether a statement of kind k that failed on
+// h may have left a transaction open there that the connection's last
+// status does not show: any statement under autocommit=0, a procedure or a
+// dynamic statement (its START TRANSACTION and writes before the error)
+// under autocommit=1. A plain statement that fails under autocommit=1
+// opens none: keeping its connection from the pool (as ProxySQL keeps
+// every connection whose last statement failed) only starved the pool
+// while its session sat idle.
+func mayOpenTransaction(h *held, k sqlscan.StmtKind) bool {
+	if !h.bc.State().Autocommit {
+		return true
+	}
+	switch k {
+	case sqlscan.KindCall, sqlscan.KindExecute, sqlscan.KindUnknown:
+		return true
+	}
+	return false
 }
 
 // The lock reasons of statements that change session state the proxy
