@@ -51,11 +51,13 @@ func IsSQLError(err error) (*wire.SQLError, bool) {
 
 // countsAsConnectError tells whether a failed connect counts towards
 // shunning the server. Like ProxySQL (MySrvC::connect_error), errors that
-// say the server is alive but refused this login or schema do not.
+// say the server is alive but refused this login or schema do not, and
+// neither does a proxy out of file descriptors (LocalShortage: it shunned
+// every healthy server).
 func countsAsConnectError(err error) bool {
 	e, ok := IsSQLError(err)
 	if !ok {
-		return true
+		return !LocalShortage(err)
 	}
 	c := e.Code
 	switch {

@@ -36,9 +36,9 @@ func DialSSL(ctx context.Context, host string, port int, useSSL bool, opts *Opti
 // answers and refuses this login or schema is alive: those errors do not
 // count, and neither does a login the proxy cannot complete for lack of
 // the clear-text password or of an auth plugin, nor a proxy out of file
-// descriptors (LocalShortage).
+// descriptors (countsAsConnectError).
 func CountsAgainstServer(err error) bool {
-	if errors.Is(err, ErrAuth) || errors.Is(err, ErrNeedClearPassword) || errors.Is(err, ErrUnsupportedAuth) || LocalShortage(err) {
+	if errors.Is(err, ErrAuth) || errors.Is(err, ErrNeedClearPassword) || errors.Is(err, ErrUnsupportedAuth) {
 		return false
 	}
 	return countsAsConnectError(err)

@@ -310,10 +310,7 @@ func (s *Server) unshunAfter(div time.Duration) bool {
 // when that shunned the server, else 0.
 func (s *Server) connectFailed(err error, now time.Time, threshold int) int64 {
 	s.connERR.Add(1)
-	if !countsAsConnectError(err) || LocalShortage(err) {
-		// The server refused this login or schema (it is alive), or the
-		// proxy ran out of descriptors: no count towards shunning (a
-		// proxy out of file descriptors shunned every healthy server).
+	if !countsAsConnectError(err) {
 		return 0
 	}
 	s.errors.Add(1)
