@@ -58,6 +58,14 @@ func (h *held) pinned(rt *live.Runtime, s *session) bool {
 		!rt.Router.Multiplexing || s.lockedHG == h.hg || s.user.FastForward || rt.Router.NoMultiplex[h.hg]
 }
 
+// noteTrx records whether h is in a transaction after a response with the
+// server status status: autocommit=0 counts as one
+// (mysql-autocommit_false_is_transaction) where the connection has it, not
+// on one a read ran on with autocommit=1.
+func (h *held) noteTrx(rt *live.Runtime, status uint16) {
+	h.inTrx = status&wire.StatusInTrans != 0 || (rt.Router.AutocommitFalseIsTrx && !h.bc.State().Autocommit)
+}
+
 // heldConns are the connections attached to a session: at most one per
 // hostgroup, usually none (multiplexing returns them after every query).
 type heldConns struct {
@@ -198,8 +206,7 @@ func (s *session) syncHeld(rt *live.Runtime) *wire.SQLError {
 			return se
 		}
 		if err == nil {
-			// autocommit=1 commits an open transaction.
-			h.inTrx = h.bc.Status()&wire.StatusInTrans != 0 || (rt.Router.AutocommitFalseIsTrx && !h.bc.State().Autocommit)
+			h.noteTrx(rt, h.bc.Status()) // autocommit=1 commits an open transaction
 		}
 	}
 	return nil

@@ -296,9 +296,7 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 		st.Schema = ""
 		h.bc.NoteState(&st)
 	}
-	// autocommit=0 counts as a transaction (mysql-autocommit_false_is_transaction)
-	// where the connection has it: not on one a read ran on with autocommit=1.
-	h.inTrx = res.Status&wire.StatusInTrans != 0 || (rt.Router.AutocommitFalseIsTrx && !h.bc.State().Autocommit)
+	h.noteTrx(rt, res.Status)
 	h.maybeTrx = res.Err != nil && res.NoStatus() && mayOpenTransaction(h, s.digest.Kind)
 	switch {
 	case set.Outcome == sqlscan.SetTracked && res.Err == nil && hasNextTransaction(set):
