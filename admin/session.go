@@ -299,7 +299,7 @@ func splitStatements(q string) []string {
 	var out []string
 	for rest := []byte(q); rest != nil; {
 		var st []byte
-		st, rest = sqlscan.NextStatement(rest)
+		st, rest = sqlscan.NextStatement(rest, 0)
 		if normalize(string(st)) != "" {
 			out = append(out, string(st))
 		}

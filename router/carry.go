@@ -123,7 +123,7 @@ func (s *session) noteCarried(rt *live.Runtime, h *held, q []byte, set *sqlscan.
 // there is none, and a move must not bring the old one back. A PREPARE the
 // server could not parse (PREPARE s FROM 'x' garbage) left it alone.
 func (s *session) failedPrepare(h *held, q []byte) {
-	if !wellFormedPrepare(q) {
+	if !wellFormedPrepare(q, s.dialect()) {
 		return
 	}
 	if name, ok := preparedName(q, "PREPARE"); ok {
@@ -136,7 +136,7 @@ func (s *session) failedPrepare(h *held, q []byte) {
 // wellFormedPrepare reports whether q is PREPARE name FROM followed by one
 // string literal or @variable and nothing else: a statement the server
 // parses.
-func wellFormedPrepare(q []byte) bool {
+func wellFormedPrepare(q []byte, d sqlscan.Dialect) bool {
 	if _, ok := preparedFromVar(q); ok {
 		return true
 	}
@@ -162,7 +162,7 @@ func wellFormedPrepare(q []byte) bool {
 	if lit[0] != '\'' && lit[0] != '"' {
 		return false
 	}
-	return sqlscan.QuoteEnd(lit, 0) == len(lit)-1
+	return sqlscan.QuoteEnd(lit, 0, d) == len(lit)-1
 }
 
 // readComputed reads back, on h, the tracked variables a SET gave computed
@@ -203,7 +203,8 @@ func (s *session) readComputed(rt *live.Runtime, h *held, set *sqlscan.SetStatem
 		} else if isNumber(v.String, false) {
 			lit = v.String
 		}
-		one := sqlscan.ParseSet([]byte("SET " + a.Name + " = " + lit))
+		// The literal is written with backslash escapes, in the zero Dialect.
+		one := sqlscan.ParseSet([]byte("SET "+a.Name+" = "+lit), 0)
 		if one.Outcome != sqlscan.SetTracked || len(one.Assignments) != 1 {
 			return
 		}
@@ -216,7 +217,7 @@ func (s *session) readComputed(rt *live.Runtime, h *held, set *sqlscan.SetStatem
 // captureUserVars reads back, on h, the values of the user variables q
 // mentions.
 func (s *session) captureUserVars(rt *live.Runtime, h *held, q []byte) {
-	s.varNames = sqlscan.UserVarNames(q, s.varNames[:0])
+	s.varNames = sqlscan.UserVarNames(q, s.dialect(), s.varNames[:0])
 	if len(s.varNames) == 0 {
 		return
 	}

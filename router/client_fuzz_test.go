@@ -192,7 +192,7 @@ func TestWellFormedPrepare(t *testing.T) {
 		"PREPARE `my s` FROM 'SELECT 1' 'x'": false,
 		"prepare s from 'SELECT ? + 1';\n":   true,
 	} {
-		if got := wellFormedPrepare([]byte(q)); got != want {
+		if got := wellFormedPrepare([]byte(q), 0); got != want {
 			t.Errorf("wellFormedPrepare(%q) = %v, want %v", q, got, want)
 		}
 	}

@@ -103,10 +103,10 @@ func (s *session) noteError(hg int, srv *backend.Server, code uint16, msg string
 // stats_mysql_errors): withheld when the statement of req carries a
 // password, since a server's syntax error quotes the statement (its
 // "near …" part), and logs never carry a password.
-func errorMessage(e *wire.SQLError, req *request) string {
+func errorMessage(e *wire.SQLError, req *request, d sqlscan.Dialect) string {
 	if len(req.payload) > 1 && req.payload[0] == wire.ComQuery {
 		q := req.payload[1:]
-		if m := sqlscan.MaskPasswords(q); len(m) != len(q) || &m[0] != &q[0] {
+		if m := sqlscan.MaskPasswords(q, d); len(m) != len(q) || &m[0] != &q[0] {
 			return "(the server's message is not kept: the statement carries a password)"
 		}
 	}

@@ -217,7 +217,7 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 				}
 			}
 			if res.Err != nil {
-				msg := errorMessage(res.Err, req)
+				msg := errorMessage(res.Err, req, s.dialect())
 				s.noteError(req.hg, h.server, res.Err.Code, msg)
 				s.logQueryError(h, res.Err.Code, msg, rt.Router.VerboseQueryError)
 			}

@@ -66,7 +66,7 @@ func (s *session) sqlInjection(rt *live.Runtime, q []byte, firewallOff bool) boo
 	}
 	s.r.stats.Add(s.id, stats.AutomaticDetectedSQLInjection, 1)
 	s.r.loginLog.Event(time.Now(), s.log.Error, "more_not_logged").Str("fingerprint", fp).Str("user", s.username).
-		Str("query", clip(string(sqlscan.MaskPasswords(q)), maxLoggedQuery)).
+		Str("query", clip(string(sqlscan.MaskPasswords(q, s.dialect())), maxLoggedQuery)).
 		Msg("SQL injection detected: the client is disconnected")
 	s.writeErr(errSQLInjection(fp))
 	return true

@@ -198,7 +198,7 @@ func (s *session) mirror(rt *live.Runtime, dec *rules.Decision, cmd byte, q []by
 		if md.Rewritten && cmd == wire.ComQuery {
 			q = md.NewQuery
 			d = &sqlscan.Digest{}
-			s.digester.Digest(d, q)
+			s.digester.Digest(d, q, s.dialect())
 		}
 	}
 	if mhg < 0 || len(q) >= 15<<20 {

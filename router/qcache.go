@@ -102,8 +102,8 @@ func cachedKind(k sqlscan.StmtKind, d []byte) bool {
 // readsUserVars reports whether q mentions a user variable (@x): its
 // answer depends on the session that asks (ProxySQL would serve one
 // session's @x to another), so it is never cached.
-func readsUserVars(q []byte) bool {
-	return bytes.IndexByte(q, '@') >= 0 && len(sqlscan.UserVarNames(q, nil)) > 0
+func readsUserVars(q []byte, d sqlscan.Dialect) bool {
+	return bytes.IndexByte(q, '@') >= 0 && len(sqlscan.UserVarNames(q, d, nil)) > 0
 }
 
 func b2c(b bool) byte {

@@ -34,7 +34,8 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	if s.digesterOpts != rt.Digest {
 		s.digester, s.digesterOpts = sqlscan.NewDigester(rt.Digest), rt.Digest
 	}
-	s.digester.Digest(&s.digest, q)
+	d := s.dialect()
+	s.digester.Digest(&s.digest, q, d)
 	s.startQuery()
 
 	// Canned answers ProxySQL gives before the rules (reference §3.1).
@@ -62,7 +63,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		// read/write follow, pinning, the cache) see, as ProxySQL digests
 		// the new packet again. The rules matched the original.
 		q = dec.NewQuery
-		s.digester.Digest(&s.digest, q)
+		s.digester.Digest(&s.digest, q, d)
 		q2.Text, q2.DigestHash, q2.DigestText, q2.FirstComment = q, s.digest.Hash, s.digest.Text, s.digest.FirstComment
 	}
 	ev := s.newEvent(rt, dec, start, q)
@@ -95,7 +96,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	var set sqlscan.SetStatement
 	switch s.digest.Kind {
 	case sqlscan.KindSet:
-		set = sqlscan.ParseSet(q)
+		set = sqlscan.ParseSet(q, d)
 		if e := setCharsetRefused(&set); set.Outcome == sqlscan.SetTracked && e != nil {
 			s.finishEvent(ev, -1, "", backend.Response{})
 			s.writeErr(e)
@@ -149,12 +150,13 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		}
 	}
 
-	if set.Outcome != sqlscan.SetLock && s.state.MultiStatements && sqlscan.MultiStatementChangesState(q) {
-		// A SET or USE further into a multi-statement query changes the
-		// connection in ways the proxy does not see: the session keeps the
-		// connection, as after a SET the proxy cannot parse (ProxySQL locks
-		// on a multi-statement SET too). Pooled, it would carry another
-		// schema, time_zone or sql_mode to the next session.
+	if set.Outcome != sqlscan.SetLock && sqlscan.HiddenStateChange(q, d, s.state.MultiStatements) {
+		// A SET or USE further into a multi-statement query, or in an
+		// executable comment not every server runs, changes the connection
+		// in ways the proxy does not see: the session keeps the connection,
+		// as after a SET the proxy cannot parse (ProxySQL locks on a
+		// multi-statement SET too). Pooled, it would carry another schema,
+		// time_zone or sql_mode to the next session.
 		set = sqlscan.SetStatement{Outcome: sqlscan.SetLock, Reason: reasonMultiStatement}
 	}
 	fl := followOf(s.digest.Kind, s.digest.Text)
@@ -172,7 +174,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 			return s.writeAutocommitOff(name) == nil
 		}
 	}
-	caching := fl == followRules && cachedKind(s.digest.Kind, s.digest.Text) && s.cacheable(rt, dec) && !readsUserVars(q)
+	caching := fl == followRules && cachedKind(s.digest.Kind, s.digest.Text) && s.cacheable(rt, dec) && !readsUserVars(q, d)
 	if caching {
 		s.buildCacheKey(q)
 		if res, hit, sent := s.serveCached(rt); hit {
@@ -378,8 +380,8 @@ func mayOpenTransaction(h *held, k sqlscan.StmtKind) bool {
 // The lock reasons of statements that change session state the proxy
 // neither parses nor sees (rules.FlagContext.Untracked).
 const (
-	// reasonMultiStatement: sqlscan.MultiStatementChangesState.
-	reasonMultiStatement = "a multi-statement query that changes session state (SET, USE…)"
+	// reasonMultiStatement: sqlscan.HiddenStateChange.
+	reasonMultiStatement = "a multi-statement query, or an executable comment, that changes session state (SET, USE…)"
 	// reasonPreparedSet: a SET run as a prepared statement, its values
 	// parameters.
 	reasonPreparedSet = "a prepared SET (its values are parameters)"
@@ -429,7 +431,7 @@ func (s *session) lockOn(hg int) {
 // 2.0.6) the SET only pins its connection (USER_VARIABLE, set in
 // afterQuery) and later queries routed to other hostgroups run without it.
 func (s *session) lockForSet(rt *live.Runtime, set *sqlscan.SetStatement, hg int, q []byte) {
-	logged := clip(string(sqlscan.MaskPasswords(q)), maxLoggedQuery)
+	logged := clip(string(sqlscan.MaskPasswords(q, s.dialect())), maxLoggedQuery)
 	if !rt.Router.SetQueryLock {
 		s.log.Warn().Str("query", logged).Str("reason", set.Reason).Int("hostgroup", hg).
 			Msg("Unable to parse unknown SET query from client; mysql-set_query_lock_on_hostgroup=0: not locking the hostgroup")
@@ -569,7 +571,7 @@ func (s *session) newEvent(rt *live.Runtime, dec *rules.Decision, start time.Tim
 	}
 	return &eventlog.Event{
 		Type: eventlog.ComQuery, ThreadID: s.id, Username: s.username, Schemaname: s.state.Schema,
-		Client: s.clientAddr, Start: start, Digest: s.digest.Hash, Query: string(sqlscan.MaskPasswords(q)),
+		Client: s.clientAddr, Start: start, Digest: s.digest.Hash, Query: string(sqlscan.MaskPasswords(q, s.dialect())),
 	}
 }
 
@@ -601,7 +603,7 @@ func (s *session) finishEvent(ev *eventlog.Event, hg int, server string, res bac
 func (s *session) logWarnings(h *held, q []byte, n uint16) {
 	ev := s.log.Warn().Int("hostgroup", h.hg).Str("backend", h.addr).Str("user", s.username).
 		Str("schema", s.state.Schema).Uint16("warning_count", n).
-		Str("query", clip(string(sqlscan.MaskPasswords(q)), maxLoggedQuery))
+		Str("query", clip(string(sqlscan.MaskPasswords(q, s.dialect())), maxLoggedQuery))
 	res, err := h.bc.ShowWarnings()
 	if err != nil {
 		ev.Err(err).Msg("warnings detected during query; SHOW WARNINGS failed")

@@ -129,15 +129,18 @@ type session struct {
 	// drivers escape strings by them (mysql_real_escape_string), so every
 	// status the proxy writes itself must carry them as the server would.
 	modeFlags uint16
-	ownMode   bool        // the session set sql_mode (else it has the servers' default)
-	cs        cmdStats    // the current query, recorded when its command ends
-	sq        stats.Query // reused record passed to the collector
-	pub       procInfo    // this session's stats_mysql_processlist row
-	pubDB     string      // the schema and user last published in pub
-	pubUser   string
-	pubTrx    bool      // counted in Active_Transactions
-	quit      bool      // the client sent COM_QUIT (else the session counts as aborted)
-	created   time.Time // when the client logged in
+	// csMemo remembers the Dialect of the session's client character set
+	// (dialect) for the state it was worked out from.
+	csMemo  csMemo
+	ownMode bool        // the session set sql_mode (else it has the servers' default)
+	cs      cmdStats    // the current query, recorded when its command ends
+	sq      stats.Query // reused record passed to the collector
+	pub     procInfo    // this session's stats_mysql_processlist row
+	pubDB   string      // the schema and user last published in pub
+	pubUser string
+	pubTrx  bool      // counted in Active_Transactions
+	quit    bool      // the client sent COM_QUIT (else the session counts as aborted)
+	created time.Time // when the client logged in
 }
 
 func newSession(r *Router, nc net.Conn) *session {

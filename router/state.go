@@ -64,7 +64,7 @@ func userDefaults(st *backend.State, u *config.User) {
 	if err != nil || a.TransactionIsolation == "" {
 		return // Validate refused a bad value at LOAD
 	}
-	set := sqlscan.ParseSet([]byte("SET SESSION TRANSACTION ISOLATION LEVEL " + strings.ReplaceAll(a.TransactionIsolation, "-", " ")))
+	set := sqlscan.ParseSet([]byte("SET SESSION TRANSACTION ISOLATION LEVEL "+strings.ReplaceAll(a.TransactionIsolation, "-", " ")), 0)
 	if set.Outcome == sqlscan.SetTracked {
 		applySet(st, &set)
 	}
@@ -97,7 +97,7 @@ func dropVar(st *backend.State, name string) {
 // applySet records a tracked SET statement in the session state.
 // modeMask is the status bits sql_mode sets: SERVER_STATUS_NO_BACKSLASH_ESCAPES
 // and MariaDB's SERVER_STATUS_ANSI_QUOTES.
-const modeMask = wire.StatusNoBackslashEscapes | 0x8000
+const modeMask = wire.StatusNoBackslashEscapes | statusANSIQuotes
 
 // noteSQLMode updates the session's sql_mode status bits for a SET the
 // proxy answered itself (a SET that ran on a server has them in its OK).
@@ -124,7 +124,7 @@ func sqlModeFlags(mode string) uint16 {
 		case "NO_BACKSLASH_ESCAPES":
 			f |= wire.StatusNoBackslashEscapes
 		case "ANSI_QUOTES", "ANSI", "ORACLE", "POSTGRESQL", "MSSQL", "DB2", "MAXDB":
-			f |= 0x8000
+			f |= statusANSIQuotes
 		}
 	}
 	return f
@@ -210,4 +210,78 @@ func setCharsetRefused(set *sqlscan.SetStatement) *wire.SQLError {
 		}
 	}
 	return nil
+}
+
+// dialect is how the servers read the session's statements
+// (sqlscan.Dialect): its client character set, and the quoting bits of its
+// sql_mode as the last status the session saw says them. Every reading of
+// the client's SQL the proxy does (digest, statement splitting, SET
+// parsing, password masking) goes by it.
+func (s *session) dialect() sqlscan.Dialect {
+	d := s.csDialect()
+	if s.modeFlags&wire.StatusNoBackslashEscapes != 0 {
+		d |= sqlscan.NoBackslashEscapes
+	}
+	if s.modeFlags&statusANSIQuotes != 0 {
+		d |= sqlscan.ANSIQuotes
+	}
+	return d
+}
+
+// statusANSIQuotes is MariaDB's SERVER_STATUS_ANSI_QUOTES.
+const statusANSIQuotes = 0x8000
+
+// csMemo is the Dialect of a client character set and the state it was
+// worked out from. Every change of that state replaces Names or Vars (a
+// new string, a new slice: setVar and dropVar copy on write) or
+// Collation, so comparing them finds a stale memo.
+type csMemo struct {
+	names string
+	vars  *backend.Var
+	nvars int
+	coll  uint8
+	d     sqlscan.Dialect
+	ok    bool
+}
+
+// csDialect is the Dialect of the session's client character set,
+// remembered until its state changes (one comparison per query).
+func (s *session) csDialect() sqlscan.Dialect {
+	st, m := &s.state, &s.csMemo
+	var vars *backend.Var
+	if len(st.Vars) > 0 {
+		vars = &st.Vars[0]
+	}
+	if m.ok && m.names == st.Names && m.vars == vars && m.nvars == len(st.Vars) && m.coll == st.Collation {
+		return m.d
+	}
+	*m = csMemo{names: st.Names, vars: vars, nvars: len(st.Vars), coll: st.Collation,
+		d: sqlscan.CharsetDialect(clientCharset(st)), ok: true}
+	return m.d
+}
+
+// clientCharset is the character set a server reads the session's
+// statements in (character_set_client): the last SET
+// character_set_client, else the last SET NAMES / SET CHARACTER SET, else
+// the collation of the handshake.
+func clientCharset(st *backend.State) string {
+	for _, v := range st.Vars {
+		if v.Name == "character_set_client" {
+			_, val, _ := strings.Cut(v.SQL, "=")
+			return strings.Trim(strings.TrimSpace(val), "'\"`")
+		}
+	}
+	if st.Names != "" {
+		// "SET NAMES cs [COLLATE c]" or "SET CHARACTER SET cs" (Assignment.SQL).
+		f := strings.Fields(st.Names)
+		if len(f) >= 3 && strings.EqualFold(f[1], "NAMES") {
+			return strings.Trim(f[2], "'\"`")
+		}
+		if len(f) >= 4 {
+			return strings.Trim(f[3], "'\"`")
+		}
+		return ""
+	}
+	_, cs, _ := backend.CollationName(uint16(st.Collation))
+	return cs
 }

@@ -103,7 +103,7 @@ func BenchmarkStatsHooks(b *testing.B) {
 	s.username, s.state.Schema = "bench", "sbtest"
 	p := append([]byte{wire.ComQuery}, "SELECT c FROM sbtest1 WHERE id = 4242"...)
 	s.digester = sqlscan.NewDigester(sqlscan.DefaultOptions())
-	s.digester.Digest(&s.digest, p[1:])
+	s.digester.Digest(&s.digest, p[1:], 0)
 	s.cmdRT = r.rt.Load()
 	b.ReportAllocs()
 	b.ResetTimer()

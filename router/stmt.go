@@ -219,7 +219,8 @@ func (s *session) comStmtPrepare(rt *live.Runtime, p []byte) bool {
 // (replace_pattern applies to a PREPARE as to a query: ProxySQL #238),
 // which s.digest then describes.
 func (s *session) prepareRules(rt *live.Runtime, q []byte) []byte {
-	s.digester.Digest(&s.digest, q)
+	d := s.dialect()
+	s.digester.Digest(&s.digest, q, d)
 	s.query = rules.Query{
 		User: s.username, Schema: s.state.Schema, ClientAddr: s.clientIP,
 		ProxyAddr: s.proxyAddr, ProxyPort: s.proxyPort,
@@ -229,7 +230,7 @@ func (s *session) prepareRules(rt *live.Runtime, q []byte) []byte {
 	s.match(rt, &s.decision)
 	if s.decision.Rewritten {
 		q = s.decision.NewQuery
-		s.digester.Digest(&s.digest, q)
+		s.digester.Digest(&s.digest, q, d)
 	}
 	return q
 }
@@ -381,7 +382,7 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 		return true
 	}
 	ev := s.stmtEvent(rt, eventlog.ComStmtExecute, g, clientID, start)
-	caching := fl == followRules && stmtCacheable(cs, pkt) && s.cacheable(rt, dec) && !readsUserVars(g.text)
+	caching := fl == followRules && stmtCacheable(cs, pkt) && s.cacheable(rt, dec) && !readsUserVars(g.text, s.dialect())
 	if caching {
 		// A stored or served answer carries its column definitions whole,
 		// and the statement's are not updated from it: what the client
@@ -428,7 +429,7 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 		// an unparsable SET does.
 		set = sqlscan.SetStatement{Outcome: sqlscan.SetLock, Reason: reasonPreparedSet}
 		if g.numParams == 0 {
-			set = sqlscan.ParseSet(g.text)
+			set = sqlscan.ParseSet(g.text, s.dialect())
 		}
 		s.ranSet(rt, h, &set, hg, g.text, nil)
 	}
@@ -648,6 +649,6 @@ func (s *session) stmtEvent(rt *live.Runtime, t eventlog.EventType, g *globalStm
 	}
 	return &eventlog.Event{
 		Type: t, ThreadID: s.id, Username: s.username, Schemaname: s.state.Schema,
-		Client: s.clientAddr, Start: start, Digest: g.digest, Query: string(sqlscan.MaskPasswords(g.text)), ClientStmtID: clientID,
+		Client: s.clientAddr, Start: start, Digest: g.digest, Query: string(sqlscan.MaskPasswords(g.text, s.dialect())), ClientStmtID: clientID,
 	}
 }

@@ -10,7 +10,7 @@ func TestUpdateFlags(t *testing.T) {
 	g := sqlscan.NewDigester(sqlscan.DefaultOptions())
 	run := func(cur StatusFlags, q string, ctx FlagContext) StatusFlags {
 		var d sqlscan.Digest
-		g.Digest(&d, []byte(q))
+		g.Digest(&d, []byte(q), 0)
 		if ctx.Keep == nil {
 			ctx.Keep = keep
 		}
@@ -18,7 +18,7 @@ func TestUpdateFlags(t *testing.T) {
 			ctx.Multiplex = Unset
 		}
 		if d.Kind == sqlscan.KindSet && ctx.Set == nil {
-			st := sqlscan.ParseSet([]byte(q))
+			st := sqlscan.ParseSet([]byte(q), 0)
 			ctx.Set = &st
 		}
 		return UpdateFlags(cur, &d, &ctx)
@@ -91,7 +91,7 @@ func TestFlagsMisc(t *testing.T) {
 		t.Errorf("%q", kv)
 	}
 	var d sqlscan.Digest
-	sqlscan.NewDigester(sqlscan.DefaultOptions()).Digest(&d, []byte("SELECT @@version"))
+	sqlscan.NewDigester(sqlscan.DefaultOptions()).Digest(&d, []byte("SELECT @@version"), 0)
 	ctx := FlagContext{Multiplex: Unset, Keep: kv}
 	if n := testing.AllocsPerRun(100, func() { UpdateFlags(0, &d, &ctx) }); n != 0 {
 		t.Errorf("UpdateFlags allocates %.1f", n)

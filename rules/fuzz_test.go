@@ -46,7 +46,7 @@ func FuzzMatch(f *testing.F) {
 			t.Fatal(err)
 		}
 		var d sqlscan.Digest
-		digesters[0].Digest(&d, text)
+		digesters[0].Digest(&d, text, 0)
 		q := &Query{
 			User: "app", Schema: "shop", ClientAddr: "10.0.0.7", ProxyAddr: "127.0.0.1", ProxyPort: 6033,
 			DigestHash: d.Hash, DigestText: d.Text, FirstComment: d.FirstComment, Text: text,
@@ -72,7 +72,7 @@ func FuzzMatch(f *testing.F) {
 		}
 		var st *sqlscan.SetStatement
 		if sqlscan.HasPrefixFold(d.Text, "SET ") {
-			s := sqlscan.ParseSet(text)
+			s := sqlscan.ParseSet(text, 0)
 			st = &s
 		}
 		for _, legacy := range []bool{false, true} {

@@ -41,7 +41,7 @@ func inactive() ruleOpt               { return func(r *config.QueryRule) { r.Act
 // query digests text with default options and fills a Query.
 func query(text string) *Query {
 	var d sqlscan.Digest
-	sqlscan.NewDigester(sqlscan.DefaultOptions()).Digest(&d, []byte(text))
+	sqlscan.NewDigester(sqlscan.DefaultOptions()).Digest(&d, []byte(text), 0)
 	return &Query{
 		User: "app", Schema: "shop", ClientAddr: "10.0.0.7", ProxyAddr: "127.0.0.1", ProxyPort: 6033,
 		DigestHash: d.Hash, DigestText: append([]byte(nil), d.Text...),

@@ -85,13 +85,15 @@ func NewDigester(opts Options) *Digester {
 // Options returns the options the Digester was built with.
 func (g *Digester) Options() Options { return g.opts }
 
-// Digest fills dst with the digest of query, reusing dst's buffers.
-func (g *Digester) Digest(dst *Digest, query []byte) {
-	if text, ok := fastDigestText(&g.opts, dst, query); ok {
+// Digest fills dst with the digest of query, read as a server reads it in
+// dialect d, reusing dst's buffers. In the zero Dialect the text is
+// ProxySQL's; in another, a string ends where the server ends it.
+func (g *Digester) Digest(dst *Digest, query []byte, d Dialect) {
+	if text, ok := fastDigestText(&g.opts, dst, query, d); ok {
 		dst.Text = text
 		dst.FirstComment = dst.FirstComment[:0]
 	} else {
-		dst.Text = digestText(&g.opts, dst, query)
+		dst.Text = digestText(&g.opts, dst, query, d)
 	}
 	n := len(dst.Text)
 	if g.opts.MaxDigestLength >= 0 && n > g.opts.MaxDigestLength {
@@ -110,6 +112,6 @@ func (g *Digester) Digest(dst *Digest, query []byte) {
 // everything to "".
 func DigestString(sql string, opts Options) (hash uint64, text string) {
 	var d Digest
-	NewDigester(opts).Digest(&d, []byte(sql))
+	NewDigester(opts).Digest(&d, []byte(sql), 0)
 	return d.Hash, string(d.Text)
 }

@@ -45,7 +45,7 @@ func harnessOptions() Options {
 
 func stageDigest(opts Options, q string, stages int) string {
 	var d Digest
-	return string(digestTextStages(&opts, &d, []byte(q), stages))
+	return string(digestTextStages(&opts, &d, []byte(q), 0, stages))
 }
 
 func TestDigestVectors(t *testing.T) {
@@ -186,8 +186,8 @@ func TestMaxDigestLengthHash(t *testing.T) {
 	long := "SELECT " + strings.Repeat("abcdefghij,", 300) + "x FROM t"
 	o := DefaultOptions()
 	var a, b Digest
-	NewDigester(o).Digest(&a, []byte(long))
-	NewDigester(o).Digest(&b, []byte(long[:len(long)-8]+"y FROM t"))
+	NewDigester(o).Digest(&a, []byte(long), 0)
+	NewDigester(o).Digest(&b, []byte(long[:len(long)-8]+"y FROM t"), 0)
 	if len(a.Text) <= 2048 {
 		t.Fatalf("digest text unexpectedly short: %d", len(a.Text))
 	}
@@ -195,8 +195,8 @@ func TestMaxDigestLengthHash(t *testing.T) {
 		t.Errorf("queries differing after 2048 bytes of digest must hash the same")
 	}
 	o.MaxDigestLength = 65000
-	NewDigester(o).Digest(&a, []byte(long))
-	NewDigester(o).Digest(&b, []byte(long[:len(long)-8]+"y FROM t"))
+	NewDigester(o).Digest(&a, []byte(long), 0)
+	NewDigester(o).Digest(&b, []byte(long[:len(long)-8]+"y FROM t"), 0)
 	if a.Hash == b.Hash {
 		t.Errorf("with a larger max_digest_length the hashes must differ")
 	}
@@ -221,7 +221,7 @@ func TestFirstComment(t *testing.T) {
 	}
 	for _, c := range cases {
 		var d Digest
-		NewDigester(DefaultOptions()).Digest(&d, []byte(c.q))
+		NewDigester(DefaultOptions()).Digest(&d, []byte(c.q), 0)
 		if string(d.FirstComment) != c.want {
 			t.Errorf("%q: first comment %q, want %q", c.q, d.FirstComment, c.want)
 		}
@@ -229,8 +229,8 @@ func TestFirstComment(t *testing.T) {
 	// The buffer is reused and reset between calls.
 	var d Digest
 	g := NewDigester(DefaultOptions())
-	g.Digest(&d, []byte("SELECT /* a=1 */ 1"))
-	g.Digest(&d, []byte("SELECT 1"))
+	g.Digest(&d, []byte("SELECT /* a=1 */ 1"), 0)
+	g.Digest(&d, []byte("SELECT 1"), 0)
 	if len(d.FirstComment) != 0 {
 		t.Errorf("stale first comment %q", d.FirstComment)
 	}
@@ -240,8 +240,8 @@ func TestDigestReusesBuffers(t *testing.T) {
 	g := NewDigester(DefaultOptions())
 	var d Digest
 	q := []byte("SELECT /* c */ a, b FROM t WHERE id IN (1,2,3,4,5) AND s = 'x'")
-	g.Digest(&d, q)
-	allocs := testing.AllocsPerRun(100, func() { g.Digest(&d, q) })
+	g.Digest(&d, q, 0)
+	allocs := testing.AllocsPerRun(100, func() { g.Digest(&d, q, 0) })
 	if allocs != 0 {
 		t.Errorf("Digest allocates %.1f times per call on a warm Digest", allocs)
 	}
@@ -304,7 +304,7 @@ func TestClassify(t *testing.T) {
 	g := NewDigester(DefaultOptions())
 	for _, c := range cases {
 		var d Digest
-		g.Digest(&d, []byte(c.q))
+		g.Digest(&d, []byte(c.q), 0)
 		if d.Kind != c.want {
 			t.Errorf("%q: kind %v, want %v", c.q, d.Kind, c.want)
 		}
@@ -332,7 +332,7 @@ func BenchmarkDigest(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		g.Digest(&d, queries[i%len(queries)])
+		g.Digest(&d, queries[i%len(queries)], 0)
 	}
 }
 
@@ -361,12 +361,12 @@ func TestFastDigestTakes(t *testing.T) {
 		"SELECT a - b, -5, x * -1e-3, y/2, z % 3 FROM t WHERE d > NOW() - INTERVAL 1 DAY",
 	} {
 		var fast, slow Digest
-		got, ok := fastDigestText(&o, &fast, []byte(q))
+		got, ok := fastDigestText(&o, &fast, []byte(q), 0)
 		if !ok {
 			t.Errorf("%q: fast path refused", q)
 			continue
 		}
-		if want := digestText(&o, &slow, []byte(q)); !bytes.Equal(got, want) {
+		if want := digestText(&o, &slow, []byte(q), 0); !bytes.Equal(got, want) {
 			t.Errorf("%q: fast path %q, tokenizer %q", q, got, want)
 		}
 	}
@@ -375,7 +375,7 @@ func TestFastDigestTakes(t *testing.T) {
 		"SELECT ?", "SELECT \xc3\xa9",
 	} {
 		var d Digest
-		if _, ok := fastDigestText(&o, &d, []byte(q)); ok {
+		if _, ok := fastDigestText(&o, &d, []byte(q), 0); ok {
 			t.Errorf("%q: fast path answered, want the tokenizer", q)
 		}
 	}

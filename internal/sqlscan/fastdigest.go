@@ -22,8 +22,9 @@ package sqlscan
 // group to shorten ("?,?", "...") gets the fast stage 1 and then the
 // tokenizer's own stages 2 to 4. It gives up (ok false) on anything else:
 // comments ('#', "--", "/*"), and outside strings '?', '\', control and
-// non-ASCII bytes; the options that add cases (replace_null, no_digits,
-// keep_comment) and queries longer than the digest buffer. The caller then
+// non-ASCII bytes; a Dialect other than the zero one; the options that add
+// cases (replace_null, no_digits, keep_comment) and queries longer than the
+// digest buffer. The caller then
 // runs the whole staged tokenizer. That both produce the same text wherever
 // the fast path answers is checked by FuzzFastDigest against the tokenizer,
 // over inputs drawn mostly from the accepted bytes.
@@ -41,8 +42,8 @@ var fastByte = func() (t [256]bool) {
 
 // fastDigestText returns the digest text of q in dst.Text's buffer, or ok
 // false when q needs the staged tokenizer.
-func fastDigestText(opts *Options, dst *Digest, q []byte) (text []byte, ok bool) {
-	if opts.ReplaceNull || opts.NoDigits || opts.KeepComment || len(q) > opts.MaxQueryLength {
+func fastDigestText(opts *Options, dst *Digest, q []byte, d Dialect) (text []byte, ok bool) {
+	if opts.ReplaceNull || opts.NoDigits || opts.KeepComment || len(q) > opts.MaxQueryLength || d != 0 {
 		return nil, false
 	}
 	if cap(dst.Text) < len(q)+resPad {

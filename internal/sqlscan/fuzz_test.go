@@ -66,7 +66,7 @@ func FuzzDigest(f *testing.F) {
 		o := fuzzOptions(flags, gl, ggl, maxLen)
 		g := NewDigester(o)
 		var fresh Digest
-		g.Digest(&fresh, data)
+		g.Digest(&fresh, data, 0)
 
 		dMax := len(data)
 		if dMax > o.MaxQueryLength {
@@ -91,8 +91,8 @@ func FuzzDigest(f *testing.F) {
 
 		// Reuse a Digest whose buffers hold a longer, different query.
 		var used Digest
-		g.Digest(&used, []byte("SELECT /* stale comment */ 'x', 123, col FROM stale_table WHERE a IN (1,2,3,4,5,6)"+string(data)))
-		g.Digest(&used, data)
+		g.Digest(&used, []byte("SELECT /* stale comment */ 'x', 123, col FROM stale_table WHERE a IN (1,2,3,4,5,6)"+string(data)), 0)
+		g.Digest(&used, data, 0)
 		if !bytes.Equal(used.Text, fresh.Text) || used.Hash != fresh.Hash ||
 			!bytes.Equal(used.FirstComment, fresh.FirstComment) || used.Kind != fresh.Kind {
 			t.Fatalf("not deterministic:\n %q %q\n %q %q", fresh.Text, fresh.FirstComment, used.Text, used.FirstComment)
@@ -127,8 +127,8 @@ func FuzzSetParse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		st := ParseSet(data)
-		st2 := ParseSet(data)
+		st := ParseSet(data, 0)
+		st2 := ParseSet(data, 0)
 		if st.Outcome != st2.Outcome || len(st.Assignments) != len(st2.Assignments) {
 			t.Fatalf("not deterministic")
 		}
@@ -157,7 +157,7 @@ func FuzzSetParse(f *testing.F) {
 				t.Fatalf("tracked statement with unsupported assignment %+v", a)
 			}
 			sql := a.SQL()
-			re := ParseSet([]byte(sql))
+			re := ParseSet([]byte(sql), 0)
 			if re.Outcome != SetTracked || len(re.Assignments) != 1 {
 				t.Fatalf("%q: replay %q -> %v %s", data, sql, re.Outcome, re.Reason)
 			}
@@ -219,11 +219,11 @@ func FuzzFastDigest(f *testing.F) {
 func checkFastDigest(t *testing.T, o *Options, q []byte) {
 	t.Helper()
 	var fast, slow Digest
-	got, ok := fastDigestText(o, &fast, q)
+	got, ok := fastDigestText(o, &fast, q, 0)
 	if !ok {
 		return
 	}
-	want := digestText(o, &slow, q)
+	want := digestText(o, &slow, q, 0)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%q (%+v): fast path %q, tokenizer %q", q, *o, got, want)
 	}
@@ -248,7 +248,7 @@ func TestFastDigestRandom(t *testing.T) {
 		o := DefaultOptions()
 		o.Lowercase = i%2 == 1
 		var d Digest
-		if _, ok := fastDigestText(&o, &d, q); ok {
+		if _, ok := fastDigestText(&o, &d, q, 0); ok {
 			answered++
 		}
 		checkFastDigest(t, &o, q)

@@ -8,9 +8,11 @@ package sqlscan
 // CHANGE MASTER TO MASTER_PASSWORD='…' — so that logs never carry a
 // password in clear. A plugin name after WITH or VIA is kept. Comments and
 // quoted identifiers are skipped. When there is nothing to mask, q itself
-// is returned and nothing is allocated. It is the one function every log
-// of SQL text goes through (the router's log lines and the events log).
-func MaskPasswords(q []byte) []byte {
+// is returned and nothing is allocated. q is read as a server reads it in
+// dialect d (where a string ends depends on it). It is the one function
+// every log of SQL text goes through (the router's log lines and the
+// events log).
+func MaskPasswords(q []byte, d Dialect) []byte {
 	var out []byte // nil until the first literal to mask
 	last := 0      // q[last:] is not copied to out yet
 	armed := false
@@ -31,7 +33,7 @@ func MaskPasswords(q []byte) []byte {
 			}
 			i += 2
 		case c == '\'' || c == '"':
-			end := literalEnd(q, i)
+			end := literalEnd(q, i, d)
 			if plugin {
 				plugin = false
 			} else if armed && !waitEq {
@@ -45,7 +47,7 @@ func MaskPasswords(q []byte) []byte {
 			}
 			i = end
 		case c == '`':
-			i = literalEnd(q, i)
+			i = literalEnd(q, i, d)
 		case c == ';':
 			armed, waitEq, plugin, ident = false, false, false, false
 			i++
@@ -55,8 +57,9 @@ func MaskPasswords(q []byte) []byte {
 		case isWordByte(c):
 			j := i
 			for j < len(q) && isWordByte(q[j]) {
-				j++
+				j += d.charLen(q, j)
 			}
+			j = min(j, len(q))
 			w := q[i:j]
 			plugin = false // an unquoted plugin name fills the WITH/VIA slot
 			switch {
@@ -84,7 +87,7 @@ func MaskPasswords(q []byte) []byte {
 
 // literalEnd returns the index just past the quoted literal that starts at
 // q[i], or len(q) when it is unterminated.
-func literalEnd(q []byte, i int) int { return min(QuoteEnd(q, i)+1, len(q)) }
+func literalEnd(q []byte, i int, d Dialect) int { return min(QuoteEnd(q, i, d)+1, len(q)) }
 
 // isPasswordWord reports whether w is PASSWORD or ends in _PASSWORD
 // (MASTER_PASSWORD, SOURCE_PASSWORD), in any case.

@@ -30,12 +30,12 @@ func TestMaskPasswords(t *testing.T) {
 		{"change replication source to source_password = \"pw\"", "change replication source to source_password = \"***\""},
 		{"SELECT 'x' FROM t WHERE passwords = 'keep'", "SELECT 'x' FROM t WHERE passwords = 'keep'"},
 	} {
-		if got := string(MaskPasswords([]byte(c.in))); got != c.want {
+		if got := string(MaskPasswords([]byte(c.in), 0)); got != c.want {
 			t.Errorf("MaskPasswords(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 	q := []byte("SELECT c FROM sbtest1 WHERE id=42")
-	if n := testing.AllocsPerRun(100, func() { MaskPasswords(q) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { MaskPasswords(q, 0) }); n != 0 {
 		t.Errorf("%v allocations without a password", n)
 	}
 }
@@ -45,7 +45,7 @@ func FuzzMaskPasswords(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, q string) {
-		out := string(MaskPasswords([]byte(q)))
+		out := string(MaskPasswords([]byte(q), 0))
 		if !strings.Contains(strings.ToUpper(q), "PASSWORD") && !strings.Contains(strings.ToUpper(q), "IDENTIFIED") && out != q {
 			t.Fatalf("changed a statement without PASSWORD or IDENTIFIED: %q -> %q", q, out)
 		}

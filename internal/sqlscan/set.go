@@ -239,9 +239,15 @@ func inSorted(list []string, s string) bool {
 // hand-written parser rather than a SQL grammar because the session needs
 // the literal text of every value to replay it, and the cases that matter
 // are a handful of fixed forms; anything else must lock, which is the
-// outcome of failing to parse.
-func ParseSet(query []byte) SetStatement {
-	p := setParser{s: query}
+// outcome of failing to parse. query is read as a server reads it in
+// dialect d.
+func ParseSet(query []byte, d Dialect) SetStatement {
+	if hasAmbiguousExec(query) {
+		// /*M!100000 SET … */, /*!80000 … */: some servers run the text,
+		// others skip it; what the statement sets depends on which.
+		return SetStatement{Outcome: SetLock, Reason: "an executable comment not every server runs"}
+	}
+	p := setParser{s: query, d: d}
 	p.skip()
 	if !p.keyword("SET") {
 		return SetStatement{Outcome: SetNotSet}
@@ -326,6 +332,7 @@ type setParser struct {
 	s    []byte
 	pos  int
 	exec bool // inside a /*! … */ executable comment
+	d    Dialect
 }
 
 func (p *setParser) eof() bool { return p.pos >= len(p.s) }
@@ -487,7 +494,7 @@ func (p *setParser) assignment() ([]Assignment, string) {
 		p.pos++
 		uv := p.word()
 		if uv == "" && (p.peek() == '\'' || p.peek() == '"' || p.peek() == '`') {
-			if _, n, ok := scanQuoted(p.s[p.pos:]); ok {
+			if _, n, ok := scanQuoted(p.s[p.pos:], p.d); ok {
 				uv = string(p.s[p.pos : p.pos+n])
 				p.pos += n
 			}
@@ -526,7 +533,7 @@ func (p *setParser) assignment() ([]Assignment, string) {
 	if scope == "GLOBAL" || scope == "PERSIST" || scope == "PERSIST_ONLY" {
 		return []Assignment{a}, "SET " + scope + " changes the server, not the session"
 	}
-	val, simple := simpleValue(lit)
+	val, simple := simpleValue(lit, p.d)
 	if !simple {
 		if IsTrackedVariable(lname) && !readsUserVariable(lit) {
 			a.Kind = AssignComputed
@@ -612,7 +619,7 @@ func (p *setParser) charset() ([]Assignment, string) {
 // nameValue reads a charset or collation name: a bare or quoted identifier.
 func (p *setParser) nameValue() (string, bool) {
 	if c := p.peek(); c == '\'' || c == '"' {
-		v, n, ok := scanQuoted(p.s[p.pos:])
+		v, n, ok := scanQuoted(p.s[p.pos:], p.d)
 		if !ok || !isIdent(v) {
 			return "", false
 		}
@@ -731,8 +738,11 @@ func (p *setParser) skipExpression() bool {
 	for p.pos < len(p.s) {
 		c := p.s[p.pos]
 		switch {
+		case c >= 0x80:
+			p.pos += p.d.charLen(p.s, p.pos)
+			continue
 		case c == '\'' || c == '"' || c == '`':
-			_, n, ok := scanQuoted(p.s[p.pos:])
+			_, n, ok := scanQuoted(p.s[p.pos:], p.d)
 			if !ok {
 				return false
 			}
@@ -764,8 +774,11 @@ func (p *setParser) rawValue() (string, bool) {
 	for p.pos < len(p.s) {
 		c := p.s[p.pos]
 		switch {
+		case c >= 0x80:
+			p.pos += p.d.charLen(p.s, p.pos)
+			continue
 		case c == '\'' || c == '"' || c == '`':
-			_, n, ok := scanQuoted(p.s[p.pos:])
+			_, n, ok := scanQuoted(p.s[p.pos:], p.d)
 			if !ok {
 				return "", false
 			}
@@ -797,18 +810,24 @@ func (p *setParser) rawValue() (string, bool) {
 }
 
 // scanQuoted reads a quoted string at the start of b, resolving doubled
-// quotes and backslash escapes. It returns the value, the bytes consumed
-// and whether the string was terminated.
-func scanQuoted(b []byte) (string, int, bool) {
+// quotes and backslash escapes (where dialect d has them; a multibyte
+// character of its character set is read whole). It returns the value,
+// the bytes consumed and whether the string was terminated.
+func scanQuoted(b []byte, d Dialect) (string, int, bool) {
 	if len(b) == 0 {
 		return "", 0, false
 	}
 	q := b[0]
+	esc := d.escapes(q)
 	var sb strings.Builder
 	for i := 1; i < len(b); i++ {
 		c := b[i]
 		switch {
-		case c == '\\' && q != '`' && i+1 < len(b):
+		case c >= 0x80 && d.charLen(b, i) == 2:
+			sb.WriteByte(c)
+			sb.WriteByte(b[i+1])
+			i++
+		case c == '\\' && esc && i+1 < len(b):
 			i++
 			sb.WriteByte(unescape(b[i]))
 		case c == q:
@@ -865,13 +884,13 @@ func readsUserVariable(expr string) bool {
 	return false
 }
 
-func simpleValue(lit string) (string, bool) {
+func simpleValue(lit string, d Dialect) (string, bool) {
 	if lit == "" {
 		return "", false
 	}
 	switch lit[0] {
 	case '\'', '"':
-		v, n, ok := scanQuoted([]byte(lit))
+		v, n, ok := scanQuoted([]byte(lit), d)
 		return v, ok && n == len(lit)
 	}
 	if isNumber(lit) {

@@ -106,7 +106,7 @@ func TestParseSetTracked(t *testing.T) {
 		{"  SET /* c */ time_zone = 'UTC' ; ", []av{{kind: AssignVariable, name: "time_zone", value: "UTC"}}},
 	}
 	for _, c := range cases {
-		st := ParseSet([]byte(c.q))
+		st := ParseSet([]byte(c.q), 0)
 		if st.Outcome != SetTracked {
 			t.Errorf("%q: outcome %v (%s), want tracked", c.q, st.Outcome, st.Reason)
 			continue
@@ -163,7 +163,7 @@ func TestParseSetLock(t *testing.T) {
 		"SET x=1 y=2",
 	}
 	for _, q := range cases {
-		st := ParseSet([]byte(q))
+		st := ParseSet([]byte(q), 0)
 		if st.Outcome != SetLock || st.Reason == "" {
 			t.Errorf("%q: outcome %v reason %q, want lock", q, st.Outcome, st.Reason)
 		}
@@ -172,7 +172,7 @@ func TestParseSetLock(t *testing.T) {
 
 func TestParseSetNotSet(t *testing.T) {
 	for _, q := range []string{"SELECT 1", "SETTINGS", "", "  ", "/* SET x=1 */ SELECT 1", "UPDATE t SET a=1"} {
-		if st := ParseSet([]byte(q)); st.Outcome != SetNotSet {
+		if st := ParseSet([]byte(q), 0); st.Outcome != SetNotSet {
 			t.Errorf("%q: %v", q, st.Outcome)
 		}
 	}
@@ -190,7 +190,7 @@ func TestAssignmentSQLRoundTrip(t *testing.T) {
 		"SET tx_isolation='read-committed'":                      "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
 	}
 	for in, want := range cases {
-		st := ParseSet([]byte(in))
+		st := ParseSet([]byte(in), 0)
 		if st.Outcome != SetTracked || len(st.Assignments) != 1 {
 			t.Fatalf("%q: %+v", in, st)
 		}
@@ -198,7 +198,7 @@ func TestAssignmentSQLRoundTrip(t *testing.T) {
 		if got != want {
 			t.Errorf("%q: SQL %q, want %q", in, got, want)
 		}
-		again := ParseSet([]byte(got))
+		again := ParseSet([]byte(got), 0)
 		if again.Outcome != SetTracked || !reflect.DeepEqual(stripLiteral(again.Assignments), stripLiteral(st.Assignments)) {
 			t.Errorf("%q: replay %q parses to %+v", in, got, again)
 		}
@@ -256,7 +256,7 @@ func TestParseSetUserVariables(t *testing.T) {
 		{"SET @x = (1", false, 0, 1},
 		{"SET @x = 'unterminated", false, 0, 1},
 	} {
-		st := ParseSet([]byte(c.q))
+		st := ParseSet([]byte(c.q), 0)
 		if st.Outcome != SetLock {
 			t.Errorf("%q: outcome %v, want lock", c.q, st.Outcome)
 			continue
@@ -298,7 +298,7 @@ func TestParseSetComputed(t *testing.T) {
 			true, []AssignKind{AssignVariable, AssignComputed, AssignIgnored, AssignNames}},
 		{"SET innodb_lock_wait_timeout = 1 + 1", true, []AssignKind{AssignComputed}}, // tracked: read back
 	} {
-		st := ParseSet([]byte(c.q))
+		st := ParseSet([]byte(c.q), 0)
 		if st.Computed != c.computed || st.Outcome != SetLock {
 			t.Errorf("%q: outcome %v computed %v (%s)", c.q, st.Outcome, st.Computed, st.Reason)
 			continue
@@ -317,14 +317,14 @@ func TestParseSetComputed(t *testing.T) {
 }
 
 func TestParseSetIgnoredExpressionAndStatement(t *testing.T) {
-	if st := ParseSet([]byte("SET wait_timeout = GREATEST(100, 60)")); st.Outcome != SetTracked || st.Assignments[0].Kind != AssignIgnored {
+	if st := ParseSet([]byte("SET wait_timeout = GREATEST(100, 60)"), 0); st.Outcome != SetTracked || st.Assignments[0].Kind != AssignIgnored {
 		t.Errorf("ignored variable with an expression: %+v", st)
 	}
-	if st := ParseSet([]byte("SET wait_timeout = @w")); st.Outcome != SetLock {
+	if st := ParseSet([]byte("SET wait_timeout = @w"), 0); st.Outcome != SetLock {
 		t.Errorf("ignored variable reading a user variable: %+v", st)
 	}
 	for _, q := range []string{"SET STATEMENT max_statement_time=1 FOR SELECT 1", "set statement sql_mode='' for update t set a=1"} {
-		if st := ParseSet([]byte(q)); st.Outcome != SetNotSet {
+		if st := ParseSet([]byte(q), 0); st.Outcome != SetNotSet {
 			t.Errorf("%q: %+v, want not a session SET", q, st)
 		}
 	}

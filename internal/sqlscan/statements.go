@@ -3,18 +3,32 @@ package sqlscan
 import "bytes"
 
 // NextStatement splits q at its first ';' that is not inside quotes or a
-// comment: stmt is the text before it, rest the text after it (nil when q
-// holds one statement). Quotes ('…', "…", `…`) end at their closing quote,
-// a backslash escaping the next byte in the first two; comments are
-// "-- " to the end of the line, "#" to the end of the line and "/* … */".
-// It does not allocate.
-func NextStatement(q []byte) (stmt, rest []byte) {
+// comment as a server reads q in dialect d: stmt is the text before it,
+// rest the text after it (nil when q holds one statement). Quotes ('…',
+// "…", `…`) end at their closing quote, a backslash escaping the next byte
+// where d says it does, a multibyte character of d's character set read
+// whole; comments are "-- " to the end of the line, "#" to the end of the
+// line and "/* … */". An executable comment (/*!…*/, /*M!…*/) holds SQL:
+// its quotes count and it ends at the first "*/" outside them. It does not
+// allocate.
+func NextStatement(q []byte, d Dialect) (stmt, rest []byte) {
+	return nextStatement(q, d, true)
+}
+
+// nextStatement is NextStatement with the executable comments that not
+// every server runs (see execComment) read as SQL (ambLive) or as
+// comments.
+func nextStatement(q []byte, d Dialect, ambLive bool) (stmt, rest []byte) {
+	inExec := false // inside an executable comment read as SQL
 	for i := 0; i < len(q); i++ {
 		switch c := q[i]; c {
 		case '\'', '"', '`':
+			esc := d.escapes(c)
 			for i++; i < len(q) && q[i] != c; i++ {
-				if q[i] == '\\' && c != '`' {
+				if q[i] == '\\' && esc {
 					i++
+				} else if q[i] >= 0x80 {
+					i += d.charLen(q, i) - 1
 				}
 			}
 		case '-':
@@ -29,38 +43,123 @@ func NextStatement(q []byte) (stmt, rest []byte) {
 			}
 		case '/':
 			if i+1 < len(q) && q[i+1] == '*' {
+				if n, amb := execComment(q[i:]); n > 0 && !inExec && (!amb || ambLive) {
+					inExec = true
+					i += n - 1
+					continue
+				}
 				end := bytes.Index(q[i+2:], []byte("*/"))
 				if end < 0 {
 					return q, nil
 				}
 				i += 2 + end + 1
 			}
+		case '*':
+			if inExec && i+1 < len(q) && q[i+1] == '/' {
+				inExec = false
+				i++
+			}
 		case ';':
 			return q[:i], q[i+1:]
+		default:
+			if c >= 0x80 {
+				i += d.charLen(q, i) - 1
+			}
 		}
 	}
 	return q, nil
 }
 
-// MultiStatementChangesState reports whether q, sent as one COM_QUERY, holds
-// more than one statement and one of them (the first included) may change
-// session state on its connection that the proxy neither tracks nor sees
-// in the response: a SET, a USE, a PREPARE, LOCK TABLES, a temporary
-// table, a HANDLER, XA… — anything but reads, writes, DDL, CALL and
-// transaction control (whose effect the server's status flags report).
-// The proxy tracks what one statement does; a change made further into a
-// multi-statement query would otherwise stay on a pooled connection and
-// reach the next session that takes it. Comments and empty statements do
+// execComment reads the executable comment that may start q ("/*!",
+// "/*!NNNNN", "/*M!", "/*M!NNNNNN"): n is the length of its marker and
+// version (0 when q does not start one), amb whether some servers run it
+// and others skip it. A version above 50700 or the MariaDB-only /*M! is
+// such a comment: the proxy cannot know which server reads it, and
+// MariaDB runs MySQL 8's /*!80000 … */ too. One without a version, or with
+// one every server this proxy serves has reached (the /*!40101 … */ of
+// mysqldump), runs everywhere.
+func execComment(q []byte) (n int, amb bool) {
+	if len(q) < 3 || q[0] != '/' || q[1] != '*' {
+		return 0, false
+	}
+	i := 2
+	if q[i] == 'M' {
+		amb = true
+		i++
+	}
+	if i >= len(q) || q[i] != '!' {
+		return 0, false
+	}
+	i++
+	v := 0
+	for ; i < len(q) && q[i] >= '0' && q[i] <= '9'; i++ {
+		if v < 1e6 {
+			v = v*10 + int(q[i]-'0')
+		}
+	}
+	return i, amb || v > 50700
+}
+
+// hasAmbiguousExec reports whether q may hold an executable comment that
+// some servers run and others skip (execComment). Quotes are not looked
+// at: a marker inside a string only costs a closer look.
+func hasAmbiguousExec(q []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(q[i:], []byte("/*"))
+		if j < 0 {
+			return false
+		}
+		i += j
+		if n, amb := execComment(q[i:]); n > 0 && amb {
+			return true
+		}
+		i += 2
+	}
+}
+
+// HiddenStateChange reports whether q, sent as one COM_QUERY by a session
+// reading statements in dialect d (multi: with CLIENT_MULTI_STATEMENTS),
+// may change session state on its connection where the proxy does not see
+// it:
+//   - q holds more than one statement and one of them (the first included)
+//     may change state that the proxy neither tracks nor sees in the
+//     response: a SET, a USE, a PREPARE, LOCK TABLES, a temporary table, a
+//     HANDLER, XA… — anything but reads, writes, DDL, CALL and transaction
+//     control (whose effect the server's status flags report). The proxy
+//     tracks what one statement does; a change made further into a
+//     multi-statement query would otherwise stay on a pooled connection and
+//     reach the next session that takes it;
+//   - q has an executable comment some servers run and others skip, and
+//     read either way one of its statements may change state (/*M!100000
+//     USE db */, /*!999999 SELECT 1 */ SET …).
+//
+// A text with a backslash is read with each of the backslash rules
+// sql_mode can set (the session's may not be what the proxy last saw): a
+// change found in any reading counts. Comments and empty statements do
 // not count as statements. It does not allocate.
-func MultiStatementChangesState(q []byte) bool {
-	if bytes.IndexByte(q, ';') < 0 {
+func HiddenStateChange(q []byte, d Dialect, multi bool) bool {
+	multi = multi && bytes.IndexByte(q, ';') >= 0
+	amb := hasAmbiguousExec(q)
+	if !multi && !amb {
 		return false
 	}
+	rs, n := readings(q, d)
+	for _, r := range rs[:n] {
+		if changesState(q, r, true, multi, amb) || amb && changesState(q, r, false, multi, amb) {
+			return true
+		}
+	}
+	return false
+}
+
+// changesState is HiddenStateChange for one reading: the ambiguous
+// executable comments read as SQL (ambLive) or as comments.
+func changesState(q []byte, d Dialect, ambLive, multi, amb bool) bool {
 	n, changes := 0, false
 	for rest := q; rest != nil; {
 		var stmt []byte
-		stmt, rest = NextStatement(rest)
-		kw, ok := firstKeyword(stmt)
+		stmt, rest = nextStatement(rest, d, ambLive)
+		kw, ok := firstKeyword(stmt, ambLive)
 		if !ok {
 			continue // empty, or only comments
 		}
@@ -73,8 +172,11 @@ func MultiStatementChangesState(q []byte) bool {
 		if !stateless(kw, stmt) {
 			changes = true
 		}
-		if n > 1 && changes {
+		if changes && (amb || n > 1) {
 			return true
+		}
+		if !multi {
+			return false // without multi-statements the server runs only one
 		}
 	}
 	return false
@@ -82,29 +184,22 @@ func MultiStatementChangesState(q []byte) bool {
 
 // firstKeyword returns the first word of stmt after blanks, comments and
 // opening parentheses; an executable comment (/*! … */, /*M! … */) counts
-// as the text it holds.
-func firstKeyword(stmt []byte) ([]byte, bool) {
+// as the text it holds, one that not every server runs only when ambLive.
+func firstKeyword(stmt []byte, ambLive bool) ([]byte, bool) {
 	i := 0
 	for i < len(stmt) {
 		switch c := stmt[i]; {
 		case IsSpace(c) || c == '(':
 			i++
+		case c == '*' && i+1 < len(stmt) && stmt[i+1] == '/':
+			i += 2 // the end of an executable comment read as SQL
 		case c == '#' || c == '-' && i+2 < len(stmt) && stmt[i+1] == '-' && (stmt[i+2] == ' ' || stmt[i+2] == '\t'):
 			for i < len(stmt) && stmt[i] != '\n' {
 				i++
 			}
 		case c == '/' && i+1 < len(stmt) && stmt[i+1] == '*':
-			j := i + 2
-			if j < len(stmt) && stmt[j] == 'M' {
-				j++
-			}
-			if j < len(stmt) && stmt[j] == '!' {
-				// Executable: skip the version digits, read what follows.
-				j++
-				for j < len(stmt) && stmt[j] >= '0' && stmt[j] <= '9' {
-					j++
-				}
-				i = j
+			if n, amb := execComment(stmt[i:]); n > 0 && (!amb || ambLive) {
+				i += n // read what follows the marker
 				continue
 			}
 			end := bytes.Index(stmt[i+2:], []byte("*/"))

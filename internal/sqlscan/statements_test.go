@@ -24,7 +24,7 @@ func TestNextStatement(t *testing.T) {
 		var got []string
 		for rest := []byte(c.q); rest != nil; {
 			var stmt []byte
-			stmt, rest = NextStatement(rest)
+			stmt, rest = NextStatement(rest, 0)
 			got = append(got, string(stmt))
 		}
 		if len(got) != len(c.want) {
@@ -71,12 +71,12 @@ func TestMultiStatementChangesState(t *testing.T) {
 		{"SELECT 1; 42", true},
 	}
 	for _, c := range cases {
-		if got := MultiStatementChangesState([]byte(c.q)); got != c.want {
+		if got := HiddenStateChange([]byte(c.q), 0, true); got != c.want {
 			t.Errorf("%q: %v, want %v", c.q, got, c.want)
 		}
 	}
 	if n := testing.AllocsPerRun(100, func() {
-		MultiStatementChangesState([]byte("SELECT 1; SELECT 2; /*!40101 SET NAMES utf8 */"))
+		HiddenStateChange([]byte("SELECT 1; SELECT 2; /*!40101 SET NAMES utf8 */"), 0, true)
 	}); n != 0 {
 		t.Errorf("%v allocations", n)
 	}
@@ -90,11 +90,11 @@ func FuzzStatements(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, q []byte) {
-		MultiStatementChangesState(q)
+		HiddenStateChange(q, 0, true)
 		var joined []byte
 		for rest := q; rest != nil; {
 			var stmt []byte
-			stmt, rest = NextStatement(rest)
+			stmt, rest = NextStatement(rest, 0)
 			joined = append(joined, stmt...)
 			if rest != nil {
 				joined = append(joined, ';')
@@ -117,8 +117,8 @@ func TestStoredProgramNotMultiStatement(t *testing.T) {
 		"CREATE TEMPORARY TABLE procedure_log (a INT); SELECT 1":                                              true,
 		"SELECT 1; SET time_zone = '+01:00'":                                                                  true,
 	} {
-		if got := MultiStatementChangesState([]byte(q)); got != want {
-			t.Errorf("MultiStatementChangesState(%q) = %v, want %v", q, got, want)
+		if got := HiddenStateChange([]byte(q), 0, true); got != want {
+			t.Errorf("HiddenStateChange(%q, 0, true) = %v, want %v", q, got, want)
 		}
 	}
 }

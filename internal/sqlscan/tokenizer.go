@@ -93,6 +93,10 @@ func LowerASCII(s string) string {
 type tok struct {
 	opts *Options
 
+	// d is how the server reads the query: where a string ends depends on
+	// it (ProxySQL reads every query in the zero Dialect).
+	d Dialect
+
 	// shared_st
 	glCOffset    int
 	dMaxLen      int
@@ -156,14 +160,14 @@ func (t *tok) rSet(i int, c byte) {
 	}
 }
 
-func digestText(opts *Options, dst *Digest, q []byte) []byte {
-	return digestTextStages(opts, dst, q, 4)
+func digestText(opts *Options, dst *Digest, q []byte, d Dialect) []byte {
+	return digestTextStages(opts, dst, q, d, 4)
 }
 
 // digestTextStages runs the tokenizer. stages < 4 reproduces ProxySQL's test
 // helpers mysql_query_digest_first_stage (1) and _second_stage (2): a single
 // pass of the first stages followed by the final cleanup.
-func digestTextStages(opts *Options, dst *Digest, q []byte, stages int) []byte {
+func digestTextStages(opts *Options, dst *Digest, q []byte, d Dialect, stages int) []byte {
 	qLen := len(q)
 	dMax := qLen
 	if dMax > opts.MaxQueryLength {
@@ -180,6 +184,7 @@ func digestTextStages(opts *Options, dst *Digest, q []byte, stages int) []byte {
 
 	t := tok{
 		opts:        opts,
+		d:           d,
 		dMaxLen:     dMax,
 		q:           q,
 		qLen:        qLen,
@@ -301,16 +306,20 @@ func (t *tok) processCmntType1(fc *[]byte) pstate {
 
 	if t.qPos <= t.qLen-2 && t.qAt(t.qPos) == '/' && t.qAt(t.qPos+1) == '*' {
 		t.c1CurCmdLen = 0
+		adv := 2
 		if t.qPos != t.qLen-2 && t.qAt(t.qPos+2) == '!' {
 			t.c1IsCmd = true
+			adv = 3
+		} else if t.qPos < t.qLen-3 && t.qAt(t.qPos+2) == 'M' && t.qAt(t.qPos+3) == '!' {
+			// MariaDB's /*M! … */ holds SQL MariaDB runs: its text is
+			// kept as /*! … */'s is, so that rules and the firewall see
+			// it (ProxySQL takes it for a comment and drops it).
+			t.c1IsCmd = true
+			adv = 4
 		}
 		if t.opts.KeepComment {
 			t.cmdPut(t.qAt(t.qPos))
 			t.cmdPut(t.qAt(t.qPos + 1))
-		}
-		adv := 2
-		if t.c1IsCmd {
-			adv = 3
 		}
 		t.qPos += adv
 		if t.qPos >= t.qLen-1 {
@@ -436,9 +445,18 @@ func (t *tok) processLiteralString() pstate {
 		return next
 	}
 	c := t.qAt(t.qPos)
+	if c >= 0x80 && t.d.charLen(t.q, t.qPos) == 2 {
+		// A multibyte character: its second byte is neither an escape
+		// nor a quote.
+		t.qPos++
+		t.keepPrevChar = true
+		t.prevChar = 'X'
+		return next
+	}
 	if t.qPos > t.strQStart+1 {
-		if (t.prevChar == '\\' && c == '\\') ||
-			(t.prevChar == '\\' && c == t.strDelimChar) ||
+		esc := t.d.escapes(t.strDelimChar)
+		if (esc && t.prevChar == '\\' && c == '\\') ||
+			(esc && t.prevChar == '\\' && c == t.strDelimChar) ||
 			(t.prevChar == t.strDelimChar && c == t.strDelimChar) {
 			t.keepPrevChar = true
 			t.prevChar = 'X'

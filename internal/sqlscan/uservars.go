@@ -10,12 +10,12 @@ import "bytes"
 // (@name, @`name`, @'name', @"name"), lower-cased (MySQL compares user
 // variable names case-insensitively), each once. System variables (@@x)
 // and text inside string literals, quoted identifiers and comments are
-// skipped.
-func UserVarNames(q []byte, dst []string) []string {
+// skipped, as a server reads q in dialect d.
+func UserVarNames(q []byte, d Dialect, dst []string) []string {
 	for i := 0; i < len(q); i++ {
 		switch c := q[i]; c {
 		case '\'', '"', '`':
-			i = QuoteEnd(q, i)
+			i = QuoteEnd(q, i, d)
 		case '#':
 			i = skipLine(q, i)
 		case '-':
@@ -41,11 +41,15 @@ func UserVarNames(q []byte, dst []string) []string {
 				i--
 				continue
 			}
-			name, end := userVarName(q, i+1)
+			name, end := userVarName(q, i+1, d)
 			if name != "" {
 				dst = appendUnique(dst, name)
 			}
 			i = end - 1
+		default:
+			if c >= 0x80 {
+				i += d.charLen(q, i) - 1
+			}
 		}
 	}
 	return dst
@@ -54,12 +58,12 @@ func UserVarNames(q []byte, dst []string) []string {
 // userVarName reads the name of a user variable starting at i (just after
 // the '@'); it returns the lower-cased name ("" when there is none) and the
 // index after it.
-func userVarName(q []byte, i int) (string, int) {
+func userVarName(q []byte, i int, d Dialect) (string, int) {
 	if i >= len(q) {
 		return "", i
 	}
 	if c := q[i]; c == '\'' || c == '"' || c == '`' {
-		end := QuoteEnd(q, i)
+		end := QuoteEnd(q, i, d)
 		if end >= len(q) {
 			return "", len(q)
 		}
@@ -76,22 +80,25 @@ func userVarName(q []byte, i int) (string, int) {
 }
 
 // QuoteEnd returns the index of the quote that closes the one at q[i]
-// (len(q) when it is unterminated). Backslash escapes apply inside ' and "
-// strings; a doubled quote is one quote.
-func QuoteEnd(q []byte, i int) int {
+// (len(q) when it is unterminated), as a server reads q in dialect d: a
+// backslash escapes the next byte inside ' strings, and inside " strings
+// unless ANSI_QUOTES makes them names, unless NO_BACKSLASH_ESCAPES is on;
+// a doubled quote is one quote; a multibyte character is read whole.
+func QuoteEnd(q []byte, i int, d Dialect) int {
 	c := q[i]
+	esc := d.escapes(c)
 	for j := i + 1; j < len(q); j++ {
-		switch q[j] {
-		case '\\':
-			if c != '`' {
-				j++
-			}
-		case c:
+		switch b := q[j]; {
+		case b == '\\' && esc:
+			j++
+		case b == c:
 			if j+1 < len(q) && q[j+1] == c {
 				j++
 				continue
 			}
 			return j
+		case b >= 0x80:
+			j += d.charLen(q, j) - 1
 		}
 	}
 	return len(q)

@@ -21,7 +21,7 @@ func TestUserVarNames(t *testing.T) {
 		{"SELECT @a.b, @_$1", []string{"a.b", "_$1"}},
 		{"# @hash\nSELECT 1", nil},
 	} {
-		if got := UserVarNames([]byte(c.q), nil); !reflect.DeepEqual(got, c.want) {
+		if got := UserVarNames([]byte(c.q), 0, nil); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%q: got %q, want %q", c.q, got, c.want)
 		}
 	}
@@ -36,7 +36,7 @@ func FuzzUserVarNames(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, q string) {
-		names := UserVarNames([]byte(q), nil)
+		names := UserVarNames([]byte(q), 0, nil)
 		seen := map[string]bool{}
 		for _, n := range names {
 			if seen[n] {

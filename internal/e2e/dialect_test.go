@@ -1,0 +1,70 @@
+package e2e
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+
+	"github.com/sluice-proxy/sluice/internal/testenv"
+)
+
+// TestHiddenStateByDialect: where a string literal ends depends on the
+// client character set (gbk's 縗 is BF 5C: its second byte is a
+// backslash) and on executable comments some servers run and others
+// skip. A state change the server runs where the proxy read a string or a
+// comment stayed on the connection when it went back to the pool: the
+// next session, on the same connection, got time_zone +05:00 (or another
+// schema, or autocommit=0). The only server allows one connection, so the
+// second session gets the one the first used.
+func TestHiddenStateByDialect(t *testing.T) {
+	s, _ := multiplexSetup(t, 1, "SET mysql-connect_timeout_server_max=3000; LOAD MYSQL VARIABLES TO RUNTIME;")
+	ctx := context.Background()
+	for _, c := range []struct {
+		name, params, q string
+	}{
+		{"gbk string", "charset=gbk&multiStatements=true", "SELECT '\xbf\x5c'; SET time_zone='+05:00'"},
+		{"gbk name", "charset=gbk&multiStatements=true", "SELECT 1 AS `a\x81\x60`; SET time_zone='+05:00'"},
+		{"MariaDB executable comment", "", "/*M!100000 SET time_zone='+05:00' */"},
+		{"versioned comment", "multiStatements=true", "SELECT 1; /*!999999 SELECT 2 */ SET time_zone='+05:00'"},
+		{"no backslash escapes", "multiStatements=true&sql_mode=%27NO_BACKSLASH_ESCAPES%27", `SELECT 'a\'; SET time_zone='+05:00'`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", c.params)
+			a.SetMaxIdleConns(0)
+			rows, err := a.QueryContext(ctx, c.q)
+			if err != nil {
+				t.Fatalf("%q: %v", c.q, err)
+			}
+			for more := true; more; more = rows.NextResultSet() {
+				for rows.Next() {
+				}
+			}
+			rows.Close()
+			a.Close() // the session ends; its connection is reset or closed, never pooled as it is
+
+			b := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+			var tz string
+			if err := b.QueryRowContext(ctx, "SELECT @@time_zone").Scan(&tz); err != nil {
+				t.Fatal(err)
+			}
+			b.Close() // reading @@time_zone keeps the connection with b
+			if tz != "SYSTEM" {
+				t.Errorf("after %q in another session, this one has time_zone %s", c.q, tz)
+			}
+			// The first session itself still sees what it set.
+			a2 := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", c.params)
+			conn, err := a2.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.ExecContext(ctx, c.q); err != nil {
+				t.Fatal(err)
+			}
+			if err := conn.QueryRowContext(ctx, "SELECT @@time_zone").Scan(&tz); err != nil || tz != "+05:00" {
+				t.Errorf("the session that ran %q has time_zone %s (%v)", c.q, tz, err)
+			}
+			conn.Raw(func(any) error { return sql.ErrConnDone })
+		})
+	}
+}
