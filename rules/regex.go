@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/dlclark/regexp2/v2"
 )
@@ -34,11 +35,28 @@ type compiledRegex struct {
 	// match before a final newline, RE2 does not, so Match retries without
 	// a trailing '\n'.
 	dollar bool
+	// lits are strings every match contains (requiredLiterals): a subject
+	// without one of them is no match, whatever the engine would take to
+	// find that out. Empty when none could be derived with certainty, and
+	// always for bt patterns.
+	lits []literal
 }
 
 func (c *compiledRegex) match(s []byte) bool {
+	for i := range c.lits {
+		if !c.lits[i].in(s) {
+			return false
+		}
+	}
+	return c.matchEngine(s)
+}
+
+// matchEngine is match without the literal prefilter.
+func (c *compiledRegex) matchEngine(s []byte) bool {
 	if c.bt != nil {
-		ok, err := c.bt.MatchString(string(s))
+		// regexp2 reads the string during the call only (it decodes it into
+		// runes of its own), and s does not change meanwhile: no copy.
+		ok, err := c.bt.MatchString(unsafe.String(unsafe.SliceData(s), len(s)))
 		return ok && err == nil // past backtrackTimeout: no match
 	}
 	if c.re.Match(s) {
@@ -110,7 +128,7 @@ func compileRegex(pattern string, caseless bool) (*compiledRegex, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &compiledRegex{re: re, dollar: dollar}, nil
+	return &compiledRegex{re: re, dollar: dollar, lits: requiredLiterals(tr)}, nil
 }
 
 // translatePCRE rewrites the PCRE syntax ProxySQL users write (its default
