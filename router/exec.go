@@ -230,16 +230,23 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 		// The backend failed. What the session held there that the proxy
 		// carries follows it to the next connection; if nothing else was
 		// lost and nothing reached the client, repeat the command there.
-		h.server.CountError()
-		if !timedOut {
-			// A connection that broke under a command says the server (or
-			// the path to it) failed: its idle connections are suspect too,
-			// and a retry must not take one of them (a server that was
-			// killed leaves a pool of dead sockets). They are closed; a
-			// healthy server's pool refills on demand.
-			h.server.CloseIdle()
+		// A connection cut because the session was killed (KILL, from a
+		// client or the admin) says nothing of its server.
+		if !s.killed.Load() {
+			h.server.CountError()
+			if !timedOut {
+				// A connection that broke under a command says the server
+				// (or the path to it) failed: its idle connections are
+				// suspect too, and a retry must not take one of them (a
+				// server that was killed leaves a pool of dead sockets).
+				// They are closed; a healthy server's pool refills on
+				// demand.
+				h.server.CloseIdle()
+			}
+			s.noteError(req.hg, h.server, 2013, "Lost connection to backend: "+err.Error())
+			s.r.lostLog.Event(time.Now(), s.log.Warn, "more_not_logged").Err(err).Int("hostgroup", req.hg).
+				Str("backend", h.addr).Bool("timed_out", timedOut).Msg("a backend connection broke while running a statement")
 		}
-		s.noteError(req.hg, h.server, 2013, "Lost connection to backend: "+err.Error())
 		lost := s.lose(h)
 		if timedOut && lost == nil {
 			// The proxy cut the connection of a query past its timeout (its

@@ -107,6 +107,7 @@ type Router struct {
 	errors     errorStats      // stats_mysql_errors
 	handshakes handshakes      // clients not logged in yet
 	loginLog   ratelog.Limiter // failed logins are logged at most 10 a second
+	lostLog    ratelog.Limiter // backend connections lost under a statement, likewise
 	// spare is a descriptor held in reserve (/dev/null) to refuse clients
 	// with ERR 1040 while the proxy is out of file descriptors
 	// (refuseOverLimit); spareMu serialises its use between listeners.

@@ -115,11 +115,20 @@ const (
 	HealthRecoverThreshold = 0.1
 )
 
+// HealthMinFailures is the fewest failures in the window that rate a
+// server worse than normal. TiProxy's ratios come from the servers' own
+// metrics over busy clusters; the proxy's own count of one lost
+// connection (a DBA's KILL, a client's oversized packet) on a quiet server
+// is a ratio of 100 %, and a server ranked last gets no traffic to dilute
+// it: it would sit out the whole two minutes. ProxySQL shuns a server on
+// 5 connect errors in a second (mysql-shun_on_failures).
+const HealthMinFailures = 5
+
 // HealthScore rates a server's error window: 0 normal, 1 mid, 2 abnormal,
 // as TiProxy's calcValueRange.
 func HealthScore(failures, total uint64) uint64 {
 	switch {
-	case failures == 0:
+	case failures < HealthMinFailures:
 		return 0
 	case total == 0:
 		return 2

@@ -55,12 +55,14 @@ func TestHealthScore(t *testing.T) {
 		failures, total, want uint64
 	}{
 		{0, 0, 0}, {0, 100, 0},
-		{1, 0, 2},    // failures with nothing else: abnormal
-		{1, 10, 0},   // at the recover threshold: normal
-		{2, 10, 1},   // between the thresholds: mid
-		{3, 10, 2},   // at the fail threshold: abnormal
+		{1, 1, 0},    // one lost connection on a quiet server: normal
+		{4, 4, 0},    // fewer than HealthMinFailures: normal
+		{5, 5, 2},    // failures with nothing else: abnormal
+		{10, 100, 0}, // at the recover threshold: normal
+		{20, 100, 1}, // between the thresholds: mid
+		{30, 100, 2}, // at the fail threshold: abnormal
 		{10, 10, 2},  // everything failed
-		{1, 100, 0},  // a stray error
+		{5, 1000, 0}, // stray errors
 		{29, 100, 1}, // just under fail
 	} {
 		if got := HealthScore(tc.failures, tc.total); got != tc.want {
@@ -182,9 +184,9 @@ func TestFactorPick(t *testing.T) {
 		{"health beats conn under resource", "resource", false,
 			[]server{{conns: 0, fails: 5, ops: 10}, {conns: 40}}, 1},
 		{"mid health beats abnormal, loses to normal", "resource", false,
-			[]server{{fails: 2, ops: 10}, {fails: 5, ops: 10}}, 0},
+			[]server{{fails: 20, ops: 100}, {fails: 5, ops: 10}}, 0},
 		{"mid health loses to normal", "resource", false,
-			[]server{{fails: 2, ops: 10}, {conns: 10, fails: 1, ops: 100}}, 1},
+			[]server{{fails: 20, ops: 100}, {conns: 10, fails: 1, ops: 100}}, 1},
 		{"location beats conn under location", "location", false,
 			[]server{{conns: 0, place: Remote}, {conns: 10}}, 1},
 		{"location beats conn under resource too", "resource", false,
@@ -264,7 +266,7 @@ func TestPickAllocs(t *testing.T) {
 	for i := range servers {
 		servers[i] = srv("s", 1+i%3)
 		servers[i].conns = i % 5
-		servers[i].fails, servers[i].ops = uint64(i%4), 10
+		servers[i].fails, servers[i].ops = uint64(i%4)*5, 50
 		servers[i].place = Placement(i % 4)
 	}
 	for _, name := range []string{"resource", "location", "connection", "random"} {
