@@ -367,8 +367,15 @@ func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st 
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	var lastErr error
+	var refused []*backend.Server // servers that refused the credentials
+	var authErr *wire.SQLError
 	for {
 		srv := r.pick(rt, hg, avoid)
+		if refused != nil {
+			if srv = r.pickExcept(rt, hg, refused); srv == nil {
+				return nil, authErr
+			}
+		}
 		pause := 10 * time.Millisecond // no server to try: look again soon
 		if srv != nil {
 			bc, err := srv.Pool().Get(ctx, rt.Backend, cred, st)
@@ -380,7 +387,12 @@ func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st 
 				return nil, se // the server refused the session state (unknown schema…)
 			}
 			if se, ok := backend.IsSQLError(err); ok && errors.Is(err, backend.ErrAuth) {
-				return nil, se // wrong backend credentials: retrying will not help
+				// Wrong credentials for this server: retrying it will not
+				// help, but another server of the hostgroup may take them
+				// (a password changed on one server first, in a rolling
+				// change; ProxySQL picks again after a failed connect too).
+				refused, authErr = append(refused, srv), se
+				continue
 			}
 			if backend.LocalShortage(err) {
 				// Out of file descriptors (or ports): said at once, not
@@ -392,6 +404,9 @@ func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st 
 			pause = rt.Router.ConnectRetriesDelay // mysql-connect_retries_delay
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
+			if authErr != nil {
+				return nil, authErr // the one answer a server gave
+			}
 			if lastErr != nil {
 				r.log.Debug().Err(lastErr).Int("hostgroup", hg).Msg("no backend connection")
 			}
@@ -458,6 +473,20 @@ func (r *Router) pick(rt *live.Runtime, hg int, avoid *backend.Server) *backend.
 		return rt.Policy.Pick(servers)
 	}
 	return nil
+}
+
+// pickExcept is pick among the servers of hostgroup hg but those in
+// except (servers that refused the session's credentials); nil when the
+// policy finds none.
+func (r *Router) pickExcept(rt *live.Runtime, hg int, except []*backend.Server) *backend.Server {
+	servers := r.cfg.Registry.Hostgroup(hg)
+	others := make([]*backend.Server, 0, len(servers))
+	for _, srv := range servers {
+		if !slices.Contains(except, srv) {
+			others = append(others, srv)
+		}
+	}
+	return rt.Policy.Pick(others)
 }
 
 func onlineCount(servers []*backend.Server) int {
