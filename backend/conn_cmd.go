@@ -214,10 +214,10 @@ func (c *BackendConn) runInitConnect() error {
 // Sync brings the connection to the session state want, logged in as cred,
 // with as few round trips as it can: COM_CHANGE_USER when the user differs
 // (or COM_RESET_CONNECTION when the connection holds variables the session
-// never set), COM_INIT_DB for the schema, COM_SET_OPTION for
-// multi-statements, and one SET statement for autocommit, the character set
-// and every differing tracked variable (SET … TRANSACTION statements run on
-// their own). A connection already in state want costs one comparison.
+// never set), COM_SET_OPTION for multi-statements, one SET statement for
+// autocommit, the character set and every differing tracked variable (SET …
+// TRANSACTION statements run on their own), and COM_INIT_DB for the schema,
+// last, in the session's character set. A connection already in state want costs one comparison.
 //
 // Empty Schema, and Collation 0 with empty Names, mean "any". A
 // *wire.SQLError means the server refused something (unknown database, bad
@@ -281,11 +281,6 @@ func (c *BackendConn) sync(cred *Credentials, want *State) error {
 	} else if c.dirty || !VarsSubset(c.state.Vars, want.Vars) {
 		if err := c.reset(); err != nil {
 			c.dirtyOn(err)
-			return err
-		}
-	}
-	if want.Schema != "" && want.Schema != c.state.Schema {
-		if err := c.initDB(want.Schema); err != nil {
 			return err
 		}
 	}
@@ -372,8 +367,17 @@ func (c *BackendConn) sync(cred *Credentials, want *State) error {
 		c.known &^= knownCharset
 	}
 	c.dirty = false
+	var err error
+	if want.Schema != "" && want.Schema != c.state.Schema {
+		// The schema after the character set: COM_INIT_DB's name is read
+		// in the connection's character_set_client, and the session wrote
+		// it in its own (a non-ASCII name failed with 1300, or named
+		// another schema, on a connection that had served a session of
+		// another character set).
+		err = c.initDB(want.Schema)
+	}
 	c.fp = c.state.Fingerprint()
-	return nil
+	return err
 }
 
 // dirtyOn marks the connection's state unknown after a server's refusal

@@ -68,3 +68,35 @@ func TestHiddenStateByDialect(t *testing.T) {
 		})
 	}
 }
+
+// TestNonASCIISchemaAcrossCharsets: a session's schema name is in its own
+// character set, and COM_INIT_DB's name is read in the connection's: the
+// schema went to the connection before the session's SET NAMES, so on a
+// connection another session of another character set had used, a latin1
+// session's `dbé` was read as utf8mb4 (ERR 1300 or another schema).
+func TestNonASCIISchemaAcrossCharsets(t *testing.T) {
+	s, b := multiplexSetup(t, 1, "")
+	testenv.MustCLI(t, b.Port, "root", "test", "CREATE DATABASE IF NOT EXISTS `dbé`")
+	t.Cleanup(func() { testenv.MustCLI(t, b.Port, "root", "test", "DROP DATABASE IF EXISTS `dbé`") })
+	ctx := context.Background()
+	a := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "charset=latin1")
+	ac, err := a.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ac.Close()
+	if _, err := ac.ExecContext(ctx, "USE `db\xe9`"); err != nil {
+		t.Fatal(err)
+	}
+	other := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "charset=utf8mb4")
+	for range 2 {
+		var db string
+		if err := ac.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&db); err != nil || db != "db\xe9" {
+			t.Fatalf("the latin1 session's schema: %q, %v", db, err)
+		}
+		var one int
+		if err := other.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
