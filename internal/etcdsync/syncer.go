@@ -210,7 +210,7 @@ func (s *Syncer) markUp() {
 	defer s.mu.Unlock()
 	if !s.reachable {
 		if !s.downSince.IsZero() {
-			s.log.Info().Dur("down_for", time.Since(s.downSince)).Int64("revision", s.revision).Msg("etcd reachable again: configuration resynced")
+			s.log.Info().Str("down_for", time.Since(s.downSince).Round(time.Millisecond).String()).Int64("revision", s.revision).Msg("etcd reachable again: configuration resynced")
 		} else {
 			s.log.Info().Int64("revision", s.revision).Msg("etcd reached: configuration synced")
 		}
