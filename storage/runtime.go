@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sort"
 	"strings"
@@ -164,16 +165,33 @@ func (s *Store) replaceUsers(ctx context.Context, users []config.User, cols stri
 	return s.insertRows(ctx, "INSERT INTO", "main.mysql_users", cols, rows)
 }
 
-// insertRows inserts rows with one statement per row.
+// insertRows inserts rows with one statement per row, each statement
+// prepared once per row width: preparing (parsing and compiling the INSERT
+// with its constraint checks) cost more than executing it, about half of a
+// LOAD MYSQL USERS TO RUNTIME with 10 000 users when it was done per row.
 func (s *Store) insertRows(ctx context.Context, verb, table, cols string, rows [][]any) (int64, error) {
 	var total int64
-	for _, r := range rows {
-		q := verb + " " + table
-		if cols != "" {
-			q += " (" + cols + ")"
+	stmts := make(map[int]*sql.Stmt, 1)
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
 		}
-		q += " VALUES (" + strings.TrimSuffix(strings.Repeat("?, ", len(r)), ", ") + ")"
-		res, err := s.conn.ExecContext(ctx, q, r...)
+	}()
+	for _, r := range rows {
+		st := stmts[len(r)]
+		if st == nil {
+			q := verb + " " + table
+			if cols != "" {
+				q += " (" + cols + ")"
+			}
+			q += " VALUES (" + strings.TrimSuffix(strings.Repeat("?, ", len(r)), ", ") + ")"
+			var err error
+			if st, err = s.conn.PrepareContext(ctx, q); err != nil {
+				return 0, err
+			}
+			stmts[len(r)] = st
+		}
+		res, err := st.ExecContext(ctx, r...)
 		if err != nil {
 			return 0, err
 		}
