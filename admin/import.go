@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/threads"
 )
 
 // ImportModule applies module m fetched from elsewhere (a ProxySQL Cluster
@@ -26,6 +27,7 @@ func (s *Server) ImportModule(m config.Module, tables map[string][][]any, saveTo
 // gets (zero: now). ProxySQL Cluster keeps the epoch of the peer a module
 // came from, so that the nodes agree on which configuration is the newest.
 func (s *Server) ImportModuleAt(m config.Module, tables map[string][][]any, saveToDisk bool, epoch time.Time) error {
+	defer threads.Default.Admin()() // admin work: see session.query
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.readOnly.Load() {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/internal/eventlog"
 	"github.com/sluice-proxy/sluice/internal/sqlscan"
+	"github.com/sluice-proxy/sluice/internal/threads"
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
@@ -262,8 +263,11 @@ func (ss *session) command(cmd byte, body []byte) error {
 
 // query runs a COM_QUERY: one statement, or each statement in turn when
 // multi-statements are on, stopping at the first error. Every reply but the
-// last carries SERVER_MORE_RESULTS_EXISTS.
+// last carries SERVER_MORE_RESULTS_EXISTS. While it runs the process has
+// one more thread (threads.Controller.Admin), so that a LOAD or a large
+// stats SELECT does not hold the data plane's only one.
 func (ss *session) query(q string) error {
+	defer threads.Default.Admin()()
 	stmts := []string{q}
 	if ss.multi {
 		stmts = splitStatements(q)

@@ -5,12 +5,13 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"runtime"
 	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/sluice-proxy/sluice/internal/threads"
 )
 
 // Adaptive worker threads (mysql-threads_adaptive). mysql-threads caps the
@@ -123,9 +124,15 @@ func (s *cpuSampler) sample() (used, idle float64, ok bool) {
 	return used, idle, true
 }
 
-// adaptThreads runs until ctx ends, moving GOMAXPROCS between 1 and max
-// while enabled() says so; disabled, it puts the cap back.
-func adaptThreads(ctx context.Context, log zerolog.Logger, max int, enabled func() bool) {
+// adaptThreads runs until ctx ends, moving the base thread count of ctl
+// between 1 and max while enabled() says so; disabled, it puts the cap back.
+// It reads and sets ctl's base, never GOMAXPROCS itself: the extra thread
+// admin work adds while it runs (threads.Controller.Admin) is neither
+// counted as the current count nor undone here. A sample in which the admin
+// was busy for more than a tenth of the tick is left out (the streak neither
+// grows nor resets): the CPU of a LOAD or of a large stats SELECT is not
+// data-plane load, and runs on the thread the admin added.
+func adaptThreads(ctx context.Context, log zerolog.Logger, ctl *threads.Controller, max int, enabled func() bool) {
 	if max <= 1 {
 		return
 	}
@@ -133,23 +140,26 @@ func adaptThreads(ctx context.Context, log zerolog.Logger, max int, enabled func
 	defer t.Stop()
 	var s cpuSampler
 	streak := 0
+	adminBusy := ctl.AdminBusy()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		cur := runtime.GOMAXPROCS(0)
+		cur := ctl.Base()
 		if !enabled() {
 			if cur != max {
-				runtime.GOMAXPROCS(max)
+				ctl.SetBase(max)
 				log.Info().Int("gomaxprocs", max).Msg("worker threads: adaptive off; back to mysql-threads")
 			}
 			streak = 0
 			continue
 		}
 		used, idle, ok := s.sample()
-		if !ok {
+		prevBusy := adminBusy
+		adminBusy = ctl.AdminBusy()
+		if !ok || adminBusy-prevBusy > adaptTick/10 {
 			continue
 		}
 		d := threadsDecision(used, idle, cur, max)
@@ -163,7 +173,7 @@ func adaptThreads(ctx context.Context, log zerolog.Logger, max int, enabled func
 			streak += d
 		}
 		if streak >= adaptStreak || streak <= -adaptStreak {
-			runtime.GOMAXPROCS(cur + d)
+			ctl.SetBase(cur + d)
 			log.Debug().Int("gomaxprocs", cur+d).Float64("cpu_used", used).Float64("cpu_idle", idle).Msg("worker threads: adapted")
 			streak = 0
 		}

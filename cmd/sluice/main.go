@@ -29,6 +29,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/config"
 	"github.com/sluice-proxy/sluice/internal/proxy"
 	"github.com/sluice-proxy/sluice/internal/sqlscan"
+	"github.com/sluice-proxy/sluice/internal/threads"
 	"github.com/sluice-proxy/sluice/internal/tlsconf"
 	"github.com/sluice-proxy/sluice/storage"
 )
@@ -318,7 +319,7 @@ func serve(o *options, stderr io.Writer) error {
 	if maxThreads := applyThreads(log, snap); maxThreads > 1 {
 		actx, stop := context.WithCancel(context.Background())
 		defer stop()
-		go adaptThreads(actx, log, maxThreads, func() bool { return p.Runtime().Bool("mysql-threads_adaptive") })
+		go adaptThreads(actx, log, threads.Default, maxThreads, func() bool { return p.Runtime().Bool("mysql-threads_adaptive") })
 	}
 	if err := adm.Listen(snap.Var("admin-mysql_ifaces")); err != nil {
 		return fmt.Errorf("admin listener: %w", err)

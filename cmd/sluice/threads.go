@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/threads"
 )
 
 // applyThreads gives mysql-threads, ProxySQL's number of worker threads,
@@ -29,9 +30,11 @@ func applyThreads(log zerolog.Logger, snap *config.Snapshot) int {
 	n, err := strconv.Atoi(snap.Var("mysql-threads"))
 	if err != nil || n < 1 {
 		log.Warn().Str("mysql-threads", snap.Var("mysql-threads")).Int("gomaxprocs", cpus).Msg("worker threads: mysql-threads is not a positive number; using every CPU")
+		threads.Default.Manage(cpus, cpus)
 		return cpus
 	}
 	runtime.GOMAXPROCS(min(n, cpus))
+	threads.Default.Manage(min(n, cpus), min(n, cpus))
 	log.Info().Int("mysql-threads", n).Int("cpus", cpus).Int("gomaxprocs", min(n, cpus)).Bool("adaptive", snap.Bool("mysql-threads_adaptive")).Msg("worker threads")
 	return min(n, cpus)
 }

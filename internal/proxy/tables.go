@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/live"
 	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/stats"
+	"github.com/sluice-proxy/sluice/internal/threads"
 	"github.com/sluice-proxy/sluice/router"
 )
 
@@ -277,8 +278,9 @@ func (p *Proxy) globalVars() []stats.Var {
 		stats.Var{Name: "Stmt_Server_Active_Unique", Value: i64(serverUnique)},
 		stats.Var{Name: "Stmt_Max_Stmt_id", Value: i64(maxID)},
 		stats.Var{Name: "Servers_table_version", Value: i64(p.serversVersion.Load())},
-		// The threads running Go code now (GOMAXPROCS: mysql-threads, or fewer with mysql-threads_adaptive).
-		stats.Var{Name: "MySQL_Thread_Workers", Value: strconv.Itoa(runtime.GOMAXPROCS(0))},
+		// The threads running Go code (GOMAXPROCS: mysql-threads, or fewer with mysql-threads_adaptive),
+		// without the one admin work adds while it runs (this statement is admin work).
+		stats.Var{Name: "MySQL_Thread_Workers", Value: strconv.Itoa(workers())},
 		// Sluice: queries whose digest found the map full (mysql-query_digests_max_entries).
 		stats.Var{Name: "Query_digests_overflow", Value: u64(p.stats.Digests().Overflow())},
 		// Sluice: the running runtime's generation (one per LOAD … TO RUNTIME), and commands that
@@ -672,4 +674,13 @@ func (p *Proxy) MonitorLogEdited(table string) error {
 		return left[key{host, int64(port), startUs}]
 	})
 	return nil
+}
+
+// workers is the data plane's thread count: the controller's base when it
+// manages GOMAXPROCS, GOMAXPROCS otherwise.
+func workers() int {
+	if n := threads.Default.Base(); n > 0 {
+		return n
+	}
+	return runtime.GOMAXPROCS(0)
 }
