@@ -48,7 +48,11 @@ type BackendConn struct {
 	caps     uint32
 	threadID uint32
 	version  string
-	status   uint16      // last server status flags seen
+	status   uint16 // last server status flags seen
+	// login is the status of the login's OK (the server's global sql_mode
+	// bits: NO_BACKSLASH_ESCAPES, ANSI_QUOTES), until LoginStatus takes it.
+	login    uint16
+	loginNew bool
 	tlsConf  *tls.Config // the TLS configuration the connection was made with; nil: clear text
 
 	state State
@@ -128,6 +132,19 @@ func (c *BackendConn) State() State { return c.state }
 func (c *BackendConn) NoteState(st *State) {
 	c.state = st.Clone()
 	c.fp = c.state.Fingerprint()
+}
+
+// LoginStatus returns, once, the status flags of the OK that ended the
+// connection's login: a new session on the server has the global sql_mode,
+// so its NO_BACKSLASH_ESCAPES and ANSI_QUOTES bits are the servers'
+// default, which clients learn from the proxy's greeting. ok is false
+// after the first call.
+func (c *BackendConn) LoginStatus() (status uint16, ok bool) {
+	if !c.loginNew {
+		return 0, false
+	}
+	c.loginNew = false
+	return c.login, true
 }
 
 // Status returns the server status flags of the last OK/EOF the connection
@@ -305,6 +322,7 @@ func (c *BackendConn) handshake(opts *Options, want *State) error {
 	if err := c.authResult(plugin); err != nil {
 		return err
 	}
+	c.login, c.loginNew = c.status, true
 	if c.caps&wire.ClientCompress != 0 {
 		if err := c.w.StartCompression(wire.DefaultCompressionLevel); err != nil {
 			return err

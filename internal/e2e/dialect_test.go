@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/sluice-proxy/sluice/internal/testenv"
@@ -98,5 +100,37 @@ func TestNonASCIISchemaAcrossCharsets(t *testing.T) {
 		if err := other.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestNoBackslashDefaultLearnedAtLogin: drivers escape strings by the
+// NO_BACKSLASH_ESCAPES bit of the status they last saw, and a new client's
+// first statuses are the proxy's (the greeting, PyMySQL's SET autocommit
+// answered by the proxy). With the servers' global sql_mode at
+// NO_BACKSLASH_ESCAPES the proxy learned it only from a later successful
+// query of a session without its own sql_mode: after a first query that
+// failed, the next client escaped with backslashes and its string broke
+// (an injection, with a crafted value). The login of every new backend
+// connection now says it.
+func TestNoBackslashDefaultLearnedAtLogin(t *testing.T) {
+	t.Parallel() // own server: see doc.go
+	own := testenv.OwnBackends(t, 1)
+	testenv.MustCLI(t, own.Backends[0].Port, "root", "test", "SET GLOBAL sql_mode = 'NO_BACKSLASH_ESCAPES'")
+	s := startIn(t, t.TempDir(), "", false)
+	routeTo(t, s, 0, own.Backends[0].Port)
+	py := `import sys, pymysql
+a = pymysql.connect(host="127.0.0.1", port=int(sys.argv[1]), user="sbtest", password="sbtest", database="sbtest", connect_timeout=10)
+try:
+    a.cursor().execute("SELECT * FROM no_such_table")
+except pymysql.err.ProgrammingError:
+    pass
+b = pymysql.connect(host="127.0.0.1", port=int(sys.argv[1]), user="sbtest", password="sbtest", database="sbtest", connect_timeout=10)
+print("greeting", b.server_status & 0x200)
+cur = b.cursor()
+cur.execute("SELECT %s", ("it's a\\b",))
+print("value", cur.fetchone()[0])`
+	out, err := exec.Command("/usr/bin/python3", "-c", py, itoa(s.DataPort)).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "greeting 512") || !strings.Contains(string(out), `value it's a\b`) {
+		t.Fatalf("PyMySQL against a NO_BACKSLASH_ESCAPES server: %v\n%s", err, out)
 	}
 }
