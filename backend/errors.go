@@ -79,3 +79,27 @@ func LocalShortage(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOBUFS) ||
 		errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.EADDRNOTAVAIL)
 }
+
+// ClosedError is a command the server refused with an ERR before it closed
+// the connection, without reading the command whole (1153: a packet larger
+// than its max_allowed_packet). The server is fine and the command did not
+// run; the connection is gone.
+type ClosedError struct {
+	SQL *wire.SQLError
+	Err error // the write's own error
+}
+
+func (e *ClosedError) Error() string {
+	return "backend: the server refused the command and closed the connection: " + e.SQL.Error()
+}
+
+func (e *ClosedError) Unwrap() error { return e.Err }
+
+// ClosedWith returns the server's ERR when err is a ClosedError.
+func ClosedWith(err error) (*wire.SQLError, bool) {
+	var ce *ClosedError
+	if errors.As(err, &ce) {
+		return ce.SQL, true
+	}
+	return nil, false
+}

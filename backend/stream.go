@@ -204,6 +204,10 @@ func (c *BackendConn) Run(p []byte, shape Shape, sink *Sink) (Response, error) {
 		return Response{}, err
 	}
 	if err := c.send(p); err != nil {
+		if se := c.lastWords(); se != nil {
+			c.broken = true
+			return Response{}, &ClosedError{SQL: se, Err: err}
+		}
 		return Response{}, c.fail(err)
 	}
 	if sink.Client != nil {
@@ -225,6 +229,23 @@ func (c *BackendConn) Run(p []byte, shape Shape, sink *Sink) (Response, error) {
 		c.status = res.Status
 	}
 	return res, c.fail(err)
+}
+
+// lastWords reads, after a command failed to go out, what the server said
+// before it closed the connection: MariaDB and MySQL answer a packet over
+// their max_allowed_packet with ERR 1153 and close, and the rest of a large
+// command then meets a reset. nil when nothing readable is an ERR.
+func (c *BackendConn) lastWords() *wire.SQLError {
+	_ = c.w.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	p, err := c.w.ReadPacket()
+	if err != nil || len(p) == 0 || p[0] != wire.HeaderERR {
+		return nil
+	}
+	e, err := wire.ParseERR(p)
+	if err != nil {
+		return nil
+	}
+	return e
 }
 
 // send writes command p (with anything Send buffered) for a response to

@@ -227,6 +227,20 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 			s.discard(h)
 			return res, nil, false
 		}
+		if se, ok := backend.ClosedWith(err); ok {
+			// The server refused the command unread and closed (a packet
+			// over its max_allowed_packet): its answer is the client's, as
+			// on a direct connection, and the session goes on with another
+			// connection. Nothing says the server failed; its pool stays.
+			s.noteOutcome(se, 0, -1)
+			s.noteError(req.hg, h.server, se.Code, se.Message)
+			if lost := s.lose(h); lost != nil {
+				s.writeErr(lost)
+			} else {
+				s.writeErr(se)
+			}
+			return res, nil, true
+		}
 		// The backend failed. What the session held there that the proxy
 		// carries follows it to the next connection; if nothing else was
 		// lost and nothing reached the client, repeat the command there.
