@@ -82,6 +82,12 @@ func (d Dialect) charLen(q []byte, i int) int {
 	return 1
 }
 
+// dashComment reports whether c, the byte after "--", makes the "--" a
+// comment: MariaDB and MySQL take any space or control character there
+// (a "--\f" or "--\x01" too, not only a space or a tab), and such a
+// comment runs to the next newline.
+func dashComment(c byte) bool { return c <= ' ' || c == 0x7f }
+
 // readings are the backslash rules a statement's text may be read with
 // when the session's sql_mode is not known for sure (a mode a procedure
 // set, a global default changed since the proxy learned it): default,

@@ -74,6 +74,11 @@ func TestHiddenStateChangeDialect(t *testing.T) {
 		{"/*!999999 SELECT 1 */ SET time_zone='+02:00'", 0, false, true},
 		{"SELECT 1; /*!999999 SELECT 2 */ SET time_zone='+09:00'", 0, true, true},
 		{"SELECT 1 /*!50000 , '*/' */; SET time_zone='+08:00'", 0, true, true},
+		{"SELECT 1 /*!50700 'x */ ; SET time_zone='+05:00' #'*/", 0, true, true}, // MariaDB skips 50700
+		{"/*!50700 SET time_zone='+05:00' */", 0, false, true},
+		{"SELECT 1 --\r' \n; SET time_zone='+05:00' #'", 0, true, true}, // "--" and any control byte
+		{"SELECT 1 --\x0c' \n; SET time_zone='+05:00' #'", 0, true, true},
+		{"SELECT 1 --\x01' \n; SET time_zone='+05:00' #'", 0, true, true},
 		{"SELECT /*!80000 SQL_NO_CACHE */ c FROM t", 0, false, false},
 		{"SELECT /*M!100000 1, */ 2", 0, false, false},
 		{"/*!40101 SET NAMES utf8mb4 */", 0, false, false}, // a tracked SET, parsed as one
@@ -107,6 +112,8 @@ func TestDigestDialect(t *testing.T) {
 		{"/*M!100000 DROP TABLE victim2 */", 0, "DROP TABLE victim2"},
 		{"SELECT 1 /*M!100000 UNION SELECT user FROM mysql.user */", 0, "SELECT ? UNION SELECT user FROM mysql.user"},
 		{"SELECT 'it''s', 1", mbGBK, "SELECT ?,?"},
+		{"SELECT 1 --\x0c' \n; DROP TABLE victim4 #'", 0, "SELECT ? ; DROP TABLE victim4"},
+		{"SELECT 1 --\r' \n; DROP TABLE victim5 #'", 0, "SELECT ? ; DROP TABLE victim5"},
 	} {
 		var dg Digest
 		g.Digest(&dg, []byte(c.q), c.d)

@@ -22,7 +22,7 @@ func MaskPasswords(q []byte, d Dialect) []byte {
 	for i := 0; i < len(q); {
 		c := q[i]
 		switch {
-		case c == '#' || (c == '-' && i+2 < len(q) && q[i+1] == '-' && IsSpace(q[i+2])):
+		case c == '#' || (c == '-' && i+2 < len(q) && q[i+1] == '-' && dashComment(q[i+2])):
 			for i < len(q) && q[i] != '\n' {
 				i++
 			}

@@ -370,7 +370,7 @@ func (p *setParser) skip() {
 		case c == '*' && p.exec && p.pos+1 < len(p.s) && p.s[p.pos+1] == '/':
 			p.exec = false
 			p.pos += 2
-		case c == '#' || (c == '-' && p.pos+2 < len(p.s) && p.s[p.pos+1] == '-' && IsSpace(p.s[p.pos+2])):
+		case c == '#' || (c == '-' && p.pos+2 < len(p.s) && p.s[p.pos+1] == '-' && dashComment(p.s[p.pos+2])):
 			for p.pos < len(p.s) && p.s[p.pos] != '\n' {
 				p.pos++
 			}
@@ -757,7 +757,7 @@ func (p *setParser) skipExpression() bool {
 		case depth == 0 && (c == ',' || c == ';'):
 			return p.pos > start
 		case c == '/' && p.pos+1 < len(p.s) && p.s[p.pos+1] == '*', c == '#',
-			c == '-' && p.pos+2 < len(p.s) && p.s[p.pos+1] == '-' && IsSpace(p.s[p.pos+2]):
+			c == '-' && p.pos+2 < len(p.s) && p.s[p.pos+1] == '-' && dashComment(p.s[p.pos+2]):
 			p.skip()
 			continue
 		case c == '*' && p.exec && p.pos+1 < len(p.s) && p.s[p.pos+1] == '/':

@@ -32,7 +32,7 @@ func nextStatement(q []byte, d Dialect, ambLive bool) (stmt, rest []byte) {
 				}
 			}
 		case '-':
-			if i+2 < len(q) && q[i+1] == '-' && (q[i+2] == ' ' || q[i+2] == '\t') {
+			if i+2 < len(q) && q[i+1] == '-' && dashComment(q[i+2]) {
 				for i < len(q) && q[i] != '\n' {
 					i++
 				}
@@ -73,11 +73,12 @@ func nextStatement(q []byte, d Dialect, ambLive bool) (stmt, rest []byte) {
 // execComment reads the executable comment that may start q ("/*!",
 // "/*!NNNNN", "/*M!", "/*M!NNNNNN"): n is the length of its marker and
 // version (0 when q does not start one), amb whether some servers run it
-// and others skip it. A version above 50700 or the MariaDB-only /*M! is
-// such a comment: the proxy cannot know which server reads it, and
-// MariaDB runs MySQL 8's /*!80000 … */ too. One without a version, or with
-// one every server this proxy serves has reached (the /*!40101 … */ of
-// mysqldump), runs everywhere.
+// and others skip it. A version from 50700 or the MariaDB-only /*M! is
+// such a comment: the proxy cannot know which server reads it (MariaDB
+// skips the MySQL-only numbers 50700 to 99999 and runs six-digit ones up
+// to its own version; MySQL runs five-digit ones up to its own). One
+// without a version, or with one below 50700 that every server this proxy
+// serves has reached (the /*!40101 … */ of mysqldump), runs everywhere.
 func execComment(q []byte) (n int, amb bool) {
 	if len(q) < 3 || q[0] != '/' || q[1] != '*' {
 		return 0, false
@@ -97,7 +98,7 @@ func execComment(q []byte) (n int, amb bool) {
 			v = v*10 + int(q[i]-'0')
 		}
 	}
-	return i, amb || v > 50700
+	return i, amb || v >= 50700
 }
 
 // hasAmbiguousExec reports whether q may hold an executable comment that
@@ -193,7 +194,7 @@ func firstKeyword(stmt []byte, ambLive bool) ([]byte, bool) {
 			i++
 		case c == '*' && i+1 < len(stmt) && stmt[i+1] == '/':
 			i += 2 // the end of an executable comment read as SQL
-		case c == '#' || c == '-' && i+2 < len(stmt) && stmt[i+1] == '-' && (stmt[i+2] == ' ' || stmt[i+2] == '\t'):
+		case c == '#' || c == '-' && i+2 < len(stmt) && stmt[i+1] == '-' && dashComment(stmt[i+2]):
 			for i < len(stmt) && stmt[i] != '\n' {
 				i++
 			}

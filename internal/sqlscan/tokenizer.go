@@ -256,7 +256,7 @@ func (t *tok) getNextSt() pstate {
 		return stCmntType1
 	case c == '#':
 		return stCmntType2
-	case t.qPos < t.qLen-2 && c == '-' && t.qAt(t.qPos+1) == '-' && IsSpace(t.qAt(t.qPos+2)):
+	case t.qPos < t.qLen-2 && c == '-' && t.qAt(t.qPos+1) == '-' && dashComment(t.qAt(t.qPos+2)):
 		if prev != '-' || t.qPos == 0 {
 			return stCmntType3
 		}
@@ -414,7 +414,7 @@ func (t *tok) processCmntType2() pstate {
 		t.qPos++
 	}
 	c := t.qAt(t.qPos)
-	if c == '\n' || c == '\r' || t.qPos >= t.qLen-1 {
+	if c == '\n' || t.qPos >= t.qLen-1 { // the server ends it at a newline only
 		next = stNoMarkFound
 		t.prevChar = ' '
 		t.qPos++
@@ -424,11 +424,11 @@ func (t *tok) processCmntType2() pstate {
 
 func (t *tok) processCmntType3() pstate {
 	next := stCmntType3
-	if t.qPos <= t.qLen-4 && t.qAt(t.qPos) == '-' && t.qAt(t.qPos+1) == '-' && IsSpace(t.qAt(t.qPos+2)) {
+	if t.qPos <= t.qLen-4 && t.qAt(t.qPos) == '-' && t.qAt(t.qPos+1) == '-' && dashComment(t.qAt(t.qPos+2)) {
 		t.qPos += 3
 	}
 	c := t.qAt(t.qPos)
-	if c == '\n' || c == '\r' || t.qPos >= t.qLen-1 {
+	if c == '\n' || t.qPos >= t.qLen-1 { // the server ends it at a newline only
 		next = stNoMarkFound
 		t.prevChar = ' '
 		t.qPos++

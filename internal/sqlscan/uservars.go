@@ -19,7 +19,7 @@ func UserVarNames(q []byte, d Dialect, dst []string) []string {
 		case '#':
 			i = skipLine(q, i)
 		case '-':
-			if i+2 < len(q) && q[i+1] == '-' && IsSpace(q[i+2]) {
+			if i+2 < len(q) && q[i+1] == '-' && dashComment(q[i+2]) {
 				i = skipLine(q, i)
 			}
 		case '/':
