@@ -118,7 +118,11 @@ func newBenchRouter(tb testing.TB, qrules ...config.QueryRule) (*Router, *wire.C
 
 // newBenchRouterVars is newBenchRouter with mysql- variables set too.
 func newBenchRouterVars(tb testing.TB, vars map[string]string, qrules ...config.QueryRule) (*Router, *wire.Conn) {
-	addr := fakeBackend(tb)
+	return newRouterAt(tb, fakeBackend(tb), vars, qrules...)
+}
+
+// newRouterAt is newBenchRouterVars in front of the backend at addr.
+func newRouterAt(tb testing.TB, addr string, vars map[string]string, qrules ...config.QueryRule) (*Router, *wire.Conn) {
 	host, port, _ := net.SplitHostPort(addr)
 	var p int
 	for _, c := range port {

@@ -163,6 +163,7 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 			s.r.watchdog.due(d)
 		}
 		var err error
+		out0 := s.c.BytesWritten()
 		res, err = s.exchange(h, req)
 		s.sink.Hold = backend.HoldNone
 		s.setRunning(nil)
@@ -270,7 +271,19 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 		if s.killCut.Swap(false) && lost == nil {
 			lost = errInterrupted() // a KILL QUERY its server could not hear
 		}
-		if lost == nil && req.conn == nil && !res.Started() && req.repeatable && attempt < req.retries && !s.killed.Load() {
+		if s.c.Torn() {
+			// Part of a packet reached the client: whatever the proxy
+			// wrote now would be read as its rest, and the client would
+			// wait for ever. Its connection is closed, as a direct one
+			// to the server would be (2013).
+			s.log.Warn().Err(err).Str("backend", h.addr).Msg("backend failed in the middle of a packet to the client: closing the client connection")
+			return res, nil, false
+		}
+		// Anything of the response already written to the client (a
+		// column count, definitions) rules out running the command again:
+		// the client would read a second answer.
+		wrote := s.c.BytesWritten() != out0
+		if lost == nil && req.conn == nil && !res.Started() && !wrote && req.repeatable && attempt < req.retries && !s.killed.Load() {
 			s.log.Debug().Err(err).Int("hostgroup", req.hg).Str("backend", h.addr).Msg("backend failed, retrying")
 			continue
 		}

@@ -37,8 +37,12 @@ type Conn struct {
 	MetaFollows bool
 	bytesIn     uint64
 	bytesOut    uint64
-	comp        *compState   // the compressed protocol, once started
-	lim         *limitWriter // the write limit, when one is set
+	// torn: a packet forwarded to this Conn was cut short (its source
+	// failed after its header went out): nothing more can be written
+	// that the peer would read as a packet.
+	torn bool
+	comp *compState   // the compressed protocol, once started
+	lim  *limitWriter // the write limit, when one is set
 }
 
 // NewConn wraps nc, taking a reader and a writer from the package pools.
@@ -167,8 +171,20 @@ func (c *Conn) Buffered() int {
 // read from and written to this Conn. Owner goroutine only.
 func (c *Conn) BytesRead() uint64 { return c.bytesIn }
 
-// BytesWritten: see BytesRead.
-func (c *Conn) BytesWritten() uint64 { return c.bytesOut }
+// BytesWritten: see BytesRead. A nil Conn (a session without a client)
+// wrote nothing.
+func (c *Conn) BytesWritten() uint64 {
+	if c == nil {
+		return 0
+	}
+	return c.bytesOut
+}
+
+// Torn reports whether a packet forwarded to c was cut short: its source
+// failed mid-packet, and what follows on c would be read as the rest of
+// that packet (a client waits for bytes that never come). Such a Conn can
+// only be closed. A nil Conn is not torn.
+func (c *Conn) Torn() bool { return c != nil && c.torn }
 
 func (c *Conn) releaseBig() {
 	if c.big != nil {
@@ -405,6 +421,8 @@ func (c *Conn) forward(dst *Conn, tee *Tee) (first byte, length int, err error) 
 	for {
 		n, err := c.readHeader()
 		if err != nil {
+			// A continuation that never came: the packet is cut short.
+			dst.torn = dst.torn || length > 0
 			return first, length, err
 		}
 		if length == 0 && n > 0 {
@@ -421,6 +439,7 @@ func (c *Conn) forward(dst *Conn, tee *Tee) (first byte, length int, err error) 
 			tee.start(n)
 		}
 		if err := copyN(dst.bw, c.br, n, tee); err != nil {
+			dst.torn = true
 			return first, length, err
 		}
 		length += n
