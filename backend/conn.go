@@ -227,7 +227,13 @@ func connect(ctx context.Context, srv *Server, opts *Options, cred *Credentials,
 	defer stop()
 	c := &BackendConn{w: wire.NewConn(nc), srv: srv, cred: *cred, created: time.Now()}
 	c.lastUsed = c.created
-	if err := c.handshake(opts, want); err != nil {
+	// Until the login is done a server's packets are small (a greeting,
+	// an auth switch, an OK): one announcing more is refused before it
+	// earns a buffer, as a client's login is bounded.
+	c.w.SetMaxPayload(handshakeMaxPayload)
+	err = c.handshake(opts, want)
+	c.w.SetMaxPayload(wire.DefaultMaxPayload)
+	if err != nil {
 		_ = c.w.Close()
 		if errors.Is(err, ErrAuth) || errors.Is(err, ErrNeedClearPassword) || errors.Is(err, ErrUnsupportedAuth) {
 			return nil, err
@@ -455,7 +461,7 @@ func (c *BackendConn) authSwitch(plugin string, data []byte) error {
 		}
 		resp = r
 	default:
-		return fmt.Errorf("%w: %q", ErrUnsupportedAuth, plugin)
+		return fmt.Errorf("%w: %q", ErrUnsupportedAuth, clipName(plugin))
 	}
 	return c.writeAuth(resp)
 }
@@ -535,4 +541,15 @@ func (c *BackendConn) fail(err error) error {
 		}
 	}
 	return err
+}
+
+// handshakeMaxPayload bounds the packets of a server's login.
+const handshakeMaxPayload = 64 << 10
+
+// clipName is a name a server sent, short enough for an error or a log.
+func clipName(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }

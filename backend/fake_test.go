@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -443,5 +444,60 @@ func TestLoginRefusalsClassified(t *testing.T) {
 	_, err = denied.Pool().Get(ctx, nil, &Credentials{User: "u", Password: "p"}, &State{})
 	if !errors.Is(err, ErrAuth) || CountsAgainstServer(err) {
 		t.Fatalf("1045 after login: %v, want a refused login that does not count", err)
+	}
+}
+
+// TestHostileLoginBounded: a server's login packets are bounded (an auth
+// switch naming a 1 MiB plugin, or a 1 MiB ERR, is refused unread, not
+// assembled and quoted) and so is an error message a server sends (a
+// 60 KiB one is kept as its first 512 bytes): a monitor check of such a server kept every
+// message whole in its log tables, 1.5 GB of RSS in a minute.
+func TestHostileLoginBounded(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	big := fakeServer(t, serveLoginRefusal(t, 1045, strings.Repeat("x", 60<<10)))
+	_, err := big.Pool().Get(ctx, nil, &Credentials{User: "u", Password: "p"}, &State{})
+	if se, ok := IsSQLError(err); !ok || len(se.Message) != wire.MaxErrMessage {
+		t.Fatalf("a 60 KiB message: %v", err)
+	}
+	huge := fakeServer(t, serveLoginRefusal(t, 1045, strings.Repeat("x", 1<<20)))
+	if _, err = huge.Pool().Get(ctx, nil, &Credentials{User: "u", Password: "p"}, &State{}); err == nil || len(err.Error()) > 1024 {
+		t.Fatalf("a 1 MiB message during the login: %v", err)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+				c := wire.NewConn(nc)
+				hs := &wire.InitialHandshake{ServerVersion: "10.11.0-MariaDB", ConnID: 1, Salt: wire.NewSalt(),
+					Capabilities: wire.ClientProtocol41 | wire.ClientSecureConnection | wire.ClientPluginAuth, Charset: 45,
+					AuthPlugin: wire.AuthNativePassword}
+				_ = c.WritePacket(wire.AppendInitialHandshake(nil, hs))
+				_ = c.Flush()
+				if _, err := c.ReadPacket(); err != nil {
+					return
+				}
+				// An auth switch to a plugin with a 1 MiB name.
+				_ = c.WritePacket(append(append([]byte{0xFE}, strings.Repeat("p", 1<<20)...), 0))
+				_ = c.Flush()
+				_, _ = c.ReadPacket()
+			}()
+		}
+	}()
+	sw := fakeServer(t, ln.Addr().String())
+	_, err = sw.Pool().Get(ctx, nil, &Credentials{User: "u", Password: "p"}, &State{})
+	if err == nil || len(err.Error()) > 1024 {
+		t.Fatalf("an auth switch with a 1 MiB plugin name: %d bytes of error", len(err.Error()))
 	}
 }

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
+	"unicode/utf8"
 )
 
 // AppendLenEncInt appends a length-encoded integer.
@@ -175,9 +176,22 @@ func ParseERR(p []byte) (*SQLError, error) {
 		e.State = string(rest[1:6])
 		rest = rest[6:]
 	}
+	if len(rest) > MaxErrMessage {
+		// A real server's messages fit; a longer one is a broken or
+		// hostile peer, and every copy the proxy keeps (logs, monitor
+		// tables, stats) would hold it whole.
+		rest = rest[:MaxErrMessage]
+		for len(rest) > MaxErrMessage-utf8.UTFMax && !utf8.Valid(rest) {
+			rest = rest[:len(rest)-1]
+		}
+	}
 	e.Message = string(rest)
 	return e, nil
 }
+
+// MaxErrMessage is the longest error message ParseERR keeps: MariaDB's and
+// MySQL's MYSQL_ERRMSG_SIZE, the buffer libmysqlclient copies it into.
+const MaxErrMessage = 512
 
 // AppendEOF appends an EOF packet payload.
 func AppendEOF(buf []byte, warnings, status uint16) []byte {
