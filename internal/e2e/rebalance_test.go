@@ -360,3 +360,31 @@ func TestRebalanceWaitsForTransactionEnd(t *testing.T) {
 	t.Logf("%d sessions running back-to-back transactions left the BI server in %v (label: 1/s), %d transactions, 0 errors",
 		n, left.Round(100*time.Millisecond), trx.Load())
 }
+
+// TestMaxOnlineStopsMoves: max_num_online_servers is the guard against two
+// writers after a failover — with more ONLINE servers than it allows the
+// hostgroup takes no traffic. The balancer still moved sessions onto the
+// second writer (the connection factor saw it empty), and they wrote
+// there. Moves now count as traffic: with the limit exceeded no session
+// moves, and sessions keep the server they hold, as in ProxySQL.
+func TestMaxOnlineStopsMoves(t *testing.T) {
+	bs := testenv.Backends(t, 2)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		SET mysql-balance_policy='connection'; SET mysql-balance_conn_migrations_per_second=30;
+		LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_hostgroup_attributes(hostgroup_id, max_num_online_servers) VALUES (1, 1);
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
+		LOAD MYSQL USERS TO RUNTIME;`, bs[0].Port))
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	const n = 20
+	db.SetMaxOpenConns(n + 10)
+	sessions := statefulSessions(t, db, n)
+	admin(t, s, fmt.Sprintf("INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d); LOAD MYSQL SERVERS TO RUNTIME;", bs[1].Port))
+	time.Sleep(5 * time.Second) // the balancer ticks every second; at 30/s it moved half of them in one
+	if per := sessionPorts(t, sessions); per[bs[1].Port] != 0 {
+		t.Fatalf("sessions per server with two ONLINE and max_num_online_servers=1: %v", per)
+	}
+}
