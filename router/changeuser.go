@@ -66,6 +66,7 @@ func (s *session) comChangeUser(rt *live.Runtime, p []byte) bool {
 	// multi-statements (as COM_SET_OPTION last left them), found-rows,
 	// ignore-space, PS multi-results.
 	ms, caps := s.state.MultiStatements, s.state.Caps
+	s.csServer = ""
 	s.state = initialState(rt, u, &wire.HandshakeResponse{DB: cu.DB, Charset: uint8(cu.Charset)})
 	s.state.MultiStatements, s.state.Caps = ms, caps
 	return s.writeOK(0, 0, "") == nil

@@ -141,6 +141,7 @@ func (s *session) resetSession(rt *live.Runtime) {
 	}
 	s.stmts.closeAll()
 	old := s.state
+	s.csServer = ""
 	s.state = backend.State{Schema: old.Schema, Collation: old.Collation, Autocommit: true,
 		MultiStatements: old.MultiStatements, Caps: old.Caps}
 	s.modeFlags, s.ownMode = uint16(s.r.modeDefault.Load()), false

@@ -397,10 +397,16 @@ func (s *session) ranSet(rt *live.Runtime, h *held, set *sqlscan.SetStatement, h
 	switch {
 	case set.Outcome == sqlscan.SetLock:
 		s.lockForSet(rt, set, hg, q)
+		if err == nil {
+			s.readClientCharset(rt, h, q)
+		}
 	case set.Outcome == sqlscan.SetTracked && err == nil:
 		applySet(&s.state, set)
 		h.bc.NoteState(&s.state)
 		s.noteSQLMode(set)
+		if setsClientCharset(set) {
+			s.csServer = "" // tracked again
+		}
 		// A variable the proxy ignores (wait_timeout, net_read_timeout…)
 		// is answered without a backend, except on a session whose SETs
 		// run on its connection (locked): then the server has it, and it
@@ -411,6 +417,38 @@ func (s *session) ranSet(rt *live.Runtime, h *held, set *sqlscan.SetStatement, h
 			}
 		}
 	}
+}
+
+// readClientCharset reads back, after a statement the proxy could not
+// follow ran on h, the connection's character_set_client when the
+// statement may have changed it (SET character_set_client = @cs, a SET
+// NAMES further into a multi-statement query): how the proxy reads the
+// session's SQL (dialect) then follows the server, not the session's last
+// tracked SET NAMES — read in the old character set, a gbk string hid a
+// DROP from the rules and a password from the masking.
+func (s *session) readClientCharset(rt *live.Runtime, h *held, q []byte) {
+	if !sqlscan.ContainsFold(q, "NAMES") && !sqlscan.ContainsFold(q, "CHARACTER") && !sqlscan.ContainsFold(q, "CHARSET") {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), rt.Router.ConnectTimeoutMax)
+	defer cancel()
+	res, err := h.bc.Query(ctx, "SELECT @@character_set_client")
+	if err != nil || len(res.Rows) != 1 || len(res.Rows[0]) != 1 || !res.Rows[0][0].Valid {
+		s.log.Debug().Err(err).Msg("reading back character_set_client failed")
+		return
+	}
+	s.csServer = res.Rows[0][0].String
+}
+
+// setsClientCharset reports whether a tracked SET names the client
+// character set.
+func setsClientCharset(set *sqlscan.SetStatement) bool {
+	for _, a := range set.Assignments {
+		if a.Kind == sqlscan.AssignNames || a.Kind == sqlscan.AssignCharset || a.Name == "character_set_client" {
+			return true
+		}
+	}
+	return false
 }
 
 // lockOn locks the session on hostgroup hg (-1: unlocks it), counting

@@ -131,16 +131,20 @@ type session struct {
 	modeFlags uint16
 	// csMemo remembers the Dialect of the session's client character set
 	// (dialect) for the state it was worked out from.
-	csMemo  csMemo
-	ownMode bool        // the session set sql_mode (else it has the servers' default)
-	cs      cmdStats    // the current query, recorded when its command ends
-	sq      stats.Query // reused record passed to the collector
-	pub     procInfo    // this session's stats_mysql_processlist row
-	pubDB   string      // the schema and user last published in pub
-	pubUser string
-	pubTrx  bool      // counted in Active_Transactions
-	quit    bool      // the client sent COM_QUIT (else the session counts as aborted)
-	created time.Time // when the client logged in
+	csMemo csMemo
+	// csServer is the client character set a server reported after a
+	// statement that changed it out of the proxy's sight
+	// (readClientCharset); "" when the tracked state says it.
+	csServer string
+	ownMode  bool        // the session set sql_mode (else it has the servers' default)
+	cs       cmdStats    // the current query, recorded when its command ends
+	sq       stats.Query // reused record passed to the collector
+	pub      procInfo    // this session's stats_mysql_processlist row
+	pubDB    string      // the schema and user last published in pub
+	pubUser  string
+	pubTrx   bool      // counted in Active_Transactions
+	quit     bool      // the client sent COM_QUIT (else the session counts as aborted)
+	created  time.Time // when the client logged in
 }
 
 func newSession(r *Router, nc net.Conn) *session {

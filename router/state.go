@@ -247,6 +247,9 @@ type csMemo struct {
 // csDialect is the Dialect of the session's client character set,
 // remembered until its state changes (one comparison per query).
 func (s *session) csDialect() sqlscan.Dialect {
+	if s.csServer != "" {
+		return sqlscan.CharsetDialect(s.csServer)
+	}
 	st, m := &s.state, &s.csMemo
 	var vars *backend.Var
 	if len(st.Vars) > 0 {

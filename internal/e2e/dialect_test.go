@@ -134,3 +134,35 @@ print("value", cur.fetchone()[0])`
 		t.Fatalf("PyMySQL against a NO_BACKSLASH_ESCAPES server: %v\n%s", err, out)
 	}
 }
+
+// TestUntrackedCharsetChangeFollowed: a change of the client character
+// set the proxy cannot track (SET character_set_client = @cs, a SET NAMES
+// further into a multi-statement query) runs on the server; the proxy kept
+// reading the session's SQL in the old character set, and a gbk string
+// whose second byte is a backslash hid a DROP from a blocking rule. The
+// character set is now read back from the server after such a statement.
+func TestUntrackedCharsetChangeFollowed(t *testing.T) {
+	s, b := multiplexSetup(t, 10, `
+		INSERT INTO mysql_query_rules(rule_id, active, match_digest, error_msg, apply) VALUES (1, 1, 'DROP', 'blocked', 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME;`)
+	testenv.MustCLI(t, b.Port, "root", "test", "CREATE TABLE IF NOT EXISTS sbtest.keepme (a INT)")
+	ctx := context.Background()
+	for _, change := range []string{"SELECT 1; SET NAMES gbk", "SET @cs = 'gbk'; SET character_set_client = @cs"} {
+		db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "multiStatements=true")
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ExecContext(ctx, change); err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.ExecContext(ctx, "SELECT hex('\x95\\') , 1 ; DROP TABLE sbtest.keepme #'")
+		if err == nil || !strings.Contains(err.Error(), "blocked") {
+			t.Errorf("after %q the DROP hidden by a gbk character: %v, want the rule's error", change, err)
+		}
+		c.Close()
+	}
+	if out := testenv.MustCLI(t, b.Port, "root", "test", "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='sbtest' AND table_name='keepme'"); !strings.Contains(out, "1") {
+		t.Errorf("the table was dropped")
+	}
+}
