@@ -102,6 +102,14 @@ func errLostTransaction(hg int, addr, lost string) *wire.SQLError {
 		Message: fmt.Sprintf("Lost connection to backend %s of hostgroup %d; lost with it: %s. The transaction did not commit", addr, hg, lost)}
 }
 
+// errTransactionAborted answers the statements of a session whose
+// transaction was lost (lostTransaction) until it ends the transaction.
+func errTransactionAborted(hg int, addr string) *wire.SQLError {
+	return &wire.SQLError{Code: 1927, State: "70100",
+		Message: fmt.Sprintf("The transaction was lost with backend %s of hostgroup %d and did not commit; "+
+			"statements are refused until ROLLBACK", addr, hg)}
+}
+
 func errPacketTooLarge() *wire.SQLError {
 	return &wire.SQLError{Code: 1153, State: "08S01", Message: "Got a packet bigger than 'max_allowed_packet' bytes"}
 }

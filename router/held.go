@@ -312,12 +312,17 @@ func (s *session) acquireSynced(rt *live.Runtime, hg int, createNew, autocommitR
 // is lost).
 func (s *session) lose(h *held) *wire.SQLError {
 	pinned := h.pinnedBy()
+	trx := h.inTrx || h.maybeTrx && !s.state.Autocommit
 	if h.inTrx {
 		s.trxHG = -1
 	}
 	s.discard(h)
 	if pinned == "" {
 		return nil
+	}
+	if trx {
+		// The client ends it (lostTransaction) before anything else runs.
+		s.trxLost = &lostState{hg: h.hg, addr: h.addr, what: pinned, trx: true}
 	}
 	s.log.Warn().Str("backend", h.addr).Int("hostgroup", h.hg).Str("lost", pinned).Msg("backend connection lost with session state the proxy cannot carry")
 	return errLostState(h.hg, h.addr, pinned)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/live"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
@@ -291,19 +292,69 @@ type lostState struct {
 	trx  bool   // an open transaction was lost: the session's next command fails, whatever it is
 }
 
-// lostTransaction returns the error for a transaction the proxy lost
-// between commands (its server went OFFLINE_HARD or left the hostgroup),
-// or nil. Whatever the next command is — a COMMIT the proxy would answer
-// itself, a read routed to another hostgroup — it must not succeed as if
-// the transaction were still there.
-func (s *session) lostTransaction() *wire.SQLError {
+// lostTransaction gates command p of a session whose transaction was
+// lost with its backend connection: it returns the error to answer
+// instead, or nil to run p.
+//
+// A transaction the proxy lost between commands (its server went
+// OFFLINE_HARD or left the hostgroup) fails the next command, whatever it
+// is: a COMMIT the proxy would answer itself, a read routed to another
+// hostgroup must not succeed as if the transaction were still there. From
+// then on, and after a statement that lost it (ERR 1927), the session's
+// statements are refused until the client ends the transaction: ROLLBACK
+// runs as usual (nothing is open any more); COMMIT, BEGIN and SET
+// autocommit=1 fail, since they would commit it and nothing of it
+// committed. Run in autocommit, the rest of the transaction's statements
+// committed one by one, and a ROLLBACK after them undid nothing; on a
+// direct connection nothing more of the transaction can run either (the
+// connection is gone). A reset or a change of user ends it too.
+func (s *session) lostTransaction(p []byte) *wire.SQLError {
 	for _, l := range s.lostOn {
 		if l.trx {
 			s.lostOn = nil
+			s.trxLost = &l
 			return errLostTransaction(l.hg, l.addr, l.what)
 		}
 	}
-	return nil
+	l := s.trxLost
+	if l == nil {
+		return nil
+	}
+	var kind sqlscan.StmtKind
+	var text []byte
+	switch p[0] {
+	case wire.ComQuery:
+		s.digester.Digest(&s.digest, p[1:], s.dialect())
+		kind, text = s.digest.Kind, p[1:]
+	case wire.ComStmtExecute:
+		cs, _, e := s.lookupStmt(p)
+		if e != nil {
+			return nil // an unknown statement: answered as such
+		}
+		kind, text = cs.g.kind, []byte(cs.g.sql)
+	case wire.ComResetConnection, wire.ComChangeUser:
+		s.trxLost = nil
+		return nil
+	default: // COM_QUIT, COM_PING, COM_STMT_PREPARE/CLOSE…: no statement runs
+		return nil
+	}
+	switch kind {
+	case sqlscan.KindRollback:
+		s.trxLost = nil
+		return nil
+	case sqlscan.KindCommit, sqlscan.KindBegin:
+		s.trxLost = nil
+		return errLostTransaction(l.hg, l.addr, l.what)
+	case sqlscan.KindSet:
+		set := sqlscan.ParseSet(text, s.dialect())
+		for _, a := range set.Assignments {
+			if a.Kind == sqlscan.AssignAutocommit && a.Value == "1" {
+				s.trxLost = nil
+				return errLostTransaction(l.hg, l.addr, l.what)
+			}
+		}
+	}
+	return errTransactionAborted(l.hg, l.addr)
 }
 
 // publishServers publishes the servers of the connections the session

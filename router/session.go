@@ -77,6 +77,10 @@ type session struct {
 	req          request     // the command's backend request (exec.go), reused
 	carry        []*carried  // state of pinned connections the proxy can replay (carry.go)
 	lostOn       []lostState // connections closed outside a command, to report (migrate.go)
+	// trxLost: a transaction the session had open was lost with its
+	// backend connection, and the client was told (ERR 1927). Until the
+	// client ends it, its statements are refused (lostTransaction).
+	trxLost *lostState
 	// diagErr and diagWarnings are what the session's previous statement
 	// ended with: its error (nil: none) and its warning count (diag.go).
 	diagErr      *wire.SQLError
@@ -532,7 +536,7 @@ func (s *session) loop() {
 		s.beginCommand(p)
 		s.reviewHeld(rt)
 		ok := true
-		if e := s.lostTransaction(); e != nil && p[0] != wire.ComQuit {
+		if e := s.lostTransaction(p); e != nil {
 			s.writeErr(e)
 		} else {
 			ok = s.dispatch(rt, p)

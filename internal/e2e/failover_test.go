@@ -391,3 +391,42 @@ func TestSoleServerBackSoon(t *testing.T) {
 	t.Logf("killed, shunned after %v, started again in %v; queries served again %v after it was up",
 		shunned.Round(time.Millisecond), up.Sub(start.Add(shunned)).Round(time.Millisecond), time.Since(up).Round(time.Millisecond))
 }
+
+// TestLostTransactionRefusesUntilRollback: after ERR 1927 for a
+// transaction lost with its backend connection, the session went on in
+// autocommit: a client that carried on got the rest of its transaction
+// committed row by row, and its ROLLBACK undid nothing. Statements are now
+// refused until the client ends the transaction; ROLLBACK does, and the
+// session goes on.
+func TestLostTransactionRefusesUntilRollback(t *testing.T) {
+	s, b := multiplexSetup(t, 1, "")
+	testenv.MustCLI(t, b.Port, "root", "test", "CREATE TABLE IF NOT EXISTS sbtest.losttx (a INT); DELETE FROM sbtest.losttx")
+	ctx := context.Background()
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, q := range []string{"BEGIN", "INSERT INTO losttx VALUES (1)"} {
+		if _, err := c.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.MustCLI(t, b.Port, "root", "test", "SELECT CONCAT('KILL ', id, ';') FROM information_schema.processlist WHERE user = 'sbtest' INTO @k; EXECUTE IMMEDIATE @k")
+	if _, err := c.ExecContext(ctx, "INSERT INTO losttx VALUES (2)"); err == nil || !strings.Contains(err.Error(), "an open transaction") {
+		t.Fatalf("the statement that found the transaction lost: %v", err)
+	}
+	if _, err := c.ExecContext(ctx, "INSERT INTO losttx VALUES (3)"); err == nil || !strings.Contains(err.Error(), "until ROLLBACK") {
+		t.Fatalf("a statement after it: %v, want it refused", err)
+	}
+	if _, err := c.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecContext(ctx, "INSERT INTO losttx VALUES (4)"); err != nil {
+		t.Fatal(err)
+	}
+	if out := strings.TrimSpace(testenv.MustCLI(t, b.Port, "root", "test", "SELECT GROUP_CONCAT(a) FROM sbtest.losttx", "-N")); out != "4" {
+		t.Fatalf("rows: %q, want only the one written after the ROLLBACK", out)
+	}
+}

@@ -198,6 +198,17 @@ func TestOfflineHardAndRemoval(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "1927") || !strings.Contains(err.Error(), c.lost) {
 				t.Fatalf("%s: want ERR 1927 naming %q, got %v", what, c.lost, err)
 			}
+			if c.conn == trx {
+				// A lost transaction: statements are refused until the
+				// client ends it, so that the rest of it cannot
+				// autocommit piece by piece.
+				if _, err := c.conn.ExecContext(ctx, "SELECT 2"); err == nil || !strings.Contains(err.Error(), "until ROLLBACK") {
+					t.Fatalf("%s: a statement after the lost transaction's error: %v, want it refused", what, err)
+				}
+				if _, err := c.conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+					t.Fatalf("%s: ROLLBACK after the lost transaction: %v", what, err)
+				}
+			}
 			err = c.conn.QueryRowContext(ctx, "SELECT @@port").Scan(&p)
 			if err != nil || p == port {
 				t.Fatalf("%s: after the error: port %d, %v", what, p, err)
