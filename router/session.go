@@ -230,7 +230,7 @@ func (s *session) resetHeadless(u *config.User, st *backend.State) {
 	s.state = *st
 	s.lockOn(-1)
 	s.trxHG, s.warningsHG = -1, -1
-	s.lastErr = nil
+	s.lastErr, s.trxLost = nil, nil
 }
 
 func (s *session) serve() {
