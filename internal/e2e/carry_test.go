@@ -120,8 +120,9 @@ func TestStateFollowsLostBackend(t *testing.T) {
 	t.Logf("session moved from port %s to %s with its user variables, schema, charset, sql_mode and PREPARE", before, after)
 	restore()
 
-	// 2. An open transaction: lost, named, the session stays usable and
-	// keeps its user variables.
+	// 2. An open transaction: lost, named, the session stays usable once
+	// the client ends the transaction (ROLLBACK), and keeps its user
+	// variables.
 	c2 := session()
 	exec(c2, "SET @keep = 7")
 	exec(c2, "BEGIN")
@@ -133,6 +134,7 @@ func TestStateFollowsLostBackend(t *testing.T) {
 	if !errors.As(err, &me) || me.Number != 1927 || !strings.Contains(me.Message, "an open transaction") {
 		t.Fatalf("statement after losing the transaction's server: %v, want error 1927 naming the transaction", err)
 	}
+	exec(c2, "ROLLBACK")
 	if got := must(c2, "SELECT @keep"); got != "7" {
 		t.Fatalf("@keep after the lost transaction: %q", got)
 	}

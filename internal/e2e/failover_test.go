@@ -68,7 +68,8 @@ func TestBackendDiesBetweenQueries(t *testing.T) {
 
 // TestBackendDiesInTransaction cuts the only server of a hostgroup while a
 // client is inside a transaction on it: the client gets a clear ERR (the
-// transaction is lost with its server), its connection to sluice stays
+// transaction is lost with its server), its statements are refused until
+// it ends the transaction (ROLLBACK), its connection to sluice stays
 // usable, and once another server is loaded into the hostgroup the same
 // client connection goes on.
 func TestBackendDiesInTransaction(t *testing.T) {
@@ -99,6 +100,12 @@ func TestBackendDiesInTransaction(t *testing.T) {
 	err := exec("SELECT 2")
 	if err == nil || !strings.Contains(err.Error(), "1927") || !strings.Contains(err.Error(), "transaction") {
 		t.Fatalf("query in a transaction on a dead server: %v", err)
+	}
+	if err = exec("SELECT 3"); err == nil || !strings.Contains(err.Error(), "until ROLLBACK") {
+		t.Fatalf("a statement after the lost transaction: %v, want it refused until ROLLBACK", err)
+	}
+	if err := exec("ROLLBACK"); err != nil {
+		t.Fatalf("ROLLBACK of the lost transaction: %v", err)
 	}
 	err = exec("SELECT 3")
 	if err == nil || !strings.Contains(err.Error(), "9001") {
