@@ -329,6 +329,7 @@ func (c *BackendConn) handshake(opts *Options, want *State) error {
 		return err
 	}
 	c.login, c.loginNew = c.status, true
+	loginMode.Store(loginSeen | uint32(c.status))
 	if c.caps&wire.ClientCompress != 0 {
 		if err := c.w.StartCompression(wire.DefaultCompressionLevel); err != nil {
 			return err
@@ -552,4 +553,19 @@ func clipName(s string) string {
 		return s[:64] + "…"
 	}
 	return s
+}
+
+// loginMode is the status of the newest login any backend connection made
+// (the pools', the monitor's), with loginSeen set once there was one.
+var loginMode atomic.Uint32
+
+const loginSeen = 1 << 31
+
+// LastLoginMode returns the status flags of the OK that ended the newest
+// login of any backend connection (a new server session has the global
+// sql_mode: its NO_BACKSLASH_ESCAPES and ANSI_QUOTES bits are the servers'
+// default), and whether there has been one.
+func LastLoginMode() (status uint16, ok bool) {
+	v := loginMode.Load()
+	return uint16(v), v&loginSeen != 0
 }

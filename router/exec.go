@@ -215,6 +215,7 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 				s.modeFlags = f
 				if !s.ownMode && s.lockedHG < 0 && !s.headless && s.digest.Kind != sqlscan.KindSet && uint32(f) != s.r.modeDefault.Load() {
 					s.r.modeDefault.Store(uint32(f))
+					s.r.modeLearned.Store(true)
 				}
 			}
 			if res.Err != nil {

@@ -391,6 +391,7 @@ func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st 
 					// default sql_mode bits, which the greeting gives
 					// new clients: they escape strings by them.
 					r.modeDefault.Store(uint32(st & modeMask))
+					r.modeLearned.Store(true)
 				}
 				return fillHeld(spare, bc, srv, hg), nil
 			}

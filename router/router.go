@@ -83,6 +83,7 @@ type Router struct {
 	// sql_mode, as the last session without its own reported them: what a
 	// new session starts with (its handshake, its first answers).
 	modeDefault atomic.Uint32
+	modeLearned atomic.Bool // modeDefault was set from this router's own connections
 	clients     atomic.Int64
 	userConns   sync.Map // username → *atomic.Int64
 	stage1      sync.Map // username → []byte: SHA1(password) recovered from a client login

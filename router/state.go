@@ -108,7 +108,7 @@ func (s *session) noteSQLMode(set *sqlscan.SetStatement) {
 			continue
 		}
 		if strings.EqualFold(a.Value, "DEFAULT") {
-			s.modeFlags, s.ownMode = uint16(s.r.modeDefault.Load()), false
+			s.modeFlags, s.ownMode = s.r.defaultMode(), false
 			continue
 		}
 		s.modeFlags, s.ownMode = sqlModeFlags(a.Value), true
@@ -287,4 +287,19 @@ func clientCharset(st *backend.State) string {
 	}
 	_, cs, _ := backend.CollationName(uint16(st.Collation))
 	return cs
+}
+
+// defaultMode is the sql_mode status bits of the servers' default, which
+// sessions without their own sql_mode have and new clients are greeted
+// with: what this router's connections have seen, or before any has, what
+// the newest backend login said (the monitor's, which runs from start-up),
+// so that the first session after a start does not escape by the wrong
+// rule.
+func (r *Router) defaultMode() uint16 {
+	if !r.modeLearned.Load() {
+		if m, ok := backend.LastLoginMode(); ok {
+			return m & modeMask
+		}
+	}
+	return uint16(r.modeDefault.Load())
 }

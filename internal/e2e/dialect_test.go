@@ -3,9 +3,11 @@ package e2e
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-proxy/sluice/internal/testenv"
 )
@@ -164,5 +166,33 @@ func TestUntrackedCharsetChangeFollowed(t *testing.T) {
 	}
 	if out := testenv.MustCLI(t, b.Port, "root", "test", "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema='sbtest' AND table_name='keepme'"); !strings.Contains(out, "1") {
 		t.Errorf("the table was dropped")
+	}
+}
+
+// TestFirstSessionReadsServersMode: the first session after a start, before
+// any connection of the proxy's own had logged in, was read with backslash
+// escapes although the servers' global sql_mode has NO_BACKSLASH_ESCAPES:
+// `SELECT 'a\'; DROP …` digested as `SELECT ?` and passed a blocking rule.
+// The monitor's logins, from start-up, now say the servers' default.
+func TestFirstSessionReadsServersMode(t *testing.T) {
+	t.Parallel() // own server: see doc.go
+	own := testenv.OwnBackends(t, 1)
+	testenv.MustCLI(t, own.Backends[0].Port, "root", "test",
+		"SET GLOBAL sql_mode = 'NO_BACKSLASH_ESCAPES'; CREATE TABLE IF NOT EXISTS sbtest.victim (a INT)")
+	s := startIn(t, t.TempDir(), "", true)
+	admin(t, s, `INSERT INTO mysql_query_rules(rule_id, active, match_digest, error_msg, apply) VALUES (1, 1, 'DROP', 'blocked', 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME;`)
+	routeTo(t, s, 0, own.Backends[0].Port)
+	deadline := time.Now().Add(10 * time.Second)
+	for adminInt(t, s, fmt.Sprintf("SELECT COUNT(*) FROM monitor.mysql_server_connect_log WHERE port=%d AND connect_error IS NULL", own.Backends[0].Port)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the monitor never logged in")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "multiStatements=true")
+	_, err := db.ExecContext(context.Background(), `SELECT 'a\'; DROP TABLE sbtest.victim #'`)
+	if err == nil || !strings.Contains(err.Error(), "blocked") {
+		t.Errorf("the first session's hidden DROP: %v, want the rule's error", err)
 	}
 }
