@@ -394,6 +394,15 @@ func TestAbortLeaseSparesLaterUses(t *testing.T) {
 // serveLoginRefusal answers every login on a loopback port with ERR code
 // after the handshake response, and returns the address.
 func serveLoginRefusal(t *testing.T, code uint16, msg string) string {
+	return serveAfterLogin(t, func(c *wire.Conn) {
+		_ = c.WriteError(&wire.SQLError{Code: code, State: "08004", Message: msg})
+		_ = c.Flush()
+	})
+}
+
+// serveAfterLogin is a server that takes a client's handshake response and
+// then does what answer says.
+func serveAfterLogin(t *testing.T, answer func(c *wire.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -416,8 +425,7 @@ func serveLoginRefusal(t *testing.T, code uint16, msg string) string {
 				if _, err := wire.ServerHandshake(c, hs, nil); err != nil {
 					return
 				}
-				_ = c.WriteError(&wire.SQLError{Code: code, State: "08004", Message: msg})
-				_ = c.Flush()
+				answer(c)
 			}()
 		}
 	}()
@@ -465,37 +473,12 @@ func TestHostileLoginBounded(t *testing.T) {
 		t.Fatalf("a 1 MiB message during the login: %v", err)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer nc.Close()
-				_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
-				c := wire.NewConn(nc)
-				hs := &wire.InitialHandshake{ServerVersion: "10.11.0-MariaDB", ConnID: 1, Salt: wire.NewSalt(),
-					Capabilities: wire.ClientProtocol41 | wire.ClientSecureConnection | wire.ClientPluginAuth, Charset: 45,
-					AuthPlugin: wire.AuthNativePassword}
-				_ = c.WritePacket(wire.AppendInitialHandshake(nil, hs))
-				_ = c.Flush()
-				if _, err := c.ReadPacket(); err != nil {
-					return
-				}
-				// An auth switch to a plugin with a 1 MiB name.
-				_ = c.WritePacket(append(append([]byte{0xFE}, strings.Repeat("p", 1<<20)...), 0))
-				_ = c.Flush()
-				_, _ = c.ReadPacket()
-			}()
-		}
-	}()
-	sw := fakeServer(t, ln.Addr().String())
+	// An auth switch to a plugin with a 1 MiB name.
+	sw := fakeServer(t, serveAfterLogin(t, func(c *wire.Conn) {
+		_ = c.WritePacket(append(append([]byte{0xFE}, strings.Repeat("p", 1<<20)...), 0))
+		_ = c.Flush()
+		_, _ = c.ReadPacket()
+	}))
 	_, err = sw.Pool().Get(ctx, nil, &Credentials{User: "u", Password: "p"}, &State{})
 	if err == nil || len(err.Error()) > 1024 {
 		t.Fatalf("an auth switch with a 1 MiB plugin name: %d bytes of error", len(err.Error()))
