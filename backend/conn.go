@@ -48,11 +48,7 @@ type BackendConn struct {
 	caps     uint32
 	threadID uint32
 	version  string
-	status   uint16 // last server status flags seen
-	// login is the status of the login's OK (the server's global sql_mode
-	// bits: NO_BACKSLASH_ESCAPES, ANSI_QUOTES), until LoginStatus takes it.
-	login    uint16
-	loginNew bool
+	status   uint16      // last server status flags seen
 	tlsConf  *tls.Config // the TLS configuration the connection was made with; nil: clear text
 
 	state State
@@ -132,19 +128,6 @@ func (c *BackendConn) State() State { return c.state }
 func (c *BackendConn) NoteState(st *State) {
 	c.state = st.Clone()
 	c.fp = c.state.Fingerprint()
-}
-
-// LoginStatus returns, once, the status flags of the OK that ended the
-// connection's login: a new session on the server has the global sql_mode,
-// so its NO_BACKSLASH_ESCAPES and ANSI_QUOTES bits are the servers'
-// default, which clients learn from the proxy's greeting. ok is false
-// after the first call.
-func (c *BackendConn) LoginStatus() (status uint16, ok bool) {
-	if !c.loginNew {
-		return 0, false
-	}
-	c.loginNew = false
-	return c.login, true
 }
 
 // Status returns the server status flags of the last OK/EOF the connection
@@ -328,8 +311,7 @@ func (c *BackendConn) handshake(opts *Options, want *State) error {
 	if err := c.authResult(plugin); err != nil {
 		return err
 	}
-	c.login, c.loginNew = c.status, true
-	loginMode.Store(loginSeen | uint32(c.status))
+	NoteDefaultMode(c.status) // a new server session has the global sql_mode
 	if c.caps&wire.ClientCompress != 0 {
 		if err := c.w.StartCompression(wire.DefaultCompressionLevel); err != nil {
 			return err
@@ -555,17 +537,26 @@ func clipName(s string) string {
 	return s
 }
 
-// loginMode is the status of the newest login any backend connection made
-// (the pools', the monitor's), with loginSeen set once there was one.
-var loginMode atomic.Uint32
+// defaultMode is the servers' default sql_mode quoting bits
+// (ModeBits), with modeSeen set once something said them.
+var defaultMode atomic.Uint32
 
-const loginSeen = 1 << 31
+const modeSeen = 1 << 31
 
-// LastLoginMode returns the status flags of the OK that ended the newest
-// login of any backend connection (a new server session has the global
-// sql_mode: its NO_BACKSLASH_ESCAPES and ANSI_QUOTES bits are the servers'
-// default), and whether there has been one.
-func LastLoginMode() (status uint16, ok bool) {
-	v := loginMode.Load()
-	return uint16(v), v&loginSeen != 0
+// ModeBits are the status flags sql_mode sets: NO_BACKSLASH_ESCAPES and
+// MariaDB's ANSI_QUOTES. Drivers escape strings by them.
+const ModeBits = wire.StatusNoBackslashEscapes | wire.StatusANSIQuotes
+
+// NoteDefaultMode records the ModeBits of status, the status of a server
+// session with the servers' default sql_mode: every login's OK (the
+// pools', the monitor's from start-up), and the router's answers to
+// sessions that set none. One atomic load when nothing changed.
+func NoteDefaultMode(status uint16) {
+	if v := modeSeen | uint32(status&ModeBits); defaultMode.Load() != v {
+		defaultMode.Store(v)
+	}
 }
+
+// DefaultMode returns the servers' default sql_mode bits as last noted
+// (0 before anything said them).
+func DefaultMode() uint16 { return uint16(defaultMode.Load()) }

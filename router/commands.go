@@ -144,7 +144,7 @@ func (s *session) resetSession(rt *live.Runtime) {
 	s.csServer = ""
 	s.state = backend.State{Schema: old.Schema, Collation: old.Collation, Autocommit: true,
 		MultiStatements: old.MultiStatements, Caps: old.Caps}
-	s.modeFlags, s.ownMode = s.r.defaultMode(), false
+	s.modeFlags, s.ownMode = backend.DefaultMode(), false
 	if s.state.Collation == 0 {
 		s.state.Collation = rt.Router.DefaultCollation
 	}

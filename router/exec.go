@@ -211,11 +211,10 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 				// The server's status says how the session's sql_mode
 				// makes clients escape strings; a session with the
 				// servers' default teaches new sessions what it is.
-				f := res.Status & modeMask
+				f := res.Status & backend.ModeBits
 				s.modeFlags = f
-				if !s.ownMode && s.lockedHG < 0 && !s.headless && s.digest.Kind != sqlscan.KindSet && uint32(f) != s.r.modeDefault.Load() {
-					s.r.modeDefault.Store(uint32(f))
-					s.r.modeLearned.Store(true)
+				if !s.ownMode && s.lockedHG < 0 && !s.headless && s.digest.Kind != sqlscan.KindSet {
+					backend.NoteDefaultMode(f)
 				}
 			}
 			if res.Err != nil {

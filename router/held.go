@@ -386,13 +386,6 @@ func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st 
 			bc, err := srv.Pool().Get(ctx, rt.Backend, cred, st)
 			if err == nil {
 				r.noteServerVersion(rt, bc)
-				if st, ok := bc.LoginStatus(); ok {
-					// A new connection's login status has the servers'
-					// default sql_mode bits, which the greeting gives
-					// new clients: they escape strings by them.
-					r.modeDefault.Store(uint32(st & modeMask))
-					r.modeLearned.Store(true)
-				}
 				return fillHeld(spare, bc, srv, hg), nil
 			}
 			if se, ok := backend.IsSQLError(err); ok && !errors.Is(err, backend.ErrConnect) && !errors.Is(err, backend.ErrAuth) {

@@ -76,18 +76,13 @@ type Router struct {
 
 	// schemas: schemas a server of a hostgroup accepted, schemaKey →
 	// expiry (unix ns), so a USE of them is answered without asking again.
-	schemas  sync.Map
-	nextID   atomic.Uint64 // session ids are sessionIDBase + this
-	sessions sync.Map      // id → *session
-	// modeDefault: the sql_mode status bits of the servers' default
-	// sql_mode, as the last session without its own reported them: what a
-	// new session starts with (its handshake, its first answers).
-	modeDefault atomic.Uint32
-	modeLearned atomic.Bool // modeDefault was set from this router's own connections
-	clients     atomic.Int64
-	userConns   sync.Map // username → *atomic.Int64
-	stage1      sync.Map // username → []byte: SHA1(password) recovered from a client login
-	sha2Cache   sync.Map // username → sha2Entry: caching_sha2_password fast-auth cache
+	schemas   sync.Map
+	nextID    atomic.Uint64 // session ids are sessionIDBase + this
+	sessions  sync.Map      // id → *session
+	clients   atomic.Int64
+	userConns sync.Map // username → *atomic.Int64
+	stage1    sync.Map // username → []byte: SHA1(password) recovered from a client login
+	sha2Cache sync.Map // username → sha2Entry: caching_sha2_password fast-auth cache
 
 	mirror *mirrorer
 	qcache *qcache.Cache

@@ -301,7 +301,7 @@ func (s *session) handshake(rt *live.Runtime) bool {
 	}
 	hs := &wire.InitialHandshake{
 		ServerVersion: rt.Router.ServerVersion, ConnID: uint32(s.id), Salt: salt,
-		Capabilities: caps, Charset: rt.Router.DefaultCollation, Status: wire.StatusAutocommit | s.r.defaultMode(),
+		Capabilities: caps, Charset: rt.Router.DefaultCollation, Status: wire.StatusAutocommit | backend.DefaultMode(),
 		AuthPlugin: rt.Router.AuthPlugin,
 	}
 	if rt.Router.MariaDBCacheMetadata {
@@ -415,7 +415,7 @@ func (s *session) handshake(rt *live.Runtime) bool {
 	}
 	s.user = u
 	s.state = initialState(rt, u, resp)
-	s.modeFlags = s.r.defaultMode()
+	s.modeFlags = backend.DefaultMode()
 	s.digester, s.digesterOpts = sqlscan.NewDigester(rt.Digest), rt.Digest
 	if err := s.c.WriteOK(0, 0, s.status(), 0, ""); err != nil {
 		uc.Add(-1)

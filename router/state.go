@@ -95,10 +95,6 @@ func dropVar(st *backend.State, name string) {
 }
 
 // applySet records a tracked SET statement in the session state.
-// modeMask is the status bits sql_mode sets: SERVER_STATUS_NO_BACKSLASH_ESCAPES
-// and MariaDB's SERVER_STATUS_ANSI_QUOTES.
-const modeMask = wire.StatusNoBackslashEscapes | statusANSIQuotes
-
 // noteSQLMode updates the session's sql_mode status bits for a SET the
 // proxy answered itself (a SET that ran on a server has them in its OK).
 func (s *session) noteSQLMode(set *sqlscan.SetStatement) {
@@ -108,7 +104,7 @@ func (s *session) noteSQLMode(set *sqlscan.SetStatement) {
 			continue
 		}
 		if strings.EqualFold(a.Value, "DEFAULT") {
-			s.modeFlags, s.ownMode = s.r.defaultMode(), false
+			s.modeFlags, s.ownMode = backend.DefaultMode(), false
 			continue
 		}
 		s.modeFlags, s.ownMode = sqlModeFlags(a.Value), true
@@ -124,7 +120,7 @@ func sqlModeFlags(mode string) uint16 {
 		case "NO_BACKSLASH_ESCAPES":
 			f |= wire.StatusNoBackslashEscapes
 		case "ANSI_QUOTES", "ANSI", "ORACLE", "POSTGRESQL", "MSSQL", "DB2", "MAXDB":
-			f |= statusANSIQuotes
+			f |= wire.StatusANSIQuotes
 		}
 	}
 	return f
@@ -222,14 +218,11 @@ func (s *session) dialect() sqlscan.Dialect {
 	if s.modeFlags&wire.StatusNoBackslashEscapes != 0 {
 		d |= sqlscan.NoBackslashEscapes
 	}
-	if s.modeFlags&statusANSIQuotes != 0 {
+	if s.modeFlags&wire.StatusANSIQuotes != 0 {
 		d |= sqlscan.ANSIQuotes
 	}
 	return d
 }
-
-// statusANSIQuotes is MariaDB's SERVER_STATUS_ANSI_QUOTES.
-const statusANSIQuotes = 0x8000
 
 // csMemo is the Dialect of a client character set and the state it was
 // worked out from. Every change of that state replaces Names or Vars (a
@@ -287,19 +280,4 @@ func clientCharset(st *backend.State) string {
 	}
 	_, cs, _ := backend.CollationName(uint16(st.Collation))
 	return cs
-}
-
-// defaultMode is the sql_mode status bits of the servers' default, which
-// sessions without their own sql_mode have and new clients are greeted
-// with: what this router's connections have seen, or before any has, what
-// the newest backend login said (the monitor's, which runs from start-up),
-// so that the first session after a start does not escape by the wrong
-// rule.
-func (r *Router) defaultMode() uint16 {
-	if !r.modeLearned.Load() {
-		if m, ok := backend.LastLoginMode(); ok {
-			return m & modeMask
-		}
-	}
-	return uint16(r.modeDefault.Load())
 }

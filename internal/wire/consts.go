@@ -65,6 +65,7 @@ const (
 	StatusLastRowSent        = mysql.SERVER_STATUS_LAST_ROW_SEND
 	StatusDBDropped          = mysql.SERVER_STATUS_DB_DROPPED
 	StatusNoBackslashEscapes = mysql.SERVER_STATUS_NO_BACKSLASH_ESCAPED
+	StatusANSIQuotes         = 0x8000 // MariaDB's SERVER_STATUS_ANSI_QUOTES
 	StatusMetadataChanged    = mysql.SERVER_STATUS_METADATA_CHANGED
 	StatusQueryWasSlow       = mysql.SERVER_QUERY_WAS_SLOW
 	StatusPSOutParams        = mysql.SERVER_PS_OUT_PARAMS
