@@ -375,11 +375,9 @@ func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st 
 	var refused []*backend.Server // servers that refused the credentials
 	var authErr *wire.SQLError
 	for {
-		srv := r.pick(rt, hg, avoid)
-		if refused != nil {
-			if srv = r.pickExcept(rt, hg, refused); srv == nil {
-				return nil, authErr
-			}
+		srv := r.pickFrom(rt, hg, avoid, refused)
+		if srv == nil && refused != nil {
+			return nil, authErr
 		}
 		pause := 10 * time.Millisecond // no server to try: look again soon
 		if srv != nil {
@@ -451,9 +449,20 @@ func fillHeld(h *held, bc *backend.BackendConn, srv *backend.Server, hg int) *he
 // When none can be used, an automatically shunned server is tried again
 // after a tenth of its recovery time (Server.UnshunEarly).
 func (r *Router) pick(rt *live.Runtime, hg int, avoid *backend.Server) *backend.Server {
+	return r.pickFrom(rt, hg, avoid, nil)
+}
+
+// pickFrom is pick never choosing a server of refused (servers that
+// refused the session's credentials); nil when no other can be picked.
+func (r *Router) pickFrom(rt *live.Runtime, hg int, avoid *backend.Server, refused []*backend.Server) *backend.Server {
 	servers := r.cfg.Registry.Hostgroup(hg)
-	if limit, ok := rt.Router.MaxOnline[hg]; ok && onlineCount(servers) > limit {
+	if overOnline(rt, hg, servers) {
 		return nil
+	}
+	if len(refused) > 0 {
+		// A retry after a refused login (this copy is made on that error
+		// path only).
+		servers = slices.DeleteFunc(slices.Clone(servers), func(s *backend.Server) bool { return slices.Contains(refused, s) })
 	}
 	if i := slices.Index(servers, avoid); avoid != nil && i >= 0 && len(servers) > 1 {
 		// A retry after a refusal: another server if one can be used (this
@@ -480,18 +489,11 @@ func (r *Router) pick(rt *live.Runtime, hg int, avoid *backend.Server) *backend.
 	return nil
 }
 
-// pickExcept is pick among the servers of hostgroup hg but those in
-// except (servers that refused the session's credentials); nil when the
-// policy finds none.
-func (r *Router) pickExcept(rt *live.Runtime, hg int, except []*backend.Server) *backend.Server {
-	servers := r.cfg.Registry.Hostgroup(hg)
-	others := make([]*backend.Server, 0, len(servers))
-	for _, srv := range servers {
-		if !slices.Contains(except, srv) {
-			others = append(others, srv)
-		}
-	}
-	return rt.Policy.Pick(others)
+// overOnline reports whether hostgroup hg has more ONLINE servers than
+// its max_num_online_servers: it then takes no traffic, moves included.
+func overOnline(rt *live.Runtime, hg int, servers []*backend.Server) bool {
+	limit, ok := rt.Router.MaxOnline[hg]
+	return ok && onlineCount(servers) > limit
 }
 
 func onlineCount(servers []*backend.Server) int {

@@ -176,7 +176,7 @@ func (s *session) migrate(rt *live.Runtime, h *held, to *backend.Server, reason 
 		if target == nil || target.Key().Hostgroup != h.hg || !routable(target) || s.r.cfg.Registry.Lookup(target.Key()) != target {
 			target = rt.Policy.Pick(s.r.cfg.Registry.Hostgroup(h.hg))
 		}
-		if limit, ok := rt.Router.MaxOnline[h.hg]; ok && onlineCount(s.r.cfg.Registry.Hostgroup(h.hg)) > limit {
+		if overOnline(rt, h.hg, s.r.cfg.Registry.Hostgroup(h.hg)) {
 			// More ONLINE servers than max_num_online_servers (a second
 			// writer after a failover): the hostgroup takes no new
 			// traffic, and a move is new traffic for its target.
