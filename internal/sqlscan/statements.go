@@ -23,14 +23,7 @@ func nextStatement(q []byte, d Dialect, ambLive bool) (stmt, rest []byte) {
 	for i := 0; i < len(q); i++ {
 		switch c := q[i]; c {
 		case '\'', '"', '`':
-			esc := d.escapes(c)
-			for i++; i < len(q) && q[i] != c; i++ {
-				if q[i] == '\\' && esc {
-					i++
-				} else if q[i] >= 0x80 {
-					i += d.charLen(q, i) - 1
-				}
-			}
+			i = QuoteEnd(q, i, d)
 		case '-':
 			if i+2 < len(q) && q[i+1] == '-' && dashComment(q[i+2]) {
 				for i < len(q) && q[i] != '\n' {
