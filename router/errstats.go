@@ -59,9 +59,12 @@ type ErrorTotalKey struct {
 	Host      string
 	Port      int
 	Errno     uint16
+	// Proxy: the proxy made the error (a query timeout's 1907, the 1317 of
+	// a query it killed), ProxySQL's proxysql_mysql_error_total.
+	Proxy bool
 }
 
-func (e *errorStats) note(k errKey, msg string) {
+func (e *errorStats) note(k errKey, msg string, proxy bool) {
 	now := time.Now().Unix()
 	if len(msg) > maxErrorText {
 		msg = msg[:maxErrorText]
@@ -74,7 +77,7 @@ func (e *errorStats) note(k errKey, msg string) {
 	if e.totals == nil {
 		e.totals = make(map[ErrorTotalKey]uint64)
 	}
-	tk := ErrorTotalKey{Hostgroup: k.hg, Host: k.host, Port: k.port, Errno: k.errno}
+	tk := ErrorTotalKey{Hostgroup: k.hg, Host: k.host, Port: k.port, Errno: k.errno, Proxy: proxy || k.errno == 1907}
 	if _, ok := e.totals[tk]; ok || len(e.totals) < maxErrorRows {
 		e.totals[tk]++
 	}
@@ -95,8 +98,20 @@ func (e *errorStats) note(k errKey, msg string) {
 // hostgroup hg.
 func (s *session) noteError(hg int, srv *backend.Server, code uint16, msg string) {
 	k := srv.Key()
+	proxy := code == 1317 && s.killedQuery.Swap(false)
 	s.r.errors.note(errKey{hg: hg, host: k.Host, port: k.Port, user: s.username, client: s.clientIP,
-		schema: s.state.Schema, errno: code}, msg)
+		schema: s.state.Schema, errno: code}, msg, proxy)
+}
+
+// noteConnectError records a failed connect to srv: the server's ERR
+// (1040 too many connections, 1129 host blocked…) or, when it never
+// answered, 2003 as the MariaDB client library names it.
+func (s *session) noteConnectError(hg int, srv *backend.Server, err error) {
+	if se, ok := backend.IsSQLError(err); ok {
+		s.noteError(hg, srv, se.Code, se.Message)
+		return
+	}
+	s.noteError(hg, srv, 2003, "Can't connect to MySQL server on '"+srv.Addr()+"': "+err.Error())
 }
 
 // errorMessage is e's message as the proxy keeps it (its log,

@@ -285,7 +285,7 @@ func (s *session) acquireSynced(rt *live.Runtime, hg int, createNew, autocommitR
 	}
 	spare := s.spare
 	s.spare = nil
-	h, e := s.r.borrow(rt, hg, cred, want, createNew, spare, s.avoid)
+	h, e := s.borrow(rt, hg, cred, want, createNew, spare)
 	if e != nil {
 		s.spare = spare
 		s.r.stats.Add(s.id, stats.ConnPoolGetConnFailure, 1)
@@ -358,8 +358,11 @@ func (s *session) credentials(rt *live.Runtime) (*backend.Credentials, *wire.SQL
 // mysql-connect_timeout_server_max, then ERR 9001 as ProxySQL. A connection
 // already in the wanted state is taken without I/O or allocation
 // (Pool.TryGet); only a miss pays for a deadline, a sync or a new
-// connection. spare, if not nil, is reused for the result.
-func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st *backend.State, createNew bool, spare *held, avoid *backend.Server) (*held, *wire.SQLError) {
+// connection. spare, if not nil, is reused for the result. Each failed
+// connect is an error of its server in stats_mysql_errors and
+// mysql_error_total, as in ProxySQL.
+func (s *session) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st *backend.State, createNew bool, spare *held) (*held, *wire.SQLError) {
+	r, avoid := s.r, s.avoid
 	if !createNew {
 		if srv := r.pick(rt, hg, avoid); srv != nil {
 			if bc := srv.Pool().TryGet(rt.Backend, cred.User, st, st.Fingerprint()); bc != nil {
@@ -395,6 +398,7 @@ func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st 
 				// (a password changed on one server first, in a rolling
 				// change; ProxySQL picks again after a failed connect too).
 				refused, authErr = append(refused, srv), se
+				s.noteError(hg, srv, se.Code, se.Message)
 				continue
 			}
 			if backend.LocalShortage(err) {
@@ -404,6 +408,7 @@ func (r *Router) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st 
 				return nil, errLocalShortage(err)
 			}
 			lastErr = err
+			s.noteConnectError(hg, srv, err)
 			pause = rt.Router.ConnectRetriesDelay // mysql-connect_retries_delay
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {

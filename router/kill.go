@@ -243,6 +243,7 @@ func (r *Router) killQuery(rt *live.Runtime, s *session, run running, cred *back
 	}
 	err := bc.Exec(ctx, "KILL QUERY "+strconv.FormatUint(uint64(run.threadID), 10))
 	if err == nil {
+		s.killedQuery.Store(true)
 		r.killedQueries.Add(1)
 	}
 	return err

@@ -118,6 +118,10 @@ type session struct {
 	// (its server could not be reached to stop it): the query ends with
 	// 1317, as a killed query, and is not repeated elsewhere.
 	killCut atomic.Bool
+	// killedQuery: the proxy sent KILL QUERY for the session's query (a
+	// client's KILL QUERY through it): the 1317 that follows is the
+	// proxy's error in proxysql_mysql_error_total, as ProxySQL's killed_at.
+	killedQuery atomic.Bool
 	// deadline is when the backend query in flight times out (unix ns; 0:
 	// none in flight); timedOut is the deadline the watchdog acted on.
 	deadline atomic.Int64

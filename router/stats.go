@@ -76,6 +76,7 @@ func (s *session) beginCommand(p []byte) {
 	case wire.ComStmtPrepare:
 		s.publishInfo(p[1:])
 		s.r.stats.Add(s.id, stats.ComFrontendStmtPrepare, 1)
+		s.r.stats.Add(s.id, stats.Questions, 1) // as ProxySQL counts them
 	case wire.ComStmtExecute:
 		// The info of an EXECUTE is its statement's text.
 		var text string
@@ -88,6 +89,7 @@ func (s *session) beginCommand(p []byte) {
 		s.r.stats.Add(s.id, stats.ComFrontendStmtExecute, 1)
 	case wire.ComStmtClose:
 		s.r.stats.Add(s.id, stats.ComFrontendStmtClose, 1)
+		s.r.stats.Add(s.id, stats.Questions, 1)
 	case wire.ComInitDB:
 		s.r.stats.Add(s.id, stats.ComFrontendInitDB, 1)
 	}
@@ -403,19 +405,6 @@ func (r *Router) MixedRuntimeCommands() uint64 { return r.mixed.Load() }
 // connections it cut under a running query.
 func (r *Router) KilledBackend() (queries, conns uint64) {
 	return r.killedQueries.Load(), r.killedConns.Load()
-}
-
-// NonIdleSessions returns how many client sessions are running a command
-// (Client_Connections_non_idle).
-func (r *Router) NonIdleSessions() int {
-	n := 0
-	r.sessions.Range(func(_, v any) bool {
-		if v.(*session).pub.command.Load() != cmdSleep {
-			n++
-		}
-		return true
-	})
-	return n
 }
 
 // countFrontendBytes adds what the client connection read and wrote since

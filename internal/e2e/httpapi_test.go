@@ -260,7 +260,28 @@ func TestErrorsAndFreeConnections(t *testing.T) {
 	if !found {
 		t.Fatalf("stats_mysql_free_connections lacks the idle connection with time_zone +02:00: %v", free)
 	}
-	t.Logf("stats_mysql_errors: %v; free connections: %v", rows, free)
+
+	// A failed connect is an error of its server, as ProxySQL counts it in
+	// stats_mysql_errors and mysql_error_total: a server nothing listens on.
+	dead := testenv.FreePort(t)
+	admin(t, s, fmt.Sprintf(`
+		INSERT INTO mysql_servers (hostgroup_id, hostname, port) VALUES (30, '127.0.0.1', %d);
+		INSERT INTO mysql_query_rules (rule_id, active, match_pattern, destination_hostgroup, apply) VALUES (1, 1, '^SELECT 42', 30, 1);
+		SET mysql-connect_timeout_server_max=1000;
+		LOAD MYSQL SERVERS TO RUNTIME; LOAD MYSQL QUERY RULES TO RUNTIME; LOAD MYSQL VARIABLES TO RUNTIME;`, dead))
+	if _, err := db.ExecContext(ctx, "SELECT 42"); err == nil || !strings.Contains(err.Error(), "9001") {
+		t.Fatalf("a query for a server nothing listens on: %v, want 9001", err)
+	}
+	connErrs := adminRows(t, s, "SELECT port, errno, count_star > 0 FROM stats_mysql_errors WHERE hostgroup = 30")
+	if len(connErrs) != 1 || connErrs[0][0] != strconv.Itoa(dead) || connErrs[0][1] != "2003" || connErrs[0][2] != "1" {
+		t.Errorf("stats_mysql_errors of hostgroup 30 after failed connects: %v, want one 2003 row", connErrs)
+	}
+	port := strings.TrimSpace(admin(t, s, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='admin-restapi_port'"))
+	m := scrape(t, "http://127.0.0.1:"+port+"/metrics")
+	if v, ok := sample(m, "mysql_error_total", map[string]string{"hostgroup": "30", "port": strconv.Itoa(dead), "code": "2003"}); !ok || v < 1 {
+		t.Errorf("mysql_error_total of the dead server = %v (%v), want ≥ 1", v, ok)
+	}
+	t.Logf("stats_mysql_errors: %v; free connections: %v; failed connects: %v", rows, free, connErrs)
 }
 
 // TestAuditLog: mysql-auditlog_filename writes ProxySQL's audit events as

@@ -120,6 +120,17 @@ func TestKillQueryPrepared(t *testing.T) {
 	if err := victim.QueryRowContext(ctx, "SELECT ?", 1).Scan(&one); err != nil || one != 1 {
 		t.Fatalf("session unusable after KILL QUERY: %d %v", one, err)
 	}
+	// The 1317 of a query the proxy killed is the proxy's error, as
+	// ProxySQL files it (proxysql_mysql_error_total, not mysql_error_total).
+	port := strings.TrimSpace(admin(t, s, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='admin-restapi_port'"))
+	m := scrape(t, "http://127.0.0.1:"+port+"/metrics")
+	code := map[string]string{"code": "1317"}
+	if v, ok := sample(m, "proxysql_mysql_error_total", code); !ok || v != 1 {
+		t.Errorf("proxysql_mysql_error_total{code=1317} = %v (%v), want 1", v, ok)
+	}
+	if v, ok := sample(m, "mysql_error_total", code); ok {
+		t.Errorf("mysql_error_total{code=1317} = %v, want none: the server did not make this error", v)
+	}
 }
 
 // TestKillQueryPDO: the same with PHP's PDO and native prepares

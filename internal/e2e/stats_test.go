@@ -197,6 +197,32 @@ func TestStatsTables(t *testing.T) {
 		if got := admin(t, s, "SELECT @@questions, @@mysql-threads"); got != fmt.Sprintf("%d\t4\n", q1+1) {
 			t.Errorf("SELECT @@questions, @@mysql-threads = %q", got)
 		}
+		// A prepared statement's PREPARE and CLOSE are questions too, as
+		// ProxySQL counts them: prepare, two executes, close = 4.
+		pdb := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+		pdb.SetMaxOpenConns(1)
+		if err := pdb.Ping(); err != nil {
+			t.Fatal(err)
+		}
+		qp := get("Questions")
+		ps, err := pdb.Prepare("SELECT ?")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 {
+			var v int
+			if err := ps.QueryRow(i).Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ps.Close() // COM_STMT_CLOSE has no answer: wait for it to be counted
+		for deadline := time.Now().Add(3 * time.Second); get("Questions") < qp+4 && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if v := get("Questions"); v != qp+4 {
+			t.Errorf("Questions went from %d to %d over a prepare, two executes and a close, want +4", qp, v)
+		}
+		pdb.Close()
 		// The CLI's query and its login went in, the result and the
 		// handshake came out: more than the query text each way.
 		if in2, out2 := get("Queries_frontends_bytes_recv"), get("Queries_frontends_bytes_sent"); in2-in1 < int64(len(q)) || out2-out1 < int64(len(q)) {

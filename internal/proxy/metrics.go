@@ -95,7 +95,7 @@ var globalMetrics = map[string]promVar{
 	"Query_Cache_bytes_IN":                    {metric: "proxysql_query_cache_bytes_total", help: "Number of bytes (read|written) into the Query Cache.", label: [2]string{"op", "written"}},
 	"Query_Cache_bytes_OUT":                   {metric: "proxysql_query_cache_bytes_total", help: "Number of bytes (read|written) into the Query Cache.", label: [2]string{"op", "read"}},
 	"Query_Cache_Purged":                      {metric: "proxysql_query_cache_purged_total", help: "Number of entries purged by the Query Cache due to TTL expiration."},
-	"Query_Cache_Entries":                     {metric: "proxysql_query_cache_entries_total", help: "Number of entries currently stored in the query cache."}, // a counter in ProxySQL (qc_counter_vector), though it falls
+	"Query_Cache_Entries":                     {metric: "proxysql_query_cache_entries_total", help: "Number of entries currently stored in the query cache.", gauge: true}, // a counter in ProxySQL, whose value never falls there; a gauge here, since it does
 	"automatic_detected_sql_injection":        {metric: "proxysql_automatic_detected_sql_injection_total", help: "Blocked a detected 'sql injection' attempt."},
 	"whitelisted_sqli_fingerprint":            {metric: "proxysql_whitelisted_sqli_fingerprint_total", help: "Detected a whitelisted 'sql injection' fingerprint."},
 	"client_host_error_killed_connections":    {metric: "proxysql_client_host_error_killed_connections", help: "Killed client connections because address exceeded 'client_host_error_counts'."},
@@ -224,10 +224,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 
 	// The errors of stats_mysql_errors by server and code, as ProxySQL's
 	// two families split them: what the proxy generated (a query timeout's
-	// 1907), and what servers returned or the proxy met on them.
+	// 1907, the 1317 of a query it killed), and what servers returned or
+	// the proxy met on them (failed connects among them).
 	for k, n := range p.router.ErrorTotals() {
 		d := descMySQLErrors
-		if k.Errno == 1907 {
+		if k.Proxy {
 			d = descProxyErrors
 		}
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(n),

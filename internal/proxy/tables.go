@@ -299,7 +299,9 @@ func (p *Proxy) globalVars() []stats.Var {
 		stats.Var{Name: "Query_Cache_bytes_OUT", Value: u64(qc.BytesOUT)},
 		stats.Var{Name: "Query_Cache_Purged", Value: u64(qc.Purged)},
 		stats.Var{Name: "Query_Cache_Entries", Value: i64(qc.Entries)},
-		stats.Var{Name: "Client_Connections_non_idle", Value: strconv.Itoa(p.router.NonIdleSessions())},
+		// ProxySQL's sessions held by worker threads: all of them, as in
+		// ProxySQL without --idle-threads (Sluice has no idle threads).
+		stats.Var{Name: "Client_Connections_non_idle", Value: i64(p.stats.Value(stats.ClientConnectionsConnected))},
 		stats.Var{Name: "mysql_killed_backend_queries", Value: u64(killedQ)},
 		stats.Var{Name: "mysql_killed_backend_connections", Value: u64(killedC)},
 	)

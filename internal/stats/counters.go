@@ -19,7 +19,8 @@ const (
 	ClientConnectionsConnected
 	// Client_Connections_created: client connections accepted.
 	ClientConnectionsCreated
-	// Questions: COM_QUERY and COM_STMT_EXECUTE commands served.
+	// Questions: COM_QUERY, COM_STMT_PREPARE, COM_STMT_EXECUTE and
+	// COM_STMT_CLOSE commands served (ProxySQL counts all four).
 	Questions
 	// Slow_queries: queries that took longer than mysql-long_query_time.
 	SlowQueries
