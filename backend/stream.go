@@ -86,6 +86,9 @@ type Sink struct {
 	// Status is the client session's status, for the EOF the proxy writes
 	// itself after column definitions when only the server dropped it.
 	Status uint16
+	// Call: the command is a CALL, all of whose result sets are followed
+	// by more (the procedure's final OK).
+	Call bool
 	// ClearAutocommit: a read ran with autocommit=1 for a client with
 	// autocommit=0 (mysql-enforce_autocommit_on_reads=false); the
 	// terminators the client gets carry its setting, not the server's.
@@ -525,8 +528,28 @@ func (c *BackendConn) resultSet(sink *Sink, res *Response) error {
 			return err
 		}
 	case srvDepr && !cliDepr:
-		// Unless no rows follow, the status of this EOF is not known yet;
-		// clients read the real one from the terminator.
+		// The server sent no EOF here; the one made up carries the status
+		// of the result set's terminator, found ahead in the read buffer:
+		// clients read SERVER_MORE_RESULTS_EXISTS (a CALL, a multi-
+		// statement query) and SERVER_PS_OUT_PARAMS from this EOF, before
+		// the rows (libmariadb, PHP's mysqlnd). A result set larger than
+		// the buffer gets the session's status, and MORE_RESULTS_EXISTS
+		// when its statement is a CALL.
+		if end == nil {
+			st, found, err := c.w.PeekResultEnd()
+			if err != nil {
+				return err
+			}
+			switch {
+			case found:
+				status = st
+			case sink.Call:
+				status |= wire.StatusMoreResultsExists
+			}
+			if sink.ClearAutocommit {
+				status &^= wire.StatusAutocommit
+			}
+		}
 		c.scratch = wire.AppendEOF(c.scratch[:0], 0, status)
 		if err := write(sink, c.scratch); err != nil {
 			return err

@@ -118,6 +118,7 @@ func (s *session) pause(d time.Duration) bool {
 // the client connection is gone and the session must end.
 func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *held, ok bool) {
 	s.sink.DeprecateEOF, s.sink.Status = s.depr, s.status()
+	s.sink.Call = s.digest.Kind == sqlscan.KindCall
 	s.sink.LocalFiles, s.sink.NoLocalFiles = s.localFiles(rt)
 	autocommitRead := req.read && !rt.Router.EnforceAutocommitOnReads && !s.state.Autocommit
 	for attempt := 0; ; attempt++ {

@@ -282,6 +282,52 @@ func (c *Conn) PeekHeader() (length int, first byte, err error) {
 	return length, h[4], nil
 }
 
+// PeekResultEnd looks ahead, consuming nothing, for the terminator of the
+// result set whose rows come next on a CLIENT_DEPRECATE_EOF connection (an
+// OK with the 0xFE header) and returns its status flags. It waits for what
+// the server is sending only while the rows so far fit in the read buffer:
+// found is false when the result set is larger than that, or ends in an
+// ERR. The rows and the terminator stay unread. Like every read, it
+// invalidates the slice returned by the previous ReadPacket.
+func (c *Conn) PeekResultEnd() (status uint16, found bool, err error) {
+	if c.br == nil {
+		return 0, false, ErrClosed
+	}
+	c.releaseBig()
+	off := 0
+	for {
+		h, err := c.br.Peek(off + 5)
+		if err == errBufferFull {
+			return 0, false, nil
+		}
+		if err != nil {
+			return 0, false, midPacket(err)
+		}
+		length := int(h[off]) | int(h[off+1])<<8 | int(h[off+2])<<16
+		if length == 0 || length == MaxPayloadLen {
+			// Not a row of a result set that fits (a row of 16 MiB and
+			// more goes on in the next packets, whatever their first
+			// byte).
+			return 0, false, nil
+		}
+		switch first := h[off+4]; {
+		case first == HeaderERR:
+			return 0, false, nil
+		case IsTerminator(first, length):
+			p, err := c.br.Peek(off + 4 + length)
+			if err == errBufferFull {
+				return 0, false, nil
+			}
+			if err != nil {
+				return 0, false, midPacket(err)
+			}
+			st, ok := TerminatorStatus(p[off+4:])
+			return st, ok, nil
+		}
+		off += 4 + length
+	}
+}
+
 // ReadPacket reads one logical packet and returns its payload, assembling
 // 0xFFFFFF continuation packets (up to SetMaxPayload; a longer packet is
 // consumed and discarded, and ErrPacketTooLarge returned, so the stream stays

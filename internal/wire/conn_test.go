@@ -355,3 +355,42 @@ func TestForwardPacketAllocs(t *testing.T) {
 		t.Fatalf("WritePacket allocates %.1f times per packet", allocs)
 	}
 }
+
+// TestPeekResultEnd: the terminator's status is found past rows without
+// consuming them; an ERR, or rows beyond the buffer (a 16 MiB row whose
+// continuation starts with 0xFE), say not found.
+func TestPeekResultEnd(t *testing.T) {
+	term := AppendOK(nil, 0, 0, StatusAutocommit|StatusMoreResultsExists|StatusPSOutParams, 0, "")
+	term[0] = HeaderEOF
+	row := []byte{3, 'a', 'b', 'c'}
+	c := readerConn(encode(row, row, term))
+	st, found, err := c.PeekResultEnd()
+	if err != nil || !found || st != StatusAutocommit|StatusMoreResultsExists|StatusPSOutParams {
+		t.Fatalf("small result: %#x %v %v", st, found, err)
+	}
+	if p, err := c.ReadPacket(); err != nil || !bytes.Equal(p, row) {
+		t.Fatalf("the rows were consumed: %q %v", p, err)
+	}
+
+	// A 16 MiB row continues into a packet that starts with 0xFE: rows
+	// beyond the buffer are not looked through.
+	big := append(filled(MaxPayloadLen, 'x'), 0xfe, 1, 2)
+	c = readerConn(encode(big, term))
+	if _, found, err := c.PeekResultEnd(); err != nil || found {
+		t.Fatalf("a row beyond the buffer: found %v %v", found, err)
+	}
+	if p, err := c.ReadPacket(); err != nil || len(p) != len(big) {
+		t.Fatalf("the big row after the peek: %d %v", len(p), err)
+	}
+
+	errPkt := AppendERR(nil, 1317, "70100", "Query execution was interrupted")
+	c = readerConn(encode(row, errPkt))
+	if _, found, err := c.PeekResultEnd(); err != nil || found {
+		t.Fatalf("rows ending in an ERR: found %v %v", found, err)
+	}
+
+	c = readerConn(encode(row)[:6]) // cut inside a row
+	if _, _, err := c.PeekResultEnd(); err == nil {
+		t.Fatal("a stream cut inside a row: no error")
+	}
+}

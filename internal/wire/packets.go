@@ -249,25 +249,46 @@ func ParseTerminator(p []byte) (warnings, status uint16, err error) {
 	return ok.Warnings, ok.Status, nil
 }
 
-// SetTerminatorStatus rewrites, in place, the bits of mask in the status
-// of a result set terminator (EOF, or OK with CLIENT_DEPRECATE_EOF) to
-// those of status. A packet it cannot parse is left alone.
-func SetTerminatorStatus(p []byte, mask, status uint16) {
+// terminatorStatusAt is the offset of the status flags in a result set
+// terminator (EOF, or OK with CLIENT_DEPRECATE_EOF), or -1 when p is too
+// short to hold them.
+func terminatorStatusAt(p []byte) int {
 	at := 3 // EOF: header, warnings, status
 	if !isEOFLayout(p) {
 		if len(p) == 0 {
-			return
+			return -1
 		}
 		_, _, rest, ok := ReadLenEncInt(p[1:]) // affected rows
 		if !ok {
-			return
+			return -1
 		}
 		if _, _, rest, ok = ReadLenEncInt(rest); !ok { // insert id
-			return
+			return -1
 		}
 		at = len(p) - len(rest)
 	}
 	if at+2 > len(p) {
+		return -1
+	}
+	return at
+}
+
+// TerminatorStatus returns the status flags of a result set terminator
+// without allocating; ok is false when p cannot hold them.
+func TerminatorStatus(p []byte) (status uint16, ok bool) {
+	at := terminatorStatusAt(p)
+	if at < 0 {
+		return 0, false
+	}
+	return uint16(p[at]) | uint16(p[at+1])<<8, true
+}
+
+// SetTerminatorStatus rewrites, in place, the bits of mask in the status
+// of a result set terminator (EOF, or OK with CLIENT_DEPRECATE_EOF) to
+// those of status. A packet it cannot parse is left alone.
+func SetTerminatorStatus(p []byte, mask, status uint16) {
+	at := terminatorStatusAt(p)
+	if at < 0 {
 		return
 	}
 	st := uint16(p[at]) | uint16(p[at+1])<<8
