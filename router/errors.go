@@ -194,8 +194,10 @@ func errMalformedPacket() *wire.SQLError {
 	return &wire.SQLError{Code: 1835, State: "HY000", Message: "Malformed communication packet"}
 }
 
-func errNoCursor() *wire.SQLError {
-	return &wire.SQLError{Code: 1421, State: "HY000", Message: "The statement has no open cursor"}
+// errNoCursor is MariaDB's answer to a COM_STMT_FETCH of client statement
+// id when no cursor is open on it.
+func errNoCursor(id uint32) *wire.SQLError {
+	return &wire.SQLError{Code: 1421, State: "HY000", Message: fmt.Sprintf("The statement (%d) has no open cursor", id)}
 }
 
 // errClientGone tags a failed write to the client (see backend.ErrClientGone).

@@ -621,7 +621,7 @@ func (s *session) comStmtFetch(rt *live.Runtime, p []byte) bool {
 	}
 	h := cs.cursor
 	if h == nil || h.dead {
-		s.writeErr(errNoCursor())
+		s.writeErr(errNoCursor(binary.LittleEndian.Uint32(p[1:])))
 		return true
 	}
 	bid, _ := h.bc.StmtID(cs.g.id)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -183,6 +184,18 @@ func TestUnknownStatementNamesCommand(t *testing.T) {
 		send := func(uint32) []byte { return pkt }
 		if got, want := firstAnswer(t, s.DataPort, "", send), firstAnswer(t, b.Port, "", send); got != want {
 			t.Errorf("command %d, unknown id: through Sluice %q, directly %q", pkt[0], got, want)
+		}
+	}
+	// A fetch from a statement without a cursor: 1421 names the statement,
+	// each side its own id.
+	for _, port := range []int{s.DataPort, b.Port} {
+		var id uint32
+		got := firstAnswer(t, port, "SELECT 1", func(i uint32) []byte {
+			id = i
+			return []byte{mysql.COM_STMT_FETCH, byte(i), byte(i >> 8), byte(i >> 16), byte(i >> 24), 1, 0, 0, 0}
+		})
+		if want := fmt.Sprintf("The statement (%d) has no open cursor", id); !strings.HasSuffix(got, want) {
+			t.Errorf("port %d: fetch without a cursor: %q, want the ERR %q", port, got, want)
 		}
 	}
 }
