@@ -31,14 +31,15 @@ func (s *session) dispatch(rt *live.Runtime, p []byte) bool {
 		return s.writeOK(0, 0, "") == nil
 	case wire.ComSetOption:
 		// 0 = MYSQL_OPTION_MULTI_STATEMENTS_ON, 1 = OFF. The server answers
-		// with an EOF packet. The backend connection is switched lazily by
-		// sync, like the rest of the session state.
+		// with an EOF packet (an OK with the 0xFE header under
+		// CLIENT_DEPRECATE_EOF). The backend connection is switched lazily
+		// by sync, like the rest of the session state.
 		if len(p) < 3 || (p[1] != 0 && p[1] != 1) {
 			s.writeErr(errMalformed("COM_SET_OPTION"))
 			return true
 		}
 		s.state.MultiStatements = p[1] == 0
-		if err := s.c.WriteEOF(0, s.status()); err != nil {
+		if err := s.c.WriteResultEnd(s.depr, 0, s.status()); err != nil {
 			return false
 		}
 		return s.c.Flush() == nil

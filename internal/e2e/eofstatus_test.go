@@ -116,3 +116,22 @@ func TestEOFStatusForClassicClients(t *testing.T) {
 	}
 	t.Logf("EOF statuses after the definitions (masked): text %x, prepared %x, as direct", pText, pPrep)
 }
+
+// TestSetOptionReply: COM_SET_OPTION is answered as the server answers it
+// in each EOF dialect (under CLIENT_DEPRECATE_EOF an OK with the 0xFE
+// header, not the 5-byte EOF), byte for byte.
+func TestSetOptionReply(t *testing.T) {
+	s, b := multiplexSetup(t, 4, "")
+	for _, depr := range []bool{false, true} {
+		var got [2][]byte
+		for i, port := range []int{s.DataPort, b.Port} {
+			m, _ := metaLogin(t, port, depr, false)
+			m.send([]byte{wire.ComSetOption, 0, 0})
+			got[i] = m.read()
+			m.c.Close()
+		}
+		if string(got[0]) != string(got[1]) {
+			t.Errorf("CLIENT_DEPRECATE_EOF %v: COM_SET_OPTION answered % x through the proxy, % x directly", depr, got[0], got[1])
+		}
+	}
+}
