@@ -240,6 +240,10 @@ func ParseHandshakeResponse(p []byte) (*HandshakeResponse, error) {
 	return r, nil
 }
 
+// parseAttrs reads the connect attributes. A block whose length overruns
+// the packet is refused; inside it, a key or value that does not parse
+// ends the list there, and the login goes on with what was read, as
+// MariaDB, which ignores attributes it cannot read.
 func parseAttrs(b []byte) ([]Attr, error) {
 	total, _, b, ok := ReadLenEncInt(b)
 	if !ok || total > uint64(len(b)) {
@@ -250,11 +254,11 @@ func parseAttrs(b []byte) ([]Attr, error) {
 	for len(b) > 0 {
 		k, _, rest, ok := ReadLenEncString(b)
 		if !ok {
-			return nil, malformed("handshake response: attribute key")
+			break
 		}
 		v, _, rest, ok := ReadLenEncString(rest)
 		if !ok {
-			return nil, malformed("handshake response: attribute value")
+			break
 		}
 		attrs = append(attrs, Attr{Key: string(k), Value: string(v)})
 		b = rest

@@ -141,6 +141,23 @@ func TestHandshakeResponseRoundTrip(t *testing.T) {
 	if _, err := ParseHandshakeResponse([]byte{0, 0, 0, 0, 1, 2}); !errors.Is(err, ErrNeedProto41) {
 		t.Fatalf("pre-4.1: %v", err)
 	}
+	// Attributes whose second key claims 2^64 bytes inside a well-sized
+	// block: the login goes on with the first one, as MariaDB ignores what
+	// it cannot read; a block longer than the packet is refused.
+	r3 := *r
+	r3.Attrs = []Attr{{"_client_name", "sluice"}}
+	p := AppendHandshakeResponse(nil, &r3)
+	blockAt := len(p) - (1 + 1 + len("_client_name") + 1 + len("sluice"))
+	odd := append(p[:blockAt:blockAt], byte(p[blockAt]+9))
+	odd = append(odd, p[blockAt+1:]...)
+	odd = append(odd, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+	got, err = ParseHandshakeResponse(odd)
+	if err != nil || !reflect.DeepEqual(got.Attrs, r3.Attrs) || got.User != "root" {
+		t.Fatalf("a key that overruns the attributes: %+v %v", got, err)
+	}
+	if _, err := ParseHandshakeResponse(odd[:len(odd)-1]); err == nil {
+		t.Fatal("an attributes block longer than the packet was accepted")
+	}
 	// Truncated auth data.
 	bad := AppendHandshakeResponse(nil, r2)
 	if _, err := ParseHandshakeResponse(bad[:35]); err == nil {
