@@ -270,7 +270,10 @@ func (s *session) fastForward(rt *live.Runtime, p []byte, shape backend.Shape) b
 	if !ok || h == nil {
 		return ok
 	}
-	if shape == backend.ShapeStream {
+	if shape == backend.ShapeStream && !(res.Err != nil && res.Err.Code == 1047) {
+		// (A server that does not know the command — MariaDB and MySQL's
+		// COM_BINLOG_DUMP_GTID — answers 1047 and goes on: so does the
+		// session.)
 		// The server ended a binlog dump (a non-blocking one reached the
 		// end of the log): its connection is left to no one, and the
 		// session ends, as the server closes the client's connection

@@ -398,3 +398,25 @@ func TestBinlogThroughFastForward(t *testing.T) {
 	}
 	t.Logf("a non-blocking dump through the proxy: %d events, then the session closed", events)
 }
+
+// TestUnknownReplicationCommandKeepsSession: MariaDB does not know
+// COM_BINLOG_DUMP_GTID (MySQL's): it answers 1047 and the connection goes
+// on. Through the proxy the client gets that answer and its session goes
+// on too (it used to be closed, as after a binlog dump).
+func TestUnknownReplicationCommandKeepsSession(t *testing.T) {
+	s, _ := multiplexSetup(t, 4, "")
+	m, _ := metaLogin(t, s.DataPort, true, false)
+	defer m.c.Close()
+	m.send([]byte{wire.ComBinlogDumpGTID, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	p, err := m.c.ReadPacket()
+	if err != nil || !wire.IsERR(p) {
+		t.Fatalf("COM_BINLOG_DUMP_GTID: % x %v, want the server's ERR 1047", p, err)
+	}
+	if e, _ := wire.ParseERR(p); e.Code != 1047 {
+		t.Fatalf("COM_BINLOG_DUMP_GTID: %v, want 1047", e)
+	}
+	m.send([]byte("\x03SELECT 1"))
+	if r := m.readResult(1); len(r.rows) != 1 {
+		t.Fatalf("after the refused command: %d rows", len(r.rows))
+	}
+}
