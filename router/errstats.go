@@ -128,12 +128,17 @@ func errorMessage(e *wire.SQLError, req *request, d sqlscan.Dialect) string {
 	return e.Message
 }
 
-// logQueryError logs a server's error for a query, as ProxySQL logs every
-// one ("Error during query on (hostgroup,host,port,thread_id)"); with
+// logQueryError logs a server's error for a query, as ProxySQL logs each
+// ("Error during query on (hostgroup,host,port,thread_id)"), at most 10 a
+// second (the next line says how many were held back); with
 // mysql-verbose_query_error the line adds the user, client, schema and
 // digest text.
 func (s *session) logQueryError(h *held, code uint16, msg string, verbose bool) {
-	ev := s.log.Warn().Int("hostgroup", h.hg).Str("backend", h.addr).Uint32("thread_id", h.bc.ThreadID()).
+	ev := s.r.queryErrLog.Event(time.Now(), s.log.Warn, "more_not_logged")
+	if ev == nil {
+		return
+	}
+	ev = ev.Int("hostgroup", h.hg).Str("backend", h.addr).Uint32("thread_id", h.bc.ThreadID()).
 		Uint16("errno", code).Str("error", msg)
 	if verbose {
 		ev = ev.Str("user", s.username).Str("client", s.clientIP).Str("schema", s.state.Schema).

@@ -104,6 +104,10 @@ type Router struct {
 	handshakes handshakes      // clients not logged in yet
 	loginLog   ratelog.Limiter // failed logins are logged at most 10 a second
 	lostLog    ratelog.Limiter // backend connections lost under a statement, likewise
+	// queryErrLog: servers' errors for queries ("Error during query"),
+	// which a client looping on a bad statement makes at will; all of
+	// them are counted in stats_mysql_errors.
+	queryErrLog ratelog.Limiter
 	// spare is a descriptor held in reserve (/dev/null) to refuse clients
 	// with ERR 1040 while the proxy is out of file descriptors
 	// (refuseOverLimit); spareMu serialises its use between listeners.

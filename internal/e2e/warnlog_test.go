@@ -3,6 +3,7 @@ package e2e
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-proxy/sluice/internal/testenv"
 )
@@ -54,4 +55,28 @@ func TestLogQueryErrors(t *testing.T) {
 		t.Fatal("the failing query succeeded")
 	}
 	waitLog(t, s, "Error during query", "errno=1146", "digest_text", "user=sbtest", "nothere_loud")
+
+	// A client looping on a bad statement: at most 10 lines a second, the
+	// next saying how many were held back; every error is counted.
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	db.SetMaxOpenConns(1)
+	before := strings.Count(s.Output(), "Error during query")
+	start := time.Now()
+	const n = 300
+	for range n {
+		if _, err := db.Exec("SELECT * FROM nothere_loop"); err == nil {
+			t.Fatal("the failing query succeeded")
+		}
+	}
+	took := time.Since(start)
+	time.Sleep(1100 * time.Millisecond)
+	db.Exec("SELECT * FROM nothere_after") // in a new second: carries the count held back
+	waitLog(t, s, "more_not_logged=")
+	logged := strings.Count(s.Output(), "Error during query") - before
+	if max := 10*(int(took/time.Second)+2) + 1; logged > max {
+		t.Errorf("%d errors in %v logged %d lines, want at most %d", n, took, logged, max)
+	}
+	if c := adminInt(t, s, "SELECT SUM(count_star) FROM stats_mysql_errors WHERE errno = 1146 AND schemaname = 'sbtest'"); c != n+1 {
+		t.Errorf("stats_mysql_errors counts %d of the %d errors", c, n+1)
+	}
 }
