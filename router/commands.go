@@ -101,7 +101,7 @@ func (s *session) dispatch(rt *live.Runtime, p []byte) bool {
 		}
 	}
 	s.r.stats.Add(s.id, stats.MySQLUnexpectedFrontendPackets, 1)
-	s.writeErr(errUnknownCommand(p[0]))
+	s.writeErr(errUnknownCommand())
 	return true
 }
 

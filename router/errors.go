@@ -71,8 +71,10 @@ func errEmptyQuery() *wire.SQLError {
 	return &wire.SQLError{Code: 1065, State: "42000", Message: "Query was empty"}
 }
 
-func errUnknownCommand(cmd byte) *wire.SQLError {
-	return &wire.SQLError{Code: 1047, State: "08S01", Message: fmt.Sprintf("Unknown command %d", cmd)}
+// errUnknownCommand is MariaDB's answer to a command byte it does not
+// serve, word for word.
+func errUnknownCommand() *wire.SQLError {
+	return &wire.SQLError{Code: 1047, State: "08S01", Message: "Unknown command"}
 }
 
 // errLostBackend: the backend connection failed during a statement; the

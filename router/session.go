@@ -524,7 +524,7 @@ func (s *session) loop() {
 		}
 		if len(p) == 0 {
 			s.r.stats.Add(s.id, stats.MySQLUnexpectedFrontendPackets, 1)
-			s.writeErr(errUnknownCommand(0))
+			s.writeErr(errUnknownCommand())
 			continue
 		}
 		// The command runs under the runtime published when it arrived,

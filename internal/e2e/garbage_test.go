@@ -173,13 +173,15 @@ func TestPacketsOutOfOrder(t *testing.T) {
 
 // TestUnknownStatementNamesCommand: an unknown statement id gets ERR 1243
 // naming the command as MariaDB names it (mysqld_stmt_reset,
-// mysqld_stmt_fetch), through Sluice as directly.
+// mysqld_stmt_fetch), and an unknown command MariaDB's 1047, through
+// Sluice as directly.
 func TestUnknownStatementNamesCommand(t *testing.T) {
 	s, b := multiplexSetup(t, 4, "")
 	for _, pkt := range [][]byte{
 		{mysql.COM_STMT_RESET, 0xe7, 0x03, 0, 0},
 		{mysql.COM_STMT_FETCH, 0xe7, 0x03, 0, 0, 1, 0, 0, 0},
 		{mysql.COM_STMT_EXECUTE, 0xe7, 0x03, 0, 0, 0, 1, 0, 0, 0},
+		{0x99}, // no such command: MariaDB's 1047 word for word
 	} {
 		send := func(uint32) []byte { return pkt }
 		if got, want := firstAnswer(t, s.DataPort, "", send), firstAnswer(t, b.Port, "", send); got != want {
