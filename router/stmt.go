@@ -64,7 +64,12 @@ type stmtCache struct {
 	mu     sync.RWMutex
 	byKey  map[stmtKey]*globalStmt
 	nextID atomic.Uint64
+	purged time.Time // when put last dropped unreferenced statements (under mu)
 }
+
+// stmtPurgeEvery bounds how often a full cache is scanned for statements
+// nothing references.
+const stmtPurgeEvery = time.Second
 
 func (c *stmtCache) get(k stmtKey) *globalStmt {
 	c.mu.RLock()
@@ -74,9 +79,12 @@ func (c *stmtCache) get(k stmtKey) *globalStmt {
 
 // put caches g under k and returns the cached statement (an earlier one
 // when another session raced us). With max entries cached already
-// (mysql-max_stmts_cache), g is returned uncached: it still serves its
-// client, and lives as long as that client's statement does — the cache
-// cannot grow without bound on applications that prepare ever new texts.
+// (mysql-max_stmts_cache), the statements no client and no backend
+// connection references are dropped first (at most once a second), as
+// ProxySQL purges them; if none is, g is returned uncached: it still
+// serves its client, and lives as long as that client's statement does —
+// the cache cannot grow without bound on applications that prepare ever
+// new texts, nor stay full of statements nobody uses.
 func (c *stmtCache) put(k stmtKey, g *globalStmt, max int) *globalStmt {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -85,6 +93,14 @@ func (c *stmtCache) put(k stmtKey, g *globalStmt, max int) *globalStmt {
 	}
 	if old := c.byKey[k]; old != nil {
 		return old
+	}
+	if len(c.byKey) >= max && time.Since(c.purged) >= stmtPurgeEvery {
+		c.purged = time.Now()
+		for key, st := range c.byKey {
+			if st.clients.Load() == 0 && st.servers.Load() == 0 {
+				delete(c.byKey, key)
+			}
+		}
 	}
 	if len(c.byKey) < max {
 		c.byKey[k] = g
