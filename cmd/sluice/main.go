@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -294,7 +295,14 @@ func serve(o *options, stderr io.Writer) error {
 	}
 	adm := admin.New(admin.Config{Store: store, Applier: applier, ConfigPath: cfgPath, Log: log, ExtraIfaces: extraAdmin,
 		Audit: p.Audit(), TLS: p.AdminTLS})
-	for _, m := range config.Modules {
+	// The variables first: what the other modules' checks read of them
+	// (mysql-have_ssl for users with use_ssl=1…) is the configuration's,
+	// not the defaults.
+	startOrder := append([]config.Module{config.ModMySQLVariables, config.ModAdminVariables},
+		slices.DeleteFunc(slices.Clone(config.Modules), func(m config.Module) bool {
+			return m == config.ModMySQLVariables || m == config.ModAdminVariables
+		})...)
+	for _, m := range startOrder {
 		if err := adm.LoadToRuntime(m); err != nil {
 			if existed && !o.initial {
 				return fmt.Errorf("loading %s to runtime from %s: %w (the saved configuration does not load: "+

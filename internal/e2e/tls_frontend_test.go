@@ -211,3 +211,30 @@ print(c._sock.version(), c._sock.cipher()[0])`
 		t.Fatalf("after a failed RELOAD TLS: %v", err)
 	}
 }
+
+// TestStartLoadsVariablesFirst: a proxysql.cnf with mysql-have_ssl=true and
+// a user with use_ssl=1 starts without the warning that TLS is off (the
+// users were loaded, and checked, before the variables).
+func TestStartLoadsVariablesFirst(t *testing.T) {
+	dir := t.TempDir()
+	adminPort, dataPort := testenv.FreePort(t), testenv.FreePort(t)
+	cfg := filepath.Join(dir, "proxysql.cnf")
+	text := fmt.Sprintf(`admin_variables = { admin_credentials = "admin:admin" mysql_ifaces = "127.0.0.1:%d" }
+mysql_variables = { interfaces = "127.0.0.1:%d" have_ssl = true }
+mysql_users = ( { username = "tlsonly", password = "pw", default_hostgroup = 0, use_ssl = 1 } )
+`, adminPort, dataPort)
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	datadir := filepath.Join(dir, "data")
+	if err := os.MkdirAll(datadir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := testenv.Start(t, cfg, datadir, adminPort, dataPort, "--no-monitor")
+	if v := strings.TrimSpace(admin(t, s, "SELECT variable_value FROM runtime_global_variables WHERE variable_name = 'mysql-have_ssl'")); v != "true" {
+		t.Fatalf("runtime mysql-have_ssl = %q", v)
+	}
+	if strings.Contains(s.Output(), "cannot log in until TLS is offered") {
+		t.Fatalf("a start with mysql-have_ssl=true warned that TLS is off:\n%s", s.Output())
+	}
+}
