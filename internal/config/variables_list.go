@@ -44,8 +44,11 @@ var varDefs = []VarDef{
 	{Name: "admin-prometheus_memory_metrics_interval", Default: "61", Kind: VarInt, Min: 1, Max: 604799},
 	{Name: "admin-read_only", Default: "false", Kind: VarBool},
 	{Name: "admin-refresh_interval", Default: "2000", Kind: VarInt, Min: 101, Max: 99999},
-	// Sluice: true (ProxySQL: false): /metrics and /health on admin-restapi_port, on the admin's address.
-	{Name: "admin-restapi_enabled", Default: "true", Kind: VarBool},
+	// false, as ProxySQL: an unchanged proxysql.cnf opens no port without
+	// authentication it did not ask for. etc/sluice.cnf (make run) turns
+	// it on: /metrics, /health and the status page on admin-restapi_port,
+	// on the admin's address.
+	{Name: "admin-restapi_enabled", Default: "false", Kind: VarBool},
 	{Name: "admin-restapi_port", Default: "6070", Kind: VarInt, Min: 1, Max: 65534},
 	{Name: "admin-ssl_keylog_file", Default: ""},
 	{Name: "admin-stats_credentials", Default: "stats:stats"},

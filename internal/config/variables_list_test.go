@@ -73,7 +73,7 @@ func TestVarDefaultsMatchProxySQL(t *testing.T) {
 		{"admin-read_only", "false", VarBool},
 		{"admin-refresh_interval", "2000", VarInt},
 		{"admin-vacuum_stats", "true", VarBool},
-		{"admin-restapi_enabled", "true", VarBool}, // ProxySQL: false; Sluice serves /metrics and /health by default
+		{"admin-restapi_enabled", "false", VarBool}, // as ProxySQL; etc/sluice.cnf turns it on
 		{"admin-restapi_port", "6070", VarInt},
 		{"admin-web_enabled", "false", VarBool},
 		{"admin-web_port", "6080", VarInt},

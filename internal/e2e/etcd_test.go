@@ -56,7 +56,7 @@ func startEtcdNodes(t *testing.T, prefix string, ports []int, first int, endpoin
 		adminPort, dataPort, httpPort := ports[3*i], ports[3*i+1], ports[3*i+2]
 		dir := t.TempDir()
 		cfg := filepath.Join(dir, "sluice.cnf")
-		text := fmt.Sprintf("admin_variables = { admin_credentials = \"admin:admin\" mysql_ifaces = \"127.0.0.1:%d\" restapi_port = %d }\n"+
+		text := fmt.Sprintf("admin_variables = { admin_credentials = \"admin:admin\" mysql_ifaces = \"127.0.0.1:%d\" restapi_enabled = true restapi_port = %d }\n"+
 			"mysql_variables = { interfaces = \"127.0.0.1:%d\" }\n", adminPort, httpPort, dataPort)
 		if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 			t.Fatal(err)

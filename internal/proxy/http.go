@@ -21,10 +21,11 @@ import (
 // The HTTP endpoint on admin-restapi_port (ProxySQL's REST API port, 6070),
 // bound to the address of the admin interface: GET /metrics (Prometheus
 // text, metrics.go), GET /health, and ProxySQL's /sync/<uri> routes
-// (restapi.go). Sluice enables it by default
-// (admin-restapi_enabled=true; ProxySQL: false): metrics and a health check
-// are what an operator wires first, and the address is the admin's, so an
-// admin on 127.0.0.1 keeps the endpoint local too.
+// (restapi.go), with admin-restapi_enabled (false by default, as in
+// ProxySQL: the endpoint has no authentication, and a proxysql.cnf whose
+// admin listens on 0.0.0.0 must not open it unasked; etc/sluice.cnf turns
+// it on). The address is the admin's, so an admin on 127.0.0.1 keeps the
+// endpoint local too.
 
 // httpEndpoint serves the HTTP routes and follows LOAD ADMIN VARIABLES.
 type httpEndpoint struct {

@@ -186,7 +186,7 @@ func WriteConfig(t testing.TB, dir string, adminPort, dataPort int, extra string
 	t.Helper()
 	// Each test's Sluice gets its own HTTP port (/metrics, /health), so
 	// several can run at once.
-	text := fmt.Sprintf(`admin_variables = { admin_credentials = "admin:admin" mysql_ifaces = "127.0.0.1:%d" restapi_port = %d }
+	text := fmt.Sprintf(`admin_variables = { admin_credentials = "admin:admin" mysql_ifaces = "127.0.0.1:%d" restapi_enabled = true restapi_port = %d }
 mysql_variables = { interfaces = "127.0.0.1:%d" }
 %s
 `, adminPort, FreePort(t), dataPort, extra)
