@@ -30,6 +30,32 @@ import (
 // rule_id and the column.
 var ErrBadRule = errors.New("rules: bad query rule")
 
+// BadRuleError is one rule Compile left out: its rule_id, and what is wrong
+// with it (the error wraps ErrBadRule).
+type BadRuleError struct {
+	RuleID int
+	err    error
+}
+
+func (e *BadRuleError) Error() string { return e.err.Error() }
+func (e *BadRuleError) Unwrap() error { return e.err }
+
+// BadRuleIDs returns the rule_ids of the rules a Compile error left out.
+func BadRuleIDs(err error) []int {
+	var ids []int
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		var b *BadRuleError
+		if errors.As(e, &b) {
+			ids = append(ids, b.RuleID)
+		}
+	}
+	return ids
+}
+
 // Unset is the value of a Decision field no rule (or annotation) set,
 // matching ProxySQL's Query_Processor_Output::init.
 const Unset = -1
@@ -276,7 +302,7 @@ func Compile(rs []config.QueryRule, fast []config.FastRoute, opts ...CompileOpti
 
 func compileRule(r *config.QueryRule) (rule, error) {
 	bad := func(col string, err error) error {
-		return fmt.Errorf("%w: rule_id %d: bad %s: %w", ErrBadRule, r.RuleID, col, err)
+		return &BadRuleError{RuleID: r.RuleID, err: fmt.Errorf("%w: rule_id %d: bad %s: %w", ErrBadRule, r.RuleID, col, err)}
 	}
 	cr := rule{
 		id:         r.RuleID,

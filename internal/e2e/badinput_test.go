@@ -138,6 +138,13 @@ func TestAdminBadInput(t *testing.T) {
 	if out := admin(t, s, "SELECT rule_id FROM stats_mysql_query_rules"); out != "51\n" {
 		t.Errorf("rules running after the restart: %q, want 51 alone", out)
 	}
+	// runtime_mysql_query_rules lists what runs (it listed the bad rules).
+	if out := admin(t, s, "SELECT rule_id FROM runtime_mysql_query_rules"); out != "51\n" {
+		t.Errorf("runtime_mysql_query_rules after the restart: %q, want 51 alone", out)
+	}
+	if out := admin(t, s, "SELECT rule_id FROM mysql_query_rules WHERE rule_id IN (50, 52) ORDER BY rule_id"); out != "50\n52\n" {
+		t.Errorf("MEMORY lost the bad rules at start-up: %q", out)
+	}
 	if _, err := testenv.CLI(t, s.AdminPort, "admin", "admin", "LOAD MYSQL QUERY RULES TO RUNTIME", "-N"); err == nil || !strings.Contains(err.Error(), "rule_id 50") {
 		t.Errorf("LOAD with the bad rules: %v, want an error naming rule_id 50", err)
 	}

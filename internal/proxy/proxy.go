@@ -11,6 +11,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/internal/tlsconf"
 	"github.com/sluice-proxy/sluice/router"
+	"github.com/sluice-proxy/sluice/rules"
 	"github.com/sluice-proxy/sluice/storage"
 )
 
@@ -164,6 +166,22 @@ func (p *Proxy) ApplyWarn(m config.Module, snap *config.Snapshot, atStart bool) 
 	}
 	if err := next.Refusal(); err != nil && !atStart {
 		return nil, err
+	}
+	if atStart && m == config.ModMySQLQueryRules {
+		// Rules that do not compile run at start-up without them (a LOAD
+		// refuses them): snap, which the runtime_mysql_query_rules table
+		// is written from, lists what runs.
+		var bad []int
+		for _, n := range next.Notices {
+			if n.Err != nil {
+				bad = append(bad, rules.BadRuleIDs(n.Err)...)
+			}
+		}
+		if len(bad) > 0 {
+			snap.QueryRules = slices.DeleteFunc(slices.Clone(snap.QueryRules), func(r config.QueryRule) bool {
+				return slices.Contains(bad, r.RuleID)
+			})
+		}
 	}
 	var logErr error
 	if m == config.ModMySQLVariables {
