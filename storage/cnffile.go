@@ -6,15 +6,18 @@ package storage
 // Write_*_to_configfile (SELECT CONFIG FILE).
 //
 // Where Sluice differs from ProxySQL's reader, on purpose:
-//   - An entry that lacks a required key, has a value of the wrong type, or
-//     violates a table CHECK is skipped, as ProxySQL skips it, so a file
+//   - An entry that lacks a required key, has a required value of the wrong
+//     type, or violates a table CHECK is skipped, as ProxySQL skips it, so a file
 //     ProxySQL starts with starts Sluice too (Galera tutorials give
 //     backup_writer_hostgroup = reader_hostgroup, which the table refuses);
 //     but where ProxySQL logs the first kind and silently drops the others,
 //     every skipped entry is named with its section, index, line and reason
 //     (an ERROR in the log at start, a warning of LOAD … FROM CONFIG): a
 //     server or user that vanishes without a word is the hardest
-//     configuration bug to find.
+//     configuration bug to find. An optional value of the wrong type
+//     (max_connections=1e3, a float) keeps its entry with the column's
+//     default, as ProxySQL's lookupValue leaves it, and is named the same
+//     way (ErrConfigValue).
 //   - Variable names are lowercased (ProxySQL's set_variable lowercases
 //     them): threads and Threads are the same variable.
 //   - An absent key of a nullable column becomes NULL, the column's table
@@ -53,6 +56,10 @@ import (
 // the row violates); the message names the section, the entry's index and
 // its line.
 var ErrConfigEntry = errors.New("skipped")
+
+// ErrConfigValue wraps every notice about an optional value of the wrong
+// type: the entry is kept, with the column's default for it.
+var ErrConfigValue = errors.New("default used for")
 
 type colKind int
 
@@ -249,12 +256,15 @@ func importConfig(ctx context.Context, db execQuerier, root *cnf.Setting, m conf
 	skip := func(format string, args ...any) {
 		skipped = append(skipped, fmt.Errorf("%w "+format, append([]any{ErrConfigEntry}, args...)...))
 	}
+	defaulted := func(format string, args ...any) {
+		skipped = append(skipped, fmt.Errorf("%w "+format, append([]any{ErrConfigValue}, args...)...))
+	}
 	if prefix := m.VarPrefix(); prefix != "" {
 		n, err = importVariables(ctx, db, root, strings.TrimSuffix(prefix, "-"), skip)
 		return n, skipped, err
 	}
 	for _, sec := range cnfSections[m] {
-		k, err := importSection(ctx, db, root, sec, skip)
+		k, err := importSection(ctx, db, root, sec, skip, defaulted)
 		n += k
 		if err != nil {
 			return n, nil, err
@@ -321,7 +331,7 @@ func importVariables(ctx context.Context, db execQuerier, root *cnf.Setting, pre
 }
 
 // importSection writes one list of entries into its table.
-func importSection(ctx context.Context, db execQuerier, root *cnf.Setting, sec cnfSection, skip func(string, ...any)) (int64, error) {
+func importSection(ctx context.Context, db execQuerier, root *cnf.Setting, sec cnfSection, skip, defaulted func(string, ...any)) (int64, error) {
 	list := root.Get(sec.name)
 	if list == nil {
 		return 0, nil
@@ -345,10 +355,13 @@ func importSection(ctx context.Context, db execQuerier, root *cnf.Setting, sec c
 			skip("%s: expected a group { … }, found %s", where, aKind(e.Kind))
 			continue
 		}
-		vals, err := entryValues(e, sec)
+		vals, bad, err := entryValues(e, sec)
 		if err != nil {
 			skip("%s: %v", where, err)
 			continue
+		}
+		for _, b := range bad {
+			defaulted("%s: %v (the entry is kept)", where, b)
 		}
 		if _, err := db.ExecContext(ctx, q, vals...); isConstraint(err) {
 			skip("%s: %v", where, err)
@@ -362,8 +375,10 @@ func importSection(ctx context.Context, db execQuerier, root *cnf.Setting, sec c
 }
 
 // entryValues computes the column values of one entry, in sec.cols order.
-func entryValues(e *cnf.Setting, sec cnfSection) ([]any, error) {
-	vals := make([]any, len(sec.cols))
+// An optional value of the wrong type gets the column's default, and is
+// named in bad.
+func entryValues(e *cnf.Setting, sec cnfSection) (vals []any, bad []error, err error) {
+	vals = make([]any, len(sec.cols))
 	for i, c := range sec.cols {
 		var s *cnf.Setting
 		for _, k := range c.lookupKeys() {
@@ -373,7 +388,7 @@ func entryValues(e *cnf.Setting, sec cnfSection) ([]any, error) {
 		}
 		if s == nil {
 			if c.required {
-				return nil, fmt.Errorf("missing required %s", strings.Join(c.lookupKeys(), " or "))
+				return nil, nil, fmt.Errorf("missing required %s", strings.Join(c.lookupKeys(), " or "))
 			}
 			vals[i] = c.def
 			continue
@@ -389,14 +404,19 @@ func entryValues(e *cnf.Setting, sec cnfSection) ([]any, error) {
 			v, err = settingStr(s)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s (line %d): %w", s.Name, s.Line, err)
+			err = fmt.Errorf("%s (line %d): %w", s.Name, s.Line, err)
+			if c.required {
+				return nil, nil, err
+			}
+			vals[i], bad = c.def, append(bad, err)
+			continue
 		}
 		if c.norm != nil {
 			v = c.norm(v)
 		}
 		vals[i] = v
 	}
-	return vals, nil
+	return vals, bad, nil
 }
 
 // settingInt reads an integer column: an integer, a boolean (1/0) or a

@@ -104,7 +104,7 @@ func sectionNotices(list *cnf.Setting, sec cnfSection) []string {
 					sec.name, i, k.Line, k.Name, sec.table))
 			}
 		}
-		vals, err := entryValues(e, sec)
+		vals, _, err := entryValues(e, sec)
 		if err != nil {
 			continue
 		}
