@@ -409,9 +409,9 @@ func (s *Server) reconcileCharset(next, cur map[string]string) string {
 }
 
 // logValue hides secrets in logs (ProxySQL's issue #599: never log
-// passwords).
+// passwords); admin-hash_passwords is a switch, not one.
 func logValue(name, v string) string {
-	if strings.Contains(name, "password") || strings.Contains(name, "credentials") {
+	if strings.Contains(name, "password") && !strings.HasSuffix(name, "hash_passwords") || strings.Contains(name, "credentials") {
 		return "********"
 	}
 	return v
