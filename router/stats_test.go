@@ -121,6 +121,7 @@ func TestStmtCacheBound(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		k := stmtKey{user: "u", schema: "s", query: string(rune('a' + i))}
 		g := &globalStmt{id: uint64(i)}
+		g.clients.Add(1) // in use: a full cache keeps it (TestStmtCachePurgesUnreferenced)
 		if got := c.put(k, g, 4); got != g {
 			t.Fatalf("put %d returned another statement", i)
 		}
