@@ -62,6 +62,7 @@ func (s *session) comChangeUser(rt *live.Runtime, p []byte) bool {
 		s.r.userCounter(u.Username).Add(1)
 	}
 	s.user, s.username = u, u.Username
+	s.keepLoginCredentials(rt)
 	// The client's capabilities outlive a change of user, as on a server:
 	// multi-statements (as COM_SET_OPTION last left them), found-rows,
 	// ignore-space, PS multi-results.

@@ -347,10 +347,28 @@ func (s *session) credentials(rt *live.Runtime) (*backend.Credentials, *wire.SQL
 	}
 	cred, e := s.r.credentials(rt, s.username)
 	if e != nil {
+		if s.cred != nil && s.cred.User == s.username {
+			// The user was removed or deactivated since the session logged
+			// in, or given a hashed password no client has logged in with
+			// yet: the session goes on with the credentials it had, as a
+			// ProxySQL session keeps those it logged in with — a LOAD
+			// changes who may log in, not the sessions in progress (their
+			// ROLLBACK among them).
+			s.credRT = rt
+			return s.cred, nil
+		}
 		return nil, e
 	}
 	s.cred, s.credRT = cred, rt
 	return cred, nil
+}
+
+// keepLoginCredentials records the backend credentials of the user the
+// session has just logged in (or changed to) as, for credentials to fall
+// back on.
+func (s *session) keepLoginCredentials(rt *live.Runtime) {
+	s.cred, s.credRT = nil, nil
+	_, _ = s.credentials(rt)
 }
 
 // borrow takes a connection from the pool of a server of hostgroup hg,

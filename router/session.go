@@ -418,6 +418,7 @@ func (s *session) handshake(rt *live.Runtime) bool {
 		return false
 	}
 	s.user = u
+	s.keepLoginCredentials(rt)
 	s.state = initialState(rt, u, resp)
 	s.modeFlags = backend.DefaultMode()
 	s.digester, s.digesterOpts = sqlscan.NewDigester(rt.Digest), rt.Digest
