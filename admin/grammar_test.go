@@ -109,6 +109,12 @@ func TestSplitStatements(t *testing.T) {
 		"select 'it\\'s;'; select `a;b`":    {"select 'it\\'s;'", " select `a;b`"},
 		";;":                                {";;"},
 		"insert into t values(1);;select 1": {"insert into t values(1)", "select 1"},
+		// A trigger's BEGIN … END body is one statement, as SQLite reads it.
+		"CREATE TRIGGER tt AFTER UPDATE ON t BEGIN SELECT 1; SELECT 2; END; select 3": {
+			"CREATE TRIGGER tt AFTER UPDATE ON t BEGIN SELECT 1; SELECT 2; END", " select 3"},
+		"create temp trigger x after insert on t begin\n delete from u;\nend;select 4": {
+			"create temp trigger x after insert on t begin\n delete from u;\nend", "select 4"},
+		"create table begin_log (a); select 5": {"create table begin_log (a)", " select 5"},
 	} {
 		got := splitStatements(in)
 		if fmt.Sprint(got) != fmt.Sprint(want) {

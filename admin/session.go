@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -297,21 +299,54 @@ func (s *Server) statistics() rawReply {
 
 // splitStatements splits a multi-statement query on the ';' that are not
 // inside quotes or comments (sqlscan.NextStatement, the data port's
-// splitter). Empty statements are dropped; a query with no statement at all
-// stays one (empty) statement.
+// splitter), nor inside the BEGIN … END body of a CREATE TRIGGER, which
+// SQLite reads as one statement (its sqlite3_complete rule: the body ends
+// at an END followed by ';'). Empty statements are dropped; a query with no
+// statement at all stays one (empty) statement.
 func splitStatements(q string) []string {
 	var out []string
-	for rest := []byte(q); rest != nil; {
-		var st []byte
-		st, rest = sqlscan.NextStatement(rest, 0)
+	b := []byte(q)
+	start := 0 // where the statement being gathered starts in b
+	for rest := b; rest != nil; {
+		_, rest = sqlscan.NextStatement(rest, 0)
+		end := len(b)
+		if rest != nil {
+			end = len(b) - len(rest) - 1 // the ';'
+		}
+		st := b[start:end]
+		if rest != nil && inTriggerBody(st) {
+			continue // that ';' ends a statement of the body
+		}
 		if normalize(string(st)) != "" {
 			out = append(out, string(st))
 		}
+		start = end + 1
 	}
 	if len(out) == 0 {
 		out = []string{q}
 	}
 	return out
+}
+
+// inTriggerBody reports whether st, a statement so far, is a CREATE
+// TRIGGER whose BEGIN … END body is still open: it has BEGIN and does not
+// end with the word END.
+func inTriggerBody(st []byte) bool {
+	words := strings.Fields(strings.ToUpper(normalize(string(st))))
+	i := 0
+	if i < len(words) && words[i] == "CREATE" {
+		i++
+	} else {
+		return false
+	}
+	if i < len(words) && (words[i] == "TEMP" || words[i] == "TEMPORARY") {
+		i++
+	}
+	if i >= len(words) || words[i] != "TRIGGER" || !slices.Contains(words[i:], "BEGIN") {
+		return false
+	}
+	last := words[len(words)-1]
+	return last != "END" && !strings.HasSuffix(last, ")END") && !strings.HasSuffix(last, ";END")
 }
 
 func indexFrom(s, sub string, from int) int {
