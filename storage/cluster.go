@@ -254,7 +254,7 @@ func (s *Store) computeChecksum(ctx context.Context, name string) (string, error
 		if err != nil {
 			return "", fmt.Errorf("storage: checksum %s: %w", name, err)
 		}
-		cols, out, err := readAll(rows)
+		cols, out, err := readAll(rows, 0)
 		rows.Close()
 		if err != nil {
 			return "", fmt.Errorf("storage: checksum %s: %w", name, err)

@@ -114,7 +114,7 @@ func (s *Store) run(ctx context.Context, query string) (*Result, error) {
 	}
 	if len(cols) > 0 {
 		defer rows.Close()
-		_, data, err := readAll(rows)
+		_, data, err := readAll(rows, MaxResultBytes)
 		if err != nil {
 			return nil, err
 		}
@@ -137,13 +137,25 @@ func (s *Store) run(ctx context.Context, query string) (*Result, error) {
 	return res, nil
 }
 
-// readAll reads every row of rows as text.
-func readAll(rows *sql.Rows) ([]string, [][]sql.NullString, error) {
+// MaxResultBytes bounds what one admin statement's result set may hold in
+// memory (its text, plus a word per value): a SELECT of millions of rows
+// (a cross join of stats tables) is refused with an error naming the bound
+// instead of growing the process — and the data plane in it — without
+// limit.
+const MaxResultBytes = 256 << 20
+
+// ErrResultTooLarge is the error of a result set over MaxResultBytes.
+var ErrResultTooLarge = fmt.Errorf("result set larger than %d MiB: narrow it with WHERE or LIMIT", MaxResultBytes>>20)
+
+// readAll reads every row of rows as text; with limit > 0, at most about
+// limit bytes of it (ErrResultTooLarge past that).
+func readAll(rows *sql.Rows, limit int) ([]string, [][]sql.NullString, error) {
 	cols, err := rows.Columns()
 	if err != nil {
 		return nil, nil, err
 	}
 	var out [][]sql.NullString
+	size := 0
 	vals := make([]any, len(cols))
 	ptrs := make([]any, len(cols))
 	for i := range vals {
@@ -156,6 +168,10 @@ func readAll(rows *sql.Rows) ([]string, [][]sql.NullString, error) {
 		row := make([]sql.NullString, len(cols))
 		for i, v := range vals {
 			row[i] = text(v)
+			size += len(row[i].String) + 24
+		}
+		if limit > 0 && size > limit {
+			return nil, nil, ErrResultTooLarge
 		}
 		out = append(out, row)
 	}

@@ -105,6 +105,6 @@ func (s *Store) rawRows(ctx context.Context, q string, args ...any) ([][]sql.Nul
 		return nil, err
 	}
 	defer rows.Close()
-	_, out, err := readAll(rows)
+	_, out, err := readAll(rows, 0)
 	return out, err
 }

@@ -509,3 +509,25 @@ func TestConfigFileDelegation(t *testing.T) {
 		t.Errorf("ConfigFileText: %q %v", text, err)
 	}
 }
+
+// TestReadAllBounded: an admin result set past its bound is refused with
+// ErrResultTooLarge instead of being held whole; within it, read in full.
+func TestReadAllBounded(t *testing.T) {
+	s := openTestStore(t)
+	q := "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 1000) SELECT x, printf('%.100c', 'a') FROM c"
+	for _, tt := range []struct {
+		limit int
+		rows  int
+		err   error
+	}{{0, 1000, nil}, {1 << 20, 1000, nil}, {10_000, 0, ErrResultTooLarge}} {
+		rows, err := s.conn.QueryContext(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, out, err := readAll(rows, tt.limit)
+		rows.Close()
+		if !errors.Is(err, tt.err) || len(out) != tt.rows {
+			t.Errorf("limit %d: %d rows, %v; want %d, %v", tt.limit, len(out), err, tt.rows, tt.err)
+		}
+	}
+}
