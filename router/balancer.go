@@ -158,9 +158,14 @@ func (b *balancer) tick(now time.Time, dt float64) {
 			if _, no := b.refused[s]; no {
 				continue
 			}
-			if b.ask(rt, s, &migration{from: from, to: g.move.To, reason: g.move.Reason.String()}, false) {
+			ok, failed := b.ask(rt, s, &migration{from: from, to: g.move.To, reason: g.move.Reason.String()}, false)
+			if ok || failed {
+				// A move that failed on its target (a server that died
+				// before the monitor saw it) counts against the rate too:
+				// the next session does not try the same target at once.
 				g.quota--
-			} else {
+			}
+			if !ok {
 				b.refused[s] = now
 			}
 		}
@@ -308,18 +313,20 @@ func (b *balancer) drain(rt *live.Runtime, attached map[*backend.Server][]*sessi
 
 // ask moves session s as m says: now if it is idle, else at the end of its
 // command. It reports false when the idle session could not move (its
-// state pins it, or the move failed); a session that must leave (insist:
-// its server is down) is then asked again at the end of its next command.
-func (b *balancer) ask(rt *live.Runtime, s *session, m *migration, insist bool) bool {
+// state pins it, or the move failed: failed then says the target gave no
+// connection or refused the state); a session that must leave (insist: its
+// server is down) is then asked again at the end of its next command.
+func (b *balancer) ask(rt *live.Runtime, s *session, m *migration, insist bool) (ok, failed bool) {
 	if !s.cmdMu.TryLock() {
 		s.pending.Store(m)
 		b.asked[s] = m
-		return true
+		return true, false
 	}
 	defer s.cmdMu.Unlock()
 	if s.killed.Load() {
-		return false
+		return false, false
 	}
+	s.moveFailed = false
 	moved, wait := false, false
 	for _, h := range s.conns.list {
 		if h.server == m.from {
@@ -338,7 +345,7 @@ func (b *balancer) ask(rt *live.Runtime, s *session, m *migration, insist bool) 
 		// seldom found between two and never moved).
 		s.pending.Store(m)
 		b.asked[s] = m
-		return true
+		return true, s.moveFailed
 	}
-	return moved
+	return moved, s.moveFailed
 }

@@ -223,8 +223,10 @@ func (s *session) migrate(rt *live.Runtime, h *held, to *backend.Server, reason 
 	k.To = target.Addr()
 	if err != nil {
 		k.Outcome = "failed"
+		s.moveFailed = true
 		s.r.migrations.add(k)
-		s.log.Debug().Err(err).Str("from", k.From).Str("to", k.To).Msg("migration: no connection on the target")
+		s.r.lostLog.Event(time.Now(), s.log.Warn, "more_not_logged").Err(err).Str("from", k.From).Str("to", k.To).
+			Msg("migration failed: no connection on the target; the session stays")
 		return false
 	}
 	nh := fillHeld(nil, bc, target, h.hg)
@@ -232,6 +234,7 @@ func (s *session) migrate(rt *live.Runtime, h *held, to *backend.Server, reason 
 	if err := s.replayHeld(rt, h, nh); err != nil {
 		_ = bc.Close()
 		k.Outcome = "failed"
+		s.moveFailed = true
 		s.r.migrations.add(k)
 		s.log.Warn().Err(err).Str("from", k.From).Str("to", k.To).Msg("migration: replaying the session state failed; the session stays")
 		return false

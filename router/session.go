@@ -122,6 +122,9 @@ type session struct {
 	// client's KILL QUERY through it): the 1317 that follows is the
 	// proxy's error in proxysql_mysql_error_total, as ProxySQL's killed_at.
 	killedQuery atomic.Bool
+	// moveFailed: the last migration tried (under cmdMu) failed on its
+	// target (balancer.ask counts it against the rate).
+	moveFailed bool
 	// deadline is when the backend query in flight times out (unix ns; 0:
 	// none in flight); timedOut is the deadline the watchdog acted on.
 	deadline atomic.Int64

@@ -388,3 +388,34 @@ func TestMaxOnlineStopsMoves(t *testing.T) {
 		t.Fatalf("sessions per server with two ONLINE and max_num_online_servers=1: %v", per)
 	}
 }
+
+// TestFailedMovesCountAgainstRate: a move that fails on its target (a
+// server that is down before anything noticed) counts against the
+// migration rate, and is logged: the balancer used to throw one session
+// after another at the dead target in the same tick, past the rate, and
+// said nothing at the default log level.
+func TestFailedMovesCountAgainstRate(t *testing.T) {
+	b := testenv.Backends(t, 1)[0]
+	dead := testenv.FreePort(t)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		SET mysql-balance_policy='connection'; SET mysql-balance_conn_migrations_per_second=0.2;
+		LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
+		LOAD MYSQL USERS TO RUNTIME;`, b.Port))
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	db.SetMaxOpenConns(30)
+	sessions := statefulSessions(t, db, 20)
+	admin(t, s, fmt.Sprintf("INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d); LOAD MYSQL SERVERS TO RUNTIME;", dead))
+	time.Sleep(3 * time.Second)
+	failed := adminInt(t, s, fmt.Sprintf("SELECT COALESCE(SUM(count_star), 0) FROM stats_mysql_migrations WHERE outcome = 'failed' AND to_server LIKE '%%:%d'", dead))
+	if failed < 1 || failed > 2 {
+		t.Errorf("%d failed moves to the dead server in 3 s at 0.2/s, want 1 or 2", failed)
+	}
+	waitLog(t, s, "migration failed: no connection on the target")
+	if per := sessionPorts(t, sessions); per[b.Port] != len(sessions) {
+		t.Errorf("sessions per server after the failed moves: %v", per)
+	}
+}
