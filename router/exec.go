@@ -152,6 +152,15 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 			sent = time.Now()
 		}
 		s.setRunning(h)
+		if k := s.killAt.Load(); k != 0 && k == s.pub.since.Load() {
+			// A KILL QUERY came before the command reached the server.
+			s.setRunning(nil)
+			s.sink.Hold = backend.HoldNone
+			res = backend.Response{Err: errInterrupted()}
+			s.noteOutcome(res.Err, 0, -1)
+			s.writeErr(res.Err)
+			return res, h, true
+		}
 		if rt.Router.KillBackendOnDisconnect && !s.headless {
 			// The watchdog looks at the client of a query that runs for
 			// goneAfter (watchGone); one atomic load unless its next look

@@ -185,7 +185,14 @@ func (s *session) killCommand(rt *live.Runtime, id uint64, query bool) *wire.SQL
 	}
 	run := target.running.get()
 	if run.server == nil {
-		return nil // nothing running: nothing to interrupt
+		// Nothing running on a server. A command the client sent that has
+		// not reached one yet (waiting for a connection, a delay) is
+		// interrupted when it would, as a server's KILL QUERY interrupts
+		// a query it is still parsing; an idle session has nothing to stop.
+		if since := target.pub.since.Load(); target.pub.command.Load() != cmdSleep {
+			target.killAt.Store(since)
+		}
+		return nil
 	}
 	cred, e := s.credentials(rt)
 	if e != nil {

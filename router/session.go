@@ -122,6 +122,10 @@ type session struct {
 	// client's KILL QUERY through it): the 1317 that follows is the
 	// proxy's error in proxysql_mysql_error_total, as ProxySQL's killed_at.
 	killedQuery atomic.Bool
+	// killAt is the start (pub.since) of the command a KILL QUERY reached
+	// before it ran on a server: the command stops with 1317 instead of
+	// being sent.
+	killAt atomic.Int64
 	// moveFailed: the last migration tried (under cmdMu) failed on its
 	// target (balancer.ask counts it against the rate).
 	moveFailed bool

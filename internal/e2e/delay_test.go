@@ -75,4 +75,34 @@ func TestQueryDelay(t *testing.T) {
 		t.Fatal("KILL CONNECTION did not end a delayed query within 10 s")
 	}
 	t.Logf("killed after %v", time.Since(start))
+
+	// KILL QUERY while a query waits out a delay, before it reaches a
+	// server: it stops with 1317 when it would have gone there, as a
+	// server's KILL QUERY stops a query it is still parsing (the KILL used
+	// to find nothing running, and the query ran after its delay).
+	admin(t, s, "SET mysql-default_query_delay=1500; LOAD MYSQL VARIABLES TO RUNTIME")
+	kdb := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	qdone := make(chan error, 1)
+	go func() {
+		_, err := kdb.Exec("SELECT SLEEP(20) AS killed_early")
+		qdone <- err
+	}()
+	id = ""
+	for deadline := time.Now().Add(10 * time.Second); id == ""; time.Sleep(20 * time.Millisecond) {
+		id = strings.TrimSpace(admin(t, s, "SELECT SessionID FROM stats_mysql_processlist WHERE info LIKE 'SELECT SLEEP(20)%'"))
+		if time.Now().After(deadline) {
+			t.Fatal("the delayed SLEEP is not in the processlist")
+		}
+	}
+	if out, err := testenv.CLI(t, s.DataPort, "sbtest", "sbtest", "KILL QUERY "+id); err != nil {
+		t.Fatalf("KILL QUERY %s: %v %s", id, err, out)
+	}
+	select {
+	case err := <-qdone:
+		if err == nil || !strings.Contains(err.Error(), "1317") {
+			t.Fatalf("a query killed during its delay: %v, want 1317", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("KILL QUERY during the delay did not stop the query: it ran")
+	}
 }
