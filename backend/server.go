@@ -99,6 +99,7 @@ type Server struct {
 
 	// Counters (stats_mysql_connection_pool and the health factor).
 	connUsed    atomic.Int64 // connections handed out (including ones being opened)
+	busy        atomic.Int64 // connections running a command (BeginCommand … EndCommand)
 	connFree    atomic.Int64
 	connOK      atomic.Uint64
 	connERR     atomic.Uint64
@@ -240,6 +241,17 @@ func (s *Server) Comment() string { return *s.comment.Load() }
 // ConnScore is the number of connections in use (handed out or being
 // opened): what the conn factor of the balancing policy compares.
 func (s *Server) ConnScore() int { return int(s.connUsed.Load()) }
+
+// Busy is the number of the server's connections running a command now:
+// what the conn factor compares when a command picks a server.
+func (s *Server) Busy() int { return int(s.busy.Load()) }
+
+// BeginCommand and EndCommand bracket a command a session runs on one of
+// the server's connections (Busy).
+func (s *Server) BeginCommand() { s.busy.Add(1) }
+
+// EndCommand: see BeginCommand.
+func (s *Server) EndCommand() { s.busy.Add(-1) }
 
 // LatencyUs returns the last measured ping latency in microseconds, 0 when
 // unknown.

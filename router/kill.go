@@ -64,11 +64,18 @@ func (r *runningSlot) get() running {
 
 // setRunning records (or, with nil, clears) the backend connection the
 // session is waiting on.
+// It brackets the command on the server's Busy count too.
 func (s *session) setRunning(h *held) {
+	if s.busyOn != nil {
+		s.busyOn.EndCommand()
+		s.busyOn = nil
+	}
 	if h == nil {
 		s.running.set(running{})
 		return
 	}
+	h.server.BeginCommand()
+	s.busyOn = h.server
 	s.running.set(running{server: h.server, threadID: h.bc.ThreadID(), bc: h.bc, lease: h.bc.Lease(), cred: s.cred})
 }
 

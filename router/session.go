@@ -126,6 +126,9 @@ type session struct {
 	// before it ran on a server: the command stops with 1317 instead of
 	// being sent.
 	killAt atomic.Int64
+	// busyOn is the server whose Busy count the running command holds
+	// (setRunning).
+	busyOn *backend.Server
 	// moveFailed: the last migration tried (under cmdMu) failed on its
 	// target (balancer.ask counts it against the rate).
 	moveFailed bool

@@ -30,8 +30,12 @@ type Backend interface {
 	Healthy() bool
 	// Weight is mysql_servers.weight; 0 means never picked.
 	Weight() int
-	// ConnScore is the number of connections in use on the server.
+	// ConnScore is the number of connections in use on the server (handed
+	// out: running a command, or held by a session between commands).
 	ConnScore() int
+	// Busy is the number of connections running a command now: what Pick
+	// compares for the conn factor.
+	Busy() int
 	// MaxConnections is mysql_servers.max_connections.
 	MaxConnections() int
 	// LatencyUs is the last measured latency in µs, 0 when unknown.

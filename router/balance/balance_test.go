@@ -19,6 +19,7 @@ type fake struct {
 	healthy    bool
 	weight     int
 	conns, max int
+	idle       int // of conns, held by sessions between commands (not Busy)
 	latUs      int64
 	maxLatMs   int
 	fails, ops uint64
@@ -31,6 +32,7 @@ func (f *fake) Usage() *usage.Usage { return f.use }
 func (f *fake) Healthy() bool       { return f.healthy }
 func (f *fake) Weight() int         { return f.weight }
 func (f *fake) ConnScore() int      { return f.conns }
+func (f *fake) Busy() int           { return f.conns - f.idle }
 func (f *fake) MaxConnections() int { return f.max }
 func (f *fake) LatencyUs() int64    { return f.latUs }
 func (f *fake) MaxLatencyMs() int   { return f.maxLatMs }

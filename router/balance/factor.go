@@ -23,11 +23,11 @@ const (
 	FactorMemory                 // 2 bits: memory risk; no data source yet, always 0
 	FactorCPU                    // 5 bits: CPU usage in 5 % steps; no data source yet, always 0
 	FactorLocation               // 1 bit: the server's zone differs from the proxy's
-	FactorConn                   // 16 bits: connections in use per unit of weight
+	FactorConn                   // 32 bits: commands running per unit of weight, then connections in use (16 bits each)
 )
 
 var factorNames = [...]string{"label", "status", "health", "memory", "cpu", "location", "conn"}
-var factorBits = [...]int{1, 1, 2, 2, 5, 1, 16}
+var factorBits = [...]int{1, 1, 2, 2, 5, 1, 32}
 
 func (f Factor) String() string {
 	if int(f) < len(factorNames) {
@@ -224,7 +224,21 @@ func (p *FactorPolicy[B]) score(b B, st state, now time.Time, maxWeight int, man
 	var bits uint64
 	for _, f := range p.order[:p.n] {
 		w := f.Bits()
-		bits = bits<<w | min(p.value(f, b, st, place, now, conns, maxWeight, many), uint64(1)<<w-1)
+		var v uint64
+		if f == FactorConn {
+			// A command goes where the fewest commands run per unit of
+			// weight; among equals, where the fewest connections are in
+			// use (held by sessions between commands too), so new sessions
+			// spread evenly. Held connections alone decided before: they
+			// are no load when idle, and a server with none (new, or of a
+			// larger weight) took every command while the others' idle
+			// sessions stayed. Sessions themselves are balanced by
+			// Rebalance, on the connections they hold.
+			v = min(connScore(b.Busy(), b.Weight(), maxWeight), 0xffff)<<16 | min(connScore(conns, b.Weight(), maxWeight), 0xffff)
+		} else {
+			v = p.value(f, b, st, place, now, conns, maxWeight, many)
+		}
+		bits = bits<<w | min(v, uint64(1)<<w-1)
 	}
 	switch {
 	case st == skip || place&OtherLabel != 0 && p.hasLabel():

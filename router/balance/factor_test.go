@@ -39,14 +39,16 @@ func TestFactorOrder(t *testing.T) {
 	} else if _, ok := p.(*WeightedRandom[*fake]); !ok {
 		t.Errorf("random: %T", p)
 	}
-	// TiProxy: the full resource policy with a label is 28 bits.
+	// TiProxy's full resource policy with a label is 28 bits; Sluice's conn
+	// factor has 16 more (commands running, then connections in use), and
+	// the whole stays below the unroutable and full bits.
 	order, _ := FactorOrder("resource", true)
 	bits := 0
 	for _, f := range order {
 		bits += f.Bits()
 	}
-	if bits != 28 {
-		t.Errorf("resource+label uses %d bits, want 28", bits)
+	if bits != 44 || uint64(1)<<bits > fullBit {
+		t.Errorf("resource+label uses %d bits, want 44", bits)
 	}
 }
 
@@ -115,34 +117,36 @@ func TestScorePacking(t *testing.T) {
 	s.fails, s.ops = 5, 10 // health 2
 	s.place = Remote
 	s.conns = 3
-	// status(1) health(2) memory(2) cpu(5) location(1) conn(16)
-	want := uint64(2)<<(2+5+1+16) | uint64(1)<<16 | 3
+	// status(1) health(2) memory(2) cpu(5) location(1) conn(32: busy 16,
+	// in use 16)
+	want := uint64(2)<<(2+5+1+32) | uint64(1)<<32 | 3<<16 | 3
 	if got := p.Score(s, time.Time{}, 1, true); got != want {
 		t.Fatalf("score %#x, want %#x", got, want)
 	}
 	// Location is neutral with a single candidate.
-	if got := p.Score(s, time.Time{}, 1, false); got != want&^(1<<16) {
+	if got := p.Score(s, time.Time{}, 1, false); got != want&^(1<<32) {
 		t.Fatalf("single candidate: %#x", got)
 	}
 	// A factor's score is clamped to its width: it never spills into the
 	// factor above it.
 	s.fails, s.place, s.conns, s.max = 0, 0, 1_000_000, 2_000_000
-	if got := p.Score(s, time.Time{}, 1, true); got != 0xffff {
+	if got := p.Score(s, time.Time{}, 1, true); got != 0xffffffff {
 		t.Fatalf("clamped conn: %#x", got)
 	}
-	// The conn factor compares connections per unit of weight, scaled to
-	// the heaviest candidate.
-	s.conns, s.weight = 3, 2
-	if got := p.Score(s, time.Time{}, 4, true); got != 6 {
-		t.Fatalf("conn per weight: %d, want 6", got)
+	// The conn factor compares commands running, then connections in use,
+	// per unit of weight, scaled to the heaviest candidate.
+	s.conns, s.idle, s.weight = 3, 1, 2
+	if got := p.Score(s, time.Time{}, 4, true); got != 4<<16|6 {
+		t.Fatalf("conn per weight: %#x, want %#x", got, 4<<16|6)
 	}
+	s.idle = 0
 	// Unroutable and full servers carry the bits above every factor.
 	s.healthy = false
-	if got := p.Score(s, time.Time{}, 4, true); got&unroutableBit == 0 || got&(1<<(2+2+5+1+16)) == 0 {
+	if got := p.Score(s, time.Time{}, 4, true); got&unroutableBit == 0 || got&(1<<(2+2+5+1+32)) == 0 {
 		t.Fatalf("unhealthy: %#x", got)
 	}
 	s.healthy, s.conns, s.max, s.weight = true, 5, 5, 1
-	if got := p.Score(s, time.Time{}, 1, true); got != fullBit|5 {
+	if got := p.Score(s, time.Time{}, 1, true); got != fullBit|5<<16|5 {
 		t.Fatalf("full: %#x", got)
 	}
 }
@@ -242,6 +246,29 @@ func TestFactorTiesAreWeighted(t *testing.T) {
 	}
 	if counts["zero"] != 0 {
 		t.Fatal("weight 0 picked")
+	}
+}
+
+// TestFactorIdleHeldNotLoad: connections that sessions hold idle between
+// commands weigh less than commands running: a server holding ten idle
+// ones gets the next command when the other runs more commands than it
+// (every command used to go to the server with fewer held connections,
+// whatever ran where); between equals, the fewer held wins, so new
+// sessions spread evenly.
+func TestFactorIdleHeldNotLoad(t *testing.T) {
+	held, fresh := srv("held", 1), srv("fresh", 1)
+	held.conns, held.idle = 10, 10
+	p := placed("resource", false)
+	if got := p.Pick([]*fake{held, fresh}); got != fresh {
+		t.Fatalf("idle everywhere: picked %s, want the server with fewer held connections", got.name)
+	}
+	fresh.conns = 2 // two commands running there, none on held
+	if got := p.Pick([]*fake{held, fresh}); got != held {
+		t.Fatalf("picked %s, want held: its connections are idle, fresh runs two commands", got.name)
+	}
+	held.idle = 8 // two running on each: back to the fewer held
+	if got := p.Pick([]*fake{held, fresh}); got != fresh {
+		t.Fatalf("equal commands running: picked %s, want fresh", got.name)
 	}
 }
 
