@@ -176,6 +176,10 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 		if m == config.ModMySQLVariables && isTrue(snap.Var("mysql-mariadb_cache_metadata")) && !MariaDBVersion(snap.Var("mysql-server_version")) {
 			add(false, "mysql-mariadb_cache_metadata=true: offered only when mysql-server_version names MariaDB (now %q): clients see a MySQL server and get every column definition (set mysql-server_version to the backends' MariaDB version, or mysql-mariadb_cache_metadata=false)", snap.Var("mysql-server_version"))
 		}
+		if m == config.ModMySQLVariables && strings.TrimSpace(snap.Var("mysql-balance_label_name")) != "" &&
+			strings.EqualFold(strings.TrimSpace(snap.Var("mysql-balance_policy")), "random") {
+			add(false, "mysql-balance_label_name=%s: label isolation is a factor of the resource, location and connection policies; mysql-balance_policy=random picks by weight alone and sends requests to servers of any label (set mysql-balance_policy='resource', or mysql-balance_label_name='')", snap.Var("mysql-balance_label_name"))
+		}
 		for _, uv := range unsupportedVars {
 			if !strings.HasPrefix(uv.name, m.VarPrefix()) {
 				continue

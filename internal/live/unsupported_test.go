@@ -84,6 +84,12 @@ func TestUnsupported(t *testing.T) {
 		{"admin: checksums off", config.ModAdminVariables, &config.Snapshot{AdminVars: map[string]string{
 			"admin-checksum_mysql_users": "false", "admin-checksum_mysql_servers": "true"}},
 			nil, []string{"admin-checksum_mysql_users=false: not implemented in Sluice: the module's checksum"}},
+		// Label isolation is a factor: random ignores it, and says so.
+		{"label name under random", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{
+			"mysql-balance_label_name": "app", "mysql-balance_policy": "random"})),
+			nil, []string{"mysql-balance_label_name=app: label isolation is a factor"}},
+		{"label name under resource", config.ModMySQLVariables, snapWith(offDefaults(map[string]string{
+			"mysql-balance_label_name": "app", "mysql-balance_policy": "resource"})), nil, nil},
 		{"mysql variables ignore admin ones", config.ModMySQLVariables, &config.Snapshot{
 			MySQLVars: offDefaults(nil), AdminVars: map[string]string{"admin-web_enabled": "true"}}, nil, nil},
 		{"servers: use_ssl and compression are built", config.ModMySQLServers, &config.Snapshot{Servers: []config.Server{
