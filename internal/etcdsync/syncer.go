@@ -394,11 +394,12 @@ func (s *Syncer) wrote(m config.Module, v *Value, rev int64) {
 // applies happen one at a time, in revision order.
 func (s *Syncer) apply(m config.Module, data []byte, rev int64) {
 	s.mu.Lock()
-	older := rev < s.mods[m].seen
+	older := rev <= s.mods[m].seen
 	s.mu.Unlock()
 	if older {
-		// Read before a LOAD here wrote a newer revision (a full sync
-		// racing a LOAD): the node already runs something newer.
+		// Read before a LOAD here wrote this revision or a newer one (a
+		// full sync racing a LOAD, a watch event of this node's own write
+		// the LOAD recorded meanwhile): the node already runs it.
 		return
 	}
 	v, vm, err := Decode(data)
@@ -535,14 +536,18 @@ func (s *Syncer) event(ev *clientv3.Event) {
 	s.apply(m, ev.Kv.Value, ev.Kv.ModRevision)
 }
 
-// own reports whether value is what a LOAD on this node is writing to m's
-// key right now (its compare-and-swap committed, the LOAD has not yet
-// recorded the revision): then the node already runs it, and the revision
-// is recorded here.
+// own reports whether revision rev of m's key, holding value, is this
+// node's already: a revision it runs (a LOAD here recorded it since the
+// caller read seen), or what a LOAD here is writing right now (its
+// compare-and-swap committed, the LOAD has not yet recorded the revision),
+// which is recorded then.
 func (s *Syncer) own(m config.Module, value []byte, rev int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.mods[m]
+	if rev <= st.seen {
+		return true
+	}
 	if st.inflight == nil || !bytes.Equal(st.inflight, value) {
 		return false
 	}
