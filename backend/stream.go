@@ -125,6 +125,15 @@ type Sink struct {
 	Hold Hold
 }
 
+// clientStatus is a server status as the sink's client is to see it
+// (ClearAutocommit).
+func (s *Sink) clientStatus(st uint16) uint16 {
+	if s.ClearAutocommit {
+		st &^= wire.StatusAutocommit
+	}
+	return st
+}
+
 // Hold is which server refusals a Sink keeps from the client. A server
 // refuses a command as a server, not for the statement: ProxySQL retries
 // such a command on another connection (handler_minus1_HandleErrorCodes)
@@ -513,9 +522,7 @@ func (c *BackendConn) resultSet(sink *Sink, res *Response) error {
 		if err != nil {
 			return err
 		}
-		if status = st; sink.ClearAutocommit {
-			status &^= wire.StatusAutocommit
-		}
+		status = sink.clientStatus(st)
 		if st&wire.StatusCursorExists != 0 {
 			res.OK = false
 			res.ResultSets++
@@ -542,12 +549,9 @@ func (c *BackendConn) resultSet(sink *Sink, res *Response) error {
 			}
 			switch {
 			case found:
-				status = st
+				status = sink.clientStatus(st)
 			case sink.Call:
 				status |= wire.StatusMoreResultsExists
-			}
-			if sink.ClearAutocommit {
-				status &^= wire.StatusAutocommit
 			}
 		}
 		c.scratch = wire.AppendEOF(c.scratch[:0], 0, status)

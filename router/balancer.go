@@ -326,11 +326,10 @@ func (b *balancer) ask(rt *live.Runtime, s *session, m *migration, insist bool) 
 	if s.killed.Load() {
 		return false, false
 	}
-	s.moveFailed = false
 	moved, wait := false, false
 	for _, h := range s.conns.list {
 		if h.server == m.from {
-			moved = s.migrate(rt, h, m.to, m.reason)
+			moved, failed = s.migrate(rt, h, m.to, m.reason)
 			wait = !moved && h.waitsForBoundary()
 			break
 		}
@@ -345,7 +344,7 @@ func (b *balancer) ask(rt *live.Runtime, s *session, m *migration, insist bool) 
 		// seldom found between two and never moved).
 		s.pending.Store(m)
 		b.asked[s] = m
-		return true, s.moveFailed
+		return true, failed
 	}
-	return moved, s.moveFailed
+	return moved, failed
 }

@@ -98,7 +98,7 @@ func (e *errorStats) note(k errKey, msg string, proxy bool) {
 // hostgroup hg.
 func (s *session) noteError(hg int, srv *backend.Server, code uint16, msg string) {
 	k := srv.Key()
-	proxy := code == 1317 && s.killedQuery.Swap(false)
+	proxy := code == 1317 && s.killedByProxy()
 	s.r.errors.note(errKey{hg: hg, host: k.Host, port: k.Port, user: s.username, client: s.clientIP,
 		schema: s.state.Schema, errno: code}, msg, proxy)
 }

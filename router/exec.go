@@ -152,7 +152,7 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 			sent = time.Now()
 		}
 		s.setRunning(h)
-		if k := s.killAt.Load(); k != 0 && k == s.pub.since.Load() {
+		if s.killedByProxy() {
 			// A KILL QUERY came before the command reached the server.
 			s.setRunning(nil)
 			s.sink.Hold = backend.HoldNone

@@ -63,20 +63,26 @@ func (r *runningSlot) get() running {
 }
 
 // setRunning records (or, with nil, clears) the backend connection the
-// session is waiting on.
-// It brackets the command on the server's Busy count too.
+// session is waiting on, and brackets the command on its server's Busy
+// count. The session is the slot's only writer: it reads its own run
+// without the lock.
 func (s *session) setRunning(h *held) {
-	if s.busyOn != nil {
-		s.busyOn.EndCommand()
-		s.busyOn = nil
+	if prev := s.running.run.server; prev != nil {
+		prev.EndCommand()
 	}
 	if h == nil {
 		s.running.set(running{})
 		return
 	}
 	h.server.BeginCommand()
-	s.busyOn = h.server
 	s.running.set(running{server: h.server, threadID: h.bc.ThreadID(), bc: h.bc, lease: h.bc.Lease(), cred: s.cred})
+}
+
+// killedByProxy reports whether the proxy killed the session's current
+// command (killAt).
+func (s *session) killedByProxy() bool {
+	k := s.killAt.Load()
+	return k != 0 && k == s.pub.since.Load()
 }
 
 // parseKill parses "KILL [CONNECTION|QUERY] <id>"; query reports QUERY.
@@ -252,12 +258,13 @@ func (r *Router) killQuery(rt *live.Runtime, s *session, run running, cred *back
 		}
 		defer bc.Close()
 	}
+	since := s.pub.since.Load() // the command's, read before the check: never a later one's
 	if !s.running.still(run.seq) || run.bc.Lease() != run.lease {
 		return nil
 	}
 	err := bc.Exec(ctx, "KILL QUERY "+strconv.FormatUint(uint64(run.threadID), 10))
 	if err == nil {
-		s.killedQuery.Store(true)
+		s.killAt.Store(since)
 		r.killedQueries.Add(1)
 	}
 	return err

@@ -119,13 +119,13 @@ func (s *session) settle(rt *live.Runtime) {
 		h := s.conns.list[i]
 		switch {
 		case m != nil && h.server == m.from:
-			if s.migrate(rt, h, m.to, m.reason) {
+			if left, _ := s.migrate(rt, h, m.to, m.reason); left {
 				i--
 			} else if h.waitsForBoundary() {
 				keep = true
 			}
 		case !routable(h.server):
-			if s.migrate(rt, h, nil, "status") {
+			if left, _ := s.migrate(rt, h, nil, "status"); left {
 				i--
 			}
 		}
@@ -147,7 +147,7 @@ func (s *session) reviewHeld(rt *live.Runtime) {
 	for i := 0; i < len(s.conns.list); i++ {
 		h := s.conns.list[i]
 		if h.server.Status() == backend.StatusOfflineHard {
-			if s.migrate(rt, h, nil, "status") {
+			if left, _ := s.migrate(rt, h, nil, "status"); left {
 				i--
 			}
 			continue
@@ -166,8 +166,10 @@ func (s *session) reviewHeld(rt *live.Runtime) {
 // hostgroup — to, when it is still a routable server of that hostgroup,
 // else the one the policy picks — if the session is at a safe point
 // there. It reports whether h left the session (moved, or closed on
-// OFFLINE_HARD). The caller holds the command lock.
-func (s *session) migrate(rt *live.Runtime, h *held, to *backend.Server, reason string) bool {
+// OFFLINE_HARD), and whether a move was tried and failed on its target (no
+// connection there, or the session state refused). The caller holds the
+// command lock.
+func (s *session) migrate(rt *live.Runtime, h *held, to *backend.Server, reason string) (left, failed bool) {
 	k := migrationKey{Hostgroup: h.hg, From: h.addr, Reason: reason}
 	hard := h.server.Status() == backend.StatusOfflineHard
 	var target *backend.Server
@@ -199,7 +201,7 @@ func (s *session) migrate(rt *live.Runtime, h *held, to *backend.Server, reason 
 			s.r.migrations.add(k)
 			s.log.Info().Str("from", k.From).Int("hostgroup", h.hg).Str("reason", reason).Str("lost", what).
 				Msg("session's backend connection closed: server OFFLINE_HARD")
-			return true
+			return true, false
 		}
 		if h.pins() == 0 && target == nil && !routable(h.server) && !h.stranded {
 			// Nowhere to go: the session stays, and tries again after its
@@ -211,11 +213,11 @@ func (s *session) migrate(rt *live.Runtime, h *held, to *backend.Server, reason 
 			s.log.Info().Str("from", k.From).Int("hostgroup", h.hg).Str("reason", reason).
 				Msg("session cannot leave its server: no other server of its hostgroup can take it")
 		}
-		return false // not at a safe point (or nowhere better): try again after a later command
+		return false, false // not at a safe point (or nowhere better): try again after a later command
 	}
 	cred, e := s.credentials(rt)
 	if e != nil {
-		return false
+		return false, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), rt.Router.ConnectTimeoutMax)
 	defer cancel()
@@ -223,21 +225,19 @@ func (s *session) migrate(rt *live.Runtime, h *held, to *backend.Server, reason 
 	k.To = target.Addr()
 	if err != nil {
 		k.Outcome = "failed"
-		s.moveFailed = true
 		s.r.migrations.add(k)
 		s.r.lostLog.Event(time.Now(), s.log.Warn, "more_not_logged").Err(err).Str("from", k.From).Str("to", k.To).
 			Msg("migration failed: no connection on the target; the session stays")
-		return false
+		return false, true
 	}
 	nh := fillHeld(nil, bc, target, h.hg)
 	nh.flags, nh.autoIncDelay, nh.wrote = h.flags, h.autoIncDelay, h.wrote
 	if err := s.replayHeld(rt, h, nh); err != nil {
 		_ = bc.Close()
 		k.Outcome = "failed"
-		s.moveFailed = true
 		s.r.migrations.add(k)
 		s.log.Warn().Err(err).Str("from", k.From).Str("to", k.To).Msg("migration: replaying the session state failed; the session stays")
-		return false
+		return false, true
 	}
 	// Swap: the new connection serves the session from its next command;
 	// the old one holds session state and is closed, not pooled.
@@ -249,7 +249,7 @@ func (s *session) migrate(rt *live.Runtime, h *held, to *backend.Server, reason 
 	k.Outcome = "success"
 	s.r.migrations.add(k)
 	s.log.Info().Str("from", k.From).Str("to", k.To).Int("hostgroup", h.hg).Str("reason", reason).Msg("session migrated")
-	return true
+	return true, false
 }
 
 // replayHeld gives nh, the connection taking h's place, what the session

@@ -118,20 +118,12 @@ type session struct {
 	// (its server could not be reached to stop it): the query ends with
 	// 1317, as a killed query, and is not repeated elsewhere.
 	killCut atomic.Bool
-	// killedQuery: the proxy sent KILL QUERY for the session's query (a
-	// client's KILL QUERY through it): the 1317 that follows is the
-	// proxy's error in proxysql_mysql_error_total, as ProxySQL's killed_at.
-	killedQuery atomic.Bool
-	// killAt is the start (pub.since) of the command a KILL QUERY reached
-	// before it ran on a server: the command stops with 1317 instead of
-	// being sent.
+	// killAt is the start (pub.since) of the command the proxy killed, as
+	// ProxySQL's killed_at: a KILL QUERY that reached it before it ran on
+	// a server stops it with 1317 instead of it being sent; the 1317 of one
+	// killed on its server is the proxy's error in
+	// proxysql_mysql_error_total.
 	killAt atomic.Int64
-	// busyOn is the server whose Busy count the running command holds
-	// (setRunning).
-	busyOn *backend.Server
-	// moveFailed: the last migration tried (under cmdMu) failed on its
-	// target (balancer.ask counts it against the rate).
-	moveFailed bool
 	// deadline is when the backend query in flight times out (unix ns; 0:
 	// none in flight); timedOut is the deadline the watchdog acted on.
 	deadline atomic.Int64
