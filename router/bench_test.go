@@ -26,11 +26,6 @@ import (
 // any statement as one with one parameter and one column, and answers each
 // COM_STMT_EXECUTE with a binary result set of one row.
 func fakeBackend(tb testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { l.Close() })
 	// Column count, column definition, EOF, row, EOF: the classic
 	// (non-DEPRECATE_EOF) layout.
 	var resp [][]byte
@@ -51,6 +46,47 @@ func fakeBackend(tb testing.TB) string {
 	// 8-byte 1), EOF.
 	exec := [][]byte{wire.AppendLenEncInt(nil, 1), col, wire.AppendEOF(nil, 0, wire.StatusAutocommit),
 		{0, 0, 1, 0, 0, 0, 0, 0, 0, 0}, wire.AppendEOF(nil, 0, wire.StatusAutocommit)}
+	return fakeServer(tb, func(c *wire.Conn, _ net.Conn) {
+		for {
+			c.ResetSeq()
+			p, err := c.ReadPacket()
+			if err != nil || len(p) == 0 || p[0] == wire.ComQuit {
+				return
+			}
+			switch {
+			case p[0] == wire.ComStmtClose:
+				continue // no response
+			case p[0] == wire.ComStmtPrepare:
+				for _, r := range prep {
+					c.WritePacket(r)
+				}
+			case p[0] == wire.ComStmtExecute:
+				for _, r := range exec {
+					c.WritePacket(r)
+				}
+			case p[0] == wire.ComQuery && (hasPrefixFold(p[1:], "SELECT") || hasPrefixFold(p[1:], "SHOW")):
+				for _, r := range resp {
+					c.WritePacket(r)
+				}
+			default:
+				c.WritePacket(ok)
+			}
+			if c.Flush() != nil {
+				return
+			}
+		}
+	})
+}
+
+// fakeServer listens on 127.0.0.1, logs every connection in as a MariaDB
+// server without CLIENT_DEPRECATE_EOF would, and hands it to serve (with
+// its raw socket, for bytes that are not packets); it returns the address.
+func fakeServer(tb testing.TB, serve func(c *wire.Conn, nc net.Conn)) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { l.Close() })
 	go func() {
 		for {
 			nc, err := l.Accept()
@@ -67,36 +103,9 @@ func fakeBackend(tb testing.TB) string {
 				if _, err := c.ReadPacket(); err != nil {
 					return
 				}
-				c.WritePacket(ok)
+				c.WritePacket(wire.AppendOK(nil, 0, 0, wire.StatusAutocommit, 0, ""))
 				c.Flush()
-				for {
-					c.ResetSeq()
-					p, err := c.ReadPacket()
-					if err != nil || len(p) == 0 || p[0] == wire.ComQuit {
-						return
-					}
-					switch {
-					case p[0] == wire.ComStmtClose:
-						continue // no response
-					case p[0] == wire.ComStmtPrepare:
-						for _, r := range prep {
-							c.WritePacket(r)
-						}
-					case p[0] == wire.ComStmtExecute:
-						for _, r := range exec {
-							c.WritePacket(r)
-						}
-					case p[0] == wire.ComQuery && (hasPrefixFold(p[1:], "SELECT") || hasPrefixFold(p[1:], "SHOW")):
-						for _, r := range resp {
-							c.WritePacket(r)
-						}
-					default:
-						c.WritePacket(ok)
-					}
-					if c.Flush() != nil {
-						return
-					}
-				}
+				serve(c, nc)
 			}()
 		}
 	}()

@@ -16,57 +16,29 @@ import (
 // and one column definition (meta), or also one row and then 20 bytes of a
 // row packet announced as 100 (torn). It counts the queries it got.
 func brokenBackend(tb testing.TB, torn bool, queries *atomic.Int32) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { l.Close() })
 	col := wire.AppendLenEncString(nil, "def")
 	for _, s := range []string{"", "", "", "c", ""} {
 		col = wire.AppendLenEncString(col, s)
 	}
 	col = append(col, 0x0c, 63, 0, 100, 0, 0, 0, 0xfe, 0, 0, 0, 0, 0)
-	go func() {
-		for {
-			nc, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				c := wire.NewConn(nc)
-				defer c.Close()
-				hs := &wire.InitialHandshake{ServerVersion: "10.11.0-fake", ConnID: 1, Salt: wire.NewSalt(),
-					Capabilities: wire.ServerCapabilities(false), Charset: 33, Status: wire.StatusAutocommit}
-				c.WritePacket(wire.AppendInitialHandshake(nil, hs))
-				c.Flush()
-				if _, err := c.ReadPacket(); err != nil {
-					return
-				}
-				c.WritePacket(wire.AppendOK(nil, 0, 0, wire.StatusAutocommit, 0, ""))
-				c.Flush()
-				for {
-					c.ResetSeq()
-					p, err := c.ReadPacket()
-					if err != nil || len(p) == 0 || p[0] != wire.ComQuery {
-						return
-					}
-					queries.Add(1)
-					c.WritePacket(wire.AppendLenEncInt(nil, 1))
-					c.WritePacket(col)
-					if torn {
-						c.WritePacket(wire.AppendEOF(nil, 0, wire.StatusAutocommit))
-						c.WritePacket(wire.AppendLenEncString(nil, "a full row"))
-						c.Flush()
-						// A row of 100 bytes of which 20 come.
-						nc.Write([]byte{100, 0, 0, 5, 99, 'p', 'a', 'r', 't', 'i', 'a', 'l', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-'})
-					}
-					c.Flush()
-					return
-				}
-			}()
+	return fakeServer(tb, func(c *wire.Conn, nc net.Conn) {
+		c.ResetSeq()
+		p, err := c.ReadPacket()
+		if err != nil || len(p) == 0 || p[0] != wire.ComQuery {
+			return
 		}
-	}()
-	return l.Addr().String()
+		queries.Add(1)
+		c.WritePacket(wire.AppendLenEncInt(nil, 1))
+		c.WritePacket(col)
+		if torn {
+			c.WritePacket(wire.AppendEOF(nil, 0, wire.StatusAutocommit))
+			c.WritePacket(wire.AppendLenEncString(nil, "a full row"))
+			c.Flush()
+			// A row of 100 bytes of which 20 come.
+			nc.Write([]byte{100, 0, 0, 5, 99, 'p', 'a', 'r', 't', 'i', 'a', 'l', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-'})
+		}
+		c.Flush()
+	})
 }
 
 // TestBackendFailsMidPacket: a server that dies in the middle of a row the
