@@ -332,21 +332,14 @@ func splitStatements(q string) []string {
 // TRIGGER whose BEGIN … END body is still open: it has BEGIN and does not
 // end with the word END.
 func inTriggerBody(st []byte) bool {
-	words := strings.Fields(strings.ToUpper(normalize(string(st))))
-	i := 0
-	if i < len(words) && words[i] == "CREATE" {
-		i++
-	} else {
+	w := strings.Fields(strings.ToUpper(normalize(string(st))))
+	if len(w) == 0 || w[0] != "CREATE" {
 		return false
 	}
-	if i < len(words) && (words[i] == "TEMP" || words[i] == "TEMPORARY") {
-		i++
+	if w = w[1:]; len(w) > 0 && (w[0] == "TEMP" || w[0] == "TEMPORARY") {
+		w = w[1:]
 	}
-	if i >= len(words) || words[i] != "TRIGGER" || !slices.Contains(words[i:], "BEGIN") {
-		return false
-	}
-	last := words[len(words)-1]
-	return last != "END" && !strings.HasSuffix(last, ")END") && !strings.HasSuffix(last, ";END")
+	return len(w) > 0 && w[0] == "TRIGGER" && slices.Contains(w, "BEGIN") && w[len(w)-1] != "END"
 }
 
 func indexFrom(s, sub string, from int) int {

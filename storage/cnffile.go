@@ -253,12 +253,12 @@ func importConfig(ctx context.Context, db execQuerier, root *cnf.Setting, m conf
 			err = fmt.Errorf("storage: import config: %w", rerr)
 		}
 	}()
-	skip := func(format string, args ...any) {
-		skipped = append(skipped, fmt.Errorf("%w "+format, append([]any{ErrConfigEntry}, args...)...))
+	notice := func(kind error) func(string, ...any) {
+		return func(format string, args ...any) {
+			skipped = append(skipped, fmt.Errorf("%w "+format, append([]any{kind}, args...)...))
+		}
 	}
-	defaulted := func(format string, args ...any) {
-		skipped = append(skipped, fmt.Errorf("%w "+format, append([]any{ErrConfigValue}, args...)...))
-	}
+	skip, defaulted := notice(ErrConfigEntry), notice(ErrConfigValue)
 	if prefix := m.VarPrefix(); prefix != "" {
 		n, err = importVariables(ctx, db, root, strings.TrimSuffix(prefix, "-"), skip)
 		return n, skipped, err

@@ -17,7 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"syscall"
 
@@ -298,10 +297,12 @@ func serve(o *options, stderr io.Writer) error {
 	// The variables first: what the other modules' checks read of them
 	// (mysql-have_ssl for users with use_ssl=1…) is the configuration's,
 	// not the defaults.
-	startOrder := append([]config.Module{config.ModMySQLVariables, config.ModAdminVariables},
-		slices.DeleteFunc(slices.Clone(config.Modules), func(m config.Module) bool {
-			return m == config.ModMySQLVariables || m == config.ModAdminVariables
-		})...)
+	startOrder := []config.Module{config.ModMySQLVariables, config.ModAdminVariables}
+	for _, m := range config.Modules {
+		if m.VarPrefix() == "" {
+			startOrder = append(startOrder, m)
+		}
+	}
 	for _, m := range startOrder {
 		if err := adm.LoadToRuntime(m); err != nil {
 			if existed && !o.initial {
