@@ -409,12 +409,7 @@ func TestLostTransactionRefusesUntilRollback(t *testing.T) {
 	s, b := multiplexSetup(t, 1, "")
 	testenv.MustCLI(t, b.Port, "root", "test", "CREATE TABLE IF NOT EXISTS sbtest.losttx (a INT); DELETE FROM sbtest.losttx")
 	ctx := context.Background()
-	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
-	c, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := connOf(t, testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", ""))
 	for _, q := range []string{"BEGIN", "INSERT INTO losttx VALUES (1)"} {
 		if _, err := c.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
