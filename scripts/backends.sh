@@ -188,10 +188,18 @@ start_one() {
   mkdir -p "$dir"
   write_cnf "$i"
   if [[ ! -d $dir/data/mysql ]]; then
-    rm -rf "$dir/data"; mkdir -p "$dir/data"; chown -R "$user:" "$dir"
-    mariadb-install-db --defaults-file="$dir/my.cnf" --skip-test-db \
-      --auth-root-authentication-method=socket >"$dir/install.log" 2>&1 \
-      || { tail -n 30 "$dir/install.log" >&2; die "mariadb-install-db failed for instance $i"; }
+    # mariadb-install-db's bootstrap fails now and then on a loaded
+    # machine ("Installation of system tables failed"): one more try on a
+    # fresh datadir before giving up.
+    local try
+    for try in 1 2; do
+      rm -rf "$dir/data"; mkdir -p "$dir/data"; chown -R "$user:" "$dir"
+      mariadb-install-db --defaults-file="$dir/my.cnf" --skip-test-db \
+        --auth-root-authentication-method=socket >"$dir/install.log" 2>&1 && break
+      [[ $try == 2 ]] && { tail -n 30 "$dir/install.log" >&2; die "mariadb-install-db failed for instance $i"; }
+      log "mariadb-install-db failed for instance $i; trying once more"
+      sleep 1
+    done
   fi
   chown -R "$user:" "$dir"
   rm -f "$dir/mysqld.sock" "$dir/mysqld.pid"
