@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -216,7 +217,7 @@ func (c *BackendConn) Run(p []byte, shape Shape, sink *Sink) (Response, error) {
 		return Response{}, err
 	}
 	if err := c.send(p); err != nil {
-		if se := c.lastWords(); se != nil {
+		if se := c.lastWords(err); se != nil {
 			c.broken = true
 			return Response{}, &ClosedError{SQL: se, Err: err}
 		}
@@ -243,12 +244,26 @@ func (c *BackendConn) Run(p []byte, shape Shape, sink *Sink) (Response, error) {
 	return res, c.fail(err)
 }
 
+// lastWordsWait bounds the read of a server's last words (lastWords).
+const lastWordsWait = 2 * time.Second
+
 // lastWords reads, after a command failed to go out, what the server said
 // before it closed the connection: MariaDB and MySQL answer a packet over
 // their max_allowed_packet with ERR 1153 and close, and the rest of a large
 // command then meets a reset. nil when nothing readable is an ERR.
-func (c *BackendConn) lastWords() *wire.SQLError {
-	_ = c.w.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+//
+// The server has closed its end by then (the write met a reset or a broken
+// pipe), so the read ends as soon as what it sent is read; the deadline
+// only bounds a peer that never closes, and is long enough for a loaded
+// server's ERR to arrive (a fixed 200 ms was not, and counted the command
+// as a lost connection). A send that failed for its deadline (an aborted
+// connection, a stalled server) has no last words to wait for.
+func (c *BackendConn) lastWords(sendErr error) *wire.SQLError {
+	var ne net.Error
+	if c.aborted.Load() || errors.As(sendErr, &ne) && ne.Timeout() {
+		return nil
+	}
+	_ = c.w.SetReadDeadline(time.Now().Add(lastWordsWait))
 	p, err := c.w.ReadPacket()
 	if err != nil || len(p) == 0 || p[0] != wire.HeaderERR {
 		return nil
