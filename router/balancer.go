@@ -236,7 +236,23 @@ func (b *balancer) advise(rt *live.Runtime, servers []*backend.Server, now time.
 			}
 		}
 	}
-	inUse := func(srv *backend.Server) int { return srv.ConnScore() + delta[srv] }
+	// Of those, the sessions that refused to move lately (pinned) cannot
+	// be taken: a server with nothing else is passed over as a source.
+	var refused map[*backend.Server]int
+	for s := range b.refused {
+		if srvs := s.pub.servers.Load(); srvs != nil {
+			if refused == nil {
+				refused = make(map[*backend.Server]int)
+			}
+			for _, srv := range *srvs {
+				refused[srv]++
+			}
+		}
+	}
+	sessions := func(srv *backend.Server) (int, int) {
+		n := srv.ConnScore() + delta[srv]
+		return n, n - refused[srv]
+	}
 	byHG := make(map[int][]*backend.Server)
 	for _, srv := range servers {
 		hg := srv.Key().Hostgroup
@@ -244,7 +260,7 @@ func (b *balancer) advise(rt *live.Runtime, servers []*backend.Server, now time.
 	}
 	var moves map[*backend.Server]*groupState
 	for hg, list := range byHG {
-		m, ok := fp.Rebalance(list, inUse, rt.Rates, now)
+		m, ok := fp.Rebalance(list, sessions, rt.Rates, now)
 		if !ok {
 			delete(b.groups, hg)
 			continue

@@ -419,3 +419,60 @@ func TestFailedMovesCountAgainstRate(t *testing.T) {
 		t.Errorf("sessions per server after the failed moves: %v", per)
 	}
 }
+
+// TestPinnedBusiestDoesNotStallBalancing: the conn factor moved sessions
+// only from the busiest server. When every session there is pinned (a
+// temporary table keeps it on its connection), each tick advised the same
+// impossible move and a third server added beside a busy second one got
+// nothing. The busiest server with nothing movable is passed over now:
+// the second one's sessions spread onto the new server, and the pinned
+// ones stay where their tables are.
+func TestPinnedBusiestDoesNotStallBalancing(t *testing.T) {
+	bs := testenv.Backends(t, 3)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		SET mysql-balance_policy='connection'; SET mysql-balance_conn_migrations_per_second=30;
+		LOAD MYSQL VARIABLES TO RUNTIME;
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
+		LOAD MYSQL USERS TO RUNTIME;`, bs[0].Port))
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	const nPinned, nFree = 30, 20
+	db.SetMaxOpenConns(nPinned + nFree + 10)
+	ctx := context.Background()
+	pinned := make([]*sql.Conn, nPinned)
+	for i := range pinned {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.ExecContext(ctx, fmt.Sprintf("CREATE TEMPORARY TABLE pin (i INT) SELECT %d AS i", i)); err != nil {
+			t.Fatal(err)
+		}
+		pinned[i] = c
+	}
+	admin(t, s, fmt.Sprintf("INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d); LOAD MYSQL SERVERS TO RUNTIME;", bs[1].Port))
+	free := statefulSessions(t, db, nFree)
+	if per := sessionPorts(t, free); per[bs[1].Port] != nFree {
+		t.Fatalf("free sessions beside the pinned ones: %v", per)
+	}
+	admin(t, s, fmt.Sprintf("INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d); LOAD MYSQL SERVERS TO RUNTIME;", bs[2].Port))
+	start := time.Now()
+	for usedPerServer(t, s, 1)[bs[2].Port] < nFree/4 {
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("the new server got %v sessions in 20 s (the busiest server's are all pinned)", usedPerServer(t, s, 1))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	took := time.Since(start)
+	per := sessionPorts(t, free)
+	for i, c := range pinned {
+		var v, port int
+		if err := c.QueryRowContext(ctx, "SELECT i, @@port FROM pin").Scan(&v, &port); err != nil || v != i || port != bs[0].Port {
+			t.Fatalf("pinned session %d: %d on %d, %v", i, v, port, err)
+		}
+	}
+	t.Logf("with %d pinned sessions on the busiest server, %v of the second's moved to the new one in %v", nPinned, per, took.Round(100*time.Millisecond))
+}

@@ -20,6 +20,7 @@ type fake struct {
 	weight     int
 	conns, max int
 	idle       int // of conns, held by sessions between commands (not Busy)
+	pinned     int // of conns, held by sessions that cannot move
 	latUs      int64
 	maxLatMs   int
 	fails, ops uint64

@@ -59,20 +59,25 @@ type scored[B Backend] struct {
 	scores   [maxFactors]uint64 // by Factor
 	packed   uint64
 	sessions int  // what the conn factor compares for migration
+	movable  int  // of sessions, those a move may take now
 	routable bool // a session may move to it
 	down     bool // not Healthy: the caller drains it (see Rebalance)
 }
 
 // Rebalance implements TiProxy's BackendsToBalance over one hostgroup.
-// sessions(b) is the number of sessions on b that rebalancing may move
-// (the conn factor balances those); r are the configured rates. ok is
+// sessions(b) gives the sessions on b (the conn factor balances those)
+// and how many of them a move may take now: a server whose sessions are
+// all pinned (temporary tables, locks: they refused to move) is passed
+// over for the next busiest one, where TiProxy would advise the same
+// impossible move for good and leave the others unbalanced. r are the
+// configured rates. ok is
 // false when the hostgroup is balanced enough. Servers that are not
 // Healthy (OFFLINE_SOFT, SHUNNED…) are never a target, and never a source
 // either: the caller drains every session off them at the status rate
 // whatever the other servers look like; a Healthy server the status
 // factor rejects (weight 0, over its latency limit) is a source at that
 // rate.
-func (p *FactorPolicy[B]) Rebalance(servers []B, sessions func(B) int, r Rates, now time.Time) (m Move[B], ok bool) {
+func (p *FactorPolicy[B]) Rebalance(servers []B, sessions func(B) (n, movable int), r Rates, now time.Time) (m Move[B], ok bool) {
 	if len(servers) <= 1 {
 		return m, false
 	}
@@ -86,7 +91,8 @@ func (p *FactorPolicy[B]) Rebalance(servers []B, sessions func(B) int, r Rates, 
 	all := make([]scored[B], len(servers))
 	for i, b := range servers {
 		s := &all[i]
-		s.b, s.sessions = b, max(sessions(b), 0)
+		n, movable := sessions(b)
+		s.b, s.sessions, s.movable = b, max(n, 0), min(max(movable, 0), max(n, 0))
 		p.factorScores(s, maxWeight, usable > 1, now)
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].packed < all[j].packed })
@@ -96,7 +102,7 @@ func (p *FactorPolicy[B]) Rebalance(servers []B, sessions func(B) int, r Rates, 
 	}
 	for i := len(all) - 1; i > 0; i-- {
 		from := &all[i]
-		if from.sessions <= 0 || from.down {
+		if from.movable <= 0 || from.down {
 			continue
 		}
 		for _, f := range p.order[:p.n] {

@@ -8,11 +8,13 @@ import (
 	"github.com/sluice-proxy/sluice/internal/usage"
 )
 
-// rebalance runs Rebalance over servers whose movable sessions are their
-// conns field.
+// rebalance runs Rebalance over servers whose sessions are their conns
+// field, all movable but the pinned ones.
 func rebalance(p Policy[*fake], r Rates, servers ...*fake) (Move[*fake], bool) {
-	return p.(*FactorPolicy[*fake]).Rebalance(servers, func(f *fake) int { return f.conns }, r, time.Time{})
+	return p.(*FactorPolicy[*fake]).Rebalance(servers, sessionsOf, r, time.Time{})
 }
+
+func sessionsOf(f *fake) (int, int) { return f.conns, f.conns - f.pinned }
 
 func with(f *fake, sessions int) *fake {
 	f.conns, f.max = sessions, 1000
@@ -68,6 +70,24 @@ func TestRebalanceConn(t *testing.T) {
 	m, ok = rebalance(p, Rates{}, hot, with(srv("busy", 1), 100), with(srv("idle", 1), 0))
 	if !ok || m.From.name != "busy" || m.To.name != "idle" {
 		t.Fatalf("second busiest: %+v %v", m, ok)
+	}
+	// The busiest server's sessions are all pinned: the next busiest is
+	// balanced against the idlest instead of nothing moving at all.
+	pinned, busy, idle := with(srv("pinned", 1), 60), with(srv("busy", 1), 40), with(srv("idle", 1), 0)
+	pinned.pinned = 60
+	m, ok = rebalance(p, Rates{}, pinned, busy, idle)
+	if !ok || m.From.name != "busy" || m.To.name != "idle" || m.Reason != FactorConn {
+		t.Fatalf("pinned busiest: %+v %v", m, ok)
+	}
+	// One movable session among them is still a source.
+	pinned.pinned = 59
+	if m, ok = rebalance(p, Rates{}, pinned, busy, idle); !ok || m.From.name != "pinned" {
+		t.Fatalf("one movable on the busiest: %+v %v", m, ok)
+	}
+	// Nothing movable anywhere: nothing to advise.
+	pinned.pinned, busy.pinned = 60, 40
+	if m, ok = rebalance(p, Rates{}, pinned, busy, idle); ok {
+		t.Fatalf("all pinned: %+v", m)
 	}
 }
 
@@ -171,7 +191,7 @@ func TestCPUFactor(t *testing.T) {
 		}
 	}
 	// Existing sessions move at 1/usagePerConn/600: 0.167/s at 1 %.
-	m, ok := p.(*FactorPolicy[*fake]).Rebalance([]*fake{hot, cold}, func(f *fake) int { return f.conns }, Rates{}, time.Now())
+	m, ok := p.(*FactorPolicy[*fake]).Rebalance([]*fake{hot, cold}, sessionsOf, Rates{}, time.Now())
 	if !ok || m.From != hot || m.Reason != FactorCPU || math.Abs(m.PerSecond-1.0/0.01/600) > 1e-9 {
 		t.Fatalf("95 %% vs 10 %%: %+v %v", m, ok)
 	}
