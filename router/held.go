@@ -123,6 +123,17 @@ func (hc *heldConns) mayBeInTransaction() bool {
 	return false
 }
 
+// nextTransactionSet reports whether a SET TRANSACTION for the next
+// transaction waits on one of the session's connections.
+func (hc *heldConns) nextTransactionSet() bool {
+	for _, h := range hc.list {
+		if h.nextTrx {
+			return true
+		}
+	}
+	return false
+}
+
 // closeAll closes every attached connection: they hold session state that
 // must not leak into the pool (reference §5.2, #1107).
 func (hc *heldConns) closeAll(s *session) {

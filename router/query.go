@@ -124,8 +124,10 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	case sqlscan.KindCommit, sqlscan.KindRollback:
 		// No transaction open on any backend connection of the session:
 		// nothing to commit or roll back, so answer here, as ProxySQL does
-		// (counted in Com_commit_filtered / Com_rollback_filtered).
-		if !s.conns.mayBeInTransaction() && s.lockedHG < 0 {
+		// (counted in Com_commit_filtered / Com_rollback_filtered) — unless
+		// a SET TRANSACTION waits there for the next transaction: the
+		// server drops it at a COMMIT or ROLLBACK.
+		if !s.conns.mayBeInTransaction() && !s.conns.nextTransactionSet() && s.lockedHG < 0 {
 			s.finishEvent(ev, -1, "", backend.Response{OK: true})
 			return s.writeOK(0, 0, "") == nil
 		}
@@ -305,10 +307,15 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 	h.maybeTrx = res.Err != nil && res.NoStatus() && mayOpenTransaction(h, s.digest.Kind)
 	switch {
 	case set.Outcome == sqlscan.SetTracked && res.Err == nil && hasNextTransaction(set):
-		h.nextTrx = true // kept until a statement consumes it
-	case h.nextTrx && s.digest.Kind != sqlscan.KindSet:
+		h.nextTrx = true // kept until a statement surely consumed it
+	case h.nextTrx && (h.inTrx || s.digest.Kind == sqlscan.KindCommit || s.digest.Kind == sqlscan.KindRollback):
 		// Consumed: the statement began the transaction (which pins the
-		// connection now) or ran as one under autocommit.
+		// connection now), or ended one, as COMMIT and ROLLBACK do even
+		// with none open. An autocommit statement may consume it or not
+		// (MariaDB: one that reads a table does, SELECT 1 or DO does not),
+		// which the proxy cannot tell from the text: the session keeps the
+		// connection until its next transaction. Released after SELECT 1,
+		// it gave READ ONLY to another session's next transaction (1792).
 		h.nextTrx = false
 	}
 	ctx := rules.FlagContext{Multiplex: dec.Multiplex, InTransaction: h.inTrx, Keep: rt.Router.KeepVars,

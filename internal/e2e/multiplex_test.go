@@ -61,7 +61,8 @@ func TestMultiplexingConditions(t *testing.T) {
 		{"temporary table", []string{"CREATE TEMPORARY TABLE tmp_mux (a INT)"}, nil},
 		{"MariaDB's CREATE OR REPLACE TEMPORARY TABLE", []string{"CREATE OR REPLACE TEMPORARY TABLE tmp_mux2 (a INT)"}, nil},
 		{"multi-statement SET", []string{"SELECT 1; SET time_zone = '+01:00'"}, nil},
-		{"SET TRANSACTION for the next one", []string{"SET TRANSACTION READ ONLY"}, []string{"SELECT 1"}},
+		// SELECT 1 does not consume it on MariaDB; a COMMIT does.
+		{"SET TRANSACTION for the next one", []string{"SET TRANSACTION READ ONLY", "SELECT 1"}, []string{"COMMIT"}},
 		{"handler", []string{"HANDLER mux OPEN AS hmux", "HANDLER hmux READ FIRST"}, nil},
 		{"lock tables", []string{"LOCK TABLES mux READ", "SELECT * FROM mux"}, []string{"UNLOCK TABLES"}},
 		{"get_lock", []string{"SELECT GET_LOCK('sluice', 1)"}, nil},
@@ -309,7 +310,10 @@ func TestMultiStatementStateNotLeaked(t *testing.T) {
 // ONLY (its INSERT failed with 1792) and this session's did not.
 func TestNextTransactionSetNotLeaked(t *testing.T) {
 	s, b := multiplexSetup(t, 4, "")
-	backendSQL(t, b, "CREATE TABLE IF NOT EXISTS sbtest.nexttrx (id INT AUTO_INCREMENT PRIMARY KEY, who VARCHAR(10))")
+	// No AUTO_INCREMENT: an insert id would keep each writer's connection
+	// for its next queries (mysql-auto_increment_delay_multiplex), and the
+	// four connections would not be enough.
+	backendSQL(t, b, "CREATE TABLE IF NOT EXISTS sbtest.nexttrx2 (who VARCHAR(10))")
 	a, ctx := oneConn(t, s.DataPort)
 	if _, err := a.ExecContext(ctx, "SET TRANSACTION READ ONLY"); err != nil {
 		t.Fatal(err)
@@ -318,7 +322,7 @@ func TestNextTransactionSetNotLeaked(t *testing.T) {
 		if _, err := c.ExecContext(ctx, "START TRANSACTION"); err != nil {
 			return err
 		}
-		_, err := c.ExecContext(ctx, "INSERT INTO sbtest.nexttrx (who) VALUES (?)", who)
+		_, err := c.ExecContext(ctx, "INSERT INTO sbtest.nexttrx2 (who) VALUES (?)", who)
 		if _, rerr := c.ExecContext(ctx, "COMMIT"); err == nil {
 			err = rerr
 		}
@@ -338,6 +342,42 @@ func TestNextTransactionSetNotLeaked(t *testing.T) {
 	// Consumed: the one after is read-write again.
 	if err := write(a, "a"); err != nil {
 		t.Fatalf("the transaction after: %v", err)
+	}
+
+	// A statement outside a transaction may leave it waiting: on MariaDB
+	// SELECT 1 and DO do not consume it (a read of a table does). The
+	// connection stayed with the session only until such a statement, and
+	// another session's transaction then got READ ONLY.
+	if _, err := a.ExecContext(ctx, "SET TRANSACTION READ ONLY"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ExecContext(ctx, "DO 1"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		other, _ := oneConn(t, s.DataPort)
+		err := write(other, "other")
+		other.Close()
+		if err != nil {
+			t.Fatalf("another session's transaction %d after SET TRANSACTION READ ONLY and DO 1: %v", i, err)
+		}
+	}
+	if err := write(a, "a"); err == nil || !strings.Contains(err.Error(), "1792") {
+		t.Fatalf("the session's own next transaction after DO 1: %v, want 1792", err)
+	}
+	// A COMMIT with no transaction open consumes it too: it goes to the
+	// server (it was answered by the proxy, and the next transaction was
+	// READ ONLY where a direct connection's is not).
+	for _, end := range []string{"COMMIT", "ROLLBACK"} {
+		if _, err := a.ExecContext(ctx, "SET TRANSACTION READ ONLY"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.ExecContext(ctx, end); err != nil {
+			t.Fatal(err)
+		}
+		if err := write(a, "a"); err != nil {
+			t.Fatalf("the transaction after SET TRANSACTION READ ONLY and %s: %v", end, err)
+		}
 	}
 }
 
