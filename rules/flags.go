@@ -15,7 +15,7 @@ type StatusFlags uint32
 const (
 	FlagUserVariable      StatusFlags = 1 << iota // @variables used (or an unparsed SET locked the session)
 	FlagPreparedStatement                         // text-protocol PREPARE
-	FlagTemporaryTable                            // CREATE [OR REPLACE] TEMPORARY TABLE
+	FlagTemporaryTable                            // CREATE [OR REPLACE] TEMPORARY TABLE (or MariaDB's SEQUENCE)
 	FlagLockTables                                // LOCK TABLE(S) / FLUSH TABLES [t, …] WITH READ LOCK / FOR EXPORT until UNLOCK TABLES
 	FlagGetLock                                   // GET_LOCK(
 	FlagFoundRows                                 // SQL_CALC_FOUND_ROWS
@@ -28,11 +28,16 @@ const (
 	// time_zone, autocommit, @variables) the proxy neither parses nor sees
 	// in the response. A rule with multiplex=2 for it says it does not.
 	FlagStoredProcedure
+	// FlagBackupLock: MariaDB's BACKUP STAGE (until BACKUP STAGE END) or
+	// BACKUP LOCK t (until BACKUP UNLOCK) holds its locks on the
+	// connection, as LOCK TABLES does.
+	FlagBackupLock
 )
 
 var flagNames = []string{
 	"USER_VARIABLE", "PREPARED_STATEMENT", "TEMPORARY_TABLE", "LOCK_TABLES", "GET_LOCK",
 	"FOUND_ROWS", "SQL_LOG_BIN0", "HAS_SAVEPOINT", "NO_MULTIPLEX", "HANDLER", "STORED_PROCEDURE",
+	"BACKUP_LOCK",
 }
 
 // String lists the set flags, "|"-separated.
@@ -153,15 +158,22 @@ func UpdateFlags(cur StatusFlags, d *sqlscan.Digest, ctx *FlagContext) StatusFla
 	if sqlscan.HasPrefixFold(text, "PREPARE ") {
 		cur |= FlagPreparedStatement
 	}
-	if sqlscan.HasPrefixFold(text, "CREATE TEMPORARY TABLE ") || sqlscan.HasPrefixFold(text, "CREATE OR REPLACE TEMPORARY TABLE ") {
+	// A temporary table, or MariaDB's temporary sequence (a table too).
+	if sqlscan.HasPrefixFold(text, "CREATE TEMPORARY ") || sqlscan.HasPrefixFold(text, "CREATE OR REPLACE TEMPORARY ") {
 		cur |= FlagTemporaryTable
 	}
 	if sqlscan.HasPrefixFold(text, "LOCK TABLE") || sqlscan.HasPrefixFold(text, "FLUSH TABLE") &&
 		(sqlscan.ContainsFold(text, " WITH READ LOCK") || sqlscan.ContainsFold(text, " FOR EXPORT")) {
 		cur |= FlagLockTables
 	}
-	if cur&FlagLockTables != 0 && sqlscan.HasPrefixFold(text, "UNLOCK TABLES") {
+	if cur&FlagLockTables != 0 && sqlscan.HasPrefixFold(text, "UNLOCK TABLE") { // TABLE or TABLES
 		cur &^= FlagLockTables
+	}
+	switch {
+	case sqlscan.HasPrefixFold(text, "BACKUP STAGE END"), sqlscan.HasPrefixFold(text, "BACKUP UNLOCK"):
+		cur &^= FlagBackupLock
+	case sqlscan.HasPrefixFold(text, "BACKUP STAGE "), sqlscan.HasPrefixFold(text, "BACKUP LOCK "):
+		cur |= FlagBackupLock
 	}
 	if sqlscan.HasPrefixFold(text, "HANDLER ") && sqlscan.ContainsFold(text, " OPEN") {
 		cur |= FlagHandler

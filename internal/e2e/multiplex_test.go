@@ -74,6 +74,11 @@ func TestMultiplexingConditions(t *testing.T) {
 		{"SET STATEMENT … FOR SET", []string{"SET STATEMENT sql_mode = '' FOR SET time_zone = '+08:00'"}, nil},
 		{"SET STATEMENT … FOR CREATE TEMPORARY TABLE", []string{"SET STATEMENT max_statement_time = 10 FOR CREATE TEMPORARY TABLE tmp_mux3 (a INT)"}, nil},
 		{"GET_LOCK spelled with a space", []string{"SELECT GET_LOCK ('sluice2', 1)"}, nil},
+		{"FLUSH TABLES WITH READ LOCK", []string{"FLUSH TABLES WITH READ LOCK"}, []string{"UNLOCK TABLES"}},
+		{"LOCK TABLE, UNLOCK TABLE", []string{"LOCK TABLE mux WRITE", "SELECT * FROM mux"}, []string{"UNLOCK TABLE"}},
+		{"MariaDB's temporary sequence", []string{"CREATE TEMPORARY SEQUENCE tseq_mux"}, nil},
+		{"MariaDB's BACKUP STAGE", []string{"BACKUP STAGE START", "BACKUP STAGE BLOCK_COMMIT"}, []string{"BACKUP STAGE END"}},
+		{"MariaDB's BACKUP LOCK", []string{"BACKUP LOCK sbtest.mux"}, []string{"BACKUP UNLOCK"}},
 	}
 	probe := func() error {
 		c, err := db.Conn(ctx)
