@@ -366,6 +366,8 @@ const (
 	pinUntrackedSet
 	pinNextTransaction
 	pinStoredProcedure
+	pinHandler
+	pinBackupLock
 )
 
 var pinReasons = [...]string{
@@ -373,6 +375,7 @@ var pinReasons = [...]string{
 	"a pending SQL_CALC_FOUND_ROWS", "sql_log_bin=0", "an open cursor", "unread warnings",
 	"a SET the proxy cannot replay", "a SET TRANSACTION for the next transaction",
 	"a stored procedure call (its session changes cannot be replayed)",
+	"an open HANDLER", "BACKUP STAGE or BACKUP LOCK",
 }
 
 // pins returns why h cannot be left without losing session state (0: all
@@ -400,6 +403,12 @@ func (h *held) pins() pinMask {
 	}
 	if f&rules.FlagStoredProcedure != 0 {
 		m |= pinStoredProcedure
+	}
+	if f&rules.FlagHandler != 0 {
+		m |= pinHandler
+	}
+	if f&rules.FlagBackupLock != 0 {
+		m |= pinBackupLock
 	}
 	if h.cursors > 0 {
 		m |= pinCursor

@@ -176,6 +176,10 @@ func TestOfflineHardAndRemoval(t *testing.T) {
 		vars := sessionOn(port, "SET @x = 41")
 		temp := sessionOn(port, "SET @x = 42", "CREATE TEMPORARY TABLE tt (a INT)")
 		trx := sessionOn(port, "SET @x = 43", "BEGIN")
+		// Not carried either, and were not named as pins: such a session
+		// went on elsewhere as if nothing was lost.
+		handler := sessionOn(port, "SET @x = 44", "HANDLER hard_trx OPEN AS hh")
+		backup := sessionOn(port, "SET @x = 45", "BACKUP LOCK sbtest.hard_trx")
 		committer := sessionOn(port, "BEGIN", "INSERT INTO hard_trx VALUES (CONNECTION_ID())")
 		down()
 		if _, err := committer.ExecContext(ctx, "COMMIT"); err == nil || !strings.Contains(err.Error(), "1927") {
@@ -193,7 +197,7 @@ func TestOfflineHardAndRemoval(t *testing.T) {
 		for _, c := range []struct {
 			conn *sql.Conn
 			lost string
-		}{{temp, "temporary tables"}, {trx, "an open transaction"}} {
+		}{{temp, "temporary tables"}, {trx, "an open transaction"}, {handler, "an open HANDLER"}, {backup, "BACKUP LOCK"}} {
 			_, err := c.conn.ExecContext(ctx, "SELECT 1")
 			if err == nil || !strings.Contains(err.Error(), "1927") || !strings.Contains(err.Error(), c.lost) {
 				t.Fatalf("%s: want ERR 1927 naming %q, got %v", what, c.lost, err)
@@ -228,7 +232,7 @@ func TestOfflineHardAndRemoval(t *testing.T) {
 		}
 	}
 	rows := adminRows(t, s, "SELECT reason, outcome, SUM(count_star) FROM stats_mysql_migrations GROUP BY reason, outcome")
-	t.Logf("OFFLINE_HARD and removal: @x moved, temporary table and transaction reported lost (1927); migrations %v", rows)
+	t.Logf("OFFLINE_HARD and removal: @x moved, temporary table, transaction, HANDLER and backup lock reported lost (1927); migrations %v", rows)
 }
 
 // TestMoveKeepsServerState: a session that moves off an OFFLINE_SOFT
