@@ -333,14 +333,18 @@ func TestNextTransactionSetNotLeaked(t *testing.T) {
 		}
 		return err
 	}
-	for i := range 3 {
-		other, _ := oneConn(t, s.DataPort)
-		err := write(other, "other")
-		other.Close()
-		if err != nil {
-			t.Fatalf("another session's transaction %d after SET TRANSACTION READ ONLY: %v", i, err)
+	othersWrite := func(after string) {
+		t.Helper()
+		for i := range 3 {
+			other, _ := oneConn(t, s.DataPort)
+			err := write(other, "other")
+			other.Close()
+			if err != nil {
+				t.Fatalf("another session's transaction %d after %s: %v", i, after, err)
+			}
 		}
 	}
+	othersWrite("SET TRANSACTION READ ONLY")
 	if err := write(a, "a"); err == nil || !strings.Contains(err.Error(), "1792") {
 		t.Fatalf("the session's own next transaction: %v, want 1792 (read-only transaction)", err)
 	}
@@ -359,14 +363,7 @@ func TestNextTransactionSetNotLeaked(t *testing.T) {
 	if _, err := a.ExecContext(ctx, "DO 1"); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 3 {
-		other, _ := oneConn(t, s.DataPort)
-		err := write(other, "other")
-		other.Close()
-		if err != nil {
-			t.Fatalf("another session's transaction %d after SET TRANSACTION READ ONLY and DO 1: %v", i, err)
-		}
-	}
+	othersWrite("SET TRANSACTION READ ONLY and DO 1")
 	if err := write(a, "a"); err == nil || !strings.Contains(err.Error(), "1792") {
 		t.Fatalf("the session's own next transaction after DO 1: %v, want 1792", err)
 	}

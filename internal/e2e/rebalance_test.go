@@ -20,6 +20,13 @@ import (
 // index (which keeps it on one backend connection that can move).
 func statefulSessions(t *testing.T, db *sql.DB, n int) []*sql.Conn {
 	t.Helper()
+	return sessionsRunning(t, db, n, "SET @v = %d")
+}
+
+// sessionsRunning opens n sessions through Sluice, session i running the
+// statement format with i.
+func sessionsRunning(t *testing.T, db *sql.DB, n int, format string) []*sql.Conn {
+	t.Helper()
 	ctx := context.Background()
 	out := make([]*sql.Conn, n)
 	for i := range out {
@@ -28,7 +35,7 @@ func statefulSessions(t *testing.T, db *sql.DB, n int) []*sql.Conn {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		if _, err := c.ExecContext(ctx, fmt.Sprintf("SET @v = %d", i)); err != nil {
+		if _, err := c.ExecContext(ctx, fmt.Sprintf(format, i)); err != nil {
 			t.Fatal(err)
 		}
 		out[i] = c
@@ -441,18 +448,7 @@ func TestPinnedBusiestDoesNotStallBalancing(t *testing.T) {
 	const nPinned, nFree = 30, 20
 	db.SetMaxOpenConns(nPinned + nFree + 10)
 	ctx := context.Background()
-	pinned := make([]*sql.Conn, nPinned)
-	for i := range pinned {
-		c, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if _, err := c.ExecContext(ctx, fmt.Sprintf("CREATE TEMPORARY TABLE pin (i INT) SELECT %d AS i", i)); err != nil {
-			t.Fatal(err)
-		}
-		pinned[i] = c
-	}
+	pinned := sessionsRunning(t, db, nPinned, "CREATE TEMPORARY TABLE pin (i INT) SELECT %d AS i")
 	admin(t, s, fmt.Sprintf("INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d); LOAD MYSQL SERVERS TO RUNTIME;", bs[1].Port))
 	free := statefulSessions(t, db, nFree)
 	if per := sessionPorts(t, free); per[bs[1].Port] != nFree {
