@@ -341,12 +341,14 @@ func locksNothing(k sqlscan.StmtKind, digest []byte) bool {
 }
 
 // safeToRepeat reports whether a statement of this kind may run twice when
-// the backend failed without answering: reads only. A write may have been
-// applied before the connection broke, and running it again would apply it
-// twice; the client gets the error and decides.
+// the backend failed without answering: reads, and the start of a
+// transaction (one begun on a connection that broke died with it). A write
+// may have been applied before the connection broke, and running it again
+// would apply it twice; the client gets the error and decides.
 func safeToRepeat(k sqlscan.StmtKind) bool {
 	switch k {
-	case sqlscan.KindSelect, sqlscan.KindShow, sqlscan.KindShowTableStatus, sqlscan.KindDescribe, sqlscan.KindExplain:
+	case sqlscan.KindSelect, sqlscan.KindShow, sqlscan.KindShowTableStatus, sqlscan.KindDescribe, sqlscan.KindExplain,
+		sqlscan.KindBegin, sqlscan.KindStartTransaction:
 		return true
 	}
 	return false
