@@ -129,7 +129,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		// server drops it at a COMMIT or ROLLBACK.
 		if !s.conns.mayBeInTransaction() && !s.conns.nextTransactionSet() && s.lockedHG < 0 {
 			s.finishEvent(ev, -1, "", backend.Response{OK: true})
-			return s.writeOK(0, 0, "") == nil
+			return s.writeOK(0, 0, "") == nil && !releasesSession(s.digest.Text)
 		}
 	case sqlscan.KindKill:
 		if id, query, ok := parseKill(q); ok {
@@ -224,6 +224,15 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	}
 	s.ranSet(rt, h, &set, hg, q, res.Err)
 	addr := h.addr // afterQuery may recycle h
+	if res.Err == nil && releasesSession(s.digest.Text) {
+		// COMMIT RELEASE / ROLLBACK RELEASE: the server closes the
+		// connection after its OK (never to be pooled: the next session
+		// would meet the close), and the client's session ends with it,
+		// as on a direct connection.
+		s.discard(h)
+		s.finishEvent(ev, hg, addr, res)
+		return false
+	}
 	s.afterQuery(rt, h, &res, dec, &set, q)
 	if fl == followWrite && res.Err == nil {
 		// SELECT LAST_INSERT_ID(42) sets the id as an insert would.
@@ -247,6 +256,18 @@ func hasNextTransaction(set *sqlscan.SetStatement) bool {
 
 func isShowWarnings(digest []byte) bool {
 	return hasPrefixFold(digest, "SHOW WARNINGS") || hasPrefixFold(digest, "SHOW COUNT(*) WARNINGS")
+}
+
+// releasesSession reports whether digest is a COMMIT or ROLLBACK with
+// RELEASE (not NO RELEASE), after which the server closes the connection.
+func releasesSession(digest []byte) bool {
+	d := bytes.TrimRight(digest, " ;")
+	if !hasPrefixFold(d, "COMMIT") && !hasPrefixFold(d, "ROLLBACK") || sqlscan.ContainsFold(d, " TO ") {
+		return false // ROLLBACK TO SAVEPOINT release
+	}
+	const rel, norel = " RELEASE", " NO RELEASE"
+	return len(d) >= len(rel) && bytes.EqualFold(d[len(d)-len(rel):], []byte(rel)) &&
+		!(len(d) >= len(norel) && bytes.EqualFold(d[len(d)-len(norel):], []byte(norel)))
 }
 
 func hasPrefixFold(b []byte, prefix string) bool {
