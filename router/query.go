@@ -224,7 +224,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	}
 	s.ranSet(rt, h, &set, hg, q, res.Err)
 	addr := h.addr // afterQuery may recycle h
-	if res.Err == nil && releasesSession(s.digest.Text) {
+	if (s.digest.Kind == sqlscan.KindCommit || s.digest.Kind == sqlscan.KindRollback) && res.Err == nil && releasesSession(s.digest.Text) {
 		// COMMIT RELEASE / ROLLBACK RELEASE: the server closes the
 		// connection after its OK (never to be pooled: the next session
 		// would meet the close), and the client's session ends with it,
