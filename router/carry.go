@@ -368,6 +368,7 @@ const (
 	pinStoredProcedure
 	pinHandler
 	pinBackupLock
+	pinSequence
 )
 
 var pinReasons = [...]string{
@@ -375,7 +376,7 @@ var pinReasons = [...]string{
 	"a pending SQL_CALC_FOUND_ROWS", "sql_log_bin=0", "an open cursor", "unread warnings",
 	"a SET the proxy cannot replay", "a SET TRANSACTION for the next transaction",
 	"a stored procedure call (its session changes cannot be replayed)",
-	"an open HANDLER", "BACKUP STAGE or BACKUP LOCK",
+	"an open HANDLER", "BACKUP STAGE or BACKUP LOCK", "sequence values (LASTVAL)",
 }
 
 // pins returns why h cannot be left without losing session state (0: all
@@ -409,6 +410,9 @@ func (h *held) pins() pinMask {
 	}
 	if f&rules.FlagBackupLock != 0 {
 		m |= pinBackupLock
+	}
+	if f&rules.FlagSequence != 0 {
+		m |= pinSequence
 	}
 	if h.cursors > 0 {
 		m |= pinCursor

@@ -32,12 +32,16 @@ const (
 	// BACKUP LOCK t (until BACKUP UNLOCK) holds its locks on the
 	// connection, as LOCK TABLES does.
 	FlagBackupLock
+	// FlagSequence: MariaDB's NEXTVAL(s) / NEXT VALUE FOR s / SETVAL ran;
+	// LASTVAL(s) and PREVIOUS VALUE FOR s read the value the connection
+	// generated last, so the session keeps it (as after GET_LOCK).
+	FlagSequence
 )
 
 var flagNames = []string{
 	"USER_VARIABLE", "PREPARED_STATEMENT", "TEMPORARY_TABLE", "LOCK_TABLES", "GET_LOCK",
 	"FOUND_ROWS", "SQL_LOG_BIN0", "HAS_SAVEPOINT", "NO_MULTIPLEX", "HANDLER", "STORED_PROCEDURE",
-	"BACKUP_LOCK",
+	"BACKUP_LOCK", "SEQUENCE",
 }
 
 // String lists the set flags, "|"-separated.
@@ -199,6 +203,9 @@ func UpdateFlags(cur StatusFlags, d *sqlscan.Digest, ctx *FlagContext) StatusFla
 	// GET_LOCK ( and `GET_LOCK`( are the same call.
 	if sqlscan.ContainsFold(text, "GET_LOCK") {
 		cur |= FlagGetLock
+	}
+	if sqlscan.ContainsFold(text, "VAL") && (sqlscan.ContainsFold(text, "NEXTVAL") || sqlscan.ContainsFold(text, "NEXT VALUE FOR") || sqlscan.ContainsFold(text, "SETVAL")) {
+		cur |= FlagSequence
 	}
 	if sqlscan.ContainsFold(text, "SQL_CALC_FOUND_ROWS") {
 		cur |= FlagFoundRows

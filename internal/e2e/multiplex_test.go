@@ -40,7 +40,7 @@ func TestMultiplexingConditions(t *testing.T) {
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "multiStatements=true")
 	testenv.MustCLI(t, testenv.Backends(t, 1)[0].Port, "root", "test",
 		"CREATE TABLE IF NOT EXISTS sbtest.mux (id INT PRIMARY KEY) ENGINE=InnoDB; REPLACE INTO sbtest.mux VALUES (1); "+
-			"CREATE OR REPLACE PROCEDURE sbtest.mux_proc() SELECT 1")
+			"CREATE OR REPLACE PROCEDURE sbtest.mux_proc() SELECT 1; CREATE SEQUENCE IF NOT EXISTS sbtest.sq_mux")
 
 	cases := []struct {
 		name    string
@@ -79,6 +79,10 @@ func TestMultiplexingConditions(t *testing.T) {
 		{"MariaDB's temporary sequence", []string{"CREATE TEMPORARY SEQUENCE tseq_mux"}, nil},
 		{"MariaDB's BACKUP STAGE", []string{"BACKUP STAGE START", "BACKUP STAGE BLOCK_COMMIT"}, []string{"BACKUP STAGE END"}},
 		{"MariaDB's BACKUP LOCK", []string{"BACKUP LOCK sbtest.mux"}, []string{"BACKUP UNLOCK"}},
+		// LASTVAL(s) reads what the connection generated last: through
+		// the pool it gave another session's value.
+		{"MariaDB's NEXTVAL", []string{"SELECT NEXTVAL(sq_mux)", "SELECT LASTVAL(sq_mux)"}, nil},
+		{"MariaDB's NEXT VALUE FOR", []string{"SELECT NEXT VALUE FOR sq_mux", "SELECT PREVIOUS VALUE FOR sq_mux"}, nil},
 	}
 	probe := func() error {
 		c, err := db.Conn(ctx)
