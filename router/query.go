@@ -150,6 +150,12 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 			s.finishEvent(ev, -1, "", backend.Response{OK: true})
 			return s.writeOK(0, 0, "") == nil
 		}
+		// A USE the proxy cannot read (an executable comment, a quoting
+		// it does not know) runs on the server, and the schema it may
+		// change is not seen: the session keeps the connection, as after
+		// a SET it cannot parse, and the schema is read back. Pooled, it
+		// gave the next session that schema.
+		set = sqlscan.SetStatement{Outcome: sqlscan.SetLock, Reason: reasonUnparsedUse}
 	}
 
 	if set.Outcome != sqlscan.SetLock && sqlscan.HiddenStateChange(q, d, s.state.MultiStatements) {
@@ -341,7 +347,7 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 	}
 	ctx := rules.FlagContext{Multiplex: dec.Multiplex, InTransaction: h.inTrx, Keep: rt.Router.KeepVars,
 		LegacySetAlgorithm: !rt.Router.SetQueryLock,
-		Untracked:          set.Reason == reasonMultiStatement || set.Reason == reasonPreparedSet}
+		Untracked:          set.Reason == reasonMultiStatement || set.Reason == reasonPreparedSet || set.Reason == reasonUnparsedUse}
 	if set.Outcome != sqlscan.SetNotSet {
 		ctx.Set = set
 	}
@@ -416,6 +422,8 @@ const (
 	// reasonPreparedSet: a SET run as a prepared statement, its values
 	// parameters.
 	reasonPreparedSet = "a prepared SET (its values are parameters)"
+	// reasonUnparsedUse: a USE parseUse cannot read.
+	reasonUnparsedUse = "a USE the proxy cannot parse"
 )
 
 // ranSet settles a SET that ran on h (hostgroup hg; text q, for the log):
@@ -430,6 +438,9 @@ func (s *session) ranSet(rt *live.Runtime, h *held, set *sqlscan.SetStatement, h
 		s.lockForSet(rt, set, hg, q)
 		if err == nil {
 			s.readClientCharset(rt, h, q)
+			if set.Reason == reasonUnparsedUse {
+				s.readSchema(rt, h)
+			}
 		}
 	case set.Outcome == sqlscan.SetTracked && err == nil:
 		applySet(&s.state, set)
@@ -471,6 +482,23 @@ func (s *session) readClientCharset(rt *live.Runtime, h *held, q []byte) {
 	s.csServer = res.Rows[0][0].String
 }
 
+// readSchema reads back the connection's schema after a USE the proxy
+// could not read ran on h: the session's schema (schemaname rules, the
+// events log, a later move) follows the server.
+func (s *session) readSchema(rt *live.Runtime, h *held) {
+	ctx, cancel := context.WithTimeout(context.Background(), rt.Router.ConnectTimeoutMax)
+	defer cancel()
+	res, err := h.bc.Query(ctx, "SELECT DATABASE()")
+	if err != nil || len(res.Rows) != 1 || len(res.Rows[0]) != 1 {
+		s.log.Debug().Err(err).Msg("reading back the schema failed")
+		return
+	}
+	s.state.Schema = res.Rows[0][0].String // "" for NULL: none selected
+	st := h.bc.State()
+	st.Schema = s.state.Schema
+	h.bc.NoteState(&st)
+}
+
 // setsClientCharset reports whether a tracked SET names the client
 // character set.
 func setsClientCharset(set *sqlscan.SetStatement) bool {
@@ -509,6 +537,9 @@ func (s *session) lockForSet(rt *live.Runtime, set *sqlscan.SetStatement, hg int
 	s.r.stats.Add(s.id, stats.HostgroupLockedSetCmds, 1)
 	s.lockOn(hg)
 	msg := "Unable to parse unknown SET query from client. Setting lock_hostgroup"
+	if set.Reason == reasonUnparsedUse {
+		msg = "Unable to parse USE statement from client. Setting lock_hostgroup"
+	}
 	if set.Reason == reasonMultiStatement {
 		msg = "Unable to parse multi-statements command with SET statement from client. Setting lock_hostgroup"
 	}
@@ -613,23 +644,93 @@ type schemaKey struct {
 	schema string
 }
 
-// parseUse extracts the schema of "USE db" (backquotes allowed).
+// parseUse reads "USE db" with the comments a server skips around and
+// inside it (/* … */, "-- ", "#": ORMs and APM agents add them). false
+// for anything else — an executable comment, more than one name, a
+// quoting it does not know — which the caller runs on the server and
+// locks the session to, since the schema it may change is not seen.
 func parseUse(q []byte) (string, bool) {
-	q = bytes.TrimSpace(q)
-	q = bytes.TrimRight(q, "; \t\r\n")
-	if len(q) < 4 || !bytes.EqualFold(q[:3], []byte("USE")) || (q[3] != ' ' && q[3] != '\t' && q[3] != '\n' && q[3] != '`') {
+	i := skipUseSpace(q, 0)
+	if i < 0 || len(q)-i < 3 || !bytes.EqualFold(q[i:i+3], []byte("USE")) {
 		return "", false
 	}
-	db := bytes.TrimSpace(q[3:])
-	if len(db) >= 2 && db[0] == '`' && db[len(db)-1] == '`' {
-		db = bytes.ReplaceAll(db[1:len(db)-1], []byte("``"), []byte("`"))
-	} else if bytes.ContainsAny(db, " \t\n`;") {
-		return "", false
+	i += 3
+	j := skipUseSpace(q, i)
+	if j < 0 || j == i && (j >= len(q) || q[j] != '`') {
+		return "", false // USEdb, or nothing after USE
 	}
-	if len(db) == 0 {
-		return "", false // USE `` : the server's "Incorrect database name" answers it
+	var db []byte
+	if j < len(q) && q[j] == '`' {
+		for k := j + 1; ; k++ {
+			if k >= len(q) {
+				return "", false
+			}
+			if q[k] == '`' {
+				if k+1 < len(q) && q[k+1] == '`' {
+					db = append(db, '`')
+					k++
+					continue
+				}
+				j = k + 1
+				break
+			}
+			db = append(db, q[k])
+		}
+	} else {
+		k := j
+		for k < len(q) && !useNameEnd(q, k) {
+			k++
+		}
+		db, j = q[j:k], k
+	}
+	j = skipUseSpace(q, j)
+	for j >= 0 && j < len(q) && q[j] == ';' {
+		j = skipUseSpace(q, j+1)
+	}
+	if j != len(q) || len(db) == 0 {
+		return "", false // more after the name; USE `` gets the server's "Incorrect database name"
 	}
 	return string(db), true
+}
+
+// skipUseSpace passes spaces and plain comments from i; -1 at an
+// executable comment (/*! … */, /*M! … */), whose text a server may run.
+func skipUseSpace(q []byte, i int) int {
+	for i < len(q) {
+		switch c := q[i]; {
+		case sqlscan.IsSpace(c) || c == '\f' || c == '\v':
+			i++
+		case c == '/' && i+1 < len(q) && q[i+1] == '*':
+			if i+2 < len(q) && (q[i+2] == '!' || q[i+2] == 'M' && i+3 < len(q) && q[i+3] == '!') {
+				return -1
+			}
+			end := bytes.Index(q[i+2:], []byte("*/"))
+			if end < 0 {
+				return -1
+			}
+			i += 2 + end + 2
+		case c == '#' || c == '-' && i+2 < len(q) && q[i+1] == '-' && (q[i+2] <= ' ' || q[i+2] == 0x7f):
+			for i < len(q) && q[i] != '\n' {
+				i++
+			}
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// useNameEnd reports whether an unquoted name ends at q[k].
+func useNameEnd(q []byte, k int) bool {
+	switch c := q[k]; {
+	case sqlscan.IsSpace(c), c == ';', c == '#', c == '`', c == '"', c == '\'':
+		return true
+	case c == '/' && k+1 < len(q) && q[k+1] == '*':
+		return true
+	case c == '-' && k+2 < len(q) && q[k+1] == '-' && (q[k+2] <= ' ' || q[k+2] == 0x7f):
+		return true
+	}
+	return false
 }
 
 // newEvent starts an events log record when the query is to be logged

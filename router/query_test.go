@@ -19,3 +19,33 @@ func TestReleasesSession(t *testing.T) {
 		}
 	}
 }
+
+func TestParseUse(t *testing.T) {
+	for q, want := range map[string]string{
+		"USE db":                  "db",
+		"use\ndb;":                "db",
+		"USE `my``db`":            "my`db",
+		"USE`db`":                 "db",
+		"/* c */ USE mysql":       "mysql",
+		"USE mysql /* c */":       "mysql",
+		"USE /* c */ mysql":       "mysql",
+		"USE mysql -- c":          "mysql",
+		"USE mysql#c":             "mysql",
+		"USE mysql; ;":            "mysql",
+		"-- c\nUSE db\n# d":       "db",
+		"USE":                     "",
+		"USEdb":                   "",
+		"USE ``":                  "",
+		"USE a b":                 "",
+		"USE /*!40101 a */":       "",
+		"/*M!100000 USE a */":     "",
+		"USE \"db\"":              "",
+		"USE db /* unterminated ": "",
+		"USE `db":                 "",
+	} {
+		got, ok := parseUse([]byte(q))
+		if ok != (want != "") || got != want {
+			t.Errorf("parseUse(%q) = %q %v, want %q", q, got, ok, want)
+		}
+	}
+}

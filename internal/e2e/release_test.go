@@ -83,3 +83,35 @@ func TestBeginRetriedOnClosedConnection(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestUseWithComments: a USE with the comments ORMs and agents add is read
+// as a USE (the session's schema changes, nothing reaches the pool); one
+// the proxy cannot read runs on the server with the session locked to the
+// connection, and its schema read back. Before, both went to the server
+// unseen and the connection went back to the pool: the next session ran
+// in that schema.
+func TestUseWithComments(t *testing.T) {
+	s, b := multiplexSetup(t, 1, "")
+	backendSQL(t, b, "CREATE DATABASE IF NOT EXISTS use_other")
+	ctx := context.Background()
+	for _, q := range []string{"/* c */ USE use_other", "USE use_other /* c */", "USE /* c */ use_other", "USE use_other -- c", "USE use_other#c",
+		"/*!40101 USE use_other */", "/*M!100000 USE use_other */"} {
+		a, _ := oneConn(t, s.DataPort)
+		if _, err := a.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%q: %v", q, err)
+		}
+		var db string
+		if err := a.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&db); err != nil || db != "use_other" {
+			t.Fatalf("%q: the session's schema is %q (%v)", q, db, err)
+		}
+		// The client leaves: its connection goes back to the pool, or is
+		// closed when the session held it.
+		a.Raw(func(any) error { return driverBadConn })
+		a.Close()
+		other, _ := oneConn(t, s.DataPort)
+		if err := other.QueryRowContext(ctx, "SELECT DATABASE()").Scan(&db); err != nil || db != "sbtest" {
+			t.Fatalf("after %q in another session: a new session's schema is %q (%v)", q, db, err)
+		}
+		other.Close()
+	}
+}
