@@ -120,34 +120,21 @@ func parseKill(q []byte) (id uint64, query, ok bool) {
 
 // sqlWords splits a short statement (KILL, SELECT CONNECTION_ID()) into
 // its words, without comments (/* … */, # …, -- …) and the trailing
-// semicolon.
+// semicolon; the words end at an executable comment (its text is the
+// server's to read).
 func sqlWords(q []byte) [][]byte {
 	var words [][]byte
-	for i := 0; i < len(q); {
-		switch c := q[i]; {
-		case c == '/' && i+1 < len(q) && q[i+1] == '*':
-			end := bytes.Index(q[i+2:], []byte("*/"))
-			if end < 0 {
-				return words
-			}
-			i += end + 4
-		case c == '#' || (c == '-' && i+2 < len(q) && q[i+1] == '-' && sqlscan.IsSpace(q[i+2])):
-			for i < len(q) && q[i] != '\n' {
-				i++
-			}
-		case sqlscan.IsSpace(c) || c == ';':
+	for i := sqlscan.SkipSpace(q, 0); i >= 0 && i < len(q); i = sqlscan.SkipSpace(q, i) {
+		if q[i] == ';' {
 			i++
-		default:
-			j := i
-			for j < len(q) && !sqlscan.IsSpace(q[j]) && q[j] != ';' && q[j] != '/' && q[j] != '#' {
-				j++
-			}
-			if j == i {
-				j++
-			}
-			words = append(words, q[i:j])
-			i = j
+			continue
 		}
+		j := i + 1
+		for j < len(q) && !sqlscan.IsSpace(q[j]) && q[j] != ';' && !sqlscan.IsCommentStart(q, j) {
+			j++
+		}
+		words = append(words, q[i:j])
+		i = j
 	}
 	return words
 }

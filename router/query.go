@@ -650,12 +650,12 @@ type schemaKey struct {
 // quoting it does not know — which the caller runs on the server and
 // locks the session to, since the schema it may change is not seen.
 func parseUse(q []byte) (string, bool) {
-	i := skipUseSpace(q, 0)
+	i := sqlscan.SkipSpace(q, 0)
 	if i < 0 || len(q)-i < 3 || !bytes.EqualFold(q[i:i+3], []byte("USE")) {
 		return "", false
 	}
 	i += 3
-	j := skipUseSpace(q, i)
+	j := sqlscan.SkipSpace(q, i)
 	if j < 0 || j == i && (j >= len(q) || q[j] != '`') {
 		return "", false // USEdb, or nothing after USE
 	}
@@ -683,9 +683,9 @@ func parseUse(q []byte) (string, bool) {
 		}
 		db, j = q[j:k], k
 	}
-	j = skipUseSpace(q, j)
+	j = sqlscan.SkipSpace(q, j)
 	for j >= 0 && j < len(q) && q[j] == ';' {
-		j = skipUseSpace(q, j+1)
+		j = sqlscan.SkipSpace(q, j+1)
 	}
 	if j != len(q) || len(db) == 0 {
 		return "", false // more after the name; USE `` gets the server's "Incorrect database name"
@@ -693,44 +693,13 @@ func parseUse(q []byte) (string, bool) {
 	return string(db), true
 }
 
-// skipUseSpace passes spaces and plain comments from i; -1 at an
-// executable comment (/*! … */, /*M! … */), whose text a server may run.
-func skipUseSpace(q []byte, i int) int {
-	for i < len(q) {
-		switch c := q[i]; {
-		case sqlscan.IsSpace(c) || c == '\f' || c == '\v':
-			i++
-		case c == '/' && i+1 < len(q) && q[i+1] == '*':
-			if i+2 < len(q) && (q[i+2] == '!' || q[i+2] == 'M' && i+3 < len(q) && q[i+3] == '!') {
-				return -1
-			}
-			end := bytes.Index(q[i+2:], []byte("*/"))
-			if end < 0 {
-				return -1
-			}
-			i += 2 + end + 2
-		case c == '#' || c == '-' && i+2 < len(q) && q[i+1] == '-' && (q[i+2] <= ' ' || q[i+2] == 0x7f):
-			for i < len(q) && q[i] != '\n' {
-				i++
-			}
-		default:
-			return i
-		}
-	}
-	return i
-}
-
 // useNameEnd reports whether an unquoted name ends at q[k].
 func useNameEnd(q []byte, k int) bool {
 	switch c := q[k]; {
-	case sqlscan.IsSpace(c), c == ';', c == '#', c == '`', c == '"', c == '\'':
-		return true
-	case c == '/' && k+1 < len(q) && q[k+1] == '*':
-		return true
-	case c == '-' && k+2 < len(q) && q[k+1] == '-' && (q[k+2] <= ' ' || q[k+2] == 0x7f):
+	case sqlscan.IsSpace(c), c == ';', c == '`', c == '"', c == '\'':
 		return true
 	}
-	return false
+	return sqlscan.IsCommentStart(q, k)
 }
 
 // newEvent starts an events log record when the query is to be logged

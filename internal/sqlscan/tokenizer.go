@@ -1025,3 +1025,48 @@ func (t *tok) finalStage() {
 	t.rSet(f, 0)
 	t.resCur = f
 }
+
+// SkipSpace passes, from q[i], white space and the comments a server skips
+// (/* … */, "# …", "-- …" to the end of the line) and returns where the
+// next token starts (len(q) at the end); -1 at an executable comment
+// (/*! … */, /*M! … */), whose text a server may run, or an unterminated
+// one.
+func SkipSpace(q []byte, i int) int {
+	for i < len(q) {
+		switch c := q[i]; {
+		case IsSpace(c) || c == '\f' || c == '\v':
+			i++
+		case c == '/' && i+1 < len(q) && q[i+1] == '*':
+			if i+2 < len(q) && (q[i+2] == '!' || q[i+2] == 'M' && i+3 < len(q) && q[i+3] == '!') {
+				return -1
+			}
+			end := bytes.Index(q[i+2:], []byte("*/"))
+			if end < 0 {
+				return -1
+			}
+			i += 2 + end + 2
+		case IsCommentStart(q, i) && q[i] != '/':
+			for i < len(q) && q[i] != '\n' {
+				i++
+			}
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// IsCommentStart reports whether a comment starts at q[i]: "/*", "#", or
+// "--" followed by a space or control character (MariaDB and MySQL take any
+// of those there, not only a space or a tab).
+func IsCommentStart(q []byte, i int) bool {
+	switch q[i] {
+	case '/':
+		return i+1 < len(q) && q[i+1] == '*'
+	case '#':
+		return true
+	case '-':
+		return i+2 < len(q) && q[i+1] == '-' && dashComment(q[i+2])
+	}
+	return false
+}
