@@ -349,6 +349,12 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 		s.writeErr(e)
 		return true
 	}
+	// An execute consumes the statement's long data whatever comes of
+	// it, as on a server: kept after a failed one (a rule's error, no
+	// connection, a connection that refused to prepare the statement), it
+	// was sent ahead of the next execute and taken for the parameter the
+	// client then sent inline.
+	defer cs.dropLongData()
 	g := cs.g
 	pkt, e := cs.rewriteExecute(s.scratch[:0], p)
 	if e != nil {
@@ -363,7 +369,6 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 	s.digest.FirstComment = append(s.digest.FirstComment[:0], g.comment...)
 	s.startQuery()
 	if g.local != 0 {
-		cs.dropLongData()
 		s.finishEvent(s.stmtEvent(rt, eventlog.ComStmtExecute, g, clientID, start), -1, "", backend.Response{ResultSets: 1, Rows: 1})
 		_, col := localQuery(g.text)
 		return s.writeLocal(rt, g.local, col, true) == nil
@@ -384,7 +389,6 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 	fl := followOf(g.kind, g.digestTxt)
 	if fl == followWrite && s.writeHeld() == nil {
 		if name, ok := plainInsertID(g.text); ok {
-			cs.dropLongData()
 			s.finishEvent(s.stmtEvent(rt, eventlog.ComStmtExecute, g, clientID, start), -1, "", backend.Response{ResultSets: 1, Rows: 1})
 			return s.writeInsertID(name, true) == nil
 		}
@@ -436,7 +440,6 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 		return true
 	}
 	mirrorable := cs.longData == nil && len(pkt) > 5 && pkt[5] == 0 // no long data, no cursor
-	cs.dropLongData()
 	var set sqlscan.SetStatement
 	if g.kind == sqlscan.KindSet && res.Err == nil {
 		// A prepared SET ran on this connection. Without parameters it is

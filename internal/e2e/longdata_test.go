@@ -1,14 +1,17 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/testenv"
+	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
 // TestLongDataBounded: COM_STMT_SEND_LONG_DATA is held by the proxy until
@@ -118,5 +121,46 @@ func TestPreparedStatementsBounded(t *testing.T) {
 	var v int
 	if err := st.QueryRowContext(ctx, 7).Scan(&v); err != nil || v != 7 {
 		t.Fatalf("EXECUTE: %d %v", v, err)
+	}
+}
+
+// TestLongDataDroppedWithFailedExecute: an EXECUTE consumes its long data
+// whatever comes of it, as on a server. One that failed because its
+// connection could not prepare the statement (the table dropped behind
+// the proxy) kept it, sent it ahead of the next EXECUTE, and the server
+// took it for the parameter the client then sent inline. A raw client:
+// PHP's mysqlnd resets a statement before executing it again.
+func TestLongDataDroppedWithFailedExecute(t *testing.T) {
+	s, b := multiplexSetup(t, 4, "")
+	backendSQL(t, b, "CREATE OR REPLACE TABLE sbtest.ld_drop (x INT); INSERT INTO sbtest.ld_drop VALUES (1)")
+	m, _ := metaLogin(t, s.DataPort, true, false)
+	id, _ := m.prepare("SELECT ? AS v, x FROM sbtest.ld_drop")
+	execute := func(inline string) {
+		p := []byte{wire.ComStmtExecute}
+		p = binary.LittleEndian.AppendUint32(p, id)
+		p = append(p, 0, 1, 0, 0, 0, 0, 1, wire.TypeVarString, 0)
+		if inline != "" {
+			p = append(append(p, byte(len(inline))), inline...)
+		}
+		m.send(p)
+	}
+	// The server leaves and comes back: the pool is emptied, and the
+	// execute prepares the statement on a new connection, where the
+	// table is gone.
+	admin(t, s, "UPDATE mysql_servers SET status='OFFLINE_HARD'; LOAD MYSQL SERVERS TO RUNTIME; UPDATE mysql_servers SET status='ONLINE'; LOAD MYSQL SERVERS TO RUNTIME;")
+	backendSQL(t, b, "DROP TABLE sbtest.ld_drop")
+	ld := binary.LittleEndian.AppendUint32([]byte{wire.ComStmtSendLongData}, id)
+	m.send(append(ld, 0, 0, 'L', 'O', 'N', 'G'))
+	execute("")
+	if p, err := m.c.ReadPacket(); err != nil || !wire.IsERR(p) {
+		t.Fatalf("the execute on a dropped table: %v % x, want ERR 1146", err, p)
+	}
+	// The next execute goes to that connection again, where the statement
+	// is prepared now.
+	backendSQL(t, b, "CREATE TABLE sbtest.ld_drop (x INT); INSERT INTO sbtest.ld_drop VALUES (1)")
+	execute("inline")
+	r := m.readResult(2)
+	if len(r.rows) != 1 || !bytes.Contains(r.rows[0], []byte("inline")) {
+		t.Fatalf("the next execute, its parameter inline: rows % x", r.rows)
 	}
 }
