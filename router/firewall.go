@@ -21,7 +21,17 @@ import (
 // an error_msg. It reports whether the firewall put the user in OFF mode
 // (no SQL injection check then, as ProxySQL).
 func (s *session) match(rt *live.Runtime, dec *rules.Decision) (firewallOff bool) {
-	rt.Rules.Match(&s.query, dec)
+	if rt.Router.QueryDigests {
+		rt.Rules.Match(&s.query, dec)
+	} else {
+		// mysql-query_digests=false: as in ProxySQL, the query processor
+		// has no digest — a rule's digest and match_digest conditions are
+		// skipped and no first-comment annotation is read. The statement's
+		// kind and the firewall still use it.
+		q := s.query
+		q.DigestHash, q.DigestText, q.FirstComment = 0, nil, nil
+		rt.Rules.Match(&q, dec)
+	}
 	if !rt.Router.FirewallEnabled {
 		return false
 	}

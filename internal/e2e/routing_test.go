@@ -177,3 +177,47 @@ func TestSchemaLocked(t *testing.T) {
 		t.Fatalf("USE of another schema: %v, want ERROR 9005", err)
 	}
 }
+
+// TestQueryDigestsOff: with mysql-query_digests=false the query processor
+// has no digest, as in ProxySQL: a rule's match_digest and digest
+// conditions are skipped (the rule matches on its other conditions) and
+// first-comment annotations are not read; match_pattern still reads the
+// text. The variable was accepted and ignored.
+func TestQueryDigestsOff(t *testing.T) {
+	bs := testenv.Backends(t, 3)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (1, '127.0.0.1', %d), (2, '127.0.0.1', %d), (3, '127.0.0.1', %d);
+		LOAD MYSQL SERVERS TO RUNTIME;
+		INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sbtest', 'sbtest', 1);
+		LOAD MYSQL USERS TO RUNTIME;
+		INSERT INTO mysql_query_rules(rule_id, active, match_pattern, destination_hostgroup, apply) VALUES (1, 1, 'pattern_marker', 3, 1);
+		INSERT INTO mysql_query_rules(rule_id, active, match_digest, destination_hostgroup, apply) VALUES (2, 1, '^UPDATE', 2, 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME;`, bs[0].Port, bs[1].Port, bs[2].Port))
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	port := func(q string) int {
+		t.Helper()
+		var p int
+		if err := db.QueryRow(q).Scan(&p); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return p
+	}
+	plain, annotated, marked := "SELECT "+portQ, "/* hostgroup=3 */ SELECT "+portQ, "SELECT "+portQ+" AND 'pattern_marker' <> ''"
+	if p := port(plain); p != bs[0].Port {
+		t.Fatalf("digests on: a SELECT ran on %d, want the default hostgroup's %d", p, bs[0].Port)
+	}
+	if p := port(annotated); p != bs[2].Port {
+		t.Fatalf("digests on: an annotated SELECT ran on %d, want %d", p, bs[2].Port)
+	}
+	admin(t, s, "SET mysql-query_digests='false'; LOAD MYSQL VARIABLES TO RUNTIME;")
+	if p := port(plain); p != bs[1].Port {
+		t.Fatalf("digests off: a SELECT ran on %d, want %d (the match_digest rule matches every query)", p, bs[1].Port)
+	}
+	if p := port(annotated); p != bs[1].Port {
+		t.Fatalf("digests off: an annotated SELECT ran on %d, want %d (no annotation read)", p, bs[1].Port)
+	}
+	if p := port(marked); p != bs[2].Port {
+		t.Fatalf("digests off: match_pattern: ran on %d, want %d", p, bs[2].Port)
+	}
+}

@@ -122,6 +122,7 @@ type Router struct {
 	DefaultCollation     uint8
 	SetQueryLock         bool            // mysql-set_query_lock_on_hostgroup=1: an unparsable SET locks the session on its hostgroup (0: it only pins its connection)
 	FirewallEnabled      bool            // mysql-firewall_whitelist_enabled
+	QueryDigests         bool            // mysql-query_digests: false leaves the rules without a digest (digest and match_digest conditions skipped, no first-comment annotations)
 	DetectSQLi           bool            // mysql-automatic_detect_sqli: text queries libinjection flags close the connection
 	FirewallErrMsg       string          // mysql-firewall_whitelist_errormsg
 	HostCacheSize        int64           // mysql-client_host_cache_size: client addresses whose failed logins are counted

@@ -40,6 +40,7 @@ func routerSettings(s *config.Snapshot) Router {
 		LogWarnings:                s.Bool("mysql-log_mysql_warnings_enabled"),
 		AutocommitFalseNotReusable: s.Bool("mysql-autocommit_false_not_reusable"),
 		FirewallEnabled:            s.Bool("mysql-firewall_whitelist_enabled"),
+		QueryDigests:               s.Bool("mysql-query_digests"),
 		DetectSQLi:                 s.Bool("mysql-automatic_detect_sqli"),
 		FirewallErrMsg:             s.Str("mysql-firewall_whitelist_errormsg"),
 		HostCacheSize:              s.Int("mysql-client_host_cache_size"),
