@@ -106,20 +106,26 @@ func (c *compiledRegex) replace(s, tmpl []byte, global bool) []byte {
 
 func compileRegex(pattern string, caseless bool) (*compiledRegex, error) {
 	tr, dollar, err := translatePCRE(pattern)
-	if errors.Is(err, ErrUnsupportedRegex) {
+	if err == nil {
+		_, err = regexp.Compile(tr) // the error, if any, names the pattern as written
+	}
+	if err != nil {
+		// Lookaround, backreferences, and the rest of PCRE that RE2 does
+		// not take ((?x), conditionals, \e…): the backtracking engine
+		// reads them, as ProxySQL's PCRE does.
 		opts := regexp2.None
 		if caseless {
 			opts |= regexp2.IgnoreCase
 		}
 		bt, err2 := regexp2.Compile(pattern, opts)
 		if err2 != nil {
-			return nil, fmt.Errorf("%w, and the backtracking engine refuses it: %v", err, err2)
+			if errors.Is(err, ErrUnsupportedRegex) {
+				return nil, fmt.Errorf("%w, and the backtracking engine refuses it: %v", err, err2)
+			}
+			return nil, err
 		}
 		bt.MatchTimeout = backtrackTimeout
 		return &compiledRegex{bt: bt}, nil
-	}
-	if err != nil {
-		return nil, err
 	}
 	if caseless {
 		tr = "(?i)" + tr

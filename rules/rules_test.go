@@ -441,6 +441,21 @@ func TestPCRETranslation(t *testing.T) {
 	if err != nil || !re.match([]byte("for update\n")) || re.match([]byte("for update\nx")) {
 		t.Errorf("dollar before final newline: %v", err)
 	}
+	// PCRE that RE2 refuses runs on the backtracking engine; what neither
+	// reads is refused with the error for the pattern as written.
+	for p, subject := range map[string]string{
+		`(?x)^SELECT  \s @@port`: "select @@port",
+		`^(a)?(?(1)b|c)`:        "ab",
+		`^x\e`:                 "x\x1b",
+	} {
+		re, err := compileRegex(p, true)
+		if err != nil || !re.match([]byte(subject)) {
+			t.Errorf("%q on %q: %v", p, subject, err)
+		}
+	}
+	if _, err := compileRegex(`^SELECT (`, true); err == nil || strings.Contains(err.Error(), "(?i)") {
+		t.Errorf("a bad pattern: %v", err)
+	}
 }
 
 func TestWeightedFlagOUTs(t *testing.T) {
