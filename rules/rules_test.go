@@ -445,8 +445,8 @@ func TestPCRETranslation(t *testing.T) {
 	// reads is refused with the error for the pattern as written.
 	for p, subject := range map[string]string{
 		`(?x)^SELECT  \s @@port`: "select @@port",
-		`^(a)?(?(1)b|c)`:        "ab",
-		`^x\e`:                 "x\x1b",
+		`^(a)?(?(1)b|c)`:         "ab",
+		`^x\e`:                   "x\x1b",
 	} {
 		re, err := compileRegex(p, true)
 		if err != nil || !re.match([]byte(subject)) {
