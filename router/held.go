@@ -44,7 +44,8 @@ type held struct {
 	// and no statement has consumed it yet. Pooled, the connection would
 	// give another session's next transaction that isolation level or
 	// READ ONLY, and this session's transaction would start without it.
-	nextTrx bool
+	nextTrx  bool
+	handlers int // HANDLER … OPEN that ran here and were not closed
 	// stranded: a migration off this connection's server found no other
 	// server to go to (counted once in stats_mysql_migrations).
 	stranded bool
@@ -121,6 +122,51 @@ func (hc *heldConns) mayBeInTransaction() bool {
 		}
 	}
 	return false
+}
+
+// noteHandler counts the handlers open on h after a HANDLER statement
+// (digest), ok when it succeeded: the connection stays with the session
+// while one is open (rules.FlagHandler), and goes back to the pool once the
+// last is closed (it never did: a session that had used HANDLER held its
+// connection for good, and a few such sessions ran the pool dry).
+func (h *held) noteHandler(digest []byte, ok bool) {
+	if ok {
+		switch handlerVerb(digest) {
+		case "OPEN":
+			h.handlers++
+		case "CLOSE":
+			h.handlers = max(h.handlers-1, 0)
+		}
+	}
+	if h.handlers > 0 {
+		h.flags |= rules.FlagHandler
+	} else {
+		h.flags &^= rules.FlagHandler
+	}
+}
+
+// handlerVerb returns the word after the table of "HANDLER t …" (OPEN,
+// READ, CLOSE), upper-cased; "" when there is none.
+func handlerVerb(q []byte) string {
+	i := len("HANDLER ")
+	for i < len(q) && q[i] == ' ' {
+		i++
+	}
+	for i < len(q) && q[i] != ' ' { // the table: name, db.name, `quoted`
+		if q[i] == '`' {
+			for i++; i < len(q) && q[i] != '`'; i++ {
+			}
+		}
+		i++
+	}
+	for i < len(q) && q[i] == ' ' {
+		i++
+	}
+	j := i
+	for j < len(q) && q[j] != ' ' && q[j] != ';' {
+		j++
+	}
+	return strings.ToUpper(string(q[i:j]))
 }
 
 // nextTransactionSet reports whether a SET TRANSACTION for the next

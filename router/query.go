@@ -352,6 +352,9 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 		ctx.Set = set
 	}
 	h.flags = rules.UpdateFlags(h.flags, &s.digest, &ctx)
+	if hasPrefixFold(s.digest.Text, "HANDLER ") {
+		h.noteHandler(s.digest.Text, res.Err == nil)
+	}
 	if res.Err == nil && (set.Outcome == sqlscan.SetLock || bytes.IndexByte(q, '@') >= 0 ||
 		s.digest.Kind == sqlscan.KindPrepare || s.digest.Kind == sqlscan.KindDeallocate) {
 		s.noteCarried(rt, h, q, set)

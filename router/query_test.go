@@ -49,3 +49,19 @@ func TestParseUse(t *testing.T) {
 		}
 	}
 }
+
+func TestHandlerVerb(t *testing.T) {
+	for q, want := range map[string]string{
+		"HANDLER t OPEN":              "OPEN",
+		"HANDLER t OPEN AS h":         "OPEN",
+		"HANDLER db.t open h":         "OPEN",
+		"HANDLER `a b` CLOSE":         "CLOSE",
+		"HANDLER `db`.`t` READ FIRST": "READ",
+		"HANDLER h CLOSE;":            "CLOSE",
+		"HANDLER ":                    "",
+	} {
+		if got := handlerVerb([]byte(q)); got != want {
+			t.Errorf("handlerVerb(%q) = %q, want %q", q, got, want)
+		}
+	}
+}

@@ -64,6 +64,7 @@ func TestMultiplexingConditions(t *testing.T) {
 		// SELECT 1 does not consume it on MariaDB; a COMMIT does.
 		{"SET TRANSACTION for the next one", []string{"SET TRANSACTION READ ONLY", "SELECT 1"}, []string{"COMMIT"}},
 		{"handler", []string{"HANDLER mux OPEN AS hmux", "HANDLER hmux READ FIRST"}, nil},
+		{"handlers closed", []string{"HANDLER mux OPEN hm1", "HANDLER mux OPEN AS hm2", "HANDLER hm1 READ FIRST", "HANDLER hm1 CLOSE", "HANDLER hm2 READ FIRST"}, []string{"HANDLER hm2 CLOSE"}},
 		{"lock tables", []string{"LOCK TABLES mux READ", "SELECT * FROM mux"}, []string{"UNLOCK TABLES"}},
 		{"get_lock", []string{"SELECT GET_LOCK('sluice', 1)"}, nil},
 		{"sql_calc_found_rows", []string{"SELECT SQL_CALC_FOUND_ROWS * FROM mux"}, nil},
