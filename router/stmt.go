@@ -204,20 +204,22 @@ func (s *session) comStmtPrepare(rt *live.Runtime, p []byte) bool {
 	g := localStmt(q)
 	hg, addr := -1, "" // where it was prepared: a statement from the cache, none
 	if g == nil {
+		// Every PREPARE goes through the rules, as in ProxySQL: an
+		// error_msg answers it, cached or not, and the hits count it.
 		// What servers prepare is what the rules make of the text for
 		// this session (a rewrite may depend on its user, address, port or
 		// flagIN chain), and the cache is keyed by it: a session never gets
 		// a statement that another session's rules made, and new rules
-		// make new statements. Without a replace_pattern rule the text is
-		// the statement, and the rules run only when a server prepares it.
-		sql, matched := q, false
-		if rt.Rules.Rewrites() {
-			sql, matched = s.prepareRules(rt, q), true
+		// make new statements.
+		sql := s.prepareRules(rt, q)
+		if s.decision.HasErrorMsg {
+			s.writeErr(errRuleMessage(s.decision.ErrorMsg))
+			return true
 		}
 		key := stmtKey{s.username, s.state.Schema, string(sql), s.state.Settings()}
 		if g = s.r.stmts.get(key); g == nil {
 			var ok bool
-			if g, hg, addr, ok = s.prepareOnBackend(rt, key, p, matched); g == nil {
+			if g, hg, addr, ok = s.prepareOnBackend(rt, key); g == nil {
 				return ok
 			}
 		}
@@ -252,18 +254,11 @@ func (s *session) prepareRules(rt *live.Runtime, q []byte) []byte {
 }
 
 // prepareOnBackend prepares the statement key names on a connection of the
-// hostgroup the rules choose (matched: they ran on the text already),
-// caches the metadata and relays errors to the client; it returns the
-// statement and the hostgroup and server that prepared it.
-func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey, p []byte, matched bool) (_ *globalStmt, hg int, addr string, ok bool) {
-	if !matched {
-		s.prepareRules(rt, p[1:])
-	}
+// hostgroup the rules chose (s.decision), caches the metadata and relays
+// errors to the client; it returns the statement and the hostgroup and
+// server that prepared it.
+func (s *session) prepareOnBackend(rt *live.Runtime, key stmtKey) (_ *globalStmt, hg int, addr string, ok bool) {
 	sql := key.query
-	if s.decision.HasErrorMsg {
-		s.writeErr(errRuleMessage(s.decision.ErrorMsg))
-		return nil, -1, "", true
-	}
 	hg, e := s.hostgroup(s.decision.DestinationHostgroup, followRules)
 	if e != nil {
 		s.writeErr(e)

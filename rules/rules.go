@@ -227,16 +227,6 @@ type RuleSet struct {
 	shardMask uint32
 }
 
-// Rewrites reports whether an active rule has a replace_pattern: only
-// then can the rules change the text of a statement.
-func (rs *RuleSet) Rewrites() bool {
-	for i := range rs.rules {
-		if rs.rules[i].hasReplace {
-			return true
-		}
-	}
-	return false
-}
 
 // RoutesBySchema reports whether the schema can change where a query
 // goes: a fast routing row, or an active rule with a schemaname.

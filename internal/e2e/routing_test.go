@@ -221,3 +221,34 @@ func TestQueryDigestsOff(t *testing.T) {
 		t.Fatalf("digests off: match_pattern: ran on %d, want %d", p, bs[2].Port)
 	}
 }
+
+// TestRulesOnEveryPrepare: every COM_STMT_PREPARE goes through the rules,
+// as in ProxySQL: an error_msg rule added after a text was first prepared
+// answers the next PREPARE of it (it ran only when a server prepared the
+// text: the cached statement was handed out and the error came at
+// EXECUTE), and stats_mysql_query_rules counts prepares and executes.
+func TestRulesOnEveryPrepare(t *testing.T) {
+	b := testenv.Backends(t, 1)[0]
+	s := startFresh(t, "")
+	routeTo(t, s, 1, b.Port)
+	backendSQL(t, b, "CREATE TABLE IF NOT EXISTS sbtest.rules_ps (a INT)")
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	const q = "DELETE FROM rules_ps WHERE a = ?"
+	st, err := db.Prepare(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Exec(1); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	admin(t, s, `INSERT INTO mysql_query_rules(rule_id, active, match_digest, error_msg, apply) VALUES (1, 1, '^DELETE', 'no deletes', 1);
+		LOAD MYSQL QUERY RULES TO RUNTIME;`)
+	c := connOf(t, db)
+	if _, err := c.PrepareContext(context.Background(), q); err == nil || !strings.Contains(err.Error(), "no deletes") {
+		t.Fatalf("PREPARE of a cached text a rule now refuses: %v", err)
+	}
+	if hits := adminInt(t, s, "SELECT hits FROM stats_mysql_query_rules WHERE rule_id = 1"); hits != 1 {
+		t.Fatalf("rule hits %d, want 1 (the refused PREPARE)", hits)
+	}
+}
