@@ -227,7 +227,6 @@ type RuleSet struct {
 	shardMask uint32
 }
 
-
 // RoutesBySchema reports whether the schema can change where a query
 // goes: a fast routing row, or an active rule with a schemaname.
 func (rs *RuleSet) RoutesBySchema() bool {
