@@ -464,7 +464,8 @@ func (s *session) executeOn(h *held, req *request) (backend.Response, error) {
 	bid, ok := h.bc.StmtID(g.id)
 	if !ok {
 		s.r.stats.Add(s.id, stats.ComBackendStmtPrepare, 1)
-		id, err := h.bc.Prepare(g.id, &g.servers, g.key.schema, g.sql, nil)
+		var meta backend.StmtMeta
+		id, err := h.bc.Prepare(g.id, &g.servers, g.key.schema, g.sql, &meta)
 		if se, isSQL := backend.IsSQLError(err); isSQL {
 			if res := s.prepareRefused(se); res.Refused != nil {
 				return res, nil
@@ -476,6 +477,15 @@ func (s *session) executeOn(h *held, req *request) (backend.Response, error) {
 			return backend.Response{}, err
 		}
 		bid = id
+		if !sameMeta(g, &meta) {
+			// The table changed under the statement (DDL that did not
+			// pass through the proxy): the cached PREPARE answer is
+			// stale, and the next PREPARE asks a server, as ProxySQL
+			// refreshes its global statement when a backend prepares it
+			// again. The server need not say so (METADATA_CHANGED comes
+			// only from a connection that had it prepared before).
+			s.r.stmts.forget(g)
+		}
 	}
 	pkt := req.payload
 	binary.LittleEndian.PutUint32(pkt[1:], bid)
@@ -507,6 +517,20 @@ func (s *session) executeOn(h *held, req *request) (backend.Response, error) {
 		cs.cursor = h
 	}
 	return res, err
+}
+
+// sameMeta reports whether a server's PREPARE answer m describes g as
+// cached: the same parameters and column definitions.
+func sameMeta(g *globalStmt, m *backend.StmtMeta) bool {
+	if m.NumParams != g.numParams || m.NumCols != g.numCols || len(m.Cols) != len(g.cols) {
+		return false
+	}
+	for i, c := range m.Cols {
+		if !bytes.Equal(c, g.cols[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // rewriteExecute copies an EXECUTE packet, filling in the parameter types

@@ -164,3 +164,31 @@ func TestLongDataDroppedWithFailedExecute(t *testing.T) {
 		t.Fatalf("the next execute, its parameter inline: rows % x", r.rows)
 	}
 }
+
+// TestStaleStatementMetadataRefreshed: a table altered behind the proxy
+// changes what a PREPARE of a cached text must answer. When a server
+// prepares the statement again and its answer differs from the cached one,
+// the cache entry goes and the next PREPARE asks a server (ProxySQL
+// refreshes its global statement so). Before, once the connections that
+// had the old statement were gone, every PREPARE answered the old columns
+// for good, and every EXECUTE returned the new ones.
+func TestStaleStatementMetadataRefreshed(t *testing.T) {
+	s, b := multiplexSetup(t, 4, "")
+	backendSQL(t, b, "CREATE OR REPLACE TABLE sbtest.meta_t (a INT, b INT); INSERT INTO sbtest.meta_t VALUES (1, 2)")
+	const q = "SELECT * FROM sbtest.meta_t WHERE a = ?"
+	m, _ := metaLogin(t, s.DataPort, true, false)
+	id, cols := m.prepare(q)
+	if len(cols) != 2 {
+		t.Fatalf("PREPARE: %d columns", len(cols))
+	}
+	backendSQL(t, b, "ALTER TABLE sbtest.meta_t DROP COLUMN b, ADD COLUMN c VARCHAR(10) DEFAULT 'new', ADD COLUMN d INT DEFAULT 4")
+	// The connections that had the statement prepared go.
+	admin(t, s, "UPDATE mysql_servers SET status='OFFLINE_HARD'; LOAD MYSQL SERVERS TO RUNTIME; UPDATE mysql_servers SET status='ONLINE'; LOAD MYSQL SERVERS TO RUNTIME;")
+	if r := m.execute(id, 1, 3); len(r.rows) != 1 {
+		t.Fatalf("EXECUTE after the ALTER: %d rows", len(r.rows))
+	}
+	m2, _ := metaLogin(t, s.DataPort, true, false)
+	if _, cols := m2.prepare(q); len(cols) != 3 {
+		t.Fatalf("a PREPARE after the ALTER answered %d columns, want the table's 3", len(cols))
+	}
+}
