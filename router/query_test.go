@@ -65,3 +65,18 @@ func TestHandlerVerb(t *testing.T) {
 		}
 	}
 }
+
+func TestRewriteExecuteNullsWithoutTypes(t *testing.T) {
+	cs := &clientStmt{g: &globalStmt{numParams: 2}}
+	exec := func(bitmap byte) []byte {
+		return []byte{0x17, 1, 0, 0, 0, 0, 1, 0, 0, 0, bitmap, 0}
+	}
+	// No EXECUTE sent the types yet: every parameter NULL runs, as on a
+	// server; any other is MariaDB's 1210.
+	if out, e := cs.rewriteExecute(nil, exec(0x03)); e != nil || string(out) != string(exec(0x03)) {
+		t.Fatalf("all NULL: %q %v", out, e)
+	}
+	if _, e := cs.rewriteExecute(nil, exec(0x01)); e == nil || e.Code != 1210 {
+		t.Fatalf("one value without types: %v, want 1210", e)
+	}
+}

@@ -555,12 +555,27 @@ func (cs *clientStmt) rewriteExecute(dst, p []byte) ([]byte, *wire.SQLError) {
 		return append(dst, p...), nil
 	}
 	if len(cs.types) != 2*n {
+		if allNull(p[10:pos], n) {
+			// No types ever, but every parameter NULL: a server runs it.
+			return append(dst, p...), nil
+		}
 		return nil, errStmtArgs("") // MariaDB's answer when no EXECUTE sent the types
 	}
 	dst = append(dst, p[:pos]...)
 	dst = append(dst, 1)
 	dst = append(dst, cs.types...)
 	return append(dst, p[pos+1:]...), nil
+}
+
+// allNull reports whether the null bitmap of an EXECUTE marks all n
+// parameters NULL.
+func allNull(bitmap []byte, n int) bool {
+	for i := range n {
+		if bitmap[i/8]&(1<<(i%8)) == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // comStmtSendLongData keeps a chunk of a parameter's value until the
