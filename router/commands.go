@@ -154,5 +154,6 @@ func (s *session) resetSession(rt *live.Runtime) {
 	s.trxHG, s.nextFlagIN, s.lastWrite, s.warningsHG = -1, -1, -1, -1
 	s.lastID = 0 // as the server's LAST_INSERT_ID() after a reset
 	s.unconfirmed = false
+	s.completionRelease = false
 	s.carry = nil
 }

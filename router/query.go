@@ -129,7 +129,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		// server drops it at a COMMIT or ROLLBACK.
 		if !s.conns.mayBeInTransaction() && !s.conns.nextTransactionSet() && s.lockedHG < 0 {
 			s.finishEvent(ev, -1, "", backend.Response{OK: true})
-			return s.writeOK(0, 0, "") == nil && !releasesSession(s.digest.Text)
+			return s.writeOK(0, 0, "") == nil && !releasesSession(s.digest.Text, s.completionRelease)
 		}
 	case sqlscan.KindKill:
 		if id, query, ok := parseKill(q); ok {
@@ -230,7 +230,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	}
 	s.ranSet(rt, h, &set, hg, q, res.Err)
 	addr := h.addr // afterQuery may recycle h
-	if (s.digest.Kind == sqlscan.KindCommit || s.digest.Kind == sqlscan.KindRollback) && res.Err == nil && releasesSession(s.digest.Text) {
+	if (s.digest.Kind == sqlscan.KindCommit || s.digest.Kind == sqlscan.KindRollback) && res.Err == nil && releasesSession(s.digest.Text, s.completionRelease) {
 		// COMMIT RELEASE / ROLLBACK RELEASE: the server closes the
 		// connection after its OK (never to be pooled: the next session
 		// would meet the close), and the client's session ends with it,
@@ -265,15 +265,26 @@ func isShowWarnings(digest []byte) bool {
 }
 
 // releasesSession reports whether digest is a COMMIT or ROLLBACK with
-// RELEASE (not NO RELEASE), after which the server closes the connection.
-func releasesSession(digest []byte) bool {
+// RELEASE (not NO RELEASE), or, under completion_type=RELEASE (byDefault),
+// one without NO RELEASE or AND CHAIN: the server closes the connection
+// after it.
+func releasesSession(digest []byte, byDefault bool) bool {
 	d := bytes.TrimRight(digest, " ;")
 	if !hasPrefixFold(d, "COMMIT") && !hasPrefixFold(d, "ROLLBACK") || sqlscan.ContainsFold(d, " TO ") {
 		return false // ROLLBACK TO SAVEPOINT release
 	}
-	const rel, norel = " RELEASE", " NO RELEASE"
-	return len(d) >= len(rel) && bytes.EqualFold(d[len(d)-len(rel):], []byte(rel)) &&
-		!(len(d) >= len(norel) && bytes.EqualFold(d[len(d)-len(norel):], []byte(norel)))
+	const rel, norel, chain, nochain = " RELEASE", " NO RELEASE", " CHAIN", " NO CHAIN"
+	if hasSuffixFold(d, norel) {
+		return false
+	}
+	if hasSuffixFold(d, rel) {
+		return true
+	}
+	return byDefault && (!sqlscan.ContainsFold(d, chain) || sqlscan.ContainsFold(d, nochain))
+}
+
+func hasSuffixFold(b []byte, suffix string) bool {
+	return len(b) >= len(suffix) && bytes.EqualFold(b[len(b)-len(suffix):], []byte(suffix))
 }
 
 func hasPrefixFold(b []byte, prefix string) bool {
@@ -440,6 +451,7 @@ func (s *session) ranSet(rt *live.Runtime, h *held, set *sqlscan.SetStatement, h
 	case set.Outcome == sqlscan.SetLock:
 		s.lockForSet(rt, set, hg, q)
 		if err == nil {
+			s.noteCompletionType(set)
 			s.readClientCharset(rt, h, q)
 			if set.Reason == reasonUnparsedUse {
 				s.readSchema(rt, h)
@@ -483,6 +495,17 @@ func (s *session) readClientCharset(rt *live.Runtime, h *held, q []byte) {
 		return
 	}
 	s.csServer = res.Rows[0][0].String
+}
+
+// noteCompletionType follows SET completion_type (which locks the session
+// to its connection): under RELEASE (2) a COMMIT or ROLLBACK ends the
+// session, as the server ends the connection.
+func (s *session) noteCompletionType(set *sqlscan.SetStatement) {
+	for _, a := range set.Assignments {
+		if a.Name == "completion_type" {
+			s.completionRelease = a.Value == "2" || bytes.EqualFold([]byte(a.Value), []byte("RELEASE"))
+		}
+	}
 }
 
 // readSchema reads back the connection's schema after a USE the proxy

@@ -14,8 +14,21 @@ func TestReleasesSession(t *testing.T) {
 		"SELECT 'COMMIT RELEASE'":        false,
 		"ROLLBACK TO SAVEPOINT release":  false,
 	} {
-		if got := releasesSession([]byte(q)); got != want {
+		if got := releasesSession([]byte(q), false); got != want {
 			t.Errorf("releasesSession(%q) = %v, want %v", q, got, want)
+		}
+	}
+	// completion_type=RELEASE: a plain COMMIT or ROLLBACK releases too.
+	for q, want := range map[string]bool{
+		"COMMIT":                    true,
+		"ROLLBACK WORK":             true,
+		"COMMIT AND NO CHAIN":       true,
+		"COMMIT AND CHAIN":          false,
+		"COMMIT NO RELEASE":         false,
+		"ROLLBACK TO SAVEPOINT sp1": false,
+	} {
+		if got := releasesSession([]byte(q), true); got != want {
+			t.Errorf("releasesSession(%q) under completion_type=RELEASE = %v, want %v", q, got, want)
 		}
 	}
 }

@@ -56,12 +56,15 @@ type session struct {
 	salt         []byte // the handshake salt (COM_CHANGE_USER scrambles with it)
 
 	// Routing state (reference §4.5).
-	lockedHG   int // locked_on_hostgroup after an unparseable SET, or -1
-	trxHG      int // transaction_persistent hostgroup while a transaction is open, or -1
-	nextFlagIN int // next_query_flagIN, or -1
-	lastWrite  int // hostgroup of the last write that produced an insert id, or -1
-	lastID     uint64
-	warningsHG int // hostgroup whose connection has pending warnings, or -1
+	lockedHG int // locked_on_hostgroup after an unparseable SET, or -1
+	// completionRelease: the session set completion_type=RELEASE, so a
+	// COMMIT or ROLLBACK ends it (releasesSession).
+	completionRelease bool
+	trxHG             int // transaction_persistent hostgroup while a transaction is open, or -1
+	nextFlagIN        int // next_query_flagIN, or -1
+	lastWrite         int // hostgroup of the last write that produced an insert id, or -1
+	lastID            uint64
+	warningsHG        int // hostgroup whose connection has pending warnings, or -1
 
 	conns  heldConns            // backend connections attached to the session
 	spare  *held                // a released held, reused by the next acquire

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/sluice-proxy/sluice/internal/testenv"
@@ -33,6 +34,20 @@ func TestCommitRelease(t *testing.T) {
 		var one int
 		if err := c.QueryRowContext(ctx, "SELECT 1").Scan(&one); err == nil {
 			t.Fatalf("%v: the session went on after the RELEASE", steps)
+		}
+	}
+	// Under completion_type=RELEASE a plain COMMIT or ROLLBACK releases
+	// (the session went on, its next statement got 1927).
+	for _, end := range []string{"COMMIT", "ROLLBACK"} {
+		c := connOf(t, db)
+		for _, q := range []string{"SET completion_type = 2", "BEGIN", "SELECT 1", end} {
+			if _, err := c.ExecContext(ctx, q); err != nil {
+				t.Fatalf("completion_type=2: %s: %v", q, err)
+			}
+		}
+		var one int
+		if err := c.QueryRowContext(ctx, "SELECT 1").Scan(&one); err == nil || strings.Contains(err.Error(), "1927") {
+			t.Fatalf("completion_type=2, %s: the session went on (%v)", end, err)
 		}
 	}
 	// NO RELEASE keeps it.
