@@ -2,6 +2,7 @@ package router
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"strconv"
 	"strings"
@@ -207,6 +208,36 @@ func insertIDArg(q []byte) (uint64, bool) {
 		return v, err == nil
 	}
 	return 0, false
+}
+
+// hasInsertIDArg reports whether q calls LAST_INSERT_ID with an argument
+// (which sets the connection's id).
+func hasInsertIDArg(q []byte) bool {
+	const fn = "LAST_INSERT_ID("
+	for i := 0; i+len(fn) <= len(q); i++ {
+		if bytes.EqualFold(q[i:i+len(fn)], []byte(fn)) {
+			if arg := bytes.TrimLeft(q[i+len(fn):], " \t\r\n"); len(arg) > 0 && arg[0] != ')' {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// readInsertID reads the id a statement set on h with LAST_INSERT_ID(expr)
+// in a result set (an OK packet would carry it): the plain
+// LAST_INSERT_ID() the proxy answers gives it then, as the server would.
+func (s *session) readInsertID(rt *live.Runtime, h *held) {
+	ctx, cancel := context.WithTimeout(context.Background(), rt.Router.ConnectTimeoutMax)
+	defer cancel()
+	res, err := h.bc.Query(ctx, "SELECT LAST_INSERT_ID()")
+	if err != nil || len(res.Rows) != 1 || len(res.Rows[0]) != 1 {
+		s.log.Debug().Err(err).Msg("reading back LAST_INSERT_ID() failed")
+		return
+	}
+	if v, err := strconv.ParseUint(res.Rows[0][0].String, 10, 64); err == nil {
+		s.lastID = v
+	}
 }
 
 // plainInsertID reports whether q is SELECT LAST_INSERT_ID() or SELECT

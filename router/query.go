@@ -239,13 +239,16 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		s.finishEvent(ev, hg, addr, res)
 		return false
 	}
-	s.afterQuery(rt, h, &res, dec, &set, q)
 	if fl == followWrite && res.Err == nil {
-		// SELECT LAST_INSERT_ID(42) sets the id as an insert would.
+		// SELECT LAST_INSERT_ID(42) sets the id as an insert would; an
+		// expression's value is read back from the connection.
 		if v, ok := insertIDArg(q); ok {
 			s.lastID = v
+		} else if res.ResultSets > 0 && hasInsertIDArg(q) {
+			s.readInsertID(rt, h)
 		}
 	}
+	s.afterQuery(rt, h, &res, dec, &set, q)
 	s.finishEvent(ev, hg, addr, res)
 	s.mirror(rt, dec, wire.ComQuery, q, nil)
 	return true

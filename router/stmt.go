@@ -447,6 +447,10 @@ func (s *session) comStmtExecute(rt *live.Runtime, p []byte) bool {
 		}
 		s.ranSet(rt, h, &set, hg, g.text, nil)
 	}
+	if fl == followWrite && res.Err == nil && res.ResultSets > 0 && hasInsertIDArg(g.text) {
+		// SELECT LAST_INSERT_ID(?) sets the connection's id: read back.
+		s.readInsertID(rt, h)
+	}
 	addr := h.addr // afterQuery may recycle h
 	s.afterQuery(rt, h, &res, dec, &set, g.text)
 	s.finishEvent(ev, hg, addr, res)

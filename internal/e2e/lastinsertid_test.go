@@ -305,3 +305,36 @@ func TestLastInsertIDSetBySelect(t *testing.T) {
 		}
 	}
 }
+
+// TestLastInsertIDExpression: LAST_INSERT_ID(expr) in a SELECT sets the
+// connection's id, and the plain LAST_INSERT_ID() the proxy answers gives
+// it after, as the server would — for an expression, a column and a
+// prepared statement's parameter, not only a literal (they gave 0).
+func TestLastInsertIDExpression(t *testing.T) {
+	b := testenv.Backends(t, 1)[0]
+	s := startFresh(t, "")
+	routeTo(t, s, 1, b.Port)
+	backendSQL(t, b, "CREATE OR REPLACE TABLE sbtest.lid_expr (id INT); INSERT INTO sbtest.lid_expr VALUES (3)")
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	c := connOf(t, db)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		q    string
+		args []any
+		want int64
+	}{
+		{"SELECT LAST_INSERT_ID(40+2)", nil, 42},
+		{"SELECT LAST_INSERT_ID(id) FROM lid_expr WHERE id = 3", nil, 3},
+		{"SELECT LAST_INSERT_ID(?)", []any{55}, 55},
+	} {
+		rows, err := c.QueryContext(ctx, tc.q, tc.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.q, err)
+		}
+		rows.Close()
+		var id int64
+		if err := c.QueryRowContext(ctx, "SELECT LAST_INSERT_ID()").Scan(&id); err != nil || id != tc.want {
+			t.Fatalf("after %s: LAST_INSERT_ID() = %d (%v), want %d", tc.q, id, err, tc.want)
+		}
+	}
+}
