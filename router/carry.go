@@ -379,6 +379,18 @@ var pinReasons = [...]string{
 	"an open HANDLER", "BACKUP STAGE or BACKUP LOCK", "sequence values (LASTVAL)",
 }
 
+// flagPins are the status flags whose state cannot be carried (user
+// variables and text PREPAREs can: see carry).
+var flagPins = [...]struct {
+	flag rules.StatusFlags
+	pin  pinMask
+}{
+	{rules.FlagTemporaryTable, pinTemporaryTable}, {rules.FlagLockTables, pinLockTables},
+	{rules.FlagGetLock, pinGetLock}, {rules.FlagFoundRows, pinFoundRows},
+	{rules.FlagSQLLogBin0, pinSQLLogBin0}, {rules.FlagStoredProcedure, pinStoredProcedure},
+	{rules.FlagHandler, pinHandler}, {rules.FlagBackupLock, pinBackupLock}, {rules.FlagSequence, pinSequence},
+}
+
 // pins returns why h cannot be left without losing session state (0: all
 // it holds can be carried).
 func (h *held) pins() pinMask {
@@ -386,33 +398,10 @@ func (h *held) pins() pinMask {
 	if h.inTrx || h.maybeTrx {
 		m |= pinTransaction
 	}
-	f := h.flags
-	if f&rules.FlagTemporaryTable != 0 {
-		m |= pinTemporaryTable
-	}
-	if f&rules.FlagLockTables != 0 {
-		m |= pinLockTables
-	}
-	if f&rules.FlagGetLock != 0 {
-		m |= pinGetLock
-	}
-	if f&rules.FlagFoundRows != 0 {
-		m |= pinFoundRows
-	}
-	if f&rules.FlagSQLLogBin0 != 0 {
-		m |= pinSQLLogBin0
-	}
-	if f&rules.FlagStoredProcedure != 0 {
-		m |= pinStoredProcedure
-	}
-	if f&rules.FlagHandler != 0 {
-		m |= pinHandler
-	}
-	if f&rules.FlagBackupLock != 0 {
-		m |= pinBackupLock
-	}
-	if f&rules.FlagSequence != 0 {
-		m |= pinSequence
+	for _, fp := range flagPins {
+		if h.flags&fp.flag != 0 {
+			m |= fp.pin
+		}
 	}
 	if h.cursors > 0 {
 		m |= pinCursor

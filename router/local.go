@@ -2,7 +2,6 @@ package router
 
 import (
 	"bytes"
-	"context"
 	"database/sql"
 	"strconv"
 	"strings"
@@ -228,15 +227,10 @@ func hasInsertIDArg(q []byte) bool {
 // in a result set (an OK packet would carry it): the plain
 // LAST_INSERT_ID() the proxy answers gives it then, as the server would.
 func (s *session) readInsertID(rt *live.Runtime, h *held) {
-	ctx, cancel := context.WithTimeout(context.Background(), rt.Router.ConnectTimeoutMax)
-	defer cancel()
-	res, err := h.bc.Query(ctx, "SELECT LAST_INSERT_ID()")
-	if err != nil || len(res.Rows) != 1 || len(res.Rows[0]) != 1 {
-		s.log.Debug().Err(err).Msg("reading back LAST_INSERT_ID() failed")
-		return
-	}
-	if v, err := strconv.ParseUint(res.Rows[0][0].String, 10, 64); err == nil {
-		s.lastID = v
+	if v, ok := s.readBack(rt, h, "SELECT LAST_INSERT_ID()"); ok {
+		if id, err := strconv.ParseUint(v.String, 10, 64); err == nil {
+			s.lastID = id
+		}
 	}
 }
 

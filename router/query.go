@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -490,14 +491,23 @@ func (s *session) readClientCharset(rt *live.Runtime, h *held, q []byte) {
 	if !sqlscan.ContainsFold(q, "NAMES") && !sqlscan.ContainsFold(q, "CHARACTER") && !sqlscan.ContainsFold(q, "CHARSET") {
 		return
 	}
+	if v, ok := s.readBack(rt, h, "SELECT @@character_set_client"); ok && v.Valid {
+		s.csServer = v.String
+	}
+}
+
+// readBack runs q, a one-value SELECT, on h, to learn what a statement the
+// proxy could not follow left on the connection; ok is false (logged at
+// DEBUG) when it gave no single value.
+func (s *session) readBack(rt *live.Runtime, h *held, q string) (v sql.NullString, ok bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), rt.Router.ConnectTimeoutMax)
 	defer cancel()
-	res, err := h.bc.Query(ctx, "SELECT @@character_set_client")
-	if err != nil || len(res.Rows) != 1 || len(res.Rows[0]) != 1 || !res.Rows[0][0].Valid {
-		s.log.Debug().Err(err).Msg("reading back character_set_client failed")
-		return
+	res, err := h.bc.Query(ctx, q)
+	if err != nil || len(res.Rows) != 1 || len(res.Rows[0]) != 1 {
+		s.log.Debug().Err(err).Str("query", q).Msg("reading back the connection's state failed")
+		return v, false
 	}
-	s.csServer = res.Rows[0][0].String
+	return res.Rows[0][0], true
 }
 
 // noteCompletionType follows SET completion_type (which locks the session
@@ -515,14 +525,11 @@ func (s *session) noteCompletionType(set *sqlscan.SetStatement) {
 // could not read ran on h: the session's schema (schemaname rules, the
 // events log, a later move) follows the server.
 func (s *session) readSchema(rt *live.Runtime, h *held) {
-	ctx, cancel := context.WithTimeout(context.Background(), rt.Router.ConnectTimeoutMax)
-	defer cancel()
-	res, err := h.bc.Query(ctx, "SELECT DATABASE()")
-	if err != nil || len(res.Rows) != 1 || len(res.Rows[0]) != 1 {
-		s.log.Debug().Err(err).Msg("reading back the schema failed")
+	v, ok := s.readBack(rt, h, "SELECT DATABASE()")
+	if !ok {
 		return
 	}
-	s.state.Schema = res.Rows[0][0].String // "" for NULL: none selected
+	s.state.Schema = v.String // "" for NULL: none selected
 	st := h.bc.State()
 	st.Schema = s.state.Schema
 	h.bc.NoteState(&st)
