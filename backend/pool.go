@@ -183,6 +183,13 @@ func (p *Pool) Get(ctx context.Context, o *Options, cred *Credentials, want *Sta
 		// A connection that needs COM_CHANGE_USER is reused unless the pool
 		// is mostly busy (more connections used than free) and can grow:
 		// then a new one is opened (ProxySQL's get_random_MyConn).
+		if i >= 0 && p.used >= limit {
+			// max_connections was lowered below what is in use: no more
+			// is handed out until enough come back (the branch below
+			// closes idle ones that do not fit), as ProxySQL picks a
+			// server only while its used connections are under the limit.
+			i = -1
+		}
 		if i >= 0 && (q >= QualitySync || !(p.used > len(p.free) && total < limit)) {
 			c := p.free[i]
 			p.free = append(p.free[:i], p.free[i+1:]...)
@@ -286,7 +293,11 @@ func (p *Pool) TryGet(o *Options, user string, want *State, fp uint64) *BackendC
 	if p.closed || len(p.waiters) > 0 {
 		return nil // queued requests go first
 	}
-	if o.needsWarming(p.srv.key.Hostgroup, p.used+len(p.free), p.srv.MaxConnections()) {
+	limit := p.srv.MaxConnections()
+	if p.used >= limit {
+		return nil // max_connections lowered below what is in use: Get waits
+	}
+	if o.needsWarming(p.srv.key.Hostgroup, p.used+len(p.free), limit) {
 		return nil // Get opens a new one
 	}
 	i, q := p.pickLocked(o, user, want, fp)
@@ -430,12 +441,19 @@ func (p *Pool) Put(c *BackendConn) {
 		_ = c.Close()
 		return
 	}
+	over := p.used > p.srv.MaxConnections() // max_connections lowered: this one goes
 	p.used--
 	p.unlinkLocked(c)
-	p.free = append(p.free, c)
+	if !over {
+		p.free = append(p.free, c)
+	}
 	p.countersLocked()
 	p.notifyLocked()
 	p.mu.Unlock()
+	if over {
+		c.pool = nil
+		_ = c.Close()
+	}
 }
 
 // Free returns the number of idle connections.
@@ -540,6 +558,12 @@ func (p *Pool) maintain(now time.Time, o *Options) (toPing []*BackendConn) {
 	// steady load every free connection is about to be reused, and closing
 	// it only to open another costs a handshake and briefly shows the server
 	// more connections than max_connections while the old one shuts down.
+	// Idle connections over max_connections (lowered at LOAD) go at once.
+	if extra := p.used + len(keep) - p.srv.MaxConnections(); extra > 0 {
+		extra = min(extra, len(keep))
+		toClose = append(toClose, keep[:extra]...)
+		keep = keep[extra:]
+	}
 	maxFree := o.freePct(p.srv.key.Hostgroup) * p.srv.MaxConnections() / 100
 	if extra := len(keep) - maxFree; extra > 0 {
 		j := 0

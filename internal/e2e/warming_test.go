@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sluice-proxy/sluice/internal/testenv"
 )
@@ -45,5 +49,64 @@ func TestConnectionWarming(t *testing.T) {
 	}
 	if n := opened(); n != 5 {
 		t.Fatalf("warming off for the hostgroup: %d connections opened, want still 5", n)
+	}
+}
+
+// TestLoweredMaxConnectionsEnforced: lowering mysql_servers.max_connections
+// at LOAD sheds load from a server at once: connections over the new
+// limit are closed as they come back or sit idle, and no more are handed
+// out until the server is under it, as ProxySQL picks a server only while
+// its used connections are under the limit. The pool kept handing out the
+// connections it had: under steady load the limit never applied.
+func TestLoweredMaxConnectionsEnforced(t *testing.T) {
+	s, b := multiplexSetup(t, 20, "")
+	serverConns := func() int {
+		out := backendSQL(t, b, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'sbtest'")
+		n, _ := strconv.Atoi(strings.TrimSpace(out))
+		return n
+	}
+	others := serverConns() // not this proxy's
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	db.SetMaxOpenConns(6)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var errs atomic.Int64
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := db.Exec("DO SLEEP(0.05)"); err != nil {
+					errs.Add(1)
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for serverConns()-others < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the load never used 5 connections: %d", serverConns())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	admin(t, s, fmt.Sprintf("UPDATE mysql_servers SET max_connections = 2 WHERE port = %d; LOAD MYSQL SERVERS TO RUNTIME;", b.Port))
+	time.Sleep(time.Second)
+	for i := range 10 {
+		if n := serverConns() - others; n > 2 {
+			t.Fatalf("sample %d after max_connections=2: %d connections on the server", i, n)
+		}
+		if used := adminInt(t, s, fmt.Sprintf("SELECT ConnUsed + ConnFree FROM stats_mysql_connection_pool WHERE srv_port = %d", b.Port)); used > 2 {
+			t.Fatalf("sample %d after max_connections=2: the pool holds %d", i, used)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if errs.Load() != 0 {
+		t.Fatalf("%d queries failed", errs.Load())
 	}
 }
