@@ -57,6 +57,13 @@ func errMaxConnectTimeout(hg int, ms int64) *wire.SQLError {
 		Message: fmt.Sprintf("Max connect timeout reached while reaching hostgroup %d after %dms", hg, ms)}
 }
 
+// errMaxConnectFailure is ProxySQL's answer when a command's connects
+// failed mysql-connect_retries_on_failure+1 times.
+func errMaxConnectFailure(hg int) *wire.SQLError {
+	return &wire.SQLError{Code: 9002, State: "HY000",
+		Message: fmt.Sprintf("Max connect failure while reaching hostgroup %d", hg)}
+}
+
 func errLockedHostgroup(locked, want int) *wire.SQLError {
 	return &wire.SQLError{Code: 9006, State: "Y0000",
 		Message: fmt.Sprintf("ProxySQL Error: connection is locked to hostgroup %d but trying to reach hostgroup %d", locked, want)}

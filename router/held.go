@@ -450,6 +450,7 @@ func (s *session) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	var lastErr error
+	failures := 0                 // failed connects (mysql-connect_retries_on_failure)
 	var refused []*backend.Server // servers that refused the credentials
 	var authErr *wire.SQLError
 	for {
@@ -484,6 +485,12 @@ func (s *session) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st
 			}
 			lastErr = err
 			s.noteConnectError(hg, srv, err)
+			if failures++; failures > rt.Backend.ConnectRetries {
+				// mysql-connect_retries_on_failure spent: ProxySQL's 9002,
+				// before connect_timeout_server_max if that comes later.
+				r.log.Debug().Err(err).Int("hostgroup", hg).Int("attempts", failures).Msg("no backend connection")
+				return nil, errMaxConnectFailure(hg)
+			}
 			pause = rt.Router.ConnectRetriesDelay // mysql-connect_retries_delay
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {

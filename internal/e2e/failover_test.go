@@ -76,8 +76,10 @@ func TestBackendDiesInTransaction(t *testing.T) {
 	bs := testenv.Backends(t, 2)
 	r := testenv.NewRelay(t, bs[0].Addr())
 	s := startFresh(t, "")
+	// Retries high enough that the wait for a server ends the query
+	// (9001), not the connects to the dead one (9002).
 	admin(t, s, `
-		SET mysql-connect_timeout_server_max=1500; LOAD MYSQL VARIABLES TO RUNTIME;`)
+		SET mysql-connect_timeout_server_max=1500; SET mysql-connect_retries_on_failure=1000; LOAD MYSQL VARIABLES TO RUNTIME;`)
 	routeTo(t, s, 1, r.Port())
 	c, ctx := oneConn(t, s.DataPort)
 	exec := func(q string) error {
@@ -430,5 +432,30 @@ func TestLostTransactionRefusesUntilRollback(t *testing.T) {
 	}
 	if out := strings.TrimSpace(testenv.MustCLI(t, b.Port, "root", "test", "SELECT GROUP_CONCAT(a) FROM sbtest.losttx", "-N")); out != "4" {
 		t.Fatalf("rows: %q, want only the one written after the ROLLBACK", out)
+	}
+}
+
+// TestConnectRetriesOnFailure: mysql-connect_retries_on_failure bounds the
+// connects a command tries, as in ProxySQL: past them the client gets 9002
+// "Max connect failure" at once, not 9001 after connect_timeout_server_max.
+// It bounded only the shun threshold, and a client that had lowered it to
+// fail fast waited the whole timeout.
+func TestConnectRetriesOnFailure(t *testing.T) {
+	dead := testenv.FreePort(t)
+	s := startFresh(t, "")
+	admin(t, s, `SET mysql-connect_retries_on_failure=2; SET mysql-connect_timeout_server_max=8000; SET mysql-shun_on_failures=100;
+		LOAD MYSQL VARIABLES TO RUNTIME;`)
+	routeTo(t, s, 1, dead)
+	start := time.Now()
+	_, err := testenv.CLI(t, s.DataPort, "sbtest", "sbtest", "SELECT 1")
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "9002") || !strings.Contains(err.Error(), "Max connect failure while reaching hostgroup 1") {
+		t.Fatalf("a query to a dead server with 2 retries: %v, want ERR 9002", err)
+	}
+	if took > 4*time.Second {
+		t.Fatalf("the 9002 came after %v: the retries did not bound the wait", took)
+	}
+	if n := adminInt(t, s, fmt.Sprintf("SELECT COALESCE(SUM(count_star), 0) FROM stats_mysql_errors WHERE port = %d", dead)); n != 3 {
+		t.Errorf("%d connect errors counted, want 3 (one attempt and two retries)", n)
 	}
 }

@@ -267,7 +267,7 @@ func TestErrorsAndFreeConnections(t *testing.T) {
 	admin(t, s, fmt.Sprintf(`
 		INSERT INTO mysql_servers (hostgroup_id, hostname, port) VALUES (30, '127.0.0.1', %d);
 		INSERT INTO mysql_query_rules (rule_id, active, match_pattern, destination_hostgroup, apply) VALUES (1, 1, '^SELECT 42', 30, 1);
-		SET mysql-connect_timeout_server_max=1000;
+		SET mysql-connect_timeout_server_max=1000; SET mysql-connect_retries_on_failure=1000;
 		LOAD MYSQL SERVERS TO RUNTIME; LOAD MYSQL QUERY RULES TO RUNTIME; LOAD MYSQL VARIABLES TO RUNTIME;`, dead))
 	if _, err := db.ExecContext(ctx, "SELECT 42"); err == nil || !strings.Contains(err.Error(), "9001") {
 		t.Fatalf("a query for a server nothing listens on: %v, want 9001", err)

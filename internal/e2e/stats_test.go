@@ -59,6 +59,7 @@ func TestStatsTables(t *testing.T) {
 	s, b := multiplexSetup(t, 10, `
 		SET mysql-connect_timeout_server_max=1500;
 		SET mysql-shun_recovery_time_sec=60;
+		SET mysql-connect_retries_on_failure=1000;
 		LOAD MYSQL VARIABLES TO RUNTIME;
 		INSERT INTO mysql_query_rules(rule_id, active, match_pattern, destination_hostgroup, apply) VALUES (1, 1, '^SELECT 4242', 1, 1);
 		LOAD MYSQL QUERY RULES TO RUNTIME;`)
@@ -288,7 +289,8 @@ func TestStatsTables(t *testing.T) {
 
 	t.Run("runtime_mysql_servers", func(t *testing.T) {
 		// A server on a port where nothing listens: the rule's query tries
-		// it until mysql-connect_timeout_server_max, and the connect errors
+		// it until mysql-connect_timeout_server_max (the retries set high
+		// enough not to end it first: TestConnectRetriesOnFailure), and the connect errors
 		// shun it. Only the live table can show that. (A recovery time of
 		// 60 s keeps the desperate pass, a tenth of it, from bringing it
 		// back before the query ends, which on a loaded machine can happen
