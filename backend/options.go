@@ -113,7 +113,8 @@ func (o *Options) initConnect(hg int) string {
 }
 
 // shunThreshold is min(shun_on_failures, connect_retries_on_failure+1)
-// (reference §4.1); 0 disables shunning on connect errors.
+// (reference §4.1); connectFailed shuns at no fewer than 2 errors in a
+// second, as ProxySQL.
 func (o *Options) shunThreshold() int {
 	return min(o.ShunOnFailures, o.ConnectRetries+1)
 }

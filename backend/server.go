@@ -326,14 +326,14 @@ func (s *Server) connectFailed(err error, now time.Time, threshold int) int64 {
 		return 0
 	}
 	s.errors.Add(1)
-	if threshold <= 0 {
-		return 0
-	}
 	sec := now.Unix()
 	if old := s.errSecond.Load(); old != sec && s.errSecond.CompareAndSwap(old, sec) {
 		s.errInSecond.Store(0)
 	}
-	if n := s.errInSecond.Add(1); n >= int64(threshold) {
+	// As MySrvC::connect_error: the first error of a second only starts
+	// the count, so two are needed whatever the threshold (0 included:
+	// it does not turn shunning off).
+	if n := s.errInSecond.Add(1); n >= int64(max(threshold, 2)) {
 		wasOnline := s.Status() == StatusOnline
 		s.Shun(now)
 		if wasOnline && s.Status() == StatusShunned {

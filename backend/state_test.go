@@ -238,6 +238,21 @@ func TestShunAndLazyRecovery(t *testing.T) {
 	if n := s.connectFailed(refused, now.Add(time.Second), o.shunThreshold()); n != 3 || s.Status() != StatusShunned {
 		t.Fatalf("not shunned after 3 errors in one second: %d %v", n, s.Status())
 	}
+	// A threshold of 0 or 1 (shun_on_failures=0, connect_retries=0) shuns
+	// at the second error of a second, as ProxySQL: never at the first,
+	// and 0 does not turn shunning off.
+	for _, th := range []int{0, 1} {
+		r2 := newTestRegistry(t, o)
+		r2.Reconcile([]config.Server{{HostgroupID: 0, Hostname: "h", Port: 1, Weight: 1, MaxConnections: 1}})
+		s2 := r2.Hostgroup(0)[0]
+		s2.connectFailed(refused, now, th)
+		if s2.Status() != StatusOnline {
+			t.Fatalf("threshold %d: shunned at the first error", th)
+		}
+		if s2.connectFailed(refused, now, th); s2.Status() != StatusShunned {
+			t.Fatalf("threshold %d: not shunned at the second error", th)
+		}
+	}
 	if s.Healthy() {
 		t.Fatal("shunned server healthy before its recovery time")
 	}
