@@ -143,7 +143,7 @@ func (s *session) settle(rt *live.Runtime) {
 // before the balancer's next tick. A connection kept after an insert for
 // longer than mysql-auto_increment_delay_multiplex_timeout_ms goes back to
 // the pool unless something else pins it.
-func (s *session) reviewHeld(rt *live.Runtime) {
+func (s *session) reviewHeld(rt *live.Runtime, now time.Time) {
 	for i := 0; i < len(s.conns.list); i++ {
 		h := s.conns.list[i]
 		if h.server.Status() == backend.StatusOfflineHard {
@@ -152,7 +152,7 @@ func (s *session) reviewHeld(rt *live.Runtime) {
 			}
 			continue
 		}
-		if h.autoIncDelay > 0 && rt.Router.AutoIncDelayTimeout > 0 && s.cmdStart.Sub(h.autoIncAt) > rt.Router.AutoIncDelayTimeout {
+		if h.autoIncDelay > 0 && rt.Router.AutoIncDelayTimeout > 0 && now.Sub(h.autoIncAt) > rt.Router.AutoIncDelayTimeout {
 			h.autoIncDelay = 0
 			if !h.pinned(rt, s) {
 				s.release(rt, h)
@@ -160,6 +160,46 @@ func (s *session) reviewHeld(rt *live.Runtime) {
 			}
 		}
 	}
+}
+
+// armAutoIncTimer sets the session's timer for the first connection kept
+// after an insert (auto_increment_delay_multiplex) to go back to the pool
+// when mysql-auto_increment_delay_multiplex_timeout_ms has passed, even if
+// the session sends nothing more: an application that inserts and then
+// sits idle held one backend connection per session until wait_timeout.
+// Called with the command lock held; no allocation once the timer exists.
+func (s *session) armAutoIncTimer(rt *live.Runtime) {
+	var first time.Time
+	for _, h := range s.conns.list {
+		if h.autoIncDelay > 0 && (first.IsZero() || h.autoIncAt.Before(first)) {
+			first = h.autoIncAt
+		}
+	}
+	if first.IsZero() || rt.Router.AutoIncDelayTimeout <= 0 {
+		if s.aiTimer != nil {
+			s.aiTimer.Stop()
+		}
+		return
+	}
+	d := time.Until(first.Add(rt.Router.AutoIncDelayTimeout)) + time.Millisecond
+	if s.aiTimer == nil {
+		s.aiTimer = time.AfterFunc(d, s.autoIncExpired)
+	} else {
+		s.aiTimer.Reset(d)
+	}
+}
+
+// autoIncExpired runs reviewHeld for an idle session whose kept connection
+// timed out; a session running a command does it itself first.
+func (s *session) autoIncExpired() {
+	if !s.cmdMu.TryLock() {
+		return // a command runs, or the session ended
+	}
+	defer s.cmdMu.Unlock()
+	rt := s.r.rt.Load()
+	s.reviewHeld(rt, time.Now())
+	s.publishServers()
+	s.armAutoIncTimer(rt)
 }
 
 // migrate moves the session's connection h to another server of its

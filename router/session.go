@@ -60,9 +60,10 @@ type session struct {
 	// completionRelease: the session set completion_type=RELEASE, so a
 	// COMMIT or ROLLBACK ends it (releasesSession).
 	completionRelease bool
-	trxHG             int // transaction_persistent hostgroup while a transaction is open, or -1
-	nextFlagIN        int // next_query_flagIN, or -1
-	lastWrite         int // hostgroup of the last write that produced an insert id, or -1
+	aiTimer           *time.Timer // armAutoIncTimer
+	trxHG             int         // transaction_persistent hostgroup while a transaction is open, or -1
+	nextFlagIN        int         // next_query_flagIN, or -1
+	lastWrite         int         // hostgroup of the last write that produced an insert id, or -1
 	lastID            uint64
 	warningsHG        int // hostgroup whose connection has pending warnings, or -1
 
@@ -544,7 +545,7 @@ func (s *session) loop() {
 		}
 		s.cmdMu.Lock()
 		s.beginCommand(p)
-		s.reviewHeld(rt)
+		s.reviewHeld(rt, s.cmdStart)
 		ok := true
 		if e := s.lostTransaction(p); e != nil {
 			s.writeErr(e)
@@ -555,6 +556,7 @@ func (s *session) loop() {
 			s.settle(rt)
 		}
 		s.endCommand()
+		s.armAutoIncTimer(rt)
 		s.publishServers()
 		closing := s.r.draining.Load() && !s.conns.mayBeInTransaction()
 		s.cmdMu.Unlock()

@@ -338,3 +338,34 @@ func TestLastInsertIDExpression(t *testing.T) {
 		}
 	}
 }
+
+// TestAutoIncDelayTimeoutWhileIdle: the connection kept after an insert
+// (auto_increment_delay_multiplex) goes back to the pool when
+// mysql-auto_increment_delay_multiplex_timeout_ms has passed even if the
+// session sends nothing more, as ProxySQL's test_auto_increment_delay_
+// multiplex-t checks. It was checked only at the session's next command:
+// sessions that inserted and then sat idle held a connection each.
+func TestAutoIncDelayTimeoutWhileIdle(t *testing.T) {
+	s, b := multiplexSetup(t, 20, "SET mysql-auto_increment_delay_multiplex=5; SET mysql-auto_increment_delay_multiplex_timeout_ms=500; LOAD MYSQL VARIABLES TO RUNTIME;")
+	backendSQL(t, b, "CREATE TABLE IF NOT EXISTS sbtest.ai_idle (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+	ctx := context.Background()
+	for i := range 8 {
+		c, _ := oneConn(t, s.DataPort)
+		if _, err := c.ExecContext(ctx, "INSERT INTO ai_idle (v) VALUES (?)", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	used := func() int64 {
+		return adminInt(t, s, fmt.Sprintf("SELECT ConnUsed FROM stats_mysql_connection_pool WHERE srv_port = %d", b.Port))
+	}
+	if n := used(); n == 0 {
+		t.Fatal("no connection kept after the inserts")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for used() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still held by idle sessions 5 s after their inserts (timeout 500 ms)", used())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
