@@ -346,7 +346,7 @@ func (r *Router) Close() error {
 	r.watchdog.close()
 	r.closeListeners()
 	r.sessions.Range(func(_, v any) bool {
-		v.(*session).kill()
+		v.(*session).cut()
 		return true
 	})
 	r.wg.Wait()
@@ -396,13 +396,16 @@ func (r *Router) Stop(timeout time.Duration) int {
 	defer r.draining.Store(false)
 	r.closeListeners()
 	left := r.drain(timeout)
-	// A killed session's goroutine ends at once when it waits for its
-	// client, and when its backend answers when it waits for that.
+	// A cut session's goroutine ends at once, whether it waits for its
+	// client or for its backend.
+	r.sessions.Range(func(_, v any) bool {
+		v.(*session).cut()
+		return true
+	})
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		n := 0
 		r.sessions.Range(func(_, v any) bool {
-			v.(*session).kill()
 			n++
 			return true
 		})
@@ -410,7 +413,7 @@ func (r *Router) Stop(timeout time.Duration) int {
 			break
 		}
 		if !time.Now().Before(deadline) {
-			r.log.Warn().Int("sessions", n).Msg("PROXYSQL STOP: sessions still waiting for their backend end when it answers")
+			r.log.Warn().Int("sessions", n).Msg("PROXYSQL STOP: sessions still ending after 5 s")
 			break
 		}
 		time.Sleep(10 * time.Millisecond)

@@ -222,6 +222,18 @@ func (s *session) kill() {
 	}
 }
 
+// cut ends the session now (kill) and cuts the backend connection of the
+// query it waits on, if any, so that its goroutine ends at once rather
+// than when the server answers: the proxy's own stop (SIGTERM after the
+// graceful timeout, PROXYSQL KILL / SHUTDOWN / RESTART / STOP) does not
+// wait for the slowest query.
+func (s *session) cut() {
+	s.kill()
+	if run := s.running.get(); run.server != nil && run.bc.AbortLease(run.lease) {
+		s.r.killedConns.Add(1)
+	}
+}
+
 // headless returns a session without a client, for a mirror worker.
 func (r *Router) headless() *session {
 	// No session id: ids are the clients' (KILL, CONNECTION_ID()), and a

@@ -110,12 +110,43 @@ func TestShutdownCommands(t *testing.T) {
 		if _, err := c.ExecContext(context.Background(), "SELECT 1"); err != nil {
 			t.Fatal(err)
 		}
+		// Another session waits on a long query: the stop does not wait
+		// for its server to answer (it did, however long the query).
+		long := connOf(t, db)
+		go long.ExecContext(context.Background(), "DO SLEEP(30)")
+		time.Sleep(300 * time.Millisecond)
 		start := time.Now()
 		admin(t, s, cmd)
 		if exited, _ := s.Exited(5 * time.Second); !exited {
-			t.Fatalf("%s: still running 5 s later with a transaction open\n%s", cmd, s.Output())
+			t.Fatalf("%s: still running 5 s later with a transaction open and a query running\n%s", cmd, s.Output())
 		}
 		c.Close()
-		t.Logf("%s: exited %v after the command, a transaction open", cmd, time.Since(start).Round(time.Millisecond))
+		t.Logf("%s: exited %v after the command, a transaction open and a query running", cmd, time.Since(start).Round(time.Millisecond))
 	}
+}
+
+// TestSIGTERMCutsRunningQuery: after mysql-graceful_close_conn_timeout a
+// SIGTERM ends the sessions still in a command at once: the process used
+// to live until the slowest query's server answered (systemd's
+// TimeoutStopSec then killed it).
+func TestSIGTERMCutsRunningQuery(t *testing.T) {
+	s, _ := multiplexSetup(t, 10, "SET mysql-graceful_close_conn_timeout=1; LOAD MYSQL VARIABLES TO RUNTIME;")
+	long := dbConn(t, s)
+	done := make(chan error, 1)
+	go func() {
+		_, err := long.ExecContext(context.Background(), "DO SLEEP(30)")
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	if err := s.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if exited, _ := s.Exited(6 * time.Second); !exited {
+		t.Fatalf("still running 6 s after SIGTERM with a 1 s graceful timeout, a 30 s query running\n%s", s.Output())
+	}
+	if err := <-done; err == nil {
+		t.Fatal("the cut query's client got no error")
+	}
+	t.Logf("exited %v after SIGTERM", time.Since(start).Round(10*time.Millisecond))
 }
