@@ -88,7 +88,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		"proxysql_connpool_conns", "proxysql_connpool_conns_status", "process_resident_memory_bytes", "process_cpu_seconds_total",
 		// ProxySQL's prepared-statement, injection and monitor families,
 		// which its dashboards and alerts read.
-		"proxysql_stmt_client_active_total", "proxysql_stmt_cached", "proxysql_stmt_max_stmt_id",
+		"proxysql_stmt_client_active", "proxysql_stmt_server_active", "proxysql_fds_in_use", "proxysql_stmt_cached", "proxysql_stmt_max_stmt_id",
 		"proxysql_automatic_detected_sql_injection_total", "proxysql_whitelisted_sqli_fingerprint_total",
 		"proxysql_client_host_error_killed_connections", "proxysql_mysql_monitor_ping_check_total",
 		"proxysql_mysql_monitor_connect_check_total"} {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"net"
+	"os"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,9 +100,9 @@ var globalMetrics = map[string]promVar{
 	"automatic_detected_sql_injection":        {metric: "proxysql_automatic_detected_sql_injection_total", help: "Blocked a detected 'sql injection' attempt."},
 	"whitelisted_sqli_fingerprint":            {metric: "proxysql_whitelisted_sqli_fingerprint_total", help: "Detected a whitelisted 'sql injection' fingerprint."},
 	"client_host_error_killed_connections":    {metric: "proxysql_client_host_error_killed_connections", help: "Killed client connections because address exceeded 'client_host_error_counts'."},
-	"Stmt_Client_Active_Total":                {metric: "proxysql_stmt_client_active_total", help: "The total number of prepared statements that are in use by clients.", gauge: true},
+	"Stmt_Client_Active_Total":                {metric: "proxysql_stmt_client_active", help: "The total number of prepared statements that are in use by clients.", gauge: true},
 	"Stmt_Client_Active_Unique":               {metric: "proxysql_stmt_client_active_unique", help: "This variable tracks the number of unique prepared statements currently in use by clients.", gauge: true},
-	"Stmt_Server_Active_Total":                {metric: "proxysql_stmt_server_active_total", help: "The total number of prepared statements currently available across all backend connections.", gauge: true},
+	"Stmt_Server_Active_Total":                {metric: "proxysql_stmt_server_active", help: "The total number of prepared statements currently available across all backend connections.", gauge: true},
 	"Stmt_Server_Active_Unique":               {metric: "proxysql_stmt_server_active_unique", help: "The number of unique prepared statements currently available across all backend connections.", gauge: true},
 	"Stmt_Cached":                             {metric: "proxysql_stmt_cached", help: "This is the number of global prepared statements for which proxysql has metadata.", gauge: true},
 	"Stmt_Max_Stmt_id":                        {metric: "proxysql_stmt_max_stmt_id", help: "When starting a new global prepared statement, a new \"stmt_id\" is used. Stmt_Max_Stmt_id represents the maximum \"stmt_id\" ever used.", gauge: true},
@@ -148,6 +149,7 @@ var (
 	descMonitorOn     = prometheus.NewDesc("proxysql_mysql_monitor_enabled", "Enables or disables MySQL Monitor.", nil, nil)
 	descWaitTimeout   = prometheus.NewDesc("proxysql_mysql_wait_timeout", "If a proxy session has been idle for more than this threshold, the proxy will kill the session.", nil, nil)
 	descRoutableHG    = prometheus.NewDesc("sluice_hostgroup_routable_servers", "Sluice: servers of the hostgroup that new requests may use now.", []string{"hostgroup"}, nil)
+	descFdsInUse      = prometheus.NewDesc("proxysql_fds_in_use", "The number of file descriptors currently in use by ProxySQL.", nil, nil)
 	descServerSession = prometheus.NewDesc("sluice_server_sessions", "Sluice: connections in use on the server that the balancer counts (TiProxy's connection score).", hgLabels, nil)
 )
 
@@ -221,6 +223,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descMaxConns, prometheus.GaugeValue, float64(snap.Int("mysql-max_connections")))
 	ch <- prometheus.MustNewConstMetric(descMonitorOn, prometheus.GaugeValue, b2f(snap.Bool("mysql-monitor_enabled") && p.monitor != nil))
 	ch <- prometheus.MustNewConstMetric(descWaitTimeout, prometheus.GaugeValue, float64(snap.Int("mysql-wait_timeout")))
+	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
+		ch <- prometheus.MustNewConstMetric(descFdsInUse, prometheus.GaugeValue, float64(len(fds)-1)) // less the one reading it
+	}
 
 	// The errors of stats_mysql_errors by server and code, as ProxySQL's
 	// two families split them: what the proxy generated (a query timeout's
