@@ -56,11 +56,12 @@ type BackendConn struct {
 	known uint8
 	dirty bool // a sync failed half-way: the state is not what `state` says
 
-	created  time.Time
-	lastUsed time.Time
-	lastSent time.Time // when send last sent a command
-	broken   bool
-	closed   bool
+	created    time.Time
+	lastUsed   time.Time // given back after a use by a session (a ping does not count: free_connections_pct trims by it)
+	lastPinged time.Time // given back after the pool's keep-alive ping
+	lastSent   time.Time // when send last sent a command
+	broken     bool
+	closed     bool
 
 	// aborted is set by abort, from another goroutine: the connection's
 	// I/O fails from then on and it never returns to the pool.

@@ -405,7 +405,13 @@ func (p *Pool) release(c *BackendConn) {
 // closed. The caller must not Put a connection that holds session state
 // outside its State (an open transaction, user variables, temporary tables,
 // locks: reference §5.2): reset it first (ResetConnection) or Close it.
-func (p *Pool) Put(c *BackendConn) {
+func (p *Pool) Put(c *BackendConn) { p.put(c, false) }
+
+// put is Put; pinged says c comes back from the pool's keep-alive ping,
+// which leaves lastUsed as it was: an idle connection pinged every second
+// (mysql-ping_interval_server_msec=1000) was never idle long enough for
+// free_connections_pct to trim it.
+func (p *Pool) put(c *BackendConn, pinged bool) {
 	if c.closed {
 		return
 	}
@@ -434,7 +440,11 @@ func (p *Pool) Put(c *BackendConn) {
 		_ = c.Close()
 		return
 	}
-	c.lastUsed = now
+	if pinged {
+		c.lastPinged = now
+	} else {
+		c.lastUsed = now
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -581,7 +591,7 @@ func (p *Pool) maintain(now time.Time, o *Options) (toPing []*BackendConn) {
 	if o.PingInterval > 0 {
 		j := 0
 		for _, c := range keep {
-			if now.Sub(c.lastUsed) >= o.PingInterval {
+			if now.Sub(c.lastUsed) >= o.PingInterval && now.Sub(c.lastPinged) >= o.PingInterval {
 				toPing = append(toPing, c)
 				p.used++
 				p.linkLocked(c)

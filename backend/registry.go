@@ -216,7 +216,7 @@ func (r *Registry) maintainOnce(now time.Time) {
 				_ = c.Close()
 				return
 			}
-			c.pool.Put(c)
+			c.pool.put(c, true)
 		}()
 	}
 	wg.Wait()

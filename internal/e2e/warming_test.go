@@ -110,3 +110,36 @@ func TestLoweredMaxConnectionsEnforced(t *testing.T) {
 		t.Fatalf("%d queries failed", errs.Load())
 	}
 }
+
+// TestFreeConnectionsTrimmedWhilePinged: free_connections_pct trims idle
+// connections even when mysql-ping_interval_server_msec pings them more
+// often than the trim's idle time (2 s): a ping counted as a use, and a
+// pool pinged every second never shrank.
+func TestFreeConnectionsTrimmedWhilePinged(t *testing.T) {
+	s, b := multiplexSetup(t, 20, "SET mysql-ping_interval_server_msec=1000; SET mysql-free_connections_pct=0; LOAD MYSQL VARIABLES TO RUNTIME;")
+	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := db.Exec("DO SLEEP(0.3)"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	free := func() int64 {
+		return adminInt(t, s, fmt.Sprintf("SELECT ConnFree FROM stats_mysql_connection_pool WHERE srv_port = %d", b.Port))
+	}
+	if n := free(); n < 2 {
+		t.Fatalf("%d free connections after 5 concurrent queries", n)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for free() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d free connections 10 s later with free_connections_pct=0 and pings every second", free())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
