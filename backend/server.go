@@ -303,7 +303,13 @@ func (s *Server) unshunAfter(div time.Duration) bool {
 		if !s.shunnedAuto.Load() || s.pool == nil || s.pool.reg == nil {
 			return false
 		}
-		wait := s.pool.reg.options().shunWait() / div
+		o := s.pool.reg.options()
+		if div == 1 && o.ShunRecoveryTime <= 0 {
+			// mysql-shun_recovery_time_sec=0: no recovery with time, as in
+			// ProxySQL; only the desperate pass brings the server back.
+			return false
+		}
+		wait := o.shunWait() / div
 		if time.Since(time.Unix(0, s.lastErrorNanos.Load())) < wait {
 			return false
 		}

@@ -338,3 +338,30 @@ func TestUnshunEarly(t *testing.T) {
 		t.Fatal("a server shunned by the configuration came back")
 	}
 }
+
+// TestShunRecoveryZero: mysql-shun_recovery_time_sec=0 turns off the
+// recovery with time, as in ProxySQL's get_random_MySrvC: only the
+// desperate pass (no other server to pick) brings the server back. It was
+// taken as 1 s.
+func TestShunRecoveryZero(t *testing.T) {
+	o := DefaultOptions()
+	o.ShunOnFailures = 2
+	o.ShunRecoveryTime = 0
+	r := newTestRegistry(t, o)
+	r.Reconcile([]config.Server{{HostgroupID: 0, Hostname: "h", Port: 1, Weight: 1, MaxConnections: 1}})
+	s := r.Hostgroup(0)[0]
+	now := time.Now()
+	refused := errors.New("connection refused")
+	s.connectFailed(refused, now, o.shunThreshold())
+	s.connectFailed(refused, now, o.shunThreshold())
+	if s.Status() != StatusShunned {
+		t.Fatal("not shunned")
+	}
+	s.lastErrorNanos.Store(now.Add(-time.Minute).UnixNano())
+	if s.Healthy() {
+		t.Fatal("back ONLINE with time, recovery time 0")
+	}
+	if !s.UnshunEarly() || s.Status() != StatusOnline {
+		t.Fatal("the desperate pass did not bring it back")
+	}
+}
