@@ -50,21 +50,6 @@ func (s *Server) AutoShunned() bool {
 	return s.Status() == StatusShunned && s.shunnedAuto.Load()
 }
 
-// Unshun brings back ONLINE a server that was shunned automatically (by
-// failed pings or connect errors), for a checker that has just seen it
-// answer. It reports whether it changed the status.
-func (s *Server) Unshun() bool {
-	if !s.shunnedAuto.Load() {
-		return false
-	}
-	if s.status.CompareAndSwap(int32(StatusShunned), int32(StatusOnline)) {
-		s.shunnedAuto.Store(false)
-		s.errInSecond.Store(0)
-		return true
-	}
-	return false
-}
-
 // CloseIdle closes the server's idle pooled connections (those in use are
 // closed when they come back, if the server is no longer ONLINE).
 func (s *Server) CloseIdle() { s.pool.drainFree() }

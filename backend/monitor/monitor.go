@@ -581,17 +581,14 @@ func (m *Monitor) pingResult(t *monTarget, o *Options, took time.Duration, err e
 			s.SetLatency(took)
 		}
 		if t.shunned {
+			// Not ONLINE at once: as in ProxySQL, a server the monitor
+			// shunned comes back when traffic finds it past
+			// mysql-shun_recovery_time_sec since its last failed ping
+			// (Server.Healthy), so one that flaps does not take traffic
+			// at every good ping.
 			t.shunned = false
-			n := 0
-			for _, s := range servers {
-				if s.Unshun() {
-					n++
-				}
-			}
-			if n > 0 {
-				m.log.Info().Str("server", t.addr).Int("servers", n).
-					Msgf("Server %s:%d answers pings again, bringing it back ONLINE", t.host, t.port)
-			}
+			m.log.Info().Str("server", t.addr).
+				Msgf("Server %s:%d answers pings again: back ONLINE when traffic finds it past mysql-shun_recovery_time_sec", t.host, t.port)
 		}
 		return
 	}
