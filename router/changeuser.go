@@ -9,19 +9,37 @@ import (
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
-// comChangeUser re-authenticates the client as another user (with the salt
-// of the initial handshake, or a fresh one after an auth switch) and resets
-// the session as for COM_RESET_CONNECTION.
+// comChangeUser re-authenticates the client as another user (with the
+// connection's scramble, or a fresh one after an auth switch, which then
+// stays the connection's) and resets the session as for
+// COM_RESET_CONNECTION.
 func (s *session) comChangeUser(rt *live.Runtime, p []byte) bool {
 	cu, err := wire.ParseChangeUser(p, s.caps)
 	if err != nil {
 		s.writeErr(errMalformed("COM_CHANGE_USER"))
 		return true
 	}
-	reply, salt := cu.AuthResponse, s.salt
-	if cu.AuthPlugin != "" && cu.AuthPlugin != "mysql_native_password" {
+	reply, salt, plugin := cu.AuthResponse, s.salt, cu.AuthPlugin
+	u := rt.Frontend[cu.User]
+	// A user stored as a caching_sha2_password hash ($A$…) is checked
+	// with that plugin (a native scramble cannot be checked against it);
+	// any other with the client's caching_sha2_password or with
+	// mysql_native_password, to which other plugins are switched.
+	want := wire.AuthNativePassword
+	if u != nil && wire.IsCachingSha2Hash(u.Password) {
+		want = wire.AuthCachingSha2
+	}
+	if plugin == "" {
+		plugin = wire.AuthNativePassword
+	}
+	if plugin != want && !(plugin == wire.AuthCachingSha2 && want == wire.AuthNativePassword) {
+		// The switch carries a new scramble, which becomes the
+		// connection's: a client answers the next COM_CHANGE_USER with
+		// the last one it was sent (PHP's mysqlnd does), as a server
+		// regenerates it.
 		salt = wire.NewSalt()
-		if err := s.c.WritePacket(wire.AppendNativeAuthSwitch(nil, salt)); err != nil {
+		s.salt = salt
+		if err := s.c.WritePacket(wire.AppendAuthSwitchRequest(nil, want, append(bytes.Clone(salt), 0))); err != nil {
 			return false
 		}
 		if err := s.c.Flush(); err != nil {
@@ -35,10 +53,18 @@ func (s *session) comChangeUser(rt *live.Runtime, p []byte) bool {
 		if err != nil {
 			return false
 		}
-		reply = bytes.Clone(r)
+		reply, plugin = bytes.Clone(r), want
 	}
-	u := rt.Frontend[cu.User]
-	if u == nil || !s.verify(u, salt, reply) {
+	verified := false
+	if u != nil {
+		if plugin == wire.AuthCachingSha2 {
+			_, encrypted := s.c.TLSState()
+			verified = s.verifySha2(u, salt, reply, encrypted)
+		} else {
+			verified = s.verify(u, salt, reply)
+		}
+	}
+	if !verified {
 		s.writeErr(errAccessDenied(cu.User, s.clientIP, len(reply) > 0))
 		return false
 	}

@@ -247,3 +247,41 @@ LOAD MYSQL SERVERS TO RUNTIME; LOAD MYSQL USERS TO RUNTIME; LOAD MYSQL VARIABLES
 		t.Fatalf("after the hostile clients: %v", err)
 	}
 }
+
+// TestChangeUserCachingSha2: COM_CHANGE_USER under
+// mysql-default_authentication_plugin=caching_sha2_password. The scramble
+// of an auth switch becomes the connection's, as on a server: PHP's
+// mysqlnd answers the next COM_CHANGE_USER with it, and the second
+// change_user of a connection was refused (1045, connection closed). A
+// user stored as a $A$ hash is checked with caching_sha2_password (fast
+// auth once its cache is warm): a native scramble, all it was offered,
+// can never match such a hash.
+func TestChangeUserCachingSha2(t *testing.T) {
+	b := testenv.Backends(t, 1)[0]
+	backendSQL(t, b, `CREATE USER IF NOT EXISTS 'cu_clear'@'%' IDENTIFIED BY 'p1'; GRANT ALL ON *.* TO 'cu_clear'@'%';
+		CREATE USER IF NOT EXISTS 'cu_sha2'@'%' IDENTIFIED BY 'p3'; GRANT ALL ON *.* TO 'cu_sha2'@'%';`)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '%s', %d);
+INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('cu_clear', 'p1', 0), ('cu_sha2', CACHING_SHA2_PASSWORD('p3'), 0);
+SET mysql-default_authentication_plugin='caching_sha2_password';
+LOAD MYSQL SERVERS TO RUNTIME; LOAD MYSQL USERS TO RUNTIME; LOAD MYSQL VARIABLES TO RUNTIME`, b.Host, b.Port))
+	// A first login of the $A$ user: full authentication (RSA), which
+	// fills the fast-auth cache and keeps what backend logins need.
+	if err := ping(t, s.DataPort, "cu_sha2", "p3", ""); err != nil {
+		t.Fatalf("a first login of the $A$ user: %v", err)
+	}
+	php := fmt.Sprintf(`<?php
+mysqli_report(MYSQLI_REPORT_OFF);
+$m = new mysqli("127.0.0.1", "cu_clear", "p1", "", %d);
+foreach ([["cu_clear", "p1"], ["cu_clear", "p1"], ["cu_sha2", "p3"], ["cu_clear", "p1"], ["cu_sha2", "p3"]] as [$u, $p]) {
+	$ok = $m->change_user($u, $p, null);
+	$r = $ok ? $m->query("SELECT CURRENT_USER()") : false;
+	echo $u, " ", $ok ? "ok " . explode("@", $r->fetch_row()[0])[0] : "failed " . $m->errno, "\n";
+}
+`, s.DataPort)
+	out, err := runPHP(t, "changeuser_sha2.php", php)
+	want := "cu_clear ok cu_clear\ncu_clear ok cu_clear\ncu_sha2 ok cu_sha2\ncu_clear ok cu_clear\ncu_sha2 ok cu_sha2\n"
+	if err != nil || string(out) != want {
+		t.Fatalf("PHP mysqli change_user under caching_sha2_password: %v\n%s\nwant:\n%s", err, out, want)
+	}
+}
