@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -379,6 +380,23 @@ func (s *session) handshake(rt *live.Runtime) bool {
 	usingPassword := len(reply) > 0
 	_, encrypted := s.c.TLSState()
 	var verified bool
+	if u != nil && resp.AuthPlugin != wire.AuthCachingSha2 && wire.IsCachingSha2Hash(u.Password) {
+		// A user stored as a caching_sha2_password hash: a native
+		// scramble cannot be checked against it, so the client is
+		// switched to that plugin, as a MySQL 8 server switches to the
+		// account's (MariaDB Connector/J 2.x answers with native).
+		salt = wire.NewSalt()
+		s.salt = salt
+		if s.c.WritePacket(wire.AppendAuthSwitchRequest(nil, wire.AuthCachingSha2, append(bytes.Clone(salt), 0))) != nil || s.c.Flush() != nil {
+			return false
+		}
+		r, err := s.c.ReadPacket()
+		if err != nil {
+			return false
+		}
+		reply, resp.AuthPlugin = bytes.Clone(r), wire.AuthCachingSha2
+		usingPassword = len(reply) > 0
+	}
 	if u != nil {
 		if resp.AuthPlugin == wire.AuthCachingSha2 {
 			verified = s.verifySha2(u, salt, reply, encrypted)

@@ -285,3 +285,27 @@ foreach ([["cu_clear", "p1"], ["cu_clear", "p1"], ["cu_sha2", "p3"], ["cu_clear"
 		t.Fatalf("PHP mysqli change_user under caching_sha2_password: %v\n%s\nwant:\n%s", err, out, want)
 	}
 }
+
+// TestNativeClientSwitchedForSha2User: with the default
+// mysql_native_password handshake, a user stored as a caching_sha2_password
+// hash ($A$…) cannot be checked against the native scramble a client
+// answers with: the client is switched to caching_sha2_password, as a
+// MySQL 8 server switches to the account's plugin. It was refused (1045):
+// MariaDB Connector/J 2.x and go-sql-driver could not log in as such users.
+func TestNativeClientSwitchedForSha2User(t *testing.T) {
+	b := testenv.Backends(t, 1)[0]
+	backendSQL(t, b, `CREATE USER IF NOT EXISTS 'sw_sha2'@'%' IDENTIFIED BY 'p5'; GRANT ALL ON *.* TO 'sw_sha2'@'%';`)
+	s := startFresh(t, "")
+	admin(t, s, fmt.Sprintf(`INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (0, '%s', %d);
+INSERT INTO mysql_users(username, password, default_hostgroup) VALUES ('sw_sha2', CACHING_SHA2_PASSWORD('p5'), 0);
+LOAD MYSQL SERVERS TO RUNTIME; LOAD MYSQL USERS TO RUNTIME;`, b.Host, b.Port))
+	// Twice: full authentication (RSA key asked for), then fast auth.
+	for i := range 2 {
+		if err := ping(t, s.DataPort, "sw_sha2", "p5", ""); err != nil {
+			t.Fatalf("login %d of a $A$ user with a native handshake: %v", i, err)
+		}
+	}
+	if err := ping(t, s.DataPort, "sw_sha2", "wrong", ""); err == nil {
+		t.Fatal("a wrong password logged in")
+	}
+}
