@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
 // What a snapshot sets and Sluice does not implement. This is the one place
@@ -237,6 +238,19 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 			if len(ssl) > 0 {
 				add(false, "mysql_users.use_ssl=1 (%s) while mysql-have_ssl=false: these users cannot log in until TLS is offered (SET mysql-have_ssl='true'; LOAD MYSQL VARIABLES TO RUNTIME)", listed(ssl))
 			}
+		}
+		// A password that looks like a caching_sha2_password hash and is
+		// not one (CACHING_SHA2_PASSWORD() with a salt shorter than 20
+		// bytes, a truncated paste) is taken as a clear password: nobody
+		// can log in with it.
+		var badHash []string
+		for _, u := range snap.Users {
+			if strings.HasPrefix(u.Password, "$A$") && !wire.IsCachingSha2Hash(u.Password) {
+				badHash = append(badHash, u.Username)
+			}
+		}
+		if len(badHash) > 0 {
+			add(false, "mysql_users.password of %s starts as a caching_sha2_password hash ($A$…) but is not one (70 characters, a 20-byte salt): it is taken as a clear password, and logging in with the password it was made from fails", listed(badHash))
 		}
 		var spiffe, other []string
 		for _, u := range snap.Users {

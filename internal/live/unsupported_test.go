@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
 // offDefaults turns off mysql-have_ssl, which ProxySQL enables by default
@@ -116,6 +117,11 @@ func TestUnsupported(t *testing.T) {
 			{Username: "off", UseSSL: true, Active: false, Frontend: true},
 			{Username: "plain", Active: true, Frontend: true}}},
 			nil, []string{"mysql_users.use_ssl=1 (app) while mysql-have_ssl=false"}},
+		{"users: a password that looks like a $A$ hash and is not one", config.ModMySQLUsers, &config.Snapshot{MySQLVars: map[string]string{"mysql-have_ssl": "true"},
+			Users: []config.User{
+				{Username: "short", Password: wire.CachingSha2Hash([]byte("pw"), []byte("short")), Active: true, Frontend: true},
+				{Username: "good", Password: wire.CachingSha2Hash([]byte("pw"), []byte("0123456789abcdefghij")), Active: true, Frontend: true}}},
+			nil, []string{"mysql_users.password of short starts as a caching_sha2_password hash"}},
 		{"rules: gtid, cache_timeout (cache_ttl and delay are built); reconnect and sticky_conn are ProxySQL no-ops", config.ModMySQLQueryRules, &config.Snapshot{
 			QueryRules: []config.QueryRule{
 				{RuleID: 1, Active: true, CacheTTL: ni(1000)},
