@@ -371,6 +371,7 @@ func (p *Pool) open(ctx context.Context, o *Options, cred *Credentials, want *St
 	p.linkLocked(c)
 	p.mu.Unlock()
 	p.srv.connOK.Add(1)
+	p.srv.NoteVersion(c.version)
 	if err := c.do(ctx, c.runInitConnect); err != nil {
 		_ = c.Close()
 		return nil, err

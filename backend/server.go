@@ -102,6 +102,7 @@ type Server struct {
 	busy        atomic.Int64 // connections running a command (BeginCommand … EndCommand)
 	connFree    atomic.Int64
 	connOK      atomic.Uint64
+	mariaDB     atomic.Int64 // the MariaDB version its last handshake gave (101106 for 10.11.6), -1 for another server, 0 unknown
 	connERR     atomic.Uint64
 	maxConnUsed atomic.Int64
 	queries     atomic.Uint64
@@ -448,3 +449,34 @@ func (s *Server) Usage() *usage.Usage { return s.usage.Load() }
 // SetUsage publishes a new picture of the server's CPU and memory (the
 // metrics scraper).
 func (s *Server) SetUsage(u *usage.Usage) { s.usage.Store(u) }
+
+// NoteVersion records the version string of a handshake of the server
+// (a pooled or a monitor connection).
+func (s *Server) NoteVersion(v string) { s.mariaDB.Store(MariaDBVersion(v)) }
+
+// MariaDBVersionNumber returns the server's MariaDB version as MariaDB's
+// executable comments number it (101106 for 10.11.6), -1 when the server
+// is not MariaDB, 0 before a handshake was seen.
+func (s *Server) MariaDBVersionNumber() int64 { return s.mariaDB.Load() }
+
+// MariaDBVersion reads a MariaDB handshake version ("10.11.6-MariaDB-log",
+// "5.5.5-10.11.6-MariaDB") as a /*M!NNNNNN number; -1 for any other.
+func MariaDBVersion(v string) int64 {
+	if !strings.Contains(v, "MariaDB") {
+		return -1
+	}
+	v = strings.TrimPrefix(v, "5.5.5-")
+	var n [3]int64
+	i := 0
+	for _, c := range v {
+		switch {
+		case c >= '0' && c <= '9':
+			n[i] = n[i]*10 + int64(c-'0')
+		case c == '.' && i < 2:
+			i++
+		default:
+			return n[0]*10000 + n[1]*100 + n[2]
+		}
+	}
+	return n[0]*10000 + n[1]*100 + n[2]
+}

@@ -365,3 +365,17 @@ func TestShunRecoveryZero(t *testing.T) {
 		t.Fatal("the desperate pass did not bring it back")
 	}
 }
+
+func TestMariaDBVersion(t *testing.T) {
+	for v, want := range map[string]int64{
+		"10.11.6-MariaDB-0+deb12u1": 101106,
+		"5.5.5-10.11.19-MariaDB":    101119,
+		"11.4.2-MariaDB-log":        110402,
+		"8.0.36":                    -1,
+		"5.7.44-log":                -1,
+	} {
+		if got := MariaDBVersion(v); got != want {
+			t.Errorf("MariaDBVersion(%q) = %d, want %d", v, got, want)
+		}
+	}
+}

@@ -95,9 +95,13 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	}
 
 	var set sqlscan.SetStatement
+	stateText := q // what the SET parser and the hidden-state check read
 	switch s.digest.Kind {
 	case sqlscan.KindSet:
-		set = sqlscan.ParseSet(q, d)
+		if body, ok := s.execBody(q); ok {
+			stateText = body
+		}
+		set = sqlscan.ParseSet(stateText, d)
 		if e := setCharsetRefused(&set); set.Outcome == sqlscan.SetTracked && e != nil {
 			s.finishEvent(ev, -1, "", backend.Response{})
 			s.writeErr(e)
@@ -159,7 +163,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		set = sqlscan.SetStatement{Outcome: sqlscan.SetLock, Reason: reasonUnparsedUse}
 	}
 
-	if set.Outcome != sqlscan.SetLock && sqlscan.HiddenStateChange(q, d, s.state.MultiStatements) {
+	if set.Outcome != sqlscan.SetLock && sqlscan.HiddenStateChange(stateText, d, s.state.MultiStatements) {
 		// A SET or USE further into a multi-statement query, or in an
 		// executable comment not every server runs, changes the connection
 		// in ways the proxy does not see: the session keeps the connection,
@@ -266,6 +270,28 @@ func hasNextTransaction(set *sqlscan.SetStatement) bool {
 
 func isShowWarnings(digest []byte) bool {
 	return hasPrefixFold(digest, "SHOW WARNINGS") || hasPrefixFold(digest, "SHOW COUNT(*) WARNINGS")
+}
+
+// execBody returns the text of a statement that is one executable comment
+// every server runs — mariadb-dump's /*M!100100 SET … */ — once every
+// server of the proxy is known to be MariaDB at the comment's version or
+// above (their handshakes, pooled or the monitor's). Without that the
+// comment is ambiguous (MySQL skips /*M!) and the SET locks the session.
+func (s *session) execBody(q []byte) ([]byte, bool) {
+	if !bytes.HasPrefix(bytes.TrimSpace(q), []byte("/*")) {
+		return nil, false
+	}
+	floor := int64(0)
+	for _, srv := range s.r.cfg.Registry.Servers() {
+		v := srv.MariaDBVersionNumber()
+		if v <= 0 {
+			return nil, false // not MariaDB, or not known yet
+		}
+		if floor == 0 || v < floor {
+			floor = v
+		}
+	}
+	return sqlscan.UnwrapExecComment(q, floor)
 }
 
 // releasesSession reports whether digest is a COMMIT or ROLLBACK with

@@ -461,6 +461,9 @@ func (m *Monitor) withConn(t *monTarget, o *Options, slot **backend.BackendConn,
 				return err
 			}
 			*slot = c
+			for _, s := range m.serversAt(t.addr) {
+				s.NoteVersion(c.ServerVersion())
+			}
 		}
 		err := f(*slot)
 		if err == nil {

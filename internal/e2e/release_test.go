@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -128,5 +129,28 @@ func TestUseWithComments(t *testing.T) {
 			t.Fatalf("after %q in another session: a new session's schema is %q (%v)", q, db, err)
 		}
 		other.Close()
+	}
+}
+
+// TestMariaDBDumpThroughReadWriteSplit: mariadb-dump (without
+// --single-transaction) through ProxySQL's usual read/write rules. It sends
+// "/*M!100100 SET @@MAX_STATEMENT_TIME=0.000000 */" first: an executable
+// comment MySQL skips, which locked the session to the writer's hostgroup,
+// and every SELECT of the dump then got 9006. Once every server is known
+// to be MariaDB (their handshakes), the comment's SET is read as the SET
+// it is.
+func TestMariaDBDumpThroughReadWriteSplit(t *testing.T) {
+	s, _ := rwSplit(t, "CREATE DATABASE IF NOT EXISTS dumpsrc; CREATE OR REPLACE TABLE dumpsrc.t (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO dumpsrc.t VALUES (1, 'one'), (2, 'two')", "")
+	// A connection to each hostgroup: the proxy has seen every server's
+	// handshake (the monitor's connections would do it too).
+	db := testenv.DB(t, s.DataPort, "root", "test", "", "")
+	for _, q := range []string{"SELECT 1", "DO 1"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command("mariadb-dump", "-h127.0.0.1", fmt.Sprintf("-P%d", s.DataPort), "-uroot", "-ptest", "dumpsrc").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "CREATE TABLE `t`") || !strings.Contains(string(out), "(1,'one')") || !strings.Contains(string(out), "(2,'two')") {
+		t.Fatalf("mariadb-dump through read/write rules: %v\n%s", err, out)
 	}
 }

@@ -276,3 +276,45 @@ func storedProgram(stmt []byte) bool {
 	}
 	return false
 }
+
+// UnwrapExecComment returns the text of q when q is one executable comment
+// and nothing else (spaces and a trailing ';' aside) — mariadb-dump's
+// "/*M!100100 SET @@MAX_STATEMENT_TIME=0.000000 */" — that every server
+// runs, knowing that every server is MariaDB at version floor or above
+// (floor as MariaDB numbers its comments, 101106 for 10.11.6): /*M! and
+// /*! without a version, with a five-digit one below 50700, or with a
+// six-digit one up to floor. false otherwise (then some servers may skip
+// the text, and the caller keeps treating q as ambiguous).
+func UnwrapExecComment(q []byte, floor int64) ([]byte, bool) {
+	q = bytes.TrimRight(bytes.TrimSpace(q), "; \t\r\n")
+	if floor <= 0 || len(q) < 5 || !bytes.HasPrefix(q, []byte("/*")) || !bytes.HasSuffix(q, []byte("*/")) {
+		return nil, false
+	}
+	i := 2
+	maria := q[i] == 'M'
+	if maria {
+		i++
+	}
+	if i >= len(q) || q[i] != '!' {
+		return nil, false
+	}
+	i++
+	j := i
+	var v int64
+	for j < len(q) && q[j] >= '0' && q[j] <= '9' && j-i < 6 {
+		v = v*10 + int64(q[j]-'0')
+		j++
+	}
+	switch digits := j - i; {
+	case digits == 0:
+	case digits == 6 && v <= floor:
+	case digits == 5 && !maria && v < 50700:
+	default:
+		return nil, false // a version some servers have not reached, or MySQL's, which MariaDB skips
+	}
+	body := q[j : len(q)-2]
+	if bytes.Contains(body, []byte("*/")) || bytes.Contains(body, []byte("/*")) {
+		return nil, false
+	}
+	return body, true
+}

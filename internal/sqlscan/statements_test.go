@@ -122,3 +122,27 @@ func TestStoredProgramNotMultiStatement(t *testing.T) {
 		}
 	}
 }
+
+func TestUnwrapExecComment(t *testing.T) {
+	const floor = 101106 // every server MariaDB 10.11.6 or later
+	for q, want := range map[string]string{
+		"/*M!100100 SET @@MAX_STATEMENT_TIME=0.000000 */": " SET @@MAX_STATEMENT_TIME=0.000000 ",
+		"/*M!100100 SET WAIT_TIMEOUT=DEFAULT */;":         " SET WAIT_TIMEOUT=DEFAULT ",
+		"/*M! SET a=1 */":               " SET a=1 ",
+		"/*!40101 SET NAMES utf8mb4 */": " SET NAMES utf8mb4 ",
+		"/*!101106 SET x=1 */":          " SET x=1 ",
+		"/*M!110000 SET x=1 */":         "", // a version not every server has
+		"/*!80000 SET x=1 */":           "", // MySQL's: MariaDB skips it
+		"/*M!100100 SET x=1 */ SET y=2": "", // more than the comment
+		"SET x=1":                       "",
+		"/*M!100100 SET x=1 /* c */ */": "",
+	} {
+		got, ok := UnwrapExecComment([]byte(q), floor)
+		if ok != (want != "") || string(got) != want {
+			t.Errorf("UnwrapExecComment(%q) = %q %v, want %q", q, got, ok, want)
+		}
+	}
+	if _, ok := UnwrapExecComment([]byte("/*M!100100 SET x=1 */"), 0); ok {
+		t.Error("unwrapped with the servers unknown")
+	}
+}
