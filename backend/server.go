@@ -459,10 +459,11 @@ func (s *Server) NoteVersion(v string) { s.mariaDB.Store(MariaDBVersion(v)) }
 // is not MariaDB, 0 before a handshake was seen.
 func (s *Server) MariaDBVersionNumber() int64 { return s.mariaDB.Load() }
 
-// MariaDBVersion reads a MariaDB handshake version ("10.11.6-MariaDB-log",
-// "5.5.5-10.11.6-MariaDB") as a /*M!NNNNNN number; -1 for any other.
+// MariaDBVersion reads a version string that presents MariaDB
+// ("10.11.6-MariaDB-log", "5.5.5-10.11.6-MariaDB") as a /*M!NNNNNN number;
+// -1 for any other server.
 func MariaDBVersion(v string) int64 {
-	if !strings.Contains(v, "MariaDB") {
+	if !strings.Contains(strings.ToLower(v), "mariadb") {
 		return -1
 	}
 	v = strings.TrimPrefix(v, "5.5.5-")

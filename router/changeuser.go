@@ -1,7 +1,6 @@
 package router
 
 import (
-	"bytes"
 	"time"
 
 	"github.com/sluice-proxy/sluice/internal/eventlog"
@@ -39,21 +38,15 @@ func (s *session) comChangeUser(rt *live.Runtime, p []byte) bool {
 		// regenerates it.
 		salt = wire.NewSalt()
 		s.salt = salt
-		if err := s.c.WritePacket(wire.AppendAuthSwitchRequest(nil, want, append(bytes.Clone(salt), 0))); err != nil {
-			return false
-		}
-		if err := s.c.Flush(); err != nil {
-			return false
-		}
 		// The auth switch reply is a login step: it has
 		// mysql-connect_timeout_client, as the handshake.
 		_ = s.nc.SetReadDeadline(time.Now().Add(rt.Router.ConnectTimeoutClient))
-		r, err := s.c.ReadPacket()
+		r, err := s.c.AuthSwitch(want, salt)
 		_ = s.nc.SetReadDeadline(time.Time{})
 		if err != nil {
 			return false
 		}
-		reply, plugin = bytes.Clone(r), want
+		reply, plugin = r, want
 	}
 	verified := false
 	if u != nil {

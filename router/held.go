@@ -643,7 +643,7 @@ func (r *Router) noteServerVersion(rt *live.Runtime, bc *backend.BackendConn) {
 		return
 	}
 	v := bc.ServerVersion()
-	if !strings.Contains(v, "MariaDB") || strings.Contains(rt.Router.ServerVersion, "MariaDB") || !r.versionNoted.CompareAndSwap(false, true) {
+	if !live.MariaDBVersion(v) || live.MariaDBVersion(rt.Router.ServerVersion) || !r.versionNoted.CompareAndSwap(false, true) {
 		return
 	}
 	r.log.Warn().Str("server", bc.Server().Addr()).Str("server_version", v).Str("mysql-server_version", rt.Router.ServerVersion).

@@ -176,11 +176,13 @@ func (s *session) armAutoIncTimer(rt *live.Runtime) {
 		}
 	}
 	if first.IsZero() || rt.Router.AutoIncDelayTimeout <= 0 {
-		if s.aiTimer != nil {
+		if s.aiTimer != nil && s.aiArmed {
 			s.aiTimer.Stop()
+			s.aiArmed = false
 		}
 		return
 	}
+	s.aiArmed = true
 	d := time.Until(first.Add(rt.Router.AutoIncDelayTimeout)) + time.Millisecond
 	if s.aiTimer == nil {
 		s.aiTimer = time.AfterFunc(d, s.autoIncExpired)
@@ -196,6 +198,7 @@ func (s *session) autoIncExpired() {
 		return // a command runs, or the session ended
 	}
 	defer s.cmdMu.Unlock()
+	s.aiArmed = false // it fired
 	rt := s.r.rt.Load()
 	s.reviewHeld(rt, time.Now())
 	s.publishServers()

@@ -1,7 +1,6 @@
 package router
 
 import (
-	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -62,6 +61,7 @@ type session struct {
 	// COMMIT or ROLLBACK ends it (releasesSession).
 	completionRelease bool
 	aiTimer           *time.Timer // armAutoIncTimer
+	aiArmed           bool        // aiTimer is set (a session that once inserted stops no timer per command)
 	trxHG             int         // transaction_persistent hostgroup while a transaction is open, or -1
 	nextFlagIN        int         // next_query_flagIN, or -1
 	lastWrite         int         // hostgroup of the last write that produced an insert id, or -1
@@ -387,14 +387,11 @@ func (s *session) handshake(rt *live.Runtime) bool {
 		// account's (MariaDB Connector/J 2.x answers with native).
 		salt = wire.NewSalt()
 		s.salt = salt
-		if s.c.WritePacket(wire.AppendAuthSwitchRequest(nil, wire.AuthCachingSha2, append(bytes.Clone(salt), 0))) != nil || s.c.Flush() != nil {
-			return false
-		}
-		r, err := s.c.ReadPacket()
+		r, err := s.c.AuthSwitch(wire.AuthCachingSha2, salt)
 		if err != nil {
 			return false
 		}
-		reply, resp.AuthPlugin = bytes.Clone(r), wire.AuthCachingSha2
+		reply, resp.AuthPlugin = r, wire.AuthCachingSha2
 		usingPassword = len(reply) > 0
 	}
 	if u != nil {

@@ -114,9 +114,7 @@ func routerSettings(s *config.Snapshot) Router {
 
 // MariaDBVersion reports whether a server version string presents a
 // MariaDB server ("10.11.6-MariaDB", "5.5.5-10.11.6-MariaDB-log").
-func MariaDBVersion(v string) bool {
-	return strings.Contains(strings.ToLower(v), "mariadb")
-}
+func MariaDBVersion(v string) bool { return backend.MariaDBVersion(v) >= 0 }
 
 func mirrorSettings(s *config.Snapshot) Mirror {
 	return Mirror{

@@ -73,25 +73,34 @@ func nextStatement(q []byte, d Dialect, ambLive bool) (stmt, rest []byte) {
 // without a version, or with one below 50700 that every server this proxy
 // serves has reached (the /*!40101 … */ of mysqldump), runs everywhere.
 func execComment(q []byte) (n int, amb bool) {
+	n, maria, _, v := execMarker(q)
+	return n, n > 0 && (maria || v >= 50700)
+}
+
+// execMarker reads the marker of an executable comment at the start of q:
+// n its length with the version (0 when q does not start one), maria for
+// MariaDB's /*M!, the number of digits of the version and its value
+// (capped past six digits).
+func execMarker(q []byte) (n int, maria bool, digits int, v int64) {
 	if len(q) < 3 || q[0] != '/' || q[1] != '*' {
-		return 0, false
+		return 0, false, 0, 0
 	}
 	i := 2
 	if q[i] == 'M' {
-		amb = true
+		maria = true
 		i++
 	}
 	if i >= len(q) || q[i] != '!' {
-		return 0, false
+		return 0, false, 0, 0
 	}
 	i++
-	v := 0
+	start := i
 	for ; i < len(q) && q[i] >= '0' && q[i] <= '9'; i++ {
 		if v < 1e6 {
-			v = v*10 + int(q[i]-'0')
+			v = v*10 + int64(q[i]-'0')
 		}
 	}
-	return i, amb || v >= 50700
+	return i, maria, i - start, v
 }
 
 // hasAmbiguousExec reports whether q may hold an executable comment that
@@ -287,25 +296,14 @@ func storedProgram(stmt []byte) bool {
 // the text, and the caller keeps treating q as ambiguous).
 func UnwrapExecComment(q []byte, floor int64) ([]byte, bool) {
 	q = bytes.TrimRight(bytes.TrimSpace(q), "; \t\r\n")
-	if floor <= 0 || len(q) < 5 || !bytes.HasPrefix(q, []byte("/*")) || !bytes.HasSuffix(q, []byte("*/")) {
+	if floor <= 0 || !bytes.HasSuffix(q, []byte("*/")) {
 		return nil, false
 	}
-	i := 2
-	maria := q[i] == 'M'
-	if maria {
-		i++
-	}
-	if i >= len(q) || q[i] != '!' {
+	j, maria, digits, v := execMarker(q)
+	if j == 0 || j > len(q)-2 {
 		return nil, false
 	}
-	i++
-	j := i
-	var v int64
-	for j < len(q) && q[j] >= '0' && q[j] <= '9' && j-i < 6 {
-		v = v*10 + int64(q[j]-'0')
-		j++
-	}
-	switch digits := j - i; {
+	switch {
 	case digits == 0:
 	case digits == 6 && v <= floor:
 	case digits == 5 && !maria && v < 50700:

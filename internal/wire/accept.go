@@ -101,23 +101,31 @@ func ServerHandshake(c *Conn, hs *InitialHandshake, tlsConf *tls.Config) (*Hands
 		switchTo = AuthNativePassword
 	}
 	if switchTo != "" {
-		want = switchTo
-		c.scratch = AppendAuthSwitchRequest(c.scratch[:0], want, hs.Salt)
-		c.scratch = append(c.scratch, 0)
-		if err := c.WritePacket(c.scratch); err != nil {
-			return nil, err
-		}
-		if err := c.Flush(); err != nil {
-			return nil, err
-		}
-		reply, err := c.ReadPacket()
+		reply, err := c.AuthSwitch(switchTo, hs.Salt)
 		if err != nil {
 			return nil, err
 		}
-		resp.AuthResponse = bytes.Clone(reply)
-		resp.AuthPlugin = want
+		resp.AuthResponse, resp.AuthPlugin = reply, switchTo
 	}
 	return resp, nil
+}
+
+// AuthSwitch sends an AuthSwitchRequest to plugin with the 20-byte salt
+// (and the NUL clients expect after it) and returns the client's reply, a
+// copy. The login and COM_CHANGE_USER both switch through it.
+func (c *Conn) AuthSwitch(plugin string, salt []byte) ([]byte, error) {
+	c.scratch = append(AppendAuthSwitchRequest(c.scratch[:0], plugin, salt), 0)
+	if err := c.WritePacket(c.scratch); err != nil {
+		return nil, err
+	}
+	if err := c.Flush(); err != nil {
+		return nil, err
+	}
+	reply, err := c.ReadPacket()
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(reply), nil
 }
 
 // readHandshakeResponse reads and parses one HandshakeResponse41 or
