@@ -484,3 +484,45 @@ func TestHostileLoginBounded(t *testing.T) {
 		t.Fatalf("an auth switch with a 1 MiB plugin name: %d bytes of error", len(err.Error()))
 	}
 }
+
+// TestConnectionClosedAfterERR: a server answers a packet over its
+// max_allowed_packet with ERR 1153 and closes. When the socket buffers
+// took the whole command the send succeeds and the ERR is an ordinary
+// answer; the connection must still not be used again (pooled, the next
+// command failed on it and counted as a lost connection).
+func TestConnectionClosedAfterERR(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, code := range []uint16{1153, 1927, 1064} {
+		srv := fakeServer(t, serveAfterLogin(t, func(c *wire.Conn) {
+			_ = c.WriteOK(0, 0, wire.StatusAutocommit, 0, "")
+			_ = c.Flush()
+			for {
+				c.ResetSeq()
+				p, err := c.ReadPacket()
+				if err != nil {
+					return
+				}
+				if string(p[1:]) == "SELECT 1" {
+					break
+				}
+				_ = c.WriteOK(0, 0, wire.StatusAutocommit, 0, "")
+				_ = c.Flush()
+			}
+			_ = c.WriteError(&wire.SQLError{Code: code, State: "08S01", Message: "closing"})
+			_ = c.Flush()
+		}))
+		c, err := srv.Pool().Get(ctx, nil, &Credentials{User: "u", Password: "p"}, &State{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Run(append([]byte{wire.ComQuery}, "SELECT 1"...), ShapeResult, &Sink{})
+		if err != nil || res.Err == nil || res.Err.Code != code {
+			t.Fatalf("ERR %d: %+v, %v", code, res, err)
+		}
+		if want := code != 1064; c.Broken() != want {
+			t.Errorf("ERR %d: broken %v, want %v", code, c.Broken(), want)
+		}
+		c.Close()
+	}
+}

@@ -240,9 +240,20 @@ func (c *BackendConn) Run(p []byte, shape Shape, sink *Sink) (Response, error) {
 			res.Status = c.status
 		}
 		c.status = res.Status
+		if res.Err != nil && closesAfter(res.Err.Code) {
+			c.broken = true
+		}
 	}
 	return res, c.fail(err)
 }
+
+// closesAfter reports whether a server closes its connection after the ERR
+// code: 1153, a packet over its max_allowed_packet (read whole when the
+// socket buffers took the command at once, so the send did not fail), and
+// 1927, the connection killed. Pooled again, such a connection failed the
+// next command sent within awaitWindow, and that counted as a lost
+// connection against a healthy server.
+func closesAfter(code uint16) bool { return code == 1153 || code == 1927 }
 
 // lastWordsWait bounds the read of a server's last words (lastWords).
 const lastWordsWait = 2 * time.Second
