@@ -249,12 +249,17 @@ func (r *Router) killQuery(rt *live.Runtime, s *session, run running, cred *back
 	if !s.running.still(run.seq) || run.bc.Lease() != run.lease {
 		return nil
 	}
+	// The kill is the proxy's before it is sent: the server's 1317 reaches
+	// the session as soon as the query stops, and read before killAt was
+	// set it counted as the server's error. A KILL that failed takes it back.
+	prev := s.killAt.Swap(since)
 	err := bc.Exec(ctx, "KILL QUERY "+strconv.FormatUint(uint64(run.threadID), 10))
-	if err == nil {
-		s.killAt.Store(since)
-		r.killedQueries.Add(1)
+	if err != nil {
+		s.killAt.CompareAndSwap(since, prev)
+		return err
 	}
-	return err
+	r.killedQueries.Add(1)
+	return nil
 }
 
 // sessionOnThread finds the session of user whose query runs on backend
