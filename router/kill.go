@@ -192,7 +192,12 @@ func (s *session) killCommand(rt *live.Runtime, id uint64, query bool) *wire.SQL
 		if since := target.pub.since.Load(); target.pub.command.Load() != cmdSleep {
 			target.killAt.Store(since)
 		}
-		return nil
+		// The command may have reached its server between the look above
+		// and the record (it looks at killAt right after it is marked
+		// running): then it is stopped there.
+		if run = target.running.get(); run.server == nil {
+			return nil
+		}
 	}
 	cred, e := s.credentials(rt)
 	if e != nil {
