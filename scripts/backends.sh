@@ -30,6 +30,10 @@
 #        generated with openssl under <instance dir>/ssl when missing
 #        (ca.pem, server-cert.pem, server-key.pem), in my.cnf as
 #        ssl-ca/ssl-cert/ssl-key; and the user sslonly/sslonly (REQUIRE SSL)
+#      SLUICE_BACKENDS_TEMPLATE (default ${TMPDIR:-/tmp}/sluice-datadir-template-UID):
+#        the first datadir mariadb-install-db makes for a MariaDB version is
+#        kept there, and later new instances (not binlog ones) start from a
+#        copy of it: seconds less per server the tests start
 #      SLUICE_BACKENDS_EXTRA_PKGS (e.g. "sysbench haproxy" for benchmarks; "php"
 #        installs php-cli and php-mysql, for the PDO client tests;
 #        "python3-pymysql" installs it and python3-cryptography, for the TLS
@@ -176,6 +180,52 @@ wait_ready() {
   done
 }
 
+# template_dir: where a freshly installed datadir is kept for the next
+# instances of this MariaDB version (mariadb-install-db takes seconds; a copy
+# a fraction of one). Not for binlog instances: their datadir would carry
+# another instance's binlog paths.
+template_dir() {
+  [[ ${SLUICE_BACKENDS_BINLOG:-0} == 1 ]] && return 1
+  local key
+  key=$(mariadbd --version 2>/dev/null | md5sum | cut -c1-12)
+  echo "${SLUICE_BACKENDS_TEMPLATE:-${TMPDIR:-/tmp}/sluice-datadir-template-$(id -u)}/$key"
+}
+
+# install_datadir I DIR USER: a new datadir for instance I, copied from the
+# template when there is one, else made by mariadb-install-db (then kept as
+# the template).
+install_datadir() {
+  local i=$1 dir=$2 user=$3 tpl try tmp
+  tpl=$(template_dir) || tpl=
+  if [[ -n $tpl && -f $tpl/.complete ]]; then
+    rm -rf "$dir/data"; mkdir -p "$dir/data"
+    cp -a "$tpl/." "$dir/data/" && rm -f "$dir/data/.complete" && return 0
+    log "copying the datadir template $tpl failed for instance $i; installing"
+  fi
+  # mariadb-install-db's bootstrap fails now and then on a loaded
+  # machine ("Installation of system tables failed"): one more try on a
+  # fresh datadir before giving up.
+  for try in 1 2; do
+    rm -rf "$dir/data"; mkdir -p "$dir/data"; chown -R "$user:" "$dir"
+    mariadb-install-db --defaults-file="$dir/my.cnf" --skip-test-db \
+      --auth-root-authentication-method=socket >"$dir/install.log" 2>&1 && break
+    [[ $try == 2 ]] && { tail -n 30 "$dir/install.log" >&2; die "mariadb-install-db failed for instance $i"; }
+    log "mariadb-install-db failed for instance $i; trying once more"
+    sleep 1
+  done
+  # Kept whole or not at all: copied aside, marked complete, then renamed
+  # into place (another start may be doing the same at this moment).
+  if [[ -n $tpl && ! -e $tpl ]]; then
+    mkdir -p "$(dirname "$tpl")"
+    tmp=$(mktemp -d "$(dirname "$tpl")/.new.XXXXXX")
+    if cp -a "$dir/data/." "$tmp/" && touch "$tmp/.complete" && mv -T "$tmp" "$tpl" 2>/dev/null; then
+      log "kept instance $i's new datadir as the template $tpl"
+    else
+      rm -rf "$tmp"
+    fi
+  fi
+}
+
 start_one() {
   local i=$1 dir port pid user
   dir=$(inst_dir "$i") port=$(inst_port "$i") user=$(run_user)
@@ -188,18 +238,7 @@ start_one() {
   mkdir -p "$dir"
   write_cnf "$i"
   if [[ ! -d $dir/data/mysql ]]; then
-    # mariadb-install-db's bootstrap fails now and then on a loaded
-    # machine ("Installation of system tables failed"): one more try on a
-    # fresh datadir before giving up.
-    local try
-    for try in 1 2; do
-      rm -rf "$dir/data"; mkdir -p "$dir/data"; chown -R "$user:" "$dir"
-      mariadb-install-db --defaults-file="$dir/my.cnf" --skip-test-db \
-        --auth-root-authentication-method=socket >"$dir/install.log" 2>&1 && break
-      [[ $try == 2 ]] && { tail -n 30 "$dir/install.log" >&2; die "mariadb-install-db failed for instance $i"; }
-      log "mariadb-install-db failed for instance $i; trying once more"
-      sleep 1
-    done
+    install_datadir "$i" "$dir" "$user"
   fi
   chown -R "$user:" "$dir"
   rm -f "$dir/mysqld.sock" "$dir/mysqld.pid"
