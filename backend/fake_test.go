@@ -526,3 +526,70 @@ func TestConnectionClosedAfterERR(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestPoolCountsAndBuffers: the pool counts stats_mysql_global's
+// MyHGM_myconnpoll_* events where they happen — a lookup that opens a new
+// connection, one that takes an idle one, a connection given back, one
+// closed instead — and its connections' buffers are counted in
+// wire.BackendBuffers, those of idle ones in FreeBufferBytes.
+func TestPoolCountsAndBuffers(t *testing.T) {
+	addr, _ := startFakeMySQL8(t)
+	s := fakeServer(t, addr)
+	p := s.Pool()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cred := &Credentials{User: "native", Password: "pw"}
+	want := &State{Schema: "db", Collation: 45, Autocommit: true}
+	bufs0 := wire.BackendBuffers.Bytes()
+
+	c, err := p.Get(ctx, nil, cred, want) // nothing idle: a lookup that opens one
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Counts(); got != (PoolCounts{Get: 1}) {
+		t.Fatalf("after a Get that opened a connection: %+v, want Get 1", got)
+	}
+	held := c.w.BufferBytes()
+	if held < int64(wire.BufferSize) { // it wrote its login and read the server's answers
+		t.Errorf("a connection in use holds %d bytes of buffers, want >= %d", held, wire.BufferSize)
+	}
+	if d := wire.BackendBuffers.Bytes() - bufs0; d != held {
+		t.Errorf("wire.BackendBuffers moved by %d, want the connection's %d", d, held)
+	}
+	if n := p.FreeBufferBytes(); n != 0 {
+		t.Errorf("FreeBufferBytes %d with nothing idle", n)
+	}
+	p.Put(c)
+	if got := p.Counts(); got != (PoolCounts{Get: 1, Push: 1}) {
+		t.Fatalf("after Put: %+v, want Get 1 Push 1", got)
+	}
+	if n := p.FreeBufferBytes(); n != held {
+		t.Errorf("FreeBufferBytes %d with the connection idle, want %d", n, held)
+	}
+
+	c, err = p.Get(ctx, nil, cred, want) // the idle one is taken
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Counts(); got != (PoolCounts{Get: 2, GetOK: 1, Push: 1}) {
+		t.Fatalf("after a Get that took the idle connection: %+v, want Get 2 GetOK 1 Push 1", got)
+	}
+	p.Put(c)
+	o := DefaultOptions()
+	if c = p.TryGet(&o, cred.User, want, want.Fingerprint()); c == nil {
+		t.Fatal("TryGet found no idle connection in the wanted state")
+	}
+	if got := p.Counts(); got != (PoolCounts{Get: 3, GetOK: 2, Push: 2}) {
+		t.Fatalf("after a TryGet hit: %+v, want Get 3 GetOK 2 Push 2", got)
+	}
+	_ = c.Close() // handed out, closed instead of given back
+	if got := p.Counts(); got != (PoolCounts{Get: 3, GetOK: 2, Push: 2, Destroy: 1}) {
+		t.Fatalf("after closing a connection in use: %+v, want Destroy 1", got)
+	}
+	if d := wire.BackendBuffers.Bytes() - bufs0; d != 0 {
+		t.Errorf("wire.BackendBuffers is %d above its start with every connection closed", d)
+	}
+	if n := p.FreeBufferBytes(); n != 0 {
+		t.Errorf("FreeBufferBytes %d with nothing idle", n)
+	}
+}

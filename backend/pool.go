@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -28,6 +29,36 @@ type Pool struct {
 	waiters []chan struct{} // requests waiting for a slot, oldest first
 	opening int             // connects in flight (counted in used too)
 	closed  bool
+
+	// The pool's share of stats_mysql_global's MyHGM_myconnpoll_* rows
+	// (ProxySQL's MySQL_HostGroups_Manager status): gets are lookups of a
+	// free connection for a request, getsOK those that took one, pushes
+	// the connections given back (Put, and after a keep-alive ping),
+	// destroys the connections handed out that were closed instead.
+	gets, getsOK, pushes, destroys atomic.Uint64
+}
+
+// PoolCounts are a pool's MyHGM_myconnpoll_* counters (Pool.Counts).
+type PoolCounts struct {
+	Get, GetOK, Push, Destroy uint64
+}
+
+// Counts returns the pool's MyHGM_myconnpoll_* counters.
+func (p *Pool) Counts() PoolCounts {
+	return PoolCounts{Get: p.gets.Load(), GetOK: p.getsOK.Load(), Push: p.pushes.Load(), Destroy: p.destroys.Load()}
+}
+
+// FreeBufferBytes returns the bytes of the read and write buffers the idle
+// connections hold (stats_mysql_global's ConnPool_memory_bytes; those of
+// connections in use are the rest of wire.BackendBuffers).
+func (p *Pool) FreeBufferBytes() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var n int64
+	for _, c := range p.free {
+		n += c.w.BufferBytes()
+	}
+	return n
 }
 
 // maxOpening bounds the connects in flight to one server. A burst of
@@ -177,6 +208,7 @@ func (p *Pool) Get(ctx context.Context, o *Options, cred *Credentials, want *Sta
 		limit := p.srv.MaxConnections()
 		total := p.used + len(p.free)
 		i, q := p.pickLocked(o, cred.User, want, fp)
+		p.gets.Add(1)
 		if i >= 0 && o.needsWarming(p.srv.key.Hostgroup, total, limit) {
 			i = -1 // mysql-connection_warming: grow the pool first
 		}
@@ -191,6 +223,7 @@ func (p *Pool) Get(ctx context.Context, o *Options, cred *Credentials, want *Sta
 			i = -1
 		}
 		if i >= 0 && (q >= QualitySync || !(p.used > len(p.free) && total < limit)) {
+			p.getsOK.Add(1)
 			c := p.free[i]
 			p.free = append(p.free[:i], p.free[i+1:]...)
 			p.used++
@@ -304,6 +337,10 @@ func (p *Pool) TryGet(o *Options, user string, want *State, fp uint64) *BackendC
 	if i < 0 || q != QualityPerfect || time.Since(p.free[i].lastSent) >= awaitWindow {
 		return nil // Get syncs it, opens one, or looks whether the server closed it
 	}
+	// A hit is a lookup that took a connection; a miss is not counted:
+	// the caller's Get looks again, and counts that.
+	p.gets.Add(1)
+	p.getsOK.Add(1)
 	c := p.free[i]
 	p.free = append(p.free[:i], p.free[i+1:]...)
 	p.used++
@@ -367,6 +404,7 @@ func (p *Pool) open(ctx context.Context, o *Options, cred *Credentials, want *St
 		return nil, err
 	}
 	c.pool, c.opts = p, o
+	c.w.CountBuffers(&wire.BackendBuffers)
 	p.mu.Lock()
 	p.linkLocked(c)
 	p.mu.Unlock()
@@ -390,6 +428,9 @@ func (p *Pool) open(ctx context.Context, o *Options, cred *Credentials, want *St
 // release frees the slot of a connection that is gone (nil: one that
 // failed to open).
 func (p *Pool) release(c *BackendConn) {
+	if c != nil {
+		p.destroys.Add(1) // handed out, then closed instead of given back
+	}
 	p.mu.Lock()
 	p.used--
 	if c != nil {
@@ -416,6 +457,7 @@ func (p *Pool) put(c *BackendConn, pinged bool) {
 	if c.closed {
 		return
 	}
+	p.pushes.Add(1)
 	c.lease.Add(1) // the use ends: a late AbortLease for it is a no-op
 	if c.pool != p {
 		_ = c.Close()

@@ -48,6 +48,7 @@ func (s *session) dispatch(rt *live.Runtime, p []byte) bool {
 	case wire.ComStatistics:
 		return s.comStatistics(rt, p)
 	case wire.ComResetConnection:
+		s.r.stats.Add(s.id, stats.ComFrontendResetConnection, 1)
 		s.resetSession(rt)
 		return s.writeOK(0, 0, "") == nil
 	case wire.ComChangeUser:

@@ -612,6 +612,7 @@ func (s *session) release(rt *live.Runtime, h *held) {
 		// mysql-max_stmts_per_connection): close them so the server's
 		// max_prepared_stmt_count is not exhausted; they are prepared again
 		// where they are next executed.
+		s.r.stats.Add(s.id, stats.ComBackendStmtClose, int64(h.bc.Statements()))
 		if err := h.bc.CloseStatements(); err != nil {
 			_ = h.bc.Close()
 			return

@@ -123,6 +123,9 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 			if setsAutocommit(&set) {
 				s.r.stats.Add(s.id, stats.ComAutocommitFiltered, 1)
 			}
+			if len(set.Assignments) > 0 && set.Assignments[0].Kind == sqlscan.AssignNames {
+				s.r.stats.Add(s.id, stats.ComFrontendSetNames, 1)
+			}
 			s.finishEvent(ev, -1, "", backend.Response{OK: true})
 			return s.writeOK(0, 0, "") == nil
 		}

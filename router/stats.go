@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/internal/sqlscan"
@@ -393,6 +394,16 @@ func (r *Router) StmtInfos() []StmtInfo {
 // queue (Mirror_concurrency, Mirror_queue_length).
 func (r *Router) MirrorStatus() (running, queued int64) {
 	return r.mirror.running.Load(), r.mirror.queued.Load()
+}
+
+// SessionBytes is stats_mysql_global's mysql_session_internal_bytes: the
+// sessions' own structures, as many as there are sessions (each session's
+// buffers are counted with the connections', wire.FrontendBuffers and
+// wire.BackendBuffers; ProxySQL likewise counts its sessions' structures).
+func (r *Router) SessionBytes() int64 {
+	var n int64
+	r.sessions.Range(func(_, _ any) bool { n++; return true })
+	return n * int64(unsafe.Sizeof(session{}))
 }
 
 // MixedRuntimeCommands returns how many commands used a configuration other

@@ -57,6 +57,9 @@ func TestStatsRecording(t *testing.T) {
 	if v := st.Value(stats.ConnPoolGetConnSuccess); v != 2 {
 		t.Errorf("ConnPool_get_conn_success = %d, want 2", v)
 	}
+	if v := st.Value(stats.ComFrontendSetNames); v != 1 { // answered by the proxy
+		t.Errorf("Com_frontend_set_names = %d, want 1", v)
+	}
 	if n := st.Commands()[sqlscan.KindSelect].TotalCnt; n != 2 {
 		t.Errorf("SELECT count %d", n)
 	}
@@ -73,6 +76,11 @@ func TestStatsRecording(t *testing.T) {
 	users := r.Users()
 	if len(users) != 1 || users[0] != (UserStats{Username: "bench", FrontendConnections: 1, FrontendMaxConnections: 100}) {
 		t.Errorf("users %+v", users)
+	}
+
+	roundTrip(t, c, []byte{wire.ComResetConnection})
+	if v := st.Value(stats.ComFrontendResetConnection); v != 1 {
+		t.Errorf("Com_frontend_reset_connection = %d after a COM_RESET_CONNECTION, want 1", v)
 	}
 
 	// A client that goes away without COM_QUIT is an aborted connection.
@@ -133,5 +141,27 @@ func TestStmtCacheBound(t *testing.T) {
 	k := stmtKey{user: "u", schema: "s", query: "a"}
 	if got := c.put(k, &globalStmt{id: 99}, 4); got.id != 0 {
 		t.Fatalf("a cached statement was not reused: id %d", got.id)
+	}
+}
+
+// TestBackendStmtCloseCounted: the statements closed on a backend
+// connection that holds more than mysql-max_stmts_per_connection are
+// counted in Com_backend_stmt_close.
+func TestBackendStmtCloseCounted(t *testing.T) {
+	r, c := newBenchRouterVars(t, map[string]string{"mysql-max_stmts_per_connection": "1"})
+	roundTrip(t, c, executePacket(prepare(t, c, "SELECT c FROM sbtest1 WHERE id = ?")))
+	if v := r.Stats().Value(stats.ComBackendStmtClose); v != 0 {
+		t.Fatalf("Com_backend_stmt_close = %d with one statement on the connection", v)
+	}
+	roundTrip(t, c, executePacket(prepare(t, c, "SELECT c FROM sbtest2 WHERE id = ?")))
+	// The connection goes back to the pool once the command has answered.
+	var v int64
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if v = r.Stats().Value(stats.ComBackendStmtClose); v != 0 {
+			break
+		}
+	}
+	if v != 2 {
+		t.Errorf("Com_backend_stmt_close = %d after a second statement on a connection allowed one, want 2", v)
 	}
 }

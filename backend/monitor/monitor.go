@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -98,6 +99,11 @@ type Monitor struct {
 	loopDone  chan struct{}
 	workers   sync.WaitGroup
 	closeOnce sync.Once
+
+	// running and started count the worker goroutines running now and
+	// ever started (stats_mysql_global's MySQL_Monitor_Workers and
+	// MySQL_Monitor_Workers_Started).
+	running, started atomic.Int64
 }
 
 // monTarget is one host:port under watch.
@@ -150,6 +156,9 @@ func New(reg *backend.Registry, opts func() *Options, log zerolog.Logger) *Monit
 		m.workers.Add(1)
 		go func() {
 			defer m.workers.Done()
+			m.started.Add(1)
+			m.running.Add(1)
+			defer m.running.Add(-1)
 			for job := range m.jobs {
 				job()
 			}
@@ -835,6 +844,15 @@ func (m *Monitor) snapshot(k checkKind) []LogEntry {
 		return a.Start.Before(b.Start)
 	})
 	return out
+}
+
+// Workers returns how many worker goroutines run the checks now, and how
+// many were started since New (ProxySQL's MySQL_Monitor_Workers and
+// MySQL_Monitor_Workers_Started; its auxiliary threads, started when the
+// queue fills, have no counterpart: a check that finds every worker busy
+// and the queue full waits for the next tick).
+func (m *Monitor) Workers() (running, started int64) {
+	return m.running.Load(), m.started.Load()
 }
 
 // CheckCounts returns how many connect, ping, read_only and replication

@@ -295,3 +295,19 @@ func TestErrorText(t *testing.T) {
 		t.Errorf("denied: %q", got)
 	}
 }
+
+// TestMonitorWorkers: the worker goroutines are counted while they run
+// (MySQL_Monitor_Workers) and when they start (MySQL_Monitor_Workers_Started).
+func TestMonitorWorkers(t *testing.T) {
+	reg := backend.NewRegistry(backend.FixedOptions(backend.DefaultOptions()), zerologNop())
+	defer reg.Close()
+	mon, _ := startMonitor(reg, fastMonitor())
+	waitFor(t, 5*time.Second, "every worker running", func() bool {
+		running, started := mon.Workers()
+		return running == monitorWorkers && started == monitorWorkers
+	})
+	mon.Close()
+	if running, started := mon.Workers(); running != 0 || started != monitorWorkers {
+		t.Errorf("after Close: %d running, %d started; want 0 and %d", running, started, monitorWorkers)
+	}
+}

@@ -262,6 +262,53 @@ func TestStatsTables(t *testing.T) {
 		if v := get("Com_backend_change_user"); v <= changeUser {
 			t.Errorf("Com_backend_change_user %d → %d after another user's query", changeUser, v)
 		}
+		// The pool's MyHGM rows move where their events happen: a query
+		// looks up an idle connection, takes it and gives it back; a
+		// session whose connection holds a user variable ends with it
+		// closed instead. The SET NAMES above was answered by the proxy.
+		if v := get("Com_frontend_set_names"); v < 1 {
+			t.Errorf("Com_frontend_set_names = %d after SET NAMES latin1", v)
+		}
+		hgGet, hgOK, hgPush, hgDestroy := get("MyHGM_myconnpoll_get"), get("MyHGM_myconnpoll_get_ok"), get("MyHGM_myconnpoll_push"), get("MyHGM_myconnpoll_destroy")
+		testenv.MustCLI(t, s.DataPort, "sbtest", "sbtest", "SELECT 1")
+		if v, w, x := get("MyHGM_myconnpoll_get"), get("MyHGM_myconnpoll_get_ok"), get("MyHGM_myconnpoll_push"); v <= hgGet || w <= hgOK || x <= hgPush {
+			t.Errorf("a query on an idle pooled connection: MyHGM_myconnpoll_get %d → %d, _get_ok %d → %d, _push %d → %d", hgGet, v, hgOK, w, hgPush, x)
+		}
+		testenv.MustCLI(t, s.DataPort, "sbtest", "sbtest", "SET @stats_e2e = 1; SELECT @stats_e2e")
+		for deadline := time.Now().Add(3 * time.Second); get("MyHGM_myconnpoll_destroy") == hgDestroy && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if v := get("MyHGM_myconnpoll_destroy"); v <= hgDestroy {
+			t.Errorf("MyHGM_myconnpoll_destroy %d → %d after a session ended holding a user variable", hgDestroy, v)
+		}
+		// Buffers: an idle pooled connection's are the pool's
+		// (ConnPool_memory_bytes); a query running holds a client's and a
+		// backend connection's.
+		if v := get("ConnPool_memory_bytes"); v <= 0 {
+			t.Errorf("ConnPool_memory_bytes = %d with idle pooled connections", v)
+		}
+		if v := get("SQLite3_memory_bytes"); v <= 0 {
+			t.Errorf("SQLite3_memory_bytes = %d", v)
+		}
+		sleeping := make(chan error, 1)
+		go func() {
+			_, err := testenv.CLI(t, s.DataPort, "sbtest", "sbtest", "SELECT SLEEP(2)")
+			sleeping <- err
+		}()
+		var back, front int64
+		for deadline := time.Now().Add(1900 * time.Millisecond); (back <= 0 || front <= 0) && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			back, front = get("mysql_backend_buffers_bytes"), get("mysql_frontend_buffers_bytes")
+		}
+		if back <= 0 || front <= 0 {
+			t.Errorf("during SELECT SLEEP(2): mysql_backend_buffers_bytes %d, mysql_frontend_buffers_bytes %d", back, front)
+		}
+		if v := get("mysql_session_internal_bytes"); v <= 0 {
+			t.Errorf("during SELECT SLEEP(2): mysql_session_internal_bytes %d", v)
+		}
+		if err := <-sleeping; err != nil {
+			t.Fatal(err)
+		}
+
 		// A SET the proxy cannot track locks the session on its
 		// hostgroup; the gauge counts it until the session ends.
 		locked := get("Client_Connections_hostgroup_locked")

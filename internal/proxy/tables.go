@@ -2,16 +2,22 @@ package proxy
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
+
+	"modernc.org/libc"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/sluice-proxy/sluice/backend"
 	"github.com/sluice-proxy/sluice/backend/monitor"
@@ -20,6 +26,7 @@ import (
 	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/stats"
 	"github.com/sluice-proxy/sluice/internal/threads"
+	"github.com/sluice-proxy/sluice/internal/wire"
 	"github.com/sluice-proxy/sluice/router"
 )
 
@@ -242,6 +249,20 @@ func (p *Proxy) globalVars() []stats.Var {
 		initDBs += st.InitDBs
 		setNames += st.SetNames
 	}
+	// The pools: MyHGM_myconnpoll_*, and the buffers of their idle
+	// connections (ConnPool_memory_bytes); those of the connections in use
+	// are the rest of what backend connections hold.
+	var pc backend.PoolCounts
+	var poolFree int64
+	for _, srv := range p.registry.Servers() {
+		c := srv.Pool().Counts()
+		pc.Get += c.Get
+		pc.GetOK += c.GetOK
+		pc.Push += c.Push
+		pc.Destroy += c.Destroy
+		poolFree += srv.Pool().FreeBufferBytes()
+	}
+	backendBufs := max(wire.BackendBuffers.Bytes()-poolFree, 0)
 	running, queued := p.router.MirrorStatus()
 	pending, closed := p.router.HandshakeStats()
 	qc := p.router.QueryCache().Stats()
@@ -267,10 +288,33 @@ func (p *Proxy) globalVars() []stats.Var {
 		stats.Var{Name: "Server_Connections_connected", Value: i64(connected)},
 		stats.Var{Name: "Server_Connections_created", Value: u64(created)},
 		stats.Var{Name: "Server_Connections_delayed", Value: u64(p.registry.ConnectionsDelayed())},
+		// The read, write and large-packet buffers held now by the backend
+		// connections in use (ProxySQL: its sessions' backend data streams)
+		// and by the client connections (a session waiting for its next
+		// command holds none).
+		stats.Var{Name: "mysql_backend_buffers_bytes", Value: i64(backendBufs)},
+		stats.Var{Name: "mysql_frontend_buffers_bytes", Value: i64(wire.FrontendBuffers.Bytes())},
+		stats.Var{Name: "mysql_session_internal_bytes", Value: i64(p.router.SessionBytes())},
 		stats.Var{Name: "Queries_backends_bytes_recv", Value: u64(recv)},
 		stats.Var{Name: "Queries_backends_bytes_sent", Value: u64(sent)},
 		stats.Var{Name: "Mirror_concurrency", Value: i64(running)},
 		stats.Var{Name: "Mirror_queue_length", Value: i64(queued)},
+		// ProxySQL's MySQL_HostGroups_Manager rows: lookups of a free
+		// connection (a request that waits looks again), those that took
+		// one, connections given back (after a keep-alive ping too), and
+		// connections handed out that were closed instead of pooled.
+		stats.Var{Name: "MyHGM_myconnpoll_get", Value: u64(pc.Get)},
+		stats.Var{Name: "MyHGM_myconnpoll_get_ok", Value: u64(pc.GetOK)},
+		stats.Var{Name: "MyHGM_myconnpoll_push", Value: u64(pc.Push)},
+		stats.Var{Name: "MyHGM_myconnpoll_destroy", Value: u64(pc.Destroy)},
+	)
+	if n, ok := sqliteMemory(); ok {
+		vs = append(vs, stats.Var{Name: "SQLite3_memory_bytes", Value: i64(n)})
+	}
+	vs = append(vs,
+		// The buffers of the pools' idle connections (ProxySQL adds its
+		// per-server and per-connection structures).
+		stats.Var{Name: "ConnPool_memory_bytes", Value: i64(poolFree)},
 		stats.Var{Name: "Stmt_Cached", Value: strconv.Itoa(p.router.StmtCached())},
 		// Of the cached statements: those clients hold, and their copies on backend connections.
 		stats.Var{Name: "Stmt_Client_Active_Unique", Value: i64(clientUnique)},
@@ -307,9 +351,15 @@ func (p *Proxy) globalVars() []stats.Var {
 	)
 	// Listed with the monitor off too (0), as ProxySQL lists them.
 	var counts map[string][2]uint64
+	var monRunning, monStarted int64
 	if p.monitor != nil {
 		counts = p.monitor.CheckCounts()
+		if p.rt.Load().Monitor.Enabled { // as ProxySQL: 0 with mysql-monitor_enabled=false
+			monRunning, monStarted = p.monitor.Workers()
+		}
 	}
+	vs = append(vs, stats.Var{Name: "MySQL_Monitor_Workers", Value: i64(monRunning)},
+		stats.Var{Name: "MySQL_Monitor_Workers_Started", Value: i64(monStarted)})
 	for _, check := range []string{"connect", "ping", "read_only", "replication_lag"} {
 		c := counts[check]
 		vs = append(vs, stats.Var{Name: "MySQL_Monitor_" + check + "_check_OK", Value: u64(c[0])},
@@ -383,14 +433,27 @@ func (p *Proxy) memoryVars() []stats.Var {
 	runtime.ReadMemStats(&m)
 	u := func(n uint64) string { return strconv.FormatUint(n, 10) }
 	g := readGoMemory(&m)
-	return []stats.Var{
+	i := func(n int64) string { return strconv.FormatInt(n, 10) }
+	var vs []stats.Var
+	if n, ok := sqliteMemory(); ok {
+		vs = append(vs, stats.Var{Name: "SQLite3_memory_bytes", Value: i(n)})
+	}
+	rt := p.rt.Load()
+	return append(vs, []stats.Var{
 		{Name: "jemalloc_resident", Value: u(g.resident)},
 		{Name: "jemalloc_active", Value: u(g.active)},
 		{Name: "jemalloc_allocated", Value: u(g.allocated)},
 		{Name: "jemalloc_mapped", Value: u(g.mapped)},
 		{Name: "jemalloc_metadata", Value: u(g.metadata)},
 		{Name: "jemalloc_retained", Value: u(g.retained)},
-		{Name: "query_digest_memory", Value: strconv.FormatInt(p.stats.Digests().MemoryBytes(), 10)},
+		// Counted as ProxySQL counts these: each row's structure and its
+		// strings (Go's map and slice overhead, and the compiled regular
+		// expressions and firewall lookups, are not counted).
+		{Name: "Auth_memory", Value: i(authBytes(rt.Frontend, rt.BackendUsers))},
+		{Name: "query_digest_memory", Value: i(p.stats.Digests().MemoryBytes())},
+		{Name: "mysql_query_rules_memory", Value: i(rowsBytes(rt.Snap.QueryRules) + rowsBytes(rt.Snap.FastRouting))},
+		{Name: "mysql_firewall_users_config", Value: i(tableBytes(rt.Snap.Tables["mysql_firewall_whitelist_users"]))},
+		{Name: "mysql_firewall_rules_config", Value: i(tableBytes(rt.Snap.Tables["mysql_firewall_whitelist_rules"]))},
 		{Name: "stack_memory_mysql_threads", Value: u(m.StackInuse)},
 		{Name: "Go_heap_alloc_bytes", Value: u(m.HeapAlloc)},
 		{Name: "Go_heap_objects", Value: u(m.HeapObjects)},
@@ -398,7 +461,87 @@ func (p *Proxy) memoryVars() []stats.Var {
 		{Name: "Go_gc_cycles", Value: u(uint64(m.NumGC))},
 		{Name: "Go_goroutines", Value: strconv.Itoa(runtime.NumGoroutine())},
 		{Name: "Query_digest_entries", Value: strconv.Itoa(p.stats.Digests().Len())},
+	}...)
+}
+
+// sqliteMemStatus reports whether SQLite counts the memory it holds: the
+// modernc build leaves SQLITE_CONFIG_MEMSTATUS off, and it can be turned on
+// only before SQLite initializes — at package initialization, before any
+// database is opened. (On, every SQLite allocation takes SQLite's memory
+// mutex: the admin and stats databases, not the data plane.)
+var sqliteMemStatus = func() bool {
+	tls := libc.NewTLS()
+	defer tls.Close()
+	va := libc.NewVaList(int32(1))
+	defer libc.Xfree(tls, va)
+	return sqlite3.Xsqlite3_config(tls, sqlite3.SQLITE_CONFIG_MEMSTATUS, va) == sqlite3.SQLITE_OK
+}()
+
+// sqliteMemory returns the bytes SQLite holds (sqlite3_memory_used, what
+// ProxySQL's SQLite3_memory_bytes reads), or false when SQLite does not
+// count them.
+func sqliteMemory() (int64, bool) {
+	if !sqliteMemStatus {
+		return 0, false
 	}
+	tls := libc.NewTLS()
+	defer tls.Close()
+	return sqlite3.Xsqlite3_memory_used(tls), true
+}
+
+// authBytes is Auth_memory: the running configuration's mysql_users rows,
+// each counted once (a user of both sides is one row here; ProxySQL keeps
+// two copies).
+func authBytes(maps ...map[string]*config.User) int64 {
+	seen := make(map[*config.User]bool)
+	var n int64
+	for _, m := range maps {
+		for _, u := range m {
+			if !seen[u] {
+				seen[u] = true
+				n += structBytes(reflect.ValueOf(u).Elem())
+			}
+		}
+	}
+	return n
+}
+
+// rowsBytes is the bytes of a slice of configuration rows: each row's
+// structure and the strings it points to.
+func rowsBytes[T any](rows []T) int64 {
+	var n int64
+	for i := range rows {
+		n += structBytes(reflect.ValueOf(&rows[i]).Elem())
+	}
+	return n
+}
+
+// structBytes is v's size and the bytes of its string fields
+// (sql.NullString included).
+func structBytes(v reflect.Value) int64 {
+	n := int64(v.Type().Size())
+	for i := range v.NumField() {
+		switch f := v.Field(i); {
+		case f.Kind() == reflect.String:
+			n += int64(f.Len())
+		case f.Type() == reflect.TypeFor[sql.NullString]():
+			n += int64(len(f.Interface().(sql.NullString).String))
+		}
+	}
+	return n
+}
+
+// tableBytes is the bytes of raw table rows Sluice keeps as loaded
+// (config.Snapshot.Tables): the cells and their strings.
+func tableBytes(rows [][]sql.NullString) int64 {
+	var n int64
+	for _, r := range rows {
+		n += int64(unsafe.Sizeof(r)) + int64(len(r))*int64(unsafe.Sizeof(sql.NullString{}))
+		for _, c := range r {
+			n += int64(len(c.String))
+		}
+	}
+	return n
 }
 
 var serverCols = []string{"hostgroup_id", "hostname", "port", "gtid_port", "status", "weight", "compression",

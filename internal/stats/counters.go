@@ -40,6 +40,9 @@ const (
 	ComBackendStmtPrepare
 	// Com_backend_stmt_execute: COM_STMT_EXECUTE sent to backends.
 	ComBackendStmtExecute
+	// Com_backend_stmt_close: COM_STMT_CLOSE sent to backends (the
+	// statements of a connection past mysql-max_stmts_per_connection).
+	ComBackendStmtClose
 	// Com_frontend_stmt_prepare: COM_STMT_PREPARE from clients.
 	ComFrontendStmtPrepare
 	// Com_frontend_stmt_execute: COM_STMT_EXECUTE from clients.
@@ -48,6 +51,9 @@ const (
 	ComFrontendStmtClose
 	// Com_frontend_init_db: COM_INIT_DB from clients.
 	ComFrontendInitDB
+	// Com_frontend_set_names: SET NAMES from clients that the proxy
+	// answered (a SET beginning with NAMES, as ProxySQL counts it).
+	ComFrontendSetNames
 	// Com_frontend_use_db: USE statements from clients.
 	ComFrontendUseDB
 	// Query_Processor_time_nsec: time in the digest and the rules, counted
@@ -103,6 +109,9 @@ const (
 	// client_host_error_killed_connections: connections closed because
 	// their address reached mysql-client_host_error_counts.
 	ClientHostErrorKilledConnections
+	// Com_frontend_reset_connection (Sluice; ProxySQL's MySQL side has no
+	// such row): COM_RESET_CONNECTION from clients, served by the proxy.
+	ComFrontendResetConnection
 	numCounters
 )
 
@@ -121,10 +130,12 @@ var counterNames = [numCounters]string{
 	"Com_rollback_filtered",
 	"Com_backend_stmt_prepare",
 	"Com_backend_stmt_execute",
+	"Com_backend_stmt_close",
 	"Com_frontend_stmt_prepare",
 	"Com_frontend_stmt_execute",
 	"Com_frontend_stmt_close",
 	"Com_frontend_init_db",
+	"Com_frontend_set_names",
 	"Com_frontend_use_db",
 	"Query_Processor_time_nsec",
 	"Backend_query_time_nsec",
@@ -147,6 +158,7 @@ var counterNames = [numCounters]string{
 	"Queries_frontends_bytes_sent",
 	"Client_Connections_hostgroup_locked",
 	"client_host_error_killed_connections",
+	"Com_frontend_reset_connection",
 }
 
 // String returns the stats_mysql_global Variable_Name.

@@ -348,9 +348,20 @@ func TestGlobal(t *testing.T) {
 		got[v.Name] = v.Value
 	}
 	for _, name := range []string{"ProxySQL_Uptime", "Questions", "Slow_queries", "Com_commit_filtered",
-		"Access_Denied_Max_User_Connections", "mysql_unexpected_frontend_packets", "Stmt_Client_Active_Total"} {
+		"Access_Denied_Max_User_Connections", "mysql_unexpected_frontend_packets", "Stmt_Client_Active_Total",
+		"Com_backend_stmt_close", "Com_frontend_set_names", "Com_frontend_reset_connection"} {
 		if _, ok := got[name]; !ok {
 			t.Errorf("stats_mysql_global lacks %s", name)
+		}
+	}
+	if len(got) != int(numCounters)+1 || got[""] != "" {
+		t.Errorf("%d rows for %d counters and the uptime, or a counter without a name", len(got), numCounters)
+	}
+	// Each counter moves its own row.
+	for k := Counter(0); k < numCounters; k++ {
+		c.Add(uint64(k), k, 3)
+		if v := c.Value(k); v < 3 {
+			t.Errorf("%s = %d after adding 3", k, v)
 		}
 	}
 	if got["Client_Connections_connected"] != "1" {

@@ -43,6 +43,101 @@ type Conn struct {
 	torn bool
 	comp *compState   // the compressed protocol, once started
 	lim  *limitWriter // the write limit, when one is set
+
+	// bufs is where the bytes of the buffers the Conn holds are counted
+	// (nil: nowhere); bufHeld is what it counts for this Conn now, bufRead
+	// whether that includes the read buffer, bufShard the gauge's shard.
+	bufs     *BufferGauge
+	bufHeld  int64
+	bufRead  bool
+	bufShard uint8
+}
+
+// BufferGauge is the bytes of the read, write and large-packet buffers a
+// class of connections holds now: stats_mysql_global's
+// mysql_frontend_buffers_bytes and mysql_backend_buffers_bytes (ProxySQL
+// sums its data streams' queues likewise). A Conn counted in one updates it
+// only when what it holds changes — a buffer taken or given back, an atomic
+// add on one of the gauge's shards (the Conn's) — never on a read or write
+// that takes nothing; reading the gauge sums the shards.
+type BufferGauge struct {
+	shards [bufShards]struct {
+		n atomic.Int64
+		_ [56]byte // one shard per cache line
+	}
+}
+
+const bufShards = 16
+
+// Bytes returns the bytes counted now.
+func (g *BufferGauge) Bytes() int64 {
+	var n int64
+	for i := range g.shards {
+		n += g.shards[i].n.Load()
+	}
+	return n
+}
+
+var (
+	// FrontendBuffers counts the buffers of client connections
+	// (NewClientConn).
+	FrontendBuffers BufferGauge
+	// BackendBuffers counts those of the connections a backend pool opened
+	// (CountBuffers).
+	BackendBuffers BufferGauge
+	// bufShardSeq spreads Conns over the gauges' shards.
+	bufShardSeq atomic.Uint32
+)
+
+// CountBuffers counts the buffers c holds in g from now on (and those it
+// holds already). Owner goroutine only.
+func (c *Conn) CountBuffers(g *BufferGauge) {
+	if c.bufs != nil && c.bufHeld != 0 {
+		c.bufs.shards[c.bufShard].n.Add(-c.bufHeld)
+	}
+	c.bufs, c.bufHeld = g, 0
+	c.bufShard = uint8(bufShardSeq.Add(1) % bufShards)
+	c.countBuffers()
+}
+
+// BufferBytes returns the bytes of buffers c held when it last took or
+// gave one back, as counted in its gauge (0 when it is counted in none).
+// Readable by whoever owns c, or holds it as the pool does its idle
+// connections.
+func (c *Conn) BufferBytes() int64 { return c.bufHeld }
+
+// countBuffers brings c's count in its gauge to what it holds now.
+func (c *Conn) countBuffers() {
+	if c.bufs == nil {
+		return
+	}
+	var n int
+	c.bufRead = false
+	if c.br != nil && c.br.buf != nil {
+		n += cap(*c.br.buf)
+		c.bufRead = true
+	}
+	if c.bw != nil {
+		n += c.bw.Size()
+	}
+	if c.big != nil {
+		n += cap(*c.big)
+	}
+	if c.comp != nil && c.comp.r.src.buf != nil {
+		n += cap(*c.comp.r.src.buf)
+	}
+	if d := int64(n) - c.bufHeld; d != 0 {
+		c.bufs.shards[c.bufShard].n.Add(d)
+		c.bufHeld = int64(n)
+	}
+}
+
+// noteRead counts the read buffer a read just took (it is taken inside
+// the reader, when bytes arrive, and kept until Idle or Close).
+func (c *Conn) noteRead() {
+	if c.bufs != nil && !c.bufRead {
+		c.countBuffers()
+	}
 }
 
 // NewConn wraps nc, taking a reader and a writer from the package pools.
@@ -59,6 +154,7 @@ func NewConn(nc net.Conn) *Conn {
 func NewClientConn(nc net.Conn) *Conn {
 	c := &Conn{nc: nc, out: writeTarget(nc), br: newReader(nc, ClientReadBufferSize)}
 	c.maxPayload.Store(DefaultMaxPayload)
+	c.bufs, c.bufShard = &FrontendBuffers, uint8(bufShardSeq.Add(1)%bufShards)
 	return c
 }
 
@@ -68,6 +164,7 @@ func (c *Conn) writer() *bufio.Writer {
 	if c.bw == nil {
 		c.bw = writerPool.Get().(*bufio.Writer)
 		c.bw.Reset(c.out)
+		c.countBuffers()
 	}
 	return c.bw
 }
@@ -91,6 +188,7 @@ func (c *Conn) Idle() {
 			c.comp.r.src.release()
 		}
 	}
+	c.countBuffers()
 }
 
 // NetConn returns the underlying connection (for deadlines, addresses, or
@@ -114,6 +212,7 @@ func (c *Conn) Close() error {
 	}
 	c.releaseBig()
 	c.endCompressed()
+	c.countBuffers()
 	return err
 }
 
@@ -190,6 +289,7 @@ func (c *Conn) releaseBig() {
 	if c.big != nil {
 		putBig(c.big)
 		c.big = nil
+		c.countBuffers()
 	}
 }
 
@@ -228,6 +328,7 @@ func (c *Conn) readHeader() (int, error) {
 		}
 		return 0, readErr(err)
 	}
+	c.noteRead()
 	n := int(h[0]) | int(h[1])<<8 | int(h[2])<<16
 	seq := h[3]
 	_, _ = c.br.Discard(4)
@@ -271,6 +372,7 @@ func (c *Conn) PeekHeader() (length int, first byte, err error) {
 		}
 		return 0, 0, readErr(err)
 	}
+	c.noteRead()
 	length = int(h[0]) | int(h[1])<<8 | int(h[2])<<16
 	if length == 0 {
 		return 0, 0, nil
@@ -303,6 +405,7 @@ func (c *Conn) PeekResultEnd() (status uint16, found bool, err error) {
 		if err != nil {
 			return 0, false, midPacket(err)
 		}
+		c.noteRead()
 		length := int(h[off]) | int(h[off+1])<<8 | int(h[off+2])<<16
 		if length == 0 || length == MaxPayloadLen {
 			// Not a row of a result set that fits (a row of 16 MiB and
@@ -360,6 +463,7 @@ func (c *Conn) ReadPacket() ([]byte, error) {
 	// 64 KiB, not 16 MiB.
 	c.big = getBig(min(n, bigClasses[0]))
 	*c.big = (*c.big)[:0]
+	c.countBuffers()
 	for {
 		if int64(len(*c.big)+n) > c.maxPayload.Load() {
 			return nil, c.discardRest(n)
@@ -387,6 +491,7 @@ func (c *Conn) readAppend(n int) error {
 			putBig(c.big)
 			c.big = nb
 			b = *nb
+			c.countBuffers()
 		}
 		k := min(n, cap(b)-len(b))
 		if _, err := io.ReadFull(c.br, b[len(b):len(b)+k]); err != nil {

@@ -394,3 +394,76 @@ func TestPeekResultEnd(t *testing.T) {
 		t.Fatal("a stream cut inside a row: no error")
 	}
 }
+
+// TestBufferGauge: a Conn counts the buffers it holds in its gauge when it
+// takes or gives one back — the read buffer a command arrives in, the write
+// buffer of the answer, a large packet's buffer — and Idle and Close give
+// them back (mysql_frontend_buffers_bytes, mysql_backend_buffers_bytes).
+func TestBufferGauge(t *testing.T) {
+	a, b := tcpPair(t)
+	peer := NewConn(a)
+	defer peer.Close()
+	c := NewClientConn(b)
+	if c.bufs != &FrontendBuffers {
+		t.Fatal("a client connection is not counted in FrontendBuffers")
+	}
+	if NewConn(&memConn{}).bufs != nil {
+		t.Fatal("a NewConn is counted before CountBuffers")
+	}
+	var g BufferGauge // its own gauge: other connections do not move it
+	c.CountBuffers(&g)
+	send := func(p []byte) {
+		done := make(chan error, 1)
+		go func() {
+			peer.ResetSeq()
+			if err := peer.WritePacket(p); err != nil {
+				done <- err
+				return
+			}
+			done <- peer.Flush()
+		}()
+		c.ResetSeq()
+		got, err := c.ReadPacket()
+		if err != nil || len(got) != len(p) {
+			t.Fatalf("read %d bytes, %v; want %d", len(got), err, len(p))
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := g.Bytes(); n != 0 {
+		t.Fatalf("%d bytes counted before any read", n)
+	}
+	send([]byte("\x03SELECT 1"))
+	if n := g.Bytes(); n != ClientReadBufferSize {
+		t.Errorf("after reading a command: %d bytes, want the read buffer's %d", n, ClientReadBufferSize)
+	}
+	if err := c.WriteOK(0, 0, 2, 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := g.Bytes(); n != ClientReadBufferSize+BufferSize {
+		t.Errorf("while answering: %d bytes, want %d", n, ClientReadBufferSize+BufferSize)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c.Idle()
+	if n, held := g.Bytes(), c.BufferBytes(); n != 0 || held != 0 {
+		t.Errorf("idle: %d bytes counted (%d for the Conn), want 0", n, held)
+	}
+	big := filled(100<<10, 'x')
+	send(big)
+	if n := g.Bytes(); n < int64(ClientReadBufferSize+len(big)) {
+		t.Errorf("after a %d-byte packet: %d bytes, want its buffer and the read buffer", len(big), n)
+	}
+	send([]byte("\x0e")) // the next read gives the large packet's buffer back
+	if n := g.Bytes(); n != ClientReadBufferSize {
+		t.Errorf("after the next command: %d bytes, want %d", n, ClientReadBufferSize)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := g.Bytes(); n != 0 {
+		t.Errorf("closed: %d bytes still counted", n)
+	}
+}
