@@ -93,6 +93,7 @@ func TestQueryTimeout(t *testing.T) {
 // either, so the proxy cuts the query's connection: the client gets ERR
 // 1907 within the timeout plus the kill grace, and its session goes on.
 func TestFrozenBackendQueryFreed(t *testing.T) {
+	t.Parallel() // own server, mostly waiting: see doc.go
 	own := testenv.OwnBackends(t, 1)
 	s := startFresh(t, "")
 	admin(t, s, `
@@ -485,6 +486,7 @@ func TestKillAtPoolLimit(t *testing.T) {
 // fail with ERR 1094 and the proxy's internal error text, and the query
 // went on when the server thawed.
 func TestKillQueryFrozenServer(t *testing.T) {
+	t.Parallel() // own server, mostly waiting: see doc.go
 	own := testenv.OwnBackends(t, 1)
 	s := startFresh(t, "")
 	routeTo(t, s, 0, own.Backends[0].Port)
