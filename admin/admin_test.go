@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -17,12 +18,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	gmclient "github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/mysql"
 	gomysql "github.com/go-sql-driver/mysql"
+	"github.com/rs/zerolog"
 
 	"github.com/sluice-proxy/sluice/internal/config"
 )
@@ -671,6 +674,25 @@ func TestProtocolCommands(t *testing.T) {
 	} else if v, _ := r.GetInt(0, 0); v != 42 {
 		t.Errorf("SELECT 42 after COM_STMT_CLOSE answered %d", v)
 	}
+	// A query ends at a NUL byte, as SQLite reads ProxySQL's C string:
+	// the statement after it used to run.
+	adm := e.admin()
+	mustExec(t, adm, "INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (7, 'nul.example', 3306)")
+	multi := e.raw("admin", "admin", mysql.CLIENT_MULTI_STATEMENTS)
+	_, _ = multi.ExecuteMultiple("SELECT 1\x00; DELETE FROM mysql_servers WHERE hostgroup_id = 7", func(*mysql.Result, error) {})
+	if n := scalar(t, adm, "SELECT COUNT(*) FROM mysql_servers WHERE hostgroup_id = 7"); n != "1" {
+		t.Errorf("the statement after a NUL byte ran: %s rows left", n)
+	}
+	// A packet out of sequence is answered 1156 before the close, as on
+	// the data port and MariaDB (it was closed without a word).
+	c.ResetSequence()
+	if _, err := c.Conn.Conn.Write([]byte{9, 0, 0, 5, mysql.COM_QUERY, 'S', 'E', 'L', 'E', 'C', 'T', ' ', '1'}); err != nil {
+		t.Fatal(err)
+	}
+	c.Sequence = 6 // the answer follows what was sent
+	if data, err := c.ReadPacket(); err != nil || len(data) < 3 || data[0] != mysql.ERR_HEADER || data[1] != 0x84 || data[2] != 0x04 {
+		t.Errorf("a packet out of sequence: %x %v, want ERR 1156", data, err)
+	}
 }
 
 func TestMultiStatements(t *testing.T) {
@@ -919,5 +941,58 @@ func TestReconcileCharsetAtStart(t *testing.T) {
 			t.Errorf("start with %s / %s: got %s / %s, want %s / %s", c.cs, c.coll,
 				next["mysql-default_charset"], next["mysql-default_collation_connection"], c.wantCS, c.wantColl)
 		}
+	}
+}
+
+// lockedBuffer is a log sink the admin's goroutines write while a test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestSetLogRedactsAndBounds: a SET that carries a password anywhere — in
+// another case, in a second assignment — is not logged whole (it was: the
+// check looked for "password" in the first name only, case-sensitively),
+// and what an admin command logs is bounded (a 1 MiB value was logged
+// whole).
+func TestSetLogRedactsAndBounds(t *testing.T) {
+	var logs lockedBuffer
+	e := newEnvLog(t, zerolog.New(&logs))
+	adm := e.admin()
+	for _, q := range []string{
+		"SET mysql-Monitor_Password='SECRET2'",
+		"SET mysql-monitor_username='monitor', mysql-monitor_password='SECRET3'",
+		"SET mysql-monitor_username='x' /* the password is SECRET4 */",
+	} {
+		_, _ = adm.Exec(q) // the second is an SQLite error, as in ProxySQL
+	}
+	if _, err := adm.Exec("SET mysql-server_version='" + strings.Repeat("v", 1<<20) + "'"); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, secret := range []string{"SECRET2", "SECRET3", "SECRET4"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the log shows %s", secret)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if len(line) > 4096 {
+			t.Errorf("a log line of %d bytes: %.200s…", len(line), line)
+		}
+	}
+	if !strings.Contains(out, "Received") {
+		t.Errorf("nothing logged:\n%s", out)
 	}
 }

@@ -77,6 +77,9 @@ func (s *Server) authenticate(user string, reply, salt []byte, local, remote net
 // clipName bounds a client-chosen user name echoed in errors and logs.
 func clipName(s string) string { return ratelog.Clip(s, 128) }
 
+// clipCommand is an admin command as a log line quotes it: its first 1 KiB.
+func clipCommand(s string) string { return ratelog.Clip(s, 1024) }
+
 func accessDenied(user string, remote net.Addr, withPassword bool) *errReply {
 	user = clipName(user)
 	yes := "YES"

@@ -150,6 +150,11 @@ mysql_query_rules:
 `
 
 func newEnv(t *testing.T) *env {
+	return newEnvLog(t, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+}
+
+// newEnvLog is newEnv with the admin's log going to log.
+func newEnvLog(t *testing.T, log zerolog.Logger) *env {
 	t.Helper()
 	dir := t.TempDir()
 	st, _, err := storage.Open(storage.Options{Datadir: dir})
@@ -175,7 +180,6 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	app := newTestApplier()
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	srv := New(Config{Store: st, Applier: app, ConfigPath: cnfPath, Log: log})
 	// Start-up: every module goes to RUNTIME once, as cmd/sluice does.
 	for _, m := range config.Modules {

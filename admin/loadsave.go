@@ -53,7 +53,7 @@ func notSupported(what string) *errReply {
 }
 
 func (s *Server) runLoadSave(ss *session, n string, ls loadSave) reply {
-	ss.log.Info().Str("command", n).Msg("Received command")
+	ss.log.Info().Str("command", clipCommand(n)).Msg("Received command")
 	if s.readOnly.Load() {
 		return sqliteErr(errReadOnly)
 	}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/rs/zerolog"
 
@@ -185,6 +187,12 @@ func (ss *session) run() {
 			}
 			continue
 		}
+		if errors.Is(err, wire.ErrBadSequence) {
+			// As MariaDB and the data port: said, then the connection
+			// closes (what follows the packet cannot be trusted).
+			ss.flush(&errReply{code: 1156, state: "08S01", msg: "Got packets out of order"})
+			return
+		}
 		if err != nil {
 			return
 		}
@@ -223,10 +231,24 @@ func (ss *session) flush(r reply) bool {
 	return ss.c.Flush() == nil
 }
 
+// bigQuery is the size over which an admin query waits for the others
+// (Server.big).
+const bigQuery = 1 << 20
+
 // command answers one command; the error is a failed write.
 func (ss *session) command(cmd byte, body []byte) error {
 	switch cmd {
 	case wire.ComQuery:
+		// SQLite reads a query as a C string, as ProxySQL hands it over:
+		// it ends at a NUL byte. Split past one, "SELECT 1\0; DELETE …"
+		// ran the DELETE.
+		if i := bytes.IndexByte(body, 0); i >= 0 {
+			body = body[:i]
+		}
+		if len(body) > bigQuery {
+			ss.s.big <- struct{}{}
+			defer func() { <-ss.s.big }()
+		}
 		return ss.query(string(body))
 	case wire.ComPing, wire.ComInitDB:
 		return (&okReply{}).write(ss.c, false)
@@ -305,7 +327,9 @@ func (s *Server) statistics() rawReply {
 // statement at all stays one (empty) statement.
 func splitStatements(q string) []string {
 	var out []string
-	b := []byte(q)
+	// A read-only view of q: the statements are substrings of it, not
+	// copies (a 60 MiB INSERT was copied four times on its way here).
+	b := unsafe.Slice(unsafe.StringData(q), len(q))
 	start := 0 // where the statement being gathered starts in b
 	for rest := b; rest != nil; {
 		_, rest = sqlscan.NextStatement(rest, 0)
@@ -313,12 +337,12 @@ func splitStatements(q string) []string {
 		if rest != nil {
 			end = len(b) - len(rest) - 1 // the ';'
 		}
-		st := b[start:end]
+		st := q[start:end]
 		if rest != nil && inTriggerBody(st) {
 			continue // that ';' ends a statement of the body
 		}
-		if normalize(string(st)) != "" {
-			out = append(out, string(st))
+		if !blankStatement(st) {
+			out = append(out, st)
 		}
 		start = end + 1
 	}
@@ -328,11 +352,28 @@ func splitStatements(q string) []string {
 	return out
 }
 
+// blankStatement reports whether st holds nothing but spaces and ';'
+// (what normalize reduces to "").
+func blankStatement(st string) bool {
+	for i := 0; i < len(st); i++ {
+		switch st[i] {
+		case ' ', '\t', '\n', '\r', '\v', '\f', ';':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // inTriggerBody reports whether st, a statement so far, is a CREATE
 // TRIGGER whose BEGIN … END body is still open: it has BEGIN and does not
 // end with the word END.
-func inTriggerBody(st []byte) bool {
-	w := strings.Fields(strings.ToUpper(normalize(string(st))))
+func inTriggerBody(st string) bool {
+	// The words are read only for a statement that starts with CREATE.
+	if t := strings.TrimLeft(st, " \t\n\r\v\f"); !hasPrefixFold(t, "CREATE") {
+		return false
+	}
+	w := strings.Fields(strings.ToUpper(normalize(st)))
 	if len(w) == 0 || w[0] != "CREATE" {
 		return false
 	}

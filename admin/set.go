@@ -18,10 +18,13 @@ func (s *Server) setCommand(ss *session, n string) reply {
 	entry := n[len("SET "):]
 	rawName, value, _ := strings.Cut(entry, "=")
 	name := strings.TrimSpace(rawName)
-	if !strings.Contains(name, "password") && !strings.Contains(name, "credentials") {
-		ss.log.Info().Str("command", n).Msg("Received command")
+	// As ProxySQL, a SET that names a password anywhere is not logged
+	// whole (a second assignment, another case, a comment may carry one);
+	// what is logged is bounded.
+	if l := strings.ToLower(n); !strings.Contains(l, "password") && !strings.Contains(l, "credentials") {
+		ss.log.Info().Str("command", clipCommand(n)).Msg("Received command")
 	} else {
-		ss.log.Info().Str("variable", name).Msg("Received SET")
+		ss.log.Info().Str("variable", clipName(name)).Msg("Received SET")
 	}
 	if name == "mysql-init_connect" {
 		return adminErr("ERROR: Global variable '" + name + "' is not configurable using SET command. You must run UPDATE global_variables")

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/sluice-proxy/sluice/internal/ratelog"
 )
 
 // ErrInvalid is wrapped by every validation error, so callers can tell a
@@ -41,6 +43,9 @@ func (s *Snapshot) Validate(m Module) error {
 	return nil
 }
 
+// maxHostname bounds mysql_servers.hostname.
+const maxHostname = 255
+
 var serverStatuses = map[string]bool{"ONLINE": true, "SHUNNED": true, "OFFLINE_SOFT": true, "OFFLINE_HARD": true}
 
 func (s *Snapshot) validateServers() error {
@@ -51,12 +56,16 @@ func (s *Snapshot) validateServers() error {
 	}
 	seen := make(map[key]bool, len(s.Servers))
 	for _, sv := range s.Servers {
-		k := fmt.Sprintf("(hostgroup_id=%d, hostname='%s', port=%d)", sv.HostgroupID, sv.Hostname, sv.Port)
+		k := fmt.Sprintf("(hostgroup_id=%d, hostname='%s', port=%d)", sv.HostgroupID, ratelog.Clip(sv.Hostname, 64), sv.Port)
 		switch {
 		case sv.HostgroupID < 0:
 			return invalid("mysql_servers", k, "hostgroup_id must be >= 0")
 		case strings.TrimSpace(sv.Hostname) == "":
 			return invalid("mysql_servers", k, "hostname is empty")
+		case len(sv.Hostname) > maxHostname:
+			// No DNS name (253) or Unix socket path (108) is longer; every
+			// log line about the server would carry it.
+			return invalid("mysql_servers", k, "hostname is longer than %d bytes", maxHostname)
 		case sv.Port < 0 || sv.Port > 65535:
 			return invalid("mysql_servers", k, "port out of range 0..65535")
 		case !serverStatuses[sv.Status]:

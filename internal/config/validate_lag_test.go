@@ -42,3 +42,21 @@ func TestValidateReplicationLagSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateHostnameBound: a hostname longer than any DNS name or socket
+// path is refused at LOAD, and the error quotes only its start (a 20 000
+// byte hostname went into every log line about the server, three times).
+func TestValidateHostnameBound(t *testing.T) {
+	srv := func(h string) *Snapshot {
+		return &Snapshot{Servers: []Server{{HostgroupID: 0, Hostname: h, Port: 3306, Status: "ONLINE", Weight: 1}}}
+	}
+	for _, ok := range []string{"db1.example.com", strings.Repeat("a", 255), "/var/lib/mysql/mysql.sock"} {
+		if err := srv(ok).Validate(ModMySQLServers); err != nil {
+			t.Errorf("hostname of %d bytes refused: %v", len(ok), err)
+		}
+	}
+	err := srv(strings.Repeat("h", 20000)).Validate(ModMySQLServers)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "longer than 255") || len(err.Error()) > 300 {
+		t.Errorf("a 20 000 byte hostname: %.400v", err)
+	}
+}
