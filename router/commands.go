@@ -23,6 +23,11 @@ func (s *session) dispatch(rt *live.Runtime, p []byte) bool {
 	case wire.ComPing:
 		return s.writeOK(0, 0, "") == nil
 	case wire.ComInitDB:
+		if len(p) == 1 {
+			// As MariaDB: no name is no database (the session's schema stays).
+			s.writeErr(&wire.SQLError{Code: 1046, State: "3D000", Message: "No database selected"})
+			return true
+		}
 		if e := s.changeSchema(rt, string(p[1:])); e != nil {
 			s.writeErr(e)
 			return true

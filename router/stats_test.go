@@ -165,3 +165,24 @@ func TestBackendStmtCloseCounted(t *testing.T) {
 		t.Errorf("Com_backend_stmt_close = %d after a second statement on a connection allowed one, want 2", v)
 	}
 }
+
+// TestEmptyInitDB: a COM_INIT_DB without a name is MariaDB's 1046 "No
+// database selected" (it was answered OK, the schema unchanged).
+func TestEmptyInitDB(t *testing.T) {
+	_, c := newBenchRouter(t)
+	c.ResetSeq()
+	if err := c.WritePacket([]byte{wire.ComInitDB}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.ReadPacket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, perr := wire.ParseERR(p); perr != nil || e.Code != 1046 {
+		t.Fatalf("empty COM_INIT_DB: %q, want ERR 1046", p)
+	}
+	roundTrip(t, c, append([]byte{wire.ComInitDB}, "sbtest"...))
+}
