@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/mysql"
 
+	"github.com/sluice-proxy/sluice/internal/ratelog"
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
@@ -531,12 +532,7 @@ func (c *BackendConn) fail(err error) error {
 const handshakeMaxPayload = 64 << 10
 
 // clipName is a name a server sent, short enough for an error or a log.
-func clipName(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}
+func clipName(s string) string { return ratelog.Clip(s, 64) }
 
 // defaultMode is the servers' default sql_mode quoting bits
 // (ModeBits), with modeSeen set once something said them.
