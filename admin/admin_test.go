@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -18,7 +17,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +26,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/sluice-proxy/sluice/internal/config"
+	"github.com/sluice-proxy/sluice/internal/testenv"
 )
 
 func TestLogin(t *testing.T) {
@@ -944,31 +943,13 @@ func TestReconcileCharsetAtStart(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink the admin's goroutines write while a test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestSetLogRedactsAndBounds: a SET that carries a password anywhere — in
 // another case, in a second assignment — is not logged whole (it was: the
 // check looked for "password" in the first name only, case-sensitively),
 // and what an admin command logs is bounded (a 1 MiB value was logged
 // whole).
 func TestSetLogRedactsAndBounds(t *testing.T) {
-	var logs lockedBuffer
+	var logs testenv.SyncBuffer
 	e := newEnvLog(t, zerolog.New(&logs))
 	adm := e.admin()
 	for _, q := range []string{
