@@ -682,6 +682,19 @@ func TestProtocolCommands(t *testing.T) {
 	if n := scalar(t, adm, "SELECT COUNT(*) FROM mysql_servers WHERE hostgroup_id = 7"); n != "1" {
 		t.Errorf("the statement after a NUL byte ran: %s rows left", n)
 	}
+	// Without multi-statements, a text of two statements is refused whole
+	// (SQLite ran both; ProxySQL runs the first and drops the rest); one
+	// statement with a trailing ';' or comment is one statement.
+	if _, err := adm.Exec("UPDATE mysql_servers SET port = 3307 WHERE hostgroup_id = 7; DELETE FROM mysql_servers WHERE hostgroup_id = 7"); err == nil ||
+		!strings.Contains(err.Error(), "multi-statements") {
+		t.Errorf("two statements without multi-statements: %v", err)
+	}
+	if n := scalar(t, adm, "SELECT COUNT(*) || ':' || MAX(port) FROM mysql_servers WHERE hostgroup_id = 7"); n != "1:3306" {
+		t.Errorf("after the refused text: %s, want the row unchanged", n)
+	}
+	if n := scalar(t, adm, "SELECT COUNT(*) FROM mysql_servers WHERE hostgroup_id = 7; -- one statement"); n != "1" {
+		t.Errorf("a statement with a trailing comment: %s", n)
+	}
 	// A packet out of sequence is answered 1156 before the close, as on
 	// the data port and MariaDB (it was closed without a word).
 	c.ResetSequence()
@@ -975,5 +988,25 @@ func TestSetLogRedactsAndBounds(t *testing.T) {
 	}
 	if !strings.Contains(out, "Received") {
 		t.Errorf("nothing logged:\n%s", out)
+	}
+}
+
+// TestDriverEscapingRoundTrips: a value a driver escapes itself (here
+// go-sql-driver's interpolateParams, as pymysql, PDO's emulated prepares
+// and Connector/J's client-side statements do) reaches SQLite as written:
+// the admin's replies say NO_BACKSLASH_ESCAPES, so a quote is doubled, not
+// backslash-escaped (a syntax error), and a backslash is not doubled (a
+// rule's `\b` was stored as `\\b`).
+func TestDriverEscapingRoundTrips(t *testing.T) {
+	e := newEnv(t)
+	db := e.db("admin", "admin", "interpolateParams=true")
+	for _, v := range []string{`back\slash`, `^SELECT .* FOR UPDATE\b`, `it's`, `dq"x`, `\'; DELETE FROM mysql_servers; --`} {
+		if _, err := db.Exec("REPLACE INTO mysql_query_rules(rule_id, active, match_digest) VALUES (?, 1, ?)", 77, v); err != nil {
+			t.Fatalf("%q: %v", v, err)
+		}
+		var got string
+		if err := db.QueryRow("SELECT match_digest FROM mysql_query_rules WHERE rule_id = ?", 77).Scan(&got); err != nil || got != v {
+			t.Errorf("stored %q, read back %q (%v)", v, got, err)
+		}
 	}
 }

@@ -101,12 +101,17 @@ func TestNormalize(t *testing.T) {
 
 func TestSplitStatements(t *testing.T) {
 	for in, want := range map[string][]string{
-		"select 1":                          {"select 1"},
-		"select 1; select 2":                {"select 1", " select 2"},
-		"select ';'; select 2;":             {"select ';'", " select 2"},
-		"select 1 -- a;b\n; select 2":       {"select 1 -- a;b\n", " select 2"},
-		"select /* ; */ 1; select \"a;\"":   {"select /* ; */ 1", " select \"a;\""},
-		"select 'it\\'s;'; select `a;b`":    {"select 'it\\'s;'", " select `a;b`"},
+		"select 1":                        {"select 1"},
+		"select 1; select 2":              {"select 1", " select 2"},
+		"select ';'; select 2;":           {"select ';'", " select 2"},
+		"select 1 -- a;b\n; select 2":     {"select 1 -- a;b\n", " select 2"},
+		"select /* ; */ 1; select \"a;\"": {"select /* ; */ 1", " select \"a;\""},
+		"select 'it''s;'; select `a;b`":   {"select 'it''s;'", " select `a;b`"},
+		// A backslash is no escape to SQLite: the quote after it ends the
+		// string, and a driver that escaped a value for NO_BACKSLASH_ESCAPES
+		// (what the admin says) must not see its statement split elsewhere.
+		"select 'a\\'; select 2":            {"select 'a\\'", " select 2"},
+		"select '\\''; delete from t; --'":  {"select '\\''; delete from t; --'"},
 		";;":                                {";;"},
 		"insert into t values(1);;select 1": {"insert into t values(1)", "select 1"},
 		// A trigger's BEGIN … END body is one statement, as SQLite reads it.

@@ -16,8 +16,13 @@ import (
 const charsetUTF8 = 33
 
 // statusAutocommit is the server status of every admin reply: SQLite on the
-// admin port has no client-visible transactions.
-const statusAutocommit = wire.StatusAutocommit
+// admin port has no client-visible transactions, and a backslash in its
+// strings is a backslash. NO_BACKSLASH_ESCAPES tells drivers so, as
+// ProxySQL's admin does: they escape a quote by doubling it, which SQLite
+// reads, where a backslash-escaped quote was a syntax error and an escaped
+// backslash was stored twice (a rule's regex written through pymysql, PDO
+// or Connector/J changed).
+const statusAutocommit = wire.StatusAutocommit | wire.StatusNoBackslashEscapes
 
 // MySQL error codes the admin port sends.
 const (

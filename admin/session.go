@@ -67,8 +67,9 @@ const adminCapabilities = wire.ClientLongPassword | wire.ClientLongFlag | wire.C
 const loginMaxPayload = 64 << 10
 
 // loginStatus is the server status of the handshake and of the OK that
-// ends a successful login: 0, as go-mysql's server sent them.
-const loginStatus = 0
+// ends a successful login: the admin's strings take no backslash escapes
+// (statusAutocommit), which a driver may read here before any query.
+const loginStatus = wire.StatusNoBackslashEscapes
 
 func (s *Server) serveConn(nc net.Conn) {
 	defer func() {
@@ -295,6 +296,13 @@ func (ss *session) query(q string) error {
 	stmts := []string{q}
 	if ss.multi {
 		stmts = splitStatements(q)
+	} else if len(splitStatements(q)) > 1 {
+		// SQLite would run every statement of the text (ProxySQL's admin
+		// runs the first and drops the rest unread): a client that did not
+		// ask for multi-statements is told, as a server tells it (1064),
+		// rather than have a second statement run or vanish unseen.
+		ss.s.questions.Add(1)
+		return adminErr("ProxySQL Admin Error: the query holds more than one statement and this connection did not enable multi-statements (CLIENT_MULTI_STATEMENTS): send them one at a time").write(ss.c, false)
 	}
 	for i, st := range stmts {
 		ss.s.questions.Add(1)
@@ -332,7 +340,7 @@ func splitStatements(q string) []string {
 	b := unsafe.Slice(unsafe.StringData(q), len(q))
 	start := 0 // where the statement being gathered starts in b
 	for rest := b; rest != nil; {
-		_, rest = sqlscan.NextStatement(rest, 0)
+		_, rest = sqlscan.NextStatement(rest, sqlscan.NoBackslashEscapes) // as SQLite reads strings
 		end := len(b)
 		if rest != nil {
 			end = len(b) - len(rest) - 1 // the ';'
@@ -352,17 +360,21 @@ func splitStatements(q string) []string {
 	return out
 }
 
-// blankStatement reports whether st holds nothing but spaces and ';'
-// (what normalize reduces to "").
+// blankStatement reports whether st holds nothing but spaces, comments
+// and ';' (SQLite runs nothing for it).
 func blankStatement(st string) bool {
-	for i := 0; i < len(st); i++ {
-		switch st[i] {
-		case ' ', '\t', '\n', '\r', '\v', '\f', ';':
-		default:
+	b := unsafe.Slice(unsafe.StringData(st), len(st))
+	for i := 0; ; i++ {
+		if i = sqlscan.SkipSpace(b, i); i < 0 {
+			return false // an executable or unterminated comment
+		}
+		if i == len(b) {
+			return true
+		}
+		if b[i] != ';' {
 			return false
 		}
 	}
-	return true
 }
 
 // inTriggerBody reports whether st, a statement so far, is a CREATE
