@@ -248,7 +248,11 @@ func TestSet(t *testing.T) {
 
 	// Client noise is answered with OK and changes nothing.
 	for _, q := range []string{"SET NAMES utf8mb4", "SET autocommit=1", "BEGIN", "COMMIT", "USE main",
-		"/*!40101 SET NAMES utf8 */", "LOCK TABLES mysql_servers WRITE", "UNLOCK TABLES", "SET SQL_SAFE_UPDATES=1"} {
+		"/*!40101 SET NAMES utf8 */", "LOCK TABLES mysql_servers WRITE", "UNLOCK TABLES", "SET SQL_SAFE_UPDATES=1",
+		// Transaction statements with more words, by prefix as in ProxySQL
+		// (mysqli's read-only begin, mariadb-dump --single-transaction).
+		"START TRANSACTION READ ONLY", "START TRANSACTION /*!40100 WITH CONSISTENT SNAPSHOT */", "BEGIN WORK",
+		"COMMIT WORK", "COMMIT AND NO CHAIN", "ROLLBACK WORK", "ROLLBACK TO SAVEPOINT sp"} {
 		mustExec(t, adm, q)
 	}
 

@@ -124,15 +124,25 @@ var clientNoise = []string{
 	"LOCK TABLES", "UNLOCK TABLES", "USE ",
 }
 
-// clientNoiseExact are whole statements answered with OK. BEGIN/COMMIT in
-// particular must not reach SQLite: its one connection is shared.
-var clientNoiseExact = map[string]bool{
-	"BEGIN": true, "START TRANSACTION": true, "COMMIT": true, "ROLLBACK": true, "USE": true,
-}
+// clientNoiseExact are whole statements answered with OK.
+var clientNoiseExact = map[string]bool{"USE": true}
+
+// clientTransaction are the first words of the transaction statements
+// answered with OK whatever follows, as ProxySQL matches them by prefix:
+// START TRANSACTION READ ONLY / WITH CONSISTENT SNAPSHOT (mysqli's
+// begin_transaction, mariadb-dump --single-transaction), BEGIN WORK,
+// COMMIT AND CHAIN, ROLLBACK TO SAVEPOINT…. They must not reach SQLite: its
+// one connection is shared.
+var clientTransaction = []string{"BEGIN", "START TRANSACTION", "COMMIT", "ROLLBACK"}
 
 func isClientNoise(u string) bool {
 	if clientNoiseExact[u] {
 		return true
+	}
+	for _, w := range clientTransaction {
+		if strings.HasPrefix(u, w) && (len(u) == len(w) || u[len(w)] == ' ' || u[len(w)] == '/') {
+			return true
+		}
 	}
 	// mysqldump's version comments: /*!40101 SET …*/, /*!40000 ALTER TABLE …*/.
 	if strings.HasPrefix(u, "/*!") {
