@@ -527,6 +527,17 @@ func TestShowCommands(t *testing.T) {
 			t.Errorf("%s: %d rows, want at least %d (cols %v)", q, len(rows), min, cols)
 		}
 	}
+	// SHOW COLUMNS … LIKE filters by name (every column came back); WHERE
+	// is refused rather than ignored.
+	for q, want := range map[string]int{"SHOW COLUMNS FROM mysql_servers LIKE 'nonexistent_col'": 0,
+		"SHOW FULL COLUMNS FROM mysql_servers LIKE 'PORT'": 1, "SHOW FIELDS FROM main.mysql_servers LIKE 'max%'": 3} {
+		if _, rows := queryRows(t, adm, q); len(rows) != want {
+			t.Errorf("%s: %d rows, want %d", q, len(rows), want)
+		}
+	}
+	if _, _, err := tryQuery(adm, "SHOW COLUMNS FROM mysql_servers WHERE Field = 'port'"); err == nil {
+		t.Error("SHOW COLUMNS … WHERE answered")
+	}
 	if cols, rows := queryRows(t, adm, "SHOW FULL TABLES"); len(cols) != 2 || cols[1] != "Table_type" || rows[0][1] != "BASE TABLE" {
 		t.Errorf("SHOW FULL TABLES: %v %v", cols, rows[0])
 	}

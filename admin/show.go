@@ -219,11 +219,20 @@ func (s *Server) showCreateTable(ss *session, arg string) (reply, bool) {
 // showFields is SHOW [FULL] FIELDS|COLUMNS FROM|IN [db.]t [FROM|IN db], built
 // from PRAGMA table_info for GUI tools.
 func (s *Server) showFields(ss *session, rest string) (reply, bool) {
+	// … LIKE 'pat' keeps the columns whose name matches; … WHERE is
+	// refused (it was ignored: every column came back, so a check that a
+	// column exists always said yes).
+	ur, like := asciiUpper(rest), ""
+	if i := strings.Index(ur, " LIKE "); i >= 0 {
+		like, rest = likePattern(rest[i+len(" LIKE "):]), rest[:i]
+	} else if strings.Contains(ur, " WHERE ") {
+		return adminErr("ProxySQL Admin Error: SHOW COLUMNS … WHERE is not supported: use LIKE, or SELECT … FROM pragma_table_info('<table>')"), true
+	}
 	f := strings.Fields(rest)
 	if len(f) > 0 && strings.EqualFold(f[0], "FULL") {
 		f = f[1:]
 	}
-	if len(f) < 3 || !strings.EqualFold(f[1], "FROM") && !strings.EqualFold(f[1], "IN") {
+	if (len(f) != 3 && len(f) != 5) || !strings.EqualFold(f[1], "FROM") && !strings.EqualFold(f[1], "IN") {
 		return nil, false
 	}
 	db, t, ok := splitQualified(f[2], s.defaultDB(ss))
@@ -246,6 +255,15 @@ func (s *Server) showFields(ss *session, rest string) (reply, bool) {
 	}
 	if len(info.rows) == 0 {
 		return sqliteErr(errors.New("Table does not exist")), true //lint:ignore ST1005 ProxySQL's text
+	}
+	if like != "" {
+		kept := info.rows[:0]
+		for _, ri := range info.rows {
+			if likeMatch(like, ri[0].String) {
+				kept = append(kept, ri)
+			}
+		}
+		info.rows = kept
 	}
 	out := &resultSet{cols: []string{"Field", "Type", "Null", "Key", "Default", "Extra"}}
 	for _, ri := range info.rows {
