@@ -4,6 +4,10 @@ import (
 	"crypto/rand"
 	"database/sql/driver"
 	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"time"
 
 	"modernc.org/sqlite"
 
@@ -26,6 +30,35 @@ func init() {
 	sqlite.MustRegisterDeterministicScalarFunction("MYSQL_NATIVE_PASSWORD", 1, nativePassword)
 	// One name registers once: one or two arguments, counted here.
 	sqlite.MustRegisterScalarFunction("CACHING_SHA2_PASSWORD", -1, cachingSha2Password)
+	sqlite.MustRegisterDeterministicScalarFunction("FROM_UNIXTIME", 1, fromUnixtime)
+}
+
+// fromUnixtime is FROM_UNIXTIME(seconds), which ProxySQL patches into its
+// SQLite (deps/sqlite3/from_unixtime.patch) for the stats and monitor
+// tables' epoch columns: 'YYYY-MM-DD HH:MM:SS' in UTC, as SQLite's
+// datetime(seconds, 'unixepoch'); NULL for what is not a number.
+func fromUnixtime(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+	var sec float64
+	switch v := args[0].(type) {
+	case int64:
+		sec = float64(v)
+	case float64:
+		sec = v
+	case string, []byte:
+		t, _ := textArg(v)
+		f, err := strconv.ParseFloat(strings.TrimSpace(string(t)), 64)
+		if err != nil {
+			return nil, nil
+		}
+		sec = f
+	default:
+		return nil, nil
+	}
+	// SQLite's valid Julian days: years 0000 to 9999.
+	if math.IsNaN(sec) || sec < -62167219200 || sec > 253402300799 {
+		return nil, nil
+	}
+	return time.Unix(int64(math.Floor(sec)), 0).UTC().Format("2006-01-02 15:04:05"), nil
 }
 
 const (

@@ -50,3 +50,25 @@ func TestPasswordFunctions(t *testing.T) {
 		t.Fatalf("stored %q", got)
 	}
 }
+
+// TestFromUnixtime: FROM_UNIXTIME(), which ProxySQL patches into its SQLite
+// for the epoch columns of the stats and monitor tables, is SQLite's
+// datetime(…, 'unixepoch'): UTC, seconds.
+func TestFromUnixtime(t *testing.T) {
+	s, _ := openTemp(t)
+	for q, want := range map[string]string{
+		"SELECT FROM_UNIXTIME(1700000000)":                                     "2023-11-14 22:13:20",
+		"SELECT from_unixtime(1700000000.9)":                                   "2023-11-14 22:13:20",
+		"SELECT FROM_UNIXTIME('1700000000')":                                   "2023-11-14 22:13:20",
+		"SELECT FROM_UNIXTIME(0) = datetime(0, 'unixepoch')":                   "1",
+		"SELECT FROM_UNIXTIME(-1)":                                             "1969-12-31 23:59:59",
+		"SELECT COALESCE(FROM_UNIXTIME('x'), 'null')":                          "null",
+		"SELECT COALESCE(FROM_UNIXTIME(NULL), 'null')":                         "null",
+		"SELECT COALESCE(FROM_UNIXTIME(1e300), 'null')":                        "null",
+		"SELECT FROM_UNIXTIME(1700000000) = datetime(1700000000, 'unixepoch')": "1",
+	} {
+		if got := scalar(t, s, q); got != want {
+			t.Errorf("%s = %q, want %q", q, got, want)
+		}
+	}
+}
