@@ -1025,3 +1025,32 @@ func TestDriverEscapingRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// TestRunawayQueryEndsWithItsClient: a statement that never ends (a
+// recursive CTE) is interrupted when its client closes the connection; it
+// held the admin's statement lock for ever, every other session's
+// statements waiting behind it.
+func TestRunawayQueryEndsWithItsClient(t *testing.T) {
+	e := newEnv(t)
+	// go-sql-driver closes the connection when the query's context ends,
+	// as a client that gives up does.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var n int
+	if err := e.db("admin", "admin").QueryRowContext(ctx, "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT COUNT(*) FROM n").Scan(&n); err == nil {
+		t.Fatal("the runaway query ended")
+	}
+	done := make(chan error, 1)
+	go func() {
+		var one int
+		done <- e.admin().QueryRow("SELECT 1").Scan(&one)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the admin still waits on the runaway query of a client that left")
+	}
+}

@@ -191,7 +191,7 @@ func (s *Server) sql(ss *session, q string) reply {
 	if !ss.stats && s.readOnly.Load() && !isReadOnlySQL(q) {
 		return sqliteErr(errReadOnly)
 	}
-	res, err := s.cfg.Store.Query(s.ctx, q, ss.stats)
+	res, err := s.cfg.Store.Query(ss.ctx(), q, ss.stats)
 	if errors.Is(err, storage.ErrNotAllowed) {
 		return adminErr(err.Error())
 	}

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
@@ -42,6 +43,56 @@ type session struct {
 
 	// warnings are the last statement's warnings (SHOW WARNINGS).
 	warnings []string
+
+	// qctx is the running query's context (watchClient), nil between
+	// queries.
+	qctx context.Context
+}
+
+// clientWatchEvery is how often a running admin query looks whether its
+// client is still there (watchClient).
+const clientWatchEvery = 500 * time.Millisecond
+
+// watchClient gives the query about to run a context that ends when its
+// client closes the connection (a peek at the socket every
+// clientWatchEvery): SQLite then interrupts it. A runaway statement (a
+// recursive CTE with no end) held the admin's statement lock for ever,
+// every LOAD, SAVE and stats read of every session waiting behind it, long
+// after the client that sent it had gone. The returned func ends the watch.
+func (ss *session) watchClient() func() {
+	ctx, cancel := context.WithCancel(ss.s.ctx)
+	ss.qctx = ctx
+	done := make(chan struct{})
+	nc := ss.c.NetConn()
+	go func() {
+		t := time.NewTicker(clientWatchEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if wire.Peek(nc) == wire.PeekClosed {
+					ss.log.Warn().Msg("the client of a running admin query closed its connection: the query is interrupted")
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		cancel()
+		ss.qctx = nil
+	}
+}
+
+// ctx is the context of the session's running query.
+func (ss *session) ctx() context.Context {
+	if ss.qctx != nil {
+		return ss.qctx
+	}
+	return ss.s.ctx
 }
 
 // adminCapabilities is what the admin port offers in its handshake. It is
@@ -293,6 +344,7 @@ func (ss *session) command(cmd byte, body []byte) error {
 // stats SELECT does not hold the data plane's only one.
 func (ss *session) query(q string) error {
 	defer threads.Default.Admin()()
+	defer ss.watchClient()()
 	stmts := []string{q}
 	if ss.multi {
 		stmts = splitStatements(q)
