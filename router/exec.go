@@ -295,6 +295,12 @@ func (s *session) run(rt *live.Runtime, req *request) (res backend.Response, h *
 		wrote := s.c.BytesWritten() != out0
 		if lost == nil && req.conn == nil && !res.Started() && !wrote && req.repeatable && attempt < req.retries && !s.killed.Load() {
 			s.log.Debug().Err(err).Int("hostgroup", req.hg).Str("backend", h.addr).Msg("backend failed, retrying")
+			// Another server if there is one: a server killed under load
+			// is not shunned yet when its connections start failing, and
+			// the retry took another of its pooled connections (just
+			// given back by a session that had not failed yet) and failed
+			// the same way — the client got 1927 with two servers up.
+			s.avoid = h.server
 			continue
 		}
 		if lost == nil {
