@@ -170,17 +170,7 @@ func TestBackendStmtCloseCounted(t *testing.T) {
 // database selected" (it was answered OK, the schema unchanged).
 func TestEmptyInitDB(t *testing.T) {
 	_, c := newBenchRouter(t)
-	c.ResetSeq()
-	if err := c.WritePacket([]byte{wire.ComInitDB}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	p, err := c.ReadPacket()
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := exchange(t, c, []byte{wire.ComInitDB}, false)[0]
 	if e, perr := wire.ParseERR(p); perr != nil || e.Code != 1046 {
 		t.Fatalf("empty COM_INIT_DB: %q, want ERR 1046", p)
 	}

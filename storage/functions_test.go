@@ -13,7 +13,7 @@ import (
 // (test_sqlite3_pass_exts-t.cpp).
 func TestPasswordFunctions(t *testing.T) {
 	s, _ := openTemp(t)
-	for q, want := range map[string]string{
+	scalars(t, s, map[string]string{
 		// SELECT PASSWORD('test') on MariaDB.
 		"SELECT MYSQL_NATIVE_PASSWORD('test')":                         "*94BDCEBE19083CE2A1F959FD02F964C7AF4CFC29",
 		"SELECT MYSQL_NATIVE_PASSWORD('')":                             "Invalid argument size",
@@ -25,11 +25,7 @@ func TestPasswordFunctions(t *testing.T) {
 		"SELECT CACHING_SHA2_PASSWORD('x', '000000000000000000000')":   "Invalid argument size",
 		"SELECT CACHING_SHA2_PASSWORD(2, '00')":                        "Invalid argument type",
 		"SELECT CACHING_SHA2_PASSWORD('00', 2)":                        "Invalid argument type",
-	} {
-		if got := scalar(t, s, q); got != want {
-			t.Errorf("%s = %q, want %q", q, got, want)
-		}
-	}
+	})
 	for _, q := range []string{"SELECT MYSQL_NATIVE_PASSWORD()", "SELECT MYSQL_NATIVE_PASSWORD('00', '00')",
 		"SELECT CACHING_SHA2_PASSWORD()", "SELECT CACHING_SHA2_PASSWORD('00', '00', '00')"} {
 		if _, err := s.Query(context.Background(), q, false); err == nil || !strings.Contains(err.Error(), "wrong number of arguments to function") {
@@ -56,7 +52,7 @@ func TestPasswordFunctions(t *testing.T) {
 // datetime(…, 'unixepoch'): UTC, seconds.
 func TestFromUnixtime(t *testing.T) {
 	s, _ := openTemp(t)
-	for q, want := range map[string]string{
+	scalars(t, s, map[string]string{
 		"SELECT FROM_UNIXTIME(1700000000)":                                     "2023-11-14 22:13:20",
 		"SELECT from_unixtime(1700000000.9)":                                   "2023-11-14 22:13:20",
 		"SELECT FROM_UNIXTIME('1700000000')":                                   "2023-11-14 22:13:20",
@@ -66,9 +62,15 @@ func TestFromUnixtime(t *testing.T) {
 		"SELECT COALESCE(FROM_UNIXTIME(NULL), 'null')":                         "null",
 		"SELECT COALESCE(FROM_UNIXTIME(1e300), 'null')":                        "null",
 		"SELECT FROM_UNIXTIME(1700000000) = datetime(1700000000, 'unixepoch')": "1",
-	} {
-		if got := scalar(t, s, q); got != want {
-			t.Errorf("%s = %q, want %q", q, got, want)
+	})
+}
+
+// scalars checks that each query answers the value it maps to.
+func scalars(t *testing.T, s *Store, want map[string]string) {
+	t.Helper()
+	for q, w := range want {
+		if got := scalar(t, s, q); got != w {
+			t.Errorf("%s = %q, want %q", q, got, w)
 		}
 	}
 }

@@ -238,6 +238,11 @@ func (p *Proxy) globalVars() []stats.Var {
 	vs := p.stats.Global()
 	var connected int64
 	var created, aborted, sent, recv, changeUsers, initDBs, setNames uint64
+	// The pools also give MyHGM_myconnpoll_* and the buffers of their idle
+	// connections (ConnPool_memory_bytes); those of the connections in use
+	// are the rest of what backend connections hold.
+	var pc backend.PoolCounts
+	var poolFree int64
 	for _, s := range p.registry.Servers() {
 		st := s.Stats()
 		connected += st.ConnUsed + st.ConnFree
@@ -248,19 +253,12 @@ func (p *Proxy) globalVars() []stats.Var {
 		changeUsers += st.ChangeUsers
 		initDBs += st.InitDBs
 		setNames += st.SetNames
-	}
-	// The pools: MyHGM_myconnpoll_*, and the buffers of their idle
-	// connections (ConnPool_memory_bytes); those of the connections in use
-	// are the rest of what backend connections hold.
-	var pc backend.PoolCounts
-	var poolFree int64
-	for _, srv := range p.registry.Servers() {
-		c := srv.Pool().Counts()
+		c := s.Pool().Counts()
 		pc.Get += c.Get
 		pc.GetOK += c.GetOK
 		pc.Push += c.Push
 		pc.Destroy += c.Destroy
-		poolFree += srv.Pool().FreeBufferBytes()
+		poolFree += s.Pool().FreeBufferBytes()
 	}
 	backendBufs := max(wire.BackendBuffers.Bytes()-poolFree, 0)
 	running, queued := p.router.MirrorStatus()
