@@ -17,8 +17,8 @@ import (
 
 // TestBackendKilledUnderSysbench: three real servers in one hostgroup, the
 // third one the test's own. sysbench oltp_read_only --skip-trx=on with 16
-// threads runs through Sluice (monitor on, default settings) for 36 s; the
-// third server is killed with SIGKILL at 10 s and started again at 20 s.
+// threads runs through Sluice (monitor on, default settings) for 28 s; the
+// third server is killed with SIGKILL at 6 s and started again at 12 s.
 // sysbench must finish with 0 errors; the test measures how long the dead
 // server took to be shunned and how long traffic took to come back after
 // it was up again. Before the load, sessions holding state on the server
@@ -93,7 +93,7 @@ func TestBackendKilledUnderSysbench(t *testing.T) {
 	done := make(chan result, 1)
 	start := time.Now()
 	go func() {
-		out, err := sysbench(runCtx, s.DataPort, "oltp_read_only", "--skip-trx=on", "--threads=16", "--time=36", "--report-interval=5", "run")
+		out, err := sysbench(runCtx, s.DataPort, "oltp_read_only", "--skip-trx=on", "--threads=16", "--time=28", "--report-interval=5", "run")
 		done <- result{out, err}
 	}()
 	queriesOn := func() (int64, string) {
@@ -137,7 +137,7 @@ func TestBackendKilledUnderSysbench(t *testing.T) {
 		}
 	}()
 
-	time.Sleep(time.Until(start.Add(10 * time.Second)))
+	time.Sleep(time.Until(start.Add(6 * time.Second)))
 	own.Kill(t, 0)
 	mu.Lock()
 	killedAt = time.Since(start)
@@ -168,7 +168,7 @@ func TestBackendKilledUnderSysbench(t *testing.T) {
 		t.Fatalf("the session is not usable after the error: %v", err)
 	}
 
-	time.Sleep(time.Until(start.Add(20 * time.Second)))
+	time.Sleep(time.Until(start.Add(12 * time.Second)))
 	own.Start(t)
 	mu.Lock()
 	restartedAt = time.Since(start)

@@ -35,7 +35,7 @@ func multiplexSetup(t *testing.T, maxConns int, extraSQL string) (*testenv.Sluic
 // one fails after mysql-connect_timeout_server_max, so a second session can
 // tell whether the first still holds the connection.
 func TestMultiplexingConditions(t *testing.T) {
-	s, _ := multiplexSetup(t, 1, "SET mysql-connect_timeout_server_max=600; LOAD MYSQL VARIABLES TO RUNTIME;")
+	s, _ := multiplexSetup(t, 1, "SET mysql-connect_timeout_server_max=300; LOAD MYSQL VARIABLES TO RUNTIME;")
 	ctx := context.Background()
 	db := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "multiStatements=true")
 	testenv.MustCLI(t, testenv.Backends(t, 1)[0].Port, "root", "test",
