@@ -39,11 +39,16 @@ func (s *session) dispatch(rt *live.Runtime, p []byte) bool {
 		// with an EOF packet (an OK with the 0xFE header under
 		// CLIENT_DEPRECATE_EOF). The backend connection is switched lazily
 		// by sync, like the rest of the session state.
-		if len(p) < 3 || (p[1] != 0 && p[1] != 1) {
+		if len(p) < 3 {
 			s.writeErr(errMalformed("COM_SET_OPTION"))
 			return true
 		}
-		s.state.MultiStatements = p[1] == 0
+		opt := binary.LittleEndian.Uint16(p[1:])
+		if opt != wire.OptionMultiStatementsOn && opt != wire.OptionMultiStatementsOff {
+			s.writeErr(errUnknownCommand()) // MariaDB's answer to an option it does not know
+			return true
+		}
+		s.state.MultiStatements = opt == wire.OptionMultiStatementsOn
 		if err := s.c.WriteResultEnd(s.depr, 0, s.status()); err != nil {
 			return false
 		}

@@ -176,3 +176,25 @@ func TestEmptyInitDB(t *testing.T) {
 	}
 	roundTrip(t, c, append([]byte{wire.ComInitDB}, "sbtest"...))
 }
+
+// TestSetOptionValues: COM_SET_OPTION takes a two-byte option; one MariaDB
+// does not know (2, or 0x0100 whose low byte is ON) gets its 1047 "Unknown
+// command" and changes nothing, and a known one gets the EOF.
+func TestSetOptionValues(t *testing.T) {
+	_, c := newBenchRouter(t)
+	for _, opt := range [][]byte{{2, 0}, {0, 1}} {
+		p := exchange(t, c, append([]byte{wire.ComSetOption}, opt...), false)[0]
+		if e, perr := wire.ParseERR(p); perr != nil || e.Code != 1047 || e.Message != "Unknown command" {
+			t.Fatalf("COM_SET_OPTION %v: %q, want ERR 1047 Unknown command", opt, p)
+		}
+	}
+	c.ResetSeq()
+	c.WritePacket([]byte{wire.ComSetOption, 1, 0})
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.ReadPacket(); err != nil || p[0] != wire.HeaderEOF {
+		t.Fatalf("COM_SET_OPTION OFF: %q %v, want EOF", p, err)
+	}
+	roundTrip(t, c, append([]byte{wire.ComQuery}, "SELECT 1"...))
+}
