@@ -1,6 +1,9 @@
 // Package e2e holds Sluice's end-to-end tests: a real sluice binary, real
 // MariaDB backends (scripts/backends.sh) and real clients (the mariadb CLI,
-// go-sql-driver/mysql, sysbench).
+// go-sql-driver/mysql, sysbench). Under -race the sluice binary is built
+// with the race detector too, SQLite's engine excepted, and exits without
+// the detector's pause of a second (testenv.Binary): a test's start and
+// stop cost about half a second, not two.
 //
 // The tests run one after another, so that what one measures (memory,
 // CPU, timings under load) is not disturbed by another. A few call
