@@ -439,6 +439,14 @@ func TestProxySQLCommands(t *testing.T) {
 		t.Errorf("FlushLogs called %d times", flushes)
 	}
 	wantErr(t, adm, "PROXYSQL RESTART", 1045, "PROXYSQL RESTART is not supported by Sluice")
+	// A module of a feature Sluice lacks is refused by name, not as a
+	// syntax error; the known modules go on working.
+	wantErr(t, adm, "LOAD SQLITESERVER VARIABLES TO RUNTIME", 1045, "LOAD SQLITESERVER VARIABLES is not supported by Sluice")
+	wantErr(t, adm, "save  pgsql query rules to disk", 1045, "SAVE PGSQL QUERY RULES is not supported by Sluice")
+	wantErr(t, adm, "LOAD COREDUMP TO RUNTIME", 1045, "LOAD COREDUMP is not supported by Sluice")
+	wantErr(t, adm, "LOAD DEBUG FROM DISK", 1045, "LOAD DEBUG is not supported by Sluice")
+	wantErr(t, adm, "LOAD DEBUGGING TO RUNTIME", 1045, "syntax error")
+	mustExec(t, adm, "LOAD MYSQL VARIABLES TO RUNTIME")
 	if _, err := adm.Exec("PROXYSQL PAUSE"); err == nil || !strings.HasSuffix(err.Error(), ": ProxySQL MySQL module is already paused, impossible to pause") {
 		t.Errorf("a Commander's refusal: %v; want ProxySQL's words, no prefix", err)
 	}

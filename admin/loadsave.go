@@ -33,6 +33,9 @@ func (s *Server) loadSaveCommand(ss *session, n, u string) (reply, bool) {
 		name := n[len(userPrefix) : len(n)-len(userSuffix)]
 		return s.loadOneUser(ss, name), true
 	}
+	if m := unsupportedModule(u); m != "" {
+		return notSupported(m), true
+	}
 	if u == "SAVE MYSQL DIGEST TO DISK" {
 		ds, ok := s.cfg.Applier.(DigestSaver)
 		if !ok {
@@ -46,6 +49,27 @@ func (s *Server) loadSaveCommand(ss *session, n, u string) (reply, bool) {
 		return &okReply{affected: uint64(n)}, true
 	}
 	return nil, false
+}
+
+// unsupportedModules are ProxySQL modules of features Sluice does not have
+// (its debug filters, LDAP, the SQLite3 and ClickHouse servers, ProxySQL
+// 3's PostgreSQL side, core dump filters).
+var unsupportedModules = []string{"DEBUG", "LDAP VARIABLES", "SQLITESERVER VARIABLES",
+	"CLICKHOUSE USERS", "CLICKHOUSE VARIABLES", "PGSQL USERS", "PGSQL SERVERS",
+	"PGSQL QUERY RULES", "PGSQL VARIABLES", "PGSQL FIREWALL", "COREDUMP"}
+
+// unsupportedModule returns "LOAD <module>" or "SAVE <module>" when u (a
+// LOAD or SAVE, upper case) names one of unsupportedModules, so that a
+// ProxySQL runbook's step is refused by name, not as SQLite's "syntax
+// error"; "" otherwise.
+func unsupportedModule(u string) string {
+	verb, rest := u[:len("LOAD")], u[len("LOAD "):]
+	for _, m := range unsupportedModules {
+		if rest == m || strings.HasPrefix(rest, m+" ") {
+			return verb + " " + m
+		}
+	}
+	return ""
 }
 
 func notSupported(what string) *errReply {
