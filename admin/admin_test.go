@@ -543,6 +543,11 @@ func TestShowCommands(t *testing.T) {
 			t.Errorf("%s: %d rows, want %d", q, len(rows), want)
 		}
 	}
+	// SHOW FULL COLUMNS has MySQL's nine columns (tools scan nine values).
+	if cols, rows := queryRows(t, adm, "SHOW FULL COLUMNS FROM mysql_servers LIKE 'hostname'"); fmt.Sprint(cols) != "[Field Type Collation Null Key Default Extra Privileges Comment]" ||
+		len(rows) != 1 || fmt.Sprint(rows[0][:5]) != "[hostname varchar utf8mb4_bin NO PRI]" {
+		t.Errorf("SHOW FULL COLUMNS: %v %v", cols, rows)
+	}
 	if _, _, err := tryQuery(adm, "SHOW COLUMNS FROM mysql_servers WHERE Field = 'port'"); err == nil {
 		t.Error("SHOW COLUMNS … WHERE answered")
 	}

@@ -229,7 +229,8 @@ func (s *Server) showFields(ss *session, rest string) (reply, bool) {
 		return adminErr("ProxySQL Admin Error: SHOW COLUMNS … WHERE is not supported: use LIKE, or SELECT … FROM pragma_table_info('<table>')"), true
 	}
 	f := strings.Fields(rest)
-	if len(f) > 0 && strings.EqualFold(f[0], "FULL") {
+	full := len(f) > 0 && strings.EqualFold(f[0], "FULL")
+	if full {
 		f = f[1:]
 	}
 	if (len(f) != 3 && len(f) != 5) || !strings.EqualFold(f[1], "FROM") && !strings.EqualFold(f[1], "IN") {
@@ -266,6 +267,10 @@ func (s *Server) showFields(ss *session, rest string) (reply, bool) {
 		info.rows = kept
 	}
 	out := &resultSet{cols: []string{"Field", "Type", "Null", "Key", "Default", "Extra"}}
+	if full {
+		// MySQL's nine columns, in its order: tools scan all nine.
+		out.cols = []string{"Field", "Type", "Collation", "Null", "Key", "Default", "Extra", "Privileges", "Comment"}
+	}
 	for _, ri := range info.rows {
 		typ := strings.ToLower(ri[1].String)
 		if typ == "" {
@@ -279,9 +284,23 @@ func (s *Server) showFields(ss *session, rest string) (reply, bool) {
 		if ri[4].Valid && ri[4].String != "0" {
 			key = "PRI"
 		}
+		if !full {
+			out.rows = append(out.rows, []sql.NullString{
+				nullable(ri[0].String, true), nullable(typ, true), nullable(null, true),
+				nullable(key, true), ri[3], nullable("", true),
+			})
+			continue
+		}
+		// SQLite keeps text as UTF-8 and compares it byte by byte (its
+		// BINARY collation); other columns have none, NULL as in MySQL.
+		collation := nullable("", false)
+		if strings.Contains(typ, "char") || strings.Contains(typ, "text") {
+			collation = nullable("utf8mb4_bin", true)
+		}
 		out.rows = append(out.rows, []sql.NullString{
-			nullable(ri[0].String, true), nullable(typ, true), nullable(null, true),
+			nullable(ri[0].String, true), nullable(typ, true), collation, nullable(null, true),
 			nullable(key, true), ri[3], nullable("", true),
+			nullable("select,insert,update,references", true), nullable("", true),
 		})
 	}
 	return out, true
