@@ -284,24 +284,21 @@ func (s *Server) showFields(ss *session, rest string) (reply, bool) {
 		if ri[4].Valid && ri[4].String != "0" {
 			key = "PRI"
 		}
-		if !full {
-			out.rows = append(out.rows, []sql.NullString{
-				nullable(ri[0].String, true), nullable(typ, true), nullable(null, true),
-				nullable(key, true), ri[3], nullable("", true),
-			})
-			continue
-		}
 		// SQLite keeps text as UTF-8 and compares it byte by byte (its
 		// BINARY collation); other columns have none, NULL as in MySQL.
 		collation := nullable("", false)
 		if strings.Contains(typ, "char") || strings.Contains(typ, "text") {
 			collation = nullable("utf8mb4_bin", true)
 		}
-		out.rows = append(out.rows, []sql.NullString{
+		row := []sql.NullString{
 			nullable(ri[0].String, true), nullable(typ, true), collation, nullable(null, true),
 			nullable(key, true), ri[3], nullable("", true),
 			nullable("select,insert,update,references", true), nullable("", true),
-		})
+		}
+		if !full {
+			row = append(row[:2], row[3:7]...) // no Collation, Privileges, Comment
+		}
+		out.rows = append(out.rows, row)
 	}
 	return out, true
 }

@@ -70,7 +70,7 @@ type session struct {
 
 	conns  heldConns            // backend connections attached to the session
 	spare  *held                // a released held, reused by the next acquire
-	avoid  *backend.Server      // refused the command being retried: another server is picked if one can be
+	avoid  *backend.Server      // refused or failed the command being retried: another server is picked if one can be
 	cred   *backend.Credentials // backend login of the session user, for credRT
 	credRT *live.Runtime
 
