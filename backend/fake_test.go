@@ -593,3 +593,70 @@ func TestPoolCountsAndBuffers(t *testing.T) {
 		t.Errorf("FreeBufferBytes %d with nothing idle", n)
 	}
 }
+
+// TestTotalsSurviveRemoval: the global counters (Registry.Totals) keep
+// what a server counted after a LOAD or the monitor takes it out, and
+// after its counters are folded into one sum; only Connected, a gauge,
+// falls.
+func TestTotalsSurviveRemoval(t *testing.T) {
+	addr, _ := startFakeMySQL8(t)
+	host, port, _ := net.SplitHostPort(addr)
+	p := 0
+	for _, ch := range port {
+		p = p*10 + int(ch-'0')
+	}
+	r := newTestRegistry(t, DefaultOptions())
+	servers := []config.Server{{HostgroupID: 0, Hostname: host, Port: p, Weight: 1, MaxConnections: 10}}
+	r.Reconcile(servers)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cred := &Credentials{User: "native", Password: "pw"}
+	want := &State{Schema: "db", Collation: 45, Autocommit: true}
+	use := func(s *Server) {
+		t.Helper()
+		c, err := s.Pool().Get(ctx, nil, cred, want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Pool().Put(c)
+	}
+	use(r.Hostgroup(0)[0])
+	before := r.Totals()
+	if before.ConnOK != 1 || before.Pool.Get != 1 || before.Pool.Push != 1 || before.BytesRecv == 0 || before.Connected != 1 {
+		t.Fatalf("after one connection used: %+v", before)
+	}
+	// Closing the idle connection sends COM_QUIT: BytesSent grows by it.
+	counters := func(x Totals) Totals { x.Connected, x.BytesSent = 0, 0; return x }
+
+	r.Reconcile(nil) // LOAD MYSQL SERVERS TO RUNTIME without it
+	after := r.Totals()
+	if counters(after) != counters(before) || after.BytesSent < before.BytesSent || after.Connected != 0 {
+		t.Fatalf("after the server was removed: %+v, want the counters of %+v and nothing connected", after, before)
+	}
+
+	// Back under the same key: a new server, whose counts add to the old ones.
+	r.Reconcile(servers)
+	use(r.Hostgroup(0)[0])
+	// The monitor's read_only check moves it into hostgroup 1 and out again.
+	if _, added := r.AddToHostgroup(r.Hostgroup(0)[0], 1); !added {
+		t.Fatal("AddToHostgroup added nothing")
+	}
+	use(r.Hostgroup(1)[0])
+	if !r.RemoveFromHostgroup(Key{Hostgroup: 1, Host: host, Port: p}) {
+		t.Fatal("RemoveFromHostgroup removed nothing")
+	}
+	got := r.Totals()
+	if got.ConnOK != 3 || got.Pool.Get != 3 || got.Pool.Push != 3 || got.BytesRecv <= before.BytesRecv || got.Connected != 1 {
+		t.Fatalf("after three servers' use, two removed: %+v", got)
+	}
+	r.foldRetired(time.Now().Add(retireFoldAfter))
+	r.mu.Lock()
+	left := len(r.retired)
+	r.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d removed servers left unfolded", left)
+	}
+	if folded := r.Totals(); folded != got {
+		t.Errorf("after folding: %+v, want %+v", folded, got)
+	}
+}

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"sort"
+	"time"
 
 	"github.com/sluice-proxy/sluice/internal/config"
 )
@@ -55,6 +56,7 @@ func (r *Registry) RemoveFromHostgroup(k Key) bool {
 	}
 	delete(r.servers, k)
 	r.publishLocked()
+	r.retireLocked(s, time.Now())
 	s.SetStatus(StatusOfflineHard)
 	s.pool.drainFree()
 	return true

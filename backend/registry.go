@@ -28,6 +28,9 @@ type Registry struct {
 	mu      sync.Mutex // serializes Reconcile and Close; guards servers
 	servers map[Key]*Server
 	closed  bool
+	// Servers taken out, whose counters still count (Totals).
+	retired    []retiredServer
+	retiredSum Totals
 
 	byHG atomic.Pointer[map[int][]*Server]
 	all  atomic.Pointer[[]*Server]
@@ -121,7 +124,9 @@ func (r *Registry) Reconcile(servers []config.Server) {
 	r.servers = next
 	r.byHG.Store(&byHG)
 	r.all.Store(&all)
+	now := time.Now()
 	for _, s := range removed {
+		r.retireLocked(s, now)
 		s.SetStatus(StatusOfflineHard)
 		s.pool.drainFree()
 		r.log.Info().Str("server", s.addr).Int("hostgroup", s.key.Hostgroup).Msg("server removed: OFFLINE_HARD")
@@ -188,6 +193,7 @@ func (r *Registry) maintenanceLoop() {
 // maintainOnce runs one round of pool maintenance over every server and
 // pings the idle connections that are due, a few at a time.
 func (r *Registry) maintainOnce(now time.Time) {
+	r.foldRetired(now)
 	o := r.options()
 	var due []*BackendConn
 	for _, s := range r.Servers() {

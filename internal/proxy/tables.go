@@ -236,28 +236,14 @@ func varRows(vs []stats.Var) [][]any {
 // read from the pools and the router.
 func (p *Proxy) globalVars() []stats.Var {
 	vs := p.stats.Global()
-	var connected int64
-	var created, aborted, sent, recv, changeUsers, initDBs, setNames uint64
-	// The pools also give MyHGM_myconnpoll_* and the buffers of their idle
-	// connections (ConnPool_memory_bytes); those of the connections in use
-	// are the rest of what backend connections hold.
-	var pc backend.PoolCounts
+	// Counters of every server the registry has had: they only grow, as
+	// ProxySQL's, when a LOAD or the monitor takes a server out.
+	t := p.registry.Totals()
+	// The buffers of the pools' idle connections (ConnPool_memory_bytes);
+	// those of the connections in use are the rest of what backend
+	// connections hold.
 	var poolFree int64
 	for _, s := range p.registry.Servers() {
-		st := s.Stats()
-		connected += st.ConnUsed + st.ConnFree
-		created += st.ConnOK
-		aborted += st.ConnERR
-		sent += st.BytesSent
-		recv += st.BytesRecv
-		changeUsers += st.ChangeUsers
-		initDBs += st.InitDBs
-		setNames += st.SetNames
-		c := s.Pool().Counts()
-		pc.Get += c.Get
-		pc.GetOK += c.GetOK
-		pc.Push += c.Push
-		pc.Destroy += c.Destroy
 		poolFree += s.Pool().FreeBufferBytes()
 	}
 	backendBufs := max(wire.BackendBuffers.Bytes()-poolFree, 0)
@@ -279,12 +265,12 @@ func (p *Proxy) globalVars() []stats.Var {
 	i64 := func(n int64) string { return strconv.FormatInt(n, 10) }
 	u64 := func(n uint64) string { return strconv.FormatUint(n, 10) }
 	vs = append(vs,
-		stats.Var{Name: "Com_backend_change_user", Value: u64(changeUsers)},
-		stats.Var{Name: "Com_backend_init_db", Value: u64(initDBs)},
-		stats.Var{Name: "Com_backend_set_names", Value: u64(setNames)},
-		stats.Var{Name: "Server_Connections_aborted", Value: u64(aborted)},
-		stats.Var{Name: "Server_Connections_connected", Value: i64(connected)},
-		stats.Var{Name: "Server_Connections_created", Value: u64(created)},
+		stats.Var{Name: "Com_backend_change_user", Value: u64(t.ChangeUsers)},
+		stats.Var{Name: "Com_backend_init_db", Value: u64(t.InitDBs)},
+		stats.Var{Name: "Com_backend_set_names", Value: u64(t.SetNames)},
+		stats.Var{Name: "Server_Connections_aborted", Value: u64(t.ConnERR)},
+		stats.Var{Name: "Server_Connections_connected", Value: i64(t.Connected)},
+		stats.Var{Name: "Server_Connections_created", Value: u64(t.ConnOK)},
 		stats.Var{Name: "Server_Connections_delayed", Value: u64(p.registry.ConnectionsDelayed())},
 		// The read, write and large-packet buffers held now by the backend
 		// connections in use (ProxySQL: its sessions' backend data streams)
@@ -293,18 +279,18 @@ func (p *Proxy) globalVars() []stats.Var {
 		stats.Var{Name: "mysql_backend_buffers_bytes", Value: i64(backendBufs)},
 		stats.Var{Name: "mysql_frontend_buffers_bytes", Value: i64(wire.FrontendBuffers.Bytes())},
 		stats.Var{Name: "mysql_session_internal_bytes", Value: i64(p.router.SessionBytes())},
-		stats.Var{Name: "Queries_backends_bytes_recv", Value: u64(recv)},
-		stats.Var{Name: "Queries_backends_bytes_sent", Value: u64(sent)},
+		stats.Var{Name: "Queries_backends_bytes_recv", Value: u64(t.BytesRecv)},
+		stats.Var{Name: "Queries_backends_bytes_sent", Value: u64(t.BytesSent)},
 		stats.Var{Name: "Mirror_concurrency", Value: i64(running)},
 		stats.Var{Name: "Mirror_queue_length", Value: i64(queued)},
 		// ProxySQL's MySQL_HostGroups_Manager rows: lookups of a free
 		// connection (a request that waits looks again), those that took
 		// one, connections given back (after a keep-alive ping too), and
 		// connections handed out that were closed instead of pooled.
-		stats.Var{Name: "MyHGM_myconnpoll_get", Value: u64(pc.Get)},
-		stats.Var{Name: "MyHGM_myconnpoll_get_ok", Value: u64(pc.GetOK)},
-		stats.Var{Name: "MyHGM_myconnpoll_push", Value: u64(pc.Push)},
-		stats.Var{Name: "MyHGM_myconnpoll_destroy", Value: u64(pc.Destroy)},
+		stats.Var{Name: "MyHGM_myconnpoll_get", Value: u64(t.Pool.Get)},
+		stats.Var{Name: "MyHGM_myconnpoll_get_ok", Value: u64(t.Pool.GetOK)},
+		stats.Var{Name: "MyHGM_myconnpoll_push", Value: u64(t.Pool.Push)},
+		stats.Var{Name: "MyHGM_myconnpoll_destroy", Value: u64(t.Pool.Destroy)},
 	)
 	if n, ok := sqliteMemory(); ok {
 		vs = append(vs, stats.Var{Name: "SQLite3_memory_bytes", Value: i64(n)})
