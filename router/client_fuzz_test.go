@@ -21,6 +21,8 @@ func FuzzClientText(f *testing.F) {
 		"PREPARE s1 FROM 'SELECT 1'", "EXECUTE `S``2` USING @a", "DEALLOCATE PREPARE s1", "DROP PREPARE `x`;",
 		"select @@version_comment limit 1", "SELECT CONNECTION_ID();", "SHOW WARNINGS LIMIT 1",
 		"PROXYSQL INTERNAL SESSION", "proxysql internal session;",
+		"GET DIAGNOSTICS @n = NUMBER, @r = ROW_COUNT", "get current diagnostics condition @n @`m x` = MESSAGE_TEXT, @'e' = mysql_errno;",
+		"GET DIAGNOSTICS CONDITION 1 @a = RETURNED_SQLSTATE", "GET DIAGNOSTICS x = NUMBER",
 	} {
 		f.Add([]byte(s))
 	}
@@ -59,7 +61,13 @@ func FuzzClientText(f *testing.F) {
 		if isInternalCommand(q) && !bytes.Equal(bytes.ToUpper(q[:len(internalPrefix)]), []byte(internalPrefix)) {
 			t.Fatalf("%q taken for a PROXYSQL INTERNAL command", q)
 		}
-		_ = isShowWarnings(q)
+		_ = readsDiagnostics(q)
+		// GET DIAGNOSTICS read as the SET of its variables: one SET of
+		// user variables, or nothing.
+		ds := &session{rowCount: -1, diagErr: &wire.SQLError{Code: 1146, State: "42S02", Message: "it's"}}
+		if set, ok := ds.diagnosticsAsSet(q); ok && (!bytes.HasPrefix(set, []byte("SET @")) || bytes.Contains(set, []byte("it's"))) {
+			t.Fatalf("GET DIAGNOSTICS %q read as %q", q, set)
+		}
 	})
 }
 

@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 	"database/sql"
+	"math"
 	"strconv"
 
 	"github.com/sluice-proxy/sluice/internal/wire"
@@ -32,6 +33,7 @@ const (
 	diagErrorCount    // SELECT @@error_count
 	diagRowCount      // SELECT ROW_COUNT()
 	diagFoundRows     // SELECT FOUND_ROWS()
+	diagGet           // GET [CURRENT] DIAGNOSTICS (getdiag.go)
 )
 
 // diagOf classifies q, a COM_QUERY's text. It reads no further than a
@@ -86,6 +88,11 @@ func diagOf(q []byte) (kind diagKind, limit int, col []byte) {
 			return kind, v[1], nil
 		}
 		return diagNone, 0, nil
+	case hasPrefixFold(q, "GET"):
+		t := diagTokens{rest: q}
+		if t.word("GET") && (t.word("CURRENT") || true) && t.word("DIAGNOSTICS") {
+			return diagGet, -1, nil
+		}
 	case hasPrefixFold(q, "SELECT ROW_COUNT"):
 		if rest := bytes.TrimLeft(q[16:], " \t\r\n"); bytes.Equal(rest, []byte("()")) {
 			return diagRowCount, -1, q[7:]
@@ -159,6 +166,16 @@ func (s *session) answerDiag() (handled, ok bool) {
 	kind, limit := s.diag.kind, s.diag.limit
 	e := s.diagErr
 	switch kind {
+	case diagGet:
+		return false, true // runs where the area is, or as a SET (getdiag.go)
+	case diagCountWarnings, diagWarningCount:
+		if s.diagWarnings == math.MaxUint16 && s.diagHeld() != nil {
+			// The OK packet's count stops at 65535; the server that has
+			// the warnings (still the session's connection) counts on.
+			return false, true
+		}
+	}
+	switch kind {
 	case diagShowWarnings, diagShowErrors:
 		if kind == diagShowWarnings && s.diagWarnings > 0 {
 			return false, true
@@ -209,6 +226,35 @@ func (s *session) answerDiag() (handled, ok bool) {
 		}
 	}
 	return true, s.writeCount(strconv.FormatUint(n, 10), true)
+}
+
+// diagHeld returns the connection the session's previous statement left
+// its warnings on (mysql-handle_warnings keeps it with the session until
+// the next statement that is not a diagnostics one), if the session still
+// holds it.
+func (s *session) diagHeld() *held {
+	if s.warningsHG < 0 {
+		return nil
+	}
+	if h := s.conns.find(s.warningsHG); h != nil && h.warnings && !h.dead {
+		return h
+	}
+	return nil
+}
+
+// readsDiagnostics reports whether digest, a statement's digest text, reads
+// the diagnostics area the previous statement left: it runs where that is.
+func readsDiagnostics(digest []byte) bool {
+	for _, p := range [...]string{"SHOW WARNINGS", "SHOW ERRORS", "SHOW COUNT(*) WARNINGS", "SHOW COUNT(*) ERRORS"} {
+		if hasPrefixFold(digest, p) {
+			return true
+		}
+	}
+	switch k, _, _ := diagOf(digest); k {
+	case diagWarningCount, diagErrorCount, diagGet:
+		return true
+	}
+	return false
 }
 
 // writeCount answers a one-value diagnostics statement: a BIGINT column

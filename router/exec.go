@@ -365,14 +365,14 @@ type follow uint8
 
 const (
 	followRules    follow = iota
-	followWarnings        // SHOW WARNINGS: where the last query left warnings
+	followWarnings        // SHOW WARNINGS, GET DIAGNOSTICS…: where the last query left its conditions
 	followWrite           // LAST_INSERT_ID() or @@IDENTITY: where the last write ran
 )
 
 // followOf classifies a statement by its kind and digest text.
 func followOf(kind sqlscan.StmtKind, digest []byte) follow {
 	switch {
-	case kind == sqlscan.KindShow && isShowWarnings(digest):
+	case readsDiagnostics(digest):
 		return followWarnings
 	case mentionsInsertID(digest):
 		return followWrite

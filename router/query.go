@@ -58,6 +58,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	if rt.Router.StatsTimeQP {
 		s.r.stats.Add(s.id, stats.QueryProcessorTimeNsec, int64(time.Since(start)))
 	}
+	rewritten := dec.Rewritten // q is not the client's text: the packet is rebuilt
 	if dec.Rewritten {
 		// What runs is the rewritten query, and it is what the digest
 		// stats, the events log and everything below (statement kind,
@@ -91,6 +92,13 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 		if handled, ok := s.answerDiag(); handled {
 			s.finishEvent(ev, -1, "", backend.Response{ResultSets: 1})
 			return ok
+		}
+		if s.diag.kind == diagGet && s.diagHeld() == nil {
+			if set, ok := s.diagnosticsAsSet(q); ok {
+				q = set // the SET of its variables, from the session's record (getdiag.go)
+				s.digester.Digest(&s.digest, q, d)
+				rewritten = true
+			}
 		}
 	}
 
@@ -207,7 +215,7 @@ func (s *session) comQuery(rt *live.Runtime, p []byte) bool {
 	if set.Outcome != sqlscan.SetNotSet && setsAutocommit(&set) {
 		s.r.stats.Add(s.id, stats.ComAutocommit, 1)
 	}
-	if dec.Rewritten {
+	if rewritten {
 		s.scratch = append(append(s.scratch[:0], wire.ComQuery), q...)
 		p = s.scratch
 	}
@@ -269,10 +277,6 @@ func hasNextTransaction(set *sqlscan.SetStatement) bool {
 		}
 	}
 	return false
-}
-
-func isShowWarnings(digest []byte) bool {
-	return hasPrefixFold(digest, "SHOW WARNINGS") || hasPrefixFold(digest, "SHOW COUNT(*) WARNINGS")
 }
 
 // execBody returns the text of a statement that is one executable comment
@@ -413,11 +417,15 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 	if res.Warnings > 0 && rt.Router.LogWarnings {
 		s.logWarnings(h, q, res.Warnings)
 	}
+	// Warnings are in the connection's diagnostics area: it stays with the
+	// session for SHOW WARNINGS, GET DIAGNOSTICS and the counts
+	// (mysql-handle_warnings), until a statement that does not read them.
+	// (After an error it goes back to the pool, as in ProxySQL: the
+	// session's record of the error answers those statements.)
 	if res.Warnings > 0 && rt.Router.WarningsHandled(h.hg) {
-		// Kept for SHOW WARNINGS (mysql-handle_warnings).
 		s.warningsHG = h.hg
 		h.warnings = true
-	} else if h.warnings && (res.Warnings > 0 || !isShowWarnings(s.digest.Text)) {
+	} else if h.warnings && (res.Warnings > 0 || !readsDiagnostics(s.digest.Text)) {
 		h.warnings = false
 		s.warningsHG = -1
 	}

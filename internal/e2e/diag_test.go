@@ -130,4 +130,91 @@ func TestDiagnosticsPerSession(t *testing.T) {
 			t.Errorf("%s in another session shows %q", q, got)
 		}
 	}
+	other.Close()
+	proxied.Close() // its session holds the one connection (p2's user variables)
+
+	// GET DIAGNOSTICS reads the session's own previous statement, not the
+	// area another session's error left on the pooled connection; the same
+	// two-session sequence through Sluice and directly.
+	testenv.MustCLI(t, b.Port, "root", "test", "CREATE TABLE IF NOT EXISTS sbtest.diag_gd (id INT PRIMARY KEY); REPLACE INTO sbtest.diag_gd VALUES (1)")
+	get := []string{
+		"GET DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT, @e = MYSQL_ERRNO, @s = RETURNED_SQLSTATE, @o = CLASS_ORIGIN; SELECT @m, @e, @s, @o",
+		"GET CURRENT DIAGNOSTICS @n = NUMBER, @`r c` = ROW_COUNT; SELECT @n, @`r c`",
+		"SET @k = 1; GET DIAGNOSTICS CONDITION @k @m = MESSAGE_TEXT; SELECT @m",
+		"GET DIAGNOSTICS CONDITION 2 @m = MESSAGE_TEXT; SELECT @m",
+	}
+	for _, first := range []string{"INSERT INTO diag_gd VALUES (1)", "DELETE FROM diag_gd WHERE id = 2", "SELECT 1"} {
+		for _, g := range get {
+			var answers [2]string
+			for i, port := range []int{s.DataPort, b.Port} {
+				// Sessions of their own, closed at the end: a session
+				// that set user variables keeps the one connection.
+				db := testenv.DB(t, port, "sbtest", "sbtest", "sbtest", "")
+				a, between := conn(db), conn(db)
+				a.ExecContext(ctx, first)
+				between.ExecContext(ctx, "SELECT * FROM secretE1")
+				var stmts []string
+				for st := range strings.SplitSeq(g, "; ") {
+					stmts = append(stmts, st)
+				}
+				if strings.HasPrefix(stmts[0], "SET") {
+					// The variable first, then the statement whose
+					// diagnostics are read, then GET DIAGNOSTICS. (The
+					// user variable keeps the one connection with the
+					// session: no other session's statement in between.)
+					if _, err := a.ExecContext(ctx, stmts[0]); err != nil {
+						t.Fatal(err)
+					}
+					a.ExecContext(ctx, first)
+					stmts = stmts[1:]
+				}
+				if _, err := a.ExecContext(ctx, stmts[0]); err != nil {
+					t.Fatalf("%s after %q: %v", stmts[0], first, err)
+				}
+				answers[i] = rows(a, stmts[1])
+				a.Close()
+				between.Close()
+				db.Close()
+			}
+			if answers[0] != answers[1] || strings.Contains(answers[0], "secret") {
+				t.Errorf("after %q, %s: through Sluice %q, directly %q", first, g, answers[0], answers[1])
+			}
+		}
+	}
+}
+
+// TestWarningCountPastOKPacket: a statement with more warnings than the OK
+// packet's 16 bits count: @@warning_count and SHOW COUNT(*) WARNINGS go to
+// the connection that holds them (mysql-handle_warnings keeps it with the
+// session), as GET DIAGNOSTICS does; direct gives the same.
+func TestWarningCountPastOKPacket(t *testing.T) {
+	s, b := multiplexSetup(t, 4, "")
+	ctx := context.Background()
+	for _, port := range []int{s.DataPort, b.Port} {
+		c := connOf(t, testenv.DB(t, port, "sbtest", "sbtest", "sbtest", ""))
+		for _, q := range []string{"SELECT @@warning_count", "SHOW COUNT(*) WARNINGS", "GET DIAGNOSTICS @n = NUMBER"} {
+			var sum sql.NullInt64
+			if err := c.QueryRowContext(ctx, "SELECT SUM(CAST(CONCAT('x', seq) AS INT)) FROM seq_1_to_70000").Scan(&sum); err != nil {
+				t.Fatal(err)
+			}
+			var n int64
+			if strings.HasPrefix(q, "GET") {
+				if _, err := c.ExecContext(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+				q = "SELECT @n"
+			}
+			if err := c.QueryRowContext(ctx, q).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			want := int64(70000)
+			if q == "SELECT @n" {
+				want = 64 // the conditions kept: max_error_count
+			}
+			if n != want {
+				t.Errorf("port %d: %s after 70 000 warnings: %d, want %d", port, q, n, want)
+			}
+		}
+		c.Close()
+	}
 }
