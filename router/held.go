@@ -544,6 +544,7 @@ func (r *Router) pick(rt *live.Runtime, hg int, avoid *backend.Server) *backend.
 func (r *Router) pickFrom(rt *live.Runtime, hg int, avoid *backend.Server, refused []*backend.Server) *backend.Server {
 	servers := r.cfg.Registry.Hostgroup(hg)
 	if overOnline(rt, hg, servers) {
+		r.logOverOnline(rt, hg, servers)
 		return nil
 	}
 	if len(refused) > 0 {
@@ -581,6 +582,19 @@ func (r *Router) pickFrom(rt *live.Runtime, hg int, avoid *backend.Server, refus
 func overOnline(rt *live.Runtime, hg int, servers []*backend.Server) bool {
 	limit, ok := rt.Router.MaxOnline[hg]
 	return ok && onlineCount(servers) > limit
+}
+
+// logOverOnline says why a hostgroup takes no traffic, at most every 10 s
+// (as ProxySQL): its queries end in 9001 with every server healthy.
+func (r *Router) logOverOnline(rt *live.Runtime, hg int, servers []*backend.Server) {
+	now := time.Now().Unix()
+	last := r.overOnlineLogged.Load()
+	if now-last < 10 || !r.overOnlineLogged.CompareAndSwap(last, now) {
+		return
+	}
+	r.log.Warn().Int("hostgroup", hg).Int("num_online_servers", onlineCount(servers)).
+		Int("max_online_servers", rt.Router.MaxOnline[hg]).
+		Msg("more ONLINE servers in the hostgroup than its max_num_online_servers (mysql_hostgroup_attributes): it takes no traffic")
 }
 
 func onlineCount(servers []*backend.Server) int {

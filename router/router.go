@@ -111,12 +111,15 @@ type Router struct {
 	// spare is a descriptor held in reserve (/dev/null) to refuse clients
 	// with ERR 1040 while the proxy is out of file descriptors
 	// (refuseOverLimit); spareMu serialises its use between listeners.
-	spareMu  sync.Mutex
-	spare    *os.File
-	fdLog    ratelog.Limiter
-	hosts    hostCache // failed logins per client address (hostcache.go)
-	balancer *balancer
-	watchdog *watchdog
+	spareMu sync.Mutex
+	spare   *os.File
+	fdLog   ratelog.Limiter
+	// overOnlineLogged: when a hostgroup over its max_num_online_servers
+	// was last logged (unix seconds; at most one line every 10 s).
+	overOnlineLogged atomic.Int64
+	hosts            hostCache // failed logins per client address (hostcache.go)
+	balancer         *balancer
+	watchdog         *watchdog
 }
 
 // New returns a Router serving the runtime cfg.Runtime holds.

@@ -81,6 +81,8 @@ func TestHostgroupAttributesAndNotReusable(t *testing.T) {
 		t.Fatalf("a hostgroup over max_num_online_servers: %v, want ERR 9001", err)
 	}
 	t.Logf("refused after %v", time.Since(start))
+	// The log says why (an operator sees 9001 with every server healthy).
+	waitLog(t, s, "max_num_online_servers", "num_online_servers=2", "max_online_servers=1")
 	admin(t, s, "UPDATE mysql_hostgroup_attributes SET max_num_online_servers=2; LOAD MYSQL SERVERS TO RUNTIME")
 	testenv.MustCLI(t, s.DataPort, "sbtest", "sbtest", "SELECT 1")
 }
