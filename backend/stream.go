@@ -415,6 +415,20 @@ func (c *BackendConn) walk(shape Shape, sink *Sink) (Response, error) {
 // mysql-enable_load_data_local_infile off.
 var ErrLocalInfileOff = &wire.SQLError{Code: 1047, State: "08S01", Message: "Unsupported 'LOAD DATA LOCAL INFILE' command"}
 
+// ErrNoClientLocalFiles, as a Sink's NoLocalFiles, stands for the server's
+// own answer to LOAD DATA LOCAL INFILE from a client that did not enable
+// local files (no CLIENT_LOCAL_FILES): MariaDB's 4166, MySQL's 3948.
+var ErrNoClientLocalFiles = &wire.SQLError{Code: 3948, State: "42000",
+	Message: "Loading local data is disabled; this must be enabled on both the client and server sides"}
+
+func (c *BackendConn) noClientLocalFiles() *wire.SQLError {
+	if c.srv != nil && c.srv.MariaDBVersionNumber() > 0 {
+		return &wire.SQLError{Code: 4166, State: "HY000",
+			Message: "The used command is not allowed because the MariaDB server or client has disabled the local infile capability"}
+	}
+	return ErrNoClientLocalFiles
+}
+
 // localInfile answers a server's request for a client file (LOAD DATA
 // LOCAL INFILE; the packet is 0xFB and the file name). When the session
 // allows it the request goes to the client, and the client's packets
@@ -436,6 +450,9 @@ func (c *BackendConn) localInfile(sink *Sink) (*wire.SQLError, error) {
 		}
 		// The client saw none of this: its sequence stays where the
 		// refusal goes.
+		if sink.NoLocalFiles == ErrNoClientLocalFiles {
+			return c.noClientLocalFiles(), nil
+		}
 		if sink.NoLocalFiles != nil {
 			return sink.NoLocalFiles, nil
 		}

@@ -212,11 +212,6 @@ func errNoCursor(id uint32) *wire.SQLError {
 // errClientGone tags a failed write to the client (see backend.ErrClientGone).
 func errClientGone(err error) error { return fmt.Errorf("%w: %w", backend.ErrClientGone, err) }
 
-// errLocalFilesClient answers LOAD DATA LOCAL INFILE from a client that did
-// not enable local files (CLIENT_LOCAL_FILES): it could not send the file.
-var errLocalFilesClient = &wire.SQLError{Code: 1148, State: "42000",
-	Message: "The used command is not allowed: the client has not enabled LOAD DATA LOCAL INFILE"}
-
 // errSQLInjection answers a query mysql-automatic_detect_sqli flagged; the
 // connection is closed after it.
 func errSQLInjection(fingerprint string) *wire.SQLError {

@@ -80,7 +80,8 @@ func (s *session) localFiles(rt *live.Runtime) (bool, *wire.SQLError) {
 	case !rt.Router.LoadDataLocal && !s.user.FastForward:
 		return false, backend.ErrLocalInfileOff
 	case s.caps&wire.ClientLocalFiles == 0:
-		return false, errLocalFilesClient
+		// It could not send the file: the server's own error.
+		return false, backend.ErrNoClientLocalFiles
 	}
 	return true, nil
 }
