@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -107,13 +108,16 @@ func serveFake(t testing.TB, srv *server.Server, auth server.AuthenticationHandl
 	return ln.Addr().String()
 }
 
+// fakeHostPort splits a fake server's 127.0.0.1:port address.
+func fakeHostPort(addr string) (string, int) {
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	return host, p
+}
+
 func fakeServer(t *testing.T, addr string) *Server {
 	t.Helper()
-	host, port, _ := net.SplitHostPort(addr)
-	p := 0
-	for _, ch := range port {
-		p = p*10 + int(ch-'0')
-	}
+	host, p := fakeHostPort(addr)
 	r := newTestRegistry(t, DefaultOptions())
 	r.Reconcile([]config.Server{{HostgroupID: 0, Hostname: host, Port: p, Weight: 1, MaxConnections: 10}})
 	return r.Hostgroup(0)[0]
@@ -260,11 +264,7 @@ func TestKillConnectionsAbortsQueriesInFlight(t *testing.T) {
 // connection in exactly the session's state is idle: no I/O, no allocation.
 func BenchmarkPoolGetPut(b *testing.B) {
 	addr, _ := startFakeMySQL8Bench(b)
-	host, port, _ := net.SplitHostPort(addr)
-	p := 0
-	for _, ch := range port {
-		p = p*10 + int(ch-'0')
-	}
+	host, p := fakeHostPort(addr)
 	r := NewRegistry(FixedOptions(DefaultOptions()), zerologNop())
 	defer r.Close()
 	r.Reconcile([]config.Server{{HostgroupID: 0, Hostname: host, Port: p, Weight: 1, MaxConnections: 10}})
@@ -293,11 +293,7 @@ func BenchmarkPoolGetPut(b *testing.B) {
 // for a connect to finish or a connection to come back, and all are served.
 func TestConnectBurstBounded(t *testing.T) {
 	addr, _ := startFakeMySQL8(t)
-	host, port, _ := net.SplitHostPort(addr)
-	p := 0
-	for _, ch := range port {
-		p = p*10 + int(ch-'0')
-	}
+	host, p := fakeHostPort(addr)
 	var mu sync.Mutex
 	inFlight, peak, dials := 0, 0, 0
 	o := DefaultOptions()
@@ -600,11 +596,7 @@ func TestPoolCountsAndBuffers(t *testing.T) {
 // falls.
 func TestTotalsSurviveRemoval(t *testing.T) {
 	addr, _ := startFakeMySQL8(t)
-	host, port, _ := net.SplitHostPort(addr)
-	p := 0
-	for _, ch := range port {
-		p = p*10 + int(ch-'0')
-	}
+	host, p := fakeHostPort(addr)
 	r := newTestRegistry(t, DefaultOptions())
 	servers := []config.Server{{HostgroupID: 0, Hostname: host, Port: p, Weight: 1, MaxConnections: 10}}
 	r.Reconcile(servers)

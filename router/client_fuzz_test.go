@@ -2,6 +2,7 @@ package router
 
 import (
 	"bytes"
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,7 +62,9 @@ func FuzzClientText(f *testing.F) {
 		if isInternalCommand(q) && !bytes.Equal(bytes.ToUpper(q[:len(internalPrefix)]), []byte(internalPrefix)) {
 			t.Fatalf("%q taken for a PROXYSQL INTERNAL command", q)
 		}
-		_ = readsDiagnostics(q)
+		for _, k := range []sqlscan.StmtKind{sqlscan.KindShow, sqlscan.KindSelect, sqlscan.KindUnknown} {
+			_ = readsDiagnostics(k, q)
+		}
 		// GET DIAGNOSTICS read as the SET of its variables: one SET of
 		// user variables, or nothing.
 		ds := &session{rowCount: -1, diagErr: &wire.SQLError{Code: 1146, State: "42S02", Message: "it's"}}

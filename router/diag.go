@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/sluice-proxy/sluice/internal/sqlscan"
 	"github.com/sluice-proxy/sluice/internal/wire"
 )
 
@@ -242,17 +243,26 @@ func (s *session) diagHeld() *held {
 	return nil
 }
 
-// readsDiagnostics reports whether digest, a statement's digest text, reads
-// the diagnostics area the previous statement left: it runs where that is.
-func readsDiagnostics(digest []byte) bool {
-	for _, p := range [...]string{"SHOW WARNINGS", "SHOW ERRORS", "SHOW COUNT(*) WARNINGS", "SHOW COUNT(*) ERRORS"} {
-		if hasPrefixFold(digest, p) {
-			return true
+// readsDiagnostics reports whether a statement of kind kind and digest
+// text digest reads the diagnostics area the previous statement left: it
+// runs where that is. Any other kind is told by its kind alone (every query
+// asks).
+func readsDiagnostics(kind sqlscan.StmtKind, digest []byte) bool {
+	switch kind {
+	case sqlscan.KindShow:
+		for _, p := range [...]string{"SHOW WARNINGS", "SHOW ERRORS", "SHOW COUNT(*) WARNINGS", "SHOW COUNT(*) ERRORS"} {
+			if hasPrefixFold(digest, p) {
+				return true
+			}
 		}
-	}
-	switch k, _, _ := diagOf(digest); k {
-	case diagWarningCount, diagErrorCount, diagGet:
-		return true
+	case sqlscan.KindSelect:
+		if hasPrefixFold(digest, "SELECT @@") {
+			k, _, _ := diagOf(digest)
+			return k == diagWarningCount || k == diagErrorCount
+		}
+	case sqlscan.KindUnknown: // GET DIAGNOSTICS
+		k, _, _ := diagOf(digest)
+		return k == diagGet
 	}
 	return false
 }

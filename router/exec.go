@@ -373,7 +373,7 @@ const (
 // followOf classifies a statement by its kind and digest text.
 func followOf(kind sqlscan.StmtKind, digest []byte) follow {
 	switch {
-	case readsDiagnostics(digest):
+	case readsDiagnostics(kind, digest):
 		return followWarnings
 	case mentionsInsertID(digest):
 		return followWrite

@@ -425,7 +425,7 @@ func (s *session) afterQuery(rt *live.Runtime, h *held, res *backend.Response, d
 	if res.Warnings > 0 && rt.Router.WarningsHandled(h.hg) {
 		s.warningsHG = h.hg
 		h.warnings = true
-	} else if h.warnings && (res.Warnings > 0 || !readsDiagnostics(s.digest.Text)) {
+	} else if h.warnings && (res.Warnings > 0 || !readsDiagnostics(s.digest.Kind, s.digest.Text)) {
 		h.warnings = false
 		s.warningsHG = -1
 	}
