@@ -17,7 +17,8 @@
 # Env: TESTS="oltp_point_select oltp_read_only" THREADS="4 16" DURATION=10
 #      ROUNDS=2 WARMUP=3 PAUSE=1 PS_MODE=auto TABLES=4 TABLE_SIZE=10000
 #      TARGETS="haproxy sluice" KEEP=0 (add sluice-base, with SLUICE_BASE_REV or
-#      SLUICE_BASE_BIN, to compare two Sluice builds in the same run)
+#      SLUICE_BASE_BIN, to compare two Sluice builds in the same run; add
+#      tiproxy, with TIPROXY_BIN, to measure TiProxy in the same run)
 #      RESULTS=BENCH_DIR/results/sysbench-DATE.md
 set -euo pipefail
 BENCH_TAG=all
@@ -38,7 +39,7 @@ stamp=$(date +%Y%m%d-%H%M%S)
 RUN_OUT=$BENCH_DIR/results/sysbench-$stamp
 RESULTS=${RESULTS:-$RUN_OUT.md}
 for t in $TESTS; do [[ $t =~ ^[a-z_]+$ ]] || bench_die "TESTS: bad test name '$t'"; done
-for t in $TARGETS; do [[ $t == haproxy || $t == sluice || $t == sluice-base ]] || bench_die "TARGETS: unknown target '$t' (haproxy, sluice, sluice-base)"; done
+for t in $TARGETS; do [[ $t =~ ^(haproxy|tiproxy|sluice|sluice-base)$ ]] || bench_die "TARGETS: unknown target '$t' (haproxy, tiproxy, sluice, sluice-base)"; done
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 if awk -v l="${load_start%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
@@ -67,6 +68,7 @@ specs=()
 for t in $TARGETS; do
   case $t in
     haproxy) port=$HAPROXY_PORT ;;
+    tiproxy) port=$TIPROXY_PORT ;;
     sluice) port=$SLUICE_DATA_PORT ;;
     sluice-base) port=$((SLUICE_DATA_PORT + 100)) ;;
   esac
@@ -103,6 +105,7 @@ done
   echo "- commit: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo none)$(git -C "$REPO" diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
   echo "- machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) RAM; load average at start $load_start, at end $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "- $(sysbench --version), $(haproxy -v 2>/dev/null | head -n1 | cut -d' ' -f1-3), $(mariadb --no-defaults -h"$BENCH_HOST" -P"$(backend_port "$(backend_list | head -n1)")" -usbtest -psbtest -N -B -e 'SELECT VERSION()' 2>/dev/null || echo 'MariaDB ?')"
+  if [[ " $TARGETS " == *" tiproxy "* ]]; then echo "- TiProxy: $("${TIPROXY_BIN:-false}" --version 2>/dev/null | head -n1 || echo '?')"; fi
   echo "- backends: instances $(backend_list | tr '\n' ' ')(direct = the first), $TABLES tables x $TABLE_SIZE rows; ps_mode=$PS_MODE"
   echo "- raw rows: $RUN_OUT/<test>/rounds.tsv"
   echo

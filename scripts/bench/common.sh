@@ -14,6 +14,7 @@
 #   BENCH_DIR             run dir for pid files, configs, results
 #                         (default ${TMPDIR:-/tmp}/sluice-bench)
 #   HAPROXY_PORT          HAProxy's listener (default 16401)
+#   TIPROXY_PORT          TiProxy's listener (default 16501; its API the next port)
 #   SLUICE_ADMIN_PORT     Sluice admin (default 16032)
 #   SLUICE_DATA_PORT      Sluice data (default 16033)
 #   TABLES, TABLE_SIZE    sysbench schema size (default 4 x 10000)
@@ -31,6 +32,7 @@ export SLUICE_BACKENDS_DIR SLUICE_BACKENDS_PORT
 BENCH_BACKENDS=${BENCH_BACKENDS:-1}
 BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/sluice-bench}
 HAPROXY_PORT=${HAPROXY_PORT:-16401}
+TIPROXY_PORT=${TIPROXY_PORT:-16501}
 SLUICE_ADMIN_PORT=${SLUICE_ADMIN_PORT:-16032}
 SLUICE_DATA_PORT=${SLUICE_DATA_PORT:-16033}
 TABLES=${TABLES:-4}
@@ -75,6 +77,17 @@ sb_query() {
 # sb_answers HOST PORT: true when sbtest can run a query there.
 sb_answers() { sb_query "$1" "$2" 'SELECT 1' >/dev/null 2>&1; }
 
+# await_sbtest NAME PORT TRIES: waits, 0.2 s a try, until sbtest can run a
+# query through PORT; dies saying why not.
+await_sbtest() {
+  local i
+  for ((i = 0; i < $3; i++)); do
+    sb_answers "$BENCH_HOST" "$2" && return 0
+    sleep 0.2
+  done
+  bench_die "$1 is up but sbtest cannot query through $2: $(sb_error "$BENCH_HOST" "$2")"
+}
+
 # sb_error HOST PORT: why sbtest cannot run a query there (one line).
 sb_error() {
   local out rc=0
@@ -103,4 +116,34 @@ stop_pid() {
   for i in $(seq 1 100); do alive "$pid" || return 0; sleep 0.1; done
   bench_log "$name (pid $pid) still up after 10s: SIGKILL"
   kill -KILL "$pid" 2>/dev/null || true
+}
+
+# proxy_verb NAME PID PORT PIDFILE DETAIL VERB: the stop, status and pid
+# verbs every proxy script has. PID is the running pid ("" when down),
+# PIDFILE is removed after a stop, DETAIL ends status's line.
+proxy_verb() {
+  local name=$1 pid=$2 port=$3 pidf=$4 detail=$5 state
+  case $6 in
+    stop)
+      if [[ -z $pid ]]; then bench_log "not running"; return 0; fi
+      stop_pid "$pid" "$name"
+      rm -f "$pidf"
+      bench_log "stopped (was pid $pid)"
+      ;;
+    status)
+      if [[ -z $pid ]]; then echo "$name state=down"; return 1; fi
+      state=not-answering
+      sb_answers "$BENCH_HOST" "$port" && state=up
+      echo "$name pid=$pid port=$port state=$state rss=$(awk '/^VmRSS:/ {print $2 "kB"}' "/proc/$pid/status") $detail"
+      [[ $state == up ]]
+      ;;
+    pid)
+      [[ -n $pid ]] || return 1
+      echo "$pid"
+      ;;
+    *)
+      echo "usage: $0 start|stop|status|pid" >&2
+      return 2
+      ;;
+  esac
 }

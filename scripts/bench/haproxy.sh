@@ -84,34 +84,9 @@ case ${1:-} in
     else
       bench_log "already running (pid $pid)"
     fi
-    for _ in $(seq 1 25); do
-      sb_answers "$BENCH_HOST" "$HAPROXY_PORT" && exit 0
-      sleep 0.2
-    done
-    bench_die "haproxy is up but sbtest cannot query through $HAPROXY_PORT: $(sb_error "$BENCH_HOST" "$HAPROXY_PORT")"
-    ;;
-  stop)
-    pid=$(hap_pid)
-    if [[ -z $pid ]]; then bench_log "not running"; exit 0; fi
-    stop_pid "$pid" haproxy
-    rm -f "$PIDF"
-    bench_log "stopped (was pid $pid)"
-    ;;
-  status)
-    pid=$(hap_pid)
-    if [[ -z $pid ]]; then echo "haproxy state=down"; exit 1; fi
-    state=not-answering
-    sb_answers "$BENCH_HOST" "$HAPROXY_PORT" && state=up
-    echo "haproxy pid=$pid port=$HAPROXY_PORT state=$state rss=$(awk '/^VmRSS:/ {print $2 "kB"}' "/proc/$pid/status") cfg=$CFG"
-    [[ $state == up ]]
-    ;;
-  pid)
-    pid=$(hap_pid)
-    [[ -n $pid ]] || exit 1
-    echo "$pid"
+    await_sbtest haproxy "$HAPROXY_PORT" 25
     ;;
   *)
-    echo "usage: $0 start|stop|status|pid" >&2
-    exit 2
+    proxy_verb haproxy "$(hap_pid)" "$HAPROXY_PORT" "$PIDF" "cfg=$CFG" "${1:-}"
     ;;
 esac

@@ -156,28 +156,7 @@ case ${1:-} in
     bench_log "ERROR: sluice (pid $pid) is configured but sbtest cannot query through $BENCH_HOST:$SLUICE_DATA_PORT: $(sb_error "$BENCH_HOST" "$SLUICE_DATA_PORT")"
     exit 3
     ;;
-  stop)
-    pid=$(sl_pid)
-    if [[ -z $pid ]]; then bench_log "not running"; exit 0; fi
-    stop_pid "$pid" sluice
-    rm -f "$PIDF"
-    bench_log "stopped (was pid $pid)"
-    ;;
-  status)
-    pid=$(sl_pid)
-    if [[ -z $pid ]]; then echo "sluice state=down"; exit 1; fi
-    state=not-answering
-    sb_answers "$BENCH_HOST" "$SLUICE_DATA_PORT" && state=up
-    echo "sluice pid=$pid data=$SLUICE_DATA_PORT admin=$SLUICE_ADMIN_PORT state=$state rss=$(awk '/^VmRSS:/ {print $2 "kB"}' "/proc/$pid/status") cnf=$CNF"
-    [[ $state == up ]]
-    ;;
-  pid)
-    pid=$(sl_pid)
-    [[ -n $pid ]] || exit 1
-    echo "$pid"
-    ;;
   *)
-    echo "usage: $0 start|stop|status|pid" >&2
-    exit 2
+    proxy_verb sluice "$(sl_pid)" "$SLUICE_DATA_PORT" "$PIDF" "admin=$SLUICE_ADMIN_PORT cnf=$CNF" "${1:-}"
     ;;
 esac
