@@ -201,6 +201,15 @@ func (s *Server) loadToRuntimeAt(m config.Module, atStart bool, epoch time.Time)
 	if m.VarPrefix() != "" {
 		checked = s.checkVariables(m, rt, snap)
 	}
+	if atStart {
+		// A row saved to DISK that no LOAD would take must not keep the
+		// proxy from starting: it is left out of RUNTIME, with a warning.
+		for _, why := range snap.DropInvalid(m) {
+			msg := why + " (left out of the runtime; loaded anyway at start-up: fix it in MEMORY, then LOAD " + m.String() + " TO RUNTIME)"
+			s.log.Warn().Str("module", m.String()).Msg(msg)
+			checked = append(checked, msg)
+		}
+	}
 	if m == config.ModAdminVariables {
 		if err := s.bindIfaces(rt, snap); err != nil {
 			return nil, err

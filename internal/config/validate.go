@@ -213,3 +213,78 @@ func (s *Snapshot) validateVars(m Module) error {
 // heartbeatTable is the form of mysql-monitor_replication_lag_use_percona_heartbeat:
 // the pt-heartbeat table, [schema.]table.
 var heartbeatTable = regexp.MustCompile("^(`?[A-Za-z0-9_$]+`?\\.)?`?[A-Za-z0-9_$]+`?$")
+
+// DropInvalid leaves out of the snapshot the rows of module m that Validate
+// refuses (mysql_servers, mysql_users, mysql_query_rules) and the variables
+// it refuses (they keep their defaults), and says why each went. It is for
+// the start-up load: there, refusing the whole module — one mistyped user
+// attribute saved to DISK — kept the proxy from starting at all, where
+// ProxySQL leaves such a row out with a warning. What is dropped stays in
+// MEMORY and DISK, to be fixed and loaded. The other parts of the module
+// (hostgroup attributes, labels, fast routing) must validate, or nothing is
+// dropped and Validate's error stands.
+func (s *Snapshot) DropInvalid(m Module) []string {
+	if s.Validate(m) == nil {
+		return nil
+	}
+	switch m {
+	case ModMySQLServers:
+		return dropRows(&s.Servers, s.validateServers)
+	case ModMySQLUsers:
+		return dropRows(&s.Users, s.validateUsers)
+	case ModMySQLQueryRules:
+		return dropRows(&s.QueryRules, s.validateRules)
+	case ModMySQLVariables, ModAdminVariables:
+		vars := s.MySQLVars
+		if m == ModAdminVariables {
+			vars = s.AdminVars
+		}
+		var why []string
+		for name, v := range vars {
+			one := &Snapshot{MySQLVars: map[string]string{name: v}, AdminVars: map[string]string{name: v}}
+			if err := one.validateVars(m); err != nil {
+				why = append(why, err.Error())
+				delete(vars, name)
+			}
+		}
+		return why
+	}
+	return nil
+}
+
+// dropRows keeps the rows of *rows that check accepts: each row alone
+// first, then, if rows together still fail (a duplicate), each with the
+// rows kept before it.
+func dropRows[T any](rows *[]T, check func() error) []string {
+	all := *rows
+	*rows = nil
+	if check() != nil {
+		*rows = all
+		return nil
+	}
+	var why []string
+	kept := make([]T, 0, len(all))
+	for _, r := range all {
+		*rows = []T{r}
+		if err := check(); err != nil {
+			why = append(why, err.Error())
+			continue
+		}
+		kept = append(kept, r)
+	}
+	*rows = kept
+	if check() == nil {
+		return why
+	}
+	all, kept = kept, make([]T, 0, len(kept))
+	for _, r := range all {
+		*rows = append(kept, r)
+		if err := check(); err != nil {
+			why = append(why, err.Error())
+			continue
+		}
+		kept = append(kept, r)
+	}
+	*rows = kept
+	return why
+}

@@ -149,6 +149,31 @@ func TestAdminBadInput(t *testing.T) {
 		t.Errorf("LOAD with the bad rules: %v, want an error naming rule_id 50", err)
 	}
 	admin(t, s, "DELETE FROM mysql_query_rules WHERE rule_id IN (50, 52); LOAD MYSQL QUERY RULES TO RUNTIME; SAVE MYSQL QUERY RULES TO DISK;")
+
+	// Likewise a user and a server no LOAD takes (a mistyped attribute, an
+	// empty hostname from a script's unset variable), saved to DISK: the
+	// proxy starts without them and says so; the others run; MEMORY keeps
+	// them to be fixed. It used to exit at every start.
+	admin(t, s, `INSERT INTO mysql_users(username, password, attributes) VALUES
+		('typo', 'pw', '{"default-transaction_isolation":"READ-UNCOMMITED"}'), ('fine', 'pw', '');
+		INSERT INTO mysql_servers(hostgroup_id, hostname, port) VALUES (5, '', 3306), (5, '127.0.0.1', 3307);
+		SAVE MYSQL USERS TO DISK; SAVE MYSQL SERVERS TO DISK;`)
+	s.Restart()
+	for _, want := range []string{"(username='typo'): attributes.default-transaction_isolation", "(hostgroup_id=5, hostname='', port=3306): hostname is empty", "left out of the runtime"} {
+		if !strings.Contains(s.Output(), want) {
+			t.Errorf("the start-up log does not say %q", want)
+		}
+	}
+	if out := admin(t, s, "SELECT username FROM runtime_mysql_users WHERE username IN ('typo', 'fine') ORDER BY username"); out != "fine\nfine\n" {
+		t.Errorf("runtime_mysql_users after the restart: %q, want fine (frontend and backend) alone", out)
+	}
+	if out := admin(t, s, "SELECT hostname, port FROM runtime_mysql_servers WHERE hostgroup_id=5"); out != "127.0.0.1\t3307\n" {
+		t.Errorf("runtime_mysql_servers of hostgroup 5 after the restart: %q", out)
+	}
+	if out := admin(t, s, "SELECT COUNT(*) FROM mysql_users WHERE username='typo'"); out != "1\n" {
+		t.Errorf("MEMORY lost the user no LOAD takes: %q", out)
+	}
+	admin(t, s, "DELETE FROM mysql_users WHERE username IN ('typo', 'fine'); DELETE FROM mysql_servers WHERE hostgroup_id=5; LOAD MYSQL USERS TO RUNTIME; LOAD MYSQL SERVERS TO RUNTIME; SAVE MYSQL USERS TO DISK; SAVE MYSQL SERVERS TO DISK;")
 }
 
 // TestAdminOnlyLocal connects as admin from a network namespace the test
