@@ -199,6 +199,15 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 		if len(gtid) > 0 {
 			add(false, "mysql_servers.gtid_port (%s): Sluice has no binlog reader, no GTIDs are read from these servers (stats_mysql_gtid_executed stays empty)", listed(gtid))
 		}
+		var noSocket []string
+		for _, sv := range snap.Servers {
+			if sv.Port == 0 && !strings.HasPrefix(sv.Hostname, "/") && !slices.Contains(noSocket, sv.Hostname) {
+				noSocket = append(noSocket, sv.Hostname)
+			}
+		}
+		if len(noSocket) > 0 {
+			add(false, "mysql_servers with port 0 (%s): port 0 makes hostname the path of a Unix socket, and these are not absolute paths: every connection to them fails (give the TCP port, or the socket's path)", listed(noSocket))
+		}
 		for _, t := range []struct{ table, what string }{
 			{"mysql_aws_aurora_hostgroups", "Aurora monitoring is not implemented in Sluice: servers stay in the hostgroups of mysql_servers"},
 		} {

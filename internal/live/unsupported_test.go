@@ -98,6 +98,11 @@ func TestUnsupported(t *testing.T) {
 			{HostgroupID: 2, Hostname: "db2", Port: 3307, Status: "ONLINE", Compression: 1},
 			{HostgroupID: 2, Hostname: "db3", Port: 3306, Status: "ONLINE", MaxReplicationLag: 10}}},
 			nil, nil},
+		{"servers: port 0 with a socket path, and without one", config.ModMySQLServers, &config.Snapshot{Servers: []config.Server{
+			{HostgroupID: 1, Hostname: "/var/lib/mysql/mysql.sock", Port: 0, Status: "ONLINE"},
+			{HostgroupID: 1, Hostname: "127.0.0.1", Port: 0, Status: "ONLINE"},
+			{HostgroupID: 2, Hostname: "127.0.0.1", Port: 0, Status: "ONLINE"}}},
+			nil, []string{"port 0 (127.0.0.1): port 0 makes hostname the path of a Unix socket"}},
 		{"servers: ssl params built", config.ModMySQLServers, &config.Snapshot{
 			Tables: map[string][][]sql.NullString{"mysql_servers_ssl_params": {
 				sslRow("db1", "3306", "", "", "ECDHE-RSA-AES128-GCM-SHA256")}}},
