@@ -607,6 +607,9 @@ func TestConfigFile(t *testing.T) {
 		!strings.Contains(err.Error(), "ProxySQL Admin Error:") {
 		t.Errorf("bad path: %v", err)
 	}
+	for _, q := range []string{"SAVE CONFIG TO FILE", "SELECT CONFIG INTO OUTFILE", "save config to file ''"} {
+		wantErr(t, adm, q, 1045, "ProxySQL Admin Error: empty file name")
+	}
 
 	// LOAD … FROM CONFIG merges the file into MEMORY and counts rows.
 	r := mustExec(t, adm, "LOAD MYSQL SERVERS FROM CONFIG")

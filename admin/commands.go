@@ -147,7 +147,7 @@ func (s *Server) saveConfigFile(ss *session, arg string) reply {
 		path = path[1 : len(path)-1]
 	}
 	if path == "" {
-		return adminErr("ProxySQL Admin Error: missing file name")
+		return adminErr("ProxySQL Admin Error: empty file name") // ProxySQL's words
 	}
 	text, err := s.cfg.Store.ConfigFileText()
 	if err != nil {

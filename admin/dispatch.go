@@ -91,6 +91,8 @@ func (s *Server) adminOnly(ss *session, n, u string) (reply, bool) {
 		return s.clusterQuery(n)
 	case strings.HasPrefix(u, "SAVE CONFIG TO FILE "):
 		return s.saveConfigFile(ss, n[len("SAVE CONFIG TO FILE "):]), true
+	case u == "SAVE CONFIG TO FILE", u == "SELECT CONFIG INTO OUTFILE":
+		return s.saveConfigFile(ss, ""), true
 	case strings.HasPrefix(u, "LOAD ") || strings.HasPrefix(u, "SAVE "):
 		return s.loadSaveCommand(ss, n, u)
 	case strings.HasPrefix(u, "KILL CONNECTION "):
