@@ -272,6 +272,8 @@ func TestLoadVariablesChecks(t *testing.T) {
 	// A name Sluice does not know (a typo: monitor_user for
 	// monitor_username) is kept in MEMORY and warned about.
 	mustExec(t, adm, "INSERT INTO global_variables VALUES ('mysql-monitor_user', 'mon')")
+	// ProxySQL's older name of a variable it renamed: the warning names the new one.
+	mustExec(t, adm, "INSERT INTO global_variables VALUES ('mysql-ping_interval_server', '10000')")
 	// The LOAD says so in its warnings, not only in the log.
 	c, err := adm.Conn(context.Background())
 	if err != nil {
@@ -294,9 +296,10 @@ func TestLoadVariablesChecks(t *testing.T) {
 	}
 	rows.Close()
 	c.Close()
-	if len(warned) != 3 || !strings.Contains(warned[0], `mysql-eventslog_format with value "3". Resetting to current "1"`) ||
+	if len(warned) != 4 || !strings.Contains(warned[0], `mysql-eventslog_format with value "3". Resetting to current "1"`) ||
 		!strings.Contains(warned[1], `mysql-max_connections with value "0". Resetting to current "10000"`) ||
-		warned[2] != "Unknown global variable mysql-monitor_user: kept in MEMORY, not used by Sluice" {
+		warned[2] != "Unknown global variable mysql-monitor_user: kept in MEMORY, not used by Sluice" ||
+		warned[3] != "Unknown global variable mysql-ping_interval_server: kept in MEMORY, not used by Sluice (ProxySQL renamed it: mysql-ping_interval_server_msec, in milliseconds)" {
 		t.Errorf("LOAD with two bad values and an unknown name warns %q", warned)
 	}
 	if n := scalar(t, adm, "SELECT count(*) FROM runtime_global_variables WHERE variable_name='mysql-monitor_user'"); n != "0" {

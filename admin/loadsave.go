@@ -356,9 +356,15 @@ func (s *Server) checkVariables(m config.Module, rt, snap *config.Snapshot) (war
 		if !ok {
 			// A typo or another ProxySQL version's variable: said to the
 			// client too, so that nothing is accepted and ignored unseen.
+			hint := ""
+			if _, ok := config.LookupVar(name + "_msec"); ok {
+				// ProxySQL's older names (ping_interval_server…): the
+				// variable of milliseconds that replaced it.
+				hint = " (ProxySQL renamed it: " + name + "_msec, in milliseconds)"
+			}
 			s.log.Warn().Str("variable", name).Str("value", logValue(name, val)).
-				Msg("Unknown global variable: kept in MEMORY, not used by Sluice")
-			warns = append(warns, fmt.Sprintf("Unknown global variable %s: kept in MEMORY, not used by Sluice", name))
+				Msg("Unknown global variable: kept in MEMORY, not used by Sluice" + hint)
+			warns = append(warns, fmt.Sprintf("Unknown global variable %s: kept in MEMORY, not used by Sluice%s", name, hint))
 			// Not in RUNTIME: runtime_global_variables lists what runs.
 			delete(next, name)
 			continue
