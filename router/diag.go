@@ -129,6 +129,15 @@ type diagStmt struct {
 	limit int
 	col   []byte
 	keep  bool
+	// tableless: a SELECT, SET or DO that reads no table. MariaDB keeps
+	// the previous statement's diagnostics through one that raises no
+	// condition (SHOW WARNINGS after SELECT 1 still shows the error
+	// before it); ROW_COUNT() is its own. So does the proxy for an error,
+	// which it holds in the session. Warnings stay on their connection,
+	// which goes back to the pool at any statement but a diagnostics one,
+	// as ProxySQL's multiplexing releases it (held through SELECT 1, a
+	// pool's validation query would pin it for good): they are gone.
+	tableless bool
 }
 
 // classifyDiag sets s.diag for a command: COM_QUERY's text is classified
@@ -141,20 +150,39 @@ func (s *session) classifyDiag(p []byte) {
 		q := p[1:]
 		s.diag.kind, s.diag.limit, s.diag.col = diagOf(q)
 		s.diag.keep = s.diag.kind != diagNone || hasPrefixFold(bytes.TrimLeft(q, " \t\r\n"), "PROXYSQL INTERNAL")
+		s.diag.tableless = !s.diag.keep && tableless(q)
 	case wire.ComStmtExecute, wire.ComStmtPrepare, wire.ComInitDB:
 	default:
 		return // not a statement: COM_PING, COM_STMT_CLOSE… change nothing
 	}
 	if !s.diag.keep {
-		s.diagErr, s.diagWarnings, s.foundRowsKnown = nil, 0, false
+		s.foundRowsKnown, s.diagWarnings = false, 0
+		if !s.diag.tableless {
+			s.diagErr = nil
+		}
 	}
+}
+
+// tableless reports whether q is one SELECT, SET or DO that names no
+// table: no FROM anywhere in it (a FROM in a string counts, which only
+// makes the answer no).
+func tableless(q []byte) bool {
+	q = bytes.TrimRight(bytes.TrimLeft(q, " \t\r\n"), " \t\r\n;")
+	if !hasPrefixFold(q, "SELECT ") && !hasPrefixFold(q, "SET ") && !hasPrefixFold(q, "DO ") {
+		return false
+	}
+	return bytes.IndexByte(q, ';') < 0 && !sqlscan.ContainsFold(q, "FROM")
 }
 
 // noteOutcome records how the statement that just ran ended: its error
 // (nil: none), warning count and ROW_COUNT() (rows an OK reported, -1
 // after a result set or an error). A diagnostics statement leaves them.
 func (s *session) noteOutcome(e *wire.SQLError, warnings uint16, rows int64) {
-	if !s.diag.keep {
+	switch {
+	case s.diag.keep:
+	case s.diag.tableless && e == nil && warnings == 0:
+		s.rowCount = rows // the error before it stands
+	default:
 		s.diagErr, s.diagWarnings, s.rowCount = e, warnings, rows
 	}
 }

@@ -42,8 +42,15 @@ func TestDiagnosticsPerSession(t *testing.T) {
 		{"SELECT * FROM no_such_table", "SHOW ERRORS", "SHOW WARNINGS", "SELECT @@error_count", "SELECT @@warning_count", "SHOW COUNT(*) ERRORS", "SHOW ERRORS LIMIT 0"},
 		{"SELECT 1/0", "SHOW WARNINGS", "SELECT @@warning_count", "SHOW ERRORS", "SELECT @@error_count"},
 		{"SELECT 1", "SHOW WARNINGS", "SHOW ERRORS", "SELECT @@session.warning_count"},
+		// A statement that reads no table and raises nothing leaves the
+		// error before it (MariaDB).
+		{"SELECT * FROM no_such_table", "SELECT 1", "SHOW WARNINGS", "SELECT @@error_count", "SHOW COUNT(*) ERRORS"},
 	} {
-		p, d := conn(proxied), conn(direct)
+		// Sessions of their own on both sides, each sequence from a clean
+		// start (a pooled one keeps its diagnostics).
+		pdb := testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")
+		ddb := testenv.DB(t, b.Port, "sbtest", "sbtest", "sbtest", "")
+		p, d := conn(pdb), conn(ddb)
 		for _, q := range seq {
 			var got, want string
 			if strings.HasPrefix(q, "SELECT") && !strings.Contains(q, "@@") {
@@ -60,6 +67,9 @@ func TestDiagnosticsPerSession(t *testing.T) {
 			}
 		}
 		p.Close()
+		d.Close()
+		pdb.Close()
+		ddb.Close()
 	}
 	// ROW_COUNT() is the session's previous statement's, whichever
 	// connection ran it.
@@ -121,7 +131,8 @@ func TestDiagnosticsPerSession(t *testing.T) {
 	}
 	a.ExecContext(ctx, "SELECT * FROM secretE0")
 	a.Close()
-	other := conn(proxied)
+	proxied.Close()                                                            // its session held the one connection (p2's user variables)
+	other := conn(testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")) // another session
 	if _, err := other.ExecContext(ctx, "DO 1"); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +142,6 @@ func TestDiagnosticsPerSession(t *testing.T) {
 		}
 	}
 	other.Close()
-	proxied.Close() // its session holds the one connection (p2's user variables)
 
 	// GET DIAGNOSTICS reads the session's own previous statement, not the
 	// area another session's error left on the pooled connection; the same
