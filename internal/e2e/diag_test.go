@@ -131,8 +131,10 @@ func TestDiagnosticsPerSession(t *testing.T) {
 	}
 	a.ExecContext(ctx, "SELECT * FROM secretE0")
 	a.Close()
-	proxied.Close()                                                            // its session held the one connection (p2's user variables)
-	other := conn(testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", "")) // another session
+	// Its session held the one connection (p2's user variables); then
+	// another session.
+	proxied.Close()
+	other := conn(testenv.DB(t, s.DataPort, "sbtest", "sbtest", "sbtest", ""))
 	if _, err := other.ExecContext(ctx, "DO 1"); err != nil {
 		t.Fatal(err)
 	}
