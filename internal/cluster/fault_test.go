@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -111,4 +112,66 @@ func TestSilentPeerBounded(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("removed peer's poller stopped in %v", time.Since(start))
+}
+
+// syncBuffer is a log sink the poller goroutines write to while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b = append(s.b, p...)
+	return len(p), nil
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return string(s.b)
+}
+
+// TestPeerFailuresLogged: a peer that refuses every connection is logged
+// at its first failure and then every 20th (ProxySQL's pace), not once for
+// the life of the process nor at every check.
+func TestPeerFailuresLogged(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // refused from now on
+	st, _, err := storage.Open(storage.Options{Datadir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rt := &config.Snapshot{
+		AdminVars: map[string]string{"admin-cluster_username": "c", "admin-cluster_password": "p",
+			"admin-cluster_check_interval_ms": "10", "admin-mysql_ifaces": "127.0.0.1:1"},
+		ProxySQLServers: []config.ProxySQLServer{{Hostname: "127.0.0.1", Port: port}},
+	}
+	var logged syncBuffer
+	m := New(Config{Store: st, Runtime: func() *config.Snapshot { return rt }, Log: zerolog.New(&logged), UUID: "u"})
+	defer m.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(logged.String(), `"failures_in_a_row":40`) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no 40th failure logged in 20 s:\n%s", logged.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	m.Close()
+	lines := strings.Count(logged.String(), "unable to query peer")
+	for _, n := range []string{`"failures_in_a_row":1,`, `"failures_in_a_row":20,`, `"failures_in_a_row":40,`} {
+		if !strings.Contains(logged.String(), n) {
+			t.Errorf("no line with %s", n)
+		}
+	}
+	if lines < 3 || lines > 4 {
+		t.Errorf("%d lines for 40-odd failures, want 3 (the 1st, 20th, 40th):\n%s", lines, logged.String())
+	}
 }

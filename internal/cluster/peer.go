@@ -146,8 +146,15 @@ func (m *Manager) poll(ctx context.Context, pe *peer, key peerKey) {
 	}
 	db := openDB(key.host, key.port, key.user, key.pass)
 	defer db.Close()
-	loggedErr := false
+	// Failures in a row: the first is logged, then every errorLogEvery-th
+	// and any with another error, as ProxySQL logs a peer's errors; a
+	// check that succeeds in between starts the count again, so a peer
+	// that goes down after working is logged.
+	fails, lastMsg := 0, ""
 	for ctx.Err() == nil {
+		m.mu.Lock()
+		okBefore := pe.checksOK
+		m.mu.Unlock()
 		err := m.session(ctx, db, pe)
 		if ctx.Err() != nil {
 			return
@@ -155,15 +162,41 @@ func (m *Manager) poll(ctx context.Context, pe *peer, key peerKey) {
 		m.mu.Lock()
 		pe.checksER++
 		pe.haveGlobal = false
-		m.mu.Unlock()
-		if !loggedErr {
-			m.log.Warn().Err(err).Str("peer", pe.name()).Msg("Cluster: unable to query peer; retrying every check interval")
-			loggedErr = true
+		if pe.checksOK != okBefore {
+			fails = 0
 		}
-		if !sleep(ctx, interval(m.cfg.Runtime())) {
+		m.mu.Unlock()
+		fails++
+		if msg := err.Error(); fails == 1 || fails%errorLogEvery == 0 || msg != lastMsg {
+			m.log.Warn().Err(err).Str("peer", pe.name()).Int("failures_in_a_row", fails).
+				Msg("Cluster: unable to query peer; retrying every check interval")
+			lastMsg = msg
+		}
+		wait := interval(m.cfg.Runtime())
+		if errors.Is(err, errNotProxySQL) {
+			wait = notProxySQLBackoff
+		}
+		if !sleep(ctx, wait) {
 			return
 		}
 	}
+}
+
+// errorLogEvery: a peer's failures in a row are logged once every this
+// many (ProxySQL's QUERY_ERROR_RATE).
+const errorLogEvery = 20
+
+// errNotProxySQL: the peer answers, but SELECT @@version names no ProxySQL
+// 2.x (nor Sluice): it is asked again after notProxySQLBackoff, as ProxySQL
+// waits 30 s after "different ProxySQL version with peer".
+var errNotProxySQL = errors.New("the peer is not ProxySQL 2.x or Sluice")
+
+const notProxySQLBackoff = 30 * time.Second
+
+// proxySQLVersion reports whether version, a peer's @@version, is ProxySQL
+// 2.x's (2.7.2-…) or Sluice's admin (2.7.1-sluice).
+func proxySQLVersion(version string) bool {
+	return len(version) > 2 && strings.HasPrefix(version, "2.") && version[2] >= '0' && version[2] <= '9'
 }
 
 // session is one connection's life: it returns the error that ended it.
@@ -179,11 +212,17 @@ func (m *Manager) session(ctx context.Context, db *sql.DB, pe *peer) error {
 	if err := queryRow(ctx, conn, "SELECT @@version", &version); err != nil {
 		return err
 	}
-	m.log.Info().Str("peer", pe.name()).Str("version", version).Msg("Cluster: clustering with peer")
+	if !proxySQLVersion(version) {
+		return fmt.Errorf("%w: SELECT @@version answers %q", errNotProxySQL, version)
+	}
 	ips := resolve(ctx, pe.host)
 	m.mu.Lock()
+	news := pe.version != version
 	pe.version, pe.ips = version, ips
 	m.mu.Unlock()
+	if news {
+		m.log.Info().Str("peer", pe.name()).Str("version", version).Msg("Cluster: clustering with peer")
+	}
 	rt := m.cfg.Runtime()
 	reg := "PROXYSQL CLUSTER_NODE_UUID " + m.cfg.UUID + " " + rt.Var("admin-mysql_ifaces")
 	if err := exec(ctx, conn, reg); err != nil {
