@@ -93,7 +93,17 @@ func (m *Manager) pick(name string, own storage.ModuleChecksum, diffs int64, fro
 			continue
 		}
 		c := pe.checksums[name]
-		if c == nil || c.version <= 1 || c.checksum == own.Checksum {
+		if c == nil || c.checksum == own.Checksum {
+			continue
+		}
+		if c.version <= 1 {
+			if pe == from && c.diffCheck > 0 && c.diffCheck%(diffs*10) == 0 {
+				// Both nodes booted with different configurations: neither
+				// pulls, as in ProxySQL, which says so at the same pace.
+				m.log.Warn().Str("peer", pe.name()).Str("module", name).Int64("diff_check", c.diffCheck).
+					Msg("Cluster: the peer's configuration differs, but its version 1 (it only booted) does not allow sync: " +
+						"run LOAD … TO RUNTIME for the module on the node whose configuration should win")
+			}
 			continue
 		}
 		if best == nil || c.epoch > bc.epoch || (c.epoch == bc.epoch && lessName(pe, best)) {

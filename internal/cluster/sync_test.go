@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"bytes"
 	"database/sql"
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -139,6 +141,40 @@ func TestPeerVersion(t *testing.T) {
 		got, ok := m.PeerVersion(ip)
 		if (want == "") == ok || got != want {
 			t.Errorf("PeerVersion(%s) = %q %v, want %q", ip, got, ok, want)
+		}
+	}
+}
+
+// TestVersionOneConflictWarned: two nodes that both only booted, with
+// different configurations, never sync (as in ProxySQL); the poller of the
+// peer says so every diffs_before_sync*10 checks, and only it.
+func TestVersionOneConflictWarned(t *testing.T) {
+	var logged bytes.Buffer
+	own := storage.ModuleChecksum{Name: "mysql_users", Version: 1, Epoch: 100, Checksum: "0xOWN"}
+	for _, diff := range []int64{29, 30, 31, 60} {
+		logged.Reset()
+		p := withSum("10.0.0.1", 6032, 1, 100, "0xA", diff)
+		other := withSum("10.0.0.3", 6032, 1, 100, "0xB", diff)
+		m := manager(&peer{host: "10.0.0.2", port: 6032}, p, other)
+		m.log = zerolog.New(&logged)
+		if _, ok := m.pick("mysql_users", own, 3, p); ok {
+			t.Fatalf("diff_check %d: a version 1 peer was pulled from", diff)
+		}
+		warned := strings.Count(logged.String(), "version 1 (it only booted) does not allow sync")
+		if want := map[bool]int{true: 1, false: 0}[diff%30 == 0]; warned != want {
+			t.Errorf("diff_check %d: warned %d times, want %d:\n%s", diff, warned, want, logged.String())
+		}
+	}
+}
+
+// TestProxySQLVersion: the peers a node clusters with answer @@version as
+// ProxySQL 2.x or Sluice's admin does; a MariaDB server or a ProxySQL 3.x
+// is refused (and asked again after 30 s).
+func TestProxySQLVersion(t *testing.T) {
+	for v, want := range map[string]bool{"2.7.2-10-g8a2f5cb": true, "2.7.1-sluice": true, "2.0.18": true,
+		"10.11.19-MariaDB-0+deb12u1": false, "3.0.1-1-gabc": false, "2.": false, "": false, "8.0.36": false, "2.x": false} {
+		if got := proxySQLVersion(v); got != want {
+			t.Errorf("proxySQLVersion(%q) = %v, want %v", v, got, want)
 		}
 	}
 }
