@@ -11,6 +11,7 @@ package cluster
 import (
 	"context"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -195,8 +196,24 @@ func lessName(a, b *peer) bool {
 // row whose port is one the admin listens on and whose host is that
 // interface's, or a local address when the admin listens on a wildcard or
 // on loopback. nil when this node is not listed.
+// A row may name this node by a host name, as ProxySQL's tutorials write
+// them (proxysql-1): it is resolved, and this host's own name is local.
 func selfName(rt *config.Snapshot) *peer {
 	local := localAddrs()
+	resolved := map[string][]string{}
+	addrsOf := func(host string) []string {
+		if a, ok := resolved[host]; ok {
+			return a
+		}
+		var a []string
+		if net.ParseIP(host) == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), selfLookupTimeout)
+			a, _ = net.DefaultResolver.LookupHost(ctx, host)
+			cancel()
+		}
+		resolved[host] = a
+		return a
+	}
 	for _, spec := range strings.Split(rt.Var("admin-mysql_ifaces"), ";") {
 		h, p, err := net.SplitHostPort(strings.TrimSpace(spec))
 		if err != nil {
@@ -214,10 +231,19 @@ func selfName(rt *config.Snapshot) *peer {
 			if ps.Hostname == h || ((wild || isLoopback(h)) && local[strings.ToLower(ps.Hostname)]) {
 				return &peer{host: ps.Hostname, port: ps.Port}
 			}
+			for _, a := range addrsOf(ps.Hostname) {
+				if a == h || ((wild || isLoopback(h)) && local[a]) {
+					return &peer{host: ps.Hostname, port: ps.Port}
+				}
+			}
 		}
 	}
 	return nil
 }
+
+// selfLookupTimeout bounds the resolution of one proxysql_servers host
+// name when this node looks for itself (at LOAD PROXYSQL SERVERS).
+const selfLookupTimeout = time.Second
 
 func isLoopback(h string) bool {
 	if h == "localhost" {
@@ -231,6 +257,9 @@ func isLoopback(h string) bool {
 // the loopback addresses and the addresses of its interfaces.
 func localAddrs() map[string]bool {
 	out := map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		out[strings.ToLower(h)] = true
+	}
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
 		return out
