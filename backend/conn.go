@@ -283,7 +283,7 @@ func (c *BackendConn) handshake(opts *Options, want *State) error {
 	// TLS (SSLRequest, handshake, then the HandshakeResponse41).
 	if conf := c.srv.clientTLS(opts, c.cred.User); conf != nil {
 		if h.Capabilities&wire.ClientSSL == 0 {
-			return fmt.Errorf("%w: mysql_servers.use_ssl=1 but the server does not offer SSL", ErrProtocol)
+			return fmt.Errorf("%w: mysql_servers.use_ssl=1 but the server does not offer SSL", ErrTLS)
 		}
 		c.caps |= wire.ClientSSL
 		if err := c.startTLS(conf, collation); err != nil {

@@ -31,6 +31,10 @@ var (
 	ErrUnsupportedAuth = errors.New("backend: unsupported auth plugin")
 	// ErrProtocol: the server sent something unexpected.
 	ErrProtocol = errors.New("backend: protocol error")
+	// ErrTLS: mysql_servers.use_ssl=1 and TLS to the server failed (it
+	// offers none, its certificate does not verify, the handshake broke):
+	// the MariaDB client library's 2026, which the client is told.
+	ErrTLS = errors.New("TLS/SSL error")
 	// ErrBadState: a State field cannot be sent safely (for example a
 	// character set name that is not an identifier).
 	ErrBadState = errors.New("backend: invalid session state")

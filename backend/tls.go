@@ -157,11 +157,9 @@ func (s *Server) clientTLS(o *Options, user string) *tls.Config {
 }
 
 // startTLS sends the SSLRequest and runs the TLS handshake with the
-// server: the login continues over TLS.
+// server (which offers SSL: the caller checked): the login continues over
+// TLS.
 func (c *BackendConn) startTLS(conf *tls.Config, collation uint8) error {
-	if c.caps&wire.ClientSSL == 0 {
-		return fmt.Errorf("%w: mysql_servers.use_ssl=1 but the server %s does not offer SSL", ErrProtocol, c.srv.addr)
-	}
 	c.scratch = wire.AppendSSLRequest(c.scratch[:0], c.caps, 1<<30, collation)
 	if err := c.w.WritePacket(c.scratch); err != nil {
 		return err
@@ -170,7 +168,7 @@ func (c *BackendConn) startTLS(conf *tls.Config, collation uint8) error {
 		return err
 	}
 	if err := c.w.StartClientTLS(conf); err != nil {
-		return fmt.Errorf("TLS: %w", err)
+		return fmt.Errorf("%w: %w", ErrTLS, err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 
 	"github.com/sluice-proxy/sluice/backend"
@@ -207,6 +208,19 @@ func errMalformedPacket() *wire.SQLError {
 // id when no cursor is open on it.
 func errNoCursor(id uint32) *wire.SQLError {
 	return &wire.SQLError{Code: 1421, State: "HY000", Message: fmt.Sprintf("The statement (%d) has no open cursor", id)}
+}
+
+// tlsReason is a failed TLS connect to srv (mysql_servers.use_ssl=1) as
+// the client is told it, after ProxySQL's 9001/9002 text: a TLS
+// misconfiguration must not read as a dead server. (ProxySQL passes on the
+// client library's 2026 there; an ERR with a client library's code makes
+// libmariadb clients report a malformed packet, so the code stays.)
+func tlsReason(srv *backend.Server, err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, backend.ErrTLS.Error()); i >= 0 {
+		msg = msg[i:]
+	}
+	return msg + " (server " + srv.Addr() + ")"
 }
 
 // errClientGone tags a failed write to the client (see backend.ErrClientGone).

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"errors"
 	"maps"
 	"sort"
 	"sync"
@@ -109,6 +110,11 @@ func (s *session) noteError(hg int, srv *backend.Server, code uint16, msg string
 func (s *session) noteConnectError(hg int, srv *backend.Server, err error) {
 	if se, ok := backend.IsSQLError(err); ok {
 		s.noteError(hg, srv, se.Code, se.Message)
+		return
+	}
+	if errors.Is(err, backend.ErrTLS) {
+		// The client library's 2026, as ProxySQL counts it.
+		s.noteError(hg, srv, 2026, tlsReason(srv, err))
 		return
 	}
 	s.noteError(hg, srv, 2003, "Can't connect to MySQL server on '"+srv.Addr()+"': "+err.Error())

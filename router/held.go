@@ -449,7 +449,8 @@ func (s *session) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st
 	deadline := start.Add(rt.Router.ConnectTimeoutMax)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	var lastErr error
+	var lastErr, tlsErr error
+	var tlsSrv *backend.Server
 	failures := 0                 // failed connects (mysql-connect_retries_on_failure)
 	var refused []*backend.Server // servers that refused the credentials
 	var authErr *wire.SQLError
@@ -484,12 +485,20 @@ func (s *session) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st
 				return nil, errLocalShortage(err)
 			}
 			lastErr = err
+			if errors.Is(err, backend.ErrTLS) {
+				tlsErr, tlsSrv = err, srv // said to the client if nothing connects
+			}
 			s.noteConnectError(hg, srv, err)
 			if failures++; failures > rt.Backend.ConnectRetries {
 				// mysql-connect_retries_on_failure spent: ProxySQL's 9002,
-				// before connect_timeout_server_max if that comes later.
+				// before connect_timeout_server_max if that comes later;
+				// a TLS failure says why.
 				r.log.Debug().Err(err).Int("hostgroup", hg).Int("attempts", failures).Msg("no backend connection")
-				return nil, errMaxConnectFailure(hg)
+				e := errMaxConnectFailure(hg)
+				if tlsErr != nil {
+					e.Message += ": " + tlsReason(tlsSrv, tlsErr)
+				}
+				return nil, e
 			}
 			pause = rt.Router.ConnectRetriesDelay // mysql-connect_retries_delay
 		}
@@ -502,6 +511,9 @@ func (s *session) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st
 			}
 			r.stats.Add(uint64(hg), stats.MaxConnectTimeouts, 1)
 			e := errMaxConnectTimeout(hg, rt.Router.ConnectTimeoutMax.Milliseconds())
+			if tlsErr != nil {
+				e.Message += ": " + tlsReason(tlsSrv, tlsErr)
+			}
 			if fp, ok := rt.Policy.(interface {
 				LabelRefusesAll([]*backend.Server) bool
 			}); ok && fp.LabelRefusesAll(r.cfg.Registry.Hostgroup(hg)) {

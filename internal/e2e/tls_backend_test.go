@@ -96,8 +96,8 @@ VALUES ('%s', %d, 'root', '%s', 'ECDHE-RSA-AES256-GCM-SHA384', 'TLSv1.2'); LOAD 
 	admin(t, s, fmt.Sprintf("SET mysql-ssl_p2s_ca='%s'; LOAD MYSQL VARIABLES TO RUNTIME", filepath.Join(other, tlsconf.CAFile)))
 	if out, err := testenv.CLI(t, s.DataPort, "root", "test", "SELECT 1", "-N", "--connect-timeout=5"); err == nil {
 		t.Fatalf("a backend whose certificate the CA did not sign was used: %q", out)
-	} else {
-		t.Logf("wrong CA: %v", err)
+	} else if !strings.Contains(err.Error(), "TLS/SSL error") || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("wrong CA: %v, want an error that says TLS failed and why", err)
 	}
 
 	// use_ssl=0: clear text (the setting is really what decides).

@@ -81,8 +81,13 @@ LOAD MYSQL SERVERS TO RUNTIME; LOAD MYSQL USERS TO RUNTIME`, b.Host, b.Port))
 	if err := try(fmt.Sprintf("SET mysql-ssl_p2s_ca='%s'; SET mysql-ssl_p2s_crl='%s'", ca, other)); err != nil {
 		t.Fatalf("a list that revokes another serial: %v", err)
 	}
-	if err := try(fmt.Sprintf("SET mysql-ssl_p2s_crl='%s'", revoking)); err == nil || !strings.Contains(err.Error(), "9001") {
-		t.Fatalf("the server's certificate revoked: %v, want ERR 9001", err)
+	// The client is told why, not a bare 9001 as for a dead server.
+	if err := try(fmt.Sprintf("SET mysql-ssl_p2s_crl='%s'", revoking)); err == nil ||
+		!strings.Contains(err.Error(), "ERROR 9001 (HY000)") || !strings.Contains(err.Error(), "TLS/SSL error") || !strings.Contains(err.Error(), "is revoked") {
+		t.Fatalf("the server's certificate revoked: %v, want ERR 9001 saying it is revoked", err)
+	}
+	if out := admin(t, s, "SELECT errno FROM stats_mysql_errors WHERE last_error LIKE '%revoked%'"); strings.TrimSpace(out) != "2026" {
+		t.Errorf("stats_mysql_errors files the revoked certificate under %q, want 2026", out)
 	}
 	waitLog(t, s, "is revoked")
 	if err := try(fmt.Sprintf("SET mysql-ssl_p2s_crl=''; SET mysql-ssl_p2s_crlpath='%s'", crlDir)); err == nil {
