@@ -181,6 +181,9 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 			strings.EqualFold(strings.TrimSpace(snap.Var("mysql-balance_policy")), "random") {
 			add(false, "mysql-balance_label_name=%s: label isolation is a factor of the resource, location and connection policies; mysql-balance_policy=random picks by weight alone and sends requests to servers of any label (set mysql-balance_policy='resource', or mysql-balance_label_name='')", snap.Var("mysql-balance_label_name"))
 		}
+		if m == config.ModMySQLVariables {
+			sslLockout(snap, add) // TLS turned off under users that need it
+		}
 		for _, uv := range unsupportedVars {
 			if !strings.HasPrefix(uv.name, m.VarPrefix()) {
 				continue
@@ -237,17 +240,7 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 		}
 	case config.ModMySQLUsers:
 		// Not a missing feature, a configuration that locks users out.
-		if !isTrue(snap.Var("mysql-have_ssl")) {
-			var ssl []string
-			for _, u := range snap.Users {
-				if u.UseSSL && u.Active && u.Frontend {
-					ssl = append(ssl, u.Username)
-				}
-			}
-			if len(ssl) > 0 {
-				add(false, "mysql_users.use_ssl=1 (%s) while mysql-have_ssl=false: these users cannot log in until TLS is offered (SET mysql-have_ssl='true'; LOAD MYSQL VARIABLES TO RUNTIME)", listed(ssl))
-			}
-		}
+		sslLockout(snap, add)
 		// A password that looks like a caching_sha2_password hash and is
 		// not one (CACHING_SHA2_PASSWORD() with a salt shorter than 20
 		// bytes, a truncated paste) is taken as a clear password: nobody
@@ -311,6 +304,24 @@ func Unsupported(snap *config.Snapshot, m config.Module) []Notice {
 }
 
 // listed joins ids, naming at most maxListed of them.
+// sslLockout warns of active frontend users with use_ssl=1 while
+// mysql-have_ssl=false: they cannot log in. Said at the LOAD of either
+// side (turning TLS off is a LOAD MYSQL VARIABLES).
+func sslLockout(snap *config.Snapshot, add func(refused bool, format string, args ...any)) {
+	if isTrue(snap.Var("mysql-have_ssl")) {
+		return
+	}
+	var ssl []string
+	for _, u := range snap.Users {
+		if u.UseSSL && u.Active && u.Frontend {
+			ssl = append(ssl, u.Username)
+		}
+	}
+	if len(ssl) > 0 {
+		add(false, "mysql_users.use_ssl=1 (%s) while mysql-have_ssl=false: these users cannot log in until TLS is offered (SET mysql-have_ssl='true'; LOAD MYSQL VARIABLES TO RUNTIME)", listed(ssl))
+	}
+}
+
 func listed(ids []string) string {
 	if len(ids) <= maxListed {
 		return strings.Join(ids, ", ")

@@ -122,6 +122,10 @@ func TestUnsupported(t *testing.T) {
 			{Username: "off", UseSSL: true, Active: false, Frontend: true},
 			{Username: "plain", Active: true, Frontend: true}}},
 			nil, []string{"mysql_users.use_ssl=1 (app) while mysql-have_ssl=false"}},
+		{"variables: have_ssl turned off under use_ssl users warned", config.ModMySQLVariables, &config.Snapshot{
+			MySQLVars: offDefaults(map[string]string{"mysql-have_ssl": "false"}),
+			Users:     []config.User{{Username: "app", UseSSL: true, Active: true, Frontend: true}}},
+			nil, []string{"mysql_users.use_ssl=1 (app) while mysql-have_ssl=false"}},
 		{"users: a password that looks like a $A$ hash and is not one", config.ModMySQLUsers, &config.Snapshot{MySQLVars: map[string]string{"mysql-have_ssl": "true"},
 			Users: []config.User{
 				{Username: "short", Password: wire.CachingSha2Hash([]byte("pw"), []byte("short")), Active: true, Frontend: true},
