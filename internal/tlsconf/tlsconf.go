@@ -12,6 +12,7 @@
 package tlsconf
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
@@ -24,6 +25,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -161,6 +163,7 @@ func Load(datadir string) (*Material, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s and %s: %w", CertFile, KeyFile, err)
 	}
+	cas := 0
 	for rest := caPEM; ; {
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
@@ -171,10 +174,15 @@ func Load(datadir string) (*Material, error) {
 			if _, err := x509.ParseCertificate(b.Bytes); err != nil {
 				return nil, fmt.Errorf("%s: %w", CAFile, err)
 			}
-			cert.Certificate = append(cert.Certificate, b.Bytes)
+			// Once in the chain sent to clients: a certificate file that
+			// already ends with its CA sent it twice.
+			if !slices.ContainsFunc(cert.Certificate, func(c []byte) bool { return bytes.Equal(c, b.Bytes) }) {
+				cert.Certificate = append(cert.Certificate, b.Bytes)
+			}
+			cas++
 		}
 	}
-	if len(cert.Certificate) < 2 {
+	if cas == 0 {
 		return nil, fmt.Errorf("%s: no certificate", CAFile)
 	}
 	leaf, err := x509.ParseCertificate(cert.Certificate[0])

@@ -32,6 +32,25 @@ func TestOpenGeneratesLoadsAndRefusesPartial(t *testing.T) {
 	if len(m.Cert.Certificate) != 2 || m.NotAfter.Before(time.Now().AddDate(9, 0, 0)) {
 		t.Fatalf("chain of %d, not after %v", len(m.Cert.Certificate), m.NotAfter)
 	}
+	// A certificate file that already ends with its CA (a full chain, as
+	// many tools write it): the CA is sent once.
+	certPEM, _ := os.ReadFile(filepath.Join(dir, CertFile))
+	caPEM, _ := os.ReadFile(filepath.Join(dir, CAFile))
+	chained := t.TempDir()
+	for f, b := range map[string][]byte{CertFile: append(append([]byte{}, certPEM...), caPEM...), CAFile: caPEM} {
+		if err := os.WriteFile(filepath.Join(chained, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keyPEM, _ := os.ReadFile(filepath.Join(dir, KeyFile))
+	if err := os.WriteFile(filepath.Join(chained, KeyFile), keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load(chained); err != nil {
+		t.Fatalf("a chained certificate file: %v", err)
+	} else if len(c.Cert.Certificate) != 2 {
+		t.Fatalf("a chained certificate file: chain of %d, want 2 (the CA once)", len(c.Cert.Certificate))
+	}
 	s2, gen, err := Open(dir)
 	if err != nil || gen {
 		t.Fatalf("second open: generated=%v %v", gen, err)
