@@ -56,16 +56,7 @@ func TestSilentPeerBounded(t *testing.T) {
 	}()
 	port := ln.Addr().(*net.TCPAddr).Port
 
-	st, _, err := storage.Open(storage.Options{Datadir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	rt := &config.Snapshot{
-		AdminVars: map[string]string{"admin-cluster_username": "c", "admin-cluster_password": "p",
-			"admin-cluster_check_interval_ms": "50", "admin-mysql_ifaces": "127.0.0.1:1"},
-		ProxySQLServers: []config.ProxySQLServer{{Hostname: "127.0.0.1", Port: port}},
-	}
+	st, rt := onePeer(t, port, "50")
 	var cur atomic.Pointer[config.Snapshot]
 	cur.Store(rt)
 	m := New(Config{Store: st, Runtime: cur.Load, Log: zerolog.Nop(), UUID: "u"})
@@ -144,16 +135,7 @@ func TestPeerFailuresLogged(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close() // refused from now on
-	st, _, err := storage.Open(storage.Options{Datadir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	rt := &config.Snapshot{
-		AdminVars: map[string]string{"admin-cluster_username": "c", "admin-cluster_password": "p",
-			"admin-cluster_check_interval_ms": "10", "admin-mysql_ifaces": "127.0.0.1:1"},
-		ProxySQLServers: []config.ProxySQLServer{{Hostname: "127.0.0.1", Port: port}},
-	}
+	st, rt := onePeer(t, port, "10")
 	var logged syncBuffer
 	m := New(Config{Store: st, Runtime: func() *config.Snapshot { return rt }, Log: zerolog.New(&logged), UUID: "u"})
 	defer m.Close()
@@ -173,5 +155,21 @@ func TestPeerFailuresLogged(t *testing.T) {
 	}
 	if lines < 3 || lines > 4 {
 		t.Errorf("%d lines for 40-odd failures, want 3 (the 1st, 20th, 40th):\n%s", lines, logged.String())
+	}
+}
+
+// onePeer returns a store (closed with the test) and a runtime whose one
+// proxysql_servers row is 127.0.0.1:port, checked every intervalMs.
+func onePeer(t *testing.T, port int, intervalMs string) (*storage.Store, *config.Snapshot) {
+	t.Helper()
+	st, _, err := storage.Open(storage.Options{Datadir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, &config.Snapshot{
+		AdminVars: map[string]string{"admin-cluster_username": "c", "admin-cluster_password": "p",
+			"admin-cluster_check_interval_ms": intervalMs, "admin-mysql_ifaces": "127.0.0.1:1"},
+		ProxySQLServers: []config.ProxySQLServer{{Hostname: "127.0.0.1", Port: port}},
 	}
 }
