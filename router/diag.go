@@ -90,8 +90,7 @@ func diagOf(q []byte) (kind diagKind, limit int, col []byte) {
 		}
 		return diagNone, 0, nil
 	case hasPrefixFold(q, "GET"):
-		t := diagTokens{rest: q}
-		if t.word("GET") && (t.word("CURRENT") || true) && t.word("DIAGNOSTICS") {
+		if _, ok := getDiagnostics(q); ok {
 			return diagGet, -1, nil
 		}
 	case hasPrefixFold(q, "SELECT ROW_COUNT"):
@@ -136,7 +135,8 @@ type diagStmt struct {
 	// which it holds in the session. Warnings stay on their connection,
 	// which goes back to the pool at any statement but a diagnostics one,
 	// as ProxySQL's multiplexing releases it (held through SELECT 1, a
-	// pool's validation query would pin it for good): they are gone.
+	// pool's validation query would pin it for good): they are gone. Set
+	// only when there is an error to keep.
 	tableless bool
 }
 
@@ -150,7 +150,9 @@ func (s *session) classifyDiag(p []byte) {
 		q := p[1:]
 		s.diag.kind, s.diag.limit, s.diag.col = diagOf(q)
 		s.diag.keep = s.diag.kind != diagNone || hasPrefixFold(bytes.TrimLeft(q, " \t\r\n"), "PROXYSQL INTERNAL")
-		s.diag.tableless = !s.diag.keep && tableless(q)
+		// Only an error is kept through such a statement: without one
+		// the text is not read (the per-query path).
+		s.diag.tableless = !s.diag.keep && s.diagErr != nil && tableless(q)
 	case wire.ComStmtExecute, wire.ComStmtPrepare, wire.ComInitDB:
 	default:
 		return // not a statement: COM_PING, COM_STMT_CLOSE… change nothing

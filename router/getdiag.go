@@ -19,12 +19,8 @@ import (
 // false when q is not one the proxy reads (a local variable as target, a
 // comment inside): then it goes to the server as written.
 func (s *session) diagnosticsAsSet(q []byte) ([]byte, bool) {
-	t := diagTokens{rest: q}
-	if !t.word("GET") {
-		return nil, false
-	}
-	t.word("CURRENT")
-	if !t.word("DIAGNOSTICS") {
+	t, ok := getDiagnostics(q)
+	if !ok {
 		return nil, false
 	}
 	e := s.diagErr
@@ -109,6 +105,17 @@ func conditionValue(item []byte, code uint16, state, msg string) []byte {
 		return []byte("0")
 	}
 	return str("")
+}
+
+// getDiagnostics reads the head of q, GET [CURRENT] DIAGNOSTICS, and
+// returns the tokens after it.
+func getDiagnostics(q []byte) (diagTokens, bool) {
+	t := diagTokens{rest: q}
+	if !t.word("GET") {
+		return t, false
+	}
+	t.word("CURRENT")
+	return t, t.word("DIAGNOSTICS")
 }
 
 // diagTokens reads the few token kinds of GET DIAGNOSTICS. A comment
