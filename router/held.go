@@ -485,8 +485,11 @@ func (s *session) borrow(rt *live.Runtime, hg int, cred *backend.Credentials, st
 				return nil, errLocalShortage(err)
 			}
 			lastErr = err
-			if errors.Is(err, backend.ErrTLS) {
-				tlsErr, tlsSrv = err, srv // said to the client if nothing connects
+			if errors.Is(err, backend.ErrTLS) && ctx.Err() == nil {
+				// Said to the client if nothing connects; a handshake cut
+				// short by this command's own deadline says nothing of
+				// the server and does not replace an earlier reason.
+				tlsErr, tlsSrv = err, srv
 			}
 			s.noteConnectError(hg, srv, err)
 			if failures++; failures > rt.Backend.ConnectRetries {
